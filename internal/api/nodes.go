@@ -1,0 +1,66 @@
+package api
+
+import "time"
+
+// RegisterNodeRequest is the body of POST /v1/nodes/register, authenticated
+// with the cluster's join token. A node that registers again with its NodeID
+// keeps its identity (and its instances).
+type RegisterNodeRequest struct {
+	NodeID     string `json:"node_id,omitempty"`
+	Region     string `json:"region"`
+	Hostname   string `json:"hostname"`
+	TunnelAddr string `json:"tunnel_addr"`
+	Driver     string `json:"driver"`
+	Accel      string `json:"accel"`
+}
+
+// RegisterNodeResponse carries the node's own credentials.
+type RegisterNodeResponse struct {
+	NodeID    string `json:"node_id"`
+	NodeToken string `json:"node_token"`
+	// TunnelToken is what edges will present to this node's tunnel.
+	TunnelToken string `json:"tunnel_token"`
+	// Registry is where images of deployments can be pulled, with NodeToken.
+	Registry string `json:"registry"`
+}
+
+// DesiredState is GET /v1/nodes/{id}/desired: every instance the node must
+// run or stop. Long-polled with ?after=<Version>.
+type DesiredState struct {
+	Version   int64             `json:"version"`
+	Instances []DesiredInstance `json:"instances"`
+}
+
+// DesiredInstance is everything a node needs to run one instance.
+type DesiredInstance struct {
+	ID         string `json:"id"`
+	Deployment string `json:"deployment"`
+	Project    string `json:"project"`
+	// Desired is "running" or "stopped".
+	Desired   string `json:"desired"`
+	Image     string `json:"image"`
+	Port      int    `json:"port"`
+	MemoryMiB int    `json:"memory_mib"`
+	VCPUs     int    `json:"vcpus"`
+	// Env holds the project's env vars, decrypted for this delivery only.
+	Env []string `json:"env,omitempty"`
+}
+
+// InstanceReport is POST /v1/nodes/{id}/instances/{instance}: what the node
+// observed.
+type InstanceReport struct {
+	State    string `json:"state"`
+	Reason   string `json:"reason,omitempty"`
+	Address  string `json:"address,omitempty"`
+	Restarts int    `json:"restarts"`
+	// Permanent marks a failure that a retry cannot fix (the image does not
+	// exist, has no entrypoint): the deployment fails at once.
+	Permanent bool `json:"permanent,omitempty"`
+	// Timings are boot stage durations for the first healthy start.
+	Timings map[string]time.Duration `json:"timings,omitempty"`
+}
+
+// LogBatch is POST /v1/nodes/{id}/logs.
+type LogBatch struct {
+	Lines []LogLine `json:"lines"`
+}

@@ -1,0 +1,31 @@
+package api
+
+// RouteTable is what the operator serves to edges at GET /v1/edge/routes.
+// An edge long-polls with ?after=<Version>: the operator answers when the
+// table's version is newer, or after about 25 s with the same table.
+type RouteTable struct {
+	Version    int64   `json:"version"`
+	AppsDomain string  `json:"apps_domain"`
+	Routes     []Route `json:"routes"`
+	// TunnelToken is what edges present to node agents (package tunnel).
+	TunnelToken string `json:"tunnel_token"`
+}
+
+// Route maps one host name to the healthy instances behind it.
+type Route struct {
+	// Host is lower case without port: "<project>-<id>.<domain>" for a
+	// deployment's versioned URL, "<project>.<domain>" for the live one.
+	Host       string `json:"host"`
+	Project    string `json:"project"`
+	Deployment string `json:"deployment"`
+	// Status is the deployment's status; edges show it when Backends is empty.
+	Status   string    `json:"status"`
+	Backends []Backend `json:"backends"`
+}
+
+// Backend is one healthy instance, reached through its node agent's tunnel.
+type Backend struct {
+	Instance string `json:"instance"`
+	// NodeAddr is "host:port" of the node agent's tunnel listener.
+	NodeAddr string `json:"node_addr"`
+}

@@ -1,0 +1,118 @@
+package api
+
+import "time"
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+	// Hint says what to do next, when there is something to do.
+	Hint string `json:"hint,omitempty"`
+}
+
+// Project is an app with a stable URL.
+type Project struct {
+	ID                    string    `json:"id"`
+	Name                  string    `json:"name"`
+	URL                   string    `json:"url"`
+	Port                  int       `json:"port"`
+	MinInstancesPerRegion int       `json:"min_instances_per_region"`
+	LiveDeployment        string    `json:"live_deployment,omitempty"`
+	CreatedAt             time.Time `json:"created_at"`
+}
+
+// CreateProjectRequest is the body of POST /v1/projects.
+type CreateProjectRequest struct {
+	Name string `json:"name"`
+	// Port the app listens on (PORT is set to it); default 8080.
+	Port int `json:"port,omitempty"`
+	// MinInstancesPerRegion defaults to 3.
+	MinInstancesPerRegion int `json:"min_instances_per_region,omitempty"`
+}
+
+// Deployment statuses.
+const (
+	StatusDeploying = "deploying"
+	StatusReady     = "ready"
+	StatusFailed    = "failed"
+	StatusStopped   = "stopped"
+)
+
+// Deployment is one immutable version of a project.
+type Deployment struct {
+	ID      string `json:"id"` // the short id in the versioned URL
+	Project string `json:"project"`
+	Image   string `json:"image"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason,omitempty"`
+	Live    bool   `json:"live"`
+	URL     string `json:"url"`
+	// Instances is filled by GET /v1/deployments/{id}.
+	Instances []Instance `json:"instances,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	ReadyAt   *time.Time `json:"ready_at,omitempty"`
+}
+
+// CreateDeploymentRequest is the body of POST /v1/projects/{name}/deployments.
+type CreateDeploymentRequest struct {
+	Image string `json:"image"`
+}
+
+// Instance states.
+const (
+	InstancePending  = "pending"
+	InstanceStarting = "starting"
+	InstanceHealthy  = "healthy"
+	InstanceFailed   = "failed"
+	InstanceStopped  = "stopped"
+	InstanceLost     = "lost"
+)
+
+// Instance is one microVM of a deployment.
+type Instance struct {
+	ID        string    `json:"id"`
+	Region    string    `json:"region"`
+	Node      string    `json:"node,omitempty"`
+	Desired   string    `json:"desired"`
+	State     string    `json:"state"`
+	Reason    string    `json:"reason,omitempty"`
+	Address   string    `json:"address,omitempty"`
+	Restarts  int       `json:"restarts"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Node is a node agent.
+type Node struct {
+	ID            string    `json:"id"`
+	Region        string    `json:"region"`
+	Hostname      string    `json:"hostname"`
+	Driver        string    `json:"driver"`
+	Accel         string    `json:"accel"`
+	State         string    `json:"state"`
+	Instances     int       `json:"instances"`
+	LastHeartbeat time.Time `json:"last_heartbeat"`
+}
+
+// Status is the answer of GET /v1/status.
+type Status struct {
+	Version    string       `json:"version"`
+	AppsDomain string       `json:"apps_domain"`
+	Nodes      []Node       `json:"nodes"`
+	Projects   []Project    `json:"projects"`
+	Recent     []Deployment `json:"recent_deployments"`
+}
+
+// LogLine is one line of an app's output.
+type LogLine struct {
+	Instance string    `json:"instance"`
+	Stream   string    `json:"stream"`
+	Time     time.Time `json:"time"`
+	Text     string    `json:"text"`
+}
+
+// EnvVar is a project environment variable; Value is only ever sent to the
+// operator, never returned by it.
+type EnvVar struct {
+	Name      string    `json:"name"`
+	Value     string    `json:"value,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitempty"`
+}

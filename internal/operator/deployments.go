@@ -1,0 +1,163 @@
+package operator
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/uuid"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/store"
+	"github.com/zeitwork/zeitwork/internal/store/db"
+)
+
+var slugEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newSlug returns the 8-character id of a deployment's versioned URL.
+func newSlug() string {
+	b := make([]byte, 5)
+	rand.Read(b)
+	return slugEncoding.EncodeToString(b)
+}
+
+func (o *Operator) createDeployment(w http.ResponseWriter, r *http.Request) error {
+	p, err := o.project(r)
+	if err != nil {
+		return err
+	}
+	var req api.CreateDeploymentRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if _, err := name.ParseReference(req.Image); err != nil || req.Image == "" {
+		return invalid("give a registry reference such as registry.example.com/app:v1; "+
+			"`zeitwork deploy --image ./dir` pushes a local OCI layout or archive first",
+			"invalid image reference %q", req.Image)
+	}
+	d, err := o.store.CreateDeployment(r.Context(), db.CreateDeploymentParams{
+		ID: uuid.New(), Slug: newSlug(), ProjectID: p.ID, ImageRef: req.Image,
+	})
+	if err != nil {
+		return err
+	}
+	o.event(r.Context(), d, "created", "deployment created from image "+req.Image)
+	o.hub.Bump()
+	writeJSON(w, http.StatusCreated, o.deploymentJSON(p, d))
+	return nil
+}
+
+func (o *Operator) listDeployments(w http.ResponseWriter, r *http.Request) error {
+	p, err := o.project(r)
+	if err != nil {
+		return err
+	}
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	ds, err := o.store.ListDeployments(r.Context(), db.ListDeploymentsParams{ProjectID: p.ID, Limit: int32(limit)})
+	if err != nil {
+		return err
+	}
+	out := []api.Deployment{}
+	for _, d := range ds {
+		out = append(out, o.deploymentJSON(p, d))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// deployment loads the {deployment} of the path: its short id, or
+// "<project>-<id>" as in the URL, within the caller's organisation.
+func (o *Operator) deployment(r *http.Request) (db.Project, db.Deployment, error) {
+	ref := r.PathValue("deployment")
+	slug := ref
+	if i := strings.LastIndexByte(ref, '-'); i >= 0 {
+		slug = ref[i+1:]
+	}
+	missing := &apiError{http.StatusNotFound, "deployment " + strconv.Quote(ref) + " not found",
+		"list deployments with `zeitwork status`"}
+	d, err := o.store.GetDeploymentBySlug(r.Context(), slug)
+	if err != nil {
+		if isNotFound(store.Classify(err)) {
+			return db.Project{}, d, missing
+		}
+		return db.Project{}, d, err
+	}
+	p, err := o.store.GetProject(r.Context(), d.ProjectID)
+	if err != nil {
+		return p, d, err
+	}
+	if p.OrganisationID != principalFrom(r.Context()).orgID {
+		return p, d, missing
+	}
+	return p, d, nil
+}
+
+func (o *Operator) getDeployment(w http.ResponseWriter, r *http.Request) error {
+	p, d, err := o.deployment(r)
+	if err != nil {
+		return err
+	}
+	out := o.deploymentJSON(p, d)
+	ins, err := o.store.ListInstancesByDeployment(r.Context(), d.ID)
+	if err != nil {
+		return err
+	}
+	for _, in := range ins {
+		out.Instances = append(out.Instances, instanceJSON(in))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// deleteDeployment stops a deployment: its instances are stopped and its
+// URLs stop routing. A live deployment also takes the project URL down.
+func (o *Operator) deleteDeployment(w http.ResponseWriter, r *http.Request) error {
+	p, d, err := o.deployment(r)
+	if err != nil {
+		return err
+	}
+	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
+		if p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID {
+			if err := q.SetLiveDeployment(r.Context(), db.SetLiveDeploymentParams{ID: p.ID}); err != nil {
+				return err
+			}
+		}
+		d, err = q.SetDeploymentStatus(r.Context(), db.SetDeploymentStatusParams{
+			ID: d.ID, Status: api.StatusStopped, StatusReason: "stopped by user",
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	o.event(r.Context(), d, "stopped", "deployment stopped by user")
+	o.hub.Bump()
+	p.LiveDeploymentID = uuid.NullUUID{}
+	writeJSON(w, http.StatusOK, o.deploymentJSON(p, d))
+	return nil
+}
+
+func (o *Operator) deploymentJSON(p db.Project, d db.Deployment) api.Deployment {
+	return api.Deployment{
+		ID: d.Slug, Project: p.Name, Image: d.ImageRef, Status: d.Status, Reason: d.StatusReason,
+		Live: p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID,
+		URL:  o.appURL(p.Name + "-" + d.Slug), CreatedAt: d.CreatedAt, ReadyAt: d.ReadyAt,
+	}
+}
+
+func instanceJSON(in db.Instance) api.Instance {
+	out := api.Instance{
+		ID: in.ID.String(), Region: in.RegionID, Desired: in.Desired, State: in.State,
+		Reason: in.Reason, Address: in.Address, Restarts: int(in.Restarts), UpdatedAt: in.UpdatedAt,
+	}
+	if in.NodeID.Valid {
+		out.Node = in.NodeID.UUID.String()
+	}
+	return out
+}

@@ -1,0 +1,68 @@
+package operator
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/store"
+)
+
+// apiError is an error with the HTTP status and hint the user should see.
+type apiError struct {
+	status int
+	msg    string
+	hint   string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func invalid(hint, format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, fmt.Sprintf(format, args...), hint}
+}
+
+func notFound(format string, args ...any) error {
+	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...), ""}
+}
+
+func conflict(hint, format string, args ...any) error {
+	return &apiError{http.StatusConflict, fmt.Sprintf(format, args...), hint}
+}
+
+// writeError maps an error to its status in one place.
+func (o *Operator) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, store.ErrNotFound):
+		ae = &apiError{http.StatusNotFound, "not found", ""}
+	case errors.Is(err, store.ErrConflict):
+		ae = &apiError{http.StatusConflict, "already exists", ""}
+	default:
+		o.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = &apiError{http.StatusInternalServerError, "internal error; the operator's log has details", ""}
+	}
+	writeJSON(w, ae.status, api.Error{Error: ae.msg, Hint: ae.hint})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// readJSON decodes a request body strictly: unknown fields are errors, so a
+// typo does not silently do nothing.
+func readJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return invalid("send a JSON object as documented in docs/api.md", "invalid request body: %v", err)
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package operator
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/store"
+	"github.com/zeitwork/zeitwork/internal/store/db"
+)
+
+// registerNode admits a node agent that presents the cluster's join token
+// and gives it a token of its own.
+func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
+	if o.cfg.JoinToken == "" || subtle.ConstantTimeCompare([]byte(bearer(r)), []byte(o.cfg.JoinToken)) != 1 {
+		o.writeError(w, r, &apiError{http.StatusUnauthorized, "invalid join token", "give the node the operator's join token"})
+		return
+	}
+	var req api.RegisterNodeRequest
+	if err := readJSON(r, &req); err != nil {
+		o.writeError(w, r, err)
+		return
+	}
+	if req.Region == "" || req.TunnelAddr == "" || req.Driver == "" {
+		o.writeError(w, r, invalid("", "region, tunnel_addr and driver are required"))
+		return
+	}
+	token, hash := NewToken()
+	var node db.Node
+	err := o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
+		if _, err := q.UpsertRegion(r.Context(), db.UpsertRegionParams{ID: req.Region, Name: req.Region}); err != nil {
+			return err
+		}
+		var err error
+		id, parseErr := uuid.Parse(req.NodeID)
+		if parseErr == nil {
+			node, err = q.UpdateNodeRegistration(r.Context(), db.UpdateNodeRegistrationParams{
+				ID: id, TunnelAddr: req.TunnelAddr, Driver: req.Driver, Accel: req.Accel,
+			})
+		}
+		if parseErr != nil || isNotFound(store.Classify(err)) {
+			node, err = q.CreateNode(r.Context(), db.CreateNodeParams{
+				ID: uuid.New(), RegionID: req.Region, Hostname: req.Hostname,
+				TunnelAddr: req.TunnelAddr, Driver: req.Driver, Accel: req.Accel,
+			})
+		}
+		if err != nil {
+			return err
+		}
+		_, err = q.CreateAPIToken(r.Context(), db.CreateAPITokenParams{
+			ID: uuid.New(), Kind: kindNode, NodeID: uuid.NullUUID{UUID: node.ID, Valid: true},
+			Name: "node " + req.Hostname, TokenHash: hash,
+		})
+		return err
+	})
+	if err != nil {
+		o.writeError(w, r, err)
+		return
+	}
+	o.log.Info("node registered", "node", node.ID, "region", node.RegionID, "accel", node.Accel)
+	o.hub.Bump()
+	writeJSON(w, http.StatusOK, api.RegisterNodeResponse{
+		NodeID: node.ID.String(), NodeToken: token, TunnelToken: o.cfg.TunnelToken, Registry: o.cfg.RegistryHost,
+	})
+}
+
+// selfNode checks that the {node} of the path is the caller.
+func (o *Operator) selfNode(r *http.Request) (uuid.UUID, error) {
+	id, err := uuid.Parse(r.PathValue("node"))
+	p := principalFrom(r.Context())
+	if err != nil || (p.kind == kindNode && p.nodeID != id) {
+		return id, &apiError{http.StatusForbidden, "a node may only act for itself", ""}
+	}
+	return id, nil
+}
+
+func (o *Operator) heartbeat(w http.ResponseWriter, r *http.Request) error {
+	id, err := o.selfNode(r)
+	if err != nil {
+		return err
+	}
+	before, err := o.store.GetNode(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if _, err := o.store.HeartbeatNode(r.Context(), id); err != nil {
+		return err
+	}
+	if before.State != "ready" {
+		o.log.Info("node is back", "node", id)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// desiredState answers with every instance placed on the node. It long-polls
+// when ?after= names the current version.
+func (o *Operator) desiredState(w http.ResponseWriter, r *http.Request) error {
+	id, err := o.selfNode(r)
+	if err != nil {
+		return err
+	}
+	o.waitForChange(r, 25*time.Second)
+	version, _ := o.hub.Version()
+	ins, err := o.store.ListNodeInstances(r.Context(), uuid.NullUUID{UUID: id, Valid: true})
+	if err != nil {
+		return err
+	}
+	out := api.DesiredState{Version: version, Instances: []api.DesiredInstance{}}
+	cache := map[uuid.UUID]api.DesiredInstance{}
+	for _, in := range ins {
+		base, ok := cache[in.DeploymentID]
+		if !ok {
+			if base, err = o.desiredBase(r, in.DeploymentID); err != nil {
+				return err
+			}
+			cache[in.DeploymentID] = base
+		}
+		base.ID = in.ID.String()
+		base.Desired = in.Desired
+		out.Instances = append(out.Instances, base)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// desiredBase is what all instances of a deployment share.
+func (o *Operator) desiredBase(r *http.Request, deploymentID uuid.UUID) (api.DesiredInstance, error) {
+	d, err := o.store.GetDeployment(r.Context(), deploymentID)
+	if err != nil {
+		return api.DesiredInstance{}, err
+	}
+	p, err := o.store.GetProject(r.Context(), d.ProjectID)
+	if err != nil {
+		return api.DesiredInstance{}, err
+	}
+	env, err := o.projectEnv(r.Context(), p.ID)
+	if err != nil {
+		return api.DesiredInstance{}, err
+	}
+	image, ok := o.pinnedRef(r.Context(), d)
+	if !ok {
+		image = d.ImageRef
+	}
+	return api.DesiredInstance{
+		Deployment: d.Slug, Project: p.Name, Image: image, Port: int(p.Port),
+		MemoryMiB: o.cfg.InstanceMemory, VCPUs: 1, Env: env,
+	}, nil
+}
+
+// waitForChange blocks while ?after= equals the current version.
+func (o *Operator) waitForChange(r *http.Request, max time.Duration) {
+	after, err := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	if err != nil {
+		return
+	}
+	version, changed := o.hub.Version()
+	if after != version {
+		return
+	}
+	select {
+	case <-changed:
+	case <-time.After(max):
+	case <-r.Context().Done():
+	}
+}
+
+func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error {
+	nodeID, err := o.selfNode(r)
+	if err != nil {
+		return err
+	}
+	id, err := uuid.Parse(r.PathValue("instance"))
+	if err != nil {
+		return invalid("", "invalid instance id %q", r.PathValue("instance"))
+	}
+	var rep api.InstanceReport
+	if err := readJSON(r, &rep); err != nil {
+		return err
+	}
+	switch rep.State {
+	case api.InstanceStarting, api.InstanceHealthy, api.InstanceFailed, api.InstanceStopped:
+	default:
+		return invalid("", "invalid instance state %q", rep.State)
+	}
+	before, err := o.store.GetInstance(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	in, err := o.store.ReportInstance(r.Context(), db.ReportInstanceParams{
+		ID: id, NodeID: uuid.NullUUID{UUID: nodeID, Valid: true}, State: rep.State,
+		Reason: rep.Reason, Address: rep.Address, Restarts: int32(rep.Restarts),
+	})
+	if err != nil {
+		return err
+	}
+	if rep.State != before.State || rep.Restarts != int(before.Restarts) {
+		o.onInstanceChange(r.Context(), before, in, rep)
+	}
+	o.hub.Bump()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (o *Operator) shipLogs(w http.ResponseWriter, r *http.Request) error {
+	nodeID, err := o.selfNode(r)
+	if err != nil {
+		return err
+	}
+	var batch api.LogBatch
+	if err := readJSON(r, &batch); err != nil {
+		return err
+	}
+	deployments := map[string]uuid.UUID{}
+	rows := [][]any{}
+	for _, l := range batch.Lines {
+		dep, ok := deployments[l.Instance]
+		if !ok {
+			id, err := uuid.Parse(l.Instance)
+			if err != nil {
+				continue
+			}
+			in, err := o.store.GetInstance(r.Context(), id)
+			if err != nil || !in.NodeID.Valid || in.NodeID.UUID != nodeID {
+				continue // not this node's instance: drop, do not fail the batch
+			}
+			dep = in.DeploymentID
+			deployments[l.Instance] = dep
+		}
+		rows = append(rows, []any{dep, uuid.MustParse(l.Instance), l.Stream, l.Time, strings.ToValidUTF8(l.Text, "?")})
+	}
+	if len(rows) > 0 {
+		if err := o.insertLogs(r.Context(), rows); err != nil {
+			return err
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

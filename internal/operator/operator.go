@@ -1,0 +1,120 @@
+// Package operator is Zeitwork's control plane: the REST API under /v1, the
+// built-in image registry under /v2, and the reconcilers that turn
+// deployments into placed, healthy instances and routes. It is the only
+// component with database credentials; node agents and edges talk to it over
+// HTTP with their own tokens.
+package operator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/seal"
+	"github.com/zeitwork/zeitwork/internal/store"
+)
+
+// Config configures an operator.
+type Config struct {
+	Store *store.Store
+	// Sealer encrypts env vars at rest.
+	Sealer *seal.Sealer
+	// AppsDomain is the domain apps are served under, e.g. "localhost".
+	AppsDomain string
+	// EdgeURL is how users reach the edge, used to print app URLs, e.g.
+	// "http://{host}:8080"; {host} is replaced by the app's host name.
+	EdgeURL string
+	// RegistryHost is "host:port" under which nodes reach the built-in
+	// registry (the operator's own listener).
+	RegistryHost string
+	// RegistryDir stores the built-in registry's blobs and manifests.
+	RegistryDir string
+	// JoinToken lets node agents register.
+	JoinToken string
+	// TunnelToken is handed to nodes and edges for the edge->node tunnel.
+	TunnelToken string
+	// Timers; zero values take the defaults below.
+	Resync         time.Duration // periodic reconcile besides LISTEN/NOTIFY
+	NodeGrace      time.Duration // a node without heartbeat this long is down
+	DeployTimeout  time.Duration // a deployment not ready by then fails
+	MaxFailures    int           // instance failures that fail a new deployment
+	InstanceMemory int           // MiB per instance
+	Log            *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Resync == 0 {
+		c.Resync = 5 * time.Second
+	}
+	if c.NodeGrace == 0 {
+		c.NodeGrace = 20 * time.Second
+	}
+	if c.DeployTimeout == 0 {
+		c.DeployTimeout = 5 * time.Minute
+	}
+	if c.MaxFailures == 0 {
+		c.MaxFailures = 3
+	}
+	if c.InstanceMemory == 0 {
+		c.InstanceMemory = 256
+	}
+	if c.EdgeURL == "" {
+		c.EdgeURL = "http://{host}"
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+}
+
+// Operator serves the API and runs the reconcilers.
+type Operator struct {
+	cfg   Config
+	store *store.Store
+	log   *slog.Logger
+	hub   *hub
+	// internalToken lets the operator pull from its own registry.
+	internalToken string
+	resolver      *resolver
+	mux           *http.ServeMux
+	routes_       routeCache
+}
+
+// New returns an operator; call Run to start its reconcilers.
+func New(cfg Config) (*Operator, error) {
+	cfg.defaults()
+	if cfg.Store == nil || cfg.Sealer == nil {
+		return nil, fmt.Errorf("operator: store and sealer are required")
+	}
+	if cfg.AppsDomain == "" {
+		return nil, fmt.Errorf("operator: apps domain is required")
+	}
+	o := &Operator{
+		cfg:           cfg,
+		store:         cfg.Store,
+		log:           cfg.Log,
+		hub:           newHub(),
+		internalToken: randomHex(32),
+	}
+	o.resolver = newResolver(o)
+	o.mux = o.routes()
+	return o, nil
+}
+
+// Handler serves /v1 and /v2.
+func (o *Operator) Handler() http.Handler { return o.mux }
+
+// Run listens for database changes and reconciles until ctx ends.
+func (o *Operator) Run(ctx context.Context) error {
+	go o.hub.listen(ctx, o.store.Pool, o.log)
+	return o.reconcileLoop(ctx)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

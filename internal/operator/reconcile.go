@@ -1,0 +1,257 @@
+package operator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/scheduler"
+	"github.com/zeitwork/zeitwork/internal/store/db"
+)
+
+// reconcileLock is the advisory lock held by the one operator replica that
+// reconciles at a time; the others serve the API and wait their turn.
+const reconcileLock = 0x7a77726563 // "zwrec"
+
+func (o *Operator) reconcileLoop(ctx context.Context) error {
+	tick := time.NewTicker(o.cfg.Resync)
+	defer tick.Stop()
+	for {
+		_, changed := o.hub.Version()
+		if err := o.reconcileLocked(ctx); err != nil && ctx.Err() == nil {
+			o.log.Error("reconcile", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+func (o *Operator) reconcileLocked(ctx context.Context) error {
+	conn, err := o.store.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", reconcileLock).Scan(&got); err != nil {
+		return err
+	}
+	if !got {
+		return nil
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", reconcileLock)
+	return o.Reconcile(ctx)
+}
+
+// Reconcile runs one pass: notices dead nodes, resolves images, applies the
+// scheduler's plan and moves project URLs to deployments that became ready.
+func (o *Operator) Reconcile(ctx context.Context) error {
+	if err := o.markDeadNodes(ctx); err != nil {
+		return err
+	}
+	deps, err := o.store.ListActiveDeployments(ctx)
+	if err != nil {
+		return err
+	}
+	state, err := o.snapshot(ctx, deps)
+	if err != nil {
+		return err
+	}
+	for _, d := range deps {
+		if d.Status == api.StatusDeploying && !d.ImageID.Valid {
+			o.resolver.start(context.WithoutCancel(ctx), d)
+		}
+		if d.Status == api.StatusDeploying && time.Since(d.CreatedAt) > o.cfg.DeployTimeout {
+			o.failDeployment(ctx, d, fmt.Sprintf("no healthy instances after %s (%s)", o.cfg.DeployTimeout, o.waitingFor(ctx, d, state)))
+		}
+	}
+	if err := o.applyPlan(ctx, scheduler.Schedule(state)); err != nil {
+		return err
+	}
+	if err := o.store.StopUnplacedInstances(ctx); err != nil {
+		return err
+	}
+	for _, d := range deps {
+		if d.Status == api.StatusDeploying && scheduler.Ready(state, d.ID.String()) {
+			if err := o.promote(ctx, d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (o *Operator) markDeadNodes(ctx context.Context) error {
+	down, err := o.store.MarkStaleNodesDown(ctx, o.cfg.NodeGrace.Seconds())
+	if err != nil {
+		return err
+	}
+	for _, n := range down {
+		lost, err := o.store.MarkNodeInstancesLost(ctx, uuid.NullUUID{UUID: n.ID, Valid: true})
+		if err != nil {
+			return err
+		}
+		o.log.Warn("node stopped heartbeating; rescheduling its instances", "node", n.ID, "instances", len(lost))
+	}
+	return nil
+}
+
+// snapshot reads what the scheduler plans from.
+func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (scheduler.State, error) {
+	var s scheduler.State
+	nodes, err := o.store.ListNodes(ctx)
+	if err != nil {
+		return s, err
+	}
+	for _, n := range nodes {
+		s.Nodes = append(s.Nodes, scheduler.Node{ID: n.ID.String(), Region: n.RegionID, Ready: n.State == "ready"})
+	}
+	minimum := map[uuid.UUID]int{}
+	for _, d := range deps {
+		if _, ok := minimum[d.ProjectID]; !ok {
+			p, err := o.store.GetProject(ctx, d.ProjectID)
+			if err != nil {
+				return s, err
+			}
+			minimum[d.ProjectID] = int(p.MinInstancesPerRegion)
+		}
+		s.Deployments = append(s.Deployments, scheduler.Deployment{
+			ID: d.ID.String(), Active: d.ImageID.Valid, MinPerRegion: minimum[d.ProjectID],
+		})
+	}
+	instances, err := o.store.ListLiveInstances(ctx)
+	if err != nil {
+		return s, err
+	}
+	for _, in := range instances {
+		s.Instances = append(s.Instances, scheduler.Instance{
+			ID: in.ID.String(), DeploymentID: in.DeploymentID.String(), Region: in.RegionID,
+			NodeID: in.NodeID.UUID.String(), Running: in.Desired == "running", Healthy: in.State == api.InstanceHealthy,
+		})
+	}
+	return s, nil
+}
+
+func (o *Operator) applyPlan(ctx context.Context, plan scheduler.Plan) error {
+	for _, p := range plan.Place {
+		nodeID := uuid.MustParse(p.NodeID)
+		if _, err := o.store.CreateInstance(ctx, db.CreateInstanceParams{
+			ID: uuid.New(), DeploymentID: uuid.MustParse(p.DeploymentID), RegionID: p.Region,
+			NodeID: uuid.NullUUID{UUID: nodeID, Valid: true},
+		}); err != nil {
+			return fmt.Errorf("place instance: %w", err)
+		}
+	}
+	for _, s := range plan.Stop {
+		if err := o.store.SetInstanceDesired(ctx, db.SetInstanceDesiredParams{
+			ID: uuid.MustParse(s.InstanceID), Desired: "stopped", Reason: s.Reason,
+		}); err != nil {
+			return fmt.Errorf("stop instance: %w", err)
+		}
+	}
+	return nil
+}
+
+// promote marks a deployment ready and, unless a newer deployment is
+// already live, moves the project URL to it; the previous live deployment
+// then drains.
+func (o *Operator) promote(ctx context.Context, d db.Deployment) error {
+	return o.store.Tx(ctx, func(q *db.Queries, _ pgxTx) error {
+		p, err := q.GetProject(ctx, d.ProjectID)
+		if err != nil {
+			return err
+		}
+		if p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID != d.ID {
+			prev, err := q.GetDeployment(ctx, p.LiveDeploymentID.UUID)
+			if err != nil {
+				return err
+			}
+			if prev.CreatedAt.After(d.CreatedAt) {
+				_, err := q.SetDeploymentStatus(ctx, db.SetDeploymentStatusParams{
+					ID: d.ID, Status: api.StatusStopped, StatusReason: "superseded by newer deployment " + prev.Slug,
+				})
+				return err
+			}
+			if _, err := q.SetDeploymentStatus(ctx, db.SetDeploymentStatusParams{
+				ID: prev.ID, Status: api.StatusStopped, StatusReason: "replaced by deployment " + d.Slug,
+			}); err != nil {
+				return err
+			}
+		}
+		if _, err := q.SetDeploymentStatus(ctx, db.SetDeploymentStatusParams{ID: d.ID, Status: api.StatusReady}); err != nil {
+			return err
+		}
+		if err := q.SetLiveDeployment(ctx, db.SetLiveDeploymentParams{ID: p.ID, LiveDeploymentID: uuid.NullUUID{UUID: d.ID, Valid: true}}); err != nil {
+			return err
+		}
+		o.event(ctx, d, "ready", "all instances healthy; project URL now serves deployment "+d.Slug)
+		return nil
+	})
+}
+
+// onInstanceChange records a node's report and fails a new deployment whose
+// instances keep failing.
+func (o *Operator) onInstanceChange(ctx context.Context, before, in db.Instance, rep api.InstanceReport) {
+	d, err := o.store.GetDeployment(ctx, in.DeploymentID)
+	if err != nil {
+		o.log.Error("load deployment", "err", err)
+		return
+	}
+	msg := fmt.Sprintf("instance %s: %s", in.ID.String()[:8], in.State)
+	if in.Reason != "" {
+		msg += ": " + in.Reason
+	}
+	o.instanceEvent(ctx, d, in.ID, "instance", msg)
+	if in.State != api.InstanceFailed || d.Status != api.StatusDeploying {
+		return
+	}
+	d, err = o.store.AddDeploymentFailure(ctx, db.AddDeploymentFailureParams{ID: d.ID, StatusReason: in.Reason})
+	if err != nil {
+		o.log.Error("count failure", "err", err)
+		return
+	}
+	if rep.Permanent || int(d.Failures) >= o.cfg.MaxFailures {
+		o.failDeployment(ctx, d, in.Reason)
+	}
+}
+
+// waitingFor explains what a deployment that is not ready waits for.
+func (o *Operator) waitingFor(ctx context.Context, d db.Deployment, s scheduler.State) string {
+	if !d.ImageID.Valid {
+		return "image not resolved: " + d.StatusReason
+	}
+	ready := 0
+	for _, n := range s.Nodes {
+		if n.Ready {
+			ready++
+		}
+	}
+	if ready == 0 {
+		return "no node is ready in any region"
+	}
+	ins, err := o.store.ListInstancesByDeployment(ctx, d.ID)
+	if err != nil {
+		return err.Error()
+	}
+	healthy := 0
+	last := ""
+	for _, in := range ins {
+		if in.State == api.InstanceHealthy {
+			healthy++
+		} else if in.Reason != "" {
+			last = in.Reason
+		}
+	}
+	out := fmt.Sprintf("%d healthy instances", healthy)
+	if last != "" {
+		out += "; last problem: " + last
+	}
+	return out
+}

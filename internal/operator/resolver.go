@@ -1,0 +1,147 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/uuid"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/store/db"
+)
+
+// resolver pins each new deployment's image reference to a digest, so that
+// every instance runs the same bytes even if the tag moves, and rejects
+// images that cannot run (missing, no entrypoint) before any VM boots.
+type resolver struct {
+	o        *Operator
+	mu       sync.Mutex
+	inFlight map[uuid.UUID]bool
+}
+
+func newResolver(o *Operator) *resolver {
+	return &resolver{o: o, inFlight: map[uuid.UUID]bool{}}
+}
+
+// start resolves d's image in the background unless that is under way.
+func (r *resolver) start(ctx context.Context, d db.Deployment) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inFlight[d.ID] {
+		return
+	}
+	r.inFlight[d.ID] = true
+	go func() {
+		defer func() {
+			r.mu.Lock()
+			delete(r.inFlight, d.ID)
+			r.mu.Unlock()
+		}()
+		r.resolve(ctx, d)
+	}()
+}
+
+func (r *resolver) resolve(ctx context.Context, d db.Deployment) {
+	o := r.o
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	pinned, err := r.pin(ctx, d.ImageRef)
+	if err != nil {
+		if permanentImageError(err) {
+			o.failDeployment(ctx, d, err.Error())
+			return
+		}
+		o.log.Warn("resolve image; will retry", "deployment", d.Slug, "err", err)
+		return
+	}
+	img, err := o.store.UpsertImage(ctx, db.UpsertImageParams{ID: uuid.New(), Reference: d.ImageRef, Digest: pinned.DigestStr()})
+	if err == nil {
+		err = o.store.SetDeploymentImage(ctx, db.SetDeploymentImageParams{ID: d.ID, ImageID: uuid.NullUUID{UUID: img.ID, Valid: true}})
+	}
+	if err != nil {
+		o.log.Error("record image", "deployment", d.Slug, "err", err)
+		return
+	}
+	o.event(ctx, d, "image", "image resolved to "+pinned.DigestStr())
+	o.hub.Bump()
+}
+
+// imageError is a resolution failure users must fix; retrying will not help.
+type imageError struct{ msg string }
+
+func (e *imageError) Error() string { return e.msg }
+
+func permanentImageError(err error) bool {
+	var ie *imageError
+	return errors.As(err, &ie)
+}
+
+func (r *resolver) pin(ctx context.Context, ref string) (name.Digest, error) {
+	parsed, err := name.ParseReference(ref)
+	if err != nil {
+		return name.Digest{}, &imageError{fmt.Sprintf("invalid image reference %q: %v", ref, err)}
+	}
+	opts := []remote.Option{remote.WithContext(ctx)}
+	if parsed.Context().RegistryStr() == r.o.cfg.RegistryHost {
+		opts = append(opts, remote.WithAuth(&authn.Basic{Username: "zeitwork", Password: r.o.internalToken}))
+	}
+	desc, err := remote.Get(parsed, opts...)
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && (te.StatusCode == http.StatusNotFound || te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+			return name.Digest{}, &imageError{fmt.Sprintf("image %s not found (registry answered %d)", ref, te.StatusCode)}
+		}
+		return name.Digest{}, fmt.Errorf("fetch image %s: %w", ref, err)
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return name.Digest{}, &imageError{fmt.Sprintf("image %s: no linux/amd64 image: %v", ref, err)}
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("read config of image %s: %w", ref, err)
+	}
+	if len(cfg.Config.Entrypoint) == 0 && len(cfg.Config.Cmd) == 0 {
+		return name.Digest{}, &imageError{fmt.Sprintf("image %s has no entrypoint or cmd: set ENTRYPOINT or CMD in its Dockerfile", ref)}
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return name.Digest{}, err
+	}
+	return parsed.Context().Digest(digest.String()), nil
+}
+
+// pinnedRef returns the digest-pinned reference of a deployment's image.
+func (o *Operator) pinnedRef(ctx context.Context, d db.Deployment) (string, bool) {
+	if !d.ImageID.Valid {
+		return "", false
+	}
+	img, err := o.store.GetImage(ctx, d.ImageID.UUID)
+	if err != nil {
+		return "", false
+	}
+	parsed, err := name.ParseReference(img.Reference)
+	if err != nil {
+		return "", false
+	}
+	return parsed.Context().Digest(img.Digest).String(), true
+}
+
+func (o *Operator) failDeployment(ctx context.Context, d db.Deployment, reason string) {
+	if _, err := o.store.SetDeploymentStatus(ctx, db.SetDeploymentStatusParams{
+		ID: d.ID, Status: api.StatusFailed, StatusReason: reason,
+	}); err != nil {
+		o.log.Error("mark deployment failed", "deployment", d.Slug, "err", err)
+		return
+	}
+	o.event(ctx, d, "failed", "deployment failed: "+reason)
+	o.hub.Bump()
+}

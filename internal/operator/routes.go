@@ -1,0 +1,35 @@
+package operator
+
+import "net/http"
+
+func (o *Operator) routes() *http.ServeMux {
+	users := []string{kindUser}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", o.require(users, o.getStatus))
+	mux.HandleFunc("POST /v1/projects", o.require(users, o.createProject))
+	mux.HandleFunc("GET /v1/projects", o.require(users, o.listProjects))
+	mux.HandleFunc("GET /v1/projects/{project}", o.require(users, o.getProject))
+	mux.HandleFunc("POST /v1/projects/{project}/deployments", o.require(users, o.createDeployment))
+	mux.HandleFunc("GET /v1/projects/{project}/deployments", o.require(users, o.listDeployments))
+	mux.HandleFunc("GET /v1/projects/{project}/env", o.require(users, o.listEnv))
+	mux.HandleFunc("PUT /v1/projects/{project}/env/{name}", o.require(users, o.setEnv))
+	mux.HandleFunc("DELETE /v1/projects/{project}/env/{name}", o.require(users, o.deleteEnv))
+	mux.HandleFunc("GET /v1/deployments/{deployment}", o.require(users, o.getDeployment))
+	mux.HandleFunc("DELETE /v1/deployments/{deployment}", o.require(users, o.deleteDeployment))
+	mux.HandleFunc("GET /v1/deployments/{deployment}/logs", o.require(users, o.streamLogs))
+
+	nodes := []string{kindNode}
+	mux.HandleFunc("POST /v1/nodes/register", o.registerNode)
+	mux.HandleFunc("POST /v1/nodes/{node}/heartbeat", o.require(nodes, o.heartbeat))
+	mux.HandleFunc("GET /v1/nodes/{node}/desired", o.require(nodes, o.desiredState))
+	mux.HandleFunc("POST /v1/nodes/{node}/instances/{instance}", o.require(nodes, o.reportInstance))
+	mux.HandleFunc("POST /v1/nodes/{node}/logs", o.require(nodes, o.shipLogs))
+
+	mux.HandleFunc("GET /v1/edge/routes", o.require([]string{kindEdge}, o.edgeRoutes))
+
+	// REGISTRY
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		o.writeError(w, r, notFound("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}

@@ -1,0 +1,164 @@
+-- name: CreateOrganisation :one
+INSERT INTO organisations (id, name) VALUES ($1, $2) RETURNING *;
+
+-- name: GetOrganisationByName :one
+SELECT * FROM organisations WHERE name = $1;
+
+-- name: CreateUser :one
+INSERT INTO users (id, organisation_id, email) VALUES ($1, $2, $3) RETURNING *;
+
+-- name: GetUserByEmail :one
+SELECT * FROM users WHERE email = $1;
+
+-- name: CreateAPIToken :one
+INSERT INTO api_tokens (id, kind, user_id, node_id, name, token_hash)
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING *;
+
+-- name: GetAPITokenByHash :one
+SELECT t.*, u.organisation_id
+FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
+WHERE t.token_hash = $1;
+
+-- name: TouchAPIToken :exec
+UPDATE api_tokens SET last_used_at = now() WHERE id = $1;
+
+-- name: UpsertRegion :one
+INSERT INTO regions (id, name) VALUES ($1, $2)
+ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name RETURNING *;
+
+-- name: ListRegions :many
+SELECT * FROM regions ORDER BY id;
+
+-- name: CreateNode :one
+INSERT INTO nodes (id, region_id, hostname, tunnel_addr, driver, accel)
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING *;
+
+-- name: GetNode :one
+SELECT * FROM nodes WHERE id = $1;
+
+-- name: UpdateNodeRegistration :one
+UPDATE nodes SET tunnel_addr = $2, driver = $3, accel = $4, state = 'ready', last_heartbeat_at = now()
+WHERE id = $1 RETURNING *;
+
+-- name: HeartbeatNode :one
+UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING *;
+
+-- name: ListNodes :many
+SELECT * FROM nodes ORDER BY region_id, hostname;
+
+-- name: MarkStaleNodesDown :many
+UPDATE nodes SET state = 'down'
+WHERE state = 'ready' AND last_heartbeat_at < now() - make_interval(secs => sqlc.arg(grace_seconds)::float8)
+RETURNING *;
+
+-- name: CreateProject :one
+INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port)
+VALUES ($1, $2, $3, $4, $5) RETURNING *;
+
+-- name: GetProjectByName :one
+SELECT * FROM projects WHERE organisation_id = $1 AND name = $2;
+
+-- name: GetProject :one
+SELECT * FROM projects WHERE id = $1;
+
+-- name: ListProjects :many
+SELECT * FROM projects WHERE organisation_id = $1 ORDER BY name;
+
+-- name: ListAllProjects :many
+SELECT * FROM projects ORDER BY name;
+
+-- name: SetLiveDeployment :exec
+UPDATE projects SET live_deployment_id = $2 WHERE id = $1;
+
+-- name: UpsertImage :one
+INSERT INTO images (id, reference, digest) VALUES ($1, $2, $3)
+ON CONFLICT (reference, digest) DO UPDATE SET reference = EXCLUDED.reference RETURNING *;
+
+-- name: CreateDeployment :one
+INSERT INTO deployments (id, slug, project_id, image_ref) VALUES ($1, $2, $3, $4) RETURNING *;
+
+-- name: GetDeployment :one
+SELECT * FROM deployments WHERE id = $1;
+
+-- name: GetDeploymentBySlug :one
+SELECT * FROM deployments WHERE slug = $1;
+
+-- name: ListDeployments :many
+SELECT * FROM deployments WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2;
+
+-- name: ListActiveDeployments :many
+SELECT * FROM deployments WHERE status IN ('deploying', 'ready') ORDER BY created_at;
+
+-- name: SetDeploymentStatus :one
+UPDATE deployments
+SET status = $2, status_reason = $3, updated_at = now(),
+    ready_at = CASE WHEN $2 = 'ready' AND ready_at IS NULL THEN now() ELSE ready_at END
+WHERE id = $1 RETURNING *;
+
+-- name: SetDeploymentImage :exec
+UPDATE deployments SET image_id = $2, updated_at = now() WHERE id = $1;
+
+-- name: AddDeploymentFailure :one
+UPDATE deployments SET failures = failures + 1, status_reason = $2, updated_at = now()
+WHERE id = $1 RETURNING *;
+
+-- name: CreateInstance :one
+INSERT INTO instances (id, deployment_id, region_id, node_id) VALUES ($1, $2, $3, $4) RETURNING *;
+
+-- name: GetInstance :one
+SELECT * FROM instances WHERE id = $1;
+
+-- name: ListInstancesByDeployment :many
+SELECT * FROM instances WHERE deployment_id = $1 ORDER BY created_at, id;
+
+-- name: ListLiveInstances :many
+-- Instances the scheduler must account for: everything not yet fully stopped.
+SELECT * FROM instances WHERE state <> 'stopped' ORDER BY created_at, id;
+
+-- name: ListNodeInstances :many
+SELECT * FROM instances WHERE node_id = $1 AND state <> 'stopped' ORDER BY created_at, id;
+
+-- name: SetInstanceDesired :exec
+UPDATE instances SET desired = $2, reason = CASE WHEN sqlc.arg(reason)::text = '' THEN reason ELSE sqlc.arg(reason)::text END, updated_at = now()
+WHERE id = $1;
+
+-- name: ReportInstance :one
+UPDATE instances
+SET state = $3, reason = $4, address = $5, restarts = $6, updated_at = now(),
+    healthy_at = CASE WHEN $3 = 'healthy' THEN COALESCE(healthy_at, now()) ELSE healthy_at END
+WHERE id = $1 AND node_id = $2 RETURNING *;
+
+-- name: MarkNodeInstancesLost :many
+UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node stopped heartbeating', updated_at = now()
+WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING *;
+
+-- name: StopUnplacedInstances :exec
+UPDATE instances SET state = 'stopped', updated_at = now()
+WHERE desired = 'stopped' AND (node_id IS NULL OR state IN ('pending', 'lost'));
+
+-- name: SetEnvVar :exec
+INSERT INTO env_vars (project_id, name, sealed) VALUES ($1, $2, $3)
+ON CONFLICT (project_id, name) DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = now();
+
+-- name: DeleteEnvVar :execrows
+DELETE FROM env_vars WHERE project_id = $1 AND name = $2;
+
+-- name: ListEnvVars :many
+SELECT * FROM env_vars WHERE project_id = $1 ORDER BY name;
+
+-- name: AddEvent :exec
+INSERT INTO events (project_id, deployment_id, instance_id, kind, message) VALUES ($1, $2, $3, $4, $5);
+
+-- name: ListDeploymentEvents :many
+SELECT * FROM events WHERE deployment_id = $1 AND id > $2 ORDER BY id LIMIT 500;
+
+-- name: ListLogLines :many
+SELECT * FROM log_lines WHERE deployment_id = $1 AND id > $2 ORDER BY id LIMIT $3;
+
+-- name: ListRecentLogLines :many
+SELECT * FROM (
+    SELECT * FROM log_lines WHERE deployment_id = $1 ORDER BY id DESC LIMIT $2
+) recent ORDER BY id;
+
+-- name: GetImage :one
+SELECT * FROM images WHERE id = $1;

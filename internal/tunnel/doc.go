@@ -1,0 +1,14 @@
+// Package tunnel carries edge traffic to the node agent that hosts an
+// instance: the edge opens a TCP connection to the agent, writes a one-line
+// header naming the instance and proving it is an edge, and from then on the
+// connection is a byte pipe to the app inside the VM.
+//
+// Wire format, and the API other packages use (implemented in this package):
+//
+//	func WriteHeader(w io.Writer, instance, token string) error
+//	func ReadHeader(r *bufio.Reader) (instance, token string, err error)
+//	// Serve accepts on ln until ctx ends; each connection must present token;
+//	// resolve maps an instance ID to the VM's "ip:port" (ok=false: unknown).
+//	func Serve(ctx context.Context, ln net.Listener, token string,
+//	    resolve func(instance string) (addr string, ok bool), log *slog.Logger) error
+package tunnel
