@@ -100,7 +100,11 @@ func New(cfg Config) (*Operator, error) {
 		internalToken: randomHex(32),
 	}
 	o.resolver = newResolver(o)
-	o.mux = o.routes()
+	mux, err := o.routes()
+	if err != nil {
+		return nil, fmt.Errorf("operator: %w", err)
+	}
+	o.mux = mux
 	return o, nil
 }
 

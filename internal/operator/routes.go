@@ -2,7 +2,7 @@ package operator
 
 import "net/http"
 
-func (o *Operator) routes() *http.ServeMux {
+func (o *Operator) routes() (*http.ServeMux, error) {
 	users := []string{kindUser}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", o.require(users, o.getStatus))
@@ -27,9 +27,13 @@ func (o *Operator) routes() *http.ServeMux {
 
 	mux.HandleFunc("GET /v1/edge/routes", o.require([]string{kindEdge}, o.edgeRoutes))
 
-	// REGISTRY
+	reg, err := o.registryHandler()
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/v2/", reg)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		o.writeError(w, r, notFound("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return mux, nil
 }

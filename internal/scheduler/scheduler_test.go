@@ -58,9 +58,9 @@ func TestSchedule(t *testing.T) {
 			want: Plan{Place: []Placement{{"d1", "eu", "n3"}, {"d1", "eu", "n1"}}},
 		},
 		{
-			name: "three regions get three each",
+			name:  "three regions get three each",
 			state: State{Nodes: nodes("a/n1", "b/n2", "c/n3"), Deployments: []Deployment{{ID: "d1", Active: true, MinPerRegion: 1}}},
-			want: Plan{Place: []Placement{{"d1", "a", "n1"}, {"d1", "b", "n2"}, {"d1", "c", "n3"}}},
+			want:  Plan{Place: []Placement{{"d1", "a", "n1"}, {"d1", "b", "n2"}, {"d1", "c", "n3"}}},
 		},
 		{
 			name: "satisfied deployment changes nothing",
@@ -88,7 +88,7 @@ func TestSchedule(t *testing.T) {
 			},
 		},
 		{
-			name: "region without ready nodes gets no placement",
+			name:  "region without ready nodes gets no placement",
 			state: State{Nodes: nodes("eu/n1!"), Deployments: active},
 			want:  Plan{},
 		},

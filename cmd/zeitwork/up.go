@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zeitwork/zeitwork/examples"
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/cli"
+	"github.com/zeitwork/zeitwork/internal/platform"
+)
+
+func upCmd() *cobra.Command {
+	var cfg platform.Config
+	var noSample, verbose bool
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run every role on this machine and deploy the sample app",
+		Long: `Run the operator (with a private PostgreSQL), one node agent (region "local",
+QEMU microVMs) and the edge on this machine, log the CLI in, and deploy the
+bundled sample app. Ctrl-C stops everything and removes every VM, tap device,
+disk and database process it started.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if os.Geteuid() != 0 {
+				return &cli.UserError{Msg: "zeitwork up must run as root", Hint: "it creates tap devices and a network namespace; run it with sudo"}
+			}
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelInfo
+			}
+			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			return up(cmd.Context(), cmd, cfg, noSample)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.StateDir, "state-dir", "/var/lib/zeitwork", "where the database, images, disks and VM state live")
+	f.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default: a private cluster under --state-dir)")
+	f.StringVar(&cfg.APIListen, "api-listen", "127.0.0.1:7070", "operator API (and image registry) address")
+	f.StringVar(&cfg.EdgeListen, "edge-listen", "127.0.0.1:8080", "edge HTTP address")
+	f.StringVar(&cfg.AppsDomain, "apps-domain", "localhost", "domain apps are served under")
+	f.StringVar(&cfg.Accel, "accel", "auto", "VM acceleration: auto (probe), kvm or tcg")
+	f.BoolVar(&noSample, "no-sample", false, "do not deploy the sample app")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log what every role does")
+	return cmd
+}
+
+func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample bool) error {
+	out := cmd.OutOrStdout()
+	fmt.Fprintln(out, "==> Starting Zeitwork (PostgreSQL, operator, node agent, edge)")
+	start := time.Now()
+	p, err := platform.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(out, "\n==> Stopping: removing VMs, taps and disks, stopping PostgreSQL")
+		if err := p.Shutdown(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "warning: cleanup:", err)
+		}
+		fmt.Fprintln(out, "==> Stopped")
+	}()
+	login := cli.Config{APIURL: p.APIURL, Token: p.Token}
+	if err := cli.SaveConfig(login); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "    ready in %.1fs; VMs use %s acceleration\n", time.Since(start).Seconds(), p.Driver.Accel())
+	fmt.Fprintf(out, "    API %s (CLI logged in: %s)\n", p.APIURL, cli.ConfigPath())
+	fmt.Fprintf(out, "    edge %s\n", p.EdgeURL)
+
+	if !noSample {
+		if err := deploySample(ctx, out, cfg.StateDir, login); err != nil {
+			fmt.Fprintln(os.Stderr, "error: sample app:", err)
+		}
+	}
+	fmt.Fprintln(out, "\nTry: zeitwork status | zeitwork logs hello -f | Ctrl-C to stop everything")
+	<-ctx.Done()
+	return nil
+}
+
+func deploySample(ctx context.Context, out interface{ Write([]byte) (int, error) }, stateDir string, login cli.Config) error {
+	fmt.Fprintln(out, "==> Building the sample app (examples/hello) into an OCI image")
+	layout := filepath.Join(stateDir, "sample")
+	os.RemoveAll(layout)
+	if _, err := examples.BuildSampleImage(ctx, "", layout, examples.SampleConfig); err != nil {
+		return err
+	}
+	if err := cli.CreateProject(ctx, login, api.CreateProjectRequest{Name: "hello"}); err != nil {
+		return err
+	}
+	_, err := cli.Deploy(ctx, login, out, "hello", layout)
+	return err
+}

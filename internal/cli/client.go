@@ -1,0 +1,165 @@
+// Package cli implements the zeitwork client commands (login, projects,
+// deploy, status, logs, env, ...), one file per verb, over the operator's
+// REST API.
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+)
+
+// Config is what `zeitwork login` stores.
+type Config struct {
+	APIURL string `json:"api_url"`
+	Token  string `json:"token"`
+}
+
+// ConfigPath is where the CLI keeps its login.
+func ConfigPath() string {
+	if p := os.Getenv("ZEITWORK_CONFIG"); p != "" {
+		return p
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		dir = filepath.Join(os.Getenv("HOME"), ".config")
+	}
+	return filepath.Join(dir, "zeitwork", "config.json")
+}
+
+// SaveConfig writes the login, readable only by its owner.
+func SaveConfig(c Config) error {
+	p := ConfigPath()
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(c, "", "  ")
+	return os.WriteFile(p, b, 0o600)
+}
+
+// loadConfig reads the login; ZEITWORK_API_URL and ZEITWORK_TOKEN override it.
+func loadConfig() (Config, error) {
+	var c Config
+	if b, err := os.ReadFile(ConfigPath()); err == nil {
+		if err := json.Unmarshal(b, &c); err != nil {
+			return c, fmt.Errorf("read %s: %w", ConfigPath(), err)
+		}
+	}
+	if v := os.Getenv("ZEITWORK_API_URL"); v != "" {
+		c.APIURL = v
+	}
+	if v := os.Getenv("ZEITWORK_TOKEN"); v != "" {
+		c.Token = v
+	}
+	if c.APIURL == "" || c.Token == "" {
+		return c, &UserError{Msg: "not logged in", Hint: "run `zeitwork login --api URL --token TOKEN` (zeitwork up does it for you)"}
+	}
+	return c, nil
+}
+
+// UserError is an error with a suggestion of what to do next.
+type UserError struct {
+	Msg  string
+	Hint string
+}
+
+func (e *UserError) Error() string {
+	if e.Hint == "" {
+		return e.Msg
+	}
+	return e.Msg + "\n  hint: " + e.Hint
+}
+
+// client calls the operator API.
+type client struct {
+	cfg  Config
+	http *http.Client
+}
+
+func newClient() (*client, error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return &client{cfg: cfg, http: &http.Client{}}, nil
+}
+
+func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+	resp, err := c.raw(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+// raw sends a request and turns API errors into UserErrors.
+func (c *client) raw(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.cfg.APIURL, "/")+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, &UserError{Msg: fmt.Sprintf("cannot reach the operator at %s: %v", c.cfg.APIURL, errors.Unwrap(err)),
+			Hint: "is `zeitwork up` (or the operator) running? check the URL with `zeitwork login`"}
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		var e api.Error
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("operator answered %s", resp.Status)
+		}
+		return nil, &UserError{Msg: e.Error, Hint: e.Hint}
+	}
+	return resp, nil
+}
+
+func since(t time.Time) string {
+	d := time.Since(t).Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return t.Format("2006-01-02")
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func defaultHTTP() *http.Client { return &http.Client{Timeout: 30 * time.Second} }

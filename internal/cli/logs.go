@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+)
+
+func logsCmd() *cobra.Command {
+	var followFlag, asJSON bool
+	var tail int
+	cmd := &cobra.Command{
+		Use:   "logs DEPLOYMENT",
+		Short: "Print a deployment's app logs (-f to follow)",
+		Long:  "DEPLOYMENT is a deployment id, <project>-<id> as in its URL, or a project name for its live deployment.",
+		Args:  exactArgs(1, "give a deployment id (see `zeitwork status`) or a project name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			id := args[0]
+			var p api.Project
+			if c.do(cmd.Context(), "GET", "/v1/projects/"+url.PathEscape(id), nil, &p) == nil {
+				if p.LiveDeployment == "" {
+					return &UserError{Msg: "project " + id + " has no live deployment", Hint: "give a deployment id from `zeitwork status`"}
+				}
+				id = p.LiveDeployment
+			}
+			q := fmt.Sprintf("/v1/deployments/%s/logs?tail=%d", url.PathEscape(id), tail)
+			if followFlag {
+				q += "&follow=1"
+			}
+			resp, err := c.raw(cmd.Context(), "GET", q, nil)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			w := cmd.OutOrStdout()
+			print := func(l api.LogLine) {
+				if asJSON {
+					json.NewEncoder(w).Encode(l)
+					return
+				}
+				fmt.Fprintf(w, "%s %s %s\n", l.Time.Local().Format("15:04:05.000"), l.Instance[:8], l.Text)
+			}
+			if !followFlag {
+				var lines []api.LogLine
+				if err := json.NewDecoder(resp.Body).Decode(&lines); err != nil {
+					return err
+				}
+				for _, l := range lines {
+					print(l)
+				}
+				return nil
+			}
+			return readSSE(resp.Body, func(data string) {
+				var l api.LogLine
+				if json.Unmarshal([]byte(data), &l) == nil {
+					print(l)
+				}
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&followFlag, "follow", "f", false, "keep printing new lines")
+	cmd.Flags().IntVarP(&tail, "tail", "n", 100, "lines of history to print first")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	return cmd
+}
+
+// readSSE calls fn with the data of each server-sent event.
+func readSSE(r io.Reader, fn func(data string)) error {
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 64<<10), 4<<20)
+	var data []string
+	for s.Scan() {
+		line := s.Text()
+		switch {
+		case line == "":
+			if len(data) > 0 {
+				fn(strings.Join(data, "\n"))
+				data = data[:0]
+			}
+		case strings.HasPrefix(line, "data:"):
+			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
+		}
+	}
+	return s.Err()
+}

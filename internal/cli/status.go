@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+)
+
+func statusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show nodes, projects and recent deployments with their instances",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			var st api.Status
+			if err := c.do(cmd.Context(), "GET", "/v1/status", nil, &st); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintln(w, "NODES")
+			rows := [][]string{}
+			for _, n := range st.Nodes {
+				rows = append(rows, []string{n.ID[:8], n.Region, n.Hostname, n.Driver, accelLabel(n.Accel), n.State,
+					strconv.Itoa(n.Instances), since(n.LastHeartbeat)})
+			}
+			table(w, []string{"ID", "REGION", "HOST", "DRIVER", "ACCEL", "STATE", "INSTANCES", "HEARTBEAT"}, rows)
+			fmt.Fprintln(w, "\nDEPLOYMENTS")
+			rows = rows[:0]
+			for _, d := range st.Recent {
+				healthy := 0
+				for _, in := range d.Instances {
+					if in.State == api.InstanceHealthy {
+						healthy++
+					}
+				}
+				live := ""
+				if d.Live {
+					live = "live"
+				}
+				rows = append(rows, []string{d.Project, d.ID, d.Status, live, fmt.Sprintf("%d/%d", healthy, len(d.Instances)), d.URL, d.Reason})
+			}
+			table(w, []string{"PROJECT", "DEPLOYMENT", "STATUS", "", "HEALTHY", "URL", "REASON"}, rows)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// accelLabel says plainly what the accelerator means for speed.
+func accelLabel(a string) string {
+	switch a {
+	case "kvm":
+		return "kvm"
+	case "tcg":
+		return "tcg (software emulation)"
+	}
+	return a
+}

@@ -1,0 +1,35 @@
+package edge
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+)
+
+// discardWriter is a minimal ResponseWriter, so that the benchmark counts
+// the proxy's own work and allocations, not a client's.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// BenchmarkForward proxies GET requests over the real tunnel to a real app.
+func BenchmarkForward(b *testing.B) {
+	a := startApp(b, "a")
+	node := startNode(b, map[string]string{"i-a": a.addr})
+	e := startEdge(b, apiRoute("hello.localhost", "d", "live", api.Backend{Instance: "i-a", NodeAddr: node}))
+	req, _ := http.NewRequest("GET", "http://hello.localhost/", nil)
+	req.RemoteAddr = "127.0.0.1:1234"
+	req.RequestURI = "/"
+	req.Header.Set("User-Agent", "bench")
+	req.Header.Set("Accept", "*/*")
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		e.ServeHTTP(w, req)
+	}
+}

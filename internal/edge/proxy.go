@@ -1,0 +1,260 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// errNoResponse marks an attempt that failed before any byte of a response
+// arrived: the instance may not have seen the request, or a kept-alive
+// connection had been closed under us.
+var errNoResponse = errors.New("no response")
+
+// statusClientClosed is logged (not sent) when the client went away before
+// its response; nginx's 499 by the same name.
+const statusClientClosed = 499
+
+// ServeHTTP routes r by its Host and forwards it to the host's deployment.
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var start time.Time
+	if e.cfg.AccessLog {
+		start = time.Now()
+	}
+	code := e.serve(w, r)
+	e.stats.status(code)
+	if e.cfg.AccessLog {
+		e.log.Info("edge: request", "host", r.Host, "method", r.Method, "path", r.URL.Path,
+			"status", code, "duration", time.Since(start), "remote", r.RemoteAddr)
+	}
+}
+
+func (e *Edge) serve(w http.ResponseWriter, r *http.Request) int {
+	t := e.table.Load()
+	if t == nil {
+		w.Header().Set("Retry-After", "1")
+		return fail(w, http.StatusServiceUnavailable, "the edge has not received its routes yet")
+	}
+	host := normalizeHost(r.Host)
+	rt := t.hosts[host]
+	if rt == nil {
+		e.stats.noRoute.Add(1)
+		return fail(w, http.StatusNotFound, "no app is deployed at "+host)
+	}
+	if len(rt.backends) == 0 {
+		w.Header().Set("Retry-After", "5")
+		return fail(w, http.StatusServiceUnavailable, noBackendReason(rt))
+	}
+	return e.forward(w, r, rt, t.token)
+}
+
+// noBackendReason explains a route without healthy instances by the
+// deployment's status.
+func noBackendReason(rt *route) string {
+	switch rt.status {
+	case "":
+		return fmt.Sprintf("deployment %s has no healthy instance yet", rt.deployment)
+	case "failed":
+		return fmt.Sprintf("deployment %s failed: it has no healthy instance", rt.deployment)
+	default:
+		return fmt.Sprintf("deployment %s is %s: no healthy instance yet", rt.deployment, rt.status)
+	}
+}
+
+// forward tries the route's backends round-robin. Any request moves on
+// after a failed dial, since nothing reached the instance; a replayable one
+// also after a connection that ended before the response began.
+func (e *Edge) forward(w http.ResponseWriter, r *http.Request, rt *route, token string) int {
+	retry := replayable(r)
+	upgrade := isUpgrade(r)
+	n := len(rt.backends)
+	first := rt.pick()
+	var err error
+	for i := range min(n, e.cfg.MaxAttempts) {
+		if i > 0 {
+			e.stats.retries.Add(1)
+		}
+		b := rt.backends[(first+i)%n]
+		var code int
+		code, err = e.try(w, r, b, token, retry, upgrade)
+		if err == nil {
+			return code
+		}
+		if errors.Is(err, errClientBody) {
+			return fail(w, http.StatusBadRequest, "could not read the request body")
+		}
+		if r.Context().Err() != nil {
+			// The client left; nobody will read an answer, and it is not
+			// the instance's fault.
+			return statusClientClosed
+		}
+		e.stats.upstreamErrors.Add(1)
+		e.log.Warn("edge: upstream attempt failed", "host", rt.host, "deployment", rt.deployment,
+			"instance", b.key.instance, "err", err)
+		if !errors.Is(err, errDial) && !(retry && errors.Is(err, errNoResponse)) {
+			break
+		}
+	}
+	return fail(w, http.StatusBadGateway, badGatewayReason(rt, err))
+}
+
+func badGatewayReason(rt *route, err error) string {
+	why := "the app sent an invalid response"
+	switch {
+	case errors.Is(err, errDial):
+		why = "its node could not be reached"
+	case errors.Is(err, errNoResponse):
+		why = "the app closed the connection without answering"
+	}
+	return fmt.Sprintf("deployment %s: no instance answered (%s)", rt.deployment, why)
+}
+
+// try sends r to backend b. A kept-alive connection that turns out to be
+// closed is replaced by another one to the same instance; after two such
+// failures a fresh connection is dialled. It returns an error only when
+// nothing has been written to w.
+func (e *Edge) try(w http.ResponseWriter, r *http.Request, b *backend, token string, retry, upgrade bool) (int, error) {
+	for stale := 0; ; stale++ {
+		c, err := b.get(r.Context(), token, !retry, stale >= 2)
+		if err != nil {
+			return 0, err
+		}
+		code, err := e.exchange(w, r, b, c, upgrade)
+		if err != nil && c.reused && retry && errors.Is(err, errNoResponse) {
+			continue
+		}
+		return code, err
+	}
+}
+
+// exchange does one request and response on c and copies the response to
+// w. c goes back to the pool if it is still good, else it is closed.
+func (e *Edge) exchange(w http.ResponseWriter, r *http.Request, b *backend, c *upConn, upgrade bool) (int, error) {
+	// A client that leaves stops the wait for the instance, as with
+	// net/http's Transport: the deadline breaks any blocked read or write.
+	stop := context.AfterFunc(r.Context(), func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	before := c.nread
+	if err := writeRequest(c.bw, r, upgrade); err != nil {
+		c.conn.Close()
+		if errors.Is(err, errClientBody) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("send request: %w: %w", errNoResponse, err)
+	}
+	resp, err := readResponse(c, r)
+	if err != nil {
+		c.conn.Close()
+		if c.nread == before {
+			return 0, fmt.Errorf("read response: %w: %w", errNoResponse, err)
+		}
+		return 0, fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if !stop() {
+			c.conn.Close()
+			return http.StatusSwitchingProtocols, nil
+		}
+		return e.switchProtocols(w, c, resp)
+	}
+	reuse := copyResponse(w, resp, c)
+	if reuse && !upgrade && stop() {
+		b.put(c)
+	} else {
+		c.conn.Close()
+	}
+	return resp.StatusCode, nil
+}
+
+// readResponse reads the final response to r, skipping interim 1xx ones
+// (100 Continue, 103 Early Hints) but not 101, which ends HTTP on c.
+func readResponse(c *upConn, r *http.Request) (*http.Response, error) {
+	for {
+		resp, err := http.ReadResponse(c.br, r)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+	}
+}
+
+// respHopByHop are response headers that describe the upstream connection.
+var respHopByHop = map[string]bool{
+	"Connection":         true,
+	"Keep-Alive":         true,
+	"Proxy-Connection":   true,
+	"Proxy-Authenticate": true,
+	"Te":                 true,
+	"Trailer":            true,
+	"Transfer-Encoding":  true,
+	"Upgrade":            true,
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyResponse writes resp to w and reports whether the upstream
+// connection can carry another request. A body of unknown length (chunked,
+// server-sent events) is flushed after every read so that it streams.
+func copyResponse(w http.ResponseWriter, resp *http.Response, c *upConn) bool {
+	h := w.Header()
+	for k, vv := range resp.Header {
+		if !respHopByHop[k] {
+			h[k] = vv
+		}
+	}
+	if resp.Header["Content-Type"] == nil {
+		h["Content-Type"] = nil // no sniffing: forward what the app sent
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	var flusher http.Flusher
+	if resp.ContentLength < 0 {
+		flusher, _ = w.(http.Flusher)
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return false // the client left; the rest of the body is lost
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			// The instance broke off mid-body. Aborting the handler makes
+			// the server cut the client's connection, so the client sees a
+			// truncated response instead of a short one that looks whole.
+			c.conn.Close()
+			panic(http.ErrAbortHandler)
+		}
+	}
+	for k, vv := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vv
+	}
+	return !resp.Close
+}
+
+// fail writes a short plain-text error page and returns its status.
+func fail(w http.ResponseWriter, code int, msg string) int {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	h["Cache-Control"] = []string{"no-store"}
+	w.WriteHeader(code)
+	io.WriteString(w, msg+"\n")
+	return code
+}

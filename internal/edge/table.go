@@ -1,0 +1,65 @@
+package edge
+
+import (
+	"sync/atomic"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+)
+
+// table is an immutable snapshot of the routes, swapped whole on updates.
+type table struct {
+	version int64
+	token   string // tunnel token presented to node agents
+	hosts   map[string]*route
+}
+
+// route is one host's deployment and its backends in round-robin order.
+type route struct {
+	host       string
+	deployment string
+	status     string
+	backends   []*backend
+	next       atomic.Uint32
+}
+
+// pick returns the backend to try first; later attempts walk on from it.
+func (r *route) pick() int {
+	return int(r.next.Add(1)-1) % len(r.backends)
+}
+
+// backendKey identifies one instance behind one node agent; an instance
+// moved to another address is another backend with its own pool.
+type backendKey struct{ instance, nodeAddr string }
+
+// apply builds a table from rt, reusing the backends (and so their idle
+// connections) of instances that stay, and closes those that went away.
+func (e *Edge) apply(rt api.RouteTable) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	live := make(map[backendKey]*backend, len(e.backends))
+	t := &table{version: rt.Version, token: rt.TunnelToken, hosts: make(map[string]*route, len(rt.Routes))}
+	for _, r := range rt.Routes {
+		ro := &route{host: r.Host, deployment: r.Deployment, status: r.Status}
+		for _, b := range r.Backends {
+			k := backendKey{b.Instance, b.NodeAddr}
+			be := e.backends[k]
+			if be == nil {
+				be = newBackend(k, &e.cfg)
+			}
+			live[k] = be
+			ro.backends = append(ro.backends, be)
+		}
+		// Hosts come from the operator already normal; normalising again
+		// makes a sloppy table still match what clients send.
+		t.hosts[normalizeHost(r.Host)] = ro
+	}
+	old := e.backends
+	e.backends = live
+	e.table.Store(t)
+	for k, be := range old {
+		if live[k] == nil {
+			be.close()
+		}
+	}
+	e.log.Info("edge: routes updated", "version", rt.Version, "hosts", len(t.hosts), "backends", len(live))
+}

@@ -1,0 +1,203 @@
+package guest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/guest/channel"
+)
+
+// maxLogLine splits longer output lines so one runaway line cannot grow the
+// init's memory without bound.
+const maxLogLine = 32 << 10
+
+// app is the supervised process.
+type app struct {
+	cfg  *channel.Config
+	cred Cred
+	ctl  *controlPort
+	logs *logWriter
+}
+
+// run starts the app, ships its output, forwards signals, reports when it
+// listens, reaps every child (the init is PID 1, orphans land here) and
+// returns the app's exit code once it exits.
+func (a *app) run() (int, error) {
+	chld := make(chan os.Signal, 16)
+	signal.Notify(chld, syscall.SIGCHLD)
+	defer signal.Stop(chld)
+
+	pid, streams, err := a.start()
+	if err != nil {
+		return 0, err
+	}
+	if err := a.ctl.send(channel.Message{Kind: channel.KindStarted, PID: pid}); err != nil {
+		consolef("%v", err)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go a.watchListening(done)
+	go a.ctl.forwardSignals(pid)
+
+	for range chld {
+		if ws, exited := reap(pid); exited {
+			waitTimeout(streams, 2*time.Second)
+			return exitCode(ws), nil
+		}
+	}
+	return 0, errors.New("signal channel closed")
+}
+
+// start execs the app with its identity, directory and environment, and
+// starts copying its stdout and stderr to the log port.
+func (a *app) start() (int, *sync.WaitGroup, error) {
+	dir := a.cfg.WorkingDir
+	if dir == "" {
+		dir = "/"
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return 0, nil, fmt.Errorf("chdir %s: %w", dir, errors.Unwrap(err))
+	} else if !st.IsDir() {
+		return 0, nil, fmt.Errorf("chdir %s: %w", dir, syscall.ENOTDIR)
+	}
+	env := appEnv(a.cfg.Env, a.cred.Home, a.cfg.Hostname)
+	var argv0 string
+	if len(a.cfg.Argv) > 0 {
+		argv0 = a.cfg.Argv[0]
+	}
+	path, err := lookPath(argv0, envValue(env, "PATH"), dir, os.Stat)
+	if err != nil {
+		return 0, nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return 0, nil, fmt.Errorf("start app: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return 0, nil, fmt.Errorf("start app: %w", err)
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, nil, fmt.Errorf("start app: %w", err)
+	}
+	defer devnull.Close()
+	p, err := os.StartProcess(path, a.cfg.Argv, &os.ProcAttr{
+		Dir:   dir,
+		Env:   env,
+		Files: []*os.File{devnull, outW, errW},
+		Sys: &syscall.SysProcAttr{
+			Setsid:     true,
+			Credential: &syscall.Credential{Uid: a.cred.UID, Gid: a.cred.GID, Groups: a.cred.Groups},
+		},
+	})
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return 0, nil, fmt.Errorf("exec %s: %w", argv0, err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.logs.copy("stdout", outR) }()
+	go func() { defer wg.Done(); a.logs.copy("stderr", errR) }()
+	return p.Pid, &wg, nil
+}
+
+// reap collects every exited child and reports whether pid was among them.
+func reap(pid int) (syscall.WaitStatus, bool) {
+	var appStatus syscall.WaitStatus
+	exited := false
+	for {
+		var ws syscall.WaitStatus
+		got, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if err != nil || got <= 0 {
+			return appStatus, exited
+		}
+		if got == pid {
+			appStatus, exited = ws, true
+		}
+	}
+}
+
+// waitTimeout waits for the log copiers, but not forever: a daemon the app
+// started may hold its stdout open.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	ch := make(chan struct{})
+	go func() { wg.Wait(); close(ch) }()
+	select {
+	case <-ch:
+	case <-time.After(d):
+	}
+}
+
+// watchListening polls /proc/net/tcp{,6} until something listens on the
+// app's port, then tells the host once.
+func (a *app) watchListening(done <-chan struct{}) {
+	if a.cfg.Port <= 0 {
+		return
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+			b, err := os.ReadFile(f)
+			if err == nil && listensOn(b, a.cfg.Port) {
+				a.ctl.send(channel.Message{Kind: channel.KindListening, UptimeMS: uptimeMS()})
+				return
+			}
+		}
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// logWriter frames output lines as LogLines on the log port.
+type logWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *logWriter) copy(stream string, r io.ReadCloser) {
+	defer r.Close()
+	br := bufio.NewReaderSize(r, maxLogLine)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			l.write(stream, line)
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+	}
+}
+
+func (l *logWriter) write(stream string, line []byte) {
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	b, err := marshalLogLine(channel.LogLine{Stream: stream, Time: time.Now().UTC(), Text: string(line)})
+	if err != nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.w.Write(b); err != nil {
+		consolef("write log: %v", err)
+	}
+}

@@ -1,0 +1,84 @@
+package guest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+type mountSpec struct {
+	source, target, fstype string
+	flags                  uintptr
+	data                   string
+}
+
+// earlyMounts are what the init needs in the initramfs: /dev for the ports
+// and the disk, /proc and /sys to find them.
+var earlyMounts = []mountSpec{
+	{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
+}
+
+// lateMounts are made inside the app's root after the switch.
+var lateMounts = []mountSpec{
+	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"},
+	{"shm", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
+	{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
+}
+
+func mountAll(specs []mountSpec) error {
+	for _, m := range specs {
+		if err := os.MkdirAll(m.target, 0o755); err != nil {
+			return fmt.Errorf("mount %s: %w", m.target, err)
+		}
+		err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data)
+		if err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
+		}
+	}
+	return nil
+}
+
+// mountRoot mounts the app's ext4 root disk at NewRoot.
+func mountRoot(device string) error {
+	if err := os.MkdirAll(NewRoot, 0o755); err != nil {
+		return fmt.Errorf("mount root: %w", err)
+	}
+	if err := unix.Mount(device, NewRoot, "ext4", 0, ""); err != nil {
+		return fmt.Errorf("mount root %s: %w", device, err)
+	}
+	return nil
+}
+
+// switchRoot moves /dev, /proc and /sys into the new root and makes it /,
+// as switch_root does, without exec'ing: the init stays PID 1 and keeps
+// supervising the app. The initramfs stays in memory underneath; it is a few
+// megabytes and freeing it would not return the pages to the host anyway.
+func switchRoot() error {
+	for _, d := range []string{"/dev", "/proc", "/sys"} {
+		target := filepath.Join(NewRoot, d)
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			return fmt.Errorf("switch root: %w", err)
+		}
+		if err := unix.Mount(d, target, "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("switch root: move %s: %w", d, err)
+		}
+	}
+	if err := unix.Chdir(NewRoot); err != nil {
+		return fmt.Errorf("switch root: %w", err)
+	}
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("switch root: move root: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("switch root: chroot: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("switch root: %w", err)
+	}
+	return mountAll(lateMounts)
+}

@@ -1,0 +1,302 @@
+// Package node is the node agent: it registers with the operator, runs the
+// instances placed on its node as microVMs through a vmm.Driver, health
+// checks them, ships their logs, and carries edge traffic to them through
+// its tunnel listener. Restarting the agent never kills a VM: it re-adopts
+// the VMs it finds running.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/image"
+	"github.com/zeitwork/zeitwork/internal/node/network"
+	"github.com/zeitwork/zeitwork/internal/tunnel"
+	"github.com/zeitwork/zeitwork/internal/vmm"
+)
+
+// Config configures a node agent.
+type Config struct {
+	OperatorURL string
+	JoinToken   string
+	Region      string
+	Hostname    string
+	// StateDir keeps the node's identity, instance records and VM disks.
+	StateDir string
+	// TunnelListener accepts edge traffic; TunnelAddr is how edges reach
+	// it (defaults to the listener's address).
+	TunnelListener net.Listener
+	TunnelAddr     string
+
+	Driver  vmm.Driver
+	Kernel  string // vmlinux
+	Initrd  string
+	Network *network.Network
+	Images  *image.Store
+
+	// StartTimeout bounds boot to a healthy app; default 60s.
+	StartTimeout time.Duration
+	// HeartbeatInterval defaults to 5s.
+	HeartbeatInterval time.Duration
+	Log               *slog.Logger
+}
+
+// Agent is a running node agent.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	client  *client
+	records records
+	auth    authn.Authenticator
+
+	mu          sync.Mutex
+	sups        map[string]*supervisor
+	tunnelToken string
+	registry    string
+}
+
+// New checks the configuration and prepares the state directory.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Driver == nil || cfg.Network == nil || cfg.Images == nil || cfg.TunnelListener == nil {
+		return nil, errors.New("node: driver, network, images and tunnel listener are required")
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 60 * time.Second
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.TunnelAddr == "" {
+		cfg.TunnelAddr = cfg.TunnelListener.Addr().String()
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
+	}
+	for _, d := range []string{"instances", "disks"} {
+		if err := os.MkdirAll(filepath.Join(cfg.StateDir, d), 0o700); err != nil {
+			return nil, fmt.Errorf("node state: %w", err)
+		}
+	}
+	return &Agent{
+		cfg:     cfg,
+		log:     cfg.Log,
+		client:  &client{base: cfg.OperatorURL, http: &http.Client{Timeout: 60 * time.Second}},
+		records: records{dir: filepath.Join(cfg.StateDir, "instances")},
+		sups:    map[string]*supervisor{},
+	}, nil
+}
+
+// identity is the node's ID, kept across agent restarts.
+type identity struct {
+	NodeID string `json:"node_id"`
+}
+
+func (a *Agent) identityPath() string { return filepath.Join(a.cfg.StateDir, "node.json") }
+
+func (a *Agent) register(ctx context.Context) error {
+	var id identity
+	if b, err := os.ReadFile(a.identityPath()); err == nil {
+		json.Unmarshal(b, &id)
+	}
+	resp, err := a.client.register(ctx, a.cfg.JoinToken, api.RegisterNodeRequest{
+		NodeID: id.NodeID, Region: a.cfg.Region, Hostname: a.cfg.Hostname,
+		TunnelAddr: a.cfg.TunnelAddr, Driver: a.cfg.Driver.Name(), Accel: a.cfg.Driver.Accel(),
+	})
+	if err != nil {
+		return fmt.Errorf("register with operator: %w", err)
+	}
+	b, _ := json.Marshal(identity{NodeID: resp.NodeID})
+	if err := os.WriteFile(a.identityPath(), b, 0o600); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.tunnelToken, a.registry = resp.TunnelToken, resp.Registry
+	a.auth = &authn.Basic{Username: "node", Password: resp.NodeToken}
+	a.mu.Unlock()
+	a.log.Info("node registered", "node", resp.NodeID, "region", a.cfg.Region,
+		"driver", a.cfg.Driver.Name(), "accel", a.cfg.Driver.Accel())
+	return nil
+}
+
+// NodeID is the ID the operator gave this node (empty before Run registers).
+func (a *Agent) NodeID() string {
+	_, id := a.client.creds()
+	return id
+}
+
+// Run registers, adopts surviving VMs, and serves until ctx ends. On
+// return the VMs keep running: stopping the agent is not stopping the node.
+func (a *Agent) Run(ctx context.Context) error {
+	for {
+		err := a.register(ctx)
+		if err == nil {
+			break
+		}
+		a.log.Warn("operator unreachable; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	if err := a.adopt(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
+	go func() { defer wg.Done(); a.desiredLoop(ctx) }()
+	go func() {
+		defer wg.Done()
+		a.mu.Lock()
+		token := a.tunnelToken
+		a.mu.Unlock()
+		if err := tunnel.Serve(ctx, a.cfg.TunnelListener, token, a.resolveBackend, a.log); err != nil && ctx.Err() == nil {
+			a.log.Error("tunnel listener stopped", "err", err)
+		}
+	}()
+	wg.Wait()
+	a.mu.Lock()
+	sups := make([]*supervisor, 0, len(a.sups))
+	for _, s := range a.sups {
+		sups = append(sups, s)
+	}
+	a.mu.Unlock()
+	for _, s := range sups {
+		<-s.done
+	}
+	return nil
+}
+
+func (a *Agent) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := a.client.heartbeat(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("heartbeat", "err", err)
+		}
+	}
+}
+
+// desiredLoop long-polls the operator for this node's instances.
+func (a *Agent) desiredLoop(ctx context.Context) {
+	var version int64
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		ds, err := a.client.desired(ctx, version)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			a.log.Warn("fetch desired state", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 200 * time.Millisecond
+		version = ds.Version
+		a.apply(ctx, ds.Instances)
+	}
+}
+
+// apply starts supervisors for new instances and stops the ones no longer
+// wanted.
+func (a *Agent) apply(ctx context.Context, want []api.DesiredInstance) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	listed := map[string]bool{}
+	for _, d := range want {
+		listed[d.ID] = true
+		s, ok := a.sups[d.ID]
+		switch {
+		case d.Desired == "running" && !ok:
+			s = a.newSupervisor(ctx, record{Desired: d}, nil)
+			a.sups[d.ID] = s
+			go s.run()
+		case d.Desired != "running" && ok:
+			s.stop()
+		case d.Desired != "running" && !ok:
+			// Nothing runs here: confirm at once so the operator can forget it.
+			go a.client.report(ctx, d.ID, api.InstanceReport{State: api.InstanceStopped, Reason: "stopped"})
+		}
+	}
+	for id, s := range a.sups {
+		if !listed[id] {
+			s.stop()
+		}
+	}
+}
+
+func (a *Agent) forget(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.sups, id)
+}
+
+// resolveBackend maps an instance to its VM's app address for the tunnel.
+func (a *Agent) resolveBackend(instance string) (string, bool) {
+	a.mu.Lock()
+	s, ok := a.sups[instance]
+	a.mu.Unlock()
+	if !ok {
+		return "", false
+	}
+	return s.backend()
+}
+
+// adopt re-attaches to VMs that survived an agent restart and cleans up
+// what belongs to no known instance.
+func (a *Agent) adopt(ctx context.Context) error {
+	running, err := a.cfg.Driver.Recover(ctx)
+	if err != nil {
+		return fmt.Errorf("recover vms: %w", err)
+	}
+	recs, err := a.records.load()
+	if err != nil {
+		return err
+	}
+	vms := map[string]*vmm.Instance{}
+	for _, vm := range running {
+		if _, ok := recs[vm.ID]; !ok {
+			a.log.Warn("destroying a vm no instance record claims", "instance", vm.ID)
+			a.cfg.Driver.Destroy(ctx, vm.ID)
+			continue
+		}
+		vms[vm.ID] = vm
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, rec := range recs {
+		s := a.newSupervisor(ctx, rec, vms[id])
+		a.sups[id] = s
+		go s.run()
+		if vms[id] != nil {
+			a.log.Info("adopted running vm", "instance", id, "address", rec.Address)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// CreateTap gives an instance a persistent tap on the bridge, isolated from
+// the other ports, and an address. reuse (may be zero) keeps the address a
+// recovered instance already has.
+func (n *Network) CreateTap(instanceID string, reuse netip.Addr) (*Tap, error) {
+	addr, err := n.allocate(instanceID, reuse)
+	if err != nil {
+		return nil, err
+	}
+	tap := &Tap{
+		Name:    TapName(instanceID),
+		MAC:     macFor(addr),
+		Address: netip.PrefixFrom(addr, n.cfg.Subnet.Bits()),
+		Gateway: n.gateway,
+		NetNS:   n.NetNSPath(),
+	}
+	if err := n.withHandle(func(h *netlink.Handle, ns netns.NsHandle) error {
+		return n.addTap(h, ns, tap.Name)
+	}); err != nil {
+		n.release(addr)
+		return nil, fmt.Errorf("create tap %s: %w", tap.Name, err)
+	}
+	return tap, nil
+}
+
+func (n *Network) addTap(h *netlink.Handle, ns netns.NsHandle, name string) error {
+	link, err := h.LinkByName(name)
+	if err != nil {
+		t := &netlink.Tuntap{
+			LinkAttrs: netlink.LinkAttrs{Name: name},
+			Mode:      netlink.TUNTAP_MODE_TAP,
+			Flags:     netlink.TUNTAP_DEFAULTS | netlink.TUNTAP_NO_PI,
+			// Persistent, so QEMU can open it by name and it outlives the agent.
+			NonPersist: false,
+		}
+		if err := inNamespace(ns, func() error { return netlink.LinkAdd(t) }); err != nil {
+			return err
+		}
+		if link, err = h.LinkByName(name); err != nil {
+			return err
+		}
+	}
+	br, err := h.LinkByName(bridgeName)
+	if err != nil {
+		return err
+	}
+	if err := h.LinkSetMaster(link, br); err != nil {
+		return err
+	}
+	if err := h.LinkSetIsolated(link, true); err != nil {
+		return fmt.Errorf("isolate port: %w", err)
+	}
+	return h.LinkSetUp(link)
+}
+
+// DeleteTap removes an instance's tap and frees its address.
+func (n *Network) DeleteTap(instanceID string, addr netip.Addr) error {
+	name := TapName(instanceID)
+	err := n.withHandle(func(h *netlink.Handle, _ netns.NsHandle) error {
+		link, err := h.LinkByName(name)
+		if err != nil {
+			var notFound netlink.LinkNotFoundError
+			if errors.As(err, &notFound) {
+				return nil
+			}
+			return err
+		}
+		return h.LinkDel(link)
+	})
+	if addr.IsValid() {
+		n.release(addr)
+	}
+	if err != nil {
+		return fmt.Errorf("delete tap %s: %w", name, err)
+	}
+	return nil
+}
+
+// Taps lists the tap devices in the namespace (for leak checks and cleanup).
+func (n *Network) Taps() ([]string, error) {
+	var names []string
+	err := n.withHandle(func(h *netlink.Handle, _ netns.NsHandle) error {
+		links, err := h.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if l.Type() == "tuntap" {
+				names = append(names, l.Attrs().Name)
+			}
+		}
+		return nil
+	})
+	return names, err
+}
+
+func (n *Network) withHandle(fn func(*netlink.Handle, netns.NsHandle) error) error {
+	ns, err := netns.GetFromName(n.cfg.Name)
+	if err != nil {
+		return fmt.Errorf("open namespace %s: %w", n.cfg.Name, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return fn(h, ns)
+}
+
+// Teardown removes the namespace (and with it the bridge and taps), the
+// veth, the route and the firewall tables.
+func (n *Network) Teardown() error {
+	var errs []error
+	if link, err := netlink.LinkByName(n.cfg.hostVeth()); err == nil {
+		errs = append(errs, netlink.LinkDel(link))
+	}
+	if err := netns.DeleteNamed(n.cfg.Name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	errs = append(errs, n.teardownFirewall())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,9 @@
+package node
+
+import "crypto/rand"
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}

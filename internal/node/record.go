@@ -1,0 +1,69 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+)
+
+// record is what the agent keeps on disk about each instance it runs, so
+// that a restarted agent can adopt the VM instead of rebooting it.
+type record struct {
+	Desired  api.DesiredInstance `json:"desired"`
+	Address  string              `json:"address"`
+	Disk     string              `json:"disk"`
+	Restarts int                 `json:"restarts"`
+	// LogOffset is how far the VM's log file has been shipped.
+	LogOffset int64 `json:"log_offset"`
+}
+
+type records struct{ dir string }
+
+func (r records) path(id string) string { return filepath.Join(r.dir, id+".json") }
+
+func (r records) save(rec record) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	tmp := r.path(rec.Desired.ID) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("save instance record: %w", err)
+	}
+	return os.Rename(tmp, r.path(rec.Desired.ID))
+}
+
+func (r records) remove(id string) error {
+	if err := os.Remove(r.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func (r records) load() (map[string]record, error) {
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]record{}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(r.dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		var rec record
+		if err := json.Unmarshal(b, &rec); err != nil || rec.Desired.ID == "" {
+			continue // a torn write from a crash: the VM is treated as unknown
+		}
+		out[rec.Desired.ID] = rec
+	}
+	return out, nil
+}

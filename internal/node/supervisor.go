@@ -1,0 +1,336 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/guest/channel"
+	"github.com/zeitwork/zeitwork/internal/node/network"
+	"github.com/zeitwork/zeitwork/internal/vmm"
+)
+
+// supervisor runs one instance: it boots the VM, waits for the app to be
+// healthy, watches it, restarts it with backoff when it fails, and tears
+// everything down when the instance is stopped.
+type supervisor struct {
+	a   *Agent
+	ctx context.Context // the agent's: when it ends, the VM is left running
+	log *slog.Logger
+
+	rec  record
+	vm   *vmm.Instance
+	tap  *network.Tap
+	conn *channel.Conn
+	msgs chan channel.Message
+	logs *logTail
+
+	stopCh   chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+
+	// vmStarted is when the VMM was started, for boot timings.
+	vmStarted time.Time
+
+	mu      sync.Mutex
+	healthy bool
+}
+
+// failure is why an attempt to run the instance ended.
+type failure struct {
+	reason    string
+	permanent bool
+}
+
+func (f *failure) Error() string { return f.reason }
+
+func (a *Agent) newSupervisor(ctx context.Context, rec record, vm *vmm.Instance) *supervisor {
+	return &supervisor{
+		a: a, ctx: ctx, rec: rec, vm: vm,
+		log:    a.log.With("instance", rec.Desired.ID, "deployment", rec.Desired.Deployment),
+		stopCh: make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+}
+
+func (s *supervisor) stop() { s.stopOnce.Do(func() { close(s.stopCh) }) }
+
+func (s *supervisor) stopping() bool {
+	select {
+	case <-s.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// backend is the app's address while the instance is healthy.
+func (s *supervisor) backend() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.healthy || s.rec.Address == "" {
+		return "", false
+	}
+	return netip.AddrPortFrom(netip.MustParseAddr(s.rec.Address), uint16(s.rec.Desired.Port)).String(), true
+}
+
+func (s *supervisor) setHealthy(h bool) {
+	s.mu.Lock()
+	s.healthy = h
+	s.mu.Unlock()
+}
+
+func (s *supervisor) report(rep api.InstanceReport) {
+	rep.Address = s.rec.Address
+	rep.Restarts = s.rec.Restarts
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+	defer cancel()
+	if err := s.a.client.report(ctx, s.rec.Desired.ID, rep); err != nil {
+		s.log.Warn("report instance state", "state", rep.State, "err", err)
+	}
+}
+
+func (s *supervisor) run() {
+	defer close(s.done)
+	backoff := time.Second
+	for {
+		if s.stopping() {
+			s.teardown()
+			s.report(api.InstanceReport{State: api.InstanceStopped, Reason: "stopped"})
+			s.a.forget(s.rec.Desired.ID)
+			return
+		}
+		if s.ctx.Err() != nil {
+			s.detach()
+			return
+		}
+		started := time.Now()
+		err := s.runOnce()
+		if s.ctx.Err() != nil {
+			s.detach() // agent shutting down: leave the VM running
+			return
+		}
+		if s.stopping() {
+			continue
+		}
+		var f *failure
+		if !errors.As(err, &f) {
+			f = &failure{reason: err.Error()}
+		}
+		s.setHealthy(false)
+		s.destroyVM()
+		s.rec.Restarts++
+		s.a.records.save(s.rec)
+		s.log.Warn("instance failed", "reason", f.reason, "restarts", s.rec.Restarts)
+		s.report(api.InstanceReport{State: api.InstanceFailed, Reason: f.reason, Permanent: f.permanent})
+		if time.Since(started) > time.Minute {
+			backoff = time.Second
+		}
+		select {
+		case <-s.stopCh:
+		case <-s.ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// runOnce boots (or adopts) the VM and watches it until it fails, a stop is
+// requested, or the agent shuts down.
+func (s *supervisor) runOnce() error {
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stopCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	timings := map[string]time.Duration{}
+	if s.vm == nil {
+		if err := s.boot(ctx, timings); err != nil {
+			return err
+		}
+	} else if err := s.attach(ctx); err != nil {
+		return err
+	}
+	exited := make(chan vmm.ExitStatus, 1)
+	go func() {
+		st, err := s.a.cfg.Driver.Wait(ctx, s.rec.Desired.ID)
+		if err == nil {
+			exited <- st
+		}
+	}()
+	if err := s.waitHealthy(ctx, exited, timings); err != nil {
+		return err
+	}
+	s.setHealthy(true)
+	s.log.Info("instance healthy", "address", s.rec.Address, "timings", timings)
+	s.report(api.InstanceReport{State: api.InstanceHealthy, Timings: timings})
+	return s.watch(ctx, exited)
+}
+
+// boot prepares the disk and tap and starts the VM, recording stage times.
+func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration) error {
+	d := s.rec.Desired
+	s.report(api.InstanceReport{State: api.InstanceStarting, Reason: "pulling image"})
+	t0 := time.Now()
+	disk, err := s.a.cfg.Images.RootDisk(ctx, d.Image, s.a.auth)
+	if err != nil {
+		return &failure{reason: fmt.Sprintf("pull image %s: %v", d.Image, err)}
+	}
+	timings["image_resolve"] = disk.Timings.Resolve
+	timings["image_unpack"] = disk.Timings.Unpack
+	timings["rootfs_build"] = disk.Timings.Build
+	cfg := guestConfig(d, disk.Config)
+	if len(cfg.Argv) == 0 {
+		return &failure{reason: "image has no entrypoint or cmd: set ENTRYPOINT or CMD", permanent: true}
+	}
+	t1 := time.Now()
+	s.rec.Disk = filepath.Join(s.a.cfg.StateDir, "disks", d.ID+".ext4")
+	if _, err := s.a.cfg.Images.CopyForVM(ctx, disk, s.rec.Disk); err != nil {
+		return &failure{reason: fmt.Sprintf("copy root disk: %v", err)}
+	}
+	timings["disk_copy"] = time.Since(t1)
+	if s.tap == nil {
+		prev, _ := netip.ParseAddr(s.rec.Address)
+		tap, err := s.a.cfg.Network.CreateTap(d.ID, prev)
+		if err != nil {
+			return &failure{reason: fmt.Sprintf("network: %v", err)}
+		}
+		s.tap = tap
+		s.rec.Address = tap.Address.Addr().String()
+	}
+	if err := s.a.records.save(s.rec); err != nil {
+		return err
+	}
+	cfg.Network = channel.Network{
+		Address: s.tap.Address.String(), Gateway: s.tap.Gateway.String(), DNS: s.a.cfg.Network.DNS(),
+	}
+	cfg.Hostname = d.Project
+	t2 := time.Now()
+	vm, err := s.a.cfg.Driver.Start(ctx, vmm.Spec{
+		ID: d.ID, Kernel: s.a.cfg.Kernel, Initrd: s.a.cfg.Initrd, RootDisk: s.rec.Disk,
+		MemoryMiB: max(d.MemoryMiB, 128), VCPUs: max(d.VCPUs, 1),
+		Network: vmm.NetworkSpec{TapName: s.tap.Name, MAC: s.tap.MAC, NetNS: s.tap.NetNS},
+	})
+	if err != nil {
+		return &failure{reason: fmt.Sprintf("start vm: %v", err)}
+	}
+	s.vm = vm
+	s.report(api.InstanceReport{State: api.InstanceStarting, Reason: "booting"})
+	if err := s.connect(ctx); err != nil {
+		return err
+	}
+	cfg.Time = time.Now()
+	if err := s.conn.Send(channel.Message{Kind: channel.KindConfig, Config: &cfg}); err != nil {
+		return &failure{reason: fmt.Sprintf("send config to guest: %v", err)}
+	}
+	timings["prepare_total"] = t2.Sub(t0)
+	s.vmStarted = t2
+	return nil
+}
+
+// attach re-connects to an adopted VM.
+func (s *supervisor) attach(ctx context.Context) error {
+	if a, err := netip.ParseAddr(s.rec.Address); err == nil {
+		tap, err := s.a.cfg.Network.CreateTap(s.rec.Desired.ID, a)
+		if err != nil {
+			return &failure{reason: fmt.Sprintf("network: %v", err)}
+		}
+		s.tap = tap
+	}
+	return s.connect(ctx)
+}
+
+// connect dials the VM's control socket and starts reading its messages and
+// its log file.
+func (s *supervisor) connect(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := channel.Dial(ctx, s.vm.ControlSocket)
+		if err == nil {
+			s.conn = conn
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return &failure{reason: fmt.Sprintf("connect to guest: %v", err)}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	s.msgs = make(chan channel.Message, 16)
+	go func(conn *channel.Conn, out chan<- channel.Message) {
+		defer close(out)
+		for {
+			m, err := conn.Receive()
+			if err != nil {
+				return
+			}
+			out <- m
+		}
+	}(s.conn, s.msgs)
+	if s.logs == nil || s.logs.path != s.vm.LogPath {
+		s.logs = newLogTail(s.vm.LogPath, s.rec.LogOffset, s.rec.Desired.ID)
+	}
+	go s.logs.run(ctx, s.a.client, s.log, func(off int64) {
+		s.rec.LogOffset = off
+	})
+	return nil
+}
+
+// detach closes the agent's side without touching the VM.
+func (s *supervisor) detach() {
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.a.records.save(s.rec)
+}
+
+func (s *supervisor) destroyVM() {
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn = nil
+	}
+	ctx := context.WithoutCancel(s.ctx)
+	if err := s.a.cfg.Driver.Destroy(ctx, s.rec.Desired.ID); err != nil && !errors.Is(err, vmm.ErrNotFound) {
+		s.log.Warn("destroy vm", "err", err)
+	}
+	s.vm = nil
+	if s.rec.Disk != "" {
+		os.Remove(s.rec.Disk)
+	}
+	s.rec.LogOffset = 0
+	s.logs = nil
+}
+
+// teardown stops the app gracefully, then removes the VM, tap and disk.
+func (s *supervisor) teardown() {
+	s.setHealthy(false)
+	if s.conn != nil && s.vm != nil {
+		s.conn.Send(channel.Message{Kind: channel.KindSignal, Signal: "TERM"})
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+		s.a.cfg.Driver.Wait(ctx, s.rec.Desired.ID)
+		cancel()
+	}
+	s.destroyVM()
+	var addr netip.Addr
+	if a, err := netip.ParseAddr(s.rec.Address); err == nil {
+		addr = a
+	}
+	if err := s.a.cfg.Network.DeleteTap(s.rec.Desired.ID, addr); err != nil {
+		s.log.Warn("delete tap", "err", err)
+	}
+	s.a.records.remove(s.rec.Desired.ID)
+	s.log.Info("instance stopped")
+}

@@ -1,0 +1,364 @@
+// Package platform wires every Zeitwork role into one process: PostgreSQL
+// (a private cluster unless a database URL is given), the operator, one node
+// agent with the QEMU driver, and the edge. It is the one place that knows
+// how the parts fit together, used by `zeitwork up` and by the end-to-end
+// tests.
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/edge"
+	"github.com/zeitwork/zeitwork/internal/image"
+	"github.com/zeitwork/zeitwork/internal/node"
+	"github.com/zeitwork/zeitwork/internal/node/network"
+	"github.com/zeitwork/zeitwork/internal/operator"
+	"github.com/zeitwork/zeitwork/internal/pglocal"
+	"github.com/zeitwork/zeitwork/internal/seal"
+	"github.com/zeitwork/zeitwork/internal/store"
+	"github.com/zeitwork/zeitwork/internal/vmm/guestkernel"
+	"github.com/zeitwork/zeitwork/internal/vmm/qemu"
+)
+
+// Config configures an all-in-one platform. Zero values take defaults that
+// suit one machine.
+type Config struct {
+	StateDir     string
+	DatabaseURL  string // empty: run a private cluster under StateDir
+	APIListen    string // default 127.0.0.1:7070
+	EdgeListen   string // default 127.0.0.1:8080
+	TunnelListen string // default 127.0.0.1:0
+	AppsDomain   string // default localhost
+	Region       string // default local
+	// Network of the VMs.
+	NetName string       // default "zeitwork"
+	Subnet  netip.Prefix // default 10.213.0.0/24
+	Transit netip.Prefix // default 10.214.0.0/30
+	DNS     []string
+	Accel   string // auto, kvm or tcg
+	// KernelCache holds the guest kernel; default guestkernel.DefaultCacheDir.
+	KernelCache string
+	// Operator timers, shortened by tests.
+	Resync        time.Duration
+	NodeGrace     time.Duration
+	StartTimeout  time.Duration
+	DeployTimeout time.Duration
+	Heartbeat     time.Duration
+	Log           *slog.Logger
+}
+
+func (c *Config) defaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.APIListen, "127.0.0.1:7070")
+	def(&c.EdgeListen, "127.0.0.1:8080")
+	def(&c.TunnelListen, "127.0.0.1:0")
+	def(&c.AppsDomain, "localhost")
+	def(&c.Region, "local")
+	def(&c.NetName, "zeitwork")
+	def(&c.KernelCache, guestkernel.DefaultCacheDir)
+	if !c.Subnet.IsValid() {
+		c.Subnet = netip.MustParsePrefix("10.213.0.0/24")
+	}
+	if !c.Transit.IsValid() {
+		c.Transit = netip.MustParsePrefix("10.214.0.0/30")
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+}
+
+// Platform is a running all-in-one installation.
+type Platform struct {
+	cfg Config
+	log *slog.Logger
+
+	// APIURL and EdgeURL are where the operator and edge listen.
+	APIURL  string
+	EdgeURL string
+	// Token is an API token of the first user.
+	Token string
+
+	Store    *store.Store
+	Operator *operator.Operator
+	Network  *network.Network
+	Driver   *qemu.Driver
+	Images   *image.Store
+	Kernel   *guestkernel.Kernel
+
+	pg        *pglocal.Cluster
+	joinToken string
+	tunnelLn  string
+	edgeLn    net.Listener
+	servers   []*http.Server
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+
+	agentMu     sync.Mutex
+	agent       *node.Agent
+	agentCancel context.CancelFunc
+	agentDone   chan struct{}
+}
+
+// Start brings every role up. Close (or Shutdown) stops them.
+func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
+	cfg.defaults()
+	if cfg.StateDir == "" {
+		return nil, errors.New("platform: a state directory is required")
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p = &Platform{cfg: cfg, log: cfg.Log, cancel: cancel}
+	defer func() {
+		if err != nil {
+			p.Shutdown(context.Background())
+		}
+	}()
+	if err := p.startState(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.startOperator(runCtx); err != nil {
+		return nil, err
+	}
+	if err := p.startNodeDeps(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.StartAgent(); err != nil {
+		return nil, err
+	}
+	if err := p.startEdge(runCtx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Platform) startState(ctx context.Context) error {
+	url := p.cfg.DatabaseURL
+	if url == "" {
+		c, err := pglocal.Start(ctx, filepath.Join(p.cfg.StateDir, "postgres"), p.log)
+		if err != nil {
+			return err
+		}
+		p.pg = c
+		url = c.URL
+	}
+	s, err := store.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	p.Store = s
+	return nil
+}
+
+func (p *Platform) startOperator(ctx context.Context) error {
+	key, err := loadOrCreateKey(filepath.Join(p.cfg.StateDir, "seal.key"))
+	if err != nil {
+		return err
+	}
+	sealer, err := seal.New(key)
+	if err != nil {
+		return err
+	}
+	apiLn, err := net.Listen("tcp", p.cfg.APIListen)
+	if err != nil {
+		return fmt.Errorf("api listener: %w", err)
+	}
+	// The edge's port is part of every app URL the operator prints.
+	if p.edgeLn, err = net.Listen("tcp", p.cfg.EdgeListen); err != nil {
+		apiLn.Close()
+		return fmt.Errorf("edge listener: %w", err)
+	}
+	edgePort := portOf(p.edgeLn.Addr().String())
+	edgeURL := "http://{host}"
+	if edgePort != "80" {
+		edgeURL = "http://{host}:" + edgePort
+	}
+	p.joinToken, _ = operator.NewToken()
+	tunnelToken, _ := operator.NewToken()
+	op, err := operator.New(operator.Config{
+		Store: p.Store, Sealer: sealer, AppsDomain: p.cfg.AppsDomain, EdgeURL: edgeURL,
+		RegistryHost: apiLn.Addr().String(), RegistryDir: filepath.Join(p.cfg.StateDir, "registry"),
+		JoinToken: p.joinToken, TunnelToken: tunnelToken,
+		Resync: p.cfg.Resync, NodeGrace: p.cfg.NodeGrace, DeployTimeout: p.cfg.DeployTimeout, Log: p.log.With("role", "operator"),
+	})
+	if err != nil {
+		return err
+	}
+	p.Operator = op
+	p.APIURL = "http://" + apiLn.Addr().String()
+	p.serve(apiLn, op.Handler())
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); op.Run(ctx) }()
+
+	p.Token, err = operator.Bootstrap(ctx, p.Store, "default", "admin@localhost")
+	return err
+}
+
+func (p *Platform) startNodeDeps(ctx context.Context) error {
+	initBin, err := guestkernel.InitBinary(ctx, filepath.Join(p.cfg.StateDir, "build"))
+	if err != nil {
+		return err
+	}
+	if p.Kernel, err = guestkernel.Prepare(ctx, p.cfg.KernelCache, initBin); err != nil {
+		return err
+	}
+	p.Network, err = network.Setup(ctx, network.Config{
+		Name: p.cfg.NetName, Subnet: p.cfg.Subnet, Transit: p.cfg.Transit, DNS: p.cfg.DNS, Log: p.log,
+	})
+	if err != nil {
+		return err
+	}
+	p.Driver, err = qemu.New(qemu.Config{StateDir: filepath.Join(p.cfg.StateDir, "vms"), Log: p.log.With("role", "vmm"), Accel: p.cfg.Accel})
+	if err != nil {
+		return err
+	}
+	if p.cfg.Accel == "" || p.cfg.Accel == "auto" {
+		if _, err := p.Driver.Probe(ctx, p.Kernel.Vmlinux, p.Kernel.Initrd); err != nil {
+			return err
+		}
+	}
+	p.Images, err = image.NewStore(filepath.Join(p.cfg.StateDir, "images"), p.log.With("role", "images"))
+	if err != nil {
+		return err
+	}
+	tl, err := net.Listen("tcp", p.cfg.TunnelListen)
+	if err != nil {
+		return fmt.Errorf("tunnel listener: %w", err)
+	}
+	p.tunnelLn = tl.Addr().String()
+	tl.Close() // the agent listens on this address; it is re-opened on restarts
+	return nil
+}
+
+// StartAgent starts the node agent (again, after StopAgent).
+func (p *Platform) StartAgent() error {
+	p.agentMu.Lock()
+	defer p.agentMu.Unlock()
+	ln, err := net.Listen("tcp", p.tunnelLn)
+	if err != nil {
+		return fmt.Errorf("tunnel listener: %w", err)
+	}
+	a, err := node.New(node.Config{
+		OperatorURL: p.APIURL, JoinToken: p.joinToken, Region: p.cfg.Region,
+		StateDir: filepath.Join(p.cfg.StateDir, "node"), TunnelListener: ln,
+		Driver: p.Driver, Kernel: p.Kernel.Vmlinux, Initrd: p.Kernel.Initrd,
+		Network: p.Network, Images: p.Images, StartTimeout: p.cfg.StartTimeout,
+		HeartbeatInterval: p.cfg.Heartbeat, Log: p.log.With("role", "node"),
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer ln.Close()
+		if err := a.Run(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error("node agent stopped", "err", err)
+		}
+	}()
+	p.agent, p.agentCancel, p.agentDone = a, cancel, done
+	return nil
+}
+
+// StopAgent stops the node agent; its VMs keep running.
+func (p *Platform) StopAgent() {
+	p.agentMu.Lock()
+	defer p.agentMu.Unlock()
+	if p.agentCancel == nil {
+		return
+	}
+	p.agentCancel()
+	<-p.agentDone
+	p.agentCancel = nil
+}
+
+func (p *Platform) startEdge(ctx context.Context) error {
+	edgeToken, err := operator.CreateEdgeToken(ctx, p.Store, "local edge")
+	if err != nil {
+		return err
+	}
+	ln := p.edgeLn
+	e := edge.New(edge.Config{
+		Source: edge.NewOperatorSource(p.APIURL, edgeToken, &http.Client{}, p.log.With("role", "edge")),
+	}, p.log.With("role", "edge"))
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); e.Run(ctx) }()
+	p.EdgeURL = "http://" + ln.Addr().String()
+	srv := e.NewServer(ln.Addr().String())
+	p.servers = append(p.servers, srv)
+	go srv.Serve(ln)
+	return nil
+}
+
+func (p *Platform) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	p.servers = append(p.servers, srv)
+	go srv.Serve(ln)
+}
+
+// Shutdown stops every role, destroys every VM, tap and disk this platform
+// made, removes the network and stops PostgreSQL: nothing is left running.
+func (p *Platform) Shutdown(ctx context.Context) error {
+	p.StopAgent()
+	for _, s := range p.servers {
+		s.Close()
+	}
+	p.cancel()
+	p.wg.Wait()
+	var errs []error
+	if p.Driver != nil {
+		vms, err := p.Driver.Recover(ctx)
+		errs = append(errs, err)
+		for _, vm := range vms {
+			errs = append(errs, p.Driver.Destroy(ctx, vm.ID))
+		}
+	}
+	os.RemoveAll(filepath.Join(p.cfg.StateDir, "node", "disks"))
+	os.RemoveAll(filepath.Join(p.cfg.StateDir, "node", "instances"))
+	if p.Network != nil {
+		errs = append(errs, p.Network.Teardown())
+	}
+	if p.Store != nil {
+		p.Store.Close()
+	}
+	if p.pg != nil {
+		p.pg.Stop()
+	}
+	return errors.Join(errs...)
+}
+
+func portOf(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return port
+}
+
+func loadOrCreateKey(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return seal.ParseKey(string(b))
+	}
+	k := seal.NewKey()
+	if err := os.WriteFile(path, []byte(k), 0o600); err != nil {
+		return nil, err
+	}
+	return seal.ParseKey(k)
+}

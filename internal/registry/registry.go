@@ -1,0 +1,163 @@
+// Package registry is the operator's built-in OCI distribution registry: the
+// /v2/ API that the CLI pushes images to and node agents pull them from.
+//
+// Blobs and manifests live on disk under one directory, content-addressed
+// and written atomically (temporary file, then rename), so they survive
+// restarts:
+//
+//	blobs/sha256/<hex>                  every blob and manifest, verified
+//	uploads/<id>                        uploads in progress
+//	repos/<name>/_blobs/sha256/<hex>    blob belongs to the repository
+//	repos/<name>/_manifests/sha256/<hex> manifest in the repository (holds its media type)
+//	repos/<name>/_tags/<tag>            tag -> digest
+//
+// Repository path components can never start with "_", so the link
+// directories cannot collide with a repository name. go-containerregistry's
+// pkg/registry keeps manifests in memory only, hence this compact handler.
+package registry
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+const (
+	namePattern   = `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*`
+	tagPattern    = `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`
+	digestPattern = `sha256:[a-f0-9]{64}`
+	uploadPattern = `[a-f0-9]{32}`
+	maxNameLength = 255
+)
+
+var (
+	reManifest = regexp.MustCompile(`^/v2/(` + namePattern + `)/manifests/(` + tagPattern + `|` + digestPattern + `)$`)
+	reBlob     = regexp.MustCompile(`^/v2/(` + namePattern + `)/blobs/(` + digestPattern + `)$`)
+	reUploads  = regexp.MustCompile(`^/v2/(` + namePattern + `)/blobs/uploads/?$`)
+	reUpload   = regexp.MustCompile(`^/v2/(` + namePattern + `)/blobs/uploads/(` + uploadPattern + `)$`)
+	reTags     = regexp.MustCompile(`^/v2/(` + namePattern + `)/tags/list$`)
+	reDigest   = regexp.MustCompile(`^` + digestPattern + `$`)
+)
+
+// Registry serves the distribution API from a directory.
+type Registry struct {
+	dir       string
+	authorize func(*http.Request) error
+	log       *slog.Logger
+	uploadMu  sync.Mutex
+	uploading map[string]*sync.Mutex
+}
+
+// New returns the registry stored under dir. authorize decides each request
+// (nil allows everything); a request it refuses gets 401 with a Basic
+// challenge, which makes docker-style clients (go-containerregistry's
+// authn.Basic, or a token sent as the password) retry with credentials.
+// Credentials extracts what the client sent.
+func New(dir string, authorize func(r *http.Request) error, log *slog.Logger) (*Registry, error) {
+	for _, sub := range []string{"blobs/sha256", "uploads", "repos", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("create registry storage: %w", err)
+		}
+	}
+	return &Registry{dir: dir, authorize: authorize, log: log, uploading: map[string]*sync.Mutex{}}, nil
+}
+
+// Credentials returns the token a client sent: the password of Basic auth
+// or a Bearer token.
+func Credentials(r *http.Request) (string, bool) {
+	if _, pass, ok := r.BasicAuth(); ok {
+		return pass, true
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && tok != "" {
+		return tok, true
+	}
+	return "", false
+}
+
+func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if g.authorize != nil {
+		if err := g.authorize(r); err != nil {
+			w.Header().Set("WWW-Authenticate", `Basic realm="zeitwork registry"`)
+			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", err.Error())
+			return
+		}
+	}
+	if err := g.route(w, r); err != nil {
+		if err.status >= 500 {
+			g.log.Warn("registry request failed", "method", r.Method, "path", r.URL.Path, "err", err.message)
+		}
+		writeError(w, err.status, err.code, err.message)
+	}
+}
+
+func (g *Registry) route(w http.ResponseWriter, r *http.Request) *apiError {
+	p := r.URL.Path
+	if p == "/v2/" || p == "/v2" {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte("{}"))
+		return nil
+	}
+	if m := matchName(reManifest, p); m != nil {
+		return g.manifest(w, r, m[1], m[2])
+	}
+	if m := matchName(reBlob, p); m != nil {
+		return g.blob(w, r, m[1], m[2])
+	}
+	if m := matchName(reUploads, p); m != nil {
+		return g.startUpload(w, r, m[1])
+	}
+	if m := matchName(reUpload, p); m != nil {
+		return g.upload(w, r, m[1], m[2])
+	}
+	if m := matchName(reTags, p); m != nil {
+		return g.tags(w, r, m[1])
+	}
+	if strings.HasPrefix(p, "/v2/") {
+		return &apiError{http.StatusNotFound, "NAME_INVALID", "invalid repository name or path " + p}
+	}
+	return &apiError{http.StatusNotFound, "UNSUPPORTED", "not a registry path"}
+}
+
+func matchName(re *regexp.Regexp, p string) []string {
+	m := re.FindStringSubmatch(p)
+	if m == nil || len(m[1]) > maxNameLength {
+		return nil
+	}
+	return m
+}
+
+// apiError is an error in the distribution API's JSON shape.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func errorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+func internal(op string, err error) *apiError {
+	return errorf(http.StatusInternalServerError, "UNKNOWN", "%s: %v", op, err)
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]string{{"code": code, "message": message}},
+	})
+}
+
+func methodNotAllowed(r *http.Request) *apiError {
+	return errorf(http.StatusMethodNotAllowed, "UNSUPPORTED", "method %s not allowed here", r.Method)
+}
+
+var _ http.Handler = (*Registry)(nil)

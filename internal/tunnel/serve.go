@@ -1,0 +1,169 @@
+package tunnel
+
+import (
+	"bufio"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Timeouts of the tunnel's own work; the byte pipe itself has none, since
+// idle keep-alive connections are the edge's business. Variables so that
+// tests can shorten them.
+var (
+	headerTimeout = 5 * time.Second
+	dialTimeout   = 5 * time.Second
+)
+
+// Serve accepts tunnel connections on ln until ctx ends, then closes ln and
+// every open tunnel and returns nil. Each connection must present token;
+// resolve maps the instance it names to the VM's "ip:port".
+func Serve(ctx context.Context, ln net.Listener, token string,
+	resolve func(instance string) (addr string, ok bool), log *slog.Logger) error {
+	s := &server{token: []byte(token), resolve: resolve, log: log, conns: map[net.Conn]struct{}{}}
+	stop := context.AfterFunc(ctx, func() {
+		ln.Close()
+		s.closeAll()
+	})
+	defer stop()
+
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				s.wg.Wait()
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of file descriptors and the like: back off, do not spin.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				log.Warn("tunnel accept", "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			s.closeAll()
+			s.wg.Wait()
+			return err
+		}
+		delay = 0
+		if !s.track(c) {
+			c.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			s.handle(c)
+		}()
+	}
+}
+
+type server struct {
+	token   []byte
+	resolve func(string) (string, bool)
+	log     *slog.Logger
+	wg      sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
+}
+
+func (s *server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *server) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+}
+
+// handle authenticates one connection and pipes it to its instance.
+func (s *server) handle(c net.Conn) {
+	defer c.Close()
+	// The deadline bounds the whole header read, so a client trickling one
+	// byte at a time (slowloris) is cut off as surely as a silent one.
+	c.SetReadDeadline(time.Now().Add(headerTimeout))
+	// Small buffer: the header is short, and whatever else it picks up of
+	// the first request is forwarded before the zero-copy pipe starts.
+	br := bufio.NewReaderSize(c, MaxHeaderLen)
+	instance, tok, err := ReadHeader(br)
+	if err != nil {
+		s.log.Warn("tunnel: rejected connection", "remote", c.RemoteAddr().String(), "err", err)
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(tok), s.token) != 1 {
+		s.log.Warn("tunnel: rejected connection: wrong token", "remote", c.RemoteAddr().String(), "instance", instance)
+		return
+	}
+	addr, ok := s.resolve(instance)
+	if !ok {
+		s.log.Warn("tunnel: unknown instance", "remote", c.RemoteAddr().String(), "instance", instance)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+
+	up, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err != nil {
+		s.log.Warn("tunnel: dial instance", "instance", instance, "addr", addr, "err", err)
+		return
+	}
+	defer up.Close()
+	if n := br.Buffered(); n > 0 {
+		head, _ := br.Peek(n)
+		if _, err := up.Write(head); err != nil {
+			return
+		}
+	}
+	pipe(c, up)
+}
+
+// pipe copies both ways until both directions are done. Between two
+// *net.TCPConn, io.Copy uses splice(2), so the payload never enters user
+// space. Each direction half-closes its destination when its source ends,
+// so a client that shuts down its sending side still gets the answer.
+func pipe(client, up net.Conn) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.Copy(up, client)
+		closeWrite(up)
+	}()
+	io.Copy(client, up)
+	closeWrite(client)
+	<-done
+}
+
+// closeWrite half-closes c when it can and closes it otherwise.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() == nil {
+			return
+		}
+	}
+	c.Close()
+}

@@ -1,0 +1,148 @@
+package qemu
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/zeitwork/zeitwork/internal/guest/channel"
+	"github.com/zeitwork/zeitwork/internal/vmm"
+)
+
+// RootDevice is the guest's name for Spec.RootDisk: the only virtio block
+// device. Put it in channel.Config.RootDevice.
+const RootDevice = "/dev/vda"
+
+// File descriptors of the listening sockets handed to QEMU (ExtraFiles
+// start at 3). Passing listeners instead of paths means the sockets exist
+// before QEMU runs, so the agent can connect without polling for them.
+const (
+	fdControl = 3
+	fdQMP     = 4
+)
+
+// baseCmdline is the kernel command line every VM gets:
+//   - console=ttyS0: kernel and init messages go to the console file.
+//   - quiet: every console byte is a VM exit; under TCG that is slow.
+//   - panic=-1: reboot at once on a panic; with -no-reboot QEMU then exits,
+//     so a crashed guest ends the VM instead of hanging it.
+//   - reboot=t: reboot by triple fault, which needs no emulated device.
+const baseCmdline = "console=ttyS0 quiet panic=-1 reboot=t"
+
+// paths are the files of one VM's state directory.
+type paths struct {
+	dir, control, qmp, log, console, stderr, pid, meta string
+}
+
+func vmPaths(dir string) paths {
+	return paths{
+		dir:     dir,
+		control: dir + "/control.sock",
+		qmp:     dir + "/qmp.sock",
+		log:     dir + "/app.log",
+		console: dir + "/console.log",
+		stderr:  dir + "/qemu.log",
+		pid:     dir + "/pid",
+		meta:    dir + "/instance.json",
+	}
+}
+
+// cmdline builds the kernel command line. Under TCG the kernel's timer
+// calibration sometimes hangs; giving it the host's TSC frequency and a
+// loops-per-jiffy value skips the calibration (see the microVM notes).
+func cmdline(accel string, tscKHz int, extra string) string {
+	parts := []string{baseCmdline}
+	if accel == "tcg" && tscKHz > 0 {
+		parts = append(parts, fmt.Sprintf("tsc_early_khz=%d lpj=%d no_timer_check", tscKHz, 2*tscKHz))
+	}
+	if extra = strings.TrimSpace(extra); extra != "" {
+		parts = append(parts, extra)
+	}
+	return strings.Join(parts, " ")
+}
+
+// qemuArgs builds QEMU's arguments for a VM.
+//
+// The root disk uses cache=unsafe: it is this VM's own scratch copy, never
+// shared and rebuilt from the image when lost, so the host need not make
+// the guest's flushes durable; skipping the host fsyncs keeps disk writes
+// cheap. A guest that powers off cleanly still leaves a consistent file in
+// the host's page cache.
+func qemuArgs(spec vmm.Spec, p paths, accel, cmd string) []string {
+	cpu := "max"
+	if accel == "kvm" {
+		cpu = "host"
+	}
+	args := []string{
+		"-M", "microvm,x-option-roms=off,rtc=on",
+		"-accel", accelOpt(accel),
+		"-cpu", cpu,
+		"-m", strconv.Itoa(spec.MemoryMiB) + "M",
+		"-object", "memory-backend-memfd,id=ram,size=" + strconv.Itoa(spec.MemoryMiB) + "M",
+		"-machine", "memory-backend=ram",
+		"-smp", strconv.Itoa(spec.VCPUs),
+		"-nodefaults", "-no-user-config", "-no-reboot",
+		// Not -nographic: nothing is attached to QEMU's stdio (the VM
+		// outlives the agent), so QEMU must not multiplex it.
+		"-display", "none",
+		"-kernel", spec.Kernel,
+		"-initrd", spec.Initrd,
+		"-append", cmd,
+		"-chardev", "file,id=con,path=" + p.console,
+		"-serial", "chardev:con",
+		"-chardev", fmt.Sprintf("socket,id=qmp,fd=%d,server=on,wait=off", fdQMP),
+		"-mon", "chardev=qmp,mode=control",
+		// Port 0 is reserved for a console; ours are 1 and 2.
+		"-device", "virtio-serial-device,max_ports=3",
+		"-chardev", fmt.Sprintf("socket,id=ctl,fd=%d,server=on,wait=off", fdControl),
+		"-device", "virtserialport,chardev=ctl,name=" + channel.ControlPort,
+		"-chardev", "file,id=log,path=" + p.log + ",append=on",
+		"-device", "virtserialport,chardev=log,name=" + channel.LogPort,
+	}
+	if spec.RootDisk != "" {
+		args = append(args,
+			"-drive", "id=root,file="+spec.RootDisk+",format=raw,if=none,cache=unsafe",
+			"-device", "virtio-blk-device,drive=root")
+	}
+	if spec.Network.TapName != "" {
+		nic := "virtio-net-device,netdev=net0"
+		if spec.Network.MAC != "" {
+			nic += ",mac=" + spec.Network.MAC
+		}
+		args = append(args,
+			"-netdev", "tap,id=net0,ifname="+spec.Network.TapName+",script=no,downscript=no",
+			"-device", nic)
+	}
+	return args
+}
+
+// parseCPUKHz reads the first "cpu MHz" of /proc/cpuinfo as kHz, or 0.
+func parseCPUKHz(r io.Reader) int {
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		k, v, ok := strings.Cut(s.Text(), ":")
+		if !ok || strings.TrimSpace(k) != "cpu MHz" {
+			continue
+		}
+		mhz, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || mhz <= 0 {
+			return 0
+		}
+		return int(mhz * 1000)
+	}
+	return 0
+}
+
+// accelOpt is the -accel value. TCG's translation cache is capped: QEMU's
+// default lets it grow to a large share of guest RAM, and each VM's cache
+// is resident memory on the host.
+func accelOpt(accel string) string {
+	if accel == "tcg" {
+		return "tcg,tb-size=" + strconv.Itoa(tcgCacheMiB)
+	}
+	return accel
+}
+
+const tcgCacheMiB = 32

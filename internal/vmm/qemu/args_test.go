@@ -1,0 +1,78 @@
+package qemu
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/zeitwork/zeitwork/internal/vmm"
+)
+
+func TestCmdline(t *testing.T) {
+	if got := cmdline("kvm", 2300000, ""); got != baseCmdline {
+		t.Errorf("kvm: %q", got)
+	}
+	want := baseCmdline + " tsc_early_khz=2300000 lpj=4600000 no_timer_check zeitwork.probe=1"
+	if got := cmdline("tcg", 2300000, " zeitwork.probe=1 "); got != want {
+		t.Errorf("tcg: %q, want %q", got, want)
+	}
+	if got := cmdline("tcg", 0, ""); got != baseCmdline {
+		t.Errorf("tcg without a known TSC: %q", got)
+	}
+}
+
+func TestQEMUArgs(t *testing.T) {
+	spec := vmm.Spec{ID: "a", Kernel: "/k", Initrd: "/i", RootDisk: "/d.img", MemoryMiB: 256, VCPUs: 2,
+		Network: vmm.NetworkSpec{TapName: "tap7", MAC: "52:54:00:00:00:07"}}
+	args := strings.Join(qemuArgs(spec, vmPaths("/s/a"), "tcg", "x"), " ")
+	for _, want := range []string{
+		"-M microvm,x-option-roms=off,rtc=off", "-accel tcg", "-cpu max", "-m 256M", "-smp 2",
+		"-nodefaults", "-no-user-config", "-no-reboot", "-kernel /k", "-initrd /i", "-append x",
+		"file=/d.img,format=raw,if=none,cache=unsafe", "-device virtio-blk-device,drive=root",
+		"tap,id=net0,ifname=tap7,script=no,downscript=no", "virtio-net-device,netdev=net0,mac=52:54:00:00:00:07",
+		"socket,id=ctl,fd=3,server=on,wait=off", "name=zeitwork.ctl", "path=/s/a/app.log,append=on", "name=zeitwork.log",
+		"file,id=con,path=/s/a/console.log", "socket,id=qmp,fd=4,server=on,wait=off",
+	} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args lack %q:\n%s", want, args)
+		}
+	}
+	kvm := qemuArgs(vmm.Spec{MemoryMiB: 1, VCPUs: 1}, vmPaths("/s"), "kvm", "")
+	if !slices.Contains(kvm, "host") || slices.Contains(kvm, "-netdev") || slices.Contains(kvm, "-drive") {
+		t.Errorf("kvm without disk and network: %q", kvm)
+	}
+}
+
+func TestParseCPUKHz(t *testing.T) {
+	in := "processor\t: 0\nmodel name\t: X\ncpu MHz\t\t: 2294.608\ncpu MHz\t\t: 1000\n"
+	if got := parseCPUKHz(strings.NewReader(in)); got != 2294608 {
+		t.Errorf("got %d", got)
+	}
+	if got := parseCPUKHz(strings.NewReader("flags: x\n")); got != 0 {
+		t.Errorf("no MHz: got %d", got)
+	}
+}
+
+func TestCmdlineMentions(t *testing.T) {
+	cl := []byte("qemu-system-x86_64\x00-chardev\x00file,id=con,path=/var/lib/zw/vm1/console.log\x00")
+	if !cmdlineMentions(cl, "/var/lib/zw/vm1") {
+		t.Error("own state dir not found")
+	}
+	if cmdlineMentions(cl, "/var/lib/zw/vm") {
+		t.Error("prefix of another id matched")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	ok := vmm.Spec{ID: "a", Kernel: "k", Initrd: "i", MemoryMiB: 1, VCPUs: 1}
+	if err := validate(ok); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"", "../x", "a/b", ".probe"} {
+		s := ok
+		s.ID = id
+		if validate(s) == nil {
+			t.Errorf("id %q accepted", id)
+		}
+	}
+}

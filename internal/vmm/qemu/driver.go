@@ -1,0 +1,292 @@
+// Package qemu is the vmm.Driver that runs microVMs with QEMU's microvm
+// machine: KVM where it really boots a guest, TCG software emulation
+// elsewhere (chosen by booting a probe VM, see accel.go).
+//
+// Each VM has a state directory <StateDir>/<id>/ holding its control and
+// QMP sockets, its log and console files, QEMU's stderr, a pid file and the
+// Instance as JSON. QEMU runs in its own session and is not the agent's to
+// kill: a restarted agent finds it again with Recover.
+package qemu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/vmm"
+)
+
+// Config configures the driver.
+type Config struct {
+	// StateDir holds one directory per VM (and the accelerator probe cache).
+	StateDir string
+	// QEMUPath is the qemu-system-x86_64 binary; found in PATH when empty.
+	QEMUPath string
+	// Log receives the driver's events; slog.Default() when nil.
+	Log *slog.Logger
+	// Accel is "auto" (probe, the default), "kvm" or "tcg".
+	Accel string
+}
+
+// Driver runs QEMU microVMs. It is safe for concurrent use.
+type Driver struct {
+	cfg    Config
+	log    *slog.Logger
+	tscKHz int
+
+	mu    sync.Mutex
+	accel string
+	vms   map[string]*vm
+}
+
+// vm is the driver's record of one VM.
+type vm struct {
+	inst *vmm.Instance
+	dir  string
+	// done is closed when a VM started by this Driver has been reaped;
+	// status is valid after that. Recovered VMs have no done channel.
+	done   chan struct{}
+	status vmm.ExitStatus
+}
+
+// New returns a driver. It does not touch running VMs; call Recover.
+func New(cfg Config) (*Driver, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("qemu: no state directory")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.QEMUPath == "" {
+		p, err := exec.LookPath("qemu-system-x86_64")
+		if err != nil {
+			return nil, fmt.Errorf("qemu: find qemu-system-x86_64: %w", err)
+		}
+		cfg.QEMUPath = p
+	}
+	switch cfg.Accel {
+	case "":
+		cfg.Accel = "auto"
+	case "auto", "kvm", "tcg":
+	default:
+		return nil, fmt.Errorf("qemu: unknown accel %q (want auto, kvm or tcg)", cfg.Accel)
+	}
+	abs, err := filepath.Abs(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("qemu: state dir: %w", err)
+	}
+	cfg.StateDir = abs
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("qemu: state dir: %w", err)
+	}
+	d := &Driver{cfg: cfg, log: cfg.Log, tscKHz: hostTSCKHz(), vms: map[string]*vm{}}
+	if cfg.Accel != "auto" {
+		d.accel = cfg.Accel
+	}
+	return d, nil
+}
+
+// Name implements vmm.Driver.
+func (d *Driver) Name() string { return "qemu" }
+
+// Accel implements vmm.Driver: "kvm" or "tcg", or "" while an automatic
+// choice has not been probed yet (Probe, or the first Start, does it).
+func (d *Driver) Accel() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.accel
+}
+
+// Start implements vmm.Driver. It returns once QEMU answers on its QMP
+// socket, so QEMU's argument and device errors come back here.
+func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (*vmm.Instance, error) {
+	if err := validate(spec); err != nil {
+		return nil, err
+	}
+	accel, err := d.Probe(ctx, spec.Kernel, spec.Initrd)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	if _, ok := d.vms[spec.ID]; ok {
+		d.mu.Unlock()
+		return nil, fmt.Errorf("start vm %s: already exists", spec.ID)
+	}
+	v := &vm{dir: filepath.Join(d.cfg.StateDir, spec.ID), done: make(chan struct{})}
+	d.vms[spec.ID] = v // reserve the id
+	d.mu.Unlock()
+
+	inst, err := d.launch(ctx, spec, accel, v)
+	if err != nil {
+		d.mu.Lock()
+		delete(d.vms, spec.ID)
+		d.mu.Unlock()
+		return nil, fmt.Errorf("start vm %s: %w", spec.ID, err)
+	}
+	d.log.Info("vm started", "instance", spec.ID, "pid", inst.PID, "accel", accel)
+	return inst, nil
+}
+
+func validate(spec vmm.Spec) error {
+	switch {
+	case spec.ID == "" || strings.ContainsAny(spec.ID, "/\x00") || strings.HasPrefix(spec.ID, "."):
+		return fmt.Errorf("start vm: invalid id %q", spec.ID)
+	case spec.Kernel == "" || spec.Initrd == "":
+		return fmt.Errorf("start vm %s: kernel and initrd are required", spec.ID)
+	case spec.MemoryMiB <= 0 || spec.VCPUs <= 0:
+		return fmt.Errorf("start vm %s: memory and vcpus must be positive", spec.ID)
+	}
+	return nil
+}
+
+// launch prepares the state directory and runs QEMU.
+func (d *Driver) launch(ctx context.Context, spec vmm.Spec, accel string, v *vm) (*vmm.Instance, error) {
+	if err := os.RemoveAll(v.dir); err != nil { // leftovers of a stopped VM
+		return nil, err
+	}
+	if err := os.MkdirAll(v.dir, 0o700); err != nil {
+		return nil, err
+	}
+	p := vmPaths(v.dir)
+	cmd, err := d.command(spec, p, accel)
+	if err != nil {
+		os.RemoveAll(v.dir)
+		return nil, err
+	}
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(v.dir)
+		return nil, fmt.Errorf("run qemu: %w", err)
+	}
+	closeExtraFiles(cmd)
+	inst := &vmm.Instance{
+		ID: spec.ID, PID: cmd.Process.Pid, ControlSocket: p.control,
+		LogPath: p.log, ConsolePath: p.console, StartedAt: started,
+	}
+	v.inst = inst
+	go d.reap(cmd, v)
+	if err := writeState(p, inst); err != nil {
+		cmd.Process.Kill()
+		<-v.done
+		os.RemoveAll(v.dir)
+		return nil, err
+	}
+	if err := awaitQMP(ctx, p.qmp, v.done); err != nil {
+		cmd.Process.Kill()
+		<-v.done
+		tail := stderrTail(p.stderr)
+		os.RemoveAll(v.dir)
+		return nil, fmt.Errorf("%w%s", err, tail)
+	}
+	return inst, nil
+}
+
+// command builds the QEMU process: its own session so that it outlives the
+// agent, stdio on a file, the sockets passed as listening descriptors.
+func (d *Driver) command(spec vmm.Spec, p paths, accel string) (*exec.Cmd, error) {
+	ctl, err := listen(p.control)
+	if err != nil {
+		return nil, err
+	}
+	qmp, err := listen(p.qmp)
+	if err != nil {
+		ctl.Close()
+		return nil, err
+	}
+	stderr, err := os.OpenFile(p.stderr, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		ctl.Close()
+		qmp.Close()
+		return nil, err
+	}
+	argv := append([]string{d.cfg.QEMUPath}, qemuArgs(spec, p, accel, cmdline(accel, d.tscKHz, spec.KernelArgs))...)
+	if ns := spec.Network.NetNS; ns != "" {
+		// QEMU opens the tap by name, so it must start in the tap's
+		// namespace; nsenter execs QEMU in place, keeping the pid.
+		argv = append([]string{"nsenter", "--net=" + ns, "--"}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	cmd.ExtraFiles = []*os.File{ctl, qmp} // fds 3 and 4
+	cmd.SysProcAttr = sysProcAttr()
+	return cmd, nil
+}
+
+func closeExtraFiles(cmd *exec.Cmd) {
+	for _, f := range cmd.ExtraFiles {
+		f.Close()
+	}
+	if f, ok := cmd.Stdout.(*os.File); ok {
+		f.Close()
+	}
+}
+
+// listen creates a unix socket for QEMU and returns its descriptor. The file
+// must outlive this process's copy of the listener.
+func listen(path string) (*os.File, error) {
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	l.SetUnlinkOnClose(false)
+	f, err := l.File()
+	l.Close()
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// reap waits for a QEMU this Driver started and records how it ended.
+func (d *Driver) reap(cmd *exec.Cmd, v *vm) {
+	err := cmd.Wait()
+	st := vmm.ExitStatus{Code: cmd.ProcessState.ExitCode()}
+	if err != nil && st.Code != 0 {
+		if st.Code > 0 {
+			st.Err = fmt.Errorf("qemu exited with %d%s", st.Code, stderrTail(filepath.Join(v.dir, "qemu.log")))
+		}
+	}
+	v.status = st
+	close(v.done)
+}
+
+func writeState(p paths, inst *vmm.Instance) error {
+	b, err := json.Marshal(inst)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(p.meta, b, 0o600); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.WriteFile(p.pid, []byte(strconv.Itoa(inst.PID)+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+// stderrTail returns the end of QEMU's stderr for error messages.
+func stderrTail(path string) string {
+	b, _ := os.ReadFile(path)
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return ""
+	}
+	if len(s) > 500 {
+		s = s[len(s)-500:]
+	}
+	return ": " + s
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+var _ vmm.Driver = (*Driver)(nil)

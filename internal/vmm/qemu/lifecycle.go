@@ -1,0 +1,185 @@
+package qemu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/zeitwork/zeitwork/internal/vmm"
+)
+
+// stopGrace is how long Stop lets QEMU quit through QMP before SIGKILL.
+const stopGrace = 3 * time.Second
+
+func sysProcAttr() *syscall.SysProcAttr {
+	// A session of its own: no signal sent to the agent's process group
+	// (Ctrl-C, systemd stopping the agent) reaches QEMU.
+	return &syscall.SysProcAttr{Setsid: true}
+}
+
+func (d *Driver) get(id string) (*vm, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok := d.vms[id]
+	if !ok || v.inst == nil {
+		return nil, fmt.Errorf("vm %s: %w", id, vmm.ErrNotFound)
+	}
+	return v, nil
+}
+
+// Wait implements vmm.Driver. For a VM recovered from an earlier agent the
+// exit code of QEMU is not observable (it is not our child); Code is 0 when
+// the console shows the guest powered off and -1 otherwise.
+func (d *Driver) Wait(ctx context.Context, id string) (vmm.ExitStatus, error) {
+	v, err := d.get(id)
+	if err != nil {
+		return vmm.ExitStatus{}, err
+	}
+	if v.done != nil {
+		select {
+		case <-v.done:
+			return v.status, nil
+		case <-ctx.Done():
+			return vmm.ExitStatus{}, ctx.Err()
+		}
+	}
+	if err := waitPid(ctx, v.inst.PID); err != nil {
+		return vmm.ExitStatus{}, fmt.Errorf("wait vm %s: %w", id, err)
+	}
+	return vmm.ExitStatus{Code: recoveredExitCode(v.inst.ConsolePath)}, nil
+}
+
+// recoveredExitCode guesses QEMU's exit code from the console: the kernel
+// prints "reboot: Power down" even when quiet.
+func recoveredExitCode(console string) int {
+	b, _ := os.ReadFile(console)
+	if strings.Contains(string(b), "reboot: Power down") {
+		return 0
+	}
+	return -1
+}
+
+// alive reports whether the VM's QEMU is still running.
+func (v *vm) alive() bool {
+	if v.done != nil {
+		select {
+		case <-v.done:
+			return false
+		default:
+			return true
+		}
+	}
+	return isOurQEMU(v.inst.PID, v.dir)
+}
+
+// Stop implements vmm.Driver: QMP quit (QEMU flushes and exits), then
+// SIGKILL if QEMU does not go within stopGrace.
+func (d *Driver) Stop(ctx context.Context, id string) error {
+	v, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	if !v.alive() {
+		return nil
+	}
+	qctx, cancel := context.WithTimeout(ctx, stopGrace)
+	defer cancel()
+	if q, err := dialQMP(qctx, filepath.Join(v.dir, "qmp.sock")); err == nil {
+		q.execute("quit") // QEMU may close the socket before answering
+		q.Close()
+	}
+	if _, err := d.Wait(qctx, id); err == nil {
+		return nil
+	}
+	if err := signalPid(v.inst.PID, unix.SIGKILL); err != nil {
+		return fmt.Errorf("stop vm %s: %w", id, err)
+	}
+	if _, err := d.Wait(ctx, id); err != nil {
+		return fmt.Errorf("stop vm %s: %w", id, err)
+	}
+	return nil
+}
+
+// Destroy implements vmm.Driver.
+func (d *Driver) Destroy(ctx context.Context, id string) error {
+	if err := d.Stop(ctx, id); err != nil && !errors.Is(err, vmm.ErrNotFound) {
+		return err
+	}
+	d.mu.Lock()
+	delete(d.vms, id)
+	d.mu.Unlock()
+	if err := os.RemoveAll(filepath.Join(d.cfg.StateDir, id)); err != nil {
+		return fmt.Errorf("destroy vm %s: %w", id, err)
+	}
+	d.log.Info("vm destroyed", "instance", id)
+	return nil
+}
+
+// Recover implements vmm.Driver: every state directory whose QEMU still
+// runs is adopted; the others are removed. It never stops a VM.
+func (d *Driver) Recover(ctx context.Context) ([]*vmm.Instance, error) {
+	entries, err := os.ReadDir(d.cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("recover vms: %w", err)
+	}
+	var out []*vmm.Instance
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue // the accel cache, probe VMs
+		}
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		d.mu.Lock()
+		known, ok := d.vms[e.Name()]
+		d.mu.Unlock()
+		if ok && known.inst != nil {
+			if known.alive() {
+				out = append(out, known.inst)
+			}
+			continue
+		}
+		dir := filepath.Join(d.cfg.StateDir, e.Name())
+		inst, err := readState(dir)
+		if err != nil || !isOurQEMU(inst.PID, dir) {
+			d.log.Info("removing state of a gone vm", "instance", e.Name())
+			os.RemoveAll(dir)
+			continue
+		}
+		d.mu.Lock()
+		d.vms[inst.ID] = &vm{inst: inst, dir: dir}
+		d.mu.Unlock()
+		d.log.Info("vm recovered", "instance", inst.ID, "pid", inst.PID)
+		out = append(out, inst)
+	}
+	return out, nil
+}
+
+func readState(dir string) (*vmm.Instance, error) {
+	p := vmPaths(dir)
+	b, err := os.ReadFile(p.meta)
+	if err != nil {
+		return nil, err
+	}
+	var inst vmm.Instance
+	if err := json.Unmarshal(b, &inst); err != nil {
+		return nil, fmt.Errorf("read state %s: %w", dir, err)
+	}
+	pb, err := os.ReadFile(p.pid)
+	if err != nil {
+		return nil, err
+	}
+	if inst.PID, err = strconv.Atoi(strings.TrimSpace(string(pb))); err != nil {
+		return nil, fmt.Errorf("read state %s: %w", dir, err)
+	}
+	return &inst, nil
+}

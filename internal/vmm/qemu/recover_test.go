@@ -1,0 +1,112 @@
+package qemu
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/guest/channel"
+)
+
+// TestRecoverAdoptsRunningVM simulates an agent restart: a second Driver on
+// the same state directory must find the VM the first one started, drop the
+// state of a VM that is gone, reach the guest over the control socket (the
+// guest survives its host end reconnecting), forward SIGTERM, and Wait on a
+// QEMU that is not its child.
+func TestRecoverAdoptsRunningVM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	state := t.TempDir()
+	first := newDriver(t, state)
+	inst, err := first.Start(ctx, baseSpec("survivor", makeRootDisk(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Destroy(context.Background(), inst.ID) })
+	g := dialGuest(ctx, t, inst)
+	g.expect(ctx, t, inst, channel.KindHello)
+	if err := g.c.Send(channel.Message{Kind: channel.KindConfig, Config: withPort(baseConfig("/app", "serve"), 8080)}); err != nil {
+		t.Fatal(err)
+	}
+	g.expect(ctx, t, inst, channel.KindListening)
+	g.c.Close() // the old agent goes away
+
+	// A VM whose QEMU is gone: its pid is this test process, not a QEMU.
+	stale := filepath.Join(state, "stale")
+	os.MkdirAll(stale, 0o700)
+	os.WriteFile(filepath.Join(stale, "instance.json"), []byte(`{"ID":"stale"}`), 0o600)
+	os.WriteFile(filepath.Join(stale, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o600)
+
+	second := newDriver(t, state)
+	got, err := second.Recover(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != inst.ID || got[0].PID != inst.PID || got[0].ControlSocket != inst.ControlSocket {
+		t.Fatalf("recovered %+v, want only %+v", got, inst)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("state of the gone vm was kept: %v", err)
+	}
+
+	g2 := dialGuest(ctx, t, got[0])
+	if err := g2.c.Send(channel.Message{Kind: channel.KindSignal, Signal: "TERM"}); err != nil {
+		t.Fatal(err)
+	}
+	if exit := g2.expect(ctx, t, got[0], channel.KindExit); exit.ExitCode != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", exit.ExitCode)
+	}
+	st, err := second.Wait(ctx, inst.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Code != 0 {
+		t.Errorf("recovered exit %+v, want 0 (powered off)", st)
+	}
+	var lines []string
+	for _, l := range logLines(t, inst.LogPath) {
+		lines = append(lines, l.Text)
+	}
+	if !slices.Contains(lines, "got SIGTERM") {
+		t.Errorf("app did not see SIGTERM; log: %q", lines)
+	}
+	if err := second.Destroy(ctx, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(state, inst.ID)); !os.IsNotExist(err) {
+		t.Errorf("state dir left after Destroy: %v", err)
+	}
+}
+
+// TestStopKillsVM: Stop ends a running VM and Wait returns.
+func TestStopEndsRunningVM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d := newDriver(t, t.TempDir())
+	inst, err := d.Start(ctx, baseSpec("stopme", makeRootDisk(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Destroy(context.Background(), inst.ID) })
+	if err := d.Stop(ctx, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	if isOurQEMU(inst.PID, filepath.Dir(inst.ControlSocket)) {
+		t.Fatal("qemu still running after Stop")
+	}
+	if _, err := d.Wait(ctx, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(ctx, inst.ID); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+}
+
+func withPort(c *channel.Config, port int) *channel.Config {
+	c.Port = port
+	return c
+}

@@ -1,0 +1,64 @@
+// Command app is the program the qemu driver's tests boot in a VM. "report"
+// prints what the guest init set up and exits with $EXIT_CODE; "serve"
+// answers HTTP on $PORT until SIGTERM.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: app report|serve")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "report":
+		report()
+	case "serve":
+		serve()
+	}
+}
+
+func report() {
+	host, _ := os.Hostname()
+	wd, _ := os.Getwd()
+	fmt.Printf("argv=%s\n", strings.Join(os.Args, ","))
+	fmt.Printf("uid=%d gid=%d groups=%v\n", os.Getuid(), os.Getgid(), must(os.Getgroups()))
+	fmt.Printf("hostname=%s\n", host)
+	fmt.Printf("cwd=%s\n", wd)
+	for _, kv := range os.Environ() {
+		fmt.Printf("env %s\n", kv)
+	}
+	fmt.Fprintln(os.Stderr, "to stderr")
+	code, _ := strconv.Atoi(os.Getenv("EXIT_CODE"))
+	os.Exit(code)
+}
+
+func serve() {
+	host, _ := os.Hostname()
+	srv := &http.Server{Addr: ":" + os.Getenv("PORT"), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %s\n", host)
+	})}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		fmt.Println("got SIGTERM")
+		srv.Shutdown(context.Background())
+	}()
+	fmt.Println("listening on", srv.Addr)
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func must[T any](v T, _ error) T { return v }
