@@ -34,12 +34,18 @@ func (e *Edge) switchProtocols(w http.ResponseWriter, c *upConn, resp *http.Resp
 		defer close(done)
 		io.Copy(c.conn, brw.Reader) // bytes the client sent early, then the rest
 		closeWrite(c.conn)
+		c.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
 	}()
 	io.Copy(client, c.br)
 	closeWrite(client)
+	client.SetReadDeadline(time.Now().Add(lingerTimeout))
 	<-done
 	return http.StatusSwitchingProtocols, nil
 }
+
+// lingerTimeout bounds how long one direction of an upgraded connection
+// stays open after the other ended, as in package tunnel.
+const lingerTimeout = time.Minute
 
 func closeWrite(c net.Conn) {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {

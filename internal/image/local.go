@@ -142,11 +142,12 @@ func descend(idx indexSource, d v1.Descriptor, where string, platform v1.Platfor
 	if err != nil {
 		return nil, fmt.Errorf("read index %s in %s: %w", d.Digest, where, err)
 	}
+	if len(im.Manifests) == 1 {
+		return descend(child, im.Manifests[0], where, platform)
+	}
 	for _, m := range im.Manifests {
-		if m.Platform == nil || len(im.Manifests) == 1 || m.Platform.Satisfies(platform) {
-			if m.Platform == nil && len(im.Manifests) > 1 {
-				continue
-			}
+		// Attestations and other platforms are skipped here.
+		if m.Platform != nil && m.Platform.Satisfies(platform) {
 			return descend(child, m, where, platform)
 		}
 	}

@@ -27,10 +27,11 @@ var (
 type Option func(*options)
 
 type options struct {
-	auth      authn.Authenticator
-	insecure  bool
-	platform  v1.Platform
-	transport http.RoundTripper
+	auth       authn.Authenticator
+	insecure   bool
+	remoteOnly bool
+	platform   v1.Platform
+	transport  http.RoundTripper
 }
 
 func newOptions(opts []Option) options {
@@ -57,6 +58,11 @@ func WithAuth(a authn.Authenticator) Option {
 // (RFC 1918) registries use plain HTTP without it, as go-containerregistry does.
 func WithInsecure() Option { return func(o *options) { o.insecure = true } }
 
+// WithRemoteOnly treats every reference as a registry reference, even when a
+// file of that name exists in the working directory. Node agents use it:
+// they only ever pull from registries.
+func WithRemoteOnly() Option { return func(o *options) { o.remoteOnly = true } }
+
 // WithPlatform picks the image of this platform from a multi-platform index.
 // The default is linux on the host's architecture.
 func WithPlatform(p v1.Platform) Option { return func(o *options) { o.platform = p } }
@@ -73,7 +79,7 @@ func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.tr
 // anything else is a registry reference.
 func Resolve(ctx context.Context, ref string, opts ...Option) (v1.Image, error) {
 	o := newOptions(opts)
-	if path, sel, ok := localRef(ref); ok {
+	if path, sel, ok := localRef(ref); ok && !o.remoteOnly {
 		return resolveLocal(path, sel, o.platform)
 	}
 	return resolveRemote(ctx, ref, o)

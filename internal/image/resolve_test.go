@@ -7,11 +7,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 func twoTagLayout(t *testing.T) (dir, d1, d2 string) {
@@ -170,5 +176,47 @@ func tarDir(t *testing.T, dir, out string) {
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestResolvePlatformFromIndex(t *testing.T) {
+	var adds []mutate.IndexAddendum
+	want := map[string]string{}
+	for _, arch := range []string{"arm64", runtime.GOARCH + "-other", runtime.GOARCH} {
+		img, err := FromFiles(map[string]File{"arch": {Data: []byte(arch)}}, ImageConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := img.Digest()
+		want[arch] = h.String()
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
+			Platform: &v1.Platform{OS: "linux", Architecture: strings.TrimSuffix(arch, "-other"), Variant: map[bool]string{true: "v9"}[strings.HasSuffix(arch, "-other")]},
+		}})
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
+	dir := filepath.Join(t.TempDir(), "layout")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{refNameAnnotation: "multi"})); err != nil {
+		t.Fatal(err)
+	}
+	if got := digestOf(t, dir+":multi"); got != want[runtime.GOARCH] && got != want[runtime.GOARCH+"-other"] {
+		t.Errorf("picked %s, want the %s image", got, runtime.GOARCH)
+	}
+	_, err = Resolve(context.Background(), dir+":multi", WithPlatform(v1.Platform{OS: "linux", Architecture: "s390x"}))
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "no image for linux/s390x") {
+		t.Errorf("missing platform: %v", err)
+	}
+}
+
+func TestResolveRemoteOnly(t *testing.T) {
+	dir, _, _ := twoTagLayout(t)
+	if !IsLocal(dir + ":v1") {
+		t.Fatal("layout path not seen as local")
+	}
+	if _, err := Resolve(context.Background(), dir+":v1", WithRemoteOnly()); !errors.Is(err, ErrInvalidRef) {
+		t.Errorf("remote-only resolve of a path: %v", err)
 	}
 }

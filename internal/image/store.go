@@ -29,6 +29,9 @@ type Store struct {
 	lim   Limits
 	free  int64
 	ropts []Option
+	// scratchDir holds unpacked trees while mkfs reads them; empty means
+	// pick one per build (see scratch).
+	scratchDir string
 }
 
 // StoreOption configures a Store.
@@ -39,6 +42,11 @@ func WithLimits(l Limits) StoreOption { return func(s *Store) { s.lim = l } }
 
 // WithFreeSpace sets the free space left on each root disk for the app.
 func WithFreeSpace(bytes int64) StoreOption { return func(s *Store) { s.free = bytes } }
+
+// WithScratchDir sets where images are unpacked before mkfs.ext4 reads them.
+// By default a build uses /dev/shm when it has room (see unpack), else the
+// cache directory.
+func WithScratchDir(dir string) StoreOption { return func(s *Store) { s.scratchDir = dir } }
 
 // WithResolveOptions sets options used to resolve every image.
 func WithResolveOptions(opts ...Option) StoreOption {
@@ -79,10 +87,11 @@ func NewStore(dir string, log *slog.Logger, opts ...StoreOption) (*Store, error)
 
 // removeStaleWork deletes work directories left by builds that crashed.
 func (s *Store) removeStaleWork() {
-	entries, _ := os.ReadDir(filepath.Join(s.dir, "tmp"))
-	for _, e := range entries {
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
-			os.RemoveAll(filepath.Join(s.dir, "tmp", e.Name()))
+	stale, _ := filepath.Glob(filepath.Join(s.dir, "tmp", "*"))
+	shm, _ := filepath.Glob(filepath.Join(shmDir, "zeitwork-rootfs-*"))
+	for _, p := range append(stale, shm...) {
+		if info, err := os.Lstat(p); err == nil && time.Since(info.ModTime()) > time.Hour {
+			os.RemoveAll(p)
 		}
 	}
 }
@@ -90,7 +99,12 @@ func (s *Store) removeStaleWork() {
 // RootDisk resolves ref and returns its root disk, building it on a miss.
 func (s *Store) RootDisk(ctx context.Context, ref string, auth authn.Authenticator) (*Disk, error) {
 	start := time.Now()
-	img, err := Resolve(ctx, ref, append(append([]Option{}, s.ropts...), WithAuth(auth))...)
+	opts := append(append([]Option{}, s.ropts...), WithAuth(auth))
+	if d := s.loadByRef(ref, opts); d != nil {
+		d.Timings.Resolve = time.Since(start)
+		return d, nil
+	}
+	img, err := Resolve(ctx, ref, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +114,21 @@ func (s *Store) RootDisk(ctx context.Context, ref string, auth authn.Authenticat
 	}
 	d.Timings.Resolve = time.Since(start) - d.Timings.Unpack - d.Timings.Build
 	return d, nil
+}
+
+// loadByRef finds the disk of a registry reference by digest without asking
+// the registry. It misses when the digest names a multi-platform index, as
+// disks are keyed by the image's own digest.
+func (s *Store) loadByRef(ref string, opts []Option) *Disk {
+	i := strings.LastIndex(ref, "@sha256:")
+	if i < 0 || (IsLocal(ref) && !newOptions(opts).remoteOnly) {
+		return nil
+	}
+	d, err := s.load(ref[i+1:])
+	if err != nil {
+		return nil
+	}
+	return d
 }
 
 // DiskFor returns the root disk of img, building it on a miss. Concurrent
@@ -156,17 +185,14 @@ func (s *Store) build(ctx context.Context, img v1.Image, digest string) (*Disk, 
 		return nil, fmt.Errorf("create work directory: %w", err)
 	}
 	defer os.RemoveAll(work)
-	rootfs := filepath.Join(work, "rootfs")
-	if err := os.Mkdir(rootfs, 0o755); err != nil {
-		return nil, fmt.Errorf("create work directory: %w", err)
-	}
 	d := &Disk{Digest: digest, Config: cfg}
 	t := time.Now()
-	d.Timings.Stats, err = Flatten(ctx, img, rootfs, s.lim)
+	rootfs, stats, cleanup, err := s.unpack(ctx, img)
 	if err != nil {
 		return nil, fmt.Errorf("unpack image %s: %w", digest, err)
 	}
-	d.Timings.Unpack = time.Since(t)
+	defer cleanup()
+	d.Timings.Stats, d.Timings.Unpack = stats, time.Since(t)
 	t = time.Now()
 	tmpDisk := filepath.Join(work, "disk.ext4")
 	if d.Size, err = BuildExt4(ctx, rootfs, tmpDisk, s.free); err != nil {

@@ -3,10 +3,12 @@ package image
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -119,4 +121,24 @@ func TestCopyForVM(t *testing.T) {
 		t.Fatal("writing the copy changed the cached disk")
 	}
 	t.Logf("copy: %s, %d bytes in %v", st.Method, st.Bytes, st.Duration)
+}
+
+func TestStoreSizeLimit(t *testing.T) {
+	layoutDir, _ := sampleLayout(t)
+	cache := t.TempDir()
+	s, err := NewStore(cache, testLog(t), WithLimits(Limits{MaxBytes: 64 << 10}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.RootDisk(context.Background(), layoutDir, nil)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "limit of 65536 bytes") {
+		t.Fatalf("err = %v, want ErrTooLarge naming the limit", err)
+	}
+	t.Log(err)
+	if entries, _ := filepath.Glob(filepath.Join(cache, "*.ext4")); len(entries) != 0 {
+		t.Errorf("a disk was cached despite the error: %v", entries)
+	}
+	if work, _ := os.ReadDir(filepath.Join(cache, "tmp")); len(work) != 0 {
+		t.Errorf("work directories left behind: %v", work)
+	}
 }

@@ -215,7 +215,7 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 	cfg.Network = channel.Network{
 		Address: s.tap.Address.String(), Gateway: s.tap.Gateway.String(), DNS: s.a.cfg.Network.DNS(),
 	}
-	cfg.Hostname = d.Project
+	cfg.Hostname = d.Project + "-" + d.ID[:8]
 	t2 := time.Now()
 	vm, err := s.a.cfg.Driver.Start(ctx, vmm.Spec{
 		ID: d.ID, Kernel: s.a.cfg.Kernel, Initrd: s.a.cfg.Initrd, RootDisk: s.rec.Disk,

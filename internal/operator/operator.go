@@ -42,6 +42,7 @@ type Config struct {
 	NodeGrace      time.Duration // a node without heartbeat this long is down
 	DeployTimeout  time.Duration // a deployment not ready by then fails
 	MaxFailures    int           // instance failures that fail a new deployment
+	Drain          time.Duration // a replaced deployment keeps serving this long
 	InstanceMemory int           // MiB per instance
 	Log            *slog.Logger
 }
@@ -55,6 +56,9 @@ func (c *Config) defaults() {
 	}
 	if c.DeployTimeout == 0 {
 		c.DeployTimeout = 5 * time.Minute
+	}
+	if c.Drain == 0 {
+		c.Drain = 10 * time.Second
 	}
 	if c.MaxFailures == 0 {
 		c.MaxFailures = 3

@@ -64,6 +64,13 @@ func (o *Operator) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	draining, err := o.store.ListDrainingDeployments(ctx, o.cfg.Drain.Seconds())
+	if err != nil {
+		return err
+	}
+	for _, d := range draining {
+		state.Deployments = append(state.Deployments, scheduler.Deployment{ID: d.ID.String(), Draining: true})
+	}
 	for _, d := range deps {
 		if d.Status == api.StatusDeploying && !d.ImageID.Valid {
 			o.resolver.start(context.WithoutCancel(ctx), d)

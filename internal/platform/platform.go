@@ -249,6 +249,13 @@ func (p *Platform) startNodeDeps(ctx context.Context) error {
 func (p *Platform) StartAgent() error {
 	p.agentMu.Lock()
 	defer p.agentMu.Unlock()
+	// A new driver value, as a restarted agent process would have: it must
+	// find the running VMs through Recover, not through memory.
+	drv, err := qemu.New(qemu.Config{StateDir: filepath.Join(p.cfg.StateDir, "vms"), Log: p.log.With("role", "vmm"), Accel: p.Driver.Accel()})
+	if err != nil {
+		return err
+	}
+	p.Driver = drv
 	ln, err := net.Listen("tcp", p.tunnelLn)
 	if err != nil {
 		return fmt.Errorf("tunnel listener: %w", err)

@@ -21,7 +21,10 @@ type Node struct {
 type Deployment struct {
 	ID string
 	// Active deployments (deploying or ready) want instances; others want none.
-	Active       bool
+	Active bool
+	// Draining deployments keep the instances they have, so requests routed
+	// to them before their route moved can finish, but get no new ones.
+	Draining     bool
 	MinPerRegion int
 }
 
@@ -93,6 +96,8 @@ func Schedule(s State) Plan {
 		}
 		d, ok := deps[in.DeploymentID]
 		switch {
+		case ok && d.Draining:
+			continue
 		case !ok || !d.Active:
 			plan.Stop = append(plan.Stop, Stop{in.ID, "deployment is no longer active"})
 			continue

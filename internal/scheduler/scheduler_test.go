@@ -100,6 +100,13 @@ func TestSchedule(t *testing.T) {
 			want: Plan{Stop: []Stop{{"a", "deployment is no longer active"}}},
 		},
 		{
+			name: "draining deployment keeps its instances and gets no new ones",
+			state: State{Nodes: nodes("local/n1"), Deployments: []Deployment{{ID: "d1", Draining: true, MinPerRegion: 3}}, Instances: []Instance{
+				running("a", "d1", "local", "n1", true),
+			}},
+			want: Plan{},
+		},
+		{
 			name: "surplus stops unhealthy first",
 			state: State{Nodes: nodes("local/n1"), Deployments: []Deployment{{ID: "d1", Active: true, MinPerRegion: 1}}, Instances: []Instance{
 				running("a", "d1", "local", "n1", false), running("b", "d1", "local", "n1", true),

@@ -4,7 +4,7 @@
 // credentials.
 package store
 
-//go:generate go run github.com/sqlc-dev/sqlc/cmd/sqlc generate
+//go:generate go tool sqlc generate
 
 import (
 	"context"

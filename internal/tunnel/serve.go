@@ -18,6 +18,10 @@ import (
 var (
 	headerTimeout = 5 * time.Second
 	dialTimeout   = 5 * time.Second
+	// lingerTimeout bounds how long one direction stays open after the
+	// other ended, so a peer that ignores our half-close cannot hold the
+	// connection (and its two goroutines) forever.
+	lingerTimeout = time.Minute
 )
 
 // Serve accepts tunnel connections on ln until ctx ends, then closes ln and
@@ -152,9 +156,11 @@ func pipe(client, up net.Conn) {
 		defer close(done)
 		io.Copy(up, client)
 		closeWrite(up)
+		up.SetReadDeadline(time.Now().Add(lingerTimeout))
 	}()
 	io.Copy(client, up)
 	closeWrite(client)
+	client.SetReadDeadline(time.Now().Add(lingerTimeout))
 	<-done
 }
 

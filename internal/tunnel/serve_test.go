@@ -220,3 +220,35 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestServeLingerBounded(t *testing.T) {
+	old := lingerTimeout
+	lingerTimeout = 100 * time.Millisecond
+	t.Cleanup(func() { lingerTimeout = old })
+	// An app that never answers nor closes, even after our half-close.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	addr, _ := startTunnel(t, "tok", map[string]string{"mute": ln.Addr().String()})
+	c := dialTunnel(t, addr)
+	c.Write([]byte("ZWT1 mute tok\nhello"))
+	c.CloseWrite()
+	start := time.Now()
+	if _, err := io.ReadAll(c); err != nil && !isReset(err) {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("tunnel held a half-closed connection for %v", d)
+	}
+}

@@ -678,6 +678,45 @@ func (q *Queries) ListDeployments(ctx context.Context, arg ListDeploymentsParams
 	return items, nil
 }
 
+const listDrainingDeployments = `-- name: ListDrainingDeployments :many
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at FROM deployments
+WHERE status = 'stopped' AND updated_at > now() - make_interval(secs => $1::float8)
+`
+
+// Deployments stopped so recently that their instances still serve the
+// requests edges sent them before the route moved.
+func (q *Queries) ListDrainingDeployments(ctx context.Context, drainSeconds float64) ([]Deployment, error) {
+	rows, err := q.db.Query(ctx, listDrainingDeployments, drainSeconds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Deployment
+	for rows.Next() {
+		var i Deployment
+		if err := rows.Scan(
+			&i.ID,
+			&i.Slug,
+			&i.ProjectID,
+			&i.ImageRef,
+			&i.ImageID,
+			&i.Status,
+			&i.StatusReason,
+			&i.Failures,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.ReadyAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listEnvVars = `-- name: ListEnvVars :many
 SELECT project_id, name, sealed, updated_at FROM env_vars WHERE project_id = $1 ORDER BY name
 `

@@ -162,3 +162,9 @@ SELECT * FROM (
 
 -- name: GetImage :one
 SELECT * FROM images WHERE id = $1;
+
+-- name: ListDrainingDeployments :many
+-- Deployments stopped so recently that their instances still serve the
+-- requests edges sent them before the route moved.
+SELECT * FROM deployments
+WHERE status = 'stopped' AND updated_at > now() - make_interval(secs => sqlc.arg(drain_seconds)::float8);

@@ -50,7 +50,7 @@ func (d *Driver) Probe(ctx context.Context, kernel, initrd string) (string, erro
 	accel, reason := "tcg", ""
 	if err := kvmUsable(); err != nil {
 		reason = err.Error()
-	} else if err := d.probeBoot(ctx, kernel, initrd); err != nil {
+	} else if err := d.probeBoot(ctx, kernel, initrd, "kvm"); err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("probe accel: %w", ctx.Err())
 		}
@@ -76,8 +76,8 @@ func kvmUsable() error {
 	return nil
 }
 
-// probeBoot boots a throwaway VM with KVM and waits for the init's hello.
-func (d *Driver) probeBoot(ctx context.Context, kernel, initrd string) error {
+// probeBoot boots a throwaway VM with accel and waits for the init's hello.
+func (d *Driver) probeBoot(ctx context.Context, kernel, initrd, accel string) error {
 	dir, err := os.MkdirTemp(d.cfg.StateDir, ".probe-")
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func (d *Driver) probeBoot(ctx context.Context, kernel, initrd string) error {
 	defer os.RemoveAll(dir)
 	spec := vmm.Spec{ID: "probe", Kernel: kernel, Initrd: initrd, MemoryMiB: 128, VCPUs: 1, KernelArgs: guest.ProbeArg}
 	p := vmPaths(dir)
-	cmd, err := d.command(spec, p, "kvm")
+	cmd, err := d.command(spec, p, accel)
 	if err != nil {
 		return err
 	}

@@ -76,10 +76,18 @@ func qemuArgs(spec vmm.Spec, p paths, accel, cmd string) []string {
 		cpu = "host"
 	}
 	args := []string{
+		// The RTC stays on: without it the kernel's clock read at boot
+		// spins on the missing chip's update flag, which costs 2.5 s under
+		// TCG (measured here: hello at 3.6 s of guest uptime, 1.3 s with it).
 		"-M", "microvm,x-option-roms=off,rtc=on",
 		"-accel", accelOpt(accel),
 		"-cpu", cpu,
 		"-m", strconv.Itoa(spec.MemoryMiB) + "M",
+		// Guest RAM from a memfd: QEMU asks for transparent huge pages on
+		// anonymous guest RAM, which makes every touched 2 MiB resident, so
+		// an idle 256 MiB guest cost all 256 MiB. Shared memory is not
+		// backed by huge pages by default: only pages the guest touched
+		// (about 90 MiB) are resident.
 		"-object", "memory-backend-memfd,id=ram,size=" + strconv.Itoa(spec.MemoryMiB) + "M",
 		"-machine", "memory-backend=ram",
 		"-smp", strconv.Itoa(spec.VCPUs),

@@ -26,7 +26,7 @@ func TestQEMUArgs(t *testing.T) {
 		Network: vmm.NetworkSpec{TapName: "tap7", MAC: "52:54:00:00:00:07"}}
 	args := strings.Join(qemuArgs(spec, vmPaths("/s/a"), "tcg", "x"), " ")
 	for _, want := range []string{
-		"-M microvm,x-option-roms=off,rtc=off", "-accel tcg", "-cpu max", "-m 256M", "-smp 2",
+		"-M microvm,x-option-roms=off,rtc=on", "memory-backend-memfd,id=ram,size=256M", "-accel tcg,tb-size=32", "-cpu max", "-m 256M", "-smp 2",
 		"-nodefaults", "-no-user-config", "-no-reboot", "-kernel /k", "-initrd /i", "-append x",
 		"file=/d.img,format=raw,if=none,cache=unsafe", "-device virtio-blk-device,drive=root",
 		"tap,id=net0,ifname=tap7,script=no,downscript=no", "virtio-net-device,netdev=net0,mac=52:54:00:00:00:07",
@@ -38,7 +38,7 @@ func TestQEMUArgs(t *testing.T) {
 		}
 	}
 	kvm := qemuArgs(vmm.Spec{MemoryMiB: 1, VCPUs: 1}, vmPaths("/s"), "kvm", "")
-	if !slices.Contains(kvm, "host") || slices.Contains(kvm, "-netdev") || slices.Contains(kvm, "-drive") {
+	if !slices.Contains(kvm, "host") || !slices.Contains(kvm, "kvm") || slices.Contains(kvm, "-netdev") || slices.Contains(kvm, "-drive") {
 		t.Errorf("kvm without disk and network: %q", kvm)
 	}
 }

@@ -250,11 +250,10 @@ func listen(path string) (*os.File, error) {
 // reap waits for a QEMU this Driver started and records how it ended.
 func (d *Driver) reap(cmd *exec.Cmd, v *vm) {
 	err := cmd.Wait()
+	// ExitCode is -1 for a killed QEMU, as vmm.ExitStatus wants.
 	st := vmm.ExitStatus{Code: cmd.ProcessState.ExitCode()}
-	if err != nil && st.Code != 0 {
-		if st.Code > 0 {
-			st.Err = fmt.Errorf("qemu exited with %d%s", st.Code, stderrTail(filepath.Join(v.dir, "qemu.log")))
-		}
+	if err != nil && st.Code > 0 {
+		st.Err = fmt.Errorf("qemu exited with %d%s", st.Code, stderrTail(filepath.Join(v.dir, "qemu.log")))
 	}
 	v.status = st
 	close(v.done)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,7 +55,29 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "build test app: %v: %s\n", err, out)
 		return 1
 	}
+	if os.Getenv(helperEnv) != "" {
+		return runStartHelper(ctx)
+	}
 	return m.Run()
+}
+
+// helperEnv makes the test binary act as a short-lived agent: it starts a VM
+// with the state dir and disk named in the variable ("dir:disk") and exits
+// without waiting, so the test can check that QEMU outlives its parent.
+const helperEnv = "ZEITWORK_QEMU_START_HELPER"
+
+func runStartHelper(ctx context.Context) int {
+	state, disk, _ := strings.Cut(os.Getenv(helperEnv), ":")
+	d, err := New(Config{StateDir: state, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if _, err := d.Start(ctx, baseSpec("survivor", disk)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 // newDriver returns a driver with its own state directory.

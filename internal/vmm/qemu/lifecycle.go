@@ -142,8 +142,8 @@ func (d *Driver) Recover(ctx context.Context) ([]*vmm.Instance, error) {
 		d.mu.Lock()
 		known, ok := d.vms[e.Name()]
 		d.mu.Unlock()
-		if ok && known.inst != nil {
-			if known.alive() {
+		if ok { // ours already, or being started right now
+			if known.inst != nil && known.alive() {
 				out = append(out, known.inst)
 			}
 			continue

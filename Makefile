@@ -1,0 +1,53 @@
+# Zeitwork. `make help` lists the targets.
+
+GO        ?= go
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+STATE_DIR ?= /var/lib/zeitwork
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+
+.PHONY: help build deps up test test-short vet generate check-generated bench bench-edge bench-deploy clean
+
+help:
+	@echo "make up               install what is missing, build, run every role and deploy the sample app (root)"
+	@echo "make test             vet, check generated code, run every test with -race (root: microVMs, taps)"
+	@echo "make build            build bin/zeitwork and bin/zeitwork-init"
+	@echo "make bench            run the benchmarks; results in bench/results and docs/benchmarks.md"
+	@echo "make generate         regenerate sqlc code"
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/zeitwork ./cmd/zeitwork
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/zeitwork-init ./cmd/zeitwork-init
+
+deps:
+	./scripts/install-deps.sh
+
+up: deps build
+	./bin/zeitwork up --state-dir $(STATE_DIR)
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+generate:
+	cd internal/store && $(GO) tool sqlc generate
+
+# Fails when the committed sqlc output differs from what the queries give.
+check-generated:
+	cd internal/store && $(GO) tool sqlc diff
+
+test: vet check-generated
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+bench: bench-deploy bench-edge
+
+bench-edge:
+	./bench/edge/run.sh
+
+bench-deploy: build
+	./bench/deploy/run.sh
+
+clean:
+	rm -rf bin

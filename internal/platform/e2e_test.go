@@ -1,0 +1,325 @@
+package platform
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zeitwork/zeitwork/examples"
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/image"
+)
+
+// TestEndToEnd runs the whole platform on this machine with real microVMs
+// and walks a user's path: deploy, browse through the edge, survive a
+// crashed VM and an agent restart, reject bad deployments without harming
+// the live one, and clean up after a delete.
+func TestEndToEnd(t *testing.T) {
+	e := startEnv(t)
+	e.createProject("hello")
+	layout := e.sampleLayout("hello", examples.SampleConfig)
+
+	var live api.Deployment
+	t.Run("deploy three instances and serve both URLs", func(t *testing.T) {
+		d, err := e.deploy("hello", layout)
+		if err != nil {
+			t.Fatalf("deploy: %v", err)
+		}
+		d = e.getDeployment(d.ID)
+		if d.Status != api.StatusReady || !d.Live || len(healthyIDs(d)) != 3 {
+			t.Fatalf("deployment not ready with 3 healthy instances: %s", describe(d))
+		}
+		for _, host := range []string{e.host("hello-" + d.ID), e.host("hello")} {
+			status, body, err := e.get(host, "/")
+			if err != nil || status != 200 || !strings.Contains(body, "Hello from Zeitwork") {
+				t.Fatalf("GET %s: %d %v %.200s", host, status, err, body)
+			}
+		}
+		// Round-robin: over a few requests more than one instance answers.
+		seen := map[string]bool{}
+		for i := 0; i < 12; i++ {
+			_, body, err := e.get(e.host("hello"), "/env?k=HOSTNAME")
+			if err == nil {
+				seen[body] = true
+			}
+		}
+		if len(seen) < 2 {
+			t.Errorf("edge did not spread requests over instances: %v", seen)
+		}
+		live = d
+	})
+	if live.ID == "" {
+		t.FailNow()
+	}
+
+	t.Run("unknown host is a clear 404", func(t *testing.T) {
+		status, body, _ := e.get(e.host("nothing-here"), "/")
+		if status != 404 || !strings.Contains(body, "no app is deployed") {
+			t.Fatalf("got %d %q", status, body)
+		}
+	})
+
+	t.Run("a new deployment with env vars takes over without downtime", func(t *testing.T) {
+		live = testRedeployWithEnv(t, e, layout, live)
+	})
+
+	t.Run("a killed VM is replaced", func(t *testing.T) {
+		victim := healthyIDs(e.getDeployment(live.ID))[0]
+		pid := e.qemuPID(victim)
+		if pid == 0 {
+			t.Fatalf("no pid for %s", victim)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		e.eventually("the killed instance to be restarted and healthy", 90*time.Second, func() (bool, string) {
+			d := e.getDeployment(live.ID)
+			newPID := e.qemuPID(victim)
+			var restarts int
+			for _, in := range d.Instances {
+				if in.ID == victim {
+					restarts = in.Restarts
+				}
+			}
+			return len(healthyIDs(d)) == 3 && restarts > 0 && newPID != 0 && newPID != pid, describe(d)
+		})
+		if status, _, _ := e.get(e.host("hello"), "/"); status != 200 {
+			t.Fatalf("project URL answers %d after the replacement", status)
+		}
+	})
+
+	t.Run("restarting the node agent keeps the VMs", func(t *testing.T) {
+		d := e.getDeployment(live.ID)
+		before := map[string]int{}
+		for _, id := range healthyIDs(d) {
+			before[id] = e.qemuPID(id)
+		}
+		e.p.StopAgent()
+		for id, pid := range before {
+			if syscall.Kill(pid, 0) != nil {
+				t.Fatalf("vm of %s died with the agent", id)
+			}
+		}
+		if err := e.p.StartAgent(); err != nil {
+			t.Fatal(err)
+		}
+		e.eventually("the edge to serve through the new agent", 30*time.Second, func() (bool, string) {
+			status, body, err := e.get(e.host("hello"), "/")
+			return status == 200, fmt.Sprint(status, err, body)
+		})
+		after := e.getDeployment(live.ID)
+		for _, id := range healthyIDs(after) {
+			if before[id] != e.qemuPID(id) {
+				t.Errorf("instance %s was rebooted (pid %d -> %d)", id, before[id], e.qemuPID(id))
+			}
+		}
+		if len(healthyIDs(after)) != 3 {
+			t.Fatalf("after agent restart: %s", describe(after))
+		}
+	})
+
+	t.Run("bad deployments fail clearly and the live one stays", func(t *testing.T) {
+		testBadInput(t, e, live)
+	})
+
+	t.Run("network isolation", func(t *testing.T) {
+		testIsolation(t, e, live)
+	})
+
+	t.Run("delete removes every vm, tap and disk", func(t *testing.T) {
+		if code := e.api("DELETE", "/v1/deployments/"+live.ID, nil); code != 200 {
+			t.Fatalf("delete answered %d", code)
+		}
+		e.eventually("every instance to stop", 60*time.Second, func() (bool, string) {
+			d := e.getDeployment(live.ID)
+			for _, in := range d.Instances {
+				if in.State != api.InstanceStopped {
+					return false, describe(d)
+				}
+			}
+			return true, ""
+		})
+		vms, _ := os.ReadDir(e.dir + "/vms")
+		for _, v := range vms {
+			if v.IsDir() && !strings.HasPrefix(v.Name(), ".") {
+				t.Errorf("vm state left: %s", v.Name())
+			}
+		}
+		if taps, err := e.p.Network.Taps(); err != nil || len(taps) != 0 {
+			t.Errorf("taps left: %v %v", taps, err)
+		}
+		if disks, _ := os.ReadDir(e.dir + "/node/disks"); len(disks) != 0 {
+			t.Errorf("disks left: %v", disks)
+		}
+		status, body, _ := e.get(e.host("hello"), "/")
+		if status == 200 {
+			t.Errorf("project URL still served after delete: %s", body)
+		}
+	})
+}
+
+func testBadInput(t *testing.T, e *env, live api.Deployment) {
+	cases := []struct {
+		name   string
+		ref    func() string
+		reason string
+	}{
+		{"image that does not exist", func() string { return strings.TrimPrefix(e.p.APIURL, "http://") + "/hello:missing" }, "not found"},
+		{"image with no entrypoint", func() string {
+			return e.sampleLayout("noentry", image.ImageConfig{Cmd: []string{}, Entrypoint: []string{}, User: "1000", Env: []string{"A=b"}})
+		}, "no entrypoint"},
+		{"app that crashes at boot", func() string {
+			return e.sampleLayout("crash", image.ImageConfig{Entrypoint: []string{"/app", "-crash"}})
+		}, "exited with code 1"},
+		{"app that never listens", func() string {
+			return e.sampleLayout("nolisten", image.ImageConfig{Entrypoint: []string{"/app", "-no-listen"}})
+		}, "did not listen"},
+		{"entrypoint that is not in the image", func() string {
+			return e.sampleLayout("noexec", image.ImageConfig{Entrypoint: []string{"/nope"}})
+		}, "/nope"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := e.deploy("hello", c.ref())
+			if err == nil {
+				t.Fatalf("deploy succeeded: %s", describe(d))
+			}
+			if !strings.Contains(err.Error(), c.reason) {
+				t.Errorf("CLI error %q does not say %q", err, c.reason)
+			}
+			if d.ID != "" {
+				d = e.getDeployment(d.ID)
+				if d.Status != api.StatusFailed || !strings.Contains(d.Reason, c.reason) {
+					t.Errorf("deployment: %s", describe(d))
+				}
+				e.eventually("the failed deployment's instances to stop", 60*time.Second, func() (bool, string) {
+					d := e.getDeployment(d.ID)
+					for _, in := range d.Instances {
+						if in.State != api.InstanceStopped {
+							return false, describe(d)
+						}
+					}
+					return true, ""
+				})
+			}
+			cur := e.getDeployment(live.ID)
+			if !cur.Live || cur.Status != api.StatusReady {
+				t.Fatalf("live deployment harmed: %s", describe(cur))
+			}
+			if status, _, _ := e.get(e.host("hello"), "/"); status != 200 {
+				t.Fatalf("project URL answers %d", status)
+			}
+		})
+	}
+	t.Run("invalid project name and token", func(t *testing.T) {
+		var apiErr api.Error
+		if code := e.apiBody("POST", "/v1/projects", `{"name":"Bad_Name"}`, e.p.Token, &apiErr); code != 400 || !strings.Contains(apiErr.Error, "invalid project name") {
+			t.Errorf("bad name: %d %+v", code, apiErr)
+		}
+		if code := e.apiBody("GET", "/v1/projects", "", "zw_wrong", &apiErr); code != 401 || apiErr.Hint == "" {
+			t.Errorf("bad token: %d %+v", code, apiErr)
+		}
+	})
+}
+
+func testIsolation(t *testing.T, e *env, live api.Deployment) {
+	d := e.getDeployment(live.ID)
+	ids := healthyIDs(d)
+	if len(ids) < 2 {
+		t.Fatalf("need two instances: %s", describe(d))
+	}
+	var other string
+	for _, in := range d.Instances {
+		if in.ID == ids[1] {
+			other = in.Address
+		}
+	}
+	apiPort := e.p.APIURL[strings.LastIndexByte(e.p.APIURL, ':')+1:]
+	transitHost := e.p.cfg.Transit.Masked().Addr().Next().String()
+	gateway := e.p.cfg.Subnet.Masked().Addr().Next().String()
+	for _, target := range []string{
+		net.JoinHostPort(other, "8080"),        // another VM
+		net.JoinHostPort(transitHost, apiPort), // the host, through its veth address
+		net.JoinHostPort(gateway, "22"),        // the namespace's gateway
+	} {
+		_, body, err := e.get(e.host("hello-"+live.ID), "/dial?addr="+target)
+		if err != nil || !strings.Contains(body, "error") {
+			t.Errorf("a VM reached %s: %q %v", target, body, err)
+		}
+	}
+	// The probe itself works: a VM reaches its own app.
+	status, body, err := e.get(e.host("hello-"+live.ID), "/dial?addr=127.0.0.1:8080")
+	if status != 200 || !strings.Contains(body, "ok") {
+		t.Fatalf("a VM cannot reach its own app, so the checks above prove nothing: %d %q %v", status, body, err)
+	}
+}
+
+// testRedeployWithEnv sets a secret, deploys again while a client keeps
+// requesting the project URL, and checks that the URL never failed, that the
+// secret reached the new VMs and that it is not stored in the clear.
+func testRedeployWithEnv(t *testing.T, e *env, layout string, prev api.Deployment) api.Deployment {
+	const secret = "s3cr3t-value-42"
+	if code := e.apiBody("PUT", "/v1/projects/hello/env/API_SECRET", `{"value":"`+secret+`"}`, e.p.Token, nil); code != 204 {
+		t.Fatalf("set env: %d", code)
+	}
+	var sealed []byte
+	if err := e.p.Store.Pool.QueryRow(t.Context(), "SELECT sealed FROM env_vars WHERE name = 'API_SECRET'").Scan(&sealed); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(sealed), secret) {
+		t.Fatal("env var stored in the clear")
+	}
+
+	stop := make(chan struct{})
+	failures := make(chan string, 1000)
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			status, body, err := e.get(e.host("hello"), "/healthz")
+			if status != 200 {
+				failures <- fmt.Sprint(status, " ", err, " ", body)
+			}
+			n++
+		}
+	}()
+	d, err := e.deploy("hello", layout)
+	close(stop)
+	n := <-done
+	close(failures)
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	for f := range failures {
+		t.Errorf("project URL failed during the switch: %s", f)
+	}
+	t.Logf("%d requests to the project URL during the deploy", n)
+	d = e.getDeployment(d.ID)
+	if !d.Live || d.ID == prev.ID {
+		t.Fatalf("new deployment not live: %s", describe(d))
+	}
+	_, body, _ := e.get(e.host("hello"), "/env?k=API_SECRET&k=PORT")
+	if !strings.Contains(body, "API_SECRET="+secret) || !strings.Contains(body, "PORT=8080") {
+		t.Fatalf("env in the VM: %q", body)
+	}
+	e.eventually("the previous deployment to drain", 60*time.Second, func() (bool, string) {
+		old := e.getDeployment(prev.ID)
+		for _, in := range old.Instances {
+			if in.State != api.InstanceStopped {
+				return false, describe(old)
+			}
+		}
+		return old.Status == api.StatusStopped, describe(old)
+	})
+	return d
+}
