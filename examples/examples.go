@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 
@@ -38,9 +39,10 @@ var SampleConfig = image.ImageConfig{
 
 // BuildSampleImage compiles the sample app with goCmd ("" means "go" from
 // PATH) and writes it as an image tagged SampleTag into the OCI layout at
-// outLayoutDir. A zero cfg means SampleConfig; Cmd and Env may carry the
-// flags a test wants (-crash, -no-listen). The same toolchain and cfg
-// always give the same digest, so repeated builds hit the disk cache.
+// outLayoutDir. A zero cfg means SampleConfig; any other cfg is used as it
+// is, so a test can add flags (Cmd: -crash, -no-listen) or leave out the
+// entrypoint. The same toolchain and cfg always give the same digest, so
+// repeated builds hit the disk cache.
 func BuildSampleImage(ctx context.Context, goCmd, outLayoutDir string, cfg image.ImageConfig) (string, error) {
 	img, err := SampleImage(ctx, goCmd, cfg)
 	if err != nil {
@@ -58,11 +60,8 @@ func BuildSampleImage(ctx context.Context, goCmd, outLayoutDir string, cfg image
 
 // SampleImage is BuildSampleImage without writing a layout.
 func SampleImage(ctx context.Context, goCmd string, cfg image.ImageConfig) (v1.Image, error) {
-	if cfg.Entrypoint == nil && cfg.Cmd == nil {
-		cfg.Entrypoint = SampleConfig.Entrypoint
-	}
-	if cfg.User == "" && cfg.Env == nil && cfg.ExposedPorts == nil {
-		cfg.User, cfg.WorkingDir, cfg.Env, cfg.ExposedPorts = SampleConfig.User, SampleConfig.WorkingDir, SampleConfig.Env, SampleConfig.ExposedPorts
+	if reflect.DeepEqual(cfg, image.ImageConfig{}) {
+		cfg = SampleConfig
 	}
 	work, err := os.MkdirTemp("", "zeitwork-hello-")
 	if err != nil {

@@ -78,6 +78,10 @@ type Instance struct {
 	Address   string    `json:"address,omitempty"`
 	Restarts  int       `json:"restarts"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// BootTimings are the stage durations of the first healthy start, in
+	// milliseconds: image_resolve, image_unpack, rootfs_build, disk_copy,
+	// vm_to_init, init_to_listening, vm_to_healthy.
+	BootTimings map[string]float64 `json:"boot_timings,omitempty"`
 }
 
 // Node is a node agent.

@@ -3,6 +3,7 @@ package operator
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -159,5 +160,6 @@ func instanceJSON(in db.Instance) api.Instance {
 	if in.NodeID.Valid {
 		out.Node = in.NodeID.UUID.String()
 	}
+	json.Unmarshal(in.Timings, &out.BootTimings)
 	return out
 }

@@ -2,6 +2,7 @@ package operator
 
 import (
 	"crypto/subtle"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -192,9 +193,13 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	timings, err := timingsJSON(rep.Timings)
+	if err != nil {
+		return err
+	}
 	in, err := o.store.ReportInstance(r.Context(), db.ReportInstanceParams{
 		ID: id, NodeID: uuid.NullUUID{UUID: nodeID, Valid: true}, State: rep.State,
-		Reason: rep.Reason, Address: rep.Address, Restarts: int32(rep.Restarts),
+		Reason: rep.Reason, Address: rep.Address, Restarts: int32(rep.Restarts), Timings: timings,
 	})
 	if err != nil {
 		return err
@@ -241,4 +246,13 @@ func (o *Operator) shipLogs(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// timingsJSON stores boot stage durations as milliseconds.
+func timingsJSON(t map[string]time.Duration) ([]byte, error) {
+	ms := map[string]float64{}
+	for k, v := range t {
+		ms[k] = float64(v.Microseconds()) / 1000
+	}
+	return json.Marshal(ms)
 }

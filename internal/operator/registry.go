@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"fmt"
 	"net/http"
 	"path/filepath"
 
@@ -20,10 +21,10 @@ func (o *Operator) registryHandler() (http.Handler, error) {
 			return err
 		}
 		if p.kind == kindEdge {
-			return errUnauthorized
+			return fmt.Errorf("edge tokens may not use the registry: %w", registry.ErrForbidden)
 		}
 		if p.kind == kindNode && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return &apiError{http.StatusForbidden, "nodes may only pull", ""}
+			return fmt.Errorf("nodes may only pull: %w", registry.ErrForbidden)
 		}
 		return nil
 	}, o.log)

@@ -232,7 +232,10 @@ func (p *Platform) startNodeDeps(ctx context.Context) error {
 			return err
 		}
 	}
-	p.Images, err = image.NewStore(filepath.Join(p.cfg.StateDir, "images"), p.log.With("role", "images"))
+	p.Images, err = image.NewStore(filepath.Join(p.cfg.StateDir, "images"), p.log.With("role", "images"),
+		// Nodes pull only from registries: a reference must never be taken
+		// for a local directory that happens to have the same name.
+		image.WithResolveOptions(image.WithRemoteOnly()))
 	if err != nil {
 		return err
 	}
@@ -369,3 +372,6 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	}
 	return seal.ParseKey(k)
 }
+
+// StateDir is where this platform keeps its state.
+func (p *Platform) StateDir() string { return p.cfg.StateDir }

@@ -18,6 +18,7 @@ package registry
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 )
 
 const (
@@ -44,6 +46,11 @@ var (
 	reTags     = regexp.MustCompile(`^/v2/(` + namePattern + `)/tags/list$`)
 	reDigest   = regexp.MustCompile(`^` + digestPattern + `$`)
 )
+
+// ErrForbidden, wrapped in an error from the authorize function, answers 403
+// (valid credentials, action not allowed, such as a node pushing) instead of
+// 401, so that clients do not retry with the same credentials.
+var ErrForbidden = errors.New("forbidden")
 
 // Registry serves the distribution API from a directory.
 type Registry struct {
@@ -65,7 +72,22 @@ func New(dir string, authorize func(r *http.Request) error, log *slog.Logger) (*
 			return nil, fmt.Errorf("create registry storage: %w", err)
 		}
 	}
-	return &Registry{dir: dir, authorize: authorize, log: log, uploading: map[string]*sync.Mutex{}}, nil
+	g := &Registry{dir: dir, authorize: authorize, log: log, uploading: map[string]*sync.Mutex{}}
+	g.removeAbandoned()
+	return g, nil
+}
+
+// removeAbandoned deletes uploads and temporary files untouched for a day:
+// clients that gave up mid-push leave them behind.
+func (g *Registry) removeAbandoned() {
+	for _, sub := range []string{"uploads", "tmp"} {
+		entries, _ := os.ReadDir(filepath.Join(g.dir, sub))
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour {
+				os.Remove(filepath.Join(g.dir, sub, e.Name()))
+			}
+		}
+	}
 }
 
 // Credentials returns the token a client sent: the password of Basic auth
@@ -83,7 +105,10 @@ func Credentials(r *http.Request) (string, bool) {
 func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if g.authorize != nil {
-		if err := g.authorize(r); err != nil {
+		if err := g.authorize(r); errors.Is(err, ErrForbidden) {
+			writeError(w, http.StatusForbidden, "DENIED", err.Error())
+			return
+		} else if err != nil {
 			w.Header().Set("WWW-Authenticate", `Basic realm="zeitwork registry"`)
 			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", err.Error())
 			return

@@ -24,8 +24,16 @@ import (
 
 const token = "s3cret-token"
 
+const pullToken = "pull-only"
+
 func tokenAuth(r *http.Request) error {
-	if tok, ok := Credentials(r); ok && tok == token {
+	tok, _ := Credentials(r)
+	switch {
+	case tok == token:
+		return nil
+	case tok == pullToken && r.Method != http.MethodGet && r.Method != http.MethodHead:
+		return fmt.Errorf("%w: this token may only pull", ErrForbidden)
+	case tok == pullToken:
 		return nil
 	}
 	return errors.New("a valid API token is required")
@@ -156,6 +164,14 @@ func TestAuth(t *testing.T) {
 	bearer := authn.FromConfig(authn.AuthConfig{RegistryToken: token})
 	if _, err := remote.Image(ref(t, host, "app:v1"), remote.WithAuth(bearer)); err != nil {
 		t.Fatalf("pull with bearer token: %v", err)
+	}
+	puller := &authn.Basic{Username: "node", Password: pullToken}
+	if _, err := remote.Image(ref(t, host, "app:v1"), remote.WithAuth(puller)); err != nil {
+		t.Fatalf("pull with a pull-only token: %v", err)
+	}
+	err = remote.Write(ref(t, host, "app:v2"), mustRandom(t), remote.WithAuth(puller))
+	if err == nil || !strings.Contains(err.Error(), "DENIED") {
+		t.Fatalf("push with a pull-only token: err = %v, want DENIED (403)", err)
 	}
 	wrong := &authn.Basic{Username: "zeitwork", Password: "nope"}
 	if _, err := remote.Image(ref(t, host, "app:v1"), remote.WithAuth(wrong)); err == nil {

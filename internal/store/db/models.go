@@ -69,6 +69,7 @@ type Instance struct {
 	Reason       string
 	Address      string
 	Restarts     int32
+	Timings      []byte
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	HealthyAt    *time.Time

@@ -137,7 +137,7 @@ func (q *Queries) CreateDeployment(ctx context.Context, arg CreateDeploymentPara
 }
 
 const createInstance = `-- name: CreateInstance :one
-INSERT INTO instances (id, deployment_id, region_id, node_id) VALUES ($1, $2, $3, $4) RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, created_at, updated_at, healthy_at
+INSERT INTO instances (id, deployment_id, region_id, node_id) VALUES ($1, $2, $3, $4) RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at
 `
 
 type CreateInstanceParams struct {
@@ -165,6 +165,7 @@ func (q *Queries) CreateInstance(ctx context.Context, arg CreateInstanceParams) 
 		&i.Reason,
 		&i.Address,
 		&i.Restarts,
+		&i.Timings,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.HealthyAt,
@@ -397,7 +398,7 @@ func (q *Queries) GetImage(ctx context.Context, id uuid.UUID) (Image, error) {
 }
 
 const getInstance = `-- name: GetInstance :one
-SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, created_at, updated_at, healthy_at FROM instances WHERE id = $1
+SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at FROM instances WHERE id = $1
 `
 
 func (q *Queries) GetInstance(ctx context.Context, id uuid.UUID) (Instance, error) {
@@ -413,6 +414,7 @@ func (q *Queries) GetInstance(ctx context.Context, id uuid.UUID) (Instance, erro
 		&i.Reason,
 		&i.Address,
 		&i.Restarts,
+		&i.Timings,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.HealthyAt,
@@ -747,7 +749,7 @@ func (q *Queries) ListEnvVars(ctx context.Context, projectID uuid.UUID) ([]EnvVa
 }
 
 const listInstancesByDeployment = `-- name: ListInstancesByDeployment :many
-SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, created_at, updated_at, healthy_at FROM instances WHERE deployment_id = $1 ORDER BY created_at, id
+SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at FROM instances WHERE deployment_id = $1 ORDER BY created_at, id
 `
 
 func (q *Queries) ListInstancesByDeployment(ctx context.Context, deploymentID uuid.UUID) ([]Instance, error) {
@@ -769,6 +771,7 @@ func (q *Queries) ListInstancesByDeployment(ctx context.Context, deploymentID uu
 			&i.Reason,
 			&i.Address,
 			&i.Restarts,
+			&i.Timings,
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.HealthyAt,
@@ -784,7 +787,7 @@ func (q *Queries) ListInstancesByDeployment(ctx context.Context, deploymentID uu
 }
 
 const listLiveInstances = `-- name: ListLiveInstances :many
-SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, created_at, updated_at, healthy_at FROM instances WHERE state <> 'stopped' ORDER BY created_at, id
+SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at FROM instances WHERE state <> 'stopped' ORDER BY created_at, id
 `
 
 // Instances the scheduler must account for: everything not yet fully stopped.
@@ -807,6 +810,7 @@ func (q *Queries) ListLiveInstances(ctx context.Context) ([]Instance, error) {
 			&i.Reason,
 			&i.Address,
 			&i.Restarts,
+			&i.Timings,
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.HealthyAt,
@@ -859,7 +863,7 @@ func (q *Queries) ListLogLines(ctx context.Context, arg ListLogLinesParams) ([]L
 }
 
 const listNodeInstances = `-- name: ListNodeInstances :many
-SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, created_at, updated_at, healthy_at FROM instances WHERE node_id = $1 AND state <> 'stopped' ORDER BY created_at, id
+SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at FROM instances WHERE node_id = $1 AND state <> 'stopped' ORDER BY created_at, id
 `
 
 func (q *Queries) ListNodeInstances(ctx context.Context, nodeID uuid.NullUUID) ([]Instance, error) {
@@ -881,6 +885,7 @@ func (q *Queries) ListNodeInstances(ctx context.Context, nodeID uuid.NullUUID) (
 			&i.Reason,
 			&i.Address,
 			&i.Restarts,
+			&i.Timings,
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.HealthyAt,
@@ -1025,7 +1030,7 @@ func (q *Queries) ListRegions(ctx context.Context) ([]Region, error) {
 
 const markNodeInstancesLost = `-- name: MarkNodeInstancesLost :many
 UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node stopped heartbeating', updated_at = now()
-WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, created_at, updated_at, healthy_at
+WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at
 `
 
 func (q *Queries) MarkNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUID) ([]Instance, error) {
@@ -1047,6 +1052,7 @@ func (q *Queries) MarkNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUI
 			&i.Reason,
 			&i.Address,
 			&i.Restarts,
+			&i.Timings,
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.HealthyAt,
@@ -1100,8 +1106,9 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 const reportInstance = `-- name: ReportInstance :one
 UPDATE instances
 SET state = $3, reason = $4, address = $5, restarts = $6, updated_at = now(),
+    timings = CASE WHEN $7::jsonb = '{}'::jsonb THEN timings ELSE $7::jsonb END,
     healthy_at = CASE WHEN $3 = 'healthy' THEN COALESCE(healthy_at, now()) ELSE healthy_at END
-WHERE id = $1 AND node_id = $2 RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, created_at, updated_at, healthy_at
+WHERE id = $1 AND node_id = $2 RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at
 `
 
 type ReportInstanceParams struct {
@@ -1111,6 +1118,7 @@ type ReportInstanceParams struct {
 	Reason   string
 	Address  string
 	Restarts int32
+	Timings  []byte
 }
 
 func (q *Queries) ReportInstance(ctx context.Context, arg ReportInstanceParams) (Instance, error) {
@@ -1121,6 +1129,7 @@ func (q *Queries) ReportInstance(ctx context.Context, arg ReportInstanceParams) 
 		arg.Reason,
 		arg.Address,
 		arg.Restarts,
+		arg.Timings,
 	)
 	var i Instance
 	err := row.Scan(
@@ -1133,6 +1142,7 @@ func (q *Queries) ReportInstance(ctx context.Context, arg ReportInstanceParams) 
 		&i.Reason,
 		&i.Address,
 		&i.Restarts,
+		&i.Timings,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.HealthyAt,

@@ -96,6 +96,8 @@ CREATE TABLE instances (
     reason        text NOT NULL DEFAULT '',
     address       text NOT NULL DEFAULT '',
     restarts      integer NOT NULL DEFAULT 0,
+    -- Boot stage durations in milliseconds, from the first healthy start.
+    timings       jsonb NOT NULL DEFAULT '{}',
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
     healthy_at    timestamptz

@@ -33,9 +33,27 @@ func Fetch(ctx context.Context, cacheDir string) (string, error) {
 		return version, nil
 	}
 	if err := download(ctx, cacheDir, pkg, version); err != nil {
-		return "", err
+		// Stale package lists name files the mirror no longer has: refresh
+		// them once and resolve again.
+		if uerr := aptUpdate(ctx); uerr != nil {
+			return "", fmt.Errorf("%w (and %w)", err, uerr)
+		}
+		if pkg, err = dependsOf(ctx, metaPackage); err != nil {
+			return "", err
+		}
+		version = strings.TrimPrefix(pkg, "linux-image-")
+		if err := download(ctx, cacheDir, pkg, version); err != nil {
+			return "", err
+		}
 	}
 	return version, nil
+}
+
+func aptUpdate(ctx context.Context) error {
+	if out, err := exec.CommandContext(ctx, "apt-get", "update").CombinedOutput(); err != nil {
+		return fmt.Errorf("apt-get update: %w: %s", err, lastLine(out))
+	}
+	return nil
 }
 
 // treeDir is where a kernel package is unpacked.
@@ -50,8 +68,8 @@ func resolvePackage(ctx context.Context) (string, error) {
 	if err == nil {
 		return pkg, nil
 	}
-	if out, uerr := exec.CommandContext(ctx, "apt-get", "update").CombinedOutput(); uerr != nil {
-		return "", fmt.Errorf("resolve %s: apt-get update: %w: %s", metaPackage, uerr, lastLine(out))
+	if uerr := aptUpdate(ctx); uerr != nil {
+		return "", fmt.Errorf("resolve %s: %w", metaPackage, uerr)
 	}
 	return dependsOf(ctx, metaPackage)
 }

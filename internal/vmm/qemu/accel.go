@@ -89,11 +89,11 @@ func (d *Driver) probeBoot(ctx context.Context, kernel, initrd, accel string) er
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
-		closeExtraFiles(cmd)
+	err = cmd.Start()
+	closeExtraFiles(cmd)
+	if err != nil {
 		return fmt.Errorf("run qemu: %w", err)
 	}
-	closeExtraFiles(cmd)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	defer func() {

@@ -3,6 +3,7 @@ package qemu
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,15 +26,20 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 	t.Cleanup(func() { d.Destroy(context.Background(), inst.ID) })
 	g := dialGuest(ctx, t, inst)
 
-	hello := g.expect(ctx, t, inst, channel.KindHello)
-	t.Logf("accel %s: qemu start -> hello %v (guest uptime %d ms)", d.Accel(), hello.at.Sub(start), hello.UptimeMS)
+	// The Config goes out at once, before the guest has opened its port:
+	// the channel must hold it until the init reads it.
 	cfg := baseConfig("/app", "report", "two words")
 	cfg.Env = append(cfg.Env, "EXIT_CODE=7")
 	cfg.User = "app"
 	cfg.WorkingDir = "/home/app"
+	// A day ahead of the host: the guest's clock must come from the Config,
+	// not from the emulated RTC.
+	cfg.Time = time.Now().Add(24 * time.Hour)
 	if err := g.c.Send(channel.Message{Kind: channel.KindConfig, Config: cfg}); err != nil {
 		t.Fatal(err)
 	}
+	hello := g.expect(ctx, t, inst, channel.KindHello)
+	t.Logf("accel %s: qemu start -> hello %v (guest uptime %d ms)", d.Accel(), hello.at.Sub(start), hello.UptimeMS)
 	g.expect(ctx, t, inst, channel.KindStarted)
 	exit := g.expect(ctx, t, inst, channel.KindExit)
 	if exit.ExitCode != 7 {
@@ -73,6 +79,9 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 			t.Errorf("stdout lacks %q; got:\n%s", want, strings.Join(stdout, "\n"))
 		}
 	}
+	if guestNow := findUnixTime(stdout); guestNow.Sub(cfg.Time).Abs() > time.Minute {
+		t.Errorf("guest clock %v, want about %v (from the config)", guestNow, cfg.Time)
+	}
 	if !sawStderr {
 		t.Error("stderr line missing from the log")
 	}
@@ -107,4 +116,14 @@ func TestExecFailureReportsError(t *testing.T) {
 	if _, err := d.Wait(ctx, inst.ID); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func findUnixTime(lines []string) time.Time {
+	for _, l := range lines {
+		if v, ok := strings.CutPrefix(l, "unixtime="); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return time.Unix(n, 0)
+		}
+	}
+	return time.Time{}
 }

@@ -164,11 +164,12 @@ func (d *Driver) launch(ctx context.Context, spec vmm.Spec, accel string, v *vm)
 		return nil, err
 	}
 	started := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	closeExtraFiles(cmd) // QEMU has its copies
+	if err != nil {
 		os.RemoveAll(v.dir)
 		return nil, fmt.Errorf("run qemu: %w", err)
 	}
-	closeExtraFiles(cmd)
 	inst := &vmm.Instance{
 		ID: spec.ID, PID: cmd.Process.Pid, ControlSocket: p.control,
 		LogPath: p.log, ConsolePath: p.console, StartedAt: started,

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -34,6 +35,7 @@ func report() {
 	fmt.Printf("uid=%d gid=%d groups=%v\n", os.Getuid(), os.Getgid(), must(os.Getgroups()))
 	fmt.Printf("hostname=%s\n", host)
 	fmt.Printf("cwd=%s\n", wd)
+	fmt.Printf("unixtime=%d\n", time.Now().Unix())
 	for _, kv := range os.Environ() {
 		fmt.Printf("env %s\n", kv)
 	}

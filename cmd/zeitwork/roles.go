@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zeitwork/zeitwork/internal/edge"
+	"github.com/zeitwork/zeitwork/internal/image"
+	"github.com/zeitwork/zeitwork/internal/node"
+	"github.com/zeitwork/zeitwork/internal/node/network"
+	"github.com/zeitwork/zeitwork/internal/operator"
+	"github.com/zeitwork/zeitwork/internal/seal"
+	"github.com/zeitwork/zeitwork/internal/store"
+	"github.com/zeitwork/zeitwork/internal/vmm/guestkernel"
+	"github.com/zeitwork/zeitwork/internal/vmm/qemu"
+)
+
+// The server roles as separate processes, for installations of more than
+// one machine. `zeitwork up` runs them all in one process instead.
+
+func roleLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// required reads a flag value or its environment variable.
+func required(name, value, env string) (string, error) {
+	if value == "" {
+		value = os.Getenv(env)
+	}
+	if value == "" {
+		return "", fmt.Errorf("--%s (or %s) is required", name, env)
+	}
+	return value, nil
+}
+
+func operatorCmd() *cobra.Command {
+	var listen, dbURL, domain, edgeURL, stateDir, registryHost, bootstrapEmail string
+	cmd := &cobra.Command{
+		Use:   "operator",
+		Short: "Run the control plane: API, registry, reconciler (needs PostgreSQL)",
+		Long: `Run the operator. Secrets come from the environment:
+ZEITWORK_SEAL_KEY (base64, 32 bytes; encrypts env vars), ZEITWORK_JOIN_TOKEN
+(node agents register with it) and ZEITWORK_TUNNEL_TOKEN (edges present it to
+nodes). --bootstrap EMAIL creates the first user and prints an API token and
+an edge token.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := roleLogger()
+			dbURL, err := required("database-url", dbURL, "DATABASE_URL")
+			if err != nil {
+				return err
+			}
+			keyText, err := required("seal key", "", "ZEITWORK_SEAL_KEY")
+			if err != nil {
+				return fmt.Errorf("%w; make one with: head -c32 /dev/urandom | base64", err)
+			}
+			key, err := seal.ParseKey(keyText)
+			if err != nil {
+				return err
+			}
+			sealer, _ := seal.New(key)
+			join, err := required("join token", "", "ZEITWORK_JOIN_TOKEN")
+			if err != nil {
+				return err
+			}
+			tunnelToken, err := required("tunnel token", "", "ZEITWORK_TUNNEL_TOKEN")
+			if err != nil {
+				return err
+			}
+			s, err := store.Open(ctx, dbURL)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if bootstrapEmail != "" {
+				tok, err := operator.Bootstrap(ctx, s, "default", bootstrapEmail)
+				if err != nil {
+					return err
+				}
+				edgeTok, err := operator.CreateEdgeToken(ctx, s, "edge")
+				if err != nil {
+					return err
+				}
+				fmt.Printf("API token for %s: %s\nEdge token: %s\n", bootstrapEmail, tok, edgeTok)
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			if registryHost == "" {
+				registryHost = ln.Addr().String()
+			}
+			op, err := operator.New(operator.Config{
+				Store: s, Sealer: sealer, AppsDomain: domain, EdgeURL: edgeURL,
+				RegistryHost: registryHost, RegistryDir: filepath.Join(stateDir, "registry"),
+				JoinToken: join, TunnelToken: tunnelToken, Log: log,
+			})
+			if err != nil {
+				return err
+			}
+			srv := &http.Server{Handler: op.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			go srv.Serve(ln)
+			log.Info("operator listening", "addr", ln.Addr().String())
+			err = op.Run(ctx)
+			srv.Shutdown(context.Background())
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:7070", "API and registry address")
+	f.StringVar(&dbURL, "database-url", "", "PostgreSQL URL (or DATABASE_URL)")
+	f.StringVar(&domain, "apps-domain", "localhost", "domain apps are served under")
+	f.StringVar(&edgeURL, "edge-url", "http://{host}:8080", "how users reach the edge; {host} is the app's host name")
+	f.StringVar(&stateDir, "state-dir", "/var/lib/zeitwork/operator", "where the registry stores images")
+	f.StringVar(&registryHost, "registry-host", "", "host:port under which nodes reach the registry (default: the listen address)")
+	f.StringVar(&bootstrapEmail, "bootstrap", "", "create this first user and print tokens")
+	return cmd
+}
+
+func nodeCmd() *cobra.Command {
+	var operatorURL, region, stateDir, tunnelListen, tunnelAddr, netName, subnet, transit, accel, kernelCache string
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run a node agent: runs instances as microVMs (root)",
+		Long:  "Run a node agent. ZEITWORK_JOIN_TOKEN must hold the operator's join token.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := roleLogger()
+			join, err := required("join token", "", "ZEITWORK_JOIN_TOKEN")
+			if err != nil {
+				return err
+			}
+			sub, err1 := netip.ParsePrefix(subnet)
+			tr, err2 := netip.ParsePrefix(transit)
+			if err := errors.Join(err1, err2); err != nil {
+				return fmt.Errorf("invalid --subnet or --transit: %w", err)
+			}
+			initBin, err := guestkernel.InitBinary(ctx, filepath.Join(stateDir, "build"))
+			if err != nil {
+				return err
+			}
+			k, err := guestkernel.Prepare(ctx, kernelCache, initBin)
+			if err != nil {
+				return err
+			}
+			netw, err := network.Setup(ctx, network.Config{Name: netName, Subnet: sub, Transit: tr, Log: log})
+			if err != nil {
+				return err
+			}
+			drv, err := qemu.New(qemu.Config{StateDir: filepath.Join(stateDir, "vms"), Log: log, Accel: accel})
+			if err != nil {
+				return err
+			}
+			if accel == "auto" {
+				if _, err := drv.Probe(ctx, k.Vmlinux, k.Initrd); err != nil {
+					return err
+				}
+			}
+			images, err := image.NewStore(filepath.Join(stateDir, "images"), log, image.WithResolveOptions(image.WithRemoteOnly()))
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", tunnelListen)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			a, err := node.New(node.Config{
+				OperatorURL: operatorURL, JoinToken: join, Region: region, StateDir: filepath.Join(stateDir, "node"),
+				TunnelListener: ln, TunnelAddr: tunnelAddr, Driver: drv, Kernel: k.Vmlinux, Initrd: k.Initrd,
+				Network: netw, Images: images, Log: log,
+			})
+			if err != nil {
+				return err
+			}
+			return a.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&operatorURL, "operator", "http://127.0.0.1:7070", "operator API URL")
+	f.StringVar(&region, "region", "local", "this node's region")
+	f.StringVar(&stateDir, "state-dir", "/var/lib/zeitwork", "node state: images, disks, VM state")
+	f.StringVar(&tunnelListen, "tunnel-listen", "0.0.0.0:7443", "address edges connect to")
+	f.StringVar(&tunnelAddr, "tunnel-addr", "", "address edges should dial (default: --tunnel-listen)")
+	f.StringVar(&netName, "net-name", "zeitwork", "name of the VM network namespace")
+	f.StringVar(&subnet, "subnet", "10.213.0.0/24", "VM addresses")
+	f.StringVar(&transit, "transit", "10.214.0.0/30", "host<->namespace link")
+	f.StringVar(&accel, "accel", "auto", "auto (probe), kvm or tcg")
+	f.StringVar(&kernelCache, "kernel-cache", guestkernel.DefaultCacheDir, "guest kernel cache")
+	return cmd
+}
+
+func edgeCmd() *cobra.Command {
+	var operatorURL, listen string
+	cmd := &cobra.Command{
+		Use:   "edge",
+		Short: "Run the HTTP edge: routes requests by host to healthy instances",
+		Long:  "Run an edge. ZEITWORK_EDGE_TOKEN must hold an edge token (zeitwork operator --bootstrap prints one).",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := roleLogger()
+			tok, err := required("edge token", "", "ZEITWORK_EDGE_TOKEN")
+			if err != nil {
+				return err
+			}
+			e := edge.New(edge.Config{Source: edge.NewOperatorSource(strings.TrimSuffix(operatorURL, "/"), tok, &http.Client{}, log)}, log)
+			go e.Run(cmd.Context())
+			srv := e.NewServer(listen)
+			go func() {
+				<-cmd.Context().Done()
+				srv.Shutdown(context.Background())
+			}()
+			log.Info("edge listening", "addr", listen)
+			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&operatorURL, "operator", "http://127.0.0.1:7070", "operator API URL")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "HTTP address")
+	return cmd
+}
