@@ -1106,7 +1106,7 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 const reportInstance = `-- name: ReportInstance :one
 UPDATE instances
 SET state = $3, reason = $4, address = $5, restarts = $6, updated_at = now(),
-    timings = CASE WHEN $7::jsonb = '{}'::jsonb THEN timings ELSE $7::jsonb END,
+    timings = COALESCE(NULLIF($7::jsonb, '{}'::jsonb), timings),
     healthy_at = CASE WHEN $3 = 'healthy' THEN COALESCE(healthy_at, now()) ELSE healthy_at END
 WHERE id = $1 AND node_id = $2 RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at
 `

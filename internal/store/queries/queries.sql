@@ -125,7 +125,7 @@ WHERE id = $1;
 -- name: ReportInstance :one
 UPDATE instances
 SET state = $3, reason = $4, address = $5, restarts = $6, updated_at = now(),
-    timings = CASE WHEN sqlc.arg(timings)::jsonb = '{}'::jsonb THEN timings ELSE sqlc.arg(timings)::jsonb END,
+    timings = COALESCE(NULLIF(sqlc.narg(timings)::jsonb, '{}'::jsonb), timings),
     healthy_at = CASE WHEN $3 = 'healthy' THEN COALESCE(healthy_at, now()) ELSE healthy_at END
 WHERE id = $1 AND node_id = $2 RETURNING *;
 

@@ -12,8 +12,9 @@ import (
 )
 
 // TestBootRunsAppWithConfig boots a real VM: the init must greet, apply the
-// Config (argv, env, user, working dir, hostname), ship stdout and stderr as
-// LogLines, report the app's exit code and power the VM off.
+// Config (argv, env, user, working dir, hostname, clock), reap orphans, ship
+// stdout and stderr as LogLines, report the app's exit code and power the
+// VM off.
 func TestBootRunsAppWithConfig(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -74,6 +75,7 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 		"env GREETING=hi there",
 		"env PORT=8080",
 		"env HOME=/home/app",
+		"orphan=reaped", // the init reaps what is re-parented to it
 	} {
 		if !slices.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q; got:\n%s", want, strings.Join(stdout, "\n"))

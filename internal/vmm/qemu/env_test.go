@@ -61,21 +61,24 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// helperEnv makes the test binary act as a short-lived agent: it starts a VM
-// with the state dir and disk named in the variable ("dir:disk") and exits
-// without waiting, so the test can check that QEMU outlives its parent.
+// helperEnv makes the test binary act as a short-lived agent: it starts the
+// VMs named in the variable ("statedir:id=disk,id=disk") and exits without
+// waiting, so the test can check that QEMU outlives its parent.
 const helperEnv = "ZEITWORK_QEMU_START_HELPER"
 
 func runStartHelper(ctx context.Context) int {
-	state, disk, _ := strings.Cut(os.Getenv(helperEnv), ":")
+	state, vms, _ := strings.Cut(os.Getenv(helperEnv), ":")
 	d, err := New(Config{StateDir: state, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if _, err := d.Start(ctx, baseSpec("survivor", disk)); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	for _, vm := range strings.Split(vms, ",") {
+		id, disk, _ := strings.Cut(vm, "=")
+		if _, err := d.Start(ctx, baseSpec(id, disk)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 	return 0
 }

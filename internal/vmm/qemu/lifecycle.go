@@ -125,7 +125,8 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 }
 
 // Recover implements vmm.Driver: every state directory whose QEMU still
-// runs is adopted; the others are removed. It never stops a VM.
+// runs is adopted; the others are removed. It never stops an instance's VM;
+// only accelerator-probe VMs left by a crashed agent are killed.
 func (d *Driver) Recover(ctx context.Context) ([]*vmm.Instance, error) {
 	entries, err := os.ReadDir(d.cfg.StateDir)
 	if err != nil {
@@ -133,8 +134,12 @@ func (d *Driver) Recover(ctx context.Context) ([]*vmm.Instance, error) {
 	}
 	var out []*vmm.Instance
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".probe-") {
+			d.removeProbe(filepath.Join(d.cfg.StateDir, e.Name()))
+			continue
+		}
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-			continue // the accel cache, probe VMs
+			continue // the accel cache
 		}
 		if err := ctx.Err(); err != nil {
 			return out, err
@@ -150,7 +155,12 @@ func (d *Driver) Recover(ctx context.Context) ([]*vmm.Instance, error) {
 		}
 		dir := filepath.Join(d.cfg.StateDir, e.Name())
 		inst, err := readState(dir)
-		if err != nil || !isOurQEMU(inst.PID, dir) {
+		if err != nil {
+			// An agent that died between starting QEMU and writing the
+			// state leaves a running VM without a record: rebuild it.
+			inst = findUnrecorded(e.Name(), dir)
+		}
+		if inst == nil || !isOurQEMU(inst.PID, dir) {
 			d.log.Info("removing state of a gone vm", "instance", e.Name())
 			os.RemoveAll(dir)
 			continue
@@ -182,4 +192,43 @@ func readState(dir string) (*vmm.Instance, error) {
 		return nil, fmt.Errorf("read state %s: %w", dir, err)
 	}
 	return &inst, nil
+}
+
+// removeProbe cleans up after a probe whose agent died mid-probe. Its QEMU
+// may hang forever (that is what the probe detects), so it is killed: a
+// probe VM is never an instance.
+func (d *Driver) removeProbe(dir string) {
+	if pid := findQEMU(dir); pid > 0 {
+		signalPid(pid, unix.SIGKILL)
+	}
+	os.RemoveAll(dir)
+}
+
+// findQEMU returns the pid of a QEMU running on dir's files, or 0.
+func findQEMU(dir string) int {
+	procs, _ := os.ReadDir("/proc")
+	for _, pe := range procs {
+		if pid, err := strconv.Atoi(pe.Name()); err == nil && isOurQEMU(pid, dir) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// findUnrecorded looks for a QEMU running on dir's files without a pid file
+// and rebuilds its Instance (every path in it follows from dir).
+func findUnrecorded(id, dir string) *vmm.Instance {
+	pid := findQEMU(dir)
+	if pid == 0 {
+		return nil
+	}
+	p := vmPaths(dir)
+	inst := &vmm.Instance{ID: id, PID: pid, ControlSocket: p.control, LogPath: p.log, ConsolePath: p.console}
+	if st, err := os.Stat(dir); err == nil {
+		inst.StartedAt = st.ModTime()
+	}
+	if err := writeState(p, inst); err != nil {
+		return nil
+	}
+	return inst
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zeitwork/zeitwork/internal/guest/channel"
+	"github.com/zeitwork/zeitwork/internal/vmm"
 )
 
 // TestRecoverAdoptsRunningVM simulates an agent restart: a helper process
@@ -23,7 +24,7 @@ func TestRecoverAdoptsRunningVM(t *testing.T) {
 	defer cancel()
 	state := t.TempDir()
 	helper := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	helper.Env = append(os.Environ(), helperEnv+"="+state+":"+makeRootDisk(t))
+	helper.Env = append(os.Environ(), helperEnv+"="+state+":survivor="+makeRootDisk(t)+",unrecorded="+makeRootDisk(t))
 	if out, err := helper.CombinedOutput(); err != nil {
 		t.Fatalf("old agent: %v: %s", err, out)
 	}
@@ -34,18 +35,55 @@ func TestRecoverAdoptsRunningVM(t *testing.T) {
 	os.WriteFile(filepath.Join(stale, "instance.json"), []byte(`{"ID":"stale"}`), 0o600)
 	os.WriteFile(filepath.Join(stale, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o600)
 
+	// One VM's agent died before writing its state: only QEMU knows the pid.
+	for _, f := range []string{"pid", "instance.json"} {
+		if err := os.Remove(filepath.Join(state, "unrecorded", f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A probe VM left by an agent that died mid-probe, hung (paused here).
+	probeDir := filepath.Join(state, ".probe-1")
+	os.MkdirAll(probeDir, 0o700)
+	hung := exec.Command("qemu-system-x86_64", "-M", "microvm", "-accel", "tcg", "-nodefaults", "-display", "none", "-S",
+		"-serial", "file:"+probeDir+"/console.log")
+	if err := hung.Start(); err != nil {
+		t.Fatal(err)
+	}
+	hungDone := make(chan error, 1)
+	go func() { hungDone <- hung.Wait() }()
+	t.Cleanup(func() { hung.Process.Kill() })
+
 	d := newDriver(t, state)
 	got, err := d.Recover(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].ID != "survivor" || !isOurQEMU(got[0].PID, filepath.Join(state, "survivor")) {
-		t.Fatalf("recovered %+v, want only the survivor", got)
+	byID := map[string]*vmm.Instance{}
+	for _, inst := range got {
+		byID[inst.ID] = inst
+		t.Cleanup(func() { d.Destroy(context.Background(), inst.ID) })
+		if !isOurQEMU(inst.PID, filepath.Join(state, inst.ID)) {
+			t.Errorf("%s: pid %d is not its qemu", inst.ID, inst.PID)
+		}
 	}
-	inst := got[0]
-	t.Cleanup(func() { d.Destroy(context.Background(), inst.ID) })
+	if len(got) != 2 || byID["survivor"] == nil || byID["unrecorded"] == nil {
+		t.Fatalf("recovered %+v, want survivor and unrecorded", got)
+	}
+	if err := d.Destroy(ctx, "unrecorded"); err != nil {
+		t.Fatal(err)
+	}
+	inst := byID["survivor"]
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("state of the gone vm was kept: %v", err)
+	}
+	select {
+	case <-hungDone:
+	case <-ctx.Done():
+		t.Fatal("the hung probe vm was not killed")
+	}
+	if _, err := os.Stat(probeDir); !os.IsNotExist(err) {
+		t.Errorf("probe dir kept: %v", err)
 	}
 
 	g := dialGuest(ctx, t, inst)

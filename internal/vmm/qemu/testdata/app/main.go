@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -25,6 +26,10 @@ func main() {
 		report()
 	case "serve":
 		serve()
+	case "spawn-orphan":
+		spawnOrphan()
+	case "orphan":
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -39,6 +44,7 @@ func report() {
 	for _, kv := range os.Environ() {
 		fmt.Printf("env %s\n", kv)
 	}
+	fmt.Printf("orphan=%s\n", orphanFate())
 	fmt.Fprintln(os.Stderr, "to stderr")
 	code, _ := strconv.Atoi(os.Getenv("EXIT_CODE"))
 	os.Exit(code)
@@ -64,3 +70,29 @@ func serve() {
 }
 
 func must[T any](v T, _ error) T { return v }
+
+// orphanFate makes a process whose parent exits first, so that it is
+// re-parented to the init, and reports whether the init reaped it.
+func orphanFate() string {
+	out, err := exec.Command("/proc/self/exe", "spawn-orphan").Output()
+	if err != nil {
+		return "spawn failed: " + err.Error()
+	}
+	stat := "/proc/" + strings.TrimSpace(string(out)) + "/stat"
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(stat); os.IsNotExist(err) {
+			return "reaped"
+		}
+	}
+	return "zombie"
+}
+
+// spawnOrphan starts a short-lived child, prints its pid and exits without
+// waiting for it.
+func spawnOrphan() {
+	c := exec.Command("/proc/self/exe", "orphan")
+	if err := c.Start(); err != nil {
+		os.Exit(1)
+	}
+	fmt.Println(c.Process.Pid)
+}
