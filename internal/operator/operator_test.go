@@ -320,4 +320,3 @@ func TestInputErrors(t *testing.T) {
 		t.Errorf("reserved env var: %d", code)
 	}
 }
-
