@@ -30,8 +30,12 @@ import (
 
 func main() {
 	out := flag.String("out", "", "markdown report (default stdout)")
-	runs := flag.Int("runs", 3, "deploys per scenario")
+	runs := flag.Int("runs", 4, "deploys per scenario (at least 2: the first is cold)")
 	flag.Parse()
+	if *runs < 2 {
+		fmt.Fprintln(os.Stderr, "bench deploy: -runs must be at least 2")
+		os.Exit(2)
+	}
 	if err := run(*out, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "bench deploy:", err)
 		os.Exit(1)
@@ -40,10 +44,15 @@ func main() {
 
 // sample is one deploy's measurements, in milliseconds.
 type sample struct {
-	total      float64            // deploy request to ready
-	firstEdge  float64            // ready to first 200 through the edge
-	stages     map[string]float64 // median over instances of each stage
-	rss, guest []float64          // per instance, MiB
+	total     float64            // deploy request to ready
+	firstEdge float64            // ready to first 200 through the edge
+	stages    map[string]float64 // median over instances of each stage
+	mem       []memStats         // per instance
+}
+
+// memStats is one QEMU process's memory, MiB.
+type memStats struct {
+	rss, guest, anon, file float64
 }
 
 func run(outPath string, runs int) error {
@@ -63,10 +72,6 @@ func run(outPath string, runs int) error {
 	}
 	defer p.Shutdown(context.Background())
 	login := cli.Config{APIURL: p.APIURL, Token: p.Token}
-	layout := filepath.Join(dir, "sample")
-	if _, err := examples.BuildSampleImage(ctx, "", layout, examples.SampleConfig); err != nil {
-		return err
-	}
 	report := &strings.Builder{}
 	fmt.Fprintf(report, "Machine: %s, %d cores; accelerator: **%s**; guest RAM 256 MiB, 1 vCPU; kernel %s.\n\n",
 		cpuModel(), numCPU(), strings.ToUpper(p.Driver.Accel()), p.Kernel.Version)
@@ -75,6 +80,13 @@ func run(outPath string, runs int) error {
 		instances int
 	}{{"one instance", 1}, {"three instances", 3}} {
 		project := fmt.Sprintf("bench%d", sc.instances)
+		// A distinct image per scenario, so that its first deploy is cold.
+		cfg := examples.SampleConfig
+		cfg.Env = append(append([]string{}, cfg.Env...), "BENCH_SCENARIO="+project)
+		layout := filepath.Join(dir, project)
+		if _, err := examples.BuildSampleImage(ctx, "", layout, cfg); err != nil {
+			return err
+		}
 		if err := cli.CreateProject(ctx, login, api.CreateProjectRequest{Name: project, MinInstancesPerRegion: sc.instances}); err != nil {
 			return err
 		}
@@ -132,9 +144,8 @@ func deployOnce(ctx context.Context, p *platform.Platform, login cli.Config, pro
 		for k, v := range in.BootTimings {
 			perStage[k] = append(perStage[k], v)
 		}
-		if rss, guest, err := memory(p, in.ID); err == nil {
-			s.rss = append(s.rss, rss)
-			s.guest = append(s.guest, guest)
+		if m, err := memory(p, in.ID); err == nil {
+			s.mem = append(s.mem, m)
 		}
 	}
 	for k, v := range perStage {
@@ -154,21 +165,22 @@ func getJSON(login cli.Config, path string, out any) error {
 	return jsonDecode(resp.Body, out)
 }
 
-// memory reads an instance's QEMU resident set and, from smaps, how much
-// of it is guest RAM (the one anonymous mapping of the guest's size): the
-// rest is the VMM's own overhead.
-func memory(p *platform.Platform, instance string) (rssMiB, guestMiB float64, err error) {
+// memory reads an instance's QEMU memory from smaps: guest RAM is the one
+// mapping of the guest's size; of the rest, anonymous memory is QEMU's own
+// (TCG translation cache, device state) and file-backed pages (the mapped
+// vmlinux, QEMU's binary and libraries) are page cache shared between VMs.
+func memory(p *platform.Platform, instance string) (memStats, error) {
+	var m memStats
 	pidB, err := os.ReadFile(filepath.Join(p.StateDir(), "vms", instance, "pid"))
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
-	pid := strings.TrimSpace(string(pidB))
-	smaps, err := os.ReadFile("/proc/" + pid + "/smaps")
+	smaps, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pidB)) + "/smaps")
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
-	var total, guest float64
-	var size float64
+	var size, rss float64
+	isGuest := false
 	for _, line := range strings.Split(string(smaps), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
@@ -178,47 +190,74 @@ func memory(p *platform.Platform, instance string) (rssMiB, guestMiB float64, er
 		switch f[0] {
 		case "Size:":
 			size = v
+			isGuest = size == 256*1024
 		case "Rss:":
-			total += v
-			if size == 256*1024 {
-				guest += v
+			rss = v
+			m.rss += v / 1024
+			if isGuest {
+				m.guest += v / 1024
+			}
+		case "Anonymous:":
+			if !isGuest {
+				m.anon += v / 1024
+				m.file += (rss - v) / 1024
 			}
 		}
 	}
-	return total / 1024, guest / 1024, nil
+	return m, nil
 }
 
 func writeScenario(w io.Writer, name string, samples []sample) {
-	col := func(f func(sample) float64) float64 {
+	// The first deploy of a scenario has a cold image cache; the others
+	// hit it, so they are reported apart.
+	cold, warm := samples[0], samples[1:]
+	col := func(f func(sample) (float64, bool)) string {
 		var v []float64
-		for _, s := range samples {
-			v = append(v, f(s))
+		for _, s := range warm {
+			if x, ok := f(s); ok {
+				v = append(v, x)
+			}
 		}
-		return median(v)
+		if len(v) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", median(v))
 	}
-	fmt.Fprintf(w, "### Deploy, %s (median of %d deploys)\n\n| stage | ms |\n|---|---:|\n", name, len(samples))
+	one := func(s sample, f func(sample) (float64, bool)) string {
+		if x, ok := f(s); ok {
+			return fmt.Sprintf("%.0f", x)
+		}
+		return "-"
+	}
+	fmt.Fprintf(w, "### Deploy, %s\n\n| stage (ms) | first deploy, cold image cache | later deploys, median of %d |\n|---|---:|---:|\n", name, len(warm))
 	rows := []struct{ label, key string }{
-		{"image resolve (registry manifest + config)", "image_resolve"},
-		{"image pull and unpack (cache miss on first deploy only)", "image_unpack"},
-		{"root disk build, mkfs.ext4 -d (cached by digest)", "rootfs_build"},
+		{"image resolve (manifest + config)", "image_resolve"},
+		{"image pull and unpack", "image_unpack"},
+		{"root disk build (mkfs.ext4 -d; cached by digest)", "rootfs_build"},
 		{"per-VM disk copy", "disk_copy"},
 		{"VM start to guest /init", "vm_to_init"},
-		{"/init to app listening", "init_to_listening"},
+		{"/init to app listening (guest clock)", "init_to_listening"},
 		{"VM start to healthy (host TCP check)", "vm_to_healthy"},
 	}
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %.0f |\n", r.label, col(func(s sample) float64 { return s.stages[r.key] }))
+		f := func(s sample) (float64, bool) { v, ok := s.stages[r.key]; return v, ok }
+		fmt.Fprintf(w, "| %s | %s | %s |\n", r.label, one(cold, f), col(f))
 	}
-	fmt.Fprintf(w, "| **deploy request to all instances healthy** | **%.0f** |\n", col(func(s sample) float64 { return s.total }))
-	fmt.Fprintf(w, "| ready to first response through the edge | %.0f |\n\n", col(func(s sample) float64 { return s.firstEdge }))
-	var rss, guest []float64
+	total := func(s sample) (float64, bool) { return s.total, true }
+	edge := func(s sample) (float64, bool) { return s.firstEdge, true }
+	fmt.Fprintf(w, "| **deploy request to all instances healthy** | **%s** | **%s** |\n", one(cold, total), col(total))
+	fmt.Fprintf(w, "| ready to first response through the edge | %s | %s |\n\n", one(cold, edge), col(edge))
+	var rss, guest, anon, file []float64
 	for _, s := range samples {
-		rss = append(rss, s.rss...)
-		guest = append(guest, s.guest...)
+		for _, m := range s.mem {
+			rss, guest, anon, file = append(rss, m.rss), append(guest, m.guest), append(anon, m.anon), append(file, m.file)
+		}
 	}
 	if len(rss) > 0 {
-		fmt.Fprintf(w, "Idle instance memory: QEMU RSS %.0f MiB, of which guest RAM touched %.0f MiB; VMM overhead beyond guest RAM %.0f MiB (medians over %d instances).\n\n",
-			median(rss), median(guest), median(rss)-median(guest), len(rss))
+		fmt.Fprintf(w, "Idle instance memory (medians over %d instances, MiB): QEMU resident set **%.0f**; guest RAM touched %.0f; "+
+			"overhead beyond guest RAM %.0f, of which QEMU's own anonymous memory (TCG translation cache, devices) %.0f and "+
+			"file-backed pages shared between VMs (mapped vmlinux, QEMU binary) %.0f.\n\n",
+			len(rss), median(rss), median(guest), median(rss)-median(guest), median(anon), median(file))
 	}
 }
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 date=$(date -u +%Y-%m-%d)
 out=bench/results/deploy-$date.md
 mkdir -p bench/results
-go run ./bench/deploy -out "$out" -runs "${RUNS:-3}"
+go run ./bench/deploy -out "$out" -runs "${RUNS:-4}"
 python3 - "$out" <<'PY'
 import re, sys
 report = open(sys.argv[1]).read()

@@ -37,11 +37,13 @@ type DesiredInstance struct {
 	Deployment string `json:"deployment"`
 	Project    string `json:"project"`
 	// Desired is "running" or "stopped".
-	Desired   string `json:"desired"`
-	Image     string `json:"image"`
-	Port      int    `json:"port"`
-	MemoryMiB int    `json:"memory_mib"`
-	VCPUs     int    `json:"vcpus"`
+	Desired string `json:"desired"`
+	Image   string `json:"image"`
+	Port    int    `json:"port"`
+	// HealthPath: empty for a TCP check, else the path of an HTTP check.
+	HealthPath string `json:"health_path,omitempty"`
+	MemoryMiB  int    `json:"memory_mib"`
+	VCPUs      int    `json:"vcpus"`
 	// Env holds the project's env vars, decrypted for this delivery only.
 	Env []string `json:"env,omitempty"`
 }

@@ -15,6 +15,7 @@ type Project struct {
 	Name                  string    `json:"name"`
 	URL                   string    `json:"url"`
 	Port                  int       `json:"port"`
+	HealthPath            string    `json:"health_path,omitempty"`
 	MinInstancesPerRegion int       `json:"min_instances_per_region"`
 	LiveDeployment        string    `json:"live_deployment,omitempty"`
 	CreatedAt             time.Time `json:"created_at"`
@@ -25,6 +26,9 @@ type CreateProjectRequest struct {
 	Name string `json:"name"`
 	// Port the app listens on (PORT is set to it); default 8080.
 	Port int `json:"port,omitempty"`
+	// HealthPath, when set, makes the health check an HTTP GET of this path
+	// (2xx or 3xx is healthy) instead of a TCP connection.
+	HealthPath string `json:"health_path,omitempty"`
 	// MinInstancesPerRegion defaults to 3.
 	MinInstancesPerRegion int `json:"min_instances_per_region,omitempty"`
 }

@@ -12,6 +12,7 @@ import (
 func projectsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "projects", Short: "Create and list projects"}
 	var port, minInstances int
+	var healthPath string
 	var asJSON bool
 	create := &cobra.Command{
 		Use:   "create NAME",
@@ -24,7 +25,7 @@ func projectsCmd() *cobra.Command {
 			}
 			var p api.Project
 			err = c.do(cmd.Context(), "POST", "/v1/projects", api.CreateProjectRequest{
-				Name: args[0], Port: port, MinInstancesPerRegion: minInstances,
+				Name: args[0], Port: port, MinInstancesPerRegion: minInstances, HealthPath: healthPath,
 			}, &p)
 			if err != nil {
 				return err
@@ -38,6 +39,7 @@ func projectsCmd() *cobra.Command {
 	}
 	create.Flags().IntVar(&port, "port", 0, "port the app listens on (PORT is set to it; default 8080)")
 	create.Flags().IntVar(&minInstances, "min-instances", 0, "instances per region (default 3)")
+	create.Flags().StringVar(&healthPath, "health-path", "", "HTTP path that must answer 2xx/3xx (default: a TCP check of the port)")
 	create.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
 	list := &cobra.Command{

@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -28,7 +30,6 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 	defer deadline.Stop()
 	poll := time.NewTicker(50 * time.Millisecond)
 	defer poll.Stop()
-	var hello time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -46,17 +47,10 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 			if f := s.onMessage(m); f != nil {
 				return f
 			}
-			switch m.Kind {
-			case channel.KindHello:
-				hello = time.Now()
-				if !s.vmStarted.IsZero() {
-					timings["vm_to_init"] = hello.Sub(s.vmStarted)
-				}
-			case channel.KindListening:
-				if !hello.IsZero() {
-					timings["init_to_listening"] = time.Since(hello)
-				}
+			if m.Kind == channel.KindHello && !s.vmStarted.IsZero() {
+				timings["vm_to_init"] = time.Since(s.vmStarted)
 			}
+			s.noteUptime(m, timings)
 		case <-poll.C:
 			if s.probe(ctx) == nil {
 				if !s.vmStarted.IsZero() {
@@ -68,8 +62,23 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 	}
 }
 
+// noteUptime records init_to_listening from the guest's own clock: the
+// guest may notice its app listening after the host's probe already passed.
+func (s *supervisor) noteUptime(m channel.Message, timings map[string]time.Duration) bool {
+	switch m.Kind {
+	case channel.KindHello:
+		s.helloUptime = m.UptimeMS
+	case channel.KindListening:
+		if s.helloUptime > 0 && m.UptimeMS >= s.helloUptime {
+			timings["init_to_listening"] = time.Duration(m.UptimeMS-s.helloUptime) * time.Millisecond
+			return true
+		}
+	}
+	return false
+}
+
 // watch checks a healthy instance until it fails or ctx ends.
-func (s *supervisor) watch(ctx context.Context, exited <-chan vmm.ExitStatus) error {
+func (s *supervisor) watch(ctx context.Context, exited <-chan vmm.ExitStatus, timings map[string]time.Duration) error {
 	t := time.NewTicker(healthInterval)
 	defer t.Stop()
 	fails := 0
@@ -87,6 +96,9 @@ func (s *supervisor) watch(ctx context.Context, exited <-chan vmm.ExitStatus) er
 			if f := s.onMessage(m); f != nil {
 				return f
 			}
+			if s.noteUptime(m, timings) {
+				s.report(api.InstanceReport{State: api.InstanceHealthy, Timings: timings})
+			}
 		case <-t.C:
 			if err := s.probe(ctx); err != nil {
 				fails++
@@ -100,14 +112,42 @@ func (s *supervisor) watch(ctx context.Context, exited <-chan vmm.ExitStatus) er
 	}
 }
 
+// probe checks the app once: a TCP connection, or an HTTP GET of the
+// project's health path answering 2xx or 3xx.
 func (s *supervisor) probe(ctx context.Context) error {
 	addr := net.JoinHostPort(s.rec.Address, fmt.Sprint(s.rec.Desired.Port))
+	if path := s.rec.Desired.HealthPath; path != "" {
+		ctx, cancel := context.WithTimeout(ctx, 2*dialTimeout)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("User-Agent", "zeitwork-health/1")
+		resp, err := healthClient.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode > 399 {
+			return fmt.Errorf("GET %s answered %s", path, resp.Status)
+		}
+		return nil
+	}
 	d := net.Dialer{Timeout: dialTimeout}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
 	return c.Close()
+}
+
+// healthClient never follows redirects (3xx is healthy) and keeps no
+// connections: each check is a fresh one, as a new visitor's would be.
+var healthClient = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Transport:     &http.Transport{DisableKeepAlives: true},
 }
 
 // onMessage turns guest messages that end an attempt into failures.

@@ -36,8 +36,10 @@ type supervisor struct {
 	stopOnce sync.Once
 	done     chan struct{}
 
-	// vmStarted is when the VMM was started, for boot timings.
-	vmStarted time.Time
+	// vmStarted is when the VMM was started and helloUptime the guest's
+	// uptime when its init said hello, for boot timings.
+	vmStarted   time.Time
+	helloUptime int64
 
 	mu      sync.Mutex
 	healthy bool
@@ -175,7 +177,7 @@ func (s *supervisor) runOnce() error {
 	s.setHealthy(true)
 	s.log.Info("instance healthy", "address", s.rec.Address, "timings", timings)
 	s.report(api.InstanceReport{State: api.InstanceHealthy, Timings: timings})
-	return s.watch(ctx, exited)
+	return s.watch(ctx, exited, timings)
 }
 
 // boot prepares the disk and tap and starts the VM, recording stage times.

@@ -41,6 +41,8 @@ func (o *Operator) writeError(w http.ResponseWriter, r *http.Request, err error)
 		ae = &apiError{http.StatusNotFound, "not found", ""}
 	case errors.Is(err, store.ErrConflict):
 		ae = &apiError{http.StatusConflict, "already exists", ""}
+	case r.Context().Err() != nil:
+		return // the client went away; nobody is left to answer
 	default:
 		o.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = &apiError{http.StatusInternalServerError, "internal error; the operator's log has details", ""}

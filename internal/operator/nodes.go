@@ -149,7 +149,7 @@ func (o *Operator) desiredBase(r *http.Request, deploymentID uuid.UUID) (api.Des
 		image = d.ImageRef
 	}
 	return api.DesiredInstance{
-		Deployment: d.Slug, Project: p.Name, Image: image, Port: int(p.Port),
+		Deployment: d.Slug, Project: p.Name, Image: image, Port: int(p.Port), HealthPath: p.HealthPath,
 		MemoryMiB: o.cfg.InstanceMemory, VCPUs: 1, Env: env,
 	}, nil
 }

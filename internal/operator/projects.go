@@ -40,6 +40,9 @@ func (o *Operator) createProject(w http.ResponseWriter, r *http.Request) error {
 	if req.Port < 1 || req.Port > 65535 {
 		return invalid("", "invalid port %d: use 1 to 65535", req.Port)
 	}
+	if req.HealthPath != "" && (!strings.HasPrefix(req.HealthPath, "/") || len(req.HealthPath) > 256 || strings.ContainsAny(req.HealthPath, " \r\n")) {
+		return invalid("use an absolute path such as /healthz", "invalid health_path %q", req.HealthPath)
+	}
 	if req.MinInstancesPerRegion == 0 {
 		req.MinInstancesPerRegion = 3
 	}
@@ -48,7 +51,7 @@ func (o *Operator) createProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, err := o.store.CreateProject(r.Context(), db.CreateProjectParams{
 		ID: uuid.New(), OrganisationID: principalFrom(r.Context()).orgID, Name: req.Name,
-		MinInstancesPerRegion: int32(req.MinInstancesPerRegion), Port: int32(req.Port),
+		MinInstancesPerRegion: int32(req.MinInstancesPerRegion), Port: int32(req.Port), HealthPath: req.HealthPath,
 	})
 	if err != nil {
 		if err = store.Classify(err); isConflict(err) {
@@ -110,7 +113,7 @@ func (o *Operator) liveSlug(r *http.Request, p db.Project) string {
 
 func (o *Operator) projectJSON(p db.Project, live string) api.Project {
 	return api.Project{
-		ID: p.ID.String(), Name: p.Name, URL: o.appURL(p.Name), Port: int(p.Port),
+		ID: p.ID.String(), Name: p.Name, URL: o.appURL(p.Name), Port: int(p.Port), HealthPath: p.HealthPath,
 		MinInstancesPerRegion: int(p.MinInstancesPerRegion), LiveDeployment: live, CreatedAt: p.CreatedAt,
 	}
 }

@@ -20,7 +20,9 @@ import (
 // the live one, and clean up after a delete.
 func TestEndToEnd(t *testing.T) {
 	e := startEnv(t)
-	e.createProject("hello")
+	// An HTTP health check, so that path is the one exercised here; the
+	// benchmark and `zeitwork up` use the default TCP check.
+	e.createProject("hello", "/healthz")
 	layout := e.sampleLayout("hello", examples.SampleConfig)
 
 	var live api.Deployment

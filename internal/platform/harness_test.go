@@ -79,9 +79,9 @@ func (e *env) sampleLayout(name string, cfg image.ImageConfig) string {
 	return dir
 }
 
-func (e *env) createProject(name string) {
+func (e *env) createProject(name, healthPath string) {
 	e.t.Helper()
-	if err := cli.CreateProject(context.Background(), e.login, api.CreateProjectRequest{Name: name}); err != nil {
+	if err := cli.CreateProject(context.Background(), e.login, api.CreateProjectRequest{Name: name, HealthPath: healthPath}); err != nil {
 		e.t.Fatal(err)
 	}
 }

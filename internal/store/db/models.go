@@ -108,6 +108,7 @@ type Project struct {
 	Name                  string
 	MinInstancesPerRegion int32
 	Port                  int32
+	HealthPath            string
 	LiveDeploymentID      uuid.NullUUID
 	CreatedAt             time.Time
 }

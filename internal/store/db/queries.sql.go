@@ -228,8 +228,8 @@ func (q *Queries) CreateOrganisation(ctx context.Context, arg CreateOrganisation
 }
 
 const createProject = `-- name: CreateProject :one
-INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port)
-VALUES ($1, $2, $3, $4, $5) RETURNING id, organisation_id, name, min_instances_per_region, port, live_deployment_id, created_at
+INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port, health_path)
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, live_deployment_id, created_at
 `
 
 type CreateProjectParams struct {
@@ -238,6 +238,7 @@ type CreateProjectParams struct {
 	Name                  string
 	MinInstancesPerRegion int32
 	Port                  int32
+	HealthPath            string
 }
 
 func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error) {
@@ -247,6 +248,7 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		arg.Name,
 		arg.MinInstancesPerRegion,
 		arg.Port,
+		arg.HealthPath,
 	)
 	var i Project
 	err := row.Scan(
@@ -255,6 +257,7 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.Name,
 		&i.MinInstancesPerRegion,
 		&i.Port,
+		&i.HealthPath,
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 	)
@@ -455,7 +458,7 @@ func (q *Queries) GetOrganisationByName(ctx context.Context, name string) (Organ
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, organisation_id, name, min_instances_per_region, port, live_deployment_id, created_at FROM projects WHERE id = $1
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, live_deployment_id, created_at FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -467,6 +470,7 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.Name,
 		&i.MinInstancesPerRegion,
 		&i.Port,
+		&i.HealthPath,
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 	)
@@ -474,7 +478,7 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 }
 
 const getProjectByName = `-- name: GetProjectByName :one
-SELECT id, organisation_id, name, min_instances_per_region, port, live_deployment_id, created_at FROM projects WHERE organisation_id = $1 AND name = $2
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, live_deployment_id, created_at FROM projects WHERE organisation_id = $1 AND name = $2
 `
 
 type GetProjectByNameParams struct {
@@ -491,6 +495,7 @@ func (q *Queries) GetProjectByName(ctx context.Context, arg GetProjectByNamePara
 		&i.Name,
 		&i.MinInstancesPerRegion,
 		&i.Port,
+		&i.HealthPath,
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 	)
@@ -571,7 +576,7 @@ func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, erro
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, live_deployment_id, created_at FROM projects ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, live_deployment_id, created_at FROM projects ORDER BY name
 `
 
 func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
@@ -589,6 +594,7 @@ func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
 			&i.Name,
 			&i.MinInstancesPerRegion,
 			&i.Port,
+			&i.HealthPath,
 			&i.LiveDeploymentID,
 			&i.CreatedAt,
 		); err != nil {
@@ -935,7 +941,7 @@ func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
 }
 
 const listProjects = `-- name: ListProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, live_deployment_id, created_at FROM projects WHERE organisation_id = $1 ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, live_deployment_id, created_at FROM projects WHERE organisation_id = $1 ORDER BY name
 `
 
 func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([]Project, error) {
@@ -953,6 +959,7 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 			&i.Name,
 			&i.MinInstancesPerRegion,
 			&i.Port,
+			&i.HealthPath,
 			&i.LiveDeploymentID,
 			&i.CreatedAt,
 		); err != nil {

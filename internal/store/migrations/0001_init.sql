@@ -52,6 +52,9 @@ CREATE TABLE projects (
     name                     text NOT NULL UNIQUE,
     min_instances_per_region integer NOT NULL DEFAULT 3 CHECK (min_instances_per_region BETWEEN 1 AND 100),
     port                     integer NOT NULL DEFAULT 8080 CHECK (port BETWEEN 1 AND 65535),
+    -- Empty: a TCP connection to the port is the health check; else an
+    -- HTTP GET of this path must answer 2xx or 3xx.
+    health_path              text NOT NULL DEFAULT '',
     live_deployment_id       uuid,
     created_at               timestamptz NOT NULL DEFAULT now()
 );
