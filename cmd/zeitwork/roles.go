@@ -16,14 +16,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zeitwork/zeitwork/internal/edge"
-	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/node"
-	"github.com/zeitwork/zeitwork/internal/node/network"
 	"github.com/zeitwork/zeitwork/internal/operator"
+	"github.com/zeitwork/zeitwork/internal/platform"
 	"github.com/zeitwork/zeitwork/internal/seal"
 	"github.com/zeitwork/zeitwork/internal/store"
 	"github.com/zeitwork/zeitwork/internal/vmm/guestkernel"
-	"github.com/zeitwork/zeitwork/internal/vmm/qemu"
 )
 
 // The server roles as separate processes, for installations of more than
@@ -148,28 +146,10 @@ func nodeCmd() *cobra.Command {
 			if err := errors.Join(err1, err2); err != nil {
 				return fmt.Errorf("invalid --subnet or --transit: %w", err)
 			}
-			initBin, err := guestkernel.InitBinary(ctx, filepath.Join(stateDir, "build"))
-			if err != nil {
-				return err
-			}
-			k, err := guestkernel.Prepare(ctx, kernelCache, initBin)
-			if err != nil {
-				return err
-			}
-			netw, err := network.Setup(ctx, network.Config{Name: netName, Subnet: sub, Transit: tr, Log: log})
-			if err != nil {
-				return err
-			}
-			drv, err := qemu.New(qemu.Config{StateDir: filepath.Join(stateDir, "vms"), Log: log, Accel: accel})
-			if err != nil {
-				return err
-			}
-			if accel == "auto" {
-				if _, err := drv.Probe(ctx, k.Vmlinux, k.Initrd); err != nil {
-					return err
-				}
-			}
-			images, err := image.NewStore(filepath.Join(stateDir, "images"), log, image.WithResolveOptions(image.WithRemoteOnly()))
+			deps, err := platform.PrepareNode(ctx, platform.NodeOptions{
+				StateDir: stateDir, KernelCache: kernelCache, NetName: netName,
+				Subnet: sub, Transit: tr, Accel: accel, Log: log,
+			})
 			if err != nil {
 				return err
 			}
@@ -180,8 +160,8 @@ func nodeCmd() *cobra.Command {
 			defer ln.Close()
 			a, err := node.New(node.Config{
 				OperatorURL: operatorURL, JoinToken: join, Region: region, StateDir: filepath.Join(stateDir, "node"),
-				TunnelListener: ln, TunnelAddr: tunnelAddr, Driver: drv, Kernel: k.Vmlinux, Initrd: k.Initrd,
-				Network: netw, Images: images, Log: log,
+				TunnelListener: ln, TunnelAddr: tunnelAddr, Driver: deps.Driver, Kernel: deps.Kernel.Vmlinux,
+				Initrd: deps.Kernel.Initrd, Network: deps.Network, Images: deps.Images, Log: log,
 			})
 			if err != nil {
 				return err

@@ -210,32 +210,13 @@ func (p *Platform) startOperator(ctx context.Context) error {
 }
 
 func (p *Platform) startNodeDeps(ctx context.Context) error {
-	initBin, err := guestkernel.InitBinary(ctx, filepath.Join(p.cfg.StateDir, "build"))
-	if err != nil {
-		return err
-	}
-	if p.Kernel, err = guestkernel.Prepare(ctx, p.cfg.KernelCache, initBin); err != nil {
-		return err
-	}
-	p.Network, err = network.Setup(ctx, network.Config{
-		Name: p.cfg.NetName, Subnet: p.cfg.Subnet, Transit: p.cfg.Transit, DNS: p.cfg.DNS, Log: p.log,
+	deps, err := PrepareNode(ctx, NodeOptions{
+		StateDir: p.cfg.StateDir, KernelCache: p.cfg.KernelCache, NetName: p.cfg.NetName,
+		Subnet: p.cfg.Subnet, Transit: p.cfg.Transit, DNS: p.cfg.DNS, Accel: p.cfg.Accel, Log: p.log,
 	})
-	if err != nil {
-		return err
+	if deps != nil {
+		p.Kernel, p.Network, p.Driver, p.Images = deps.Kernel, deps.Network, deps.Driver, deps.Images
 	}
-	p.Driver, err = qemu.New(qemu.Config{StateDir: filepath.Join(p.cfg.StateDir, "vms"), Log: p.log.With("role", "vmm"), Accel: p.cfg.Accel})
-	if err != nil {
-		return err
-	}
-	if p.cfg.Accel == "" || p.cfg.Accel == "auto" {
-		if _, err := p.Driver.Probe(ctx, p.Kernel.Vmlinux, p.Kernel.Initrd); err != nil {
-			return err
-		}
-	}
-	p.Images, err = image.NewStore(filepath.Join(p.cfg.StateDir, "images"), p.log.With("role", "images"),
-		// Nodes pull only from registries: a reference must never be taken
-		// for a local directory that happens to have the same name.
-		image.WithResolveOptions(image.WithRemoteOnly()))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,70 @@
+package platform
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+
+	"github.com/zeitwork/zeitwork/internal/image"
+	"github.com/zeitwork/zeitwork/internal/node/network"
+	"github.com/zeitwork/zeitwork/internal/vmm/guestkernel"
+	"github.com/zeitwork/zeitwork/internal/vmm/qemu"
+)
+
+// NodeOptions configures what a node agent runs on.
+type NodeOptions struct {
+	StateDir    string // holds vms/, images/ and build/
+	KernelCache string
+	NetName     string
+	Subnet      netip.Prefix
+	Transit     netip.Prefix
+	DNS         []string
+	Accel       string // auto, kvm or tcg
+	Log         *slog.Logger
+}
+
+// NodeDeps are a node's guest kernel, VM network, VM driver and image cache.
+type NodeDeps struct {
+	Kernel  *guestkernel.Kernel
+	Network *network.Network
+	Driver  *qemu.Driver
+	Images  *image.Store
+}
+
+// PrepareNode readies everything a node agent needs: it builds (or finds)
+// the guest init, prepares the kernel and initramfs, sets up the VM network,
+// and probes the accelerator.
+func PrepareNode(ctx context.Context, o NodeOptions) (*NodeDeps, error) {
+	initBin, err := guestkernel.InitBinary(ctx, filepath.Join(o.StateDir, "build"))
+	if err != nil {
+		return nil, err
+	}
+	var d NodeDeps
+	if d.Kernel, err = guestkernel.Prepare(ctx, o.KernelCache, initBin); err != nil {
+		return nil, err
+	}
+	d.Network, err = network.Setup(ctx, network.Config{
+		Name: o.NetName, Subnet: o.Subnet, Transit: o.Transit, DNS: o.DNS, Log: o.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Driver, err = qemu.New(qemu.Config{StateDir: filepath.Join(o.StateDir, "vms"), Log: o.Log.With("role", "vmm"), Accel: o.Accel})
+	if err != nil {
+		return nil, err
+	}
+	if o.Accel == "" || o.Accel == "auto" {
+		if _, err := d.Driver.Probe(ctx, d.Kernel.Vmlinux, d.Kernel.Initrd); err != nil {
+			return nil, err
+		}
+	}
+	d.Images, err = image.NewStore(filepath.Join(o.StateDir, "images"), o.Log.With("role", "images"),
+		// Nodes pull only from registries: a reference must never be taken
+		// for a local directory that happens to have the same name.
+		image.WithResolveOptions(image.WithRemoteOnly()))
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
