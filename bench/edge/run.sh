@@ -77,7 +77,7 @@ for round in $(seq "$ROUNDS"); do
 		name=${t%%:*} port=${t##*:}
 		wrk -t2 -c"$CONNS" -d2s -H "Host: $HOST" "http://127.0.0.1:$port/" >/dev/null # warm-up
 		wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "Host: $HOST" "http://127.0.0.1:$port/" >"$work/$name.$round.wrk"
-		echo "round $round: $name $(awk '/Requests\/sec/{print $2}' "$work/$name.$round.wrk") req/s" >&2
+		echo "round $round: $name $(awk '/Requests\/sec/{print $2}' "$work/$name.$round.wrk") req/s" | tee -a "$work/rounds" >&2
 	done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -130,6 +130,8 @@ out=bench/results/edge-$date_utc.txt
 		n=${t%%:*}
 		[ -n "${errs[$n]}" ] && echo "$n: ${errs[$n]}"
 	done
+	echo "Every round (other work on the machine makes single rounds vary):"
+	cat "$work/rounds"
 	echo
 	for t in "${targets[@]}"; do
 		n=${t%%:*}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,6 +58,9 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 	fmt.Fprintln(out, "==> Starting Zeitwork (PostgreSQL, operator, node agent, edge)")
 	start := time.Now()
 	p, err := platform.Start(ctx, cfg)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return &cli.UserError{Msg: err.Error(), Hint: "another process holds that port: stop it, or pick others with --api-listen and --edge-listen"}
+	}
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@
 // takes effect on the next request. Upstream connections are plain HTTP/1.1
 // over tunnel connections kept in a small pool per instance; the proxy loop
 // is our own rather than net/http's Transport and httputil.ReverseProxy,
-// because those cost about two thirds of the throughput on a tiny response
+// because those reach about half its throughput on a tiny response
 // (see docs/benchmarks.md). WebSocket and other upgrades, chunked and
 // streamed (server-sent events) bodies and trailers go through the same loop.
 package edge

@@ -33,16 +33,16 @@ func (o *Operator) edgeRoutes(w http.ResponseWriter, r *http.Request) error {
 // RouteTable returns the hosts the edges serve and their healthy backends.
 func (o *Operator) RouteTable(ctx context.Context) (*api.RouteTable, error) {
 	version, _ := o.hub.Version()
-	o.routes_.mu.Lock()
-	defer o.routes_.mu.Unlock()
-	if t := o.routes_.table; t != nil && t.Version == version {
+	o.lastRoutes.mu.Lock()
+	defer o.lastRoutes.mu.Unlock()
+	if t := o.lastRoutes.table; t != nil && t.Version == version {
 		return t, nil
 	}
 	t, err := o.buildRoutes(ctx, version)
 	if err != nil {
 		return nil, err
 	}
-	o.routes_.table = t
+	o.lastRoutes.table = t
 	return t, nil
 }
 

@@ -84,7 +84,7 @@ type Operator struct {
 	internalToken string
 	resolver      *resolver
 	mux           *http.ServeMux
-	routes_       routeCache
+	lastRoutes    routeCache
 }
 
 // New returns an operator; call Run to start its reconcilers.

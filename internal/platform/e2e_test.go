@@ -1,8 +1,10 @@
 package platform
 
 import (
+	"bufio"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
@@ -58,6 +60,32 @@ func TestEndToEnd(t *testing.T) {
 		t.FailNow()
 	}
 
+	t.Run("app logs reach the API, also as a live stream", func(t *testing.T) {
+		e.eventually("the app's start-up line in its logs", 15*time.Second, func() (bool, string) {
+			var lines []api.LogLine
+			e.api("GET", "/v1/deployments/"+live.ID+"/logs?tail=50", &lines)
+			for _, l := range lines {
+				if strings.Contains(l.Text, "listening on") {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprint(len(lines), " lines")
+		})
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", e.p.APIURL+"/v1/deployments/"+live.ID+"/logs?follow=1&tail=1", nil)
+		req.Header.Set("Authorization", "Bearer "+e.p.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+			t.Fatalf("content type %q", ct)
+		}
+		line, err := bufio.NewReader(resp.Body).ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "id: ") {
+			t.Fatalf("first SSE line %q %v", line, err)
+		}
+	})
 	t.Run("unknown host is a clear 404", func(t *testing.T) {
 		status, body, _ := e.get(e.host("nothing-here"), "/")
 		if status != 404 || !strings.Contains(body, "no app is deployed") {

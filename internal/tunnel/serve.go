@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -25,10 +26,14 @@ var (
 )
 
 // Serve accepts tunnel connections on ln until ctx ends, then closes ln and
-// every open tunnel and returns nil. Each connection must present token;
+// every open tunnel and returns nil. Each connection must present token
+// (which must be valid in a header: an empty one is refused up front);
 // resolve maps the instance it names to the VM's "ip:port".
 func Serve(ctx context.Context, ln net.Listener, token string,
 	resolve func(instance string) (addr string, ok bool), log *slog.Logger) error {
+	if err := checkToken(token); err != nil {
+		return fmt.Errorf("tunnel serve: %w", err)
+	}
 	s := &server{token: []byte(token), resolve: resolve, log: log, conns: map[net.Conn]struct{}{}}
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
@@ -44,17 +49,16 @@ func Serve(ctx context.Context, ln net.Listener, token string,
 				s.wg.Wait()
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Out of file descriptors and the like: back off, do not spin.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				log.Warn("tunnel accept", "err", err, "retry_in", delay)
-				time.Sleep(delay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				s.closeAll()
+				s.wg.Wait()
+				return fmt.Errorf("tunnel accept: %w", err)
 			}
-			s.closeAll()
-			s.wg.Wait()
-			return err
+			// Out of file descriptors and the like: back off, do not spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			log.Warn("tunnel accept", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
 		}
 		delay = 0
 		if !s.track(c) {
