@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -281,8 +282,25 @@ func testIsolation(t *testing.T, e *env, live api.Deployment) {
 			t.Errorf("a VM reached %s: %q %v", target, body, err)
 		}
 	}
+	// Through the host's NAT, a VM reaches a host that is neither the node
+	// nor another VM, and that host sees the node's address, not the VM's.
+	inet := startFakeInternet(t, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 243, byte(os.Getpid()%150 + 50), 0}), 30))
+	status, body, err := e.get(e.host("hello-"+live.ID), "/dial?addr="+inet.addr)
+	if status != 200 || !strings.Contains(body, "ok") {
+		t.Errorf("a VM cannot reach the outside through NAT: %d %q %v", status, body, err)
+	}
+	seen := inet.seen()
+	if len(seen) == 0 {
+		t.Errorf("the outside host saw no connection")
+	}
+	for _, remote := range seen {
+		if ap, err := netip.ParseAddrPort(remote); err != nil || e.p.cfg.Subnet.Contains(ap.Addr()) {
+			t.Errorf("outside host saw %s, a VM address: not masqueraded", remote)
+		}
+	}
+
 	// The probe itself works: a VM reaches its own app.
-	status, body, err := e.get(e.host("hello-"+live.ID), "/dial?addr=127.0.0.1:8080")
+	status, body, err = e.get(e.host("hello-"+live.ID), "/dial?addr=127.0.0.1:8080")
 	if status != 200 || !strings.Contains(body, "ok") {
 		t.Fatalf("a VM cannot reach its own app, so the checks above prove nothing: %d %q %v", status, body, err)
 	}
