@@ -61,6 +61,12 @@ type CreateDeploymentRequest struct {
 	Image string `json:"image"`
 }
 
+// RollbackRequest is the body of POST /v1/projects/{name}/rollback. An empty
+// Deployment means the newest deployment before the live one that was ready.
+type RollbackRequest struct {
+	Deployment string `json:"deployment,omitempty"`
+}
+
 // Instance states.
 const (
 	InstancePending  = "pending"

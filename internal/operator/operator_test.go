@@ -241,6 +241,24 @@ func TestDeployLifecycle(t *testing.T) {
 		})
 	})
 
+	t.Run("rollback redeploys an earlier image by digest", func(t *testing.T) {
+		var e api.Error
+		if code := h.call("POST", "/v1/projects/web/rollback", h.token, api.RollbackRequest{}, &e); code != 409 {
+			t.Fatalf("rollback with no earlier ready deployment: %d %+v", code, e)
+		}
+		if code := h.call("POST", "/v1/projects/web/rollback", h.token, api.RollbackRequest{Deployment: "nope"}, &e); code != 404 {
+			t.Fatalf("rollback to a missing deployment: %d", code)
+		}
+		var rb api.Deployment
+		if code := h.call("POST", "/v1/projects/web/rollback", h.token, api.RollbackRequest{Deployment: d.ID}, &rb); code != 201 {
+			t.Fatalf("rollback: %d", code)
+		}
+		if rb.Image != ref || rb.ID == d.ID || rb.Status != api.StatusDeploying {
+			t.Fatalf("rollback deployment: %+v", rb)
+		}
+		h.call("DELETE", "/v1/deployments/"+rb.ID, h.token, nil, nil)
+	})
+
 	t.Run("a dead node's instances move", func(t *testing.T) {
 		stop := make(chan struct{})
 		defer close(stop)
@@ -256,7 +274,15 @@ func TestDeployLifecycle(t *testing.T) {
 				}
 			}
 		}()
-		h.eventually("rescheduling onto node a", func() bool { return len(running(a.desired())) == 3 })
+		h.eventually("rescheduling onto node a", func() bool {
+			n := 0
+			for _, in := range running(a.desired()) {
+				if in.Deployment == d.ID {
+					n++
+				}
+			}
+			return n == 3
+		})
 		var st api.Status
 		h.call("GET", "/v1/status", h.token, nil, &st)
 		for _, n := range st.Nodes {

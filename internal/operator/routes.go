@@ -11,6 +11,7 @@ func (o *Operator) routes() (*http.ServeMux, error) {
 	mux.HandleFunc("GET /v1/projects/{project}", o.require(users, o.getProject))
 	mux.HandleFunc("POST /v1/projects/{project}/deployments", o.require(users, o.createDeployment))
 	mux.HandleFunc("GET /v1/projects/{project}/deployments", o.require(users, o.listDeployments))
+	mux.HandleFunc("POST /v1/projects/{project}/rollback", o.require(users, o.rollback))
 	mux.HandleFunc("GET /v1/projects/{project}/env", o.require(users, o.listEnv))
 	mux.HandleFunc("PUT /v1/projects/{project}/env/{name}", o.require(users, o.setEnv))
 	mux.HandleFunc("DELETE /v1/projects/{project}/env/{name}", o.require(users, o.deleteEnv))
