@@ -102,7 +102,15 @@ for t in "${targets[@]}"; do
 	p99[$name]=$(ms "$(awk '$1=="99%"{print $2}' "$f")")
 	errs[$name]=$(awk '/Non-2xx|Socket errors/{printf "%s ", $0}' "$f")
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+# ratio prints the median over rounds of target $1's req/s divided by
+# target $2's in the same round: rounds run minutes apart on a shared
+# machine, so like-for-like pairs are steadier than a ratio of medians.
+ratio() {
+	for r in $(seq "$ROUNDS"); do
+		awk -v a="$(awk '/Requests\/sec/{print $2}' "$work/$1.$r.wrk")" \
+			-v b="$(awk '/Requests\/sec/{print $2}' "$work/$2.$r.wrk")" 'BEGIN{printf "%.4f\n", a/b}'
+	done | sort -n | awk '{a[NR]=$1} END{printf "%.2f", a[int((NR+1)/2)]}'
+}
 
 date_utc=$(date -u +%Y-%m-%d)
 cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
@@ -112,7 +120,7 @@ table() {
 	echo "|---|---:|---:|---:|---:|---:|"
 	for t in "${targets[@]}"; do
 		n=${t%%:*}
-		echo "| $n | ${rps[$n]} | ${p50[$n]} | ${p99[$n]} | $(ratio "${rps[$n]}" "${rps[nginx]}") | $(ratio "${rps[$n]}" "${rps[caddy]}") |"
+		echo "| $n | ${rps[$n]} | ${p50[$n]} | ${p99[$n]} | $(ratio "$n" nginx) | $(ratio "$n" caddy) |"
 	done
 }
 
@@ -122,7 +130,7 @@ out=bench/results/edge-$date_utc.txt
 	echo "Edge proxy benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo "Machine: $cpu, $cores cores, $(uname -sr); load average before $load_before, after $load_after"
 	echo "Software: $(nginx -v 2>&1 | sed 's/nginx version: //'), Caddy $(caddy version | cut -d' ' -f1), $(go version | cut -d' ' -f3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
-	echo "Load: wrk -t2 -c$CONNS -d$DURATION --latency, Host: $HOST, 13-byte body, keep-alive; median of $ROUNDS interleaved rounds"
+	echo "Load: wrk -t2 -c$CONNS -d$DURATION --latency, Host: $HOST, 13-byte body, keep-alive; median of $ROUNDS interleaved rounds (ratios: median of per-round ratios)"
 	echo
 	table
 	echo
@@ -147,7 +155,8 @@ section=$work/section.md
 	echo "Requests per second and latency of the edge against nginx and Caddy, each proxying"
 	echo "to the same tiny Go backend (13-byte body, keep-alive) on loopback, measured in one"
 	echo "run by \`bench/edge/run.sh\` (\`make bench\`) with \`wrk -t2 -c$CONNS -d$DURATION --latency\`;"
-	echo "the median of $ROUNDS interleaved rounds. Everything, wrk included, shares the machine:"
+	echo "the round with the median req/s of $ROUNDS interleaved rounds; the ratios are the median of"
+	echo "the per-round ratios. Everything, wrk included, shares the machine:"
 	echo "$cpu, $cores cores (load average $load_before before the run). Raw output:"
 	echo "\`$out\`."
 	echo

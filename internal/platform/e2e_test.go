@@ -2,6 +2,7 @@ package platform
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -191,6 +192,41 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("project URL still served after delete: %s", body)
 		}
 	})
+
+	t.Run("shutdown with a VM running leaves nothing behind", func(t *testing.T) {
+		if code := e.apiBody("POST", "/v1/projects", `{"name":"solo","min_instances_per_region":1}`, e.p.Token, nil); code != 201 {
+			t.Fatalf("create project: %d", code)
+		}
+		if _, err := e.deploy("solo", layout); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.p.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if procs := processesMentioning(e.dir); len(procs) > 0 {
+			t.Errorf("processes left running: %v", procs)
+		}
+		if _, err := os.Stat("/run/netns/" + e.p.cfg.NetName); !os.IsNotExist(err) {
+			t.Errorf("network namespace left: %v", err)
+		}
+		if disks, _ := os.ReadDir(e.dir + "/node/disks"); len(disks) != 0 {
+			t.Errorf("disks left: %v", disks)
+		}
+	})
+}
+
+// processesMentioning lists processes whose command line contains s (QEMU
+// and PostgreSQL are started with paths under the state directory).
+func processesMentioning(s string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), s) {
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
 }
 
 func testBadInput(t *testing.T, e *env, live api.Deployment) {

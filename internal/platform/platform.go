@@ -107,6 +107,9 @@ type Platform struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 
+	shutdownOnce sync.Once
+	shutdownErr  error
+
 	agentMu     sync.Mutex
 	agent       *node.Agent
 	agentCancel context.CancelFunc
@@ -306,7 +309,13 @@ func (p *Platform) serve(ln net.Listener, h http.Handler) {
 
 // Shutdown stops every role, destroys every VM, tap and disk this platform
 // made, removes the network and stops PostgreSQL: nothing is left running.
+// Calls after the first do nothing.
 func (p *Platform) Shutdown(ctx context.Context) error {
+	p.shutdownOnce.Do(func() { p.shutdownErr = p.shutdown(ctx) })
+	return p.shutdownErr
+}
+
+func (p *Platform) shutdown(ctx context.Context) error {
 	p.StopAgent()
 	for _, s := range p.servers {
 		s.Close()
