@@ -36,18 +36,30 @@ func newLogTail(path string, offset int64, instance string) *logTail {
 
 // run polls the file until ctx ends. Polling keeps this simple and robust
 // to the VMM re-creating the file; 250 ms is quick enough for `logs -f`.
-func (t *logTail) run(ctx context.Context, c *client, log *slog.Logger, onOffset func(int64)) {
+func (t *logTail) run(ctx context.Context, c *client, log *slog.Logger) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	// pending holds lines the operator has not accepted yet; they are sent
+	// again on the next tick, and the oldest dropped past maxPending.
+	var pending []api.LogLine
 	for {
-		lines := t.read()
-		if len(lines) > 0 {
+		pending = append(pending, t.read()...)
+		if over := len(pending) - maxPending; over > 0 {
+			log.Warn("operator unreachable; dropping old log lines", "lines", over)
+			pending = pending[over:]
+		}
+		for len(pending) > 0 {
+			batch := pending[:min(len(pending), shipBatch)]
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if err := c.shipLogs(sctx, lines); err != nil {
-				log.Warn("ship logs", "err", err, "lines", len(lines))
-			}
+			err := c.shipLogs(sctx, batch)
 			cancel()
-			onOffset(t.currentOffset())
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("ship logs", "err", err, "lines", len(pending))
+				}
+				break
+			}
+			pending = pending[len(batch):]
 		}
 		select {
 		case <-ctx.Done():
@@ -57,6 +69,15 @@ func (t *logTail) run(ctx context.Context, c *client, log *slog.Logger, onOffset
 		}
 	}
 }
+
+// maxPending bounds the lines kept while the operator is unreachable;
+// shipBatch and maxLineBytes keep each request well under the operator's
+// 4 MiB body limit for logs.
+const (
+	maxPending   = 10000
+	shipBatch    = 200
+	maxLineBytes = 8 << 10
+)
 
 func (t *logTail) currentOffset() int64 {
 	t.mu.Lock()
@@ -90,6 +111,9 @@ func (t *logTail) read() []api.LogLine {
 		var l channel.LogLine
 		if json.Unmarshal(raw, &l) != nil {
 			continue
+		}
+		if len(l.Text) > maxLineBytes {
+			l.Text = l.Text[:maxLineBytes] + " [truncated]"
 		}
 		out = append(out, api.LogLine{Instance: t.instance, Stream: l.Stream, Time: l.Time, Text: l.Text})
 		t.recent = append(t.recent, l.Text)

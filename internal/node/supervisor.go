@@ -129,7 +129,7 @@ func (s *supervisor) run() {
 		s.setHealthy(false)
 		s.destroyVM()
 		s.rec.Restarts++
-		s.a.records.save(s.rec)
+		s.saveRecord()
 		s.log.Warn("instance failed", "reason", f.reason, "restarts", s.rec.Restarts)
 		s.report(api.InstanceReport{State: api.InstanceFailed, Reason: f.reason, Permanent: f.permanent})
 		if time.Since(started) > time.Minute {
@@ -211,7 +211,7 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 		s.tap = tap
 		s.rec.Address = tap.Address.Addr().String()
 	}
-	if err := s.a.records.save(s.rec); err != nil {
+	if err := s.saveRecord(); err != nil {
 		return err
 	}
 	cfg.Network = channel.Network{
@@ -285,9 +285,7 @@ func (s *supervisor) connect(ctx context.Context) error {
 	if s.logs == nil || s.logs.path != s.vm.LogPath {
 		s.logs = newLogTail(s.vm.LogPath, s.rec.LogOffset, s.rec.Desired.ID)
 	}
-	go s.logs.run(ctx, s.a.client, s.log, func(off int64) {
-		s.rec.LogOffset = off
-	})
+	go s.logs.run(ctx, s.a.client, s.log)
 	return nil
 }
 
@@ -296,7 +294,15 @@ func (s *supervisor) detach() {
 	if s.conn != nil {
 		s.conn.Close()
 	}
-	s.a.records.save(s.rec)
+	s.saveRecord()
+}
+
+// saveRecord persists the instance record with how far its log was shipped.
+func (s *supervisor) saveRecord() error {
+	if s.logs != nil {
+		s.rec.LogOffset = s.logs.currentOffset()
+	}
+	return s.a.records.save(s.rec)
 }
 
 func (s *supervisor) destroyVM() {

@@ -60,8 +60,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // readJSON decodes a request body strictly: unknown fields are errors, so a
 // typo does not silently do nothing.
-func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+func readJSON(r *http.Request, v any) error { return readJSONLimit(r, v, 1<<20) }
+
+// readJSONLimit is readJSON for bodies that may be larger (log batches).
+func readJSONLimit(r *http.Request, v any, limit int64) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return invalid("send a JSON object as documented in docs/api.md", "invalid request body: %v", err)

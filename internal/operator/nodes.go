@@ -218,7 +218,7 @@ func (o *Operator) shipLogs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var batch api.LogBatch
-	if err := readJSON(r, &batch); err != nil {
+	if err := readJSONLimit(r, &batch, 4<<20); err != nil {
 		return err
 	}
 	deployments := map[string]uuid.UUID{}
