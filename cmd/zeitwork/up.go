@@ -37,6 +37,9 @@ disk and database process it started.`,
 			if verbose {
 				level = slog.LevelInfo
 			}
+			if os.Getenv("ZEITWORK_DEBUG") != "" {
+				level = slog.LevelDebug
+			}
 			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return up(cmd.Context(), cmd, cfg, noSample)
 		},

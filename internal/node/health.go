@@ -30,6 +30,11 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 	defer deadline.Stop()
 	poll := time.NewTicker(50 * time.Millisecond)
 	defer poll.Stop()
+	// A freshly booted guest is probed only once its init has configured
+	// the network and started the app ("started"): a SYN sent earlier is
+	// dropped unanswered and its retransmission would delay the first
+	// successful check by a second. Adopted VMs are up already.
+	probing := s.vmStarted.IsZero()
 	for {
 		select {
 		case <-ctx.Done():
@@ -51,8 +56,11 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 				timings["vm_to_init"] = time.Since(s.vmStarted)
 			}
 			s.noteUptime(m, timings)
+			if m.Kind == channel.KindStarted || m.Kind == channel.KindListening {
+				probing = true
+			}
 		case <-poll.C:
-			if s.probe(ctx) == nil {
+			if probing && s.probe(ctx) == nil {
 				if !s.vmStarted.IsZero() {
 					timings["vm_to_healthy"] = time.Since(s.vmStarted)
 				}

@@ -279,6 +279,7 @@ func (s *supervisor) connect(ctx context.Context) error {
 			if err != nil {
 				return
 			}
+			s.log.Debug("guest message", "kind", m.Kind, "uptime_ms", m.UptimeMS)
 			out <- m
 		}
 	}(s.conn, s.msgs)

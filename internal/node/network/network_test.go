@@ -83,6 +83,10 @@ func TestSetupReal(t *testing.T) {
 	if err != nil || !strings.Contains(string(rules), "masquerade") {
 		t.Fatalf("host table: %s %v", rules, err)
 	}
+	neigh, err := exec.Command("ip", "-n", cfg.Name, "neigh", "show", tap.Address.Addr().String()).CombinedOutput()
+	if err != nil || !strings.Contains(string(neigh), tap.MAC) || !strings.Contains(string(neigh), "PERMANENT") {
+		t.Fatalf("vm address not pinned to its mac: %s %v", neigh, err)
+	}
 	if err := n.DeleteTap("11111111-2222-3333-4444-555555555555", tap.Address.Addr()); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 
@@ -26,7 +27,10 @@ func (n *Network) CreateTap(instanceID string, reuse netip.Addr) (*Tap, error) {
 		NetNS:   n.NetNSPath(),
 	}
 	if err := n.withHandle(func(h *netlink.Handle, ns netns.NsHandle) error {
-		return n.addTap(h, ns, tap.Name)
+		if err := n.addTap(h, ns, tap.Name); err != nil {
+			return err
+		}
+		return pinNeighbour(h, addr, tap.MAC)
 	}); err != nil {
 		n.release(addr)
 		return nil, fmt.Errorf("create tap %s: %w", tap.Name, err)
@@ -64,10 +68,38 @@ func (n *Network) addTap(h *netlink.Handle, ns netns.NsHandle, name string) erro
 	return h.LinkSetUp(link)
 }
 
+// pinNeighbour writes the VM's address and MAC into the bridge's neighbour
+// table as permanent. The host then never ARPs for a VM: probes sent while
+// the guest is still booting cannot leave a failed entry that delays the
+// first connection once it is up, and no other VM can answer for the
+// address.
+func pinNeighbour(h *netlink.Handle, addr netip.Addr, mac string) error {
+	br, err := h.LinkByName(bridgeName)
+	if err != nil {
+		return err
+	}
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		return err
+	}
+	if err := h.NeighSet(&netlink.Neigh{
+		LinkIndex: br.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
+		IP: addr.AsSlice(), HardwareAddr: hw,
+	}); err != nil {
+		return fmt.Errorf("pin neighbour %s: %w", addr, err)
+	}
+	return nil
+}
+
 // DeleteTap removes an instance's tap and frees its address.
 func (n *Network) DeleteTap(instanceID string, addr netip.Addr) error {
 	name := TapName(instanceID)
 	err := n.withHandle(func(h *netlink.Handle, _ netns.NsHandle) error {
+		if addr.IsValid() {
+			if br, err := h.LinkByName(bridgeName); err == nil {
+				h.NeighDel(&netlink.Neigh{LinkIndex: br.Attrs().Index, Family: netlink.FAMILY_V4, IP: addr.AsSlice()})
+			}
+		}
 		link, err := h.LinkByName(name)
 		if err != nil {
 			var notFound netlink.LinkNotFoundError
