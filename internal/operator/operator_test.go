@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/image"
@@ -299,7 +300,7 @@ func TestBadImagesFailBeforeBooting(t *testing.T) {
 	h.register("eu", "10.0.0.1:7443")
 	host := strings.TrimPrefix(h.srv.URL, "http://")
 	for _, c := range []struct{ ref, want string }{
-		{h.pushImage("noentry", image.ImageConfig{}), "no entrypoint or cmd"},
+		{h.pushImage("web/noentry", image.ImageConfig{}), "no entrypoint or cmd"},
 		{host + "/web:missing", "not found"},
 	} {
 		var d api.Deployment
@@ -308,6 +309,28 @@ func TestBadImagesFailBeforeBooting(t *testing.T) {
 		if !strings.Contains(d.Reason, c.want) || len(d.Instances) != 0 {
 			t.Errorf("%s: reason %q, %d instances", c.ref, d.Reason, len(d.Instances))
 		}
+	}
+}
+
+func TestRegistryKeepsTenantsApart(t *testing.T) {
+	h := start(t)
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	ref := h.pushImage("web", image.ImageConfig{Entrypoint: []string{"/app"}})
+	other, err := operator.Bootstrap(context.Background(), h.store, "other-org", "eve@other.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, _ := name.ParseReference(ref, name.Insecure)
+	if _, err := remote.Image(parsed, remote.WithAuth(&authn.Basic{Username: "eve", Password: other})); err == nil || !strings.Contains(err.Error(), "DENIED") {
+		t.Fatalf("another organisation pulled web's image: %v", err)
+	}
+	if _, err := remote.Image(parsed, remote.WithAuth(&authn.Basic{Username: "dev", Password: h.token})); err != nil {
+		t.Fatalf("owner cannot pull: %v", err)
+	}
+	img, _ := image.FromFiles(map[string]image.File{"/x": {Mode: 0o644, Data: []byte("x")}}, image.ImageConfig{Cmd: []string{"/x"}})
+	dst, _ := name.ParseReference(strings.TrimPrefix(h.srv.URL, "http://")+"/not-a-project:v1", name.Insecure)
+	if _, err := image.PushImage(context.Background(), img, dst, &authn.Basic{Username: "dev", Password: h.token}, nil); err == nil {
+		t.Fatal("push to a repository that names no project was accepted")
 	}
 }
 

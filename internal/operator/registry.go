@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 
 	"github.com/zeitwork/zeitwork/internal/registry"
+	"github.com/zeitwork/zeitwork/internal/store"
+	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
 // registryHandler serves the built-in OCI registry. Users push with their
@@ -26,6 +29,47 @@ func (o *Operator) registryHandler() (http.Handler, error) {
 		if p.kind == kindNode && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			return fmt.Errorf("nodes may only pull: %w", registry.ErrForbidden)
 		}
+		if p.kind == kindUser {
+			return o.authorizeRepos(r, p)
+		}
 		return nil
 	}, o.log)
+}
+
+// authorizeRepos keeps tenants apart in the shared registry: a repository
+// is named after a project ("<project>" or "<project>/..."), and a user may
+// only touch, or mount blobs from, repositories of their organisation's
+// projects.
+func (o *Operator) authorizeRepos(r *http.Request, p principal) error {
+	repos := []string{repository(r.URL.Path)}
+	if from := r.URL.Query().Get("from"); from != "" {
+		repos = append(repos, from)
+	}
+	for _, repo := range repos {
+		if repo == "" {
+			continue // the base endpoint /v2/
+		}
+		project, _, _ := strings.Cut(repo, "/")
+		if _, err := o.store.GetProjectByName(r.Context(), db.GetProjectByNameParams{OrganisationID: p.orgID, Name: project}); err != nil {
+			if isNotFound(store.Classify(err)) {
+				return fmt.Errorf("repository %s does not belong to a project of yours; name images after a project: %w", repo, registry.ErrForbidden)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// repository is the repository name a /v2/ request path names, or "".
+func repository(path string) string {
+	rest, ok := strings.CutPrefix(path, "/v2/")
+	if !ok {
+		return ""
+	}
+	for _, sep := range []string{"/blobs/", "/manifests/", "/tags/"} {
+		if i := strings.Index(rest, sep); i > 0 {
+			return rest[:i]
+		}
+	}
+	return ""
 }
