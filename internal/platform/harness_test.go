@@ -29,7 +29,7 @@ type env struct {
 	dir   string
 }
 
-func startEnv(t *testing.T) *env {
+func startEnv(t *testing.T, tweaks ...func(*Config)) *env {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the end-to-end tests need root (tap devices, network namespaces); run them as root as CI does")
@@ -48,6 +48,9 @@ func startEnv(t *testing.T) *env {
 		DeployTimeout: 3 * time.Minute,
 		Heartbeat:     time.Second,
 		Log:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+	for _, tweak := range tweaks {
+		tweak(&cfg)
 	}
 	ctx := context.Background()
 	p, err := Start(ctx, cfg)

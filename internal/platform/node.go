@@ -34,29 +34,30 @@ type NodeDeps struct {
 
 // PrepareNode readies everything a node agent needs: it builds (or finds)
 // the guest init, prepares the kernel and initramfs, sets up the VM network,
-// and probes the accelerator.
+// and probes the accelerator. On error it returns what it set up so far,
+// for the caller to tear down.
 func PrepareNode(ctx context.Context, o NodeOptions) (*NodeDeps, error) {
+	var d NodeDeps
 	initBin, err := guestkernel.InitBinary(ctx, filepath.Join(o.StateDir, "build"))
 	if err != nil {
-		return nil, err
+		return &d, err
 	}
-	var d NodeDeps
 	if d.Kernel, err = guestkernel.Prepare(ctx, o.KernelCache, initBin); err != nil {
-		return nil, err
+		return &d, err
 	}
 	d.Network, err = network.Setup(ctx, network.Config{
 		Name: o.NetName, Subnet: o.Subnet, Transit: o.Transit, DNS: o.DNS, Log: o.Log,
 	})
 	if err != nil {
-		return nil, err
+		return &d, err
 	}
 	d.Driver, err = qemu.New(qemu.Config{StateDir: filepath.Join(o.StateDir, "vms"), Log: o.Log.With("role", "vmm"), Accel: o.Accel})
 	if err != nil {
-		return nil, err
+		return &d, err
 	}
 	if o.Accel == "" || o.Accel == "auto" {
 		if _, err := d.Driver.Probe(ctx, d.Kernel.Vmlinux, d.Kernel.Initrd); err != nil {
-			return nil, err
+			return &d, err
 		}
 	}
 	d.Images, err = image.NewStore(filepath.Join(o.StateDir, "images"), o.Log.With("role", "images"),
@@ -64,7 +65,7 @@ func PrepareNode(ctx context.Context, o NodeOptions) (*NodeDeps, error) {
 		// for a local directory that happens to have the same name.
 		image.WithResolveOptions(image.WithRemoteOnly()))
 	if err != nil {
-		return nil, err
+		return &d, err
 	}
 	return &d, nil
 }

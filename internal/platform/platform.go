@@ -20,7 +20,6 @@ import (
 
 	"github.com/zeitwork/zeitwork/internal/edge"
 	"github.com/zeitwork/zeitwork/internal/image"
-	"github.com/zeitwork/zeitwork/internal/node"
 	"github.com/zeitwork/zeitwork/internal/node/network"
 	"github.com/zeitwork/zeitwork/internal/operator"
 	"github.com/zeitwork/zeitwork/internal/pglocal"
@@ -101,7 +100,6 @@ type Platform struct {
 
 	pg        *pglocal.Cluster
 	joinToken string
-	tunnelLn  string
 	edgeLn    net.Listener
 	servers   []*http.Server
 	cancel    context.CancelFunc
@@ -110,10 +108,9 @@ type Platform struct {
 	shutdownOnce sync.Once
 	shutdownErr  error
 
-	agentMu     sync.Mutex
-	agent       *node.Agent
-	agentCancel context.CancelFunc
-	agentDone   chan struct{}
+	// Nodes are the node agents this process runs; the first is the one
+	// Kernel, Network, Driver and Images describe.
+	Nodes []*Node
 }
 
 // Start brings every role up. Close (or Shutdown) stops them.
@@ -138,10 +135,7 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 	if err := p.startOperator(runCtx); err != nil {
 		return nil, err
 	}
-	if err := p.startNodeDeps(ctx); err != nil {
-		return nil, err
-	}
-	if err := p.StartAgent(); err != nil {
+	if err := p.startFirstNode(ctx); err != nil {
 		return nil, err
 	}
 	if err := p.startEdge(runCtx); err != nil {
@@ -212,76 +206,23 @@ func (p *Platform) startOperator(ctx context.Context) error {
 	return err
 }
 
-func (p *Platform) startNodeDeps(ctx context.Context) error {
-	deps, err := PrepareNode(ctx, NodeOptions{
-		StateDir: p.cfg.StateDir, KernelCache: p.cfg.KernelCache, NetName: p.cfg.NetName,
-		Subnet: p.cfg.Subnet, Transit: p.cfg.Transit, DNS: p.cfg.DNS, Accel: p.cfg.Accel, Log: p.log,
+func (p *Platform) startFirstNode(ctx context.Context) error {
+	n, err := p.AddNode(ctx, NodeConfig{
+		Region: p.cfg.Region, StateDir: p.cfg.StateDir, NetName: p.cfg.NetName,
+		Subnet: p.cfg.Subnet, Transit: p.cfg.Transit, TunnelListen: p.cfg.TunnelListen,
 	})
-	if deps != nil {
-		p.Kernel, p.Network, p.Driver, p.Images = deps.Kernel, deps.Network, deps.Driver, deps.Images
-	}
 	if err != nil {
 		return err
 	}
-	tl, err := net.Listen("tcp", p.cfg.TunnelListen)
-	if err != nil {
-		return fmt.Errorf("tunnel listener: %w", err)
-	}
-	p.tunnelLn = tl.Addr().String()
-	tl.Close() // the agent listens on this address; it is re-opened on restarts
+	p.Kernel, p.Network, p.Driver, p.Images = n.deps.Kernel, n.deps.Network, n.deps.Driver, n.deps.Images
 	return nil
 }
 
-// StartAgent starts the node agent (again, after StopAgent).
-func (p *Platform) StartAgent() error {
-	p.agentMu.Lock()
-	defer p.agentMu.Unlock()
-	// A new driver value, as a restarted agent process would have: it must
-	// find the running VMs through Recover, not through memory.
-	drv, err := qemu.New(qemu.Config{StateDir: filepath.Join(p.cfg.StateDir, "vms"), Log: p.log.With("role", "vmm"), Accel: p.Driver.Accel()})
-	if err != nil {
-		return err
-	}
-	p.Driver = drv
-	ln, err := net.Listen("tcp", p.tunnelLn)
-	if err != nil {
-		return fmt.Errorf("tunnel listener: %w", err)
-	}
-	a, err := node.New(node.Config{
-		OperatorURL: p.APIURL, JoinToken: p.joinToken, Region: p.cfg.Region,
-		StateDir: filepath.Join(p.cfg.StateDir, "node"), TunnelListener: ln,
-		Driver: p.Driver, Kernel: p.Kernel.Vmlinux, Initrd: p.Kernel.Initrd,
-		Network: p.Network, Images: p.Images, StartTimeout: p.cfg.StartTimeout,
-		HeartbeatInterval: p.cfg.Heartbeat, Log: p.log.With("role", "node"),
-	})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer ln.Close()
-		if err := a.Run(ctx); err != nil && ctx.Err() == nil {
-			p.log.Error("node agent stopped", "err", err)
-		}
-	}()
-	p.agent, p.agentCancel, p.agentDone = a, cancel, done
-	return nil
-}
+// StartAgent starts the first node's agent again after StopAgent.
+func (p *Platform) StartAgent() error { return p.Nodes[0].Start() }
 
-// StopAgent stops the node agent; its VMs keep running.
-func (p *Platform) StopAgent() {
-	p.agentMu.Lock()
-	defer p.agentMu.Unlock()
-	if p.agentCancel == nil {
-		return
-	}
-	p.agentCancel()
-	<-p.agentDone
-	p.agentCancel = nil
-}
+// StopAgent stops the first node's agent; its VMs keep running.
+func (p *Platform) StopAgent() { p.Nodes[0].Stop() }
 
 func (p *Platform) startEdge(ctx context.Context) error {
 	edgeToken, err := operator.CreateEdgeToken(ctx, p.Store, "local edge")
@@ -316,24 +257,17 @@ func (p *Platform) Shutdown(ctx context.Context) error {
 }
 
 func (p *Platform) shutdown(ctx context.Context) error {
-	p.StopAgent()
-	for _, s := range p.servers {
-		s.Close()
+	for _, n := range p.Nodes {
+		n.Stop()
+	}
+	for _, srv := range p.servers {
+		srv.Close()
 	}
 	p.cancel()
 	p.wg.Wait()
 	var errs []error
-	if p.Driver != nil {
-		vms, err := p.Driver.Recover(ctx)
-		errs = append(errs, err)
-		for _, vm := range vms {
-			errs = append(errs, p.Driver.Destroy(ctx, vm.ID))
-		}
-	}
-	os.RemoveAll(filepath.Join(p.cfg.StateDir, "node", "disks"))
-	os.RemoveAll(filepath.Join(p.cfg.StateDir, "node", "instances"))
-	if p.Network != nil {
-		errs = append(errs, p.Network.Teardown())
+	for _, n := range p.Nodes {
+		errs = append(errs, n.destroy(ctx))
 	}
 	if p.Store != nil {
 		p.Store.Close()
