@@ -9,7 +9,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 
 help:
 	@echo "make up               install what is missing, build, run every role and deploy the sample app (root)"
-	@echo "make test             vet, check generated code, run every test with -race (root: microVMs, taps)"
+	@echo "make test             install what is missing, vet, check generated code, run every test with -race (root)"
 	@echo "make build            build bin/zeitwork and bin/zeitwork-init"
 	@echo "make bench            run the benchmarks; results in bench/results and docs/benchmarks.md"
 	@echo "make generate         regenerate sqlc code"
@@ -35,7 +35,7 @@ generate:
 check-generated:
 	cd internal/store && $(GO) tool sqlc diff
 
-test: vet check-generated
+test: deps vet check-generated
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 test-short:
