@@ -42,7 +42,7 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 		case st := <-exited:
 			return s.exitFailure(st)
 		case <-deadline.C:
-			return &failure{reason: fmt.Sprintf("app did not listen on port %d within %s%s",
+			return &failure{reason: fmt.Sprintf("app did not listen on port %d within %s; it must listen on 0.0.0.0 or [::] at $PORT%s",
 				s.rec.Desired.Port, s.a.cfg.StartTimeout, s.logs.lastLines(" (last output: %s)"))}
 		case m, ok := <-s.msgs:
 			if !ok {

@@ -45,6 +45,9 @@ func PrepareNode(ctx context.Context, o NodeOptions) (*NodeDeps, error) {
 	if d.Kernel, err = guestkernel.Prepare(ctx, o.KernelCache, initBin); err != nil {
 		return &d, err
 	}
+	if len(o.DNS) == 0 {
+		o.DNS = network.HostDNS("/etc/resolv.conf")
+	}
 	d.Network, err = network.Setup(ctx, network.Config{
 		Name: o.NetName, Subnet: o.Subnet, Transit: o.Transit, DNS: o.DNS, Log: o.Log,
 	})
