@@ -76,6 +76,9 @@ func deploy(ctx context.Context, c *client, out io.Writer, project, ref string, 
 		if ref, err = pushLocal(ctx, c, out, project, ref); err != nil {
 			return d, err
 		}
+	} else if looksLikePath(ref) {
+		return d, &UserError{Msg: fmt.Sprintf("%s: no such file or directory", ref),
+			Hint: "give the path of an OCI image layout or archive, or a registry reference such as registry.example.com/app:v1"}
 	}
 	start := time.Now()
 	if err := c.do(ctx, "POST", "/v1/projects/"+url.PathEscape(project)+"/deployments", api.CreateDeploymentRequest{Image: ref}, &d); err != nil {
@@ -104,6 +107,12 @@ func deploy(ctx context.Context, c *client, out io.Writer, project, ref string, 
 		}
 	}
 	return d, nil
+}
+
+// looksLikePath tells a local path from a registry reference.
+func looksLikePath(ref string) bool {
+	return strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, "./") || strings.HasPrefix(ref, "../") ||
+		strings.HasPrefix(ref, "~") || ref == "." || ref == ".."
 }
 
 // CreateProject creates a project unless it exists.

@@ -38,12 +38,17 @@ type Config struct {
 	// TunnelToken is handed to nodes and edges for the edge->node tunnel.
 	TunnelToken string
 	// Timers; zero values take the defaults below.
-	Resync         time.Duration // periodic reconcile besides LISTEN/NOTIFY
-	NodeGrace      time.Duration // a node without heartbeat this long is down
-	DeployTimeout  time.Duration // a deployment not ready by then fails
-	MaxFailures    int           // instance failures that fail a new deployment
-	Drain          time.Duration // a replaced deployment keeps serving this long
-	InstanceMemory int           // MiB per instance
+	Resync        time.Duration // periodic reconcile besides LISTEN/NOTIFY
+	NodeGrace     time.Duration // a node without heartbeat this long is down
+	DeployTimeout time.Duration // a deployment not ready by then fails
+	MaxFailures   int           // instance failures that fail a new deployment
+	Drain         time.Duration // a replaced deployment keeps serving this long
+	// ImageRetry is how long an image that cannot be fetched for reasons
+	// that may pass (registry unreachable, 5xx) is retried before the
+	// deployment fails: long enough for a registry restart, short enough
+	// that a mistyped registry host is reported while the user watches.
+	ImageRetry     time.Duration
+	InstanceMemory int // MiB per instance
 	Log            *slog.Logger
 }
 
@@ -56,6 +61,9 @@ func (c *Config) defaults() {
 	}
 	if c.DeployTimeout == 0 {
 		c.DeployTimeout = 5 * time.Minute
+	}
+	if c.ImageRetry == 0 {
+		c.ImageRetry = 30 * time.Second
 	}
 	if c.Drain == 0 {
 		c.Drain = 10 * time.Second

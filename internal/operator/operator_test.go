@@ -48,7 +48,7 @@ func start(t *testing.T) *harness {
 		Store: s, Sealer: sealer, AppsDomain: "apps.test", EdgeURL: "http://{host}",
 		RegistryHost: strings.TrimPrefix(h.srv.URL, "http://"), RegistryDir: t.TempDir(),
 		JoinToken: joinToken, TunnelToken: "tunnel-secret",
-		Resync: 200 * time.Millisecond, NodeGrace: 2 * time.Second, Drain: time.Second,
+		Resync: 200 * time.Millisecond, NodeGrace: 2 * time.Second, Drain: time.Second, ImageRetry: time.Second,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -302,6 +302,7 @@ func TestBadImagesFailBeforeBooting(t *testing.T) {
 	for _, c := range []struct{ ref, want string }{
 		{h.pushImage("web/noentry", image.ImageConfig{}), "no entrypoint or cmd"},
 		{host + "/web:missing", "not found"},
+		{"127.0.0.1:1/web:v1", "connection refused"}, // a registry that is down
 	} {
 		var d api.Deployment
 		h.call("POST", "/v1/projects/web/deployments", h.token, api.CreateDeploymentRequest{Image: c.ref}, &d)

@@ -25,10 +25,13 @@ type resolver struct {
 	o        *Operator
 	mu       sync.Mutex
 	inFlight map[uuid.UUID]bool
+	// failingSince is when resolving a deployment's image first failed
+	// with an error that might pass (registry unreachable, 5xx).
+	failingSince map[uuid.UUID]time.Time
 }
 
 func newResolver(o *Operator) *resolver {
-	return &resolver{o: o, inFlight: map[uuid.UUID]bool{}}
+	return &resolver{o: o, inFlight: map[uuid.UUID]bool{}, failingSince: map[uuid.UUID]time.Time{}}
 }
 
 // start resolves d's image in the background unless that is under way.
@@ -55,13 +58,22 @@ func (r *resolver) resolve(ctx context.Context, d db.Deployment) {
 	defer cancel()
 	pinned, err := r.pin(ctx, d.ImageRef)
 	if err != nil {
-		if permanentImageError(err) {
+		if permanentImageError(err) || r.givingUp(d.ID) {
+			r.forget(d.ID)
 			o.failDeployment(ctx, d, err.Error())
 			return
 		}
 		o.log.Warn("resolve image; will retry", "deployment", d.Slug, "err", err)
+		// Written only when it changes: the write wakes the reconciler,
+		// which would otherwise retry in a tight loop instead of at resync.
+		if reason := "retrying: " + err.Error(); reason != d.StatusReason {
+			o.store.SetDeploymentStatus(ctx, db.SetDeploymentStatusParams{
+				ID: d.ID, Status: api.StatusDeploying, StatusReason: reason,
+			})
+		}
 		return
 	}
+	r.forget(d.ID)
 	img, err := o.store.UpsertImage(ctx, db.UpsertImageParams{ID: uuid.New(), Reference: d.ImageRef, Digest: pinned.DigestStr()})
 	if err == nil {
 		err = o.store.SetDeploymentImage(ctx, db.SetDeploymentImageParams{ID: d.ID, ImageID: uuid.NullUUID{UUID: img.ID, Valid: true}})
@@ -72,6 +84,25 @@ func (r *resolver) resolve(ctx context.Context, d db.Deployment) {
 	}
 	o.event(ctx, d, "image", "image resolved to "+pinned.DigestStr())
 	o.hub.Bump()
+}
+
+// givingUp records a transient failure and reports whether they have gone
+// on for too long.
+func (r *resolver) givingUp(id uuid.UUID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	since, ok := r.failingSince[id]
+	if !ok {
+		r.failingSince[id] = time.Now()
+		return false
+	}
+	return time.Since(since) > r.o.cfg.ImageRetry
+}
+
+func (r *resolver) forget(id uuid.UUID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.failingSince, id)
 }
 
 // imageError is a resolution failure users must fix; retrying will not help.
