@@ -156,6 +156,10 @@ func TestProjectsEnvAndDeploy(t *testing.T) {
 	if !strings.Contains(out, "DEPLOYMENTS") || !strings.Contains(out, ds[0].ID) {
 		t.Fatalf("status:\n%s", out)
 	}
+	out = mustRun(t, "deployments", "show", ds[0].ID)
+	if !strings.Contains(out, "Deployment "+ds[0].ID+" of shop") || !strings.Contains(out, "INSTANCE") {
+		t.Fatalf("show:\n%s", out)
+	}
 	mustRun(t, "deployments", "delete", ds[0].ID)
 	if _, err := run(t, "deploy", "-p", "shop", "--image", "./does-not-exist"); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("missing local path: %v", err)

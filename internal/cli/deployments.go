@@ -10,7 +10,7 @@ import (
 )
 
 func deploymentsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "deployments", Short: "List and delete deployments"}
+	cmd := &cobra.Command{Use: "deployments", Short: "List, show and delete deployments"}
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list PROJECT",
@@ -58,6 +58,50 @@ func deploymentsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(list, del)
+	show := &cobra.Command{
+		Use:   "show DEPLOYMENT",
+		Short: "Show a deployment and its instances: state, node, address, restarts, boot times",
+		Args:  exactArgs(1, "give a deployment id (see `zeitwork status`)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			var d api.Deployment
+			if err := c.do(cmd.Context(), "GET", "/v1/deployments/"+url.PathEscape(args[0]), nil, &d); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), d)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Deployment %s of %s: %s", d.ID, d.Project, d.Status)
+			if d.Live {
+				fmt.Fprint(w, " (live)")
+			}
+			fmt.Fprintf(w, "\nImage:  %s\nURL:    %s\n", d.Image, d.URL)
+			if d.Reason != "" {
+				fmt.Fprintf(w, "Reason: %s\n", d.Reason)
+			}
+			fmt.Fprintln(w)
+			rows := [][]string{}
+			for _, in := range d.Instances {
+				node := in.Node
+				if len(node) > 8 {
+					node = node[:8]
+				}
+				boot := "-"
+				if ms, ok := in.BootTimings["vm_to_healthy"]; ok {
+					boot = fmt.Sprintf("%.1fs", ms/1000)
+				}
+				rows = append(rows, []string{in.ID[:8], in.Region, node, in.State, in.Desired, in.Address,
+					fmt.Sprint(in.Restarts), boot, in.Reason})
+			}
+			table(w, []string{"INSTANCE", "REGION", "NODE", "STATE", "DESIRED", "ADDRESS", "RESTARTS", "BOOT", "REASON"}, rows)
+			return nil
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(list, show, del)
 	return cmd
 }

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zeitwork/zeitwork/internal/seal"
 	"github.com/zeitwork/zeitwork/internal/store"
 )
@@ -50,6 +52,9 @@ type Config struct {
 	ImageRetry     time.Duration
 	InstanceMemory int // MiB per instance
 	Log            *slog.Logger
+	// Metrics receives the operator's Prometheus metrics (README.md,
+	// "Metrics"); nil means none are registered.
+	Metrics prometheus.Registerer
 }
 
 func (c *Config) defaults() {
@@ -91,7 +96,8 @@ type Operator struct {
 	// internalToken lets the operator pull from its own registry.
 	internalToken string
 	resolver      *resolver
-	mux           *http.ServeMux
+	handler       http.Handler
+	metrics       *metrics
 	lastRoutes    routeCache
 }
 
@@ -112,16 +118,21 @@ func New(cfg Config) (*Operator, error) {
 		internalToken: randomHex(32),
 	}
 	o.resolver = newResolver(o)
+	m, err := newMetrics(cfg.Metrics, cfg.Store.Pool, cfg.Log)
+	if err != nil {
+		return nil, fmt.Errorf("operator: %w", err)
+	}
+	o.metrics = m
 	mux, err := o.routes()
 	if err != nil {
 		return nil, fmt.Errorf("operator: %w", err)
 	}
-	o.mux = mux
+	o.handler = m.instrument(mux)
 	return o, nil
 }
 
 // Handler serves /v1 and /v2.
-func (o *Operator) Handler() http.Handler { return o.mux }
+func (o *Operator) Handler() http.Handler { return o.handler }
 
 // Run listens for database changes and reconciles until ctx ends.
 func (o *Operator) Run(ctx context.Context) error {

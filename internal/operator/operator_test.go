@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/image"
@@ -32,6 +33,8 @@ type harness struct {
 	srv   *httptest.Server
 	store *store.Store
 	token string
+	// metrics is the registry the operator registers into.
+	metrics *prometheus.Registry
 }
 
 const joinToken = "join-secret"
@@ -40,7 +43,7 @@ func start(t *testing.T) *harness {
 	t.Helper()
 	s := storetest.New(t)
 	sealer, _ := seal.New(make([]byte, seal.KeySize))
-	h := &harness{t: t, store: s}
+	h := &harness{t: t, store: s, metrics: prometheus.NewRegistry()}
 	mux := http.NewServeMux()
 	h.srv = httptest.NewServer(mux)
 	t.Cleanup(h.srv.Close)
@@ -49,7 +52,7 @@ func start(t *testing.T) *harness {
 		RegistryHost: strings.TrimPrefix(h.srv.URL, "http://"), RegistryDir: t.TempDir(),
 		JoinToken: joinToken, TunnelToken: "tunnel-secret",
 		Resync: 200 * time.Millisecond, NodeGrace: 2 * time.Second, Drain: time.Second, ImageRetry: time.Second,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: h.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -47,7 +47,10 @@ func (o *Operator) reconcileLocked(ctx context.Context) error {
 		return nil
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", reconcileLock)
-	return o.Reconcile(ctx)
+	start := time.Now()
+	err = o.Reconcile(ctx)
+	o.metrics.reconcile.Observe(time.Since(start).Seconds())
+	return err
 }
 
 // Reconcile runs one pass: notices dead nodes, resolves images, applies the
@@ -76,7 +79,7 @@ func (o *Operator) Reconcile(ctx context.Context) error {
 			o.resolver.start(context.WithoutCancel(ctx), d)
 		}
 		if d.Status == api.StatusDeploying && time.Since(d.CreatedAt) > o.cfg.DeployTimeout {
-			o.failDeployment(ctx, d, fmt.Sprintf("no healthy instances after %s (%s)", o.cfg.DeployTimeout, o.waitingFor(ctx, d, state)))
+			o.failDeployment(ctx, d, failTimeout, fmt.Sprintf("no healthy instances after %s (%s)", o.cfg.DeployTimeout, o.waitingFor(ctx, d, state)))
 		}
 	}
 	if err := o.applyPlan(ctx, scheduler.Schedule(state)); err != nil {
@@ -225,7 +228,7 @@ func (o *Operator) onInstanceChange(ctx context.Context, before, in db.Instance,
 		return
 	}
 	if rep.Permanent || int(d.Failures) >= o.cfg.MaxFailures {
-		o.failDeployment(ctx, d, in.Reason)
+		o.failDeployment(ctx, d, failInstance, in.Reason)
 	}
 }
 

@@ -60,7 +60,7 @@ func (r *resolver) resolve(ctx context.Context, d db.Deployment) {
 	if err != nil {
 		if permanentImageError(err) || r.givingUp(d.ID) {
 			r.forget(d.ID)
-			o.failDeployment(ctx, d, err.Error())
+			o.failDeployment(ctx, d, failImage, err.Error())
 			return
 		}
 		o.log.Warn("resolve image; will retry", "deployment", d.Slug, "err", err)
@@ -166,13 +166,14 @@ func (o *Operator) pinnedRef(ctx context.Context, d db.Deployment) (string, bool
 	return parsed.Context().Digest(img.Digest).String(), true
 }
 
-func (o *Operator) failDeployment(ctx context.Context, d db.Deployment, reason string) {
+func (o *Operator) failDeployment(ctx context.Context, d db.Deployment, kind, reason string) {
 	if _, err := o.store.SetDeploymentStatus(ctx, db.SetDeploymentStatusParams{
 		ID: d.ID, Status: api.StatusFailed, StatusReason: reason,
 	}); err != nil {
 		o.log.Error("mark deployment failed", "deployment", d.Slug, "err", err)
 		return
 	}
+	o.metrics.failed.WithLabelValues(kind).Inc()
 	o.event(ctx, d, "failed", "deployment failed: "+reason)
 	o.hub.Bump()
 }
