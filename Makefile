@@ -26,6 +26,8 @@ up: deps build
 
 vet:
 	$(GO) vet ./...
+	@undocumented=$$($(GO) list -f '{{if not .Doc}}{{.ImportPath}}{{end}}' ./...); \
+	test -z "$$undocumented" || { echo "packages without a doc comment: $$undocumented"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 generate:
