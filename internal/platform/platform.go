@@ -113,7 +113,7 @@ type Platform struct {
 	Nodes []*Node
 }
 
-// Start brings every role up. Close (or Shutdown) stops them.
+// Start brings every role up; Shutdown stops them and cleans up.
 func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 	cfg.defaults()
 	if cfg.StateDir == "" {
@@ -262,6 +262,9 @@ func (p *Platform) shutdown(ctx context.Context) error {
 	}
 	for _, srv := range p.servers {
 		srv.Close()
+	}
+	if p.edgeLn != nil {
+		p.edgeLn.Close() // not yet served if start-up failed before the edge
 	}
 	p.cancel()
 	p.wg.Wait()
