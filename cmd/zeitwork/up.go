@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -87,7 +88,13 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 			fmt.Fprintln(os.Stderr, "error: sample app:", err)
 		}
 	}
-	fmt.Fprintln(out, "\nTry: zeitwork status | zeitwork logs hello -f | Ctrl-C to stop everything")
+	// Name the binary as it was run: after `make up` it is bin/zeitwork,
+	// which is not on PATH.
+	zw := os.Args[0]
+	if !strings.Contains(zw, "/") {
+		zw = "zeitwork"
+	}
+	fmt.Fprintf(out, "\nTry: %[1]s status | %[1]s logs hello -f | %[1]s --help\nCtrl-C stops everything.\n", zw)
 	<-ctx.Done()
 	return nil
 }
