@@ -10,9 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"time"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzRequests sends arbitrary methods, paths, queries and bodies to the
