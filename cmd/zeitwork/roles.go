@@ -43,7 +43,7 @@ func required(name, value, env string) (string, error) {
 }
 
 func operatorCmd() *cobra.Command {
-	var listen, dbURL, domain, edgeURL, stateDir, registryHost, bootstrapEmail string
+	var listen, dbURL, domain, edgeURL, stateDir, registryHost, bootstrapEmail, metricsListen string
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "Run the control plane: API, registry, reconciler (needs PostgreSQL)",
@@ -100,10 +100,15 @@ an edge token.`,
 			if registryHost == "" {
 				registryHost = ln.Addr().String()
 			}
+			metrics, err := serveMetrics(ctx, metricsListen, log)
+			if err != nil {
+				ln.Close()
+				return err
+			}
 			op, err := operator.New(operator.Config{
 				Store: s, Sealer: sealer, AppsDomain: domain, EdgeURL: edgeURL,
 				RegistryHost: registryHost, RegistryDir: filepath.Join(stateDir, "registry"),
-				JoinToken: join, TunnelToken: tunnelToken, Log: log,
+				JoinToken: join, TunnelToken: tunnelToken, Log: log, Metrics: metrics,
 			})
 			if err != nil {
 				return err
@@ -124,11 +129,12 @@ an edge token.`,
 	f.StringVar(&stateDir, "state-dir", "/var/lib/zeitwork/operator", "where the registry stores images")
 	f.StringVar(&registryHost, "registry-host", "", "host:port under which nodes reach the registry (default: the listen address)")
 	f.StringVar(&bootstrapEmail, "bootstrap", "", "create this first user and print tokens")
+	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	return cmd
 }
 
 func nodeCmd() *cobra.Command {
-	var operatorURL, region, stateDir, tunnelListen, tunnelAddr, netName, subnet, transit, accel, kernelCache string
+	var operatorURL, region, stateDir, tunnelListen, tunnelAddr, netName, subnet, transit, accel, kernelCache, metricsListen string
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a node agent: runs instances as microVMs (root)",
@@ -158,10 +164,14 @@ func nodeCmd() *cobra.Command {
 				return err
 			}
 			defer ln.Close()
+			metrics, err := serveMetrics(ctx, metricsListen, log)
+			if err != nil {
+				return err
+			}
 			a, err := node.New(node.Config{
 				OperatorURL: operatorURL, JoinToken: join, Region: region, StateDir: filepath.Join(stateDir, "node"),
 				TunnelListener: ln, TunnelAddr: tunnelAddr, Driver: deps.Driver, Kernel: deps.Kernel.Vmlinux,
-				Initrd: deps.Kernel.Initrd, Network: deps.Network, Images: deps.Images, Log: log,
+				Initrd: deps.Kernel.Initrd, Network: deps.Network, Images: deps.Images, Log: log, Metrics: metrics,
 			})
 			if err != nil {
 				return err
@@ -180,11 +190,12 @@ func nodeCmd() *cobra.Command {
 	f.StringVar(&transit, "transit", "10.214.0.0/30", "host<->namespace link")
 	f.StringVar(&accel, "accel", "auto", "auto (probe), kvm or tcg")
 	f.StringVar(&kernelCache, "kernel-cache", guestkernel.DefaultCacheDir, "guest kernel cache")
+	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	return cmd
 }
 
 func edgeCmd() *cobra.Command {
-	var operatorURL, listen string
+	var operatorURL, listen, metricsListen string
 	cmd := &cobra.Command{
 		Use:   "edge",
 		Short: "Run the HTTP edge: routes requests by host to healthy instances",
@@ -196,7 +207,14 @@ func edgeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e := edge.New(edge.Config{Source: edge.NewOperatorSource(strings.TrimSuffix(operatorURL, "/"), tok, &http.Client{}, log)}, log)
+			metrics, err := serveMetrics(cmd.Context(), metricsListen, log)
+			if err != nil {
+				return err
+			}
+			e := edge.New(edge.Config{
+				Source:  edge.NewOperatorSource(strings.TrimSuffix(operatorURL, "/"), tok, &http.Client{}, log),
+				Metrics: metrics,
+			}, log)
 			go e.Run(cmd.Context())
 			srv := e.NewServer(listen)
 			go func() {
@@ -212,5 +230,6 @@ func edgeCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&operatorURL, "operator", "http://127.0.0.1:7070", "operator API URL")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "HTTP address")
+	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	return cmd
 }

@@ -50,6 +50,7 @@ disk and database process it started.`,
 	f.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default: a private cluster under --state-dir)")
 	f.StringVar(&cfg.APIListen, "api-listen", "127.0.0.1:7070", "operator API (and image registry) address")
 	f.StringVar(&cfg.EdgeListen, "edge-listen", "127.0.0.1:8080", "edge HTTP address")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "127.0.0.1:9464", "Prometheus metrics address (/metrics); empty turns metrics off")
 	f.StringVar(&cfg.AppsDomain, "apps-domain", "localhost", "domain apps are served under")
 	f.StringVar(&cfg.Accel, "accel", "auto", "VM acceleration: auto (probe), kvm or tcg")
 	f.BoolVar(&noSample, "no-sample", false, "do not deploy the sample app")
@@ -63,7 +64,7 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 	start := time.Now()
 	p, err := platform.Start(ctx, cfg)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return &cli.UserError{Msg: err.Error(), Hint: "another process holds that port: stop it, or pick others with --api-listen and --edge-listen"}
+		return &cli.UserError{Msg: err.Error(), Hint: "another process holds that port: stop it, or pick others with --api-listen, --edge-listen and --metrics-listen"}
 	}
 	if err != nil {
 		return err
@@ -82,6 +83,9 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 	fmt.Fprintf(out, "    ready in %.1fs; VMs use %s acceleration\n", time.Since(start).Seconds(), p.Driver.Accel())
 	fmt.Fprintf(out, "    API %s (CLI logged in: %s)\n", p.APIURL, cli.ConfigPath())
 	fmt.Fprintf(out, "    edge %s\n", p.EdgeURL)
+	if p.MetricsURL != "" {
+		fmt.Fprintf(out, "    metrics %s\n", p.MetricsURL)
+	}
 
 	if !noSample {
 		if err := deploySample(ctx, out, cfg.StateDir, login); err != nil {

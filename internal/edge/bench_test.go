@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zeitwork/zeitwork/internal/api"
 )
 
@@ -16,10 +18,18 @@ func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(int)             {}
 
 // BenchmarkForward proxies GET requests over the real tunnel to a real app.
-func BenchmarkForward(b *testing.B) {
+func BenchmarkForward(b *testing.B) { benchForward(b, Config{}) }
+
+// BenchmarkForwardMetrics is BenchmarkForward with metrics registered,
+// which adds the request duration histogram to every request.
+func BenchmarkForwardMetrics(b *testing.B) {
+	benchForward(b, Config{Metrics: prometheus.NewRegistry()})
+}
+
+func benchForward(b *testing.B, cfg Config) {
 	a := startApp(b, "a")
 	node := startNode(b, map[string]string{"i-a": a.addr})
-	e := startEdge(b, apiRoute("hello.localhost", "d", "live", api.Backend{Instance: "i-a", NodeAddr: node}))
+	e := startEdgeConfig(b, cfg, apiRoute("hello.localhost", "d", "live", api.Backend{Instance: "i-a", NodeAddr: node}))
 	req, _ := http.NewRequest("GET", "http://hello.localhost/", nil)
 	req.RemoteAddr = "127.0.0.1:1234"
 	req.RequestURI = "/"

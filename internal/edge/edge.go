@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures an Edge. Zero durations and sizes take the defaults.
@@ -26,6 +28,10 @@ type Config struct {
 	// AccessLog logs every request at Info level. Off by default: a log
 	// line per request costs a large share of the throughput.
 	AccessLog bool
+	// Metrics receives the edge's Prometheus metrics (README.md, Metrics);
+	// nil means none. Serve them on a listener of their own, never on the
+	// public one.
+	Metrics prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -49,6 +55,8 @@ type Edge struct {
 	log   *slog.Logger
 	table atomic.Pointer[table]
 	stats counters
+	// duration is nil without Config.Metrics: no clock reads then.
+	duration prometheus.Histogram
 
 	mu       sync.Mutex // serialises apply
 	backends map[backendKey]*backend
@@ -58,7 +66,15 @@ type Edge struct {
 // first table from cfg.Source.
 func New(cfg Config, log *slog.Logger) *Edge {
 	cfg.setDefaults()
-	return &Edge{cfg: cfg, log: log, backends: map[backendKey]*backend{}}
+	e := &Edge{cfg: cfg, log: log, backends: map[backendKey]*backend{}}
+	if cfg.Metrics != nil {
+		if err := e.registerMetrics(cfg.Metrics); err != nil {
+			// Metrics are not worth refusing traffic for.
+			log.Error("edge: register metrics", "err", err)
+			e.duration = nil
+		}
+	}
+	return e
 }
 
 // Run watches the route source and applies every table it delivers, until

@@ -127,8 +127,15 @@ type testEdge struct {
 
 func startEdge(t testing.TB, routes ...api.Route) *testEdge {
 	t.Helper()
+	return startEdgeConfig(t, Config{}, routes...)
+}
+
+// startEdgeConfig is startEdge with settings; cfg.Source is set here.
+func startEdgeConfig(t testing.TB, cfg Config, routes ...api.Route) *testEdge {
+	t.Helper()
 	src := NewStaticSource(routeTable(1, routes...))
-	e := New(Config{Source: src}, slog.New(slog.DiscardHandler))
+	cfg.Source = src
+	e := New(cfg, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); e.Run(ctx) }()

@@ -22,11 +22,15 @@ const statusClientClosed = 499
 // ServeHTTP routes r by its Host and forwards it to the host's deployment.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var start time.Time
-	if e.cfg.AccessLog {
+	if e.cfg.AccessLog || e.duration != nil {
 		start = time.Now()
 	}
 	code := e.serve(w, r)
 	e.stats.status(code)
+	if e.duration != nil && code != http.StatusSwitchingProtocols {
+		// An upgraded connection's duration is a session's, not a request's.
+		e.duration.Observe(time.Since(start).Seconds())
+	}
 	if e.cfg.AccessLog {
 		e.log.Info("edge: request", "host", r.Host, "method", r.Method, "path", r.URL.Path,
 			"status", code, "duration", time.Since(start), "remote", r.RemoteAddr)

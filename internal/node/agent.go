@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/image"
@@ -51,6 +52,10 @@ type Config struct {
 	// HeartbeatInterval defaults to 5s.
 	HeartbeatInterval time.Duration
 	Log               *slog.Logger
+	// Metrics receives the agent's Prometheus metrics (README.md,
+	// "Metrics"); nil means none. Agents sharing a registry need a
+	// distinguishing label (prometheus.WrapRegistererWith).
+	Metrics prometheus.Registerer
 }
 
 // Agent is a running node agent.
@@ -60,6 +65,7 @@ type Agent struct {
 	client  *client
 	records records
 	auth    authn.Authenticator
+	metrics *metrics
 
 	mu          sync.Mutex
 	sups        map[string]*supervisor
@@ -97,6 +103,7 @@ func New(cfg Config) (*Agent, error) {
 		log:     cfg.Log,
 		client:  &client{base: cfg.OperatorURL, http: &http.Client{Timeout: 60 * time.Second}},
 		records: records{dir: filepath.Join(cfg.StateDir, "instances")},
+		metrics: newMetrics(),
 		sups:    map[string]*supervisor{},
 	}, nil
 }
@@ -142,6 +149,13 @@ func (a *Agent) NodeID() string {
 // Run registers, adopts surviving VMs, and serves until ctx ends. On
 // return the VMs keep running: stopping the agent is not stopping the node.
 func (a *Agent) Run(ctx context.Context) error {
+	if a.cfg.Metrics != nil {
+		unregister, err := a.registerMetrics(a.cfg.Metrics)
+		if err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		defer unregister()
+	}
 	for {
 		err := a.register(ctx)
 		if err == nil {

@@ -43,6 +43,7 @@ type supervisor struct {
 
 	mu      sync.Mutex
 	healthy bool
+	state   string // as last reported, for metrics
 }
 
 // failure is why an attempt to run the instance ended.
@@ -89,7 +90,17 @@ func (s *supervisor) setHealthy(h bool) {
 	s.mu.Unlock()
 }
 
+// currentState is the state the supervisor last reported.
+func (s *supervisor) currentState() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
 func (s *supervisor) report(rep api.InstanceReport) {
+	s.mu.Lock()
+	s.state = rep.State
+	s.mu.Unlock()
 	rep.Address = s.rec.Address
 	rep.Restarts = s.rec.Restarts
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
@@ -102,7 +113,7 @@ func (s *supervisor) report(rep api.InstanceReport) {
 func (s *supervisor) run() {
 	defer close(s.done)
 	backoff := time.Second
-	for {
+	for attempt := 0; ; attempt++ {
 		if s.stopping() {
 			s.teardown()
 			s.report(api.InstanceReport{State: api.InstanceStopped, Reason: "stopped"})
@@ -112,6 +123,9 @@ func (s *supervisor) run() {
 		if s.ctx.Err() != nil {
 			s.detach()
 			return
+		}
+		if attempt > 0 {
+			s.a.metrics.restarts.Inc()
 		}
 		started := time.Now()
 		err := s.runOnce()
@@ -126,6 +140,7 @@ func (s *supervisor) run() {
 		if !errors.As(err, &f) {
 			f = &failure{reason: err.Error()}
 		}
+		s.a.metrics.failures.Inc()
 		s.setHealthy(false)
 		s.destroyVM()
 		s.rec.Restarts++
@@ -175,6 +190,9 @@ func (s *supervisor) runOnce() error {
 		return err
 	}
 	s.setHealthy(true)
+	if !s.vmStarted.IsZero() {
+		s.a.metrics.boot.Observe(time.Since(s.vmStarted).Seconds())
+	}
 	s.log.Info("instance healthy", "address", s.rec.Address, "timings", timings)
 	s.report(api.InstanceReport{State: api.InstanceHealthy, Timings: timings})
 	return s.watch(ctx, exited, timings)
@@ -202,6 +220,7 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 		return &failure{reason: fmt.Sprintf("copy root disk: %v", err)}
 	}
 	timings["disk_copy"] = time.Since(t1)
+	s.a.metrics.imagePrepare.Observe(time.Since(t0).Seconds())
 	if s.tap == nil {
 		prev, _ := netip.ParseAddr(s.rec.Address)
 		tap, err := s.a.cfg.Network.CreateTap(d.ID, prev)

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -61,6 +63,34 @@ func TestEndToEnd(t *testing.T) {
 	if live.ID == "" {
 		t.FailNow()
 	}
+
+	t.Run("metrics show every role on their own listener", func(t *testing.T) {
+		resp, err := http.Get(e.p.MetricsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		text := string(b)
+		for _, want := range []string{
+			`zeitwork_instances{state="healthy"} 3`,
+			`zeitwork_node_instances{net="` + e.p.cfg.NetName + `",state="healthy"} 3`,
+			`zeitwork_edge_responses_total{class="2xx"}`,
+			`zeitwork_operator_reconcile_duration_seconds_count`,
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		// At least the three boots that made the instances healthy.
+		boots := regexp.MustCompile(`zeitwork_node_boot_duration_seconds_count{net="` + e.p.cfg.NetName + `"} ([3-9]|\d\d)\n`)
+		if !boots.MatchString(text) {
+			t.Errorf("metrics lack three boot durations")
+		}
+		if t.Failed() {
+			t.Logf("metrics:\n%s", text)
+		}
+	})
 
 	t.Run("app logs reach the API, also as a live stream", func(t *testing.T) {
 		e.eventually("the app's start-up line in its logs", 15*time.Second, func() (bool, string) {

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zeitwork/zeitwork/internal/edge"
 	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/node/network"
@@ -53,6 +55,9 @@ type Config struct {
 	StartTimeout  time.Duration
 	DeployTimeout time.Duration
 	Heartbeat     time.Duration
+	// MetricsListen serves every role's Prometheus metrics at /metrics on
+	// a listener of its own; empty means no metrics.
+	MetricsListen string
 	Log           *slog.Logger
 }
 
@@ -88,6 +93,10 @@ type Platform struct {
 	// APIURL and EdgeURL are where the operator and edge listen.
 	APIURL  string
 	EdgeURL string
+	// MetricsURL is the metrics endpoint (empty without MetricsListen).
+	MetricsURL string
+	// Metrics holds every role's metrics (nil without MetricsListen).
+	Metrics *prometheus.Registry
 	// Token is an API token of the first user.
 	Token string
 
@@ -129,6 +138,9 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 			p.Shutdown(context.Background())
 		}
 	}()
+	if err := p.startMetrics(); err != nil {
+		return nil, err
+	}
 	if err := p.startState(ctx); err != nil {
 		return nil, err
 	}
@@ -192,6 +204,7 @@ func (p *Platform) startOperator(ctx context.Context) error {
 		RegistryHost: apiLn.Addr().String(), RegistryDir: filepath.Join(p.cfg.StateDir, "registry"),
 		JoinToken: p.joinToken, TunnelToken: tunnelToken,
 		Resync: p.cfg.Resync, NodeGrace: p.cfg.NodeGrace, DeployTimeout: p.cfg.DeployTimeout, Log: p.log.With("role", "operator"),
+		Metrics: p.registerer(),
 	})
 	if err != nil {
 		return err
@@ -231,7 +244,8 @@ func (p *Platform) startEdge(ctx context.Context) error {
 	}
 	ln := p.edgeLn
 	e := edge.New(edge.Config{
-		Source: edge.NewOperatorSource(p.APIURL, edgeToken, &http.Client{}, p.log.With("role", "edge")),
+		Source:  edge.NewOperatorSource(p.APIURL, edgeToken, &http.Client{}, p.log.With("role", "edge")),
+		Metrics: p.registerer(),
 	}, p.log.With("role", "edge"))
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); e.Run(ctx) }()

@@ -1,0 +1,98 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+)
+
+// metrics are the node agent's counters and histograms. The gauge of
+// instances by state is read from the supervisors at scrape time
+// (stateCollector), so it can never drift from what the agent runs.
+type metrics struct {
+	failures     prometheus.Counter
+	restarts     prometheus.Counter
+	boot         prometheus.Histogram
+	imagePrepare prometheus.Histogram
+}
+
+// newMetrics creates the agent's metrics; Run registers them.
+func newMetrics() *metrics {
+	return &metrics{
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zeitwork_node_instance_failures_total",
+			Help: "Attempts to run an instance that ended in failure (boot error, app exit, failed health checks).",
+		}),
+		restarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zeitwork_node_instance_restarts_total",
+			Help: "Instances booted again after a failure.",
+		}),
+		boot: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "zeitwork_node_boot_duration_seconds",
+			Help:    "Time from starting an instance's VM to its first passing health check.",
+			Buckets: []float64{.1, .25, .5, 1, 2, 5, 10, 20, 30, 60},
+		}),
+		imagePrepare: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "zeitwork_node_image_prepare_duration_seconds",
+			Help:    "Time to get an instance's root disk ready: pull, unpack and build (cached by digest), then the VM's private copy.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+		}),
+	}
+}
+
+// registerMetrics registers the agent's metrics in reg and returns the
+// function that unregisters them. They live as long as Run, like a
+// process's: an agent started again in the same process (the platform's
+// StopAgent and StartAgent) registers its own, from zero, as a restarted
+// agent process would.
+func (a *Agent) registerMetrics(reg prometheus.Registerer) (unregister func(), err error) {
+	var done []prometheus.Collector
+	unregister = func() {
+		for _, c := range done {
+			reg.Unregister(c)
+		}
+	}
+	m := a.metrics
+	for _, c := range []prometheus.Collector{m.failures, m.restarts, m.boot, m.imagePrepare, newStateCollector(a)} {
+		if err := reg.Register(c); err != nil {
+			unregister()
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+		done = append(done, c)
+	}
+	return unregister, nil
+}
+
+// supervisorStates are the states zeitwork_node_instances reports, always
+// present (at zero) so that series do not vanish.
+var supervisorStates = []string{api.InstanceStarting, api.InstanceHealthy, api.InstanceFailed}
+
+// stateCollector counts the agent's instances by the state their
+// supervisor last reported.
+type stateCollector struct {
+	a    *Agent
+	desc *prometheus.Desc
+}
+
+func newStateCollector(a *Agent) *stateCollector {
+	return &stateCollector{a: a, desc: prometheus.NewDesc("zeitwork_node_instances",
+		"Instances on this node by supervisor state (starting, healthy, failed).", []string{"state"}, nil)}
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := map[string]int{}
+	c.a.mu.Lock()
+	for _, s := range c.a.sups {
+		counts[s.currentState()]++
+	}
+	c.a.mu.Unlock()
+	for _, st := range supervisorStates {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[st]), st)
+	}
+}
+
+var _ prometheus.Collector = (*stateCollector)(nil)
