@@ -275,8 +275,9 @@ func TestClosedKeepAliveConnection(t *testing.T) {
 	be.mu.Lock()
 	pooled := be.idle[len(be.idle)-1]
 	be.mu.Unlock()
-	closeAppConns(t, a)
-	waitFor(t, func() bool { return !alive(pooled) })
+	// The app's server marks a connection idle (closable) only a moment
+	// after it wrote the response, so close until the close lands.
+	waitFor(t, func() bool { closeAppConns(t, a); return !alive(pooled) })
 	// A POST cannot be retried once sent, so the edge must notice the dead
 	// connection before using it; a GET may find out and retry.
 	for _, method := range []string{http.MethodPost, http.MethodGet} {

@@ -118,10 +118,12 @@ func instancesIn(t *testing.T, reg *prometheus.Registry, state string) float64 {
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %s within %s", what, d)
 		}
-		time.Sleep(20 * time.Millisecond)
+		<-tick.C
 	}
 }
