@@ -78,10 +78,11 @@ func (s *supervisor) stopping() bool {
 func (s *supervisor) backend() (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.healthy || s.rec.Address == "" {
+	addr, err := netip.ParseAddr(s.rec.Address)
+	if !s.healthy || err != nil {
 		return "", false
 	}
-	return netip.AddrPortFrom(netip.MustParseAddr(s.rec.Address), uint16(s.rec.Desired.Port)).String(), true
+	return netip.AddrPortFrom(addr, uint16(s.rec.Desired.Port)).String(), true
 }
 
 func (s *supervisor) setHealthy(h bool) {
