@@ -78,8 +78,13 @@ func (s *supervisor) stopping() bool {
 func (s *supervisor) backend() (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// rec is only written while the instance is not healthy, so it is read
+	// only once healthy is seen under the lock.
+	if !s.healthy {
+		return "", false
+	}
 	addr, err := netip.ParseAddr(s.rec.Address)
-	if !s.healthy || err != nil {
+	if err != nil {
 		return "", false
 	}
 	return netip.AddrPortFrom(addr, uint16(s.rec.Desired.Port)).String(), true
