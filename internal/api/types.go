@@ -16,6 +16,8 @@ type Project struct {
 	URL                   string    `json:"url"`
 	Port                  int       `json:"port"`
 	HealthPath            string    `json:"health_path,omitempty"`
+	MemoryMiB             int       `json:"memory_mib"`
+	VCPUs                 int       `json:"vcpus"`
 	MinInstancesPerRegion int       `json:"min_instances_per_region"`
 	LiveDeployment        string    `json:"live_deployment,omitempty"`
 	CreatedAt             time.Time `json:"created_at"`
@@ -29,6 +31,9 @@ type CreateProjectRequest struct {
 	// HealthPath, when set, makes the health check an HTTP GET of this path
 	// (2xx or 3xx is healthy) instead of a TCP connection.
 	HealthPath string `json:"health_path,omitempty"`
+	// MemoryMiB (default 256) and VCPUs (default 1) size each instance.
+	MemoryMiB int `json:"memory_mib,omitempty"`
+	VCPUs     int `json:"vcpus,omitempty"`
 	// MinInstancesPerRegion defaults to 3.
 	MinInstancesPerRegion int `json:"min_instances_per_region,omitempty"`
 }

@@ -105,7 +105,7 @@ func TestProjectsEnvAndDeploy(t *testing.T) {
 		t.Fatalf("login: %s", out)
 	}
 
-	out = mustRun(t, "projects", "create", "shop", "--port", "3000", "--min-instances", "2", "--health-path", "/up")
+	out = mustRun(t, "projects", "create", "shop", "--port", "3000", "--min-instances", "2", "--health-path", "/up", "--memory", "512", "--vcpus", "2")
 	if !strings.Contains(out, "http://shop.apps.test") {
 		t.Fatalf("create: %s", out)
 	}
@@ -118,7 +118,7 @@ func TestProjectsEnvAndDeploy(t *testing.T) {
 	}
 	var ps []api.Project
 	if err := json.Unmarshal([]byte(mustRun(t, "projects", "list", "--json")), &ps); err != nil || len(ps) != 1 ||
-		ps[0].Port != 3000 || ps[0].MinInstancesPerRegion != 2 || ps[0].HealthPath != "/up" {
+		ps[0].Port != 3000 || ps[0].MinInstancesPerRegion != 2 || ps[0].HealthPath != "/up" || ps[0].MemoryMiB != 512 || ps[0].VCPUs != 2 {
 		t.Fatalf("json: %+v %v", ps, err)
 	}
 

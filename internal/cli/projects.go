@@ -11,7 +11,7 @@ import (
 
 func projectsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "projects", Short: "Create and list projects"}
-	var port, minInstances int
+	var port, minInstances, memory, vcpus int
 	var healthPath string
 	var asJSON bool
 	create := &cobra.Command{
@@ -26,6 +26,7 @@ func projectsCmd() *cobra.Command {
 			var p api.Project
 			err = c.do(cmd.Context(), "POST", "/v1/projects", api.CreateProjectRequest{
 				Name: args[0], Port: port, MinInstancesPerRegion: minInstances, HealthPath: healthPath,
+				MemoryMiB: memory, VCPUs: vcpus,
 			}, &p)
 			if err != nil {
 				return err
@@ -39,6 +40,8 @@ func projectsCmd() *cobra.Command {
 	}
 	create.Flags().IntVar(&port, "port", 0, "port the app listens on (PORT is set to it; default 8080)")
 	create.Flags().IntVar(&minInstances, "min-instances", 0, "instances per region (default 3)")
+	create.Flags().IntVar(&memory, "memory", 0, "guest memory per instance in MiB (default 256)")
+	create.Flags().IntVar(&vcpus, "vcpus", 0, "virtual CPUs per instance (default 1)")
 	create.Flags().StringVar(&healthPath, "health-path", "", "HTTP path that must answer 2xx/3xx (default: a TCP check of the port)")
 	create.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 

@@ -150,7 +150,7 @@ func (o *Operator) desiredBase(r *http.Request, deploymentID uuid.UUID) (api.Des
 	}
 	return api.DesiredInstance{
 		Deployment: d.Slug, Project: p.Name, Image: image, Port: int(p.Port), HealthPath: p.HealthPath,
-		MemoryMiB: o.cfg.InstanceMemory, VCPUs: 1, Env: env,
+		MemoryMiB: int(p.MemoryMib), VCPUs: int(p.Vcpus), Env: env,
 	}, nil
 }
 

@@ -50,7 +50,7 @@ type Config struct {
 	// deployment fails: long enough for a registry restart, short enough
 	// that a mistyped registry host is reported while the user watches.
 	ImageRetry     time.Duration
-	InstanceMemory int // MiB per instance
+	InstanceMemory int // MiB per instance unless the project says
 	Log            *slog.Logger
 	// Metrics receives the operator's Prometheus metrics (README.md,
 	// "Metrics"); nil means none are registered.

@@ -351,6 +351,8 @@ func TestInputErrors(t *testing.T) {
 		{"POST", "/v1/projects", h.token, map[string]any{"name": "ok", "colour": "red"}, 400, "unknown field"},
 		{"POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "ok", Port: 70000}, 400, "invalid port"},
 		{"POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "ok", HealthPath: "healthz"}, 400, "invalid health_path"},
+		{"POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "ok", MemoryMiB: 8}, 400, "invalid memory_mib"},
+		{"POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "ok", VCPUs: 100}, 400, "invalid vcpus"},
 		{"GET", "/v1/projects", "zw_nope", nil, 401, "invalid API token"},
 		{"GET", "/v1/projects/none", h.token, nil, 404, "not found"},
 		{"POST", "/v1/projects/none/deployments", h.token, api.CreateDeploymentRequest{Image: "x"}, 404, "not found"},

@@ -43,6 +43,18 @@ func (o *Operator) createProject(w http.ResponseWriter, r *http.Request) error {
 	if req.HealthPath != "" && (!strings.HasPrefix(req.HealthPath, "/") || len(req.HealthPath) > 256 || strings.ContainsAny(req.HealthPath, " \r\n")) {
 		return invalid("use an absolute path such as /healthz", "invalid health_path %q", req.HealthPath)
 	}
+	if req.MemoryMiB == 0 {
+		req.MemoryMiB = o.cfg.InstanceMemory
+	}
+	if req.MemoryMiB < 64 || req.MemoryMiB > 65536 {
+		return invalid("give the guest's memory in MiB, e.g. 512", "invalid memory_mib %d: use 64 to 65536", req.MemoryMiB)
+	}
+	if req.VCPUs == 0 {
+		req.VCPUs = 1
+	}
+	if req.VCPUs < 1 || req.VCPUs > 64 {
+		return invalid("", "invalid vcpus %d: use 1 to 64", req.VCPUs)
+	}
 	if req.MinInstancesPerRegion == 0 {
 		req.MinInstancesPerRegion = 3
 	}
@@ -52,6 +64,7 @@ func (o *Operator) createProject(w http.ResponseWriter, r *http.Request) error {
 	p, err := o.store.CreateProject(r.Context(), db.CreateProjectParams{
 		ID: uuid.New(), OrganisationID: principalFrom(r.Context()).orgID, Name: req.Name,
 		MinInstancesPerRegion: int32(req.MinInstancesPerRegion), Port: int32(req.Port), HealthPath: req.HealthPath,
+		MemoryMib: int32(req.MemoryMiB), Vcpus: int32(req.VCPUs),
 	})
 	if err != nil {
 		if err = store.Classify(err); isConflict(err) {
@@ -114,6 +127,7 @@ func (o *Operator) liveSlug(r *http.Request, p db.Project) string {
 func (o *Operator) projectJSON(p db.Project, live string) api.Project {
 	return api.Project{
 		ID: p.ID.String(), Name: p.Name, URL: o.appURL(p.Name), Port: int(p.Port), HealthPath: p.HealthPath,
+		MemoryMiB: int(p.MemoryMib), VCPUs: int(p.Vcpus),
 		MinInstancesPerRegion: int(p.MinInstancesPerRegion), LiveDeployment: live, CreatedAt: p.CreatedAt,
 	}
 }

@@ -47,7 +47,7 @@ func fixture(t *testing.T, s *store.Store) (db.Project, db.Node) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.CreateProject(ctx, db.CreateProjectParams{ID: uuid.New(), OrganisationID: org.ID, Name: "web", MinInstancesPerRegion: 3, Port: 8080})
+	p, err := s.CreateProject(ctx, db.CreateProjectParams{ID: uuid.New(), OrganisationID: org.ID, Name: "web", MinInstancesPerRegion: 3, Port: 8080, MemoryMib: 256, Vcpus: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func fixture(t *testing.T, s *store.Store) (db.Project, db.Node) {
 func TestProjectNamesAreUnique(t *testing.T) {
 	s := storetest.New(t)
 	p, _ := fixture(t, s)
-	_, err := s.CreateProject(context.Background(), db.CreateProjectParams{ID: uuid.New(), OrganisationID: p.OrganisationID, Name: "web", MinInstancesPerRegion: 3, Port: 8080})
+	_, err := s.CreateProject(context.Background(), db.CreateProjectParams{ID: uuid.New(), OrganisationID: p.OrganisationID, Name: "web", MinInstancesPerRegion: 3, Port: 8080, MemoryMib: 256, Vcpus: 1})
 	if !errors.Is(store.Classify(err), store.ErrConflict) {
 		t.Fatalf("duplicate project: got %v, want ErrConflict", err)
 	}

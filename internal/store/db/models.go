@@ -109,6 +109,8 @@ type Project struct {
 	MinInstancesPerRegion int32
 	Port                  int32
 	HealthPath            string
+	MemoryMib             int32
+	Vcpus                 int32
 	LiveDeploymentID      uuid.NullUUID
 	CreatedAt             time.Time
 }

@@ -228,8 +228,8 @@ func (q *Queries) CreateOrganisation(ctx context.Context, arg CreateOrganisation
 }
 
 const createProject = `-- name: CreateProject :one
-INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port, health_path)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, live_deployment_id, created_at
+INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at
 `
 
 type CreateProjectParams struct {
@@ -239,6 +239,8 @@ type CreateProjectParams struct {
 	MinInstancesPerRegion int32
 	Port                  int32
 	HealthPath            string
+	MemoryMib             int32
+	Vcpus                 int32
 }
 
 func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error) {
@@ -249,6 +251,8 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		arg.MinInstancesPerRegion,
 		arg.Port,
 		arg.HealthPath,
+		arg.MemoryMib,
+		arg.Vcpus,
 	)
 	var i Project
 	err := row.Scan(
@@ -258,6 +262,8 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.MinInstancesPerRegion,
 		&i.Port,
 		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 	)
@@ -458,7 +464,7 @@ func (q *Queries) GetOrganisationByName(ctx context.Context, name string) (Organ
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, live_deployment_id, created_at FROM projects WHERE id = $1
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -471,6 +477,8 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.MinInstancesPerRegion,
 		&i.Port,
 		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 	)
@@ -478,7 +486,7 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 }
 
 const getProjectByName = `-- name: GetProjectByName :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, live_deployment_id, created_at FROM projects WHERE organisation_id = $1 AND name = $2
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at FROM projects WHERE organisation_id = $1 AND name = $2
 `
 
 type GetProjectByNameParams struct {
@@ -496,6 +504,8 @@ func (q *Queries) GetProjectByName(ctx context.Context, arg GetProjectByNamePara
 		&i.MinInstancesPerRegion,
 		&i.Port,
 		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 	)
@@ -576,7 +586,7 @@ func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, erro
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, live_deployment_id, created_at FROM projects ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at FROM projects ORDER BY name
 `
 
 func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
@@ -595,6 +605,8 @@ func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
 			&i.MinInstancesPerRegion,
 			&i.Port,
 			&i.HealthPath,
+			&i.MemoryMib,
+			&i.Vcpus,
 			&i.LiveDeploymentID,
 			&i.CreatedAt,
 		); err != nil {
@@ -941,7 +953,7 @@ func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
 }
 
 const listProjects = `-- name: ListProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, live_deployment_id, created_at FROM projects WHERE organisation_id = $1 ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at FROM projects WHERE organisation_id = $1 ORDER BY name
 `
 
 func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([]Project, error) {
@@ -960,6 +972,8 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 			&i.MinInstancesPerRegion,
 			&i.Port,
 			&i.HealthPath,
+			&i.MemoryMib,
+			&i.Vcpus,
 			&i.LiveDeploymentID,
 			&i.CreatedAt,
 		); err != nil {

@@ -55,6 +55,8 @@ CREATE TABLE projects (
     -- Empty: a TCP connection to the port is the health check; else an
     -- HTTP GET of this path must answer 2xx or 3xx.
     health_path              text NOT NULL DEFAULT '',
+    memory_mib               integer NOT NULL DEFAULT 256 CHECK (memory_mib BETWEEN 64 AND 65536),
+    vcpus                    integer NOT NULL DEFAULT 1 CHECK (vcpus BETWEEN 1 AND 64),
     live_deployment_id       uuid,
     created_at               timestamptz NOT NULL DEFAULT now()
 );

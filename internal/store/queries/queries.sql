@@ -52,8 +52,8 @@ WHERE state = 'ready' AND last_heartbeat_at < now() - make_interval(secs => sqlc
 RETURNING *;
 
 -- name: CreateProject :one
-INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port, health_path)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING *;
+INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *;
 
 -- name: GetProjectByName :one
 SELECT * FROM projects WHERE organisation_id = $1 AND name = $2;
