@@ -224,11 +224,18 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("shutdown with a VM running leaves nothing behind", func(t *testing.T) {
-		if code := e.apiBody("POST", "/v1/projects", `{"name":"solo","min_instances_per_region":1}`, e.p.Token, nil); code != 201 {
+		if code := e.apiBody("POST", "/v1/projects", `{"name":"solo","min_instances_per_region":1,"memory_mib":192}`, e.p.Token, nil); code != 201 {
 			t.Fatalf("create project: %d", code)
 		}
-		if _, err := e.deploy("solo", layout); err != nil {
+		d, err := e.deploy("solo", layout)
+		if err != nil {
 			t.Fatal(err)
+		}
+		// The project's instance size reaches the VMM.
+		d = e.getDeployment(d.ID)
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", e.qemuPID(d.Instances[0].ID)))
+		if !strings.Contains(string(cmdline), "size=192M") {
+			t.Errorf("instance not sized as its project says: %q", strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 		if err := e.p.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
