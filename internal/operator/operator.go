@@ -45,6 +45,10 @@ type Config struct {
 	DeployTimeout time.Duration // a deployment not ready by then fails
 	MaxFailures   int           // instance failures that fail a new deployment
 	Drain         time.Duration // a replaced deployment keeps serving this long
+	// LogRetention and EventRetention bound how long app log lines and
+	// deployment events are kept (defaults 7 and 30 days).
+	LogRetention   time.Duration
+	EventRetention time.Duration
 	// ImageRetry is how long an image that cannot be fetched for reasons
 	// that may pass (registry unreachable, 5xx) is retried before the
 	// deployment fails: long enough for a registry restart, short enough
@@ -66,6 +70,12 @@ func (c *Config) defaults() {
 	}
 	if c.DeployTimeout == 0 {
 		c.DeployTimeout = 5 * time.Minute
+	}
+	if c.LogRetention == 0 {
+		c.LogRetention = 7 * 24 * time.Hour
+	}
+	if c.EventRetention == 0 {
+		c.EventRetention = 30 * 24 * time.Hour
 	}
 	if c.ImageRetry == 0 {
 		c.ImageRetry = 30 * time.Second
@@ -96,6 +106,7 @@ type Operator struct {
 	// internalToken lets the operator pull from its own registry.
 	internalToken string
 	resolver      *resolver
+	lastPrune     time.Time // only touched by the reconcile loop
 	handler       http.Handler
 	metrics       *metrics
 	lastRoutes    routeCache

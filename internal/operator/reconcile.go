@@ -88,6 +88,7 @@ func (o *Operator) Reconcile(ctx context.Context) error {
 	if err := o.store.StopUnplacedInstances(ctx); err != nil {
 		return err
 	}
+	o.prune(ctx)
 	for _, d := range deps {
 		if d.Status == api.StatusDeploying && scheduler.Ready(state, d.ID.String()) {
 			if err := o.promote(ctx, d); err != nil {
@@ -264,4 +265,24 @@ func (o *Operator) waitingFor(ctx context.Context, d db.Deployment, s scheduler.
 		out += "; last problem: " + last
 	}
 	return out
+}
+
+// prune deletes log lines and events past their retention, at most once a
+// minute: the tables would otherwise grow for as long as apps log.
+func (o *Operator) prune(ctx context.Context) {
+	if time.Since(o.lastPrune) < time.Minute {
+		return
+	}
+	o.lastPrune = time.Now()
+	logs, err := o.store.PruneLogLines(ctx, o.cfg.LogRetention.Seconds())
+	if err != nil {
+		o.log.Warn("prune log lines", "err", err)
+	}
+	events, err := o.store.PruneEvents(ctx, o.cfg.EventRetention.Seconds())
+	if err != nil {
+		o.log.Warn("prune events", "err", err)
+	}
+	if logs+events > 0 {
+		o.log.Info("pruned old records", "log_lines", logs, "events", events)
+	}
 }

@@ -1124,6 +1124,30 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 	return items, nil
 }
 
+const pruneEvents = `-- name: PruneEvents :execrows
+DELETE FROM events WHERE created_at < now() - make_interval(secs => $1::float8)
+`
+
+func (q *Queries) PruneEvents(ctx context.Context, keepSeconds float64) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneEvents, keepSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const pruneLogLines = `-- name: PruneLogLines :execrows
+DELETE FROM log_lines WHERE logged_at < now() - make_interval(secs => $1::float8)
+`
+
+func (q *Queries) PruneLogLines(ctx context.Context, keepSeconds float64) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneLogLines, keepSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const reportInstance = `-- name: ReportInstance :one
 UPDATE instances
 SET state = $3, reason = $4, address = $5, restarts = $6, updated_at = now(),

@@ -169,3 +169,9 @@ SELECT * FROM images WHERE id = $1;
 -- requests edges sent them before the route moved.
 SELECT * FROM deployments
 WHERE status = 'stopped' AND updated_at > now() - make_interval(secs => sqlc.arg(drain_seconds)::float8);
+
+-- name: PruneLogLines :execrows
+DELETE FROM log_lines WHERE logged_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8);
+
+-- name: PruneEvents :execrows
+DELETE FROM events WHERE created_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8);
