@@ -118,6 +118,16 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("first SSE line %q %v", line, err)
 		}
 	})
+	t.Run("status shows the node's driver and accelerator", func(t *testing.T) {
+		var st api.Status
+		e.api("GET", "/v1/status", &st)
+		if len(st.Nodes) != 1 || st.Nodes[0].Driver != "qemu" || st.Nodes[0].Accel != e.p.Driver.Accel() ||
+			(st.Nodes[0].Accel != "kvm" && st.Nodes[0].Accel != "tcg") {
+			t.Fatalf("nodes in status: %+v", st.Nodes)
+		}
+		t.Logf("accelerator: %s", st.Nodes[0].Accel)
+	})
+
 	t.Run("unknown host is a clear 404", func(t *testing.T) {
 		status, body, _ := e.get(e.host("nothing-here"), "/")
 		if status != 404 || !strings.Contains(body, "no app is deployed") {
