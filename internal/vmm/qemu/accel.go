@@ -84,7 +84,7 @@ func (d *Driver) probeBoot(ctx context.Context, kernel, initrd, accel string) er
 	}
 	defer os.RemoveAll(dir)
 	spec := vmm.Spec{ID: "probe", Kernel: kernel, Initrd: initrd, MemoryMiB: 128, VCPUs: 1, KernelArgs: guest.ProbeArg}
-	p := vmPaths(dir)
+	p := vmPaths(d.sockRoot, dir)
 	cmd, err := d.command(spec, p, accel)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -36,11 +37,16 @@ type paths struct {
 	dir, control, qmp, log, console, stderr, pid, meta string
 }
 
-func vmPaths(dir string) paths {
+// vmPaths names the files of the VM whose state directory is dir. The
+// sockets are named through sockRoot, a short path that leads to dir's
+// parent (see socketRoot), because a unix socket's name may not exceed 107
+// bytes however deep the state directory is.
+func vmPaths(sockRoot, dir string) paths {
+	sock := sockRoot + "/" + filepath.Base(dir)
 	return paths{
 		dir:     dir,
-		control: dir + "/control.sock",
-		qmp:     dir + "/qmp.sock",
+		control: sock + "/control.sock",
+		qmp:     sock + "/qmp.sock",
 		log:     dir + "/app.log",
 		console: dir + "/console.log",
 		stderr:  dir + "/qemu.log",

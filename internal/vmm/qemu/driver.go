@@ -43,6 +43,8 @@ type Driver struct {
 	cfg    Config
 	log    *slog.Logger
 	tscKHz int
+	// sockRoot names StateDir in socket paths (see socketRoot).
+	sockRoot string
 
 	mu    sync.Mutex
 	accel string
@@ -89,7 +91,11 @@ func New(cfg Config) (*Driver, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("qemu: state dir: %w", err)
 	}
-	d := &Driver{cfg: cfg, log: cfg.Log, tscKHz: hostTSCKHz(), vms: map[string]*vm{}}
+	sockRoot, err := socketRoot(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
+	d := &Driver{cfg: cfg, log: cfg.Log, tscKHz: hostTSCKHz(), vms: map[string]*vm{}, sockRoot: sockRoot}
 	if cfg.Accel != "auto" {
 		d.accel = cfg.Accel
 	}
@@ -157,7 +163,7 @@ func (d *Driver) launch(ctx context.Context, spec vmm.Spec, accel string, v *vm)
 	if err := os.MkdirAll(v.dir, 0o700); err != nil {
 		return nil, err
 	}
-	p := vmPaths(v.dir)
+	p := vmPaths(d.sockRoot, v.dir)
 	cmd, err := d.command(spec, p, accel)
 	if err != nil {
 		os.RemoveAll(v.dir)

@@ -154,11 +154,11 @@ func (d *Driver) Recover(ctx context.Context) ([]*vmm.Instance, error) {
 			continue
 		}
 		dir := filepath.Join(d.cfg.StateDir, e.Name())
-		inst, err := readState(dir)
+		inst, err := readState(vmPaths(d.sockRoot, dir))
 		if err != nil {
 			// An agent that died between starting QEMU and writing the
 			// state leaves a running VM without a record: rebuild it.
-			inst = findUnrecorded(e.Name(), dir)
+			inst = findUnrecorded(e.Name(), vmPaths(d.sockRoot, dir))
 		}
 		if inst == nil || !isOurQEMU(inst.PID, dir) {
 			d.log.Info("removing state of a gone vm", "instance", e.Name())
@@ -174,8 +174,8 @@ func (d *Driver) Recover(ctx context.Context) ([]*vmm.Instance, error) {
 	return out, nil
 }
 
-func readState(dir string) (*vmm.Instance, error) {
-	p := vmPaths(dir)
+func readState(p paths) (*vmm.Instance, error) {
+	dir := p.dir
 	b, err := os.ReadFile(p.meta)
 	if err != nil {
 		return nil, err
@@ -217,12 +217,12 @@ func findQEMU(dir string) int {
 
 // findUnrecorded looks for a QEMU running on dir's files without a pid file
 // and rebuilds its Instance (every path in it follows from dir).
-func findUnrecorded(id, dir string) *vmm.Instance {
+func findUnrecorded(id string, p paths) *vmm.Instance {
+	dir := p.dir
 	pid := findQEMU(dir)
 	if pid == 0 {
 		return nil
 	}
-	p := vmPaths(dir)
 	inst := &vmm.Instance{ID: id, PID: pid, ControlSocket: p.control, LogPath: p.log, ConsolePath: p.console}
 	if st, err := os.Stat(dir); err == nil {
 		inst.StartedAt = st.ModTime()

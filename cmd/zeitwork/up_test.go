@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestUpServesTheSampleAndCleansUpOnInterrupt runs the README's first
+// command the way a newcomer does: the real binary, `zeitwork up`, waits for
+// the sample app's URL, fetches it through the edge, presses Ctrl-C, and
+// checks that nothing is left running.
+func TestUpServesTheSampleAndCleansUpOnInterrupt(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("zeitwork up needs root (tap devices, network namespaces); run the tests as root as CI does")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "zeitwork")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	state := filepath.Join(dir, "state")
+	cmd := exec.Command(bin, "up", "--state-dir", state,
+		"--api-listen", "127.0.0.1:0", "--edge-listen", "127.0.0.1:0", "--metrics-listen", "")
+	cmd.Env = append(os.Environ(), "ZEITWORK_CONFIG="+filepath.Join(dir, "config.json"))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	lines := make(chan string, 100)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+	projectURL := regexp.MustCompile(`^\s+http://hello\.localhost:(\d+)$`)
+	var port string
+	var seen []string
+	deadline := time.After(3 * time.Minute)
+	for port == "" {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("zeitwork up exited before serving the sample:\n%s\n%s", strings.Join(seen, "\n"), stderr.String())
+			}
+			seen = append(seen, line)
+			if m := projectURL.FindStringSubmatch(line); m != nil {
+				port = m[1]
+			}
+		case <-deadline:
+			t.Fatalf("no sample URL printed:\n%s\n%s", strings.Join(seen, "\n"), stderr.String())
+		}
+	}
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:"+port+"/", nil)
+	req.Host = "hello.localhost"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Hello from Zeitwork") {
+		t.Fatalf("sample app: %d %.200s", resp.StatusCode, body)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for line := range lines {
+		seen = append(seen, line)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("zeitwork up after Ctrl-C: %v\n%s", err, stderr.String())
+		}
+	case <-ctx.Done():
+		t.Fatal("zeitwork up did not stop within a minute of Ctrl-C")
+	}
+	if !strings.Contains(strings.Join(seen, "\n"), "==> Stopped") {
+		t.Errorf("no stop message:\n%s", strings.Join(seen, "\n"))
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), state) {
+			t.Errorf("left running: %s", strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	if _, err := os.Stat("/run/netns/zeitwork"); !os.IsNotExist(err) {
+		t.Errorf("network namespace left behind: %v", err)
+	}
+	if disks, _ := os.ReadDir(filepath.Join(state, "node", "disks")); len(disks) != 0 {
+		t.Errorf("disks left behind: %d", len(disks))
+	}
+}
