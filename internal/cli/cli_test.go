@@ -4,56 +4,29 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/image"
-	"github.com/zeitwork/zeitwork/internal/operator"
-	"github.com/zeitwork/zeitwork/internal/seal"
+	"github.com/zeitwork/zeitwork/internal/operator/operatortest"
 	"github.com/zeitwork/zeitwork/internal/store/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
 
-// startOperator runs a real operator on a real database and logs the CLI
-// in to it through a config file of the test's own.
+// startOperator runs a real operator on a real database and points the
+// CLI at a config file of the test's own.
 func startOperator(t *testing.T) (url, token string) {
 	t.Helper()
-	s := storetest.New(t)
-	sealer, _ := seal.New(make([]byte, seal.KeySize))
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	op, err := operator.New(operator.Config{
-		Store: s, Sealer: sealer, AppsDomain: "apps.test", EdgeURL: "http://{host}",
-		RegistryHost: strings.TrimPrefix(srv.URL, "http://"), RegistryDir: t.TempDir(),
-		Resync: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux.Handle("/", op.Handler())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); op.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	token, err = operator.Bootstrap(ctx, s, "acme", "dev@acme.test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := operatortest.Start(t)
 	t.Setenv("ZEITWORK_CONFIG", filepath.Join(t.TempDir(), "config.json"))
 	t.Setenv("ZEITWORK_API_URL", "")
 	t.Setenv("ZEITWORK_TOKEN", "")
-	return srv.URL, token
+	return srv.URL, srv.Token
 }
 
 // run executes one zeitwork command line and returns its output.

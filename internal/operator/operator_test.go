@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +17,7 @@ import (
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/operator"
-	"github.com/zeitwork/zeitwork/internal/seal"
+	"github.com/zeitwork/zeitwork/internal/operator/operatortest"
 	"github.com/zeitwork/zeitwork/internal/store"
 	"github.com/zeitwork/zeitwork/internal/store/storetest"
 )
@@ -30,42 +28,20 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 // CLI, the node agents and the edge through the HTTP API.
 type harness struct {
 	t     *testing.T
-	srv   *httptest.Server
+	url   string
 	store *store.Store
 	token string
 	// metrics is the registry the operator registers into.
 	metrics *prometheus.Registry
 }
 
-const joinToken = "join-secret"
+const joinToken = operatortest.JoinToken
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	s := storetest.New(t)
-	sealer, _ := seal.New(make([]byte, seal.KeySize))
-	h := &harness{t: t, store: s, metrics: prometheus.NewRegistry()}
-	mux := http.NewServeMux()
-	h.srv = httptest.NewServer(mux)
-	t.Cleanup(h.srv.Close)
-	op, err := operator.New(operator.Config{
-		Store: s, Sealer: sealer, AppsDomain: "apps.test", EdgeURL: "http://{host}",
-		RegistryHost: strings.TrimPrefix(h.srv.URL, "http://"), RegistryDir: t.TempDir(),
-		JoinToken: joinToken, TunnelToken: "tunnel-secret",
-		Resync: 200 * time.Millisecond, NodeGrace: 2 * time.Second, Drain: time.Second, ImageRetry: time.Second,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: h.metrics,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux.Handle("/", op.Handler())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); op.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	if h.token, err = operator.Bootstrap(ctx, s, "acme", "dev@acme.test"); err != nil {
-		t.Fatal(err)
-	}
-	return h
+	reg := prometheus.NewRegistry()
+	srv := operatortest.Start(t, func(c *operator.Config) { c.Metrics = reg })
+	return &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, metrics: reg}
 }
 
 func (h *harness) call(method, path, token string, body, out any) int {
@@ -75,7 +51,7 @@ func (h *harness) call(method, path, token string, body, out any) int {
 		b, _ := json.Marshal(body)
 		rd = strings.NewReader(string(b))
 	}
-	req, _ := http.NewRequest(method, h.srv.URL+path, rd)
+	req, _ := http.NewRequest(method, h.url+path, rd)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -95,7 +71,7 @@ func (h *harness) pushImage(repo string, cfg image.ImageConfig) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	ref, _ := name.ParseReference(strings.TrimPrefix(h.srv.URL, "http://")+"/"+repo+":v1", name.Insecure)
+	ref, _ := name.ParseReference(strings.TrimPrefix(h.url, "http://")+"/"+repo+":v1", name.Insecure)
 	digest, err := image.PushImage(context.Background(), img, ref, &authn.Basic{Username: "u", Password: h.token}, nil)
 	if err != nil {
 		h.t.Fatal(err)
@@ -301,7 +277,7 @@ func TestBadImagesFailBeforeBooting(t *testing.T) {
 	h := start(t)
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	h.register("eu", "10.0.0.1:7443")
-	host := strings.TrimPrefix(h.srv.URL, "http://")
+	host := strings.TrimPrefix(h.url, "http://")
 	for _, c := range []struct{ ref, want string }{
 		{h.pushImage("web/noentry", image.ImageConfig{}), "no entrypoint or cmd"},
 		{host + "/web:missing", "not found"},
@@ -332,7 +308,7 @@ func TestRegistryKeepsTenantsApart(t *testing.T) {
 		t.Fatalf("owner cannot pull: %v", err)
 	}
 	img, _ := image.FromFiles(map[string]image.File{"/x": {Mode: 0o644, Data: []byte("x")}}, image.ImageConfig{Cmd: []string{"/x"}})
-	dst, _ := name.ParseReference(strings.TrimPrefix(h.srv.URL, "http://")+"/not-a-project:v1", name.Insecure)
+	dst, _ := name.ParseReference(strings.TrimPrefix(h.url, "http://")+"/not-a-project:v1", name.Insecure)
 	if _, err := image.PushImage(context.Background(), img, dst, &authn.Basic{Username: "dev", Password: h.token}, nil); err == nil {
 		t.Fatal("push to a repository that names no project was accepted")
 	}
