@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -75,7 +77,7 @@ func run(outPath string, runs int) error {
 	login := cli.Config{APIURL: p.APIURL, Token: p.Token}
 	report := &strings.Builder{}
 	fmt.Fprintf(report, "Machine: %s, %d cores; accelerator: **%s**; guest RAM 256 MiB, 1 vCPU; kernel %s.\n\n",
-		cpuModel(), numCPU(), strings.ToUpper(p.Driver.Accel()), p.Kernel.Version)
+		cpuModel(), runtime.NumCPU(), strings.ToUpper(p.Driver().Accel()), p.Kernel().Version)
 	for _, sc := range []struct {
 		name      string
 		instances int
@@ -165,7 +167,7 @@ func getJSON(login cli.Config, path string, out any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	return jsonDecode(resp.Body, out)
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // memory reads an instance's QEMU memory from smaps: guest RAM is the one

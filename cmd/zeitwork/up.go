@@ -80,7 +80,7 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 	if err := cli.SaveConfig(login); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "    ready in %.1fs; VMs use %s acceleration\n", time.Since(start).Seconds(), p.Driver.Accel())
+	fmt.Fprintf(out, "    ready in %.1fs; VMs use %s acceleration\n", time.Since(start).Seconds(), p.Driver().Accel())
 	fmt.Fprintf(out, "    API %s (CLI logged in: %s)\n", p.APIURL, cli.ConfigPath())
 	fmt.Fprintf(out, "    edge %s\n", p.EdgeURL)
 	if p.MetricsURL != "" {

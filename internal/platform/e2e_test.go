@@ -121,7 +121,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("status shows the node's driver and accelerator", func(t *testing.T) {
 		var st api.Status
 		e.api("GET", "/v1/status", &st)
-		if len(st.Nodes) != 1 || st.Nodes[0].Driver != "qemu" || st.Nodes[0].Accel != e.p.Driver.Accel() ||
+		if len(st.Nodes) != 1 || st.Nodes[0].Driver != "qemu" || st.Nodes[0].Accel != e.p.Driver().Accel() ||
 			(st.Nodes[0].Accel != "kvm" && st.Nodes[0].Accel != "tcg") {
 			t.Fatalf("nodes in status: %+v", st.Nodes)
 		}
@@ -221,7 +221,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("vm state left: %s", v.Name())
 			}
 		}
-		if taps, err := e.p.Network.Taps(); err != nil || len(taps) != 0 {
+		if taps, err := e.p.Network().Taps(); err != nil || len(taps) != 0 {
 			t.Errorf("taps left: %v %v", taps, err)
 		}
 		if disks, _ := os.ReadDir(e.dir + "/node/disks"); len(disks) != 0 {

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -114,7 +115,7 @@ func (e *env) api(method, path string, out any) int {
 	}
 	defer resp.Body.Close()
 	if out != nil {
-		if err := jsonDecode(resp.Body, out); err != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 			e.t.Fatalf("%s %s: %v", method, path, err)
 		}
 	}
@@ -194,7 +195,7 @@ func (e *env) apiBody(method, path, body, token string, out any) int {
 	}
 	defer resp.Body.Close()
 	if out != nil {
-		jsonDecode(resp.Body, out)
+		json.NewDecoder(resp.Body).Decode(out)
 	}
 	return resp.StatusCode
 }

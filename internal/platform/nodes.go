@@ -102,9 +102,6 @@ func (n *Node) Start() error {
 		return err
 	}
 	n.deps.Driver = drv
-	if n == n.p.Nodes[0] {
-		n.p.Driver = drv
-	}
 	ln, err := net.Listen("tcp", n.tunnelAddr)
 	if err != nil {
 		return fmt.Errorf("tunnel listener: %w", err)

@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zeitwork/zeitwork/internal/edge"
-	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/node/network"
 	"github.com/zeitwork/zeitwork/internal/operator"
 	"github.com/zeitwork/zeitwork/internal/pglocal"
@@ -102,10 +101,6 @@ type Platform struct {
 
 	Store    *store.Store
 	Operator *operator.Operator
-	Network  *network.Network
-	Driver   *qemu.Driver
-	Images   *image.Store
-	Kernel   *guestkernel.Kernel
 
 	pg        *pglocal.Cluster
 	joinToken string
@@ -118,7 +113,7 @@ type Platform struct {
 	shutdownErr  error
 
 	// Nodes are the node agents this process runs; the first is the one
-	// Kernel, Network, Driver and Images describe.
+	// Driver, Network and Kernel describe.
 	Nodes []*Node
 }
 
@@ -220,16 +215,21 @@ func (p *Platform) startOperator(ctx context.Context) error {
 }
 
 func (p *Platform) startFirstNode(ctx context.Context) error {
-	n, err := p.AddNode(ctx, NodeConfig{
+	_, err := p.AddNode(ctx, NodeConfig{
 		Region: p.cfg.Region, StateDir: p.cfg.StateDir, NetName: p.cfg.NetName,
 		Subnet: p.cfg.Subnet, Transit: p.cfg.Transit, TunnelListen: p.cfg.TunnelListen,
 	})
-	if err != nil {
-		return err
-	}
-	p.Kernel, p.Network, p.Driver, p.Images = n.deps.Kernel, n.deps.Network, n.deps.Driver, n.deps.Images
-	return nil
+	return err
 }
+
+// Driver is the first node's current VM driver.
+func (p *Platform) Driver() *qemu.Driver { return p.Nodes[0].deps.Driver }
+
+// Network is the first node's VM network.
+func (p *Platform) Network() *network.Network { return p.Nodes[0].deps.Network }
+
+// Kernel is the guest kernel the nodes boot.
+func (p *Platform) Kernel() *guestkernel.Kernel { return p.Nodes[0].deps.Kernel }
 
 // StartAgent starts the first node's agent again after StopAgent.
 func (p *Platform) StartAgent() error { return p.Nodes[0].Start() }
