@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/zeitwork/zeitwork/internal/vmm"
@@ -56,7 +57,10 @@ func (d *Driver) allocUID() (int, error) {
 // cgroupName names a VM's cgroup; the probe VM has its own.
 func cgroupName(id string) string { return "vm-" + id }
 
-const probeCgroup = "probe"
+// probeCgroup names the cgroup of the probe VM in dir (".probe-N").
+func probeCgroup(dir string) string {
+	return "probe" + strings.TrimPrefix(filepath.Base(dir), ".probe")
+}
 
 // jailed wraps QEMU's argv in the launcher: QEMU joins the VM's cgroup,
 // sees only the VM's own files, and runs as uid with no capabilities.
@@ -190,4 +194,3 @@ func jailDirs() error {
 	}
 	return nil
 }
-

@@ -199,7 +199,7 @@ func (d *Driver) removeProbe(dir string) {
 	if pid := findQEMU(dir); pid > 0 {
 		signalPid(pid, unix.SIGKILL)
 	}
-	if err := d.cgroups.Remove(context.Background(), probeCgroup); err != nil {
+	if err := d.cgroups.Remove(context.Background(), probeCgroup(dir)); err != nil {
 		d.log.Warn("probe cgroup left behind", "err", err)
 	}
 	os.RemoveAll(dir)
