@@ -191,7 +191,7 @@ func TestDeployLifecycle(t *testing.T) {
 	for _, r := range routes.Routes {
 		hosts[r.Host] = len(r.Backends)
 	}
-	if hosts["web.apps.test"] != 3 || hosts["web-"+d.ID+".apps.test"] != 3 {
+	if hosts["web.apps.test"] != 3 || hosts[api.VersionedLabel("web", d.ID)+".apps.test"] != 3 {
 		t.Fatalf("routes: %+v", routes)
 	}
 	if code := h.call("GET", "/v1/edge/routes", h.token, nil, nil); code != 403 {
