@@ -72,7 +72,7 @@ func (o *Operator) deleteEnv(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if n == 0 {
-		return notFound("env var %q is not set on project %s", r.PathValue("name"), p.Name)
+		return notFound("list them with `zeitwork env list "+p.Name+"`", "env var %q not found: it is not set on project %s", r.PathValue("name"), p.Name)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -24,8 +24,8 @@ func invalid(hint, format string, args ...any) error {
 	return &apiError{http.StatusBadRequest, fmt.Sprintf(format, args...), hint}
 }
 
-func notFound(format string, args ...any) error {
-	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...), ""}
+func notFound(hint, format string, args ...any) error {
+	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...), hint}
 }
 
 func conflict(hint, format string, args ...any) error {

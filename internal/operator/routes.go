@@ -34,7 +34,7 @@ func (o *Operator) routes() (*http.ServeMux, error) {
 	}
 	mux.Handle("/v2/", reg)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		o.writeError(w, r, notFound("no such endpoint: %s %s", r.Method, r.URL.Path))
+		o.writeError(w, r, notFound("see docs/api.md for the endpoints", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	return mux, nil
 }
