@@ -28,6 +28,11 @@ func notFound(hint, format string, args ...any) error {
 	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...), hint}
 }
 
+// tooLarge is a request that would take something over a size or count limit.
+func tooLarge(hint, format string, args ...any) error {
+	return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf(format, args...), hint}
+}
+
 func conflict(hint, format string, args ...any) error {
 	return &apiError{http.StatusConflict, fmt.Sprintf(format, args...), hint}
 }

@@ -55,7 +55,11 @@ type Config struct {
 	// that a mistyped registry host is reported while the user watches.
 	ImageRetry     time.Duration
 	InstanceMemory int // MiB per instance unless the project says
-	Log            *slog.Logger
+	// EnvMaxVars and EnvMaxBytes bound a project's env vars: their number
+	// and the size of all "NAME=value" strings (defaults 200 and 64 KiB).
+	EnvMaxVars  int
+	EnvMaxBytes int
+	Log         *slog.Logger
 	// Metrics receives the operator's Prometheus metrics (README.md,
 	// "Metrics"); nil means none are registered.
 	Metrics prometheus.Registerer
@@ -85,6 +89,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxFailures == 0 {
 		c.MaxFailures = 3
+	}
+	if c.EnvMaxVars == 0 {
+		c.EnvMaxVars = 200
+	}
+	if c.EnvMaxBytes == 0 {
+		c.EnvMaxBytes = 64 << 10
 	}
 	if c.InstanceMemory == 0 {
 		c.InstanceMemory = 256

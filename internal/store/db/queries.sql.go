@@ -1095,6 +1095,19 @@ func (q *Queries) ListRegions(ctx context.Context) ([]Region, error) {
 	return items, nil
 }
 
+const lockProject = `-- name: LockProject :one
+SELECT id FROM projects WHERE id = $1 FOR UPDATE
+`
+
+// Serialises changes to one project's env vars, so that limits on their
+// count and size hold under concurrent writes.
+func (q *Queries) LockProject(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, lockProject, id)
+	var id_2 uuid.UUID
+	err := row.Scan(&id_2)
+	return id_2, err
+}
+
 const markNodeInstancesLost = `-- name: MarkNodeInstancesLost :many
 UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node stopped heartbeating', updated_at = now()
 WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at

@@ -186,3 +186,8 @@ JOIN deployments d ON d.id = i.deployment_id
 JOIN projects p ON p.id = d.project_id
 WHERE p.organisation_id = $1 AND i.state <> 'stopped'
 ORDER BY i.created_at, i.id;
+
+-- name: LockProject :one
+-- Serialises changes to one project's env vars, so that limits on their
+-- count and size hold under concurrent writes.
+SELECT id FROM projects WHERE id = $1 FOR UPDATE;
