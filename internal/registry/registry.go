@@ -12,7 +12,12 @@
 //	repos/<name>/_tags/<tag>            tag -> digest
 //
 // Repository path components can never start with "_", so the link
-// directories cannot collide with a repository name. go-containerregistry's
+// directories cannot collide with a repository name.
+//
+// Limits: one blob may be at most 10 GiB and one manifest 4 MiB (Option);
+// larger uploads get 413 SIZE_INVALID and their data is deleted. GC removes
+// blobs no manifest references once they are older than a grace period,
+// and abandoned uploads. go-containerregistry's
 // pkg/registry keeps manifests in memory only, hence this compact handler.
 package registry
 
