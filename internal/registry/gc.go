@@ -157,4 +157,3 @@ func (g *Registry) removeAbandoned(age time.Duration) int {
 	}
 	return removed
 }
-
