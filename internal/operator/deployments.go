@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/uuid"
@@ -73,15 +72,19 @@ func (o *Operator) listDeployments(w http.ResponseWriter, r *http.Request) error
 }
 
 // deployment loads the {deployment} of the path: its short id, or
-// "<project>-<id>" as in the URL, within the caller's organisation.
+// "<id>--<project>" as in its URL, within the caller's organisation.
+// Another organisation's deployment is "not found", like a missing one.
 func (o *Operator) deployment(r *http.Request) (db.Project, db.Deployment, error) {
 	ref := r.PathValue("deployment")
-	slug := ref
-	if i := strings.LastIndexByte(ref, '-'); i >= 0 {
-		slug = ref[i+1:]
+	slug, project, ok := api.ParseVersionedLabel(ref)
+	if !ok {
+		slug = ref
 	}
 	missing := &apiError{http.StatusNotFound, "deployment " + strconv.Quote(ref) + " not found",
 		"list deployments with `zeitwork status`"}
+	if !api.IsSlug(slug) {
+		return db.Project{}, db.Deployment{}, missing
+	}
 	d, err := o.store.GetDeploymentBySlug(r.Context(), slug)
 	if err != nil {
 		if isNotFound(store.Classify(err)) {
@@ -93,7 +96,7 @@ func (o *Operator) deployment(r *http.Request) (db.Project, db.Deployment, error
 	if err != nil {
 		return p, d, err
 	}
-	if p.OrganisationID != principalFrom(r.Context()).orgID {
+	if p.OrganisationID != principalFrom(r.Context()).orgID || (ok && project != p.Name) {
 		return p, d, missing
 	}
 	return p, d, nil
@@ -148,7 +151,7 @@ func (o *Operator) deploymentJSON(p db.Project, d db.Deployment) api.Deployment 
 	return api.Deployment{
 		ID: d.Slug, Project: p.Name, Image: d.ImageRef, Status: d.Status, Reason: d.StatusReason,
 		Live: p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID,
-		URL:  o.appURL(p.Name + "-" + d.Slug), CreatedAt: d.CreatedAt, ReadyAt: d.ReadyAt,
+		URL:  o.appURL(api.VersionedLabel(p.Name, d.Slug)), CreatedAt: d.CreatedAt, ReadyAt: d.ReadyAt,
 	}
 }
 

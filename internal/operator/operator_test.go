@@ -166,7 +166,7 @@ func TestDeployLifecycle(t *testing.T) {
 	if code := h.call("GET", "/v1/nodes/"+a.id+"/desired", b.token, nil, nil); code != 403 {
 		t.Fatalf("node b read node a's state: %d", code)
 	}
-	if code := b.report(na[0].ID, api.InstanceHealthy, ""); code != 404 && code != 500 {
+	if code := b.report(na[0].ID, api.InstanceHealthy, ""); code != 404 {
 		t.Fatalf("node b reported node a's instance: %d", code)
 	}
 
@@ -191,7 +191,7 @@ func TestDeployLifecycle(t *testing.T) {
 	for _, r := range routes.Routes {
 		hosts[r.Host] = len(r.Backends)
 	}
-	if hosts["web.apps.test"] != 3 || hosts["web-"+d.ID+".apps.test"] != 3 {
+	if hosts["web.apps.test"] != 3 || hosts[api.VersionedLabel("web", d.ID)+".apps.test"] != 3 {
 		t.Fatalf("routes: %+v", routes)
 	}
 	if code := h.call("GET", "/v1/edge/routes", h.token, nil, nil); code != 403 {

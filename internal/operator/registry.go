@@ -13,7 +13,7 @@ import (
 
 // registryHandler serves the built-in OCI registry. Users push with their
 // API token; nodes pull with theirs; edges may not touch it.
-func (o *Operator) registryHandler() (http.Handler, error) {
+func (o *Operator) registryHandler() (*registry.Registry, error) {
 	dir := o.cfg.RegistryDir
 	if dir == "" {
 		dir = filepath.Join(".", "registry")
@@ -33,7 +33,7 @@ func (o *Operator) registryHandler() (http.Handler, error) {
 			return o.authorizeRepos(r, p)
 		}
 		return nil
-	}, o.log)
+	}, o.log, registry.WithMaxBlobSize(o.cfg.RegistryMaxBlobSize), registry.WithMaxManifestSize(o.cfg.RegistryMaxManifestSize))
 }
 
 // authorizeRepos keeps tenants apart in the shared registry: a repository

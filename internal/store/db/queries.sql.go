@@ -952,6 +952,52 @@ func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
 	return items, nil
 }
 
+const listOrganisationInstances = `-- name: ListOrganisationInstances :many
+
+SELECT i.id, i.deployment_id, i.region_id, i.node_id, i.desired, i.state, i.reason, i.address, i.restarts, i.timings, i.created_at, i.updated_at, i.healthy_at FROM instances i
+JOIN deployments d ON d.id = i.deployment_id
+JOIN projects p ON p.id = d.project_id
+WHERE p.organisation_id = $1 AND i.state <> 'stopped'
+ORDER BY i.created_at, i.id
+`
+
+// Part: API (issue 5): what one organisation may see of the fleet.
+// An organisation's instances that are not fully stopped: GET /v1/status
+// shows its users only the nodes these run on.
+func (q *Queries) ListOrganisationInstances(ctx context.Context, organisationID uuid.UUID) ([]Instance, error) {
+	rows, err := q.db.Query(ctx, listOrganisationInstances, organisationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Instance
+	for rows.Next() {
+		var i Instance
+		if err := rows.Scan(
+			&i.ID,
+			&i.DeploymentID,
+			&i.RegionID,
+			&i.NodeID,
+			&i.Desired,
+			&i.State,
+			&i.Reason,
+			&i.Address,
+			&i.Restarts,
+			&i.Timings,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.HealthyAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listProjects = `-- name: ListProjects :many
 SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at FROM projects WHERE organisation_id = $1 ORDER BY name
 `
@@ -1047,6 +1093,19 @@ func (q *Queries) ListRegions(ctx context.Context) ([]Region, error) {
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockProject = `-- name: LockProject :one
+SELECT id FROM projects WHERE id = $1 FOR UPDATE
+`
+
+// Serialises changes to one project's env vars, so that limits on their
+// count and size hold under concurrent writes.
+func (q *Queries) LockProject(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, lockProject, id)
+	var id_2 uuid.UUID
+	err := row.Scan(&id_2)
+	return id_2, err
 }
 
 const markNodeInstancesLost = `-- name: MarkNodeInstancesLost :many

@@ -175,3 +175,19 @@ DELETE FROM log_lines WHERE logged_at < now() - make_interval(secs => sqlc.arg(k
 
 -- name: PruneEvents :execrows
 DELETE FROM events WHERE created_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8);
+
+-- Part: API (issue 5): what one organisation may see of the fleet.
+
+-- name: ListOrganisationInstances :many
+-- An organisation's instances that are not fully stopped: GET /v1/status
+-- shows its users only the nodes these run on.
+SELECT i.* FROM instances i
+JOIN deployments d ON d.id = i.deployment_id
+JOIN projects p ON p.id = d.project_id
+WHERE p.organisation_id = $1 AND i.state <> 'stopped'
+ORDER BY i.created_at, i.id;
+
+-- name: LockProject :one
+-- Serialises changes to one project's env vars, so that limits on their
+-- count and size hold under concurrent writes.
+SELECT id FROM projects WHERE id = $1 FOR UPDATE;
