@@ -106,10 +106,12 @@ type Operator struct {
 	// internalToken lets the operator pull from its own registry.
 	internalToken string
 	resolver      *resolver
-	lastPrune     time.Time // only touched by the reconcile loop
 	handler       http.Handler
 	metrics       *metrics
 	lastRoutes    routeCache
+
+	// pruneBatch is how many rows one prune statement deletes.
+	pruneBatch int32
 }
 
 // New returns an operator; call Run to start its reconcilers.
@@ -127,6 +129,7 @@ func New(cfg Config) (*Operator, error) {
 		log:           cfg.Log,
 		hub:           newHub(),
 		internalToken: randomHex(32),
+		pruneBatch:    5000,
 	}
 	o.resolver = newResolver(o)
 	m, err := newMetrics(cfg.Metrics, cfg.Store.Pool, cfg.Log)
@@ -148,6 +151,7 @@ func (o *Operator) Handler() http.Handler { return o.handler }
 // Run listens for database changes and reconciles until ctx ends.
 func (o *Operator) Run(ctx context.Context) error {
 	go o.hub.listen(ctx, o.store.Pool, o.log)
+	go o.pruneLoop(ctx)
 	return o.reconcileLoop(ctx)
 }
 
