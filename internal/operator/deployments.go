@@ -126,23 +126,16 @@ func (o *Operator) deleteDeployment(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
-		if p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID {
-			if err := q.SetLiveDeployment(r.Context(), db.SetLiveDeploymentParams{ID: p.ID}); err != nil {
-				return err
-			}
-		}
-		d, err = q.SetDeploymentStatus(r.Context(), db.SetDeploymentStatusParams{
-			ID: d.ID, Status: api.StatusStopped, StatusReason: "stopped by user",
-		})
-		return err
-	})
+	d, err = o.stopDeployment(r.Context(), d)
+	if isLost(err) {
+		return conflict("run the command again", "deployment %s kept changing while it was stopped", d.Slug)
+	}
 	if err != nil {
 		return err
 	}
-	o.event(r.Context(), d, "stopped", "deployment stopped by user")
-	o.hub.Bump()
-	p.LiveDeploymentID = uuid.NullUUID{}
+	if p, err = o.store.GetProject(r.Context(), p.ID); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, o.deploymentJSON(p, d))
 	return nil
 }

@@ -134,11 +134,13 @@ type Operator struct {
 	// internalToken lets the operator pull from its own registry.
 	internalToken string
 	resolver      *resolver
-	lastPrune     time.Time // only touched by the reconcile loop
 	handler       http.Handler
 	metrics       *metrics
 	lastRoutes    routeCache
 	registry      *registry.Registry
+
+	// pruneBatch is how many rows one prune statement deletes.
+	pruneBatch int32
 }
 
 // New returns an operator; call Run to start its reconcilers.
@@ -156,6 +158,7 @@ func New(cfg Config) (*Operator, error) {
 		log:           cfg.Log,
 		hub:           newHub(),
 		internalToken: randomHex(32),
+		pruneBatch:    5000,
 	}
 	o.resolver = newResolver(o)
 	m, err := newMetrics(cfg.Metrics, cfg.Store.Pool, cfg.Log)
@@ -178,6 +181,7 @@ func (o *Operator) Handler() http.Handler { return o.handler }
 func (o *Operator) Run(ctx context.Context) error {
 	go o.hub.listen(ctx, o.store.Pool, o.log)
 	go o.registryGC(ctx)
+	go o.pruneLoop(ctx)
 	return o.reconcileLoop(ctx)
 }
 
