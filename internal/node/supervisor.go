@@ -31,6 +31,8 @@ type supervisor struct {
 	conn *channel.Conn
 	msgs chan channel.Message
 	logs *logTail
+	// releaseDisk ends the hold on the cached root disk (nil: none held).
+	releaseDisk func()
 
 	stopCh   chan struct{}
 	stopOnce sync.Once
@@ -213,6 +215,7 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 	if err != nil {
 		return &failure{reason: fmt.Sprintf("pull image %s: %v", d.Image, err)}
 	}
+	s.holdDisk(disk.Digest, disk.Release)
 	timings["image_resolve"] = disk.Timings.Resolve
 	timings["image_unpack"] = disk.Timings.Unpack
 	timings["rootfs_build"] = disk.Timings.Build
@@ -268,6 +271,9 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 
 // attach re-connects to an adopted VM.
 func (s *supervisor) attach(ctx context.Context) error {
+	if s.releaseDisk == nil && s.rec.ImageDigest != "" {
+		s.holdDisk(s.rec.ImageDigest, s.a.cfg.Images.Hold(s.rec.ImageDigest))
+	}
 	if a, err := netip.ParseAddr(s.rec.Address); err == nil {
 		tap, err := s.a.cfg.Network.CreateTap(s.rec.Desired.ID, a)
 		if err != nil {
@@ -321,6 +327,7 @@ func (s *supervisor) detach() {
 		s.conn.Close()
 	}
 	s.saveRecord()
+	s.dropDisk() // the next agent holds it again when it adopts the VM
 }
 
 // saveRecord persists the instance record with how far its log was shipped.
@@ -365,6 +372,22 @@ func (s *supervisor) teardown() {
 	if err := s.a.cfg.Network.DeleteTap(s.rec.Desired.ID, addr); err != nil {
 		s.log.Warn("delete tap", "err", err)
 	}
+	s.dropDisk()
 	s.a.records.remove(s.rec.Desired.ID)
 	s.log.Info("instance stopped")
+}
+
+// holdDisk keeps the cached root disk of digest from eviction while the
+// instance runs on it (a restart needs it again), ending any earlier hold.
+func (s *supervisor) holdDisk(digest string, release func()) {
+	s.dropDisk()
+	s.rec.ImageDigest, s.releaseDisk = digest, release
+}
+
+// dropDisk ends the hold on the cached root disk, if any.
+func (s *supervisor) dropDisk() {
+	if s.releaseDisk != nil {
+		s.releaseDisk()
+		s.releaseDisk = nil
+	}
 }
