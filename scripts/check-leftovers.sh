@@ -3,8 +3,8 @@
 # (exit 1) if there is anything: network namespaces named zw* (also those
 # whose mount is covered under /run/netns, which `ip netns` cannot show),
 # tap devices zt* on the host or in any network namespace, host veths
-# zwh-*, nftables tables zeitwork*, and qemu-system-x86_64 or postgres
-# processes. Run it as root when nothing of Zeitwork should be running:
+# zwh-*, nftables tables zeitwork*, VM cgroups zeitwork-*, and
+# qemu-system-x86_64 or postgres processes. Run it as root when nothing of Zeitwork should be running:
 # CI runs it before and after the tests (.ci/run). It changes nothing.
 set -uo pipefail
 
@@ -62,6 +62,10 @@ done
 while read -r family table; do
 	found+=("nftables table $family $table")
 done < <(nft list tables 2>/dev/null | awk '$1 == "table" && $3 ~ /^zeitwork/ { print $2, $3 }')
+
+while read -r dir; do
+	found+=("cgroup $dir")
+done < <(find /sys/fs/cgroup -mindepth 1 -type d -path '*/zeitwork-*' 2>/dev/null)
 
 # -x matches the process name exactly: -f would match this script's own
 # shell, or any command line that mentions the name. The kernel keeps 15
