@@ -335,8 +335,12 @@ func TestAgentAdoptsRunningVMWithoutRebooting(t *testing.T) {
 
 // A guest that says it listens over and over costs one report.
 func TestSupervisorCoalescesRepeatedListening(t *testing.T) {
-	h := newHarness(t, func(g *vmmtest.Guest) {
+	var h *harness
+	h = newHarness(t, func(g *vmmtest.Guest) {
 		boots(g)
+		for h.op.count(api.InstanceHealthy) == 0 { // flood a healthy instance
+			time.Sleep(10 * time.Millisecond)
+		}
 		for range 300 {
 			g.Send(channel.Message{Kind: channel.KindHello, UptimeMS: 100})
 			g.Send(channel.Message{Kind: channel.KindListening, UptimeMS: 200})
