@@ -13,6 +13,7 @@ import (
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/guest/channel"
+	"github.com/zeitwork/zeitwork/internal/tokenbucket"
 )
 
 // LogLimits bound what one instance's output may cost: disk on the node
@@ -57,7 +58,7 @@ type logTail struct {
 	mu      sync.Mutex
 	offset  int64  // bytes of the current file consumed
 	carry   []byte // a line not yet complete at offset
-	bucket  *bucket
+	bucket  *tokenbucket.Bucket
 	pending []api.LogLine // read, not yet accepted by the operator
 	recent  [][]byte      // the last raw lines, shipped or not
 	dropped map[string]int
@@ -79,7 +80,7 @@ func newLogTail(path string, offset int64, instance string, limits LogLimits) *l
 	limits = limits.withDefaults()
 	return &logTail{
 		path: path, offset: offset, instance: instance, limits: limits,
-		bucket: newBucket(limits.LinesPerSecond, limits.Burst, time.Now()), dropped: map[string]int{},
+		bucket: tokenbucket.New(limits.LinesPerSecond, limits.Burst, time.Now()), dropped: map[string]int{},
 	}
 }
 
@@ -209,7 +210,7 @@ func (t *logTail) split(data []byte) {
 		}
 		data = data[i+1:]
 		t.remember(line)
-		if !t.bucket.allow(now) {
+		if !t.bucket.Allow(now) {
 			t.drop(reasonRate, 1)
 			continue
 		}

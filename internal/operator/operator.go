@@ -55,13 +55,23 @@ type Config struct {
 	// that a mistyped registry host is reported while the user watches.
 	ImageRetry     time.Duration
 	InstanceMemory int // MiB per instance unless the project says
-	Log            *slog.Logger
+	// LogLinesPerSecond and LogBurst bound the app log lines one project
+	// may store, whatever its nodes send (defaults 500 and 5000).
+	LogLinesPerSecond float64
+	LogBurst          int
+	Log               *slog.Logger
 	// Metrics receives the operator's Prometheus metrics (README.md,
 	// "Metrics"); nil means none are registered.
 	Metrics prometheus.Registerer
 }
 
 func (c *Config) defaults() {
+	if c.LogLinesPerSecond <= 0 {
+		c.LogLinesPerSecond = 500
+	}
+	if c.LogBurst <= 0 {
+		c.LogBurst = 5000
+	}
 	if c.Resync == 0 {
 		c.Resync = 5 * time.Second
 	}
@@ -110,6 +120,7 @@ type Operator struct {
 	handler       http.Handler
 	metrics       *metrics
 	lastRoutes    routeCache
+	logQuota      logQuota
 }
 
 // New returns an operator; call Run to start its reconcilers.
