@@ -6,7 +6,7 @@
 //	-no-listen   run but never listen
 //	-dial ADDR   try a TCP connection to ADDR at start and log the result
 //	-flood D     once listening, write log lines as fast as it can for D,
-//	             then "hello: flood over"
+//	             then, a second later, "hello: flood over"
 //
 // and endpoints /healthz, /dial?addr=HOST:PORT (a TCP connect from inside
 // the VM, to test network isolation) and /env?k=NAME (selected variables).
@@ -111,5 +111,8 @@ func floodLog(w io.Writer, d time.Duration) {
 			w.Write(line)
 		}
 	}
+	// After a pause, as an app's next output would come: rate limits
+	// have room again.
+	time.Sleep(time.Second)
 	fmt.Fprintln(w, "hello: flood over")
 }

@@ -65,12 +65,17 @@ func TestLogFlood(t *testing.T) {
 		if status, _, err := e.get(e.host("calm"), "/"); status != 200 {
 			calmErrs = append(calmErrs, describeGet(status, err))
 		}
-		for _, l := range logs() {
+		lines := logs()
+		for _, l := range lines {
 			if l.Text == "hello: flood over" {
 				return true, ""
 			}
 		}
-		return false, "no \"flood over\" line yet"
+		var last []string
+		for _, l := range lines[max(0, len(lines)-3):] {
+			last = append(last, l.Text[:min(len(l.Text), 60)])
+		}
+		return false, fmt.Sprintf("no \"flood over\" line yet; %d lines, last %q; files %v", len(lines), last, largest)
 	})
 	elapsed := time.Since(start)
 
