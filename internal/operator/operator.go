@@ -71,13 +71,23 @@ type Config struct {
 	// and the size of all "NAME=value" strings (defaults 200 and 64 KiB).
 	EnvMaxVars  int
 	EnvMaxBytes int
-	Log         *slog.Logger
+	// LogLinesPerSecond and LogBurst bound the app log lines one project
+	// may store, whatever its nodes send (defaults 500 and 5000).
+	LogLinesPerSecond float64
+	LogBurst          int
+	Log               *slog.Logger
 	// Metrics receives the operator's Prometheus metrics (README.md,
 	// "Metrics"); nil means none are registered.
 	Metrics prometheus.Registerer
 }
 
 func (c *Config) defaults() {
+	if c.LogLinesPerSecond <= 0 {
+		c.LogLinesPerSecond = 500
+	}
+	if c.LogBurst <= 0 {
+		c.LogBurst = 5000
+	}
 	if c.Resync == 0 {
 		c.Resync = 5 * time.Second
 	}
@@ -141,6 +151,7 @@ type Operator struct {
 
 	// pruneBatch is how many rows one prune statement deletes.
 	pruneBatch int32
+	logQuota   logQuota
 }
 
 // New returns an operator; call Run to start its reconcilers.

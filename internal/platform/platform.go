@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zeitwork/zeitwork/internal/edge"
+	"github.com/zeitwork/zeitwork/internal/node"
 	"github.com/zeitwork/zeitwork/internal/node/network"
 	"github.com/zeitwork/zeitwork/internal/operator"
 	"github.com/zeitwork/zeitwork/internal/pglocal"
@@ -49,9 +50,11 @@ type Config struct {
 	// KernelCache holds the guest kernel; default guestkernel.DefaultCacheDir.
 	KernelCache string
 	// Operator timers, shortened by tests.
-	Resync        time.Duration
-	NodeGrace     time.Duration
-	StartTimeout  time.Duration
+	Resync       time.Duration
+	NodeGrace    time.Duration
+	StartTimeout time.Duration
+	// LogLimits bound each instance's log files and shipping on the nodes.
+	LogLimits     node.LogLimits
 	DeployTimeout time.Duration
 	Heartbeat     time.Duration
 	// MetricsListen serves every role's Prometheus metrics at /metrics on

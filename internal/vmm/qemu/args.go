@@ -108,7 +108,10 @@ func qemuArgs(spec vmm.Spec, p paths, accel, cmd string) []string {
 		"-kernel", spec.Kernel,
 		"-initrd", spec.Initrd,
 		"-append", cmd,
-		"-chardev", "file,id=con,path=" + p.console,
+		// Appending, like the log: the node agent caps both files by
+		// copying and truncating them (copytruncate), and only an appending
+		// writer continues at the new end instead of leaving a hole.
+		"-chardev", "file,id=con,path=" + p.console + ",append=on",
 		"-serial", "chardev:con",
 		"-chardev", fmt.Sprintf("socket,id=qmp,fd=%d,server=on,wait=off", fdQMP),
 		"-mon", "chardev=qmp,mode=control",

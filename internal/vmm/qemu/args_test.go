@@ -31,7 +31,7 @@ func TestQEMUArgs(t *testing.T) {
 		"file=/d.img,format=raw,if=none,cache=unsafe", "-device virtio-blk-device,drive=root",
 		"tap,id=net0,fd=5", "-sandbox " + sandboxOpt, "virtio-net-device,netdev=net0,mac=52:54:00:00:00:07",
 		"socket,id=ctl,fd=3,server=on,wait=off", "name=zeitwork.ctl", "path=/s/a/app.log,append=on", "name=zeitwork.log",
-		"file,id=con,path=/s/a/console.log", "socket,id=qmp,fd=4,server=on,wait=off",
+		"file,id=con,path=/s/a/console.log,append=on", "socket,id=qmp,fd=4,server=on,wait=off",
 	} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args lack %q:\n%s", want, args)
