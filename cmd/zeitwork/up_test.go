@@ -56,19 +56,26 @@ func TestUpServesTheSampleAndCleansUpOnInterrupt(t *testing.T) {
 	projectURL := regexp.MustCompile(`^\s+http://hello\.localhost:(\d+)$`)
 	var port string
 	var seen []string
+	// fail reads stderr only once the process is gone: until Wait returns,
+	// exec's copying goroutine may still be writing to it.
+	fail := func(what string) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("%s:\n%s\n%s", what, strings.Join(seen, "\n"), stderr.String())
+	}
 	deadline := time.After(3 * time.Minute)
 	for port == "" {
 		select {
 		case line, ok := <-lines:
 			if !ok {
-				t.Fatalf("zeitwork up exited before serving the sample:\n%s\n%s", strings.Join(seen, "\n"), stderr.String())
+				fail("zeitwork up exited before serving the sample")
 			}
 			seen = append(seen, line)
 			if m := projectURL.FindStringSubmatch(line); m != nil {
 				port = m[1]
 			}
 		case <-deadline:
-			t.Fatalf("no sample URL printed:\n%s\n%s", strings.Join(seen, "\n"), stderr.String())
+			fail("no sample URL printed")
 		}
 	}
 	req, _ := http.NewRequest("GET", "http://127.0.0.1:"+port+"/", nil)
