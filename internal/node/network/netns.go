@@ -139,6 +139,12 @@ func removeNamespace(name string) error {
 		}
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, unix.EBUSY) {
+			// Only a mount we cannot see makes this busy: one that a later
+			// bind of /run/netns covered (made before namespaces were
+			// created the iproute2 way).
+			return fmt.Errorf("remove namespace %s: %w (a namespace mount is covered by the bind of %s: run scripts/clean-leftovers.sh, or `umount %s` and try again; docs/operations.md, Leftovers)", path, err, netnsDir, netnsDir)
+		}
 		return fmt.Errorf("remove namespace %s: %w", path, err)
 	}
 	return nil
