@@ -31,10 +31,14 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := e.p.Nodes[0]
+	// A user's status shows only the nodes its instances run on, so the
+	// fleet is read from the store.
 	e.eventually("both nodes to register", 20*time.Second, func() (bool, string) {
-		var st api.Status
-		e.api("GET", "/v1/status", &st)
-		return len(st.Nodes) == 2 && first.ID() != "" && second.ID() != "", fmt.Sprint(len(st.Nodes))
+		nodes, err := e.p.Store.ListNodes(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(nodes) == 2 && first.ID() != "" && second.ID() != "", fmt.Sprint(len(nodes))
 	})
 
 	e.createProject("spread", "")
