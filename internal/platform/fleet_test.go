@@ -66,10 +66,12 @@ func TestTwoNodes(t *testing.T) {
 		}
 		return onFirst == 3, describe(d)
 	})
-	var st api.Status
-	e.api("GET", "/v1/status", &st)
-	for _, n := range st.Nodes {
-		if n.ID == second.ID() && n.State != "down" {
+	nodes, err := e.p.Store.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.ID.String() == second.ID() && n.State != "down" {
 			t.Errorf("silent node is %s, want down", n.State)
 		}
 	}
