@@ -65,7 +65,8 @@ func (e *Egress) Transport() http.RoundTripper { return e.transport }
 // IsOwn reports whether registry (as in a reference) is the own registry.
 func (e *Egress) IsOwn(registry string) bool { return strings.EqualFold(registry, e.own) }
 
-func (e *Egress) isAllowed(hostport string) bool {
+// Allowed reports whether hostport may be fetched whatever its address.
+func (e *Egress) Allowed(hostport string) bool {
 	hostport = strings.ToLower(hostport)
 	if e.allowed[hostport] {
 		return true
@@ -86,7 +87,7 @@ func (e *Egress) dialContext(ctx context.Context, network, addr string) (net.Con
 // before connect, so a public name that resolves to 127.0.0.1 is refused
 // as well, and nothing is sent to a refused address.
 func (e *Egress) control(addr string) func(network, address string, c syscall.RawConn) error {
-	if e.isAllowed(addr) {
+	if e.Allowed(addr) {
 		return nil
 	}
 	return func(_, address string, _ syscall.RawConn) error {

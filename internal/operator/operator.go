@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/seal"
 	"github.com/zeitwork/zeitwork/internal/store"
 )
@@ -33,6 +34,12 @@ type Config struct {
 	// RegistryHost is "host:port" under which nodes reach the built-in
 	// registry (the operator's own listener).
 	RegistryHost string
+	// AllowedRegistries ("host:port", or "host" for any port) may serve
+	// images although they are on loopback, private or link-local
+	// addresses, which are refused otherwise (a tenant could point the
+	// operator and nodes at internal services). RegistryHost is always
+	// allowed.
+	AllowedRegistries []string
 	// RegistryDir stores the built-in registry's blobs and manifests.
 	RegistryDir string
 	// JoinToken lets node agents register.
@@ -106,10 +113,12 @@ type Operator struct {
 	// internalToken lets the operator pull from its own registry.
 	internalToken string
 	resolver      *resolver
-	lastPrune     time.Time // only touched by the reconcile loop
-	handler       http.Handler
-	metrics       *metrics
-	lastRoutes    routeCache
+	// egress is how the operator and its nodes fetch tenants' images.
+	egress     *image.Egress
+	lastPrune  time.Time // only touched by the reconcile loop
+	handler    http.Handler
+	metrics    *metrics
+	lastRoutes routeCache
 }
 
 // New returns an operator; call Run to start its reconcilers.
@@ -128,6 +137,7 @@ func New(cfg Config) (*Operator, error) {
 		hub:           newHub(),
 		internalToken: randomHex(32),
 	}
+	o.egress = image.NewEgress(cfg.RegistryHost, cfg.AllowedRegistries)
 	o.resolver = newResolver(o)
 	m, err := newMetrics(cfg.Metrics, cfg.Store.Pool, cfg.Log)
 	if err != nil {

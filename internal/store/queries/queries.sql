@@ -175,3 +175,16 @@ DELETE FROM log_lines WHERE logged_at < now() - make_interval(secs => sqlc.arg(k
 
 -- name: PruneEvents :execrows
 DELETE FROM events WHERE created_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8);
+
+-- Credentials and image sources (issue 5).
+
+-- name: DeleteNodeTokens :execrows
+-- Revokes every token of a node, before it is given a new one.
+DELETE FROM api_tokens WHERE node_id = $1 AND kind = 'node';
+
+-- name: ListNodeImageRefs :many
+-- The image references of the instances placed on a node: the only
+-- repositories its token may pull.
+SELECT DISTINCT d.image_ref
+FROM instances i JOIN deployments d ON d.id = i.deployment_id
+WHERE i.node_id = $1 AND i.state <> 'stopped';
