@@ -37,10 +37,10 @@ type harness struct {
 
 const joinToken = operatortest.JoinToken
 
-func start(t *testing.T) *harness {
+func start(t *testing.T, tweaks ...func(*operator.Config)) *harness {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	srv := operatortest.Start(t, func(c *operator.Config) { c.Metrics = reg })
+	srv := operatortest.Start(t, append([]func(*operator.Config){func(c *operator.Config) { c.Metrics = reg }}, tweaks...)...)
 	return &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, metrics: reg}
 }
 
@@ -274,14 +274,15 @@ func TestDeployLifecycle(t *testing.T) {
 }
 
 func TestBadImagesFailBeforeBooting(t *testing.T) {
-	h := start(t)
+	// The registry that is down is on loopback, refused unless allowed.
+	h := start(t, func(c *operator.Config) { c.AllowedRegistries = []string{"127.0.0.1:1"} })
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	h.register("eu", "10.0.0.1:7443")
 	host := strings.TrimPrefix(h.url, "http://")
 	for _, c := range []struct{ ref, want string }{
 		{h.pushImage("web/noentry", image.ImageConfig{}), "no entrypoint or cmd"},
 		{host + "/web:missing", "not found"},
-		{"127.0.0.1:1/web:v1", "connection refused"}, // a registry that is down
+		{"127.0.0.1:1/web:v1", "registry unreachable"}, // a registry that is down
 	} {
 		var d api.Deployment
 		h.call("POST", "/v1/projects/web/deployments", h.token, api.CreateDeploymentRequest{Image: c.ref}, &d)
