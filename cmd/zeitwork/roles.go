@@ -138,6 +138,7 @@ an edge token.`,
 
 func nodeCmd() *cobra.Command {
 	var operatorURL, region, stateDir, tunnelListen, tunnelAddr, netName, subnet, transit, accel, kernelCache, metricsListen string
+	var imageCacheMiB int64
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a node agent: runs instances as microVMs (root)",
@@ -157,7 +158,7 @@ func nodeCmd() *cobra.Command {
 			}
 			deps, err := platform.PrepareNode(ctx, platform.NodeOptions{
 				StateDir: stateDir, KernelCache: kernelCache, NetName: netName,
-				Subnet: sub, Transit: tr, Accel: accel, Log: log,
+				Subnet: sub, Transit: tr, Accel: accel, ImageCacheBytes: imageCacheMiB << 20, Log: log,
 			})
 			if err != nil {
 				return err
@@ -193,6 +194,7 @@ func nodeCmd() *cobra.Command {
 	f.StringVar(&transit, "transit", "10.214.0.0/30", "host<->namespace link")
 	f.StringVar(&accel, "accel", "auto", "auto (probe), kvm or tcg")
 	f.StringVar(&kernelCache, "kernel-cache", guestkernel.DefaultCacheDir, "guest kernel cache")
+	f.Int64Var(&imageCacheMiB, "image-cache-mib", platform.DefaultImageCache>>20, "size of the root disk cache; least recently used disks no instance runs on are evicted past it")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	return cmd
 }

@@ -5,6 +5,8 @@
 //	-crash       exit 1 at once, with a message on stderr
 //	-no-listen   run but never listen
 //	-dial ADDR   try a TCP connection to ADDR at start and log the result
+//	-flood D     once listening, write log lines as fast as it can for D,
+//	             then, a second later, "hello: flood over"
 //
 // and endpoints /healthz, /dial?addr=HOST:PORT (a TCP connect from inside
 // the VM, to test network isolation) and /env?k=NAME (selected variables).
@@ -20,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -37,6 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	crash := fs.Bool("crash", false, "exit 1 immediately")
 	noListen := fs.Bool("no-listen", false, "run without ever listening")
 	dial := fs.String("dial", "", "try a TCP connection to this address at start")
+	flood := fs.Duration("flood", 0, "write log lines as fast as possible for this long once listening")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -62,6 +66,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	fmt.Fprintf(stdout, "hello: listening on %s\n", ln.Addr())
+	if *flood > 0 {
+		go floodLog(stdout, *flood)
+	}
 	return serve(ctx, ln, getenv, stderr)
 }
 
@@ -93,4 +100,19 @@ func dialResult(ctx context.Context, addr string, timeout time.Duration) string 
 	}
 	conn.Close()
 	return "ok"
+}
+
+// floodLog plays an app that logs as fast as it can: a hostile or broken
+// guest the node must keep from filling its disk and the database.
+func floodLog(w io.Writer, d time.Duration) {
+	line := []byte("hello: flood " + strings.Repeat("x", 100) + "\n")
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		for range 100 {
+			w.Write(line)
+		}
+	}
+	// After a pause, as an app's next output would come: rate limits
+	// have room again.
+	time.Sleep(time.Second)
+	fmt.Fprintln(w, "hello: flood over")
 }

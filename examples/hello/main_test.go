@@ -140,3 +140,19 @@ func TestNoListen(t *testing.T) {
 		t.Errorf("exit code %d", code)
 	}
 }
+
+func TestFlood(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	go run(ctx, []string{"-flood", "50ms"}, func(k string) string {
+		if k == "PORT" {
+			return "0"
+		}
+		return ""
+	}, &out, io.Discard)
+	waitFor(t, &out, regexp.MustCompile(`flood over`))
+	if n := strings.Count(out.String(), "hello: flood x"); n < 100 {
+		t.Errorf("%d flood lines", n)
+	}
+}

@@ -13,8 +13,9 @@ type RouteTable struct {
 
 // Route maps one host name to the healthy instances behind it.
 type Route struct {
-	// Host is lower case without port: "<project>-<id>.<domain>" for a
-	// deployment's versioned URL, "<project>.<domain>" for the live one.
+	// Host is lower case without port: "<id>--<project>.<domain>" for a
+	// deployment's versioned URL (VersionedLabel), "<project>.<domain>" for
+	// the live one. No two routes of a table have the same host.
 	Host       string `json:"host"`
 	Project    string `json:"project"`
 	Deployment string `json:"deployment"`

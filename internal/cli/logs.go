@@ -19,7 +19,7 @@ func logsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs DEPLOYMENT",
 		Short: "Print a deployment's app logs (-f to follow)",
-		Long:  "DEPLOYMENT is a deployment id, <project>-<id> as in its URL, or a project name for its live deployment.",
+		Long:  "DEPLOYMENT is a deployment id, <id>--<project> as in its URL, or a project name for its live deployment.",
 		Args:  exactArgs(1, "give a deployment id (see `zeitwork status`) or a project name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()

@@ -19,14 +19,14 @@ func TestRoutesByHost(t *testing.T) {
 	a, b := startApp(t, "a"), startApp(t, "b")
 	node := startNode(t, map[string]string{"i-a": a.addr, "i-b": b.addr})
 	te := startEdge(t,
-		apiRoute("hello-ab12cd.localhost", "hello-ab12cd", "live", api.Backend{Instance: "i-a", NodeAddr: node}),
+		apiRoute("ab12cd34--hello.localhost", "ab12cd34", "live", api.Backend{Instance: "i-a", NodeAddr: node}),
 		apiRoute("hello.localhost", "hello-ef34gh", "live", api.Backend{Instance: "i-b", NodeAddr: node}),
 	)
 	tests := []struct{ name, host, want string }{
-		{"versioned", "hello-ab12cd.localhost", "a GET /x "},
+		{"versioned", "ab12cd34--hello.localhost", "a GET /x "},
 		{"project", "hello.localhost", "b GET /x "},
 		{"port and case", "Hello.LocalHost:8080", "b GET /x "},
-		{"trailing dot", "hello-ab12cd.localhost.", "a GET /x "},
+		{"trailing dot", "ab12cd34--hello.localhost.", "a GET /x "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,5 +286,23 @@ func TestClosedKeepAliveConnection(t *testing.T) {
 			t.Fatalf("%s over a closed kept-alive connection: %d %q", method, resp.StatusCode, body)
 		}
 		closeAppConns(t, a)
+	}
+}
+
+// TestLaterRouteCannotStealHost: a table that names one host twice (the
+// operator never sends one; a bug or a sloppy table could) keeps serving
+// the first route, the host's owner, whatever the later ones say.
+func TestLaterRouteCannotStealHost(t *testing.T) {
+	a, b := startApp(t, "a"), startApp(t, "b")
+	node := startNode(t, map[string]string{"i-a": a.addr, "i-b": b.addr})
+	te := startEdge(t,
+		apiRoute("hello.localhost", "owner", "live", api.Backend{Instance: "i-a", NodeAddr: node}),
+		apiRoute("hello.localhost", "thief", "live", api.Backend{Instance: "i-b", NodeAddr: node}),
+		apiRoute("Hello.LOCALHOST.", "thief", "live", api.Backend{Instance: "i-b", NodeAddr: node}),
+	)
+	for range 4 {
+		if resp, body := te.get(t, "hello.localhost", "/x"); resp.StatusCode != 200 || body != "a GET /x " {
+			t.Fatalf("got %d %q, want the owner's app", resp.StatusCode, body)
+		}
 	}
 }

@@ -51,7 +51,16 @@ func (e *Edge) apply(rt api.RouteTable) {
 		}
 		// Hosts come from the operator already normal; normalising again
 		// makes a sloppy table still match what clients send.
-		t.hosts[normalizeHost(r.Host)] = ro
+		host := normalizeHost(r.Host)
+		if prev := t.hosts[host]; prev != nil {
+			// The operator lists each host once, its owner first; if a
+			// table ever holds two, the first keeps the host so that a
+			// later route cannot take over another app's traffic.
+			e.log.Error("edge: two routes for one host; the first keeps it", "host", host,
+				"deployment", r.Deployment, "owner", prev.deployment)
+			continue
+		}
+		t.hosts[host] = ro
 	}
 	old := e.backends
 	e.backends = live

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -32,6 +33,11 @@ type Store struct {
 	// scratchDir holds unpacked trees while mkfs reads them; empty means
 	// pick one per build (see scratch).
 	scratchDir string
+	// maxSize bounds the cache (see evict.go); held counts the holders of
+	// each digest's disk.
+	maxSize int64
+	mu      sync.Mutex
+	held    map[string]int
 }
 
 // StoreOption configures a Store.
@@ -61,6 +67,7 @@ type Disk struct {
 	Size    int64
 	Config  ImageConfig
 	Timings Timings
+	release func()
 }
 
 // Timings are the durations of the stages that produced a Disk.
@@ -125,21 +132,38 @@ func (s *Store) loadByRef(ref string, opts []Option) *Disk {
 	if i < 0 || (IsLocal(ref) && !newOptions(opts).remoteOnly) {
 		return nil
 	}
-	d, err := s.load(ref[i+1:])
+	digest := ref[i+1:]
+	release := s.hold(digest)
+	d, err := s.load(digest)
 	if err != nil {
+		release()
 		return nil
 	}
-	return d
+	return s.handOut(d, release)
 }
 
-// DiskFor returns the root disk of img, building it on a miss. Concurrent
-// callers (in this process or another) build a digest once.
+// DiskFor returns the root disk of img, building it on a miss, held for the
+// caller until Disk.Release. Concurrent callers (in this process or
+// another) build a digest once.
 func (s *Store) DiskFor(ctx context.Context, img v1.Image) (*Disk, error) {
 	h, err := img.Digest()
 	if err != nil {
 		return nil, fmt.Errorf("image digest: %w", err)
 	}
 	digest := h.String()
+	release := s.hold(digest)
+	d, err := s.loadOrBuild(ctx, img, digest)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	if !d.Timings.CacheHit {
+		defer s.Evict() // the cache grew; d itself is held
+	}
+	return s.handOut(d, release), nil
+}
+
+func (s *Store) loadOrBuild(ctx context.Context, img v1.Image, digest string) (*Disk, error) {
 	if d, err := s.load(digest); err == nil {
 		return d, nil
 	}

@@ -23,7 +23,6 @@ import (
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/image"
-	"github.com/zeitwork/zeitwork/internal/node/network"
 	"github.com/zeitwork/zeitwork/internal/tunnel"
 	"github.com/zeitwork/zeitwork/internal/vmm"
 )
@@ -44,14 +43,16 @@ type Config struct {
 	Driver  vmm.Driver
 	Kernel  string // vmlinux
 	Initrd  string
-	Network *network.Network
-	Images  *image.Store
+	Network Network
+	Images  Images
 
 	// StartTimeout bounds boot to a healthy app; default 60s.
 	StartTimeout time.Duration
 	// HeartbeatInterval defaults to 5s.
 	HeartbeatInterval time.Duration
-	Log               *slog.Logger
+	// LogLimits bound each instance's log files and shipping.
+	LogLimits LogLimits
+	Log       *slog.Logger
 	// Metrics receives the agent's Prometheus metrics (README.md,
 	// "Metrics"); nil means none. Agents sharing a registry need a
 	// distinguishing label (prometheus.WrapRegistererWith).
@@ -65,6 +66,10 @@ type Agent struct {
 	client  *client
 	records records
 	metrics *metrics
+
+	// backoffMin and backoffMax bound the wait before a failed instance
+	// is started again (1 s doubling to 30 s; shorter in tests).
+	backoffMin, backoffMax time.Duration
 
 	mu          sync.Mutex
 	sups        map[string]*supervisor
@@ -101,12 +106,13 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}
 	return &Agent{
-		cfg:     cfg,
-		log:     cfg.Log,
-		client:  &client{base: cfg.OperatorURL, http: &http.Client{Timeout: 60 * time.Second}},
-		records: records{dir: filepath.Join(cfg.StateDir, "instances")},
-		metrics: newMetrics(),
-		sups:    map[string]*supervisor{},
+		cfg:        cfg,
+		log:        cfg.Log,
+		client:     &client{base: cfg.OperatorURL, http: &http.Client{Timeout: 60 * time.Second}},
+		records:    records{dir: filepath.Join(cfg.StateDir, "instances")},
+		metrics:    newMetrics(),
+		sups:       map[string]*supervisor{},
+		backoffMin: time.Second, backoffMax: 30 * time.Second,
 	}, nil
 }
 

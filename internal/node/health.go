@@ -104,7 +104,10 @@ func (s *supervisor) watch(ctx context.Context, exited <-chan vmm.ExitStatus, ti
 			if f := s.onMessage(m); f != nil {
 				return f
 			}
-			if s.noteUptime(m, timings) {
+			// The guest may say it listens any number of times; its boot
+			// timing is worth one report.
+			_, had := timings["init_to_listening"]
+			if s.noteUptime(m, timings) && !had {
 				s.report(api.InstanceReport{State: api.InstanceHealthy, Timings: timings})
 			}
 		case <-t.C:

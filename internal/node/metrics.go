@@ -16,6 +16,7 @@ type metrics struct {
 	restarts     prometheus.Counter
 	boot         prometheus.Histogram
 	imagePrepare prometheus.Histogram
+	logsDropped  *prometheus.CounterVec
 }
 
 // newMetrics creates the agent's metrics; Run registers them.
@@ -39,6 +40,10 @@ func newMetrics() *metrics {
 			Help:    "Time to get an instance's root disk ready: pull, unpack and build (cached by digest), then the VM's private copy.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
 		}),
+		logsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zeitwork_node_log_lines_dropped_total",
+			Help: "App output not shipped: lines over an instance's rate limit, too long or queued while the operator was unreachable, and bytes skipped when a log file hit its cap.",
+		}, []string{"reason"}),
 	}
 }
 
@@ -55,7 +60,7 @@ func (a *Agent) registerMetrics(reg prometheus.Registerer) (unregister func(), e
 		}
 	}
 	m := a.metrics
-	for _, c := range []prometheus.Collector{m.failures, m.restarts, m.boot, m.imagePrepare, newStateCollector(a)} {
+	for _, c := range []prometheus.Collector{m.failures, m.restarts, m.boot, m.imagePrepare, m.logsDropped, newStateCollector(a)} {
 		if err := reg.Register(c); err != nil {
 			unregister()
 			return nil, fmt.Errorf("register metrics: %w", err)

@@ -44,19 +44,21 @@ func TestLogTailReadsCompleteLinesOnce(t *testing.T) {
 		b, _ := json.Marshal(channel.LogLine{Stream: "stdout", Time: time.Now(), Text: text})
 		f.Write(append(b, '\n'))
 	}
-	tail := newLogTail(path, 0, "inst")
+	tail := newLogTail(path, 0, "inst", LogLimits{})
 	write("one")
 	write("two")
 	f.Write([]byte(`{"s":"stdout","l":"par`)) // a line still being written
-	lines := tail.read()
+	tail.read()
+	lines := tail.drain()
 	if len(lines) != 2 || lines[0].Text != "one" || lines[1].Instance != "inst" {
 		t.Fatalf("first read: %+v", lines)
 	}
-	if again := tail.read(); len(again) != 0 {
-		t.Fatalf("lines read twice: %+v", again)
+	if tail.read(); len(tail.drain()) != 0 {
+		t.Fatal("lines read twice")
 	}
 	f.Write([]byte("tial\"}\n"))
-	if lines := tail.read(); len(lines) != 1 || lines[0].Text != "partial" {
+	tail.read()
+	if lines := tail.drain(); len(lines) != 1 || lines[0].Text != "partial" {
 		t.Fatalf("completed line: %+v", lines)
 	}
 	if got := tail.lastLines("last: %s"); !strings.Contains(got, "one | two | partial") {

@@ -22,6 +22,9 @@ type record struct {
 	Restarts int                 `json:"restarts"`
 	// LogOffset is how far the VM's log file has been shipped.
 	LogOffset int64 `json:"log_offset"`
+	// ImageDigest names the cached root disk the VM was made from, held
+	// against eviction while the instance lives (also after adoption).
+	ImageDigest string `json:"image_digest,omitempty"`
 }
 
 type records struct{ dir string }

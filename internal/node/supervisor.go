@@ -33,6 +33,11 @@ type supervisor struct {
 	conn *channel.Conn
 	msgs chan channel.Message
 	logs *logTail
+	// releaseDisk ends the hold on the cached root disk (nil: none held).
+	releaseDisk func()
+	// logsDone is closed when the current attempt's log shipper has
+	// shipped its final lines.
+	logsDone chan struct{}
 
 	stopCh   chan struct{}
 	stopOnce sync.Once
@@ -46,6 +51,8 @@ type supervisor struct {
 	mu      sync.Mutex
 	healthy bool
 	state   string // as last reported, for metrics
+	// last is the last report sent; an identical one is not sent again.
+	last api.InstanceReport
 }
 
 // failure is why an attempt to run the instance ended.
@@ -105,12 +112,21 @@ func (s *supervisor) currentState() string {
 	return s.state
 }
 
+// report tells the operator the instance's state. A report that says
+// nothing new is not sent: each one is a write and a notification on the
+// operator, and the guest decides how often some of them would happen.
 func (s *supervisor) report(rep api.InstanceReport) {
-	s.mu.Lock()
-	s.state = rep.State
-	s.mu.Unlock()
 	rep.Address = s.rec.Address
 	rep.Restarts = s.rec.Restarts
+	s.mu.Lock()
+	s.state = rep.State
+	same := len(rep.Timings) == 0 && s.last.State == rep.State && s.last.Reason == rep.Reason &&
+		s.last.Address == rep.Address && s.last.Restarts == rep.Restarts && s.last.Permanent == rep.Permanent
+	s.last = rep
+	s.mu.Unlock()
+	if same {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
 	defer cancel()
 	if err := s.a.client.report(ctx, s.rec.Desired.ID, rep); err != nil {
@@ -120,7 +136,7 @@ func (s *supervisor) report(rep api.InstanceReport) {
 
 func (s *supervisor) run() {
 	defer close(s.done)
-	backoff := time.Second
+	backoff := s.a.backoffMin
 	for attempt := 0; ; attempt++ {
 		if s.stopping() {
 			s.teardown()
@@ -156,14 +172,20 @@ func (s *supervisor) run() {
 		s.log.Warn("instance failed", "reason", f.reason, "restarts", s.rec.Restarts)
 		s.report(api.InstanceReport{State: api.InstanceFailed, Reason: f.reason, Permanent: f.permanent})
 		if time.Since(started) > time.Minute {
-			backoff = time.Second
+			backoff = s.a.backoffMin
+		}
+		retry := time.After(backoff)
+		if f.permanent {
+			// A retry cannot fix it: stay failed until stopped.
+			s.log.Warn("instance failed permanently; not restarting it", "reason", f.reason)
+			retry = nil
 		}
 		select {
 		case <-s.stopCh:
 		case <-s.ctx.Done():
-		case <-time.After(backoff):
+		case <-retry:
 		}
-		backoff = min(backoff*2, 30*time.Second)
+		backoff = min(backoff*2, s.a.backoffMax)
 	}
 }
 
@@ -171,6 +193,7 @@ func (s *supervisor) run() {
 // requested, or the agent shuts down.
 func (s *supervisor) runOnce() error {
 	ctx, cancel := context.WithCancel(s.ctx)
+	defer s.waitLogs()
 	defer cancel()
 	go func() {
 		select {
@@ -222,6 +245,7 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 		s.log.Warn("pull image", "image", d.Image, "err", err)
 		return &failure{reason: fmt.Sprintf("pull image %s: %s", d.Image, image.PullReason(err))}
 	}
+	s.holdDisk(disk.Digest, disk.Release)
 	timings["image_resolve"] = disk.Timings.Resolve
 	timings["image_unpack"] = disk.Timings.Unpack
 	timings["rootfs_build"] = disk.Timings.Build
@@ -277,6 +301,9 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 
 // attach re-connects to an adopted VM.
 func (s *supervisor) attach(ctx context.Context) error {
+	if s.releaseDisk == nil && s.rec.ImageDigest != "" {
+		s.holdDisk(s.rec.ImageDigest, s.a.cfg.Images.Hold(s.rec.ImageDigest))
+	}
 	if a, err := netip.ParseAddr(s.rec.Address); err == nil {
 		tap, err := s.a.cfg.Network.CreateTap(s.rec.Desired.ID, a)
 		if err != nil {
@@ -306,22 +333,43 @@ func (s *supervisor) connect(ctx context.Context) error {
 		}
 	}
 	s.msgs = make(chan channel.Message, 16)
-	go func(conn *channel.Conn, out chan<- channel.Message) {
-		defer close(out)
-		for {
-			m, err := conn.Receive()
-			if err != nil {
-				return
-			}
-			s.log.Debug("guest message", "kind", m.Kind, "uptime_ms", m.UptimeMS)
-			out <- m
-		}
-	}(s.conn, s.msgs)
+	go s.readMessages(ctx, s.conn, s.msgs)
 	if s.logs == nil || s.logs.path != s.vm.LogPath {
-		s.logs = newLogTail(s.vm.LogPath, s.rec.LogOffset, s.rec.Desired.ID)
+		s.logs = newLogTail(s.vm.LogPath, s.rec.LogOffset, s.rec.Desired.ID, s.a.cfg.LogLimits)
+		s.logs.console = s.vm.ConsolePath
+		s.logs.onDrop = func(reason string, n int) { s.a.metrics.logsDropped.WithLabelValues(reason).Add(float64(n)) }
 	}
-	go s.logs.run(ctx, s.a.client, s.log)
+	done := make(chan struct{})
+	s.logsDone = done
+	go func(t *logTail) { defer close(done); t.run(ctx, s.a.client, s.log) }(s.logs)
 	return nil
+}
+
+// readMessages passes the guest's messages to the attempt until the
+// connection ends or the attempt does: nobody reads out after runOnce
+// returns, so a send must not outlive ctx.
+func (s *supervisor) readMessages(ctx context.Context, conn *channel.Conn, out chan<- channel.Message) {
+	defer close(out)
+	for {
+		m, err := conn.Receive()
+		if err != nil {
+			return
+		}
+		s.log.Debug("guest message", "kind", m.Kind, "uptime_ms", m.UptimeMS)
+		select {
+		case out <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// waitLogs waits for the attempt's log shipper to ship its final lines.
+func (s *supervisor) waitLogs() {
+	if s.logsDone != nil {
+		<-s.logsDone
+		s.logsDone = nil
+	}
 }
 
 // detach closes the agent's side without touching the VM.
@@ -330,6 +378,7 @@ func (s *supervisor) detach() {
 		s.conn.Close()
 	}
 	s.saveRecord()
+	s.dropDisk() // the next agent holds it again when it adopts the VM
 }
 
 // saveRecord persists the instance record with how far its log was shipped.
@@ -374,6 +423,22 @@ func (s *supervisor) teardown() {
 	if err := s.a.cfg.Network.DeleteTap(s.rec.Desired.ID, addr); err != nil {
 		s.log.Warn("delete tap", "err", err)
 	}
+	s.dropDisk()
 	s.a.records.remove(s.rec.Desired.ID)
 	s.log.Info("instance stopped")
+}
+
+// holdDisk keeps the cached root disk of digest from eviction while the
+// instance runs on it (a restart needs it again), ending any earlier hold.
+func (s *supervisor) holdDisk(digest string, release func()) {
+	s.dropDisk()
+	s.rec.ImageDigest, s.releaseDisk = digest, release
+}
+
+// dropDisk ends the hold on the cached root disk, if any.
+func (s *supervisor) dropDisk() {
+	if s.releaseDisk != nil {
+		s.releaseDisk()
+		s.releaseDisk = nil
+	}
 }

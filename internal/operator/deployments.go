@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/uuid"
@@ -76,15 +75,19 @@ func (o *Operator) listDeployments(w http.ResponseWriter, r *http.Request) error
 }
 
 // deployment loads the {deployment} of the path: its short id, or
-// "<project>-<id>" as in the URL, within the caller's organisation.
+// "<id>--<project>" as in its URL, within the caller's organisation.
+// Another organisation's deployment is "not found", like a missing one.
 func (o *Operator) deployment(r *http.Request) (db.Project, db.Deployment, error) {
 	ref := r.PathValue("deployment")
-	slug := ref
-	if i := strings.LastIndexByte(ref, '-'); i >= 0 {
-		slug = ref[i+1:]
+	slug, project, ok := api.ParseVersionedLabel(ref)
+	if !ok {
+		slug = ref
 	}
 	missing := &apiError{http.StatusNotFound, "deployment " + strconv.Quote(ref) + " not found",
 		"list deployments with `zeitwork status`"}
+	if !api.IsSlug(slug) {
+		return db.Project{}, db.Deployment{}, missing
+	}
 	d, err := o.store.GetDeploymentBySlug(r.Context(), slug)
 	if err != nil {
 		if isNotFound(store.Classify(err)) {
@@ -96,7 +99,7 @@ func (o *Operator) deployment(r *http.Request) (db.Project, db.Deployment, error
 	if err != nil {
 		return p, d, err
 	}
-	if p.OrganisationID != principalFrom(r.Context()).orgID {
+	if p.OrganisationID != principalFrom(r.Context()).orgID || (ok && project != p.Name) {
 		return p, d, missing
 	}
 	return p, d, nil
@@ -126,23 +129,16 @@ func (o *Operator) deleteDeployment(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
-		if p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID {
-			if err := q.SetLiveDeployment(r.Context(), db.SetLiveDeploymentParams{ID: p.ID}); err != nil {
-				return err
-			}
-		}
-		d, err = q.SetDeploymentStatus(r.Context(), db.SetDeploymentStatusParams{
-			ID: d.ID, Status: api.StatusStopped, StatusReason: "stopped by user",
-		})
-		return err
-	})
+	d, err = o.stopDeployment(r.Context(), d)
+	if isLost(err) {
+		return conflict("run the command again", "deployment %s kept changing while it was stopped", d.Slug)
+	}
 	if err != nil {
 		return err
 	}
-	o.event(r.Context(), d, "stopped", "deployment stopped by user")
-	o.hub.Bump()
-	p.LiveDeploymentID = uuid.NullUUID{}
+	if p, err = o.store.GetProject(r.Context(), p.ID); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, o.deploymentJSON(p, d))
 	return nil
 }
@@ -151,7 +147,7 @@ func (o *Operator) deploymentJSON(p db.Project, d db.Deployment) api.Deployment 
 	return api.Deployment{
 		ID: d.Slug, Project: p.Name, Image: d.ImageRef, Status: d.Status, Reason: d.StatusReason,
 		Live: p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID,
-		URL:  o.appURL(p.Name + "-" + d.Slug), CreatedAt: d.CreatedAt, ReadyAt: d.ReadyAt,
+		URL:  o.appURL(api.VersionedLabel(p.Name, d.Slug)), CreatedAt: d.CreatedAt, ReadyAt: d.ReadyAt,
 	}
 }
 

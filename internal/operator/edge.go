@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"sort"
 	"sync"
@@ -80,22 +81,44 @@ func (o *Operator) buildRoutes(ctx context.Context, version int64) (*api.RouteTa
 			backends[in.DeploymentID] = append(backends[in.DeploymentID], api.Backend{Instance: in.ID.String(), NodeAddr: a})
 		}
 	}
-	t := &api.RouteTable{Version: version, AppsDomain: o.cfg.AppsDomain, TunnelToken: o.cfg.TunnelToken, Routes: []api.Route{}}
+	var routes []api.Route
+	// Oldest deployment first (ListActiveDeployments' order), so that
+	// uniqueHosts lets the route that had a host first keep it.
 	for _, d := range deps {
 		p, ok := byID[d.ProjectID]
 		if !ok {
 			continue
 		}
 		route := api.Route{
-			Host: p.Name + "-" + d.Slug + "." + o.cfg.AppsDomain, Project: p.Name,
+			Host: api.VersionedLabel(p.Name, d.Slug) + "." + o.cfg.AppsDomain, Project: p.Name,
 			Deployment: d.Slug, Status: d.Status, Backends: backends[d.ID],
 		}
-		t.Routes = append(t.Routes, route)
+		routes = append(routes, route)
 		if p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID {
 			route.Host = p.Name + "." + o.cfg.AppsDomain
-			t.Routes = append(t.Routes, route)
+			routes = append(routes, route)
 		}
 	}
+	t := &api.RouteTable{Version: version, AppsDomain: o.cfg.AppsDomain, TunnelToken: o.cfg.TunnelToken,
+		Routes: uniqueHosts(routes, o.log)}
 	sort.Slice(t.Routes, func(i, j int) bool { return t.Routes[i].Host < t.Routes[j].Host })
 	return t, nil
+}
+
+// uniqueHosts drops every route whose host an earlier route has. Host names
+// are unambiguous by construction (api.VersionedLabel), so this only acts
+// on a bug; it then keeps the owner rather than let a newcomer steal the
+// host's traffic, and says so in the log.
+func uniqueHosts(routes []api.Route, log *slog.Logger) []api.Route {
+	owner := make(map[string]string, len(routes)) // host -> deployment
+	out := make([]api.Route, 0, len(routes))
+	for _, r := range routes {
+		if prev, taken := owner[r.Host]; taken {
+			log.Error("two routes for one host; the older keeps it", "host", r.Host, "deployment", r.Deployment, "owner", prev)
+			continue
+		}
+		owner[r.Host] = r.Deployment
+		out = append(out, r)
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -42,23 +43,66 @@ func (o *Operator) setEnv(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := r.PathValue("name")
 	if !envName.MatchString(name) || reservedEnv[name] {
-		return invalid("use letters, digits and underscores, not starting with a digit; PORT is set by Zeitwork",
+		return invalid("use up to 128 ASCII letters, digits and underscores, not starting with a digit; PORT is set by Zeitwork",
 			"invalid env var name %q", name)
 	}
 	var v api.EnvVar
 	if err := readJSON(r, &v); err != nil {
 		return err
 	}
-	if len(v.Value) > 64<<10 {
-		return invalid("", "env var %s is too large (%d bytes, limit 64 KiB)", name, len(v.Value))
+	if strings.IndexByte(v.Value, 0) >= 0 {
+		return invalid("remove the NUL byte; a process's environment cannot hold one", "env var %s contains a NUL byte", name)
 	}
-	err = o.store.SetEnvVar(r.Context(), db.SetEnvVarParams{
-		ProjectID: p.ID, Name: name, Sealed: o.cfg.Sealer.Seal([]byte(v.Value), sealContext(p.ID, name)),
+	if envSize(name, len(v.Value)) > o.cfg.EnvMaxBytes {
+		return tooLarge("keep large data out of env vars, e.g. in a file the app fetches",
+			"env var %s is too large: %d bytes, limit %d for all of a project's env vars", name, len(v.Value), o.cfg.EnvMaxBytes)
+	}
+	sealed := o.cfg.Sealer.Seal([]byte(v.Value), sealContext(p.ID, name))
+	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
+		if err := o.checkEnvLimits(r.Context(), q, p, name, len(v.Value)); err != nil {
+			return err
+		}
+		return q.SetEnvVar(r.Context(), db.SetEnvVarParams{ProjectID: p.ID, Name: name, Sealed: sealed})
 	})
 	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// envSize is what one variable costs in the app's environment: "NAME=value".
+func envSize(name string, valueLen int) int { return len(name) + 1 + valueLen }
+
+// checkEnvLimits refuses a write that would give project p more than
+// EnvMaxVars variables or more than EnvMaxBytes of them in all: env vars
+// are delivered to every instance and into every VM's memory, so one
+// tenant's must stay small. It locks the project's row so that concurrent
+// writes cannot each pass the check and together exceed the limits.
+func (o *Operator) checkEnvLimits(ctx context.Context, q *db.Queries, p db.Project, name string, valueLen int) error {
+	if _, err := q.LockProject(ctx, p.ID); err != nil {
+		return err
+	}
+	vars, err := q.ListEnvVars(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	overhead := len(o.cfg.Sealer.Seal(nil, ""))
+	count, size := 1, envSize(name, valueLen)
+	for _, v := range vars {
+		if v.Name != name { // the variable being replaced does not count twice
+			count++
+			size += envSize(v.Name, len(v.Sealed)-overhead)
+		}
+	}
+	if count > o.cfg.EnvMaxVars {
+		return tooLarge("unset variables the app no longer uses: `zeitwork env unset "+p.Name+" NAME`",
+			"project %s may have at most %d env vars", p.Name, o.cfg.EnvMaxVars)
+	}
+	if size > o.cfg.EnvMaxBytes {
+		return tooLarge("unset variables the app no longer uses, or keep large data in a file the app fetches",
+			"setting %s would make project %s's env vars %d bytes, limit %d", name, p.Name, size, o.cfg.EnvMaxBytes)
+	}
 	return nil
 }
 
@@ -72,7 +116,7 @@ func (o *Operator) deleteEnv(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if n == 0 {
-		return notFound("env var %q is not set on project %s", r.PathValue("name"), p.Name)
+		return notFound("list them with `zeitwork env list "+p.Name+"`", "env var %q not found: it is not set on project %s", r.PathValue("name"), p.Name)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -24,23 +24,34 @@ func invalid(hint, format string, args ...any) error {
 	return &apiError{http.StatusBadRequest, fmt.Sprintf(format, args...), hint}
 }
 
-func notFound(format string, args ...any) error {
-	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...), ""}
+func notFound(hint, format string, args ...any) error {
+	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...), hint}
+}
+
+// tooLarge is a request that would take something over a size or count limit.
+func tooLarge(hint, format string, args ...any) error {
+	return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf(format, args...), hint}
 }
 
 func conflict(hint, format string, args ...any) error {
 	return &apiError{http.StatusConflict, fmt.Sprintf(format, args...), hint}
 }
 
-// writeError maps an error to its status in one place.
+// writeError maps an error to its status in one place. A missing row is a
+// 404 wherever it comes from, including pgx's ErrNoRows that a handler
+// passed on unclassified: handlers look rows up within the caller's
+// organisation, so another organisation's row is missing too, and the
+// answer does not reveal that it exists.
 func (o *Operator) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
+	err = store.Classify(err)
 	switch {
 	case errors.As(err, &ae):
 	case errors.Is(err, store.ErrNotFound):
-		ae = &apiError{http.StatusNotFound, "not found", ""}
+		ae = &apiError{http.StatusNotFound, "not found: " + r.URL.Path,
+			"check the name or id; `zeitwork status` lists your projects and deployments"}
 	case errors.Is(err, store.ErrConflict):
-		ae = &apiError{http.StatusConflict, "already exists", ""}
+		ae = &apiError{http.StatusConflict, "already exists", "choose another name"}
 	case r.Context().Err() != nil:
 		return // the client went away; nobody is left to answer
 	default:

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/store/db"
+	"github.com/zeitwork/zeitwork/internal/tokenbucket"
 )
 
 func (o *Operator) insertLogs(ctx context.Context, rows [][]any) error {
@@ -90,4 +94,109 @@ func (o *Operator) streamLogs(w http.ResponseWriter, r *http.Request) error {
 
 func logJSON(l db.LogLine) api.LogLine {
 	return api.LogLine{Instance: l.InstanceID.String(), Stream: l.Stream, Time: l.LoggedAt, Text: l.Line}
+}
+
+// logQuota keeps a token bucket of log lines per project: a project's
+// nodes together may store LogLinesPerSecond lines a second (LogBurst at
+// once), however many instances and nodes it has.
+type logQuota struct {
+	mu      sync.Mutex
+	buckets map[uuid.UUID]*tokenbucket.Bucket
+}
+
+// take returns how many of n lines the project may store now.
+func (q *logQuota) take(project uuid.UUID, n int, rate float64, burst int) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := time.Now()
+	if q.buckets == nil {
+		q.buckets = map[uuid.UUID]*tokenbucket.Bucket{}
+	}
+	if len(q.buckets) > 10000 { // forget the projects that have refilled
+		for id, b := range q.buckets {
+			if b.Full(now) {
+				delete(q.buckets, id)
+			}
+		}
+	}
+	b, ok := q.buckets[project]
+	if !ok {
+		b = tokenbucket.New(rate, burst, now)
+		q.buckets[project] = b
+	}
+	for i := range n {
+		if !b.Allow(now) {
+			return i
+		}
+	}
+	return n
+}
+
+// maxStoredLine bounds one stored log line whatever a node sends.
+const maxStoredLine = 16 << 10
+
+// logSource is what a shipped line's instance resolves to.
+type logSource struct {
+	deployment, project uuid.UUID
+	ok                  bool
+}
+
+// admitLogs turns a node's batch into rows: lines of instances that are
+// not the node's are dropped, lines over their project's rate limit are
+// counted and replaced by one line per instance saying how many were
+// dropped, and each line is cut to maxStoredLine.
+func (o *Operator) admitLogs(ctx context.Context, nodeID uuid.UUID, lines []api.LogLine) [][]any {
+	sources := map[string]logSource{}
+	byInstance := map[string][]api.LogLine{}
+	var order []string
+	for _, l := range lines {
+		src, seen := sources[l.Instance]
+		if !seen {
+			src = o.logSource(ctx, nodeID, l.Instance)
+			sources[l.Instance] = src
+			if src.ok {
+				order = append(order, l.Instance)
+			}
+		}
+		if src.ok {
+			byInstance[l.Instance] = append(byInstance[l.Instance], l)
+		}
+	}
+	rows := [][]any{}
+	for _, inst := range order {
+		src, ls := sources[inst], byInstance[inst]
+		keep := o.logQuota.take(src.project, len(ls), o.cfg.LogLinesPerSecond, o.cfg.LogBurst)
+		id := uuid.MustParse(inst)
+		for _, l := range ls[:keep] {
+			text := l.Text
+			if len(text) > maxStoredLine {
+				text = text[:maxStoredLine] + " [truncated]"
+			}
+			rows = append(rows, []any{src.deployment, id, l.Stream, l.Time, strings.ToValidUTF8(text, "?")})
+		}
+		if dropped := len(ls) - keep; dropped > 0 {
+			o.metrics.logsDropped.Add(float64(dropped))
+			rows = append(rows, []any{src.deployment, id, "stderr", time.Now().UTC(),
+				fmt.Sprintf("zeitwork: dropped %d lines (project log rate limit)", dropped)})
+		}
+	}
+	return rows
+}
+
+// logSource resolves an instance a node ships lines for; lines of another
+// node's instance are not stored.
+func (o *Operator) logSource(ctx context.Context, nodeID uuid.UUID, instance string) logSource {
+	id, err := uuid.Parse(instance)
+	if err != nil {
+		return logSource{}
+	}
+	in, err := o.store.GetInstance(ctx, id)
+	if err != nil || !in.NodeID.Valid || in.NodeID.UUID != nodeID {
+		return logSource{}
+	}
+	d, err := o.store.GetDeployment(ctx, in.DeploymentID)
+	if err != nil {
+		return logSource{}
+	}
+	return logSource{deployment: d.ID, project: d.ProjectID, ok: true}
 }

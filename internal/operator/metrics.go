@@ -24,9 +24,10 @@ const (
 // metrics are the operator's own counters and histograms. The gauges of
 // deployments and instances come from stateCollector at scrape time.
 type metrics struct {
-	reconcile prometheus.Histogram
-	requests  *prometheus.CounterVec // route, class
-	failed    *prometheus.CounterVec // kind
+	reconcile   prometheus.Histogram
+	requests    *prometheus.CounterVec // route, class
+	failed      *prometheus.CounterVec // kind
+	logsDropped prometheus.Counter
 }
 
 // newMetrics creates the operator's metrics and registers them in reg; a nil
@@ -46,6 +47,10 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, log *slog.Logger)
 			Name: "zeitwork_deployments_failed_total",
 			Help: "Deployments this operator marked failed, by kind (image, instance, timeout).",
 		}, []string{"kind"}),
+		logsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zeitwork_operator_log_lines_dropped_total",
+			Help: "App log lines nodes shipped that were not stored: over their project's rate limit.",
+		}),
 	}
 	for _, k := range []string{failImage, failInstance, failTimeout} {
 		m.failed.WithLabelValues(k) // present at zero before the first failure
@@ -53,7 +58,7 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, log *slog.Logger)
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.reconcile, m.requests, m.failed, newStateCollector(pool, log)} {
+	for _, c := range []prometheus.Collector{m.reconcile, m.requests, m.failed, m.logsDropped, newStateCollector(pool, log)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

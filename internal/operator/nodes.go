@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -223,6 +222,11 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	if unchangedBy(before, nodeID, rep) {
+		// Nothing to write and nobody to wake.
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
 	timings, err := timingsJSON(rep.Timings)
 	if err != nil {
 		return err
@@ -236,8 +240,10 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 	}
 	if rep.State != before.State || rep.Restarts != int(before.Restarts) {
 		o.onInstanceChange(r.Context(), before, in, rep)
+		// Only what reconcilers, nodes and edges act on wakes them; a new
+		// reason or boot timings are read when someone asks.
+		o.hub.Bump()
 	}
-	o.hub.Bump()
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -251,24 +257,7 @@ func (o *Operator) shipLogs(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSONLimit(r, &batch, 4<<20); err != nil {
 		return err
 	}
-	deployments := map[string]uuid.UUID{}
-	rows := [][]any{}
-	for _, l := range batch.Lines {
-		dep, ok := deployments[l.Instance]
-		if !ok {
-			id, err := uuid.Parse(l.Instance)
-			if err != nil {
-				continue
-			}
-			in, err := o.store.GetInstance(r.Context(), id)
-			if err != nil || !in.NodeID.Valid || in.NodeID.UUID != nodeID {
-				continue // not this node's instance: drop, do not fail the batch
-			}
-			dep = in.DeploymentID
-			deployments[l.Instance] = dep
-		}
-		rows = append(rows, []any{dep, uuid.MustParse(l.Instance), l.Stream, l.Time, strings.ToValidUTF8(l.Text, "?")})
-	}
+	rows := o.admitLogs(r.Context(), nodeID, batch.Lines)
 	if len(rows) > 0 {
 		if err := o.insertLogs(r.Context(), rows); err != nil {
 			return err
@@ -276,6 +265,13 @@ func (o *Operator) shipLogs(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// unchangedBy reports whether rep, from nodeID, repeats what the instance
+// already says.
+func unchangedBy(in db.Instance, nodeID uuid.UUID, rep api.InstanceReport) bool {
+	return in.NodeID.Valid && in.NodeID.UUID == nodeID && len(rep.Timings) == 0 &&
+		in.State == rep.State && in.Reason == rep.Reason && in.Address == rep.Address && int(in.Restarts) == rep.Restarts
 }
 
 // timingsJSON stores boot stage durations as milliseconds.

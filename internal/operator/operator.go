@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zeitwork/zeitwork/internal/image"
+	"github.com/zeitwork/zeitwork/internal/registry"
 	"github.com/zeitwork/zeitwork/internal/seal"
 	"github.com/zeitwork/zeitwork/internal/store"
 )
@@ -62,13 +63,38 @@ type Config struct {
 	// that a mistyped registry host is reported while the user watches.
 	ImageRetry     time.Duration
 	InstanceMemory int // MiB per instance unless the project says
-	Log            *slog.Logger
+	// RegistryMaxBlobSize and RegistryMaxManifestSize bound one upload to
+	// the built-in registry (defaults 10 GiB and 4 MiB).
+	RegistryMaxBlobSize     int64
+	RegistryMaxManifestSize int64
+	// RegistryGCInterval is how often the built-in registry deletes blobs
+	// no manifest references (default 1 h; negative: never);
+	// RegistryGCGrace spares blobs written or referenced more recently,
+	// and uploads idle for less, so a push in progress keeps its layers
+	// (default 24 h).
+	RegistryGCInterval time.Duration
+	RegistryGCGrace    time.Duration
+	// EnvMaxVars and EnvMaxBytes bound a project's env vars: their number
+	// and the size of all "NAME=value" strings (defaults 200 and 64 KiB).
+	EnvMaxVars  int
+	EnvMaxBytes int
+	// LogLinesPerSecond and LogBurst bound the app log lines one project
+	// may store, whatever its nodes send (defaults 500 and 5000).
+	LogLinesPerSecond float64
+	LogBurst          int
+	Log               *slog.Logger
 	// Metrics receives the operator's Prometheus metrics (README.md,
 	// "Metrics"); nil means none are registered.
 	Metrics prometheus.Registerer
 }
 
 func (c *Config) defaults() {
+	if c.LogLinesPerSecond <= 0 {
+		c.LogLinesPerSecond = 500
+	}
+	if c.LogBurst <= 0 {
+		c.LogBurst = 5000
+	}
 	if c.Resync == 0 {
 		c.Resync = 5 * time.Second
 	}
@@ -93,6 +119,18 @@ func (c *Config) defaults() {
 	if c.MaxFailures == 0 {
 		c.MaxFailures = 3
 	}
+	if c.RegistryGCInterval == 0 {
+		c.RegistryGCInterval = time.Hour
+	}
+	if c.RegistryGCGrace == 0 {
+		c.RegistryGCGrace = 24 * time.Hour
+	}
+	if c.EnvMaxVars == 0 {
+		c.EnvMaxVars = 200
+	}
+	if c.EnvMaxBytes == 0 {
+		c.EnvMaxBytes = 64 << 10
+	}
 	if c.InstanceMemory == 0 {
 		c.InstanceMemory = 256
 	}
@@ -115,10 +153,14 @@ type Operator struct {
 	resolver      *resolver
 	// egress is how the operator and its nodes fetch tenants' images.
 	egress     *image.Egress
-	lastPrune  time.Time // only touched by the reconcile loop
 	handler    http.Handler
 	metrics    *metrics
 	lastRoutes routeCache
+	registry   *registry.Registry
+
+	// pruneBatch is how many rows one prune statement deletes.
+	pruneBatch int32
+	logQuota   logQuota
 }
 
 // New returns an operator; call Run to start its reconcilers.
@@ -136,6 +178,7 @@ func New(cfg Config) (*Operator, error) {
 		log:           cfg.Log,
 		hub:           newHub(),
 		internalToken: randomHex(32),
+		pruneBatch:    5000,
 	}
 	o.egress = image.NewEgress(cfg.RegistryHost, cfg.AllowedRegistries)
 	o.resolver = newResolver(o)
@@ -158,6 +201,8 @@ func (o *Operator) Handler() http.Handler { return o.handler }
 // Run listens for database changes and reconciles until ctx ends.
 func (o *Operator) Run(ctx context.Context) error {
 	go o.hub.listen(ctx, o.store.Pool, o.log)
+	go o.registryGC(ctx)
+	go o.pruneLoop(ctx)
 	return o.reconcileLoop(ctx)
 }
 

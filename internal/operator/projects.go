@@ -3,7 +3,6 @@ package operator
 import (
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/google/uuid"
@@ -13,13 +12,15 @@ import (
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
-// Project names become DNS labels ("<name>-<deployment>.<domain>"), so they
-// are short lower-case labels.
-var projectName = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$`)
-
 // ValidProjectName reports why a name cannot be a project name, or nil.
+// Project names become DNS labels ("<name>.<domain>", and
+// "<deployment>--<name>.<domain>" for versioned URLs; see api.VersionedLabel).
 func ValidProjectName(name string) error {
-	if !projectName.MatchString(name) || strings.Contains(name, "--") {
+	if strings.Contains(name, api.VersionSeparator) {
+		return invalid("use single hyphens, e.g. my-app",
+			"invalid project name %q: \"--\" is reserved for versioned deployment URLs (<deployment>--<project>)", name)
+	}
+	if !api.IsProjectName(name) {
 		return invalid("use 1 to 40 lower-case letters, digits and single hyphens, starting with a letter, e.g. my-app",
 			"invalid project name %q", name)
 	}

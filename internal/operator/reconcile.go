@@ -2,10 +2,12 @@ package operator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/scheduler"
@@ -78,7 +80,11 @@ func (o *Operator) Reconcile(ctx context.Context) error {
 		if d.Status == api.StatusDeploying && !d.ImageID.Valid {
 			o.resolver.start(context.WithoutCancel(ctx), d)
 		}
-		if d.Status == api.StatusDeploying && time.Since(d.CreatedAt) > o.cfg.DeployTimeout {
+		switch {
+		case d.Status != api.StatusDeploying:
+		case d.FailedPermanently || int(d.Failures) >= o.cfg.MaxFailures:
+			o.failDeployment(ctx, d, failInstance, d.StatusReason)
+		case time.Since(d.CreatedAt) > o.cfg.DeployTimeout:
 			o.failDeployment(ctx, d, failTimeout, fmt.Sprintf("no healthy instances after %s (%s)", o.cfg.DeployTimeout, o.waitingFor(ctx, d, state)))
 		}
 	}
@@ -88,10 +94,16 @@ func (o *Operator) Reconcile(ctx context.Context) error {
 	if err := o.store.StopUnplacedInstances(ctx); err != nil {
 		return err
 	}
-	o.prune(ctx)
+	// d may be stale by now (failed above, or stopped by its user): the
+	// promotion is a compare-and-set and then does nothing.
 	for _, d := range deps {
 		if d.Status == api.StatusDeploying && scheduler.Ready(state, d.ID.String()) {
-			if err := o.promote(ctx, d); err != nil {
+			err := o.promote(ctx, d)
+			if isLost(err) {
+				o.log.Info("deployment changed before it could be promoted; leaving it", "deployment", d.Slug, "err", err)
+				continue
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -99,17 +111,31 @@ func (o *Operator) Reconcile(ctx context.Context) error {
 	return nil
 }
 
+// markDeadNodes marks nodes past their grace down and their instances lost
+// in one transaction: a node marked down is never looked at again, so its
+// instances must be lost with it or not at all.
 func (o *Operator) markDeadNodes(ctx context.Context) error {
-	down, err := o.store.MarkStaleNodesDown(ctx, o.cfg.NodeGrace.Seconds())
-	if err != nil {
-		return err
-	}
-	for _, n := range down {
-		lost, err := o.store.MarkNodeInstancesLost(ctx, uuid.NullUUID{UUID: n.ID, Valid: true})
+	lost := map[uuid.UUID]int{}
+	err := o.store.Tx(ctx, func(q *db.Queries, _ pgxTx) error {
+		clear(lost)
+		down, err := q.MarkStaleNodesDown(ctx, o.cfg.NodeGrace.Seconds())
 		if err != nil {
 			return err
 		}
-		o.log.Warn("node stopped heartbeating; rescheduling its instances", "node", n.ID, "instances", len(lost))
+		for _, n := range down {
+			ins, err := q.MarkNodeInstancesLost(ctx, uuid.NullUUID{UUID: n.ID, Valid: true})
+			if err != nil {
+				return err
+			}
+			lost[n.ID] = len(ins)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark dead nodes: %w", err)
+	}
+	for id, n := range lost {
+		o.log.Warn("node stopped heartbeating; rescheduling its instances", "node", id, "instances", n)
 	}
 	return nil
 }
@@ -170,45 +196,10 @@ func (o *Operator) applyPlan(ctx context.Context, plan scheduler.Plan) error {
 	return nil
 }
 
-// promote marks a deployment ready and, unless a newer deployment is
-// already live, moves the project URL to it; the previous live deployment
-// then drains.
-func (o *Operator) promote(ctx context.Context, d db.Deployment) error {
-	return o.store.Tx(ctx, func(q *db.Queries, _ pgxTx) error {
-		p, err := q.GetProject(ctx, d.ProjectID)
-		if err != nil {
-			return err
-		}
-		if p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID != d.ID {
-			prev, err := q.GetDeployment(ctx, p.LiveDeploymentID.UUID)
-			if err != nil {
-				return err
-			}
-			if prev.CreatedAt.After(d.CreatedAt) {
-				_, err := q.SetDeploymentStatus(ctx, db.SetDeploymentStatusParams{
-					ID: d.ID, Status: api.StatusStopped, StatusReason: "superseded by newer deployment " + prev.Slug,
-				})
-				return err
-			}
-			if _, err := q.SetDeploymentStatus(ctx, db.SetDeploymentStatusParams{
-				ID: prev.ID, Status: api.StatusStopped, StatusReason: "replaced by deployment " + d.Slug,
-			}); err != nil {
-				return err
-			}
-		}
-		if _, err := q.SetDeploymentStatus(ctx, db.SetDeploymentStatusParams{ID: d.ID, Status: api.StatusReady}); err != nil {
-			return err
-		}
-		if err := q.SetLiveDeployment(ctx, db.SetLiveDeploymentParams{ID: p.ID, LiveDeploymentID: uuid.NullUUID{UUID: d.ID, Valid: true}}); err != nil {
-			return err
-		}
-		o.event(ctx, d, "ready", "all instances healthy; project URL now serves deployment "+d.Slug)
-		return nil
-	})
-}
-
-// onInstanceChange records a node's report and fails a new deployment whose
-// instances keep failing.
+// onInstanceChange records a node's report: an event, and for a failed
+// instance of a deploying deployment one more failure. It runs in the
+// report's HTTP handler, outside the reconciler's lock, so it decides
+// nothing: the reconciler fails the deployment from the recorded count.
 func (o *Operator) onInstanceChange(ctx context.Context, before, in db.Instance, rep api.InstanceReport) {
 	d, err := o.store.GetDeployment(ctx, in.DeploymentID)
 	if err != nil {
@@ -223,13 +214,9 @@ func (o *Operator) onInstanceChange(ctx context.Context, before, in db.Instance,
 	if in.State != api.InstanceFailed || d.Status != api.StatusDeploying {
 		return
 	}
-	d, err = o.store.AddDeploymentFailure(ctx, db.AddDeploymentFailureParams{ID: d.ID, StatusReason: in.Reason})
-	if err != nil {
-		o.log.Error("count failure", "err", err)
-		return
-	}
-	if rep.Permanent || int(d.Failures) >= o.cfg.MaxFailures {
-		o.failDeployment(ctx, d, failInstance, in.Reason)
+	_, err = o.store.AddDeploymentFailure(ctx, db.AddDeploymentFailureParams{ID: d.ID, Permanent: rep.Permanent, StatusReason: in.Reason})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) { // no rows: no longer deploying
+		o.log.Error("count failure", "deployment", d.Slug, "err", err)
 	}
 }
 
@@ -265,24 +252,4 @@ func (o *Operator) waitingFor(ctx context.Context, d db.Deployment, s scheduler.
 		out += "; last problem: " + last
 	}
 	return out
-}
-
-// prune deletes log lines and events past their retention, at most once a
-// minute: the tables would otherwise grow for as long as apps log.
-func (o *Operator) prune(ctx context.Context) {
-	if time.Since(o.lastPrune) < time.Minute {
-		return
-	}
-	o.lastPrune = time.Now()
-	logs, err := o.store.PruneLogLines(ctx, o.cfg.LogRetention.Seconds())
-	if err != nil {
-		o.log.Warn("prune log lines", "err", err)
-	}
-	events, err := o.store.PruneEvents(ctx, o.cfg.EventRetention.Seconds())
-	if err != nil {
-		o.log.Warn("prune events", "err", err)
-	}
-	if logs+events > 0 {
-		o.log.Info("pruned old records", "log_lines", logs, "events", events)
-	}
 }

@@ -12,7 +12,7 @@ import (
 // registryHandler serves the built-in OCI registry. Users push with their
 // API token; nodes pull with theirs, only what their instances run; edges
 // may not touch it.
-func (o *Operator) registryHandler() (http.Handler, error) {
+func (o *Operator) registryHandler() (*registry.Registry, error) {
 	dir := o.cfg.RegistryDir
 	if dir == "" {
 		dir = filepath.Join(".", "registry")
@@ -32,7 +32,7 @@ func (o *Operator) registryHandler() (http.Handler, error) {
 			return o.authorizeRepos(r, p)
 		}
 		return nil
-	}, o.log)
+	}, o.log, registry.WithMaxBlobSize(o.cfg.RegistryMaxBlobSize), registry.WithMaxManifestSize(o.cfg.RegistryMaxManifestSize))
 }
 
 // authorizeRepos keeps tenants apart in the shared registry: a repository

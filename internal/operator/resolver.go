@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/uuid"
 
-	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
@@ -68,16 +67,18 @@ func (r *resolver) resolve(ctx context.Context, d db.Deployment) {
 		// Written only when it changes: the write wakes the reconciler,
 		// which would otherwise retry in a tight loop instead of at resync.
 		if reason := "retrying: " + err.Error(); reason != d.StatusReason {
-			o.store.SetDeploymentStatus(ctx, db.SetDeploymentStatusParams{
-				ID: d.ID, Status: api.StatusDeploying, StatusReason: reason,
-			})
+			o.retryDeployment(ctx, d, reason)
 		}
 		return
 	}
 	r.forget(d.ID)
 	img, err := o.store.UpsertImage(ctx, db.UpsertImageParams{ID: uuid.New(), Reference: d.ImageRef, Digest: pinned.DigestStr()})
 	if err == nil {
-		err = o.store.SetDeploymentImage(ctx, db.SetDeploymentImageParams{ID: d.ID, ImageID: uuid.NullUUID{UUID: img.ID, Valid: true}})
+		err = o.resolveDeployment(ctx, d, img.ID)
+	}
+	if isLost(err) {
+		o.log.Info("deployment changed while its image was resolved; leaving it", "deployment", d.Slug, "err", err)
+		return
 	}
 	if err != nil {
 		o.log.Error("record image", "deployment", d.Slug, "err", err)
@@ -192,16 +193,4 @@ func (o *Operator) pinnedRef(ctx context.Context, d db.Deployment) (string, bool
 		return "", false
 	}
 	return parsed.Context().Digest(img.Digest).String(), true
-}
-
-func (o *Operator) failDeployment(ctx context.Context, d db.Deployment, kind, reason string) {
-	if _, err := o.store.SetDeploymentStatus(ctx, db.SetDeploymentStatusParams{
-		ID: d.ID, Status: api.StatusFailed, StatusReason: reason,
-	}); err != nil {
-		o.log.Error("mark deployment failed", "deployment", d.Slug, "err", err)
-		return
-	}
-	o.metrics.failed.WithLabelValues(kind).Inc()
-	o.event(ctx, d, "failed", "deployment failed: "+reason)
-	o.hub.Bump()
 }

@@ -40,7 +40,7 @@ func (o *Operator) rollback(w http.ResponseWriter, r *http.Request) error {
 	}
 	if target == nil {
 		if req.Deployment != "" {
-			return notFound("deployment %q not found in project %s", req.Deployment, p.Name)
+			return notFound("list them with `zeitwork deployments list "+p.Name+"`", "deployment %q not found in project %s", req.Deployment, p.Name)
 		}
 		return &apiError{http.StatusConflict, "no earlier deployment of " + p.Name + " was ever ready", "name one with --to; list them with `zeitwork deployments list " + p.Name + "`"}
 	}

@@ -32,9 +32,10 @@ func (o *Operator) routes() (*http.ServeMux, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.registry = reg
 	mux.Handle("/v2/", reg)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		o.writeError(w, r, notFound("no such endpoint: %s %s", r.Method, r.URL.Path))
+		o.writeError(w, r, notFound("see docs/api.md for the endpoints", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	return mux, nil
 }

@@ -12,30 +12,46 @@ import (
 // Version is the operator's build version, set by main.
 var Version = "dev"
 
+// getStatus answers with what concerns the caller's organisation: its
+// projects, recent deployments and their instances, and of the fleet only
+// the nodes its instances run on (or were lost on), each with the count of
+// its own instances there. Other tenants' nodes, counts and host names are
+// not shown: there are no admin roles yet, so nobody sees the whole fleet
+// through the API (the operator's metrics and log do).
 func (o *Operator) getStatus(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
+	org := principalFrom(ctx).orgID
 	nodes, err := o.store.ListNodes(ctx)
 	if err != nil {
 		return err
 	}
-	instances, err := o.store.ListLiveInstances(ctx)
+	instances, err := o.store.ListOrganisationInstances(ctx, org)
 	if err != nil {
 		return err
 	}
 	perNode := map[uuid.UUID]int{}
 	for _, in := range instances {
-		if in.NodeID.Valid && in.State != api.InstanceLost {
-			perNode[in.NodeID.UUID]++
+		if !in.NodeID.Valid {
+			continue
 		}
+		n := perNode[in.NodeID.UUID] // listed even if the instance was lost there
+		if in.State != api.InstanceLost {
+			n++
+		}
+		perNode[in.NodeID.UUID] = n
 	}
 	out := api.Status{Version: Version, AppsDomain: o.cfg.AppsDomain, Nodes: []api.Node{}, Projects: []api.Project{}, Recent: []api.Deployment{}}
 	for _, n := range nodes {
+		count, ours := perNode[n.ID]
+		if !ours {
+			continue
+		}
 		out.Nodes = append(out.Nodes, api.Node{
 			ID: n.ID.String(), Region: n.RegionID, Hostname: n.Hostname, Driver: n.Driver,
-			Accel: n.Accel, State: n.State, Instances: perNode[n.ID], LastHeartbeat: n.LastHeartbeatAt,
+			Accel: n.Accel, State: n.State, Instances: count, LastHeartbeat: n.LastHeartbeatAt,
 		})
 	}
-	projects, err := o.store.ListProjects(ctx, principalFrom(ctx).orgID)
+	projects, err := o.store.ListProjects(ctx, org)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func TestEndToEnd(t *testing.T) {
 		if d.Status != api.StatusReady || !d.Live || len(healthyIDs(d)) != 3 {
 			t.Fatalf("deployment not ready with 3 healthy instances: %s", describe(d))
 		}
-		for _, host := range []string{e.host("hello-" + d.ID), e.host("hello")} {
+		for _, host := range []string{e.host(api.VersionedLabel("hello", d.ID)), e.host("hello")} {
 			status, body, err := e.get(host, "/")
 			if err != nil || status != 200 || !strings.Contains(body, "Hello from Zeitwork") {
 				t.Fatalf("GET %s: %d %v %.200s", host, status, err, body)
@@ -360,7 +360,7 @@ func testIsolation(t *testing.T, e *env, live api.Deployment) {
 		net.JoinHostPort(transitHost, apiPort), // the host, through its veth address
 		net.JoinHostPort(gateway, "22"),        // the namespace's gateway
 	} {
-		_, body, err := e.get(e.host("hello-"+live.ID), "/dial?addr="+target)
+		_, body, err := e.get(e.host(api.VersionedLabel("hello", live.ID)), "/dial?addr="+target)
 		if err != nil || !strings.Contains(body, "error") {
 			t.Errorf("a VM reached %s: %q %v", target, body, err)
 		}
@@ -368,7 +368,7 @@ func testIsolation(t *testing.T, e *env, live api.Deployment) {
 	// Through the host's NAT, a VM reaches a host that is neither the node
 	// nor another VM, and that host sees the node's address, not the VM's.
 	inet := startFakeInternet(t, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 243, byte(os.Getpid()%150 + 50), 0}), 30))
-	status, body, err := e.get(e.host("hello-"+live.ID), "/dial?addr="+inet.addr)
+	status, body, err := e.get(e.host(api.VersionedLabel("hello", live.ID)), "/dial?addr="+inet.addr)
 	if status != 200 || !strings.Contains(body, "ok") {
 		t.Errorf("a VM cannot reach the outside through NAT: %d %q %v", status, body, err)
 	}
@@ -383,7 +383,7 @@ func testIsolation(t *testing.T, e *env, live api.Deployment) {
 	}
 
 	// The probe itself works: a VM reaches its own app.
-	status, body, err = e.get(e.host("hello-"+live.ID), "/dial?addr=127.0.0.1:8080")
+	status, body, err = e.get(e.host(api.VersionedLabel("hello", live.ID)), "/dial?addr=127.0.0.1:8080")
 	if status != 200 || !strings.Contains(body, "ok") {
 		t.Fatalf("a VM cannot reach its own app, so the checks above prove nothing: %d %q %v", status, body, err)
 	}

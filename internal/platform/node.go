@@ -21,8 +21,14 @@ type NodeOptions struct {
 	Transit     netip.Prefix
 	DNS         []string
 	Accel       string // auto, kvm or tcg
-	Log         *slog.Logger
+	// ImageCacheBytes bounds the cached root disks; least recently used
+	// ones no instance runs on are evicted past it. 0: DefaultImageCache.
+	ImageCacheBytes int64
+	Log             *slog.Logger
 }
+
+// DefaultImageCache is the size of a node's root disk cache unless set.
+const DefaultImageCache = 20 << 30
 
 // NodeDeps are a node's guest kernel, VM network, VM driver and image cache.
 type NodeDeps struct {
@@ -63,7 +69,11 @@ func PrepareNode(ctx context.Context, o NodeOptions) (*NodeDeps, error) {
 			return &d, err
 		}
 	}
+	if o.ImageCacheBytes == 0 {
+		o.ImageCacheBytes = DefaultImageCache
+	}
 	d.Images, err = image.NewStore(filepath.Join(o.StateDir, "images"), o.Log.With("role", "images"),
+		image.WithMaxSize(o.ImageCacheBytes),
 		// Nodes pull only from registries: a reference must never be taken
 		// for a local directory that happens to have the same name.
 		image.WithResolveOptions(image.WithRemoteOnly()))

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zeitwork/zeitwork/internal/edge"
+	"github.com/zeitwork/zeitwork/internal/node"
 	"github.com/zeitwork/zeitwork/internal/node/network"
 	"github.com/zeitwork/zeitwork/internal/operator"
 	"github.com/zeitwork/zeitwork/internal/pglocal"
@@ -52,9 +53,11 @@ type Config struct {
 	// KernelCache holds the guest kernel; default guestkernel.DefaultCacheDir.
 	KernelCache string
 	// Operator timers, shortened by tests.
-	Resync        time.Duration
-	NodeGrace     time.Duration
-	StartTimeout  time.Duration
+	Resync       time.Duration
+	NodeGrace    time.Duration
+	StartTimeout time.Duration
+	// LogLimits bound each instance's log files and shipping on the nodes.
+	LogLimits     node.LogLimits
 	DeployTimeout time.Duration
 	Heartbeat     time.Duration
 	// MetricsListen serves every role's Prometheus metrics at /metrics on
@@ -120,8 +123,10 @@ type Platform struct {
 	Nodes []*Node
 }
 
-// Start brings every role up; Shutdown stops them and cleans up.
-func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
+// Start brings every role up; Shutdown stops them and cleans up. When
+// start-up fails part-way, Start shuts down what it had started before it
+// returns the error: nothing is left running.
+func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	cfg.defaults()
 	if cfg.StateDir == "" {
 		return nil, errors.New("platform: a state directory is required")
@@ -130,28 +135,31 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p = &Platform{cfg: cfg, log: cfg.Log, cancel: cancel}
-	defer func() {
-		if err != nil {
-			p.Shutdown(context.Background())
+	p := &Platform{cfg: cfg, log: cfg.Log, cancel: cancel}
+	if err := p.start(ctx, runCtx); err != nil {
+		if serr := p.Shutdown(context.Background()); serr != nil {
+			return nil, errors.Join(err, fmt.Errorf("clean up after failed start: %w", serr))
 		}
-	}()
-	if err := p.startMetrics(); err != nil {
-		return nil, err
-	}
-	if err := p.startState(ctx); err != nil {
-		return nil, err
-	}
-	if err := p.startOperator(runCtx); err != nil {
-		return nil, err
-	}
-	if err := p.startFirstNode(ctx); err != nil {
-		return nil, err
-	}
-	if err := p.startEdge(runCtx); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// start starts the roles in order; ctx bounds start-up, runCtx their life.
+func (p *Platform) start(ctx, runCtx context.Context) error {
+	if err := p.startMetrics(); err != nil {
+		return err
+	}
+	if err := p.startState(ctx); err != nil {
+		return err
+	}
+	if err := p.startOperator(runCtx); err != nil {
+		return err
+	}
+	if err := p.startFirstNode(ctx); err != nil {
+		return err
+	}
+	return p.startEdge(runCtx)
 }
 
 func (p *Platform) startState(ctx context.Context) error {
@@ -206,6 +214,7 @@ func (p *Platform) startOperator(ctx context.Context) error {
 		Metrics: p.registerer(),
 	})
 	if err != nil {
+		apiLn.Close()
 		return err
 	}
 	p.Operator = op

@@ -50,10 +50,7 @@ func (g *Registry) startUpload(w http.ResponseWriter, r *http.Request, name stri
 	}
 	q := r.URL.Query()
 	if mount, from := q.Get("mount"), q.Get("from"); mount != "" && reDigest.MatchString(mount) && from != "" {
-		if reName(from) && g.hasBlob(from, mount) {
-			if err := g.link(name, mount); err != nil {
-				return internal("mount blob", err)
-			}
+		if reName(from) && g.hasBlob(from, mount) && g.mount(name, mount) == nil {
 			return blobCreated(w, name, mount)
 		}
 		// Not mountable: fall through to a normal upload, as the spec allows.
@@ -92,20 +89,40 @@ func (g *Registry) newUpload() (string, error) {
 	return id, f.Close()
 }
 
-// lockUpload serialises requests on one upload session.
-func (g *Registry) lockUpload(id string) func() {
+// uploadLock serialises the requests on one upload session; refs counts
+// the requests that hold or wait for it.
+type uploadLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lockUpload serialises requests on one upload session. The entry lives
+// only while requests use it, so the map is bounded by the requests in
+// flight, not by the upload IDs clients make up.
+func (g *Registry) lockUpload(id string) (unlock func()) {
 	g.uploadMu.Lock()
-	mu, ok := g.uploading[id]
-	if !ok {
-		mu = &sync.Mutex{}
-		g.uploading[id] = mu
+	l := g.uploading[id]
+	if l == nil {
+		l = &uploadLock{}
+		g.uploading[id] = l
 	}
+	l.refs++
 	g.uploadMu.Unlock()
-	mu.Lock()
-	return mu.Unlock
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		g.uploadMu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(g.uploading, id)
+		}
+		g.uploadMu.Unlock()
+	}
 }
 
 func (g *Registry) upload(w http.ResponseWriter, r *http.Request, name, id string) *apiError {
+	if !exists(g.uploadPath(id)) { // no lock for an upload that was never started
+		return errorf(http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "upload %s not found", id)
+	}
 	defer g.lockUpload(id)()
 	size, err := fileSize(g.uploadPath(id))
 	if isNotExist(err) {
@@ -121,8 +138,9 @@ func (g *Registry) upload(w http.ResponseWriter, r *http.Request, name, id strin
 		if err := checkContentRange(r.Header.Get("Content-Range"), size); err != nil {
 			return err
 		}
-		if size, err = g.appendUpload(id, r.Body); err != nil {
-			return internal("write upload", err)
+		size, aerr := g.appendUpload(id, r)
+		if aerr != nil {
+			return aerr
 		}
 		return uploadStatus(w, name, id, size, http.StatusAccepted)
 	case http.MethodPut:
@@ -156,19 +174,45 @@ func checkContentRange(cr string, size int64) *apiError {
 	return nil
 }
 
-func (g *Registry) appendUpload(id string, body io.Reader) (int64, error) {
-	f, err := os.OpenFile(g.uploadPath(id), os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return 0, err
+// appendUpload appends the request's body to upload id. A body that would
+// take the upload over the blob size limit ends the upload: its data is
+// deleted, so an oversized push costs no disk.
+func (g *Registry) appendUpload(id string, r *http.Request) (int64, *apiError) {
+	path := g.uploadPath(id)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if isNotExist(err) {
+		return 0, errorf(http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "upload %s not found", id)
 	}
-	_, err = io.Copy(f, body)
+	if err != nil {
+		return 0, internal("write upload", err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return 0, internal("write upload", err)
+	}
+	room := g.maxBlob - info.Size()
+	tooLarge := r.ContentLength > room
+	if !tooLarge {
+		var n int64
+		n, err = io.Copy(f, io.LimitReader(r.Body, room+1))
+		tooLarge = n > room
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return 0, err
+	if tooLarge {
+		os.Remove(path)
+		return 0, errorf(http.StatusRequestEntityTooLarge, "SIZE_INVALID", "blob larger than %d bytes, the registry's limit", g.maxBlob)
 	}
-	return fileSize(g.uploadPath(id))
+	if err != nil {
+		return 0, internal("write upload", err)
+	}
+	size, err := fileSize(path)
+	if err != nil {
+		return 0, internal("write upload", err)
+	}
+	return size, nil
 }
 
 func uploadStatus(w http.ResponseWriter, name, id string, size int64, status int) *apiError {
@@ -187,8 +231,8 @@ func (g *Registry) finishUpload(w http.ResponseWriter, r *http.Request, name, id
 		os.Remove(g.uploadPath(id))
 		return errorf(http.StatusBadRequest, "DIGEST_INVALID", "digest %q is not a sha256 digest", digest)
 	}
-	if _, err := g.appendUpload(id, r.Body); err != nil {
-		return internal("write upload", err)
+	if _, aerr := g.appendUpload(id, r); aerr != nil {
+		return aerr
 	}
 	err := g.commitBlob(name, g.uploadPath(id), digest)
 	if errors.Is(err, errDigestMismatch) {
@@ -198,14 +242,7 @@ func (g *Registry) finishUpload(w http.ResponseWriter, r *http.Request, name, id
 	if err != nil {
 		return internal("store blob", err)
 	}
-	g.forgetUpload(id)
 	return blobCreated(w, name, digest)
-}
-
-func (g *Registry) forgetUpload(id string) {
-	g.uploadMu.Lock()
-	delete(g.uploading, id)
-	g.uploadMu.Unlock()
 }
 
 func blobCreated(w http.ResponseWriter, name, digest string) *apiError {

@@ -13,9 +13,6 @@ import (
 	"strings"
 )
 
-// maxManifestSize bounds a manifest PUT, as registries commonly do.
-const maxManifestSize = 4 << 20
-
 var manifestTypes = map[string]bool{
 	"application/vnd.oci.image.manifest.v1+json":                true,
 	"application/vnd.oci.image.index.v1+json":                   true,
@@ -93,12 +90,15 @@ func (g *Registry) getManifest(w http.ResponseWriter, r *http.Request, name, ref
 }
 
 func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, name, ref string) *apiError {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxManifestSize+1))
+	if r.ContentLength > g.maxManifest {
+		return errorf(http.StatusRequestEntityTooLarge, "SIZE_INVALID", "manifest larger than %d bytes", g.maxManifest)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, g.maxManifest+1))
 	if err != nil {
 		return errorf(http.StatusBadRequest, "MANIFEST_INVALID", "read manifest: %v", err)
 	}
-	if len(body) > maxManifestSize {
-		return errorf(http.StatusRequestEntityTooLarge, "SIZE_INVALID", "manifest larger than %d bytes", maxManifestSize)
+	if int64(len(body)) > g.maxManifest {
+		return errorf(http.StatusRequestEntityTooLarge, "SIZE_INVALID", "manifest larger than %d bytes", g.maxManifest)
 	}
 	var doc manifestDoc
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&doc); err != nil || doc.SchemaVersion != 2 {
@@ -111,6 +111,10 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, name, ref
 	if !manifestTypes[mediaType] {
 		return errorf(http.StatusBadRequest, "MANIFEST_INVALID", "unsupported manifest media type %q", mediaType)
 	}
+	// Shared with other writers, exclusive of GC: the references are
+	// checked, touched and stored before GC may delete anything again.
+	g.gcMu.RLock()
+	defer g.gcMu.RUnlock()
 	if aerr := g.checkReferences(name, &doc); aerr != nil {
 		return aerr
 	}
@@ -146,12 +150,14 @@ func (g *Registry) checkReferences(name string, doc *manifestDoc) *apiError {
 		blobs = append(blobs, *doc.Config)
 	}
 	for _, d := range blobs {
-		if !reDigest.MatchString(d.Digest) || !g.hasBlob(name, d.Digest) {
+		// Touching keeps a blob that GC found unreferenced a moment ago
+		// from being deleted now that this manifest references it.
+		if !reDigest.MatchString(d.Digest) || !exists(g.blobLink(name, d.Digest)) || !touch(g.blobPath(d.Digest)) {
 			return errorf(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "blob %s is not in %s; push it first", d.Digest, name)
 		}
 	}
 	for _, d := range doc.Manifests {
-		if !reDigest.MatchString(d.Digest) || !exists(g.manifestLink(name, d.Digest)) {
+		if !reDigest.MatchString(d.Digest) || !exists(g.manifestLink(name, d.Digest)) || !touch(g.blobPath(d.Digest)) {
 			return errorf(http.StatusBadRequest, "MANIFEST_UNKNOWN", "manifest %s is not in %s; push it first", d.Digest, name)
 		}
 	}

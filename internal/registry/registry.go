@@ -12,7 +12,12 @@
 //	repos/<name>/_tags/<tag>            tag -> digest
 //
 // Repository path components can never start with "_", so the link
-// directories cannot collide with a repository name. go-containerregistry's
+// directories cannot collide with a repository name.
+//
+// Limits: one blob may be at most 10 GiB and one manifest 4 MiB (Option);
+// larger uploads get 413 SIZE_INVALID and their data is deleted. GC removes
+// blobs no manifest references once they are older than a grace period,
+// and abandoned uploads. go-containerregistry's
 // pkg/registry keeps manifests in memory only, hence this compact handler.
 package registry
 
@@ -52,13 +57,51 @@ var (
 // 401, so that clients do not retry with the same credentials.
 var ErrForbidden = errors.New("forbidden")
 
+// Default limits (see Option).
+const (
+	DefaultMaxBlobSize     = 10 << 30
+	DefaultMaxManifestSize = 4 << 20
+)
+
 // Registry serves the distribution API from a directory.
 type Registry struct {
-	dir       string
-	authorize func(*http.Request) error
-	log       *slog.Logger
+	dir         string
+	authorize   func(*http.Request) error
+	log         *slog.Logger
+	maxBlob     int64
+	maxManifest int64
+	// uploading holds a lock for each upload session that a request is
+	// working on right now, and nothing else: entries are made only for
+	// uploads that exist and go when their last request ends.
 	uploadMu  sync.Mutex
-	uploading map[string]*sync.Mutex
+	uploading map[string]*uploadLock
+	// gcMu keeps GC's deletions apart from writes that make a blob
+	// referenced (linking, mounting, storing a manifest): writers hold it
+	// shared, GC exclusively while it deletes.
+	gcMu sync.RWMutex
+}
+
+// Option changes a registry's settings.
+type Option func(*Registry)
+
+// WithMaxBlobSize bounds the size of one uploaded blob (default 10 GiB);
+// n <= 0 keeps the default.
+func WithMaxBlobSize(n int64) Option {
+	return func(g *Registry) {
+		if n > 0 {
+			g.maxBlob = n
+		}
+	}
+}
+
+// WithMaxManifestSize bounds the size of one manifest (default 4 MiB);
+// n <= 0 keeps the default.
+func WithMaxManifestSize(n int64) Option {
+	return func(g *Registry) {
+		if n > 0 {
+			g.maxManifest = n
+		}
+	}
 }
 
 // New returns the registry stored under dir. authorize decides each request
@@ -66,28 +109,21 @@ type Registry struct {
 // challenge, which makes docker-style clients (go-containerregistry's
 // authn.Basic, or a token sent as the password) retry with credentials.
 // Credentials extracts what the client sent.
-func New(dir string, authorize func(r *http.Request) error, log *slog.Logger) (*Registry, error) {
+func New(dir string, authorize func(r *http.Request) error, log *slog.Logger, opts ...Option) (*Registry, error) {
 	for _, sub := range []string{"blobs/sha256", "uploads", "repos", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("create registry storage: %w", err)
 		}
 	}
-	g := &Registry{dir: dir, authorize: authorize, log: log, uploading: map[string]*sync.Mutex{}}
-	g.removeAbandoned()
-	return g, nil
-}
-
-// removeAbandoned deletes uploads and temporary files untouched for a day:
-// clients that gave up mid-push leave them behind.
-func (g *Registry) removeAbandoned() {
-	for _, sub := range []string{"uploads", "tmp"} {
-		entries, _ := os.ReadDir(filepath.Join(g.dir, sub))
-		for _, e := range entries {
-			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour {
-				os.Remove(filepath.Join(g.dir, sub, e.Name()))
-			}
-		}
+	g := &Registry{
+		dir: dir, authorize: authorize, log: log, uploading: map[string]*uploadLock{},
+		maxBlob: DefaultMaxBlobSize, maxManifest: DefaultMaxManifestSize,
 	}
+	for _, o := range opts {
+		o(g)
+	}
+	g.removeAbandoned(24 * time.Hour)
+	return g, nil
 }
 
 // Credentials returns the token a client sent: the password of Basic auth

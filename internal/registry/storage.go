@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 func (g *Registry) blobPath(digest string) string {
@@ -89,7 +90,9 @@ func (g *Registry) commitBlob(name, src, digest string) error {
 	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
 		return fmt.Errorf("%w: content has digest %s, not %s", errDigestMismatch, got, digest)
 	}
-	if exists(g.blobPath(digest)) {
+	g.gcMu.RLock()
+	defer g.gcMu.RUnlock()
+	if touch(g.blobPath(digest)) {
 		os.Remove(src) // identical content is already stored
 	} else if err := os.Rename(src, g.blobPath(digest)); err != nil {
 		return err
@@ -97,13 +100,32 @@ func (g *Registry) commitBlob(name, src, digest string) error {
 	return g.link(name, digest)
 }
 
+// mount links a blob that another repository holds into repository name.
+func (g *Registry) mount(name, digest string) error {
+	g.gcMu.RLock()
+	defer g.gcMu.RUnlock()
+	if !touch(g.blobPath(digest)) {
+		return fmt.Errorf("blob %s: %w", digest, fs.ErrNotExist)
+	}
+	return g.link(name, digest)
+}
+
+// touch marks a stored blob as just used, so that GC's grace period
+// protects it until a manifest can reference it, and reports whether it
+// exists. Callers hold gcMu shared.
+func touch(path string) bool {
+	now := time.Now()
+	return os.Chtimes(path, now, now) == nil
+}
+
 var errDigestMismatch = errors.New("digest mismatch")
 
-// putBlob stores data (a manifest) under its digest.
+// putBlob stores data (a manifest) under its digest. The caller holds
+// gcMu shared.
 func (g *Registry) putBlob(name string, data []byte) (string, error) {
 	sum := sha256.Sum256(data)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
-	if !exists(g.blobPath(digest)) {
+	if !touch(g.blobPath(digest)) {
 		if err := g.writeAtomic(g.blobPath(digest), data); err != nil {
 			return "", err
 		}

@@ -1,7 +1,9 @@
 // Package tunnel carries edge traffic to the node agent that hosts an
 // instance: the edge opens a TCP connection to the agent, writes a one-line
 // header naming the instance and proving it is an edge, and from then on the
-// connection is a byte pipe to the app inside the VM.
+// connection is a byte pipe to the app inside the VM. A connection has 5 s to
+// send its header, and at most 256 may be waiting to: past that the oldest
+// waiting one is closed, so idle connections cannot lock edges out.
 //
 // Wire format, and the API other packages use (implemented in this package):
 //

@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"bufio"
+	"container/list"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -23,6 +24,13 @@ var (
 	// other ended, so a peer that ignores our half-close cannot hold the
 	// connection (and its two goroutines) forever.
 	lingerTimeout = time.Minute
+	// maxPending bounds the connections that have not yet presented a
+	// valid header. Past it, the oldest of them is closed to make room:
+	// a client that keeps many idle connections open cannot lock edges
+	// out, since an edge sends its header at once and stops counting a
+	// round trip later, and it cannot hold more than maxPending
+	// goroutines and buffers either.
+	maxPending = 256
 )
 
 // Serve accepts tunnel connections on ln until ctx ends, then closes ln and
@@ -34,7 +42,8 @@ func Serve(ctx context.Context, ln net.Listener, token string,
 	if err := checkToken(token); err != nil {
 		return fmt.Errorf("tunnel serve: %w", err)
 	}
-	s := &server{token: []byte(token), resolve: resolve, log: log, conns: map[net.Conn]struct{}{}}
+	s := &server{token: []byte(token), resolve: resolve, log: log, conns: map[net.Conn]struct{}{},
+		pending: list.New(), pendingAt: map[net.Conn]*list.Element{}}
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
 		s.closeAll()
@@ -83,8 +92,13 @@ type server struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[net.Conn]struct{}
+	// pending holds the connections not yet authenticated, oldest first.
+	pending   *list.List
+	pendingAt map[net.Conn]*list.Element
 }
 
+// track records a new connection as open and pending, closing the oldest
+// pending connection when there are more than maxPending.
 func (s *server) track(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -92,12 +106,35 @@ func (s *server) track(c net.Conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	s.pendingAt[c] = s.pending.PushBack(c)
+	for s.pending.Len() > maxPending {
+		old := s.pending.Remove(s.pending.Front()).(net.Conn)
+		delete(s.pendingAt, old)
+		old.Close()
+	}
 	return true
+}
+
+// authenticated takes c off the pending list; false means it was closed
+// to make room for newer connections.
+func (s *server) authenticated(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el, ok := s.pendingAt[c]
+	if ok {
+		s.pending.Remove(el)
+		delete(s.pendingAt, c)
+	}
+	return ok
 }
 
 func (s *server) untrack(c net.Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if el, ok := s.pendingAt[c]; ok {
+		s.pending.Remove(el)
+		delete(s.pendingAt, c)
+	}
 	s.mu.Unlock()
 }
 
@@ -126,6 +163,10 @@ func (s *server) handle(c net.Conn) {
 	}
 	if subtle.ConstantTimeCompare([]byte(tok), s.token) != 1 {
 		s.log.Warn("tunnel: rejected connection: wrong token", "remote", c.RemoteAddr().String(), "instance", instance)
+		return
+	}
+	if !s.authenticated(c) {
+		s.log.Warn("tunnel: closed connection: too many unauthenticated connections", "remote", c.RemoteAddr().String())
 		return
 	}
 	addr, ok := s.resolve(instance)

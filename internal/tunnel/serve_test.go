@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -252,5 +253,42 @@ func TestServeLingerBounded(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("tunnel held a half-closed connection for %v", d)
+	}
+}
+
+// TestServeBoundsUnauthenticated opens more idle connections than may wait
+// for their header: the oldest are closed, the newest stay, and an edge
+// that sends its header still gets through.
+func TestServeBoundsUnauthenticated(t *testing.T) {
+	oldMax, oldTimeout := maxPending, headerTimeout
+	maxPending, headerTimeout = 8, time.Minute // no header timeout within the test
+	t.Cleanup(func() { maxPending, headerTimeout = oldMax, oldTimeout })
+	app := startApp(t)
+	addr, _ := startTunnel(t, "tok", map[string]string{"i1": app})
+
+	idle := make([]*net.TCPConn, 20)
+	for i := range idle {
+		idle[i] = dialTunnel(t, addr)
+	}
+	c := dialTunnel(t, addr)
+	c.Write([]byte("ZWT1 i1 tok\nping"))
+	c.CloseWrite()
+	if got, err := io.ReadAll(c); err != nil || string(got) != "PING" {
+		t.Fatalf("edge behind %d idle connections got %q, %v", len(idle), got, err)
+	}
+
+	// 21 connections, 8 may wait: the oldest 13 idle ones are closed.
+	evicted := len(idle) + 1 - maxPending
+	for i, ic := range idle[:evicted] {
+		ic.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := ic.Read(make([]byte, 1)); err != io.EOF && !isReset(err) {
+			t.Fatalf("idle connection %d not closed: %v", i, err)
+		}
+	}
+	for i, ic := range idle[evicted:] {
+		ic.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := ic.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("idle connection %d within the bound: %v, want it still open", evicted+i, err)
+		}
 	}
 }

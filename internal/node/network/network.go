@@ -108,22 +108,9 @@ func Setup(ctx context.Context, cfg Config) (*Network, error) {
 }
 
 func (n *Network) setupNamespace() error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	host, err := netns.Get()
+	ns, err := openNamespace(n.cfg.Name)
 	if err != nil {
-		return err
-	}
-	defer host.Close()
-	ns, err := netns.GetFromName(n.cfg.Name)
-	if err != nil {
-		// NewNamed switches this thread into the new namespace.
-		if ns, err = netns.NewNamed(n.cfg.Name); err != nil {
-			return fmt.Errorf("create namespace: %w", err)
-		}
-		if err := netns.Set(host); err != nil {
-			return err
-		}
+		return fmt.Errorf("namespace: %w", err)
 	}
 	defer ns.Close()
 	if err := writeSysctl("/proc/sys/net/ipv4/ip_forward", "1"); err != nil {

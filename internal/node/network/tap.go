@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -154,13 +153,19 @@ func (n *Network) withHandle(fn func(*netlink.Handle, netns.NsHandle) error) err
 // Teardown removes the namespace (and with it the bridge and taps), the
 // veth, the route and the firewall tables.
 func (n *Network) Teardown() error {
+	// Every step is tried whatever the others gave, so one failure does not
+	// leave the rest behind.
 	var errs []error
 	if link, err := netlink.LinkByName(n.cfg.hostVeth()); err == nil {
-		errs = append(errs, netlink.LinkDel(link))
+		if err := netlink.LinkDel(link); err != nil {
+			errs = append(errs, fmt.Errorf("delete veth %s: %w", n.cfg.hostVeth(), err))
+		}
+	} else if !errors.As(err, new(netlink.LinkNotFoundError)) {
+		errs = append(errs, fmt.Errorf("find veth %s: %w", n.cfg.hostVeth(), err))
 	}
-	if err := netns.DeleteNamed(n.cfg.Name); err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, err)
+	errs = append(errs, removeNamespace(n.cfg.Name))
+	if err := n.teardownFirewall(); err != nil {
+		errs = append(errs, fmt.Errorf("delete firewall table %s: %w", n.hostTable(), err))
 	}
-	errs = append(errs, n.teardownFirewall())
 	return errors.Join(errs...)
 }

@@ -22,17 +22,18 @@ type ApiToken struct {
 }
 
 type Deployment struct {
-	ID           uuid.UUID
-	Slug         string
-	ProjectID    uuid.UUID
-	ImageRef     string
-	ImageID      uuid.NullUUID
-	Status       string
-	StatusReason string
-	Failures     int32
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	ReadyAt      *time.Time
+	ID                uuid.UUID
+	Slug              string
+	ProjectID         uuid.UUID
+	ImageRef          string
+	ImageID           uuid.NullUUID
+	Status            string
+	StatusReason      string
+	Failures          int32
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	ReadyAt           *time.Time
+	FailedPermanently bool
 }
 
 type EnvVar struct {

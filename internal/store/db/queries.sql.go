@@ -13,17 +13,22 @@ import (
 )
 
 const addDeploymentFailure = `-- name: AddDeploymentFailure :one
-UPDATE deployments SET failures = failures + 1, status_reason = $2, updated_at = now()
-WHERE id = $1 RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at
+UPDATE deployments
+SET failures = failures + 1, failed_permanently = failed_permanently OR $1::boolean,
+    status_reason = $2::text, updated_at = now()
+WHERE id = $3 AND status = 'deploying' RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently
 `
 
 type AddDeploymentFailureParams struct {
-	ID           uuid.UUID
+	Permanent    bool
 	StatusReason string
+	ID           uuid.UUID
 }
 
+// Counts an instance failure of a deploying deployment; the reconciler
+// decides from the count whether the deployment fails.
 func (q *Queries) AddDeploymentFailure(ctx context.Context, arg AddDeploymentFailureParams) (Deployment, error) {
-	row := q.db.QueryRow(ctx, addDeploymentFailure, arg.ID, arg.StatusReason)
+	row := q.db.QueryRow(ctx, addDeploymentFailure, arg.Permanent, arg.StatusReason, arg.ID)
 	var i Deployment
 	err := row.Scan(
 		&i.ID,
@@ -37,6 +42,7 @@ func (q *Queries) AddDeploymentFailure(ctx context.Context, arg AddDeploymentFai
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ReadyAt,
+		&i.FailedPermanently,
 	)
 	return i, err
 }
@@ -61,6 +67,21 @@ func (q *Queries) AddEvent(ctx context.Context, arg AddEventParams) error {
 		arg.Kind,
 		arg.Message,
 	)
+	return err
+}
+
+const clearLiveDeployment = `-- name: ClearLiveDeployment :exec
+UPDATE projects SET live_deployment_id = NULL WHERE id = $1 AND live_deployment_id = $2::uuid
+`
+
+type ClearLiveDeploymentParams struct {
+	ID           uuid.UUID
+	DeploymentID uuid.UUID
+}
+
+// Takes the project URL down if it serves this deployment.
+func (q *Queries) ClearLiveDeployment(ctx context.Context, arg ClearLiveDeploymentParams) error {
+	_, err := q.db.Exec(ctx, clearLiveDeployment, arg.ID, arg.DeploymentID)
 	return err
 }
 
@@ -102,7 +123,7 @@ func (q *Queries) CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) 
 }
 
 const createDeployment = `-- name: CreateDeployment :one
-INSERT INTO deployments (id, slug, project_id, image_ref) VALUES ($1, $2, $3, $4) RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at
+INSERT INTO deployments (id, slug, project_id, image_ref) VALUES ($1, $2, $3, $4) RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently
 `
 
 type CreateDeploymentParams struct {
@@ -132,6 +153,7 @@ func (q *Queries) CreateDeployment(ctx context.Context, arg CreateDeploymentPara
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ReadyAt,
+		&i.FailedPermanently,
 	)
 	return i, err
 }
@@ -360,7 +382,7 @@ func (q *Queries) GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetA
 }
 
 const getDeployment = `-- name: GetDeployment :one
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at FROM deployments WHERE id = $1
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently FROM deployments WHERE id = $1
 `
 
 func (q *Queries) GetDeployment(ctx context.Context, id uuid.UUID) (Deployment, error) {
@@ -378,12 +400,13 @@ func (q *Queries) GetDeployment(ctx context.Context, id uuid.UUID) (Deployment, 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ReadyAt,
+		&i.FailedPermanently,
 	)
 	return i, err
 }
 
 const getDeploymentBySlug = `-- name: GetDeploymentBySlug :one
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at FROM deployments WHERE slug = $1
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently FROM deployments WHERE slug = $1
 `
 
 func (q *Queries) GetDeploymentBySlug(ctx context.Context, slug string) (Deployment, error) {
@@ -401,6 +424,7 @@ func (q *Queries) GetDeploymentBySlug(ctx context.Context, slug string) (Deploym
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ReadyAt,
+		&i.FailedPermanently,
 	)
 	return i, err
 }
@@ -543,6 +567,32 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 	return i, err
 }
 
+const goLive = `-- name: GoLive :execrows
+UPDATE projects p SET live_deployment_id = $1::uuid
+WHERE p.id = $2
+  AND p.live_deployment_id IS NOT DISTINCT FROM $3::uuid
+  AND EXISTS (
+      SELECT 1 FROM deployments d
+      WHERE d.id = $1::uuid AND d.project_id = p.id AND d.status = 'ready'
+  )
+`
+
+type GoLiveParams struct {
+	DeploymentID uuid.UUID
+	ProjectID    uuid.UUID
+	ExpectedLive uuid.NullUUID
+}
+
+// Points the project URL at a deployment, only if it is (still) ready and
+// the live deployment is still the one the caller saw; 0 rows otherwise.
+func (q *Queries) GoLive(ctx context.Context, arg GoLiveParams) (int64, error) {
+	result, err := q.db.Exec(ctx, goLive, arg.DeploymentID, arg.ProjectID, arg.ExpectedLive)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const heartbeatNode = `-- name: HeartbeatNode :one
 UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at
 `
@@ -565,7 +615,7 @@ func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error)
 }
 
 const listActiveDeployments = `-- name: ListActiveDeployments :many
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at FROM deployments WHERE status IN ('deploying', 'ready') ORDER BY created_at
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently FROM deployments WHERE status IN ('deploying', 'ready') ORDER BY created_at
 `
 
 func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, error) {
@@ -589,6 +639,7 @@ func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, erro
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.ReadyAt,
+			&i.FailedPermanently,
 		); err != nil {
 			return nil, err
 		}
@@ -673,7 +724,7 @@ func (q *Queries) ListDeploymentEvents(ctx context.Context, arg ListDeploymentEv
 }
 
 const listDeployments = `-- name: ListDeployments :many
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at FROM deployments WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently FROM deployments WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListDeploymentsParams struct {
@@ -702,6 +753,7 @@ func (q *Queries) ListDeployments(ctx context.Context, arg ListDeploymentsParams
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.ReadyAt,
+			&i.FailedPermanently,
 		); err != nil {
 			return nil, err
 		}
@@ -714,7 +766,7 @@ func (q *Queries) ListDeployments(ctx context.Context, arg ListDeploymentsParams
 }
 
 const listDrainingDeployments = `-- name: ListDrainingDeployments :many
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at FROM deployments
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently FROM deployments
 WHERE status = 'stopped' AND updated_at > now() - make_interval(secs => $1::float8)
 `
 
@@ -741,6 +793,7 @@ func (q *Queries) ListDrainingDeployments(ctx context.Context, drainSeconds floa
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.ReadyAt,
+			&i.FailedPermanently,
 		); err != nil {
 			return nil, err
 		}
@@ -995,6 +1048,52 @@ func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
 	return items, nil
 }
 
+const listOrganisationInstances = `-- name: ListOrganisationInstances :many
+
+SELECT i.id, i.deployment_id, i.region_id, i.node_id, i.desired, i.state, i.reason, i.address, i.restarts, i.timings, i.created_at, i.updated_at, i.healthy_at FROM instances i
+JOIN deployments d ON d.id = i.deployment_id
+JOIN projects p ON p.id = d.project_id
+WHERE p.organisation_id = $1 AND i.state <> 'stopped'
+ORDER BY i.created_at, i.id
+`
+
+// Part: API (issue 5): what one organisation may see of the fleet.
+// An organisation's instances that are not fully stopped: GET /v1/status
+// shows its users only the nodes these run on.
+func (q *Queries) ListOrganisationInstances(ctx context.Context, organisationID uuid.UUID) ([]Instance, error) {
+	rows, err := q.db.Query(ctx, listOrganisationInstances, organisationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Instance
+	for rows.Next() {
+		var i Instance
+		if err := rows.Scan(
+			&i.ID,
+			&i.DeploymentID,
+			&i.RegionID,
+			&i.NodeID,
+			&i.Desired,
+			&i.State,
+			&i.Reason,
+			&i.Address,
+			&i.Restarts,
+			&i.Timings,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.HealthyAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listProjects = `-- name: ListProjects :many
 SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at FROM projects WHERE organisation_id = $1 ORDER BY name
 `
@@ -1092,6 +1191,19 @@ func (q *Queries) ListRegions(ctx context.Context) ([]Region, error) {
 	return items, nil
 }
 
+const lockProject = `-- name: LockProject :one
+SELECT id FROM projects WHERE id = $1 FOR UPDATE
+`
+
+// Serialises changes to one project's env vars, so that limits on their
+// count and size hold under concurrent writes.
+func (q *Queries) LockProject(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, lockProject, id)
+	var id_2 uuid.UUID
+	err := row.Scan(&id_2)
+	return id_2, err
+}
+
 const markNodeInstancesLost = `-- name: MarkNodeInstancesLost :many
 UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node stopped heartbeating', updated_at = now()
 WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at
@@ -1168,11 +1280,19 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 }
 
 const pruneEvents = `-- name: PruneEvents :execrows
-DELETE FROM events WHERE created_at < now() - make_interval(secs => $1::float8)
+DELETE FROM events WHERE id IN (
+    SELECT id FROM events WHERE created_at < now() - make_interval(secs => $1::float8)
+    LIMIT $2::int
+)
 `
 
-func (q *Queries) PruneEvents(ctx context.Context, keepSeconds float64) (int64, error) {
-	result, err := q.db.Exec(ctx, pruneEvents, keepSeconds)
+type PruneEventsParams struct {
+	KeepSeconds float64
+	Batch       int32
+}
+
+func (q *Queries) PruneEvents(ctx context.Context, arg PruneEventsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneEvents, arg.KeepSeconds, arg.Batch)
 	if err != nil {
 		return 0, err
 	}
@@ -1180,11 +1300,21 @@ func (q *Queries) PruneEvents(ctx context.Context, keepSeconds float64) (int64, 
 }
 
 const pruneLogLines = `-- name: PruneLogLines :execrows
-DELETE FROM log_lines WHERE logged_at < now() - make_interval(secs => $1::float8)
+DELETE FROM log_lines WHERE id IN (
+    SELECT id FROM log_lines WHERE logged_at < now() - make_interval(secs => $1::float8)
+    LIMIT $2::int
+)
 `
 
-func (q *Queries) PruneLogLines(ctx context.Context, keepSeconds float64) (int64, error) {
-	result, err := q.db.Exec(ctx, pruneLogLines, keepSeconds)
+type PruneLogLinesParams struct {
+	KeepSeconds float64
+	Batch       int32
+}
+
+// One batch (found through log_lines_logged_at_idx), so that no delete holds
+// locks or bloats the WAL for long; callers repeat until fewer come back.
+func (q *Queries) PruneLogLines(ctx context.Context, arg PruneLogLinesParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneLogLines, arg.KeepSeconds, arg.Batch)
 	if err != nil {
 		return 0, err
 	}
@@ -1238,8 +1368,8 @@ func (q *Queries) ReportInstance(ctx context.Context, arg ReportInstanceParams) 
 	return i, err
 }
 
-const setDeploymentImage = `-- name: SetDeploymentImage :exec
-UPDATE deployments SET image_id = $2, updated_at = now() WHERE id = $1
+const setDeploymentImage = `-- name: SetDeploymentImage :execrows
+UPDATE deployments SET image_id = $2, updated_at = now() WHERE id = $1 AND status = 'deploying'
 `
 
 type SetDeploymentImageParams struct {
@@ -1247,41 +1377,14 @@ type SetDeploymentImageParams struct {
 	ImageID uuid.NullUUID
 }
 
-func (q *Queries) SetDeploymentImage(ctx context.Context, arg SetDeploymentImageParams) error {
-	_, err := q.db.Exec(ctx, setDeploymentImage, arg.ID, arg.ImageID)
-	return err
-}
-
-const setDeploymentStatus = `-- name: SetDeploymentStatus :one
-UPDATE deployments
-SET status = $2, status_reason = $3, updated_at = now(),
-    ready_at = CASE WHEN $2 = 'ready' AND ready_at IS NULL THEN now() ELSE ready_at END
-WHERE id = $1 RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at
-`
-
-type SetDeploymentStatusParams struct {
-	ID           uuid.UUID
-	Status       string
-	StatusReason string
-}
-
-func (q *Queries) SetDeploymentStatus(ctx context.Context, arg SetDeploymentStatusParams) (Deployment, error) {
-	row := q.db.QueryRow(ctx, setDeploymentStatus, arg.ID, arg.Status, arg.StatusReason)
-	var i Deployment
-	err := row.Scan(
-		&i.ID,
-		&i.Slug,
-		&i.ProjectID,
-		&i.ImageRef,
-		&i.ImageID,
-		&i.Status,
-		&i.StatusReason,
-		&i.Failures,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.ReadyAt,
-	)
-	return i, err
+// Only while deploying: a deployment stopped or failed meanwhile stays as
+// it is (0 rows).
+func (q *Queries) SetDeploymentImage(ctx context.Context, arg SetDeploymentImageParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setDeploymentImage, arg.ID, arg.ImageID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setEnvVar = `-- name: SetEnvVar :exec
@@ -1316,20 +1419,6 @@ func (q *Queries) SetInstanceDesired(ctx context.Context, arg SetInstanceDesired
 	return err
 }
 
-const setLiveDeployment = `-- name: SetLiveDeployment :exec
-UPDATE projects SET live_deployment_id = $2 WHERE id = $1
-`
-
-type SetLiveDeploymentParams struct {
-	ID               uuid.UUID
-	LiveDeploymentID uuid.NullUUID
-}
-
-func (q *Queries) SetLiveDeployment(ctx context.Context, arg SetLiveDeploymentParams) error {
-	_, err := q.db.Exec(ctx, setLiveDeployment, arg.ID, arg.LiveDeploymentID)
-	return err
-}
-
 const stopUnplacedInstances = `-- name: StopUnplacedInstances :exec
 UPDATE instances SET state = 'stopped', updated_at = now()
 WHERE desired = 'stopped' AND (node_id IS NULL OR state IN ('pending', 'lost'))
@@ -1347,6 +1436,50 @@ UPDATE api_tokens SET last_used_at = now() WHERE id = $1
 func (q *Queries) TouchAPIToken(ctx context.Context, id uuid.UUID) error {
 	_, err := q.db.Exec(ctx, touchAPIToken, id)
 	return err
+}
+
+const transitionDeployment = `-- name: TransitionDeployment :one
+
+UPDATE deployments
+SET status = $1::text, status_reason = $2::text, updated_at = now(),
+    ready_at = CASE WHEN $1::text = 'ready' AND ready_at IS NULL THEN now() ELSE ready_at END
+WHERE id = $3 AND status = $4::text
+RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently
+`
+
+type TransitionDeploymentParams struct {
+	ToStatus   string
+	Reason     string
+	ID         uuid.UUID
+	FromStatus string
+}
+
+// State changes (issue 5): every change of a deployment's status is a
+// compare-and-set from the status its caller saw (internal/operator/lifecycle).
+// No row: the status is no longer from_status, and nothing was written.
+func (q *Queries) TransitionDeployment(ctx context.Context, arg TransitionDeploymentParams) (Deployment, error) {
+	row := q.db.QueryRow(ctx, transitionDeployment,
+		arg.ToStatus,
+		arg.Reason,
+		arg.ID,
+		arg.FromStatus,
+	)
+	var i Deployment
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.ProjectID,
+		&i.ImageRef,
+		&i.ImageID,
+		&i.Status,
+		&i.StatusReason,
+		&i.Failures,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.ReadyAt,
+		&i.FailedPermanently,
+	)
+	return i, err
 }
 
 const updateNodeRegistration = `-- name: UpdateNodeRegistration :one

@@ -67,9 +67,6 @@ SELECT * FROM projects WHERE organisation_id = $1 ORDER BY name;
 -- name: ListAllProjects :many
 SELECT * FROM projects ORDER BY name;
 
--- name: SetLiveDeployment :exec
-UPDATE projects SET live_deployment_id = $2 WHERE id = $1;
-
 -- name: UpsertImage :one
 INSERT INTO images (id, reference, digest) VALUES ($1, $2, $3)
 ON CONFLICT (reference, digest) DO UPDATE SET reference = EXCLUDED.reference RETURNING *;
@@ -89,18 +86,18 @@ SELECT * FROM deployments WHERE project_id = $1 ORDER BY created_at DESC LIMIT $
 -- name: ListActiveDeployments :many
 SELECT * FROM deployments WHERE status IN ('deploying', 'ready') ORDER BY created_at;
 
--- name: SetDeploymentStatus :one
-UPDATE deployments
-SET status = $2, status_reason = $3, updated_at = now(),
-    ready_at = CASE WHEN $2 = 'ready' AND ready_at IS NULL THEN now() ELSE ready_at END
-WHERE id = $1 RETURNING *;
-
--- name: SetDeploymentImage :exec
-UPDATE deployments SET image_id = $2, updated_at = now() WHERE id = $1;
+-- name: SetDeploymentImage :execrows
+-- Only while deploying: a deployment stopped or failed meanwhile stays as
+-- it is (0 rows).
+UPDATE deployments SET image_id = $2, updated_at = now() WHERE id = $1 AND status = 'deploying';
 
 -- name: AddDeploymentFailure :one
-UPDATE deployments SET failures = failures + 1, status_reason = $2, updated_at = now()
-WHERE id = $1 RETURNING *;
+-- Counts an instance failure of a deploying deployment; the reconciler
+-- decides from the count whether the deployment fails.
+UPDATE deployments
+SET failures = failures + 1, failed_permanently = failed_permanently OR sqlc.arg(permanent)::boolean,
+    status_reason = sqlc.arg(status_reason)::text, updated_at = now()
+WHERE id = sqlc.arg(id) AND status = 'deploying' RETURNING *;
 
 -- name: CreateInstance :one
 INSERT INTO instances (id, deployment_id, region_id, node_id) VALUES ($1, $2, $3, $4) RETURNING *;
@@ -171,10 +168,60 @@ SELECT * FROM deployments
 WHERE status = 'stopped' AND updated_at > now() - make_interval(secs => sqlc.arg(drain_seconds)::float8);
 
 -- name: PruneLogLines :execrows
-DELETE FROM log_lines WHERE logged_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8);
+-- One batch (found through log_lines_logged_at_idx), so that no delete holds
+-- locks or bloats the WAL for long; callers repeat until fewer come back.
+DELETE FROM log_lines WHERE id IN (
+    SELECT id FROM log_lines WHERE logged_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8)
+    LIMIT sqlc.arg(batch)::int
+);
 
 -- name: PruneEvents :execrows
-DELETE FROM events WHERE created_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8);
+DELETE FROM events WHERE id IN (
+    SELECT id FROM events WHERE created_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8)
+    LIMIT sqlc.arg(batch)::int
+);
+
+-- Part: API (issue 5): what one organisation may see of the fleet.
+
+-- name: ListOrganisationInstances :many
+-- An organisation's instances that are not fully stopped: GET /v1/status
+-- shows its users only the nodes these run on.
+SELECT i.* FROM instances i
+JOIN deployments d ON d.id = i.deployment_id
+JOIN projects p ON p.id = d.project_id
+WHERE p.organisation_id = $1 AND i.state <> 'stopped'
+ORDER BY i.created_at, i.id;
+
+-- name: LockProject :one
+-- Serialises changes to one project's env vars, so that limits on their
+-- count and size hold under concurrent writes.
+SELECT id FROM projects WHERE id = $1 FOR UPDATE;
+
+-- State changes (issue 5): every change of a deployment's status is a
+-- compare-and-set from the status its caller saw (internal/operator/lifecycle).
+
+-- name: TransitionDeployment :one
+-- No row: the status is no longer from_status, and nothing was written.
+UPDATE deployments
+SET status = sqlc.arg(to_status)::text, status_reason = sqlc.arg(reason)::text, updated_at = now(),
+    ready_at = CASE WHEN sqlc.arg(to_status)::text = 'ready' AND ready_at IS NULL THEN now() ELSE ready_at END
+WHERE id = sqlc.arg(id) AND status = sqlc.arg(from_status)::text
+RETURNING *;
+
+-- name: GoLive :execrows
+-- Points the project URL at a deployment, only if it is (still) ready and
+-- the live deployment is still the one the caller saw; 0 rows otherwise.
+UPDATE projects p SET live_deployment_id = sqlc.arg(deployment_id)::uuid
+WHERE p.id = sqlc.arg(project_id)
+  AND p.live_deployment_id IS NOT DISTINCT FROM sqlc.narg(expected_live)::uuid
+  AND EXISTS (
+      SELECT 1 FROM deployments d
+      WHERE d.id = sqlc.arg(deployment_id)::uuid AND d.project_id = p.id AND d.status = 'ready'
+  );
+
+-- name: ClearLiveDeployment :exec
+-- Takes the project URL down if it serves this deployment.
+UPDATE projects SET live_deployment_id = NULL WHERE id = $1 AND live_deployment_id = sqlc.arg(deployment_id)::uuid;
 
 -- Credentials and image sources (issue 5).
 

@@ -85,7 +85,8 @@ func (d *Driver) probeBoot(ctx context.Context, kernel, initrd, accel string) er
 	defer os.RemoveAll(dir)
 	spec := vmm.Spec{ID: "probe", Kernel: kernel, Initrd: initrd, MemoryMiB: 128, VCPUs: 1, KernelArgs: guest.ProbeArg}
 	p := vmPaths(d.sockRoot, dir)
-	cmd, err := d.command(spec, p, accel)
+	defer d.cgroups.Remove(context.Background(), probeCgroup(dir))
+	cmd, err := d.command(spec, p, accel, d.cfg.UIDBase, probeCgroup(dir))
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,8 @@ const RootDevice = "/dev/vda"
 const (
 	fdControl = 3
 	fdQMP     = 4
+	// fdTap is the VM's tap, opened by the driver (see openTap).
+	fdTap = 5
 )
 
 // baseCmdline is the kernel command line every VM gets:
@@ -34,7 +36,7 @@ const baseCmdline = "console=ttyS0 quiet panic=-1 reboot=t"
 
 // paths are the files of one VM's state directory.
 type paths struct {
-	dir, control, qmp, log, console, stderr, pid, meta string
+	dir, control, qmp, log, console, stderr, pid, meta, jail string
 }
 
 // vmPaths names the files of the VM whose state directory is dir. The
@@ -52,6 +54,7 @@ func vmPaths(sockRoot, dir string) paths {
 		stderr:  dir + "/qemu.log",
 		pid:     dir + "/pid",
 		meta:    dir + "/instance.json",
+		jail:    dir + "/jail.json",
 	}
 }
 
@@ -98,13 +101,17 @@ func qemuArgs(spec vmm.Spec, p paths, accel, cmd string) []string {
 		"-machine", "memory-backend=ram",
 		"-smp", strconv.Itoa(spec.VCPUs),
 		"-nodefaults", "-no-user-config", "-no-reboot",
+		"-sandbox", sandboxOpt,
 		// Not -nographic: nothing is attached to QEMU's stdio (the VM
 		// outlives the agent), so QEMU must not multiplex it.
 		"-display", "none",
 		"-kernel", spec.Kernel,
 		"-initrd", spec.Initrd,
 		"-append", cmd,
-		"-chardev", "file,id=con,path=" + p.console,
+		// Appending, like the log: the node agent caps both files by
+		// copying and truncating them (copytruncate), and only an appending
+		// writer continues at the new end instead of leaving a hole.
+		"-chardev", "file,id=con,path=" + p.console + ",append=on",
 		"-serial", "chardev:con",
 		"-chardev", fmt.Sprintf("socket,id=qmp,fd=%d,server=on,wait=off", fdQMP),
 		"-mon", "chardev=qmp,mode=control",
@@ -126,7 +133,7 @@ func qemuArgs(spec vmm.Spec, p paths, accel, cmd string) []string {
 			nic += ",mac=" + spec.Network.MAC
 		}
 		args = append(args,
-			"-netdev", "tap,id=net0,ifname="+spec.Network.TapName+",script=no,downscript=no",
+			"-netdev", fmt.Sprintf("tap,id=net0,fd=%d", fdTap),
 			"-device", nic)
 	}
 	return args

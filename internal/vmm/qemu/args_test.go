@@ -29,9 +29,9 @@ func TestQEMUArgs(t *testing.T) {
 		"-M microvm,x-option-roms=off,rtc=on", "memory-backend-memfd,id=ram,size=256M", "-accel tcg,tb-size=32", "-cpu max", "-m 256M", "-smp 2",
 		"-nodefaults", "-no-user-config", "-no-reboot", "-kernel /k", "-initrd /i", "-append x",
 		"file=/d.img,format=raw,if=none,cache=unsafe", "-device virtio-blk-device,drive=root",
-		"tap,id=net0,ifname=tap7,script=no,downscript=no", "virtio-net-device,netdev=net0,mac=52:54:00:00:00:07",
+		"tap,id=net0,fd=5", "-sandbox " + sandboxOpt, "virtio-net-device,netdev=net0,mac=52:54:00:00:00:07",
 		"socket,id=ctl,fd=3,server=on,wait=off", "name=zeitwork.ctl", "path=/s/a/app.log,append=on", "name=zeitwork.log",
-		"file,id=con,path=/s/a/console.log", "socket,id=qmp,fd=4,server=on,wait=off",
+		"file,id=con,path=/s/a/console.log,append=on", "socket,id=qmp,fd=4,server=on,wait=off",
 	} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args lack %q:\n%s", want, args)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/zeitwork/zeitwork/internal/vmm"
+	"github.com/zeitwork/zeitwork/internal/vmm/jail"
 )
 
 // Config configures the driver.
@@ -36,6 +37,13 @@ type Config struct {
 	Log *slog.Logger
 	// Accel is "auto" (probe, the default), "kvm" or "tcg".
 	Accel string
+	// UIDBase and UIDCount are the range of uids (and gids of the same
+	// number) QEMU runs as, one per VM: default 900000 and 4096. The
+	// first is the accelerator probe's. No other user may have them.
+	UIDBase, UIDCount int
+	// CgroupParent is the cgroup holding one cgroup per VM (see
+	// jail.NewCgroups); default "zeitwork-vms".
+	CgroupParent string
 }
 
 // Driver runs QEMU microVMs. It is safe for concurrent use.
@@ -45,6 +53,7 @@ type Driver struct {
 	tscKHz int
 	// sockRoot names StateDir in socket paths (see socketRoot).
 	sockRoot string
+	cgroups  *jail.Cgroups
 
 	mu    sync.Mutex
 	accel string
@@ -55,6 +64,8 @@ type Driver struct {
 type vm struct {
 	inst *vmm.Instance
 	dir  string
+	// uid is the user QEMU runs as (0 for a VM started before jails).
+	uid int
 	// done is closed when a VM started by this Driver has been reaped;
 	// status is valid after that. Recovered VMs have no done channel.
 	done   chan struct{}
@@ -83,6 +94,22 @@ func New(cfg Config) (*Driver, error) {
 	default:
 		return nil, fmt.Errorf("qemu: unknown accel %q (want auto, kvm or tcg)", cfg.Accel)
 	}
+	if cfg.UIDBase <= 0 {
+		cfg.UIDBase = defaultUIDBase
+	}
+	if cfg.UIDCount <= 1 {
+		cfg.UIDCount = defaultUIDCount
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = defaultCgroupParent
+	}
+	cgroups, err := jail.NewCgroups(cfg.CgroupParent)
+	if err != nil {
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
+	if err := jailDirs(); err != nil {
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
 	abs, err := filepath.Abs(cfg.StateDir)
 	if err != nil {
 		return nil, fmt.Errorf("qemu: state dir: %w", err)
@@ -95,7 +122,7 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
-	d := &Driver{cfg: cfg, log: cfg.Log, tscKHz: hostTSCKHz(), vms: map[string]*vm{}, sockRoot: sockRoot}
+	d := &Driver{cfg: cfg, log: cfg.Log, tscKHz: hostTSCKHz(), vms: map[string]*vm{}, sockRoot: sockRoot, cgroups: cgroups}
 	if cfg.Accel != "auto" {
 		d.accel = cfg.Accel
 	}
@@ -128,8 +155,13 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (*vmm.Instance, error
 		d.mu.Unlock()
 		return nil, fmt.Errorf("start vm %s: already exists", spec.ID)
 	}
-	v := &vm{dir: filepath.Join(d.cfg.StateDir, spec.ID), done: make(chan struct{})}
-	d.vms[spec.ID] = v // reserve the id
+	uid, err := d.allocUID()
+	if err != nil {
+		d.mu.Unlock()
+		return nil, fmt.Errorf("start vm %s: %w", spec.ID, err)
+	}
+	v := &vm{dir: filepath.Join(d.cfg.StateDir, spec.ID), done: make(chan struct{}), uid: uid}
+	d.vms[spec.ID] = v // reserve the id and the uid
 	d.mu.Unlock()
 
 	inst, err := d.launch(ctx, spec, accel, v)
@@ -164,8 +196,9 @@ func (d *Driver) launch(ctx context.Context, spec vmm.Spec, accel string, v *vm)
 		return nil, err
 	}
 	p := vmPaths(d.sockRoot, v.dir)
-	cmd, err := d.command(spec, p, accel)
+	cmd, err := d.command(spec, p, accel, v.uid, cgroupName(spec.ID))
 	if err != nil {
+		d.release(spec.ID)
 		os.RemoveAll(v.dir)
 		return nil, err
 	}
@@ -173,6 +206,7 @@ func (d *Driver) launch(ctx context.Context, spec vmm.Spec, accel string, v *vm)
 	err = cmd.Start()
 	closeExtraFiles(cmd) // QEMU has its copies
 	if err != nil {
+		d.release(spec.ID)
 		os.RemoveAll(v.dir)
 		return nil, fmt.Errorf("run qemu: %w", err)
 	}
@@ -198,34 +232,50 @@ func (d *Driver) launch(ctx context.Context, spec vmm.Spec, accel string, v *vm)
 	return inst, nil
 }
 
-// command builds the QEMU process: its own session so that it outlives the
-// agent, stdio on a file, the sockets passed as listening descriptors.
-func (d *Driver) command(spec vmm.Spec, p paths, accel string) (*exec.Cmd, error) {
-	ctl, err := listen(p.control)
-	if err != nil {
-		return nil, err
+// command builds the QEMU process: jailed (see jail.go) as uid in the
+// cgroup named cgroup, its own session so that it outlives the agent,
+// stdio on a file, the sockets and the tap passed as descriptors.
+func (d *Driver) command(spec vmm.Spec, p paths, accel string, uid int, cgroup string) (cmd *exec.Cmd, err error) {
+	var files []*os.File // fds 3 (control), 4 (QMP) and 5 (tap)
+	defer func() {
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+		}
+	}()
+	for _, path := range []string{p.control, p.qmp} {
+		f, err := listen(path)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
 	}
-	qmp, err := listen(p.qmp)
-	if err != nil {
-		ctl.Close()
-		return nil, err
+	if n := spec.Network; n.TapName != "" {
+		tap, err := openTap(n.NetNS, n.TapName)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, tap)
 	}
 	stderr, err := os.OpenFile(p.stderr, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		ctl.Close()
-		qmp.Close()
 		return nil, err
 	}
+	files = append(files, stderr)
 	argv := append([]string{d.cfg.QEMUPath}, qemuArgs(spec, p, accel, cmdline(accel, d.tscKHz, spec.KernelArgs))...)
-	if ns := spec.Network.NetNS; ns != "" {
-		// QEMU opens the tap by name, so it must start in the tap's
-		// namespace; nsenter execs QEMU in place, keeping the pid.
-		argv = append([]string{"nsenter", "--net=" + ns, "--"}, argv...)
+	js, err := d.jailed(spec, p, accel, uid, cgroup, argv)
+	if err != nil {
+		return nil, err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
+	if cmd, err = jail.Command(js); err != nil {
+		return nil, err
+	}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
-	cmd.ExtraFiles = []*os.File{ctl, qmp} // fds 3 and 4
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.ExtraFiles = files[:len(files)-1]
+	// A session of its own: no signal sent to the agent's process group
+	// (Ctrl-C, systemd stopping the agent) reaches QEMU.
+	cmd.SysProcAttr.Setsid = true
 	return cmd, nil
 }
 
@@ -263,6 +313,7 @@ func (d *Driver) reap(cmd *exec.Cmd, v *vm) {
 		st.Err = fmt.Errorf("qemu exited with %d%s", st.Code, stderrTail(filepath.Join(v.dir, "qemu.log")))
 	}
 	v.status = st
+	d.release(v.inst.ID)
 	close(v.done)
 }
 

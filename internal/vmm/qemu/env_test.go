@@ -68,7 +68,7 @@ const helperEnv = "ZEITWORK_QEMU_START_HELPER"
 
 func runStartHelper(ctx context.Context) int {
 	state, vms, _ := strings.Cut(os.Getenv(helperEnv), ":")
-	d, err := New(Config{StateDir: state, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	d, err := New(Config{StateDir: state, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), CgroupParent: testCgroupParent})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -83,10 +83,13 @@ func runStartHelper(ctx context.Context) int {
 	return 0
 }
 
+// testCgroupParent keeps the tests' VM cgroups apart from a node's.
+const testCgroupParent = "zeitwork-test"
+
 // newDriver returns a driver with its own state directory.
 func newDriver(t *testing.T, stateDir string) *Driver {
 	t.Helper()
-	d, err := New(Config{StateDir: stateDir, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	d, err := New(Config{StateDir: stateDir, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil)), CgroupParent: testCgroupParent})
 	if err != nil {
 		t.Fatal(err)
 	}

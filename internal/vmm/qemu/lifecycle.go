@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,12 +18,6 @@ import (
 
 // stopGrace is how long Stop lets QEMU quit through QMP before SIGKILL.
 const stopGrace = 3 * time.Second
-
-func sysProcAttr() *syscall.SysProcAttr {
-	// A session of its own: no signal sent to the agent's process group
-	// (Ctrl-C, systemd stopping the agent) reaches QEMU.
-	return &syscall.SysProcAttr{Setsid: true}
-}
 
 func (d *Driver) get(id string) (*vm, error) {
 	d.mu.Lock()
@@ -55,6 +48,7 @@ func (d *Driver) Wait(ctx context.Context, id string) (vmm.ExitStatus, error) {
 	if err := waitPid(ctx, v.inst.PID); err != nil {
 		return vmm.ExitStatus{}, fmt.Errorf("wait vm %s: %w", id, err)
 	}
+	d.release(id)
 	return vmm.ExitStatus{Code: recoveredExitCode(v.inst.ConsolePath)}, nil
 }
 
@@ -93,7 +87,9 @@ func (d *Driver) Stop(ctx context.Context, id string) error {
 	}
 	qctx, cancel := context.WithTimeout(ctx, stopGrace)
 	defer cancel()
-	if q, err := dialQMP(qctx, filepath.Join(v.dir, "qmp.sock")); err == nil {
+	// Through the short socket name: the socket's path in a deep state
+	// directory is too long to dial (see socketRoot).
+	if q, err := dialQMP(qctx, vmPaths(d.sockRoot, v.dir).qmp); err == nil {
 		q.execute("quit") // QEMU may close the socket before answering
 		q.Close()
 	}
@@ -117,6 +113,7 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	d.mu.Lock()
 	delete(d.vms, id)
 	d.mu.Unlock()
+	d.release(id)
 	if err := os.RemoveAll(filepath.Join(d.cfg.StateDir, id)); err != nil {
 		return fmt.Errorf("destroy vm %s: %w", id, err)
 	}
@@ -162,11 +159,12 @@ func (d *Driver) Recover(ctx context.Context) ([]*vmm.Instance, error) {
 		}
 		if inst == nil || !isOurQEMU(inst.PID, dir) {
 			d.log.Info("removing state of a gone vm", "instance", e.Name())
+			d.release(e.Name())
 			os.RemoveAll(dir)
 			continue
 		}
 		d.mu.Lock()
-		d.vms[inst.ID] = &vm{inst: inst, dir: dir}
+		d.vms[inst.ID] = &vm{inst: inst, dir: dir, uid: readJailState(vmPaths(d.sockRoot, dir))}
 		d.mu.Unlock()
 		d.log.Info("vm recovered", "instance", inst.ID, "pid", inst.PID)
 		out = append(out, inst)
@@ -200,6 +198,9 @@ func readState(p paths) (*vmm.Instance, error) {
 func (d *Driver) removeProbe(dir string) {
 	if pid := findQEMU(dir); pid > 0 {
 		signalPid(pid, unix.SIGKILL)
+	}
+	if err := d.cgroups.Remove(context.Background(), probeCgroup(dir)); err != nil {
+		d.log.Warn("probe cgroup left behind", "err", err)
 	}
 	os.RemoveAll(dir)
 }

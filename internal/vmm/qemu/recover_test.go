@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +71,16 @@ func TestRecoverAdoptsRunningVM(t *testing.T) {
 	if len(got) != 2 || byID["survivor"] == nil || byID["unrecorded"] == nil {
 		t.Fatalf("recovered %+v, want survivor and unrecorded", got)
 	}
+	// Adopted VMs stay jailed, and their uids stay theirs: a VM started
+	// now must not share one.
+	d.mu.Lock()
+	next, _ := d.allocUID()
+	for id, v := range d.vms {
+		if uid := strconv.Itoa(v.uid); v.uid == 0 || !strings.HasPrefix(procStatus(t, v.inst.PID)["Uid"], uid+"\t") || v.uid == next {
+			t.Errorf("%s: recorded uid %d, qemu runs as %q, next uid %d", id, v.uid, procStatus(t, v.inst.PID)["Uid"], next)
+		}
+	}
+	d.mu.Unlock()
 	if err := d.Destroy(ctx, "unrecorded"); err != nil {
 		t.Fatal(err)
 	}

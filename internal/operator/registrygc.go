@@ -1,0 +1,32 @@
+package operator
+
+import (
+	"context"
+	"time"
+)
+
+// registryGC deletes unreferenced blobs and abandoned uploads of the
+// built-in registry every RegistryGCInterval. Each operator replica
+// collects its own registry directory.
+func (o *Operator) registryGC(ctx context.Context) {
+	if o.cfg.RegistryGCInterval < 0 {
+		return
+	}
+	tick := time.NewTicker(o.cfg.RegistryGCInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		st, err := o.registry.GC(ctx, o.cfg.RegistryGCGrace, o.cfg.RegistryGCGrace)
+		if err != nil && ctx.Err() == nil {
+			o.log.Error("registry gc", "err", err)
+			continue
+		}
+		if st.Blobs > 0 || st.Uploads > 0 {
+			o.log.Info("registry gc", "blobs", st.Blobs, "bytes", st.Bytes, "uploads", st.Uploads)
+		}
+	}
+}
