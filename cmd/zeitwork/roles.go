@@ -44,6 +44,7 @@ func required(name, value, env string) (string, error) {
 
 func operatorCmd() *cobra.Command {
 	var listen, dbURL, domain, edgeURL, stateDir, registryHost, bootstrapEmail, metricsListen string
+	var allowRegistries []string
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "Run the control plane: API, registry, reconciler (needs PostgreSQL)",
@@ -108,7 +109,8 @@ an edge token.`,
 			op, err := operator.New(operator.Config{
 				Store: s, Sealer: sealer, AppsDomain: domain, EdgeURL: edgeURL,
 				RegistryHost: registryHost, RegistryDir: filepath.Join(stateDir, "registry"),
-				JoinToken: join, TunnelToken: tunnelToken, Log: log, Metrics: metrics,
+				AllowedRegistries: allowRegistries,
+				JoinToken:         join, TunnelToken: tunnelToken, Log: log, Metrics: metrics,
 			})
 			if err != nil {
 				return err
@@ -128,6 +130,7 @@ an edge token.`,
 	f.StringVar(&edgeURL, "edge-url", "http://{host}:8080", "how users reach the edge; {host} is the app's host name")
 	f.StringVar(&stateDir, "state-dir", "/var/lib/zeitwork/operator", "where the registry stores images")
 	f.StringVar(&registryHost, "registry-host", "", "host:port under which nodes reach the registry (default: the listen address)")
+	f.StringSliceVar(&allowRegistries, "allow-registry", nil, "host:port of a registry on a loopback, private or link-local address that deployments may pull from (repeatable; refused otherwise)")
 	f.StringVar(&bootstrapEmail, "bootstrap", "", "create this first user and print tokens")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	return cmd

@@ -53,6 +53,7 @@ disk and database process it started.`,
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "127.0.0.1:9464", "Prometheus metrics address (/metrics); empty turns metrics off")
 	f.StringVar(&cfg.AppsDomain, "apps-domain", "localhost", "domain apps are served under")
 	f.StringVar(&cfg.Accel, "accel", "auto", "VM acceleration: auto (probe), kvm or tcg")
+	f.StringSliceVar(&cfg.AllowedRegistries, "allow-registry", nil, "host:port of a registry on a loopback, private or link-local address that deployments may pull from (repeatable; refused otherwise)")
 	f.BoolVar(&noSample, "no-sample", false, "do not deploy the sample app")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log what every role does")
 	return cmd

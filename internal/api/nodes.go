@@ -4,9 +4,11 @@ import "time"
 
 // RegisterNodeRequest is the body of POST /v1/nodes/register, authenticated
 // with the cluster's join token. A node that registers again with its NodeID
-// keeps its identity (and its instances).
+// and its current NodeToken keeps its identity (and its instances); its old
+// tokens are revoked. Without that token an existing NodeID is refused.
 type RegisterNodeRequest struct {
 	NodeID     string `json:"node_id,omitempty"`
+	NodeToken  string `json:"node_token,omitempty"`
 	Region     string `json:"region"`
 	Hostname   string `json:"hostname"`
 	TunnelAddr string `json:"tunnel_addr"`
@@ -21,7 +23,11 @@ type RegisterNodeResponse struct {
 	// TunnelToken is what edges will present to this node's tunnel.
 	TunnelToken string `json:"tunnel_token"`
 	// Registry is where images of deployments can be pulled, with NodeToken.
+	// The node sends NodeToken to no other registry.
 	Registry string `json:"registry"`
+	// AllowedRegistries may be pulled from although they are on loopback,
+	// private or link-local addresses (which are refused otherwise).
+	AllowedRegistries []string `json:"allowed_registries,omitempty"`
 }
 
 // DesiredState is GET /v1/nodes/{id}/desired: every instance the node must

@@ -28,6 +28,7 @@ type Option func(*options)
 
 type options struct {
 	auth       authn.Authenticator
+	keychain   authn.Keychain
 	insecure   bool
 	remoteOnly bool
 	platform   v1.Platform
@@ -53,6 +54,10 @@ func WithAuth(a authn.Authenticator) Option {
 		}
 	}
 }
+
+// WithKeychain picks credentials per registry; it takes precedence over
+// WithAuth.
+func WithKeychain(k authn.Keychain) Option { return func(o *options) { o.keychain = k } }
 
 // WithInsecure allows plain HTTP to any registry. Loopback and private
 // (RFC 1918) registries use plain HTTP without it, as go-containerregistry does.
@@ -92,7 +97,12 @@ func IsLocal(ref string) bool {
 }
 
 func remoteOptions(ctx context.Context, o options) []remote.Option {
-	ro := []remote.Option{remote.WithContext(ctx), remote.WithAuth(o.auth), remote.WithPlatform(o.platform)}
+	ro := []remote.Option{remote.WithContext(ctx), remote.WithPlatform(o.platform)}
+	if o.keychain != nil {
+		ro = append(ro, remote.WithAuthFromKeychain(o.keychain))
+	} else {
+		ro = append(ro, remote.WithAuth(o.auth))
+	}
 	if o.transport != nil {
 		ro = append(ro, remote.WithTransport(o.transport))
 	}

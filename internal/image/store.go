@@ -104,9 +104,10 @@ func (s *Store) removeStaleWork() {
 }
 
 // RootDisk resolves ref and returns its root disk, building it on a miss.
-func (s *Store) RootDisk(ctx context.Context, ref string, auth authn.Authenticator) (*Disk, error) {
+// extra options apply to this resolution only (nodes pass their Egress).
+func (s *Store) RootDisk(ctx context.Context, ref string, auth authn.Authenticator, extra ...Option) (*Disk, error) {
 	start := time.Now()
-	opts := append(append([]Option{}, s.ropts...), WithAuth(auth))
+	opts := append(append(append([]Option{}, s.ropts...), WithAuth(auth)), extra...)
 	if d := s.loadByRef(ref, opts); d != nil {
 		d.Timings.Resolve = time.Since(start)
 		return d, nil

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/tunnel"
 	"github.com/zeitwork/zeitwork/internal/vmm"
 )
@@ -64,7 +65,6 @@ type Agent struct {
 	log     *slog.Logger
 	client  *client
 	records records
-	auth    authn.Authenticator
 	metrics *metrics
 
 	// backoffMin and backoffMax bound the wait before a failed instance
@@ -75,6 +75,9 @@ type Agent struct {
 	sups        map[string]*supervisor
 	tunnelToken string
 	registry    string
+	// pull are the options images are pulled with: the node's token for
+	// the operator's registry only, through the egress address checks.
+	pull []image.Option
 }
 
 // New checks the configuration and prepares the state directory.
@@ -113,9 +116,11 @@ func New(cfg Config) (*Agent, error) {
 	}, nil
 }
 
-// identity is the node's ID, kept across agent restarts.
+// identity is the node's ID and current token, kept across agent restarts:
+// the operator lets a node register under its ID again only with it.
 type identity struct {
-	NodeID string `json:"node_id"`
+	NodeID    string `json:"node_id"`
+	NodeToken string `json:"node_token,omitempty"`
 }
 
 func (a *Agent) identityPath() string { return filepath.Join(a.cfg.StateDir, "node.json") }
@@ -126,23 +131,41 @@ func (a *Agent) register(ctx context.Context) error {
 		json.Unmarshal(b, &id)
 	}
 	resp, err := a.client.register(ctx, a.cfg.JoinToken, api.RegisterNodeRequest{
-		NodeID: id.NodeID, Region: a.cfg.Region, Hostname: a.cfg.Hostname,
+		NodeID: id.NodeID, NodeToken: id.NodeToken, Region: a.cfg.Region, Hostname: a.cfg.Hostname,
 		TunnelAddr: a.cfg.TunnelAddr, Driver: a.cfg.Driver.Name(), Accel: a.cfg.Driver.Accel(),
 	})
 	if err != nil {
 		return fmt.Errorf("register with operator: %w", err)
 	}
-	b, _ := json.Marshal(identity{NodeID: resp.NodeID})
-	if err := os.WriteFile(a.identityPath(), b, 0o600); err != nil {
+	b, _ := json.Marshal(identity{NodeID: resp.NodeID, NodeToken: resp.NodeToken})
+	if err := writeFileAtomic(a.identityPath(), b); err != nil {
 		return err
 	}
+	egress := image.NewEgress(resp.Registry, resp.AllowedRegistries)
 	a.mu.Lock()
 	a.tunnelToken, a.registry = resp.TunnelToken, resp.Registry
-	a.auth = &authn.Basic{Username: "node", Password: resp.NodeToken}
+	a.pull = egress.Options(&authn.Basic{Username: "node", Password: resp.NodeToken})
 	a.mu.Unlock()
 	a.log.Info("node registered", "node", resp.NodeID, "region", a.cfg.Region,
 		"driver", a.cfg.Driver.Name(), "accel", a.cfg.Driver.Accel())
 	return nil
+}
+
+// pullOptions are the options to pull images with.
+func (a *Agent) pullOptions() []image.Option {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pull
+}
+
+// writeFileAtomic replaces path with b, so that a crash leaves the old or
+// the new identity, never none.
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // NodeID is the ID the operator gave this node (empty before Run registers).
@@ -254,8 +277,11 @@ func (a *Agent) apply(ctx context.Context, want []api.DesiredInstance) {
 		switch {
 		case d.Desired == "running" && !ok:
 			s = a.newSupervisor(ctx, record{Desired: d}, nil)
+			s.env.deliver(d.Env)
 			a.sups[d.ID] = s
 			go s.run()
+		case d.Desired == "running" && ok:
+			s.env.deliver(d.Env) // an adopted instance learns its env again
 		case d.Desired != "running" && ok:
 			s.stop()
 		case d.Desired != "running" && !ok:
@@ -310,6 +336,8 @@ func (a *Agent) adopt(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for id, rec := range recs {
+		// Rewrites records of older agents, which held env values.
+		a.records.save(rec)
 		s := a.newSupervisor(ctx, rec, vms[id])
 		a.sups[id] = s
 		go s.run()

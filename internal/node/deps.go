@@ -14,7 +14,7 @@ import (
 // that the supervisor's restart and adoption logic can be tested without
 // pulling images (or root).
 type Images interface {
-	RootDisk(ctx context.Context, ref string, auth authn.Authenticator) (*image.Disk, error)
+	RootDisk(ctx context.Context, ref string, auth authn.Authenticator, opts ...image.Option) (*image.Disk, error)
 	CopyForVM(ctx context.Context, disk *image.Disk, dst string) (image.CopyStats, error)
 	// Hold keeps the cached disk of digest from eviction until release is
 	// called (an adopted VM runs on it).

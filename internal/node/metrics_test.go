@@ -63,6 +63,7 @@ func TestMetricsCountFailuresAndRestarts(t *testing.T) {
 		ID: "0123456789ab", Deployment: "d", Project: "p", Port: 8080,
 		Image: "127.0.0.1:1/p@sha256:" + "00000000000000000000000000000000000000000000000000000000000000aa",
 	}}, nil)
+	s.env.deliver(nil)
 	a.sups[s.rec.Desired.ID] = s
 	go s.run()
 	t.Cleanup(func() { cancel(); <-s.done })

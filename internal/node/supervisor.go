@@ -13,6 +13,7 @@ import (
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/guest/channel"
+	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/node/network"
 	"github.com/zeitwork/zeitwork/internal/vmm"
 )
@@ -26,6 +27,7 @@ type supervisor struct {
 	log *slog.Logger
 
 	rec  record
+	env  *instanceEnv
 	vm   *vmm.Instance
 	tap  *network.Tap
 	conn *channel.Conn
@@ -63,7 +65,7 @@ func (f *failure) Error() string { return f.reason }
 
 func (a *Agent) newSupervisor(ctx context.Context, rec record, vm *vmm.Instance) *supervisor {
 	return &supervisor{
-		a: a, ctx: ctx, rec: rec, vm: vm,
+		a: a, ctx: ctx, rec: rec, vm: vm, env: newInstanceEnv(),
 		log:    a.log.With("instance", rec.Desired.ID, "deployment", rec.Desired.Deployment),
 		stopCh: make(chan struct{}),
 		done:   make(chan struct{}),
@@ -230,11 +232,18 @@ func (s *supervisor) runOnce() error {
 // boot prepares the disk and tap and starts the VM, recording stage times.
 func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration) error {
 	d := s.rec.Desired
+	env, err := s.env.wait(ctx)
+	if err != nil {
+		return &failure{reason: "waiting for the instance's env vars from the operator"}
+	}
+	d.Env = env
 	s.report(api.InstanceReport{State: api.InstanceStarting, Reason: "pulling image"})
 	t0 := time.Now()
-	disk, err := s.a.cfg.Images.RootDisk(ctx, d.Image, s.a.auth)
+	disk, err := s.a.cfg.Images.RootDisk(ctx, d.Image, nil, s.a.pullOptions()...)
 	if err != nil {
-		return &failure{reason: fmt.Sprintf("pull image %s: %v", d.Image, err)}
+		// The reason reaches users: never what the registry answered.
+		s.log.Warn("pull image", "image", d.Image, "err", err)
+		return &failure{reason: fmt.Sprintf("pull image %s: %s", d.Image, image.PullReason(err))}
 	}
 	s.holdDisk(disk.Digest, disk.Release)
 	timings["image_resolve"] = disk.Timings.Resolve

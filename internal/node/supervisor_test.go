@@ -30,7 +30,7 @@ import (
 
 type fakeImages struct{}
 
-func (fakeImages) RootDisk(context.Context, string, authn.Authenticator) (*image.Disk, error) {
+func (fakeImages) RootDisk(context.Context, string, authn.Authenticator, ...image.Option) (*image.Disk, error) {
 	return &image.Disk{Config: image.ImageConfig{Entrypoint: []string{"/app"}}}, nil
 }
 
@@ -181,6 +181,7 @@ func boots(g *vmmtest.Guest) {
 func start(t *testing.T, a *Agent, d api.DesiredInstance) (*supervisor, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := a.newSupervisor(ctx, record{Desired: d}, nil)
+	s.env.deliver(d.Env) // as the agent does with a desired state
 	a.mu.Lock()
 	a.sups[d.ID] = s
 	a.mu.Unlock()

@@ -38,6 +38,9 @@ func (o *Operator) createDeployment(w http.ResponseWriter, r *http.Request) erro
 			"`zeitwork deploy --image ./dir` pushes a local OCI layout or archive first",
 			"invalid image reference %q", req.Image)
 	}
+	if err := o.checkImageSource(r.Context(), p.OrganisationID, req.Image); err != nil {
+		return err
+	}
 	d, err := o.store.CreateDeployment(r.Context(), db.CreateDeploymentParams{
 		ID: uuid.New(), Slug: newSlug(), ProjectID: p.ID, ImageRef: req.Image,
 	})

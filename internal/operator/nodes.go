@@ -39,9 +39,14 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 		var err error
 		id, parseErr := uuid.Parse(req.NodeID)
 		if parseErr == nil {
+			// The update locks the node's row, so two registrations
+			// with one token cannot both pass the check below.
 			node, err = q.UpdateNodeRegistration(r.Context(), db.UpdateNodeRegistrationParams{
 				ID: id, TunnelAddr: req.TunnelAddr, Driver: req.Driver, Accel: req.Accel,
 			})
+			if err == nil {
+				err = o.rotateNodeTokens(r, q, id, req.NodeToken)
+			}
 		}
 		if parseErr != nil || isNotFound(store.Classify(err)) {
 			node, err = q.CreateNode(r.Context(), db.CreateNodeParams{
@@ -66,7 +71,32 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 	o.hub.Bump()
 	writeJSON(w, http.StatusOK, api.RegisterNodeResponse{
 		NodeID: node.ID.String(), NodeToken: token, TunnelToken: o.cfg.TunnelToken, Registry: o.cfg.RegistryHost,
+		AllowedRegistries: o.cfg.AllowedRegistries,
 	})
+}
+
+var errNodeTakeover = &apiError{http.StatusForbidden, "this node id is registered: registering under it needs the node's current token",
+	"a node that lost its state registers without a node id, as a new node"}
+
+// rotateNodeTokens lets an existing node register again only with its
+// current token (the join token alone would let anyone take over its
+// identity and tunnel address), and revokes every token it had.
+func (o *Operator) rotateNodeTokens(r *http.Request, q *db.Queries, id uuid.UUID, current string) error {
+	if current == "" {
+		return errNodeTakeover
+	}
+	t, err := q.GetAPITokenByHash(r.Context(), hashToken(current))
+	if err != nil {
+		if isNotFound(store.Classify(err)) {
+			return errNodeTakeover
+		}
+		return err
+	}
+	if t.Kind != kindNode || !t.NodeID.Valid || t.NodeID.UUID != id {
+		return errNodeTakeover
+	}
+	_, err = q.DeleteNodeTokens(r.Context(), uuid.NullUUID{UUID: id, Valid: true})
+	return err
 }
 
 // selfNode checks that the {node} of the path is the caller.

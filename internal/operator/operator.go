@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/registry"
 	"github.com/zeitwork/zeitwork/internal/seal"
 	"github.com/zeitwork/zeitwork/internal/store"
@@ -34,6 +35,12 @@ type Config struct {
 	// RegistryHost is "host:port" under which nodes reach the built-in
 	// registry (the operator's own listener).
 	RegistryHost string
+	// AllowedRegistries ("host:port", or "host" for any port) may serve
+	// images although they are on loopback, private or link-local
+	// addresses, which are refused otherwise (a tenant could point the
+	// operator and nodes at internal services). RegistryHost is always
+	// allowed.
+	AllowedRegistries []string
 	// RegistryDir stores the built-in registry's blobs and manifests.
 	RegistryDir string
 	// JoinToken lets node agents register.
@@ -144,10 +151,12 @@ type Operator struct {
 	// internalToken lets the operator pull from its own registry.
 	internalToken string
 	resolver      *resolver
-	handler       http.Handler
-	metrics       *metrics
-	lastRoutes    routeCache
-	registry      *registry.Registry
+	// egress is how the operator and its nodes fetch tenants' images.
+	egress     *image.Egress
+	handler    http.Handler
+	metrics    *metrics
+	lastRoutes routeCache
+	registry   *registry.Registry
 
 	// pruneBatch is how many rows one prune statement deletes.
 	pruneBatch int32
@@ -171,6 +180,7 @@ func New(cfg Config) (*Operator, error) {
 		internalToken: randomHex(32),
 		pruneBatch:    5000,
 	}
+	o.egress = image.NewEgress(cfg.RegistryHost, cfg.AllowedRegistries)
 	o.resolver = newResolver(o)
 	m, err := newMetrics(cfg.Metrics, cfg.Store.Pool, cfg.Log)
 	if err != nil {

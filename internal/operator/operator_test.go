@@ -42,11 +42,11 @@ const joinToken = operatortest.JoinToken
 // start runs the operator with a node grace far longer than any test: the
 // fake nodes heartbeat only when a test says so, and a node goes down only
 // when a test ages its last heartbeat (silence), however slow the machine.
-func start(t *testing.T) *harness {
+func start(t *testing.T, tweaks ...func(*operator.Config)) *harness {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	const grace = time.Hour
-	srv := operatortest.Start(t, func(c *operator.Config) { c.Metrics = reg; c.NodeGrace = grace })
+	srv := operatortest.Start(t, append([]func(*operator.Config){func(c *operator.Config) { c.Metrics = reg; c.NodeGrace = grace }}, tweaks...)...)
 	return &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, metrics: reg, grace: grace}
 }
 
@@ -287,14 +287,15 @@ func TestDeployLifecycle(t *testing.T) {
 }
 
 func TestBadImagesFailBeforeBooting(t *testing.T) {
-	h := start(t)
+	// The registry that is down is on loopback, refused unless allowed.
+	h := start(t, func(c *operator.Config) { c.AllowedRegistries = []string{"127.0.0.1:1"} })
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	h.register("eu", "10.0.0.1:7443")
 	host := strings.TrimPrefix(h.url, "http://")
 	for _, c := range []struct{ ref, want string }{
 		{h.pushImage("web/noentry", image.ImageConfig{}), "no entrypoint or cmd"},
 		{host + "/web:missing", "not found"},
-		{"127.0.0.1:1/web:v1", "connection refused"}, // a registry that is down
+		{"127.0.0.1:1/web:v1", "registry unreachable"}, // a registry that is down
 	} {
 		var d api.Deployment
 		h.call("POST", "/v1/projects/web/deployments", h.token, api.CreateDeploymentRequest{Image: c.ref}, &d)

@@ -7,12 +7,11 @@ import (
 	"strings"
 
 	"github.com/zeitwork/zeitwork/internal/registry"
-	"github.com/zeitwork/zeitwork/internal/store"
-	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
 // registryHandler serves the built-in OCI registry. Users push with their
-// API token; nodes pull with theirs; edges may not touch it.
+// API token; nodes pull with theirs, only what their instances run; edges
+// may not touch it.
 func (o *Operator) registryHandler() (*registry.Registry, error) {
 	dir := o.cfg.RegistryDir
 	if dir == "" {
@@ -26,8 +25,8 @@ func (o *Operator) registryHandler() (*registry.Registry, error) {
 		if p.kind == kindEdge {
 			return fmt.Errorf("edge tokens may not use the registry: %w", registry.ErrForbidden)
 		}
-		if p.kind == kindNode && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return fmt.Errorf("nodes may only pull: %w", registry.ErrForbidden)
+		if p.kind == kindNode {
+			return o.authorizeNodePull(r, p)
 		}
 		if p.kind == kindUser {
 			return o.authorizeRepos(r, p)
@@ -49,13 +48,34 @@ func (o *Operator) authorizeRepos(r *http.Request, p principal) error {
 		if repo == "" {
 			continue // the base endpoint /v2/
 		}
-		project, _, _ := strings.Cut(repo, "/")
-		if _, err := o.store.GetProjectByName(r.Context(), db.GetProjectByNameParams{OrganisationID: p.orgID, Name: project}); err != nil {
-			if isNotFound(store.Classify(err)) {
-				return fmt.Errorf("repository %s does not belong to a project of yours; name images after a project: %w", repo, registry.ErrForbidden)
-			}
+		ok, err := o.repoInOrg(r.Context(), p.orgID, repo)
+		if err != nil {
 			return err
 		}
+		if !ok {
+			return fmt.Errorf("repository %s does not belong to a project of yours; name images after a project: %w", repo, registry.ErrForbidden)
+		}
+	}
+	return nil
+}
+
+// authorizeNodePull lets a node read only the repositories of the images
+// its own instances run: a stolen node token must not open every tenant's
+// images.
+func (o *Operator) authorizeNodePull(r *http.Request, p principal) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return fmt.Errorf("nodes may only pull: %w", registry.ErrForbidden)
+	}
+	repo := repository(r.URL.Path)
+	if repo == "" {
+		return nil // the base endpoint /v2/
+	}
+	ok, err := o.nodeMayPull(r.Context(), p.nodeID, repo)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("no instance on this node runs an image of %s: %w", repo, registry.ErrForbidden)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/uuid"
 
+	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
@@ -55,7 +56,7 @@ func (r *resolver) resolve(ctx context.Context, d db.Deployment) {
 	o := r.o
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	pinned, err := r.pin(ctx, d.ImageRef)
+	pinned, err := r.pinFor(ctx, d)
 	if err != nil {
 		if permanentImageError(err) || r.givingUp(d.ID) {
 			r.forget(d.ID)
@@ -116,30 +117,57 @@ func permanentImageError(err error) bool {
 	return errors.As(err, &ie)
 }
 
+// pinFor pins d's image after checking, again, that d's organisation may
+// use it: the resolver reads the built-in registry with a token that can
+// read every tenant's repositories.
+func (r *resolver) pinFor(ctx context.Context, d db.Deployment) (name.Digest, error) {
+	p, err := r.o.store.GetProject(ctx, d.ProjectID)
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("load project of deployment %s: %w", d.Slug, err)
+	}
+	if err := r.o.checkImageSource(ctx, p.OrganisationID, d.ImageRef); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return name.Digest{}, &imageError{ae.msg}
+		}
+		return name.Digest{}, err
+	}
+	return r.pin(ctx, d.ImageRef)
+}
+
+// pin resolves ref to a digest. Its errors are shown to users, so they
+// carry fixed descriptions, never what the registry answered (the full
+// error goes to the operator's log).
 func (r *resolver) pin(ctx context.Context, ref string) (name.Digest, error) {
 	parsed, err := name.ParseReference(ref)
 	if err != nil {
 		return name.Digest{}, &imageError{fmt.Sprintf("invalid image reference %q: %v", ref, err)}
 	}
-	opts := []remote.Option{remote.WithContext(ctx)}
-	if parsed.Context().RegistryStr() == r.o.cfg.RegistryHost {
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(r.o.egress.Transport())}
+	if r.o.egress.IsOwn(parsed.Context().RegistryStr()) {
 		opts = append(opts, remote.WithAuth(&authn.Basic{Username: "zeitwork", Password: r.o.internalToken}))
 	}
 	desc, err := remote.Get(parsed, opts...)
 	if err != nil {
+		r.o.log.Info("fetch image", "ref", ref, "err", err)
 		var te *transport.Error
-		if errors.As(err, &te) && (te.StatusCode == http.StatusNotFound || te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+		switch {
+		case errors.As(err, &te) && (te.StatusCode == http.StatusNotFound || te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden):
 			return name.Digest{}, &imageError{fmt.Sprintf("image %s not found (registry answered %d)", ref, te.StatusCode)}
+		case errors.Is(err, image.ErrForbiddenAddress):
+			return name.Digest{}, &imageError{fmt.Sprintf("image %s: %s", ref, image.PullReason(err))}
 		}
-		return name.Digest{}, fmt.Errorf("fetch image %s: %w", ref, err)
+		return name.Digest{}, fmt.Errorf("fetch image %s: %s", ref, image.PullReason(err))
 	}
 	img, err := desc.Image()
 	if err != nil {
-		return name.Digest{}, &imageError{fmt.Sprintf("image %s: no linux/amd64 image: %v", ref, err)}
+		r.o.log.Info("read image", "ref", ref, "err", err)
+		return name.Digest{}, &imageError{fmt.Sprintf("image %s: no linux/amd64 image", ref)}
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
-		return name.Digest{}, fmt.Errorf("read config of image %s: %w", ref, err)
+		r.o.log.Info("read image config", "ref", ref, "err", err)
+		return name.Digest{}, fmt.Errorf("read config of image %s: %s", ref, image.PullReason(err))
 	}
 	if len(cfg.Config.Entrypoint) == 0 && len(cfg.Config.Cmd) == 0 {
 		return name.Digest{}, &imageError{fmt.Sprintf("image %s has no entrypoint or cmd: set ENTRYPOINT or CMD in its Dockerfile", ref)}

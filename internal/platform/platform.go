@@ -47,6 +47,9 @@ type Config struct {
 	Transit netip.Prefix // default 10.214.0.0/30
 	DNS     []string
 	Accel   string // auto, kvm or tcg
+	// AllowedRegistries may serve images although they are on loopback,
+	// private or link-local addresses (operator.Config.AllowedRegistries).
+	AllowedRegistries []string
 	// KernelCache holds the guest kernel; default guestkernel.DefaultCacheDir.
 	KernelCache string
 	// Operator timers, shortened by tests.
@@ -205,7 +208,8 @@ func (p *Platform) startOperator(ctx context.Context) error {
 	op, err := operator.New(operator.Config{
 		Store: p.Store, Sealer: sealer, AppsDomain: p.cfg.AppsDomain, EdgeURL: edgeURL,
 		RegistryHost: apiLn.Addr().String(), RegistryDir: filepath.Join(p.cfg.StateDir, "registry"),
-		JoinToken: p.joinToken, TunnelToken: tunnelToken,
+		AllowedRegistries: p.cfg.AllowedRegistries,
+		JoinToken:         p.joinToken, TunnelToken: tunnelToken,
 		Resync: p.cfg.Resync, NodeGrace: p.cfg.NodeGrace, DeployTimeout: p.cfg.DeployTimeout, Log: p.log.With("role", "operator"),
 		Metrics: p.registerer(),
 	})

@@ -331,6 +331,21 @@ func (q *Queries) DeleteEnvVar(ctx context.Context, arg DeleteEnvVarParams) (int
 	return result.RowsAffected(), nil
 }
 
+const deleteNodeTokens = `-- name: DeleteNodeTokens :execrows
+
+DELETE FROM api_tokens WHERE node_id = $1 AND kind = 'node'
+`
+
+// Credentials and image sources (issue 5).
+// Revokes every token of a node, before it is given a new one.
+func (q *Queries) DeleteNodeTokens(ctx context.Context, nodeID uuid.NullUUID) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteNodeTokens, nodeID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const getAPITokenByHash = `-- name: GetAPITokenByHash :one
 SELECT t.id, t.kind, t.user_id, t.node_id, t.name, t.token_hash, t.created_at, t.last_used_at, u.organisation_id
 FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
@@ -926,6 +941,34 @@ func (q *Queries) ListLogLines(ctx context.Context, arg ListLogLinesParams) ([]L
 			return nil, err
 		}
 		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listNodeImageRefs = `-- name: ListNodeImageRefs :many
+SELECT DISTINCT d.image_ref
+FROM instances i JOIN deployments d ON d.id = i.deployment_id
+WHERE i.node_id = $1 AND i.state <> 'stopped'
+`
+
+// The image references of the instances placed on a node: the only
+// repositories its token may pull.
+func (q *Queries) ListNodeImageRefs(ctx context.Context, nodeID uuid.NullUUID) ([]string, error) {
+	rows, err := q.db.Query(ctx, listNodeImageRefs, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var image_ref string
+		if err := rows.Scan(&image_ref); err != nil {
+			return nil, err
+		}
+		items = append(items, image_ref)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -222,3 +222,16 @@ WHERE p.id = sqlc.arg(project_id)
 -- name: ClearLiveDeployment :exec
 -- Takes the project URL down if it serves this deployment.
 UPDATE projects SET live_deployment_id = NULL WHERE id = $1 AND live_deployment_id = sqlc.arg(deployment_id)::uuid;
+
+-- Credentials and image sources (issue 5).
+
+-- name: DeleteNodeTokens :execrows
+-- Revokes every token of a node, before it is given a new one.
+DELETE FROM api_tokens WHERE node_id = $1 AND kind = 'node';
+
+-- name: ListNodeImageRefs :many
+-- The image references of the instances placed on a node: the only
+-- repositories its token may pull.
+SELECT DISTINCT d.image_ref
+FROM instances i JOIN deployments d ON d.id = i.deployment_id
+WHERE i.node_id = $1 AND i.state <> 'stopped';
