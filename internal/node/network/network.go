@@ -37,8 +37,14 @@ type Config struct {
 	// Transit is a /30 for the veth link: host gets the first address, the
 	// namespace the second.
 	Transit netip.Prefix
-	// DNS servers handed to guests.
+	// DNS servers handed to guests (IPv4 addresses). VMs may reach them on
+	// port 53 even when they are on a private network.
 	DNS []string
+	// Allow lists the IPv4 prefixes VMs may reach although they are
+	// private, link-local or reserved (see deniedPrefixes); for operators
+	// whose apps need a service on their private network. Empty: only the
+	// public internet.
+	Allow []netip.Prefix
 	Log *slog.Logger
 }
 
@@ -86,6 +92,9 @@ func Setup(ctx context.Context, cfg Config) (*Network, error) {
 	}
 	if !cfg.Transit.IsValid() || cfg.Transit.Bits() != 30 || cfg.Transit.Overlaps(cfg.Subnet) {
 		return nil, fmt.Errorf("transit %s must be a /30 outside the vm subnet", cfg.Transit)
+	}
+	if err := checkDestinations(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
