@@ -20,8 +20,10 @@ type NodeOptions struct {
 	Subnet      netip.Prefix
 	Transit     netip.Prefix
 	DNS         []string
-	Accel       string // auto, kvm or tcg
-	Log         *slog.Logger
+	// AllowVMs lists private prefixes VMs may reach (network.Config.Allow).
+	AllowVMs []netip.Prefix
+	Accel    string // auto, kvm or tcg
+	Log      *slog.Logger
 }
 
 // NodeDeps are a node's guest kernel, VM network, VM driver and image cache.
@@ -49,7 +51,7 @@ func PrepareNode(ctx context.Context, o NodeOptions) (*NodeDeps, error) {
 		o.DNS = network.HostDNS("/etc/resolv.conf")
 	}
 	d.Network, err = network.Setup(ctx, network.Config{
-		Name: o.NetName, Subnet: o.Subnet, Transit: o.Transit, DNS: o.DNS, Log: o.Log,
+		Name: o.NetName, Subnet: o.Subnet, Transit: o.Transit, DNS: o.DNS, Allow: o.AllowVMs, Log: o.Log,
 	})
 	if err != nil {
 		return &d, err

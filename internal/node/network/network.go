@@ -5,9 +5,12 @@
 // bridge carries one tap per VM with bridge port isolation on (no VM-to-VM
 // frames) and an nftables forward rule that drops routed VM-to-VM packets. A
 // veth pair links the namespace to the host, which routes the VM subnet to
-// it, so the node agent reaches VMs by address. On the host, nftables drops
-// every new connection that arrives from the namespace (VMs cannot reach the
-// host's own services) and masquerades what leaves for the internet.
+// it, so the node agent reaches VMs by address. Each tap is pinned to its MAC
+// and address (ports.go). On the host, nftables drops every new connection
+// that arrives from the namespace (VMs cannot reach the host's own services),
+// lets VMs reach only the public internet, their DNS servers and an
+// operator's allow-list (not private, link-local or reserved addresses), and
+// masquerades what leaves.
 package network
 
 import (
@@ -45,7 +48,7 @@ type Config struct {
 	// whose apps need a service on their private network. Empty: only the
 	// public internet.
 	Allow []netip.Prefix
-	Log *slog.Logger
+	Log   *slog.Logger
 }
 
 // Network is a node's VM network, set up.
