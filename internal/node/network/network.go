@@ -205,6 +205,15 @@ func (n *Network) setupInside(h *netlink.Handle, ns netns.NsHandle) error {
 	if err != nil {
 		return err
 	}
+	// A bridge without a MAC of its own takes the lowest of its ports',
+	// so it changes as taps come and go, and every change flushes the
+	// neighbour table, pinned VM entries included. The gateway then has
+	// to ARP for VMs until they are pinned again.
+	if gw, _ := net.ParseMAC(macFor(n.gateway)); br.Attrs().HardwareAddr.String() != gw.String() {
+		if err := h.LinkSetHardwareAddr(br, gw); err != nil {
+			return fmt.Errorf("bridge mac: %w", err)
+		}
+	}
 	if err := ensureAddr(h, br, netip.PrefixFrom(n.gateway, n.cfg.Subnet.Bits())); err != nil {
 		return err
 	}

@@ -181,3 +181,43 @@ func TestSetupRejectsBadDestinations(t *testing.T) {
 		})
 	}
 }
+
+// TestNeighboursStayPinned creates several taps and checks that every VM's
+// address is still pinned to its MAC: a bridge whose MAC follows its ports
+// flushes the neighbour table whenever one joins, and then only ARP (which
+// the port rules restrict) could reach the earlier VMs.
+func TestNeighboursStayPinned(t *testing.T) {
+	cfg := testConfig(t)
+	n, err := Setup(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Teardown() })
+	bridgeMAC := func() string {
+		out, err := exec.Command("ip", "-n", cfg.Name, "-br", "link", "show", bridgeName).CombinedOutput()
+		if err != nil {
+			t.Fatalf("bridge: %v: %s", err, out)
+		}
+		return strings.Fields(string(out))[2]
+	}
+	mac := bridgeMAC()
+	var taps []*Tap
+	for i := 0; i < 6; i++ {
+		tap, err := n.CreateTap(fmt.Sprintf("%d1111111-2222-3333-4444-555555555555", i), netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		taps = append(taps, tap)
+		// Tap MACs are random: whether one flushes the table depends on
+		// it; that the bridge's MAC never changes does not.
+		if now := bridgeMAC(); now != mac {
+			t.Fatalf("bridge mac changed from %s to %s when %s joined", mac, now, tap.Name)
+		}
+	}
+	for _, tap := range taps {
+		neigh, err := exec.Command("ip", "-n", cfg.Name, "neigh", "show", tap.Address.Addr().String()).CombinedOutput()
+		if err != nil || !strings.Contains(string(neigh), tap.MAC) || !strings.Contains(string(neigh), "PERMANENT") {
+			t.Errorf("%s no longer pinned to %s: %q %v", tap.Address.Addr(), tap.MAC, neigh, err)
+		}
+	}
+}

@@ -12,7 +12,8 @@ import (
 // to the MAC and address it was given, by a chain of its own in the
 // namespace's bridge table: frames from the tap must carry its MAC, IPv4
 // its address and ARP both; everything else (IPv6, other ethertypes, VLAN
-// tags) is dropped. Frames to the tap must be addressed to its MAC, so a
+// tags) is dropped. Frames to the tap must be addressed to its MAC (or be
+// ARP broadcasts, which on isolated ports only the gateway can send), so a
 // VM never sees another's unicast or flooded traffic. A port with no chain
 // (a tap being set up) passes nothing: both base chains drop by default.
 //
@@ -35,9 +36,11 @@ flush chain bridge zeitwork postrouting
 table bridge zeitwork {
 	chain prerouting {
 		iifname vmap @in_ports
+		counter drop comment "not a pinned port"
 	}
 	chain postrouting {
 		oifname vmap @out_ports
+		counter drop comment "not a pinned port"
 	}
 }
 `
@@ -53,6 +56,8 @@ add rule bridge zeitwork in_%[1]s counter drop comment "not its address, or not 
 add chain bridge zeitwork out_%[1]s
 flush chain bridge zeitwork out_%[1]s
 add rule bridge zeitwork out_%[1]s ether daddr %[2]s accept
+add rule bridge zeitwork out_%[1]s ether type arp ether daddr ff:ff:ff:ff:ff:ff accept comment "the gateway's arp requests"
+add rule bridge zeitwork out_%[1]s counter drop comment "not its mac"
 add element bridge zeitwork in_ports { "%[1]s" : jump in_%[1]s }
 add element bridge zeitwork out_ports { "%[1]s" : jump out_%[1]s }
 `, tap, mac, addr)
