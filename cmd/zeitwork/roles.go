@@ -139,6 +139,7 @@ an edge token.`,
 func nodeCmd() *cobra.Command {
 	var operatorURL, region, stateDir, tunnelListen, tunnelAddr, netName, subnet, transit, accel, kernelCache, metricsListen string
 	var imageCacheMiB int64
+	var allowVMs []string
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a node agent: runs instances as microVMs (root)",
@@ -156,9 +157,13 @@ func nodeCmd() *cobra.Command {
 			if err := errors.Join(err1, err2); err != nil {
 				return fmt.Errorf("invalid --subnet or --transit: %w", err)
 			}
+			allow, err := parsePrefixes(allowVMs)
+			if err != nil {
+				return fmt.Errorf("invalid --vm-allow: %w", err)
+			}
 			deps, err := platform.PrepareNode(ctx, platform.NodeOptions{
 				StateDir: stateDir, KernelCache: kernelCache, NetName: netName,
-				Subnet: sub, Transit: tr, Accel: accel, ImageCacheBytes: imageCacheMiB << 20, Log: log,
+				Subnet: sub, Transit: tr, AllowVMs: allow, Accel: accel, ImageCacheBytes: imageCacheMiB << 20, Log: log,
 			})
 			if err != nil {
 				return err
@@ -192,6 +197,7 @@ func nodeCmd() *cobra.Command {
 	f.StringVar(&netName, "net-name", "zeitwork", "name of the VM network namespace")
 	f.StringVar(&subnet, "subnet", "10.213.0.0/24", "VM addresses")
 	f.StringVar(&transit, "transit", "10.214.0.0/30", "host<->namespace link")
+	f.StringSliceVar(&allowVMs, "vm-allow", nil, "private or link-local IPv4 prefixes VMs may reach (repeatable; default: only the internet and DNS)")
 	f.StringVar(&accel, "accel", "auto", "auto (probe), kvm or tcg")
 	f.StringVar(&kernelCache, "kernel-cache", guestkernel.DefaultCacheDir, "guest kernel cache")
 	f.Int64Var(&imageCacheMiB, "image-cache-mib", platform.DefaultImageCache>>20, "size of the root disk cache; least recently used disks no instance runs on are evicted past it")
@@ -237,4 +243,17 @@ func edgeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "HTTP address")
 	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	return cmd
+}
+
+// parsePrefixes parses CIDR prefixes from flags.
+func parsePrefixes(ss []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

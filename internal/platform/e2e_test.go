@@ -25,7 +25,7 @@ import (
 // crashed VM and an agent restart, reject bad deployments without harming
 // the live one, and clean up after a delete.
 func TestEndToEnd(t *testing.T) {
-	e := startEnv(t)
+	e := startEnv(t, func(c *Config) { c.AllowVMs = []netip.Prefix{fakeInternetTransit()} })
 	// An HTTP health check, so that path is the one exercised here; the
 	// benchmark and `zeitwork up` use the default TCP check.
 	e.createProject("hello", "/healthz")
@@ -367,7 +367,7 @@ func testIsolation(t *testing.T, e *env, live api.Deployment) {
 	}
 	// Through the host's NAT, a VM reaches a host that is neither the node
 	// nor another VM, and that host sees the node's address, not the VM's.
-	inet := startFakeInternet(t, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 243, byte(os.Getpid()%150 + 50), 0}), 30))
+	inet := startFakeInternet(t, fakeInternetTransit())
 	status, body, err := e.get(e.host(api.VersionedLabel("hello", live.ID)), "/dial?addr="+inet.addr)
 	if status != 200 || !strings.Contains(body, "ok") {
 		t.Errorf("a VM cannot reach the outside through NAT: %d %q %v", status, body, err)

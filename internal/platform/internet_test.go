@@ -24,6 +24,12 @@ type fakeInternet struct {
 	remotes []string // the client addresses it has seen
 }
 
+// fakeInternetTransit numbers the fake internet's link. It is a private
+// range, so a platform whose VMs reach it must allow it (Config.AllowVMs).
+func fakeInternetTransit() netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 243, byte(os.Getpid()%150 + 50), 0}), 30)
+}
+
 func startFakeInternet(t *testing.T, transit netip.Prefix) *fakeInternet {
 	t.Helper()
 	name := fmt.Sprintf("zwinet%d", os.Getpid()%100000)

@@ -20,7 +20,9 @@ type NodeOptions struct {
 	Subnet      netip.Prefix
 	Transit     netip.Prefix
 	DNS         []string
-	Accel       string // auto, kvm or tcg
+	// AllowVMs lists private prefixes VMs may reach (network.Config.Allow).
+	AllowVMs []netip.Prefix
+	Accel    string // auto, kvm or tcg
 	// ImageCacheBytes bounds the cached root disks; least recently used
 	// ones no instance runs on are evicted past it. 0: DefaultImageCache.
 	ImageCacheBytes int64
@@ -55,7 +57,7 @@ func PrepareNode(ctx context.Context, o NodeOptions) (*NodeDeps, error) {
 		o.DNS = network.HostDNS("/etc/resolv.conf")
 	}
 	d.Network, err = network.Setup(ctx, network.Config{
-		Name: o.NetName, Subnet: o.Subnet, Transit: o.Transit, DNS: o.DNS, Log: o.Log,
+		Name: o.NetName, Subnet: o.Subnet, Transit: o.Transit, DNS: o.DNS, Allow: o.AllowVMs, Log: o.Log,
 	})
 	if err != nil {
 		return &d, err

@@ -55,7 +55,7 @@ func (p *Platform) AddNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	p.Nodes = append(p.Nodes, n)
 	deps, err := PrepareNode(ctx, NodeOptions{
 		StateDir: cfg.StateDir, KernelCache: p.cfg.KernelCache, NetName: cfg.NetName,
-		Subnet: cfg.Subnet, Transit: cfg.Transit, DNS: p.cfg.DNS, Accel: p.cfg.Accel, Log: p.log,
+		Subnet: cfg.Subnet, Transit: cfg.Transit, DNS: p.cfg.DNS, AllowVMs: p.cfg.AllowVMs, Accel: p.cfg.Accel, Log: p.log,
 	})
 	n.deps = deps
 	if err != nil {

@@ -46,7 +46,10 @@ type Config struct {
 	Subnet  netip.Prefix // default 10.213.0.0/24
 	Transit netip.Prefix // default 10.214.0.0/30
 	DNS     []string
-	Accel   string // auto, kvm or tcg
+	// AllowVMs lists private, link-local or reserved IPv4 prefixes VMs may
+	// reach nonetheless; by default only the public internet and DNS.
+	AllowVMs []netip.Prefix
+	Accel    string // auto, kvm or tcg
 	// AllowedRegistries may serve images although they are on loopback,
 	// private or link-local addresses (operator.Config.AllowedRegistries).
 	AllowedRegistries []string

@@ -19,6 +19,15 @@ func (n *Network) hostTable() string { return "zeitwork_" + n.cfg.Name }
 func (n *Network) hostRules() string {
 	veth := n.cfg.hostVeth()
 	return fmt.Sprintf(`table inet %[1]s {
+	set dns {
+		type ipv4_addr; flags interval; auto-merge;%[4]s
+	}
+	set allowed {
+		type ipv4_addr; flags interval; auto-merge;%[5]s
+	}
+	set denied {
+		type ipv4_addr; flags interval; auto-merge;%[6]s
+	}
 	chain input {
 		type filter hook input priority filter - 10; policy accept;
 		iifname "%[2]s" ct state established,related accept
@@ -28,7 +37,12 @@ func (n *Network) hostRules() string {
 		type filter hook forward priority filter - 10; policy accept;
 		iifname "%[2]s" ct state established,related accept
 		oifname "%[2]s" ct state established,related accept
-		iifname "%[2]s" ip saddr %[3]s accept comment "vms to the internet"
+		iifname "%[2]s" ip saddr != %[3]s counter drop comment "not a vm address"
+		iifname "%[2]s" ip daddr @dns meta l4proto { tcp, udp } th dport 53 accept comment "the guests' dns servers"
+		iifname "%[2]s" ip daddr @allowed accept comment "operator's allow-list"
+		iifname "%[2]s" ip daddr @denied counter drop comment "no private, link-local or reserved addresses"
+		iifname "%[2]s" meta nfproto ipv4 accept comment "vms to the internet"
+		iifname "%[2]s" counter drop
 		oifname "%[2]s" counter drop comment "nothing else enters the vm network"
 	}
 	chain postrouting {
@@ -36,7 +50,8 @@ func (n *Network) hostRules() string {
 		ip saddr %[3]s oifname != "%[2]s" masquerade
 	}
 }
-`, n.hostTable(), veth, n.cfg.Subnet.Masked())
+`, n.hostTable(), veth, n.cfg.Subnet.Masked(),
+		elements(n.dnsPrefixes()), elements(n.cfg.Allow), elements(deniedPrefixes))
 }
 
 // nsRules apply inside the namespace: VMs may not talk to each other through
@@ -66,7 +81,7 @@ func (n *Network) setupFirewall(ctx context.Context) error {
 	}
 	defer ns.Close()
 	return inNamespace(ns, func() error {
-		return nft(ctx, replaceTable("inet", "zeitwork", n.nsRules()))
+		return nft(ctx, replaceTable("inet", "zeitwork", n.nsRules())+portTable)
 	})
 }
 

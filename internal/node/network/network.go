@@ -5,9 +5,12 @@
 // bridge carries one tap per VM with bridge port isolation on (no VM-to-VM
 // frames) and an nftables forward rule that drops routed VM-to-VM packets. A
 // veth pair links the namespace to the host, which routes the VM subnet to
-// it, so the node agent reaches VMs by address. On the host, nftables drops
-// every new connection that arrives from the namespace (VMs cannot reach the
-// host's own services) and masquerades what leaves for the internet.
+// it, so the node agent reaches VMs by address. Each tap is pinned to its MAC
+// and address (ports.go). On the host, nftables drops every new connection
+// that arrives from the namespace (VMs cannot reach the host's own services),
+// lets VMs reach only the public internet, their DNS servers and an
+// operator's allow-list (not private, link-local or reserved addresses), and
+// masquerades what leaves.
 package network
 
 import (
@@ -37,9 +40,15 @@ type Config struct {
 	// Transit is a /30 for the veth link: host gets the first address, the
 	// namespace the second.
 	Transit netip.Prefix
-	// DNS servers handed to guests.
+	// DNS servers handed to guests (IPv4 addresses). VMs may reach them on
+	// port 53 even when they are on a private network.
 	DNS []string
-	Log *slog.Logger
+	// Allow lists the IPv4 prefixes VMs may reach although they are
+	// private, link-local or reserved (see deniedPrefixes); for operators
+	// whose apps need a service on their private network. Empty: only the
+	// public internet.
+	Allow []netip.Prefix
+	Log   *slog.Logger
 }
 
 // Network is a node's VM network, set up.
@@ -86,6 +95,9 @@ func Setup(ctx context.Context, cfg Config) (*Network, error) {
 	}
 	if !cfg.Transit.IsValid() || cfg.Transit.Bits() != 30 || cfg.Transit.Overlaps(cfg.Subnet) {
 		return nil, fmt.Errorf("transit %s must be a /30 outside the vm subnet", cfg.Transit)
+	}
+	if err := checkDestinations(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -179,6 +191,15 @@ func (n *Network) setupInside(h *netlink.Handle, ns netns.NsHandle) error {
 	br, err := h.LinkByName(bridgeName)
 	if err != nil {
 		return err
+	}
+	// A bridge without a MAC of its own takes the lowest of its ports',
+	// so it changes as taps come and go, and every change flushes the
+	// neighbour table, pinned VM entries included. The gateway then has
+	// to ARP for VMs until they are pinned again.
+	if gw, _ := net.ParseMAC(macFor(n.gateway)); br.Attrs().HardwareAddr.String() != gw.String() {
+		if err := h.LinkSetHardwareAddr(br, gw); err != nil {
+			return fmt.Errorf("bridge mac: %w", err)
+		}
 	}
 	if err := ensureAddr(h, br, netip.PrefixFrom(n.gateway, n.cfg.Subnet.Bits())); err != nil {
 		return err

@@ -59,19 +59,28 @@ func TestTapName(t *testing.T) {
 func TestSetupReal(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t)
+	cfg.DNS = []string{"10.9.9.9"}
+	cfg.Allow = []netip.Prefix{netip.MustParsePrefix("192.168.77.0/24")}
 	n, err := Setup(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Teardown() })
-	// Setup again adopts what exists (agent restart).
-	if _, err := Setup(ctx, cfg); err != nil {
-		t.Fatalf("second setup: %v", err)
-	}
 	tap, err := n.CreateTap("11111111-2222-3333-4444-555555555555", netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Setup again adopts what exists (agent restart) and keeps the
+	// running VMs' taps pinned.
+	if _, err := Setup(ctx, cfg); err != nil {
+		t.Fatalf("second setup: %v", err)
+	}
+	checkPinned(t, cfg.Name, tap)
+	// CreateTap again (what an adopted VM's supervisor does) is harmless.
+	if _, err := n.CreateTap("11111111-2222-3333-4444-555555555555", tap.Address.Addr()); err != nil {
+		t.Fatalf("create tap again: %v", err)
+	}
+	checkPinned(t, cfg.Name, tap)
 	if tap.Address.Addr() != n.gateway.Next() {
 		t.Fatalf("first tap address %v", tap.Address)
 	}
@@ -83,12 +92,24 @@ func TestSetupReal(t *testing.T) {
 	if err != nil || !strings.Contains(string(rules), "masquerade") {
 		t.Fatalf("host table: %s %v", rules, err)
 	}
+	for _, want := range []string{"169.254.0.0/16", "100.64.0.0/10", "224.0.0.0/3", "192.168.77.0/24", "10.9.9.9",
+		"ip daddr @dns meta l4proto { tcp, udp } th dport 53 accept", "ip daddr @allowed accept", "ip daddr @denied counter"} {
+		if !strings.Contains(string(rules), want) {
+			t.Errorf("host table lacks %q", want)
+		}
+	}
 	neigh, err := exec.Command("ip", "-n", cfg.Name, "neigh", "show", tap.Address.Addr().String()).CombinedOutput()
 	if err != nil || !strings.Contains(string(neigh), tap.MAC) || !strings.Contains(string(neigh), "PERMANENT") {
 		t.Fatalf("vm address not pinned to its mac: %s %v", neigh, err)
 	}
 	if err := n.DeleteTap("11111111-2222-3333-4444-555555555555", tap.Address.Addr()); err != nil {
 		t.Fatal(err)
+	}
+	if out := nftList(t, cfg.Name, "table", "bridge", "zeitwork"); strings.Contains(out, tap.Name) {
+		t.Fatalf("rules of a deleted tap left:\n%s", out)
+	}
+	if err := n.DeleteTap("11111111-2222-3333-4444-555555555555", tap.Address.Addr()); err != nil {
+		t.Fatalf("delete a deleted tap: %v", err)
 	}
 	taps, err := n.Taps()
 	if err != nil || len(taps) != 0 {
@@ -99,5 +120,104 @@ func TestSetupReal(t *testing.T) {
 	}
 	if _, err := os.Stat("/run/netns/" + cfg.Name); !os.IsNotExist(err) {
 		t.Fatalf("namespace left behind: %v", err)
+	}
+}
+
+// checkPinned checks that a tap is pinned to its MAC and address: no
+// learning or flooding on the port, a static forwarding entry, and the
+// bridge table's per-port rules.
+func checkPinned(t *testing.T, ns string, tap *Tap) {
+	t.Helper()
+	link, err := exec.Command("bridge", "-n", ns, "-d", "link", "show", "dev", tap.Name).CombinedOutput()
+	if err != nil || !strings.Contains(string(link), "learning off") || !strings.Contains(string(link), "flood off") {
+		t.Fatalf("port learns or floods: %s %v", link, err)
+	}
+	fdb, err := exec.Command("bridge", "-n", ns, "fdb", "show", "dev", tap.Name).CombinedOutput()
+	if err != nil || !strings.Contains(string(fdb), tap.MAC+" master "+bridgeName+" static") {
+		t.Fatalf("no static fdb entry for %s: %s %v", tap.MAC, fdb, err)
+	}
+	in := nftList(t, ns, "chain", "bridge", "zeitwork", "in_"+tap.Name)
+	for _, want := range []string{"ether saddr != " + tap.MAC, "arp saddr ether " + tap.MAC + " arp saddr ip " + tap.Address.Addr().String() + " accept", "ip saddr " + tap.Address.Addr().String() + " accept"} {
+		if !strings.Contains(in, want) {
+			t.Fatalf("ingress rules of %s lack %q:\n%s", tap.Name, want, in)
+		}
+	}
+	if out := nftList(t, ns, "chain", "bridge", "zeitwork", "out_"+tap.Name); !strings.Contains(out, "ether daddr "+tap.MAC+" accept") {
+		t.Fatalf("egress rules of %s:\n%s", tap.Name, out)
+	}
+	if maps := nftList(t, ns, "table", "bridge", "zeitwork"); !strings.Contains(maps, `"`+tap.Name+`" : jump in_`+tap.Name) {
+		t.Fatalf("port %s not in the bridge table's map:\n%s", tap.Name, maps)
+	}
+}
+
+func nftList(t *testing.T, ns string, what ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns, "nft", "list"}, what...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list %v: %v: %s", what, err, out)
+	}
+	return string(out)
+}
+
+func TestSetupRejectsBadDestinations(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  func(*Config)
+	}{
+		{"dns server not an address", func(c *Config) { c.DNS = []string{"dns.example"} }},
+		{"dns server ipv6", func(c *Config) { c.DNS = []string{"2001:db8::1"} }},
+		{"allowed prefix ipv6", func(c *Config) { c.Allow = []netip.Prefix{netip.MustParsePrefix("fd00::/8")} }},
+		{"allowed prefix zero", func(c *Config) { c.Allow = []netip.Prefix{{}} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			tt.cfg(&cfg)
+			if _, err := Setup(context.Background(), cfg); err == nil {
+				t.Fatal("setup accepted it")
+			}
+			if _, err := os.Stat("/run/netns/" + cfg.Name); !os.IsNotExist(err) {
+				t.Fatalf("namespace made for a bad config: %v", err)
+			}
+		})
+	}
+}
+
+// TestNeighboursStayPinned creates several taps and checks that every VM's
+// address is still pinned to its MAC: a bridge whose MAC follows its ports
+// flushes the neighbour table whenever one joins, and then only ARP (which
+// the port rules restrict) could reach the earlier VMs.
+func TestNeighboursStayPinned(t *testing.T) {
+	cfg := testConfig(t)
+	n, err := Setup(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Teardown() })
+	bridgeMAC := func() string {
+		out, err := exec.Command("ip", "-n", cfg.Name, "-br", "link", "show", bridgeName).CombinedOutput()
+		if err != nil {
+			t.Fatalf("bridge: %v: %s", err, out)
+		}
+		return strings.Fields(string(out))[2]
+	}
+	mac := bridgeMAC()
+	var taps []*Tap
+	for i := 0; i < 6; i++ {
+		tap, err := n.CreateTap(fmt.Sprintf("%d1111111-2222-3333-4444-555555555555", i), netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		taps = append(taps, tap)
+		// Tap MACs are random: whether one flushes the table depends on
+		// it; that the bridge's MAC never changes does not.
+		if now := bridgeMAC(); now != mac {
+			t.Fatalf("bridge mac changed from %s to %s when %s joined", mac, now, tap.Name)
+		}
+	}
+	for _, tap := range taps {
+		neigh, err := exec.Command("ip", "-n", cfg.Name, "neigh", "show", tap.Address.Addr().String()).CombinedOutput()
+		if err != nil || !strings.Contains(string(neigh), tap.MAC) || !strings.Contains(string(neigh), "PERMANENT") {
+			t.Errorf("%s no longer pinned to %s: %q %v", tap.Address.Addr(), tap.MAC, neigh, err)
+		}
 	}
 }

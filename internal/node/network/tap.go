@@ -1,6 +1,7 @@
 package network
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // CreateTap gives an instance a persistent tap on the bridge, isolated from
@@ -26,7 +28,12 @@ func (n *Network) CreateTap(instanceID string, reuse netip.Addr) (*Tap, error) {
 		NetNS:   n.NetNSPath(),
 	}
 	if err := n.withHandle(func(h *netlink.Handle, ns netns.NsHandle) error {
-		if err := n.addTap(h, ns, tap.Name); err != nil {
+		// The rules first: until the tap is a bridge port they match
+		// nothing, and from then on it is pinned.
+		if err := nftIn(context.Background(), ns, pinRules(tap.Name, tap.MAC, addr)); err != nil {
+			return fmt.Errorf("pin port: %w", err)
+		}
+		if err := n.addTap(h, ns, tap.Name, tap.MAC); err != nil {
 			return err
 		}
 		return pinNeighbour(h, addr, tap.MAC)
@@ -37,7 +44,7 @@ func (n *Network) CreateTap(instanceID string, reuse netip.Addr) (*Tap, error) {
 	return tap, nil
 }
 
-func (n *Network) addTap(h *netlink.Handle, ns netns.NsHandle, name string) error {
+func (n *Network) addTap(h *netlink.Handle, ns netns.NsHandle, name, mac string) error {
 	link, err := h.LinkByName(name)
 	if err != nil {
 		t := &netlink.Tuntap{
@@ -64,7 +71,35 @@ func (n *Network) addTap(h *netlink.Handle, ns netns.NsHandle, name string) erro
 	if err := h.LinkSetIsolated(link, true); err != nil {
 		return fmt.Errorf("isolate port: %w", err)
 	}
+	if err := pinPort(h, link, mac); err != nil {
+		return err
+	}
 	return h.LinkSetUp(link)
+}
+
+// pinPort turns learning and flooding off on the port and gives the
+// bridge a static entry for the VM's MAC: a frame claiming another VM's
+// MAC cannot move that MAC to this port, and frames for unknown MACs are
+// not sent here. (The bridge table's rules drop such frames too; this keeps
+// the forwarding database right on its own.)
+func pinPort(h *netlink.Handle, link netlink.Link, mac string) error {
+	if err := h.LinkSetLearning(link, false); err != nil {
+		return fmt.Errorf("port learning off: %w", err)
+	}
+	if err := h.LinkSetFlood(link, false); err != nil {
+		return fmt.Errorf("port flooding off: %w", err)
+	}
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		return err
+	}
+	if err := h.NeighSet(&netlink.Neigh{
+		LinkIndex: link.Attrs().Index, Family: unix.AF_BRIDGE, State: netlink.NUD_NOARP,
+		Flags: netlink.NTF_MASTER, HardwareAddr: hw,
+	}); err != nil {
+		return fmt.Errorf("static fdb entry %s: %w", mac, err)
+	}
+	return nil
 }
 
 // pinNeighbour writes the VM's address and MAC into the bridge's neighbour
@@ -93,7 +128,10 @@ func pinNeighbour(h *netlink.Handle, addr netip.Addr, mac string) error {
 // DeleteTap removes an instance's tap and frees its address.
 func (n *Network) DeleteTap(instanceID string, addr netip.Addr) error {
 	name := TapName(instanceID)
-	err := n.withHandle(func(h *netlink.Handle, _ netns.NsHandle) error {
+	err := n.withHandle(func(h *netlink.Handle, ns netns.NsHandle) error {
+		if err := nftIn(context.Background(), ns, unpinRules(name)); err != nil {
+			return fmt.Errorf("unpin port: %w", err)
+		}
 		if addr.IsValid() {
 			if br, err := h.LinkByName(bridgeName); err == nil {
 				h.NeighDel(&netlink.Neigh{LinkIndex: br.Attrs().Index, Family: netlink.FAMILY_V4, IP: addr.AsSlice()})
