@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lists what Zeitwork creates or runs that is still on this host, and fails
-# (exit 1) if there is anything: network namespaces named zw* (also those
+# (exit 1) if there is anything: network namespaces named zw* or zeitwork* (also those
 # whose mount is covered under /run/netns, which `ip netns` cannot show),
 # tap devices zt* on the host or in any network namespace, host veths
 # zwh-*, nftables tables zeitwork*, VM cgroups zeitwork-*, and
@@ -18,7 +18,7 @@ found=()
 # Namespaces: the files under /run/netns, and every nsfs mount there, since
 # mountinfo also lists mounts that a later bind of /run/netns covered.
 declare -A seen_ns=()
-for f in /run/netns/zw*; do
+for f in /run/netns/zw* /run/netns/zeitwork*; do
 	[[ -e $f ]] || continue
 	seen_ns[$f]=1
 	found+=("network namespace $f")
@@ -27,7 +27,7 @@ while read -r mnt; do
 	[[ -n ${seen_ns[$mnt]:-} ]] && continue
 	seen_ns[$mnt]=1
 	found+=("network namespace mount $mnt (covered: unmount /run/netns to reach it)")
-done < <(awk '$5 ~ "^/run/netns/zw" { print $5 }' /proc/self/mountinfo | sort -u)
+done < <(awk '$5 ~ "^/run/netns/(zw|zeitwork)" { print $5 }' /proc/self/mountinfo | sort -u)
 
 # links NETNS_FILE: the link names in a namespace ("-" for the host's).
 links() {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Removes what an interrupted Zeitwork run (a killed test binary, a crashed
 # `zeitwork up`) can leave on a host: QEMU processes, PostgreSQL clusters
-# under /tmp or a zeitwork state directory, network namespaces zw* (also
-# ones covered under /run/netns), taps zt*, host veths zwh-*, nftables
-# tables zeitwork* and VM cgroups zeitwork-*. It prints what it removes.
+# under /tmp or a zeitwork state directory, network namespaces zw* and
+# zeitwork* (also ones covered under /run/netns), taps zt*, host veths
+# zwh-*, nftables tables zeitwork* and VM cgroups zeitwork-*. It prints
+# what it removes.
 #
 # Meant for CI and for a developer's machine after an interrupted test run;
 # a node in service never needs it (the agent adopts its VMs on restart).
@@ -41,18 +42,18 @@ done
 
 # A namespace mount that a later bind of /run/netns covered can only be
 # reached once that bind is gone.
-if awk '$5 ~ "^/run/netns/zw" { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+if awk '$5 ~ "^/run/netns/(zw|zeitwork)" { found = 1 } END { exit !found }' /proc/self/mountinfo; then
 	while mountpoint -q /run/netns; do
 		say "unmounting /run/netns to reach covered namespaces"
 		umount -l /run/netns || break
 	done
 fi
 for _ in 1 2 3; do
-	mnts=$(awk '$5 ~ "^/run/netns/zw" { print $5 }' /proc/self/mountinfo | sort -u)
+	mnts=$(awk '$5 ~ "^/run/netns/(zw|zeitwork)" { print $5 }' /proc/self/mountinfo | sort -u)
 	[[ -z $mnts ]] && break
 	for m in $mnts; do umount -l "$m" 2>/dev/null; done
 done
-for f in /run/netns/zw*; do
+for f in /run/netns/zw* /run/netns/zeitwork*; do
 	[[ -e $f ]] || continue
 	say "removing network namespace $f"
 	umount -l "$f" 2>/dev/null
