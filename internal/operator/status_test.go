@@ -2,14 +2,9 @@ package operator_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-
 	"github.com/zeitwork/zeitwork/internal/api"
-	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/operator"
 )
 
@@ -26,7 +21,7 @@ func TestStatusShowsOnlyYourOrganisation(t *testing.T) {
 	b := h.register("eu", "10.0.0.2:7443")
 	for _, p := range []struct{ token, project string }{{h.token, "web"}, {eve, "shop"}} {
 		h.call("POST", "/v1/projects", p.token, api.CreateProjectRequest{Name: p.project, MinInstancesPerRegion: 2}, nil)
-		ref := h.pushImageAs(p.token, p.project)
+		ref := h.pushAs(p.token, p.project)
 		if code := h.call("POST", "/v1/projects/"+p.project+"/deployments", p.token, api.CreateDeploymentRequest{Image: ref}, nil); code != 201 {
 			t.Fatalf("deploy %s: %d", p.project, code)
 		}
@@ -62,20 +57,4 @@ func TestStatusShowsOnlyYourOrganisation(t *testing.T) {
 			}
 		}
 	}
-}
-
-// pushImageAs pushes a tiny image into repository repo with token.
-func (h *harness) pushImageAs(token, repo string) string {
-	h.t.Helper()
-	img, err := image.FromFiles(map[string]image.File{"/app": {Mode: 0o755, Data: []byte("#!/bin/true\n")}},
-		image.ImageConfig{Entrypoint: []string{"/app"}})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ref, _ := name.ParseReference(strings.TrimPrefix(h.url, "http://")+"/"+repo+":v1", name.Insecure)
-	digest, err := image.PushImage(context.Background(), img, ref, &authn.Basic{Username: "u", Password: token}, nil)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return ref.Context().Digest(digest).String()
 }

@@ -6,12 +6,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/vishvananda/netns"
 )
 
 // fakeInternet is a network namespace that plays a host on the internet: it
@@ -76,28 +73,11 @@ func startFakeInternet(t *testing.T, transit netip.Prefix) *fakeInternet {
 // there after the thread switches back.
 func listenIn(t *testing.T, ns, addr string) net.Listener {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		t.Fatal(err)
-	}
-	ln, lerr := net.Listen("tcp", addr)
-	if err := netns.Set(orig); err != nil {
-		t.Fatal(err)
-	}
-	if lerr != nil {
-		t.Fatal(lerr)
-	}
+	var ln net.Listener
+	inNetNS(t, ns, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
 	return ln
 }
 
