@@ -69,6 +69,8 @@ func isUser(reason string) bool {
 func lastLine(tail []string) string {
 	for i := len(tail) - 1; i >= 0; i-- {
 		if s, ok := strings.CutPrefix(tail[i], "Error: "); ok {
+			// buildah appends its parser's internal state to some errors.
+			s, _, _ = strings.Cut(s, " &imagebuilder.")
 			return s
 		}
 	}

@@ -36,15 +36,16 @@ func (j *job) prepare(ctx context.Context) error {
 	if j.tmp, err = os.MkdirTemp("", "zeitwork-build-*"); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	for _, d := range []string{"tmp", "sys/fs/cgroup"} {
-		if err := os.MkdirAll(filepath.Join(j.tmp, d), 0o700); err != nil {
+	// runc, already in a RUN step's user namespace, mounts the step's root
+	// (under TMPDIR) and the empty /sys: the mapped uids must be able to
+	// traverse to them, though not list or read anything else here.
+	if err := os.Chmod(j.tmp, 0o711); err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	for _, d := range []string{"tmp", "sys", "sys/fs", "sys/fs/cgroup"} {
+		if err := os.Mkdir(filepath.Join(j.tmp, d), 0o711); err != nil {
 			return fmt.Errorf("build: %w", err)
 		}
-	}
-	// The empty /sys is bind-mounted read-only in RUN steps; runc mounts
-	// over it, so it must be traversable by the mapped uids.
-	if err := os.Chmod(filepath.Join(j.tmp, "sys"), 0o755); err != nil {
-		return fmt.Errorf("build: %w", err)
 	}
 	if err := os.MkdirAll(j.store, 0o700); err != nil {
 		return fmt.Errorf("build: %w", err)
@@ -92,7 +93,12 @@ func (j *job) global() []string {
 	return []string{
 		"--root", filepath.Join(j.store, "storage"),
 		"--runroot", filepath.Join(j.store, "run"),
-		"--storage-driver", "overlay",
+		// Not overlay: on this kernel containers/storage mounts image
+		// layers id-mapped, and buildah 1.28 then maps the ids of a RUN
+		// step's files twice (COPY --from fails on uid 65534).
+		// fuse-overlayfs mounts are closed to the mapped uids. vfs copies
+		// each layer whole: slower for big images, but correct.
+		"--storage-driver", "vfs",
 		"--cgroup-manager", "cgroupfs",
 		"--registries-conf", j.path("registries.conf"),
 	}

@@ -80,7 +80,8 @@ func (n *sandboxNet) teardown(ctx context.Context) error {
 		}
 	}
 	if _, err := os.Stat("/sys/class/net/" + n.veth); err == nil {
-		if err := ip(ctx, "link", "del", n.veth); err != nil {
+		// Deleting the namespace deletes the veth, a moment later.
+		if err := ip(ctx, "link", "del", n.veth); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
 			errs = append(errs, err)
 		}
 	}

@@ -83,6 +83,23 @@ func (j *job) killCgroup() {
 	}
 }
 
+// removeRunCgroups removes the cgroups runc made below the build's (runc
+// removes them itself unless it was killed), deepest first.
+func (j *job) removeRunCgroups() {
+	for _, dir := range j.b.cgroups.Dirs(j.cgroup) {
+		var subs []string
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() && path != dir {
+				subs = append(subs, path)
+			}
+			return nil
+		})
+		for i := len(subs) - 1; i >= 0; i-- {
+			syscall.Rmdir(subs[i])
+		}
+	}
+}
+
 // copyLines copies r to log line by line and returns the last tailLines.
 func copyLines(r io.Reader, log io.Writer) []string {
 	var tail []string
@@ -127,6 +144,7 @@ func (j *job) cleanup() {
 		}
 	}
 	if j.cgroup != "" {
+		j.removeRunCgroups()
 		if err := j.b.cgroups.Remove(ctx, j.cgroup); err != nil {
 			errs = append(errs, err)
 		}
