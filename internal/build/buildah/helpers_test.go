@@ -187,10 +187,8 @@ func (e *env) checkNothingLeft(t *testing.T, project string) {
 	if tables, _ := runOut(context.Background(), "nft", "list", "tables"); strings.Contains(tables, n.table) {
 		t.Errorf("nftables table %s left", n.table)
 	}
-	for _, d := range e.b.cgroups.Dirs("zeitwork-build-0") {
-		if _, err := os.Stat(d); err == nil {
-			t.Errorf("cgroup %s left", d)
-		}
+	if dirs, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", e.cfg.CgroupParent)); len(dirs) > 0 {
+		t.Errorf("cgroups left: %v", dirs)
 	}
 }
 

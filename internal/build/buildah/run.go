@@ -15,6 +15,8 @@ import (
 	"time"
 )
 
+const cgroupRoot = "/sys/fs/cgroup"
+
 // tailLines is how many of the last log lines an error carries.
 const tailLines = 15
 
@@ -83,21 +85,40 @@ func (j *job) killCgroup() {
 	}
 }
 
-// removeRunCgroups removes the cgroups runc made below the build's (runc
-// removes them itself unless it was killed), deepest first.
+// removeRunCgroups removes the cgroups runc made for RUN steps, deepest
+// first: below the build's cgroup, and in every hierarchy (runc makes the
+// build's path in blkio, devices, freezer and others too, and leaves it).
+// It runs once no process of the build is left.
 func (j *job) removeRunCgroups() {
-	for _, dir := range j.b.cgroups.Dirs(j.cgroup) {
-		var subs []string
+	dirs, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", j.b.cfg.CgroupParent, j.cgroup))
+	for _, dir := range dirs {
+		var all []string
 		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() && path != dir {
-				subs = append(subs, path)
+			if err == nil && d.IsDir() {
+				all = append(all, path)
 			}
 			return nil
 		})
-		for i := len(subs) - 1; i >= 0; i-- {
-			syscall.Rmdir(subs[i])
+		for i := len(all) - 1; i >= 0; i-- {
+			if i > 0 || !j.ownHierarchy(dir) {
+				syscall.Rmdir(all[i])
+			}
+		}
+		if !j.ownHierarchy(dir) {
+			syscall.Rmdir(filepath.Dir(dir)) // the parent, if no other build uses it
 		}
 	}
+}
+
+// ownHierarchy reports whether dir is one of the build's cgroups that
+// jail.Cgroups made and removes.
+func (j *job) ownHierarchy(dir string) bool {
+	for _, d := range j.b.cgroups.Dirs(j.cgroup) {
+		if d == dir {
+			return true
+		}
+	}
+	return false
 }
 
 // copyLines copies r to log line by line and returns the last tailLines.
