@@ -40,7 +40,7 @@ func (j *job) budErr(ctx context.Context, err error, tail []string) error {
 	}
 	reason := lastLine(tail)
 	if isUser(reason) {
-		if strings.Contains(strings.Join(tail, "\n"), "exit status 137") {
+		if all := strings.Join(tail, "\n"); strings.Contains(all, "exit status 137") || strings.Contains(all, "exited on killed") {
 			reason = fmt.Sprintf("a RUN step was killed, most likely at the build's memory limit of %d MiB: %s",
 				j.b.cfg.Limits.MemoryBytes>>20, reason)
 		}

@@ -41,6 +41,11 @@ type env struct {
 
 func newEnv(t *testing.T, limits jail.Limits) *env {
 	t.Helper()
+	return newEnvWith(t, limits, func(*Config) {})
+}
+
+func newEnvWith(t *testing.T, limits jail.Limits, edit func(*Config)) *env {
+	t.Helper()
 	srv := httptest.NewServer(registry.New())
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
@@ -64,6 +69,7 @@ func newEnv(t *testing.T, limits jail.Limits) *env {
 		// Its own parent, so the leftover checks see only this test's.
 		CgroupParent: "/zeitwork-builds-test",
 	}
+	edit(&e.cfg)
 	b, err := New(e.cfg)
 	if err != nil {
 		t.Fatal(err)
