@@ -126,7 +126,7 @@ func (j *job) budArgs() []string {
 	mem := strconv.FormatInt(j.b.cfg.Limits.MemoryBytes, 10)
 	args := append(j.global(), "bud",
 		"--layers", "--force-rm", "--pull=missing",
-		"--isolation", "oci",
+		"--isolation", "oci", "--runtime", "runc", // crun fails on hybrid cgroups
 		"--userns-uid-map", idmap, "--userns-gid-map", idmap,
 		"--network", "ns:"+j.net.nsPath(),
 		"--cgroup-parent", filepath.Join(j.b.cfg.CgroupParent, j.cgroup, "run"),
