@@ -4,6 +4,9 @@ import (
 	"archive/tar"
 	"errors"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +189,36 @@ func TestBuildUserErrors(t *testing.T) {
 				t.Errorf("the build ran %s past its %s limit", time.Since(start), c.limit)
 			}
 		})
+	}
+}
+
+// BenchmarkSampleApp builds the equivalent of examples/hello's Dockerfile
+// with a build stage (the examples' base images are not reachable here),
+// cold (empty cache) and then unchanged (warm), and reports both.
+func BenchmarkSampleApp(b *testing.B) {
+	ctxDir := writeContext(b, map[string]string{"Dockerfile": ""})
+	gobuild := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(ctxDir, "hello"), ".")
+	gobuild.Dir = "../../../examples/hello"
+	gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := gobuild.CombinedOutput(); err != nil {
+		b.Fatalf("build the sample app: %v\n%s", err, out)
+	}
+	for i := 0; i < b.N; i++ {
+		e := newEnv(b, testLimits)
+		df := "FROM " + e.base + " AS build\nCOPY hello /src/hello\nRUN cp /src/hello /app && chmod 755 /app\n" +
+			"FROM scratch\nCOPY --from=build /app /app\nUSER 1000:1000\nENV PORT=8080\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n"
+		if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		for _, run := range []string{"cold", "warm"} {
+			start := time.Now()
+			res, err, log := e.build(b, build.Request{ID: run, Project: "hello", ContextDir: ctxDir}, 2*time.Minute)
+			if err != nil {
+				b.Fatalf("%s build: %v\n%s", run, err, log)
+			}
+			b.ReportMetric(float64(res.Timings["build"]), run+"-build-ms")
+			b.ReportMetric(float64(res.Timings["push"]), run+"-push-ms")
+			b.ReportMetric(float64(time.Since(start).Milliseconds()), run+"-total-ms")
+		}
 	}
 }

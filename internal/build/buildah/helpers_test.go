@@ -39,12 +39,12 @@ type env struct {
 	tmp      string
 }
 
-func newEnv(t *testing.T, limits jail.Limits) *env {
+func newEnv(t testing.TB, limits jail.Limits) *env {
 	t.Helper()
 	return newEnvWith(t, limits, func(*Config) {})
 }
 
-func newEnvWith(t *testing.T, limits jail.Limits, edit func(*Config)) *env {
+func newEnvWith(t testing.TB, limits jail.Limits, edit func(*Config)) *env {
 	t.Helper()
 	srv := httptest.NewServer(registry.New())
 	t.Cleanup(srv.Close)
@@ -81,7 +81,7 @@ func newEnvWith(t *testing.T, limits jail.Limits, edit func(*Config)) *env {
 // pushBase pushes a single-layer image with a static busybox and links
 // for its applets: the only base image the builds can use, since no
 // outside registry is reachable.
-func (e *env) pushBase(t *testing.T) {
+func (e *env) pushBase(t testing.TB) {
 	t.Helper()
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
@@ -109,7 +109,7 @@ func (e *env) pushBase(t *testing.T) {
 }
 
 // context writes a build context with files.
-func writeContext(t *testing.T, files map[string]string) string {
+func writeContext(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for n, data := range files {
@@ -144,7 +144,7 @@ func (s *syncBuffer) String() string {
 
 // build runs one build with a time limit and returns its result, error
 // and log, and checks that it left nothing behind.
-func (e *env) build(t *testing.T, req build.Request, limit time.Duration) (build.Result, error, string) {
+func (e *env) build(t testing.TB, req build.Request, limit time.Duration) (build.Result, error, string) {
 	t.Helper()
 	log := &syncBuffer{}
 	req.Log = log
@@ -163,7 +163,7 @@ func (e *env) build(t *testing.T, req build.Request, limit time.Duration) (build
 
 // checkNothingLeft fails if a build left a container, a mount, a
 // namespace, a veth, a table, a cgroup or a temporary file.
-func (e *env) checkNothingLeft(t *testing.T, project string) {
+func (e *env) checkNothingLeft(t testing.TB, project string) {
 	t.Helper()
 	j := &job{b: e.b, store: e.b.storeDir(project), tmp: e.tmp}
 	out, err := runOut(context.Background(), e.cfg.Buildah, append(j.global(), "containers", "--quiet", "--all")...)
