@@ -36,6 +36,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -88,8 +89,10 @@ type Builder struct {
 	cgroups *jail.Cgroups
 	slots   chan int
 
-	mu       sync.Mutex
-	projects map[string]*sync.Mutex
+	mu sync.Mutex
+	// projects holds a one-slot semaphore per project: its builds share a
+	// storage root and run one at a time.
+	projects map[string]chan struct{}
 }
 
 // New checks cfg, fills in defaults and finds buildah.
@@ -138,7 +141,7 @@ func New(cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("buildah: %w", err)
 	}
-	b := &Builder{cfg: cfg, cgroups: cg, slots: make(chan int, cfg.Slots), projects: map[string]*sync.Mutex{}}
+	b := &Builder{cfg: cfg, cgroups: cg, slots: make(chan int, cfg.Slots), projects: map[string]chan struct{}{}}
 	for i := range cfg.Slots {
 		b.slots <- i
 	}
@@ -156,8 +159,12 @@ func (b *Builder) Build(ctx context.Context, req build.Request) (build.Result, e
 		return build.Result{}, err
 	}
 	lock := b.projectLock(req.Project)
-	lock.Lock()
-	defer lock.Unlock()
+	select {
+	case lock <- struct{}{}:
+	case <-ctx.Done():
+		return build.Result{}, limitErr(ctx, req.Log)
+	}
+	defer func() { <-lock }()
 	var slot int
 	select {
 	case slot = <-b.slots:
@@ -208,15 +215,15 @@ func checkRequest(req *build.Request) (string, error) {
 	return path, nil
 }
 
-func (b *Builder) projectLock(project string) *sync.Mutex {
+func (b *Builder) projectLock(project string) chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	m, ok := b.projects[project]
+	c, ok := b.projects[project]
 	if !ok {
-		m = &sync.Mutex{}
-		b.projects[project] = m
+		c = make(chan struct{}, 1)
+		b.projects[project] = c
 	}
-	return m
+	return c
 }
 
 // storeDir is the project's storage root: its name is a hash, so that no
@@ -228,7 +235,7 @@ func (b *Builder) storeDir(project string) string {
 
 // limitErr reports a build that ctx ended: over its time limit (the
 // tenant's doing) or cancelled.
-func limitErr(ctx context.Context, log interface{ Write([]byte) (int, error) }) error {
+func limitErr(ctx context.Context, log io.Writer) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		fmt.Fprintln(log, "build stopped: time limit reached")
 		return fmt.Errorf("%w: time limit reached, the build was stopped: %w", build.ErrUser, ctx.Err())
