@@ -209,3 +209,41 @@ func TestSandboxMemoryLimit(t *testing.T) {
 		t.Errorf("error does not name the memory limit: %v", err)
 	}
 }
+
+// TestSandboxPidsLimit checks that RUN steps cannot start more processes
+// than the build's limit.
+func TestSandboxPidsLimit(t *testing.T) {
+	e := newEnv(t, jail.Limits{MemoryBytes: 256 << 20, CPUs: 1, Pids: 32})
+	dockerfile := "FROM " + e.base + "\nRUN n=0; while [ $n -lt 100 ]; do sleep 3 & n=$((n+1)); done; wait; echo started-all\n"
+	_, _, log := e.build(t, build.Request{Project: "p1", ContextDir: writeContext(t, map[string]string{"Dockerfile": dockerfile})}, 2*time.Minute)
+	if ran(log, "started-all") || !strings.Contains(log, "can't fork") {
+		t.Fatalf("100 processes started under a limit of 32:\n%s", log)
+	}
+}
+
+// TestBuildCancel cancels a build in a RUN step: the error is not the
+// tenant's, and nothing is left.
+func TestBuildCancel(t *testing.T) {
+	e := newEnv(t, testLimits)
+	log := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for !ran(log.String(), "running-long") {
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+	}()
+	start := time.Now()
+	_, err := e.b.Build(ctx, build.Request{
+		ID: "c1", Project: "p1", Push: e.registry + "/acme/web:c1", Log: log,
+		ContextDir: writeContext(t, map[string]string{"Dockerfile": "FROM " + e.base + "\nRUN echo running-long; sleep 120\n"}),
+	})
+	e.checkNothingLeft(t, "p1")
+	if !errors.Is(err, context.Canceled) || errors.Is(err, build.ErrUser) {
+		t.Fatalf("err = %v, want context.Canceled and not build.ErrUser\n%s", err, log)
+	}
+	if d := time.Since(start); d > 60*time.Second {
+		t.Errorf("the cancelled build ran for %s", d)
+	}
+}
