@@ -61,6 +61,11 @@ type Config struct {
 	// 1000000000, far from the VMs' (900000) and /etc/subuid's usual ranges.
 	// No other user may have these ids.
 	UIDBase int
+	// Name tells this builder's namespaces, veths, nftables tables and
+	// cgroups apart from another's on the same host (at most 6 characters;
+	// default none): zwb<Name>-<slot>, zwh-b<Name><slot>,
+	// zeitwork_build<Name><slot>.
+	Name string
 	// Slots is how many builds may run at once (each has its uid range,
 	// network and cgroup); default 4.
 	Slots int
@@ -108,6 +113,9 @@ func New(cfg Config) (*Builder, error) {
 		return nil, fmt.Errorf("buildah: %w (install it: apt-get install buildah runc)", err)
 	}
 	cfg.Buildah = path
+	if len(cfg.Name) > 6 || strings.ContainsAny(cfg.Name, "/ \t\n") {
+		return nil, fmt.Errorf("buildah: name %q must be at most 6 characters, without slashes or spaces", cfg.Name)
+	}
 	if cfg.UIDBase == 0 {
 		cfg.UIDBase = 1000000000
 	}

@@ -62,6 +62,7 @@ func newEnvWith(t testing.TB, limits jail.Limits, edit func(*Config)) *env {
 	t.Setenv("TMPDIR", e.tmp)
 	e.cfg = Config{
 		StateDir:  t.TempDir(),
+		Name:      "t",
 		Slots:     1,
 		Subnet:    testSubnet,
 		PlainHTTP: []string{host},

@@ -56,7 +56,7 @@ func (j *job) prepare(ctx context.Context) error {
 	if err := os.WriteFile(j.path("registries.conf"), []byte(registriesConf(j.b.cfg.Mirror, j.b.cfg.PlainHTTP)), 0o600); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	j.cgroup = "zeitwork-build-" + strconv.Itoa(j.slot)
+	j.cgroup = "zeitwork-build-" + j.b.cfg.Name + strconv.Itoa(j.slot)
 	if _, err := j.b.cgroups.Create(j.cgroup, j.b.cfg.Limits); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}

@@ -15,8 +15,8 @@ import (
 )
 
 // sandboxNet is a build's network: a namespace (zwb-<slot>) whose eth0 is
-// a veth to the host (zwh-b<slot>), with the host's nftables table
-// zeitwork_build<slot> letting RUN steps out to the internet only. The
+// a veth to the host (zwh-b<name><slot>), with the host's nftables table
+// zeitwork_build<name><slot> letting RUN steps out to the internet only. The
 // names start like the VM networks' so the leftover scripts find them.
 type sandboxNet struct {
 	ns, veth, table string
@@ -34,7 +34,7 @@ func newSandboxNet(cfg Config, slot int) *sandboxNet {
 	}
 	s := strconv.Itoa(slot)
 	return &sandboxNet{
-		ns: "zwb-" + s, veth: "zwh-b" + s, table: "zeitwork_build" + s,
+		ns: "zwb" + cfg.Name + "-" + s, veth: "zwh-b" + cfg.Name + s, table: "zeitwork_build" + cfg.Name + s,
 		host: addr(1), guest: addr(2), dns: cfg.DNS,
 	}
 }
