@@ -526,7 +526,7 @@ const finishBuild = `-- name: FinishBuild :one
 UPDATE builds
 SET status = 'done', reason = '', image_digest = $2, deployment_id = $3, timings = $4,
     lease_owner = '', finished_at = now(), updated_at = now()
-WHERE id = $1 AND status = $5::text
+WHERE id = $1 AND status = $5::text AND lease_owner = $6::text
 RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at
 `
 
@@ -536,6 +536,7 @@ type FinishBuildParams struct {
 	DeploymentID uuid.NullUUID
 	Timings      []byte
 	FromStatus   string
+	Owner        string
 }
 
 // Records a successful build's result; only while this replica runs it.
@@ -546,6 +547,7 @@ func (q *Queries) FinishBuild(ctx context.Context, arg FinishBuildParams) (Build
 		arg.DeploymentID,
 		arg.Timings,
 		arg.FromStatus,
+		arg.Owner,
 	)
 	var i Build
 	err := row.Scan(
@@ -1980,14 +1982,19 @@ SET status = $1::text, reason = $2::text, updated_at = now(),
     lease_owner = CASE WHEN $1::text IN ('building', 'pushing') THEN lease_owner ELSE '' END,
     finished_at = CASE WHEN $1::text IN ('done', 'failed', 'cancelled') THEN now() ELSE finished_at END
 WHERE id = $3 AND status = $4::text
+  -- A runner writes only under its own claim; recovery only past the lease.
+  AND ($5::text = '' OR lease_owner = $5::text)
+  AND (NOT $6::boolean OR lease_expires_at < now())
 RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at
 `
 
 type TransitionBuildParams struct {
-	ToStatus   string
-	Reason     string
-	ID         uuid.UUID
-	FromStatus string
+	ToStatus    string
+	Reason      string
+	ID          uuid.UUID
+	FromStatus  string
+	Owner       string
+	OnlyExpired bool
 }
 
 // No row: the status is no longer from_status, and nothing was written.
@@ -1997,6 +2004,8 @@ func (q *Queries) TransitionBuild(ctx context.Context, arg TransitionBuildParams
 		arg.Reason,
 		arg.ID,
 		arg.FromStatus,
+		arg.Owner,
+		arg.OnlyExpired,
 	)
 	var i Build
 	err := row.Scan(

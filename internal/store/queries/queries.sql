@@ -294,6 +294,9 @@ SET status = sqlc.arg(to_status)::text, reason = sqlc.arg(reason)::text, updated
     lease_owner = CASE WHEN sqlc.arg(to_status)::text IN ('building', 'pushing') THEN lease_owner ELSE '' END,
     finished_at = CASE WHEN sqlc.arg(to_status)::text IN ('done', 'failed', 'cancelled') THEN now() ELSE finished_at END
 WHERE id = sqlc.arg(id) AND status = sqlc.arg(from_status)::text
+  -- A runner writes only under its own claim; recovery only past the lease.
+  AND (sqlc.arg(owner)::text = '' OR lease_owner = sqlc.arg(owner)::text)
+  AND (NOT sqlc.arg(only_expired)::boolean OR lease_expires_at < now())
 RETURNING *;
 
 -- name: FinishBuild :one
@@ -301,7 +304,7 @@ RETURNING *;
 UPDATE builds
 SET status = 'done', reason = '', image_digest = $2, deployment_id = $3, timings = $4,
     lease_owner = '', finished_at = now(), updated_at = now()
-WHERE id = $1 AND status = sqlc.arg(from_status)::text
+WHERE id = $1 AND status = sqlc.arg(from_status)::text AND lease_owner = sqlc.arg(owner)::text
 RETURNING *;
 
 -- name: SetBuildTimings :exec
