@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"sync"
@@ -58,6 +59,29 @@ type buildWorkers struct {
 type runningBuild struct {
 	owner  string
 	cancel context.CancelCauseFunc
+	// pushToken lets the builder push to (and pull base images from) the
+	// built-in registry, as a user of org would; it is valid while the
+	// build runs on this replica, whose registry it pushes to.
+	pushToken string
+	org       uuid.UUID
+}
+
+// pushOrg returns the organisation whose running build holds token.
+func (w *buildWorkers) pushOrg(token string) (uuid.UUID, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, rb := range w.running {
+		if rb.pushToken != "" && subtle.ConstantTimeCompare([]byte(rb.pushToken), []byte(token)) == 1 {
+			return rb.org, true
+		}
+	}
+	return uuid.Nil, false
+}
+
+func (w *buildWorkers) get(id uuid.UUID) runningBuild {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.running[id]
 }
 
 func newBuildWorkers() *buildWorkers {
@@ -135,8 +159,13 @@ func (o *Operator) claimBuilds(ctx context.Context, wg *sync.WaitGroup) {
 			}
 			return
 		}
+		p, err := o.store.GetProject(ctx, b.ProjectID)
+		if err != nil {
+			o.log.Error("claim build", "build", b.ID, "err", err)
+			return // the lease expires and the build is retried
+		}
 		bctx, cancel := context.WithCancelCause(ctx)
-		o.builds.add(b.ID, runningBuild{owner: owner, cancel: cancel})
+		o.builds.add(b.ID, runningBuild{owner: owner, cancel: cancel, pushToken: "zwb_" + randomHex(32), org: p.OrganisationID})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -88,7 +88,7 @@ func (o *Operator) buildImage(ctx context.Context, b db.Build, timings map[strin
 	req := build.Request{
 		ID: b.ID.String(), Project: p.Name, ContextDir: dir, Dockerfile: b.Dockerfile, Target: b.Target,
 		Push:     o.buildImageRepo(p) + ":build-" + b.ID.String()[:8],
-		PushUser: "zeitwork", PushPassword: o.internalToken,
+		PushUser: "zeitwork", PushPassword: o.builds.get(b.ID).pushToken,
 		Log: logw,
 	}
 	o.buildLog(ctx, b.ID, fmt.Sprintf("zeitwork: building %s (Dockerfile %s), pushing to %s", p.Name, b.Dockerfile, req.Push))

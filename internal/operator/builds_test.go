@@ -439,3 +439,40 @@ func queueBuild(t *testing.T, s *store.Store, project string) string {
 	}
 	return b.ID.String()
 }
+
+// TestBuildPushTokenIsScoped: the credential a builder pushes with works
+// only in the registry, only for the build's organisation, and only while
+// the build runs.
+func TestBuildPushTokenIsScoped(t *testing.T) {
+	codes := map[string]int{}
+	var url string
+	get := func(path, token string) int {
+		req, _ := http.NewRequest("GET", url+path, nil)
+		req.SetBasicAuth("zeitwork", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	fake := &operatortest.Builder{Hook: func(ctx context.Context, req build.Request) error {
+		codes["api"] = get("/v1/status", req.PushPassword)
+		codes["own"] = get("/v2/web/tags/list", req.PushPassword)
+		codes["other"] = get("/v2/theirs/tags/list", req.PushPassword)
+		return nil
+	}}
+	h := start(t, withBuilder(fake))
+	url = h.url
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	other, _ := operator.Bootstrap(context.Background(), h.store, "other", "eve@other.test")
+	h.call("POST", "/v1/projects", other, api.CreateProjectRequest{Name: "theirs"}, nil)
+	_, b, _ := upload(t, h.url, h.token, "web", "", contextArchive(t, dockerfile))
+	waitBuild(t, h.url, h.token, b.ID, api.BuildDone)
+	if codes["api"] != http.StatusForbidden || codes["other"] != http.StatusForbidden || codes["own"] == http.StatusForbidden || codes["own"] == http.StatusUnauthorized {
+		t.Fatalf("push token answers: %v", codes)
+	}
+	if code := get("/v2/", fake.Requests()[0].PushPassword); code != http.StatusUnauthorized {
+		t.Fatalf("push token after the build: %d", code)
+	}
+}
