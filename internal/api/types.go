@@ -11,16 +11,19 @@ type Error struct {
 
 // Project is an app with a stable URL.
 type Project struct {
-	ID                    string    `json:"id"`
-	Name                  string    `json:"name"`
-	URL                   string    `json:"url"`
-	Port                  int       `json:"port"`
-	HealthPath            string    `json:"health_path,omitempty"`
-	MemoryMiB             int       `json:"memory_mib"`
-	VCPUs                 int       `json:"vcpus"`
-	MinInstancesPerRegion int       `json:"min_instances_per_region"`
-	LiveDeployment        string    `json:"live_deployment,omitempty"`
-	CreatedAt             time.Time `json:"created_at"`
+	ID                    string `json:"id"`
+	Name                  string `json:"name"`
+	URL                   string `json:"url"`
+	Port                  int    `json:"port"`
+	HealthPath            string `json:"health_path,omitempty"`
+	MemoryMiB             int    `json:"memory_mib"`
+	VCPUs                 int    `json:"vcpus"`
+	MinInstancesPerRegion int    `json:"min_instances_per_region"`
+	LiveDeployment        string `json:"live_deployment,omitempty"`
+	// ProductionBranch is the branch whose builds go live on the project
+	// URL; builds of other branches make previews.
+	ProductionBranch string    `json:"production_branch,omitempty"`
+	CreatedAt        time.Time `json:"created_at"`
 }
 
 // CreateProjectRequest is the body of POST /v1/projects.
@@ -184,4 +187,9 @@ type BuildLogLine struct {
 	ID   int64     `json:"id"`
 	Time time.Time `json:"time"`
 	Text string    `json:"text"`
+}
+
+// BuildSettings is the body of PUT /v1/projects/{name}/build-settings.
+type BuildSettings struct {
+	ProductionBranch string `json:"production_branch"`
 }

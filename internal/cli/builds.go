@@ -17,7 +17,7 @@ import (
 
 func buildsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "builds", Short: "List, show, follow and cancel builds"}
-	cmd.AddCommand(buildsListCmd(), buildsShowCmd(), buildsLogsCmd(), buildsCancelCmd())
+	cmd.AddCommand(buildsListCmd(), buildsShowCmd(), buildsLogsCmd(), buildsCancelCmd(), productionBranchCmd())
 	return cmd
 }
 
@@ -231,4 +231,25 @@ func followBuild(ctx context.Context, c *client, id string, onLine func(api.Buil
 func buildError(b api.Build) error {
 	return &UserError{Msg: fmt.Sprintf("build %s %s: %s", b.ID[:8], b.Status, b.Reason),
 		Hint: "see the whole log with `zeitwork builds logs " + b.ID + "`"}
+}
+
+func productionBranchCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "production-branch PROJECT BRANCH",
+		Short: "Set the branch whose builds go live; builds of other branches make previews",
+		Args:  exactArgs(2, "give a project and a branch, e.g. my-app main"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			var p api.Project
+			if err := c.do(cmd.Context(), "PUT", "/v1/projects/"+url.PathEscape(args[0])+"/build-settings",
+				api.BuildSettings{ProductionBranch: args[1]}, &p); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Builds of %s now go live on %s; other branches make previews\n", p.ProductionBranch, p.URL)
+			return nil
+		},
+	}
 }

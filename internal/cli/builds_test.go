@@ -88,6 +88,13 @@ func TestDeployDir(t *testing.T) {
 		t.Fatalf("failing build: %v\n%s", err, out)
 	}
 
+	out = mustRun(t, "builds", "production-branch", "shop", "release")
+	if !strings.Contains(out, "Builds of release now go live") {
+		t.Fatalf("production-branch: %s", out)
+	}
+	if _, err := run(t, "builds", "production-branch", "shop", "a..b"); err == nil || !strings.Contains(err.Error(), "hint:") {
+		t.Fatalf("bad branch: %v", err)
+	}
 	out = mustRun(t, "builds", "list", "shop")
 	if !strings.HasPrefix(out, "BUILD") || strings.Count(out, "upload") != 2 || !strings.Contains(out, "failed") || !strings.Contains(out, "done") {
 		t.Fatalf("builds list:\n%s", out)

@@ -47,6 +47,8 @@ func statusCmd() *cobra.Command {
 				live := ""
 				if d.Live {
 					live = "live"
+				} else if d.Preview {
+					live = "preview"
 				}
 				rows = append(rows, []string{d.Project, d.ID, d.Status, live, fmt.Sprintf("%d/%d", healthy, len(d.Instances)), d.URL, d.Reason})
 			}

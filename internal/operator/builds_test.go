@@ -159,6 +159,21 @@ func TestBuildBranchesMakePreviews(t *testing.T) {
 	if d := h.deployment(feat.Deployment); !d.Preview {
 		t.Fatalf("deployment of a feature branch is not a preview: %+v", d)
 	}
+	// The production branch is a project setting.
+	var p api.Project
+	if code := h.call("PUT", "/v1/projects/web/build-settings", h.token, api.BuildSettings{ProductionBranch: "feature"}, &p); code != 200 || p.ProductionBranch != "feature" {
+		t.Fatalf("set production branch: %d %+v", code, p)
+	}
+	_, feat2, _ := upload(t, h.url, h.token, "web", "?branch=feature", contextArchive(t, dockerfile))
+	_, main2, _ := upload(t, h.url, h.token, "web", "?branch=main", contextArchive(t, dockerfile))
+	if feat2.Preview || !main2.Preview {
+		t.Fatalf("after the switch: feature preview=%v, main preview=%v", feat2.Preview, main2.Preview)
+	}
+	for _, bad := range []string{"", "a..b", "-x", "has space", "x.lock"} {
+		if code := h.call("PUT", "/v1/projects/web/build-settings", h.token, api.BuildSettings{ProductionBranch: bad}, nil); code != 400 {
+			t.Errorf("branch %q: %d", bad, code)
+		}
+	}
 }
 
 func TestBuildRefusesBadUploads(t *testing.T) {

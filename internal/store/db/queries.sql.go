@@ -1957,6 +1957,34 @@ func (q *Queries) SetInstanceDesired(ctx context.Context, arg SetInstanceDesired
 	return err
 }
 
+const setProjectProductionBranch = `-- name: SetProjectProductionBranch :one
+UPDATE projects SET production_branch = $2 WHERE id = $1 RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch
+`
+
+type SetProjectProductionBranchParams struct {
+	ID               uuid.UUID
+	ProductionBranch string
+}
+
+func (q *Queries) SetProjectProductionBranch(ctx context.Context, arg SetProjectProductionBranchParams) (Project, error) {
+	row := q.db.QueryRow(ctx, setProjectProductionBranch, arg.ID, arg.ProductionBranch)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Name,
+		&i.MinInstancesPerRegion,
+		&i.Port,
+		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
+		&i.LiveDeploymentID,
+		&i.CreatedAt,
+		&i.ProductionBranch,
+	)
+	return i, err
+}
+
 const stopUnplacedInstances = `-- name: StopUnplacedInstances :exec
 UPDATE instances SET state = 'stopped', updated_at = now()
 WHERE desired = 'stopped' AND (node_id IS NULL OR state IN ('pending', 'lost'))

@@ -324,3 +324,6 @@ DELETE FROM build_log_lines WHERE id IN (
     SELECT id FROM build_log_lines WHERE logged_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8)
     LIMIT sqlc.arg(batch)::int
 );
+
+-- name: SetProjectProductionBranch :one
+UPDATE projects SET production_branch = $2 WHERE id = $1 RETURNING *;
