@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -45,6 +46,9 @@ func (o *Operator) createBuild(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	src := buildSource{Kind: "upload", Branch: q.Get("branch"), Dockerfile: q.Get("dockerfile"), Target: q.Get("target")}
+	if err := checkBuildOptions(src); err != nil {
+		return err
+	}
 	archive, err := o.readBuildContext(w, r)
 	if err != nil {
 		return err
@@ -57,6 +61,21 @@ func (o *Operator) createBuild(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, o.buildJSON(p, b, ""))
+	return nil
+}
+
+// stageName is what Dockerfile stage names may be (FROM ... AS name).
+var stageName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// checkBuildOptions refuses a target or branch that no Dockerfile or git
+// repository could have; both reach the builder's command line.
+func checkBuildOptions(src buildSource) error {
+	if src.Target != "" && !stageName.MatchString(src.Target) {
+		return invalid("give the name of a stage (FROM ... AS name)", "invalid target %q", src.Target)
+	}
+	if src.Branch != "" && !validBranch(src.Branch) {
+		return invalid("give a git branch name such as main", "invalid branch %q", src.Branch)
+	}
 	return nil
 }
 

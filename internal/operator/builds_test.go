@@ -196,6 +196,8 @@ func TestBuildRefusesBadUploads(t *testing.T) {
 		{"absolute path", "", contextArchive(t, map[string]string{"Dockerfile": "x", "/etc/evil": "x"}), 400, "absolute"},
 		{"no Dockerfile", "", contextArchive(t, map[string]string{"app": "x"}), 400, "no Dockerfile"},
 		{"dockerfile outside", "?dockerfile=../Dockerfile", contextArchive(t, dockerfile), 400, "leaves the context"},
+		{"target like a flag", "?target=--network%3Dhost", contextArchive(t, dockerfile), 400, "invalid target"},
+		{"bad branch", "?branch=a..b", contextArchive(t, dockerfile), 400, "invalid branch"},
 		{"over the limit once extracted", "", contextArchive(t, big), 413, "MiB"},
 		{"upload over the limit", "", raw.Bytes(), 413, "limit"},
 	}
