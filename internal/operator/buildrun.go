@@ -150,6 +150,10 @@ func (o *Operator) finishBuild(ctx context.Context, b db.Build, owner, digest st
 	if err := o.checkImageSource(ctx, p.OrganisationID, ref); err != nil {
 		return err
 	}
+	kind := "deployment"
+	if b.Preview {
+		kind = "preview deployment"
+	}
 	var d db.Deployment
 	err = o.store.Tx(ctx, func(q *db.Queries, _ pgxTx) error {
 		if d, err = o.insertDeployment(ctx, q, p, ref, b.Preview); err != nil {
@@ -162,17 +166,17 @@ func (o *Operator) finishBuild(ctx context.Context, b db.Build, owner, digest st
 		if err != nil {
 			return fmt.Errorf("finish build %s: %w", b.ID, buildstate.ErrConflict)
 		}
-		return q.DeleteBuildContext(ctx, b.ID)
+		if err := q.DeleteBuildContext(ctx, b.ID); err != nil {
+			return err
+		}
+		// With the status, so that a client following the log sees it.
+		return q.AddBuildLogLine(ctx, db.AddBuildLogLineParams{BuildID: b.ID,
+			Line: fmt.Sprintf("zeitwork: pushed %s; %s %s created", digest, kind, d.Slug)})
 	})
 	if err != nil {
 		return err
 	}
-	kind := "deployment"
-	if b.Preview {
-		kind = "preview deployment"
-	}
 	o.event(ctx, d, "created", fmt.Sprintf("%s created from build %s (%s)", kind, b.ID.String()[:8], digest))
-	o.buildLog(ctx, b.ID, fmt.Sprintf("zeitwork: pushed %s; %s %s created", digest, kind, d.Slug))
 	o.hub.Bump()
 	return nil
 }

@@ -223,7 +223,16 @@ func (o *Operator) cancelBuild(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for attempt := 0; ; attempt++ {
-		moved, err := o.transitionBuild(r.Context(), o.store.Queries, b, buildstate.Cancel, "cancelled by "+principalFrom(r.Context()).kind, "", false)
+		var moved db.Build
+		// The log line commits with the status: a client following the
+		// log sees it before the build's end.
+		err := o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
+			var err error
+			if moved, err = o.transitionBuild(r.Context(), q, b, buildstate.Cancel, "cancelled by "+principalFrom(r.Context()).kind, "", false); err != nil {
+				return err
+			}
+			return q.AddBuildLogLine(r.Context(), db.AddBuildLogLineParams{BuildID: b.ID, Line: "zeitwork: build cancelled"})
+		})
 		if errors.Is(err, buildstate.ErrNotAllowed) {
 			return conflict("only queued or running builds can be cancelled", "build %s already ended (%s)", b.ID, b.Status)
 		}
@@ -237,7 +246,6 @@ func (o *Operator) cancelBuild(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		o.builds.stop(b.ID, errBuildCancelled)
-		o.buildLog(r.Context(), b.ID, "zeitwork: build cancelled")
 		writeJSON(w, http.StatusOK, o.buildJSON(p, moved, ""))
 		return nil
 	}
