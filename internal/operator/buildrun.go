@@ -95,7 +95,7 @@ func (o *Operator) buildImage(ctx context.Context, b db.Build, timings map[strin
 	bctx, cancel := context.WithTimeoutCause(ctx, o.cfg.BuildTimeout, errTimeLimit)
 	defer cancel()
 	start = time.Now()
-	res, err := o.cfg.Builder.Build(bctx, req)
+	res, err := o.callBuilder(bctx, req)
 	logw.Close()
 	if cerr := context.Cause(bctx); err != nil && errors.Is(cerr, errTimeLimit) {
 		return "", fmt.Errorf("build %s: %w", b.ID, errTimeLimit)
@@ -116,6 +116,39 @@ func (o *Operator) buildImage(ctx context.Context, b db.Build, timings map[strin
 		return "", fmt.Errorf("builder returned no valid digest (%q)", res.Digest)
 	}
 	return res.Digest, nil
+}
+
+// errBuilderStuck is a Builder that did not return after its context
+// ended.
+var errBuilderStuck = errors.New("the builder did not stop when told to")
+
+// callBuilder runs the Builder, but returns at the latest one lease after
+// ctx ends, even if the Builder does not: a hung backend must not keep a
+// build (and this replica's slot) busy forever while its lease is renewed.
+func (o *Operator) callBuilder(ctx context.Context, req build.Request) (build.Result, error) {
+	type result struct {
+		res build.Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := o.cfg.Builder.Build(ctx, req)
+		done <- result{res, err}
+	}()
+	select {
+	case r := <-done:
+		return r.res, r.err
+	case <-ctx.Done():
+	}
+	grace := time.NewTimer(o.cfg.BuildLease)
+	defer grace.Stop()
+	select {
+	case r := <-done:
+		return r.res, r.err
+	case <-grace.C:
+		o.log.Error("builder did not stop after its build ended", "build", req.ID, "cause", context.Cause(ctx))
+		return build.Result{}, fmt.Errorf("%w (%v)", errBuilderStuck, context.Cause(ctx))
+	}
 }
 
 // buildImageRepo is the built-in registry repository a project's builds

@@ -493,3 +493,51 @@ func TestBuildPushTokenIsScoped(t *testing.T) {
 		t.Fatalf("push token after the build: %d", code)
 	}
 }
+
+// TestCancelQueuedBuild: a build cancelled before any replica claimed it
+// never runs, and its context archive is deleted.
+func TestCancelQueuedBuild(t *testing.T) {
+	release := make(chan struct{})
+	fake := &operatortest.Builder{Hook: func(ctx context.Context, req build.Request) error {
+		<-release
+		return nil
+	}}
+	h := start(t, withBuilder(fake))
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	_, first, _ := upload(t, h.url, h.token, "web", "", contextArchive(t, dockerfile))
+	waitBuild(t, h.url, h.token, first.ID, api.BuildBuilding) // takes the one slot
+	_, queued, _ := upload(t, h.url, h.token, "web", "", contextArchive(t, dockerfile))
+	if code := h.call("POST", "/v1/builds/"+queued.ID+"/cancel", h.token, nil, nil); code != 200 {
+		t.Fatalf("cancel: %d", code)
+	}
+	close(release)
+	waitBuild(t, h.url, h.token, first.ID, api.BuildDone)
+	if got := getBuild(t, h.url, h.token, queued.ID); got.Status != api.BuildCancelled || fake.Counts()[queued.ID] != 0 {
+		t.Fatalf("cancelled queued build: %+v, ran %d times", got, fake.Counts()[queued.ID])
+	}
+	var n int
+	h.store.Pool.QueryRow(context.Background(), "SELECT count(*) FROM build_contexts").Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d build contexts left", n)
+	}
+}
+
+// TestStuckBuilderDoesNotHoldTheBuild: a Builder that ignores its
+// context past the time limit does not keep the build running for ever.
+func TestStuckBuilderDoesNotHoldTheBuild(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	fake := &operatortest.Builder{Hook: func(ctx context.Context, req build.Request) error {
+		<-release // ignores ctx
+		return nil
+	}}
+	h := start(t, withBuilder(fake), func(c *operator.Config) {
+		c.BuildTimeout = 200 * time.Millisecond
+		c.BuildLease = 600 * time.Millisecond
+	})
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	_, b, _ := upload(t, h.url, h.token, "web", "", contextArchive(t, dockerfile))
+	if got := waitBuild(t, h.url, h.token, b.ID, api.BuildFailed, api.BuildDone); got.Status != api.BuildFailed || !strings.Contains(got.Reason, "time limit") {
+		t.Fatalf("build with a stuck builder: %+v", got)
+	}
+}
