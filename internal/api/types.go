@@ -11,19 +11,20 @@ type Error struct {
 
 // Project is an app with a stable URL.
 type Project struct {
-	ID                    string `json:"id"`
-	Name                  string `json:"name"`
-	URL                   string `json:"url"`
-	Port                  int    `json:"port"`
-	HealthPath            string `json:"health_path,omitempty"`
-	MemoryMiB             int    `json:"memory_mib"`
-	VCPUs                 int    `json:"vcpus"`
-	MinInstancesPerRegion int    `json:"min_instances_per_region"`
-	LiveDeployment        string `json:"live_deployment,omitempty"`
+	ID                    string    `json:"id"`
+	Name                  string    `json:"name"`
+	URL                   string    `json:"url"`
+	Port                  int       `json:"port"`
+	HealthPath            string    `json:"health_path,omitempty"`
+	MemoryMiB             int       `json:"memory_mib"`
+	VCPUs                 int       `json:"vcpus"`
+	MinInstancesPerRegion int       `json:"min_instances_per_region"`
+	LiveDeployment        string    `json:"live_deployment,omitempty"`
+	CreatedAt             time.Time `json:"created_at"`
+
 	// ProductionBranch is the branch whose builds go live on the project
 	// URL; builds of other branches make previews.
-	ProductionBranch string    `json:"production_branch,omitempty"`
-	CreatedAt        time.Time `json:"created_at"`
+	ProductionBranch string `json:"production_branch,omitempty"`
 }
 
 // CreateProjectRequest is the body of POST /v1/projects.
