@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"time"
@@ -18,6 +19,14 @@ import (
 type sourceOptions struct {
 	dockerfile, target, branch string
 	maxMiB                     int64
+}
+
+// DeployDir builds dir from its Dockerfile and deploys the image to
+// project with the given login, printing the build's log and the rollout
+// to out (for `zeitwork up` and its sample app).
+func DeployDir(ctx context.Context, cfg Config, out io.Writer, project, dir string) (api.Deployment, error) {
+	c := &client{cfg: cfg, http: &http.Client{}}
+	return deployDir(ctx, c, out, project, dir, sourceOptions{dockerfile: "Dockerfile", maxMiB: 100}, true, 10*time.Minute)
 }
 
 // deployDir uploads dir as a build context, shows the build's log as it
