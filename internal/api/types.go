@@ -21,6 +21,10 @@ type Project struct {
 	MinInstancesPerRegion int       `json:"min_instances_per_region"`
 	LiveDeployment        string    `json:"live_deployment,omitempty"`
 	CreatedAt             time.Time `json:"created_at"`
+
+	// ProductionBranch is the branch whose builds go live on the project
+	// URL; builds of other branches make previews.
+	ProductionBranch string `json:"production_branch,omitempty"`
 }
 
 // CreateProjectRequest is the body of POST /v1/projects.
@@ -54,6 +58,9 @@ type Deployment struct {
 	Status  string `json:"status"`
 	Reason  string `json:"reason,omitempty"`
 	Live    bool   `json:"live"`
+	// Preview deployments (builds of a branch other than the project's
+	// production branch) answer only at their own URL.
+	Preview bool   `json:"preview,omitempty"`
 	URL     string `json:"url"`
 	// Instances is filled by GET /v1/deployments/{id}.
 	Instances []Instance `json:"instances,omitempty"`
@@ -118,6 +125,8 @@ type Status struct {
 	Nodes      []Node       `json:"nodes"`
 	Projects   []Project    `json:"projects"`
 	Recent     []Deployment `json:"recent_deployments"`
+	// Builds are the organisation's builds that have not ended.
+	Builds []Build `json:"builds,omitempty"`
 }
 
 // LogLine is one line of an app's output.
@@ -134,4 +143,54 @@ type EnvVar struct {
 	Name      string    `json:"name"`
 	Value     string    `json:"value,omitempty"`
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
+}
+
+// Build statuses.
+const (
+	BuildQueued    = "queued"
+	BuildBuilding  = "building"
+	BuildPushing   = "pushing"
+	BuildDone      = "done"
+	BuildFailed    = "failed"
+	BuildCancelled = "cancelled"
+)
+
+// Build turns a source into an image and, if it succeeds, a deployment.
+type Build struct {
+	ID      string `json:"id"`
+	Project string `json:"project"`
+	// Source is "upload" (a context sent to POST .../builds) or "git".
+	Source        string `json:"source"`
+	Commit        string `json:"commit,omitempty"`
+	Branch        string `json:"branch,omitempty"`
+	CommitMessage string `json:"commit_message,omitempty"`
+	CommitAuthor  string `json:"commit_author,omitempty"`
+	Dockerfile    string `json:"dockerfile"`
+	Target        string `json:"target,omitempty"`
+	// Preview builds (branches other than the production branch) make
+	// deployments that are never promoted to the project URL.
+	Preview bool   `json:"preview"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason,omitempty"`
+	// Timings are stage durations in milliseconds: extract, build, push,
+	// deploy.
+	Timings    map[string]int64 `json:"timings,omitempty"`
+	Digest     string           `json:"digest,omitempty"`
+	Deployment string           `json:"deployment,omitempty"` // its short id
+	Attempts   int              `json:"attempts"`
+	CreatedAt  time.Time        `json:"created_at"`
+	StartedAt  *time.Time       `json:"started_at,omitempty"`
+	FinishedAt *time.Time       `json:"finished_at,omitempty"`
+}
+
+// BuildLogLine is one line of a build's output.
+type BuildLogLine struct {
+	ID   int64     `json:"id"`
+	Time time.Time `json:"time"`
+	Text string    `json:"text"`
+}
+
+// BuildSettings is the body of PUT /v1/projects/{name}/build-settings.
+type BuildSettings struct {
+	ProductionBranch string `json:"production_branch"`
 }

@@ -116,12 +116,26 @@ func (c *client) raw(ctx context.Context, method, path string, body any) (*http.
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.cfg.APIURL, "/")+path, rd)
+	req, err := c.request(ctx, method, path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return c.send(req)
+}
+
+// request is an authenticated request to the API.
+func (c *client) request(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.cfg.APIURL, "/")+path, body)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	req.Header.Set("Content-Type", "application/json")
+	return req, nil
+}
+
+// send sends req and turns API errors into UserErrors.
+func (c *client) send(req *http.Request) (*http.Response, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, &UserError{Msg: fmt.Sprintf("cannot reach the operator at %s: %v", c.cfg.APIURL, errors.Unwrap(err)),

@@ -22,19 +22,28 @@ func deployCmd() *cobra.Command {
 	var project, ref string
 	var detach, asJSON bool
 	var timeout time.Duration
+	var src sourceOptions
 	cmd := &cobra.Command{
-		Use:   "deploy --project NAME --image REF",
-		Short: "Deploy an image: a registry reference, or a local OCI layout or archive",
-		Long: `Deploy an image to a project. REF is a registry reference (registry/app:tag),
-or the path of a local OCI image layout directory or image archive, which is
-first pushed into the operator's built-in registry.
+		Use:   "deploy [DIR] --project NAME | deploy --project NAME --image REF",
+		Short: "Build DIR (default .) from its Dockerfile and deploy it, or deploy an image",
+		Long: `Without --image, DIR (default the current directory) is uploaded as a build
+context, leaving out what its .dockerignore excludes (Docker's rules); the
+operator builds it from its Dockerfile and deploys the image. The build's
+log is shown as it runs.
+
+With --image, REF is a registry reference (registry/app:tag), or the path of
+a local OCI image layout directory or image archive, which is first pushed
+into the operator's built-in registry.
 
 Progress is shown until every instance is healthy; then the deployment's
 versioned URL and the project URL are printed.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if project == "" || ref == "" {
-				return &UserError{Msg: "--project and --image are required", Hint: "zeitwork deploy --project my-app --image ./image-layout"}
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if project == "" {
+				return &UserError{Msg: "--project is required", Hint: "zeitwork deploy --project my-app [DIR]"}
+			}
+			if ref != "" && len(args) > 0 {
+				return &UserError{Msg: "give either DIR or --image, not both", Hint: "zeitwork deploy -p my-app ./app, or zeitwork deploy -p my-app --image REF"}
 			}
 			c, err := newClient()
 			if err != nil {
@@ -44,7 +53,16 @@ versioned URL and the project URL are printed.`,
 			if asJSON {
 				out = io.Discard
 			}
-			d, err := deploy(cmd.Context(), c, out, project, ref, !detach, timeout)
+			var d api.Deployment
+			if ref != "" {
+				d, err = deploy(cmd.Context(), c, out, project, ref, !detach, timeout)
+			} else {
+				dir := "."
+				if len(args) > 0 {
+					dir = args[0]
+				}
+				d, err = deployDir(cmd.Context(), c, out, project, dir, src, !detach, timeout)
+			}
 			if err != nil {
 				return err
 			}
@@ -56,7 +74,11 @@ versioned URL and the project URL are printed.`,
 	}
 	cmd.Flags().StringVarP(&project, "project", "p", "", "project to deploy to")
 	cmd.Flags().StringVarP(&ref, "image", "i", "", "image reference or local OCI layout/archive path")
-	cmd.Flags().BoolVar(&detach, "detach", false, "return once the deployment is created")
+	cmd.Flags().StringVarP(&src.dockerfile, "file", "f", "Dockerfile", "Dockerfile path within DIR")
+	cmd.Flags().StringVar(&src.target, "target", "", "multi-stage target to build (default: the last stage)")
+	cmd.Flags().StringVar(&src.branch, "branch", "", "branch the build is of; other than the project's production branch makes a preview")
+	cmd.Flags().Int64Var(&src.maxMiB, "max-context", 100, "largest build context to send, in MiB")
+	cmd.Flags().BoolVar(&detach, "detach", false, "return once the deployment (or build) is created")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the final deployment as JSON")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long to wait for the deployment")
 	return cmd
@@ -88,6 +110,12 @@ func deploy(ctx context.Context, c *client, out io.Writer, project, ref string, 
 	if !wait {
 		return d, nil
 	}
+	return awaitDeployment(ctx, c, out, project, d, start, timeout)
+}
+
+// awaitDeployment shows a new deployment's rollout until it is ready or
+// failed, then its URLs.
+func awaitDeployment(ctx context.Context, c *client, out io.Writer, project string, d api.Deployment, start time.Time, timeout time.Duration) (api.Deployment, error) {
 	d, err := follow(ctx, c, out, d.ID, timeout)
 	if err != nil {
 		return d, err

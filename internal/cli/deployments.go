@@ -33,6 +33,8 @@ func deploymentsCmd() *cobra.Command {
 				live := ""
 				if d.Live {
 					live = "live"
+				} else if d.Preview {
+					live = "preview"
 				}
 				rows = append(rows, []string{d.ID, d.Status, live, d.Image, since(d.CreatedAt), d.Reason})
 			}

@@ -13,7 +13,7 @@ func statusCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show nodes, projects and recent deployments with their instances",
+		Short: "Show nodes, projects, recent deployments with their instances, and running builds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newClient()
@@ -47,10 +47,16 @@ func statusCmd() *cobra.Command {
 				live := ""
 				if d.Live {
 					live = "live"
+				} else if d.Preview {
+					live = "preview"
 				}
 				rows = append(rows, []string{d.Project, d.ID, d.Status, live, fmt.Sprintf("%d/%d", healthy, len(d.Instances)), d.URL, d.Reason})
 			}
 			table(w, []string{"PROJECT", "DEPLOYMENT", "STATUS", "", "HEALTHY", "URL", "REASON"}, rows)
+			if len(st.Builds) > 0 {
+				fmt.Fprintln(w, "\nBUILDS")
+				buildsTable(w, st.Builds)
+			}
 			return nil
 		},
 	}

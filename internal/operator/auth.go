@@ -22,6 +22,9 @@ const (
 	kindUser = "user"
 	kindNode = "node"
 	kindEdge = "edge"
+	// kindBuild is a running build's push credential: it may use the
+	// registry like a user of the build's organisation, nothing else.
+	kindBuild = "build"
 )
 
 // principal is who made a request.
@@ -75,6 +78,9 @@ func (o *Operator) authenticate(r *http.Request) (principal, error) {
 	}
 	if subtle.ConstantTimeCompare([]byte(tok), []byte(o.internalToken)) == 1 {
 		return principal{kind: "internal"}, nil
+	}
+	if org, ok := o.builds.pushOrg(tok); ok {
+		return principal{kind: kindBuild, orgID: org}, nil
 	}
 	row, err := o.store.GetAPITokenByHash(r.Context(), hashToken(tok))
 	if err != nil {

@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
@@ -41,9 +42,7 @@ func (o *Operator) createDeployment(w http.ResponseWriter, r *http.Request) erro
 	if err := o.checkImageSource(r.Context(), p.OrganisationID, req.Image); err != nil {
 		return err
 	}
-	d, err := o.store.CreateDeployment(r.Context(), db.CreateDeploymentParams{
-		ID: uuid.New(), Slug: newSlug(), ProjectID: p.ID, ImageRef: req.Image,
-	})
+	d, err := o.insertDeployment(r.Context(), o.store.Queries, p, req.Image, false)
 	if err != nil {
 		return err
 	}
@@ -51,6 +50,15 @@ func (o *Operator) createDeployment(w http.ResponseWriter, r *http.Request) erro
 	o.hub.Bump()
 	writeJSON(w, http.StatusCreated, o.deploymentJSON(p, d))
 	return nil
+}
+
+// insertDeployment creates a deploying deployment of ref, checked by the
+// caller; the reconciler takes it from there. A preview deployment is
+// never promoted to the project URL (promote).
+func (o *Operator) insertDeployment(ctx context.Context, q *db.Queries, p db.Project, ref string, preview bool) (db.Deployment, error) {
+	return q.CreateBuiltDeployment(ctx, db.CreateBuiltDeploymentParams{
+		ID: uuid.New(), Slug: newSlug(), ProjectID: p.ID, ImageRef: ref, Preview: preview,
+	})
 }
 
 func (o *Operator) listDeployments(w http.ResponseWriter, r *http.Request) error {
@@ -146,8 +154,8 @@ func (o *Operator) deleteDeployment(w http.ResponseWriter, r *http.Request) erro
 func (o *Operator) deploymentJSON(p db.Project, d db.Deployment) api.Deployment {
 	return api.Deployment{
 		ID: d.Slug, Project: p.Name, Image: d.ImageRef, Status: d.Status, Reason: d.StatusReason,
-		Live: p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID,
-		URL:  o.appURL(api.VersionedLabel(p.Name, d.Slug)), CreatedAt: d.CreatedAt, ReadyAt: d.ReadyAt,
+		Live: p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID, Preview: d.Preview,
+		URL: o.appURL(api.VersionedLabel(p.Name, d.Slug)), CreatedAt: d.CreatedAt, ReadyAt: d.ReadyAt,
 	}
 }
 

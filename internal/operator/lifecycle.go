@@ -89,6 +89,9 @@ func (o *Operator) resolveDeployment(ctx context.Context, d db.Deployment, image
 // conflict (d or the live deployment changed since the caller read them)
 // leaves everything as it was for the next pass to look at again.
 func (o *Operator) promote(ctx context.Context, d db.Deployment) error {
+	if d.Preview {
+		return o.promotePreview(ctx, d)
+	}
 	superseded := false
 	err := o.store.Tx(ctx, func(q *db.Queries, _ pgxTx) error {
 		p, err := q.GetProject(ctx, d.ProjectID)
@@ -129,6 +132,17 @@ func (o *Operator) promote(ctx context.Context, d db.Deployment) error {
 		return err
 	}
 	o.event(ctx, d, "ready", "all instances healthy; project URL now serves deployment "+d.Slug)
+	return nil
+}
+
+// promotePreview marks a preview deployment ready. It never touches the
+// project URL or the live deployment: a preview answers only at its own
+// versioned URL.
+func (o *Operator) promotePreview(ctx context.Context, d db.Deployment) error {
+	if _, err := transition(ctx, o.store.Queries, d, lifecycle.Promote, ""); err != nil {
+		return err
+	}
+	o.event(ctx, d, "ready", "all instances healthy; preview deployment "+d.Slug+" answers at its own URL only")
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zeitwork/zeitwork/internal/build"
 	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/registry"
 	"github.com/zeitwork/zeitwork/internal/seal"
@@ -82,7 +83,22 @@ type Config struct {
 	// may store, whatever its nodes send (defaults 500 and 5000).
 	LogLinesPerSecond float64
 	LogBurst          int
-	Log               *slog.Logger
+	// Builder builds images from Dockerfiles; nil refuses builds (503).
+	Builder build.Builder
+	// BuildConcurrency is how many builds this replica runs at once
+	// (default 1: a build takes the cores of a small machine).
+	// BuildTimeout bounds one build (default 15 min). BuildLease is how
+	// long a replica holds a build without renewing (default 30 s); a
+	// build whose lease expires is retried once, then failed.
+	BuildConcurrency int
+	BuildTimeout     time.Duration
+	BuildLease       time.Duration
+	// BuildContextMaxBytes bounds an uploaded context, compressed and
+	// extracted (default 100 MiB); BuildLogMaxLines the lines stored per
+	// build (default 10000).
+	BuildContextMaxBytes int64
+	BuildLogMaxLines     int
+	Log                  *slog.Logger
 	// Metrics receives the operator's Prometheus metrics (README.md,
 	// "Metrics"); nil means none are registered.
 	Metrics prometheus.Registerer
@@ -140,6 +156,7 @@ func (c *Config) defaults() {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
+	c.buildDefaults()
 }
 
 // Operator serves the API and runs the reconcilers.
@@ -161,6 +178,9 @@ type Operator struct {
 	// pruneBatch is how many rows one prune statement deletes.
 	pruneBatch int32
 	logQuota   logQuota
+	// id names this replica as the holder of build leases.
+	id     string
+	builds *buildWorkers
 }
 
 // New returns an operator; call Run to start its reconcilers.
@@ -179,6 +199,8 @@ func New(cfg Config) (*Operator, error) {
 		hub:           newHub(),
 		internalToken: randomHex(32),
 		pruneBatch:    5000,
+		id:            randomHex(8),
+		builds:        newBuildWorkers(),
 	}
 	o.egress = image.NewEgress(cfg.RegistryHost, cfg.AllowedRegistries)
 	o.resolver = newResolver(o)
@@ -203,6 +225,9 @@ func (o *Operator) Run(ctx context.Context) error {
 	go o.hub.listen(ctx, o.store.Pool, o.log)
 	go o.registryGC(ctx)
 	go o.pruneLoop(ctx)
+	if o.cfg.Builder != nil {
+		go o.buildLoop(ctx)
+	}
 	return o.reconcileLoop(ctx)
 }
 

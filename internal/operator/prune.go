@@ -37,8 +37,11 @@ func (o *Operator) prune(ctx context.Context) {
 	events := o.pruneBatches(ctx, "events", func(batch int32) (int64, error) {
 		return o.store.PruneEvents(ctx, db.PruneEventsParams{KeepSeconds: o.cfg.EventRetention.Seconds(), Batch: batch})
 	})
-	if logs+events > 0 {
-		o.log.Info("pruned old records", "log_lines", logs, "events", events)
+	buildLogs := o.pruneBatches(ctx, "build log lines", func(batch int32) (int64, error) {
+		return o.store.PruneBuildLogLines(ctx, db.PruneBuildLogLinesParams{KeepSeconds: o.cfg.LogRetention.Seconds(), Batch: batch})
+	})
+	if logs+events+buildLogs > 0 {
+		o.log.Info("pruned old records", "log_lines", logs, "events", events, "build_log_lines", buildLogs)
 	}
 }
 

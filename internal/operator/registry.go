@@ -28,7 +28,7 @@ func (o *Operator) registryHandler() (*registry.Registry, error) {
 		if p.kind == kindNode {
 			return o.authorizeNodePull(r, p)
 		}
-		if p.kind == kindUser {
+		if p.kind == kindUser || p.kind == kindBuild {
 			return o.authorizeRepos(r, p)
 		}
 		return nil

@@ -34,7 +34,7 @@ func (o *Operator) rollback(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case req.Deployment != "" && d.Slug == req.Deployment:
 			target = &deps[i]
-		case req.Deployment == "" && target == nil && !isLive && d.ReadyAt != nil:
+		case req.Deployment == "" && target == nil && !isLive && !d.Preview && d.ReadyAt != nil:
 			target = &deps[i]
 		}
 	}

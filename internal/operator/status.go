@@ -75,6 +75,26 @@ func (o *Operator) getStatus(w http.ResponseWriter, r *http.Request) error {
 			out.Recent = append(out.Recent, dj)
 		}
 	}
+	if out.Builds, err = o.runningBuilds(r, projects); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// runningBuilds are the organisation's builds that have not ended.
+func (o *Operator) runningBuilds(r *http.Request, projects []db.Project) ([]api.Build, error) {
+	bs, err := o.store.ListOrganisationRunningBuilds(r.Context(), principalFrom(r.Context()).orgID)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[uuid.UUID]db.Project{}
+	for _, p := range projects {
+		byID[p.ID] = p
+	}
+	var out []api.Build
+	for _, b := range bs {
+		out = append(out, o.buildJSON(byID[b.ProjectID], b, ""))
+	}
+	return out, nil
 }

@@ -37,7 +37,20 @@ type Server struct {
 // given, adjusts its configuration first.
 func Start(t testing.TB, tweak ...func(*operator.Config)) *Server {
 	t.Helper()
-	s := storetest.New(t)
+	return StartOn(t, storetest.URL(t), tweak...)
+}
+
+// StartOn is Start on a given database (storetest.URL): several operators
+// started on one database are replicas sharing it, each with its own
+// connection pool. Each gets its own token for the one user of
+// organisation "acme".
+func StartOn(t testing.TB, dbURL string, tweak ...func(*operator.Config)) *Server {
+	t.Helper()
+	s, err := store.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
 	sealer, _ := seal.New(make([]byte, seal.KeySize))
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)

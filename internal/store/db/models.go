@@ -21,6 +21,43 @@ type ApiToken struct {
 	LastUsedAt *time.Time
 }
 
+type Build struct {
+	ID             uuid.UUID
+	ProjectID      uuid.UUID
+	Source         string
+	CommitSha      string
+	Branch         string
+	CommitMessage  string
+	CommitAuthor   string
+	Dockerfile     string
+	Target         string
+	Preview        bool
+	Status         string
+	Reason         string
+	Timings        []byte
+	ImageDigest    string
+	DeploymentID   uuid.NullUUID
+	Attempts       int32
+	LeaseOwner     string
+	LeaseExpiresAt *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	StartedAt      *time.Time
+	FinishedAt     *time.Time
+}
+
+type BuildContext struct {
+	BuildID uuid.UUID
+	Archive []byte
+}
+
+type BuildLogLine struct {
+	ID       int64
+	BuildID  uuid.UUID
+	LoggedAt time.Time
+	Line     string
+}
+
 type Deployment struct {
 	ID                uuid.UUID
 	Slug              string
@@ -34,6 +71,7 @@ type Deployment struct {
 	UpdatedAt         time.Time
 	ReadyAt           *time.Time
 	FailedPermanently bool
+	Preview           bool
 }
 
 type EnvVar struct {
@@ -114,6 +152,7 @@ type Project struct {
 	Vcpus                 int32
 	LiveDeploymentID      uuid.NullUUID
 	CreatedAt             time.Time
+	ProductionBranch      string
 }
 
 type Region struct {

@@ -12,11 +12,25 @@ import (
 	"github.com/google/uuid"
 )
 
+const addBuildLogLine = `-- name: AddBuildLogLine :exec
+INSERT INTO build_log_lines (build_id, line) VALUES ($1, $2)
+`
+
+type AddBuildLogLineParams struct {
+	BuildID uuid.UUID
+	Line    string
+}
+
+func (q *Queries) AddBuildLogLine(ctx context.Context, arg AddBuildLogLineParams) error {
+	_, err := q.db.Exec(ctx, addBuildLogLine, arg.BuildID, arg.Line)
+	return err
+}
+
 const addDeploymentFailure = `-- name: AddDeploymentFailure :one
 UPDATE deployments
 SET failures = failures + 1, failed_permanently = failed_permanently OR $1::boolean,
     status_reason = $2::text, updated_at = now()
-WHERE id = $3 AND status = 'deploying' RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently
+WHERE id = $3 AND status = 'deploying' RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview
 `
 
 type AddDeploymentFailureParams struct {
@@ -43,6 +57,7 @@ func (q *Queries) AddDeploymentFailure(ctx context.Context, arg AddDeploymentFai
 		&i.UpdatedAt,
 		&i.ReadyAt,
 		&i.FailedPermanently,
+		&i.Preview,
 	)
 	return i, err
 }
@@ -68,6 +83,55 @@ func (q *Queries) AddEvent(ctx context.Context, arg AddEventParams) error {
 		arg.Message,
 	)
 	return err
+}
+
+const claimBuild = `-- name: ClaimBuild :one
+UPDATE builds
+SET status = 'building', lease_owner = $1::text, attempts = attempts + 1,
+    lease_expires_at = now() + make_interval(secs => $2::float8),
+    started_at = COALESCE(started_at, now()), updated_at = now()
+WHERE id = (
+    SELECT id FROM builds WHERE status = 'queued' ORDER BY created_at
+    FOR UPDATE SKIP LOCKED LIMIT 1
+)
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at
+`
+
+type ClaimBuildParams struct {
+	Owner        string
+	LeaseSeconds float64
+}
+
+// Takes the oldest queued build for this replica; concurrent claimers skip
+// the row one of them has locked, so each build is claimed once.
+func (q *Queries) ClaimBuild(ctx context.Context, arg ClaimBuildParams) (Build, error) {
+	row := q.db.QueryRow(ctx, claimBuild, arg.Owner, arg.LeaseSeconds)
+	var i Build
+	err := row.Scan(
+		&i.ID,
+		&i.ProjectID,
+		&i.Source,
+		&i.CommitSha,
+		&i.Branch,
+		&i.CommitMessage,
+		&i.CommitAuthor,
+		&i.Dockerfile,
+		&i.Target,
+		&i.Preview,
+		&i.Status,
+		&i.Reason,
+		&i.Timings,
+		&i.ImageDigest,
+		&i.DeploymentID,
+		&i.Attempts,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.StartedAt,
+		&i.FinishedAt,
+	)
+	return i, err
 }
 
 const clearLiveDeployment = `-- name: ClearLiveDeployment :exec
@@ -122,8 +186,109 @@ func (q *Queries) CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) 
 	return i, err
 }
 
+const createBuild = `-- name: CreateBuild :one
+
+INSERT INTO builds (id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at
+`
+
+type CreateBuildParams struct {
+	ID            uuid.UUID
+	ProjectID     uuid.UUID
+	Source        string
+	CommitSha     string
+	Branch        string
+	CommitMessage string
+	CommitAuthor  string
+	Dockerfile    string
+	Target        string
+	Preview       bool
+}
+
+// Builds (issue 6): a queue claimed with FOR UPDATE SKIP LOCKED under a
+// lease; every status change is a compare-and-set (internal/operator/buildstate).
+func (q *Queries) CreateBuild(ctx context.Context, arg CreateBuildParams) (Build, error) {
+	row := q.db.QueryRow(ctx, createBuild,
+		arg.ID,
+		arg.ProjectID,
+		arg.Source,
+		arg.CommitSha,
+		arg.Branch,
+		arg.CommitMessage,
+		arg.CommitAuthor,
+		arg.Dockerfile,
+		arg.Target,
+		arg.Preview,
+	)
+	var i Build
+	err := row.Scan(
+		&i.ID,
+		&i.ProjectID,
+		&i.Source,
+		&i.CommitSha,
+		&i.Branch,
+		&i.CommitMessage,
+		&i.CommitAuthor,
+		&i.Dockerfile,
+		&i.Target,
+		&i.Preview,
+		&i.Status,
+		&i.Reason,
+		&i.Timings,
+		&i.ImageDigest,
+		&i.DeploymentID,
+		&i.Attempts,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.StartedAt,
+		&i.FinishedAt,
+	)
+	return i, err
+}
+
+const createBuiltDeployment = `-- name: CreateBuiltDeployment :one
+INSERT INTO deployments (id, slug, project_id, image_ref, preview) VALUES ($1, $2, $3, $4, $5) RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview
+`
+
+type CreateBuiltDeploymentParams struct {
+	ID        uuid.UUID
+	Slug      string
+	ProjectID uuid.UUID
+	ImageRef  string
+	Preview   bool
+}
+
+func (q *Queries) CreateBuiltDeployment(ctx context.Context, arg CreateBuiltDeploymentParams) (Deployment, error) {
+	row := q.db.QueryRow(ctx, createBuiltDeployment,
+		arg.ID,
+		arg.Slug,
+		arg.ProjectID,
+		arg.ImageRef,
+		arg.Preview,
+	)
+	var i Deployment
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.ProjectID,
+		&i.ImageRef,
+		&i.ImageID,
+		&i.Status,
+		&i.StatusReason,
+		&i.Failures,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.ReadyAt,
+		&i.FailedPermanently,
+		&i.Preview,
+	)
+	return i, err
+}
+
 const createDeployment = `-- name: CreateDeployment :one
-INSERT INTO deployments (id, slug, project_id, image_ref) VALUES ($1, $2, $3, $4) RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently
+INSERT INTO deployments (id, slug, project_id, image_ref) VALUES ($1, $2, $3, $4) RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview
 `
 
 type CreateDeploymentParams struct {
@@ -154,6 +319,7 @@ func (q *Queries) CreateDeployment(ctx context.Context, arg CreateDeploymentPara
 		&i.UpdatedAt,
 		&i.ReadyAt,
 		&i.FailedPermanently,
+		&i.Preview,
 	)
 	return i, err
 }
@@ -251,7 +417,7 @@ func (q *Queries) CreateOrganisation(ctx context.Context, arg CreateOrganisation
 
 const createProject = `-- name: CreateProject :one
 INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch
 `
 
 type CreateProjectParams struct {
@@ -288,6 +454,7 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.Vcpus,
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
+		&i.ProductionBranch,
 	)
 	return i, err
 }
@@ -312,6 +479,15 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.CreatedAt,
 	)
 	return i, err
+}
+
+const deleteBuildContext = `-- name: DeleteBuildContext :exec
+DELETE FROM build_contexts WHERE build_id = $1
+`
+
+func (q *Queries) DeleteBuildContext(ctx context.Context, buildID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, deleteBuildContext, buildID)
+	return err
 }
 
 const deleteEnvVar = `-- name: DeleteEnvVar :execrows
@@ -344,6 +520,61 @@ func (q *Queries) DeleteNodeTokens(ctx context.Context, nodeID uuid.NullUUID) (i
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const finishBuild = `-- name: FinishBuild :one
+UPDATE builds
+SET status = 'done', reason = '', image_digest = $2, deployment_id = $3, timings = $4,
+    lease_owner = '', finished_at = now(), updated_at = now()
+WHERE id = $1 AND status = $5::text AND lease_owner = $6::text
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at
+`
+
+type FinishBuildParams struct {
+	ID           uuid.UUID
+	ImageDigest  string
+	DeploymentID uuid.NullUUID
+	Timings      []byte
+	FromStatus   string
+	Owner        string
+}
+
+// Records a successful build's result; only while this replica runs it.
+func (q *Queries) FinishBuild(ctx context.Context, arg FinishBuildParams) (Build, error) {
+	row := q.db.QueryRow(ctx, finishBuild,
+		arg.ID,
+		arg.ImageDigest,
+		arg.DeploymentID,
+		arg.Timings,
+		arg.FromStatus,
+		arg.Owner,
+	)
+	var i Build
+	err := row.Scan(
+		&i.ID,
+		&i.ProjectID,
+		&i.Source,
+		&i.CommitSha,
+		&i.Branch,
+		&i.CommitMessage,
+		&i.CommitAuthor,
+		&i.Dockerfile,
+		&i.Target,
+		&i.Preview,
+		&i.Status,
+		&i.Reason,
+		&i.Timings,
+		&i.ImageDigest,
+		&i.DeploymentID,
+		&i.Attempts,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.StartedAt,
+		&i.FinishedAt,
+	)
+	return i, err
 }
 
 const getAPITokenByHash = `-- name: GetAPITokenByHash :one
@@ -381,8 +612,53 @@ func (q *Queries) GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetA
 	return i, err
 }
 
+const getBuild = `-- name: GetBuild :one
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at FROM builds WHERE id = $1
+`
+
+func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (Build, error) {
+	row := q.db.QueryRow(ctx, getBuild, id)
+	var i Build
+	err := row.Scan(
+		&i.ID,
+		&i.ProjectID,
+		&i.Source,
+		&i.CommitSha,
+		&i.Branch,
+		&i.CommitMessage,
+		&i.CommitAuthor,
+		&i.Dockerfile,
+		&i.Target,
+		&i.Preview,
+		&i.Status,
+		&i.Reason,
+		&i.Timings,
+		&i.ImageDigest,
+		&i.DeploymentID,
+		&i.Attempts,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.StartedAt,
+		&i.FinishedAt,
+	)
+	return i, err
+}
+
+const getBuildContext = `-- name: GetBuildContext :one
+SELECT archive FROM build_contexts WHERE build_id = $1
+`
+
+func (q *Queries) GetBuildContext(ctx context.Context, buildID uuid.UUID) ([]byte, error) {
+	row := q.db.QueryRow(ctx, getBuildContext, buildID)
+	var archive []byte
+	err := row.Scan(&archive)
+	return archive, err
+}
+
 const getDeployment = `-- name: GetDeployment :one
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently FROM deployments WHERE id = $1
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE id = $1
 `
 
 func (q *Queries) GetDeployment(ctx context.Context, id uuid.UUID) (Deployment, error) {
@@ -401,12 +677,13 @@ func (q *Queries) GetDeployment(ctx context.Context, id uuid.UUID) (Deployment, 
 		&i.UpdatedAt,
 		&i.ReadyAt,
 		&i.FailedPermanently,
+		&i.Preview,
 	)
 	return i, err
 }
 
 const getDeploymentBySlug = `-- name: GetDeploymentBySlug :one
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently FROM deployments WHERE slug = $1
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE slug = $1
 `
 
 func (q *Queries) GetDeploymentBySlug(ctx context.Context, slug string) (Deployment, error) {
@@ -425,6 +702,7 @@ func (q *Queries) GetDeploymentBySlug(ctx context.Context, slug string) (Deploym
 		&i.UpdatedAt,
 		&i.ReadyAt,
 		&i.FailedPermanently,
+		&i.Preview,
 	)
 	return i, err
 }
@@ -503,7 +781,7 @@ func (q *Queries) GetOrganisationByName(ctx context.Context, name string) (Organ
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at FROM projects WHERE id = $1
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -520,12 +798,13 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.Vcpus,
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
+		&i.ProductionBranch,
 	)
 	return i, err
 }
 
 const getProjectByName = `-- name: GetProjectByName :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at FROM projects WHERE organisation_id = $1 AND name = $2
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch FROM projects WHERE organisation_id = $1 AND name = $2
 `
 
 type GetProjectByNameParams struct {
@@ -547,6 +826,7 @@ func (q *Queries) GetProjectByName(ctx context.Context, arg GetProjectByNamePara
 		&i.Vcpus,
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
+		&i.ProductionBranch,
 	)
 	return i, err
 }
@@ -615,7 +895,7 @@ func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error)
 }
 
 const listActiveDeployments = `-- name: ListActiveDeployments :many
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently FROM deployments WHERE status IN ('deploying', 'ready') ORDER BY created_at
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE status IN ('deploying', 'ready') ORDER BY created_at
 `
 
 func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, error) {
@@ -640,6 +920,7 @@ func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, erro
 			&i.UpdatedAt,
 			&i.ReadyAt,
 			&i.FailedPermanently,
+			&i.Preview,
 		); err != nil {
 			return nil, err
 		}
@@ -652,7 +933,7 @@ func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, erro
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at FROM projects ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch FROM projects ORDER BY name
 `
 
 func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
@@ -675,6 +956,94 @@ func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
 			&i.Vcpus,
 			&i.LiveDeploymentID,
 			&i.CreatedAt,
+			&i.ProductionBranch,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listBuildLogLines = `-- name: ListBuildLogLines :many
+SELECT id, build_id, logged_at, line FROM build_log_lines WHERE build_id = $1 AND id > $2 ORDER BY id LIMIT $3
+`
+
+type ListBuildLogLinesParams struct {
+	BuildID uuid.UUID
+	ID      int64
+	Limit   int32
+}
+
+func (q *Queries) ListBuildLogLines(ctx context.Context, arg ListBuildLogLinesParams) ([]BuildLogLine, error) {
+	rows, err := q.db.Query(ctx, listBuildLogLines, arg.BuildID, arg.ID, arg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BuildLogLine
+	for rows.Next() {
+		var i BuildLogLine
+		if err := rows.Scan(
+			&i.ID,
+			&i.BuildID,
+			&i.LoggedAt,
+			&i.Line,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listBuilds = `-- name: ListBuilds :many
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at FROM builds WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+`
+
+type ListBuildsParams struct {
+	ProjectID uuid.UUID
+	Limit     int32
+}
+
+func (q *Queries) ListBuilds(ctx context.Context, arg ListBuildsParams) ([]Build, error) {
+	rows, err := q.db.Query(ctx, listBuilds, arg.ProjectID, arg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Build
+	for rows.Next() {
+		var i Build
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.Source,
+			&i.CommitSha,
+			&i.Branch,
+			&i.CommitMessage,
+			&i.CommitAuthor,
+			&i.Dockerfile,
+			&i.Target,
+			&i.Preview,
+			&i.Status,
+			&i.Reason,
+			&i.Timings,
+			&i.ImageDigest,
+			&i.DeploymentID,
+			&i.Attempts,
+			&i.LeaseOwner,
+			&i.LeaseExpiresAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.StartedAt,
+			&i.FinishedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -724,7 +1093,7 @@ func (q *Queries) ListDeploymentEvents(ctx context.Context, arg ListDeploymentEv
 }
 
 const listDeployments = `-- name: ListDeployments :many
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently FROM deployments WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListDeploymentsParams struct {
@@ -754,6 +1123,7 @@ func (q *Queries) ListDeployments(ctx context.Context, arg ListDeploymentsParams
 			&i.UpdatedAt,
 			&i.ReadyAt,
 			&i.FailedPermanently,
+			&i.Preview,
 		); err != nil {
 			return nil, err
 		}
@@ -766,7 +1136,7 @@ func (q *Queries) ListDeployments(ctx context.Context, arg ListDeploymentsParams
 }
 
 const listDrainingDeployments = `-- name: ListDrainingDeployments :many
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently FROM deployments
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments
 WHERE status = 'stopped' AND updated_at > now() - make_interval(secs => $1::float8)
 `
 
@@ -794,6 +1164,7 @@ func (q *Queries) ListDrainingDeployments(ctx context.Context, drainSeconds floa
 			&i.UpdatedAt,
 			&i.ReadyAt,
 			&i.FailedPermanently,
+			&i.Preview,
 		); err != nil {
 			return nil, err
 		}
@@ -823,6 +1194,53 @@ func (q *Queries) ListEnvVars(ctx context.Context, projectID uuid.UUID) ([]EnvVa
 			&i.Name,
 			&i.Sealed,
 			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listExpiredBuilds = `-- name: ListExpiredBuilds :many
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at FROM builds WHERE status IN ('building', 'pushing') AND lease_expires_at < now()
+`
+
+func (q *Queries) ListExpiredBuilds(ctx context.Context) ([]Build, error) {
+	rows, err := q.db.Query(ctx, listExpiredBuilds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Build
+	for rows.Next() {
+		var i Build
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.Source,
+			&i.CommitSha,
+			&i.Branch,
+			&i.CommitMessage,
+			&i.CommitAuthor,
+			&i.Dockerfile,
+			&i.Target,
+			&i.Preview,
+			&i.Status,
+			&i.Reason,
+			&i.Timings,
+			&i.ImageDigest,
+			&i.DeploymentID,
+			&i.Attempts,
+			&i.LeaseOwner,
+			&i.LeaseExpiresAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.StartedAt,
+			&i.FinishedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -1094,8 +1512,58 @@ func (q *Queries) ListOrganisationInstances(ctx context.Context, organisationID 
 	return items, nil
 }
 
+const listOrganisationRunningBuilds = `-- name: ListOrganisationRunningBuilds :many
+SELECT b.id, b.project_id, b.source, b.commit_sha, b.branch, b.commit_message, b.commit_author, b.dockerfile, b.target, b.preview, b.status, b.reason, b.timings, b.image_digest, b.deployment_id, b.attempts, b.lease_owner, b.lease_expires_at, b.created_at, b.updated_at, b.started_at, b.finished_at FROM builds b JOIN projects p ON p.id = b.project_id
+WHERE p.organisation_id = $1 AND b.status IN ('queued', 'building', 'pushing')
+ORDER BY b.created_at
+`
+
+// Builds of an organisation that have not ended, for `zeitwork status`.
+func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisationID uuid.UUID) ([]Build, error) {
+	rows, err := q.db.Query(ctx, listOrganisationRunningBuilds, organisationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Build
+	for rows.Next() {
+		var i Build
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.Source,
+			&i.CommitSha,
+			&i.Branch,
+			&i.CommitMessage,
+			&i.CommitAuthor,
+			&i.Dockerfile,
+			&i.Target,
+			&i.Preview,
+			&i.Status,
+			&i.Reason,
+			&i.Timings,
+			&i.ImageDigest,
+			&i.DeploymentID,
+			&i.Attempts,
+			&i.LeaseOwner,
+			&i.LeaseExpiresAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.StartedAt,
+			&i.FinishedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listProjects = `-- name: ListProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at FROM projects WHERE organisation_id = $1 ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch FROM projects WHERE organisation_id = $1 ORDER BY name
 `
 
 func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([]Project, error) {
@@ -1118,6 +1586,7 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 			&i.Vcpus,
 			&i.LiveDeploymentID,
 			&i.CreatedAt,
+			&i.ProductionBranch,
 		); err != nil {
 			return nil, err
 		}
@@ -1279,6 +1748,26 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 	return items, nil
 }
 
+const pruneBuildLogLines = `-- name: PruneBuildLogLines :execrows
+DELETE FROM build_log_lines WHERE id IN (
+    SELECT id FROM build_log_lines WHERE logged_at < now() - make_interval(secs => $1::float8)
+    LIMIT $2::int
+)
+`
+
+type PruneBuildLogLinesParams struct {
+	KeepSeconds float64
+	Batch       int32
+}
+
+func (q *Queries) PruneBuildLogLines(ctx context.Context, arg PruneBuildLogLinesParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneBuildLogLines, arg.KeepSeconds, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const pruneEvents = `-- name: PruneEvents :execrows
 DELETE FROM events WHERE id IN (
     SELECT id FROM events WHERE created_at < now() - make_interval(secs => $1::float8)
@@ -1319,6 +1808,41 @@ func (q *Queries) PruneLogLines(ctx context.Context, arg PruneLogLinesParams) (i
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const putBuildContext = `-- name: PutBuildContext :exec
+INSERT INTO build_contexts (build_id, archive) VALUES ($1, $2)
+`
+
+type PutBuildContextParams struct {
+	BuildID uuid.UUID
+	Archive []byte
+}
+
+func (q *Queries) PutBuildContext(ctx context.Context, arg PutBuildContextParams) error {
+	_, err := q.db.Exec(ctx, putBuildContext, arg.BuildID, arg.Archive)
+	return err
+}
+
+const renewBuildLease = `-- name: RenewBuildLease :one
+UPDATE builds SET lease_expires_at = now() + make_interval(secs => $1::float8)
+WHERE id = $2 AND lease_owner = $3::text AND status IN ('building', 'pushing')
+RETURNING status
+`
+
+type RenewBuildLeaseParams struct {
+	LeaseSeconds float64
+	ID           uuid.UUID
+	Owner        string
+}
+
+// No row: the build is no longer this replica's to run (cancelled, or its
+// lease expired and another replica took it).
+func (q *Queries) RenewBuildLease(ctx context.Context, arg RenewBuildLeaseParams) (string, error) {
+	row := q.db.QueryRow(ctx, renewBuildLease, arg.LeaseSeconds, arg.ID, arg.Owner)
+	var status string
+	err := row.Scan(&status)
+	return status, err
 }
 
 const reportInstance = `-- name: ReportInstance :one
@@ -1366,6 +1890,20 @@ func (q *Queries) ReportInstance(ctx context.Context, arg ReportInstanceParams) 
 		&i.HealthyAt,
 	)
 	return i, err
+}
+
+const setBuildTimings = `-- name: SetBuildTimings :exec
+UPDATE builds SET timings = $2 WHERE id = $1
+`
+
+type SetBuildTimingsParams struct {
+	ID      uuid.UUID
+	Timings []byte
+}
+
+func (q *Queries) SetBuildTimings(ctx context.Context, arg SetBuildTimingsParams) error {
+	_, err := q.db.Exec(ctx, setBuildTimings, arg.ID, arg.Timings)
+	return err
 }
 
 const setDeploymentImage = `-- name: SetDeploymentImage :execrows
@@ -1419,6 +1957,34 @@ func (q *Queries) SetInstanceDesired(ctx context.Context, arg SetInstanceDesired
 	return err
 }
 
+const setProjectProductionBranch = `-- name: SetProjectProductionBranch :one
+UPDATE projects SET production_branch = $2 WHERE id = $1 RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch
+`
+
+type SetProjectProductionBranchParams struct {
+	ID               uuid.UUID
+	ProductionBranch string
+}
+
+func (q *Queries) SetProjectProductionBranch(ctx context.Context, arg SetProjectProductionBranchParams) (Project, error) {
+	row := q.db.QueryRow(ctx, setProjectProductionBranch, arg.ID, arg.ProductionBranch)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Name,
+		&i.MinInstancesPerRegion,
+		&i.Port,
+		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
+		&i.LiveDeploymentID,
+		&i.CreatedAt,
+		&i.ProductionBranch,
+	)
+	return i, err
+}
+
 const stopUnplacedInstances = `-- name: StopUnplacedInstances :exec
 UPDATE instances SET state = 'stopped', updated_at = now()
 WHERE desired = 'stopped' AND (node_id IS NULL OR state IN ('pending', 'lost'))
@@ -1438,13 +2004,72 @@ func (q *Queries) TouchAPIToken(ctx context.Context, id uuid.UUID) error {
 	return err
 }
 
+const transitionBuild = `-- name: TransitionBuild :one
+UPDATE builds
+SET status = $1::text, reason = $2::text, updated_at = now(),
+    lease_owner = CASE WHEN $1::text IN ('building', 'pushing') THEN lease_owner ELSE '' END,
+    finished_at = CASE WHEN $1::text IN ('done', 'failed', 'cancelled') THEN now() ELSE finished_at END
+WHERE id = $3 AND status = $4::text
+  -- A runner writes only under its own claim; recovery only past the lease.
+  AND ($5::text = '' OR lease_owner = $5::text)
+  AND (NOT $6::boolean OR lease_expires_at < now())
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at
+`
+
+type TransitionBuildParams struct {
+	ToStatus    string
+	Reason      string
+	ID          uuid.UUID
+	FromStatus  string
+	Owner       string
+	OnlyExpired bool
+}
+
+// No row: the status is no longer from_status, and nothing was written.
+func (q *Queries) TransitionBuild(ctx context.Context, arg TransitionBuildParams) (Build, error) {
+	row := q.db.QueryRow(ctx, transitionBuild,
+		arg.ToStatus,
+		arg.Reason,
+		arg.ID,
+		arg.FromStatus,
+		arg.Owner,
+		arg.OnlyExpired,
+	)
+	var i Build
+	err := row.Scan(
+		&i.ID,
+		&i.ProjectID,
+		&i.Source,
+		&i.CommitSha,
+		&i.Branch,
+		&i.CommitMessage,
+		&i.CommitAuthor,
+		&i.Dockerfile,
+		&i.Target,
+		&i.Preview,
+		&i.Status,
+		&i.Reason,
+		&i.Timings,
+		&i.ImageDigest,
+		&i.DeploymentID,
+		&i.Attempts,
+		&i.LeaseOwner,
+		&i.LeaseExpiresAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.StartedAt,
+		&i.FinishedAt,
+	)
+	return i, err
+}
+
 const transitionDeployment = `-- name: TransitionDeployment :one
 
 UPDATE deployments
 SET status = $1::text, status_reason = $2::text, updated_at = now(),
     ready_at = CASE WHEN $1::text = 'ready' AND ready_at IS NULL THEN now() ELSE ready_at END
 WHERE id = $3 AND status = $4::text
-RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently
+RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview
 `
 
 type TransitionDeploymentParams struct {
@@ -1478,6 +2103,7 @@ func (q *Queries) TransitionDeployment(ctx context.Context, arg TransitionDeploy
 		&i.UpdatedAt,
 		&i.ReadyAt,
 		&i.FailedPermanently,
+		&i.Preview,
 	)
 	return i, err
 }

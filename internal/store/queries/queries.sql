@@ -235,3 +235,95 @@ DELETE FROM api_tokens WHERE node_id = $1 AND kind = 'node';
 SELECT DISTINCT d.image_ref
 FROM instances i JOIN deployments d ON d.id = i.deployment_id
 WHERE i.node_id = $1 AND i.state <> 'stopped';
+
+-- Builds (issue 6): a queue claimed with FOR UPDATE SKIP LOCKED under a
+-- lease; every status change is a compare-and-set (internal/operator/buildstate).
+
+-- name: CreateBuild :one
+INSERT INTO builds (id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *;
+
+-- name: PutBuildContext :exec
+INSERT INTO build_contexts (build_id, archive) VALUES ($1, $2);
+
+-- name: GetBuildContext :one
+SELECT archive FROM build_contexts WHERE build_id = $1;
+
+-- name: DeleteBuildContext :exec
+DELETE FROM build_contexts WHERE build_id = $1;
+
+-- name: GetBuild :one
+SELECT * FROM builds WHERE id = $1;
+
+-- name: ListBuilds :many
+SELECT * FROM builds WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2;
+
+-- name: ListOrganisationRunningBuilds :many
+-- Builds of an organisation that have not ended, for `zeitwork status`.
+SELECT b.* FROM builds b JOIN projects p ON p.id = b.project_id
+WHERE p.organisation_id = $1 AND b.status IN ('queued', 'building', 'pushing')
+ORDER BY b.created_at;
+
+-- name: ClaimBuild :one
+-- Takes the oldest queued build for this replica; concurrent claimers skip
+-- the row one of them has locked, so each build is claimed once.
+UPDATE builds
+SET status = 'building', lease_owner = sqlc.arg(owner)::text, attempts = attempts + 1,
+    lease_expires_at = now() + make_interval(secs => sqlc.arg(lease_seconds)::float8),
+    started_at = COALESCE(started_at, now()), updated_at = now()
+WHERE id = (
+    SELECT id FROM builds WHERE status = 'queued' ORDER BY created_at
+    FOR UPDATE SKIP LOCKED LIMIT 1
+)
+RETURNING *;
+
+-- name: RenewBuildLease :one
+-- No row: the build is no longer this replica's to run (cancelled, or its
+-- lease expired and another replica took it).
+UPDATE builds SET lease_expires_at = now() + make_interval(secs => sqlc.arg(lease_seconds)::float8)
+WHERE id = sqlc.arg(id) AND lease_owner = sqlc.arg(owner)::text AND status IN ('building', 'pushing')
+RETURNING status;
+
+-- name: ListExpiredBuilds :many
+SELECT * FROM builds WHERE status IN ('building', 'pushing') AND lease_expires_at < now();
+
+-- name: TransitionBuild :one
+-- No row: the status is no longer from_status, and nothing was written.
+UPDATE builds
+SET status = sqlc.arg(to_status)::text, reason = sqlc.arg(reason)::text, updated_at = now(),
+    lease_owner = CASE WHEN sqlc.arg(to_status)::text IN ('building', 'pushing') THEN lease_owner ELSE '' END,
+    finished_at = CASE WHEN sqlc.arg(to_status)::text IN ('done', 'failed', 'cancelled') THEN now() ELSE finished_at END
+WHERE id = sqlc.arg(id) AND status = sqlc.arg(from_status)::text
+  -- A runner writes only under its own claim; recovery only past the lease.
+  AND (sqlc.arg(owner)::text = '' OR lease_owner = sqlc.arg(owner)::text)
+  AND (NOT sqlc.arg(only_expired)::boolean OR lease_expires_at < now())
+RETURNING *;
+
+-- name: FinishBuild :one
+-- Records a successful build's result; only while this replica runs it.
+UPDATE builds
+SET status = 'done', reason = '', image_digest = $2, deployment_id = $3, timings = $4,
+    lease_owner = '', finished_at = now(), updated_at = now()
+WHERE id = $1 AND status = sqlc.arg(from_status)::text AND lease_owner = sqlc.arg(owner)::text
+RETURNING *;
+
+-- name: SetBuildTimings :exec
+UPDATE builds SET timings = $2 WHERE id = $1;
+
+-- name: AddBuildLogLine :exec
+INSERT INTO build_log_lines (build_id, line) VALUES ($1, $2);
+
+-- name: ListBuildLogLines :many
+SELECT * FROM build_log_lines WHERE build_id = $1 AND id > $2 ORDER BY id LIMIT $3;
+
+-- name: CreateBuiltDeployment :one
+INSERT INTO deployments (id, slug, project_id, image_ref, preview) VALUES ($1, $2, $3, $4, $5) RETURNING *;
+
+-- name: PruneBuildLogLines :execrows
+DELETE FROM build_log_lines WHERE id IN (
+    SELECT id FROM build_log_lines WHERE logged_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8)
+    LIMIT sqlc.arg(batch)::int
+);
+
+-- name: SetProjectProductionBranch :one
+UPDATE projects SET production_branch = $2 WHERE id = $1 RETURNING *;

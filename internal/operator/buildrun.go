@@ -1,0 +1,284 @@
+package operator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zeitwork/zeitwork/internal/build"
+	"github.com/zeitwork/zeitwork/internal/build/buildcontext"
+	"github.com/zeitwork/zeitwork/internal/operator/buildstate"
+	"github.com/zeitwork/zeitwork/internal/store/db"
+)
+
+var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// runBuild runs one claimed build to its end: extracts its context into a
+// fresh directory (removed whatever happens), builds and pushes with the
+// Builder under the build's time limit, and creates the deployment of the
+// pushed digest. Every write is under the build's claim (owner): a build
+// cancelled or recovered meanwhile is left as the other party put it.
+func (o *Operator) runBuild(ctx context.Context, b db.Build, owner string) {
+	timings := map[string]int64{}
+	digest, err := o.buildImage(ctx, b, timings)
+	if err == nil {
+		err = o.finishBuild(ctx, b, owner, digest, timings)
+	}
+	if err == nil {
+		return
+	}
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, errBuildCancelled), errors.Is(cause, errLeaseLost):
+		o.buildLog(ctx, b.ID, "zeitwork: build stopped: "+cause.Error())
+		return
+	case isBuildLost(err):
+		return // cancelled or recovered between the build and its result
+	}
+	reason := buildFailure(err, o.cfg.BuildTimeout)
+	o.buildLog(ctx, b.ID, "zeitwork: build failed: "+reason)
+	b.Timings, _ = json.Marshal(timings)
+	o.store.SetBuildTimings(context.WithoutCancel(ctx), db.SetBuildTimingsParams{ID: b.ID, Timings: b.Timings})
+	if _, err := o.transitionBuild(context.WithoutCancel(ctx), o.store.Queries, b, buildstate.Fail, reason, owner, false); err != nil && !isBuildLost(err) {
+		o.log.Error("fail build", "build", b.ID, "err", err)
+	}
+}
+
+// errTimeLimit is the cause of a build's context that ran past its limit.
+var errTimeLimit = errors.New("time limit")
+
+// buildFailure is the reason a user reads for err.
+func buildFailure(err error, limit time.Duration) string {
+	switch {
+	case errors.Is(err, errTimeLimit):
+		return fmt.Sprintf("the build ran longer than its time limit of %s", limit)
+	case errors.Is(err, build.ErrUser), errors.Is(err, buildcontext.ErrInvalid), errors.Is(err, buildcontext.ErrTooLarge):
+		return err.Error()
+	}
+	return "the platform failed to build: " + err.Error()
+}
+
+// buildImage extracts the context and runs the Builder; it returns the
+// pushed digest.
+func (o *Operator) buildImage(ctx context.Context, b db.Build, timings map[string]int64) (string, error) {
+	p, err := o.store.GetProject(ctx, b.ProjectID)
+	if err != nil {
+		return "", err
+	}
+	start := time.Now()
+	dir, err := o.extractBuildContext(ctx, b)
+	if dir != "" {
+		defer os.RemoveAll(dir)
+	}
+	if err != nil {
+		return "", err
+	}
+	timings["extract"] = time.Since(start).Milliseconds()
+	logw := o.newBuildLogWriter(ctx, b.ID)
+	defer logw.Close()
+	req := build.Request{
+		ID: b.ID.String(), Project: p.Name, ContextDir: dir, Dockerfile: b.Dockerfile, Target: b.Target,
+		Push:     o.buildImageRepo(p) + ":build-" + b.ID.String()[:8],
+		PushUser: "zeitwork", PushPassword: o.builds.get(b.ID).pushToken,
+		Log: logw,
+	}
+	o.buildLog(ctx, b.ID, fmt.Sprintf("zeitwork: building %s (Dockerfile %s), pushing to %s", p.Name, b.Dockerfile, req.Push))
+	bctx, cancel := context.WithTimeoutCause(ctx, o.cfg.BuildTimeout, errTimeLimit)
+	defer cancel()
+	start = time.Now()
+	res, err := o.callBuilder(bctx, req)
+	logw.Close()
+	if cerr := context.Cause(bctx); err != nil && errors.Is(cerr, errTimeLimit) {
+		return "", fmt.Errorf("build %s: %w", b.ID, errTimeLimit)
+	}
+	if err != nil {
+		return "", err
+	}
+	if ctx.Err() != nil {
+		return "", context.Cause(ctx)
+	}
+	for k, v := range res.Timings {
+		timings[k] = v
+	}
+	if _, ok := timings["build"]; !ok {
+		timings["build"] = time.Since(start).Milliseconds()
+	}
+	if !digestPattern.MatchString(res.Digest) {
+		return "", fmt.Errorf("builder returned no valid digest (%q)", res.Digest)
+	}
+	return res.Digest, nil
+}
+
+// errBuilderStuck is a Builder that did not return after its context
+// ended.
+var errBuilderStuck = errors.New("the builder did not stop when told to")
+
+// callBuilder runs the Builder, but returns at the latest one lease after
+// ctx ends, even if the Builder does not: a hung backend must not keep a
+// build (and this replica's slot) busy forever while its lease is renewed.
+func (o *Operator) callBuilder(ctx context.Context, req build.Request) (build.Result, error) {
+	type result struct {
+		res build.Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := o.cfg.Builder.Build(ctx, req)
+		done <- result{res, err}
+	}()
+	select {
+	case r := <-done:
+		return r.res, r.err
+	case <-ctx.Done():
+	}
+	grace := time.NewTimer(o.cfg.BuildLease)
+	defer grace.Stop()
+	select {
+	case r := <-done:
+		return r.res, r.err
+	case <-grace.C:
+		o.log.Error("builder did not stop after its build ended", "build", req.ID, "cause", context.Cause(ctx))
+		return build.Result{}, fmt.Errorf("%w (%v)", errBuilderStuck, context.Cause(ctx))
+	}
+}
+
+// buildImageRepo is the built-in registry repository a project's builds
+// are pushed to: named after the project, as authorizeRepos expects.
+func (o *Operator) buildImageRepo(p db.Project) string {
+	return o.cfg.RegistryHost + "/" + p.Name
+}
+
+// extractBuildContext unpacks the build's uploaded archive into a new
+// temporary directory.
+func (o *Operator) extractBuildContext(ctx context.Context, b db.Build) (string, error) {
+	archive, err := o.store.GetBuildContext(ctx, b.ID)
+	if err != nil {
+		return "", fmt.Errorf("load build context: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "zeitwork-build-"+b.ID.String()[:8]+"-")
+	if err != nil {
+		return "", fmt.Errorf("build directory: %w", err)
+	}
+	return dir, buildcontext.Extract(bytes.NewReader(archive), dir, o.cfg.BuildContextMaxBytes)
+}
+
+// finishBuild creates the deployment of the digest and marks the build
+// done, in one transaction: a build cancelled meanwhile creates nothing.
+func (o *Operator) finishBuild(ctx context.Context, b db.Build, owner, digest string, timings map[string]int64) error {
+	start := time.Now()
+	p, err := o.store.GetProject(ctx, b.ProjectID)
+	if err != nil {
+		return err
+	}
+	ref := o.buildImageRepo(p) + "@" + digest
+	if err := o.checkImageSource(ctx, p.OrganisationID, ref); err != nil {
+		return err
+	}
+	kind := "deployment"
+	if b.Preview {
+		kind = "preview deployment"
+	}
+	var d db.Deployment
+	err = o.store.Tx(ctx, func(q *db.Queries, _ pgxTx) error {
+		if d, err = o.insertDeployment(ctx, q, p, ref, b.Preview); err != nil {
+			return err
+		}
+		timings["deploy"] = time.Since(start).Milliseconds()
+		tj, _ := json.Marshal(timings)
+		_, err := q.FinishBuild(ctx, db.FinishBuildParams{ID: b.ID, ImageDigest: digest,
+			DeploymentID: uuid.NullUUID{UUID: d.ID, Valid: true}, Timings: tj, FromStatus: b.Status, Owner: owner})
+		if err != nil {
+			return fmt.Errorf("finish build %s: %w", b.ID, buildstate.ErrConflict)
+		}
+		if err := q.DeleteBuildContext(ctx, b.ID); err != nil {
+			return err
+		}
+		// With the status, so that a client following the log sees it.
+		return q.AddBuildLogLine(ctx, db.AddBuildLogLineParams{BuildID: b.ID,
+			Line: fmt.Sprintf("zeitwork: pushed %s; %s %s created", digest, kind, d.Slug)})
+	})
+	if err != nil {
+		return err
+	}
+	o.event(ctx, d, "created", fmt.Sprintf("%s created from build %s (%s)", kind, b.ID.String()[:8], digest))
+	o.hub.Bump()
+	return nil
+}
+
+// buildLog stores one line of the operator's own about a build.
+func (o *Operator) buildLog(ctx context.Context, id uuid.UUID, line string) {
+	if err := o.store.AddBuildLogLine(context.WithoutCancel(ctx), db.AddBuildLogLineParams{BuildID: id, Line: line}); err != nil {
+		o.log.Warn("store build log line", "build", id, "err", err)
+	}
+}
+
+// buildLogWriter stores a builder's output line by line, each cut to
+// maxStoredLine, up to BuildLogMaxLines per build; then one line says the
+// log was cut. The builder may write from several goroutines.
+type buildLogWriter struct {
+	o     *Operator
+	ctx   context.Context
+	id    uuid.UUID
+	mu    sync.Mutex
+	buf   []byte
+	lines int
+}
+
+func (o *Operator) newBuildLogWriter(ctx context.Context, id uuid.UUID) *buildLogWriter {
+	return &buildLogWriter{o: o, ctx: context.WithoutCancel(ctx), id: id}
+}
+
+func (w *buildLogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.line(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > maxStoredLine {
+		w.line(string(w.buf))
+		w.buf = w.buf[:0]
+	}
+	return len(p), nil
+}
+
+// Close stores what is left of an unfinished last line.
+func (w *buildLogWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.line(string(w.buf))
+		w.buf = nil
+	}
+	return nil
+}
+
+func (w *buildLogWriter) line(s string) {
+	w.lines++
+	max := w.o.cfg.BuildLogMaxLines
+	switch {
+	case w.lines == max+1:
+		s = fmt.Sprintf("zeitwork: build log cut after %d lines", max)
+	case w.lines > max:
+		return
+	}
+	if len(s) > maxStoredLine {
+		s = s[:maxStoredLine] + " [truncated]"
+	}
+	s = strings.ToValidUTF8(strings.ReplaceAll(strings.TrimRight(s, "\r"), "\x00", ""), "?")
+	w.o.buildLog(w.ctx, w.id, s)
+}
