@@ -153,16 +153,16 @@ func (q *Queries) ClearLiveDeployment(ctx context.Context, arg ClearLiveDeployme
 }
 
 const countRepoLinksOutsideOrganisation = `-- name: CountRepoLinksOutsideOrganisation :one
-SELECT count(*) FROM projects WHERE lower(github_repo) = lower($1) AND organisation_id <> $2
+SELECT count(*) FROM projects WHERE lower(github_repo) = lower($1::text) AND organisation_id <> $2
 `
 
 type CountRepoLinksOutsideOrganisationParams struct {
-	Lower          string
+	Repo           string
 	OrganisationID uuid.UUID
 }
 
 func (q *Queries) CountRepoLinksOutsideOrganisation(ctx context.Context, arg CountRepoLinksOutsideOrganisationParams) (int64, error) {
-	row := q.db.QueryRow(ctx, countRepoLinksOutsideOrganisation, arg.Lower, arg.OrganisationID)
+	row := q.db.QueryRow(ctx, countRepoLinksOutsideOrganisation, arg.Repo, arg.OrganisationID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err

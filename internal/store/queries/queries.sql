@@ -345,7 +345,7 @@ WHERE id = $1
 RETURNING *;
 
 -- name: CountRepoLinksOutsideOrganisation :one
-SELECT count(*) FROM projects WHERE lower(github_repo) = lower($1) AND organisation_id <> $2;
+SELECT count(*) FROM projects WHERE lower(github_repo) = lower(sqlc.arg(repo)::text) AND organisation_id <> sqlc.arg(organisation_id);
 
 -- name: ListProjectsByGitHubRepo :many
 SELECT * FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at;
