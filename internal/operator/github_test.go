@@ -41,6 +41,9 @@ func (b *fileBuilder) Build(ctx context.Context, req build.Request) (build.Resul
 	b.mu.Lock()
 	b.built = append(b.built, string(data))
 	b.mu.Unlock()
+	if string(data) == "fail" {
+		return build.Result{}, fmt.Errorf("%w: step 2/2: RUN exited with status 1", build.ErrUser)
+	}
 	img, err := image.FromFiles(map[string]image.File{"/app": {Mode: 0o755, Data: data}}, image.ImageConfig{Entrypoint: []string{"/app"}})
 	if err != nil {
 		return build.Result{}, err
@@ -66,7 +69,8 @@ type ghFixture struct {
 	*harness
 	gh           *githubtest.Server
 	builder      *fileBuilder
-	old, head    string
+	old, head    string // neither is the branch head: bad is
+	bad          string // its build fails
 	installation int64
 }
 
@@ -75,6 +79,7 @@ func startGitHub(t *testing.T) *ghFixture {
 	repo := githubtest.NewRepo(t)
 	old := repo.Commit("first", map[string]string{"Dockerfile": "FROM scratch\nCOPY app.txt /app\n", "app.txt": "v1"})
 	head := repo.Commit("second", map[string]string{"app.txt": "v2"})
+	bad := repo.Commit("third", map[string]string{"app.txt": "fail"})
 	gh := githubtest.Start(t, repo.Dir)
 	fb := &fileBuilder{}
 	h := start(t, func(c *operator.Config) { c.Builder = fb; c.AdminToken = adminToken })
@@ -93,7 +98,7 @@ func startGitHub(t *testing.T) *ghFixture {
 	if code := h.call("PATCH", "/v1/projects/web", h.token, api.UpdateProjectRequest{Repo: &repoName}, &p); code != 200 || p.Repo != repoName {
 		t.Fatalf("link repository: %d %+v", code, p)
 	}
-	return &ghFixture{harness: h, gh: gh, builder: fb, old: old, head: head, installation: 77}
+	return &ghFixture{harness: h, gh: gh, builder: fb, old: old, head: head, bad: bad, installation: 77}
 }
 
 // pushEvent is a push event's body as GitHub sends it (the parts read).
@@ -121,7 +126,8 @@ func (f *ghFixture) deliver(event, delivery string, body []byte, sig string) (in
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		f.t.Fatal(err)
+		f.t.Error(err) // not Fatal: deliveries may run in goroutines
+		return 0, nil
 	}
 	defer resp.Body.Close()
 	var out map[string]any
@@ -255,5 +261,57 @@ func TestGitHubWebhookRefuses(t *testing.T) {
 	}
 	if got := f.gh.Tarballs(); len(got) != 0 {
 		t.Fatalf("tarballs fetched: %v", got)
+	}
+}
+
+// TestGitHubPreviewAndFailureStatuses: a push to another branch deploys
+// a preview reported with its versioned URL; a failing build is reported
+// as a failure with the reason.
+func TestGitHubPreviewAndFailureStatuses(t *testing.T) {
+	f := startGitHub(t)
+	n := f.register("eu", "10.0.0.1:7443")
+	if code, out := f.deliver("push", "d-preview", f.pushEvent("acme/web", "feature", f.head), ""); code != http.StatusAccepted {
+		t.Fatalf("push: %d %v", code, out)
+	}
+	b := f.goLive(n, f.builds()[0].ID)
+	if !b.Preview {
+		t.Fatalf("a feature branch build is not a preview: %+v", b)
+	}
+	want := "http://" + api.VersionedLabel("web", b.Deployment) + ".apps.test"
+	f.eventually("preview success status", func() bool {
+		st := f.statusesOf(f.head)
+		return len(st) > 0 && st[len(st)-1].State == "success" && st[len(st)-1].TargetURL == want
+	})
+
+	if code, out := f.deliver("push", "d-bad", f.pushEvent("acme/web", "main", f.bad), ""); code != http.StatusAccepted {
+		t.Fatalf("push: %d %v", code, out)
+	}
+	f.eventually("failure status", func() bool {
+		st := f.statusesOf(f.bad)
+		return len(st) > 0 && st[len(st)-1].State == "failure"
+	})
+	st := f.statusesOf(f.bad)
+	if st[0].State != "pending" || !strings.Contains(st[len(st)-1].Description, "RUN exited with status 1") {
+		t.Fatalf("statuses of the failing commit: %+v", st)
+	}
+}
+
+// TestGitHubConcurrentRedeliveries: the same delivery arriving several
+// times at once (a redelivery racing the original) builds once: the
+// delivery ID is taken in the transaction that queues the build.
+func TestGitHubConcurrentRedeliveries(t *testing.T) {
+	f := startGitHub(t)
+	body := f.pushEvent("acme/web", "main", f.head)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.deliver("push", "d-same", body, "")
+		}()
+	}
+	wg.Wait()
+	if bs := f.builds(); len(bs) != 1 {
+		t.Fatalf("%d builds of one delivery", len(bs))
 	}
 }
