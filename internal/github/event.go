@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxPayload bounds a webhook body; GitHub caps its payloads at 25 MB,
@@ -52,6 +53,9 @@ func Sign(secret, body []byte) string {
 type Push struct {
 	Repo         string // "owner/name"
 	Branch       string // "" for tags
+	// DefaultBranch is the repository's default branch, which is the
+	// production branch of projects that did not choose one.
+	DefaultBranch string
 	After        string // the pushed commit
 	Deleted      bool   // the ref was deleted: nothing to build
 	Installation int64
@@ -65,7 +69,8 @@ type pushPayload struct {
 	After   string `json:"after"`
 	Deleted bool   `json:"deleted"`
 	Repo    struct {
-		FullName string `json:"full_name"`
+		FullName      string `json:"full_name"`
+		DefaultBranch string `json:"default_branch"`
 	} `json:"repository"`
 	Installation struct {
 		ID int64 `json:"id"`
@@ -118,11 +123,21 @@ func ParsePush(body []byte) (Push, error) {
 	if out.Installation <= 0 {
 		return Push{}, fmt.Errorf("%w: no App installation in the event", ErrPayload)
 	}
+	if b := p.Repo.DefaultBranch; ValidBranch(b) {
+		out.DefaultBranch = b
+	}
 	if p.HeadCommit != nil {
 		out.Message = clip(p.HeadCommit.Message, 1000)
 		out.Author = clip(p.HeadCommit.Author.Name, 200)
 	}
 	return out, nil
+}
+
+// ValidBranch reports whether b can be a branch name here: git's rules,
+// roughly (no spaces, no "..", none of ~^:?*[\), bounded.
+func ValidBranch(b string) bool {
+	return b != "" && len(b) <= 255 && utf8.ValidString(b) && !strings.ContainsAny(b, " ~^:?*[\\\x00\x7f") &&
+		!strings.Contains(b, "..") && !strings.HasPrefix(b, "-")
 }
 
 // clip cuts s to n bytes on a rune boundary, as valid UTF-8.

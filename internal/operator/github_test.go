@@ -103,9 +103,13 @@ func startGitHub(t *testing.T) *ghFixture {
 
 // pushEvent is a push event's body as GitHub sends it (the parts read).
 func (f *ghFixture) pushEvent(repo, branch, after string) []byte {
+	return f.pushEventDefault(repo, branch, after, "main")
+}
+
+func (f *ghFixture) pushEventDefault(repo, branch, after, defaultBranch string) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"ref": "refs/heads/" + branch, "before": strings.Repeat("0", 40), "after": after,
-		"repository":   map[string]any{"full_name": repo, "default_branch": "main"},
+		"repository":   map[string]any{"full_name": repo, "default_branch": defaultBranch},
 		"installation": map[string]any{"id": f.installation},
 		"head_commit":  map[string]any{"id": after, "message": "second", "author": map[string]any{"name": "Dev"}},
 	})
@@ -293,6 +297,45 @@ func TestGitHubPreviewAndFailureStatuses(t *testing.T) {
 	st := f.statusesOf(f.bad)
 	if st[0].State != "pending" || !strings.Contains(st[len(st)-1].Description, "RUN exited with status 1") {
 		t.Fatalf("statuses of the failing commit: %+v", st)
+	}
+
+	// A commit without the project's Dockerfile fails at once, with why.
+	df := "docker/Dockerfile"
+	if code := f.call("PATCH", "/v1/projects/web", f.token, api.UpdateProjectRequest{Dockerfile: &df}, nil); code != 200 {
+		t.Fatalf("set dockerfile: %d", code)
+	}
+	if code, out := f.deliver("push", "d-nodockerfile", f.pushEvent("acme/web", "main", f.old), ""); code != http.StatusAccepted {
+		t.Fatalf("push: %d %v", code, out)
+	}
+	if b := f.builds()[0]; b.Status != "failed" || !strings.Contains(b.Reason, "no Dockerfile at docker/Dockerfile") {
+		t.Fatalf("build without its Dockerfile: %+v", b)
+	}
+	f.eventually("failure status for the missing Dockerfile", func() bool {
+		st := f.statusesOf(f.old)
+		return len(st) > 0 && st[len(st)-1].State == "failure" && strings.Contains(st[len(st)-1].Description, "no Dockerfile")
+	})
+}
+
+// TestGitHubDefaultBranch: until a user picks the production branch, it
+// is the repository's default branch as push events report it.
+func TestGitHubDefaultBranch(t *testing.T) {
+	f := startGitHub(t)
+	if code, out := f.deliver("push", "d-1", f.pushEventDefault("acme/web", "trunk", f.head, "trunk"), ""); code != http.StatusAccepted {
+		t.Fatalf("push: %d %v", code, out)
+	}
+	if b := f.builds()[0]; b.Preview {
+		t.Fatalf("a push to the default branch made a preview: %+v", b)
+	}
+	main := "main"
+	var p api.Project
+	if code := f.call("PATCH", "/v1/projects/web", f.token, api.UpdateProjectRequest{ProductionBranch: &main}, &p); code != 200 || p.ProductionBranch != "main" {
+		t.Fatalf("set branch: %d %+v", code, p)
+	}
+	if code, out := f.deliver("push", "d-2", f.pushEventDefault("acme/web", "trunk", f.old, "trunk"), ""); code != http.StatusAccepted {
+		t.Fatalf("push: %d %v", code, out)
+	}
+	if b := f.builds()[0]; !b.Preview {
+		t.Fatalf("the user's production branch was overridden by the default branch: %+v", b)
 	}
 }
 

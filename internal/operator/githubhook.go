@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zeitwork/zeitwork/internal/github"
+	"github.com/zeitwork/zeitwork/internal/operator/buildstate"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
@@ -96,6 +97,7 @@ func (o *Operator) buildPush(ctx context.Context, delivery string, push github.P
 	if err != nil {
 		return reply, err
 	}
+	var ended []string // per build, why it failed at once, or ""
 	err = o.store.Tx(ctx, func(q *db.Queries, _ pgxTx) error {
 		if n, err := q.InsertGitHubDelivery(ctx, delivery); err != nil || n == 0 {
 			return errors.Join(err, errDuplicate)
@@ -106,6 +108,7 @@ func (o *Operator) buildPush(ctx context.Context, delivery string, push github.P
 				return err
 			}
 			reply.Builds = append(reply.Builds, b.ID.String())
+			ended = append(ended, qb.reason)
 		}
 		return nil
 	})
@@ -115,23 +118,30 @@ func (o *Operator) buildPush(ctx context.Context, delivery string, push github.P
 	if err != nil {
 		return reply, fmt.Errorf("queue builds of %s@%s: %w", push.Repo, push.After, err)
 	}
-	for _, id := range reply.Builds {
-		o.buildLog(ctx, uuid.MustParse(id), "zeitwork: build queued for "+push.Repo+"@"+push.After[:12]+" ("+push.Branch+")")
+	for i, id := range reply.Builds {
+		line := "zeitwork: build queued for " + push.Repo + "@" + push.After[:12] + " (" + push.Branch + ")"
+		if ended[i] != "" {
+			line = "zeitwork: build failed: " + ended[i]
+		}
+		o.buildLog(ctx, uuid.MustParse(id), line)
 	}
 	o.hub.Bump()
 	return reply, nil
 }
 
-// pushBuild is one project's build of a push, ready to queue.
+// pushBuild is one project's build of a push, ready to queue, or, with
+// a reason, failed before it could be (no Dockerfile, a root directory
+// missing in the commit): such a build is recorded as failed, so that the
+// user sees why in `zeitwork builds`, the API and the commit status.
 type pushBuild struct {
 	project db.Project
 	src     buildSource
 	archive []byte
+	reason  string
 }
 
 // pushContexts fetches the pushed commit once and cuts each project's
-// build context from it. A project whose context is unusable (no
-// Dockerfile, root directory missing) is reported, not queued.
+// build context from it.
 func (o *Operator) pushContexts(ctx context.Context, push github.Push, projects []db.Project) (webhookReply, []pushBuild, error) {
 	var reply webhookReply
 	app, _, err := o.githubApp(ctx)
@@ -152,7 +162,7 @@ func (o *Operator) pushContexts(ctx context.Context, push github.Push, projects 
 		}
 		if err != nil {
 			reply.Errors = append(reply.Errors, p.Name+": "+err.Error())
-			o.log.Info("github push not built", "project", p.Name, "commit", push.After, "err", err)
+			out = append(out, pushBuild{project: p, src: src, reason: err.Error()})
 			continue
 		}
 		out = append(out, pushBuild{project: p, src: src, archive: archive})
@@ -164,6 +174,9 @@ func (o *Operator) pushContexts(ctx context.Context, push github.Push, projects 
 // as enqueueBuild does, and remembers where to report its status.
 func (o *Operator) insertPushBuild(ctx context.Context, q *db.Queries, pb pushBuild, push github.Push) (db.Build, error) {
 	p, src := pb.project, pb.src
+	if err := o.learnFromPush(ctx, q, &p, push); err != nil {
+		return db.Build{}, err
+	}
 	b, err := q.CreateBuild(ctx, db.CreateBuildParams{
 		ID: uuid.New(), ProjectID: p.ID, Source: src.Kind, CommitSha: src.Commit, Branch: src.Branch,
 		CommitMessage: src.Message, CommitAuthor: src.Author, Dockerfile: src.Dockerfile, Target: src.Target,
@@ -172,14 +185,26 @@ func (o *Operator) insertPushBuild(ctx context.Context, q *db.Queries, pb pushBu
 	if err != nil {
 		return b, err
 	}
-	if err := q.PutBuildContext(ctx, db.PutBuildContextParams{BuildID: b.ID, Archive: pb.archive}); err != nil {
-		return b, err
-	}
 	err = q.SetBuildGitHub(ctx, db.SetBuildGitHubParams{ID: b.ID, GithubRepo: push.Repo, GithubInstallationID: push.Installation})
 	if err != nil {
 		return b, err
 	}
-	return b, q.SetProjectGitHubInstallation(ctx, db.SetProjectGitHubInstallationParams{ID: p.ID, GithubInstallationID: push.Installation})
+	if pb.reason != "" {
+		return o.transitionBuild(ctx, q, b, buildstate.Fail, pb.reason, "", false)
+	}
+	return b, q.PutBuildContext(ctx, db.PutBuildContextParams{BuildID: b.ID, Archive: pb.archive})
+}
+
+// learnFromPush records what a signed push tells about a project: the
+// App installation that covers its repository and, unless a user chose
+// one, the repository's default branch as the production branch.
+func (o *Operator) learnFromPush(ctx context.Context, q *db.Queries, p *db.Project, push github.Push) error {
+	err := q.SetProjectGitHubInstallation(ctx, db.SetProjectGitHubInstallationParams{ID: p.ID, GithubInstallationID: push.Installation})
+	if err != nil || p.ProductionBranchSet || push.DefaultBranch == "" {
+		return err
+	}
+	p.ProductionBranch = push.DefaultBranch
+	return q.FollowDefaultBranch(ctx, db.FollowDefaultBranchParams{ID: p.ID, ProductionBranch: push.DefaultBranch})
 }
 
 // clipString cuts s to n bytes for messages.

@@ -63,10 +63,10 @@ func applySource(params *db.UpdateProjectSourceParams, req api.UpdateProjectRequ
 	}
 	if req.ProductionBranch != nil {
 		b := *req.ProductionBranch
-		if b == "" || len(b) > 255 || strings.ContainsAny(b, " ~^:?*[\\\x00") || strings.Contains(b, "..") {
+		if !github.ValidBranch(b) {
 			return invalid("give a branch name, e.g. main", "invalid production branch %q", b)
 		}
-		params.ProductionBranch = b
+		params.ProductionBranch, params.BranchSet = b, true
 	}
 	if req.RootDir != nil {
 		d, err := relPath(*req.RootDir, "root directory")

@@ -171,6 +171,7 @@ type Project struct {
 	LiveDeploymentID      uuid.NullUUID
 	CreatedAt             time.Time
 	ProductionBranch      string
+	ProductionBranchSet   bool
 	GithubRepo            string
 	GithubInstallationID  int64
 	RootDir               string

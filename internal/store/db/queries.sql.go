@@ -439,7 +439,7 @@ func (q *Queries) CreateOrganisation(ctx context.Context, arg CreateOrganisation
 
 const createProject = `-- name: CreateProject :one
 INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, github_repo, github_installation_id, root_dir, dockerfile
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile
 `
 
 type CreateProjectParams struct {
@@ -477,6 +477,7 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 		&i.ProductionBranch,
+		&i.ProductionBranchSet,
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.RootDir,
@@ -604,6 +605,23 @@ func (q *Queries) FinishBuild(ctx context.Context, arg FinishBuildParams) (Build
 		&i.GithubReported,
 	)
 	return i, err
+}
+
+const followDefaultBranch = `-- name: FollowDefaultBranch :exec
+UPDATE projects SET production_branch = $2
+WHERE id = $1 AND NOT production_branch_set AND production_branch <> $2
+`
+
+type FollowDefaultBranchParams struct {
+	ID               uuid.UUID
+	ProductionBranch string
+}
+
+// A project whose production branch no user set follows the repository's
+// default branch.
+func (q *Queries) FollowDefaultBranch(ctx context.Context, arg FollowDefaultBranchParams) error {
+	_, err := q.db.Exec(ctx, followDefaultBranch, arg.ID, arg.ProductionBranch)
+	return err
 }
 
 const getAPITokenByHash = `-- name: GetAPITokenByHash :one
@@ -834,7 +852,7 @@ func (q *Queries) GetOrganisationByName(ctx context.Context, name string) (Organ
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE id = $1
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -852,6 +870,7 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 		&i.ProductionBranch,
+		&i.ProductionBranchSet,
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.RootDir,
@@ -861,7 +880,7 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 }
 
 const getProjectByName = `-- name: GetProjectByName :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE organisation_id = $1 AND name = $2
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE organisation_id = $1 AND name = $2
 `
 
 type GetProjectByNameParams struct {
@@ -884,6 +903,7 @@ func (q *Queries) GetProjectByName(ctx context.Context, arg GetProjectByNamePara
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 		&i.ProductionBranch,
+		&i.ProductionBranchSet,
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.RootDir,
@@ -1017,7 +1037,7 @@ func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, erro
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, github_repo, github_installation_id, root_dir, dockerfile FROM projects ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects ORDER BY name
 `
 
 func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
@@ -1041,6 +1061,7 @@ func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
 			&i.LiveDeploymentID,
 			&i.CreatedAt,
 			&i.ProductionBranch,
+			&i.ProductionBranchSet,
 			&i.GithubRepo,
 			&i.GithubInstallationID,
 			&i.RootDir,
@@ -1723,7 +1744,7 @@ func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisatio
 }
 
 const listProjects = `-- name: ListProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE organisation_id = $1 ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE organisation_id = $1 ORDER BY name
 `
 
 func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([]Project, error) {
@@ -1747,6 +1768,7 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 			&i.LiveDeploymentID,
 			&i.CreatedAt,
 			&i.ProductionBranch,
+			&i.ProductionBranchSet,
 			&i.GithubRepo,
 			&i.GithubInstallationID,
 			&i.RootDir,
@@ -1763,7 +1785,7 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 }
 
 const listProjectsByGitHubRepo = `-- name: ListProjectsByGitHubRepo :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at
 `
 
 func (q *Queries) ListProjectsByGitHubRepo(ctx context.Context, lower string) ([]Project, error) {
@@ -1787,6 +1809,7 @@ func (q *Queries) ListProjectsByGitHubRepo(ctx context.Context, lower string) ([
 			&i.LiveDeploymentID,
 			&i.CreatedAt,
 			&i.ProductionBranch,
+			&i.ProductionBranchSet,
 			&i.GithubRepo,
 			&i.GithubInstallationID,
 			&i.RootDir,
@@ -2406,9 +2429,10 @@ func (q *Queries) UpdateNodeRegistration(ctx context.Context, arg UpdateNodeRegi
 const updateProjectSource = `-- name: UpdateProjectSource :one
 UPDATE projects
 SET github_repo = $2, production_branch = $3, root_dir = $4, dockerfile = $5,
+    production_branch_set = production_branch_set OR $6::boolean,
     github_installation_id = CASE WHEN lower(github_repo) = lower($2) THEN github_installation_id ELSE 0 END
 WHERE id = $1
-RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, github_repo, github_installation_id, root_dir, dockerfile
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile
 `
 
 type UpdateProjectSourceParams struct {
@@ -2417,6 +2441,7 @@ type UpdateProjectSourceParams struct {
 	ProductionBranch string
 	RootDir          string
 	Dockerfile       string
+	BranchSet        bool
 }
 
 func (q *Queries) UpdateProjectSource(ctx context.Context, arg UpdateProjectSourceParams) (Project, error) {
@@ -2426,6 +2451,7 @@ func (q *Queries) UpdateProjectSource(ctx context.Context, arg UpdateProjectSour
 		arg.ProductionBranch,
 		arg.RootDir,
 		arg.Dockerfile,
+		arg.BranchSet,
 	)
 	var i Project
 	err := row.Scan(
@@ -2440,6 +2466,7 @@ func (q *Queries) UpdateProjectSource(ctx context.Context, arg UpdateProjectSour
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 		&i.ProductionBranch,
+		&i.ProductionBranchSet,
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.RootDir,

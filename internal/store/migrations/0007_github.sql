@@ -17,7 +17,10 @@ CREATE TABLE github_app (
 -- A project's source: the linked repository ("owner/name", '' for none),
 -- the App installation that covers it (learnt from events), the directory
 -- of the repository that is the build context and the Dockerfile in it.
+-- Until a user sets the production branch, it follows the repository's
+-- default branch as push events report it.
 ALTER TABLE projects
+    ADD COLUMN production_branch_set  boolean NOT NULL DEFAULT false,
     ADD COLUMN github_repo            text NOT NULL DEFAULT '',
     ADD COLUMN github_installation_id bigint NOT NULL DEFAULT 0,
     ADD COLUMN root_dir               text NOT NULL DEFAULT '.',

@@ -340,6 +340,7 @@ SET app_id = EXCLUDED.app_id, slug = EXCLUDED.slug, private_key_sealed = EXCLUDE
 -- name: UpdateProjectSource :one
 UPDATE projects
 SET github_repo = $2, production_branch = $3, root_dir = $4, dockerfile = $5,
+    production_branch_set = production_branch_set OR sqlc.arg(branch_set)::boolean,
     github_installation_id = CASE WHEN lower(github_repo) = lower($2) THEN github_installation_id ELSE 0 END
 WHERE id = $1
 RETURNING *;
@@ -352,6 +353,12 @@ SELECT * FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1
 
 -- name: SetProjectGitHubInstallation :exec
 UPDATE projects SET github_installation_id = $2 WHERE id = $1 AND github_installation_id <> $2;
+
+-- name: FollowDefaultBranch :exec
+-- A project whose production branch no user set follows the repository's
+-- default branch.
+UPDATE projects SET production_branch = $2
+WHERE id = $1 AND NOT production_branch_set AND production_branch <> $2;
 
 -- name: GitHubDeliverySeen :one
 SELECT EXISTS (SELECT 1 FROM github_deliveries WHERE id = $1);
