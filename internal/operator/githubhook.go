@@ -26,8 +26,12 @@ type webhookReply struct {
 // a build of exactly the pushed commit for every project linked to it.
 func (o *Operator) githubWebhook(w http.ResponseWriter, r *http.Request) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, github.MaxPayload))
-	if err != nil {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
 		return tooLarge("", "webhook body over %d bytes", github.MaxPayload)
+	}
+	if err != nil {
+		return invalid("", "read webhook body: %v", err)
 	}
 	_, secret, err := o.githubApp(r.Context())
 	if err != nil {

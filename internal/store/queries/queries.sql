@@ -383,6 +383,8 @@ FROM builds b
 JOIN projects p ON p.id = b.project_id
 LEFT JOIN deployments d ON d.id = b.deployment_id
 WHERE b.github_installation_id <> 0 AND b.github_reported NOT IN ('success', 'failure')
+  -- A status GitHub keeps refusing (the App uninstalled) is given up on.
+  AND b.created_at > now() - interval '1 day'
 ORDER BY b.created_at
 LIMIT $1;
 
