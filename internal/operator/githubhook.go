@@ -103,8 +103,11 @@ func (o *Operator) buildPush(ctx context.Context, delivery string, push github.P
 	}
 	var ended []string // per build, why it failed at once, or ""
 	err = o.store.Tx(ctx, func(q *db.Queries, _ pgxTx) error {
-		if n, err := q.InsertGitHubDelivery(ctx, delivery); err != nil || n == 0 {
-			return errors.Join(err, errDuplicate)
+		switch n, err := q.InsertGitHubDelivery(ctx, delivery); {
+		case err != nil:
+			return err
+		case n == 0:
+			return errDuplicate
 		}
 		for _, qb := range queued {
 			b, err := o.insertPushBuild(ctx, q, qb, push)
