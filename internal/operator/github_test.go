@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -356,5 +357,26 @@ func TestGitHubConcurrentRedeliveries(t *testing.T) {
 	wg.Wait()
 	if bs := f.builds(); len(bs) != 1 {
 		t.Fatalf("%d builds of one delivery", len(bs))
+	}
+}
+
+// TestGitHubDeliveriesPruned: delivery IDs are forgotten after the
+// retention, not before.
+func TestGitHubDeliveriesPruned(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	for _, id := range []string{"old", "new"} {
+		if _, err := h.store.InsertGitHubDelivery(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.store.Pool.Exec(ctx, "UPDATE github_deliveries SET received_at = now() - interval '8 days' WHERE id = 'old'"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.store.PruneGitHubDeliveries(ctx, (7 * 24 * time.Hour).Seconds()); err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	if seen, _ := h.store.GitHubDeliverySeen(ctx, "new"); !seen {
+		t.Fatal("a recent delivery was forgotten")
 	}
 }
