@@ -138,3 +138,12 @@ func (o *Operator) handle(h func(http.ResponseWriter, *http.Request) error) http
 		}
 	}
 }
+
+// githubCreated is where GitHub sends the browser at the end of the App
+// manifest flow, with ?code=... in the address. It tells the user what to
+// do with the code and echoes nothing of the request.
+func githubCreated(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	fmt.Fprintln(w, "GitHub created the App. Copy the code from this page's address (after ?code=) into `zeitwork github setup`.")
+}

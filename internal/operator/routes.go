@@ -28,6 +28,7 @@ func (o *Operator) routes() (*http.ServeMux, error) {
 	mux.HandleFunc("POST /v1/webhooks/github", o.handle(o.githubWebhook))
 	mux.HandleFunc("PUT /v1/github/app", o.requireAdmin(o.putGitHubApp))
 	mux.HandleFunc("GET /v1/github/app", o.requireAdmin(o.getGitHubApp))
+	mux.HandleFunc("GET /v1/github/created", githubCreated)
 
 	nodes := []string{kindNode}
 	mux.HandleFunc("POST /v1/nodes/register", o.registerNode)
