@@ -2,7 +2,10 @@ package github_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/zeitwork/zeitwork/internal/github"
@@ -72,5 +75,32 @@ func TestVerifySignature(t *testing.T) {
 	}
 	if github.VerifySignature(nil, body, github.Sign(nil, body)) {
 		t.Fatal("an empty secret must verify nothing")
+	}
+}
+
+// TestManifestURL: the manifest asks for exactly what Zeitwork uses and
+// points GitHub at the operator's webhook; Enterprise gets its own host.
+func TestManifestURL(t *testing.T) {
+	m := github.Manifest("zw", "https://op.example", "https://op.example/v1/webhooks/github", "https://op.example/v1/github/created")
+	u, err := github.ManifestURL("", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, _ := url.Parse(u)
+	var got struct {
+		Hook   struct{ URL string } `json:"hook_attributes"`
+		Perms  map[string]string    `json:"default_permissions"`
+		Events []string             `json:"default_events"`
+	}
+	if err := json.Unmarshal([]byte(parsed.Query().Get("manifest")), &got); err != nil {
+		t.Fatal(err)
+	}
+	if parsed.Host != "github.com" || got.Hook.URL != "https://op.example/v1/webhooks/github" ||
+		len(got.Perms) != 2 || got.Perms["contents"] != "read" || got.Perms["statuses"] != "write" ||
+		len(got.Events) != 1 || got.Events[0] != "push" {
+		t.Fatalf("manifest URL %s: %+v", u, got)
+	}
+	if u, _ := github.ManifestURL("https://ghe.example/api/v3", m); !strings.HasPrefix(u, "https://ghe.example/settings/apps/new?manifest=") {
+		t.Fatalf("enterprise: %s", u)
 	}
 }
