@@ -254,6 +254,7 @@ func TestGitHubWebhookRefuses(t *testing.T) {
 			`","deleted":true,"repository":{"full_name":"acme/web"},"installation":{"id":77}}`), 200},
 		{"tag", "push", "", []byte(strings.Replace(string(body), "refs/heads/main", "refs/tags/v1", 1)), 200},
 		{"malformed", "push", "", []byte(`{"after":"../../x","repository":{"full_name":"acme/web"}}`), 400},
+		{"too large", "push", "", append(body, bytes.Repeat([]byte(" "), github.MaxPayload)...), 413},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if code, out := f.deliver(tc.event, "d-"+tc.name, tc.body, tc.sig); code != tc.want {
