@@ -51,16 +51,16 @@ func Sign(secret, body []byte) string {
 
 // Push is what Zeitwork uses of a push event.
 type Push struct {
-	Repo         string // "owner/name"
-	Branch       string // "" for tags
+	Repo   string // "owner/name"
+	Branch string // "" for tags
 	// DefaultBranch is the repository's default branch, which is the
 	// production branch of projects that did not choose one.
 	DefaultBranch string
-	After        string // the pushed commit
-	Deleted      bool   // the ref was deleted: nothing to build
-	Installation int64
-	Message      string // of the head commit
-	Author       string
+	After         string // the pushed commit
+	Deleted       bool   // the ref was deleted: nothing to build
+	Installation  int64
+	Message       string // of the head commit
+	Author        string
 }
 
 // pushPayload is the subset of GitHub's push event read.
