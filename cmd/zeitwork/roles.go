@@ -111,6 +111,7 @@ an edge token.`,
 				RegistryHost: registryHost, RegistryDir: filepath.Join(stateDir, "registry"),
 				AllowedRegistries: allowRegistries,
 				JoinToken:         join, TunnelToken: tunnelToken, Log: log, Metrics: metrics,
+				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"),
 			})
 			if err != nil {
 				return err

@@ -21,10 +21,36 @@ type Project struct {
 	MinInstancesPerRegion int       `json:"min_instances_per_region"`
 	LiveDeployment        string    `json:"live_deployment,omitempty"`
 	CreatedAt             time.Time `json:"created_at"`
-
-	// ProductionBranch is the branch whose builds go live on the project
-	// URL; builds of other branches make previews.
+	// Where builds come from (issue 6): the linked GitHub repository
+	// ("owner/name"), the branch that goes live (others make previews),
+	// the directory of the repository that is the build context and the
+	// Dockerfile's path inside it.
+	Repo             string `json:"repo,omitempty"`
 	ProductionBranch string `json:"production_branch,omitempty"`
+	RootDir          string `json:"root_dir,omitempty"`
+	Dockerfile       string `json:"dockerfile,omitempty"`
+}
+
+// UpdateProjectRequest is the body of PATCH /v1/projects/{project}:
+// fields left out (null) keep their value; Repo "" unlinks.
+type UpdateProjectRequest struct {
+	Repo             *string `json:"repo,omitempty"`
+	ProductionBranch *string `json:"production_branch,omitempty"`
+	RootDir          *string `json:"root_dir,omitempty"`
+	Dockerfile       *string `json:"dockerfile,omitempty"`
+}
+
+// GitHubApp is the body of PUT /v1/github/app (operator admin token):
+// the App the operator acts as. PrivateKey and WebhookSecret are never
+// returned.
+type GitHubApp struct {
+	AppID         int64  `json:"app_id"`
+	Slug          string `json:"slug,omitempty"`
+	PrivateKey    string `json:"private_key,omitempty"`
+	WebhookSecret string `json:"webhook_secret,omitempty"`
+	// API is the GitHub API base URL (default https://api.github.com;
+	// https://HOST/api/v3 for GitHub Enterprise).
+	API string `json:"api_url,omitempty"`
 }
 
 // CreateProjectRequest is the body of POST /v1/projects.

@@ -14,6 +14,7 @@ func projectsCmd() *cobra.Command {
 	var port, minInstances, memory, vcpus int
 	var healthPath string
 	var asJSON bool
+	var src sourceFlags
 	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a project",
@@ -31,6 +32,11 @@ func projectsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if req := src.request(cmd); req != nil {
+				if err := c.do(cmd.Context(), "PATCH", "/v1/projects/"+p.Name, req, &p); err != nil {
+					return err
+				}
+			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), p)
 			}
@@ -44,6 +50,7 @@ func projectsCmd() *cobra.Command {
 	create.Flags().IntVar(&vcpus, "vcpus", 0, "virtual CPUs per instance (default 1)")
 	create.Flags().StringVar(&healthPath, "health-path", "", "HTTP path that must answer 2xx/3xx (default: a TCP check of the port)")
 	create.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	src.add(create)
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -74,7 +81,7 @@ func projectsCmd() *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(create, list)
+	cmd.AddCommand(create, list, projectsUpdateCmd())
 	return cmd
 }
 

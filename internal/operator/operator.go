@@ -98,7 +98,16 @@ type Config struct {
 	// build (default 10000).
 	BuildContextMaxBytes int64
 	BuildLogMaxLines     int
-	Log                  *slog.Logger
+	// AdminToken authorises operator-wide settings (the GitHub App);
+	// empty: nobody but the operator itself may change them.
+	AdminToken string
+	// GitHubClient makes the operator's calls to the GitHub API (default:
+	// a client with a 60 s timeout).
+	GitHubClient *http.Client
+	// GitHubDeliveryRetention is how long delivery IDs are remembered
+	// against replays (default 7 days; GitHub redelivers for 3).
+	GitHubDeliveryRetention time.Duration
+	Log                     *slog.Logger
 	// Metrics receives the operator's Prometheus metrics (README.md,
 	// "Metrics"); nil means none are registered.
 	Metrics prometheus.Registerer
@@ -181,6 +190,8 @@ type Operator struct {
 	// id names this replica as the holder of build leases.
 	id     string
 	builds *buildWorkers
+	// github is the GitHub App, loaded from the database (githubapp.go).
+	github githubCache
 }
 
 // New returns an operator; call Run to start its reconcilers.
@@ -228,6 +239,7 @@ func (o *Operator) Run(ctx context.Context) error {
 	if o.cfg.Builder != nil {
 		go o.buildLoop(ctx)
 	}
+	go o.githubStatusLoop(ctx)
 	return o.reconcileLoop(ctx)
 }
 

@@ -130,7 +130,7 @@ func (o *Operator) projectJSON(p db.Project, live string) api.Project {
 		ID: p.ID.String(), Name: p.Name, URL: o.appURL(p.Name), Port: int(p.Port), HealthPath: p.HealthPath,
 		MemoryMiB: int(p.MemoryMib), VCPUs: int(p.Vcpus),
 		MinInstancesPerRegion: int(p.MinInstancesPerRegion), LiveDeployment: live, CreatedAt: p.CreatedAt,
-		ProductionBranch: p.ProductionBranch,
+		Repo: p.GithubRepo, ProductionBranch: p.ProductionBranch, RootDir: p.RootDir, Dockerfile: p.Dockerfile,
 	}
 }
 

@@ -9,6 +9,7 @@ func (o *Operator) routes() (*http.ServeMux, error) {
 	mux.HandleFunc("POST /v1/projects", o.require(users, o.createProject))
 	mux.HandleFunc("GET /v1/projects", o.require(users, o.listProjects))
 	mux.HandleFunc("GET /v1/projects/{project}", o.require(users, o.getProject))
+	mux.HandleFunc("PATCH /v1/projects/{project}", o.require(users, o.updateProject))
 	mux.HandleFunc("POST /v1/projects/{project}/deployments", o.require(users, o.createDeployment))
 	mux.HandleFunc("GET /v1/projects/{project}/deployments", o.require(users, o.listDeployments))
 	mux.HandleFunc("POST /v1/projects/{project}/rollback", o.require(users, o.rollback))
@@ -24,6 +25,11 @@ func (o *Operator) routes() (*http.ServeMux, error) {
 	mux.HandleFunc("GET /v1/deployments/{deployment}", o.require(users, o.getDeployment))
 	mux.HandleFunc("DELETE /v1/deployments/{deployment}", o.require(users, o.deleteDeployment))
 	mux.HandleFunc("GET /v1/deployments/{deployment}/logs", o.require(users, o.streamLogs))
+
+	mux.HandleFunc("POST /v1/webhooks/github", o.handle(o.githubWebhook))
+	mux.HandleFunc("PUT /v1/github/app", o.requireAdmin(o.putGitHubApp))
+	mux.HandleFunc("GET /v1/github/app", o.requireAdmin(o.getGitHubApp))
+	mux.HandleFunc("GET /v1/github/created", githubCreated)
 
 	nodes := []string{kindNode}
 	mux.HandleFunc("POST /v1/nodes/register", o.registerNode)

@@ -22,28 +22,31 @@ type ApiToken struct {
 }
 
 type Build struct {
-	ID             uuid.UUID
-	ProjectID      uuid.UUID
-	Source         string
-	CommitSha      string
-	Branch         string
-	CommitMessage  string
-	CommitAuthor   string
-	Dockerfile     string
-	Target         string
-	Preview        bool
-	Status         string
-	Reason         string
-	Timings        []byte
-	ImageDigest    string
-	DeploymentID   uuid.NullUUID
-	Attempts       int32
-	LeaseOwner     string
-	LeaseExpiresAt *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	StartedAt      *time.Time
-	FinishedAt     *time.Time
+	ID                   uuid.UUID
+	ProjectID            uuid.UUID
+	Source               string
+	CommitSha            string
+	Branch               string
+	CommitMessage        string
+	CommitAuthor         string
+	Dockerfile           string
+	Target               string
+	Preview              bool
+	Status               string
+	Reason               string
+	Timings              []byte
+	ImageDigest          string
+	DeploymentID         uuid.NullUUID
+	Attempts             int32
+	LeaseOwner           string
+	LeaseExpiresAt       *time.Time
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+	StartedAt            *time.Time
+	FinishedAt           *time.Time
+	GithubRepo           string
+	GithubInstallationID int64
+	GithubReported       string
 }
 
 type BuildContext struct {
@@ -89,6 +92,21 @@ type Event struct {
 	Kind         string
 	Message      string
 	CreatedAt    time.Time
+}
+
+type GithubApp struct {
+	Singleton           bool
+	AppID               int64
+	Slug                string
+	PrivateKeySealed    []byte
+	WebhookSecretSealed []byte
+	ApiUrl              string
+	UpdatedAt           time.Time
+}
+
+type GithubDelivery struct {
+	ID         string
+	ReceivedAt time.Time
 }
 
 type Image struct {
@@ -153,6 +171,11 @@ type Project struct {
 	LiveDeploymentID      uuid.NullUUID
 	CreatedAt             time.Time
 	ProductionBranch      string
+	ProductionBranchSet   bool
+	GithubRepo            string
+	GithubInstallationID  int64
+	RootDir               string
+	Dockerfile            string
 }
 
 type Region struct {

@@ -94,7 +94,7 @@ WHERE id = (
     SELECT id FROM builds WHERE status = 'queued' ORDER BY created_at
     FOR UPDATE SKIP LOCKED LIMIT 1
 )
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported
 `
 
 type ClaimBuildParams struct {
@@ -130,6 +130,9 @@ func (q *Queries) ClaimBuild(ctx context.Context, arg ClaimBuildParams) (Build, 
 		&i.UpdatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.GithubReported,
 	)
 	return i, err
 }
@@ -147,6 +150,22 @@ type ClearLiveDeploymentParams struct {
 func (q *Queries) ClearLiveDeployment(ctx context.Context, arg ClearLiveDeploymentParams) error {
 	_, err := q.db.Exec(ctx, clearLiveDeployment, arg.ID, arg.DeploymentID)
 	return err
+}
+
+const countRepoLinksOutsideOrganisation = `-- name: CountRepoLinksOutsideOrganisation :one
+SELECT count(*) FROM projects WHERE lower(github_repo) = lower($1::text) AND organisation_id <> $2
+`
+
+type CountRepoLinksOutsideOrganisationParams struct {
+	Repo           string
+	OrganisationID uuid.UUID
+}
+
+func (q *Queries) CountRepoLinksOutsideOrganisation(ctx context.Context, arg CountRepoLinksOutsideOrganisationParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countRepoLinksOutsideOrganisation, arg.Repo, arg.OrganisationID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const createAPIToken = `-- name: CreateAPIToken :one
@@ -189,7 +208,7 @@ func (q *Queries) CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) 
 const createBuild = `-- name: CreateBuild :one
 
 INSERT INTO builds (id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported
 `
 
 type CreateBuildParams struct {
@@ -244,6 +263,9 @@ func (q *Queries) CreateBuild(ctx context.Context, arg CreateBuildParams) (Build
 		&i.UpdatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.GithubReported,
 	)
 	return i, err
 }
@@ -417,7 +439,7 @@ func (q *Queries) CreateOrganisation(ctx context.Context, arg CreateOrganisation
 
 const createProject = `-- name: CreateProject :one
 INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile
 `
 
 type CreateProjectParams struct {
@@ -455,6 +477,11 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 		&i.ProductionBranch,
+		&i.ProductionBranchSet,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.RootDir,
+		&i.Dockerfile,
 	)
 	return i, err
 }
@@ -527,7 +554,7 @@ UPDATE builds
 SET status = 'done', reason = '', image_digest = $2, deployment_id = $3, timings = $4,
     lease_owner = '', finished_at = now(), updated_at = now()
 WHERE id = $1 AND status = $5::text AND lease_owner = $6::text
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported
 `
 
 type FinishBuildParams struct {
@@ -573,8 +600,28 @@ func (q *Queries) FinishBuild(ctx context.Context, arg FinishBuildParams) (Build
 		&i.UpdatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.GithubReported,
 	)
 	return i, err
+}
+
+const followDefaultBranch = `-- name: FollowDefaultBranch :exec
+UPDATE projects SET production_branch = $2
+WHERE id = $1 AND NOT production_branch_set AND production_branch <> $2
+`
+
+type FollowDefaultBranchParams struct {
+	ID               uuid.UUID
+	ProductionBranch string
+}
+
+// A project whose production branch no user set follows the repository's
+// default branch.
+func (q *Queries) FollowDefaultBranch(ctx context.Context, arg FollowDefaultBranchParams) error {
+	_, err := q.db.Exec(ctx, followDefaultBranch, arg.ID, arg.ProductionBranch)
+	return err
 }
 
 const getAPITokenByHash = `-- name: GetAPITokenByHash :one
@@ -613,7 +660,7 @@ func (q *Queries) GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetA
 }
 
 const getBuild = `-- name: GetBuild :one
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at FROM builds WHERE id = $1
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported FROM builds WHERE id = $1
 `
 
 func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (Build, error) {
@@ -642,6 +689,9 @@ func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (Build, error) {
 		&i.UpdatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.GithubReported,
 	)
 	return i, err
 }
@@ -703,6 +753,27 @@ func (q *Queries) GetDeploymentBySlug(ctx context.Context, slug string) (Deploym
 		&i.ReadyAt,
 		&i.FailedPermanently,
 		&i.Preview,
+	)
+	return i, err
+}
+
+const getGitHubApp = `-- name: GetGitHubApp :one
+
+SELECT singleton, app_id, slug, private_key_sealed, webhook_secret_sealed, api_url, updated_at FROM github_app WHERE singleton
+`
+
+// GitHub (issue 6)
+func (q *Queries) GetGitHubApp(ctx context.Context) (GithubApp, error) {
+	row := q.db.QueryRow(ctx, getGitHubApp)
+	var i GithubApp
+	err := row.Scan(
+		&i.Singleton,
+		&i.AppID,
+		&i.Slug,
+		&i.PrivateKeySealed,
+		&i.WebhookSecretSealed,
+		&i.ApiUrl,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
@@ -781,7 +852,7 @@ func (q *Queries) GetOrganisationByName(ctx context.Context, name string) (Organ
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch FROM projects WHERE id = $1
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -799,12 +870,17 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 		&i.ProductionBranch,
+		&i.ProductionBranchSet,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.RootDir,
+		&i.Dockerfile,
 	)
 	return i, err
 }
 
 const getProjectByName = `-- name: GetProjectByName :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch FROM projects WHERE organisation_id = $1 AND name = $2
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE organisation_id = $1 AND name = $2
 `
 
 type GetProjectByNameParams struct {
@@ -827,6 +903,11 @@ func (q *Queries) GetProjectByName(ctx context.Context, arg GetProjectByNamePara
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 		&i.ProductionBranch,
+		&i.ProductionBranchSet,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.RootDir,
+		&i.Dockerfile,
 	)
 	return i, err
 }
@@ -845,6 +926,17 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.CreatedAt,
 	)
 	return i, err
+}
+
+const gitHubDeliverySeen = `-- name: GitHubDeliverySeen :one
+SELECT EXISTS (SELECT 1 FROM github_deliveries WHERE id = $1)
+`
+
+func (q *Queries) GitHubDeliverySeen(ctx context.Context, id string) (bool, error) {
+	row := q.db.QueryRow(ctx, gitHubDeliverySeen, id)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
 }
 
 const goLive = `-- name: GoLive :execrows
@@ -894,6 +986,18 @@ func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error)
 	return i, err
 }
 
+const insertGitHubDelivery = `-- name: InsertGitHubDelivery :execrows
+INSERT INTO github_deliveries (id) VALUES ($1) ON CONFLICT (id) DO NOTHING
+`
+
+func (q *Queries) InsertGitHubDelivery(ctx context.Context, id string) (int64, error) {
+	result, err := q.db.Exec(ctx, insertGitHubDelivery, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const listActiveDeployments = `-- name: ListActiveDeployments :many
 SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE status IN ('deploying', 'ready') ORDER BY created_at
 `
@@ -933,7 +1037,7 @@ func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, erro
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch FROM projects ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects ORDER BY name
 `
 
 func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
@@ -957,6 +1061,11 @@ func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
 			&i.LiveDeploymentID,
 			&i.CreatedAt,
 			&i.ProductionBranch,
+			&i.ProductionBranchSet,
+			&i.GithubRepo,
+			&i.GithubInstallationID,
+			&i.RootDir,
+			&i.Dockerfile,
 		); err != nil {
 			return nil, err
 		}
@@ -1004,7 +1113,7 @@ func (q *Queries) ListBuildLogLines(ctx context.Context, arg ListBuildLogLinesPa
 }
 
 const listBuilds = `-- name: ListBuilds :many
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at FROM builds WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported FROM builds WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListBuildsParams struct {
@@ -1044,6 +1153,9 @@ func (q *Queries) ListBuilds(ctx context.Context, arg ListBuildsParams) ([]Build
 			&i.UpdatedAt,
 			&i.StartedAt,
 			&i.FinishedAt,
+			&i.GithubRepo,
+			&i.GithubInstallationID,
+			&i.GithubReported,
 		); err != nil {
 			return nil, err
 		}
@@ -1206,7 +1318,7 @@ func (q *Queries) ListEnvVars(ctx context.Context, projectID uuid.UUID) ([]EnvVa
 }
 
 const listExpiredBuilds = `-- name: ListExpiredBuilds :many
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at FROM builds WHERE status IN ('building', 'pushing') AND lease_expires_at < now()
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported FROM builds WHERE status IN ('building', 'pushing') AND lease_expires_at < now()
 `
 
 func (q *Queries) ListExpiredBuilds(ctx context.Context) ([]Build, error) {
@@ -1241,6 +1353,74 @@ func (q *Queries) ListExpiredBuilds(ctx context.Context) ([]Build, error) {
 			&i.UpdatedAt,
 			&i.StartedAt,
 			&i.FinishedAt,
+			&i.GithubRepo,
+			&i.GithubInstallationID,
+			&i.GithubReported,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listGitHubBuildsToReport = `-- name: ListGitHubBuildsToReport :many
+SELECT b.id, b.commit_sha, b.github_repo, b.github_installation_id, b.github_reported, b.status, b.reason,
+       b.preview, p.name AS project_name,
+       coalesce(d.status, '')::text AS deployment_status, coalesce(d.slug, '')::text AS deployment_slug,
+       coalesce(d.status_reason, '')::text AS deployment_reason
+FROM builds b
+JOIN projects p ON p.id = b.project_id
+LEFT JOIN deployments d ON d.id = b.deployment_id
+WHERE b.github_installation_id <> 0 AND b.github_reported NOT IN ('success', 'failure')
+  -- A status GitHub keeps refusing (the App uninstalled) is given up on.
+  AND b.created_at > now() - interval '1 day'
+ORDER BY b.created_at
+LIMIT $1
+`
+
+type ListGitHubBuildsToReportRow struct {
+	ID                   uuid.UUID
+	CommitSha            string
+	GithubRepo           string
+	GithubInstallationID int64
+	GithubReported       string
+	Status               string
+	Reason               string
+	Preview              bool
+	ProjectName          string
+	DeploymentStatus     string
+	DeploymentSlug       string
+	DeploymentReason     string
+}
+
+// Builds from push events whose final status has not been posted yet,
+// with what decides it: the build's status and its deployment's.
+func (q *Queries) ListGitHubBuildsToReport(ctx context.Context, limit int32) ([]ListGitHubBuildsToReportRow, error) {
+	rows, err := q.db.Query(ctx, listGitHubBuildsToReport, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListGitHubBuildsToReportRow
+	for rows.Next() {
+		var i ListGitHubBuildsToReportRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.CommitSha,
+			&i.GithubRepo,
+			&i.GithubInstallationID,
+			&i.GithubReported,
+			&i.Status,
+			&i.Reason,
+			&i.Preview,
+			&i.ProjectName,
+			&i.DeploymentStatus,
+			&i.DeploymentSlug,
+			&i.DeploymentReason,
 		); err != nil {
 			return nil, err
 		}
@@ -1513,7 +1693,7 @@ func (q *Queries) ListOrganisationInstances(ctx context.Context, organisationID 
 }
 
 const listOrganisationRunningBuilds = `-- name: ListOrganisationRunningBuilds :many
-SELECT b.id, b.project_id, b.source, b.commit_sha, b.branch, b.commit_message, b.commit_author, b.dockerfile, b.target, b.preview, b.status, b.reason, b.timings, b.image_digest, b.deployment_id, b.attempts, b.lease_owner, b.lease_expires_at, b.created_at, b.updated_at, b.started_at, b.finished_at FROM builds b JOIN projects p ON p.id = b.project_id
+SELECT b.id, b.project_id, b.source, b.commit_sha, b.branch, b.commit_message, b.commit_author, b.dockerfile, b.target, b.preview, b.status, b.reason, b.timings, b.image_digest, b.deployment_id, b.attempts, b.lease_owner, b.lease_expires_at, b.created_at, b.updated_at, b.started_at, b.finished_at, b.github_repo, b.github_installation_id, b.github_reported FROM builds b JOIN projects p ON p.id = b.project_id
 WHERE p.organisation_id = $1 AND b.status IN ('queued', 'building', 'pushing')
 ORDER BY b.created_at
 `
@@ -1551,6 +1731,9 @@ func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisatio
 			&i.UpdatedAt,
 			&i.StartedAt,
 			&i.FinishedAt,
+			&i.GithubRepo,
+			&i.GithubInstallationID,
+			&i.GithubReported,
 		); err != nil {
 			return nil, err
 		}
@@ -1563,7 +1746,7 @@ func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisatio
 }
 
 const listProjects = `-- name: ListProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch FROM projects WHERE organisation_id = $1 ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE organisation_id = $1 ORDER BY name
 `
 
 func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([]Project, error) {
@@ -1587,6 +1770,52 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 			&i.LiveDeploymentID,
 			&i.CreatedAt,
 			&i.ProductionBranch,
+			&i.ProductionBranchSet,
+			&i.GithubRepo,
+			&i.GithubInstallationID,
+			&i.RootDir,
+			&i.Dockerfile,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listProjectsByGitHubRepo = `-- name: ListProjectsByGitHubRepo :many
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at
+`
+
+func (q *Queries) ListProjectsByGitHubRepo(ctx context.Context, lower string) ([]Project, error) {
+	rows, err := q.db.Query(ctx, listProjectsByGitHubRepo, lower)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Project
+	for rows.Next() {
+		var i Project
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganisationID,
+			&i.Name,
+			&i.MinInstancesPerRegion,
+			&i.Port,
+			&i.HealthPath,
+			&i.MemoryMib,
+			&i.Vcpus,
+			&i.LiveDeploymentID,
+			&i.CreatedAt,
+			&i.ProductionBranch,
+			&i.ProductionBranchSet,
+			&i.GithubRepo,
+			&i.GithubInstallationID,
+			&i.RootDir,
+			&i.Dockerfile,
 		); err != nil {
 			return nil, err
 		}
@@ -1788,6 +2017,18 @@ func (q *Queries) PruneEvents(ctx context.Context, arg PruneEventsParams) (int64
 	return result.RowsAffected(), nil
 }
 
+const pruneGitHubDeliveries = `-- name: PruneGitHubDeliveries :execrows
+DELETE FROM github_deliveries WHERE received_at < now() - make_interval(secs => $1::float8)
+`
+
+func (q *Queries) PruneGitHubDeliveries(ctx context.Context, keepSeconds float64) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneGitHubDeliveries, keepSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const pruneLogLines = `-- name: PruneLogLines :execrows
 DELETE FROM log_lines WHERE id IN (
     SELECT id FROM log_lines WHERE logged_at < now() - make_interval(secs => $1::float8)
@@ -1821,6 +2062,33 @@ type PutBuildContextParams struct {
 
 func (q *Queries) PutBuildContext(ctx context.Context, arg PutBuildContextParams) error {
 	_, err := q.db.Exec(ctx, putBuildContext, arg.BuildID, arg.Archive)
+	return err
+}
+
+const putGitHubApp = `-- name: PutGitHubApp :exec
+INSERT INTO github_app (singleton, app_id, slug, private_key_sealed, webhook_secret_sealed, api_url)
+VALUES (true, $1, $2, $3, $4, $5)
+ON CONFLICT (singleton) DO UPDATE
+SET app_id = EXCLUDED.app_id, slug = EXCLUDED.slug, private_key_sealed = EXCLUDED.private_key_sealed,
+    webhook_secret_sealed = EXCLUDED.webhook_secret_sealed, api_url = EXCLUDED.api_url, updated_at = now()
+`
+
+type PutGitHubAppParams struct {
+	AppID               int64
+	Slug                string
+	PrivateKeySealed    []byte
+	WebhookSecretSealed []byte
+	ApiUrl              string
+}
+
+func (q *Queries) PutGitHubApp(ctx context.Context, arg PutGitHubAppParams) error {
+	_, err := q.db.Exec(ctx, putGitHubApp,
+		arg.AppID,
+		arg.Slug,
+		arg.PrivateKeySealed,
+		arg.WebhookSecretSealed,
+		arg.ApiUrl,
+	)
 	return err
 }
 
@@ -1892,6 +2160,35 @@ func (q *Queries) ReportInstance(ctx context.Context, arg ReportInstanceParams) 
 	return i, err
 }
 
+const setBuildGitHub = `-- name: SetBuildGitHub :exec
+UPDATE builds SET github_repo = $2, github_installation_id = $3 WHERE id = $1
+`
+
+type SetBuildGitHubParams struct {
+	ID                   uuid.UUID
+	GithubRepo           string
+	GithubInstallationID int64
+}
+
+func (q *Queries) SetBuildGitHub(ctx context.Context, arg SetBuildGitHubParams) error {
+	_, err := q.db.Exec(ctx, setBuildGitHub, arg.ID, arg.GithubRepo, arg.GithubInstallationID)
+	return err
+}
+
+const setBuildGitHubReported = `-- name: SetBuildGitHubReported :exec
+UPDATE builds SET github_reported = $2 WHERE id = $1
+`
+
+type SetBuildGitHubReportedParams struct {
+	ID             uuid.UUID
+	GithubReported string
+}
+
+func (q *Queries) SetBuildGitHubReported(ctx context.Context, arg SetBuildGitHubReportedParams) error {
+	_, err := q.db.Exec(ctx, setBuildGitHubReported, arg.ID, arg.GithubReported)
+	return err
+}
+
 const setBuildTimings = `-- name: SetBuildTimings :exec
 UPDATE builds SET timings = $2 WHERE id = $1
 `
@@ -1957,8 +2254,22 @@ func (q *Queries) SetInstanceDesired(ctx context.Context, arg SetInstanceDesired
 	return err
 }
 
+const setProjectGitHubInstallation = `-- name: SetProjectGitHubInstallation :exec
+UPDATE projects SET github_installation_id = $2 WHERE id = $1 AND github_installation_id <> $2
+`
+
+type SetProjectGitHubInstallationParams struct {
+	ID                   uuid.UUID
+	GithubInstallationID int64
+}
+
+func (q *Queries) SetProjectGitHubInstallation(ctx context.Context, arg SetProjectGitHubInstallationParams) error {
+	_, err := q.db.Exec(ctx, setProjectGitHubInstallation, arg.ID, arg.GithubInstallationID)
+	return err
+}
+
 const setProjectProductionBranch = `-- name: SetProjectProductionBranch :one
-UPDATE projects SET production_branch = $2 WHERE id = $1 RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch
+UPDATE projects SET production_branch = $2, production_branch_set = true WHERE id = $1 RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile
 `
 
 type SetProjectProductionBranchParams struct {
@@ -1966,6 +2277,8 @@ type SetProjectProductionBranchParams struct {
 	ProductionBranch string
 }
 
+// A branch a user set is kept: pushes no longer follow the repository's
+// default branch.
 func (q *Queries) SetProjectProductionBranch(ctx context.Context, arg SetProjectProductionBranchParams) (Project, error) {
 	row := q.db.QueryRow(ctx, setProjectProductionBranch, arg.ID, arg.ProductionBranch)
 	var i Project
@@ -1981,6 +2294,11 @@ func (q *Queries) SetProjectProductionBranch(ctx context.Context, arg SetProject
 		&i.LiveDeploymentID,
 		&i.CreatedAt,
 		&i.ProductionBranch,
+		&i.ProductionBranchSet,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.RootDir,
+		&i.Dockerfile,
 	)
 	return i, err
 }
@@ -2013,7 +2331,7 @@ WHERE id = $3 AND status = $4::text
   -- A runner writes only under its own claim; recovery only past the lease.
   AND ($5::text = '' OR lease_owner = $5::text)
   AND (NOT $6::boolean OR lease_expires_at < now())
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported
 `
 
 type TransitionBuildParams struct {
@@ -2059,6 +2377,9 @@ func (q *Queries) TransitionBuild(ctx context.Context, arg TransitionBuildParams
 		&i.UpdatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.GithubReported,
 	)
 	return i, err
 }
@@ -2138,6 +2459,55 @@ func (q *Queries) UpdateNodeRegistration(ctx context.Context, arg UpdateNodeRegi
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const updateProjectSource = `-- name: UpdateProjectSource :one
+UPDATE projects
+SET github_repo = $2, production_branch = $3, root_dir = $4, dockerfile = $5,
+    production_branch_set = production_branch_set OR $6::boolean,
+    github_installation_id = CASE WHEN lower(github_repo) = lower($2) THEN github_installation_id ELSE 0 END
+WHERE id = $1
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile
+`
+
+type UpdateProjectSourceParams struct {
+	ID               uuid.UUID
+	GithubRepo       string
+	ProductionBranch string
+	RootDir          string
+	Dockerfile       string
+	BranchSet        bool
+}
+
+func (q *Queries) UpdateProjectSource(ctx context.Context, arg UpdateProjectSourceParams) (Project, error) {
+	row := q.db.QueryRow(ctx, updateProjectSource,
+		arg.ID,
+		arg.GithubRepo,
+		arg.ProductionBranch,
+		arg.RootDir,
+		arg.Dockerfile,
+		arg.BranchSet,
+	)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Name,
+		&i.MinInstancesPerRegion,
+		&i.Port,
+		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
+		&i.LiveDeploymentID,
+		&i.CreatedAt,
+		&i.ProductionBranch,
+		&i.ProductionBranchSet,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.RootDir,
+		&i.Dockerfile,
 	)
 	return i, err
 }

@@ -326,4 +326,72 @@ DELETE FROM build_log_lines WHERE id IN (
 );
 
 -- name: SetProjectProductionBranch :one
-UPDATE projects SET production_branch = $2 WHERE id = $1 RETURNING *;
+-- A branch a user set is kept: pushes no longer follow the repository's
+-- default branch.
+UPDATE projects SET production_branch = $2, production_branch_set = true WHERE id = $1 RETURNING *;
+
+-- GitHub (issue 6)
+
+-- name: GetGitHubApp :one
+SELECT * FROM github_app WHERE singleton;
+
+-- name: PutGitHubApp :exec
+INSERT INTO github_app (singleton, app_id, slug, private_key_sealed, webhook_secret_sealed, api_url)
+VALUES (true, $1, $2, $3, $4, $5)
+ON CONFLICT (singleton) DO UPDATE
+SET app_id = EXCLUDED.app_id, slug = EXCLUDED.slug, private_key_sealed = EXCLUDED.private_key_sealed,
+    webhook_secret_sealed = EXCLUDED.webhook_secret_sealed, api_url = EXCLUDED.api_url, updated_at = now();
+
+-- name: UpdateProjectSource :one
+UPDATE projects
+SET github_repo = $2, production_branch = $3, root_dir = $4, dockerfile = $5,
+    production_branch_set = production_branch_set OR sqlc.arg(branch_set)::boolean,
+    github_installation_id = CASE WHEN lower(github_repo) = lower($2) THEN github_installation_id ELSE 0 END
+WHERE id = $1
+RETURNING *;
+
+-- name: CountRepoLinksOutsideOrganisation :one
+SELECT count(*) FROM projects WHERE lower(github_repo) = lower(sqlc.arg(repo)::text) AND organisation_id <> sqlc.arg(organisation_id);
+
+-- name: ListProjectsByGitHubRepo :many
+SELECT * FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at;
+
+-- name: SetProjectGitHubInstallation :exec
+UPDATE projects SET github_installation_id = $2 WHERE id = $1 AND github_installation_id <> $2;
+
+-- name: FollowDefaultBranch :exec
+-- A project whose production branch no user set follows the repository's
+-- default branch.
+UPDATE projects SET production_branch = $2
+WHERE id = $1 AND NOT production_branch_set AND production_branch <> $2;
+
+-- name: GitHubDeliverySeen :one
+SELECT EXISTS (SELECT 1 FROM github_deliveries WHERE id = $1);
+
+-- name: InsertGitHubDelivery :execrows
+INSERT INTO github_deliveries (id) VALUES ($1) ON CONFLICT (id) DO NOTHING;
+
+-- name: PruneGitHubDeliveries :execrows
+DELETE FROM github_deliveries WHERE received_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8);
+
+-- name: SetBuildGitHub :exec
+UPDATE builds SET github_repo = $2, github_installation_id = $3 WHERE id = $1;
+
+-- name: ListGitHubBuildsToReport :many
+-- Builds from push events whose final status has not been posted yet,
+-- with what decides it: the build's status and its deployment's.
+SELECT b.id, b.commit_sha, b.github_repo, b.github_installation_id, b.github_reported, b.status, b.reason,
+       b.preview, p.name AS project_name,
+       coalesce(d.status, '')::text AS deployment_status, coalesce(d.slug, '')::text AS deployment_slug,
+       coalesce(d.status_reason, '')::text AS deployment_reason
+FROM builds b
+JOIN projects p ON p.id = b.project_id
+LEFT JOIN deployments d ON d.id = b.deployment_id
+WHERE b.github_installation_id <> 0 AND b.github_reported NOT IN ('success', 'failure')
+  -- A status GitHub keeps refusing (the App uninstalled) is given up on.
+  AND b.created_at > now() - interval '1 day'
+ORDER BY b.created_at
+LIMIT $1;
+
+-- name: SetBuildGitHubReported :exec
+UPDATE builds SET github_reported = $2 WHERE id = $1;

@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zeitwork/zeitwork/internal/github/githubtest"
+	"github.com/zeitwork/zeitwork/internal/operator"
+	"github.com/zeitwork/zeitwork/internal/operator/operatortest"
+)
+
+// TestGitHubSetupAndProjectSource: `github setup` exchanges the manifest
+// code at the stand-in and stores the App on the operator (admin token
+// only); `projects create|update` set a project's build source.
+func TestGitHubSetupAndProjectSource(t *testing.T) {
+	srv := operatortest.Start(t, func(c *operator.Config) { c.AdminToken = "admin-secret" })
+	t.Setenv("ZEITWORK_CONFIG", filepath.Join(t.TempDir(), "config.json"))
+	t.Setenv("ZEITWORK_ADMIN_TOKEN", "")
+	gh := githubtest.Start(t, githubtest.NewRepo(t).Dir)
+	mustRun(t, "login", "--api", srv.URL, "--token", srv.Token)
+
+	if _, err := run(t, "github", "setup", "--github-api", gh.URL, "--code", githubtest.ManifestCode, "--admin-token", srv.Token); err == nil ||
+		!strings.Contains(err.Error(), "admin token") {
+		t.Fatalf("setup with a user token: %v", err)
+	}
+	out := mustRun(t, "github", "setup", "--github-api", gh.URL, "--code", githubtest.ManifestCode, "--admin-token", "admin-secret")
+	if !strings.Contains(out, "id 4242") {
+		t.Fatalf("setup: %s", out)
+	}
+	app, err := srv.Store.GetGitHubApp(t.Context())
+	if err != nil || app.AppID != gh.AppID || app.ApiUrl != gh.URL {
+		t.Fatalf("stored app: %+v %v", app, err)
+	}
+	if strings.Contains(string(app.PrivateKeySealed), "PRIVATE KEY") || strings.Contains(string(app.WebhookSecretSealed), gh.WebhookSecret) {
+		t.Fatal("the App's secrets are stored in the clear")
+	}
+
+	out = mustRun(t, "projects", "create", "web", "--repo", "acme/web", "--branch", "prod", "--root-dir", "svc", "--dockerfile", "docker/Dockerfile", "--json")
+	for _, want := range []string{`"repo": "acme/web"`, `"production_branch": "prod"`, `"root_dir": "svc"`, `"dockerfile": "docker/Dockerfile"`} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("create: want %s in\n%s", want, out)
+		}
+	}
+	out = mustRun(t, "projects", "update", "web", "--branch", "main")
+	if !strings.Contains(out, "builds acme/web (root svc, docker/Dockerfile); pushes to main go live") {
+		t.Fatalf("update: %s", out)
+	}
+	if _, err := run(t, "projects", "update", "web", "--root-dir", "../etc"); err == nil || !strings.Contains(err.Error(), "invalid root directory") {
+		t.Fatalf("root dir outside the repository: %v", err)
+	}
+}
