@@ -21,7 +21,7 @@ import (
 	"github.com/zeitwork/zeitwork/internal/image"
 )
 
-//go:embed hello/*.go
+//go:embed hello/*.go hello/Dockerfile
 var helloSource embed.FS
 
 // SampleTag names the sample image in the layout BuildSampleImage writes.
@@ -121,7 +121,7 @@ func writeSource(dir string) error {
 		return err
 	}
 	return fs.WalkDir(helloSource, "hello", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
 			return err
 		}
 		b, err := helloSource.ReadFile(p)
@@ -130,4 +130,22 @@ func writeSource(dir string) error {
 		}
 		return os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644)
 	})
+}
+
+// WriteSampleContext writes a build context for the sample app into dir:
+// its Dockerfile (examples/hello/Dockerfile, FROM scratch) and the
+// compiled binary it copies. A builder that takes Dockerfiles builds it
+// without reaching any registry.
+func WriteSampleContext(ctx context.Context, goCmd, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("sample build context: %w", err)
+	}
+	df, err := helloSource.ReadFile("hello/Dockerfile")
+	if err != nil {
+		return fmt.Errorf("sample build context: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), df, 0o644); err != nil {
+		return fmt.Errorf("sample build context: %w", err)
+	}
+	return BuildSampleBinary(ctx, goCmd, filepath.Join(dir, "hello"))
 }

@@ -15,8 +15,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zeitwork/zeitwork/internal/build"
+	"github.com/zeitwork/zeitwork/internal/build/buildah"
+	"github.com/zeitwork/zeitwork/internal/cli"
 	"github.com/zeitwork/zeitwork/internal/edge"
 	"github.com/zeitwork/zeitwork/internal/node"
+	"github.com/zeitwork/zeitwork/internal/node/network"
 	"github.com/zeitwork/zeitwork/internal/operator"
 	"github.com/zeitwork/zeitwork/internal/platform"
 	"github.com/zeitwork/zeitwork/internal/seal"
@@ -44,7 +48,8 @@ func required(name, value, env string) (string, error) {
 
 func operatorCmd() *cobra.Command {
 	var listen, dbURL, domain, edgeURL, stateDir, registryHost, bootstrapEmail, metricsListen string
-	var allowRegistries []string
+	var allowRegistries, buildDNS []string
+	var builds bool
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "Run the control plane: API, registry, reconciler (needs PostgreSQL)",
@@ -101,6 +106,11 @@ an edge token.`,
 			if registryHost == "" {
 				registryHost = ln.Addr().String()
 			}
+			builder, err := operatorBuilder(builds, stateDir, registryHost, buildDNS)
+			if err != nil {
+				ln.Close()
+				return err
+			}
 			metrics, err := serveMetrics(ctx, metricsListen, log)
 			if err != nil {
 				ln.Close()
@@ -111,7 +121,7 @@ an edge token.`,
 				RegistryHost: registryHost, RegistryDir: filepath.Join(stateDir, "registry"),
 				AllowedRegistries: allowRegistries,
 				JoinToken:         join, TunnelToken: tunnelToken, Log: log, Metrics: metrics,
-				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"),
+				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"), Builder: builder,
 			})
 			if err != nil {
 				return err
@@ -133,8 +143,28 @@ an edge token.`,
 	f.StringVar(&registryHost, "registry-host", "", "host:port under which nodes reach the registry (default: the listen address)")
 	f.StringSliceVar(&allowRegistries, "allow-registry", nil, "host:port of a registry on a loopback, private or link-local address that deployments may pull from (repeatable; refused otherwise)")
 	f.StringVar(&bootstrapEmail, "bootstrap", "", "create this first user and print tokens")
+	f.BoolVar(&builds, "builds", true, "build Dockerfiles (zeitwork deploy DIR, git push, GitHub) with buildah on this host, every RUN step sandboxed")
+	f.StringSliceVar(&buildDNS, "build-dns", nil, "DNS servers RUN steps may use (default: this host's usable resolvers)")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	return cmd
+}
+
+// operatorBuilder is the operator's Dockerfile builder: buildah, with the
+// operator's own registry reached over plain HTTP when it is on loopback.
+func operatorBuilder(enabled bool, stateDir, registryHost string, dns []string) (build.Builder, error) {
+	if !enabled {
+		return nil, nil
+	}
+	if len(dns) == 0 {
+		dns = network.HostDNS("/etc/resolv.conf")
+	}
+	b, err := buildah.New(buildah.Config{
+		StateDir: filepath.Join(stateDir, "builds"), PlainHTTP: []string{registryHost}, DNS: dns,
+	})
+	if err != nil {
+		return nil, &cli.UserError{Msg: err.Error(), Hint: "install buildah and runc (scripts/install-deps.sh), or run with --builds=false"}
+	}
+	return b, nil
 }
 
 func nodeCmd() *cobra.Command {

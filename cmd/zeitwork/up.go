@@ -15,19 +15,21 @@ import (
 
 	"github.com/zeitwork/zeitwork/examples"
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/build/buildah"
 	"github.com/zeitwork/zeitwork/internal/cli"
 	"github.com/zeitwork/zeitwork/internal/platform"
 )
 
 func upCmd() *cobra.Command {
 	var cfg platform.Config
-	var noSample, verbose bool
+	var noSample, noBuilds, verbose bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run every role on this machine and deploy the sample app",
 		Long: `Run the operator (with a private PostgreSQL), one node agent (region "local",
 QEMU microVMs) and the edge on this machine, log the CLI in, and deploy the
-bundled sample app. Ctrl-C stops everything and removes every VM, tap device,
+bundled sample app, built from its Dockerfile by the sandboxed buildah builder
+(builds go under --state-dir/builds). Ctrl-C stops everything and removes every VM, tap device,
 disk and database process it started.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,6 +44,11 @@ disk and database process it started.`,
 				level = slog.LevelDebug
 			}
 			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			if !noBuilds {
+				cfg.Build = &buildah.Config{}
+			} else if !noSample {
+				return &cli.UserError{Msg: "--no-builds needs --no-sample", Hint: "the sample app is built from its Dockerfile"}
+			}
 			return up(cmd.Context(), cmd, cfg, noSample)
 		},
 	}
@@ -55,6 +62,7 @@ disk and database process it started.`,
 	f.StringVar(&cfg.Accel, "accel", "auto", "VM acceleration: auto (probe), kvm or tcg")
 	f.StringSliceVar(&cfg.AllowedRegistries, "allow-registry", nil, "host:port of a registry on a loopback, private or link-local address that deployments may pull from (repeatable; refused otherwise)")
 	f.BoolVar(&noSample, "no-sample", false, "do not deploy the sample app")
+	f.BoolVar(&noBuilds, "no-builds", false, "do not build Dockerfiles (zeitwork deploy DIR, git push); images only")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log what every role does")
 	return cmd
 }
@@ -105,15 +113,15 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 }
 
 func deploySample(ctx context.Context, out interface{ Write([]byte) (int, error) }, stateDir string, login cli.Config) error {
-	fmt.Fprintln(out, "==> Building the sample app (examples/hello) into an OCI image")
-	layout := filepath.Join(stateDir, "sample")
-	os.RemoveAll(layout)
-	if _, err := examples.BuildSampleImage(ctx, "", layout, examples.SampleConfig); err != nil {
+	fmt.Fprintln(out, "==> Building the sample app (examples/hello) from its Dockerfile")
+	dir := filepath.Join(stateDir, "sample")
+	os.RemoveAll(dir)
+	if err := examples.WriteSampleContext(ctx, "", dir); err != nil {
 		return err
 	}
 	if err := cli.CreateProject(ctx, login, api.CreateProjectRequest{Name: "hello"}); err != nil {
 		return err
 	}
-	_, err := cli.Deploy(ctx, login, out, "hello", layout)
+	_, err := cli.DeployDir(ctx, login, out, "hello", dir)
 	return err
 }

@@ -20,6 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zeitwork/zeitwork/internal/build"
+	"github.com/zeitwork/zeitwork/internal/build/buildah"
 	"github.com/zeitwork/zeitwork/internal/edge"
 	"github.com/zeitwork/zeitwork/internal/node"
 	"github.com/zeitwork/zeitwork/internal/node/network"
@@ -53,6 +55,12 @@ type Config struct {
 	// AllowedRegistries may serve images although they are on loopback,
 	// private or link-local addresses (operator.Config.AllowedRegistries).
 	AllowedRegistries []string
+	// Build, when set, makes the operator build Dockerfiles with buildah,
+	// every RUN step sandboxed (see internal/build/buildah). The
+	// operator's registry is added to its PlainHTTP registries, and RUN
+	// steps use the VMs' DNS servers unless Build.DNS says otherwise. Nil:
+	// the operator refuses builds.
+	Build *buildah.Config
 	// KernelCache holds the guest kernel; default guestkernel.DefaultCacheDir.
 	KernelCache string
 	// Operator timers, shortened by tests.
@@ -206,6 +214,11 @@ func (p *Platform) startOperator(ctx context.Context) error {
 	if edgePort != "80" {
 		edgeURL = "http://{host}:" + edgePort
 	}
+	builder, err := p.newBuilder(apiLn.Addr().String())
+	if err != nil {
+		apiLn.Close()
+		return err
+	}
 	p.joinToken, _ = operator.NewToken()
 	tunnelToken, _ := operator.NewToken()
 	op, err := operator.New(operator.Config{
@@ -214,7 +227,7 @@ func (p *Platform) startOperator(ctx context.Context) error {
 		AllowedRegistries: p.cfg.AllowedRegistries,
 		JoinToken:         p.joinToken, TunnelToken: tunnelToken,
 		Resync: p.cfg.Resync, NodeGrace: p.cfg.NodeGrace, DeployTimeout: p.cfg.DeployTimeout, Log: p.log.With("role", "operator"),
-		Metrics: p.registerer(),
+		Metrics: p.registerer(), Builder: builder,
 	})
 	if err != nil {
 		apiLn.Close()
@@ -228,6 +241,30 @@ func (p *Platform) startOperator(ctx context.Context) error {
 
 	p.Token, err = operator.Bootstrap(ctx, p.Store, "default", "admin@localhost")
 	return err
+}
+
+// newBuilder makes the Dockerfile builder Config.Build asks for (nil
+// without one). registry is the operator's own, reached over plain HTTP.
+func (p *Platform) newBuilder(registry string) (build.Builder, error) {
+	if p.cfg.Build == nil {
+		return nil, nil
+	}
+	cfg := *p.cfg.Build
+	cfg.PlainHTTP = append(append([]string{}, cfg.PlainHTTP...), registry)
+	if len(cfg.DNS) == 0 {
+		cfg.DNS = p.cfg.DNS
+		if len(cfg.DNS) == 0 {
+			cfg.DNS = network.HostDNS("/etc/resolv.conf")
+		}
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = filepath.Join(p.cfg.StateDir, "builds")
+	}
+	b, err := buildah.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("builder: %w", err)
+	}
+	return b, nil
 }
 
 func (p *Platform) startFirstNode(ctx context.Context) error {

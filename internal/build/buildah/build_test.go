@@ -222,3 +222,36 @@ func BenchmarkSampleApp(b *testing.B) {
 		}
 	}
 }
+
+// TestRebuildWithChangesOnAnotherSlot changes a RUN step and rebuilds the
+// same project while the first build's slot is taken by a build of another
+// project: the second build of the project runs in another slot, and its
+// RUN steps must still write the layers its first build left in the
+// project's cache (one uid range per project, uidrange.go).
+func TestRebuildWithChangesOnAnotherSlot(t *testing.T) {
+	e := newEnvWith(t, testLimits, func(c *Config) { c.Slots = 2 })
+	write := func(greeting string) string {
+		return writeContext(t, map[string]string{
+			"Dockerfile": "ARG BASE\nFROM ${BASE}\nRUN echo " + greeting + " > /out && echo step-ran\n",
+		})
+	}
+	build := func(project, id, dir string) string {
+		t.Helper()
+		req := build.Request{ID: id, Project: project, ContextDir: dir,
+			Args: map[string]string{"BASE": e.base}, Push: e.registry + "/acme/" + project + ":" + id}
+		_, err, log := e.build(t, req, 2*time.Minute)
+		if err != nil {
+			t.Fatalf("build %s of %s: %v\n%s", id, project, err, log)
+		}
+		return log
+	}
+	build("p1", "b1", write("one"))
+	// Slots are handed out in turn: p2 takes the other slot, and p1's next
+	// build the one p2 did not.
+	build("p2", "b2", write("other"))
+	build("p1", "b3", write("one"))
+	if log := build("p1", "b4", write("two")); !ran(log, "step-ran") {
+		t.Errorf("the changed RUN step did not run:\n%s", log)
+	}
+	e.checkNothingLeft(t, "p1")
+}

@@ -56,8 +56,9 @@ type Config struct {
 	StateDir string
 	// Buildah is the buildah binary; default "buildah" from PATH.
 	Buildah string
-	// UIDBase is the first host uid (and gid) of the builds' ranges: slot i
-	// maps a RUN step's uids 0-65535 to UIDBase+i*65536 on. Default
+	// UIDBase is the first host uid (and gid) of the builds' ranges: the
+	// i-th project to build maps its RUN steps' uids 0-65535 to
+	// UIDBase+i*65536 on, for good (uidrange.go). Default
 	// 1000000000, far from the VMs' (900000) and /etc/subuid's usual ranges.
 	// No other user may have these ids.
 	UIDBase int
@@ -181,7 +182,12 @@ func (b *Builder) Build(ctx context.Context, req build.Request) (build.Result, e
 	}
 	defer func() { b.slots <- slot }()
 
-	j := &job{b: b, req: req, slot: slot, dockerfile: dockerfile, store: b.storeDir(req.Project)}
+	store := b.storeDir(req.Project)
+	uidBase, err := b.projectRange(store)
+	if err != nil {
+		return build.Result{}, err
+	}
+	j := &job{b: b, req: req, slot: slot, uidBase: uidBase, dockerfile: dockerfile, store: store}
 	defer j.cleanup()
 	if err := j.prepare(ctx); err != nil {
 		return build.Result{}, err

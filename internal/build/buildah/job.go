@@ -17,9 +17,11 @@ import (
 // job is one build in progress: its slot's sandbox and its temporary
 // directory, removed by cleanup whatever happened.
 type job struct {
-	b          *Builder
-	req        build.Request
-	slot       int
+	b    *Builder
+	req  build.Request
+	slot int
+	// uidBase is the first host uid of the project's range (uidrange.go).
+	uidBase    int
 	dockerfile string
 	store      string // the project's storage root
 
@@ -121,8 +123,7 @@ func (j *job) env() []string {
 // user namespace that does not own the network namespace), and no
 // resolv.conf unless DNS servers are configured.
 func (j *job) budArgs() []string {
-	first := j.b.cfg.UIDBase + j.slot*idRange
-	idmap := fmt.Sprintf("0:%d:%d", first, idRange)
+	idmap := fmt.Sprintf("0:%d:%d", j.uidBase, idRange)
 	mem := strconv.FormatInt(j.b.cfg.Limits.MemoryBytes, 10)
 	args := append(j.global(), "bud",
 		"--layers", "--force-rm", "--pull=missing",
