@@ -98,7 +98,11 @@ type Config struct {
 	// build (default 10000).
 	BuildContextMaxBytes int64
 	BuildLogMaxLines     int
-	Log                  *slog.Logger
+	// GitDir holds the projects' git remotes (bare repositories, one per
+	// project id, created on first use) and their hook; empty: no git
+	// remote (/git/ answers 503).
+	GitDir string
+	Log    *slog.Logger
 	// Metrics receives the operator's Prometheus metrics (README.md,
 	// "Metrics"); nil means none are registered.
 	Metrics prometheus.Registerer
@@ -181,6 +185,8 @@ type Operator struct {
 	// id names this replica as the holder of build leases.
 	id     string
 	builds *buildWorkers
+	// git is the git remote, nil without GitDir.
+	git *gitRemote
 }
 
 // New returns an operator; call Run to start its reconcilers.
@@ -192,6 +198,7 @@ func New(cfg Config) (*Operator, error) {
 	if cfg.AppsDomain == "" {
 		return nil, fmt.Errorf("operator: apps domain is required")
 	}
+	var err error
 	o := &Operator{
 		cfg:           cfg,
 		store:         cfg.Store,
@@ -201,6 +208,11 @@ func New(cfg Config) (*Operator, error) {
 		pruneBatch:    5000,
 		id:            randomHex(8),
 		builds:        newBuildWorkers(),
+	}
+	if cfg.GitDir != "" {
+		if o.git, err = newGitRemote(cfg.GitDir); err != nil {
+			return nil, fmt.Errorf("operator: %w", err)
+		}
 	}
 	o.egress = image.NewEgress(cfg.RegistryHost, cfg.AllowedRegistries)
 	o.resolver = newResolver(o)
@@ -227,6 +239,9 @@ func (o *Operator) Run(ctx context.Context) error {
 	go o.pruneLoop(ctx)
 	if o.cfg.Builder != nil {
 		go o.buildLoop(ctx)
+	}
+	if o.git != nil {
+		go o.serveHooks(ctx)
 	}
 	return o.reconcileLoop(ctx)
 }
