@@ -45,6 +45,14 @@ func (o *Operator) createBuild(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	src := buildSource{Kind: "upload", Branch: q.Get("branch"), Dockerfile: q.Get("dockerfile"), Target: q.Get("target")}
+	// A client that builds a git commit (a CI job, say) names it.
+	if c := q.Get("commit"); c != "" {
+		if !commitPattern.MatchString(c) {
+			return invalid("give the full commit id, e.g. `git rev-parse HEAD`", "invalid commit %q", c)
+		}
+		src.Kind, src.Commit = "git", c
+		src.Message, src.Author = truncate(q.Get("message"), 4096), truncate(q.Get("author"), 256)
+	}
 	archive, err := o.readBuildContext(w, r)
 	if err != nil {
 		return err

@@ -3,9 +3,11 @@ package operator_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -363,5 +365,56 @@ func TestGitRemoteAuth(t *testing.T) {
 	}
 	if bs := g.builds(); len(bs) != 0 || len(g.builder.built()) != 0 {
 		t.Fatalf("a refused push built: %+v", bs)
+	}
+}
+
+// TestGitPushLargePack pushes a pack over git's 1 MiB post buffer, which
+// git sends as a chunked body (net/http/cgi refuses those as they come).
+func TestGitPushLargePack(t *testing.T) {
+	g := startGit(t)
+	big := make([]byte, 3<<20)
+	rand.Read(big)
+	repo := localRepo(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY blob /blob\n", "blob": string(big)}, "big")
+	out, ok := git(t, repo, "push", g.remote("web", g.token), "main")
+	if !ok {
+		t.Fatalf("push failed:\n%s", out)
+	}
+	if ctx := g.builder.built(); len(ctx) != 1 || ctx[0]["blob"] != string(big) {
+		t.Fatal("the build did not get the pushed file")
+	}
+}
+
+// TestBuildAPIGitMetadata: the builds API takes a commit's id, message
+// and author with an uploaded context and shows them.
+func TestBuildAPIGitMetadata(t *testing.T) {
+	g := startGit(t)
+	repo := localRepo(t, map[string]string{"Dockerfile": "FROM scratch\n"}, "ci build")
+	sha := mustGit(t, repo, "rev-parse", "HEAD")
+	tarPath := filepath.Join(t.TempDir(), "ctx.tar")
+	mustGit(t, repo, "archive", "--format=tar", "--output", tarPath, "HEAD")
+	post := func(query string) (int, api.Build) {
+		body, _ := os.ReadFile(tarPath)
+		req, _ := http.NewRequest("POST", g.url+"/v1/projects/web/builds?"+query, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+g.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b api.Build
+		json.NewDecoder(resp.Body).Decode(&b)
+		return resp.StatusCode, b
+	}
+	if code, _ := post("commit=HEAD"); code != 400 {
+		t.Fatalf("a commit that is not an id: %d", code)
+	}
+	code, b := post(url.Values{"branch": {"main"}, "commit": {sha}, "message": {"ci build"}, "author": {"CI <ci@acme.test>"}}.Encode())
+	if code != 202 {
+		t.Fatalf("create build: %d", code)
+	}
+	var got api.Build
+	g.call("GET", "/v1/builds/"+b.ID, g.token, nil, &got)
+	if got.Source != "git" || got.Commit != sha || got.CommitMessage != "ci build" || got.CommitAuthor != "CI <ci@acme.test>" || got.Branch != "main" {
+		t.Fatalf("build: %+v", got)
 	}
 }
