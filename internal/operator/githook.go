@@ -25,7 +25,11 @@ import (
 // the push's token in its environment. Test binaries that link the
 // operator act as the hook the same way.
 func init() {
-	if filepath.Base(os.Args[0]) == "pre-receive" && os.Getenv(envPushToken) != "" {
+	if filepath.Base(os.Args[0]) == "pre-receive" {
+		if os.Getenv(envPushToken) == "" {
+			fmt.Fprintln(os.Stderr, "error: the zeitwork hook runs only in a push to the operator's git remote")
+			os.Exit(1)
+		}
 		os.Exit(runHook(os.Stdin, os.Stderr))
 	}
 }
