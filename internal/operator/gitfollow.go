@@ -120,7 +120,7 @@ func (o *Operator) followBuild(ctx context.Context, out *pushOutput, b db.Build)
 			return b, o.gaveUp(ctx, out, "build "+b.ID.String(), err)
 		}
 		for _, l := range lines {
-			out.printf("%s", l.Line)
+			out.printf("%s", stripControl(l.Line))
 			last = l.ID
 		}
 		if len(lines) == 1000 {
@@ -204,6 +204,17 @@ func (p *pushOutput) printf(format string, args ...any) {
 	if f, ok := p.w.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// stripControl replaces control characters (escape sequences included) in
+// a line of the tenant's build output, which reaches the pusher's terminal.
+func stripControl(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || (r >= 0x20 && r != 0x7f && (r < 0x80 || r > 0x9f)) {
+			return r
+		}
+		return '?'
+	}, s)
 }
 
 func short(commit string) string { return commit[:min(len(commit), 12)] }

@@ -49,6 +49,7 @@ func (b *pushBuilder) Build(ctx context.Context, req build.Request) (build.Resul
 	b.mu.Unlock()
 	df := files[req.Dockerfile]
 	fmt.Fprintf(req.Log, "STEP 1/2: %s\n", strings.SplitN(df, "\n", 2)[0])
+	fmt.Fprintf(req.Log, "output with an escape \x1b]0;owned\x07 sequence\n")
 	if strings.Contains(df, "RUN false") {
 		fmt.Fprintf(req.Log, "STEP 2/2: RUN false\n")
 		return build.Result{}, fmt.Errorf("%w: step RUN false exited with code 1", build.ErrUser)
@@ -221,12 +222,15 @@ func TestGitPushBuildsAndDeploys(t *testing.T) {
 		t.Fatalf("deployment not live after the push: %+v", d)
 	}
 	for _, want := range []string{
-		"remote: STEP 1/2: FROM scratch", "remote: COMMIT ", "all instances healthy",
+		"remote: STEP 1/2: FROM scratch", "remote: COMMIT ",
 		"remote: zeitwork: deployment " + d.ID + " is live at http://web.apps.test", d.URL,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("push output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, "escape ?]0;owned? sequence") {
+		t.Errorf("control characters of the build output reached the pusher:\n%q", out)
 	}
 	if g.remoteRef("refs/heads/main") != sha {
 		t.Fatalf("remote main is %q, want %s", g.remoteRef("refs/heads/main"), sha)
