@@ -3,8 +3,9 @@
 # (exit 1) if there is anything: network namespaces named zw* or zeitwork* (also those
 # whose mount is covered under /run/netns, which `ip netns` cannot show),
 # tap devices zt* on the host or in any network namespace, host veths
-# zwh-*, nftables tables zeitwork*, VM cgroups zeitwork-*, and
-# qemu-system-x86_64 or postgres processes. Run it as root when nothing of Zeitwork should be running:
+# zwh-*, nftables tables zeitwork*, VM and build cgroups zeitwork-*, build
+# directories /tmp/zeitwork-build-* and mounts below them, and
+# qemu-system-x86_64, postgres, buildah or runc processes. Run it as root when nothing of Zeitwork should be running:
 # CI runs it before and after the tests (.ci/run). It changes nothing.
 set -uo pipefail
 
@@ -67,10 +68,19 @@ while read -r dir; do
 	found+=("cgroup $dir")
 done < <(find /sys/fs/cgroup -mindepth 1 -type d -path '*/zeitwork-*' 2>/dev/null)
 
+# Builds: their temporary directories (auth file, registries.conf, the RUN
+# steps' bundles) and anything still mounted there.
+for d in /tmp/zeitwork-build-*; do
+	[[ -e $d ]] && found+=("build directory $d")
+done
+while read -r mnt; do
+	found+=("build mount $mnt")
+done < <(awk '$5 ~ "/zeitwork-build-" { print $5 }' /proc/self/mountinfo)
+
 # -x matches the process name exactly: -f would match this script's own
 # shell, or any command line that mentions the name. The kernel keeps 15
 # characters of a name, so qemu-system-x86_64 runs as qemu-system-x86.
-for name in qemu-system-x86 postgres; do
+for name in qemu-system-x86 postgres buildah runc; do
 	while read -r pid args; do
 		found+=("process $pid: $args")
 	done < <(pgrep -a -x "$name")

@@ -3,8 +3,9 @@
 # `zeitwork up`) can leave on a host: QEMU processes, PostgreSQL clusters
 # under /tmp or a zeitwork state directory, network namespaces zw* and
 # zeitwork* (also ones covered under /run/netns), taps zt*, host veths
-# zwh-*, nftables tables zeitwork* and VM cgroups zeitwork-*. It prints
-# what it removes.
+# zwh-*, nftables tables zeitwork*, VM and build cgroups zeitwork-*, and
+# builds (buildah and its RUN steps, /tmp/zeitwork-build-*). It prints what
+# it removes.
 #
 # Meant for CI and for a developer's machine after an interrupted test run;
 # a node in service never needs it (the agent adopts its VMs on restart).
@@ -38,6 +39,30 @@ done
 for _ in $(seq 50); do
 	pgrep -x qemu-system-x86 >/dev/null || break
 	sleep 0.1
+done
+
+# Builds: buildah runs with TMPDIR in its /tmp/zeitwork-build-* directory;
+# its RUN steps die with their cgroups below.
+for pid in $(pgrep -x buildah); do
+	if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -q '^TMPDIR=.*/zeitwork-build-'; then
+		say "killing buildah $pid"
+		kill -KILL "$pid"
+	fi
+done
+while read -r cg; do
+	for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do
+		say "killing build process $pid"
+		kill -KILL "$pid"
+	done
+done < <(find /sys/fs/cgroup -mindepth 1 -type d -path '*/zeitwork-build*' 2>/dev/null)
+while read -r mnt; do
+	say "unmounting $mnt"
+	umount -l "$mnt"
+done < <(awk '$5 ~ "/zeitwork-build-" { print $5 }' /proc/self/mountinfo | sort -r)
+for d in /tmp/zeitwork-build-*; do
+	[[ -e $d ]] || continue
+	say "removing build directory $d"
+	rm -rf "$d"
 done
 
 # A namespace mount that a later bind of /run/netns covered can only be

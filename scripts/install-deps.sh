@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Zeitwork needs on Debian or Ubuntu, skipping what is there:
 # QEMU (microVMs), PostgreSQL (state), nftables and iproute2 (VM network),
-# e2fsprogs (root disks), kmod, and for the benchmarks nginx, Caddy and wrk.
+# e2fsprogs (root disks), kmod, buildah and runc (Dockerfile builds;
+# busybox-static for their tests' base images), and for the benchmarks nginx,
+# Caddy and wrk.
 # The guest kernel is fetched later by `zeitwork up` with apt-get download.
 set -euo pipefail
 
-packages=(qemu-system-x86 postgresql nftables iproute2 e2fsprogs kmod ca-certificates util-linux)
+packages=(qemu-system-x86 postgresql nftables iproute2 e2fsprogs kmod ca-certificates util-linux buildah runc busybox-static)
 if [[ "${ZEITWORK_BENCH_DEPS:-1}" == 1 ]]; then
 	packages+=(nginx caddy wrk)
 fi

@@ -273,3 +273,37 @@ func TestImagesFromInternalAddressesAreRefused(t *testing.T) {
 		t.Errorf("allowed registry: %d requests, reason %q", allowed.count(), d.Reason)
 	}
 }
+
+// TestStoppedInstancesGetNoEnv: the desired state carries a project's
+// decrypted env vars only for instances the node must run; one it must
+// stop is listed without them.
+func TestStoppedInstancesGetNoEnv(t *testing.T) {
+	h := start(t)
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	h.call("PUT", "/v1/projects/web/env/SECRET", h.token, api.EnvVar{Value: "web-secret"}, nil)
+	ref := h.pushImage("web", image.ImageConfig{Entrypoint: []string{"/app"}})
+	a := h.register("eu", "10.0.0.1:7443")
+	var d api.Deployment
+	h.call("POST", "/v1/projects/web/deployments", h.token, api.CreateDeploymentRequest{Image: ref}, &d)
+	h.eventually("placement", func() bool { return len(running(a.desired())) == 3 })
+	for _, in := range running(a.desired()) {
+		if !strings.Contains(strings.Join(in.Env, " "), "web-secret") {
+			t.Fatalf("running instance %s without its env: %+v", in.ID, in)
+		}
+		// Started on the node: stopping it needs the node's word.
+		a.report(in.ID, api.InstanceStarting, "")
+	}
+	if code := h.call("DELETE", "/v1/deployments/"+d.ID, h.token, nil, nil); code != 200 {
+		t.Fatalf("stop deployment: %d", code)
+	}
+	var stopping []api.DesiredInstance
+	h.eventually("the instances to be desired stopped", func() bool {
+		stopping = a.desired()
+		return len(stopping) == 3 && len(running(stopping)) == 0
+	})
+	for _, in := range stopping {
+		if len(in.Env) != 0 {
+			t.Errorf("instance %s desired %s still gets env %v", in.ID, in.Desired, in.Env)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/store/db"
@@ -39,7 +41,7 @@ func (o *Operator) RouteTable(ctx context.Context) (*api.RouteTable, error) {
 	if t := o.lastRoutes.table; t != nil && t.Version == version {
 		return t, nil
 	}
-	t, err := o.buildRoutes(ctx, version)
+	t, err := o.buildRoutes(ctx, o.store.Pool, version)
 	if err != nil {
 		return nil, err
 	}
@@ -47,8 +49,33 @@ func (o *Operator) RouteTable(ctx context.Context) (*api.RouteTable, error) {
 	return t, nil
 }
 
-func (o *Operator) buildRoutes(ctx context.Context, version int64) (*api.RouteTable, error) {
-	nodes, err := o.store.ListNodes(ctx)
+// txBeginner is the pool, as buildRoutes needs it; tests wrap it.
+type txBeginner interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+}
+
+// buildRoutes reads nodes, projects, deployments and instances in one
+// repeatable-read transaction, so that all four come from one snapshot.
+// Read one by one, a promotion committed between them gave a torn table:
+// projects still naming the old deployment live, deployments already
+// without it, and so no route for the project URL (404) until the next table.
+func (o *Operator) buildRoutes(ctx context.Context, pool txBeginner, version int64) (*api.RouteTable, error) {
+	var t *api.RouteTable
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	err := pgx.BeginTxFunc(ctx, pool, opts, func(tx pgx.Tx) error {
+		var err error
+		t, err = o.routesFrom(ctx, db.New(tx), version)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build route table: %w", err)
+	}
+	return t, nil
+}
+
+// routesFrom builds the table from what q reads.
+func (o *Operator) routesFrom(ctx context.Context, q *db.Queries, version int64) (*api.RouteTable, error) {
+	nodes, err := q.ListNodes(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +85,7 @@ func (o *Operator) buildRoutes(ctx context.Context, version int64) (*api.RouteTa
 			addr[n.ID] = n.TunnelAddr
 		}
 	}
-	projects, err := o.store.ListAllProjects(ctx)
+	projects, err := q.ListAllProjects(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -66,11 +93,11 @@ func (o *Operator) buildRoutes(ctx context.Context, version int64) (*api.RouteTa
 	for _, p := range projects {
 		byID[p.ID] = p
 	}
-	deps, err := o.store.ListActiveDeployments(ctx)
+	deps, err := q.ListActiveDeployments(ctx)
 	if err != nil {
 		return nil, err
 	}
-	instances, err := o.store.ListLiveInstances(ctx)
+	instances, err := q.ListLiveInstances(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
@@ -143,35 +144,59 @@ func (o *Operator) desiredState(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := api.DesiredState{Version: version, Instances: []api.DesiredInstance{}}
 	cache := map[uuid.UUID]api.DesiredInstance{}
+	projects := map[uuid.UUID]uuid.UUID{} // deployment -> project
+	envs := envCache{o: o, vars: map[uuid.UUID][]string{}}
 	for _, in := range ins {
 		base, ok := cache[in.DeploymentID]
 		if !ok {
-			if base, err = o.desiredBase(r, in.DeploymentID); err != nil {
+			if base, projects[in.DeploymentID], err = o.desiredBase(r, in.DeploymentID); err != nil {
 				return err
 			}
 			cache[in.DeploymentID] = base
 		}
 		base.ID = in.ID.String()
 		base.Desired = in.Desired
+		if in.Desired == "running" {
+			// Secrets go only where an instance must run: a node stops
+			// the others without them.
+			if base.Env, err = envs.get(r.Context(), projects[in.DeploymentID]); err != nil {
+				return err
+			}
+		}
 		out.Instances = append(out.Instances, base)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
-// desiredBase is what all instances of a deployment share.
-func (o *Operator) desiredBase(r *http.Request, deploymentID uuid.UUID) (api.DesiredInstance, error) {
+// envCache decrypts each project's env vars at most once per answer.
+type envCache struct {
+	o    *Operator
+	vars map[uuid.UUID][]string
+}
+
+func (c *envCache) get(ctx context.Context, projectID uuid.UUID) ([]string, error) {
+	if env, ok := c.vars[projectID]; ok {
+		return env, nil
+	}
+	env, err := c.o.projectEnv(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	c.vars[projectID] = env
+	return env, nil
+}
+
+// desiredBase is what all instances of a deployment share, env vars aside,
+// and the deployment's project.
+func (o *Operator) desiredBase(r *http.Request, deploymentID uuid.UUID) (api.DesiredInstance, uuid.UUID, error) {
 	d, err := o.store.GetDeployment(r.Context(), deploymentID)
 	if err != nil {
-		return api.DesiredInstance{}, err
+		return api.DesiredInstance{}, uuid.Nil, err
 	}
 	p, err := o.store.GetProject(r.Context(), d.ProjectID)
 	if err != nil {
-		return api.DesiredInstance{}, err
-	}
-	env, err := o.projectEnv(r.Context(), p.ID)
-	if err != nil {
-		return api.DesiredInstance{}, err
+		return api.DesiredInstance{}, uuid.Nil, err
 	}
 	image, ok := o.pinnedRef(r.Context(), d)
 	if !ok {
@@ -179,8 +204,8 @@ func (o *Operator) desiredBase(r *http.Request, deploymentID uuid.UUID) (api.Des
 	}
 	return api.DesiredInstance{
 		Deployment: d.Slug, Project: p.Name, Image: image, Port: int(p.Port), HealthPath: p.HealthPath,
-		MemoryMiB: int(p.MemoryMib), VCPUs: int(p.Vcpus), Env: env,
-	}, nil
+		MemoryMiB: int(p.MemoryMib), VCPUs: int(p.Vcpus),
+	}, p.ID, nil
 }
 
 // waitForChange blocks while ?after= equals the current version.

@@ -30,6 +30,10 @@ var deniedPrefixes = mustPrefixes(
 	"240.0.0.0/4",     // reserved, and 255.255.255.255
 )
 
+// DeniedPrefixes returns a copy of the IPv4 ranges untrusted code may not
+// reach: the builder's sandbox applies the same list to RUN steps.
+func DeniedPrefixes() []netip.Prefix { return append([]netip.Prefix(nil), deniedPrefixes...) }
+
 func mustPrefixes(ss ...string) []netip.Prefix {
 	out := make([]netip.Prefix, len(ss))
 	for i, s := range ss {

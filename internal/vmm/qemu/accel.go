@@ -18,6 +18,8 @@ import (
 
 // probeDeadline bounds the KVM probe boot. A working KVM reaches the init's
 // hello in well under a second; on a PVM host a stock kernel hangs forever.
+// It is no bound for a TCG boot, which takes seconds more on a busy host:
+// TCG always works and is never probed.
 const probeDeadline = 5 * time.Second
 
 // accelCache is the probe's result, valid for one host kernel and one guest
@@ -50,7 +52,7 @@ func (d *Driver) Probe(ctx context.Context, kernel, initrd string) (string, erro
 	accel, reason := "tcg", ""
 	if err := kvmUsable(); err != nil {
 		reason = err.Error()
-	} else if err := d.probeBoot(ctx, kernel, initrd, "kvm"); err != nil {
+	} else if err := d.probeBoot(ctx, kernel, initrd, "kvm", probeDeadline); err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("probe accel: %w", ctx.Err())
 		}
@@ -76,8 +78,9 @@ func kvmUsable() error {
 	return nil
 }
 
-// probeBoot boots a throwaway VM with accel and waits for the init's hello.
-func (d *Driver) probeBoot(ctx context.Context, kernel, initrd, accel string) error {
+// probeBoot boots a throwaway VM with accel and waits for the init's hello,
+// for at most deadline from the moment QEMU runs.
+func (d *Driver) probeBoot(ctx context.Context, kernel, initrd, accel string, deadline time.Duration) error {
 	dir, err := os.MkdirTemp(d.cfg.StateDir, ".probe-")
 	if err != nil {
 		return err
@@ -101,10 +104,10 @@ func (d *Driver) probeBoot(ctx context.Context, kernel, initrd, accel string) er
 		cmd.Process.Kill()
 		<-exited
 	}()
-	ctx, cancel := context.WithTimeout(ctx, probeDeadline)
+	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	hello := make(chan error, 1)
-	go func() { hello <- awaitHello(ctx, p.control) }()
+	go func() { hello <- awaitHello(ctx, p.control, deadline) }()
 	select {
 	case err := <-hello:
 		return err
@@ -114,7 +117,7 @@ func (d *Driver) probeBoot(ctx context.Context, kernel, initrd, accel string) er
 	}
 }
 
-func awaitHello(ctx context.Context, socket string) error {
+func awaitHello(ctx context.Context, socket string, deadline time.Duration) error {
 	c, err := channel.Dial(ctx, socket)
 	if err != nil {
 		return err
@@ -126,7 +129,7 @@ func awaitHello(ctx context.Context, socket string) error {
 		m, err := c.Receive()
 		if err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("no hello within %s", probeDeadline)
+				return fmt.Errorf("no hello within %s", deadline)
 			}
 			return err
 		}
