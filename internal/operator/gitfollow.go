@@ -91,6 +91,7 @@ func (o *Operator) followPush(ctx context.Context, out *pushOutput, p db.Project
 		out.printf("error: read the deployment: %v", err)
 		return false
 	}
+	out.printf("zeitwork: built %s; rolling out deployment %s", b.ImageDigest, d.Slug)
 	if d, ok = o.followDeployment(ctx, out, d); !ok {
 		return false
 	}

@@ -85,10 +85,11 @@ type gitHarness struct {
 	project api.Project
 }
 
-func startGit(t *testing.T) *gitHarness {
+// startGit starts the harness; tweaks may replace the fake builder.
+func startGit(t *testing.T, tweaks ...func(*operator.Config)) *gitHarness {
 	t.Helper()
 	g := &gitHarness{builder: &pushBuilder{}, gitDir: t.TempDir()}
-	g.harness = start(t, func(c *operator.Config) { c.Builder = g.builder; c.GitDir = g.gitDir })
+	g.harness = start(t, append([]func(*operator.Config){func(c *operator.Config) { c.Builder = g.builder; c.GitDir = g.gitDir }}, tweaks...)...)
 	if code := g.call("POST", "/v1/projects", g.token, api.CreateProjectRequest{Name: "web", MinInstancesPerRegion: 1}, &g.project); code != 201 {
 		t.Fatalf("create project: %d", code)
 	}
