@@ -66,7 +66,8 @@ func (o *Operator) serveGit(w http.ResponseWriter, r *http.Request) {
 	env := []string{"GIT_PROJECT_ROOT=" + filepath.Dir(dir), "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=" + pr.userID.String()}
 	env = append(env, gitConfigEnv(map[string]string{
 		"http.receivepack": "true", "http.uploadpack": "true", "receive.fsckObjects": "true",
-		"core.hooksPath": o.git.hooksDir,
+		"receive.maxInputSize": strconv.FormatInt(o.gitMaxPushBytes(), 10),
+		"core.hooksPath":       o.git.hooksDir,
 	})...)
 	if service == "git-receive-pack" {
 		token, done := o.git.sessions.start(pushSession{project: p.ID, org: p.OrganisationID, user: pr.userID})
@@ -85,6 +86,13 @@ func (o *Operator) serveGit(w http.ResponseWriter, r *http.Request) {
 	}
 	h := &cgi.Handler{Path: o.git.git, Args: []string{"http-backend"}, Root: "/", Dir: dir, Env: env, Stderr: os.Stderr}
 	h.ServeHTTP(flushWriter{w}, r)
+}
+
+func (o *Operator) gitMaxPushBytes() int64 {
+	if o.cfg.GitMaxPushBytes > 0 {
+		return o.cfg.GitMaxPushBytes
+	}
+	return 1 << 30
 }
 
 // gitConfigEnv passes git configuration through its environment, which

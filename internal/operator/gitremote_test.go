@@ -423,3 +423,19 @@ func TestBuildAPIGitMetadata(t *testing.T) {
 		t.Fatalf("build: %+v", got)
 	}
 }
+
+// TestGitPushOverLimit: a pack over GitMaxPushBytes is refused and builds
+// nothing.
+func TestGitPushOverLimit(t *testing.T) {
+	g := startGit(t, func(c *operator.Config) { c.GitMaxPushBytes = 1 << 20 })
+	big := make([]byte, 2<<20)
+	rand.Read(big)
+	repo := localRepo(t, map[string]string{"Dockerfile": "FROM scratch\n", "blob": string(big)}, "too big")
+	out, ok := git(t, repo, "push", g.remote("web", g.token), "main")
+	if ok || !strings.Contains(out, "pack exceeds maximum allowed size") {
+		t.Fatalf("push over the limit: ok=%v\n%s", ok, out)
+	}
+	if len(g.builds()) != 0 || g.remoteRef("refs/heads/main") != "" {
+		t.Fatal("a push over the limit was built or stored")
+	}
+}

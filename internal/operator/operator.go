@@ -102,7 +102,10 @@ type Config struct {
 	// project id, created on first use) and their hook; empty: no git
 	// remote (/git/ answers 503).
 	GitDir string
-	Log    *slog.Logger
+	// GitMaxPushBytes bounds the pack one push may send (default 1 GiB;
+	// git's receive.maxInputSize).
+	GitMaxPushBytes int64
+	Log             *slog.Logger
 	// Metrics receives the operator's Prometheus metrics (README.md,
 	// "Metrics"); nil means none are registered.
 	Metrics prometheus.Registerer
