@@ -101,7 +101,8 @@ func startGit(t *testing.T, tweaks ...func(*operator.Config)) *gitHarness {
 	return g
 }
 
-// healthyLoop reports each instance the node should run healthy.
+// healthyLoop reports each instance the node should run healthy, but
+// those of project "crashy" failed.
 func (n *fakeNode) healthyLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		req, _ := http.NewRequestWithContext(ctx, "GET", n.h.url+"/v1/nodes/"+n.id+"/desired", nil)
@@ -112,7 +113,11 @@ func (n *fakeNode) healthyLoop(ctx context.Context) {
 			resp.Body.Close()
 		}
 		for _, in := range running(ds.Instances) {
-			body, _ := json.Marshal(api.InstanceReport{State: api.InstanceHealthy})
+			report := api.InstanceReport{State: api.InstanceHealthy}
+			if in.Project == "crashy" {
+				report = api.InstanceReport{State: api.InstanceFailed, Reason: "app exited with code 1: boom"}
+			}
+			body, _ := json.Marshal(report)
 			req, _ := http.NewRequestWithContext(ctx, "POST", n.h.url+"/v1/nodes/"+n.id+"/instances/"+in.ID, bytes.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+n.token)
 			if resp, err := http.DefaultClient.Do(req); err == nil {
@@ -437,5 +442,24 @@ func TestGitPushOverLimit(t *testing.T) {
 	}
 	if len(g.builds()) != 0 || g.remoteRef("refs/heads/main") != "" {
 		t.Fatal("a push over the limit was built or stored")
+	}
+}
+
+// TestGitPushRolloutFails: a build that succeeds but whose instances crash
+// fails the push with the deployment's reason; the ref is not updated.
+func TestGitPushRolloutFails(t *testing.T) {
+	g := startGit(t, func(c *operator.Config) { c.DeployTimeout = 5 * time.Second })
+	var p api.Project
+	if code := g.call("POST", "/v1/projects", g.token, api.CreateProjectRequest{Name: "crashy", MinInstancesPerRegion: 1}, &p); code != 201 {
+		t.Fatalf("create project: %d", code)
+	}
+	repo := localRepo(t, map[string]string{"Dockerfile": "FROM scratch\n"}, "crashes")
+	out, ok := git(t, repo, "push", g.remote("crashy", g.token), "main")
+	if ok || !strings.Contains(out, "boom") || !strings.Contains(out, "remote: error: deployment ") {
+		t.Fatalf("push of a crashing app: ok=%v\n%s", ok, out)
+	}
+	ref, _ := git(t, g.gitDir, "--git-dir", filepath.Join(g.gitDir, "repos", p.ID+".git"), "rev-parse", "--verify", "--quiet", "refs/heads/main")
+	if strings.TrimSpace(ref) != "" {
+		t.Fatalf("the rejected push updated main to %s", ref)
 	}
 }
