@@ -29,9 +29,9 @@ var gitServices = map[string]bool{"info/refs": true, "git-upload-pack": true, "g
 // serveGit authenticates the caller with an API token (the Basic password),
 // finds the project within its organisation and hands the request to git.
 func (o *Operator) serveGit(w http.ResponseWriter, r *http.Request) {
-	if o.cfg.GitDir == "" {
+	if o.git == nil {
 		o.writeError(w, r, &apiError{http.StatusServiceUnavailable, "no git remote on this operator",
-			"build with `zeitwork deploy DIR`, or ask the operator to set its state directory"})
+			"build with `zeitwork deploy DIR`, or ask the operator to install git and set its state directory"})
 		return
 	}
 	rest := strings.TrimPrefix(r.URL.Path, "/git/")

@@ -463,3 +463,14 @@ func TestGitPushRolloutFails(t *testing.T) {
 		t.Fatalf("the rejected push updated main to %s", ref)
 	}
 }
+
+// TestGitRemoteDisabled: without GitDir the remote answers 503 with what
+// to do, and writes nothing.
+func TestGitRemoteDisabled(t *testing.T) {
+	h := start(t)
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	var e api.Error
+	if code := h.call("GET", "/git/web.git/info/refs?service=git-upload-pack", h.token, nil, &e); code != 503 || !strings.Contains(e.Hint, "zeitwork deploy") {
+		t.Fatalf("git remote without GitDir: %d %+v", code, e)
+	}
+}

@@ -9,9 +9,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os/exec"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -213,7 +215,10 @@ func New(cfg Config) (*Operator, error) {
 		builds:        newBuildWorkers(),
 	}
 	if cfg.GitDir != "" {
-		if o.git, err = newGitRemote(cfg.GitDir); err != nil {
+		o.git, err = newGitRemote(cfg.GitDir)
+		if errors.Is(err, exec.ErrNotFound) {
+			o.log.Warn("no git remote: git is not installed (apt-get install git)")
+		} else if err != nil {
 			return nil, fmt.Errorf("operator: %w", err)
 		}
 	}
