@@ -79,7 +79,8 @@ func newGitRemote(gitDir string) (*gitRemote, error) {
 	return &gitRemote{git: git, hooksDir: hooks, socket: sock, ln: ln, sessions: &pushSessions{m: map[[32]byte]pushSession{}}}, nil
 }
 
-// serveHooks answers the hooks until ctx ends, then removes the socket.
+// serveHooks answers the hooks until ctx ends (Run then removes the
+// socket's directory).
 func (o *Operator) serveHooks(ctx context.Context) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /push/builds", o.pushBuild)
@@ -87,7 +88,6 @@ func (o *Operator) serveHooks(ctx context.Context) {
 	go func() {
 		<-ctx.Done()
 		srv.Close()
-		os.RemoveAll(filepath.Dir(o.git.socket))
 	}()
 	if err := srv.Serve(o.git.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		o.log.Error("git hook socket", "err", err)

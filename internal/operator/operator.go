@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -250,6 +252,7 @@ func (o *Operator) Run(ctx context.Context) error {
 	}
 	if o.git != nil {
 		go o.serveHooks(ctx)
+		defer os.RemoveAll(filepath.Dir(o.git.socket))
 	}
 	return o.reconcileLoop(ctx)
 }
