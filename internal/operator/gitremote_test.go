@@ -277,6 +277,20 @@ func TestGitPushFailedBuildRejectsPush(t *testing.T) {
 	if len(g.builds()) != 1 {
 		t.Fatal("a context without a Dockerfile was queued")
 	}
+
+	// A commit whose symlink leads out of the context is refused too.
+	repo3 := localRepo(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY secret /secret\n"}, "base")
+	if err := os.Symlink("/etc/hostname", filepath.Join(repo3, "secret")); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, repo3, nil, "link out")
+	out, ok = git(t, repo3, "push", g.remote("web", g.token), "main")
+	if ok || !strings.Contains(out, "outside the context") {
+		t.Fatalf("push with a symlink out of the context: ok=%v\n%s", ok, out)
+	}
+	if len(g.builds()) != 1 {
+		t.Fatal("a context with a symlink out of it was queued")
+	}
 }
 
 func TestGitPushBranchMakesPreview(t *testing.T) {
