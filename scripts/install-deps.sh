@@ -11,6 +11,8 @@ packages=(qemu-system-x86 postgresql nftables iproute2 e2fsprogs kmod ca-certifi
 if [[ "${ZEITWORK_BENCH_DEPS:-1}" == 1 ]]; then
 	packages+=(nginx caddy wrk)
 fi
+# git: the projects' git remotes (git http-backend, archives of pushes).
+packages+=(git)
 
 if [[ $(id -u) != 0 ]]; then
 	echo "install-deps: run as root (sudo make up)" >&2

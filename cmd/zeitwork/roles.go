@@ -118,7 +118,7 @@ an edge token.`,
 			}
 			op, err := operator.New(operator.Config{
 				Store: s, Sealer: sealer, AppsDomain: domain, EdgeURL: edgeURL,
-				RegistryHost: registryHost, RegistryDir: filepath.Join(stateDir, "registry"),
+				RegistryHost: registryHost, RegistryDir: filepath.Join(stateDir, "registry"), GitDir: filepath.Join(stateDir, "git"),
 				AllowedRegistries: allowRegistries,
 				JoinToken:         join, TunnelToken: tunnelToken, Log: log, Metrics: metrics,
 				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"), Builder: builder,

@@ -41,6 +41,8 @@ func projectsCmd() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), p)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Created project %s; it will be served at %s\n", p.Name, p.URL)
+			fmt.Fprintf(cmd.OutOrStdout(), "Git remote: %s (add it with `zeitwork git-remote add %s`, then `git push zeitwork main`)\n",
+				gitRemoteURL(c.cfg.APIURL, p.Name), p.Name)
 			return nil
 		},
 	}

@@ -15,6 +15,7 @@ import (
 func Commands() []*cobra.Command {
 	return []*cobra.Command{
 		loginCmd(), projectsCmd(), deployCmd(), rollbackCmd(), statusCmd(), logsCmd(), deploymentsCmd(), envCmd(), buildsCmd(), githubCmd(),
+		gitRemoteCmd(), gitCredentialCmd(),
 	}
 }
 

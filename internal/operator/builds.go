@@ -49,6 +49,14 @@ func (o *Operator) createBuild(w http.ResponseWriter, r *http.Request) error {
 	if err := checkBuildOptions(src); err != nil {
 		return err
 	}
+	// A client that builds a git commit (a CI job, say) names it.
+	if c := q.Get("commit"); c != "" {
+		if !commitPattern.MatchString(c) {
+			return invalid("give the full commit id, e.g. `git rev-parse HEAD`", "invalid commit %q", c)
+		}
+		src.Kind, src.Commit = "git", c
+		src.Message, src.Author = truncate(q.Get("message"), 4096), truncate(q.Get("author"), 256)
+	}
 	archive, err := o.readBuildContext(w, r)
 	if err != nil {
 		return err

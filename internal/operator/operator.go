@@ -9,9 +9,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -107,7 +111,14 @@ type Config struct {
 	// GitHubDeliveryRetention is how long delivery IDs are remembered
 	// against replays (default 7 days; GitHub redelivers for 3).
 	GitHubDeliveryRetention time.Duration
-	Log                     *slog.Logger
+	// GitDir holds the projects' git remotes (bare repositories, one per
+	// project id, created on first use) and their hook; empty: no git
+	// remote (/git/ answers 503).
+	GitDir string
+	// GitMaxPushBytes bounds the pack one push may send (default 1 GiB;
+	// git's receive.maxInputSize).
+	GitMaxPushBytes int64
+	Log             *slog.Logger
 	// Metrics receives the operator's Prometheus metrics (README.md,
 	// "Metrics"); nil means none are registered.
 	Metrics prometheus.Registerer
@@ -192,6 +203,8 @@ type Operator struct {
 	builds *buildWorkers
 	// github is the GitHub App, loaded from the database (githubapp.go).
 	github githubCache
+	// git is the git remote, nil without GitDir.
+	git *gitRemote
 }
 
 // New returns an operator; call Run to start its reconcilers.
@@ -203,6 +216,7 @@ func New(cfg Config) (*Operator, error) {
 	if cfg.AppsDomain == "" {
 		return nil, fmt.Errorf("operator: apps domain is required")
 	}
+	var err error
 	o := &Operator{
 		cfg:           cfg,
 		store:         cfg.Store,
@@ -212,6 +226,14 @@ func New(cfg Config) (*Operator, error) {
 		pruneBatch:    5000,
 		id:            randomHex(8),
 		builds:        newBuildWorkers(),
+	}
+	if cfg.GitDir != "" {
+		o.git, err = newGitRemote(cfg.GitDir)
+		if errors.Is(err, exec.ErrNotFound) {
+			o.log.Warn("no git remote: git is not installed (apt-get install git)")
+		} else if err != nil {
+			return nil, fmt.Errorf("operator: %w", err)
+		}
 	}
 	o.egress = image.NewEgress(cfg.RegistryHost, cfg.AllowedRegistries)
 	o.resolver = newResolver(o)
@@ -240,6 +262,10 @@ func (o *Operator) Run(ctx context.Context) error {
 		go o.buildLoop(ctx)
 	}
 	go o.githubStatusLoop(ctx)
+	if o.git != nil {
+		go o.serveHooks(ctx)
+		defer os.RemoveAll(filepath.Dir(o.git.socket))
+	}
 	return o.reconcileLoop(ctx)
 }
 

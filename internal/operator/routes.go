@@ -46,6 +46,7 @@ func (o *Operator) routes() (*http.ServeMux, error) {
 	}
 	o.registry = reg
 	mux.Handle("/v2/", reg)
+	mux.HandleFunc("/git/", o.serveGit)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		o.writeError(w, r, notFound("see docs/api.md for the endpoints", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

@@ -223,7 +223,7 @@ func (p *Platform) startOperator(ctx context.Context) error {
 	tunnelToken, _ := operator.NewToken()
 	op, err := operator.New(operator.Config{
 		Store: p.Store, Sealer: sealer, AppsDomain: p.cfg.AppsDomain, EdgeURL: edgeURL,
-		RegistryHost: apiLn.Addr().String(), RegistryDir: filepath.Join(p.cfg.StateDir, "registry"),
+		RegistryHost: apiLn.Addr().String(), RegistryDir: filepath.Join(p.cfg.StateDir, "registry"), GitDir: filepath.Join(p.cfg.StateDir, "git"),
 		AllowedRegistries: p.cfg.AllowedRegistries,
 		JoinToken:         p.joinToken, TunnelToken: tunnelToken,
 		Resync: p.cfg.Resync, NodeGrace: p.cfg.NodeGrace, DeployTimeout: p.cfg.DeployTimeout, Log: p.log.With("role", "operator"),
