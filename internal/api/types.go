@@ -215,8 +215,3 @@ type BuildLogLine struct {
 	Time time.Time `json:"time"`
 	Text string    `json:"text"`
 }
-
-// BuildSettings is the body of PUT /v1/projects/{name}/build-settings.
-type BuildSettings struct {
-	ProductionBranch string `json:"production_branch"`
-}

@@ -244,8 +244,8 @@ func productionBranchCmd() *cobra.Command {
 				return err
 			}
 			var p api.Project
-			if err := c.do(cmd.Context(), "PUT", "/v1/projects/"+url.PathEscape(args[0])+"/build-settings",
-				api.BuildSettings{ProductionBranch: args[1]}, &p); err != nil {
+			if err := c.do(cmd.Context(), "PATCH", "/v1/projects/"+url.PathEscape(args[0]),
+				api.UpdateProjectRequest{ProductionBranch: &args[1]}, &p); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Builds of %s now go live on %s; other branches make previews\n", p.ProductionBranch, p.URL)

@@ -14,7 +14,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/zeitwork/zeitwork/internal/api"
 )
 
 // MaxPayload bounds a webhook body; GitHub caps its payloads at 25 MB,
@@ -123,7 +124,7 @@ func ParsePush(body []byte) (Push, error) {
 	if out.Installation <= 0 {
 		return Push{}, fmt.Errorf("%w: no App installation in the event", ErrPayload)
 	}
-	if b := p.Repo.DefaultBranch; ValidBranch(b) {
+	if b := p.Repo.DefaultBranch; api.ValidBranch(b) {
 		out.DefaultBranch = b
 	}
 	if p.HeadCommit != nil {
@@ -131,13 +132,6 @@ func ParsePush(body []byte) (Push, error) {
 		out.Author = clip(p.HeadCommit.Author.Name, 200)
 	}
 	return out, nil
-}
-
-// ValidBranch reports whether b can be a branch name here: git's rules,
-// roughly (no spaces, no "..", none of ~^:?*[\), bounded.
-func ValidBranch(b string) bool {
-	return b != "" && len(b) <= 255 && utf8.ValidString(b) && !strings.ContainsAny(b, " ~^:?*[\\\x00\x7f") &&
-		!strings.Contains(b, "..") && !strings.HasPrefix(b, "-")
 }
 
 // clip cuts s to n bytes on a rune boundary, as valid UTF-8.

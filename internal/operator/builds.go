@@ -81,7 +81,7 @@ func checkBuildOptions(src buildSource) error {
 	if src.Target != "" && !stageName.MatchString(src.Target) {
 		return invalid("give the name of a stage (FROM ... AS name)", "invalid target %q", src.Target)
 	}
-	if src.Branch != "" && !validBranch(src.Branch) {
+	if src.Branch != "" && !api.ValidBranch(src.Branch) {
 		return invalid("give a git branch name such as main", "invalid branch %q", src.Branch)
 	}
 	return nil
@@ -141,6 +141,17 @@ func (o *Operator) checkBuildContext(archive []byte, src *buildSource) error {
 	return nil
 }
 
+// insertBuild records a queued build of p from src, in the caller's
+// transaction. Builds of the production branch (and uploads without a
+// branch) go live when ready; builds of other branches make previews.
+func insertBuild(ctx context.Context, q *db.Queries, p db.Project, src buildSource) (db.Build, error) {
+	return q.CreateBuild(ctx, db.CreateBuildParams{
+		ID: uuid.New(), ProjectID: p.ID, Source: src.Kind, CommitSha: src.Commit, Branch: src.Branch,
+		CommitMessage: src.Message, CommitAuthor: src.Author, Dockerfile: src.Dockerfile, Target: src.Target,
+		Preview: src.Branch != "" && src.Branch != p.ProductionBranch,
+	})
+}
+
 // enqueueBuild queues a build of the project from src and its context
 // archive. Builds of the production branch (and uploads without a branch)
 // go live when ready; builds of other branches make previews.
@@ -148,12 +159,7 @@ func (o *Operator) enqueueBuild(ctx context.Context, p db.Project, src buildSour
 	var b db.Build
 	err := o.store.Tx(ctx, func(q *db.Queries, _ pgxTx) error {
 		var err error
-		b, err = q.CreateBuild(ctx, db.CreateBuildParams{
-			ID: uuid.New(), ProjectID: p.ID, Source: src.Kind, CommitSha: src.Commit, Branch: src.Branch,
-			CommitMessage: src.Message, CommitAuthor: src.Author, Dockerfile: src.Dockerfile, Target: src.Target,
-			Preview: src.Branch != "" && src.Branch != p.ProductionBranch,
-		})
-		if err != nil {
+		if b, err = insertBuild(ctx, q, p, src); err != nil {
 			return err
 		}
 		return q.PutBuildContext(ctx, db.PutBuildContextParams{BuildID: b.ID, Archive: archive})

@@ -161,7 +161,7 @@ func TestBuildBranchesMakePreviews(t *testing.T) {
 	}
 	// The production branch is a project setting.
 	var p api.Project
-	if code := h.call("PUT", "/v1/projects/web/build-settings", h.token, api.BuildSettings{ProductionBranch: "feature"}, &p); code != 200 || p.ProductionBranch != "feature" {
+	if code := h.call("PATCH", "/v1/projects/web", h.token, api.UpdateProjectRequest{ProductionBranch: ptr("feature")}, &p); code != 200 || p.ProductionBranch != "feature" {
 		t.Fatalf("set production branch: %d %+v", code, p)
 	}
 	_, feat2, _ := upload(t, h.url, h.token, "web", "?branch=feature", contextArchive(t, dockerfile))
@@ -170,7 +170,7 @@ func TestBuildBranchesMakePreviews(t *testing.T) {
 		t.Fatalf("after the switch: feature preview=%v, main preview=%v", feat2.Preview, main2.Preview)
 	}
 	for _, bad := range []string{"", "a..b", "-x", "has space", "x.lock"} {
-		if code := h.call("PUT", "/v1/projects/web/build-settings", h.token, api.BuildSettings{ProductionBranch: bad}, nil); code != 400 {
+		if code := h.call("PATCH", "/v1/projects/web", h.token, api.UpdateProjectRequest{ProductionBranch: &bad}, nil); code != 400 {
 			t.Errorf("branch %q: %d", bad, code)
 		}
 	}
@@ -541,3 +541,5 @@ func TestStuckBuilderDoesNotHoldTheBuild(t *testing.T) {
 		t.Fatalf("build with a stuck builder: %+v", got)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -184,11 +184,7 @@ func (o *Operator) insertPushBuild(ctx context.Context, q *db.Queries, pb pushBu
 	if err := o.learnFromPush(ctx, q, &p, push); err != nil {
 		return db.Build{}, err
 	}
-	b, err := q.CreateBuild(ctx, db.CreateBuildParams{
-		ID: uuid.New(), ProjectID: p.ID, Source: src.Kind, CommitSha: src.Commit, Branch: src.Branch,
-		CommitMessage: src.Message, CommitAuthor: src.Author, Dockerfile: src.Dockerfile, Target: src.Target,
-		Preview: src.Branch != p.ProductionBranch,
-	})
+	b, err := insertBuild(ctx, q, p, src)
 	if err != nil {
 		return b, err
 	}

@@ -63,7 +63,7 @@ func applySource(params *db.UpdateProjectSourceParams, req api.UpdateProjectRequ
 	}
 	if req.ProductionBranch != nil {
 		b := *req.ProductionBranch
-		if !github.ValidBranch(b) {
+		if !api.ValidBranch(b) {
 			return invalid("give a branch name, e.g. main", "invalid production branch %q", b)
 		}
 		params.ProductionBranch, params.BranchSet = b, true

@@ -18,7 +18,6 @@ func (o *Operator) routes() (*http.ServeMux, error) {
 	mux.HandleFunc("DELETE /v1/projects/{project}/env/{name}", o.require(users, o.deleteEnv))
 	mux.HandleFunc("POST /v1/projects/{project}/builds", o.require(users, o.createBuild))
 	mux.HandleFunc("GET /v1/projects/{project}/builds", o.require(users, o.listBuilds))
-	mux.HandleFunc("PUT /v1/projects/{project}/build-settings", o.require(users, o.setBuildSettings))
 	mux.HandleFunc("GET /v1/builds/{build}", o.require(users, o.getBuild))
 	mux.HandleFunc("POST /v1/builds/{build}/cancel", o.require(users, o.cancelBuild))
 	mux.HandleFunc("GET /v1/builds/{build}/logs", o.require(users, o.buildLogs))

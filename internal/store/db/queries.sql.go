@@ -2268,41 +2268,6 @@ func (q *Queries) SetProjectGitHubInstallation(ctx context.Context, arg SetProje
 	return err
 }
 
-const setProjectProductionBranch = `-- name: SetProjectProductionBranch :one
-UPDATE projects SET production_branch = $2, production_branch_set = true WHERE id = $1 RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile
-`
-
-type SetProjectProductionBranchParams struct {
-	ID               uuid.UUID
-	ProductionBranch string
-}
-
-// A branch a user set is kept: pushes no longer follow the repository's
-// default branch.
-func (q *Queries) SetProjectProductionBranch(ctx context.Context, arg SetProjectProductionBranchParams) (Project, error) {
-	row := q.db.QueryRow(ctx, setProjectProductionBranch, arg.ID, arg.ProductionBranch)
-	var i Project
-	err := row.Scan(
-		&i.ID,
-		&i.OrganisationID,
-		&i.Name,
-		&i.MinInstancesPerRegion,
-		&i.Port,
-		&i.HealthPath,
-		&i.MemoryMib,
-		&i.Vcpus,
-		&i.LiveDeploymentID,
-		&i.CreatedAt,
-		&i.ProductionBranch,
-		&i.ProductionBranchSet,
-		&i.GithubRepo,
-		&i.GithubInstallationID,
-		&i.RootDir,
-		&i.Dockerfile,
-	)
-	return i, err
-}
-
 const stopUnplacedInstances = `-- name: StopUnplacedInstances :exec
 UPDATE instances SET state = 'stopped', updated_at = now()
 WHERE desired = 'stopped' AND (node_id IS NULL OR state IN ('pending', 'lost'))

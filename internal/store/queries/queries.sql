@@ -325,10 +325,6 @@ DELETE FROM build_log_lines WHERE id IN (
     LIMIT sqlc.arg(batch)::int
 );
 
--- name: SetProjectProductionBranch :one
--- A branch a user set is kept: pushes no longer follow the repository's
--- default branch.
-UPDATE projects SET production_branch = $2, production_branch_set = true WHERE id = $1 RETURNING *;
 
 -- GitHub (issue 6)
 
