@@ -3,12 +3,11 @@ package platform
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/build/buildah"
-	"github.com/zeitwork/zeitwork/internal/build/buildcontext"
 	"github.com/zeitwork/zeitwork/internal/cli"
 	"github.com/zeitwork/zeitwork/internal/image"
 )
@@ -46,7 +44,10 @@ func TestBuildFromSource(t *testing.T) {
 	e.createProject("site", "")
 	base := e.pushBusyboxBase("site")
 
+	// The first version is uploaded (zeitwork deploy DIR), the next ones
+	// are pushed with git to the project's remote.
 	first := e.deployDir("site", siteContext(t, base, "v1"))
+	repo := e.gitRepo("site")
 	if status, body, _ := e.get(e.host("site"), "/"); status != 200 || !strings.Contains(body, "hello v1") {
 		t.Fatalf("project URL after the first build: %d %q", status, body)
 	}
@@ -74,7 +75,12 @@ func TestBuildFromSource(t *testing.T) {
 				}
 			}
 		}()
-		e.deployDir("site", siteContext(t, base, "v2"))
+		out := e.gitPush(repo, "main", base, "v2")
+		for _, want := range []string{"remote: ", "RUN mkdir", "is live at"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("git push output lacks %q:\n%s", want, out)
+			}
+		}
 		e.eventually("the project URL to serve v2", time.Minute, func() (bool, string) {
 			_, body, _ := e.get(e.host("site"), "/")
 			return strings.Contains(body, "hello v2"), body
@@ -92,13 +98,16 @@ func TestBuildFromSource(t *testing.T) {
 	})
 
 	t.Run("another branch makes a preview", func(t *testing.T) {
-		b := e.uploadBuild("site", siteContext(t, base, "preview"), "feature-x")
+		e.gitPush(repo, "feature-x", base, "preview")
+		var builds []api.Build
+		e.api("GET", "/v1/projects/site/builds", &builds)
 		var build api.Build
-		e.eventually("the preview build to finish", 3*time.Minute, func() (bool, string) {
-			e.api("GET", "/v1/builds/"+b.ID, &build)
-			return build.Status == "done" || build.Status == "failed", build.Status + " " + build.Reason
-		})
-		if build.Status != "done" || build.Deployment == "" {
+		for _, b := range builds {
+			if b.Branch == "feature-x" {
+				build = b
+			}
+		}
+		if build.Status != "done" || build.Deployment == "" || !build.Preview || len(build.Commit) != 40 {
 			t.Fatalf("preview build: %+v", build)
 		}
 		var d api.Deployment
@@ -184,24 +193,49 @@ func (e *env) deployDir(project, dir string) api.Deployment {
 	return d
 }
 
-// uploadBuild queues a build of dir for branch through the API.
-func (e *env) uploadBuild(project, dir, branch string) api.Build {
+// gitRepo makes a git repository whose remote "zeitwork" is the
+// project's, with the API token as the password.
+func (e *env) gitRepo(project string) string {
 	e.t.Helper()
-	var archive bytes.Buffer
-	if _, err := buildcontext.Pack(dir, "Dockerfile", &archive, 1<<20); err != nil {
-		e.t.Fatal(err)
+	dir := e.t.TempDir()
+	e.git(dir, "init", "-q", "-b", "main")
+	remote := strings.Replace(e.p.APIURL, "http://", "http://zeitwork:"+e.login.Token+"@", 1) + "/git/" + project + ".git"
+	e.git(dir, "remote", "add", "zeitwork", remote)
+	return dir
+}
+
+// gitPush commits the site at version on branch and pushes it; the push
+// returns once the build is live (or fails, which fails the test).
+func (e *env) gitPush(repo, branch, base, version string) string {
+	e.t.Helper()
+	e.git(repo, "checkout", "-q", "-B", branch)
+	src := siteContext(e.t, base, version)
+	entries, _ := os.ReadDir(src)
+	for _, ent := range entries {
+		b, err := os.ReadFile(filepath.Join(src, ent.Name()))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(repo, ent.Name()), b, 0o644); err != nil {
+			e.t.Fatal(err)
+		}
 	}
-	req, _ := http.NewRequest("POST", e.p.APIURL+"/v1/projects/"+project+"/builds?branch="+branch, &archive)
-	req.Header.Set("Authorization", "Bearer "+e.login.Token)
-	req.Header.Set("Content-Type", "application/x-tar")
-	resp, err := http.DefaultClient.Do(req)
+	e.git(repo, "add", "-A")
+	e.git(repo, "commit", "-q", "-m", "site "+version)
+	return e.git(repo, "push", "zeitwork", branch)
+}
+
+// git runs git in dir with a configuration of its own and fails the test
+// if git does.
+func (e *env) git(dir string, args ...string) string {
+	e.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
+		"GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@acme.test", "GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@acme.test")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		e.t.Fatal(err)
+		e.t.Fatalf("git %v: %v\n%s", args, err, out)
 	}
-	defer resp.Body.Close()
-	var b api.Build
-	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil || resp.StatusCode != http.StatusAccepted {
-		e.t.Fatalf("queue build: %d %v", resp.StatusCode, err)
-	}
-	return b
+	return string(out)
 }
