@@ -97,6 +97,22 @@ func TestBuildFromSource(t *testing.T) {
 		})
 	})
 
+	t.Run("a failing build is refused and production keeps serving", func(t *testing.T) {
+		if err := os.WriteFile(filepath.Join(repo, "Dockerfile"), []byte("FROM "+base+"\nRUN echo about to fail && false\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e.git(repo, "checkout", "-q", "main")
+		e.git(repo, "commit", "-q", "-am", "broken")
+		out, err := e.gitMayFail(repo, "push", "zeitwork", "main")
+		if err == nil || !strings.Contains(out, "about to fail") || !strings.Contains(out, "pre-receive hook declined") {
+			t.Fatalf("push of a failing build: %v\n%s", err, out)
+		}
+		if _, body, _ := e.get(e.host("site"), "/"); !strings.Contains(body, "hello v2") {
+			t.Errorf("project URL after a failed build: %q", body)
+		}
+		e.git(repo, "reset", "-q", "--hard", "HEAD~1")
+	})
+
 	t.Run("another branch makes a preview", func(t *testing.T) {
 		e.gitPush(repo, "feature-x", base, "preview")
 		var builds []api.Build
@@ -225,17 +241,22 @@ func (e *env) gitPush(repo, branch, base, version string) string {
 	return e.git(repo, "push", "zeitwork", branch)
 }
 
-// git runs git in dir with a configuration of its own and fails the test
-// if git does.
+// git runs git in dir and fails the test if git does.
 func (e *env) git(dir string, args ...string) string {
 	e.t.Helper()
+	out, err := e.gitMayFail(dir, args...)
+	if err != nil {
+		e.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+// gitMayFail runs git in dir with a configuration of its own.
+func (e *env) gitMayFail(dir string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
 		"GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@acme.test", "GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@acme.test")
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return string(out)
+	return string(out), err
 }
