@@ -17,9 +17,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/zeitwork/zeitwork/examples"
@@ -44,7 +46,10 @@ func main() {
 }
 
 func run(outPath string, runs int) error {
-	ctx := context.Background()
+	// Interrupted, the benchmark still shuts the platform down: its VMs,
+	// namespaces and nftables tables go with it.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	dir, err := os.MkdirTemp("", "zeitwork-bench-build-")
 	if err != nil {
 		return err

@@ -52,6 +52,9 @@ func writeVariant(w io.Writer, v variant, cold, warm []sample) targetRow {
 	for _, r := range rows {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", r.label, stat(cold, r.f), stat(warm, r.f))
 	}
+	load := func(s sample) float64 { return s.load }
+	fmt.Fprintf(w, "| host load average (1 min) at the start; 2 cores shared with other work | %s | %s |\n",
+		statf(cold, load, "%.1f"), statf(warm, load, "%.1f"))
 	fmt.Fprintln(w)
 	return targetRow{v.title, median(values(warm, func(s sample) float64 { return s.total })),
 		median(values(warm, func(s sample) float64 { return s.build }))}
@@ -79,15 +82,18 @@ func met(ok bool) string {
 }
 
 // stat is "median (min–max)" of f over samples.
-func stat(samples []sample, f func(sample) float64) string {
+func stat(samples []sample, f func(sample) float64) string { return statf(samples, f, "%.0f") }
+
+// statf is stat with the number format verb.
+func statf(samples []sample, f func(sample) float64, verb string) string {
 	v := values(samples, f)
 	if len(v) == 0 {
 		return "-"
 	}
 	if len(v) == 1 {
-		return fmt.Sprintf("%.0f", v[0])
+		return fmt.Sprintf(verb, v[0])
 	}
-	return fmt.Sprintf("%.0f (%.0f–%.0f)", median(v), v[0], v[len(v)-1])
+	return fmt.Sprintf(verb+" ("+verb+"–"+verb+")", median(v), v[0], v[len(v)-1])
 }
 
 // values are f over samples, sorted.

@@ -45,6 +45,7 @@ type sample struct {
 	rollout    float64 // deployment created to ready
 	switchTo   float64 // ready to the edge answering the new version
 	cached     int     // steps the build log says came from the cache
+	load       float64 // the host's 1-minute load average at the start
 }
 
 // once builds version of v in project and waits until the project URL
@@ -61,6 +62,7 @@ func (b *bench) once(ctx context.Context, v variant, project, base, version stri
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
+	s.load = loadAverage()
 	start := time.Now()
 	live := b.watchEdge(ctx, project, v.path, v.want(version))
 
@@ -217,6 +219,15 @@ func (b *bench) do(ctx context.Context, method, path string, body io.Reader, out
 		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// loadAverage is the host's 1-minute load average: the machine is shared,
+// and the report shows how busy it was.
+func loadAverage() float64 {
+	b, _ := os.ReadFile("/proc/loadavg")
+	var l float64
+	fmt.Sscan(string(b), &l)
+	return l
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
