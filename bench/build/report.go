@@ -17,8 +17,8 @@ const (
 // targetRow is what the targets are checked against: a variant's warm
 // medians.
 type targetRow struct {
-	title        string
-	total, stage float64
+	title                 string
+	total, outside, stage float64
 }
 
 // writeVariant writes the table of one variant's runs.
@@ -48,6 +48,7 @@ func writeVariant(w io.Writer, v variant, cold, warm []sample) targetRow {
 		{"&nbsp;&nbsp;of which: scheduling, agent and status reports", func(s sample) float64 { return s.schedule }},
 		{"switch: ready to the project URL answering the new version (edge)", func(s sample) float64 { return s.switchTo }},
 		{"**source to live** (upload start to the new version through the edge)", func(s sample) float64 { return s.total }},
+		{"&nbsp;&nbsp;of which outside the VM (all but boot and healthy)", func(s sample) float64 { return s.total - s.boot - s.healthy }},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", r.label, stat(cold, r.f), stat(warm, r.f))
@@ -56,8 +57,9 @@ func writeVariant(w io.Writer, v variant, cold, warm []sample) targetRow {
 	fmt.Fprintf(w, "| host load average (1 min) at the start; 2 cores shared with other work | %s | %s |\n",
 		statf(cold, load, "%.1f"), statf(warm, load, "%.1f"))
 	fmt.Fprintln(w)
-	return targetRow{v.title, median(values(warm, func(s sample) float64 { return s.total })),
-		median(values(warm, func(s sample) float64 { return s.build }))}
+	med := func(f func(sample) float64) float64 { return median(values(warm, f)) }
+	return targetRow{v.title, med(func(s sample) float64 { return s.total }),
+		med(func(s sample) float64 { return s.total - s.boot - s.healthy }), med(func(s sample) float64 { return s.build })}
 }
 
 // writeTargets checks the warm medians against issue 6's targets.
@@ -65,10 +67,10 @@ func writeTargets(w io.Writer, rows []targetRow) {
 	fmt.Fprintf(w, "### Targets\n\nTargets on this machine (TCG): source to live under %.0f s warm; "+
 		"build stage of an unchanged-dependency rebuild under %.0f s (picked up to image built; the push is its own row).\n\n",
 		targetWarmMs/1000.0, targetBuildMs/1000.0)
-	fmt.Fprintf(w, "| app | warm source to live | met | warm build stage | met |\n|---|---:|---|---:|---|\n")
+	fmt.Fprintf(w, "| app | warm source to live | met | of which outside the VM boot | warm build stage | met |\n|---|---:|---|---:|---:|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %.1f s | %s | %.2f s | %s |\n", r.title, r.total/1000, met(r.total < targetWarmMs),
-			r.stage/1000, met(r.stage < targetBuildMs))
+		fmt.Fprintf(w, "| %s | %.1f s | %s | %.1f s | %.2f s | %s |\n", r.title, r.total/1000, met(r.total < targetWarmMs),
+			r.outside/1000, r.stage/1000, met(r.stage < targetBuildMs))
 	}
 	fmt.Fprintf(w, "\nFor comparison, peers report 20 to 120 s for the same path (push to live); "+
 		"that is a reported figure, not measured here.\n\n")
