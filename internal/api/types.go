@@ -215,3 +215,8 @@ type BuildLogLine struct {
 	Time time.Time `json:"time"`
 	Text string    `json:"text"`
 }
+
+// BuildArg is a project build arg (--build-arg), the only value of a
+// project's that reaches its builds. Like an EnvVar's, its Value is only
+// ever sent to the operator, never returned by it.
+type BuildArg = EnvVar

@@ -175,3 +175,27 @@ func runIn(t *testing.T, args ...string) (string, error) {
 	err := root.ExecuteContext(context.Background())
 	return out.String(), err
 }
+
+// TestDeployDirUsesProjectDockerfile: without --file, `zeitwork deploy DIR`
+// builds from the project's Dockerfile, sent even if .dockerignore
+// excludes it; --file still wins.
+func TestDeployDirUsesProjectDockerfile(t *testing.T) {
+	got := make(chan string, 2)
+	startWithBuilder(t, func(ctx context.Context, req build.Request) error {
+		if _, err := os.Stat(filepath.Join(req.ContextDir, req.Dockerfile)); err != nil {
+			return fmt.Errorf("%w: no Dockerfile %s in the context", build.ErrUser, req.Dockerfile)
+		}
+		got <- req.Dockerfile
+		return nil
+	})
+	mustRun(t, "projects", "update", "shop", "--dockerfile", "docker/Dockerfile")
+	dir := appDir(t, map[string]string{"docker/Dockerfile": "FROM scratch", "Other": "FROM scratch", ".dockerignore": "docker/Dockerfile\n"})
+	mustRun(t, "deploy", dir, "-p", "shop", "--detach")
+	if df := <-got; df != "docker/Dockerfile" {
+		t.Fatalf("built from %s, want the project's docker/Dockerfile", df)
+	}
+	mustRun(t, "deploy", dir, "-p", "shop", "--detach", "--file", "Other")
+	if df := <-got; df != "Other" {
+		t.Fatalf("built from %s, want --file Other", df)
+	}
+}

@@ -107,6 +107,15 @@ func TestProjectsEnvAndDeploy(t *testing.T) {
 	if _, err := run(t, "env", "set", "shop", "NOEQUALS"); err == nil {
 		t.Fatal("NAME without =VALUE accepted")
 	}
+	mustRun(t, "build-args", "set", "shop", "NPM_TOKEN=npm_s3cret", "REV=1")
+	out = mustRun(t, "build-args", "list", "shop")
+	if !strings.Contains(out, "NPM_TOKEN") || !strings.Contains(out, "REV") || strings.Contains(out, "npm_s3cret") || strings.Contains(out, "DB_URL") {
+		t.Fatalf("build-args list shows the project's build arg names only:\n%s", out)
+	}
+	mustRun(t, "build-args", "unset", "shop", "REV")
+	if _, err := run(t, "build-args", "unset", "shop", "REV"); err == nil || !strings.Contains(err.Error(), "build arg") {
+		t.Fatalf("unset of a missing build arg: %v", err)
+	}
 
 	// A local OCI layout is pushed into the built-in registry first.
 	img, err := image.FromFiles(map[string]image.File{"/app": {Mode: 0o755, Data: []byte("bin")}}, image.ImageConfig{Entrypoint: []string{"/app"}})

@@ -74,7 +74,7 @@ versioned URL and the project URL are printed.`,
 	}
 	cmd.Flags().StringVarP(&project, "project", "p", "", "project to deploy to")
 	cmd.Flags().StringVarP(&ref, "image", "i", "", "image reference or local OCI layout/archive path")
-	cmd.Flags().StringVarP(&src.dockerfile, "file", "f", "Dockerfile", "Dockerfile path within DIR")
+	cmd.Flags().StringVarP(&src.dockerfile, "file", "f", "", "Dockerfile path within DIR (default: the project's, set with `zeitwork projects update --dockerfile`)")
 	cmd.Flags().StringVar(&src.target, "target", "", "multi-stage target to build (default: the last stage)")
 	cmd.Flags().StringVar(&src.branch, "branch", "", "branch the build is of; other than the project's production branch makes a preview")
 	cmd.Flags().Int64Var(&src.maxMiB, "max-context", 100, "largest build context to send, in MiB")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,15 @@ func deployDir(ctx context.Context, c *client, out io.Writer, project, dir strin
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return d, &UserError{Msg: fmt.Sprintf("%s is not a directory", dir),
 			Hint: "give the directory with the Dockerfile, or --image REF to deploy an image"}
+	}
+	if o.dockerfile == "" {
+		// The project's Dockerfile, as its git pushes use; packing needs
+		// its name (it is sent even if .dockerignore excludes it).
+		var p api.Project
+		if err := c.do(ctx, "GET", "/v1/projects/"+url.PathEscape(project), nil, &p); err != nil {
+			return d, err
+		}
+		o.dockerfile = cmp.Or(p.Dockerfile, "Dockerfile")
 	}
 	archive, sent, err := packContext(dir, o)
 	if err != nil {

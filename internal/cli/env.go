@@ -11,10 +11,30 @@ import (
 )
 
 func envCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "env", Short: "Manage a project's env vars (encrypted at rest; applied on the next deploy)"}
+	return varsCmd(varsKind{use: "env", path: "env", what: "env var",
+		short: "Manage a project's env vars (encrypted at rest; applied on the next deploy)"})
+}
+
+func buildArgsCmd() *cobra.Command {
+	return varsCmd(varsKind{use: "build-args", path: "build-args", what: "build arg",
+		short: "Manage a project's build args (--build-arg; encrypted at rest; the only project values a build sees)"})
+}
+
+// varsKind is one kind of a project's sealed name=value pairs: env vars
+// or build args, which share their commands.
+type varsKind struct {
+	use   string // command name
+	path  string // under /v1/projects/{project}/
+	what  string // "env var"
+	short string
+}
+
+func varsCmd(k varsKind) *cobra.Command {
+	cmd := &cobra.Command{Use: k.use, Short: k.short}
+	base := func(project string) string { return "/v1/projects/" + url.PathEscape(project) + "/" + k.path }
 	set := &cobra.Command{
 		Use:   "set PROJECT NAME=VALUE...",
-		Short: "Set env vars",
+		Short: "Set " + k.what + "s",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
@@ -22,21 +42,21 @@ func envCmd() *cobra.Command {
 				return err
 			}
 			for _, kv := range args[1:] {
-				k, v, ok := strings.Cut(kv, "=")
+				name, v, ok := strings.Cut(kv, "=")
 				if !ok {
 					return &UserError{Msg: fmt.Sprintf("%q is not NAME=VALUE", kv)}
 				}
-				if err := c.do(cmd.Context(), "PUT", "/v1/projects/"+url.PathEscape(args[0])+"/env/"+url.PathEscape(k), api.EnvVar{Value: v}, nil); err != nil {
+				if err := c.do(cmd.Context(), "PUT", base(args[0])+"/"+url.PathEscape(name), api.EnvVar{Value: v}, nil); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Set %s\n", k)
+				fmt.Fprintf(cmd.OutOrStdout(), "Set %s\n", name)
 			}
 			return nil
 		},
 	}
 	list := &cobra.Command{
 		Use:   "list PROJECT",
-		Short: "List env var names (values are never shown)",
+		Short: "List " + k.what + " names (values are never shown)",
 		Args:  exactArgs(1, "give a project name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
@@ -44,7 +64,7 @@ func envCmd() *cobra.Command {
 				return err
 			}
 			var vars []api.EnvVar
-			if err := c.do(cmd.Context(), "GET", "/v1/projects/"+url.PathEscape(args[0])+"/env", nil, &vars); err != nil {
+			if err := c.do(cmd.Context(), "GET", base(args[0]), nil, &vars); err != nil {
 				return err
 			}
 			rows := [][]string{}
@@ -57,16 +77,23 @@ func envCmd() *cobra.Command {
 	}
 	unset := &cobra.Command{
 		Use:   "unset PROJECT NAME",
-		Short: "Remove an env var",
-		Args:  exactArgs(2, "zeitwork env unset my-app NAME"),
+		Short: "Remove " + article(k.what) + " " + k.what,
+		Args:  exactArgs(2, "zeitwork "+k.use+" unset my-app NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
-			return c.do(cmd.Context(), "DELETE", "/v1/projects/"+url.PathEscape(args[0])+"/env/"+url.PathEscape(args[1]), nil, nil)
+			return c.do(cmd.Context(), "DELETE", base(args[0])+"/"+url.PathEscape(args[1]), nil, nil)
 		},
 	}
 	cmd.AddCommand(set, list, unset)
 	return cmd
+}
+
+func article(noun string) string {
+	if strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an"
+	}
+	return "a"
 }

@@ -14,7 +14,7 @@ import (
 // server roles.
 func Commands() []*cobra.Command {
 	return []*cobra.Command{
-		loginCmd(), projectsCmd(), deployCmd(), rollbackCmd(), statusCmd(), logsCmd(), deploymentsCmd(), envCmd(), buildsCmd(), githubCmd(),
+		loginCmd(), projectsCmd(), deployCmd(), rollbackCmd(), statusCmd(), logsCmd(), deploymentsCmd(), envCmd(), buildArgsCmd(), buildsCmd(), githubCmd(),
 		gitRemoteCmd(), gitCredentialCmd(),
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/zeitwork/zeitwork/internal/build/buildcontext"
 )
@@ -14,7 +13,7 @@ import (
 // project: the tarball is extracted with the safe extractor (the
 // repository is the tenant's), its one top-level directory
 // ("owner-repo-sha/") is stripped, and rootDir inside it is packed again
-// as a tar.gz, honouring its .dockerignore. limit bounds the extracted
+// with buildcontext.Repack, as for a git push. limit bounds the extracted
 // and the packed size.
 func BuildContext(tarball []byte, rootDir, dockerfile string, limit int64) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "zeitwork-github-")
@@ -29,15 +28,7 @@ func BuildContext(tarball []byte, rootDir, dockerfile string, limit int64) ([]by
 	if err != nil {
 		return nil, err
 	}
-	root, err := subdir(top, rootDir)
-	if err != nil {
-		return nil, err
-	}
-	var out bytes.Buffer
-	if _, err := buildcontext.Pack(root, dockerfile, &out, limit); err != nil {
-		return nil, fmt.Errorf("pack build context: %w", err)
-	}
-	return out.Bytes(), nil
+	return buildcontext.Repack(top, rootDir, dockerfile, limit)
 }
 
 // topDir is the tarball's single top-level directory.
@@ -50,28 +41,4 @@ func topDir(dir string) (string, error) {
 		return "", fmt.Errorf("%w: tarball has %d top-level entries, want one directory", buildcontext.ErrInvalid, len(ents))
 	}
 	return filepath.Join(dir, ents[0].Name()), nil
-}
-
-// subdir resolves the project's root directory inside the repository,
-// following symlinks but never out of it.
-func subdir(top, rootDir string) (string, error) {
-	rel := filepath.Clean(filepath.FromSlash(strings.TrimPrefix(rootDir, "/")))
-	if !filepath.IsLocal(rel) {
-		return "", fmt.Errorf("%w: root directory %q leaves the repository", buildcontext.ErrInvalid, rootDir)
-	}
-	real, err := filepath.EvalSymlinks(filepath.Join(top, rel))
-	if err != nil {
-		return "", fmt.Errorf("%w: root directory %q not in the commit", buildcontext.ErrInvalid, rootDir)
-	}
-	realTop, err := filepath.EvalSymlinks(top)
-	if err != nil {
-		return "", err
-	}
-	if r, err := filepath.Rel(realTop, real); err != nil || !filepath.IsLocal(r) && r != "." {
-		return "", fmt.Errorf("%w: root directory %q leaves the repository", buildcontext.ErrInvalid, rootDir)
-	}
-	if fi, err := os.Stat(real); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("%w: root directory %q is not a directory in the commit", buildcontext.ErrInvalid, rootDir)
-	}
-	return real, nil
 }

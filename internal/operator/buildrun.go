@@ -83,10 +83,15 @@ func (o *Operator) buildImage(ctx context.Context, b db.Build, timings map[strin
 		return "", err
 	}
 	timings["extract"] = time.Since(start).Milliseconds()
+	args, err := o.projectBuildArgs(ctx, p.ID)
+	if err != nil {
+		return "", err
+	}
 	logw := o.newBuildLogWriter(ctx, b.ID)
 	defer logw.Close()
 	req := build.Request{
 		ID: b.ID.String(), Project: p.Name, ContextDir: dir, Dockerfile: b.Dockerfile, Target: b.Target,
+		Args:     args,
 		Push:     o.buildImageRepo(p) + ":build-" + b.ID.String()[:8],
 		PushUser: "zeitwork", PushPassword: o.builds.get(b.ID).pushToken,
 		Log: logw,

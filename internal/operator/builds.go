@@ -49,6 +49,9 @@ func (o *Operator) createBuild(w http.ResponseWriter, r *http.Request) error {
 	if err := checkBuildOptions(src); err != nil {
 		return err
 	}
+	if src.Dockerfile == "" {
+		src.Dockerfile = p.Dockerfile // the project's, as for its pushes
+	}
 	// A client that builds a git commit (a CI job, say) names it.
 	if c := q.Get("commit"); c != "" {
 		if !commitPattern.MatchString(c) {

@@ -42,20 +42,15 @@ func (o *Operator) setEnv(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := r.PathValue("name")
-	if !envName.MatchString(name) || reservedEnv[name] {
-		return invalid("use up to 128 ASCII letters, digits and underscores, not starting with a digit; PORT is set by Zeitwork",
-			"invalid env var name %q", name)
+	if reservedEnv[name] {
+		return invalid("choose another name; PORT is set by Zeitwork", "env var %s is reserved", name)
 	}
 	var v api.EnvVar
 	if err := readJSON(r, &v); err != nil {
 		return err
 	}
-	if strings.IndexByte(v.Value, 0) >= 0 {
-		return invalid("remove the NUL byte; a process's environment cannot hold one", "env var %s contains a NUL byte", name)
-	}
-	if envSize(name, len(v.Value)) > o.cfg.EnvMaxBytes {
-		return tooLarge("keep large data out of env vars, e.g. in a file the app fetches",
-			"env var %s is too large: %d bytes, limit %d for all of a project's env vars", name, len(v.Value), o.cfg.EnvMaxBytes)
+	if err := o.checkVar("env var", name, v.Value); err != nil {
+		return err
 	}
 	sealed := o.cfg.Sealer.Seal([]byte(v.Value), sealContext(p.ID, name))
 	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
@@ -74,6 +69,23 @@ func (o *Operator) setEnv(w http.ResponseWriter, r *http.Request) error {
 // envSize is what one variable costs in the app's environment: "NAME=value".
 func envSize(name string, valueLen int) int { return len(name) + 1 + valueLen }
 
+// checkVar refuses a name or value no env var or build arg may have
+// (what says which).
+func (o *Operator) checkVar(what, name, value string) error {
+	if !envName.MatchString(name) {
+		return invalid("use up to 128 ASCII letters, digits and underscores, not starting with a digit",
+			"invalid %s name %q", what, name)
+	}
+	if strings.IndexByte(value, 0) >= 0 {
+		return invalid("remove the NUL byte; a process's environment cannot hold one", "%s %s contains a NUL byte", what, name)
+	}
+	if envSize(name, len(value)) > o.cfg.EnvMaxBytes {
+		return tooLarge("keep large data out of "+what+"s, e.g. in a file the app fetches",
+			"%s %s is too large: %d bytes, limit %d for all of a project's %ss", what, name, len(value), o.cfg.EnvMaxBytes, what)
+	}
+	return nil
+}
+
 // checkEnvLimits refuses a write that would give project p more than
 // EnvMaxVars variables or more than EnvMaxBytes of them in all: env vars
 // are delivered to every instance and into every VM's memory, so one
@@ -87,21 +99,33 @@ func (o *Operator) checkEnvLimits(ctx context.Context, q *db.Queries, p db.Proje
 	if err != nil {
 		return err
 	}
+	sizes := map[string]int{}
+	for _, v := range vars {
+		sizes[v.Name] = len(v.Sealed)
+	}
+	return o.checkVarLimits("env var", "zeitwork env unset", p, name, valueLen, sizes)
+}
+
+// checkVarLimits applies EnvMaxVars and EnvMaxBytes to a project's
+// variables of one kind (what) after setting name to a value of valueLen
+// bytes; sealed holds the sealed length of each variable set now. unset is
+// the command that removes one.
+func (o *Operator) checkVarLimits(what, unset string, p db.Project, name string, valueLen int, sealed map[string]int) error {
 	overhead := len(o.cfg.Sealer.Seal(nil, ""))
 	count, size := 1, envSize(name, valueLen)
-	for _, v := range vars {
-		if v.Name != name { // the variable being replaced does not count twice
+	for n, l := range sealed {
+		if n != name { // the variable being replaced does not count twice
 			count++
-			size += envSize(v.Name, len(v.Sealed)-overhead)
+			size += envSize(n, l-overhead)
 		}
 	}
 	if count > o.cfg.EnvMaxVars {
-		return tooLarge("unset variables the app no longer uses: `zeitwork env unset "+p.Name+" NAME`",
-			"project %s may have at most %d env vars", p.Name, o.cfg.EnvMaxVars)
+		return tooLarge("unset those no longer used: `"+unset+" "+p.Name+" NAME`",
+			"project %s may have at most %d %ss", p.Name, o.cfg.EnvMaxVars, what)
 	}
 	if size > o.cfg.EnvMaxBytes {
-		return tooLarge("unset variables the app no longer uses, or keep large data in a file the app fetches",
-			"setting %s would make project %s's env vars %d bytes, limit %d", name, p.Name, size, o.cfg.EnvMaxBytes)
+		return tooLarge("unset those no longer used, or keep large data in a file the app fetches",
+			"setting %s would make project %s's %ss %d bytes, limit %d", name, p.Name, what, size, o.cfg.EnvMaxBytes)
 	}
 	return nil
 }

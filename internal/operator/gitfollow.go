@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/build/buildcontext"
 	"github.com/zeitwork/zeitwork/internal/operator/buildstate"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
@@ -51,6 +53,9 @@ func (o *Operator) pushBuild(w http.ResponseWriter, r *http.Request) {
 	}
 	archive, err := o.readBuildContext(w, r)
 	if err == nil {
+		archive, err = o.pushContext(archive, p, &src)
+	}
+	if err == nil {
 		err = o.checkBuildContext(archive, &src)
 	}
 	var b db.Build
@@ -77,6 +82,22 @@ func (o *Operator) pushBuild(w http.ResponseWriter, r *http.Request) {
 		result = "ok"
 	}
 	w.Header().Set(pushResultTrailer, result)
+}
+
+// pushContext cuts the project's build context out of the pushed
+// commit's archive: its root directory, packed with its .dockerignore, and
+// built from the project's Dockerfile, as a GitHub push of the same commit
+// would be.
+func (o *Operator) pushContext(archive []byte, p db.Project, src *buildSource) ([]byte, error) {
+	src.Dockerfile = p.Dockerfile
+	out, err := buildcontext.Reroot(archive, p.RootDir, p.Dockerfile, o.cfg.BuildContextMaxBytes)
+	switch {
+	case errors.Is(err, buildcontext.ErrTooLarge):
+		return nil, tooLarge("leave out what the build does not need with .dockerignore", "%v", err)
+	case errors.Is(err, buildcontext.ErrInvalid):
+		return nil, invalid("check the project's root directory (`zeitwork projects update "+p.Name+" --root-dir`) and the commit", "%v", err)
+	}
+	return out, err
 }
 
 // followPush prints the build's log until it ends, then the deployment's

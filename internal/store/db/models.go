@@ -49,6 +49,13 @@ type Build struct {
 	GithubReported       string
 }
 
+type BuildArg struct {
+	ProjectID uuid.UUID
+	Name      string
+	Sealed    []byte
+	UpdatedAt time.Time
+}
+
 type BuildContext struct {
 	BuildID uuid.UUID
 	Archive []byte

@@ -508,6 +508,23 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 	return i, err
 }
 
+const deleteBuildArg = `-- name: DeleteBuildArg :execrows
+DELETE FROM build_args WHERE project_id = $1 AND name = $2
+`
+
+type DeleteBuildArgParams struct {
+	ProjectID uuid.UUID
+	Name      string
+}
+
+func (q *Queries) DeleteBuildArg(ctx context.Context, arg DeleteBuildArgParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteBuildArg, arg.ProjectID, arg.Name)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteBuildContext = `-- name: DeleteBuildContext :exec
 DELETE FROM build_contexts WHERE build_id = $1
 `
@@ -1066,6 +1083,35 @@ func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
 			&i.GithubInstallationID,
 			&i.RootDir,
 			&i.Dockerfile,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listBuildArgs = `-- name: ListBuildArgs :many
+SELECT project_id, name, sealed, updated_at FROM build_args WHERE project_id = $1 ORDER BY name
+`
+
+func (q *Queries) ListBuildArgs(ctx context.Context, projectID uuid.UUID) ([]BuildArg, error) {
+	rows, err := q.db.Query(ctx, listBuildArgs, projectID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BuildArg
+	for rows.Next() {
+		var i BuildArg
+		if err := rows.Scan(
+			&i.ProjectID,
+			&i.Name,
+			&i.Sealed,
+			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -2158,6 +2204,24 @@ func (q *Queries) ReportInstance(ctx context.Context, arg ReportInstanceParams) 
 		&i.HealthyAt,
 	)
 	return i, err
+}
+
+const setBuildArg = `-- name: SetBuildArg :exec
+
+INSERT INTO build_args (project_id, name, sealed) VALUES ($1, $2, $3)
+ON CONFLICT (project_id, name) DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = now()
+`
+
+type SetBuildArgParams struct {
+	ProjectID uuid.UUID
+	Name      string
+	Sealed    []byte
+}
+
+// Build args (issue 6)
+func (q *Queries) SetBuildArg(ctx context.Context, arg SetBuildArgParams) error {
+	_, err := q.db.Exec(ctx, setBuildArg, arg.ProjectID, arg.Name, arg.Sealed)
+	return err
 }
 
 const setBuildGitHub = `-- name: SetBuildGitHub :exec

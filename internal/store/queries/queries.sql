@@ -391,3 +391,15 @@ LIMIT $1;
 
 -- name: SetBuildGitHubReported :exec
 UPDATE builds SET github_reported = $2 WHERE id = $1;
+
+-- Build args (issue 6)
+
+-- name: SetBuildArg :exec
+INSERT INTO build_args (project_id, name, sealed) VALUES ($1, $2, $3)
+ON CONFLICT (project_id, name) DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = now();
+
+-- name: DeleteBuildArg :execrows
+DELETE FROM build_args WHERE project_id = $1 AND name = $2;
+
+-- name: ListBuildArgs :many
+SELECT * FROM build_args WHERE project_id = $1 ORDER BY name;
