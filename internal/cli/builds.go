@@ -50,7 +50,7 @@ func buildsListCmd() *cobra.Command {
 func buildsTable(w io.Writer, bs []api.Build) {
 	rows := [][]string{}
 	for _, b := range bs {
-		rows = append(rows, []string{b.ID[:8], b.Project, buildSourceLabel(b), b.Status, b.Deployment, since(b.CreatedAt), b.Reason})
+		rows = append(rows, []string{b.ID[:8], b.Project, buildSourceLabel(b), b.Status, b.Deployment, since(b.CreatedAt), firstLine(b.Reason)})
 	}
 	table(w, []string{"BUILD", "PROJECT", "SOURCE", "STATUS", "DEPLOYMENT", "CREATED", "REASON"}, rows)
 }
@@ -229,7 +229,7 @@ func followBuild(ctx context.Context, c *client, id string, onLine func(api.Buil
 
 // buildError is the CLI error for a build that did not succeed.
 func buildError(b api.Build) error {
-	return &UserError{Msg: fmt.Sprintf("build %s %s: %s", b.ID[:8], b.Status, b.Reason),
+	return &UserError{Msg: fmt.Sprintf("build %s %s: %s", b.ID[:8], b.Status, firstLine(b.Reason)),
 		Hint: "see the whole log with `zeitwork builds logs " + b.ID + "`"}
 }
 
@@ -253,3 +253,4 @@ func productionBranchCmd() *cobra.Command {
 		},
 	}
 }
+
