@@ -253,4 +253,3 @@ func productionBranchCmd() *cobra.Command {
 		},
 	}
 }
-
