@@ -50,6 +50,7 @@ func operatorCmd() *cobra.Command {
 	var listen, dbURL, domain, edgeURL, stateDir, registryHost, bootstrapEmail, metricsListen string
 	var allowRegistries, buildDNS []string
 	var builds bool
+	var buildMirror string
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "Run the control plane: API, registry, reconciler (needs PostgreSQL)",
@@ -106,7 +107,7 @@ an edge token.`,
 			if registryHost == "" {
 				registryHost = ln.Addr().String()
 			}
-			builder, err := operatorBuilder(builds, stateDir, registryHost, buildDNS)
+			builder, err := operatorBuilder(builds, stateDir, registryHost, buildMirror, buildDNS)
 			if err != nil {
 				ln.Close()
 				return err
@@ -144,6 +145,7 @@ an edge token.`,
 	f.StringSliceVar(&allowRegistries, "allow-registry", nil, "host:port of a registry on a loopback, private or link-local address that deployments may pull from (repeatable; refused otherwise)")
 	f.StringVar(&bootstrapEmail, "bootstrap", "", "create this first user and print tokens")
 	f.BoolVar(&builds, "builds", true, "build Dockerfiles (zeitwork deploy DIR, git push, GitHub) with buildah on this host, every RUN step sandboxed")
+	f.StringVar(&buildMirror, "build-mirror", "", "registry host[:port] tried first for base images from Docker Hub")
 	f.StringSliceVar(&buildDNS, "build-dns", nil, "DNS servers RUN steps may use (default: this host's usable resolvers)")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	return cmd
@@ -151,7 +153,7 @@ an edge token.`,
 
 // operatorBuilder is the operator's Dockerfile builder: buildah, with the
 // operator's own registry reached over plain HTTP when it is on loopback.
-func operatorBuilder(enabled bool, stateDir, registryHost string, dns []string) (build.Builder, error) {
+func operatorBuilder(enabled bool, stateDir, registryHost, mirror string, dns []string) (build.Builder, error) {
 	if !enabled {
 		return nil, nil
 	}
@@ -159,7 +161,7 @@ func operatorBuilder(enabled bool, stateDir, registryHost string, dns []string) 
 		dns = network.HostDNS("/etc/resolv.conf")
 	}
 	b, err := buildah.New(buildah.Config{
-		StateDir: filepath.Join(stateDir, "builds"), PlainHTTP: []string{registryHost}, DNS: dns,
+		StateDir: filepath.Join(stateDir, "builds"), PlainHTTP: []string{registryHost}, DNS: dns, Mirror: mirror,
 	})
 	if err != nil {
 		return nil, &cli.UserError{Msg: err.Error(), Hint: "install buildah and runc (scripts/install-deps.sh), or run with --builds=false"}
