@@ -11,7 +11,6 @@ import (
 	"os"
 	"path"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -180,11 +179,7 @@ func (o *Operator) listBuilds(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	if limit <= 0 || limit > 500 {
-		limit = 50
-	}
-	bs, err := o.store.ListBuilds(r.Context(), db.ListBuildsParams{ProjectID: p.ID, Limit: int32(limit)})
+	bs, err := o.store.ListBuilds(r.Context(), db.ListBuildsParams{ProjectID: p.ID, Limit: pageLimit(r)})
 	if err != nil {
 		return err
 	}

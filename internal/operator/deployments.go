@@ -66,11 +66,7 @@ func (o *Operator) listDeployments(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	if limit <= 0 || limit > 500 {
-		limit = 50
-	}
-	ds, err := o.store.ListDeployments(r.Context(), db.ListDeploymentsParams{ProjectID: p.ID, Limit: int32(limit)})
+	ds, err := o.store.ListDeployments(r.Context(), db.ListDeploymentsParams{ProjectID: p.ID, Limit: pageLimit(r)})
 	if err != nil {
 		return err
 	}
@@ -169,4 +165,13 @@ func instanceJSON(in db.Instance) api.Instance {
 	}
 	json.Unmarshal(in.Timings, &out.BootTimings)
 	return out
+}
+
+// pageLimit is a listing's ?limit=: 50 unless 1 to 500 is asked for.
+func pageLimit(r *http.Request) int32 {
+	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || limit <= 0 || limit > 500 {
+		return 50
+	}
+	return int32(limit)
 }
