@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -259,7 +260,11 @@ func (o *Operator) Run(ctx context.Context) error {
 	go o.registryGC(ctx)
 	go o.pruneLoop(ctx)
 	if o.cfg.Builder != nil {
-		go o.buildLoop(ctx)
+		// Run returns only once the builds this replica runs have ended, so
+		// that nothing writes to the registry or the database after it.
+		var builds sync.WaitGroup
+		builds.Go(func() { o.buildLoop(ctx) })
+		defer builds.Wait()
 	}
 	go o.githubStatusLoop(ctx)
 	if o.git != nil {
