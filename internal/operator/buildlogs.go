@@ -35,13 +35,10 @@ func (o *Operator) buildLogs(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		return fmt.Errorf("streaming unsupported by the response writer")
+	flusher, err := startEventStream(w)
+	if err != nil {
+		return err
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
 	last := after
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()

@@ -52,13 +52,10 @@ func (o *Operator) streamLogs(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		return fmt.Errorf("streaming unsupported by the response writer")
+	flusher, err := startEventStream(w)
+	if err != nil {
+		return err
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
 	var last int64
 	send := func(lines []db.LogLine) {
 		for _, l := range lines {
@@ -199,4 +196,17 @@ func (o *Operator) logSource(ctx context.Context, nodeID uuid.UUID, instance str
 		return logSource{}
 	}
 	return logSource{deployment: d.ID, project: d.ProjectID, ok: true}
+}
+
+// startEventStream answers with server-sent events: it sends the headers
+// and returns the flusher each event is pushed out with.
+func startEventStream(w http.ResponseWriter) (http.Flusher, error) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return nil, fmt.Errorf("streaming unsupported by the response writer")
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	return flusher, nil
 }

@@ -31,25 +31,7 @@ func startFakeInternet(t *testing.T, transit netip.Prefix) *fakeInternet {
 	t.Helper()
 	name := fmt.Sprintf("zwinet%d", os.Getpid()%100000)
 	hostVeth := fmt.Sprintf("zwi%d", os.Getpid()%100000)
-	hostIP := transit.Masked().Addr().Next()
-	nsIP := hostIP.Next()
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	run("netns", "add", name)
-	t.Cleanup(func() {
-		exec.Command("ip", "netns", "del", name).Run()
-		exec.Command("ip", "link", "del", hostVeth).Run()
-	})
-	run("link", "add", hostVeth, "type", "veth", "peer", "name", "eth0", "netns", name)
-	run("addr", "add", netip.PrefixFrom(hostIP, 30).String(), "dev", hostVeth)
-	run("link", "set", hostVeth, "up")
-	run("-n", name, "addr", "add", netip.PrefixFrom(nsIP, 30).String(), "dev", "eth0")
-	run("-n", name, "link", "set", "eth0", "up")
-	run("-n", name, "link", "set", "lo", "up")
+	nsIP := startTestHost(t, name, hostVeth, transit)
 
 	ln := listenIn(t, name, net.JoinHostPort(nsIP.String(), "0"))
 	fi := &fakeInternet{addr: ln.Addr().String()}
@@ -85,4 +67,34 @@ func (fi *fakeInternet) seen() []string {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	return append([]string{}, fi.remotes...)
+}
+
+// startTestHost makes a network namespace standing for another host,
+// linked to this one by a veth numbered from the /30 transit (this host
+// gets the first address, the namespace the second, which it returns), and
+// removes both when the test ends (routes through the veth go with it).
+func startTestHost(t *testing.T, name, hostVeth string, transit netip.Prefix) netip.Addr {
+	t.Helper()
+	hostIP := transit.Masked().Addr().Next()
+	nsIP := hostIP.Next()
+	ipCmd(t, "netns", "add", name)
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", hostVeth).Run()
+		exec.Command("ip", "netns", "del", name).Run()
+	})
+	ipCmd(t, "link", "add", hostVeth, "type", "veth", "peer", "name", "eth0", "netns", name)
+	ipCmd(t, "addr", "add", netip.PrefixFrom(hostIP, 30).String(), "dev", hostVeth)
+	ipCmd(t, "link", "set", hostVeth, "up")
+	ipCmd(t, "-n", name, "addr", "add", netip.PrefixFrom(nsIP, 30).String(), "dev", "eth0")
+	ipCmd(t, "-n", name, "link", "set", "eth0", "up")
+	ipCmd(t, "-n", name, "link", "set", "lo", "up")
+	return nsIP
+}
+
+// ipCmd runs ip(8) and fails the test if it fails.
+func ipCmd(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
 }

@@ -5,9 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 
@@ -30,33 +28,12 @@ func startPrivateLab(t *testing.T, transit netip.Prefix, addrs []netip.Addr, por
 	t.Helper()
 	name := fmt.Sprintf("zwlab%d", os.Getpid()%100000)
 	hostVeth := fmt.Sprintf("zwl%d", os.Getpid()%100000)
-	hostIP := transit.Masked().Addr().Next()
-	nsIP := hostIP.Next()
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	run("netns", "add", name)
-	t.Cleanup(func() {
-		for _, a := range addrs {
-			exec.Command("ip", "route", "del", a.String()+"/32", "via", nsIP.String(), "dev", hostVeth).Run()
-		}
-		exec.Command("ip", "link", "del", hostVeth).Run()
-		exec.Command("ip", "netns", "del", name).Run()
-	})
-	run("link", "add", hostVeth, "type", "veth", "peer", "name", "eth0", "netns", name)
-	run("addr", "add", netip.PrefixFrom(hostIP, 30).String(), "dev", hostVeth)
-	run("link", "set", hostVeth, "up")
-	run("-n", name, "addr", "add", netip.PrefixFrom(nsIP, 30).String(), "dev", "eth0")
-	run("-n", name, "link", "set", "eth0", "up")
-	run("-n", name, "link", "set", "lo", "up")
+	nsIP := startTestHost(t, name, hostVeth, transit)
 	for _, a := range addrs {
-		run("-n", name, "addr", "add", a.String()+"/32", "dev", "lo")
+		ipCmd(t, "-n", name, "addr", "add", a.String()+"/32", "dev", "lo")
 		// "add", not "replace": fail rather than take over a route the
 		// machine has.
-		run("route", "add", a.String()+"/32", "via", nsIP.String(), "dev", hostVeth)
+		ipCmd(t, "route", "add", a.String()+"/32", "via", nsIP.String(), "dev", hostVeth)
 	}
 	lab := &privateLab{seen: map[string]int{}}
 	for _, a := range addrs {
