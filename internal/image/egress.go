@@ -30,6 +30,7 @@ var ErrForbiddenAddress = errors.New("registry address not allowed")
 type Egress struct {
 	own       string
 	allowed   map[string]bool
+	dial      http.RoundTripper // every connection through the address check
 	transport http.RoundTripper
 }
 
@@ -49,14 +50,15 @@ func NewEgress(own string, allowed []string) *Egress {
 	// A proxy would dial on our behalf, out of reach of the address check.
 	t.Proxy = nil
 	t.DialContext = e.dialContext
-	e.transport = stripForeignAuth{own: e.own, next: t}
+	e.dial = t
+	e.transport = stripForeignAuth{hosts: map[string]bool{e.own: true}, next: t}
 	return e
 }
 
 // Options are the resolve options that apply the policy: auth is sent to
 // the own registry only, every connection goes through the address check.
 func (e *Egress) Options(auth authn.Authenticator) []Option {
-	return []Option{WithKeychain(ownKeychain{own: e.own, auth: auth}), WithTransport(e.transport)}
+	return e.OptionsFor(auth, nil)
 }
 
 // Transport is the policy's HTTP transport.
@@ -130,31 +132,29 @@ func PublicAddr(a netip.Addr) bool {
 	return true
 }
 
-// ownKeychain hands the credentials to the own registry and nothing to
-// any other: a tenant's image reference can name a registry it controls.
-type ownKeychain struct {
-	own  string
-	auth authn.Authenticator
-}
+// hostKeychain hands each registry its own credentials and nothing to any
+// other: a tenant's image reference can name a registry it controls.
+type hostKeychain map[string]authn.Authenticator
 
-func (k ownKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
-	if k.auth != nil && strings.EqualFold(r.RegistryStr(), k.own) {
-		return k.auth, nil
+func (k hostKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	if a := k[strings.ToLower(r.RegistryStr())]; a != nil {
+		return a, nil
 	}
 	return authn.Anonymous, nil
 }
 
 // stripForeignAuth removes credentials from every request that is not to
-// the own registry. go-containerregistry sends Basic credentials to the
-// token realm a registry names and may follow redirects with headers
-// attached; this is the last line that keeps them home whatever the path.
+// a host that has them (the own registry, a project's registry).
+// go-containerregistry sends Basic credentials to the token realm a
+// registry names and may follow redirects with headers attached; this is
+// the last line that keeps them home whatever the path.
 type stripForeignAuth struct {
-	own  string
-	next http.RoundTripper
+	hosts map[string]bool // lowercase host:port, as references name them
+	next  http.RoundTripper
 }
 
 func (s stripForeignAuth) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Header.Get("Authorization") != "" && !strings.EqualFold(r.URL.Host, s.own) {
+	if r.Header.Get("Authorization") != "" && !s.hosts[strings.ToLower(r.URL.Host)] {
 		r = r.Clone(r.Context())
 		r.Header.Del("Authorization")
 	}

@@ -47,6 +47,7 @@ type Build struct {
 	GithubRepo           string
 	GithubInstallationID int64
 	GithubReported       string
+	ImageRef             string
 }
 
 type BuildArg struct {
@@ -189,6 +190,15 @@ type Region struct {
 	ID        string
 	Name      string
 	CreatedAt time.Time
+}
+
+type RegistryCredential struct {
+	ProjectID      uuid.UUID
+	Host           string
+	Username       string
+	SealedPassword []byte
+	PushRepository string
+	UpdatedAt      time.Time
 }
 
 type User struct {

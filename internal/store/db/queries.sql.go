@@ -94,7 +94,7 @@ WHERE id = (
     SELECT id FROM builds WHERE status = 'queued' ORDER BY created_at
     FOR UPDATE SKIP LOCKED LIMIT 1
 )
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref
 `
 
 type ClaimBuildParams struct {
@@ -133,6 +133,7 @@ func (q *Queries) ClaimBuild(ctx context.Context, arg ClaimBuildParams) (Build, 
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.GithubReported,
+		&i.ImageRef,
 	)
 	return i, err
 }
@@ -208,7 +209,7 @@ func (q *Queries) CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) 
 const createBuild = `-- name: CreateBuild :one
 
 INSERT INTO builds (id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref
 `
 
 type CreateBuildParams struct {
@@ -266,6 +267,7 @@ func (q *Queries) CreateBuild(ctx context.Context, arg CreateBuildParams) (Build
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.GithubReported,
+		&i.ImageRef,
 	)
 	return i, err
 }
@@ -566,12 +568,24 @@ func (q *Queries) DeleteNodeTokens(ctx context.Context, nodeID uuid.NullUUID) (i
 	return result.RowsAffected(), nil
 }
 
+const deleteRegistryCredentials = `-- name: DeleteRegistryCredentials :execrows
+DELETE FROM registry_credentials WHERE project_id = $1
+`
+
+func (q *Queries) DeleteRegistryCredentials(ctx context.Context, projectID uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteRegistryCredentials, projectID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const finishBuild = `-- name: FinishBuild :one
 UPDATE builds
 SET status = 'done', reason = '', image_digest = $2, deployment_id = $3, timings = $4,
     lease_owner = '', finished_at = now(), updated_at = now()
 WHERE id = $1 AND status = $5::text AND lease_owner = $6::text
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref
 `
 
 type FinishBuildParams struct {
@@ -620,6 +634,7 @@ func (q *Queries) FinishBuild(ctx context.Context, arg FinishBuildParams) (Build
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.GithubReported,
+		&i.ImageRef,
 	)
 	return i, err
 }
@@ -677,7 +692,7 @@ func (q *Queries) GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetA
 }
 
 const getBuild = `-- name: GetBuild :one
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported FROM builds WHERE id = $1
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref FROM builds WHERE id = $1
 `
 
 func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (Build, error) {
@@ -709,6 +724,7 @@ func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (Build, error) {
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.GithubReported,
+		&i.ImageRef,
 	)
 	return i, err
 }
@@ -925,6 +941,24 @@ func (q *Queries) GetProjectByName(ctx context.Context, arg GetProjectByNamePara
 		&i.GithubInstallationID,
 		&i.RootDir,
 		&i.Dockerfile,
+	)
+	return i, err
+}
+
+const getRegistryCredentials = `-- name: GetRegistryCredentials :one
+SELECT project_id, host, username, sealed_password, push_repository, updated_at FROM registry_credentials WHERE project_id = $1
+`
+
+func (q *Queries) GetRegistryCredentials(ctx context.Context, projectID uuid.UUID) (RegistryCredential, error) {
+	row := q.db.QueryRow(ctx, getRegistryCredentials, projectID)
+	var i RegistryCredential
+	err := row.Scan(
+		&i.ProjectID,
+		&i.Host,
+		&i.Username,
+		&i.SealedPassword,
+		&i.PushRepository,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
@@ -1159,7 +1193,7 @@ func (q *Queries) ListBuildLogLines(ctx context.Context, arg ListBuildLogLinesPa
 }
 
 const listBuilds = `-- name: ListBuilds :many
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported FROM builds WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref FROM builds WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListBuildsParams struct {
@@ -1202,6 +1236,7 @@ func (q *Queries) ListBuilds(ctx context.Context, arg ListBuildsParams) ([]Build
 			&i.GithubRepo,
 			&i.GithubInstallationID,
 			&i.GithubReported,
+			&i.ImageRef,
 		); err != nil {
 			return nil, err
 		}
@@ -1364,7 +1399,7 @@ func (q *Queries) ListEnvVars(ctx context.Context, projectID uuid.UUID) ([]EnvVa
 }
 
 const listExpiredBuilds = `-- name: ListExpiredBuilds :many
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported FROM builds WHERE status IN ('building', 'pushing') AND lease_expires_at < now()
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref FROM builds WHERE status IN ('building', 'pushing') AND lease_expires_at < now()
 `
 
 func (q *Queries) ListExpiredBuilds(ctx context.Context) ([]Build, error) {
@@ -1402,6 +1437,7 @@ func (q *Queries) ListExpiredBuilds(ctx context.Context) ([]Build, error) {
 			&i.GithubRepo,
 			&i.GithubInstallationID,
 			&i.GithubReported,
+			&i.ImageRef,
 		); err != nil {
 			return nil, err
 		}
@@ -1739,7 +1775,7 @@ func (q *Queries) ListOrganisationInstances(ctx context.Context, organisationID 
 }
 
 const listOrganisationRunningBuilds = `-- name: ListOrganisationRunningBuilds :many
-SELECT b.id, b.project_id, b.source, b.commit_sha, b.branch, b.commit_message, b.commit_author, b.dockerfile, b.target, b.preview, b.status, b.reason, b.timings, b.image_digest, b.deployment_id, b.attempts, b.lease_owner, b.lease_expires_at, b.created_at, b.updated_at, b.started_at, b.finished_at, b.github_repo, b.github_installation_id, b.github_reported FROM builds b JOIN projects p ON p.id = b.project_id
+SELECT b.id, b.project_id, b.source, b.commit_sha, b.branch, b.commit_message, b.commit_author, b.dockerfile, b.target, b.preview, b.status, b.reason, b.timings, b.image_digest, b.deployment_id, b.attempts, b.lease_owner, b.lease_expires_at, b.created_at, b.updated_at, b.started_at, b.finished_at, b.github_repo, b.github_installation_id, b.github_reported, b.image_ref FROM builds b JOIN projects p ON p.id = b.project_id
 WHERE p.organisation_id = $1 AND b.status IN ('queued', 'building', 'pushing')
 ORDER BY b.created_at
 `
@@ -1780,6 +1816,7 @@ func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisatio
 			&i.GithubRepo,
 			&i.GithubInstallationID,
 			&i.GithubReported,
+			&i.ImageRef,
 		); err != nil {
 			return nil, err
 		}
@@ -2253,6 +2290,20 @@ func (q *Queries) SetBuildGitHubReported(ctx context.Context, arg SetBuildGitHub
 	return err
 }
 
+const setBuildImageRef = `-- name: SetBuildImageRef :exec
+UPDATE builds SET image_ref = $2 WHERE id = $1
+`
+
+type SetBuildImageRefParams struct {
+	ID       uuid.UUID
+	ImageRef string
+}
+
+func (q *Queries) SetBuildImageRef(ctx context.Context, arg SetBuildImageRefParams) error {
+	_, err := q.db.Exec(ctx, setBuildImageRef, arg.ID, arg.ImageRef)
+	return err
+}
+
 const setBuildTimings = `-- name: SetBuildTimings :exec
 UPDATE builds SET timings = $2 WHERE id = $1
 `
@@ -2332,6 +2383,44 @@ func (q *Queries) SetProjectGitHubInstallation(ctx context.Context, arg SetProje
 	return err
 }
 
+const setRegistryCredentials = `-- name: SetRegistryCredentials :one
+
+INSERT INTO registry_credentials (project_id, host, username, sealed_password, push_repository)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (project_id) DO UPDATE SET host = EXCLUDED.host, username = EXCLUDED.username,
+    sealed_password = EXCLUDED.sealed_password, push_repository = EXCLUDED.push_repository, updated_at = now()
+RETURNING project_id, host, username, sealed_password, push_repository, updated_at
+`
+
+type SetRegistryCredentialsParams struct {
+	ProjectID      uuid.UUID
+	Host           string
+	Username       string
+	SealedPassword []byte
+	PushRepository string
+}
+
+// External registry credentials (issue 6)
+func (q *Queries) SetRegistryCredentials(ctx context.Context, arg SetRegistryCredentialsParams) (RegistryCredential, error) {
+	row := q.db.QueryRow(ctx, setRegistryCredentials,
+		arg.ProjectID,
+		arg.Host,
+		arg.Username,
+		arg.SealedPassword,
+		arg.PushRepository,
+	)
+	var i RegistryCredential
+	err := row.Scan(
+		&i.ProjectID,
+		&i.Host,
+		&i.Username,
+		&i.SealedPassword,
+		&i.PushRepository,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const stopUnplacedInstances = `-- name: StopUnplacedInstances :exec
 UPDATE instances SET state = 'stopped', updated_at = now()
 WHERE desired = 'stopped' AND (node_id IS NULL OR state IN ('pending', 'lost'))
@@ -2360,7 +2449,7 @@ WHERE id = $3 AND status = $4::text
   -- A runner writes only under its own claim; recovery only past the lease.
   AND ($5::text = '' OR lease_owner = $5::text)
   AND (NOT $6::boolean OR lease_expires_at < now())
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref
 `
 
 type TransitionBuildParams struct {
@@ -2409,6 +2498,7 @@ func (q *Queries) TransitionBuild(ctx context.Context, arg TransitionBuildParams
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.GithubReported,
+		&i.ImageRef,
 	)
 	return i, err
 }

@@ -403,3 +403,21 @@ DELETE FROM build_args WHERE project_id = $1 AND name = $2;
 
 -- name: ListBuildArgs :many
 SELECT * FROM build_args WHERE project_id = $1 ORDER BY name;
+
+-- External registry credentials (issue 6)
+
+-- name: SetRegistryCredentials :one
+INSERT INTO registry_credentials (project_id, host, username, sealed_password, push_repository)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (project_id) DO UPDATE SET host = EXCLUDED.host, username = EXCLUDED.username,
+    sealed_password = EXCLUDED.sealed_password, push_repository = EXCLUDED.push_repository, updated_at = now()
+RETURNING *;
+
+-- name: GetRegistryCredentials :one
+SELECT * FROM registry_credentials WHERE project_id = $1;
+
+-- name: DeleteRegistryCredentials :execrows
+DELETE FROM registry_credentials WHERE project_id = $1;
+
+-- name: SetBuildImageRef :exec
+UPDATE builds SET image_ref = $2 WHERE id = $1;
