@@ -52,6 +52,9 @@ type DesiredInstance struct {
 	VCPUs      int    `json:"vcpus"`
 	// Env holds the project's env vars, decrypted for this delivery only.
 	Env []string `json:"env,omitempty"`
+	// RegistryAuth is the project's login to the registry of Image, when
+	// it has one for that host, likewise decrypted for this delivery only.
+	RegistryAuth *RegistryAuth `json:"registry_auth,omitempty"`
 }
 
 // InstanceReport is POST /v1/nodes/{id}/instances/{instance}: what the node

@@ -207,6 +207,9 @@ type Build struct {
 	CreatedAt  time.Time        `json:"created_at"`
 	StartedAt  *time.Time       `json:"started_at,omitempty"`
 	FinishedAt *time.Time       `json:"finished_at,omitempty"`
+	// Image is where the build's image went, pinned by digest: the
+	// built-in registry or the project's push repository.
+	Image string `json:"image,omitempty"`
 }
 
 // BuildLogLine is one line of a build's output.

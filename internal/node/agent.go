@@ -75,9 +75,11 @@ type Agent struct {
 	sups        map[string]*supervisor
 	tunnelToken string
 	registry    string
-	// pull are the options images are pulled with: the node's token for
-	// the operator's registry only, through the egress address checks.
-	pull []image.Option
+	// egress and nodeAuth are how images are pulled: the node's token for
+	// the operator's registry only, a project's registry login for its
+	// registry only, through the egress address checks.
+	egress   *image.Egress
+	nodeAuth authn.Authenticator
 }
 
 // New checks the configuration and prepares the state directory.
@@ -144,18 +146,23 @@ func (a *Agent) register(ctx context.Context) error {
 	egress := image.NewEgress(resp.Registry, resp.AllowedRegistries)
 	a.mu.Lock()
 	a.tunnelToken, a.registry = resp.TunnelToken, resp.Registry
-	a.pull = egress.Options(&authn.Basic{Username: "node", Password: resp.NodeToken})
+	a.egress, a.nodeAuth = egress, &authn.Basic{Username: "node", Password: resp.NodeToken}
 	a.mu.Unlock()
 	a.log.Info("node registered", "node", resp.NodeID, "region", a.cfg.Region,
 		"driver", a.cfg.Driver.Name(), "accel", a.cfg.Driver.Accel())
 	return nil
 }
 
-// pullOptions are the options to pull images with.
-func (a *Agent) pullOptions() []image.Option {
+// pullOptions are the options to pull an instance's image with, given
+// its project's registry login (nil for none).
+func (a *Agent) pullOptions(login *api.RegistryAuth) []image.Option {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.pull
+	var creds *image.Credentials
+	if login != nil {
+		creds = &image.Credentials{Host: login.Host, Username: login.Username, Password: login.Password}
+	}
+	return a.egress.OptionsFor(a.nodeAuth, creds)
 }
 
 // writeFileAtomic replaces path with b, so that a crash leaves the old or
@@ -277,10 +284,12 @@ func (a *Agent) apply(ctx context.Context, want []api.DesiredInstance) {
 		switch {
 		case d.Desired == "running" && !ok:
 			s = a.newSupervisor(ctx, record{Desired: d}, nil)
+			s.env.deliverLogin(d.RegistryAuth)
 			s.env.deliver(d.Env)
 			a.sups[d.ID] = s
 			go s.run()
 		case d.Desired == "running" && ok:
+			s.env.deliverLogin(d.RegistryAuth)
 			s.env.deliver(d.Env) // an adopted instance learns its env again
 		case d.Desired != "running" && ok:
 			s.stop()

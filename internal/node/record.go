@@ -13,8 +13,8 @@ import (
 
 // record is what the agent keeps on disk about each instance it runs, so
 // that a restarted agent can adopt the VM instead of rebooting it. The
-// instance's env vars are not kept: the API promises that decrypted values
-// exist only in delivery (see instanceEnv).
+// instance's env vars and registry login are not kept: the API promises
+// that decrypted values exist only in delivery (see instanceEnv).
 type record struct {
 	Desired  api.DesiredInstance `json:"desired"`
 	Address  string              `json:"address"`
@@ -32,7 +32,7 @@ type records struct{ dir string }
 func (r records) path(id string) string { return filepath.Join(r.dir, id+".json") }
 
 func (r records) save(rec record) error {
-	rec.Desired.Env = nil
+	rec.Desired.Env, rec.Desired.RegistryAuth = nil, nil
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -69,7 +69,7 @@ func (r records) load() (map[string]record, error) {
 		if err := json.Unmarshal(b, &rec); err != nil || rec.Desired.ID == "" {
 			continue // a torn write from a crash: the VM is treated as unknown
 		}
-		rec.Desired.Env = nil // written by an older agent: delivered again
+		rec.Desired.Env, rec.Desired.RegistryAuth = nil, nil // written by an older agent: delivered again
 		out[rec.Desired.ID] = rec
 	}
 	return out, nil

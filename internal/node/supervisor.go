@@ -239,7 +239,7 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 	d.Env = env
 	s.report(api.InstanceReport{State: api.InstanceStarting, Reason: "pulling image"})
 	t0 := time.Now()
-	disk, err := s.a.cfg.Images.RootDisk(ctx, d.Image, nil, s.a.pullOptions()...)
+	disk, err := s.a.cfg.Images.RootDisk(ctx, d.Image, nil, s.a.pullOptions(s.env.login())...)
 	if err != nil {
 		// The reason reaches users: never what the registry answered.
 		s.log.Warn("pull image", "image", d.Image, "err", err)

@@ -29,9 +29,9 @@ var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 // cancelled or recovered meanwhile is left as the other party put it.
 func (o *Operator) runBuild(ctx context.Context, b db.Build, owner string) {
 	timings := map[string]int64{}
-	digest, err := o.buildImage(ctx, b, timings)
+	img, err := o.buildImage(ctx, b, timings)
 	if err == nil {
-		err = o.finishBuild(ctx, b, owner, digest, timings)
+		err = o.finishBuild(ctx, b, owner, img, timings)
 	}
 	if err == nil {
 		return
@@ -67,13 +67,44 @@ func buildFailure(err error, limit time.Duration) string {
 	return "the platform failed to build: " + err.Error()
 }
 
-// buildImage extracts the context and runs the Builder; it returns the
-// pushed digest.
-func (o *Operator) buildImage(ctx context.Context, b db.Build, timings map[string]int64) (string, error) {
+// builtImage is where a build's image went: repo@digest.
+type builtImage struct{ repo, digest string }
+
+// buildImage extracts the context and runs the Builder, then copies the
+// image to the project's push repository if it has one; it returns where
+// the image is.
+func (o *Operator) buildImage(ctx context.Context, b db.Build, timings map[string]int64) (builtImage, error) {
 	p, err := o.store.GetProject(ctx, b.ProjectID)
 	if err != nil {
-		return "", err
+		return builtImage{}, err
 	}
+	// Opened first: credentials that cannot be opened fail the build
+	// before it runs.
+	creds, pushRepo, err := o.projectRegistry(ctx, p.ID)
+	if err != nil {
+		return builtImage{}, err
+	}
+	digest, err := o.runBuilder(ctx, b, p, pushRepo, timings)
+	if err != nil || pushRepo == "" {
+		return builtImage{o.buildImageRepo(p), digest}, err
+	}
+	start := time.Now()
+	pctx, cancel := context.WithTimeoutCause(ctx, o.cfg.BuildTimeout, errTimeLimit)
+	defer cancel()
+	err = o.pushExternal(pctx, b, o.buildImageRepo(p)+"@"+digest, pushRepo, creds)
+	timings["push_external"] = time.Since(start).Milliseconds()
+	if cerr := context.Cause(pctx); err != nil && errors.Is(cerr, errTimeLimit) {
+		return builtImage{}, fmt.Errorf("build %s: %w", b.ID, errTimeLimit)
+	}
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	return builtImage{pushRepo, digest}, err
+}
+
+// runBuilder extracts the context and runs the Builder, which pushes to
+// the built-in registry; it returns the pushed digest.
+func (o *Operator) runBuilder(ctx context.Context, b db.Build, p db.Project, pushRepo string, timings map[string]int64) (string, error) {
 	start := time.Now()
 	dir, err := o.extractBuildContext(ctx, b)
 	if dir != "" {
@@ -96,7 +127,11 @@ func (o *Operator) buildImage(ctx context.Context, b db.Build, timings map[strin
 		PushUser: "zeitwork", PushPassword: o.builds.get(b.ID).pushToken,
 		Log: logw,
 	}
-	o.buildLog(ctx, b.ID, fmt.Sprintf("zeitwork: building %s (Dockerfile %s), pushing to %s", p.Name, b.Dockerfile, req.Push))
+	dest := req.Push
+	if pushRepo != "" {
+		dest += " then " + pushRepo
+	}
+	o.buildLog(ctx, b.ID, fmt.Sprintf("zeitwork: building %s (Dockerfile %s), pushing to %s", p.Name, b.Dockerfile, dest))
 	bctx, cancel := context.WithTimeoutCause(ctx, o.cfg.BuildTimeout, errTimeLimit)
 	defer cancel()
 	start = time.Now()
@@ -178,13 +213,13 @@ func (o *Operator) extractBuildContext(ctx context.Context, b db.Build) (string,
 
 // finishBuild creates the deployment of the digest and marks the build
 // done, in one transaction: a build cancelled meanwhile creates nothing.
-func (o *Operator) finishBuild(ctx context.Context, b db.Build, owner, digest string, timings map[string]int64) error {
+func (o *Operator) finishBuild(ctx context.Context, b db.Build, owner string, img builtImage, timings map[string]int64) error {
 	start := time.Now()
 	p, err := o.store.GetProject(ctx, b.ProjectID)
 	if err != nil {
 		return err
 	}
-	ref := o.buildImageRepo(p) + "@" + digest
+	digest, ref := img.digest, img.repo+"@"+img.digest
 	if err := o.checkImageSource(ctx, p.OrganisationID, ref); err != nil {
 		return err
 	}
@@ -204,12 +239,15 @@ func (o *Operator) finishBuild(ctx context.Context, b db.Build, owner, digest st
 		if err != nil {
 			return fmt.Errorf("finish build %s: %w", b.ID, buildstate.ErrConflict)
 		}
+		if err := q.SetBuildImageRef(ctx, db.SetBuildImageRefParams{ID: b.ID, ImageRef: ref}); err != nil {
+			return err
+		}
 		if err := q.DeleteBuildContext(ctx, b.ID); err != nil {
 			return err
 		}
 		// With the status, so that a client following the log sees it.
 		return q.AddBuildLogLine(ctx, db.AddBuildLogLineParams{BuildID: b.ID,
-			Line: fmt.Sprintf("zeitwork: pushed %s; %s %s created", digest, kind, d.Slug)})
+			Line: fmt.Sprintf("zeitwork: pushed %s; %s %s created", ref, kind, d.Slug)})
 	})
 	if err != nil {
 		return err

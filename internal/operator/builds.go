@@ -281,6 +281,7 @@ func (o *Operator) buildJSON(p db.Project, b db.Build, deployment string) api.Bu
 		CommitMessage: b.CommitMessage, CommitAuthor: b.CommitAuthor, Dockerfile: b.Dockerfile, Target: b.Target,
 		Preview: b.Preview, Status: b.Status, Reason: b.Reason, Digest: b.ImageDigest, Deployment: deployment,
 		Attempts: int(b.Attempts), CreatedAt: b.CreatedAt, StartedAt: b.StartedAt, FinishedAt: b.FinishedAt,
+		Image: b.ImageRef,
 	}
 	json.Unmarshal(b.Timings, &out.Timings)
 	return out

@@ -61,6 +61,12 @@ func (o *Operator) checkImageSource(ctx context.Context, org uuid.UUID, ref stri
 		}
 		return nil
 	}
+	return o.checkRegistryAddress(registry)
+}
+
+// checkRegistryAddress refuses a registry named by a non-public address
+// the operator did not allow.
+func (o *Operator) checkRegistryAddress(registry string) error {
 	host := registry
 	if h, _, err := net.SplitHostPort(registry); err == nil {
 		host = h

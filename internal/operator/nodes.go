@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/store"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
@@ -146,6 +147,7 @@ func (o *Operator) desiredState(w http.ResponseWriter, r *http.Request) error {
 	cache := map[uuid.UUID]api.DesiredInstance{}
 	projects := map[uuid.UUID]uuid.UUID{} // deployment -> project
 	envs := envCache{o: o, vars: map[uuid.UUID][]string{}}
+	logins := registryAuthCache{o: o, creds: map[uuid.UUID]*image.Credentials{}}
 	for _, in := range ins {
 		base, ok := cache[in.DeploymentID]
 		if !ok {
@@ -160,6 +162,9 @@ func (o *Operator) desiredState(w http.ResponseWriter, r *http.Request) error {
 			// Secrets go only where an instance must run: a node stops
 			// the others without them.
 			if base.Env, err = envs.get(r.Context(), projects[in.DeploymentID]); err != nil {
+				return err
+			}
+			if base.RegistryAuth, err = logins.get(r.Context(), projects[in.DeploymentID], base.Image); err != nil {
 				return err
 			}
 		}

@@ -132,21 +132,25 @@ func (r *resolver) pinFor(ctx context.Context, d db.Deployment) (name.Digest, er
 		}
 		return name.Digest{}, err
 	}
-	return r.pin(ctx, d.ImageRef)
+	// The project's own registry credentials, if the image is on their
+	// host: never another project's.
+	creds, err := r.o.registryFor(ctx, p.ID, d.ImageRef)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	return r.pin(ctx, d.ImageRef, creds)
 }
 
 // pin resolves ref to a digest. Its errors are shown to users, so they
 // carry fixed descriptions, never what the registry answered (the full
 // error goes to the operator's log).
-func (r *resolver) pin(ctx context.Context, ref string) (name.Digest, error) {
+func (r *resolver) pin(ctx context.Context, ref string, creds *image.Credentials) (name.Digest, error) {
 	parsed, err := name.ParseReference(ref)
 	if err != nil {
 		return name.Digest{}, &imageError{fmt.Sprintf("invalid image reference %q: %v", ref, err)}
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(r.o.egress.Transport())}
-	if r.o.egress.IsOwn(parsed.Context().RegistryStr()) {
-		opts = append(opts, remote.WithAuth(&authn.Basic{Username: "zeitwork", Password: r.o.internalToken}))
-	}
+	k, t := r.o.egress.Remote(&authn.Basic{Username: "zeitwork", Password: r.o.internalToken}, creds)
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(t), remote.WithAuthFromKeychain(k)}
 	desc, err := remote.Get(parsed, opts...)
 	if err != nil {
 		r.o.log.Info("fetch image", "ref", ref, "err", err)
