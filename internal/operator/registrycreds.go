@@ -121,7 +121,7 @@ func (o *Operator) checkRegistryCredentials(in *api.RegistryCredentials) error {
 		return err
 	}
 	if strings.Contains(in.Username, ":") {
-		return invalid("a registry username cannot contain a colon", "invalid registry username")
+		return invalid("give the username without the colon; the password goes in its own field", "invalid registry username: it contains a colon")
 	}
 	if err := checkLogin("password", in.Password, maxRegistryPassword); err != nil {
 		return err
