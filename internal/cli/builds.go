@@ -98,7 +98,9 @@ func buildsShowCmd() *cobra.Command {
 				fmt.Fprintf(w, "  commit:     %s (%s)\n", firstLine(b.CommitMessage), b.CommitAuthor)
 			}
 			fmt.Fprintf(w, "  dockerfile: %s\n", b.Dockerfile)
-			if b.Digest != "" {
+			if b.Image != "" {
+				fmt.Fprintf(w, "  image:      %s\n", b.Image)
+			} else if b.Digest != "" {
 				fmt.Fprintf(w, "  image:      %s\n", b.Digest)
 			}
 			if b.Deployment != "" {
