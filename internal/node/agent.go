@@ -158,6 +158,9 @@ func (a *Agent) register(ctx context.Context) error {
 func (a *Agent) pullOptions(login *api.RegistryAuth) []image.Option {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.egress == nil {
+		return nil // not registered: nothing to pull from
+	}
 	var creds *image.Credentials
 	if login != nil {
 		creds = &image.Credentials{Host: login.Host, Username: login.Username, Password: login.Password}

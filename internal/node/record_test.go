@@ -11,12 +11,14 @@ import (
 	"github.com/zeitwork/zeitwork/internal/api"
 )
 
-// TestRecordsKeepNoEnv: decrypted env vars never reach the node's disk,
-// and a record written by an older agent with them loads without them.
+// TestRecordsKeepNoEnv: decrypted env vars and registry logins never
+// reach the node's disk, and a record written with them loads without them.
 func TestRecordsKeepNoEnv(t *testing.T) {
 	const secret = "s3cret-value-on-disk"
 	r := records{dir: t.TempDir()}
-	rec := record{Desired: api.DesiredInstance{ID: "i1", Image: "x", Env: []string{"TOKEN=" + secret}}, Address: "10.0.0.2"}
+	const password = "registry-password-on-disk"
+	rec := record{Desired: api.DesiredInstance{ID: "i1", Image: "x", Env: []string{"TOKEN=" + secret},
+		RegistryAuth: &api.RegistryAuth{Host: "registry.example.com", Username: "alice", Password: password}}, Address: "10.0.0.2"}
 	if err := r.save(rec); err != nil {
 		t.Fatal(err)
 	}
@@ -27,10 +29,10 @@ func TestRecordsKeepNoEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(b), secret) {
-		t.Fatalf("record on disk holds the env value: %s", b)
+	if strings.Contains(string(b), secret) || strings.Contains(string(b), password) {
+		t.Fatalf("record on disk holds the env value or registry password: %s", b)
 	}
-	old := `{"desired":{"id":"i2","image":"x","env":["TOKEN=` + secret + `"]},"address":"10.0.0.3"}`
+	old := `{"desired":{"id":"i2","image":"x","env":["TOKEN=` + secret + `"],"registry_auth":{"password":"` + password + `"}},"address":"10.0.0.3"}`
 	if err := os.WriteFile(filepath.Join(r.dir, "i2.json"), []byte(old), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +40,7 @@ func TestRecordsKeepNoEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 2 || recs["i2"].Desired.Env != nil || recs["i1"].Address != "10.0.0.2" {
+	if len(recs) != 2 || recs["i2"].Desired.Env != nil || recs["i2"].Desired.RegistryAuth != nil || recs["i1"].Address != "10.0.0.2" {
 		t.Fatalf("loaded %+v", recs)
 	}
 }

@@ -84,12 +84,14 @@ func (o *Operator) buildImage(ctx context.Context, b db.Build, timings map[strin
 	if err != nil {
 		return builtImage{}, err
 	}
+	started := time.Now()
 	digest, err := o.runBuilder(ctx, b, p, pushRepo, timings)
 	if err != nil || pushRepo == "" {
 		return builtImage{o.buildImageRepo(p), digest}, err
 	}
+	// The copy counts against the build's time limit.
 	start := time.Now()
-	pctx, cancel := context.WithTimeoutCause(ctx, o.cfg.BuildTimeout, errTimeLimit)
+	pctx, cancel := context.WithTimeoutCause(ctx, o.cfg.BuildTimeout-start.Sub(started), errTimeLimit)
 	defer cancel()
 	err = o.pushExternal(pctx, b, o.buildImageRepo(p)+"@"+digest, pushRepo, creds)
 	timings["push_external"] = time.Since(start).Milliseconds()
