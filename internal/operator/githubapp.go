@@ -124,6 +124,7 @@ func (o *Operator) requireAdmin(h func(http.ResponseWriter, *http.Request) error
 				"use the token in ZEITWORK_ADMIN_TOKEN of the operator"})
 			return
 		}
+		auditFrom(r.Context()).setActor(auditActor{kind: actorAdmin})
 		if err := h(w, r); err != nil {
 			o.writeError(w, r, err)
 		}

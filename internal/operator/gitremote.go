@@ -42,6 +42,9 @@ func (o *Operator) serveGit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pr, err := o.authenticate(r)
+	if err == nil {
+		auditFrom(r.Context()).setActor(actorOf(pr))
+	}
 	if err == nil && pr.kind != kindUser {
 		err = errUnauthorized
 	}
