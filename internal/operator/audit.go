@@ -138,7 +138,8 @@ func (rec *auditRecord) setError(msg string) {
 // served, whatever the outcome.
 func (o *Operator) audited(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !auditedRequest(r) {
+		audit, failuresOnly := auditedRequest(r)
+		if !audit {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -146,7 +147,7 @@ func (o *Operator) audited(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), auditKey{}, rec))
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		if auditSkipped[r.Pattern] {
+		if auditSkipped[r.Pattern] || failuresOnly && sw.code < 400 {
 			return
 		}
 		o.recordAudit(r, rec, sw.code)
@@ -156,21 +157,27 @@ func (o *Operator) audited(next http.Handler) http.Handler {
 // auditedRequest selects the requests that may change state: writes under
 // /v1, pushes to the git remote, and image manifests written to or deleted
 // from the registry (its blob uploads are parts of those, not recorded).
-func auditedRequest(r *http.Request) bool {
+// A push starts with a GET of the remote's refs, where a bad token is
+// refused: that GET is recorded only when it fails (failuresOnly), the
+// push itself when it is sent.
+func auditedRequest(r *http.Request) (audit, failuresOnly bool) {
+	p := r.URL.Path
+	if strings.HasPrefix(p, "/git/") && r.Method == http.MethodGet {
+		return strings.HasSuffix(p, "/info/refs") && r.URL.Query().Get("service") == "git-receive-pack", true
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return false
+		return false, false
 	}
-	p := r.URL.Path
 	switch {
 	case strings.HasPrefix(p, "/v1/"):
-		return true
+		return true, false
 	case strings.HasPrefix(p, "/git/"):
-		return strings.HasSuffix(p, "/git-receive-pack")
+		return strings.HasSuffix(p, "/git-receive-pack"), false
 	case strings.HasPrefix(p, "/v2/"):
-		return (r.Method == http.MethodPut || r.Method == http.MethodDelete) && strings.Contains(p, "/manifests/")
+		return (r.Method == http.MethodPut || r.Method == http.MethodDelete) && strings.Contains(p, "/manifests/"), false
 	}
-	return false
+	return false, false
 }
 
 // auditSkipped are the writes of node agents that report rather than

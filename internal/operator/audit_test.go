@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/github"
 	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/operator"
 )
@@ -257,4 +258,77 @@ func TestAuditPages(t *testing.T) {
 	if _, page := h.auditPage(h.token, url.Values{"since": {future}}); len(page.Entries) != 0 {
 		t.Errorf("since %s: %d entries", future, len(page.Entries))
 	}
+}
+
+// TestAuditRecordsGitPushes: a push to the git remote is recorded with
+// its user; one refused for its token too; a clone is not.
+func TestAuditRecordsGitPushes(t *testing.T) {
+	g := startGit(t)
+	repo := localRepo(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY app /app\n", "app": "v1"}, "first")
+	if out, ok := git(t, repo, "push", g.remote("web", "zw_wrong-token"), "main"); ok {
+		t.Fatalf("a push with a wrong token succeeded:\n%s", out)
+	}
+	if out, ok := git(t, repo, "push", g.remote("web", g.token), "main"); !ok {
+		t.Fatalf("push failed:\n%s", out)
+	}
+	mustGit(t, t.TempDir(), "clone", "--quiet", g.remote("web", g.token), "web")
+	e := g.findEntry(g.token, "git.push", 200)
+	checkActorIsBootstrapUser(t, e)
+	if e.Project != "web" || e.Method != "POST" || !strings.HasSuffix(e.Path, "/git-receive-pack") {
+		t.Errorf("push entry: %+v", e)
+	}
+	pushes := 0
+	for _, e := range g.auditEntries(g.token) {
+		if strings.HasPrefix(e.Path, "/git/") {
+			pushes++
+		}
+	}
+	if pushes != 1 {
+		t.Errorf("%d entries of the git remote in acme's log, want the push only", pushes)
+	}
+	var refused int
+	err := g.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log
+		WHERE action = 'git.push' AND actor_kind = 'anonymous' AND status = 401 AND project = 'web'`).Scan(&refused)
+	if err != nil || refused == 0 {
+		t.Errorf("refused push entries: %d %v", refused, err)
+	}
+	g.checkNoSecrets(g.token, "zw_wrong-token")
+}
+
+// TestAuditRecordsWebhookDeliveries: a signed delivery that queues a
+// build is recorded in the project's organisation as the github system
+// actor, with the build; a forged one as anonymous and refused. The App's
+// secrets, set through the API, never reach the log.
+func TestAuditRecordsWebhookDeliveries(t *testing.T) {
+	f := startGitHub(t)
+	body := f.pushEvent("acme/web", "main", f.head)
+	if code, out := f.deliver("push", "d-forged", body, github.Sign([]byte("wrong"), body)); code != 401 {
+		t.Fatalf("forged delivery: %d %v", code, out)
+	}
+	code, out := f.deliver("push", "d-1", body, "")
+	if code != http.StatusAccepted {
+		t.Fatalf("push: %d %v", code, out)
+	}
+	bs := f.builds()
+	if len(bs) != 1 {
+		t.Fatalf("builds: %+v", bs)
+	}
+	e := f.findEntry(f.token, "github.webhook", http.StatusAccepted)
+	if e.Actor.Kind != "github" || e.Actor.UserID != "" || e.ObjectKind != "build" || e.Object != bs[0].ID || e.Project != "web" {
+		t.Errorf("delivery entry: %+v", e)
+	}
+	for _, e := range f.auditEntries(f.token) {
+		if e.Status == 401 {
+			t.Errorf("a forged delivery, which names no organisation, is in acme's log: %+v", e)
+		}
+	}
+	var forged, appSet int
+	err := f.store.Pool.QueryRow(context.Background(), `SELECT
+		count(*) FILTER (WHERE action = 'github.webhook' AND actor_kind = 'anonymous' AND status = 401 AND organisation_id IS NULL),
+		count(*) FILTER (WHERE action = 'github_app.set' AND actor_kind = 'admin' AND status = 200)
+		FROM audit_log`).Scan(&forged, &appSet)
+	if err != nil || forged != 1 || appSet != 1 {
+		t.Errorf("forged deliveries %d, App set by the admin %d, want 1 each (%v)", forged, appSet, err)
+	}
+	f.checkNoSecrets(f.gh.WebhookSecret, adminToken, strings.Split(f.gh.KeyPEM, "\n")[1])
 }
