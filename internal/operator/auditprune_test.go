@@ -81,3 +81,12 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 		t.Fatalf("the entry changed: %d %s", status, actor)
 	}
 }
+
+// TestCanReadAudit: only users read the audit log, never a machine's token.
+func TestCanReadAudit(t *testing.T) {
+	for kind, want := range map[string]bool{kindUser: true, kindNode: false, kindEdge: false, kindBuild: false, "internal": false, "": false} {
+		if got := canReadAudit(principal{kind: kind}); got != want {
+			t.Errorf("canReadAudit(%q) = %v, want %v", kind, got, want)
+		}
+	}
+}
