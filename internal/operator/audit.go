@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -86,7 +87,7 @@ func (rec *auditRecord) setObject(kind, id string) {
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	rec.objectKind, rec.object = kind, truncate(id, 200)
+	rec.objectKind, rec.object = kind, id
 }
 
 // setTargetObject names what the request did in one project it touched.
@@ -131,7 +132,7 @@ func (rec *auditRecord) setError(msg string) {
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	rec.err = truncate(msg, 500)
+	rec.err = msg
 }
 
 // audited records the requests auditedRequest selects, after they are
@@ -263,18 +264,18 @@ func (o *Operator) recordAudit(r *http.Request, rec *auditRecord, status int) {
 		}
 	}
 	base := db.InsertAuditEntryParams{
-		OrganisationID: nullUUID(rec.actor.orgID), Project: truncate(project, 200),
+		OrganisationID: nullUUID(rec.actor.orgID), Project: auditText(project, 200),
 		ActorKind: rec.actor.kind, UserID: nullUUID(rec.actor.userID), TokenID: nullUUID(rec.actor.tokenID),
-		Action: action, ObjectKind: kind, Object: object,
-		Method: r.Method, Path: truncate(r.URL.Path, 1000), ClientAddr: clientAddr(r),
-		Status: int32(status), Error: rec.err,
+		Action: auditText(action, 200), ObjectKind: kind, Object: auditText(object, 200),
+		Method: auditText(r.Method, 20), Path: auditText(r.URL.Path, 1000), ClientAddr: clientAddr(r),
+		Status: int32(status), Error: auditText(rec.err, 500),
 	}
 	entries := []db.InsertAuditEntryParams{base}
 	if len(rec.targets) > 0 {
 		entries = entries[:0]
 		for _, t := range rec.targets {
 			e := base
-			e.OrganisationID, e.ProjectID, e.Project = nullUUID(t.org), nullUUID(t.project), t.name
+			e.OrganisationID, e.ProjectID, e.Project = nullUUID(t.org), nullUUID(t.project), auditText(t.name, 200)
 			if t.objectKind != "" {
 				e.ObjectKind, e.Object = t.objectKind, t.object
 			}
@@ -294,6 +295,20 @@ func (o *Operator) recordAudit(r *http.Request, rec *auditRecord, status int) {
 // statusClientClosed records a request whose client went away before it
 // was answered (nginx's convention; nothing is sent).
 const statusClientClosed = 499
+
+// auditText makes s storable as PostgreSQL text, at most n bytes: a path
+// or name from the client may hold NUL or invalid UTF-8, which the
+// database refuses, and the request would then go unrecorded.
+func auditText(s string, n int) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
 
 func nullUUID(id uuid.UUID) uuid.NullUUID {
 	return uuid.NullUUID{UUID: id, Valid: id != uuid.Nil}

@@ -332,3 +332,26 @@ func TestAuditRecordsWebhookDeliveries(t *testing.T) {
 	}
 	f.checkNoSecrets(f.gh.WebhookSecret, adminToken, strings.Split(f.gh.KeyPEM, "\n")[1])
 }
+
+// TestAuditRecordsHostileNames: a path with NUL, invalid UTF-8 or great
+// length, which the database would refuse as text, is recorded all the
+// same: sending one must not be a way around the log.
+func TestAuditRecordsHostileNames(t *testing.T) {
+	h := start(t)
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	long := strings.Repeat("é", 600)
+	for _, name := range []string{"%00", "%ff%fe", long} {
+		if code := h.call("DELETE", "/v1/projects/web/env/"+name, h.token, nil, nil); code < 400 {
+			t.Fatalf("unset %q: %d", name, code)
+		}
+	}
+	h.eventually("three refused unsets", func() bool {
+		n := 0
+		for _, e := range h.auditEntries(h.token) {
+			if e.Action == "env.unset" && e.Status >= 400 {
+				n++
+			}
+		}
+		return n == 3
+	})
+}
