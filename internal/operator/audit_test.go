@@ -274,8 +274,10 @@ func TestAuditRecordsGitPushes(t *testing.T) {
 	mustGit(t, t.TempDir(), "clone", "--quiet", g.remote("web", g.token), "web")
 	e := g.findEntry(g.token, "git.push", 200)
 	checkActorIsBootstrapUser(t, e)
-	if e.Project != "web" || e.Method != "POST" || !strings.HasSuffix(e.Path, "/git-receive-pack") {
-		t.Errorf("push entry: %+v", e)
+	bs := g.builds()
+	if len(bs) != 1 || e.Project != "web" || e.Method != "POST" || !strings.HasSuffix(e.Path, "/git-receive-pack") ||
+		e.ObjectKind != "build" || e.Object != bs[0].ID || e.Error != "" {
+		t.Errorf("push entry: %+v, builds %+v", e, bs)
 	}
 	pushes := 0
 	for _, e := range g.auditEntries(g.token) {
@@ -293,6 +295,20 @@ func TestAuditRecordsGitPushes(t *testing.T) {
 		t.Errorf("refused push entries: %d %v", refused, err)
 	}
 	g.checkNoSecrets(g.token, "zw_wrong-token")
+
+	// A push whose build fails is rejected; its entry says so.
+	broken := localRepo(t, map[string]string{"Dockerfile": "FROM scratch\nRUN false\n"}, "broken")
+	if out, ok := git(t, broken, "push", "--force", g.remote("web", g.token), "main"); ok {
+		t.Fatalf("push of a failing build succeeded:\n%s", out)
+	}
+	g.eventually("the rejected push's entry", func() bool {
+		for _, e := range g.auditEntries(g.token) {
+			if e.Action == "git.push" && strings.Contains(e.Error, "the push was rejected") && e.ObjectKind == "build" {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // TestAuditRecordsWebhookDeliveries: a signed delivery that queues a
