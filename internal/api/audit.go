@@ -32,7 +32,9 @@ type AuditEntry struct {
 // operator's admin token, "join" for node registration, "anonymous" for
 // a request without a valid token).
 type AuditActor struct {
-	Kind    string `json:"kind"`
+	Kind string `json:"kind"`
+	// Role is the role the user acted in, where organisations have roles.
+	Role    string `json:"role,omitempty"`
 	UserID  string `json:"user_id,omitempty"`
 	User    string `json:"user,omitempty"`
 	TokenID string `json:"token_id,omitempty"`

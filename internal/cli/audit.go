@@ -87,17 +87,25 @@ func auditTable(w io.Writer, entries []api.AuditEntry) {
 	table(w, []string{"TIME", "ACTOR", "ACTION", "OBJECT", "PROJECT", "FROM", "OUTCOME"}, rows)
 }
 
-// auditActorLabel is the user and token, or the system actor.
+// auditActorLabel is the user and token (and role, where there are
+// roles), or the system actor.
 func auditActorLabel(a api.AuditActor) string {
+	var s string
 	switch {
-	case a.User != "" && a.Token != "":
-		return a.User + " (" + a.Token + ")"
 	case a.User != "":
-		return a.User
+		s = a.User
 	case a.UserID != "":
-		return "user " + a.UserID[:8]
+		s = "user " + a.UserID[:min(8, len(a.UserID))]
+	default:
+		return a.Kind
 	}
-	return a.Kind
+	if a.Token != "" {
+		s += " (" + a.Token + ")"
+	}
+	if a.Role != "" {
+		s += " as " + a.Role
+	}
+	return s
 }
 
 func auditObjectLabel(e api.AuditEntry) string {

@@ -32,11 +32,14 @@ const (
 // auditActor is who made a request, as recorded.
 type auditActor struct {
 	kind            string
+	role            string
 	userID, tokenID uuid.UUID
 	orgID           uuid.UUID
 }
 
-// actorOf is the one place a principal becomes the actor of an entry.
+// actorOf is the one place a principal becomes the actor of an entry; a
+// principal's role, once principals have one, is recorded by setting
+// role here.
 func actorOf(p principal) auditActor {
 	return auditActor{kind: p.kind, userID: p.userID, tokenID: p.tokenID, orgID: p.orgID}
 }
@@ -265,7 +268,7 @@ func (o *Operator) recordAudit(r *http.Request, rec *auditRecord, status int) {
 	}
 	base := db.InsertAuditEntryParams{
 		OrganisationID: nullUUID(rec.actor.orgID), Project: auditText(project, 200),
-		ActorKind: rec.actor.kind, UserID: nullUUID(rec.actor.userID), TokenID: nullUUID(rec.actor.tokenID),
+		ActorKind: rec.actor.kind, ActorRole: rec.actor.role, UserID: nullUUID(rec.actor.userID), TokenID: nullUUID(rec.actor.tokenID),
 		Action: auditText(action, 200), ObjectKind: kind, Object: auditText(object, 200),
 		Method: auditText(r.Method, 20), Path: auditText(r.URL.Path, 1000), ClientAddr: clientAddr(r),
 		Status: int32(status), Error: auditText(rec.err, 500),

@@ -78,7 +78,7 @@ func auditJSON(e db.ListAuditEntriesRow) api.AuditEntry {
 		ID: e.ID, Time: e.CreatedAt, Action: e.Action, ObjectKind: e.ObjectKind, Object: e.Object,
 		Project: e.Project, Method: e.Method, Path: e.Path, ClientAddr: e.ClientAddr,
 		Status: int(e.Status), Error: e.Error,
-		Actor: api.AuditActor{Kind: e.ActorKind, User: e.UserEmail, Token: e.TokenName},
+		Actor: api.AuditActor{Kind: e.ActorKind, Role: e.ActorRole, User: e.UserEmail, Token: e.TokenName},
 	}
 	if e.UserID.Valid {
 		out.Actor.UserID = e.UserID.UUID.String()

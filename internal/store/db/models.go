@@ -28,6 +28,7 @@ type AuditLog struct {
 	ProjectID      uuid.NullUUID
 	Project        string
 	ActorKind      string
+	ActorRole      string
 	UserID         uuid.NullUUID
 	TokenID        uuid.NullUUID
 	Action         string

@@ -1005,9 +1005,9 @@ func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error)
 
 const insertAuditEntry = `-- name: InsertAuditEntry :exec
 
-INSERT INTO audit_log (organisation_id, project_id, project, actor_kind, user_id, token_id,
+INSERT INTO audit_log (organisation_id, project_id, project, actor_kind, actor_role, user_id, token_id,
                        action, object_kind, object, method, path, client_addr, status, error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 `
 
 type InsertAuditEntryParams struct {
@@ -1015,6 +1015,7 @@ type InsertAuditEntryParams struct {
 	ProjectID      uuid.NullUUID
 	Project        string
 	ActorKind      string
+	ActorRole      string
 	UserID         uuid.NullUUID
 	TokenID        uuid.NullUUID
 	Action         string
@@ -1034,6 +1035,7 @@ func (q *Queries) InsertAuditEntry(ctx context.Context, arg InsertAuditEntryPara
 		arg.ProjectID,
 		arg.Project,
 		arg.ActorKind,
+		arg.ActorRole,
 		arg.UserID,
 		arg.TokenID,
 		arg.Action,
@@ -1140,7 +1142,7 @@ func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
 }
 
 const listAuditEntries = `-- name: ListAuditEntries :many
-SELECT a.id, a.created_at, a.organisation_id, a.project_id, a.project, a.actor_kind, a.user_id, a.token_id, a.action, a.object_kind, a.object, a.method, a.path, a.client_addr, a.status, a.error, coalesce(u.email, '')::text AS user_email, coalesce(t.name, '')::text AS token_name
+SELECT a.id, a.created_at, a.organisation_id, a.project_id, a.project, a.actor_kind, a.actor_role, a.user_id, a.token_id, a.action, a.object_kind, a.object, a.method, a.path, a.client_addr, a.status, a.error, coalesce(u.email, '')::text AS user_email, coalesce(t.name, '')::text AS token_name
 FROM audit_log a
 LEFT JOIN users u ON u.id = a.user_id
 LEFT JOIN api_tokens t ON t.id = a.token_id
@@ -1167,6 +1169,7 @@ type ListAuditEntriesRow struct {
 	ProjectID      uuid.NullUUID
 	Project        string
 	ActorKind      string
+	ActorRole      string
 	UserID         uuid.NullUUID
 	TokenID        uuid.NullUUID
 	Action         string
@@ -1208,6 +1211,7 @@ func (q *Queries) ListAuditEntries(ctx context.Context, arg ListAuditEntriesPara
 			&i.ProjectID,
 			&i.Project,
 			&i.ActorKind,
+			&i.ActorRole,
 			&i.UserID,
 			&i.TokenID,
 			&i.Action,

@@ -19,6 +19,9 @@ CREATE TABLE audit_log (
     -- system actor: github (webhook deliveries), admin (the operator's
     -- admin token), join (node registration), anonymous (no valid token).
     actor_kind      text NOT NULL,
+    -- actor_role is the role the actor acted in, once organisations have
+    -- roles; empty before.
+    actor_role      text NOT NULL DEFAULT '',
     user_id         uuid,
     token_id        uuid,
     action          text NOT NULL,

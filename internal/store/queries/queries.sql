@@ -407,9 +407,9 @@ SELECT * FROM build_args WHERE project_id = $1 ORDER BY name;
 -- Audit log (issue 9)
 
 -- name: InsertAuditEntry :exec
-INSERT INTO audit_log (organisation_id, project_id, project, actor_kind, user_id, token_id,
+INSERT INTO audit_log (organisation_id, project_id, project, actor_kind, actor_role, user_id, token_id,
                        action, object_kind, object, method, path, client_addr, status, error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14);
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15);
 
 -- name: ListAuditEntries :many
 -- One organisation's entries, newest first, a page at a time: before is
