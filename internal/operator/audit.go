@@ -289,6 +289,7 @@ func (o *Operator) recordAudit(r *http.Request, rec *auditRecord, status int) {
 	defer cancel()
 	for _, e := range entries {
 		if err := o.store.InsertAuditEntry(ctx, e); err != nil {
+			o.metrics.auditFailed.Inc()
 			o.log.Error("audit log write failed", "err", err, "action", e.Action, "path", e.Path,
 				"actor", e.ActorKind, "user", e.UserID.UUID, "status", e.Status)
 		}

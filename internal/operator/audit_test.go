@@ -371,3 +371,19 @@ func TestAuditRecordsHostileNames(t *testing.T) {
 		return n == 3
 	})
 }
+
+// TestAuditWriteFailuresAreCounted: an entry the database refuses is
+// counted, so that an operator can alert on a log with holes.
+func TestAuditWriteFailuresAreCounted(t *testing.T) {
+	h := start(t)
+	if got := h.value("zeitwork_operator_audit_write_failures_total"); got != 0 {
+		t.Fatalf("failures before any: %v", got)
+	}
+	if _, err := h.store.Pool.Exec(context.Background(), "ALTER TABLE audit_log ADD CONSTRAINT refuse_all CHECK (false) NOT VALID"); err != nil {
+		t.Fatal(err)
+	}
+	if code := h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil); code != 201 {
+		t.Fatalf("create project: %d", code)
+	}
+	h.eventually("a counted failure", func() bool { return h.value("zeitwork_operator_audit_write_failures_total") == 1 })
+}
