@@ -151,7 +151,7 @@ func (o *Operator) audited(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), auditKey{}, rec))
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		if auditSkipped[r.Pattern] || failuresOnly && sw.code < 400 {
+		if (auditSkipped[r.Pattern] || failuresOnly) && sw.code < 400 {
 			return
 		}
 		o.recordAudit(r, rec, sw.code)
@@ -186,7 +186,7 @@ func auditedRequest(r *http.Request) (audit, failuresOnly bool) {
 
 // auditSkipped are the writes of node agents that report rather than
 // change what users asked for: seconds apart, they would drown the log.
-// Node registration is recorded.
+// They are recorded when refused; node registration always is.
 var auditSkipped = map[string]bool{
 	"POST /v1/nodes/{node}/heartbeat":            true,
 	"POST /v1/nodes/{node}/instances/{instance}": true,

@@ -389,3 +389,25 @@ func TestAuditWriteFailuresAreCounted(t *testing.T) {
 	}
 	h.eventually("a counted failure", func() bool { return h.value("zeitwork_operator_audit_write_failures_total") == 1 })
 }
+
+// TestAuditRecordsRefusedNodeReports: node reports are not recorded, but
+// one refused is: a stolen or forged token's attempts show.
+func TestAuditRecordsRefusedNodeReports(t *testing.T) {
+	h := start(t)
+	n := h.register("eu", "10.0.0.1:7443")
+	other := h.register("eu", "10.0.0.2:7443")
+	n.heartbeat()
+	if code := h.call("POST", "/v1/nodes/"+other.id+"/heartbeat", n.token, nil, nil); code < 400 {
+		t.Fatalf("a node heartbeat for another: %d", code)
+	}
+	if code := h.call("POST", "/v1/nodes/"+n.id+"/heartbeat", "zw_forged", nil, nil); code != 401 {
+		t.Fatalf("a forged heartbeat: %d", code)
+	}
+	var ok, refused int
+	err := h.store.Pool.QueryRow(context.Background(), `SELECT
+		count(*) FILTER (WHERE status < 400), count(*) FILTER (WHERE status >= 400)
+		FROM audit_log WHERE path LIKE '%/heartbeat'`).Scan(&ok, &refused)
+	if err != nil || ok != 0 || refused != 2 {
+		t.Errorf("heartbeat entries: %d answered, %d refused, want 0 and 2 (%v)", ok, refused, err)
+	}
+}
