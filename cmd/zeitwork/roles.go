@@ -51,6 +51,7 @@ func operatorCmd() *cobra.Command {
 	var allowRegistries, buildDNS []string
 	var builds bool
 	var buildMirror string
+	var auditRetention time.Duration
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "Run the control plane: API, registry, reconciler (needs PostgreSQL)",
@@ -123,6 +124,7 @@ an edge token.`,
 				AllowedRegistries: allowRegistries,
 				JoinToken:         join, TunnelToken: tunnelToken, Log: log, Metrics: metrics,
 				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"), Builder: builder,
+				AuditRetention: auditRetention,
 			})
 			if err != nil {
 				return err
@@ -148,6 +150,7 @@ an edge token.`,
 	f.StringVar(&buildMirror, "build-mirror", "", "registry host[:port] tried first for base images from Docker Hub")
 	f.StringSliceVar(&buildDNS, "build-dns", nil, "DNS servers RUN steps may use (default: this host's usable resolvers)")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
+	f.DurationVar(&auditRetention, "audit-retention", 90*24*time.Hour, "how long audit log entries are kept before they are deleted")
 	return cmd
 }
 

@@ -15,7 +15,7 @@ import (
 func Commands() []*cobra.Command {
 	return []*cobra.Command{
 		loginCmd(), projectsCmd(), deployCmd(), rollbackCmd(), statusCmd(), logsCmd(), deploymentsCmd(), envCmd(), buildArgsCmd(), buildsCmd(), githubCmd(),
-		gitRemoteCmd(), gitCredentialCmd(), registryCmd(),
+		gitRemoteCmd(), gitCredentialCmd(), registryCmd(), auditCmd(),
 	}
 }
 

@@ -110,6 +110,7 @@ func (o *Operator) require(kinds []string, h func(http.ResponseWriter, *http.Req
 			o.writeError(w, r, err)
 			return
 		}
+		auditFrom(r.Context()).setActor(actorOf(p))
 		allowed := p.kind == "internal"
 		for _, k := range kinds {
 			allowed = allowed || p.kind == k

@@ -70,6 +70,7 @@ func (o *Operator) createBuild(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	auditFrom(r.Context()).setObject("build", b.ID.String())
 	writeJSON(w, http.StatusAccepted, o.buildJSON(p, b, ""))
 	return nil
 }
@@ -214,6 +215,7 @@ func (o *Operator) build(r *http.Request) (db.Project, db.Build, error) {
 	if p.OrganisationID != principalFrom(r.Context()).orgID {
 		return p, db.Build{}, missing
 	}
+	auditProject(r.Context(), p)
 	return p, b, nil
 }
 

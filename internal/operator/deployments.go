@@ -46,6 +46,7 @@ func (o *Operator) createDeployment(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	auditFrom(r.Context()).setObject("deployment", d.Slug)
 	o.event(r.Context(), d, "created", "deployment created from image "+req.Image)
 	o.hub.Bump()
 	writeJSON(w, http.StatusCreated, o.deploymentJSON(p, d))
@@ -106,6 +107,7 @@ func (o *Operator) deployment(r *http.Request) (db.Project, db.Deployment, error
 	if p.OrganisationID != principalFrom(r.Context()).orgID || (ok && project != p.Name) {
 		return p, d, missing
 	}
+	auditProject(r.Context(), p)
 	return p, d, nil
 }
 

@@ -34,6 +34,8 @@ func (o *Operator) pushBuild(w http.ResponseWriter, r *http.Request) {
 		o.writeError(w, r, errUnauthorized)
 		return
 	}
+	// Errors answered to the hook are the push's outcome.
+	r = r.WithContext(context.WithValue(r.Context(), auditKey{}, s.audit))
 	p, err := o.store.GetProject(r.Context(), s.project)
 	if err != nil || p.OrganisationID != s.org {
 		o.writeError(w, r, notFound("", "project not found"))
@@ -77,9 +79,12 @@ func (o *Operator) pushBuild(w http.ResponseWriter, r *http.Request) {
 		kind = "preview"
 	}
 	out.printf("zeitwork: building %s of %s (%s, branch %s), build %s", short(src.Commit), p.Name, kind, src.Branch, b.ID)
+	s.audit.setObject("build", b.ID.String())
 	result := "failed"
 	if o.followPush(ctx, out, p, b) {
 		result = "ok"
+	} else {
+		s.audit.setError("build " + b.ID.String() + " or its rollout failed: the push was rejected")
 	}
 	w.Header().Set(pushResultTrailer, result)
 }

@@ -120,10 +120,15 @@ func (o *Operator) requireAdmin(h func(http.ResponseWriter, *http.Request) error
 		ok := tok != "" && (subtle.ConstantTimeCompare([]byte(tok), []byte(o.internalToken)) == 1 ||
 			o.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(o.cfg.AdminToken)) == 1)
 		if !ok {
+			// A refused attempt is recorded as the caller whose token it was.
+			if p, err := o.authenticate(r); err == nil {
+				auditFrom(r.Context()).setActor(actorOf(p))
+			}
 			o.writeError(w, r, &apiError{http.StatusUnauthorized, "this needs the operator's admin token",
 				"use the token in ZEITWORK_ADMIN_TOKEN of the operator"})
 			return
 		}
+		auditFrom(r.Context()).setActor(auditActor{kind: actorAdmin})
 		if err := h(w, r); err != nil {
 			o.writeError(w, r, err)
 		}

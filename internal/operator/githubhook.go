@@ -41,6 +41,7 @@ func (o *Operator) githubWebhook(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{http.StatusUnauthorized, "missing or invalid X-Hub-Signature-256",
 			"check that the App's webhook secret matches the operator's (`zeitwork github setup`)"}
 	}
+	auditFrom(r.Context()).setActor(auditActor{kind: actorGitHub})
 	switch event := r.Header.Get("X-GitHub-Event"); event {
 	case "push":
 	case "ping":
@@ -54,6 +55,7 @@ func (o *Operator) githubWebhook(w http.ResponseWriter, r *http.Request) error {
 	if delivery == "" || len(delivery) > 100 {
 		return invalid("", "missing or invalid X-GitHub-Delivery")
 	}
+	auditFrom(r.Context()).setObject("delivery", delivery)
 	push, err := github.ParsePush(body)
 	if err != nil {
 		return invalid("", "%v", err)
@@ -94,6 +96,11 @@ func (o *Operator) buildPush(ctx context.Context, delivery string, push github.P
 	if len(projects) == 0 {
 		return webhookReply{Ignored: "no project is linked to " + push.Repo}, nil
 	}
+	// Each linked project's organisation sees the delivery in its log,
+	// with its build once queued.
+	for _, p := range projects {
+		auditProject(ctx, p)
+	}
 	if o.cfg.Builder == nil {
 		return webhookReply{}, &apiError{http.StatusServiceUnavailable, "no builder configured on this operator", ""}
 	}
@@ -115,6 +122,7 @@ func (o *Operator) buildPush(ctx context.Context, delivery string, push github.P
 				return err
 			}
 			reply.Builds = append(reply.Builds, b.ID.String())
+			auditFrom(ctx).setTargetObject(qb.project.ID, "build", b.ID.String())
 			ended = append(ended, qb.reason)
 		}
 		return nil

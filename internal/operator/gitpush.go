@@ -103,6 +103,9 @@ func (o *Operator) pushTimeout() time.Duration {
 // pushSession is what a push's token allows: building that project.
 type pushSession struct {
 	project, org, user uuid.UUID
+	// audit is the push's audit record, open while the push is served:
+	// the hook names the builds in it, and why the push was rejected.
+	audit *auditRecord
 }
 
 // pushSessions are the tokens of the pushes in progress, by their hash.

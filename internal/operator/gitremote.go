@@ -42,6 +42,9 @@ func (o *Operator) serveGit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pr, err := o.authenticate(r)
+	if err == nil {
+		auditFrom(r.Context()).setActor(actorOf(pr))
+	}
 	if err == nil && pr.kind != kindUser {
 		err = errUnauthorized
 	}
@@ -70,7 +73,7 @@ func (o *Operator) serveGit(w http.ResponseWriter, r *http.Request) {
 		"core.hooksPath":       o.git.hooksDir,
 	})...)
 	if service == "git-receive-pack" {
-		token, done := o.git.sessions.start(pushSession{project: p.ID, org: p.OrganisationID, user: pr.userID})
+		token, done := o.git.sessions.start(pushSession{project: p.ID, org: p.OrganisationID, user: pr.userID, audit: auditFrom(r.Context())})
 		defer done()
 		env = append(env, envPushToken+"="+token, envPushSocket+"="+o.git.socket,
 			envPushTimeout+"="+strconv.Itoa(int(o.pushTimeout().Seconds())))

@@ -53,11 +53,13 @@ func (o *Operator) writeError(w http.ResponseWriter, r *http.Request, err error)
 	case errors.Is(err, store.ErrConflict):
 		ae = &apiError{http.StatusConflict, "already exists", "choose another name"}
 	case r.Context().Err() != nil:
+		auditFrom(r.Context()).setError("the client went away: " + err.Error())
 		return // the client went away; nobody is left to answer
 	default:
 		o.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = &apiError{http.StatusInternalServerError, "internal error; the operator's log has details", ""}
 	}
+	auditFrom(r.Context()).setError(ae.msg)
 	writeJSON(w, ae.status, api.Error{Error: ae.msg, Hint: ae.hint})
 }
 

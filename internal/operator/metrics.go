@@ -28,6 +28,7 @@ type metrics struct {
 	requests    *prometheus.CounterVec // route, class
 	failed      *prometheus.CounterVec // kind
 	logsDropped prometheus.Counter
+	auditFailed prometheus.Counter
 }
 
 // newMetrics creates the operator's metrics and registers them in reg; a nil
@@ -51,6 +52,10 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, log *slog.Logger)
 			Name: "zeitwork_operator_log_lines_dropped_total",
 			Help: "App log lines nodes shipped that were not stored: over their project's rate limit.",
 		}),
+		auditFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zeitwork_operator_audit_write_failures_total",
+			Help: "Audit log entries this operator failed to write (each is logged as \"audit log write failed\").",
+		}),
 	}
 	for _, k := range []string{failImage, failInstance, failTimeout} {
 		m.failed.WithLabelValues(k) // present at zero before the first failure
@@ -58,7 +63,7 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, log *slog.Logger)
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.reconcile, m.requests, m.failed, m.logsDropped, newStateCollector(pool, log)} {
+	for _, c := range []prometheus.Collector{m.reconcile, m.requests, m.failed, m.logsDropped, m.auditFailed, newStateCollector(pool, log)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

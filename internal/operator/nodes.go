@@ -23,6 +23,7 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 		o.writeError(w, r, &apiError{http.StatusUnauthorized, "invalid join token", "give the node the operator's join token"})
 		return
 	}
+	auditFrom(r.Context()).setActor(auditActor{kind: actorJoin})
 	var req api.RegisterNodeRequest
 	if err := readJSON(r, &req); err != nil {
 		o.writeError(w, r, err)
@@ -70,6 +71,7 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.log.Info("node registered", "node", node.ID, "region", node.RegionID, "accel", node.Accel)
+	auditFrom(r.Context()).setObject("node", node.ID.String())
 	o.hub.Bump()
 	writeJSON(w, http.StatusOK, api.RegisterNodeResponse{
 		NodeID: node.ID.String(), NodeToken: token, TunnelToken: o.cfg.TunnelToken, Registry: o.cfg.RegistryHost,

@@ -63,6 +63,10 @@ type Config struct {
 	// deployment events are kept (defaults 7 and 30 days).
 	LogRetention   time.Duration
 	EventRetention time.Duration
+	// AuditRetention is how long audit log entries are kept (default 90
+	// days); older ones are deleted by the prune loop, the only deletes
+	// the audit log allows.
+	AuditRetention time.Duration
 	// ImageRetry is how long an image that cannot be fetched for reasons
 	// that may pass (registry unreachable, 5xx) is retried before the
 	// deployment fails: long enough for a registry restart, short enough
@@ -146,6 +150,9 @@ func (c *Config) defaults() {
 	}
 	if c.EventRetention == 0 {
 		c.EventRetention = 30 * 24 * time.Hour
+	}
+	if c.AuditRetention <= 0 {
+		c.AuditRetention = 90 * 24 * time.Hour
 	}
 	if c.ImageRetry == 0 {
 		c.ImageRetry = 30 * time.Second
@@ -247,7 +254,9 @@ func New(cfg Config) (*Operator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("operator: %w", err)
 	}
-	o.handler = m.instrument(mux)
+	// The audit log is outermost, so that the mux sets the pattern on the
+	// request it records.
+	o.handler = o.audited(m.instrument(mux))
 	return o, nil
 }
 

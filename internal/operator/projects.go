@@ -32,6 +32,7 @@ func (o *Operator) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
+	auditFrom(r.Context()).setObject("project", req.Name)
 	if err := ValidProjectName(req.Name); err != nil {
 		return err
 	}
@@ -73,6 +74,7 @@ func (o *Operator) createProject(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	auditProject(r.Context(), p)
 	writeJSON(w, http.StatusCreated, o.projectJSON(p, ""))
 	return nil
 }
@@ -111,6 +113,7 @@ func (o *Operator) project(r *http.Request) (db.Project, error) {
 		}
 		return p, err
 	}
+	auditProject(r.Context(), p)
 	return p, nil
 }
 

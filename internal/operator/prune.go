@@ -40,8 +40,11 @@ func (o *Operator) prune(ctx context.Context) {
 	buildLogs := o.pruneBatches(ctx, "build log lines", func(batch int32) (int64, error) {
 		return o.store.PruneBuildLogLines(ctx, db.PruneBuildLogLinesParams{KeepSeconds: o.cfg.LogRetention.Seconds(), Batch: batch})
 	})
-	if logs+events+buildLogs > 0 {
-		o.log.Info("pruned old records", "log_lines", logs, "events", events, "build_log_lines", buildLogs)
+	audit := o.pruneBatches(ctx, "audit log", func(batch int32) (int64, error) {
+		return o.store.PruneAuditLog(ctx, db.PruneAuditLogParams{KeepSeconds: o.cfg.AuditRetention.Seconds(), Batch: batch})
+	})
+	if logs+events+buildLogs+audit > 0 {
+		o.log.Info("pruned old records", "log_lines", logs, "events", events, "build_log_lines", buildLogs, "audit_entries", audit)
 	}
 }
 

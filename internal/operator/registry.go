@@ -22,6 +22,7 @@ func (o *Operator) registryHandler() (*registry.Registry, error) {
 		if err != nil {
 			return err
 		}
+		auditFrom(r.Context()).setActor(actorOf(p))
 		if p.kind == kindEdge {
 			return fmt.Errorf("edge tokens may not use the registry: %w", registry.ErrForbidden)
 		}

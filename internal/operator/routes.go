@@ -30,6 +30,7 @@ func (o *Operator) routes() (*http.ServeMux, error) {
 	mux.HandleFunc("GET /v1/deployments/{deployment}", o.require(users, o.getDeployment))
 	mux.HandleFunc("DELETE /v1/deployments/{deployment}", o.require(users, o.deleteDeployment))
 	mux.HandleFunc("GET /v1/deployments/{deployment}/logs", o.require(users, o.streamLogs))
+	mux.HandleFunc("GET /v1/audit", o.require(users, o.listAudit))
 
 	mux.HandleFunc("POST /v1/webhooks/github", o.handle(o.githubWebhook))
 	mux.HandleFunc("PUT /v1/github/app", o.requireAdmin(o.putGitHubApp))

@@ -21,6 +21,26 @@ type ApiToken struct {
 	LastUsedAt *time.Time
 }
 
+type AuditLog struct {
+	ID             int64
+	CreatedAt      time.Time
+	OrganisationID uuid.NullUUID
+	ProjectID      uuid.NullUUID
+	Project        string
+	ActorKind      string
+	ActorRole      string
+	UserID         uuid.NullUUID
+	TokenID        uuid.NullUUID
+	Action         string
+	ObjectKind     string
+	Object         string
+	Method         string
+	Path           string
+	ClientAddr     string
+	Status         int32
+	Error          string
+}
+
 type Build struct {
 	ID                   uuid.UUID
 	ProjectID            uuid.UUID

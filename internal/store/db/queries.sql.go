@@ -1037,6 +1037,53 @@ func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error)
 	return i, err
 }
 
+const insertAuditEntry = `-- name: InsertAuditEntry :exec
+
+INSERT INTO audit_log (organisation_id, project_id, project, actor_kind, actor_role, user_id, token_id,
+                       action, object_kind, object, method, path, client_addr, status, error)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+`
+
+type InsertAuditEntryParams struct {
+	OrganisationID uuid.NullUUID
+	ProjectID      uuid.NullUUID
+	Project        string
+	ActorKind      string
+	ActorRole      string
+	UserID         uuid.NullUUID
+	TokenID        uuid.NullUUID
+	Action         string
+	ObjectKind     string
+	Object         string
+	Method         string
+	Path           string
+	ClientAddr     string
+	Status         int32
+	Error          string
+}
+
+// Audit log (issue 9)
+func (q *Queries) InsertAuditEntry(ctx context.Context, arg InsertAuditEntryParams) error {
+	_, err := q.db.Exec(ctx, insertAuditEntry,
+		arg.OrganisationID,
+		arg.ProjectID,
+		arg.Project,
+		arg.ActorKind,
+		arg.ActorRole,
+		arg.UserID,
+		arg.TokenID,
+		arg.Action,
+		arg.ObjectKind,
+		arg.Object,
+		arg.Method,
+		arg.Path,
+		arg.ClientAddr,
+		arg.Status,
+		arg.Error,
+	)
+	return err
+}
+
 const insertGitHubDelivery = `-- name: InsertGitHubDelivery :execrows
 INSERT INTO github_deliveries (id) VALUES ($1) ON CONFLICT (id) DO NOTHING
 `
@@ -1117,6 +1164,100 @@ func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
 			&i.GithubInstallationID,
 			&i.RootDir,
 			&i.Dockerfile,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listAuditEntries = `-- name: ListAuditEntries :many
+SELECT a.id, a.created_at, a.organisation_id, a.project_id, a.project, a.actor_kind, a.actor_role, a.user_id, a.token_id, a.action, a.object_kind, a.object, a.method, a.path, a.client_addr, a.status, a.error, coalesce(u.email, '')::text AS user_email, coalesce(t.name, '')::text AS token_name
+FROM audit_log a
+LEFT JOIN users u ON u.id = a.user_id
+LEFT JOIN api_tokens t ON t.id = a.token_id
+WHERE a.organisation_id = $1::uuid
+  AND ($2::text = '' OR a.project = $2::text)
+  AND a.created_at >= $3::timestamptz
+  AND ($4::bigint = 0 OR a.id < $4::bigint)
+ORDER BY a.id DESC
+LIMIT $5::int
+`
+
+type ListAuditEntriesParams struct {
+	OrganisationID uuid.UUID
+	Project        string
+	Since          time.Time
+	Before         int64
+	MaxRows        int32
+}
+
+type ListAuditEntriesRow struct {
+	ID             int64
+	CreatedAt      time.Time
+	OrganisationID uuid.NullUUID
+	ProjectID      uuid.NullUUID
+	Project        string
+	ActorKind      string
+	ActorRole      string
+	UserID         uuid.NullUUID
+	TokenID        uuid.NullUUID
+	Action         string
+	ObjectKind     string
+	Object         string
+	Method         string
+	Path           string
+	ClientAddr     string
+	Status         int32
+	Error          string
+	UserEmail      string
+	TokenName      string
+}
+
+// One organisation's entries, newest first, a page at a time: before is
+// the id of the last entry of the previous page (0: the first page); an
+// empty project means all projects.
+// The user's email and the token's name are joined at read time; an entry
+// of a user or token deleted since shows their ids only.
+func (q *Queries) ListAuditEntries(ctx context.Context, arg ListAuditEntriesParams) ([]ListAuditEntriesRow, error) {
+	rows, err := q.db.Query(ctx, listAuditEntries,
+		arg.OrganisationID,
+		arg.Project,
+		arg.Since,
+		arg.Before,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListAuditEntriesRow
+	for rows.Next() {
+		var i ListAuditEntriesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.CreatedAt,
+			&i.OrganisationID,
+			&i.ProjectID,
+			&i.Project,
+			&i.ActorKind,
+			&i.ActorRole,
+			&i.UserID,
+			&i.TokenID,
+			&i.Action,
+			&i.ObjectKind,
+			&i.Object,
+			&i.Method,
+			&i.Path,
+			&i.ClientAddr,
+			&i.Status,
+			&i.Error,
+			&i.UserEmail,
+			&i.TokenName,
 		); err != nil {
 			return nil, err
 		}
@@ -2058,6 +2199,23 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 		return nil, err
 	}
 	return items, nil
+}
+
+const pruneAuditLog = `-- name: PruneAuditLog :one
+SELECT audit_log_prune($1::float8, $2::int)::bigint AS deleted
+`
+
+type PruneAuditLogParams struct {
+	KeepSeconds float64
+	Batch       int32
+}
+
+// Through audit_log_prune, the one delete the append-only trigger allows.
+func (q *Queries) PruneAuditLog(ctx context.Context, arg PruneAuditLogParams) (int64, error) {
+	row := q.db.QueryRow(ctx, pruneAuditLog, arg.KeepSeconds, arg.Batch)
+	var deleted int64
+	err := row.Scan(&deleted)
+	return deleted, err
 }
 
 const pruneBuildLogLines = `-- name: PruneBuildLogLines :execrows

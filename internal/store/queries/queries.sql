@@ -421,3 +421,30 @@ DELETE FROM registry_credentials WHERE project_id = $1;
 
 -- name: SetBuildImageRef :exec
 UPDATE builds SET image_ref = $2 WHERE id = $1;
+-- Audit log (issue 9)
+
+-- name: InsertAuditEntry :exec
+INSERT INTO audit_log (organisation_id, project_id, project, actor_kind, actor_role, user_id, token_id,
+                       action, object_kind, object, method, path, client_addr, status, error)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15);
+
+-- name: ListAuditEntries :many
+-- One organisation's entries, newest first, a page at a time: before is
+-- the id of the last entry of the previous page (0: the first page); an
+-- empty project means all projects.
+-- The user's email and the token's name are joined at read time; an entry
+-- of a user or token deleted since shows their ids only.
+SELECT a.*, coalesce(u.email, '')::text AS user_email, coalesce(t.name, '')::text AS token_name
+FROM audit_log a
+LEFT JOIN users u ON u.id = a.user_id
+LEFT JOIN api_tokens t ON t.id = a.token_id
+WHERE a.organisation_id = sqlc.arg(organisation_id)::uuid
+  AND (sqlc.arg(project)::text = '' OR a.project = sqlc.arg(project)::text)
+  AND a.created_at >= sqlc.arg(since)::timestamptz
+  AND (sqlc.arg(before)::bigint = 0 OR a.id < sqlc.arg(before)::bigint)
+ORDER BY a.id DESC
+LIMIT sqlc.arg(max_rows)::int;
+
+-- name: PruneAuditLog :one
+-- Through audit_log_prune, the one delete the append-only trigger allows.
+SELECT audit_log_prune(sqlc.arg(keep_seconds)::float8, sqlc.arg(batch)::int)::bigint AS deleted;
