@@ -204,6 +204,8 @@ var auditActions = map[string]string{
 	"DELETE /v1/projects/{project}/env/{name}":        "env.unset",
 	"PUT /v1/projects/{project}/build-args/{name}":    "build_arg.set",
 	"DELETE /v1/projects/{project}/build-args/{name}": "build_arg.unset",
+	"PUT /v1/projects/{project}/registry":             "registry.set",
+	"DELETE /v1/projects/{project}/registry":          "registry.remove",
 	"POST /v1/projects/{project}/builds":              "build.create",
 	"POST /v1/builds/{build}/cancel":                  "build.cancel",
 	"DELETE /v1/deployments/{deployment}":             "deployment.delete",
