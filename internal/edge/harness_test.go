@@ -85,6 +85,20 @@ func serveHTTP(t testing.TB, h http.Handler) string {
 	return serveWith(t, &http.Server{Handler: h})
 }
 
+// serveEdge serves e as the edge command does: its own server on its own
+// listener, on a loopback port until the test ends.
+func serveEdge(t testing.TB, e *Edge) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := e.NewServer("")
+	go srv.Serve(e.Listener(ln))
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
 func serveWith(t testing.TB, srv *http.Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -141,7 +155,7 @@ func startEdgeConfig(t testing.TB, cfg Config, routes ...api.Route) *testEdge {
 	go func() { defer close(done); e.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitFor(t, e.Ready)
-	te := &testEdge{Edge: e, src: src, addr: serveHTTP(t, e)}
+	te := &testEdge{Edge: e, src: src, addr: serveEdge(t, e)}
 	te.client = &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	t.Cleanup(te.client.CloseIdleConnections)
 	return te

@@ -43,11 +43,17 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) int {
 		w.Header().Set("Retry-After", "1")
 		return fail(w, http.StatusServiceUnavailable, "the edge has not received its routes yet")
 	}
+	if code := e.guard(w, r); code != 0 {
+		return code
+	}
 	host := normalizeHost(r.Host)
 	rt := t.hosts[host]
 	if rt == nil {
 		e.stats.noRoute.Add(1)
 		return fail(w, http.StatusNotFound, "no app is deployed at "+host)
+	}
+	if code := e.limit(w, r, rt); code != 0 {
+		return code
 	}
 	if len(rt.backends) == 0 {
 		w.Header().Set("Retry-After", "5")
@@ -89,6 +95,9 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request, rt *route, token 
 			return code
 		}
 		if errors.Is(err, errClientBody) {
+			if isTooLarge(err) {
+				return e.tooLarge(w)
+			}
 			return fail(w, http.StatusBadRequest, "could not read the request body")
 		}
 		if r.Context().Err() != nil {
