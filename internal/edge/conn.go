@@ -2,9 +2,11 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,20 +35,26 @@ func (l *guardListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &guardConn{Conn: c, e: l.e}
-	if l.e.conns.total.Add(1) > int64(l.e.cfg.MaxConns) {
+	return l.e.wrap(c), nil
+}
+
+// wrap counts c against the total cap and reads a PROXY header on it when
+// the listener trusts any load balancer.
+func (e *Edge) wrap(c net.Conn) *guardConn {
+	g := &guardConn{Conn: c, e: e}
+	if e.conns.total.Add(1) > int64(e.cfg.MaxConns) {
 		g.refuse(refusedConns)
 	}
-	if len(l.e.cfg.TrustedProxies) > 0 {
+	if len(e.cfg.TrustedProxies) > 0 {
 		policy := proxyproto.REJECT
-		if l.e.trustedProxy(c.RemoteAddr()) {
+		if e.trustedProxy(c.RemoteAddr()) {
 			policy = proxyproto.REQUIRE
 		}
 		g.proxied = proxyproto.NewConn(c, proxyproto.WithPolicy(policy),
-			proxyproto.SetReadHeaderTimeout(l.e.cfg.ReadHeaderTimeout))
+			proxyproto.SetReadHeaderTimeout(e.cfg.ReadHeaderTimeout))
 		g.Conn = g.proxied
 	}
-	return g, nil
+	return g
 }
 
 // trustedProxy reports whether the peer at a may speak PROXY protocol.
@@ -81,6 +89,13 @@ type guardConn struct {
 
 	refused atomic.Int32 // a refusedXxx reason, or 0
 	closed  sync.Once
+
+	// For counting slow requests: whether a read deadline of net/http's
+	// (header or idle timeout) is armed, and bytes read since the last
+	// request ended (net/http then sets a deadline in the past).
+	armed     atomic.Bool
+	readSince atomic.Int64
+	slow      atomic.Bool
 }
 
 // refusedGrace bounds how long a refused connection may take to send the
@@ -130,16 +145,34 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	if g.perr != nil {
 		return 0, g.perr
 	}
-	return g.Conn.Read(p)
+	n, err := g.Conn.Read(p)
+	if g.readSince.Add(int64(n)) > 0 && err != nil && g.armed.Load() && errors.Is(err, os.ErrDeadlineExceeded) &&
+		g.slow.CompareAndSwap(false, true) {
+		// A request begun and not finished in time: slowloris, or a
+		// client too slow to serve. An idle connection's close is not.
+		g.e.stats.refused[refusedSlowHeader].Add(1)
+	}
+	return n, err
 }
 
 // SetReadDeadline keeps a refused connection's deadline short, whatever
-// net/http asks for.
+// net/http asks for, and notes which deadline is set for Read.
 func (g *guardConn) SetReadDeadline(t time.Time) error {
+	now := time.Now()
 	if g.refused.Load() != 0 {
-		if d := time.Now().Add(refusedGrace); t.IsZero() || t.After(d) {
+		if d := now.Add(refusedGrace); t.IsZero() || t.After(d) {
 			t = d
 		}
+	}
+	switch {
+	case t.IsZero():
+		g.armed.Store(false)
+	case t.Before(now):
+		// net/http ends a request's background read this way.
+		g.armed.Store(false)
+		g.readSince.Store(0)
+	default:
+		g.armed.Store(true)
 	}
 	return g.Conn.SetReadDeadline(t)
 }

@@ -27,13 +27,14 @@ const (
 	refusedHeader                 // 431: request line and headers too large
 	refusedBody                   // 413: request body too large
 	refusedProxy                  // connection closed: PROXY header missing, malformed or untrusted
+	refusedSlowHeader             // connection closed: request headers not complete within ReadHeaderTimeout
 	nRefused
 )
 
 // RefusalReasons names the refusal reasons as Stats.Refused and the
 // metric's reason label spell them.
 var RefusalReasons = [nRefused]string{"", "client_rate", "project_rate", "client_conns", "conns",
-	"header_size", "body_size", "proxy_header"}
+	"header_size", "body_size", "proxy_header", "slow_header"}
 
 type counters struct {
 	responses      [6]atomic.Uint64
