@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,7 +118,11 @@ func (g *guardConn) resolve() {
 			// A zero-length read processes the header and reports its error.
 			if _, err := g.proxied.Read(nil); err != nil {
 				g.perr = err
-				g.e.stats.refused[refusedProxy].Add(1)
+				if strings.HasPrefix(err.Error(), "proxyproto:") {
+					// The package's errors all say so; anything else is
+					// the connection ending, not a refusal.
+					g.e.stats.refused[refusedProxy].Add(1)
+				}
 				g.addr = g.proxied.Raw().RemoteAddr()
 				return
 			}

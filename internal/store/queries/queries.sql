@@ -403,3 +403,11 @@ DELETE FROM build_args WHERE project_id = $1 AND name = $2;
 
 -- name: ListBuildArgs :many
 SELECT * FROM build_args WHERE project_id = $1 ORDER BY name;
+
+-- Edge protection (issue 7): rate limits.
+
+-- name: UpdateProjectRateLimits :one
+UPDATE projects
+SET rate_limit_rps = $2, rate_limit_burst = $3, client_rate_limit_rps = $4, client_rate_limit_burst = $5
+WHERE id = $1
+RETURNING *;
