@@ -48,7 +48,7 @@ func ParseRate(s string) (float64, error) {
 		return 0, fmt.Errorf("invalid rate %q: give requests per second, minute or hour, e.g. 100/s, 600/m", s)
 	}
 	n, err := strconv.ParseFloat(num, 64)
-	if err != nil || math.IsNaN(n) || n < 0 {
+	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) || n < 0 || n > MaxRate*per {
 		return 0, fmt.Errorf("invalid rate %q: give requests per second, minute or hour, e.g. 100/s, 600/m", s)
 	}
 	return n / per, nil
