@@ -223,8 +223,16 @@ type connKey struct{}
 
 // connContext hands the handler its connection (http.Server.ConnContext).
 func connContext(ctx context.Context, c net.Conn) context.Context {
-	if g, ok := c.(*guardConn); ok {
-		return context.WithValue(ctx, connKey{}, g)
+	// A TLS server (crypto/tls.Conn) wraps our connection: look inside.
+	for range 4 {
+		if g, ok := c.(*guardConn); ok {
+			return context.WithValue(ctx, connKey{}, g)
+		}
+		inner, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = inner.NetConn()
 	}
 	return ctx
 }
