@@ -97,6 +97,7 @@ type guardConn struct {
 	armed     atomic.Bool
 	readSince atomic.Int64
 	slow      atomic.Bool
+	upgraded  atomic.Bool
 }
 
 // refusedGrace bounds how long a refused connection may take to send the
@@ -151,8 +152,8 @@ func (g *guardConn) Read(p []byte) (int, error) {
 		return 0, g.perr
 	}
 	n, err := g.Conn.Read(p)
-	if g.readSince.Add(int64(n)) > 0 && err != nil && g.armed.Load() && errors.Is(err, os.ErrDeadlineExceeded) &&
-		g.slow.CompareAndSwap(false, true) {
+	if g.readSince.Add(int64(n)) > 0 && err != nil && g.armed.Load() && !g.upgraded.Load() &&
+		errors.Is(err, os.ErrDeadlineExceeded) && g.slow.CompareAndSwap(false, true) {
 		// A request begun and not finished in time: slowloris, or a
 		// client too slow to serve. An idle connection's close is not.
 		g.e.stats.refused[refusedSlowHeader].Add(1)
