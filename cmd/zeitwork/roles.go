@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -239,7 +240,7 @@ func nodeCmd() *cobra.Command {
 }
 
 func edgeCmd() *cobra.Command {
-	var operatorURL, listen, metricsListen string
+	var operatorURL, listen, metricsListen, accessLog string
 	var trusted []string
 	var guard edge.Config
 	cmd := &cobra.Command{
@@ -259,6 +260,9 @@ func edgeCmd() *cobra.Command {
 			}
 			metrics, err := serveMetrics(cmd.Context(), metricsListen, log)
 			if err != nil {
+				return err
+			}
+			if cfg.AccessLog, err = openAccessLog(accessLog); err != nil {
 				return err
 			}
 			cfg.Source = edge.NewOperatorSource(strings.TrimSuffix(operatorURL, "/"), tok, &http.Client{}, log)
@@ -285,6 +289,7 @@ func edgeCmd() *cobra.Command {
 	f.StringVar(&operatorURL, "operator", "http://127.0.0.1:7070", "operator API URL")
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "HTTP address")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
+	f.StringVar(&accessLog, "access-log", "", "write one JSON line per request to this file (\"-\": standard output; default none)")
 	f.StringSliceVar(&trusted, "trusted-proxy", nil, "address or CIDR of a load balancer that sends a PROXY protocol header (v1/v2) naming the client (repeatable); it must send one")
 	f.DurationVar(&guard.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers (slowloris)")
 	f.DurationVar(&guard.IdleTimeout, "idle-timeout", 120*time.Second, "time a kept-alive client connection may wait for its next request")
@@ -293,6 +298,23 @@ func edgeCmd() *cobra.Command {
 	f.IntVar(&guard.MaxConns, "max-conns", 10000, "open client connections (503 past it)")
 	f.IntVar(&guard.MaxConnsPerClient, "max-conns-per-client", 256, "open connections of one client address, an IPv6 /64 (429 past it)")
 	return cmd
+}
+
+// openAccessLog opens the edge's access log: nil for "", standard output
+// for "-", else the file, appended to (rotate it by renaming and
+// restarting, or write to "-" and let the service manager rotate).
+func openAccessLog(path string) (io.Writer, error) {
+	switch path {
+	case "":
+		return nil, nil
+	case "-":
+		return os.Stdout, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open access log: %w", err)
+	}
+	return f, nil
 }
 
 // parseProxies parses --trusted-proxy values: addresses or CIDR prefixes.

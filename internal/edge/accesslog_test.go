@@ -49,6 +49,11 @@ func TestRequestID(t *testing.T) {
 	if resp.Header.Get("X-Request-Id") == "" {
 		t.Fatal("404 without X-Request-ID")
 	}
+	// The edge's ID, the one in its access log, is what the client gets.
+	resp, _ = te.get(t, "hello.localhost", "/?set-request-id=app-own")
+	if id := resp.Header.Get("X-Request-Id"); id == "" || id == "app-own" || len(resp.Header["X-Request-Id"]) != 1 {
+		t.Fatalf("app's own request ID: returned %q", resp.Header["X-Request-Id"])
+	}
 }
 
 // syncBuffer is a bytes.Buffer the edge may write while the test reads.

@@ -40,6 +40,9 @@ func startApp(t testing.TB, name string) *app {
 			a.posts.Add(1)
 		}
 		w.Header().Set("X-App", name)
+		if v := r.URL.Query().Get("set-request-id"); v != "" {
+			w.Header().Set("X-Request-Id", v) // an app with IDs of its own
+		}
 		body, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s %s %s %s", name, r.Method, r.URL.Path, body)
 	})
