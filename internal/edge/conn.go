@@ -60,17 +60,28 @@ func (e *Edge) wrap(c net.Conn) *guardConn {
 
 // trustedProxy reports whether the peer at a may speak PROXY protocol.
 func (e *Edge) trustedProxy(a net.Addr) bool {
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
+	ip := addrIP(a)
+	if !ip.IsValid() {
 		return false
 	}
-	ip := ap.Addr().Unmap()
 	for _, p := range e.cfg.TrustedProxies {
 		if p.Contains(ip) {
 			return true
 		}
 	}
 	return false
+}
+
+// addrIP is a's IP address, IPv4 unmapped; invalid for non-IP addresses.
+func addrIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // guardConn is one client connection: its client address, once known,
@@ -128,9 +139,7 @@ func (g *guardConn) resolve() {
 				return
 			}
 		}
-		if ap, err := netip.ParseAddrPort(g.addr.String()); err == nil {
-			g.client = ap.Addr().Unmap()
-		}
+		g.client = addrIP(g.addr)
 		if g.refused.Load() != 0 {
 			return // over the total cap: not counted for its client
 		}
