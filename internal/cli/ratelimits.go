@@ -18,9 +18,9 @@ type limitFlags struct {
 func (l *limitFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&l.rate, "rate-limit", "", "requests the whole project may get, e.g. 100/s or 6000/m (\"off\" removes it)")
-	f.IntVar(&l.burst, "burst", 0, "requests at once above --rate-limit (default: a second's worth)")
+	f.IntVar(&l.burst, "burst", 0, "most requests at once under --rate-limit, the bucket's size (default: a second's worth)")
 	f.StringVar(&l.clientRate, "client-rate-limit", "", "requests one client address may send the project, e.g. 10/s (\"off\" removes it)")
-	f.IntVar(&l.clientBurst, "client-burst", 0, "requests at once above --client-rate-limit (default: a second's worth)")
+	f.IntVar(&l.clientBurst, "client-burst", 0, "most requests at once under --client-rate-limit (default: a second's worth)")
 }
 
 // apply puts the limits the user gave into *req, making it if needed;
