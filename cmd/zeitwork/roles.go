@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -242,7 +243,9 @@ func nodeCmd() *cobra.Command {
 }
 
 func edgeCmd() *cobra.Command {
-	var operatorURL, listen, metricsListen string
+	var operatorURL, listen, metricsListen, accessLog string
+	var trusted []string
+	var guard edge.Config
 	cmd := &cobra.Command{
 		Use:   "edge",
 		Short: "Run the HTTP edge: routes requests by host to healthy instances",
@@ -254,31 +257,84 @@ func edgeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cfg := guard
+			if cfg.TrustedProxies, err = parseProxies(trusted); err != nil {
+				return err
+			}
 			metrics, err := serveMetrics(cmd.Context(), metricsListen, log)
 			if err != nil {
 				return err
 			}
-			e := edge.New(edge.Config{
-				Source:  edge.NewOperatorSource(strings.TrimSuffix(operatorURL, "/"), tok, &http.Client{}, log),
-				Metrics: metrics,
-			}, log)
+			if cfg.AccessLog, err = openAccessLog(accessLog); err != nil {
+				return err
+			}
+			cfg.Source = edge.NewOperatorSource(strings.TrimSuffix(operatorURL, "/"), tok, &http.Client{}, log)
+			cfg.Metrics = metrics
+			e := edge.New(cfg, log)
 			go e.Run(cmd.Context())
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("edge listen %s: %w", listen, err)
+			}
 			srv := e.NewServer(listen)
 			go func() {
 				<-cmd.Context().Done()
 				srv.Shutdown(context.Background())
 			}()
-			log.Info("edge listening", "addr", listen)
-			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			log.Info("edge listening", "addr", listen, "trusted_proxies", trusted)
+			if err := srv.Serve(e.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&operatorURL, "operator", "http://127.0.0.1:7070", "operator API URL")
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "HTTP address")
-	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
+	f := cmd.Flags()
+	f.StringVar(&operatorURL, "operator", "http://127.0.0.1:7070", "operator API URL")
+	f.StringVar(&listen, "listen", "127.0.0.1:8080", "HTTP address")
+	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
+	f.StringVar(&accessLog, "access-log", "", "write one JSON line per request to this file (\"-\": standard output; default none)")
+	f.StringSliceVar(&trusted, "trusted-proxy", nil, "address or CIDR of a load balancer that sends a PROXY protocol header (v1/v2) naming the client (repeatable); it must send one")
+	f.DurationVar(&guard.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers (slowloris)")
+	f.DurationVar(&guard.IdleTimeout, "idle-timeout", 120*time.Second, "time a kept-alive client connection may wait for its next request")
+	f.IntVar(&guard.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request line and headers (431 past it)")
+	f.Int64Var(&guard.MaxBodyBytes, "max-body-bytes", 100<<20, "largest request body (413 past it)")
+	f.IntVar(&guard.MaxConns, "max-conns", 10000, "open client connections (503 past it)")
+	f.IntVar(&guard.MaxConnsPerClient, "max-conns-per-client", 256, "open connections of one client address, an IPv6 /64 (429 past it)")
 	return cmd
+}
+
+// openAccessLog opens the edge's access log: nil for "", standard output
+// for "-", else the file, appended to (rotate it by renaming and
+// restarting, or write to "-" and let the service manager rotate).
+func openAccessLog(path string) (io.Writer, error) {
+	switch path {
+	case "":
+		return nil, nil
+	case "-":
+		return os.Stdout, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open access log: %w", err)
+	}
+	return f, nil
+}
+
+// parseProxies parses --trusted-proxy values: addresses or CIDR prefixes.
+func parseProxies(ss []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxy %q: give an address or CIDR prefix, e.g. 10.0.0.5 or 10.0.0.0/24", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // parsePrefixes parses CIDR prefixes from flags.

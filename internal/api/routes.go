@@ -22,6 +22,9 @@ type Route struct {
 	// Status is the deployment's status; edges show it when Backends is empty.
 	Status   string    `json:"status"`
 	Backends []Backend `json:"backends"`
+	// Limits are the project's rate limits; nil means none. Every route of
+	// a project carries the same, and the edge keeps one project bucket.
+	Limits *RateLimits `json:"limits,omitempty"`
 }
 
 // Backend is one healthy instance, reached through its node agent's tunnel.

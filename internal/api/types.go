@@ -29,6 +29,8 @@ type Project struct {
 	ProductionBranch string `json:"production_branch,omitempty"`
 	RootDir          string `json:"root_dir,omitempty"`
 	Dockerfile       string `json:"dockerfile,omitempty"`
+	// RateLimits are enforced by the edge (issue 7); nil when none is set.
+	RateLimits *RateLimits `json:"rate_limits,omitempty"`
 }
 
 // UpdateProjectRequest is the body of PATCH /v1/projects/{project}:
@@ -38,6 +40,10 @@ type UpdateProjectRequest struct {
 	ProductionBranch *string `json:"production_branch,omitempty"`
 	RootDir          *string `json:"root_dir,omitempty"`
 	Dockerfile       *string `json:"dockerfile,omitempty"`
+	// ProjectRateLimit and ClientRateLimit replace the project's limit
+	// and its per-client-address limit; a zero Rate turns one off.
+	ProjectRateLimit *RateLimit `json:"project_rate_limit,omitempty"`
+	ClientRateLimit  *RateLimit `json:"client_rate_limit,omitempty"`
 }
 
 // GitHubApp is the body of PUT /v1/github/app (operator admin token):

@@ -43,18 +43,23 @@ func (s *sourceFlags) request(cmd *cobra.Command) *api.UpdateProjectRequest {
 	return &req
 }
 
-// projectsUpdateCmd changes a project's build source.
+// projectsUpdateCmd changes a project's build source and rate limits.
 func projectsUpdateCmd() *cobra.Command {
 	var src sourceFlags
+	var lim limitFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "update NAME",
-		Short: "Change where a project's builds come from",
+		Short: "Change where a project's builds come from, or its rate limits",
 		Args:  exactArgs(1, "give the project's name, e.g. `zeitwork projects update my-app --repo acme/web`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := src.request(cmd)
+			sourceSet := req != nil
+			if err := lim.apply(cmd, &req); err != nil {
+				return err
+			}
 			if req == nil {
-				return &UserError{Msg: "nothing to change", Hint: "give --repo, --branch, --root-dir or --dockerfile"}
+				return &UserError{Msg: "nothing to change", Hint: "give --repo, --branch, --root-dir, --dockerfile, --rate-limit or --client-rate-limit"}
 			}
 			c, err := newClient()
 			if err != nil {
@@ -67,11 +72,17 @@ func projectsUpdateCmd() *cobra.Command {
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), p)
 			}
-			printSource(cmd, p)
+			if sourceSet {
+				printSource(cmd, p)
+			}
+			if req.ProjectRateLimit != nil || req.ClientRateLimit != nil {
+				printRateLimits(cmd, p)
+			}
 			return nil
 		},
 	}
 	src.add(cmd)
+	lim.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

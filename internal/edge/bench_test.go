@@ -43,3 +43,23 @@ func benchForward(b *testing.B, cfg Config) {
 		e.ServeHTTP(w, req)
 	}
 }
+
+// BenchmarkForwardLimited is BenchmarkForward for a project with rate
+// limits high enough never to refuse: the cost of the buckets.
+func BenchmarkForwardLimited(b *testing.B) {
+	a := startApp(b, "a")
+	node := startNode(b, map[string]string{"i-a": a.addr})
+	r := apiRoute("hello.localhost", "d", "live", api.Backend{Instance: "i-a", NodeAddr: node})
+	r.Limits = &api.RateLimits{Project: api.RateLimit{Rate: 1e6, Burst: 1e6}, Client: api.RateLimit{Rate: 1e6, Burst: 1e6}}
+	e := startEdgeConfig(b, Config{}, r)
+	req, _ := http.NewRequest("GET", "http://hello.localhost/", nil)
+	req.RemoteAddr = "127.0.0.1:1234"
+	req.RequestURI = "/"
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		e.ServeHTTP(w, req)
+	}
+}

@@ -2,8 +2,10 @@ package edge
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,13 +27,42 @@ type Config struct {
 	// MaxAttempts is how many instances an idempotent request may try
 	// (default 3).
 	MaxAttempts int
-	// AccessLog logs every request at Info level. Off by default: a log
-	// line per request costs a large share of the throughput.
-	AccessLog bool
+	// AccessLog receives one JSON line per request (README.md, Access
+	// log); nil means none. Off by default: a log line per request costs
+	// a large share of the throughput.
+	AccessLog io.Writer
 	// Metrics receives the edge's Prometheus metrics (README.md, Metrics);
 	// nil means none. Serve them on a listener of their own, never on the
 	// public one.
 	Metrics prometheus.Registerer
+
+	// Protection of the edge itself (docs/operations.md, Edge protection).
+
+	// ReadHeaderTimeout bounds reading a request's line and headers (and a
+	// PROXY header), against slowloris (default 10 s). Bodies and
+	// responses have no time limit, so that streams last.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a kept-alive client connection that sends no
+	// next request (default 120 s).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps a request's line and headers (default 64 KiB);
+	// past it: 431.
+	MaxHeaderBytes int
+	// MaxBodyBytes caps a request body (default 100 MiB); past it: 413.
+	MaxBodyBytes int64
+	// MaxConns caps open client connections (default 10000); past it a
+	// connection's request gets 503 and the connection is closed.
+	MaxConns int
+	// MaxConnsPerClient caps a client address's open connections (an
+	// IPv6 client's /64; default 256); past it: 429.
+	MaxConnsPerClient int
+	// MaxClientBuckets caps the per-client rate limit buckets kept; the
+	// least recently used go first (default 100000, some 15 MB).
+	MaxClientBuckets int
+	// TrustedProxies are the load balancers whose connections start with
+	// a PROXY protocol header (v1 or v2) naming the client. Others are
+	// their own client address, and a PROXY header from them is refused.
+	TrustedProxies []netip.Prefix
 }
 
 func (c *Config) setDefaults() {
@@ -47,6 +78,31 @@ func (c *Config) setDefaults() {
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 3
 	}
+	c.setProtectionDefaults()
+}
+
+func (c *Config) setProtectionDefaults() {
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 120 * time.Second
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 64 << 10
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 100 << 20
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
+	}
+	if c.MaxConnsPerClient <= 0 {
+		c.MaxConnsPerClient = 256
+	}
+	if c.MaxClientBuckets <= 0 {
+		c.MaxClientBuckets = 100000
+	}
 }
 
 // Edge is the proxy: an http.Handler plus the route watcher (Run).
@@ -58,6 +114,13 @@ type Edge struct {
 	// duration is nil without Config.Metrics: no clock reads then.
 	duration prometheus.Histogram
 
+	limits *limiter
+	conns  connCounts
+	access *slog.Logger // nil without Config.AccessLog
+
+	idPrefix string // of request IDs (setRequestID)
+	idSeq    atomic.Uint64
+
 	mu       sync.Mutex // serialises apply
 	backends map[backendKey]*backend
 }
@@ -66,7 +129,11 @@ type Edge struct {
 // first table from cfg.Source.
 func New(cfg Config, log *slog.Logger) *Edge {
 	cfg.setDefaults()
-	e := &Edge{cfg: cfg, log: log, backends: map[backendKey]*backend{}}
+	e := &Edge{cfg: cfg, log: log, backends: map[backendKey]*backend{}, limits: newLimiter(cfg.MaxClientBuckets),
+		idPrefix: newRequestIDs()}
+	if cfg.AccessLog != nil {
+		e.access = slog.New(slog.NewJSONHandler(cfg.AccessLog, nil))
+	}
 	if cfg.Metrics != nil {
 		if err := e.registerMetrics(cfg.Metrics); err != nil {
 			// Metrics are not worth refusing traffic for.
@@ -109,20 +176,26 @@ func (e *Edge) reapLoop(ctx context.Context) {
 			for _, b := range bs {
 				b.reap(now)
 			}
+			e.limits.reap(now)
 		}
 	}
 }
 
 // NewServer returns an http.Server for the edge with timeouts that keep
-// slow or idle clients from holding connections forever.
+// slow or idle clients from holding connections forever, but none on
+// reading a body or writing a response, which would cut long streams
+// (server-sent events, WebSockets, downloads). Serve it on Listener(ln).
 func (e *Edge) NewServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: e.cfg.ReadHeaderTimeout,
+		IdleTimeout:       e.cfg.IdleTimeout,
+		// The handler refuses past MaxHeaderBytes with a counted 431;
+		// net/http's own (uncounted) 431 is only a backstop.
+		MaxHeaderBytes: 2 * e.cfg.MaxHeaderBytes,
+		ConnContext:    connContext,
+		ErrorLog:       slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
 	}
 }
 

@@ -148,6 +148,8 @@ func TestForwardedHeaders(t *testing.T) {
 	req, _ := http.NewRequest("GET", "http://"+te.addr+"/headers", nil)
 	req.Host = "Hello.localhost:8080"
 	req.Header.Set("X-Forwarded-For", "203.0.113.7")
+	req.Header.Set("X-Real-IP", "203.0.113.8")
+	req.Header.Set("Forwarded", "for=203.0.113.9")
 	req.Header.Set("Connection", "X-Hop")
 	req.Header.Set("X-Hop", "secret")
 	req.Header.Set("Keep-Alive", "timeout=5")
@@ -162,7 +164,9 @@ func TestForwardedHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"X-Forwarded-For":   "203.0.113.7, 127.0.0.1",
+		// What the client claims is dropped: the edge names the client.
+		"X-Forwarded-For":   "127.0.0.1",
+		"X-Real-Ip":         "127.0.0.1",
 		"X-Forwarded-Proto": "http",
 		"X-Forwarded-Host":  "Hello.localhost:8080",
 		"Forwarded":         `for=127.0.0.1;host="Hello.localhost:8080";proto=http`,

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,6 +40,9 @@ func startApp(t testing.TB, name string) *app {
 			a.posts.Add(1)
 		}
 		w.Header().Set("X-App", name)
+		if v := r.URL.Query().Get("set-request-id"); v != "" {
+			w.Header().Set("X-Request-Id", v) // an app with IDs of its own
+		}
 		body, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s %s %s %s", name, r.Method, r.URL.Path, body)
 	})
@@ -57,6 +61,23 @@ func startApp(t testing.TB, name string) *app {
 			case <-r.Context().Done():
 				return
 			}
+		}
+	})
+	mux.HandleFunc("/drip", func(w http.ResponseWriter, r *http.Request) {
+		// n events, one every `every`: a stream with pauses.
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		every, _ := time.ParseDuration(r.URL.Query().Get("every"))
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range n {
+			if i > 0 {
+				select {
+				case <-time.After(every):
+				case <-r.Context().Done():
+					return
+				}
+			}
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
 		}
 	})
 	mux.Handle("/ws", websocket.Handler(func(ws *websocket.Conn) {
@@ -83,6 +104,20 @@ func closeAppConns(t testing.TB, a *app) {
 func serveHTTP(t testing.TB, h http.Handler) string {
 	t.Helper()
 	return serveWith(t, &http.Server{Handler: h})
+}
+
+// serveEdge serves e as the edge command does: its own server on its own
+// listener, on a loopback port until the test ends.
+func serveEdge(t testing.TB, e *Edge) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := e.NewServer("")
+	go srv.Serve(e.Listener(ln))
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }
 
 func serveWith(t testing.TB, srv *http.Server) string {
@@ -141,7 +176,7 @@ func startEdgeConfig(t testing.TB, cfg Config, routes ...api.Route) *testEdge {
 	go func() { defer close(done); e.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitFor(t, e.Ready)
-	te := &testEdge{Edge: e, src: src, addr: serveHTTP(t, e)}
+	te := &testEdge{Edge: e, src: src, addr: serveEdge(t, e)}
 	te.client = &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	t.Cleanup(te.client.CloseIdleConnections)
 	return te

@@ -15,6 +15,7 @@ type statsCollector struct {
 	upstreamErrors *prometheus.Desc
 	retries        *prometheus.Desc
 	noRoute        *prometheus.Desc
+	refused        *prometheus.Desc
 }
 
 func newStatsCollector(e *Edge) *statsCollector {
@@ -29,6 +30,9 @@ func newStatsCollector(e *Edge) *statsCollector {
 			"Requests sent again to another instance after a failed attempt.", nil, nil),
 		noRoute: prometheus.NewDesc("zeitwork_edge_no_route_total",
 			"Requests for hosts without a route (also counted in 4xx).", nil, nil),
+		refused: prometheus.NewDesc("zeitwork_edge_refused_total",
+			"Requests and connections refused to protect the edge or an app, by reason (also counted in their status class).",
+			[]string{"reason"}, nil),
 	}
 }
 
@@ -37,6 +41,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.upstreamErrors
 	ch <- c.retries
 	ch <- c.noRoute
+	ch <- c.refused
 }
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -47,6 +52,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.upstreamErrors, prometheus.CounterValue, float64(s.UpstreamErrors))
 	ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(s.Retries))
 	ch <- prometheus.MustNewConstMetric(c.noRoute, prometheus.CounterValue, float64(s.NoRoute))
+	for reason, n := range s.Refused {
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), reason)
+	}
 }
 
 // newDurationHistogram is the request duration histogram. Observing costs

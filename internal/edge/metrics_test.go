@@ -78,3 +78,29 @@ func TestMetricsOffByDefault(t *testing.T) {
 		t.Fatal("duration histogram without Config.Metrics")
 	}
 }
+
+// TestMetricsCountRefusals: refusals reach the scrape by reason.
+func TestMetricsCountRefusals(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	routes := helloRoutes(t)
+	routes[0].Limits = &api.RateLimits{Project: api.RateLimit{Rate: 0.1, Burst: 2}}
+	te := startEdgeConfig(t, Config{Metrics: reg, MaxBodyBytes: 10}, routes...)
+	te.get(t, "hello.localhost", "/")
+	te.do(t, "POST", "hello.localhost", "/", strings.NewReader(strings.Repeat("x", 11))) // 413
+	te.get(t, "hello.localhost", "/")                                                    // 429
+	want := `
+# HELP zeitwork_edge_refused_total Requests and connections refused to protect the edge or an app, by reason (also counted in their status class).
+# TYPE zeitwork_edge_refused_total counter
+zeitwork_edge_refused_total{reason="body_size"} 1
+zeitwork_edge_refused_total{reason="client_conns"} 0
+zeitwork_edge_refused_total{reason="client_rate"} 0
+zeitwork_edge_refused_total{reason="conns"} 0
+zeitwork_edge_refused_total{reason="header_size"} 0
+zeitwork_edge_refused_total{reason="project_rate"} 1
+zeitwork_edge_refused_total{reason="proxy_header"} 0
+zeitwork_edge_refused_total{reason="slow_header"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "zeitwork_edge_refused_total"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -22,8 +22,14 @@ const statusClientClosed = 499
 // ServeHTTP routes r by its Host and forwards it to the host's deployment.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var start time.Time
-	if e.cfg.AccessLog || e.duration != nil {
+	if e.access != nil || e.duration != nil {
 		start = time.Now()
+	}
+	id := e.setRequestID(w, r)
+	var aw *accessWriter
+	if e.access != nil {
+		aw = &accessWriter{ResponseWriter: w}
+		w = aw
 	}
 	code := e.serve(w, r)
 	e.stats.status(code)
@@ -31,9 +37,8 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// An upgraded connection's duration is a session's, not a request's.
 		e.duration.Observe(time.Since(start).Seconds())
 	}
-	if e.cfg.AccessLog {
-		e.log.Info("edge: request", "host", r.Host, "method", r.Method, "path", r.URL.Path,
-			"status", code, "duration", time.Since(start), "remote", r.RemoteAddr)
+	if aw != nil {
+		e.logAccess(r, aw, id, code, time.Since(start))
 	}
 }
 
@@ -43,11 +48,18 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) int {
 		w.Header().Set("Retry-After", "1")
 		return fail(w, http.StatusServiceUnavailable, "the edge has not received its routes yet")
 	}
+	if code := e.guard(w, r); code != 0 {
+		return code
+	}
 	host := normalizeHost(r.Host)
 	rt := t.hosts[host]
 	if rt == nil {
 		e.stats.noRoute.Add(1)
 		return fail(w, http.StatusNotFound, "no app is deployed at "+host)
+	}
+	noteRoute(w, rt)
+	if code := e.limit(w, r, rt); code != 0 {
+		return code
 	}
 	if len(rt.backends) == 0 {
 		w.Header().Set("Retry-After", "5")
@@ -75,6 +87,9 @@ func noBackendReason(rt *route) string {
 func (e *Edge) forward(w http.ResponseWriter, r *http.Request, rt *route, token string) int {
 	retry := replayable(r)
 	upgrade := isUpgrade(r)
+	if g := connOf(r); upgrade && g != nil {
+		g.upgraded.Store(true) // its read timeouts are no slow requests
+	}
 	n := len(rt.backends)
 	first := rt.pick()
 	var err error
@@ -89,6 +104,9 @@ func (e *Edge) forward(w http.ResponseWriter, r *http.Request, rt *route, token 
 			return code
 		}
 		if errors.Is(err, errClientBody) {
+			if isTooLarge(err) {
+				return e.tooLarge(w)
+			}
 			return fail(w, http.StatusBadRequest, "could not read the request body")
 		}
 		if r.Context().Err() != nil {
@@ -143,6 +161,7 @@ func (e *Edge) exchange(w http.ResponseWriter, r *http.Request, b *backend, c *u
 	stop := context.AfterFunc(r.Context(), func() { c.conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
+	noteInstance(w, b)
 	before := c.nread
 	if err := writeRequest(c.bw, r, upgrade); err != nil {
 		c.conn.Close()
@@ -199,6 +218,9 @@ var respHopByHop = map[string]bool{
 	"Trailer":            true,
 	"Transfer-Encoding":  true,
 	"Upgrade":            true,
+	// The edge's request ID is the one in its access log; an app's own
+	// does not replace it.
+	"X-Request-Id": true,
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

@@ -37,6 +37,7 @@ var hopByHop = map[string]bool{
 	"X-Forwarded-Proto":   true,
 	"X-Forwarded-Host":    true,
 	"Forwarded":           true,
+	"X-Real-Ip":           true,
 }
 
 // isUpgrade reports whether r asks to switch protocols (WebSocket).
@@ -105,8 +106,12 @@ func writeField(bw *bufio.Writer, k, v string) {
 	bw.WriteString("\r\n")
 }
 
-// writeForwarded adds the client to X-Forwarded-For and Forwarded (after
-// what earlier proxies put there) and sets X-Forwarded-Proto and -Host.
+// writeForwarded names the client in X-Forwarded-For, X-Real-IP and
+// Forwarded, and sets X-Forwarded-Proto and -Host. What the client sent
+// in those headers is dropped, not appended to: the edge is the first
+// proxy an app can trust, and a client could write any address there.
+// The address is the connection's, or a trusted load balancer's PROXY
+// header's (Listener).
 func writeForwarded(bw *bufio.Writer, r *http.Request) {
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -117,21 +122,14 @@ func writeForwarded(bw *bufio.Writer, r *http.Request) {
 		proto = "https"
 	}
 	bw.WriteString("X-Forwarded-For: ")
-	for _, v := range r.Header["X-Forwarded-For"] {
-		bw.WriteString(v)
-		bw.WriteString(", ")
-	}
+	bw.WriteString(ip)
+	bw.WriteString("\r\nX-Real-IP: ")
 	bw.WriteString(ip)
 	bw.WriteString("\r\nX-Forwarded-Proto: ")
 	bw.WriteString(proto)
 	bw.WriteString("\r\nX-Forwarded-Host: ")
 	bw.WriteString(r.Host)
-	bw.WriteString("\r\nForwarded: ")
-	for _, v := range r.Header["Forwarded"] {
-		bw.WriteString(v)
-		bw.WriteString(", ")
-	}
-	bw.WriteString("for=")
+	bw.WriteString("\r\nForwarded: for=")
 	if strings.IndexByte(ip, ':') >= 0 {
 		bw.WriteString(`"[` + ip + `]"`) // IPv6 must be quoted (RFC 7239)
 	} else {

@@ -13,13 +13,35 @@ type Stats struct {
 	Retries uint64
 	// NoRoute counts requests for hosts without a route (also in 4xx).
 	NoRoute uint64
+	// Refused counts requests and connections the edge turned away to
+	// protect itself or an app, by reason (RefusalReasons).
+	Refused map[string]uint64
 }
+
+// Why the edge refused a request or connection; index into counters.refused.
+const (
+	refusedClientRate  = iota + 1 // 429: the client is over its project's per-client limit
+	refusedProjectRate            // 429: the project is over its limit
+	refusedClientConns            // 429: the client has too many connections open
+	refusedConns                  // 503: the edge has too many connections open
+	refusedHeader                 // 431: request line and headers too large
+	refusedBody                   // 413: request body too large
+	refusedProxy                  // connection closed: PROXY header missing, malformed or untrusted
+	refusedSlowHeader             // connection closed: request headers not complete within ReadHeaderTimeout
+	nRefused
+)
+
+// RefusalReasons names the refusal reasons as Stats.Refused and the
+// metric's reason label spell them.
+var RefusalReasons = [nRefused]string{"", "client_rate", "project_rate", "client_conns", "conns",
+	"header_size", "body_size", "proxy_header", "slow_header"}
 
 type counters struct {
 	responses      [6]atomic.Uint64
 	upstreamErrors atomic.Uint64
 	retries        atomic.Uint64
 	noRoute        atomic.Uint64
+	refused        [nRefused]atomic.Uint64
 }
 
 func (c *counters) status(code int) {
@@ -37,5 +59,9 @@ func (e *Edge) Stats() Stats {
 	s.UpstreamErrors = e.stats.upstreamErrors.Load()
 	s.Retries = e.stats.retries.Load()
 	s.NoRoute = e.stats.noRoute.Load()
+	s.Refused = make(map[string]uint64, nRefused-1)
+	for i := 1; i < nRefused; i++ {
+		s.Refused[RefusalReasons[i]] = e.stats.refused[i].Load()
+	}
 	return s
 }

@@ -16,7 +16,9 @@ type table struct {
 // route is one host's deployment and its backends in round-robin order.
 type route struct {
 	host       string
+	project    string
 	deployment string
+	limits     *api.RateLimits // nil: no rate limit
 	status     string
 	backends   []*backend
 	next       atomic.Uint32
@@ -39,7 +41,10 @@ func (e *Edge) apply(rt api.RouteTable) {
 	live := make(map[backendKey]*backend, len(e.backends))
 	t := &table{version: rt.Version, token: rt.TunnelToken, hosts: make(map[string]*route, len(rt.Routes))}
 	for _, r := range rt.Routes {
-		ro := &route{host: r.Host, deployment: r.Deployment, status: r.Status}
+		ro := &route{host: r.Host, project: r.Project, deployment: r.Deployment, status: r.Status}
+		if r.Limits != nil && r.Limits.On() {
+			ro.limits = r.Limits
+		}
 		for _, b := range r.Backends {
 			k := backendKey{b.Instance, b.NodeAddr}
 			be := e.backends[k]

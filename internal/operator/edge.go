@@ -118,7 +118,7 @@ func (o *Operator) routesFrom(ctx context.Context, q *db.Queries, version int64)
 		}
 		route := api.Route{
 			Host: api.VersionedLabel(p.Name, d.Slug) + "." + o.cfg.AppsDomain, Project: p.Name,
-			Deployment: d.Slug, Status: d.Status, Backends: backends[d.ID],
+			Deployment: d.Slug, Status: d.Status, Backends: backends[d.ID], Limits: rateLimitsOrNil(p),
 		}
 		routes = append(routes, route)
 		if p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID {

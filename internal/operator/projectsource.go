@@ -12,7 +12,8 @@ import (
 
 // updateProject changes where a project's builds come from: the linked
 // GitHub repository, the production branch, the root directory and the
-// Dockerfile. Fields left out keep their value.
+// Dockerfile; and its rate limits at the edge. Fields left out keep their
+// value.
 func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 	p, err := o.project(r)
 	if err != nil {
@@ -25,6 +26,10 @@ func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 	params := db.UpdateProjectSourceParams{ID: p.ID, GithubRepo: p.GithubRepo, ProductionBranch: p.ProductionBranch,
 		RootDir: p.RootDir, Dockerfile: p.Dockerfile}
 	if err := applySource(&params, req); err != nil {
+		return err
+	}
+	limits, setLimits, err := rateLimitParams(p, req)
+	if err != nil {
 		return err
 	}
 	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
@@ -43,6 +48,10 @@ func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		p, err = q.UpdateProjectSource(r.Context(), params)
+		if err != nil || !setLimits {
+			return err
+		}
+		p, err = q.UpdateProjectRateLimits(r.Context(), limits)
 		return err
 	})
 	if err != nil {

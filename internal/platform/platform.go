@@ -305,7 +305,7 @@ func (p *Platform) startEdge(ctx context.Context) error {
 	p.EdgeURL = "http://" + ln.Addr().String()
 	srv := e.NewServer(ln.Addr().String())
 	p.servers = append(p.servers, srv)
-	go srv.Serve(ln)
+	go srv.Serve(e.Listener(ln))
 	return nil
 }
 

@@ -1,5 +1,5 @@
 // Package tokenbucket is a token bucket for rate limits that count items
-// (log lines), with the time passed in so that tests need no clock.
+// (log lines, requests at the edge), with the time passed in so that tests need no clock.
 package tokenbucket
 
 import "time"
@@ -31,6 +31,19 @@ func (b *Bucket) Allow(now time.Time) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// Wait returns how long until Allow would take a token: zero when one is
+// there now. Callers tell a refused client when to come back (Retry-After).
+func (b *Bucket) Wait(now time.Time) time.Duration {
+	if b == nil || b.rate <= 0 {
+		return 0
+	}
+	have := min(b.burst, b.tokens+max(0, now.Sub(b.last).Seconds())*b.rate)
+	if have >= 1 {
+		return 0
+	}
+	return time.Duration((1 - have) / b.rate * float64(time.Second))
 }
 
 // Full reports whether the bucket has refilled, so that an owner keeping

@@ -20,11 +20,17 @@ func TestBucket(t *testing.T) {
 	if b.Full(t0) {
 		t.Fatal("empty bucket reported full")
 	}
+	if w := b.Wait(t0.Add(25 * time.Millisecond)); w != 75*time.Millisecond {
+		t.Fatalf("wait %v for the next token, want 75ms", w)
+	}
 	if !b.Allow(t0.Add(100*time.Millisecond)) || b.Allow(t0.Add(100*time.Millisecond)) {
 		t.Fatal("one token per 100 ms at 10/s")
 	}
 	if !b.Full(t0.Add(time.Second)) {
 		t.Fatal("bucket not full after a second")
+	}
+	if w := b.Wait(t0.Add(time.Second)); w != 0 {
+		t.Fatalf("full bucket: wait %v, want 0", w)
 	}
 	var none *Bucket
 	if !none.Allow(t0) {

@@ -204,6 +204,10 @@ type Project struct {
 	GithubInstallationID  int64
 	RootDir               string
 	Dockerfile            string
+	RateLimitRps          float64
+	RateLimitBurst        int32
+	ClientRateLimitRps    float64
+	ClientRateLimitBurst  int32
 }
 
 type Region struct {

@@ -441,7 +441,7 @@ func (q *Queries) CreateOrganisation(ctx context.Context, arg CreateOrganisation
 
 const createProject = `-- name: CreateProject :one
 INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst
 `
 
 type CreateProjectParams struct {
@@ -484,6 +484,10 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.GithubInstallationID,
 		&i.RootDir,
 		&i.Dockerfile,
+		&i.RateLimitRps,
+		&i.RateLimitBurst,
+		&i.ClientRateLimitRps,
+		&i.ClientRateLimitBurst,
 	)
 	return i, err
 }
@@ -885,7 +889,7 @@ func (q *Queries) GetOrganisationByName(ctx context.Context, name string) (Organ
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE id = $1
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -908,12 +912,16 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.GithubInstallationID,
 		&i.RootDir,
 		&i.Dockerfile,
+		&i.RateLimitRps,
+		&i.RateLimitBurst,
+		&i.ClientRateLimitRps,
+		&i.ClientRateLimitBurst,
 	)
 	return i, err
 }
 
 const getProjectByName = `-- name: GetProjectByName :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE organisation_id = $1 AND name = $2
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst FROM projects WHERE organisation_id = $1 AND name = $2
 `
 
 type GetProjectByNameParams struct {
@@ -941,6 +949,10 @@ func (q *Queries) GetProjectByName(ctx context.Context, arg GetProjectByNamePara
 		&i.GithubInstallationID,
 		&i.RootDir,
 		&i.Dockerfile,
+		&i.RateLimitRps,
+		&i.RateLimitBurst,
+		&i.ClientRateLimitRps,
+		&i.ClientRateLimitBurst,
 	)
 	return i, err
 }
@@ -1135,7 +1147,7 @@ func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, erro
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst FROM projects ORDER BY name
 `
 
 func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
@@ -1164,6 +1176,10 @@ func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
 			&i.GithubInstallationID,
 			&i.RootDir,
 			&i.Dockerfile,
+			&i.RateLimitRps,
+			&i.RateLimitBurst,
+			&i.ClientRateLimitRps,
+			&i.ClientRateLimitBurst,
 		); err != nil {
 			return nil, err
 		}
@@ -1970,7 +1986,7 @@ func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisatio
 }
 
 const listProjects = `-- name: ListProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE organisation_id = $1 ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst FROM projects WHERE organisation_id = $1 ORDER BY name
 `
 
 func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([]Project, error) {
@@ -1999,6 +2015,10 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 			&i.GithubInstallationID,
 			&i.RootDir,
 			&i.Dockerfile,
+			&i.RateLimitRps,
+			&i.RateLimitBurst,
+			&i.ClientRateLimitRps,
+			&i.ClientRateLimitBurst,
 		); err != nil {
 			return nil, err
 		}
@@ -2011,7 +2031,7 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 }
 
 const listProjectsByGitHubRepo = `-- name: ListProjectsByGitHubRepo :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at
 `
 
 func (q *Queries) ListProjectsByGitHubRepo(ctx context.Context, lower string) ([]Project, error) {
@@ -2040,6 +2060,10 @@ func (q *Queries) ListProjectsByGitHubRepo(ctx context.Context, lower string) ([
 			&i.GithubInstallationID,
 			&i.RootDir,
 			&i.Dockerfile,
+			&i.RateLimitRps,
+			&i.RateLimitBurst,
+			&i.ClientRateLimitRps,
+			&i.ClientRateLimitBurst,
 		); err != nil {
 			return nil, err
 		}
@@ -2740,13 +2764,64 @@ func (q *Queries) UpdateNodeRegistration(ctx context.Context, arg UpdateNodeRegi
 	return i, err
 }
 
+const updateProjectRateLimits = `-- name: UpdateProjectRateLimits :one
+
+UPDATE projects
+SET rate_limit_rps = $2, rate_limit_burst = $3, client_rate_limit_rps = $4, client_rate_limit_burst = $5
+WHERE id = $1
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst
+`
+
+type UpdateProjectRateLimitsParams struct {
+	ID                   uuid.UUID
+	RateLimitRps         float64
+	RateLimitBurst       int32
+	ClientRateLimitRps   float64
+	ClientRateLimitBurst int32
+}
+
+// Edge protection (issue 7): rate limits.
+func (q *Queries) UpdateProjectRateLimits(ctx context.Context, arg UpdateProjectRateLimitsParams) (Project, error) {
+	row := q.db.QueryRow(ctx, updateProjectRateLimits,
+		arg.ID,
+		arg.RateLimitRps,
+		arg.RateLimitBurst,
+		arg.ClientRateLimitRps,
+		arg.ClientRateLimitBurst,
+	)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Name,
+		&i.MinInstancesPerRegion,
+		&i.Port,
+		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
+		&i.LiveDeploymentID,
+		&i.CreatedAt,
+		&i.ProductionBranch,
+		&i.ProductionBranchSet,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.RootDir,
+		&i.Dockerfile,
+		&i.RateLimitRps,
+		&i.RateLimitBurst,
+		&i.ClientRateLimitRps,
+		&i.ClientRateLimitBurst,
+	)
+	return i, err
+}
+
 const updateProjectSource = `-- name: UpdateProjectSource :one
 UPDATE projects
 SET github_repo = $2, production_branch = $3, root_dir = $4, dockerfile = $5,
     production_branch_set = production_branch_set OR $6::boolean,
     github_installation_id = CASE WHEN lower(github_repo) = lower($2) THEN github_installation_id ELSE 0 END
 WHERE id = $1
-RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst
 `
 
 type UpdateProjectSourceParams struct {
@@ -2785,6 +2860,10 @@ func (q *Queries) UpdateProjectSource(ctx context.Context, arg UpdateProjectSour
 		&i.GithubInstallationID,
 		&i.RootDir,
 		&i.Dockerfile,
+		&i.RateLimitRps,
+		&i.RateLimitBurst,
+		&i.ClientRateLimitRps,
+		&i.ClientRateLimitBurst,
 	)
 	return i, err
 }

@@ -448,3 +448,10 @@ LIMIT sqlc.arg(max_rows)::int;
 -- name: PruneAuditLog :one
 -- Through audit_log_prune, the one delete the append-only trigger allows.
 SELECT audit_log_prune(sqlc.arg(keep_seconds)::float8, sqlc.arg(batch)::int)::bigint AS deleted;
+-- Edge protection (issue 7): rate limits.
+
+-- name: UpdateProjectRateLimits :one
+UPDATE projects
+SET rate_limit_rps = $2, rate_limit_burst = $3, client_rate_limit_rps = $4, client_rate_limit_burst = $5
+WHERE id = $1
+RETURNING *;
