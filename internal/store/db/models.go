@@ -47,6 +47,7 @@ type Build struct {
 	GithubRepo           string
 	GithubInstallationID int64
 	GithubReported       string
+	RootDir              string
 }
 
 type BuildArg struct {

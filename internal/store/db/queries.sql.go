@@ -94,7 +94,7 @@ WHERE id = (
     SELECT id FROM builds WHERE status = 'queued' ORDER BY created_at
     FOR UPDATE SKIP LOCKED LIMIT 1
 )
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, root_dir
 `
 
 type ClaimBuildParams struct {
@@ -133,6 +133,7 @@ func (q *Queries) ClaimBuild(ctx context.Context, arg ClaimBuildParams) (Build, 
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.GithubReported,
+		&i.RootDir,
 	)
 	return i, err
 }
@@ -208,7 +209,7 @@ func (q *Queries) CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) 
 const createBuild = `-- name: CreateBuild :one
 
 INSERT INTO builds (id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, root_dir
 `
 
 type CreateBuildParams struct {
@@ -266,6 +267,7 @@ func (q *Queries) CreateBuild(ctx context.Context, arg CreateBuildParams) (Build
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.GithubReported,
+		&i.RootDir,
 	)
 	return i, err
 }
@@ -571,7 +573,7 @@ UPDATE builds
 SET status = 'done', reason = '', image_digest = $2, deployment_id = $3, timings = $4,
     lease_owner = '', finished_at = now(), updated_at = now()
 WHERE id = $1 AND status = $5::text AND lease_owner = $6::text
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, root_dir
 `
 
 type FinishBuildParams struct {
@@ -620,6 +622,7 @@ func (q *Queries) FinishBuild(ctx context.Context, arg FinishBuildParams) (Build
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.GithubReported,
+		&i.RootDir,
 	)
 	return i, err
 }
@@ -677,7 +680,7 @@ func (q *Queries) GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetA
 }
 
 const getBuild = `-- name: GetBuild :one
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported FROM builds WHERE id = $1
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, root_dir FROM builds WHERE id = $1
 `
 
 func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (Build, error) {
@@ -709,6 +712,7 @@ func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (Build, error) {
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.GithubReported,
+		&i.RootDir,
 	)
 	return i, err
 }
@@ -1159,7 +1163,7 @@ func (q *Queries) ListBuildLogLines(ctx context.Context, arg ListBuildLogLinesPa
 }
 
 const listBuilds = `-- name: ListBuilds :many
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported FROM builds WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, root_dir FROM builds WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListBuildsParams struct {
@@ -1202,6 +1206,7 @@ func (q *Queries) ListBuilds(ctx context.Context, arg ListBuildsParams) ([]Build
 			&i.GithubRepo,
 			&i.GithubInstallationID,
 			&i.GithubReported,
+			&i.RootDir,
 		); err != nil {
 			return nil, err
 		}
@@ -1364,7 +1369,7 @@ func (q *Queries) ListEnvVars(ctx context.Context, projectID uuid.UUID) ([]EnvVa
 }
 
 const listExpiredBuilds = `-- name: ListExpiredBuilds :many
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported FROM builds WHERE status IN ('building', 'pushing') AND lease_expires_at < now()
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, root_dir FROM builds WHERE status IN ('building', 'pushing') AND lease_expires_at < now()
 `
 
 func (q *Queries) ListExpiredBuilds(ctx context.Context) ([]Build, error) {
@@ -1402,6 +1407,7 @@ func (q *Queries) ListExpiredBuilds(ctx context.Context) ([]Build, error) {
 			&i.GithubRepo,
 			&i.GithubInstallationID,
 			&i.GithubReported,
+			&i.RootDir,
 		); err != nil {
 			return nil, err
 		}
@@ -1739,7 +1745,7 @@ func (q *Queries) ListOrganisationInstances(ctx context.Context, organisationID 
 }
 
 const listOrganisationRunningBuilds = `-- name: ListOrganisationRunningBuilds :many
-SELECT b.id, b.project_id, b.source, b.commit_sha, b.branch, b.commit_message, b.commit_author, b.dockerfile, b.target, b.preview, b.status, b.reason, b.timings, b.image_digest, b.deployment_id, b.attempts, b.lease_owner, b.lease_expires_at, b.created_at, b.updated_at, b.started_at, b.finished_at, b.github_repo, b.github_installation_id, b.github_reported FROM builds b JOIN projects p ON p.id = b.project_id
+SELECT b.id, b.project_id, b.source, b.commit_sha, b.branch, b.commit_message, b.commit_author, b.dockerfile, b.target, b.preview, b.status, b.reason, b.timings, b.image_digest, b.deployment_id, b.attempts, b.lease_owner, b.lease_expires_at, b.created_at, b.updated_at, b.started_at, b.finished_at, b.github_repo, b.github_installation_id, b.github_reported, b.root_dir FROM builds b JOIN projects p ON p.id = b.project_id
 WHERE p.organisation_id = $1 AND b.status IN ('queued', 'building', 'pushing')
 ORDER BY b.created_at
 `
@@ -1780,6 +1786,7 @@ func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisatio
 			&i.GithubRepo,
 			&i.GithubInstallationID,
 			&i.GithubReported,
+			&i.RootDir,
 		); err != nil {
 			return nil, err
 		}
@@ -2253,6 +2260,30 @@ func (q *Queries) SetBuildGitHubReported(ctx context.Context, arg SetBuildGitHub
 	return err
 }
 
+const setBuildGitHubSource = `-- name: SetBuildGitHubSource :exec
+
+UPDATE builds SET github_repo = $2, github_installation_id = $3, root_dir = $4 WHERE id = $1
+`
+
+type SetBuildGitHubSourceParams struct {
+	ID                   uuid.UUID
+	GithubRepo           string
+	GithubInstallationID int64
+	RootDir              string
+}
+
+// Build flow (issue 6): GitHub builds fetch their source when they run.
+// Where a build from a push event fetches its commit from when it runs.
+func (q *Queries) SetBuildGitHubSource(ctx context.Context, arg SetBuildGitHubSourceParams) error {
+	_, err := q.db.Exec(ctx, setBuildGitHubSource,
+		arg.ID,
+		arg.GithubRepo,
+		arg.GithubInstallationID,
+		arg.RootDir,
+	)
+	return err
+}
+
 const setBuildTimings = `-- name: SetBuildTimings :exec
 UPDATE builds SET timings = $2 WHERE id = $1
 `
@@ -2360,7 +2391,7 @@ WHERE id = $3 AND status = $4::text
   -- A runner writes only under its own claim; recovery only past the lease.
   AND ($5::text = '' OR lease_owner = $5::text)
   AND (NOT $6::boolean OR lease_expires_at < now())
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, root_dir
 `
 
 type TransitionBuildParams struct {
@@ -2409,6 +2440,7 @@ func (q *Queries) TransitionBuild(ctx context.Context, arg TransitionBuildParams
 		&i.GithubRepo,
 		&i.GithubInstallationID,
 		&i.GithubReported,
+		&i.RootDir,
 	)
 	return i, err
 }

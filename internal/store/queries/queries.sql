@@ -403,3 +403,9 @@ DELETE FROM build_args WHERE project_id = $1 AND name = $2;
 
 -- name: ListBuildArgs :many
 SELECT * FROM build_args WHERE project_id = $1 ORDER BY name;
+
+-- Build flow (issue 6): GitHub builds fetch their source when they run.
+
+-- name: SetBuildGitHubSource :exec
+-- Where a build from a push event fetches its commit from when it runs.
+UPDATE builds SET github_repo = $2, github_installation_id = $3, root_dir = $4 WHERE id = $1;
