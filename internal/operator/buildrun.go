@@ -80,12 +80,15 @@ func (o *Operator) buildImage(ctx context.Context, run *buildRun) (string, error
 	if err != nil {
 		return "", err
 	}
-	dir, err := o.buildContextDir(ctx, run)
+	// The time limit covers fetching the source too: GitHub may be slow.
+	bctx, cancel := context.WithTimeoutCause(ctx, o.cfg.BuildTimeout, errTimeLimit)
+	defer cancel()
+	dir, err := o.buildContextDir(bctx, run)
 	if dir != "" {
 		defer os.RemoveAll(dir)
 	}
 	if err != nil {
-		return "", err
+		return "", overLimit(bctx, b, err)
 	}
 	args, err := o.projectBuildArgs(ctx, p.ID)
 	if err != nil {
@@ -101,17 +104,12 @@ func (o *Operator) buildImage(ctx context.Context, run *buildRun) (string, error
 		Log: logw, Stage: run.enter,
 	}
 	o.buildLog(ctx, b.ID, fmt.Sprintf("zeitwork: building %s (Dockerfile %s), pushing to %s", p.Name, b.Dockerfile, req.Push))
-	bctx, cancel := context.WithTimeoutCause(ctx, o.cfg.BuildTimeout, errTimeLimit)
-	defer cancel()
 	run.enter(stageBuild)
 	res, err := o.callBuilder(bctx, req)
 	run.end()
 	logw.Close()
-	if cerr := context.Cause(bctx); err != nil && errors.Is(cerr, errTimeLimit) {
-		return "", fmt.Errorf("build %s: %w", b.ID, errTimeLimit)
-	}
 	if err != nil {
-		return "", err
+		return "", overLimit(bctx, b, err)
 	}
 	if ctx.Err() != nil {
 		return "", context.Cause(ctx)
@@ -148,6 +146,14 @@ func (o *Operator) buildContextDir(ctx context.Context, run *buildRun) (string, 
 		return "", fmt.Errorf("build directory: %w", err)
 	}
 	return dir, buildcontext.Extract(bytes.NewReader(archive), dir, o.cfg.BuildContextMaxBytes)
+}
+
+// overLimit is err, or the time limit if bctx ran past it.
+func overLimit(bctx context.Context, b db.Build, err error) error {
+	if errors.Is(context.Cause(bctx), errTimeLimit) {
+		return fmt.Errorf("build %s: %w", b.ID, errTimeLimit)
+	}
+	return err
 }
 
 // errBuilderStuck is a Builder that did not return after its context

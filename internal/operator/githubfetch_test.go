@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/operator"
@@ -108,4 +109,15 @@ func (f *ghFixture) failsWith(sha string, status bool, want ...string) {
 		st := f.statusesOf(sha)
 		return len(st) > 0 && st[len(st)-1].State == "failure" && strings.Contains(st[len(st)-1].Description, want[0])
 	})
+}
+
+// TestGitHubFetchUnderTimeLimit: a fetch GitHub never answers ends with
+// the build's time limit, not never.
+func TestGitHubFetchUnderTimeLimit(t *testing.T) {
+	f := startGitHub(t, func(c *operator.Config) { c.BuildTimeout = time.Second })
+	f.gh.HoldTarballs()
+	if code, out := f.deliver("push", "d-slow", f.pushEvent("acme/web", "main", f.head), ""); code != http.StatusAccepted {
+		t.Fatalf("push: %d %v", code, out)
+	}
+	f.failsWith(f.head, true, "time limit")
 }
