@@ -106,7 +106,7 @@ func (r *buildRun) storeLocked() {
 	if err != nil {
 		return
 	}
-	err = r.o.store.SetBuildTimings(context.WithoutCancel(r.ctx), db.SetBuildTimingsParams{ID: r.b.ID, Timings: tj})
+	err = r.o.store.SetRunningBuildTimings(context.WithoutCancel(r.ctx), db.SetRunningBuildTimingsParams{ID: r.b.ID, Timings: tj, Owner: r.owner})
 	if err != nil {
 		r.o.log.Warn("store build timings", "build", r.b.ID, "err", err)
 	}

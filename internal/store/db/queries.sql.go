@@ -2363,6 +2363,23 @@ func (q *Queries) SetProjectGitHubInstallation(ctx context.Context, arg SetProje
 	return err
 }
 
+const setRunningBuildTimings = `-- name: SetRunningBuildTimings :exec
+UPDATE builds SET timings = $2 WHERE id = $1 AND lease_owner = $3::text
+`
+
+type SetRunningBuildTimingsParams struct {
+	ID      uuid.UUID
+	Timings []byte
+	Owner   string
+}
+
+// Stage timings as a build runs, written only under the runner's claim: a
+// replica that lost the build does not overwrite its new runner's.
+func (q *Queries) SetRunningBuildTimings(ctx context.Context, arg SetRunningBuildTimingsParams) error {
+	_, err := q.db.Exec(ctx, setRunningBuildTimings, arg.ID, arg.Timings, arg.Owner)
+	return err
+}
+
 const stopUnplacedInstances = `-- name: StopUnplacedInstances :exec
 UPDATE instances SET state = 'stopped', updated_at = now()
 WHERE desired = 'stopped' AND (node_id IS NULL OR state IN ('pending', 'lost'))

@@ -409,3 +409,8 @@ SELECT * FROM build_args WHERE project_id = $1 ORDER BY name;
 -- name: SetBuildGitHubSource :exec
 -- Where a build from a push event fetches its commit from when it runs.
 UPDATE builds SET github_repo = $2, github_installation_id = $3, root_dir = $4 WHERE id = $1;
+
+-- name: SetRunningBuildTimings :exec
+-- Stage timings as a build runs, written only under the runner's claim: a
+-- replica that lost the build does not overwrite its new runner's.
+UPDATE builds SET timings = $2 WHERE id = $1 AND lease_owner = sqlc.arg(owner)::text;
