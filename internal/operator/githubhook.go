@@ -17,7 +17,6 @@ import (
 type webhookReply struct {
 	Ignored string   `json:"ignored,omitempty"`
 	Builds  []string `json:"builds,omitempty"`
-	Errors  []string `json:"errors,omitempty"`
 }
 
 // githubWebhook takes GitHub's deliveries. Nothing of the body is read
