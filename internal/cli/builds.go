@@ -121,7 +121,7 @@ func timingsLine(t map[string]int64) string {
 	if len(t) == 0 {
 		return "-"
 	}
-	order := map[string]int{"fetch": 0, "extract": 1, "build": 2, "push": 3, "deploy": 4}
+	order := map[string]int{"receive": 0, "fetch": 1, "extract": 2, "build": 3, "push": 4, "deploy": 5}
 	keys := make([]string, 0, len(t))
 	for k := range t {
 		keys = append(keys, k)

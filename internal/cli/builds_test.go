@@ -236,7 +236,7 @@ func TestBuildsShowPushing(t *testing.T) {
 		t.Fatalf("builds show --json: %+v", shown)
 	}
 	out := mustRun(t, "builds", "show", b.ID)
-	if !strings.Contains(out, ": pushing") || !regexp.MustCompile(`timings:\s+extract \d+\.\ds, build \d+\.\ds`).MatchString(out) {
+	if !strings.Contains(out, ": pushing") || !regexp.MustCompile(`timings:\s+receive \d+\.\ds, extract \d+\.\ds, build \d+\.\ds`).MatchString(out) {
 		t.Fatalf("builds show:\n%s", out)
 	}
 	if out := mustRun(t, "status"); !strings.Contains(out, "pushing") {

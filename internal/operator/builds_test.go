@@ -591,7 +591,8 @@ func TestBuildPushingStage(t *testing.T) {
 }
 
 // TestBuildPushFailsAndTimes: a push that fails fails the build from
-// pushing, with the reason; a build that succeeds has every stage timed.
+// pushing, with the reason; a build that succeeds has every stage timed,
+// from the upload's receive on.
 func TestBuildPushFailsAndTimes(t *testing.T) {
 	var fail atomic.Bool
 	fail.Store(true)
@@ -614,7 +615,7 @@ func TestBuildPushFailsAndTimes(t *testing.T) {
 	fail.Store(false)
 	_, b, _ = upload(t, h.url, h.token, "web", "", contextArchive(t, dockerfile))
 	got = waitBuild(t, h.url, h.token, b.ID, api.BuildDone, api.BuildFailed)
-	for _, stage := range []string{"extract", "build", "push", "deploy"} {
+	for _, stage := range []string{"receive", "extract", "build", "push", "deploy"} {
 		if _, ok := got.Timings[stage]; got.Status != api.BuildDone || !ok {
 			t.Fatalf("build %s: no %s timing: %+v", got.Status, stage, got)
 		}

@@ -11,10 +11,13 @@ import (
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
-// Stages of a build, as keys of its timings (milliseconds each): fetch
-// (a GitHub build downloads its commit), extract (the context unpacked),
-// build, push (to the registry) and deploy (the deployment created).
+// Stages of a build, as keys of its timings (milliseconds each): receive
+// (an upload or a git push's context read and checked, until queued) or
+// fetch (a GitHub build downloads its commit), extract (the context
+// unpacked), build, push (to the registry) and deploy (the deployment
+// created).
 const (
+	stageReceive = "receive"
 	stageFetch   = "fetch"
 	stageExtract = "extract"
 	stageBuild   = "build"
@@ -38,8 +41,11 @@ type buildRun struct {
 	since   time.Time
 }
 
+// newBuildRun starts from the timings the build has (its receive stage).
 func (o *Operator) newBuildRun(ctx context.Context, b db.Build, owner string) *buildRun {
-	return &buildRun{o: o, ctx: ctx, owner: owner, b: b, timings: map[string]int64{}}
+	timings := map[string]int64{}
+	json.Unmarshal(b.Timings, &timings)
+	return &buildRun{o: o, ctx: ctx, owner: owner, b: b, timings: timings}
 }
 
 // build is the row as last written.

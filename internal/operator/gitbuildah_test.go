@@ -67,7 +67,7 @@ func TestGitPushRealBuildah(t *testing.T) {
 	}
 	// The real backend reports its push: the build went through pushing,
 	// and each stage was timed.
-	for _, stage := range []string{"extract", "build", "push", "deploy"} {
+	for _, stage := range []string{"receive", "extract", "build", "push", "deploy"} {
 		if _, ok := bs[0].Timings[stage]; !ok {
 			t.Errorf("no %s timing: %v", stage, bs[0].Timings)
 		}

@@ -35,7 +35,7 @@ func TestGitHubWebhookAnswersBeforeFetch(t *testing.T) {
 	}
 	release()
 	b := f.goLive(n, id)
-	if _, ok := b.Timings["fetch"]; !ok || b.Timings["build"] < 0 || b.Timings["deploy"] < 0 {
+	if _, ok := b.Timings["fetch"]; !ok || b.Timings["build"] < 0 || b.Timings["deploy"] < 0 || b.Timings["receive"] != 0 {
 		t.Fatalf("timings: %v", b.Timings)
 	}
 	if got := f.gh.Tarballs(); len(got) != 1 || got[0] != f.head {
