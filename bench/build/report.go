@@ -38,6 +38,7 @@ func writeVariant(w io.Writer, v variant, source string, cold, warm []sample) ta
 		f     func(sample) float64
 	}{
 		{"receive: " + receive, func(s sample) float64 { return s.receive }},
+		{"&nbsp;&nbsp;of which: the operator reading and checking the context (the build's `receive` timing)", func(s sample) float64 { return s.checked }},
 		{"queue wait", func(s sample) float64 { return s.queue }},
 		{"**build stage** (picked up to image built)", func(s sample) float64 { return s.build }},
 		{"&nbsp;&nbsp;of which: unpack the context", func(s sample) float64 { return s.extract }},

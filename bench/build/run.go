@@ -32,6 +32,7 @@ type sample struct {
 	deployment string
 	total      float64 // push or upload start to the project URL answering the new version
 	receive    float64 // git push or pack and upload the context, until the build is queued
+	checked    float64 // of receive: the operator reading and checking the context (the build's receive timing)
 	queue      float64 // queued to picked up
 	extract    float64 // unpack the context on the operator
 	setup      float64 // build log: "zeitwork: building" to buildah's first line
@@ -146,7 +147,7 @@ func (b *bench) buildStages(ctx context.Context, bld api.Build, s *sample) error
 	}
 	s.queue = ms(bld.StartedAt.Sub(bld.CreatedAt))
 	t := func(k string) float64 { return float64(bld.Timings[k]) }
-	s.extract, s.bud, s.push, s.deploy = t("extract"), t("build"), t("push"), t("deploy")
+	s.checked, s.extract, s.bud, s.push, s.deploy = t("receive"), t("extract"), t("build"), t("push"), t("deploy")
 	s.build = ms(bld.FinishedAt.Sub(*bld.StartedAt)) - s.push - s.deploy
 
 	var lines []api.BuildLogLine
