@@ -1,12 +1,13 @@
-// Command build benchmarks "source to live" on this machine: from the
-// upload of a build context to the project URL answering the new version
+// Command build benchmarks "source to live" on this machine: from `git
+// push` to the project's remote (or, with -source upload, the upload of a
+// build context) to the project URL answering the new version
 // through the edge, cold (a project's first build, empty layer cache) and
 // warm (a change that leaves the dependency steps cached), with the
 // breakdown by stage. It starts the whole platform in-process with the
 // sandboxed buildah builder (root needed), like `zeitwork up`, and writes a
 // markdown report.
 //
-//	go run ./bench/build -out bench/results/build-DATE.md -runs 3
+//	go run ./bench/build -out bench/results/build-DATE.md -runs 3 [-source git|upload]
 package main
 
 import (
@@ -34,18 +35,23 @@ import (
 func main() {
 	out := flag.String("out", "", "markdown report (default stdout)")
 	runs := flag.Int("runs", 3, "cold and warm runs per variant")
+	source := flag.String("source", sourceGit, "send each version with `git push` (git) or as an uploaded context (upload)")
 	flag.Parse()
 	if *runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench build: -runs must be at least 1")
 		os.Exit(2)
 	}
-	if err := run(*out, *runs); err != nil {
+	if *source != sourceGit && *source != sourceUpload {
+		fmt.Fprintln(os.Stderr, "bench build: -source is git or upload")
+		os.Exit(2)
+	}
+	if err := run(*out, *runs, *source); err != nil {
 		fmt.Fprintln(os.Stderr, "bench build:", err)
 		os.Exit(1)
 	}
 }
 
-func run(outPath string, runs int) error {
+func run(outPath string, runs int, source string) error {
 	// Interrupted, the benchmark still shuts the platform down: its VMs,
 	// namespaces and nftables tables go with it.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -67,7 +73,7 @@ func run(outPath string, runs int) error {
 		return err
 	}
 	defer p.Shutdown(context.Background())
-	b := &bench{p: p, login: cli.Config{APIURL: p.APIURL, Token: p.Token}, dir: dir}
+	b := &bench{p: p, login: cli.Config{APIURL: p.APIURL, Token: p.Token}, dir: dir, source: source}
 	// The sample app's binary is compiled once; its build context copies it.
 	b.sampleBin = filepath.Join(dir, "hello-context")
 	if err := examples.WriteSampleContext(ctx, "", b.sampleBin); err != nil {
@@ -84,7 +90,7 @@ func run(outPath string, runs int) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", v.name, err)
 		}
-		rows = append(rows, writeVariant(report, v, cold, warm))
+		rows = append(rows, writeVariant(report, v, source, cold, warm))
 	}
 	writeTargets(report, rows)
 	if outPath == "" {

@@ -22,7 +22,11 @@ type targetRow struct {
 }
 
 // writeVariant writes the table of one variant's runs.
-func writeVariant(w io.Writer, v variant, cold, warm []sample) targetRow {
+func writeVariant(w io.Writer, v variant, source string, cold, warm []sample) targetRow {
+	receive, from := "`git push` until the build is queued (the commit received and re-packed as the context)", "`git push`"
+	if source == sourceUpload {
+		receive, from = "pack and upload the context until the build is queued", "upload start"
+	}
 	fmt.Fprintf(w, "### Source to live, %s\n\n", v.title)
 	fmt.Fprintf(w, "Cold: the first build of a new project (empty layer cache; a base image, if any, pulled from the built-in registry). "+
 		"Warm: a new version of the same project, whose dependency steps come from the layer cache "+
@@ -33,7 +37,8 @@ func writeVariant(w io.Writer, v variant, cold, warm []sample) targetRow {
 		label string
 		f     func(sample) float64
 	}{
-		{"receive: pack and upload the context until the build is queued", func(s sample) float64 { return s.receive }},
+		{"receive: " + receive, func(s sample) float64 { return s.receive }},
+		{"&nbsp;&nbsp;of which: the operator reading and checking the context (the build's `receive` timing)", func(s sample) float64 { return s.checked }},
 		{"queue wait", func(s sample) float64 { return s.queue }},
 		{"**build stage** (picked up to image built)", func(s sample) float64 { return s.build }},
 		{"&nbsp;&nbsp;of which: unpack the context", func(s sample) float64 { return s.extract }},
@@ -47,7 +52,7 @@ func writeVariant(w io.Writer, v variant, cold, warm []sample) targetRow {
 		{"&nbsp;&nbsp;of which: healthy (listening to health check passed)", func(s sample) float64 { return s.healthy }},
 		{"&nbsp;&nbsp;of which: scheduling, agent and status reports", func(s sample) float64 { return s.schedule }},
 		{"switch: ready to the project URL answering the new version (edge)", func(s sample) float64 { return s.switchTo }},
-		{"**source to live** (upload start to the new version through the edge)", func(s sample) float64 { return s.total }},
+		{"**source to live** (" + from + " to the new version through the edge)", func(s sample) float64 { return s.total }},
 		{"&nbsp;&nbsp;of which outside the VM (all but boot and healthy)", func(s sample) float64 { return s.total - s.boot - s.healthy }},
 	}
 	for _, r := range rows {

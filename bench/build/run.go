@@ -24,13 +24,15 @@ type bench struct {
 	login     cli.Config
 	dir       string
 	sampleBin string // the sample app's build context, binary compiled
+	source    string // sourceGit or sourceUpload
 }
 
 // sample is one source-to-live run, in milliseconds.
 type sample struct {
 	deployment string
-	total      float64 // upload start to the project URL answering the new version
-	receive    float64 // pack and upload the context, until the build is queued
+	total      float64 // push or upload start to the project URL answering the new version
+	receive    float64 // git push or pack and upload the context, until the build is queued
+	checked    float64 // of receive: the operator reading and checking the context (the build's receive timing)
 	queue      float64 // queued to picked up
 	extract    float64 // unpack the context on the operator
 	setup      float64 // build log: "zeitwork: building" to buildah's first line
@@ -62,19 +64,37 @@ func (b *bench) once(ctx context.Context, v variant, project, base, version stri
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
+	var repo, sha string
+	if b.source == sourceGit {
+		if repo, sha, err = b.commitVersion(ctx, project, src, version); err != nil {
+			return s, err
+		}
+	}
 	s.load = loadAverage()
 	start := time.Now()
 	live := b.watchEdge(ctx, project, v.path, v.want(version))
 
-	var archive bytes.Buffer
-	if _, err := buildcontext.Pack(src, "Dockerfile", &archive, 100<<20); err != nil {
-		return s, err
-	}
 	var bld api.Build
-	if err := b.do(ctx, "POST", "/v1/projects/"+project+"/builds", &archive, &bld); err != nil {
-		return s, fmt.Errorf("upload: %w", err)
+	var push *gitPush
+	if b.source == sourceGit {
+		if push, err = b.startPush(ctx, project, repo); err != nil {
+			return s, fmt.Errorf("git push: %w", err)
+		}
+		defer push.stop()
+		if bld, err = b.awaitBuild(ctx, project, sha); err != nil {
+			return s, err
+		}
+		s.receive = ms(bld.CreatedAt.Sub(start))
+	} else {
+		var archive bytes.Buffer
+		if _, err := buildcontext.Pack(src, "Dockerfile", &archive, 100<<20); err != nil {
+			return s, err
+		}
+		if err := b.do(ctx, "POST", "/v1/projects/"+project+"/builds", &archive, &bld); err != nil {
+			return s, fmt.Errorf("upload: %w", err)
+		}
+		s.receive = ms(time.Since(start))
 	}
-	s.receive = ms(time.Since(start))
 
 	for bld.Status != api.BuildDone {
 		if bld.Status == api.BuildFailed || bld.Status == api.BuildCancelled {
@@ -113,6 +133,10 @@ func (b *bench) once(ctx context.Context, v variant, project, base, version stri
 	case <-ctx.Done():
 		return s, fmt.Errorf("the project URL never answered %q", v.want(version))
 	}
+	if push != nil {
+		// The push ends with the rollout; it must have succeeded.
+		return s, push.wait()
+	}
 	return s, nil
 }
 
@@ -123,7 +147,7 @@ func (b *bench) buildStages(ctx context.Context, bld api.Build, s *sample) error
 	}
 	s.queue = ms(bld.StartedAt.Sub(bld.CreatedAt))
 	t := func(k string) float64 { return float64(bld.Timings[k]) }
-	s.extract, s.bud, s.push, s.deploy = t("extract"), t("build"), t("push"), t("deploy")
+	s.checked, s.extract, s.bud, s.push, s.deploy = t("receive"), t("extract"), t("build"), t("push"), t("deploy")
 	s.build = ms(bld.FinishedAt.Sub(*bld.StartedAt)) - s.push - s.deploy
 
 	var lines []api.BuildLogLine

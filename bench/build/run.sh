@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Source-to-live benchmark: starts the platform in-process with the
-# sandboxed buildah builder (root), builds and deploys the sample app and a
-# Dockerfile with RUN steps, cold and warm, and writes
-# bench/results/build-<date>.md and the "Source to live" section of
+# sandboxed buildah builder (root), `git push`es (SOURCE=upload: uploads)
+# the sample app and a Dockerfile with RUN steps, cold and warm, and writes
+# bench/results/build-<source>-<date>.md and the "Source to live" section of
 # docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 date=$(date -u +%Y-%m-%d)
-out=bench/results/build-$date.md
+via=${SOURCE:-git} # git: `git push` to the project's remote; upload: `zeitwork deploy DIR`'s path
+out=bench/results/build-$via-$date.md
 mkdir -p bench/results
-go run ./bench/build -out "$out" -runs "${RUNS:-3}"
+go run ./bench/build -out "$out" -runs "${RUNS:-3}" -source "$via"
 python3 - "$out" <<'PY'
 import re, sys
 report = open(sys.argv[1]).read()

@@ -204,8 +204,10 @@ type Build struct {
 	Preview bool   `json:"preview"`
 	Status  string `json:"status"`
 	Reason  string `json:"reason,omitempty"`
-	// Timings are stage durations in milliseconds: extract, build, push,
-	// deploy.
+	// Timings are stage durations in milliseconds, stored as each stage
+	// ends: receive (an upload or git push's context, until queued) or
+	// fetch (a GitHub build downloading its commit), extract, build, push
+	// (to the registry; the build is pushing meanwhile), deploy.
 	Timings    map[string]int64 `json:"timings,omitempty"`
 	Digest     string           `json:"digest,omitempty"`
 	Deployment string           `json:"deployment,omitempty"` // its short id

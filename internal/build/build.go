@@ -36,6 +36,23 @@ type Request struct {
 	PushUser, PushPassword string
 	// Log receives the build's output, line by line, as it happens.
 	Log io.Writer
+	// Stage, if set, is told when the build enters a stage after the
+	// first: StagePush once the image is built and its push begins. The
+	// operator shows the build as pushing from then on and times each
+	// stage. It returns promptly and may be called from any goroutine.
+	Stage func(name string)
+}
+
+// Stages a backend reports through Request.Stage.
+const (
+	StagePush = "push"
+)
+
+// EnterStage calls req.Stage, if set.
+func (r Request) EnterStage(name string) {
+	if r.Stage != nil {
+		r.Stage(name)
+	}
 }
 
 // Result is a finished build.

@@ -123,12 +123,25 @@ func timingsLine(t map[string]int64) string {
 	if len(t) == 0 {
 		return "-"
 	}
-	order := map[string]int{"extract": 0, "build": 1, "push": 2, "deploy": 3}
+	order := map[string]int{"receive": 0, "fetch": 1, "extract": 2, "build": 3, "push": 4, "push_external": 5, "deploy": 6}
 	keys := make([]string, 0, len(t))
 	for k := range t {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return order[keys[i]] < order[keys[j]] })
+	// The stages in the order they run; any other a backend reports after
+	// them, by name.
+	rank := func(k string) int {
+		if r, ok := order[k]; ok {
+			return r
+		}
+		return len(order)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if ri, rj := rank(keys[i]), rank(keys[j]); ri != rj {
+			return ri < rj
+		}
+		return keys[i] < keys[j]
+	})
 	parts := []string{}
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s %.1fs", k, float64(t[k])/1000))

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/build"
 	"github.com/zeitwork/zeitwork/internal/operator"
 	"github.com/zeitwork/zeitwork/internal/operator/operatortest"
@@ -198,4 +201,46 @@ func TestDeployDirUsesProjectDockerfile(t *testing.T) {
 	if df := <-got; df != "Other" {
 		t.Fatalf("built from %s, want --file Other", df)
 	}
+}
+
+// TestBuildsShowPushing: while the builder pushes, status, builds show
+// (table and --json) say pushing, with the build stage's time.
+func TestBuildsShowPushing(t *testing.T) {
+	pushing := make(chan struct{}, 1)
+	startWithBuilder(t, func(ctx context.Context, req build.Request) error {
+		req.EnterStage(build.StagePush)
+		pushing <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	mustRun(t, "deploy", appDir(t, map[string]string{"Dockerfile": "FROM scratch"}), "-p", "shop", "--detach")
+	<-pushing
+	var b api.Build
+	deadline := time.Now().Add(15 * time.Second)
+	for b.Status != api.BuildPushing {
+		if time.Now().After(deadline) {
+			t.Fatalf("build not pushing: %+v", b)
+		}
+		var bs []api.Build
+		if err := json.Unmarshal([]byte(mustRun(t, "builds", "list", "shop", "--json")), &bs); err != nil || len(bs) != 1 {
+			t.Fatalf("builds list --json: %v %+v", err, bs)
+		}
+		b = bs[0]
+		time.Sleep(20 * time.Millisecond)
+	}
+	var shown api.Build
+	if err := json.Unmarshal([]byte(mustRun(t, "builds", "show", b.ID, "--json")), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := shown.Timings["build"]; shown.Status != api.BuildPushing || !ok {
+		t.Fatalf("builds show --json: %+v", shown)
+	}
+	out := mustRun(t, "builds", "show", b.ID)
+	if !strings.Contains(out, ": pushing") || !regexp.MustCompile(`timings:\s+receive \d+\.\ds, extract \d+\.\ds, build \d+\.\ds`).MatchString(out) {
+		t.Fatalf("builds show:\n%s", out)
+	}
+	if out := mustRun(t, "status"); !strings.Contains(out, "pushing") {
+		t.Fatalf("status:\n%s", out)
+	}
+	mustRun(t, "builds", "cancel", b.ID)
 }

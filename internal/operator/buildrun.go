@@ -28,10 +28,10 @@ var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 // pushed digest. Every write is under the build's claim (owner): a build
 // cancelled or recovered meanwhile is left as the other party put it.
 func (o *Operator) runBuild(ctx context.Context, b db.Build, owner string) {
-	timings := map[string]int64{}
-	img, err := o.buildImage(ctx, b, timings)
+	run := o.newBuildRun(ctx, b, owner)
+	img, err := o.buildImage(ctx, run)
 	if err == nil {
-		err = o.finishBuild(ctx, b, owner, img, timings)
+		err = o.finishBuild(ctx, run, img)
 	}
 	if err == nil {
 		return
@@ -46,9 +46,10 @@ func (o *Operator) runBuild(ctx context.Context, b db.Build, owner string) {
 	}
 	reason := buildFailure(err, o.cfg.BuildTimeout)
 	o.buildLog(ctx, b.ID, "zeitwork: build failed: "+reason)
-	b.Timings, _ = json.Marshal(timings)
-	o.store.SetBuildTimings(context.WithoutCancel(ctx), db.SetBuildTimingsParams{ID: b.ID, Timings: b.Timings})
-	if _, err := o.transitionBuild(context.WithoutCancel(ctx), o.store.Queries, b, buildstate.Fail, reason, owner, false); err != nil && !isBuildLost(err) {
+	run.store()
+	// From the status the build has now: building, or pushing if the
+	// push failed.
+	if _, err := o.transitionBuild(context.WithoutCancel(ctx), o.store.Queries, run.build(), buildstate.Fail, reason, owner, false); err != nil && !isBuildLost(err) {
 		o.log.Error("fail build", "build", b.ID, "err", err)
 	}
 }
@@ -64,16 +65,22 @@ func buildFailure(err error, limit time.Duration) string {
 	case errors.Is(err, build.ErrUser), errors.Is(err, buildcontext.ErrInvalid), errors.Is(err, buildcontext.ErrTooLarge):
 		return err.Error()
 	}
+	var se *sourceError
+	if errors.As(err, &se) {
+		return se.Error()
+	}
 	return "the platform failed to build: " + err.Error()
 }
 
 // builtImage is where a build's image went: repo@digest.
 type builtImage struct{ repo, digest string }
 
-// buildImage extracts the context and runs the Builder, then copies the
-// image to the project's push repository if it has one; it returns where
-// the image is.
-func (o *Operator) buildImage(ctx context.Context, b db.Build, timings map[string]int64) (builtImage, error) {
+// buildImage brings the context into a fresh directory (removed whatever
+// happens) and runs the Builder, which pushes to the built-in registry,
+// then copies the image to the project's push repository if it has one;
+// it returns where the image is.
+func (o *Operator) buildImage(ctx context.Context, run *buildRun) (builtImage, error) {
+	b := run.build()
 	p, err := o.store.GetProject(ctx, b.ProjectID)
 	if err != nil {
 		return builtImage{}, err
@@ -84,38 +91,36 @@ func (o *Operator) buildImage(ctx context.Context, b db.Build, timings map[strin
 	if err != nil {
 		return builtImage{}, err
 	}
-	started := time.Now()
-	digest, err := o.runBuilder(ctx, b, p, pushRepo, timings)
+	// The time limit covers fetching the source and the copy too.
+	bctx, cancel := context.WithTimeoutCause(ctx, o.cfg.BuildTimeout, errTimeLimit)
+	defer cancel()
+	digest, err := o.runBuilder(ctx, bctx, run, p, pushRepo)
 	if err != nil || pushRepo == "" {
 		return builtImage{o.buildImageRepo(p), digest}, err
 	}
-	// The copy counts against the build's time limit.
-	start := time.Now()
-	pctx, cancel := context.WithTimeoutCause(ctx, o.cfg.BuildTimeout-start.Sub(started), errTimeLimit)
-	defer cancel()
-	err = o.pushExternal(pctx, b, o.buildImageRepo(p)+"@"+digest, pushRepo, creds)
-	timings["push_external"] = time.Since(start).Milliseconds()
-	if cerr := context.Cause(pctx); err != nil && errors.Is(cerr, errTimeLimit) {
-		return builtImage{}, fmt.Errorf("build %s: %w", b.ID, errTimeLimit)
+	run.enter(stagePushExternal)
+	err = o.pushExternal(bctx, b, o.buildImageRepo(p)+"@"+digest, pushRepo, creds)
+	run.end()
+	if err != nil {
+		return builtImage{}, overLimit(bctx, b, err)
 	}
-	if err == nil && ctx.Err() != nil {
-		err = context.Cause(ctx)
+	if ctx.Err() != nil {
+		return builtImage{}, context.Cause(ctx)
 	}
-	return builtImage{pushRepo, digest}, err
+	return builtImage{pushRepo, digest}, nil
 }
 
-// runBuilder extracts the context and runs the Builder, which pushes to
-// the built-in registry; it returns the pushed digest.
-func (o *Operator) runBuilder(ctx context.Context, b db.Build, p db.Project, pushRepo string, timings map[string]int64) (string, error) {
-	start := time.Now()
-	dir, err := o.extractBuildContext(ctx, b)
+// runBuilder extracts the context and runs the Builder under bctx; it
+// returns the pushed digest.
+func (o *Operator) runBuilder(ctx, bctx context.Context, run *buildRun, p db.Project, pushRepo string) (string, error) {
+	b := run.build()
+	dir, err := o.buildContextDir(bctx, run)
 	if dir != "" {
 		defer os.RemoveAll(dir)
 	}
 	if err != nil {
-		return "", err
+		return "", overLimit(bctx, b, err)
 	}
-	timings["extract"] = time.Since(start).Milliseconds()
 	args, err := o.projectBuildArgs(ctx, p.ID)
 	if err != nil {
 		return "", err
@@ -127,37 +132,63 @@ func (o *Operator) runBuilder(ctx context.Context, b db.Build, p db.Project, pus
 		Args:     args,
 		Push:     o.buildImageRepo(p) + ":build-" + b.ID.String()[:8],
 		PushUser: "zeitwork", PushPassword: o.builds.get(b.ID).pushToken,
-		Log: logw,
+		Log: logw, Stage: run.enter,
 	}
 	dest := req.Push
 	if pushRepo != "" {
 		dest += " then " + pushRepo
 	}
 	o.buildLog(ctx, b.ID, fmt.Sprintf("zeitwork: building %s (Dockerfile %s), pushing to %s", p.Name, b.Dockerfile, dest))
-	bctx, cancel := context.WithTimeoutCause(ctx, o.cfg.BuildTimeout, errTimeLimit)
-	defer cancel()
-	start = time.Now()
+	run.enter(stageBuild)
 	res, err := o.callBuilder(bctx, req)
+	run.end()
 	logw.Close()
-	if cerr := context.Cause(bctx); err != nil && errors.Is(cerr, errTimeLimit) {
-		return "", fmt.Errorf("build %s: %w", b.ID, errTimeLimit)
-	}
 	if err != nil {
-		return "", err
+		return "", overLimit(bctx, b, err)
 	}
 	if ctx.Err() != nil {
 		return "", context.Cause(ctx)
 	}
-	for k, v := range res.Timings {
-		timings[k] = v
-	}
-	if _, ok := timings["build"]; !ok {
-		timings["build"] = time.Since(start).Milliseconds()
-	}
+	run.report(res.Timings)
 	if !digestPattern.MatchString(res.Digest) {
 		return "", fmt.Errorf("builder returned no valid digest (%q)", res.Digest)
 	}
 	return res.Digest, nil
+}
+
+// buildContextDir extracts the build's context into a new temporary
+// directory: its uploaded archive, or the commit a push event named,
+// fetched from GitHub now.
+func (o *Operator) buildContextDir(ctx context.Context, run *buildRun) (string, error) {
+	b := run.build()
+	var archive []byte
+	var err error
+	if b.GithubRepo != "" {
+		run.enter(stageFetch)
+		archive, err = o.fetchGitHubContext(ctx, b)
+	} else {
+		archive, err = o.store.GetBuildContext(ctx, b.ID)
+		if err != nil {
+			err = fmt.Errorf("load build context: %w", err)
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	run.enter(stageExtract)
+	dir, err := os.MkdirTemp("", "zeitwork-build-"+b.ID.String()[:8]+"-")
+	if err != nil {
+		return "", fmt.Errorf("build directory: %w", err)
+	}
+	return dir, buildcontext.Extract(bytes.NewReader(archive), dir, o.cfg.BuildContextMaxBytes)
+}
+
+// overLimit is err, or the time limit if bctx ran past it.
+func overLimit(bctx context.Context, b db.Build, err error) error {
+	if errors.Is(context.Cause(bctx), errTimeLimit) {
+		return fmt.Errorf("build %s: %w", b.ID, errTimeLimit)
+	}
+	return err
 }
 
 // errBuilderStuck is a Builder that did not return after its context
@@ -199,24 +230,11 @@ func (o *Operator) buildImageRepo(p db.Project) string {
 	return o.cfg.RegistryHost + "/" + p.Name
 }
 
-// extractBuildContext unpacks the build's uploaded archive into a new
-// temporary directory.
-func (o *Operator) extractBuildContext(ctx context.Context, b db.Build) (string, error) {
-	archive, err := o.store.GetBuildContext(ctx, b.ID)
-	if err != nil {
-		return "", fmt.Errorf("load build context: %w", err)
-	}
-	dir, err := os.MkdirTemp("", "zeitwork-build-"+b.ID.String()[:8]+"-")
-	if err != nil {
-		return "", fmt.Errorf("build directory: %w", err)
-	}
-	return dir, buildcontext.Extract(bytes.NewReader(archive), dir, o.cfg.BuildContextMaxBytes)
-}
-
 // finishBuild creates the deployment of the digest and marks the build
 // done, in one transaction: a build cancelled meanwhile creates nothing.
-func (o *Operator) finishBuild(ctx context.Context, b db.Build, owner string, img builtImage, timings map[string]int64) error {
-	start := time.Now()
+func (o *Operator) finishBuild(ctx context.Context, run *buildRun, img builtImage) error {
+	b := run.build()
+	run.enter(stageDeploy)
 	p, err := o.store.GetProject(ctx, b.ProjectID)
 	if err != nil {
 		return err
@@ -234,10 +252,9 @@ func (o *Operator) finishBuild(ctx context.Context, b db.Build, owner string, im
 		if d, err = o.insertDeployment(ctx, q, p, ref, b.Preview); err != nil {
 			return err
 		}
-		timings["deploy"] = time.Since(start).Milliseconds()
-		tj, _ := json.Marshal(timings)
+		tj, _ := json.Marshal(run.end())
 		_, err := q.FinishBuild(ctx, db.FinishBuildParams{ID: b.ID, ImageDigest: digest,
-			DeploymentID: uuid.NullUUID{UUID: d.ID, Valid: true}, Timings: tj, FromStatus: b.Status, Owner: owner})
+			DeploymentID: uuid.NullUUID{UUID: d.ID, Valid: true}, Timings: tj, FromStatus: b.Status, Owner: run.owner})
 		if err != nil {
 			return fmt.Errorf("finish build %s: %w", b.ID, buildstate.ErrConflict)
 		}

@@ -12,6 +12,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -29,12 +30,16 @@ type buildSource struct {
 	Kind                            string // "upload" or "git"
 	Commit, Branch, Message, Author string
 	Dockerfile, Target              string
+	// Received is when the operator began to receive the context, for
+	// the build's receive stage; zero when it is fetched later (GitHub).
+	Received time.Time
 }
 
 // createBuild takes a build context (tar or tar.gz) as the body and queues
 // its build. The archive is checked (safe paths, size) before anything is
 // queued, so a bad upload is refused at once with what is wrong.
 func (o *Operator) createBuild(w http.ResponseWriter, r *http.Request) error {
+	received := time.Now()
 	if o.cfg.Builder == nil {
 		return &apiError{http.StatusServiceUnavailable, "no builder configured on this operator",
 			"deploy a prebuilt image with `zeitwork deploy --image REF`, or ask the operator to enable builds"}
@@ -44,7 +49,8 @@ func (o *Operator) createBuild(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	src := buildSource{Kind: "upload", Branch: q.Get("branch"), Dockerfile: q.Get("dockerfile"), Target: q.Get("target")}
+	src := buildSource{Kind: "upload", Branch: q.Get("branch"), Dockerfile: q.Get("dockerfile"), Target: q.Get("target"),
+		Received: received}
 	if err := checkBuildOptions(src); err != nil {
 		return err
 	}
@@ -164,6 +170,13 @@ func (o *Operator) enqueueBuild(ctx context.Context, p db.Project, src buildSour
 		var err error
 		if b, err = insertBuild(ctx, q, p, src); err != nil {
 			return err
+		}
+		if !src.Received.IsZero() {
+			// The receive stage: the context read and checked, until queued.
+			b.Timings, _ = json.Marshal(map[string]int64{stageReceive: time.Since(src.Received).Milliseconds()})
+			if err := q.SetBuildTimings(ctx, db.SetBuildTimingsParams{ID: b.ID, Timings: b.Timings}); err != nil {
+				return err
+			}
 		}
 		return q.PutBuildContext(ctx, db.PutBuildContextParams{BuildID: b.ID, Archive: archive})
 	})

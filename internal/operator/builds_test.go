@@ -352,23 +352,26 @@ func TestTwoOperatorsRunEachBuildOnce(t *testing.T) {
 }
 
 // TestBuildCrashRecovery: a build whose replica died (its lease expired)
-// is queued again once and runs; one that already had its retry fails.
+// is queued again once and runs; one that already had its retry fails;
+// pushing counts as running, as building does.
 func TestBuildCrashRecovery(t *testing.T) {
 	dbURL := storetest.URL(t)
 	ctx := context.Background()
 	first := operatortest.StartOn(t, dbURL) // creates organisation acme
 	h := &harness{t: t, url: first.URL, store: first.Store, token: first.Token}
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
-	orphan := func(attempts int) string {
+	orphan := func(status string, attempts int) string {
 		id := queueBuild(t, h.store, "web")
-		_, err := h.store.Pool.Exec(ctx, `UPDATE builds SET status = 'building', attempts = $2, lease_owner = 'dead/1',
-			lease_expires_at = now() - interval '1 second' WHERE id = $1`, id, attempts)
+		_, err := h.store.Pool.Exec(ctx, `UPDATE builds SET status = $3, attempts = $2, lease_owner = 'dead/1',
+			lease_expires_at = now() - interval '1 second' WHERE id = $1`, id, attempts, status)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return id
 	}
-	retried, failed := orphan(1), orphan(2)
+	retried, failed := orphan(api.BuildBuilding, 1), orphan(api.BuildBuilding, 2)
+	// A replica that died while pushing is recovered alike.
+	retriedPush, failedPush := orphan(api.BuildPushing, 1), orphan(api.BuildPushing, 2)
 	fake := &operatortest.Builder{}
 	operatortest.StartOn(t, dbURL, withBuilder(fake), func(c *operator.Config) { c.BuildLease = time.Second })
 	if got := waitBuild(t, h.url, h.token, retried, api.BuildDone, api.BuildFailed); got.Status != api.BuildDone || got.Attempts != 2 {
@@ -377,7 +380,13 @@ func TestBuildCrashRecovery(t *testing.T) {
 	if got := waitBuild(t, h.url, h.token, failed, api.BuildFailed, api.BuildDone); !strings.Contains(got.Reason, "stopped 2 times") {
 		t.Fatalf("build past its retry: %+v", got)
 	}
-	if c := fake.Counts(); c[retried] != 1 || c[failed] != 0 {
+	if got := waitBuild(t, h.url, h.token, retriedPush, api.BuildDone, api.BuildFailed); got.Status != api.BuildDone || got.Attempts != 2 {
+		t.Fatalf("retried pushing build: %+v", got)
+	}
+	if got := waitBuild(t, h.url, h.token, failedPush, api.BuildFailed, api.BuildDone); !strings.Contains(got.Reason, "stopped 2 times") {
+		t.Fatalf("pushing build past its retry: %+v", got)
+	}
+	if c := fake.Counts(); c[retried] != 1 || c[failed] != 0 || c[retriedPush] != 1 || c[failedPush] != 0 {
 		t.Fatalf("counts: %v", c)
 	}
 }
@@ -543,3 +552,72 @@ func TestStuckBuilderDoesNotHoldTheBuild(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestBuildPushingStage: a build is pushing while its builder pushes,
+// with the build stage's time stored already; cancelling it then stops
+// the push and makes no deployment.
+func TestBuildPushingStage(t *testing.T) {
+	pushing := make(chan struct{}, 1)
+	stopped := make(chan error, 1)
+	fake := &operatortest.Builder{PushHook: func(ctx context.Context, req build.Request) error {
+		pushing <- struct{}{}
+		<-ctx.Done()
+		stopped <- ctx.Err()
+		return ctx.Err()
+	}}
+	h := start(t, withBuilder(fake), func(c *operator.Config) { c.BuildLease = time.Hour })
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	_, b, _ := upload(t, h.url, h.token, "web", "", contextArchive(t, dockerfile))
+	<-pushing
+	got := waitBuild(t, h.url, h.token, b.ID, api.BuildPushing)
+	if _, ok := got.Timings["build"]; !ok {
+		t.Fatalf("pushing build without its build time: %+v", got)
+	}
+	if _, ok := got.Timings["extract"]; !ok {
+		t.Fatalf("pushing build without its extract time: %+v", got)
+	}
+	var cancelled api.Build
+	if code := h.call("POST", "/v1/builds/"+b.ID+"/cancel", h.token, nil, &cancelled); code != 200 || cancelled.Status != api.BuildCancelled {
+		t.Fatalf("cancel while pushing: %d %+v", code, cancelled)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the push was not stopped")
+	}
+	if got := waitBuild(t, h.url, h.token, b.ID, api.BuildCancelled); got.Deployment != "" {
+		t.Fatalf("a build cancelled while pushing made a deployment: %+v", got)
+	}
+}
+
+// TestBuildPushFailsAndTimes: a push that fails fails the build from
+// pushing, with the reason; a build that succeeds has every stage timed,
+// from the upload's receive on.
+func TestBuildPushFailsAndTimes(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	fake := &operatortest.Builder{PushHook: func(ctx context.Context, req build.Request) error {
+		if fail.Load() {
+			return errors.New("registry said 507 insufficient storage")
+		}
+		return nil
+	}}
+	h := start(t, withBuilder(fake))
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	_, b, _ := upload(t, h.url, h.token, "web", "", contextArchive(t, dockerfile))
+	got := waitBuild(t, h.url, h.token, b.ID, api.BuildFailed, api.BuildDone)
+	if got.Status != api.BuildFailed || !strings.Contains(got.Reason, "507 insufficient storage") {
+		t.Fatalf("build whose push failed: %+v", got)
+	}
+	if _, ok := got.Timings["push"]; !ok {
+		t.Fatalf("failed push not timed: %v", got.Timings)
+	}
+	fail.Store(false)
+	_, b, _ = upload(t, h.url, h.token, "web", "", contextArchive(t, dockerfile))
+	got = waitBuild(t, h.url, h.token, b.ID, api.BuildDone, api.BuildFailed)
+	for _, stage := range []string{"receive", "extract", "build", "push", "deploy"} {
+		if _, ok := got.Timings[stage]; got.Status != api.BuildDone || !ok {
+			t.Fatalf("build %s: no %s timing: %+v", got.Status, stage, got)
+		}
+	}
+}

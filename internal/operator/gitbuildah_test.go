@@ -65,7 +65,14 @@ func TestGitPushRealBuildah(t *testing.T) {
 	if !d.Live || d.Image != reg+"/web@"+bs[0].Digest {
 		t.Fatalf("deployment: %+v", d)
 	}
-	for _, want := range []string{"remote: step-ran", "is live at http://web.apps.test"} {
+	// The real backend reports its push: the build went through pushing,
+	// and each stage was timed.
+	for _, stage := range []string{"receive", "extract", "build", "push", "deploy"} {
+		if _, ok := bs[0].Timings[stage]; !ok {
+			t.Errorf("no %s timing: %v", stage, bs[0].Timings)
+		}
+	}
+	for _, want := range []string{"remote: step-ran", "remote: zeitwork: pushing the image to the registry", "is live at http://web.apps.test"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("push output lacks %q:\n%s", want, out)
 		}

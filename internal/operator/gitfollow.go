@@ -29,6 +29,7 @@ var commitPattern = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 // build and answers, line by line as they happen, with the build's log,
 // the rollout's events and the URLs, or the failure.
 func (o *Operator) pushBuild(w http.ResponseWriter, r *http.Request) {
+	received := time.Now()
 	s, ok := o.git.sessions.lookup(bearer(r))
 	if !ok {
 		o.writeError(w, r, errUnauthorized)
@@ -43,7 +44,7 @@ func (o *Operator) pushBuild(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	src := buildSource{Kind: "git", Commit: q.Get("commit"), Branch: q.Get("branch"),
-		Message: truncate(q.Get("message"), 4096), Author: truncate(q.Get("author"), 256)}
+		Message: truncate(q.Get("message"), 4096), Author: truncate(q.Get("author"), 256), Received: received}
 	if !commitPattern.MatchString(src.Commit) || src.Branch == "" {
 		o.writeError(w, r, invalid("", "a push build needs a commit id and a branch"))
 		return

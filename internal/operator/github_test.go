@@ -75,7 +75,7 @@ type ghFixture struct {
 	installation int64
 }
 
-func startGitHub(t *testing.T) *ghFixture {
+func startGitHub(t *testing.T, tweaks ...func(*operator.Config)) *ghFixture {
 	t.Helper()
 	repo := githubtest.NewRepo(t)
 	old := repo.Commit("first", map[string]string{"Dockerfile": "FROM scratch\nCOPY app.txt /app\n", "app.txt": "v1"})
@@ -83,7 +83,7 @@ func startGitHub(t *testing.T) *ghFixture {
 	bad := repo.Commit("third", map[string]string{"app.txt": "fail"})
 	gh := githubtest.Start(t, repo.Dir)
 	fb := &fileBuilder{}
-	h := start(t, func(c *operator.Config) { c.Builder = fb; c.AdminToken = adminToken })
+	h := start(t, append([]func(*operator.Config){func(c *operator.Config) { c.Builder = fb; c.AdminToken = adminToken }}, tweaks...)...)
 	app := api.GitHubApp{AppID: gh.AppID, PrivateKey: gh.KeyPEM, WebhookSecret: gh.WebhookSecret, API: gh.URL}
 	if code := h.call("PUT", "/v1/github/app", h.token, app, nil); code != http.StatusUnauthorized {
 		t.Fatalf("a user token set the operator's GitHub App: %d", code)
@@ -117,6 +117,9 @@ func (f *ghFixture) pushEventDefault(repo, branch, after, defaultBranch string) 
 	return b
 }
 
+// webhookClient gives up on a delivery when GitHub does.
+var webhookClient = &http.Client{Timeout: 10 * time.Second}
+
 // deliver posts a webhook delivery; sig "" signs it with the App's secret.
 func (f *ghFixture) deliver(event, delivery string, body []byte, sig string) (int, map[string]any) {
 	f.t.Helper()
@@ -129,7 +132,7 @@ func (f *ghFixture) deliver(event, delivery string, body []byte, sig string) (in
 	if sig != "none" {
 		req.Header.Set("X-Hub-Signature-256", sig)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := webhookClient.Do(req)
 	if err != nil {
 		f.t.Error(err) // not Fatal: deliveries may run in goroutines
 		return 0, nil
@@ -301,7 +304,8 @@ func TestGitHubPreviewAndFailureStatuses(t *testing.T) {
 		t.Fatalf("statuses of the failing commit: %+v", st)
 	}
 
-	// A commit without the project's Dockerfile fails at once, with why.
+	// A commit without the project's Dockerfile fails, with why, once its
+	// build fetched it.
 	df := "docker/Dockerfile"
 	if code := f.call("PATCH", "/v1/projects/web", f.token, api.UpdateProjectRequest{Dockerfile: &df}, nil); code != 200 {
 		t.Fatalf("set dockerfile: %d", code)
@@ -309,7 +313,8 @@ func TestGitHubPreviewAndFailureStatuses(t *testing.T) {
 	if code, out := f.deliver("push", "d-nodockerfile", f.pushEvent("acme/web", "main", f.old), ""); code != http.StatusAccepted {
 		t.Fatalf("push: %d %v", code, out)
 	}
-	if b := f.builds()[0]; b.Status != "failed" || !strings.Contains(b.Reason, "no Dockerfile at docker/Dockerfile") {
+	f.eventually("build without its Dockerfile failed", func() bool { return f.builds()[0].Status == api.BuildFailed })
+	if b := f.builds()[0]; !strings.Contains(b.Reason, "no Dockerfile at docker/Dockerfile") {
 		t.Fatalf("build without its Dockerfile: %+v", b)
 	}
 	f.eventually("failure status for the missing Dockerfile", func() bool {

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zeitwork/zeitwork/internal/github"
-	"github.com/zeitwork/zeitwork/internal/operator/buildstate"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
@@ -18,12 +17,13 @@ import (
 type webhookReply struct {
 	Ignored string   `json:"ignored,omitempty"`
 	Builds  []string `json:"builds,omitempty"`
-	Errors  []string `json:"errors,omitempty"`
 }
 
 // githubWebhook takes GitHub's deliveries. Nothing of the body is read
 // before its signature checks out; a push to a linked repository queues
 // a build of exactly the pushed commit for every project linked to it.
+// It answers at once: the commit is fetched by the build, since GitHub
+// gives up on a delivery after 10 s.
 func (o *Operator) githubWebhook(w http.ResponseWriter, r *http.Request) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, github.MaxPayload))
 	var tooBig *http.MaxBytesError
@@ -104,11 +104,7 @@ func (o *Operator) buildPush(ctx context.Context, delivery string, push github.P
 	if o.cfg.Builder == nil {
 		return webhookReply{}, &apiError{http.StatusServiceUnavailable, "no builder configured on this operator", ""}
 	}
-	reply, queued, err := o.pushContexts(ctx, push, projects)
-	if err != nil {
-		return reply, err
-	}
-	var ended []string // per build, why it failed at once, or ""
+	var reply webhookReply
 	err = o.store.Tx(ctx, func(q *db.Queries, _ pgxTx) error {
 		switch n, err := q.InsertGitHubDelivery(ctx, delivery); {
 		case err != nil:
@@ -116,14 +112,13 @@ func (o *Operator) buildPush(ctx context.Context, delivery string, push github.P
 		case n == 0:
 			return errDuplicate
 		}
-		for _, qb := range queued {
-			b, err := o.insertPushBuild(ctx, q, qb, push)
+		for _, p := range projects {
+			b, err := o.insertPushBuild(ctx, q, p, push)
 			if err != nil {
 				return err
 			}
 			reply.Builds = append(reply.Builds, b.ID.String())
-			auditFrom(ctx).setTargetObject(qb.project.ID, "build", b.ID.String())
-			ended = append(ended, qb.reason)
+			auditFrom(ctx).setTargetObject(p.ID, "build", b.ID.String())
 		}
 		return nil
 	})
@@ -133,77 +128,28 @@ func (o *Operator) buildPush(ctx context.Context, delivery string, push github.P
 	if err != nil {
 		return reply, fmt.Errorf("queue builds of %s@%s: %w", push.Repo, push.After, err)
 	}
-	for i, id := range reply.Builds {
-		line := "zeitwork: build queued for " + push.Repo + "@" + push.After[:12] + " (" + push.Branch + ")"
-		if ended[i] != "" {
-			line = "zeitwork: build failed: " + ended[i]
-		}
-		o.buildLog(ctx, uuid.MustParse(id), line)
+	for _, id := range reply.Builds {
+		o.buildLog(ctx, uuid.MustParse(id), "zeitwork: build queued for "+push.Repo+"@"+push.After[:12]+" ("+push.Branch+")")
 	}
 	o.hub.Bump()
 	return reply, nil
 }
 
-// pushBuild is one project's build of a push, ready to queue, or, with
-// a reason, failed before it could be (no Dockerfile, a root directory
-// missing in the commit): such a build is recorded as failed, so that the
-// user sees why in `zeitwork builds`, the API and the commit status.
-type pushBuild struct {
-	project db.Project
-	src     buildSource
-	archive []byte
-	reason  string
-}
-
-// pushContexts fetches the pushed commit once and cuts each project's
-// build context from it.
-func (o *Operator) pushContexts(ctx context.Context, push github.Push, projects []db.Project) (webhookReply, []pushBuild, error) {
-	var reply webhookReply
-	app, _, err := o.githubApp(ctx)
-	if err != nil {
-		return reply, nil, err
-	}
-	tarball, err := app.Tarball(ctx, push.Installation, push.Repo, push.After, o.cfg.BuildContextMaxBytes)
-	if err != nil {
-		return reply, nil, &apiError{http.StatusBadGateway, err.Error(), "GitHub may redeliver the event; check the App's installation"}
-	}
-	var out []pushBuild
-	for _, p := range projects {
-		src := buildSource{Kind: "git", Commit: push.After, Branch: push.Branch, Message: push.Message,
-			Author: push.Author, Dockerfile: p.Dockerfile}
-		archive, err := github.BuildContext(tarball, p.RootDir, p.Dockerfile, o.cfg.BuildContextMaxBytes)
-		if err == nil {
-			err = o.checkBuildContext(archive, &src)
-		}
-		if err != nil {
-			reply.Errors = append(reply.Errors, p.Name+": "+err.Error())
-			out = append(out, pushBuild{project: p, src: src, reason: err.Error()})
-			continue
-		}
-		out = append(out, pushBuild{project: p, src: src, archive: archive})
-	}
-	return reply, out, nil
-}
-
 // insertPushBuild queues one build of a push in the caller's transaction,
-// as enqueueBuild does, and remembers where to report its status.
-func (o *Operator) insertPushBuild(ctx context.Context, q *db.Queries, pb pushBuild, push github.Push) (db.Build, error) {
-	p, src := pb.project, pb.src
+// as enqueueBuild does, with where to fetch the commit from when it runs
+// (githubfetch.go) and where to report its status.
+func (o *Operator) insertPushBuild(ctx context.Context, q *db.Queries, p db.Project, push github.Push) (db.Build, error) {
 	if err := o.learnFromPush(ctx, q, &p, push); err != nil {
 		return db.Build{}, err
 	}
+	src := buildSource{Kind: "git", Commit: push.After, Branch: push.Branch, Message: push.Message,
+		Author: push.Author, Dockerfile: p.Dockerfile}
 	b, err := insertBuild(ctx, q, p, src)
 	if err != nil {
 		return b, err
 	}
-	err = q.SetBuildGitHub(ctx, db.SetBuildGitHubParams{ID: b.ID, GithubRepo: push.Repo, GithubInstallationID: push.Installation})
-	if err != nil {
-		return b, err
-	}
-	if pb.reason != "" {
-		return o.transitionBuild(ctx, q, b, buildstate.Fail, pb.reason, "", false)
-	}
-	return b, q.PutBuildContext(ctx, db.PutBuildContextParams{BuildID: b.ID, Archive: pb.archive})
+	return b, q.SetBuildGitHubSource(ctx, db.SetBuildGitHubSourceParams{ID: b.ID, GithubRepo: push.Repo,
+		GithubInstallationID: push.Installation, RootDir: p.RootDir})
 }
 
 // learnFromPush records what a signed push tells about a project: the

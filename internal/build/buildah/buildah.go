@@ -199,6 +199,7 @@ func (b *Builder) Build(ctx context.Context, req build.Request) (build.Result, e
 	if err != nil {
 		return res, err
 	}
+	req.EnterStage(build.StagePush)
 	start = time.Now()
 	res.Digest, err = j.push(ctx, imageID)
 	res.Timings["push"] = time.Since(start).Milliseconds()

@@ -47,6 +47,7 @@ type Server struct {
 	exchanges int
 	statuses  []Status
 	tarballs  []string // SHAs served
+	hold      chan struct{}
 }
 
 // Start runs a stand-in serving repoDir until the test ends.
@@ -117,8 +118,19 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return ok
 }
 
-// tarball redirects to the download host, as GitHub does.
+// tarball redirects to the download host, as GitHub does; while held
+// (HoldTarballs), it first waits to be released.
 func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	hold := s.hold
+	s.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if !s.authorized(w, r) {
 		return
 	}
@@ -174,6 +186,27 @@ func (s *Server) conversion(w http.ResponseWriter, r *http.Request) {
 	}
 	json.NewEncoder(w).Encode(map[string]any{"id": s.AppID, "slug": "zeitwork-test", "pem": s.KeyPEM,
 		"webhook_secret": s.WebhookSecret, "html_url": s.URL + "/apps/zeitwork-test"})
+}
+
+// HoldTarballs makes tarball requests wait until release is called (at
+// the latest when the test ends), so that a test can see what happens
+// before a commit is fetched.
+func (s *Server) HoldTarballs() (release func()) {
+	hold := make(chan struct{})
+	s.mu.Lock()
+	s.hold = hold
+	s.mu.Unlock()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.hold = nil
+			s.mu.Unlock()
+			close(hold)
+		})
+	}
+	s.t.Cleanup(release)
+	return release
 }
 
 // Statuses returns the statuses received so far.

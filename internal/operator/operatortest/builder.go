@@ -20,6 +20,8 @@ import (
 // Hook, if set, runs first and may block, fail or write more output.
 type Builder struct {
 	Hook func(ctx context.Context, req build.Request) error
+	// PushHook, if set, runs once the push stage began, before the push.
+	PushHook func(ctx context.Context, req build.Request) error
 
 	mu       sync.Mutex
 	requests []build.Request
@@ -53,6 +55,12 @@ func (b *Builder) Build(ctx context.Context, req build.Request) (build.Result, e
 	ref, err := name.ParseReference(req.Push, name.Insecure)
 	if err != nil {
 		return build.Result{}, err
+	}
+	req.EnterStage(build.StagePush)
+	if b.PushHook != nil {
+		if err := b.PushHook(ctx, req); err != nil {
+			return build.Result{}, err
+		}
 	}
 	digest, err := image.PushImage(ctx, img, ref, &authn.Basic{Username: req.PushUser, Password: req.PushPassword}, nil)
 	if err != nil {

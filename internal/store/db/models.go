@@ -68,6 +68,7 @@ type Build struct {
 	GithubInstallationID int64
 	GithubReported       string
 	ImageRef             string
+	RootDir              string
 }
 
 type BuildArg struct {

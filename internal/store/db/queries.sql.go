@@ -94,7 +94,7 @@ WHERE id = (
     SELECT id FROM builds WHERE status = 'queued' ORDER BY created_at
     FOR UPDATE SKIP LOCKED LIMIT 1
 )
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir
 `
 
 type ClaimBuildParams struct {
@@ -134,6 +134,7 @@ func (q *Queries) ClaimBuild(ctx context.Context, arg ClaimBuildParams) (Build, 
 		&i.GithubInstallationID,
 		&i.GithubReported,
 		&i.ImageRef,
+		&i.RootDir,
 	)
 	return i, err
 }
@@ -209,7 +210,7 @@ func (q *Queries) CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) 
 const createBuild = `-- name: CreateBuild :one
 
 INSERT INTO builds (id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir
 `
 
 type CreateBuildParams struct {
@@ -268,6 +269,7 @@ func (q *Queries) CreateBuild(ctx context.Context, arg CreateBuildParams) (Build
 		&i.GithubInstallationID,
 		&i.GithubReported,
 		&i.ImageRef,
+		&i.RootDir,
 	)
 	return i, err
 }
@@ -589,7 +591,7 @@ UPDATE builds
 SET status = 'done', reason = '', image_digest = $2, deployment_id = $3, timings = $4,
     lease_owner = '', finished_at = now(), updated_at = now()
 WHERE id = $1 AND status = $5::text AND lease_owner = $6::text
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir
 `
 
 type FinishBuildParams struct {
@@ -639,6 +641,7 @@ func (q *Queries) FinishBuild(ctx context.Context, arg FinishBuildParams) (Build
 		&i.GithubInstallationID,
 		&i.GithubReported,
 		&i.ImageRef,
+		&i.RootDir,
 	)
 	return i, err
 }
@@ -696,7 +699,7 @@ func (q *Queries) GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetA
 }
 
 const getBuild = `-- name: GetBuild :one
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref FROM builds WHERE id = $1
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir FROM builds WHERE id = $1
 `
 
 func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (Build, error) {
@@ -729,6 +732,7 @@ func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (Build, error) {
 		&i.GithubInstallationID,
 		&i.GithubReported,
 		&i.ImageRef,
+		&i.RootDir,
 	)
 	return i, err
 }
@@ -1350,7 +1354,7 @@ func (q *Queries) ListBuildLogLines(ctx context.Context, arg ListBuildLogLinesPa
 }
 
 const listBuilds = `-- name: ListBuilds :many
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref FROM builds WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir FROM builds WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListBuildsParams struct {
@@ -1394,6 +1398,7 @@ func (q *Queries) ListBuilds(ctx context.Context, arg ListBuildsParams) ([]Build
 			&i.GithubInstallationID,
 			&i.GithubReported,
 			&i.ImageRef,
+			&i.RootDir,
 		); err != nil {
 			return nil, err
 		}
@@ -1556,7 +1561,7 @@ func (q *Queries) ListEnvVars(ctx context.Context, projectID uuid.UUID) ([]EnvVa
 }
 
 const listExpiredBuilds = `-- name: ListExpiredBuilds :many
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref FROM builds WHERE status IN ('building', 'pushing') AND lease_expires_at < now()
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir FROM builds WHERE status IN ('building', 'pushing') AND lease_expires_at < now()
 `
 
 func (q *Queries) ListExpiredBuilds(ctx context.Context) ([]Build, error) {
@@ -1595,6 +1600,7 @@ func (q *Queries) ListExpiredBuilds(ctx context.Context) ([]Build, error) {
 			&i.GithubInstallationID,
 			&i.GithubReported,
 			&i.ImageRef,
+			&i.RootDir,
 		); err != nil {
 			return nil, err
 		}
@@ -1932,7 +1938,7 @@ func (q *Queries) ListOrganisationInstances(ctx context.Context, organisationID 
 }
 
 const listOrganisationRunningBuilds = `-- name: ListOrganisationRunningBuilds :many
-SELECT b.id, b.project_id, b.source, b.commit_sha, b.branch, b.commit_message, b.commit_author, b.dockerfile, b.target, b.preview, b.status, b.reason, b.timings, b.image_digest, b.deployment_id, b.attempts, b.lease_owner, b.lease_expires_at, b.created_at, b.updated_at, b.started_at, b.finished_at, b.github_repo, b.github_installation_id, b.github_reported, b.image_ref FROM builds b JOIN projects p ON p.id = b.project_id
+SELECT b.id, b.project_id, b.source, b.commit_sha, b.branch, b.commit_message, b.commit_author, b.dockerfile, b.target, b.preview, b.status, b.reason, b.timings, b.image_digest, b.deployment_id, b.attempts, b.lease_owner, b.lease_expires_at, b.created_at, b.updated_at, b.started_at, b.finished_at, b.github_repo, b.github_installation_id, b.github_reported, b.image_ref, b.root_dir FROM builds b JOIN projects p ON p.id = b.project_id
 WHERE p.organisation_id = $1 AND b.status IN ('queued', 'building', 'pushing')
 ORDER BY b.created_at
 `
@@ -1974,6 +1980,7 @@ func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisatio
 			&i.GithubInstallationID,
 			&i.GithubReported,
 			&i.ImageRef,
+			&i.RootDir,
 		); err != nil {
 			return nil, err
 		}
@@ -2472,6 +2479,30 @@ func (q *Queries) SetBuildGitHubReported(ctx context.Context, arg SetBuildGitHub
 	return err
 }
 
+const setBuildGitHubSource = `-- name: SetBuildGitHubSource :exec
+
+UPDATE builds SET github_repo = $2, github_installation_id = $3, root_dir = $4 WHERE id = $1
+`
+
+type SetBuildGitHubSourceParams struct {
+	ID                   uuid.UUID
+	GithubRepo           string
+	GithubInstallationID int64
+	RootDir              string
+}
+
+// Build flow (issue 6): GitHub builds fetch their source when they run.
+// Where a build from a push event fetches its commit from when it runs.
+func (q *Queries) SetBuildGitHubSource(ctx context.Context, arg SetBuildGitHubSourceParams) error {
+	_, err := q.db.Exec(ctx, setBuildGitHubSource,
+		arg.ID,
+		arg.GithubRepo,
+		arg.GithubInstallationID,
+		arg.RootDir,
+	)
+	return err
+}
+
 const setBuildImageRef = `-- name: SetBuildImageRef :exec
 UPDATE builds SET image_ref = $2 WHERE id = $1
 `
@@ -2603,6 +2634,23 @@ func (q *Queries) SetRegistryCredentials(ctx context.Context, arg SetRegistryCre
 	return i, err
 }
 
+const setRunningBuildTimings = `-- name: SetRunningBuildTimings :exec
+UPDATE builds SET timings = $2 WHERE id = $1 AND lease_owner = $3::text
+`
+
+type SetRunningBuildTimingsParams struct {
+	ID      uuid.UUID
+	Timings []byte
+	Owner   string
+}
+
+// Stage timings as a build runs, written only under the runner's claim: a
+// replica that lost the build does not overwrite its new runner's.
+func (q *Queries) SetRunningBuildTimings(ctx context.Context, arg SetRunningBuildTimingsParams) error {
+	_, err := q.db.Exec(ctx, setRunningBuildTimings, arg.ID, arg.Timings, arg.Owner)
+	return err
+}
+
 const stopUnplacedInstances = `-- name: StopUnplacedInstances :exec
 UPDATE instances SET state = 'stopped', updated_at = now()
 WHERE desired = 'stopped' AND (node_id IS NULL OR state IN ('pending', 'lost'))
@@ -2631,7 +2679,7 @@ WHERE id = $3 AND status = $4::text
   -- A runner writes only under its own claim; recovery only past the lease.
   AND ($5::text = '' OR lease_owner = $5::text)
   AND (NOT $6::boolean OR lease_expires_at < now())
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir
 `
 
 type TransitionBuildParams struct {
@@ -2681,6 +2729,7 @@ func (q *Queries) TransitionBuild(ctx context.Context, arg TransitionBuildParams
 		&i.GithubInstallationID,
 		&i.GithubReported,
 		&i.ImageRef,
+		&i.RootDir,
 	)
 	return i, err
 }

@@ -455,3 +455,13 @@ UPDATE projects
 SET rate_limit_rps = $2, rate_limit_burst = $3, client_rate_limit_rps = $4, client_rate_limit_burst = $5
 WHERE id = $1
 RETURNING *;
+-- Build flow (issue 6): GitHub builds fetch their source when they run.
+
+-- name: SetBuildGitHubSource :exec
+-- Where a build from a push event fetches its commit from when it runs.
+UPDATE builds SET github_repo = $2, github_installation_id = $3, root_dir = $4 WHERE id = $1;
+
+-- name: SetRunningBuildTimings :exec
+-- Stage timings as a build runs, written only under the runner's claim: a
+-- replica that lost the build does not overwrite its new runner's.
+UPDATE builds SET timings = $2 WHERE id = $1 AND lease_owner = sqlc.arg(owner)::text;
