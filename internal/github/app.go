@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/sync/singleflight"
 )
 
 // DefaultAPI is github.com's API; GitHub Enterprise has its own.
@@ -31,6 +32,9 @@ type App struct {
 	mu     sync.Mutex
 	tokens map[int64]installationToken
 	now    func() time.Time
+	// exchanges shares one token exchange among the callers that miss
+	// the cache at the same time (a build's fetch and a status post).
+	exchanges singleflight.Group
 }
 
 type installationToken struct {
@@ -84,6 +88,24 @@ func (a *App) Token(ctx context.Context, installation int64) (string, error) {
 	if ok && a.now().Add(tokenMargin).Before(t.expires) {
 		return t.token, nil
 	}
+	// The exchange is not tied to one caller's context: a caller that
+	// gives up must not fail the others waiting on the same exchange.
+	ch := a.exchanges.DoChan(strconv.FormatInt(installation, 10), func() (any, error) {
+		return a.exchange(context.WithoutCancel(ctx), installation)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+		return r.Val.(string), nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// exchange trades the App's JWT for a new installation token and caches it.
+func (a *App) exchange(ctx context.Context, installation int64) (string, error) {
 	appJWT, err := a.JWT()
 	if err != nil {
 		return "", fmt.Errorf("sign app jwt: %w", err)

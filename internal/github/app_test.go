@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/zeitwork/zeitwork/internal/github"
@@ -102,5 +103,35 @@ func TestManifestURL(t *testing.T) {
 	}
 	if u, _ := github.ManifestURL("https://ghe.example/api/v3", m); !strings.HasPrefix(u, "https://ghe.example/settings/apps/new?manifest=") {
 		t.Fatalf("enterprise: %s", u)
+	}
+}
+
+// TestTokenExchangedOnce: callers missing the cache at the same time
+// share one exchange, and later callers use the cached token.
+func TestTokenExchangedOnce(t *testing.T) {
+	gh := githubtest.Start(t, githubtest.NewRepo(t).Dir)
+	app := github.NewApp(gh.URL, gh.AppID, gh.Key, nil)
+	var wg sync.WaitGroup
+	tokens := make([]string, 8)
+	for i := range tokens {
+		wg.Go(func() {
+			tok, err := app.Token(context.Background(), 7)
+			if err != nil {
+				t.Error(err)
+			}
+			tokens[i] = tok
+		})
+	}
+	wg.Wait()
+	if _, err := app.Token(context.Background(), 7); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range tokens {
+		if tok == "" || tok != tokens[0] {
+			t.Fatalf("tokens differ: %q", tokens)
+		}
+	}
+	if n := gh.Exchanges(); n != 1 {
+		t.Fatalf("%d exchanges, want 1", n)
 	}
 }
