@@ -218,6 +218,9 @@ func checkRequest(req *build.Request) (string, error) {
 	if name == "" {
 		name = "Dockerfile"
 	}
+	if err := checkArgs(req.Args); err != nil {
+		return "", err
+	}
 	if !filepath.IsLocal(name) {
 		return "", fmt.Errorf("%w: the Dockerfile path %q must be relative and inside the build context", build.ErrUser, name)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -145,21 +144,14 @@ func (j *job) budArgs() []string {
 	if j.req.Target != "" {
 		args = append(args, "--target", j.req.Target)
 	}
-	keys := make([]string, 0, len(j.req.Args))
-	for k := range j.req.Args {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		args = append(args, "--build-arg", k+"="+j.req.Args[k])
-	}
+	args = append(args, argFlags(j.req.Args)...)
 	return append(args, j.req.ContextDir)
 }
 
 // bud builds the image into the project's storage and returns its ID.
 func (j *job) bud(ctx context.Context) (string, error) {
 	j.started = true
-	tail, err := j.run(ctx, j.budArgs())
+	tail, err := j.run(ctx, j.budArgs(), argEnv(j.req.Args))
 	if err != nil {
 		return "", j.budErr(ctx, err, tail)
 	}
@@ -182,7 +174,7 @@ func (j *job) push(ctx context.Context, imageID string) (string, error) {
 	}
 	args = append(args, imageID, "docker://"+j.req.Push)
 	fmt.Fprintf(j.req.Log, "pushing to %s\n", j.req.Push)
-	tail, err := j.run(ctx, args)
+	tail, err := j.run(ctx, args, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", limitErr(ctx, j.req.Log)

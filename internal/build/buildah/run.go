@@ -20,13 +20,13 @@ const cgroupRoot = "/sys/fs/cgroup"
 // tailLines is how many of the last log lines an error carries.
 const tailLines = 15
 
-// run runs buildah with args in its own process group, copies its output
+// run runs buildah with args (and extra environment variables) in its own process group, copies its output
 // line by line to the build's log, and returns the last lines. When ctx
 // ends, the whole group and every process in the build's cgroup (RUN
 // steps, which runc starts in their own sessions) are killed.
-func (j *job) run(ctx context.Context, args []string) ([]string, error) {
+func (j *job) run(ctx context.Context, args, env []string) ([]string, error) {
 	cmd := exec.Command(j.b.cfg.Buildah, args...)
-	cmd.Env = j.env()
+	cmd.Env = append(j.env(), env...)
 	cmd.Dir = j.tmp
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
