@@ -27,6 +27,7 @@ type job struct {
 	tmp     string // auth file, registries.conf, TMPDIR, the empty /sys
 	cgroup  string // the build's cgroup name
 	net     *sandboxNet
+	pull    *pullNet
 	started bool // buildah ran: containers may be left in the store
 }
 
@@ -65,7 +66,31 @@ func (j *job) prepare(ctx context.Context) error {
 	if err := j.net.setup(ctx); err != nil {
 		return fmt.Errorf("build: sandbox network: %w", err)
 	}
+	registries := j.registries()
+	var loopback []string
+	for _, r := range registries {
+		if loopbackRegistry(r) {
+			loopback = append(loopback, r)
+		}
+	}
+	j.pull = newPullNet(j.b.cfg, j.slot, registries)
+	if err := j.pull.setup(ctx, loopback); err != nil {
+		return fmt.Errorf("build: pull network: %w", err)
+	}
 	return nil
+}
+
+// registries are the operator's registries, which bud may reach even on
+// private or loopback addresses: the plain-HTTP ones (the built-in
+// registry), the mirror and the push registry.
+func (j *job) registries() []string {
+	var out []string
+	for _, r := range append([]string{j.b.cfg.Mirror, hostOf(j.req.Push)}, j.b.cfg.PlainHTTP...) {
+		if r != "" && r != "docker.io" && !contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (j *job) path(name string) string { return filepath.Join(j.tmp, name) }
@@ -127,6 +152,7 @@ func (j *job) budArgs() []string {
 	args := append(j.global(), "bud",
 		"--layers", "--force-rm", "--pull=missing",
 		"--isolation", "oci", "--runtime", "runc", // crun fails on hybrid cgroups
+		"--http-proxy=false", // the pull proxy is buildah's, not the RUN steps'
 		"--userns-uid-map", idmap, "--userns-gid-map", idmap,
 		"--network", "ns:"+j.net.nsPath(),
 		"--cgroup-parent", filepath.Join(j.b.cfg.CgroupParent, j.cgroup, "run"),
@@ -151,7 +177,7 @@ func (j *job) budArgs() []string {
 // bud builds the image into the project's storage and returns its ID.
 func (j *job) bud(ctx context.Context) (string, error) {
 	j.started = true
-	tail, err := j.run(ctx, j.budArgs(), argEnv(j.req.Args))
+	tail, err := j.run(ctx, j.budArgs(), argEnv(j.req.Args), j.pull)
 	if err != nil {
 		return "", j.budErr(ctx, err, tail)
 	}
@@ -174,7 +200,7 @@ func (j *job) push(ctx context.Context, imageID string) (string, error) {
 	}
 	args = append(args, imageID, "docker://"+j.req.Push)
 	fmt.Fprintf(j.req.Log, "pushing to %s\n", j.req.Push)
-	tail, err := j.run(ctx, args, nil)
+	tail, err := j.run(ctx, args, nil, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", limitErr(ctx, j.req.Log)

@@ -1,0 +1,76 @@
+package buildah
+
+import (
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/zeitwork/zeitwork/internal/build"
+)
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// TestBaseImageFromPrivateAddressRefused serves a base image from a
+// registry on a private address (in the test's lab namespace) and builds
+// FROM it: the builder must not connect there, and the build fails saying
+// why. A build FROM the built-in registry on loopback still works.
+func TestBaseImageFromPrivateAddressRefused(t *testing.T) {
+	startLab(t)
+	var l *countingListener
+	inNetNS(t, labNS, func() {
+		raw, err := net.Listen("tcp", labAddr+":5000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l = &countingListener{Listener: raw}
+	})
+	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0))), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+
+	e := newEnv(t, testLimits)
+	private := labAddr + ":5000/test/busybox:1"
+	pushBaseTo(t, private)
+	if l.n.Load() == 0 {
+		t.Fatal("control: the host could not push to the lab registry")
+	}
+	l.n.Store(0)
+
+	dockerfile := "FROM " + private + "\nRUN echo from-private\n"
+	_, err, log := e.build(t, build.Request{Project: "p1", ContextDir: writeContext(t, map[string]string{"Dockerfile": dockerfile})}, 2*time.Minute)
+	if !errors.Is(err, build.ErrUser) {
+		t.Fatalf("err = %v, want build.ErrUser\n%s", err, log)
+	}
+	if first := strings.SplitN(err.Error(), "\n", 2)[0]; !strings.Contains(first, labAddr) || !strings.Contains(first, "private") {
+		t.Errorf("error does not say the registry's address is private: %v", first)
+	}
+	if n := l.n.Load(); n > 0 {
+		t.Errorf("the builder connected to the registry on a private address (%d connections)", n)
+	}
+
+	dockerfile = "FROM " + e.base + "\nRUN echo from-built-in\n"
+	_, err, log = e.build(t, build.Request{Project: "p1", ID: "b2", ContextDir: writeContext(t, map[string]string{"Dockerfile": dockerfile})}, 2*time.Minute)
+	if err != nil || !ran(log, "from-built-in") {
+		t.Fatalf("control: build FROM the built-in registry: %v\n%s", err, log)
+	}
+}
