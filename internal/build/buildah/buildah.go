@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -87,6 +88,17 @@ type Config struct {
 	Limits jail.Limits
 	// CgroupParent holds one cgroup per build; default "/zeitwork-builds".
 	CgroupParent string
+	// DiskBytes caps what one build may add to the disk (layers, the RUN
+	// steps' files, pulled base images); default 10 GiB (disk.go).
+	DiskBytes int64
+	// CacheBytes is the budget of all projects' layer caches together:
+	// after each build the least recently used projects' caches are
+	// removed until the rest fit, never one a build is using; default
+	// 40 GiB.
+	CacheBytes int64
+	// Log gets what the builder does outside any one build (pruning the
+	// cache); default none.
+	Log *slog.Logger
 }
 
 // Builder runs builds with buildah. It is safe for concurrent use.
@@ -96,9 +108,12 @@ type Builder struct {
 	slots   chan int
 
 	mu sync.Mutex
-	// projects holds a one-slot semaphore per project: its builds share a
-	// storage root and run one at a time.
+	// projects holds a one-slot semaphore per project's storage root: its
+	// builds share it and run one at a time, and the cache is pruned only
+	// with it held.
 	projects map[string]chan struct{}
+	// pruneMu keeps two prunes of the cache apart.
+	pruneMu sync.Mutex
 }
 
 // New checks cfg, fills in defaults and finds buildah.
@@ -140,6 +155,18 @@ func New(cfg Config) (*Builder, error) {
 	if cfg.Limits == (jail.Limits{}) {
 		cfg.Limits = jail.Limits{MemoryBytes: 1 << 30, CPUs: 1, Pids: 512}
 	}
+	if cfg.DiskBytes == 0 {
+		cfg.DiskBytes = 10 << 30
+	}
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = 40 << 30
+	}
+	if cfg.DiskBytes < 0 || cfg.CacheBytes < 0 {
+		return nil, fmt.Errorf("buildah: disk limit %d and cache budget %d must not be negative", cfg.DiskBytes, cfg.CacheBytes)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	if cfg.CgroupParent == "" {
 		cfg.CgroupParent = "/zeitwork-builds"
 	}
@@ -160,14 +187,21 @@ func New(cfg Config) (*Builder, error) {
 // idRange is the number of uids (and gids) a RUN step's user namespace maps.
 const idRange = 65536
 
-// Build runs req: buildah bud in the sandbox, then buildah push. See
-// build.Builder.
+// Build runs req: buildah bud in the sandbox, then buildah push; then
+// it keeps the layer caches within their budget. See build.Builder.
 func (b *Builder) Build(ctx context.Context, req build.Request) (build.Result, error) {
+	res, err := b.build(ctx, req)
+	b.pruneCache(func(msg string) { b.cfg.Log.Info(msg) })
+	return res, err
+}
+
+func (b *Builder) build(ctx context.Context, req build.Request) (build.Result, error) {
 	dockerfile, err := checkRequest(&req)
 	if err != nil {
 		return build.Result{}, err
 	}
-	lock := b.projectLock(req.Project)
+	store := b.storeDir(req.Project)
+	lock := b.storeLock(store)
 	select {
 	case lock <- struct{}{}:
 	case <-ctx.Done():
@@ -182,7 +216,6 @@ func (b *Builder) Build(ctx context.Context, req build.Request) (build.Result, e
 	}
 	defer func() { b.slots <- slot }()
 
-	store := b.storeDir(req.Project)
 	uidBase, err := b.projectRange(store)
 	if err != nil {
 		return build.Result{}, err
@@ -232,13 +265,13 @@ func checkRequest(req *build.Request) (string, error) {
 	return path, nil
 }
 
-func (b *Builder) projectLock(project string) chan struct{} {
+func (b *Builder) storeLock(store string) chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	c, ok := b.projects[project]
+	c, ok := b.projects[store]
 	if !ok {
 		c = make(chan struct{}, 1)
-		b.projects[project] = c
+		b.projects[store] = c
 	}
 	return c
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,6 +53,7 @@ func (j *job) prepare(ctx context.Context) error {
 	if err := os.MkdirAll(j.store, 0o700); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
+	touch(j.store)
 	if err := j.writeAuth(); err != nil {
 		return err
 	}
@@ -174,11 +176,20 @@ func (j *job) budArgs() []string {
 	return append(args, j.req.ContextDir)
 }
 
-// bud builds the image into the project's storage and returns its ID.
+// bud builds the image into the project's storage and returns its ID,
+// with the disk watchdog stopping it past the build's disk limit.
 func (j *job) bud(ctx context.Context) (string, error) {
 	j.started = true
+	base := diskUse(j.store, j.tmp)
+	ctx, cancel := context.WithCancelCause(ctx)
+	watched := make(chan struct{})
+	go func() { j.watchDisk(ctx, cancel, base); close(watched) }()
+	defer func() { cancel(nil); <-watched }()
 	tail, err := j.run(ctx, j.budArgs(), argEnv(j.req.Args), j.pull)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errDiskLimit) {
+			return "", j.diskErr()
+		}
 		return "", j.budErr(ctx, err, tail)
 	}
 	id, err := os.ReadFile(j.path("iid"))

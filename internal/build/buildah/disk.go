@@ -1,0 +1,168 @@
+package buildah
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/build"
+)
+
+// A build's disk use is what its project's storage root (layers, the RUN
+// steps' containers: vfs keeps each as a plain directory) and its
+// temporary directory grew by since it started. A watchdog measures it
+// while buildah runs and stops the build past Config.DiskBytes. It is a
+// measurement, not a quota: between two looks a step may write past the
+// limit by what it writes in about a second. (A size-limited file system
+// per project would be exact, but needs a loop device and a mount per
+// project; the limit's job is to stop a runaway build long before the
+// host's disk fills.)
+
+// errDiskLimit is the cause of a build stopped at its disk limit.
+var errDiskLimit = errors.New("disk limit reached")
+
+// diskInterval is the least time between two measurements; a slow walk
+// (a big cache) spaces them further apart.
+var diskInterval = 500 * time.Millisecond
+
+// diskUse is the space files below the roots take on disk (allocated
+// blocks, so sparse files count what they use), each hard-linked file
+// once. Files that vanish during the walk are skipped.
+func diskUse(roots ...string) int64 {
+	var total int64
+	seen := map[[2]uint64]bool{}
+	for _, root := range roots {
+		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return nil
+			}
+			st, ok := info.Sys().(*syscall.Stat_t)
+			if !ok {
+				return nil
+			}
+			if st.Nlink > 1 && !d.IsDir() {
+				k := [2]uint64{uint64(st.Dev), st.Ino}
+				if seen[k] {
+					return nil
+				}
+				seen[k] = true
+			}
+			total += st.Blocks * 512
+			return nil
+		})
+	}
+	return total
+}
+
+// watchDisk measures the build's disk use until ctx ends and cancels the
+// build with errDiskLimit past the limit.
+func (j *job) watchDisk(ctx context.Context, cancel context.CancelCauseFunc, base int64) {
+	limit := j.b.cfg.DiskBytes
+	wait := diskInterval
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		start := time.Now()
+		used := diskUse(j.store, j.tmp) - base
+		if used > limit {
+			cancel(errDiskLimit)
+			return
+		}
+		wait = max(diskInterval, 5*time.Since(start))
+	}
+}
+
+// diskErr is the error of a build stopped at its disk limit.
+func (j *job) diskErr() error {
+	fmt.Fprintf(j.req.Log, "build stopped: it used more than %s of disk\n", size(j.b.cfg.DiskBytes))
+	return fmt.Errorf("%w: build used more than %s of disk; make the image and its layers smaller "+
+		"(remove what a RUN step downloads or builds in that same step, use a smaller base image) or ask the operator to raise the limit (--build-disk-gib)",
+		build.ErrUser, size(j.b.cfg.DiskBytes))
+}
+
+// size renders n bytes in GiB, or MiB when not a whole number of GiB.
+func size(n int64) string {
+	if n >= 1<<30 && n%(1<<30) == 0 {
+		return fmt.Sprintf("%d GiB", n>>30)
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
+}
+
+// touch records that the project's cache is in use now, for pruning.
+func touch(store string) {
+	p := filepath.Join(store, "lastused")
+	now := time.Now()
+	if err := os.Chtimes(p, now, now); err != nil {
+		os.WriteFile(p, nil, 0o600)
+	}
+}
+
+// cacheEntry is one project's layer cache.
+type cacheEntry struct {
+	dir  string
+	used time.Time
+	size int64
+}
+
+// pruneCache removes the layer caches of the least recently used
+// projects until all together take at most Config.CacheBytes, skipping
+// those a build is using (their project's lock is held). A removed
+// cache keeps its project's uid range; the next build starts cold.
+func (b *Builder) pruneCache(log func(string)) {
+	b.pruneMu.Lock()
+	defer b.pruneMu.Unlock()
+	dirs, _ := filepath.Glob(filepath.Join(b.cfg.StateDir, "projects", "*"))
+	var entries []cacheEntry
+	var total int64
+	for _, dir := range dirs {
+		e := cacheEntry{dir: dir, size: diskUse(filepath.Join(dir, "storage"), filepath.Join(dir, "run"))}
+		if st, err := os.Stat(filepath.Join(dir, "lastused")); err == nil {
+			e.used = st.ModTime()
+		}
+		entries = append(entries, e)
+		total += e.size
+	}
+	sort.Slice(entries, func(i, k int) bool { return entries[i].used.Before(entries[k].used) })
+	for _, e := range entries {
+		if total <= b.cfg.CacheBytes {
+			return
+		}
+		if e.size == 0 || !b.tryLockStore(e.dir) {
+			continue
+		}
+		err := errors.Join(os.RemoveAll(filepath.Join(e.dir, "storage")), os.RemoveAll(filepath.Join(e.dir, "run")))
+		b.unlockStore(e.dir)
+		if err != nil {
+			log(fmt.Sprintf("build cache: remove %s: %v", e.dir, err))
+			continue
+		}
+		total -= e.size
+		log(fmt.Sprintf("build cache: removed %s (%s, last used %s) to stay under %s", filepath.Base(e.dir), size(e.size), e.used.UTC().Format(time.RFC3339), size(b.cfg.CacheBytes)))
+	}
+}
+
+// tryLockStore takes the lock of the project whose storage root is dir,
+// unless a build holds it.
+func (b *Builder) tryLockStore(dir string) bool {
+	select {
+	case b.storeLock(dir) <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (b *Builder) unlockStore(dir string) { <-b.storeLock(dir) }
