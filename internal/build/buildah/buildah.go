@@ -3,8 +3,11 @@
 // sandbox.
 //
 // buildah itself (parsing the Dockerfile, pulling base images, committing
-// layers, pushing) runs in the host's namespaces with the push credentials;
-// it is the platform's code. The tenant's code is only what RUN steps
+// layers, pushing) runs as root with the push credentials; it is the
+// platform's code, but what it fetches the tenant names, so `buildah bud`
+// runs in a network namespace whose only ways out are the builder's proxy
+// (public addresses and the operator's registries) and forwarders to the
+// operator's registries on loopback (pullnet.go). The tenant's code is only what RUN steps
 // execute, and each RUN step is an OCI container (runc) with:
 //   - a user namespace mapping its uids 0-65535 to an unprivileged host
 //     range of the build's own (Config.UIDBase), so root in a RUN step is
@@ -22,7 +25,9 @@
 // Config.StateDir, so builds of one project reuse layers and builds of
 // different projects never see each other's. Builds of one project run one
 // at a time (they share the storage root; cleaning up after a killed build
-// removes every container in it).
+// removes every container in it). A watchdog caps what a build adds to the
+// disk, and the caches of all projects are pruned to a budget, least
+// recently used first (disk.go).
 //
 // The rootless alternative (buildah run as the unprivileged user with
 // /etc/subuid ranges) needs fuse-overlayfs or slirp4netns and runs pulls

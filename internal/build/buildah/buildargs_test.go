@@ -21,7 +21,7 @@ func TestBuildArgsNotOnCommandLine(t *testing.T) {
 	secret := "zwarg-" + randHex(t)
 	// The step prints the value upper-cased, so the log shows it arrived
 	// while the Dockerfile (and so the step's own command line) lacks it.
-	dockerfile := "FROM " + e.base + "\nARG TOKEN\nRUN echo seen-$(echo \"$TOKEN\" | tr a-z A-Z); echo scanning-now; sleep 3; echo scan-done\n"
+	dockerfile := "FROM " + e.base + "\nARG TOKEN\nRUN echo seen-$(echo \"$TOKEN\" | tr a-z A-Z); echo scanning-now; sleep 5; echo scan-done\n"
 	log := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -44,10 +44,14 @@ func TestBuildArgsNotOnCommandLine(t *testing.T) {
 			for _, c := range cmdlines() {
 				if strings.Contains(c, secret) {
 					mu.Lock()
-					leaks = append(leaks, c)
+					if len(leaks) < 3 && !contains(leaks, c) {
+						leaks = append(leaks, c)
+					}
 					mu.Unlock()
 				}
-				if stepRunning && strings.Contains(c, "scanning-now") && strings.Contains(c, "sleep 3") {
+				// The control: buildah bud, given the arg by name, is
+				// running while its RUN step does.
+				if stepRunning && strings.Contains(c, " bud ") && strings.Contains(c, "--build-arg TOKEN ") {
 					sawStep = true
 				}
 			}
@@ -76,7 +80,7 @@ func TestBuildArgsNotOnCommandLine(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	if !scannedStep {
-		t.Errorf("control: the scan never saw the RUN step running")
+		t.Errorf("control: the scan never saw buildah bud running during the RUN step")
 	}
 	if len(leaks) > 0 {
 		t.Errorf("a build arg's value is on a command line: %q", leaks)

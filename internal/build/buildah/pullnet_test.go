@@ -35,19 +35,7 @@ func (l *countingListener) Accept() (net.Conn, error) {
 // FROM it: the builder must not connect there, and the build fails saying
 // why. A build FROM the built-in registry on loopback still works.
 func TestBaseImageFromPrivateAddressRefused(t *testing.T) {
-	startLab(t)
-	var l *countingListener
-	inNetNS(t, labNS, func() {
-		raw, err := net.Listen("tcp", labAddr+":5000")
-		if err != nil {
-			t.Fatal(err)
-		}
-		l = &countingListener{Listener: raw}
-	})
-	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0))), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-
+	l := startLabRegistry(t)
 	e := newEnv(t, testLimits)
 	private := labAddr + ":5000/test/busybox:1"
 	pushBaseTo(t, private)
@@ -73,4 +61,42 @@ func TestBaseImageFromPrivateAddressRefused(t *testing.T) {
 	if err != nil || !ran(log, "from-built-in") {
 		t.Fatalf("control: build FROM the built-in registry: %v\n%s", err, log)
 	}
+}
+
+// TestBaseImageFromOperatorsPrivateRegistry builds FROM a registry on a
+// private address that the operator configured (as its plain-HTTP
+// registry or mirror): the proxy lets buildah reach it.
+func TestBaseImageFromOperatorsPrivateRegistry(t *testing.T) {
+	l := startLabRegistry(t)
+	e := newEnvWith(t, testLimits, func(c *Config) { c.PlainHTTP = append(c.PlainHTTP, labAddr+":5000") })
+	private := labAddr + ":5000/test/busybox:1"
+	pushBaseTo(t, private)
+	l.n.Store(0)
+	dockerfile := "FROM " + private + "\nRUN echo from-operators-registry\n"
+	_, err, log := e.build(t, build.Request{Project: "p1", ContextDir: writeContext(t, map[string]string{"Dockerfile": dockerfile})}, 2*time.Minute)
+	if err != nil || !ran(log, "from-operators-registry") {
+		t.Fatalf("build FROM the operator's private registry: %v\n%s", err, log)
+	}
+	if l.n.Load() == 0 {
+		t.Errorf("the build did not fetch from the operator's registry")
+	}
+}
+
+// startLabRegistry serves a registry on the lab's private address, port
+// 5000, and counts its connections.
+func startLabRegistry(t *testing.T) *countingListener {
+	t.Helper()
+	startLab(t)
+	var l *countingListener
+	inNetNS(t, labNS, func() {
+		raw, err := net.Listen("tcp", labAddr+":5000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l = &countingListener{Listener: raw}
+	})
+	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0))), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l
 }
