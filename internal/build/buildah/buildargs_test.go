@@ -51,7 +51,7 @@ func TestBuildArgsNotOnCommandLine(t *testing.T) {
 				}
 				// The control: buildah bud, given the arg by name, is
 				// running while its RUN step does.
-				if stepRunning && strings.Contains(c, " bud ") && strings.Contains(c, "--build-arg TOKEN ") {
+				if stepRunning && strings.Contains(c, " bud ") && strings.Contains(c, "--build-arg TOKEN") {
 					sawStep = true
 				}
 			}

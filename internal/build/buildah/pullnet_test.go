@@ -65,20 +65,24 @@ func TestBaseImageFromPrivateAddressRefused(t *testing.T) {
 
 // TestBaseImageFromOperatorsPrivateRegistry builds FROM a registry on a
 // private address that the operator configured (as its plain-HTTP
-// registry or mirror): the proxy lets buildah reach it.
+// registry or mirror): the proxy lets buildah reach it, and RUN steps do
+// not get the proxy's address and password.
 func TestBaseImageFromOperatorsPrivateRegistry(t *testing.T) {
 	l := startLabRegistry(t)
 	e := newEnvWith(t, testLimits, func(c *Config) { c.PlainHTTP = append(c.PlainHTTP, labAddr+":5000") })
 	private := labAddr + ":5000/test/busybox:1"
 	pushBaseTo(t, private)
 	l.n.Store(0)
-	dockerfile := "FROM " + private + "\nRUN echo from-operators-registry\n"
+	dockerfile := "FROM " + private + "\nRUN env; echo from-operators-registry\n"
 	_, err, log := e.build(t, build.Request{Project: "p1", ContextDir: writeContext(t, map[string]string{"Dockerfile": dockerfile})}, 2*time.Minute)
 	if err != nil || !ran(log, "from-operators-registry") {
 		t.Fatalf("build FROM the operator's private registry: %v\n%s", err, log)
 	}
 	if l.n.Load() == 0 {
 		t.Errorf("the build did not fetch from the operator's registry")
+	}
+	if strings.Contains(strings.ToLower(log), "proxy=") {
+		t.Errorf("a RUN step got buildah's proxy settings:\n%s", log)
 	}
 }
 
