@@ -78,6 +78,7 @@ func (j *job) watchDisk(ctx context.Context, cancel context.CancelCauseFunc, bas
 		start := time.Now()
 		used := diskUse(j.store, j.tmp) - base
 		if used > limit {
+			fmt.Fprintf(j.req.Log, "build stopped: it used %s of disk, more than its limit of %s\n", size(used), size(limit))
 			cancel(errDiskLimit)
 			return
 		}
@@ -87,7 +88,6 @@ func (j *job) watchDisk(ctx context.Context, cancel context.CancelCauseFunc, bas
 
 // diskErr is the error of a build stopped at its disk limit.
 func (j *job) diskErr() error {
-	fmt.Fprintf(j.req.Log, "build stopped: it used more than %s of disk\n", size(j.b.cfg.DiskBytes))
 	return fmt.Errorf("%w: build used more than %s of disk; make the image and its layers smaller "+
 		"(remove what a RUN step downloads or builds in that same step, use a smaller base image) or ask the operator to raise the limit (--build-disk-gib)",
 		build.ErrUser, size(j.b.cfg.DiskBytes))

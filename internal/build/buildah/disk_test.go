@@ -24,6 +24,11 @@ func TestBuildDiskLimit(t *testing.T) {
 	if first := strings.SplitN(err.Error(), "\n", 2)[0]; !strings.Contains(first, "build used more than 64 MiB of disk") {
 		t.Errorf("error does not name the disk limit: %v", first)
 	}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.HasPrefix(l, "build stopped") {
+			t.Log(l)
+		}
+	}
 	if ran(log, "wrote-all") {
 		t.Errorf("the RUN step wrote all 256 MiB under a limit of 64 MiB")
 	}
