@@ -7,8 +7,9 @@
 // platform's code, but what it fetches the tenant names, so `buildah bud`
 // runs in a network namespace whose only ways out are the builder's proxy
 // (public addresses and the operator's registries) and forwarders to the
-// operator's registries on loopback (pullnet.go). The tenant's code is only what RUN steps
-// execute, and each RUN step is an OCI container (runc) with:
+// operator's registries on loopback (pullnet.go). The tenant's code is
+// only what RUN steps execute, and each RUN step is an OCI container
+// (runc) with:
 //   - a user namespace mapping its uids 0-65535 to an unprivileged host
 //     range of the build's own (Config.UIDBase), so root in a RUN step is
 //     nobody on the host;
