@@ -14,10 +14,14 @@ import (
 	"github.com/zeitwork/zeitwork/internal/build"
 )
 
-// A build's disk use is what its project's storage root (layers, the RUN
-// steps' containers: vfs keeps each as a plain directory) and its
-// temporary directory grew by since it started. A watchdog measures it
-// while buildah runs and stops the build past Config.DiskBytes. It is a
+// A build's disk use is what it added to its project's storage root and
+// its temporary directory: the vfs layer directories that were not there
+// when it started (each layer and each RUN step's container is a plain
+// directory under storage/vfs/dir; existing layers are never written),
+// containers/storage's and buildah's temporary files (pulled blobs). Only
+// these are walked, so the measurement costs what the build wrote, not
+// the size of the project's cache. A watchdog measures it while buildah
+// runs and stops the build past Config.DiskBytes. It is a
 // measurement, not a quota: between two looks a step may write past the
 // limit by what it writes in about a second. (A size-limited file system
 // per project would be exact, but needs a loop device and a mount per
@@ -64,9 +68,38 @@ func diskUse(roots ...string) int64 {
 	return total
 }
 
+// layerDir is where vfs keeps the layers and containers of a storage root.
+func layerDir(store string) string { return filepath.Join(store, "storage", "vfs", "dir") }
+
+// layers are the names of the layer directories in store.
+func layers(store string) map[string]bool {
+	ents, _ := os.ReadDir(layerDir(store))
+	out := make(map[string]bool, len(ents))
+	for _, e := range ents {
+		out[e.Name()] = true
+	}
+	return out
+}
+
+// newLayers are the layer directories of the store that are not in old.
+func newLayers(store string, old map[string]bool) []string {
+	var out []string
+	for name := range layers(store) {
+		if !old[name] {
+			out = append(out, filepath.Join(layerDir(store), name))
+		}
+	}
+	return out
+}
+
+// used is what the build has added to the disk so far.
+func (j *job) used() int64 {
+	return diskUse(append(newLayers(j.store, j.baseLayers), filepath.Join(j.store, "storage", "tmp"), j.tmp)...) - j.baseTmp
+}
+
 // watchDisk measures the build's disk use until ctx ends and cancels the
 // build with errDiskLimit past the limit.
-func (j *job) watchDisk(ctx context.Context, cancel context.CancelCauseFunc, base int64) {
+func (j *job) watchDisk(ctx context.Context, cancel context.CancelCauseFunc) {
 	limit := j.b.cfg.DiskBytes
 	wait := diskInterval
 	for {
@@ -76,7 +109,7 @@ func (j *job) watchDisk(ctx context.Context, cancel context.CancelCauseFunc, bas
 		case <-time.After(wait):
 		}
 		start := time.Now()
-		used := diskUse(j.store, j.tmp) - base
+		used := j.used()
 		if used > limit {
 			fmt.Fprintf(j.req.Log, "build stopped: it used %s of disk, more than its limit of %s\n", size(used), size(limit))
 			cancel(errDiskLimit)
@@ -110,6 +143,33 @@ func touch(store string) {
 	}
 }
 
+// sizeFile records the size of a project's cache, kept up to date by its
+// builds, so that pruning need not walk every cache after every build.
+const sizeFile = "size"
+
+// cacheSize is the recorded size of the cache in store, measured (and
+// recorded) if there is no record. Callers hold the project's lock.
+func cacheSize(store string) int64 {
+	if n, err := readIndex(filepath.Join(store, sizeFile)); err == nil && n >= 0 {
+		return int64(n)
+	}
+	n := diskUse(filepath.Join(store, "storage"), filepath.Join(store, "run"))
+	writeIndex(filepath.Join(store, sizeFile), int(n))
+	return n
+}
+
+// recordSize adds the layers the build left in the cache to its recorded
+// size (or measures the whole cache if there is no record). It runs after
+// the build's containers are removed, with the project's lock held.
+func (j *job) recordSize() {
+	p := filepath.Join(j.store, sizeFile)
+	if old, err := readIndex(p); err == nil && old >= 0 {
+		writeIndex(p, old+int(diskUse(newLayers(j.store, j.baseLayers)...)))
+		return
+	}
+	cacheSize(j.store)
+}
+
 // cacheEntry is one project's layer cache.
 type cacheEntry struct {
 	dir  string
@@ -128,7 +188,7 @@ func (b *Builder) pruneCache(log func(string)) {
 	var entries []cacheEntry
 	var total int64
 	for _, dir := range dirs {
-		e := cacheEntry{dir: dir, size: diskUse(filepath.Join(dir, "storage"), filepath.Join(dir, "run"))}
+		e := cacheEntry{dir: dir, size: b.recordedSize(dir)}
 		if st, err := os.Stat(filepath.Join(dir, "lastused")); err == nil {
 			e.used = st.ModTime()
 		}
@@ -143,7 +203,8 @@ func (b *Builder) pruneCache(log func(string)) {
 		if e.size == 0 || !b.tryLockStore(e.dir) {
 			continue
 		}
-		err := errors.Join(os.RemoveAll(filepath.Join(e.dir, "storage")), os.RemoveAll(filepath.Join(e.dir, "run")))
+		err := errors.Join(os.RemoveAll(filepath.Join(e.dir, "storage")), os.RemoveAll(filepath.Join(e.dir, "run")),
+			os.RemoveAll(filepath.Join(e.dir, sizeFile)))
 		b.unlockStore(e.dir)
 		if err != nil {
 			log(fmt.Sprintf("build cache: remove %s: %v", e.dir, err))
@@ -152,6 +213,19 @@ func (b *Builder) pruneCache(log func(string)) {
 		total -= e.size
 		log(fmt.Sprintf("build cache: removed %s (%s, last used %s) to stay under %s", filepath.Base(e.dir), size(e.size), e.used.UTC().Format(time.RFC3339), size(b.cfg.CacheBytes)))
 	}
+}
+
+// recordedSize is the size of the cache in store: its record, else
+// measured unless a build is using it (which records it when it ends).
+func (b *Builder) recordedSize(store string) int64 {
+	if n, err := readIndex(filepath.Join(store, sizeFile)); err == nil && n >= 0 {
+		return int64(n)
+	}
+	if !b.tryLockStore(store) {
+		return 0
+	}
+	defer b.unlockStore(store)
+	return cacheSize(store)
 }
 
 // tryLockStore takes the lock of the project whose storage root is dir,

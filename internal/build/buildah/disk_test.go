@@ -55,6 +55,7 @@ func TestPruneCacheLeastRecentlyUsed(t *testing.T) {
 			t.Fatal(err)
 		}
 		touch(dir)
+		cacheSize(dir) // recorded, as a build does when it ends
 		used := now.Add(time.Duration(i-3) * time.Hour)
 		if err := os.Chtimes(filepath.Join(dir, "lastused"), used, used); err != nil {
 			t.Fatal(err)
@@ -70,7 +71,11 @@ func TestPruneCacheLeastRecentlyUsed(t *testing.T) {
 	lock := e.b.storeLock(dirs[0])
 	lock <- struct{}{}
 	e.b.pruneCache(func(msg string) { t.Log(msg) })
-	<-lock
+	select {
+	case <-lock:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the prune released the lock of a cache a build holds")
+	}
 	if !exists(dirs[0]) || exists(dirs[1]) || !exists(dirs[2]) {
 		t.Fatalf("with old in use, kept old=%v mid=%v new=%v; want old and new", exists(dirs[0]), exists(dirs[1]), exists(dirs[2]))
 	}
@@ -89,6 +94,9 @@ func TestPruneCacheLeastRecentlyUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dirs[1], "storage/layer"), make([]byte, 2<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeIndex(filepath.Join(dirs[1], sizeFile), 2<<20); err != nil { // as its build records it
 		t.Fatal(err)
 	}
 	e.b.pruneCache(func(msg string) { t.Log(msg) })
@@ -117,5 +125,22 @@ func TestBuildPrunesOtherProjectsCache(t *testing.T) {
 	p1, p2 := diskUse(filepath.Join(e.b.storeDir("p1"), "storage")), diskUse(filepath.Join(e.b.storeDir("p2"), "storage"))
 	if p1 != 0 || p2 == 0 {
 		t.Fatalf("cache sizes after two builds: p1 %d, p2 %d bytes; want p1 pruned and p2 kept", p1, p2)
+	}
+
+	// A rebuild with a new step adds its layer to the recorded size,
+	// which stays what a walk of the whole cache measures.
+	e.b.cfg.CacheBytes = 1 << 40
+	dockerfile += "RUN head -c 1048576 /dev/zero > /y\n"
+	if _, err, log := e.build(t, build.Request{Project: "p2", ID: "b2", ContextDir: writeContext(t, map[string]string{"Dockerfile": dockerfile})}, 2*time.Minute); err != nil {
+		t.Fatalf("rebuild p2: %v\n%s", err, log)
+	}
+	store := e.b.storeDir("p2")
+	recorded, err := readIndex(filepath.Join(store, sizeFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	walked := diskUse(filepath.Join(store, "storage"), filepath.Join(store, "run"))
+	if d := int64(recorded) - walked; d < -walked/10 || d > walked/10 {
+		t.Errorf("recorded cache size %d bytes, walked %d", recorded, walked)
 	}
 }

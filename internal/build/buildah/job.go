@@ -30,6 +30,10 @@ type job struct {
 	net     *sandboxNet
 	pull    *pullNet
 	started bool // buildah ran: containers may be left in the store
+	// baseLayers are the store's layer directories before bud, baseTmp
+	// the size of the temporary directories (disk.go).
+	baseLayers map[string]bool
+	baseTmp    int64
 }
 
 // prepare makes the temporary directory, the files buildah reads and the
@@ -180,10 +184,11 @@ func (j *job) budArgs() []string {
 // with the disk watchdog stopping it past the build's disk limit.
 func (j *job) bud(ctx context.Context) (string, error) {
 	j.started = true
-	base := diskUse(j.store, j.tmp)
+	j.baseLayers = layers(j.store)
+	j.baseTmp = diskUse(filepath.Join(j.store, "storage", "tmp"), j.tmp)
 	ctx, cancel := context.WithCancelCause(ctx)
 	watched := make(chan struct{})
-	go func() { j.watchDisk(ctx, cancel, base); close(watched) }()
+	go func() { j.watchDisk(ctx, cancel); close(watched) }()
 	defer func() { cancel(nil); <-watched }()
 	tail, err := j.run(ctx, j.budArgs(), argEnv(j.req.Args), j.pull)
 	if err != nil {

@@ -164,6 +164,7 @@ func (j *job) cleanup() {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			errs = append(errs, fmt.Errorf("buildah rm: %w: %s", err, strings.TrimSpace(string(out))))
 		}
+		j.recordSize()
 	}
 	if j.pull != nil {
 		if err := j.pull.teardown(ctx); err != nil {
