@@ -1,6 +1,7 @@
 package buildah
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log"
@@ -103,4 +104,43 @@ func startLabRegistry(t *testing.T) *countingListener {
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return l
+}
+
+// TestPullProxyDial checks the proxy's dial policy without sending a
+// packet to a refused address (the check runs before connect): cloud
+// metadata, other loopback ports and private addresses are refused and
+// recorded; the operator's registry on loopback is reached.
+func TestPullProxyDial(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	p := newPullNet(Config{Name: "t"}, 0, []string{l.Addr().String()})
+	for _, addr := range []string{"169.254.169.254:80", "127.0.0.1:5432", "10.0.0.5:5000", "[::1]:80", "localhost:7070"} {
+		c, err := p.dial(context.Background(), "tcp", addr)
+		if err == nil {
+			c.Close()
+			t.Errorf("dial %s: allowed", addr)
+		} else if !strings.Contains(err.Error(), "private, loopback or link-local") {
+			t.Errorf("dial %s: %v, want a refusal that says why", addr, err)
+		}
+	}
+	if got := p.deniedHosts(); len(got) != 5 {
+		t.Errorf("denied hosts = %v, want all five", got)
+	}
+	c, err := p.dial(context.Background(), "tcp", l.Addr().String())
+	if err != nil {
+		t.Fatalf("dial the operator's registry: %v", err)
+	}
+	c.Close()
 }
