@@ -53,6 +53,7 @@ func operatorCmd() *cobra.Command {
 	var builds bool
 	var buildMirror string
 	var auditRetention time.Duration
+	var buildDiskGiB, buildCacheGiB int64
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "Run the control plane: API, registry, reconciler (needs PostgreSQL)",
@@ -109,7 +110,10 @@ an edge token.`,
 			if registryHost == "" {
 				registryHost = ln.Addr().String()
 			}
-			builder, err := operatorBuilder(builds, stateDir, registryHost, buildMirror, buildDNS)
+			builder, err := operatorBuilder(builds, buildah.Config{
+				StateDir: filepath.Join(stateDir, "builds"), PlainHTTP: []string{registryHost}, DNS: buildDNS, Mirror: buildMirror,
+				DiskBytes: buildDiskGiB << 30, CacheBytes: buildCacheGiB << 30, Log: log,
+			})
 			if err != nil {
 				ln.Close()
 				return err
@@ -150,6 +154,8 @@ an edge token.`,
 	f.BoolVar(&builds, "builds", true, "build Dockerfiles (zeitwork deploy DIR, git push, GitHub) with buildah on this host, every RUN step sandboxed")
 	f.StringVar(&buildMirror, "build-mirror", "", "registry host[:port] tried first for base images from Docker Hub")
 	f.StringSliceVar(&buildDNS, "build-dns", nil, "DNS servers RUN steps may use (default: this host's usable resolvers)")
+	f.Int64Var(&buildDiskGiB, "build-disk-gib", 10, "disk one build may use (layers, files RUN steps write, base images), in GiB; past it the build fails")
+	f.Int64Var(&buildCacheGiB, "build-cache-gib", 40, "budget of all projects' layer caches together, in GiB; least recently used projects' caches are removed past it")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	f.DurationVar(&auditRetention, "audit-retention", 90*24*time.Hour, "how long audit log entries are kept before they are deleted")
 	return cmd
@@ -157,16 +163,17 @@ an edge token.`,
 
 // operatorBuilder is the operator's Dockerfile builder: buildah, with the
 // operator's own registry reached over plain HTTP when it is on loopback.
-func operatorBuilder(enabled bool, stateDir, registryHost, mirror string, dns []string) (build.Builder, error) {
+func operatorBuilder(enabled bool, cfg buildah.Config) (build.Builder, error) {
 	if !enabled {
 		return nil, nil
 	}
-	if len(dns) == 0 {
-		dns = network.HostDNS("/etc/resolv.conf")
+	if len(cfg.DNS) == 0 {
+		cfg.DNS = network.HostDNS("/etc/resolv.conf")
 	}
-	b, err := buildah.New(buildah.Config{
-		StateDir: filepath.Join(stateDir, "builds"), PlainHTTP: []string{registryHost}, DNS: dns, Mirror: mirror,
-	})
+	if cfg.DiskBytes <= 0 || cfg.CacheBytes <= 0 {
+		return nil, &cli.UserError{Msg: "--build-disk-gib and --build-cache-gib must be at least 1", Hint: "set them to whole GiB, e.g. --build-disk-gib 10 --build-cache-gib 40"}
+	}
+	b, err := buildah.New(cfg)
 	if err != nil {
 		return nil, &cli.UserError{Msg: err.Error(), Hint: "install buildah and runc (scripts/install-deps.sh), or run with --builds=false"}
 	}

@@ -3,9 +3,13 @@
 // sandbox.
 //
 // buildah itself (parsing the Dockerfile, pulling base images, committing
-// layers, pushing) runs in the host's namespaces with the push credentials;
-// it is the platform's code. The tenant's code is only what RUN steps
-// execute, and each RUN step is an OCI container (runc) with:
+// layers, pushing) runs as root with the push credentials; it is the
+// platform's code, but what it fetches the tenant names, so `buildah bud`
+// runs in a network namespace whose only ways out are the builder's proxy
+// (public addresses and the operator's registries) and forwarders to the
+// operator's registries on loopback (pullnet.go). The tenant's code is
+// only what RUN steps execute, and each RUN step is an OCI container
+// (runc) with:
 //   - a user namespace mapping its uids 0-65535 to an unprivileged host
 //     range of the build's own (Config.UIDBase), so root in a RUN step is
 //     nobody on the host;
@@ -22,7 +26,9 @@
 // Config.StateDir, so builds of one project reuse layers and builds of
 // different projects never see each other's. Builds of one project run one
 // at a time (they share the storage root; cleaning up after a killed build
-// removes every container in it).
+// removes every container in it). A watchdog caps what a build adds to the
+// disk, and the caches of all projects are pruned to a budget, least
+// recently used first (disk.go).
 //
 // The rootless alternative (buildah run as the unprivileged user with
 // /etc/subuid ranges) needs fuse-overlayfs or slirp4netns and runs pulls
@@ -37,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -87,6 +94,17 @@ type Config struct {
 	Limits jail.Limits
 	// CgroupParent holds one cgroup per build; default "/zeitwork-builds".
 	CgroupParent string
+	// DiskBytes caps what one build may add to the disk (layers, the RUN
+	// steps' files, pulled base images); default 10 GiB (disk.go).
+	DiskBytes int64
+	// CacheBytes is the budget of all projects' layer caches together:
+	// after each build the least recently used projects' caches are
+	// removed until the rest fit, never one a build is using; default
+	// 40 GiB.
+	CacheBytes int64
+	// Log gets what the builder does outside any one build (pruning the
+	// cache); default none.
+	Log *slog.Logger
 }
 
 // Builder runs builds with buildah. It is safe for concurrent use.
@@ -96,9 +114,12 @@ type Builder struct {
 	slots   chan int
 
 	mu sync.Mutex
-	// projects holds a one-slot semaphore per project: its builds share a
-	// storage root and run one at a time.
+	// projects holds a one-slot semaphore per project's storage root: its
+	// builds share it and run one at a time, and the cache is pruned only
+	// with it held.
 	projects map[string]chan struct{}
+	// pruneMu keeps two prunes of the cache apart.
+	pruneMu sync.Mutex
 }
 
 // New checks cfg, fills in defaults and finds buildah.
@@ -140,6 +161,18 @@ func New(cfg Config) (*Builder, error) {
 	if cfg.Limits == (jail.Limits{}) {
 		cfg.Limits = jail.Limits{MemoryBytes: 1 << 30, CPUs: 1, Pids: 512}
 	}
+	if cfg.DiskBytes == 0 {
+		cfg.DiskBytes = 10 << 30
+	}
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = 40 << 30
+	}
+	if cfg.DiskBytes < 0 || cfg.CacheBytes < 0 {
+		return nil, fmt.Errorf("buildah: disk limit %d and cache budget %d must not be negative", cfg.DiskBytes, cfg.CacheBytes)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	if cfg.CgroupParent == "" {
 		cfg.CgroupParent = "/zeitwork-builds"
 	}
@@ -160,14 +193,21 @@ func New(cfg Config) (*Builder, error) {
 // idRange is the number of uids (and gids) a RUN step's user namespace maps.
 const idRange = 65536
 
-// Build runs req: buildah bud in the sandbox, then buildah push. See
-// build.Builder.
+// Build runs req: buildah bud in the sandbox, then buildah push; then
+// it keeps the layer caches within their budget. See build.Builder.
 func (b *Builder) Build(ctx context.Context, req build.Request) (build.Result, error) {
+	res, err := b.build(ctx, req)
+	b.pruneCache(func(msg string) { b.cfg.Log.Info(msg) })
+	return res, err
+}
+
+func (b *Builder) build(ctx context.Context, req build.Request) (build.Result, error) {
 	dockerfile, err := checkRequest(&req)
 	if err != nil {
 		return build.Result{}, err
 	}
-	lock := b.projectLock(req.Project)
+	store := b.storeDir(req.Project)
+	lock := b.storeLock(store)
 	select {
 	case lock <- struct{}{}:
 	case <-ctx.Done():
@@ -182,7 +222,6 @@ func (b *Builder) Build(ctx context.Context, req build.Request) (build.Result, e
 	}
 	defer func() { b.slots <- slot }()
 
-	store := b.storeDir(req.Project)
 	uidBase, err := b.projectRange(store)
 	if err != nil {
 		return build.Result{}, err
@@ -219,6 +258,9 @@ func checkRequest(req *build.Request) (string, error) {
 	if name == "" {
 		name = "Dockerfile"
 	}
+	if err := checkArgs(req.Args); err != nil {
+		return "", err
+	}
 	if !filepath.IsLocal(name) {
 		return "", fmt.Errorf("%w: the Dockerfile path %q must be relative and inside the build context", build.ErrUser, name)
 	}
@@ -230,13 +272,13 @@ func checkRequest(req *build.Request) (string, error) {
 	return path, nil
 }
 
-func (b *Builder) projectLock(project string) chan struct{} {
+func (b *Builder) storeLock(store string) chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	c, ok := b.projects[project]
+	c, ok := b.projects[store]
 	if !ok {
 		c = make(chan struct{}, 1)
-		b.projects[project] = c
+		b.projects[store] = c
 	}
 	return c
 }

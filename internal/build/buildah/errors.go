@@ -39,6 +39,11 @@ func (j *job) budErr(ctx context.Context, err error, tail []string) error {
 		return limitErr(ctx, j.req.Log)
 	}
 	reason := lastLine(tail)
+	if hosts := j.pull.deniedHosts(); len(hosts) > 0 {
+		return fmt.Errorf("%w: the build tried to fetch from %s, a private, loopback or link-local address, which builds may not reach: "+
+			"take base images from a public registry, the built-in registry or the configured mirror (%s)\n%s",
+			build.ErrUser, strings.Join(hosts, ", "), reason, strings.Join(tail, "\n"))
+	}
 	if isUser(reason) {
 		if all := strings.Join(tail, "\n"); strings.Contains(all, "exit status 137") || strings.Contains(all, "exited on killed") {
 			reason = fmt.Sprintf("a RUN step was killed, most likely at the build's memory limit of %d MiB: %s",

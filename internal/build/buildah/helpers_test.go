@@ -84,6 +84,12 @@ func newEnvWith(t testing.TB, limits jail.Limits, edit func(*Config)) *env {
 // outside registry is reachable.
 func (e *env) pushBase(t testing.TB) {
 	t.Helper()
+	pushBaseTo(t, e.base)
+}
+
+// pushBaseTo pushes the base image as ref, over plain HTTP.
+func pushBaseTo(t testing.TB, base string) {
+	t.Helper()
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
 		t.Fatalf("read /bin/busybox (apt-get install busybox-static): %v", err)
@@ -100,7 +106,7 @@ func (e *env) pushBase(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := name.ParseReference(e.base, name.Insecure)
+	ref, err := name.ParseReference(base, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +192,7 @@ func (e *env) checkNothingLeft(t testing.TB, project string) {
 		}
 	}
 	n := newSandboxNet(e.cfg, 0)
-	for _, p := range []string{n.nsPath(), "/sys/class/net/" + n.veth} {
+	for _, p := range []string{n.nsPath(), newPullNet(e.cfg, 0, nil).nsPath(), "/sys/class/net/" + n.veth} {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s left", p)
 		}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -28,7 +28,12 @@ type job struct {
 	tmp     string // auth file, registries.conf, TMPDIR, the empty /sys
 	cgroup  string // the build's cgroup name
 	net     *sandboxNet
+	pull    *pullNet
 	started bool // buildah ran: containers may be left in the store
+	// baseLayers are the store's layer directories before bud, baseTmp
+	// the size of the temporary directories (disk.go).
+	baseLayers map[string]bool
+	baseTmp    int64
 }
 
 // prepare makes the temporary directory, the files buildah reads and the
@@ -52,6 +57,7 @@ func (j *job) prepare(ctx context.Context) error {
 	if err := os.MkdirAll(j.store, 0o700); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
+	touch(j.store)
 	if err := j.writeAuth(); err != nil {
 		return err
 	}
@@ -66,7 +72,31 @@ func (j *job) prepare(ctx context.Context) error {
 	if err := j.net.setup(ctx); err != nil {
 		return fmt.Errorf("build: sandbox network: %w", err)
 	}
+	registries := j.registries()
+	var loopback []string
+	for _, r := range registries {
+		if loopbackRegistry(r) {
+			loopback = append(loopback, r)
+		}
+	}
+	j.pull = newPullNet(j.b.cfg, j.slot, registries)
+	if err := j.pull.setup(ctx, loopback); err != nil {
+		return fmt.Errorf("build: pull network: %w", err)
+	}
 	return nil
+}
+
+// registries are the operator's registries, which bud may reach even on
+// private or loopback addresses: the plain-HTTP ones (the built-in
+// registry), the mirror and the push registry.
+func (j *job) registries() []string {
+	var out []string
+	for _, r := range append([]string{j.b.cfg.Mirror, hostOf(j.req.Push)}, j.b.cfg.PlainHTTP...) {
+		if r != "" && r != "docker.io" && !contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (j *job) path(name string) string { return filepath.Join(j.tmp, name) }
@@ -128,6 +158,7 @@ func (j *job) budArgs() []string {
 	args := append(j.global(), "bud",
 		"--layers", "--force-rm", "--pull=missing",
 		"--isolation", "oci", "--runtime", "runc", // crun fails on hybrid cgroups
+		"--http-proxy=false", // the pull proxy is buildah's, not the RUN steps'
 		"--userns-uid-map", idmap, "--userns-gid-map", idmap,
 		"--network", "ns:"+j.net.nsPath(),
 		"--cgroup-parent", filepath.Join(j.b.cfg.CgroupParent, j.cgroup, "run"),
@@ -145,22 +176,25 @@ func (j *job) budArgs() []string {
 	if j.req.Target != "" {
 		args = append(args, "--target", j.req.Target)
 	}
-	keys := make([]string, 0, len(j.req.Args))
-	for k := range j.req.Args {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		args = append(args, "--build-arg", k+"="+j.req.Args[k])
-	}
+	args = append(args, argFlags(j.req.Args)...)
 	return append(args, j.req.ContextDir)
 }
 
-// bud builds the image into the project's storage and returns its ID.
+// bud builds the image into the project's storage and returns its ID,
+// with the disk watchdog stopping it past the build's disk limit.
 func (j *job) bud(ctx context.Context) (string, error) {
 	j.started = true
-	tail, err := j.run(ctx, j.budArgs())
+	j.baseLayers = layers(j.store)
+	j.baseTmp = diskUse(filepath.Join(j.store, "storage", "tmp"), j.tmp)
+	ctx, cancel := context.WithCancelCause(ctx)
+	watched := make(chan struct{})
+	go func() { j.watchDisk(ctx, cancel); close(watched) }()
+	defer func() { cancel(nil); <-watched }()
+	tail, err := j.run(ctx, j.budArgs(), argEnv(j.req.Args), j.pull)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errDiskLimit) {
+			return "", j.diskErr()
+		}
 		return "", j.budErr(ctx, err, tail)
 	}
 	id, err := os.ReadFile(j.path("iid"))
@@ -182,7 +216,7 @@ func (j *job) push(ctx context.Context, imageID string) (string, error) {
 	}
 	args = append(args, imageID, "docker://"+j.req.Push)
 	fmt.Fprintf(j.req.Log, "pushing to %s\n", j.req.Push)
-	tail, err := j.run(ctx, args)
+	tail, err := j.run(ctx, args, nil, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", limitErr(ctx, j.req.Log)

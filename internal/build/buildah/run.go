@@ -20,18 +20,24 @@ const cgroupRoot = "/sys/fs/cgroup"
 // tailLines is how many of the last log lines an error carries.
 const tailLines = 15
 
-// run runs buildah with args in its own process group, copies its output
+// run runs buildah with args (and extra environment variables) in its
+// own process group, in pull's network namespace unless it is nil, copies its output
 // line by line to the build's log, and returns the last lines. When ctx
 // ends, the whole group and every process in the build's cgroup (RUN
 // steps, which runc starts in their own sessions) are killed.
-func (j *job) run(ctx context.Context, args []string) ([]string, error) {
+func (j *job) run(ctx context.Context, args, env []string, pull *pullNet) ([]string, error) {
 	cmd := exec.Command(j.b.cfg.Buildah, args...)
-	cmd.Env = j.env()
+	cmd.Env = append(j.env(), env...)
 	cmd.Dir = j.tmp
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if pull != nil {
+		cmd.Env = append(cmd.Env, pull.env()...)
+		start = func() error { return pull.start(cmd) }
+	}
+	if err := start(); err != nil {
 		pw.Close()
 		return nil, fmt.Errorf("build: start buildah: %w", err)
 	}
@@ -157,6 +163,12 @@ func (j *job) cleanup() {
 		cmd.Env = j.env()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			errs = append(errs, fmt.Errorf("buildah rm: %w: %s", err, strings.TrimSpace(string(out))))
+		}
+		j.recordSize()
+	}
+	if j.pull != nil {
+		if err := j.pull.teardown(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if j.net != nil {

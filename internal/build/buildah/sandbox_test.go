@@ -60,8 +60,8 @@ func randHex(t *testing.T) string {
 func startLab(t *testing.T) (denied, dns *counter) {
 	t.Helper()
 	ctx := context.Background()
-	ip(ctx, "netns", "del", labNS)
-	t.Cleanup(func() { ip(context.Background(), "netns", "del", labNS) })
+	removeLab(t)
+	t.Cleanup(func() { removeLab(t) })
 	for _, c := range [][]string{
 		{"netns", "add", labNS},
 		{"link", "add", labVeth, "type", "veth", "peer", "name", "eth0", "netns", labNS},
@@ -102,6 +102,26 @@ func startLab(t *testing.T) (denied, dns *counter) {
 	}
 	denied.n.Store(0)
 	return denied, dns
+}
+
+// removeLab deletes the lab namespace and waits until its veth is gone
+// too (the kernel removes it a moment after the namespace), so that the
+// next test can make them again.
+func removeLab(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	ip(ctx, "netns", "del", labNS)
+	ip(ctx, "link", "del", labVeth)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat("/sys/class/net/" + labVeth); err != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("veth %s still there 10 s after its namespace was deleted", labVeth)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // inNetNS runs fn on a thread switched into the named namespace; sockets
