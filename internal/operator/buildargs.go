@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/build"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
@@ -50,6 +51,11 @@ func (o *Operator) setBuildArg(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := o.checkVar("build arg", name, v.Value); err != nil {
 		return err
+	}
+	// Refused now rather than when a build runs: the builder hands args
+	// to its backend as environment variables.
+	if err := build.CheckArgName(name); err != nil {
+		return invalid("pick another name; the builder reserves names it reads itself", "%v", err)
 	}
 	sealed := o.cfg.Sealer.Seal([]byte(v.Value), buildArgSealContext(p.ID, name))
 	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {

@@ -129,6 +129,8 @@ func TestBuildArgLimits(t *testing.T) {
 		{"C", "nul\x00byte", 400, "NUL"},
 		{"1X", "x", 400, "invalid build arg name"},
 		{"X%3DY", "x", 400, "invalid build arg name"},
+		{"LD_PRELOAD", "/tmp/x.so", 400, "reserved by the builder"},
+		{"https_proxy", "http://evil", 400, "reserved by the builder"},
 	} {
 		code, e := set(c.name, c.value)
 		if code != c.code || !strings.Contains(e.Error, c.says) || (code >= 400 && e.Hint == "") {

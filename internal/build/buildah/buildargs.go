@@ -17,65 +17,18 @@ import (
 // change how the root process behaves (LD_PRELOAD, HTTPS_PROXY,
 // REGISTRY_AUTH_FILE, ...).
 
-// reservedArgs are environment variable names no build arg may have.
-var reservedArgs = map[string]bool{
-	"PATH": true, "HOME": true, "TMPDIR": true, "TMP": true, "TEMP": true, "TZ": true,
-	"SHELL": true, "USER": true, "LOGNAME": true, "LANG": true, "LANGUAGE": true, "TERM": true,
-	"NOTIFY_SOCKET": true, "LISTEN_FDS": true, "LISTEN_PID": true, "LISTEN_FDNAMES": true,
-	"GCONV_PATH": true, "LOCPATH": true, "NLSPATH": true, "HOSTALIASES": true,
-	"RES_OPTIONS": true, "LOCALDOMAIN": true, "GETCONF_DIR": true,
-	"GODEBUG": true, "GOGC": true, "GOMAXPROCS": true, "GOMEMLIMIT": true,
-	"GOTRACEBACK": true, "GORACE": true, "GOCOVERDIR": true,
-}
-
-// reservedArgPrefixes start names no build arg may have (compared in
-// upper case: some programs read proxy variables in lower case).
-var reservedArgPrefixes = []string{
-	"_", "LD_", "MALLOC_", "GLIBC_", "LC_", "XDG_", "BUILDAH", "CONTAINERS", "REGISTRY",
-	"STORAGE", "DOCKER", "SSL_", "OCI_", "RUNC", "CNI_", "PODMAN", "SKOPEO", "NETAVARK",
-	"DBUS_", "SYSTEMD_", "OTEL_",
-}
-
 // checkArgs refuses build arg names that are not plain identifiers or
 // that buildah's environment reserves.
 func checkArgs(args map[string]string) error {
 	for _, name := range sortedKeys(args) {
-		if !validArgName(name) {
-			return fmt.Errorf("%w: invalid build arg name %q: use ASCII letters, digits and underscores, not starting with a digit", build.ErrUser, name)
-		}
-		if reservedArg(name) {
-			return fmt.Errorf("%w: build arg name %q is reserved by the builder (it would set the builder's own environment): rename it, e.g. APP_%s", build.ErrUser, name, strings.TrimLeft(name, "_"))
+		if err := build.CheckArgName(name); err != nil {
+			return fmt.Errorf("%w: %w", build.ErrUser, err)
 		}
 		if strings.IndexByte(args[name], 0) >= 0 {
 			return fmt.Errorf("%w: build arg %s contains a NUL byte", build.ErrUser, name)
 		}
 	}
 	return nil
-}
-
-func validArgName(name string) bool {
-	if name == "" || name[0] >= '0' && name[0] <= '9' {
-		return false
-	}
-	for _, c := range name {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-func reservedArg(name string) bool {
-	upper := strings.ToUpper(name)
-	if reservedArgs[upper] || strings.Contains(upper, "PROXY") {
-		return true
-	}
-	for _, p := range reservedArgPrefixes {
-		if strings.HasPrefix(upper, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // argFlags are bud's --build-arg flags: names only.
