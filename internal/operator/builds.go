@@ -214,6 +214,9 @@ func (o *Operator) build(r *http.Request) (db.Project, db.Build, error) {
 	if p.OrganisationID != principalFrom(r.Context()).orgID {
 		return p, db.Build{}, missing
 	}
+	if err := checkProjectScope(r, p); err != nil {
+		return p, db.Build{}, err
+	}
 	return p, b, nil
 }
 

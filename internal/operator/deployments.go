@@ -106,6 +106,9 @@ func (o *Operator) deployment(r *http.Request) (db.Project, db.Deployment, error
 	if p.OrganisationID != principalFrom(r.Context()).orgID || (ok && project != p.Name) {
 		return p, d, missing
 	}
+	if err := checkProjectScope(r, p); err != nil {
+		return p, d, err
+	}
 	return p, d, nil
 }
 
