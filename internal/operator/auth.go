@@ -62,6 +62,11 @@ type principal struct {
 	limited bool
 	// expiresAt is when the token expires, nil if never.
 	expiresAt *time.Time
+	// orgFixed: the token or the request named the organisation; else
+	// the registry and git remote may act in a project's (inProjectOrg).
+	orgFixed bool
+	// roleCap is the token's role limit (roleOwner if none).
+	roleCap role
 	nodeID    uuid.UUID
 	// addr is the client's address (RemoteAddr's host).
 	addr string
@@ -161,6 +166,10 @@ func (o *Operator) userPrincipal(r *http.Request, row db.GetAPITokenByHashRow, p
 	p.limited = row.OrganisationID.Valid || row.Role.Valid || len(row.ProjectIds) > 0
 	p.installAdmin = row.InstallationAdmin && !p.limited
 	p.expiresAt = row.ExpiresAt
+	p.roleCap = roleOwner
+	if row.Role.Valid {
+		p.roleCap = parseRole(row.Role.String)
+	}
 	if err := o.store.TouchUserToken(ctx, db.TouchUserTokenParams{ID: row.ID, LastUsedAddr: p.addr}); err != nil {
 		return p, err
 	}
@@ -198,10 +207,39 @@ func (o *Operator) userPrincipal(r *http.Request, row db.GetAPITokenByHashRow, p
 		return p, &apiError{http.StatusForbidden, fmt.Sprintf("this token is for organisation %s, not %s", org.Name, named),
 			"use a token of that organisation or drop --org"}
 	}
-	p.orgID, p.orgName, p.role = org.ID, org.Name, parseRole(m.Role)
-	if row.Role.Valid {
-		p.role = min(p.role, parseRole(row.Role.String))
+	p.orgID, p.orgName, p.role = org.ID, org.Name, min(parseRole(m.Role), p.roleCap)
+	p.orgFixed = row.OrganisationID.Valid || named != ""
+	return p, nil
+}
+
+// inProjectOrg is p acting in the organisation of the named project, for
+// clients that cannot name an organisation (registry, git): a user token
+// not tied to one organisation takes the user's role there. Otherwise,
+// and for unknown projects, p is unchanged (and the caller's checks of
+// p's organisation refuse the project).
+func (o *Operator) inProjectOrg(ctx context.Context, p principal, project string) (principal, error) {
+	if p.kind != kindUser || p.orgFixed {
+		return p, nil
 	}
+	pr, err := o.store.GetProjectByNameAnyOrganisation(ctx, project)
+	if err != nil || pr.OrganisationID == p.orgID {
+		if err != nil && !isNotFound(store.Classify(err)) {
+			return p, err
+		}
+		return p, nil
+	}
+	m, err := o.store.GetMembership(ctx, db.GetMembershipParams{OrganisationID: pr.OrganisationID, UserID: p.userID})
+	if err != nil {
+		if isNotFound(store.Classify(err)) {
+			return p, nil
+		}
+		return p, err
+	}
+	org, err := o.store.GetOrganisation(ctx, pr.OrganisationID)
+	if err != nil {
+		return p, err
+	}
+	p.orgID, p.orgName, p.role = org.ID, org.Name, min(parseRole(m.Role), p.roleCap)
 	return p, nil
 }
 

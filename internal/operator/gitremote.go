@@ -51,6 +51,10 @@ func (o *Operator) serveGit(w http.ResponseWriter, r *http.Request) {
 		o.writeError(w, r, err)
 		return
 	}
+	if pr, err = o.inProjectOrg(r.Context(), pr, repo); err != nil {
+		o.writeError(w, r, err)
+		return
+	}
 	least := onProject(roleViewer)
 	if service == "git-receive-pack" || r.URL.Query().Get("service") == "git-receive-pack" {
 		least = onProject(roleDeveloper) // a push deploys

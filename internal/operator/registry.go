@@ -43,14 +43,13 @@ func (o *Operator) registryHandler() (*registry.Registry, error) {
 // projects.
 //
 // Pulling needs the viewer role, pushing the developer role; a token
-// limited to some projects touches only their repositories.
+// limited to some projects touches only their repositories. A user token
+// not tied to one organisation acts, for each repository, in the
+// organisation of its project (registry clients name no organisation).
 func (o *Operator) authorizeRepos(r *http.Request, p principal) error {
 	least := roleViewer
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		least = roleDeveloper
-	}
-	if p.role < least {
-		return fmt.Errorf("pushing needs the developer role, pulling the viewer role; this token has %q: %w", p.role.String(), registry.ErrForbidden)
 	}
 	repos := []string{repository(r.URL.Path)}
 	if from := r.URL.Query().Get("from"); from != "" {
@@ -60,12 +59,20 @@ func (o *Operator) authorizeRepos(r *http.Request, p principal) error {
 		if repo == "" {
 			continue // the base endpoint /v2/
 		}
-		ok, err := o.repoInOrg(r.Context(), p.orgID, repo)
+		project, _, _ := strings.Cut(repo, "/")
+		q, err := o.inProjectOrg(r.Context(), p, project)
 		if err != nil {
 			return err
 		}
-		if ok && len(p.projects) > 0 {
-			ok, err = o.repoInScope(r.Context(), p, repo)
+		if q.role < least {
+			return fmt.Errorf("pushing needs the developer role, pulling the viewer role, in the organisation of %s: %w", repo, registry.ErrForbidden)
+		}
+		ok, err := o.repoInOrg(r.Context(), q.orgID, repo)
+		if err != nil {
+			return err
+		}
+		if ok && len(q.projects) > 0 {
+			ok, err = o.repoInScope(r.Context(), q, repo)
 			if err != nil {
 				return err
 			}

@@ -1189,6 +1189,34 @@ func (q *Queries) GetProjectByName(ctx context.Context, arg GetProjectByNamePara
 	return i, err
 }
 
+const getProjectByNameAnyOrganisation = `-- name: GetProjectByNameAnyOrganisation :one
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile FROM projects WHERE name = $1
+`
+
+func (q *Queries) GetProjectByNameAnyOrganisation(ctx context.Context, name string) (Project, error) {
+	row := q.db.QueryRow(ctx, getProjectByNameAnyOrganisation, name)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Name,
+		&i.MinInstancesPerRegion,
+		&i.Port,
+		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
+		&i.LiveDeploymentID,
+		&i.CreatedAt,
+		&i.ProductionBranch,
+		&i.ProductionBranchSet,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.RootDir,
+		&i.Dockerfile,
+	)
+	return i, err
+}
+
 const getUser = `-- name: GetUser :one
 SELECT id, organisation_id, email, created_at, installation_admin FROM users WHERE id = $1
 `

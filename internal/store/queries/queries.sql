@@ -492,3 +492,6 @@ SELECT * FROM users WHERE id = $1;
 
 -- name: LockOrganisation :one
 SELECT id FROM organisations WHERE id = $1 FOR UPDATE;
+
+-- name: GetProjectByNameAnyOrganisation :one
+SELECT * FROM projects WHERE name = $1;
