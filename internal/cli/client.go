@@ -23,7 +23,13 @@ import (
 type Config struct {
 	APIURL string `json:"api_url"`
 	Token  string `json:"token"`
+	// Org is the current organisation (`zeitwork orgs switch`); empty
+	// means the user's first. --org and ZEITWORK_ORG override it.
+	Org string `json:"org,omitempty"`
 }
+
+// orgFlag is the --org every command takes.
+var orgFlag string
 
 // ConfigPath is where the CLI keeps its login.
 func ConfigPath() string {
@@ -60,6 +66,12 @@ func loadConfig() (Config, error) {
 	}
 	if v := os.Getenv("ZEITWORK_TOKEN"); v != "" {
 		c.Token = v
+	}
+	if v := os.Getenv("ZEITWORK_ORG"); v != "" {
+		c.Org = v
+	}
+	if orgFlag != "" {
+		c.Org = orgFlag
 	}
 	if c.APIURL == "" || c.Token == "" {
 		return c, &UserError{Msg: "not logged in", Hint: "run `zeitwork login --api URL --token TOKEN` (zeitwork up does it for you)"}
@@ -131,6 +143,9 @@ func (c *client) request(ctx context.Context, method, path string, body io.Reade
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	if c.cfg.Org != "" {
+		req.Header.Set(api.OrganisationHeader, c.cfg.Org)
+	}
 	return req, nil
 }
 

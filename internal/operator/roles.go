@@ -87,8 +87,12 @@ var (
 	// public routes: the handler authenticates (join token, webhook
 	// signature, invitation token) or the answer is the same for anyone.
 	public = need{public: true}
-	// anyUser is a user token, whatever its organisations.
+	// anyUser is a user token, whatever its organisations, without a
+	// project limit.
 	anyUser = need{kinds: users}
+	// anyUserToken is any user token, even one limited to some projects:
+	// for routes that show only the token's own organisation.
+	anyUserToken = need{kinds: users, project: true}
 	// installAdmin is the installation's administrators.
 	installAdmin = need{installAdmin: true}
 )

@@ -39,7 +39,7 @@ func (o *Operator) table() []route {
 		{"DELETE /v1/deployments/{deployment}", onProject(roleDeveloper), o.deleteDeployment},
 		{"GET /v1/deployments/{deployment}/logs", onProject(roleDeveloper), o.streamLogs},
 
-		{"GET /v1/orgs", anyUser, o.listOrgs},
+		{"GET /v1/orgs", anyUserToken, o.listOrgs},
 		{"POST /v1/orgs", anyUser, o.createOrg},
 		{"GET /v1/members", inOrg(roleViewer), o.listMembers},
 		{"PATCH /v1/members/{email}", inOrg(roleOwner), o.setMemberRole},

@@ -29,7 +29,7 @@ func (o *Operator) listOrgs(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []api.Organisation{}
 	for _, row := range rows {
-		if p.limited && row.ID != p.orgID {
+		if (p.limited || p.orgFixed) && row.ID != p.orgID {
 			continue // a token for one organisation shows only that one
 		}
 		out = append(out, api.Organisation{ID: row.ID.String(), Name: row.Name, Role: row.Role, CreatedAt: row.CreatedAt})
