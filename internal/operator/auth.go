@@ -67,7 +67,7 @@ type principal struct {
 	orgFixed bool
 	// roleCap is the token's role limit (roleOwner if none).
 	roleCap role
-	nodeID    uuid.UUID
+	nodeID  uuid.UUID
 	// addr is the client's address (RemoteAddr's host).
 	addr string
 }
