@@ -121,7 +121,7 @@ func (p principal) allow(n need) error {
 			"ask an administrator, or use a token of yours without a role or project limit if you are one"}
 	}
 	if !slices.Contains(n.kinds, p.kind) {
-		return &apiError{http.StatusForbidden, "a " + p.kind + " token may not use this endpoint", "use a token of the right kind"}
+		return &apiError{http.StatusForbidden, "this token (kind " + p.kind + ") may not use this endpoint", "use a token of the right kind"}
 	}
 	if p.kind != kindUser {
 		return nil

@@ -269,10 +269,19 @@ func (o *Operator) acceptInvitation(w http.ResponseWriter, r *http.Request) erro
 			}
 			return err
 		}
-		if _, err := q.AddMembership(ctx, db.AddMembershipParams{OrganisationID: inv.OrganisationID, UserID: user, Role: inv.Role}); err != nil {
+		// A member keeps a higher role they have: an invitation never
+		// demotes (nor takes the organisation's last owner).
+		m, err := q.GetMembership(ctx, db.GetMembershipParams{OrganisationID: inv.OrganisationID, UserID: user})
+		if err != nil && !isNotFound(store.Classify(err)) {
 			return err
 		}
-		out = api.AcceptInvitationResponse{Organisation: inv.Organisation, Email: inv.Email, Role: inv.Role, Token: token}
+		role := inv.Role
+		if err == nil && parseRole(m.Role) >= parseRole(inv.Role) {
+			role = m.Role
+		} else if _, err := q.AddMembership(ctx, db.AddMembershipParams{OrganisationID: inv.OrganisationID, UserID: user, Role: inv.Role}); err != nil {
+			return err
+		}
+		out = api.AcceptInvitationResponse{Organisation: inv.Organisation, Email: inv.Email, Role: role, Token: token}
 		return nil
 	})
 	if err != nil {

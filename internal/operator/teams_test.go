@@ -89,6 +89,18 @@ func TestInvitationIsSingleUse(t *testing.T) {
 	if code := h.orgCall("POST", "/v1/projects/bravo/deployments", acc.Token, "globex", api.CreateDeploymentRequest{Image: "x"}, nil); code != 403 {
 		t.Fatalf("a viewer deployed: %d", code)
 	}
+
+	// An invitation never demotes: the owner accepting a viewer's
+	// invitation stays owner.
+	if code := h.call("POST", "/v1/invitations", h.token, api.CreateInvitationRequest{Email: "dev@acme.test", Role: "viewer"}, &inv); code != 201 {
+		t.Fatalf("invite: %d", code)
+	}
+	if code := h.call("POST", "/v1/invitations/accept", h.token, api.AcceptInvitationRequest{Token: inv.Token}, &again); code != 200 || again.Role != "owner" {
+		t.Fatalf("the owner accepting a viewer's invitation: %d %+v", code, again)
+	}
+	if code := h.call("POST", "/v1/invitations", h.token, api.CreateInvitationRequest{Email: "x@acme.test", Role: "viewer"}, nil); code != 201 {
+		t.Fatalf("the owner lost the owner role to an invitation: %d", code)
+	}
 }
 
 // TestRemovedMemberLosesAccessAtOnce: removing a member stops their login
