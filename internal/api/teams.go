@@ -99,3 +99,18 @@ type Token struct {
 	LastUsedAddr string     `json:"last_used_addr,omitempty"`
 	Secret       string     `json:"token,omitempty"`
 }
+
+// InstallationSettings are what the installation's administrators set for
+// every organisation. SignupDomains empty: sign-up is closed (invitations
+// only); else addresses of those domains may sign up.
+type InstallationSettings struct {
+	SignupDomains []string  `json:"signup_domains"`
+	UpdatedAt     time.Time `json:"updated_at,omitempty"`
+}
+
+// SignupRequest makes a user and an organisation they own, when sign-up
+// is open to the address's domain.
+type SignupRequest struct {
+	Email        string `json:"email"`
+	Organisation string `json:"organisation"`
+}

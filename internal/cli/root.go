@@ -17,7 +17,7 @@ import (
 func Commands() []*cobra.Command {
 	cmds := []*cobra.Command{
 		loginCmd(), projectsCmd(), deployCmd(), rollbackCmd(), statusCmd(), logsCmd(), deploymentsCmd(), envCmd(), buildArgsCmd(), buildsCmd(), githubCmd(),
-		gitRemoteCmd(), gitCredentialCmd(), orgsCmd(), membersCmd(), tokensCmd(),
+		gitRemoteCmd(), gitCredentialCmd(), orgsCmd(), membersCmd(), tokensCmd(), settingsCmd(),
 	}
 	orgFlag = ""
 	for _, c := range cmds {
@@ -56,16 +56,20 @@ func table(w io.Writer, header []string, rows [][]string) {
 }
 
 func loginCmd() *cobra.Command {
-	var apiURL, token, invite string
+	var apiURL, token, invite, signup string
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Store the operator's API URL and your token, or accept an invitation",
 		Long: "Store the operator's API URL and your token (--token), or accept an invitation (--invite):\n" +
-			"a new user gets a token and is logged in; an existing user must be logged in already.",
+			"a new user gets a token and is logged in; an existing user must be logged in already.\n" +
+			"Where the installation allows your e-mail domain: --signup EMAIL --org NEW-ORG.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if invite != "" {
 				return acceptInvite(cmd, apiURL, invite)
+			}
+			if signup != "" {
+				return signUp(cmd, apiURL, signup)
 			}
 			if apiURL == "" || token == "" {
 				return &UserError{Msg: "both --api and --token are required", Hint: "zeitwork up prints them; or accept an invitation with --api URL --invite TOKEN"}
@@ -85,6 +89,7 @@ func loginCmd() *cobra.Command {
 	cmd.Flags().StringVar(&apiURL, "api", os.Getenv("ZEITWORK_API_URL"), "operator API URL, e.g. http://127.0.0.1:7070")
 	cmd.Flags().StringVar(&token, "token", os.Getenv("ZEITWORK_TOKEN"), "API token")
 	cmd.Flags().StringVar(&invite, "invite", "", "an invitation token (zwi_...) from `zeitwork members invite`")
+	cmd.Flags().StringVar(&signup, "signup", "", "sign up with this e-mail address and a new organisation named by --org (if the installation allows the domain)")
 	return cmd
 }
 
@@ -116,5 +121,22 @@ func acceptInvite(cmd *cobra.Command, apiURL, invite string) error {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "Joined organisation %s as %s (%s); it is now your current organisation (saved in %s)\n",
 		acc.Organisation, acc.Role, acc.Email, ConfigPath())
+	return nil
+}
+
+// signUp makes a user and their organisation, and logs them in.
+func signUp(cmd *cobra.Command, apiURL, email string) error {
+	if apiURL == "" || orgFlag == "" {
+		return &UserError{Msg: "--api and --org are required to sign up", Hint: "zeitwork login --api URL --signup you@example.com --org my-team"}
+	}
+	c := &client{cfg: Config{APIURL: apiURL}, http: defaultHTTP()}
+	var acc api.AcceptInvitationResponse
+	if err := c.do(cmd.Context(), "POST", "/v1/signup", api.SignupRequest{Email: email, Organisation: orgFlag}, &acc); err != nil {
+		return err
+	}
+	if err := SaveConfig(Config{APIURL: apiURL, Token: acc.Token, Org: acc.Organisation}); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Signed up as %s, owner of %s; logged in (saved in %s)\n", acc.Email, acc.Organisation, ConfigPath())
 	return nil
 }

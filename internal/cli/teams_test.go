@@ -74,6 +74,22 @@ func TestTeamCommands(t *testing.T) {
 	}
 
 	t.Setenv("ZEITWORK_CONFIG", owner)
+	if out := mustRun(t, "settings", "show"); !strings.Contains(out, "closed") {
+		t.Fatalf("settings: %s", out)
+	}
+	mustRun(t, "settings", "set", "--signup-domains", "example.com")
+	t.Setenv("ZEITWORK_CONFIG", filepath.Join(t.TempDir(), "bob.json"))
+	if out := mustRun(t, "login", "--api", url, "--signup", "bob@example.com", "--org", "bobs"); !strings.Contains(out, "owner of bobs") {
+		t.Fatalf("sign-up: %s", out)
+	}
+	if out := mustRun(t, "orgs", "list"); !regexp.MustCompile(`\*\s+bobs\s+owner`).MatchString(out) {
+		t.Fatalf("bob's orgs:\n%s", out)
+	}
+	if _, err := run(t, "settings", "set", "--signup-domains", ""); err == nil || !strings.Contains(err.Error(), "administrators") {
+		t.Fatalf("a user who does not administer the installation changed settings: %v", err)
+	}
+
+	t.Setenv("ZEITWORK_CONFIG", owner)
 	if out := mustRun(t, "members", "list"); !regexp.MustCompile(`ada@acme.test\s+developer`).MatchString(out) {
 		t.Fatalf("members:\n%s", out)
 	}

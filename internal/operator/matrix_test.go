@@ -21,7 +21,7 @@ import (
 // token, a signature or an invitation themselves, or serve anyone). A new
 // public route fails TestRoleMatrix until it is added here on purpose.
 var publicRoutes = []string{
-	"POST /v1/invitations/accept", "POST /v1/webhooks/github", "GET /v1/github/created",
+	"POST /v1/invitations/accept", "POST /v1/signup", "POST /v1/webhooks/github", "GET /v1/github/created",
 	"POST /v1/nodes/register", "/v2/", "/git/", "/",
 }
 

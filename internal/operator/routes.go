@@ -51,6 +51,10 @@ func (o *Operator) table() []route {
 		{"GET /v1/tokens", anyUser, o.listTokens},
 		{"DELETE /v1/tokens/{token}", anyUser, o.revokeToken},
 
+		{"GET /v1/settings", installAdmin, o.getSettings},
+		{"PUT /v1/settings", installAdmin, o.putSettings},
+		{"POST /v1/signup", public, o.signup},
+
 		{"POST /v1/webhooks/github", public, o.githubWebhook},
 		{"PUT /v1/github/app", installAdmin, o.putGitHubApp},
 		{"GET /v1/github/app", installAdmin, o.getGitHubApp},

@@ -242,3 +242,49 @@ func (h *harness) orgCall(method, path, token, org string, body, out any) int {
 	}
 	return resp.StatusCode
 }
+
+// TestSignupIsClosedByDefault: nobody signs up until an installation
+// administrator opens sign-up to a domain; then only that domain's
+// addresses do, each with an organisation of their own, and never as an
+// existing user.
+func TestSignupIsClosedByDefault(t *testing.T) {
+	h := start(t)
+	ada := api.SignupRequest{Email: "ada@example.com", Organisation: "ada-team"}
+	if code := h.call("POST", "/v1/signup", "", ada, nil); code != 403 {
+		t.Fatalf("sign-up is open by default: %d", code)
+	}
+	open := api.InstallationSettings{SignupDomains: []string{"Example.com"}}
+	if code := h.call("PUT", "/v1/settings", h.member("owner2@acme.test", "owner"), open, nil); code != 403 {
+		t.Fatalf("an owner who does not administer the installation opened sign-up: %d", code)
+	}
+	var set api.InstallationSettings
+	if code := h.call("PUT", "/v1/settings", h.token, open, &set); code != 200 || !slices.Equal(set.SignupDomains, []string{"example.com"}) {
+		t.Fatalf("open sign-up: %d %+v", code, set)
+	}
+	if code := h.call("POST", "/v1/signup", "", api.SignupRequest{Email: "eve@example.com.evil.test", Organisation: "evil"}, nil); code != 403 {
+		t.Fatalf("another domain signed up: %d", code)
+	}
+	var acc api.AcceptInvitationResponse
+	if code := h.call("POST", "/v1/signup", "", ada, &acc); code != 201 || acc.Token == "" || acc.Role != "owner" {
+		t.Fatalf("sign-up: %d %+v", code, acc)
+	}
+	var orgs []api.Organisation
+	if code := h.call("GET", "/v1/orgs", acc.Token, nil, &orgs); code != 200 || len(orgs) != 1 || orgs[0].Name != "ada-team" {
+		t.Fatalf("ada's organisations: %d %+v", code, orgs)
+	}
+	if code := h.call("POST", "/v1/signup", "", api.SignupRequest{Email: "ada@example.com", Organisation: "again"}, &acc); code != 409 {
+		t.Fatalf("signed up as an existing user: %d", code)
+	}
+	if code := h.call("POST", "/v1/signup", "", api.SignupRequest{Email: "bob@example.com", Organisation: "acme"}, nil); code != 409 {
+		t.Fatalf("signed up into an existing organisation: %d", code)
+	}
+	if _, err := h.store.GetUserByEmail(context.Background(), "bob@example.com"); err == nil {
+		t.Fatal("a refused sign-up left a user behind")
+	}
+	if code := h.call("PUT", "/v1/settings", h.token, api.InstallationSettings{}, nil); code != 200 {
+		t.Fatalf("close sign-up: %d", code)
+	}
+	if code := h.call("POST", "/v1/signup", "", api.SignupRequest{Email: "carl@example.com", Organisation: "carl"}, nil); code != 403 {
+		t.Fatalf("signed up after sign-up was closed: %d", code)
+	}
+}

@@ -130,6 +130,12 @@ type Image struct {
 	CreatedAt time.Time
 }
 
+type InstallationSetting struct {
+	ID            bool
+	SignupDomains []string
+	UpdatedAt     time.Time
+}
+
 type Instance struct {
 	ID           uuid.UUID
 	DeploymentID uuid.UUID

@@ -1000,6 +1000,17 @@ func (q *Queries) GetImage(ctx context.Context, id uuid.UUID) (Image, error) {
 	return i, err
 }
 
+const getInstallationSettings = `-- name: GetInstallationSettings :one
+SELECT id, signup_domains, updated_at FROM installation_settings
+`
+
+func (q *Queries) GetInstallationSettings(ctx context.Context) (InstallationSetting, error) {
+	row := q.db.QueryRow(ctx, getInstallationSettings)
+	var i InstallationSetting
+	err := row.Scan(&i.ID, &i.SignupDomains, &i.UpdatedAt)
+	return i, err
+}
+
 const getInstance = `-- name: GetInstance :one
 SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at FROM instances WHERE id = $1
 `
@@ -2926,6 +2937,17 @@ type SetProjectGitHubInstallationParams struct {
 func (q *Queries) SetProjectGitHubInstallation(ctx context.Context, arg SetProjectGitHubInstallationParams) error {
 	_, err := q.db.Exec(ctx, setProjectGitHubInstallation, arg.ID, arg.GithubInstallationID)
 	return err
+}
+
+const setSignupDomains = `-- name: SetSignupDomains :one
+UPDATE installation_settings SET signup_domains = $1, updated_at = now() RETURNING id, signup_domains, updated_at
+`
+
+func (q *Queries) SetSignupDomains(ctx context.Context, signupDomains []string) (InstallationSetting, error) {
+	row := q.db.QueryRow(ctx, setSignupDomains, signupDomains)
+	var i InstallationSetting
+	err := row.Scan(&i.ID, &i.SignupDomains, &i.UpdatedAt)
+	return i, err
 }
 
 const stopUnplacedInstances = `-- name: StopUnplacedInstances :exec

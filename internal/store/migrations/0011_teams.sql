@@ -49,3 +49,13 @@ CREATE TABLE invitations (
     accepted_by     uuid REFERENCES users (id) ON DELETE SET NULL,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
+
+-- Installation-wide settings, one row; only administrators change them.
+-- Sign-up is closed while signup_domains is empty; else addresses of those
+-- domains may sign up, each making an organisation of their own.
+CREATE TABLE installation_settings (
+    id             boolean PRIMARY KEY DEFAULT true CHECK (id),
+    signup_domains text[] NOT NULL DEFAULT '{}',
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO installation_settings DEFAULT VALUES;

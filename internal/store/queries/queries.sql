@@ -495,3 +495,9 @@ SELECT id FROM organisations WHERE id = $1 FOR UPDATE;
 
 -- name: GetProjectByNameAnyOrganisation :one
 SELECT * FROM projects WHERE name = $1;
+
+-- name: GetInstallationSettings :one
+SELECT * FROM installation_settings;
+
+-- name: SetSignupDomains :one
+UPDATE installation_settings SET signup_domains = $1, updated_at = now() RETURNING *;
