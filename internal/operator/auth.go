@@ -180,8 +180,11 @@ func (o *Operator) userPrincipal(r *http.Request, row db.GetAPITokenByHashRow, p
 	case row.OrganisationID.Valid:
 		m, err = o.store.GetMembership(ctx, db.GetMembershipParams{OrganisationID: row.OrganisationID.UUID, UserID: p.userID})
 		if err != nil {
-			// Removing a member revokes such tokens; this is a second lock.
-			return p, errUnauthorized
+			if isNotFound(store.Classify(err)) {
+				// Removing a member revokes such tokens; this is a second lock.
+				return p, errUnauthorized
+			}
+			return p, err
 		}
 	case named != "":
 		org, err := o.store.GetOrganisationByName(ctx, named)
@@ -256,10 +259,12 @@ func notMember(org string, err error) error {
 func (o *Operator) require(n need, h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := o.authenticate(r)
-		if err == nil {
-			err = p.allow(n)
-		}
 		if err != nil {
+			o.writeError(w, r, err)
+			return
+		}
+		// p is the request's actor from here on, allowed or not.
+		if err := p.allow(n); err != nil {
 			o.writeError(w, r, err)
 			return
 		}

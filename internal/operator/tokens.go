@@ -119,10 +119,15 @@ func (o *Operator) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		found := 0
 		for _, t := range rows {
 			if t.Name == ref && t.RevokedAt == nil {
 				id = t.ID
+				found++
 			}
+		}
+		if found > 1 {
+			return conflict("revoke it by id (`zeitwork tokens list` shows the ids)", "%d tokens are named %q", found, ref)
 		}
 	}
 	n, err := o.store.RevokeUserToken(r.Context(), db.RevokeUserTokenParams{UserID: user, ID: id})
