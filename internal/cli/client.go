@@ -28,8 +28,15 @@ type Config struct {
 	Org string `json:"org,omitempty"`
 }
 
-// orgFlag is the --org every command takes.
-var orgFlag string
+// orgKey carries the --org of the running command in its context: the
+// organisation every request of that command names, overriding Config.Org
+// ("" names none).
+type orgKey struct{}
+
+// withOrg makes the requests made with ctx act in org ("" for none).
+func withOrg(ctx context.Context, org string) context.Context {
+	return context.WithValue(ctx, orgKey{}, org)
+}
 
 // ConfigPath is where the CLI keeps its login.
 func ConfigPath() string {
@@ -69,9 +76,6 @@ func loadConfig() (Config, error) {
 	}
 	if v := os.Getenv("ZEITWORK_ORG"); v != "" {
 		c.Org = v
-	}
-	if orgFlag != "" {
-		c.Org = orgFlag
 	}
 	if c.APIURL == "" || c.Token == "" {
 		return c, &UserError{Msg: "not logged in", Hint: "run `zeitwork login --api URL --token TOKEN` (zeitwork up does it for you)"}
@@ -143,8 +147,12 @@ func (c *client) request(ctx context.Context, method, path string, body io.Reade
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	if c.cfg.Org != "" {
-		req.Header.Set(api.OrganisationHeader, c.cfg.Org)
+	org := c.cfg.Org
+	if v, ok := ctx.Value(orgKey{}).(string); ok {
+		org = v
+	}
+	if org != "" {
+		req.Header.Set(api.OrganisationHeader, org)
 	}
 	return req, nil
 }

@@ -19,11 +19,21 @@ func Commands() []*cobra.Command {
 		loginCmd(), projectsCmd(), deployCmd(), rollbackCmd(), statusCmd(), logsCmd(), deploymentsCmd(), envCmd(), buildArgsCmd(), buildsCmd(), githubCmd(),
 		gitRemoteCmd(), gitCredentialCmd(), orgsCmd(), membersCmd(), tokensCmd(), settingsCmd(),
 	}
-	orgFlag = ""
 	for _, c := range cmds {
-		c.PersistentFlags().StringVar(&orgFlag, "org", "", "organisation to act in (default: the current one, `zeitwork orgs switch`)")
+		c.PersistentFlags().String("org", "", "organisation to act in (default: the current one, `zeitwork orgs switch`)")
+		c.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+			if org := orgOf(cmd); org != "" {
+				cmd.SetContext(withOrg(cmd.Context(), org))
+			}
+		}
 	}
 	return cmds
+}
+
+// orgOf is the command's --org.
+func orgOf(cmd *cobra.Command) string {
+	org, _ := cmd.Flags().GetString("org")
+	return org
 }
 
 // printJSON writes v for scripts.
@@ -74,7 +84,7 @@ func loginCmd() *cobra.Command {
 			if apiURL == "" || token == "" {
 				return &UserError{Msg: "both --api and --token are required", Hint: "zeitwork up prints them; or accept an invitation with --api URL --invite TOKEN"}
 			}
-			c := &client{cfg: Config{APIURL: apiURL, Token: token, Org: orgFlag}, http: defaultHTTP()}
+			c := &client{cfg: Config{APIURL: apiURL, Token: token, Org: orgOf(cmd)}, http: defaultHTTP()}
 			var orgs []api.Organisation
 			if err := c.do(cmd.Context(), "GET", "/v1/orgs", nil, &orgs); err != nil {
 				return err
@@ -126,12 +136,13 @@ func acceptInvite(cmd *cobra.Command, apiURL, invite string) error {
 
 // signUp makes a user and their organisation, and logs them in.
 func signUp(cmd *cobra.Command, apiURL, email string) error {
-	if apiURL == "" || orgFlag == "" {
+	org := orgOf(cmd)
+	if apiURL == "" || org == "" {
 		return &UserError{Msg: "--api and --org are required to sign up", Hint: "zeitwork login --api URL --signup you@example.com --org my-team"}
 	}
 	c := &client{cfg: Config{APIURL: apiURL}, http: defaultHTTP()}
 	var acc api.AcceptInvitationResponse
-	if err := c.do(cmd.Context(), "POST", "/v1/signup", api.SignupRequest{Email: email, Organisation: orgFlag}, &acc); err != nil {
+	if err := c.do(cmd.Context(), "POST", "/v1/signup", api.SignupRequest{Email: email, Organisation: org}, &acc); err != nil {
 		return err
 	}
 	if err := SaveConfig(Config{APIURL: apiURL, Token: acc.Token, Org: acc.Organisation}); err != nil {

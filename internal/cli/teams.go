@@ -21,9 +21,8 @@ func orgsCmd() *cobra.Command {
 				return err
 			}
 			// Listing names no organisation: --org must not hide the others.
-			c.cfg.Org = ""
 			var orgs []api.Organisation
-			if err := c.do(cmd.Context(), "GET", "/v1/orgs", nil, &orgs); err != nil {
+			if err := c.do(withOrg(cmd.Context(), ""), "GET", "/v1/orgs", nil, &orgs); err != nil {
 				return err
 			}
 			if asJSON {
@@ -51,9 +50,8 @@ func orgsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c.cfg.Org = ""
 			var o api.Organisation
-			if err := c.do(cmd.Context(), "POST", "/v1/orgs", api.CreateOrganisationRequest{Name: args[0]}, &o); err != nil {
+			if err := c.do(withOrg(cmd.Context(), ""), "POST", "/v1/orgs", api.CreateOrganisationRequest{Name: args[0]}, &o); err != nil {
 				return err
 			}
 			if asJSON {
@@ -72,9 +70,8 @@ func orgsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c.cfg.Org = args[0]
 			var orgs []api.Organisation
-			if err := c.do(cmd.Context(), "GET", "/v1/orgs", nil, &orgs); err != nil {
+			if err := c.do(withOrg(cmd.Context(), args[0]), "GET", "/v1/orgs", nil, &orgs); err != nil {
 				return err
 			}
 			cfg, err := loadConfig()
