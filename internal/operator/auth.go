@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/store"
@@ -174,11 +175,11 @@ func (o *Operator) userPrincipal(r *http.Request, row db.GetAPITokenByHashRow, p
 		return p, err
 	}
 	named := r.Header.Get(api.OrganisationHeader)
-	var m db.Membership
+	var m db.GetMemberOrganisationRow
 	var err error
 	switch {
 	case row.OrganisationID.Valid:
-		m, err = o.store.GetMembership(ctx, db.GetMembershipParams{OrganisationID: row.OrganisationID.UUID, UserID: p.userID})
+		m, err = o.store.GetMemberOrganisation(ctx, db.GetMemberOrganisationParams{UserID: p.userID, ID: row.OrganisationID})
 		if err != nil {
 			if isNotFound(store.Classify(err)) {
 				// Removing a member revokes such tokens; this is a second lock.
@@ -186,31 +187,26 @@ func (o *Operator) userPrincipal(r *http.Request, row db.GetAPITokenByHashRow, p
 			}
 			return p, err
 		}
-	case named != "":
-		org, err := o.store.GetOrganisationByName(ctx, named)
-		if err == nil {
-			m, err = o.store.GetMembership(ctx, db.GetMembershipParams{OrganisationID: org.ID, UserID: p.userID})
+		if named != "" && named != m.Name {
+			return p, &apiError{http.StatusForbidden, fmt.Sprintf("this token is for organisation %s, not %s", m.Name, named),
+				"use a token of that organisation or drop --org"}
 		}
+	case named != "":
+		m, err = o.store.GetMemberOrganisation(ctx, db.GetMemberOrganisationParams{UserID: p.userID, Name: pgtype.Text{String: named, Valid: true}})
 		if err != nil {
 			return p, notMember(named, err)
 		}
 	default:
-		if m, err = o.store.FirstMembership(ctx, p.userID); err != nil {
+		first, err := o.store.FirstMemberOrganisation(ctx, p.userID)
+		if err != nil {
 			if isNotFound(store.Classify(err)) {
 				return p, nil // no organisation: only the routes for any user
 			}
 			return p, err
 		}
+		m = db.GetMemberOrganisationRow(first)
 	}
-	org, err := o.store.GetOrganisation(ctx, m.OrganisationID)
-	if err != nil {
-		return p, err
-	}
-	if named != "" && named != org.Name {
-		return p, &apiError{http.StatusForbidden, fmt.Sprintf("this token is for organisation %s, not %s", org.Name, named),
-			"use a token of that organisation or drop --org"}
-	}
-	p.orgID, p.orgName, p.role = org.ID, org.Name, min(parseRole(m.Role), p.roleCap)
+	p.orgID, p.orgName, p.role = m.ID, m.Name, min(parseRole(m.Role), p.roleCap)
 	p.orgFixed = row.OrganisationID.Valid || named != ""
 	return p, nil
 }
@@ -231,18 +227,14 @@ func (o *Operator) inProjectOrg(ctx context.Context, p principal, project string
 		}
 		return p, nil
 	}
-	m, err := o.store.GetMembership(ctx, db.GetMembershipParams{OrganisationID: pr.OrganisationID, UserID: p.userID})
+	m, err := o.store.GetMemberOrganisation(ctx, db.GetMemberOrganisationParams{UserID: p.userID, ID: uuid.NullUUID{UUID: pr.OrganisationID, Valid: true}})
 	if err != nil {
 		if isNotFound(store.Classify(err)) {
 			return p, nil
 		}
 		return p, err
 	}
-	org, err := o.store.GetOrganisation(ctx, pr.OrganisationID)
-	if err != nil {
-		return p, err
-	}
-	p.orgID, p.orgName, p.role = org.ID, org.Name, min(parseRole(m.Role), p.roleCap)
+	p.orgID, p.orgName, p.role = m.ID, m.Name, min(parseRole(m.Role), p.roleCap)
 	return p, nil
 }
 

@@ -785,19 +785,21 @@ func (q *Queries) FinishBuild(ctx context.Context, arg FinishBuildParams) (Build
 	return i, err
 }
 
-const firstMembership = `-- name: FirstMembership :one
-SELECT organisation_id, user_id, role, created_at FROM memberships WHERE user_id = $1 ORDER BY created_at, organisation_id LIMIT 1
+const firstMemberOrganisation = `-- name: FirstMemberOrganisation :one
+SELECT m.role, o.id, o.name FROM memberships m JOIN organisations o ON o.id = m.organisation_id
+WHERE m.user_id = $1 ORDER BY m.created_at, o.id LIMIT 1
 `
 
-func (q *Queries) FirstMembership(ctx context.Context, userID uuid.UUID) (Membership, error) {
-	row := q.db.QueryRow(ctx, firstMembership, userID)
-	var i Membership
-	err := row.Scan(
-		&i.OrganisationID,
-		&i.UserID,
-		&i.Role,
-		&i.CreatedAt,
-	)
+type FirstMemberOrganisationRow struct {
+	Role string
+	ID   uuid.UUID
+	Name string
+}
+
+func (q *Queries) FirstMemberOrganisation(ctx context.Context, userID uuid.UUID) (FirstMemberOrganisationRow, error) {
+	row := q.db.QueryRow(ctx, firstMemberOrganisation, userID)
+	var i FirstMemberOrganisationRow
+	err := row.Scan(&i.Role, &i.ID, &i.Name)
 	return i, err
 }
 
@@ -1075,6 +1077,31 @@ func (q *Queries) GetInvitationByHash(ctx context.Context, tokenHash []byte) (Ge
 	return i, err
 }
 
+const getMemberOrganisation = `-- name: GetMemberOrganisation :one
+SELECT m.role, o.id, o.name FROM memberships m JOIN organisations o ON o.id = m.organisation_id
+WHERE m.user_id = $1 AND (o.id = $2 OR o.name = $3)
+ORDER BY m.created_at, o.id LIMIT 1
+`
+
+type GetMemberOrganisationParams struct {
+	UserID uuid.UUID
+	ID     uuid.NullUUID
+	Name   pgtype.Text
+}
+
+type GetMemberOrganisationRow struct {
+	Role string
+	ID   uuid.UUID
+	Name string
+}
+
+func (q *Queries) GetMemberOrganisation(ctx context.Context, arg GetMemberOrganisationParams) (GetMemberOrganisationRow, error) {
+	row := q.db.QueryRow(ctx, getMemberOrganisation, arg.UserID, arg.ID, arg.Name)
+	var i GetMemberOrganisationRow
+	err := row.Scan(&i.Role, &i.ID, &i.Name)
+	return i, err
+}
+
 const getMembership = `-- name: GetMembership :one
 SELECT organisation_id, user_id, role, created_at FROM memberships WHERE organisation_id = $1 AND user_id = $2
 `
@@ -1114,17 +1141,6 @@ func (q *Queries) GetNode(ctx context.Context, id uuid.UUID) (Node, error) {
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
 	)
-	return i, err
-}
-
-const getOrganisation = `-- name: GetOrganisation :one
-SELECT id, name, created_at FROM organisations WHERE id = $1
-`
-
-func (q *Queries) GetOrganisation(ctx context.Context, id uuid.UUID) (Organisation, error) {
-	row := q.db.QueryRow(ctx, getOrganisation, id)
-	var i Organisation
-	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
 	return i, err
 }
 
@@ -1224,23 +1240,6 @@ func (q *Queries) GetProjectByNameAnyOrganisation(ctx context.Context, name stri
 		&i.GithubInstallationID,
 		&i.RootDir,
 		&i.Dockerfile,
-	)
-	return i, err
-}
-
-const getUser = `-- name: GetUser :one
-SELECT id, organisation_id, email, created_at, installation_admin FROM users WHERE id = $1
-`
-
-func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
-	row := q.db.QueryRow(ctx, getUser, id)
-	var i User
-	err := row.Scan(
-		&i.ID,
-		&i.OrganisationID,
-		&i.Email,
-		&i.CreatedAt,
-		&i.InstallationAdmin,
 	)
 	return i, err
 }

@@ -413,9 +413,6 @@ ON CONFLICT (organisation_id, user_id) DO UPDATE SET role = EXCLUDED.role RETURN
 -- name: GetMembership :one
 SELECT * FROM memberships WHERE organisation_id = $1 AND user_id = $2;
 
--- name: FirstMembership :one
-SELECT * FROM memberships WHERE user_id = $1 ORDER BY created_at, organisation_id LIMIT 1;
-
 -- name: ListUserOrganisations :many
 SELECT o.id, o.name, o.created_at, m.role
 FROM memberships m JOIN organisations o ON o.id = m.organisation_id
@@ -434,9 +431,6 @@ DELETE FROM memberships WHERE organisation_id = $1 AND user_id = $2;
 
 -- name: CountOwners :one
 SELECT count(*) FROM memberships WHERE organisation_id = $1 AND role = 'owner';
-
--- name: GetOrganisation :one
-SELECT * FROM organisations WHERE id = $1;
 
 -- name: SetInstallationAdmin :exec
 UPDATE users SET installation_admin = $2 WHERE id = $1;
@@ -487,9 +481,6 @@ WHERE id = $1 AND accepted_at IS NULL AND expires_at > now();
 SELECT * FROM invitations WHERE organisation_id = $1 AND accepted_at IS NULL AND expires_at > now()
 ORDER BY created_at;
 
--- name: GetUser :one
-SELECT * FROM users WHERE id = $1;
-
 -- name: LockOrganisation :one
 SELECT id FROM organisations WHERE id = $1 FOR UPDATE;
 
@@ -501,3 +492,12 @@ SELECT * FROM installation_settings;
 
 -- name: SetSignupDomains :one
 UPDATE installation_settings SET signup_domains = $1, updated_at = now() RETURNING *;
+
+-- name: GetMemberOrganisation :one
+SELECT m.role, o.id, o.name FROM memberships m JOIN organisations o ON o.id = m.organisation_id
+WHERE m.user_id = $1 AND (o.id = sqlc.narg(id) OR o.name = sqlc.narg(name))
+ORDER BY m.created_at, o.id LIMIT 1;
+
+-- name: FirstMemberOrganisation :one
+SELECT m.role, o.id, o.name FROM memberships m JOIN organisations o ON o.id = m.organisation_id
+WHERE m.user_id = $1 ORDER BY m.created_at, o.id LIMIT 1;
