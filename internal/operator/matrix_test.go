@@ -32,8 +32,9 @@ type orgObjects struct {
 	project, build, deployment string
 }
 
-// TestRoleMatrix calls every route of the API's policy table with a member
-// of every role: on their organisation's objects, on another
+// TestRoleMatrix calls every route of the API's policy table with node and
+// edge tokens (403 outside their routes), the installation's administrator
+// on the administrators' routes, and a member of every role: on their organisation's objects, on another
 // organisation's, and naming the other organisation. Each answer must be
 // what the route's need says: let through (neither 401 nor 403) or 403 in
 // their organisation; 404 or 403 for the other's objects; 403 when naming
@@ -50,6 +51,12 @@ func TestRoleMatrix(t *testing.T) {
 	for _, role := range []string{"viewer", "developer", "admin", "owner"} {
 		tokens[role] = h.member(role+"@acme.test", role)
 	}
+	node := h.register("eu", "10.0.0.1:7443")
+	edge, err := operator.CreateEdgeToken(context.Background(), h.store, "matrix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	others := map[string]string{"node": node.token, "edge": edge}
 	policies := operator.Policies()
 	if len(policies) < 40 {
 		t.Fatalf("the policy table has only %d routes", len(policies))
@@ -62,6 +69,21 @@ func TestRoleMatrix(t *testing.T) {
 			continue
 		}
 		method, pattern, _ := strings.Cut(pol.Pattern, " ")
+		// Other kinds of token keep to their own routes.
+		for kind, token := range others {
+			if !slices.Contains(pol.Kinds, kind) {
+				if code, body := h.raw(method, fill(pattern, own), token, ""); code != 403 {
+					t.Errorf("%s with a %s token: %d, want 403: %s", pol.Pattern, kind, code, body)
+				}
+			}
+		}
+		// The installation's administrator (the bootstrap user) passes
+		// the administrators' routes that members are refused.
+		if pol.InstallAdmin {
+			if code, body := h.raw(method, fill(pattern, own), h.token, ""); code == 401 || code == 403 {
+				t.Errorf("%s as the installation's administrator: %d: %s", pol.Pattern, code, body)
+			}
+		}
 		for _, role := range []string{"viewer", "developer", "admin", "owner"} {
 			allowed := slices.Contains(pol.Kinds, "user") && !pol.InstallAdmin && roleRank[role] >= roleRank[pol.Role]
 			check := func(mode string, objs orgObjects, header string, want func(int) bool, wantText string) {
