@@ -250,6 +250,7 @@ func notMember(org string, err error) error {
 // require wraps a handler so that only callers the need allows reach it.
 func (o *Operator) require(n need, h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		_, changed := o.hub.Version()
 		p, err := o.authenticate(r)
 		if err != nil {
 			o.writeError(w, r, err)
@@ -260,9 +261,57 @@ func (o *Operator) require(n need, h func(http.ResponseWriter, *http.Request) er
 			o.writeError(w, r, err)
 			return
 		}
-		if err := h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p))); err != nil {
+		ctx, cancel := context.WithCancel(context.WithValue(r.Context(), principalKey{}, p))
+		defer cancel()
+		if p.kind == kindUser {
+			go o.endOnLostAccess(ctx, cancel, r, n, p, changed)
+		}
+		if err := h(w, r.WithContext(ctx)); err != nil {
 			o.writeError(w, r, err)
 		}
+	}
+}
+
+// endOnLostAccess ends a long request (a log stream) of a user token once
+// the token is revoked or expires, or the member is removed or loses the
+// role the route needs: the change wakes the hub (a trigger on memberships
+// and api_tokens), and the request's token is checked again. Requests
+// shorter than a second are left alone.
+func (o *Operator) endOnLostAccess(ctx context.Context, cancel context.CancelFunc, r *http.Request, n need, p principal, changed <-chan struct{}) {
+	long := time.NewTimer(time.Second)
+	defer long.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-long.C:
+	}
+	expiry := make(<-chan time.Time)
+	if p.expiresAt != nil {
+		t := time.NewTimer(time.Until(*p.expiresAt))
+		defer t.Stop()
+		expiry = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-expiry:
+		}
+		_, changed = o.hub.Version()
+		q, err := o.authenticate(r.WithContext(ctx))
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = q.allow(n)
+		}
+		var refused *apiError
+		if errors.As(err, &refused) || err == nil && q.orgID != p.orgID {
+			cancel()
+			return
+		}
+		// Another error (the database's) leaves the request running.
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -124,8 +125,27 @@ func TestRemovedMemberLosesAccessAtOnce(t *testing.T) {
 	if code := h.call("POST", "/v1/projects", tok.Secret, api.CreateProjectRequest{Name: "late"}, nil); code != 403 {
 		t.Fatalf("a token of a member lowered to viewer still created a project: %d", code)
 	}
+
+	// A log stream the member follows ends when they are removed.
+	if code := h.call("PATCH", "/v1/members/ada@acme.test", h.token, api.SetRoleRequest{Role: "developer"}, nil); code != 204 {
+		t.Fatalf("set role: %d", code)
+	}
+	if code := h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil); code != 201 {
+		t.Fatalf("create project: %d", code)
+	}
+	stream := h.follow("/v1/builds/"+queueBuild(t, h.store, "web")+"/logs", login)
+	select {
+	case <-stream:
+		t.Fatal("the stream ended before the member was removed")
+	case <-time.After(1500 * time.Millisecond): // past endOnLostAccess's first second
+	}
 	if code := h.call("DELETE", "/v1/members/ada@acme.test", h.token, nil, nil); code != 204 {
 		t.Fatalf("remove member: %d", code)
+	}
+	select {
+	case <-stream:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a log stream of a removed member still runs")
 	}
 	for _, token := range []string{login, tok.Secret} {
 		if code := h.call("GET", "/v1/projects", token, nil, nil); code != 401 && code != 403 {
@@ -287,4 +307,28 @@ func TestSignupIsClosedByDefault(t *testing.T) {
 	if code := h.call("POST", "/v1/signup", "", api.SignupRequest{Email: "carl@example.com", Organisation: "carl"}, nil); code != 403 {
 		t.Fatalf("signed up after sign-up was closed: %d", code)
 	}
+}
+
+// follow opens an event stream and returns a channel closed when it ends;
+// it fails the test if the stream does not open.
+func (h *harness) follow(path, token string) <-chan struct{} {
+	h.t.Helper()
+	req, _ := http.NewRequest("GET", h.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		h.t.Fatalf("stream %s: %d", path, resp.StatusCode)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+	}()
+	h.t.Cleanup(func() { resp.Body.Close() })
+	return done
 }

@@ -59,3 +59,11 @@ CREATE TABLE installation_settings (
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO installation_settings DEFAULT VALUES;
+
+-- A lost membership, a changed role or a revoked token wakes every
+-- replica, which ends the streams that lost their access.
+CREATE TRIGGER memberships_notify AFTER UPDATE OR DELETE ON memberships
+    FOR EACH ROW EXECUTE FUNCTION notify_change();
+CREATE TRIGGER api_tokens_revoked_notify AFTER UPDATE ON api_tokens
+    FOR EACH ROW WHEN (OLD.revoked_at IS DISTINCT FROM NEW.revoked_at)
+    EXECUTE FUNCTION notify_change();
