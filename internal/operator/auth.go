@@ -171,8 +171,10 @@ func (o *Operator) userPrincipal(r *http.Request, row db.GetAPITokenByHashRow, p
 	if row.Role.Valid {
 		p.roleCap = parseRole(row.Role.String)
 	}
-	if err := o.store.TouchUserToken(ctx, db.TouchUserTokenParams{ID: row.ID, LastUsedAddr: p.addr}); err != nil {
-		return p, err
+	if o.touches.due(row.ID, p.addr, now) {
+		if err := o.store.TouchUserToken(ctx, db.TouchUserTokenParams{ID: row.ID, LastUsedAddr: p.addr}); err != nil {
+			return p, err
+		}
 	}
 	named := r.Header.Get(api.OrganisationHeader)
 	var m db.GetMemberOrganisationRow

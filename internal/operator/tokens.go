@@ -2,6 +2,7 @@ package operator
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -139,4 +140,31 @@ func (o *Operator) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// tokenTouches remembers when this replica last recorded a token's use and
+// from where, so that a token's requests write its last use at most once a
+// minute per address instead of on every request.
+type tokenTouches struct {
+	mu   sync.Mutex
+	last map[uuid.UUID]touch
+}
+
+type touch struct {
+	at   time.Time
+	addr string
+}
+
+// due reports whether the use of token from addr is worth recording now.
+func (t *tokenTouches) due(token uuid.UUID, addr string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if prev, ok := t.last[token]; ok && prev.addr == addr && now.Sub(prev.at) < time.Minute {
+		return false
+	}
+	if t.last == nil || len(t.last) > 10000 {
+		t.last = map[uuid.UUID]touch{} // forget, rather than grow without end
+	}
+	t.last[token] = touch{now, addr}
+	return true
 }
