@@ -185,6 +185,10 @@ func TestProjectScopedDeployToken(t *testing.T) {
 	if err := pushErr(h, ci.Secret, "api"); err == nil {
 		t.Fatal("the deploy token pushed to another project's repository")
 	}
+	apiImage := h.pushAs(h.token, "api")
+	if code := h.call("POST", "/v1/projects/web/deployments", ci.Secret, api.CreateDeploymentRequest{Image: apiImage}, nil); code != 403 {
+		t.Fatalf("the deploy token deployed another project's image into its project: %d", code)
+	}
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/v1/projects"}, {"GET", "/v1/status"}, {"PATCH", "/v1/projects/web"},
 		{"PUT", "/v1/projects/web/env/X"}, {"POST", "/v1/tokens"}, {"GET", "/v1/members"},
