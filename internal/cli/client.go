@@ -23,6 +23,19 @@ import (
 type Config struct {
 	APIURL string `json:"api_url"`
 	Token  string `json:"token"`
+	// Org is the current organisation (`zeitwork orgs switch`); empty
+	// means the user's first. --org and ZEITWORK_ORG override it.
+	Org string `json:"org,omitempty"`
+}
+
+// orgKey carries the --org of the running command in its context: the
+// organisation every request of that command names, overriding Config.Org
+// ("" names none).
+type orgKey struct{}
+
+// withOrg makes the requests made with ctx act in org ("" for none).
+func withOrg(ctx context.Context, org string) context.Context {
+	return context.WithValue(ctx, orgKey{}, org)
 }
 
 // ConfigPath is where the CLI keeps its login.
@@ -60,6 +73,9 @@ func loadConfig() (Config, error) {
 	}
 	if v := os.Getenv("ZEITWORK_TOKEN"); v != "" {
 		c.Token = v
+	}
+	if v := os.Getenv("ZEITWORK_ORG"); v != "" {
+		c.Org = v
 	}
 	if c.APIURL == "" || c.Token == "" {
 		return c, &UserError{Msg: "not logged in", Hint: "run `zeitwork login --api URL --token TOKEN` (zeitwork up does it for you)"}
@@ -131,6 +147,13 @@ func (c *client) request(ctx context.Context, method, path string, body io.Reade
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	org := c.cfg.Org
+	if v, ok := ctx.Value(orgKey{}).(string); ok {
+		org = v
+	}
+	if org != "" {
+		req.Header.Set(api.OrganisationHeader, org)
+	}
 	return req, nil
 }
 

@@ -119,7 +119,7 @@ func githubSetupCmd() *cobra.Command {
 				return err
 			}
 			if adminToken == "" {
-				return &UserError{Msg: "the operator's admin token is required", Hint: "set ZEITWORK_ADMIN_TOKEN or --admin-token"}
+				adminToken = c.cfg.Token // an installation administrator's login
 			}
 			if publicURL == "" {
 				publicURL = c.cfg.APIURL
@@ -141,7 +141,7 @@ func githubSetupCmd() *cobra.Command {
 	f.StringVar(&name, "name", "zeitwork", "name of the App to create (unique on GitHub)")
 	f.StringVar(&publicURL, "public-url", "", "the operator's URL as GitHub reaches it (default: the API URL you logged in to)")
 	f.StringVar(&code, "code", "", "the code GitHub returned, if you already have it")
-	f.StringVar(&adminToken, "admin-token", os.Getenv("ZEITWORK_ADMIN_TOKEN"), "the operator's admin token")
+	f.StringVar(&adminToken, "admin-token", os.Getenv("ZEITWORK_ADMIN_TOKEN"), "the operator's admin token (default: your login, if you administer the installation)")
 	return cmd
 }
 
@@ -164,7 +164,8 @@ func askManifestCode(cmd *cobra.Command, apiURL, name, publicURL string) (string
 	return code, nil
 }
 
-// storeApp hands the App to the operator with the admin token.
+// storeApp hands the App to the operator with the admin token or an
+// installation administrator's token.
 func storeApp(ctx context.Context, c *client, adminToken, apiURL string, created github.Created, cmd *cobra.Command) error {
 	admin := &client{cfg: c.cfg, http: c.http}
 	admin.cfg.Token = adminToken

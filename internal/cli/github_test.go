@@ -12,7 +12,7 @@ import (
 
 // TestGitHubSetupAndProjectSource: `github setup` exchanges the manifest
 // code at the stand-in and stores the App on the operator (admin token
-// only); `projects create|update` set a project's build source.
+// or an installation administrator only); `projects create|update` set a project's build source.
 func TestGitHubSetupAndProjectSource(t *testing.T) {
 	srv := operatortest.Start(t, func(c *operator.Config) { c.AdminToken = "admin-secret" })
 	t.Setenv("ZEITWORK_CONFIG", filepath.Join(t.TempDir(), "config.json"))
@@ -20,9 +20,13 @@ func TestGitHubSetupAndProjectSource(t *testing.T) {
 	gh := githubtest.Start(t, githubtest.NewRepo(t).Dir)
 	mustRun(t, "login", "--api", srv.URL, "--token", srv.Token)
 
-	if _, err := run(t, "github", "setup", "--github-api", gh.URL, "--code", githubtest.ManifestCode, "--admin-token", srv.Token); err == nil ||
-		!strings.Contains(err.Error(), "admin token") {
-		t.Fatalf("setup with a user token: %v", err)
+	eve, err := operator.Bootstrap(t.Context(), srv.Store, "globex", "eve@globex.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "github", "setup", "--github-api", gh.URL, "--code", githubtest.ManifestCode, "--admin-token", eve); err == nil ||
+		!strings.Contains(err.Error(), "installation's administrators") {
+		t.Fatalf("setup with the token of a user who does not administer the installation: %v", err)
 	}
 	out := mustRun(t, "github", "setup", "--github-api", gh.URL, "--code", githubtest.ManifestCode, "--admin-token", "admin-secret")
 	if !strings.Contains(out, "id 4242") {

@@ -8,15 +8,33 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/zeitwork/zeitwork/internal/api"
 )
 
 // Commands returns the client commands, for cmd/zeitwork to add beside the
 // server roles.
 func Commands() []*cobra.Command {
-	return []*cobra.Command{
+	cmds := []*cobra.Command{
 		loginCmd(), projectsCmd(), deployCmd(), rollbackCmd(), statusCmd(), logsCmd(), deploymentsCmd(), envCmd(), buildArgsCmd(), buildsCmd(), githubCmd(),
 		gitRemoteCmd(), gitCredentialCmd(), registryCmd(), auditCmd(),
+		orgsCmd(), membersCmd(), tokensCmd(), settingsCmd(),
 	}
+	for _, c := range cmds {
+		c.PersistentFlags().String("org", "", "organisation to act in (default: the current one, `zeitwork orgs switch`)")
+		c.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+			if org := orgOf(cmd); org != "" {
+				cmd.SetContext(withOrg(cmd.Context(), org))
+			}
+		}
+	}
+	return cmds
+}
+
+// orgOf is the command's --org.
+func orgOf(cmd *cobra.Command) string {
+	org, _ := cmd.Flags().GetString("org")
+	return org
 }
 
 // printJSON writes v for scripts.
@@ -49,18 +67,27 @@ func table(w io.Writer, header []string, rows [][]string) {
 }
 
 func loginCmd() *cobra.Command {
-	var apiURL, token string
+	var apiURL, token, invite, signup string
 	cmd := &cobra.Command{
 		Use:   "login",
-		Short: "Store the operator's API URL and your token",
-		Args:  cobra.NoArgs,
+		Short: "Store the operator's API URL and your token, or accept an invitation",
+		Long: "Store the operator's API URL and your token (--token), or accept an invitation (--invite):\n" +
+			"a new user gets a token and is logged in; an existing user must be logged in already.\n" +
+			"Where the installation allows your e-mail domain: --signup EMAIL --org NEW-ORG.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if apiURL == "" || token == "" {
-				return &UserError{Msg: "both --api and --token are required", Hint: "zeitwork up prints them"}
+			if invite != "" {
+				return acceptInvite(cmd, apiURL, invite)
 			}
-			c := &client{cfg: Config{APIURL: apiURL, Token: token}, http: defaultHTTP()}
-			var st map[string]any
-			if err := c.do(cmd.Context(), "GET", "/v1/status", nil, &st); err != nil {
+			if signup != "" {
+				return signUp(cmd, apiURL, signup)
+			}
+			if apiURL == "" || token == "" {
+				return &UserError{Msg: "both --api and --token are required", Hint: "zeitwork up prints them; or accept an invitation with --api URL --invite TOKEN"}
+			}
+			c := &client{cfg: Config{APIURL: apiURL, Token: token, Org: orgOf(cmd)}, http: defaultHTTP()}
+			var orgs []api.Organisation
+			if err := c.do(cmd.Context(), "GET", "/v1/orgs", nil, &orgs); err != nil {
 				return err
 			}
 			if err := SaveConfig(c.cfg); err != nil {
@@ -72,5 +99,56 @@ func loginCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&apiURL, "api", os.Getenv("ZEITWORK_API_URL"), "operator API URL, e.g. http://127.0.0.1:7070")
 	cmd.Flags().StringVar(&token, "token", os.Getenv("ZEITWORK_TOKEN"), "API token")
+	cmd.Flags().StringVar(&invite, "invite", "", "an invitation token (zwi_...) from `zeitwork members invite`")
+	cmd.Flags().StringVar(&signup, "signup", "", "sign up with this e-mail address and a new organisation named by --org (if the installation allows the domain)")
 	return cmd
+}
+
+// acceptInvite accepts an invitation: a new user is logged in with the
+// token the operator returns; an existing user sends the token they are
+// logged in with. Either way the organisation becomes the current one.
+func acceptInvite(cmd *cobra.Command, apiURL, invite string) error {
+	cfg, _ := loadConfig()
+	if apiURL == "" {
+		apiURL = cfg.APIURL
+	}
+	if apiURL == "" {
+		return &UserError{Msg: "--api is required", Hint: "the invitation names it: zeitwork login --api URL --invite TOKEN"}
+	}
+	if cfg.APIURL != apiURL {
+		cfg = Config{APIURL: apiURL}
+	}
+	c := &client{cfg: Config{APIURL: apiURL, Token: cfg.Token}, http: defaultHTTP()}
+	var acc api.AcceptInvitationResponse
+	if err := c.do(cmd.Context(), "POST", "/v1/invitations/accept", api.AcceptInvitationRequest{Token: invite}, &acc); err != nil {
+		return err
+	}
+	if acc.Token != "" {
+		cfg.Token = acc.Token
+	}
+	cfg.Org = acc.Organisation
+	if err := SaveConfig(cfg); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Joined organisation %s as %s (%s); it is now your current organisation (saved in %s)\n",
+		acc.Organisation, acc.Role, acc.Email, ConfigPath())
+	return nil
+}
+
+// signUp makes a user and their organisation, and logs them in.
+func signUp(cmd *cobra.Command, apiURL, email string) error {
+	org := orgOf(cmd)
+	if apiURL == "" || org == "" {
+		return &UserError{Msg: "--api and --org are required to sign up", Hint: "zeitwork login --api URL --signup you@example.com --org my-team"}
+	}
+	c := &client{cfg: Config{APIURL: apiURL}, http: defaultHTTP()}
+	var acc api.AcceptInvitationResponse
+	if err := c.do(cmd.Context(), "POST", "/v1/signup", api.SignupRequest{Email: email, Organisation: org}, &acc); err != nil {
+		return err
+	}
+	if err := SaveConfig(Config{APIURL: apiURL, Token: acc.Token, Org: acc.Organisation}); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Signed up as %s, owner of %s; logged in (saved in %s)\n", acc.Email, acc.Organisation, ConfigPath())
+	return nil
 }

@@ -37,11 +37,14 @@ type auditActor struct {
 	orgID           uuid.UUID
 }
 
-// actorOf is the one place a principal becomes the actor of an entry; a
-// principal's role, once principals have one, is recorded by setting
-// role here.
+// actorOf is the one place a principal becomes the actor of an entry,
+// with the role it acted in (capped by its token's).
 func actorOf(p principal) auditActor {
-	return auditActor{kind: p.kind, userID: p.userID, tokenID: p.tokenID, orgID: p.orgID}
+	a := auditActor{kind: p.kind, userID: p.userID, tokenID: p.tokenID, orgID: p.orgID}
+	if p.role != roleNone {
+		a.role = p.role.String()
+	}
+	return a
 }
 
 // auditTarget is a project a request touched; the entry is recorded in

@@ -7,12 +7,18 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/store"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
@@ -25,15 +31,52 @@ const (
 	// kindBuild is a running build's push credential: it may use the
 	// registry like a user of the build's organisation, nothing else.
 	kindBuild = "build"
+	// kindInternal is the operator's own token (pre-receive hook and
+	// replicas): it passes every check.
+	kindInternal = "internal"
+	// kindAdmin is the operator's admin token (Config.AdminToken): it may
+	// only use the installation administrators' routes.
+	kindAdmin = "admin"
 )
 
-// principal is who made a request.
+// principal is who made a request, resolved once by authenticate: the
+// actor that roles are checked against (roles.go) and that a record of the
+// request (the audit log) names.
 type principal struct {
-	kind    string
-	tokenID uuid.UUID
-	userID  uuid.UUID
+	kind      string
+	tokenID   uuid.UUID // the API token, for user, node and edge tokens
+	tokenName string
+	userID    uuid.UUID
+	// orgID is the organisation the request acts in: the token's, the one
+	// the request names (api.OrganisationHeader), or the user's first.
 	orgID   uuid.UUID
+	orgName string
+	// role is the user's role in orgID, capped by the token's role;
+	// roleNone if the user is no member of any organisation.
+	role role
+	// installAdmin: an installation administrator's token without a role or
+	// project limit, or the admin token.
+	installAdmin bool
+	// projects, if not empty, are the only projects the token may act on.
+	projects []uuid.UUID
+	// limited: the token has an organisation, role or project limit.
+	limited bool
+	// expiresAt is when the token expires, nil if never.
+	expiresAt *time.Time
+	// orgFixed: the token or the request named the organisation; else
+	// the registry and git remote may act in a project's (inProjectOrg).
+	orgFixed bool
+	// roleCap is the token's role limit (roleOwner if none).
+	roleCap role
 	nodeID  uuid.UUID
+	// addr is the client's address (RemoteAddr's host).
+	addr string
+}
+
+// mayUseProject reports whether the token may act on the project, which
+// the caller has already found in p's organisation.
+func (p principal) mayUseProject(id uuid.UUID) bool {
+	return len(p.projects) == 0 || slices.Contains(p.projects, id)
 }
 
 type principalKey struct{}
@@ -76,11 +119,18 @@ func (o *Operator) authenticate(r *http.Request) (principal, error) {
 	if tok == "" {
 		return principal{}, errUnauthorized
 	}
+	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		addr = r.RemoteAddr
+	}
 	if subtle.ConstantTimeCompare([]byte(tok), []byte(o.internalToken)) == 1 {
-		return principal{kind: "internal"}, nil
+		return principal{kind: kindInternal, addr: addr}, nil
+	}
+	if o.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(o.cfg.AdminToken)) == 1 {
+		return principal{kind: kindAdmin, installAdmin: true, addr: addr}, nil
 	}
 	if org, ok := o.builds.pushOrg(tok); ok {
-		return principal{kind: kindBuild, orgID: org}, nil
+		return principal{kind: kindBuild, orgID: org, role: roleDeveloper, addr: addr}, nil
 	}
 	row, err := o.store.GetAPITokenByHash(r.Context(), hashToken(tok))
 	if err != nil {
@@ -89,39 +139,182 @@ func (o *Operator) authenticate(r *http.Request) (principal, error) {
 		}
 		return principal{}, err
 	}
-	p := principal{kind: row.Kind, tokenID: row.ID}
-	if row.UserID.Valid {
-		p.userID = row.UserID.UUID
-	}
-	if row.OrganisationID.Valid {
-		p.orgID = row.OrganisationID.UUID
-	}
+	p := principal{kind: row.Kind, tokenID: row.ID, tokenName: row.Name, addr: addr}
 	if row.NodeID.Valid {
 		p.nodeID = row.NodeID.UUID
 	}
+	if row.Kind != kindUser {
+		return p, nil
+	}
+	return o.userPrincipal(r, row, p)
+}
+
+// userPrincipal checks a user token's life and finds the organisation the
+// request acts in and the role it has there. It reads the membership on
+// every request, so a removed member or a lowered role takes effect at once.
+func (o *Operator) userPrincipal(r *http.Request, row db.GetAPITokenByHashRow, p principal) (principal, error) {
+	ctx := r.Context()
+	now := time.Now()
+	switch {
+	case row.RevokedAt != nil:
+		return p, &apiError{http.StatusUnauthorized, "this API token was revoked", "log in again or create a new token"}
+	case row.ExpiresAt != nil && !now.Before(*row.ExpiresAt):
+		return p, &apiError{http.StatusUnauthorized, "this API token expired at " + row.ExpiresAt.UTC().Format(time.RFC3339),
+			"create a new token with `zeitwork tokens create`"}
+	}
+	p.userID = row.UserID.UUID
+	p.projects = row.ProjectIds
+	p.limited = row.OrganisationID.Valid || row.Role.Valid || len(row.ProjectIds) > 0
+	p.installAdmin = row.InstallationAdmin && !p.limited
+	p.expiresAt = row.ExpiresAt
+	p.roleCap = roleOwner
+	if row.Role.Valid {
+		p.roleCap = parseRole(row.Role.String)
+	}
+	if o.touches.due(row.ID, p.addr, now) {
+		if err := o.store.TouchUserToken(ctx, db.TouchUserTokenParams{ID: row.ID, LastUsedAddr: p.addr}); err != nil {
+			return p, err
+		}
+	}
+	named := r.Header.Get(api.OrganisationHeader)
+	var m db.GetMemberOrganisationRow
+	var err error
+	switch {
+	case row.OrganisationID.Valid:
+		m, err = o.store.GetMemberOrganisation(ctx, db.GetMemberOrganisationParams{UserID: p.userID, ID: row.OrganisationID})
+		if err != nil {
+			if isNotFound(store.Classify(err)) {
+				// Removing a member revokes such tokens; this is a second lock.
+				return p, errUnauthorized
+			}
+			return p, err
+		}
+		if named != "" && named != m.Name {
+			return p, &apiError{http.StatusForbidden, fmt.Sprintf("this token is for organisation %s, not %s", m.Name, named),
+				"use a token of that organisation or drop --org"}
+		}
+	case named != "":
+		m, err = o.store.GetMemberOrganisation(ctx, db.GetMemberOrganisationParams{UserID: p.userID, Name: pgtype.Text{String: named, Valid: true}})
+		if err != nil {
+			return p, notMember(named, err)
+		}
+	default:
+		first, err := o.store.FirstMemberOrganisation(ctx, p.userID)
+		if err != nil {
+			if isNotFound(store.Classify(err)) {
+				return p, nil // no organisation: only the routes for any user
+			}
+			return p, err
+		}
+		m = db.GetMemberOrganisationRow(first)
+	}
+	p.orgID, p.orgName, p.role = m.ID, m.Name, min(parseRole(m.Role), p.roleCap)
+	p.orgFixed = row.OrganisationID.Valid || named != ""
 	return p, nil
 }
 
-// require wraps a handler so that only the given token kinds reach it.
-func (o *Operator) require(kinds []string, h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+// inProjectOrg is p acting in the organisation of the named project, for
+// clients that cannot name an organisation (registry, git): a user token
+// not tied to one organisation takes the user's role there. Otherwise,
+// and for unknown projects, p is unchanged (and the caller's checks of
+// p's organisation refuse the project).
+func (o *Operator) inProjectOrg(ctx context.Context, p principal, project string) (principal, error) {
+	if p.kind != kindUser || p.orgFixed {
+		return p, nil
+	}
+	pr, err := o.store.GetProjectByNameAnyOrganisation(ctx, project)
+	if err != nil || pr.OrganisationID == p.orgID {
+		if err != nil && !isNotFound(store.Classify(err)) {
+			return p, err
+		}
+		return p, nil
+	}
+	m, err := o.store.GetMemberOrganisation(ctx, db.GetMemberOrganisationParams{UserID: p.userID, ID: uuid.NullUUID{UUID: pr.OrganisationID, Valid: true}})
+	if err != nil {
+		if isNotFound(store.Classify(err)) {
+			return p, nil
+		}
+		return p, err
+	}
+	p.orgID, p.orgName, p.role = m.ID, m.Name, min(parseRole(m.Role), p.roleCap)
+	return p, nil
+}
+
+// notMember answers alike whether the organisation exists or not.
+func notMember(org string, err error) error {
+	if err != nil && !isNotFound(store.Classify(err)) {
+		return err
+	}
+	return &apiError{http.StatusForbidden, fmt.Sprintf("you are not a member of organisation %q", org),
+		"list yours with `zeitwork orgs list`, or ask one of its owners for an invitation"}
+}
+
+// require wraps a handler so that only callers the need allows reach it.
+func (o *Operator) require(n need, h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		_, changed := o.hub.Version()
 		p, err := o.authenticate(r)
 		if err != nil {
 			o.writeError(w, r, err)
 			return
 		}
 		auditFrom(r.Context()).setActor(actorOf(p))
-		allowed := p.kind == "internal"
-		for _, k := range kinds {
-			allowed = allowed || p.kind == k
-		}
-		if !allowed {
-			o.writeError(w, r, &apiError{http.StatusForbidden, "this token may not use " + r.URL.Path, "use a token of the right kind"})
+		// p is the request's actor from here on, allowed or not.
+		if err := p.allow(n); err != nil {
+			o.writeError(w, r, err)
 			return
 		}
-		if err := h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p))); err != nil {
+		ctx, cancel := context.WithCancel(context.WithValue(r.Context(), principalKey{}, p))
+		defer cancel()
+		if p.kind == kindUser {
+			go o.endOnLostAccess(ctx, cancel, r, n, p, changed)
+		}
+		if err := h(w, r.WithContext(ctx)); err != nil {
 			o.writeError(w, r, err)
 		}
+	}
+}
+
+// endOnLostAccess ends a long request (a log stream) of a user token once
+// the token is revoked or expires, or the member is removed or loses the
+// role the route needs: the change wakes the hub (a trigger on memberships
+// and api_tokens), and the request's token is checked again. Requests
+// shorter than a second are left alone.
+func (o *Operator) endOnLostAccess(ctx context.Context, cancel context.CancelFunc, r *http.Request, n need, p principal, changed <-chan struct{}) {
+	long := time.NewTimer(time.Second)
+	defer long.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-long.C:
+	}
+	expiry := make(<-chan time.Time)
+	if p.expiresAt != nil {
+		t := time.NewTimer(time.Until(*p.expiresAt))
+		defer t.Stop()
+		expiry = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-expiry:
+		}
+		_, changed = o.hub.Version()
+		q, err := o.authenticate(r.WithContext(ctx))
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = q.allow(n)
+		}
+		var refused *apiError
+		if errors.As(err, &refused) || err == nil && q.orgID != p.orgID {
+			cancel()
+			return
+		}
+		// Another error (the database's) leaves the request running.
 	}
 }
 
@@ -143,6 +336,19 @@ func Bootstrap(ctx context.Context, s *store.Store, org, email string) (string, 
 			}
 			if u, err = q.CreateUser(ctx, db.CreateUserParams{ID: uuid.New(), OrganisationID: o.ID, Email: email}); err != nil {
 				return err
+			}
+			if _, err = q.AddMembership(ctx, db.AddMembershipParams{OrganisationID: o.ID, UserID: u.ID, Role: roleOwner.String()}); err != nil {
+				return err
+			}
+			// The first user administers the installation.
+			n, err := q.CountUsers(ctx)
+			if err != nil {
+				return err
+			}
+			if n == 1 {
+				if err = q.SetInstallationAdmin(ctx, db.SetInstallationAdminParams{ID: u.ID, InstallationAdmin: true}); err != nil {
+					return err
+				}
 			}
 		}
 		_, err = q.CreateAPIToken(ctx, db.CreateAPITokenParams{

@@ -229,6 +229,9 @@ func (o *Operator) build(r *http.Request) (db.Project, db.Build, error) {
 		return p, db.Build{}, missing
 	}
 	auditProject(r.Context(), p)
+	if err := checkProjectScope(r, p); err != nil {
+		return p, db.Build{}, err
+	}
 	return p, b, nil
 }
 

@@ -42,6 +42,9 @@ func (o *Operator) createDeployment(w http.ResponseWriter, r *http.Request) erro
 	if err := o.checkImageSource(r.Context(), p.OrganisationID, req.Image); err != nil {
 		return err
 	}
+	if err := o.checkImageScope(r, req.Image); err != nil {
+		return err
+	}
 	d, err := o.insertDeployment(r.Context(), o.store.Queries, p, req.Image, false)
 	if err != nil {
 		return err
@@ -108,6 +111,9 @@ func (o *Operator) deployment(r *http.Request) (db.Project, db.Deployment, error
 		return p, d, missing
 	}
 	auditProject(r.Context(), p)
+	if err := checkProjectScope(r, p); err != nil {
+		return p, d, err
+	}
 	return p, d, nil
 }
 

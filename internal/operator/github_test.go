@@ -85,8 +85,8 @@ func startGitHub(t *testing.T, tweaks ...func(*operator.Config)) *ghFixture {
 	fb := &fileBuilder{}
 	h := start(t, append([]func(*operator.Config){func(c *operator.Config) { c.Builder = fb; c.AdminToken = adminToken }}, tweaks...)...)
 	app := api.GitHubApp{AppID: gh.AppID, PrivateKey: gh.KeyPEM, WebhookSecret: gh.WebhookSecret, API: gh.URL}
-	if code := h.call("PUT", "/v1/github/app", h.token, app, nil); code != http.StatusUnauthorized {
-		t.Fatalf("a user token set the operator's GitHub App: %d", code)
+	if code := h.call("PUT", "/v1/github/app", h.member("owner2@acme.test", "owner"), app, nil); code != http.StatusForbidden {
+		t.Fatalf("an organisation owner who does not administer the installation set the operator's GitHub App: %d", code)
 	}
 	if code := h.call("PUT", "/v1/github/app", adminToken, app, nil); code != 200 {
 		t.Fatalf("put github app: %d", code)

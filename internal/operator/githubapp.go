@@ -2,7 +2,6 @@ package operator
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -110,29 +109,6 @@ func (o *Operator) getGitHubApp(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, api.GitHubApp{AppID: row.AppID, Slug: row.Slug, API: row.ApiUrl})
 	return nil
-}
-
-// requireAdmin lets only the operator's admin token (Config.AdminToken)
-// reach h: the GitHub App is shared by every organisation.
-func (o *Operator) requireAdmin(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		tok := bearer(r)
-		ok := tok != "" && (subtle.ConstantTimeCompare([]byte(tok), []byte(o.internalToken)) == 1 ||
-			o.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(o.cfg.AdminToken)) == 1)
-		if !ok {
-			// A refused attempt is recorded as the caller whose token it was.
-			if p, err := o.authenticate(r); err == nil {
-				auditFrom(r.Context()).setActor(actorOf(p))
-			}
-			o.writeError(w, r, &apiError{http.StatusUnauthorized, "this needs the operator's admin token",
-				"use the token in ZEITWORK_ADMIN_TOKEN of the operator"})
-			return
-		}
-		auditFrom(r.Context()).setActor(auditActor{kind: actorAdmin})
-		if err := h(w, r); err != nil {
-			o.writeError(w, r, err)
-		}
-	}
 }
 
 // handle serves an endpoint that authenticates its requests itself.

@@ -54,6 +54,18 @@ func (o *Operator) serveGit(w http.ResponseWriter, r *http.Request) {
 		o.writeError(w, r, err)
 		return
 	}
+	if pr, err = o.inProjectOrg(r.Context(), pr, repo); err != nil {
+		o.writeError(w, r, err)
+		return
+	}
+	least := onProject(roleViewer)
+	if service == "git-receive-pack" || r.URL.Query().Get("service") == "git-receive-pack" {
+		least = onProject(roleDeveloper) // a push deploys
+	}
+	if err := pr.allow(least); err != nil {
+		o.writeError(w, r, err)
+		return
+	}
 	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, pr))
 	r.SetPathValue("project", repo)
 	p, err := o.project(r)

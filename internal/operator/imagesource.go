@@ -93,3 +93,24 @@ func (o *Operator) nodeMayPull(ctx context.Context, node uuid.UUID, repo string)
 	}
 	return false, nil
 }
+
+// checkImageScope refuses a token limited to some projects an image of the
+// built-in registry from another project's repository: it may not pull
+// those, so it may not run them either.
+func (o *Operator) checkImageScope(r *http.Request, ref string) error {
+	pr := principalFrom(r.Context())
+	parsed, err := name.ParseReference(ref)
+	if len(pr.projects) == 0 || err != nil || !o.egress.IsOwn(parsed.Context().RegistryStr()) {
+		return nil
+	}
+	repo := parsed.Context().RepositoryStr()
+	ok, err := o.repoInScope(r.Context(), pr, repo)
+	if err != nil && !isNotFound(store.Classify(err)) {
+		return err
+	}
+	if !ok {
+		return &apiError{http.StatusForbidden, fmt.Sprintf("this token may not use images of repository %s", repo),
+			"deploy an image pushed to this project's repository"}
+	}
+	return nil
+}

@@ -213,6 +213,8 @@ type Operator struct {
 	github githubCache
 	// git is the git remote, nil without GitDir.
 	git *gitRemote
+	// touches spares a write per request recording a token's use (tokens.go).
+	touches tokenTouches
 }
 
 // New returns an operator; call Run to start its reconcilers.

@@ -114,7 +114,20 @@ func (o *Operator) project(r *http.Request) (db.Project, error) {
 		return p, err
 	}
 	auditProject(r.Context(), p)
+	if err := checkProjectScope(r, p); err != nil {
+		return p, err
+	}
 	return p, nil
+}
+
+// checkProjectScope refuses a project a token limited to others may not
+// act on (the project is already known to be of the caller's organisation).
+func checkProjectScope(r *http.Request, p db.Project) error {
+	if principalFrom(r.Context()).mayUseProject(p.ID) {
+		return nil
+	}
+	return &apiError{http.StatusForbidden, fmt.Sprintf("this token may not act on project %q", p.Name),
+		"use a token for that project, or one without a project limit"}
 }
 
 func (o *Operator) liveSlug(r *http.Request, p db.Project) string {

@@ -1,12 +1,14 @@
 package operator
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
 
 	"github.com/zeitwork/zeitwork/internal/registry"
+	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
 // registryHandler serves the built-in OCI registry. Users push with their
@@ -40,7 +42,16 @@ func (o *Operator) registryHandler() (*registry.Registry, error) {
 // is named after a project ("<project>" or "<project>/..."), and a user may
 // only touch, or mount blobs from, repositories of their organisation's
 // projects.
+//
+// Pulling needs the viewer role, pushing the developer role; a token
+// limited to some projects touches only their repositories. A user token
+// not tied to one organisation acts, for each repository, in the
+// organisation of its project (registry clients name no organisation).
 func (o *Operator) authorizeRepos(r *http.Request, p principal) error {
+	least := roleViewer
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		least = roleDeveloper
+	}
 	repos := []string{repository(r.URL.Path)}
 	if from := r.URL.Query().Get("from"); from != "" {
 		repos = append(repos, from)
@@ -49,9 +60,23 @@ func (o *Operator) authorizeRepos(r *http.Request, p principal) error {
 		if repo == "" {
 			continue // the base endpoint /v2/
 		}
-		ok, err := o.repoInOrg(r.Context(), p.orgID, repo)
+		project, _, _ := strings.Cut(repo, "/")
+		q, err := o.inProjectOrg(r.Context(), p, project)
 		if err != nil {
 			return err
+		}
+		if q.role < least {
+			return fmt.Errorf("pushing needs the developer role, pulling the viewer role, in the organisation of %s: %w", repo, registry.ErrForbidden)
+		}
+		ok, err := o.repoInOrg(r.Context(), q.orgID, repo)
+		if err != nil {
+			return err
+		}
+		if ok && len(q.projects) > 0 {
+			ok, err = o.repoInScope(r.Context(), q, repo)
+			if err != nil {
+				return err
+			}
 		}
 		if !ok {
 			return fmt.Errorf("repository %s does not belong to a project of yours; name images after a project: %w", repo, registry.ErrForbidden)
@@ -93,4 +118,15 @@ func repository(path string) string {
 		}
 	}
 	return ""
+}
+
+// repoInScope reports whether a repository of p's organisation belongs to
+// one of the projects p's token is limited to.
+func (o *Operator) repoInScope(ctx context.Context, p principal, repo string) (bool, error) {
+	name, _, _ := strings.Cut(repo, "/")
+	pr, err := o.store.GetProjectByName(ctx, db.GetProjectByNameParams{OrganisationID: p.orgID, Name: name})
+	if err != nil {
+		return false, err
+	}
+	return p.mayUseProject(pr.ID), nil
 }

@@ -1,60 +1,117 @@
 package operator
 
-import "net/http"
+import (
+	"fmt"
+	"net/http"
+)
+
+// route is one endpoint and what it needs of the caller (roles.go).
+type route struct {
+	pattern string
+	need    need
+	h       func(http.ResponseWriter, *http.Request) error
+}
+
+// table is the API's policy table: every endpoint, and who may use it.
+// routes registers nothing else, and refuses an entry without a need.
+func (o *Operator) table() []route {
+	return []route{
+		{"GET /v1/status", inOrg(roleViewer), o.getStatus},
+		{"POST /v1/projects", inOrg(roleAdmin), o.createProject},
+		{"GET /v1/projects", inOrg(roleViewer), o.listProjects},
+		{"GET /v1/projects/{project}", onProject(roleViewer), o.getProject},
+		{"PATCH /v1/projects/{project}", onProject(roleAdmin), o.updateProject},
+		{"POST /v1/projects/{project}/deployments", onProject(roleDeveloper), o.createDeployment},
+		{"GET /v1/projects/{project}/deployments", onProject(roleViewer), o.listDeployments},
+		{"POST /v1/projects/{project}/rollback", onProject(roleDeveloper), o.rollback},
+		{"GET /v1/projects/{project}/env", onProject(roleDeveloper), o.listEnv},
+		{"PUT /v1/projects/{project}/env/{name}", onProject(roleAdmin), o.setEnv},
+		{"DELETE /v1/projects/{project}/env/{name}", onProject(roleAdmin), o.deleteEnv},
+		{"GET /v1/projects/{project}/build-args", onProject(roleDeveloper), o.listBuildArgs},
+		{"PUT /v1/projects/{project}/build-args/{name}", onProject(roleAdmin), o.setBuildArg},
+		{"DELETE /v1/projects/{project}/build-args/{name}", onProject(roleAdmin), o.deleteBuildArg},
+		{"PUT /v1/projects/{project}/registry", onProject(roleAdmin), o.putRegistry},
+		{"GET /v1/projects/{project}/registry", onProject(roleDeveloper), o.getRegistry},
+		{"DELETE /v1/projects/{project}/registry", onProject(roleAdmin), o.deleteRegistry},
+		{"POST /v1/projects/{project}/builds", onProject(roleDeveloper), o.createBuild},
+		{"GET /v1/projects/{project}/builds", onProject(roleViewer), o.listBuilds},
+		{"GET /v1/builds/{build}", onProject(roleViewer), o.getBuild},
+		{"POST /v1/builds/{build}/cancel", onProject(roleDeveloper), o.cancelBuild},
+		{"GET /v1/builds/{build}/logs", onProject(roleDeveloper), o.buildLogs},
+		{"GET /v1/deployments/{deployment}", onProject(roleViewer), o.getDeployment},
+		{"DELETE /v1/deployments/{deployment}", onProject(roleDeveloper), o.deleteDeployment},
+		{"GET /v1/deployments/{deployment}/logs", onProject(roleDeveloper), o.streamLogs},
+		{"GET /v1/audit", inOrg(roleAdmin), o.listAudit},
+
+		{"GET /v1/orgs", anyUserToken, o.listOrgs},
+		{"POST /v1/orgs", anyUser, o.createOrg},
+		{"GET /v1/members", inOrg(roleViewer), o.listMembers},
+		{"PATCH /v1/members/{email}", inOrg(roleOwner), o.setMemberRole},
+		{"DELETE /v1/members/{email}", inOrg(roleOwner), o.removeMember},
+		{"POST /v1/invitations", inOrg(roleOwner), o.createInvitation},
+		{"GET /v1/invitations", inOrg(roleOwner), o.listInvitations},
+		{"POST /v1/invitations/accept", public, o.acceptInvitation},
+		{"POST /v1/tokens", inOrg(roleViewer), o.createToken},
+		{"GET /v1/tokens", anyUser, o.listTokens},
+		{"DELETE /v1/tokens/{token}", anyUser, o.revokeToken},
+
+		{"GET /v1/settings", installAdmin, o.getSettings},
+		{"PUT /v1/settings", installAdmin, o.putSettings},
+		{"POST /v1/signup", public, o.signup},
+
+		{"POST /v1/webhooks/github", public, o.githubWebhook},
+		{"PUT /v1/github/app", installAdmin, o.putGitHubApp},
+		{"GET /v1/github/app", installAdmin, o.getGitHubApp},
+		{"GET /v1/github/created", public, plain(githubCreated)},
+
+		{"POST /v1/nodes/register", public, plain(o.registerNode)},
+		{"POST /v1/nodes/{node}/heartbeat", tokenKind(kindNode), o.heartbeat},
+		{"GET /v1/nodes/{node}/desired", tokenKind(kindNode), o.desiredState},
+		{"POST /v1/nodes/{node}/instances/{instance}", tokenKind(kindNode), o.reportInstance},
+		{"POST /v1/nodes/{node}/logs", tokenKind(kindNode), o.shipLogs},
+
+		{"GET /v1/edge/routes", tokenKind(kindEdge), o.edgeRoutes},
+
+		// The registry and the git remote check tokens and roles per
+		// repository (registry.go, gitremote.go).
+		{"/v2/", public, plain(o.serveRegistry)},
+		{"/git/", public, plain(o.serveGit)},
+		{"/", public, plain(o.noSuchEndpoint)},
+	}
+}
 
 func (o *Operator) routes() (*http.ServeMux, error) {
-	users := []string{kindUser}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", o.require(users, o.getStatus))
-	mux.HandleFunc("POST /v1/projects", o.require(users, o.createProject))
-	mux.HandleFunc("GET /v1/projects", o.require(users, o.listProjects))
-	mux.HandleFunc("GET /v1/projects/{project}", o.require(users, o.getProject))
-	mux.HandleFunc("PATCH /v1/projects/{project}", o.require(users, o.updateProject))
-	mux.HandleFunc("POST /v1/projects/{project}/deployments", o.require(users, o.createDeployment))
-	mux.HandleFunc("GET /v1/projects/{project}/deployments", o.require(users, o.listDeployments))
-	mux.HandleFunc("POST /v1/projects/{project}/rollback", o.require(users, o.rollback))
-	mux.HandleFunc("GET /v1/projects/{project}/env", o.require(users, o.listEnv))
-	mux.HandleFunc("PUT /v1/projects/{project}/env/{name}", o.require(users, o.setEnv))
-	mux.HandleFunc("DELETE /v1/projects/{project}/env/{name}", o.require(users, o.deleteEnv))
-	mux.HandleFunc("GET /v1/projects/{project}/build-args", o.require(users, o.listBuildArgs))
-	mux.HandleFunc("PUT /v1/projects/{project}/build-args/{name}", o.require(users, o.setBuildArg))
-	mux.HandleFunc("DELETE /v1/projects/{project}/build-args/{name}", o.require(users, o.deleteBuildArg))
-	mux.HandleFunc("PUT /v1/projects/{project}/registry", o.require(users, o.putRegistry))
-	mux.HandleFunc("GET /v1/projects/{project}/registry", o.require(users, o.getRegistry))
-	mux.HandleFunc("DELETE /v1/projects/{project}/registry", o.require(users, o.deleteRegistry))
-	mux.HandleFunc("POST /v1/projects/{project}/builds", o.require(users, o.createBuild))
-	mux.HandleFunc("GET /v1/projects/{project}/builds", o.require(users, o.listBuilds))
-	mux.HandleFunc("GET /v1/builds/{build}", o.require(users, o.getBuild))
-	mux.HandleFunc("POST /v1/builds/{build}/cancel", o.require(users, o.cancelBuild))
-	mux.HandleFunc("GET /v1/builds/{build}/logs", o.require(users, o.buildLogs))
-	mux.HandleFunc("GET /v1/deployments/{deployment}", o.require(users, o.getDeployment))
-	mux.HandleFunc("DELETE /v1/deployments/{deployment}", o.require(users, o.deleteDeployment))
-	mux.HandleFunc("GET /v1/deployments/{deployment}/logs", o.require(users, o.streamLogs))
-	mux.HandleFunc("GET /v1/audit", o.require(users, o.listAudit))
-
-	mux.HandleFunc("POST /v1/webhooks/github", o.handle(o.githubWebhook))
-	mux.HandleFunc("PUT /v1/github/app", o.requireAdmin(o.putGitHubApp))
-	mux.HandleFunc("GET /v1/github/app", o.requireAdmin(o.getGitHubApp))
-	mux.HandleFunc("GET /v1/github/created", githubCreated)
-
-	nodes := []string{kindNode}
-	mux.HandleFunc("POST /v1/nodes/register", o.registerNode)
-	mux.HandleFunc("POST /v1/nodes/{node}/heartbeat", o.require(nodes, o.heartbeat))
-	mux.HandleFunc("GET /v1/nodes/{node}/desired", o.require(nodes, o.desiredState))
-	mux.HandleFunc("POST /v1/nodes/{node}/instances/{instance}", o.require(nodes, o.reportInstance))
-	mux.HandleFunc("POST /v1/nodes/{node}/logs", o.require(nodes, o.shipLogs))
-
-	mux.HandleFunc("GET /v1/edge/routes", o.require([]string{kindEdge}, o.edgeRoutes))
-
 	reg, err := o.registryHandler()
 	if err != nil {
 		return nil, err
 	}
 	o.registry = reg
-	mux.Handle("/v2/", reg)
-	mux.HandleFunc("/git/", o.serveGit)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		o.writeError(w, r, notFound("see docs/api.md for the endpoints", "no such endpoint: %s %s", r.Method, r.URL.Path))
-	})
+	return o.mux(o.table())
+}
+
+// mux registers the routes, each behind the check of its need.
+func (o *Operator) mux(table []route) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	for _, rt := range table {
+		if !rt.need.valid() {
+			return nil, fmt.Errorf("route %s declares no need: add one to the policy table (roles.go)", rt.pattern)
+		}
+		if rt.need.public {
+			mux.HandleFunc(rt.pattern, o.handle(rt.h))
+		} else {
+			mux.HandleFunc(rt.pattern, o.require(rt.need, rt.h))
+		}
+	}
 	return mux, nil
+}
+
+// plain adapts a handler that answers errors itself.
+func plain(h http.HandlerFunc) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error { h(w, r); return nil }
+}
+
+func (o *Operator) serveRegistry(w http.ResponseWriter, r *http.Request) { o.registry.ServeHTTP(w, r) }
+
+func (o *Operator) noSuchEndpoint(w http.ResponseWriter, r *http.Request) {
+	o.writeError(w, r, notFound("see docs/api.md for the endpoints", "no such endpoint: %s %s", r.Method, r.URL.Path))
 }

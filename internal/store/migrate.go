@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,6 +52,11 @@ func loadMigrations() ([]migration, error) {
 // Migrate applies every embedded migration newer than the database's
 // version, each in its own transaction, under an advisory lock.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return migrateTo(ctx, pool, math.MaxInt)
+}
+
+// migrateTo is Migrate up to a version (tests of a migration's data changes).
+func migrateTo(ctx context.Context, pool *pgxpool.Pool, last int) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
@@ -74,7 +80,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("migrate: read version: %w", err)
 	}
 	for _, m := range ms {
-		if m.version <= current {
+		if m.version <= current || m.version > last {
 			continue
 		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {

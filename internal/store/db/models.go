@@ -8,17 +8,24 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type ApiToken struct {
-	ID         uuid.UUID
-	Kind       string
-	UserID     uuid.NullUUID
-	NodeID     uuid.NullUUID
-	Name       string
-	TokenHash  []byte
-	CreatedAt  time.Time
-	LastUsedAt *time.Time
+	ID             uuid.UUID
+	Kind           string
+	UserID         uuid.NullUUID
+	NodeID         uuid.NullUUID
+	Name           string
+	TokenHash      []byte
+	CreatedAt      time.Time
+	LastUsedAt     *time.Time
+	OrganisationID uuid.NullUUID
+	Role           pgtype.Text
+	ProjectIds     []uuid.UUID
+	ExpiresAt      *time.Time
+	RevokedAt      *time.Time
+	LastUsedAddr   string
 }
 
 type AuditLog struct {
@@ -145,6 +152,12 @@ type Image struct {
 	CreatedAt time.Time
 }
 
+type InstallationSetting struct {
+	ID            bool
+	SignupDomains []string
+	UpdatedAt     time.Time
+}
+
 type Instance struct {
 	ID           uuid.UUID
 	DeploymentID uuid.UUID
@@ -161,6 +174,19 @@ type Instance struct {
 	HealthyAt    *time.Time
 }
 
+type Invitation struct {
+	ID             uuid.UUID
+	OrganisationID uuid.UUID
+	Email          string
+	Role           string
+	TokenHash      []byte
+	InvitedBy      uuid.NullUUID
+	ExpiresAt      time.Time
+	AcceptedAt     *time.Time
+	AcceptedBy     uuid.NullUUID
+	CreatedAt      time.Time
+}
+
 type LogLine struct {
 	ID           int64
 	DeploymentID uuid.UUID
@@ -168,6 +194,13 @@ type LogLine struct {
 	Stream       string
 	LoggedAt     time.Time
 	Line         string
+}
+
+type Membership struct {
+	OrganisationID uuid.UUID
+	UserID         uuid.UUID
+	Role           string
+	CreatedAt      time.Time
 }
 
 type Node struct {
@@ -227,8 +260,9 @@ type RegistryCredential struct {
 }
 
 type User struct {
-	ID             uuid.UUID
-	OrganisationID uuid.UUID
-	Email          string
-	CreatedAt      time.Time
+	ID                uuid.UUID
+	OrganisationID    uuid.UUID
+	Email             string
+	CreatedAt         time.Time
+	InstallationAdmin bool
 }

@@ -10,7 +10,26 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+const acceptInvitation = `-- name: AcceptInvitation :execrows
+UPDATE invitations SET accepted_at = now(), accepted_by = $2
+WHERE id = $1 AND accepted_at IS NULL AND expires_at > now()
+`
+
+type AcceptInvitationParams struct {
+	ID         uuid.UUID
+	AcceptedBy uuid.NullUUID
+}
+
+func (q *Queries) AcceptInvitation(ctx context.Context, arg AcceptInvitationParams) (int64, error) {
+	result, err := q.db.Exec(ctx, acceptInvitation, arg.ID, arg.AcceptedBy)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
 
 const addBuildLogLine = `-- name: AddBuildLogLine :exec
 INSERT INTO build_log_lines (build_id, line) VALUES ($1, $2)
@@ -85,6 +104,31 @@ func (q *Queries) AddEvent(ctx context.Context, arg AddEventParams) error {
 	return err
 }
 
+const addMembership = `-- name: AddMembership :one
+
+INSERT INTO memberships (organisation_id, user_id, role) VALUES ($1, $2, $3)
+ON CONFLICT (organisation_id, user_id) DO UPDATE SET role = EXCLUDED.role RETURNING organisation_id, user_id, role, created_at
+`
+
+type AddMembershipParams struct {
+	OrganisationID uuid.UUID
+	UserID         uuid.UUID
+	Role           string
+}
+
+// Teams (issue 9): memberships, roles, scoped user tokens, invitations.
+func (q *Queries) AddMembership(ctx context.Context, arg AddMembershipParams) (Membership, error) {
+	row := q.db.QueryRow(ctx, addMembership, arg.OrganisationID, arg.UserID, arg.Role)
+	var i Membership
+	err := row.Scan(
+		&i.OrganisationID,
+		&i.UserID,
+		&i.Role,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const claimBuild = `-- name: ClaimBuild :one
 UPDATE builds
 SET status = 'building', lease_owner = $1::text, attempts = attempts + 1,
@@ -154,6 +198,17 @@ func (q *Queries) ClearLiveDeployment(ctx context.Context, arg ClearLiveDeployme
 	return err
 }
 
+const countOwners = `-- name: CountOwners :one
+SELECT count(*) FROM memberships WHERE organisation_id = $1 AND role = 'owner'
+`
+
+func (q *Queries) CountOwners(ctx context.Context, organisationID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, countOwners, organisationID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countRepoLinksOutsideOrganisation = `-- name: CountRepoLinksOutsideOrganisation :one
 SELECT count(*) FROM projects WHERE lower(github_repo) = lower($1::text) AND organisation_id <> $2
 `
@@ -170,9 +225,20 @@ func (q *Queries) CountRepoLinksOutsideOrganisation(ctx context.Context, arg Cou
 	return count, err
 }
 
+const countUsers = `-- name: CountUsers :one
+SELECT count(*) FROM users
+`
+
+func (q *Queries) CountUsers(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, countUsers)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createAPIToken = `-- name: CreateAPIToken :one
 INSERT INTO api_tokens (id, kind, user_id, node_id, name, token_hash)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, kind, user_id, node_id, name, token_hash, created_at, last_used_at
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, kind, user_id, node_id, name, token_hash, created_at, last_used_at, organisation_id, role, project_ids, expires_at, revoked_at, last_used_addr
 `
 
 type CreateAPITokenParams struct {
@@ -203,6 +269,12 @@ func (q *Queries) CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) 
 		&i.TokenHash,
 		&i.CreatedAt,
 		&i.LastUsedAt,
+		&i.OrganisationID,
+		&i.Role,
+		&i.ProjectIds,
+		&i.ExpiresAt,
+		&i.RevokedAt,
+		&i.LastUsedAddr,
 	)
 	return i, err
 }
@@ -387,6 +459,47 @@ func (q *Queries) CreateInstance(ctx context.Context, arg CreateInstanceParams) 
 	return i, err
 }
 
+const createInvitation = `-- name: CreateInvitation :one
+INSERT INTO invitations (id, organisation_id, email, role, token_hash, invited_by, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, organisation_id, email, role, token_hash, invited_by, expires_at, accepted_at, accepted_by, created_at
+`
+
+type CreateInvitationParams struct {
+	ID             uuid.UUID
+	OrganisationID uuid.UUID
+	Email          string
+	Role           string
+	TokenHash      []byte
+	InvitedBy      uuid.NullUUID
+	ExpiresAt      time.Time
+}
+
+func (q *Queries) CreateInvitation(ctx context.Context, arg CreateInvitationParams) (Invitation, error) {
+	row := q.db.QueryRow(ctx, createInvitation,
+		arg.ID,
+		arg.OrganisationID,
+		arg.Email,
+		arg.Role,
+		arg.TokenHash,
+		arg.InvitedBy,
+		arg.ExpiresAt,
+	)
+	var i Invitation
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Email,
+		&i.Role,
+		&i.TokenHash,
+		&i.InvitedBy,
+		&i.ExpiresAt,
+		&i.AcceptedAt,
+		&i.AcceptedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const createNode = `-- name: CreateNode :one
 INSERT INTO nodes (id, region_id, hostname, tunnel_addr, driver, accel)
 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at
@@ -495,7 +608,7 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 }
 
 const createUser = `-- name: CreateUser :one
-INSERT INTO users (id, organisation_id, email) VALUES ($1, $2, $3) RETURNING id, organisation_id, email, created_at
+INSERT INTO users (id, organisation_id, email) VALUES ($1, $2, $3) RETURNING id, organisation_id, email, created_at, installation_admin
 `
 
 type CreateUserParams struct {
@@ -512,6 +625,54 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.OrganisationID,
 		&i.Email,
 		&i.CreatedAt,
+		&i.InstallationAdmin,
+	)
+	return i, err
+}
+
+const createUserToken = `-- name: CreateUserToken :one
+INSERT INTO api_tokens (id, kind, user_id, name, token_hash, organisation_id, role, project_ids, expires_at)
+VALUES ($1, 'user', $2, $3, $4, $5, $6, $7, $8) RETURNING id, kind, user_id, node_id, name, token_hash, created_at, last_used_at, organisation_id, role, project_ids, expires_at, revoked_at, last_used_addr
+`
+
+type CreateUserTokenParams struct {
+	ID             uuid.UUID
+	UserID         uuid.NullUUID
+	Name           string
+	TokenHash      []byte
+	OrganisationID uuid.NullUUID
+	Role           pgtype.Text
+	ProjectIds     []uuid.UUID
+	ExpiresAt      *time.Time
+}
+
+func (q *Queries) CreateUserToken(ctx context.Context, arg CreateUserTokenParams) (ApiToken, error) {
+	row := q.db.QueryRow(ctx, createUserToken,
+		arg.ID,
+		arg.UserID,
+		arg.Name,
+		arg.TokenHash,
+		arg.OrganisationID,
+		arg.Role,
+		arg.ProjectIds,
+		arg.ExpiresAt,
+	)
+	var i ApiToken
+	err := row.Scan(
+		&i.ID,
+		&i.Kind,
+		&i.UserID,
+		&i.NodeID,
+		&i.Name,
+		&i.TokenHash,
+		&i.CreatedAt,
+		&i.LastUsedAt,
+		&i.OrganisationID,
+		&i.Role,
+		&i.ProjectIds,
+		&i.ExpiresAt,
+		&i.RevokedAt,
+		&i.LastUsedAddr,
 	)
 	return i, err
 }
@@ -646,6 +807,24 @@ func (q *Queries) FinishBuild(ctx context.Context, arg FinishBuildParams) (Build
 	return i, err
 }
 
+const firstMemberOrganisation = `-- name: FirstMemberOrganisation :one
+SELECT m.role, o.id, o.name FROM memberships m JOIN organisations o ON o.id = m.organisation_id
+WHERE m.user_id = $1 ORDER BY m.created_at, o.id LIMIT 1
+`
+
+type FirstMemberOrganisationRow struct {
+	Role string
+	ID   uuid.UUID
+	Name string
+}
+
+func (q *Queries) FirstMemberOrganisation(ctx context.Context, userID uuid.UUID) (FirstMemberOrganisationRow, error) {
+	row := q.db.QueryRow(ctx, firstMemberOrganisation, userID)
+	var i FirstMemberOrganisationRow
+	err := row.Scan(&i.Role, &i.ID, &i.Name)
+	return i, err
+}
+
 const followDefaultBranch = `-- name: FollowDefaultBranch :exec
 UPDATE projects SET production_branch = $2
 WHERE id = $1 AND NOT production_branch_set AND production_branch <> $2
@@ -664,21 +843,27 @@ func (q *Queries) FollowDefaultBranch(ctx context.Context, arg FollowDefaultBran
 }
 
 const getAPITokenByHash = `-- name: GetAPITokenByHash :one
-SELECT t.id, t.kind, t.user_id, t.node_id, t.name, t.token_hash, t.created_at, t.last_used_at, u.organisation_id
+SELECT t.id, t.kind, t.user_id, t.node_id, t.name, t.token_hash, t.created_at, t.last_used_at, t.organisation_id, t.role, t.project_ids, t.expires_at, t.revoked_at, t.last_used_addr, COALESCE(u.installation_admin, false)::boolean AS installation_admin
 FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = $1
 `
 
 type GetAPITokenByHashRow struct {
-	ID             uuid.UUID
-	Kind           string
-	UserID         uuid.NullUUID
-	NodeID         uuid.NullUUID
-	Name           string
-	TokenHash      []byte
-	CreatedAt      time.Time
-	LastUsedAt     *time.Time
-	OrganisationID uuid.NullUUID
+	ID                uuid.UUID
+	Kind              string
+	UserID            uuid.NullUUID
+	NodeID            uuid.NullUUID
+	Name              string
+	TokenHash         []byte
+	CreatedAt         time.Time
+	LastUsedAt        *time.Time
+	OrganisationID    uuid.NullUUID
+	Role              pgtype.Text
+	ProjectIds        []uuid.UUID
+	ExpiresAt         *time.Time
+	RevokedAt         *time.Time
+	LastUsedAddr      string
+	InstallationAdmin bool
 }
 
 func (q *Queries) GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetAPITokenByHashRow, error) {
@@ -694,6 +879,12 @@ func (q *Queries) GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetA
 		&i.CreatedAt,
 		&i.LastUsedAt,
 		&i.OrganisationID,
+		&i.Role,
+		&i.ProjectIds,
+		&i.ExpiresAt,
+		&i.RevokedAt,
+		&i.LastUsedAddr,
+		&i.InstallationAdmin,
 	)
 	return i, err
 }
@@ -835,6 +1026,17 @@ func (q *Queries) GetImage(ctx context.Context, id uuid.UUID) (Image, error) {
 	return i, err
 }
 
+const getInstallationSettings = `-- name: GetInstallationSettings :one
+SELECT id, signup_domains, updated_at FROM installation_settings
+`
+
+func (q *Queries) GetInstallationSettings(ctx context.Context) (InstallationSetting, error) {
+	row := q.db.QueryRow(ctx, getInstallationSettings)
+	var i InstallationSetting
+	err := row.Scan(&i.ID, &i.SignupDomains, &i.UpdatedAt)
+	return i, err
+}
+
 const getInstance = `-- name: GetInstance :one
 SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at FROM instances WHERE id = $1
 `
@@ -856,6 +1058,91 @@ func (q *Queries) GetInstance(ctx context.Context, id uuid.UUID) (Instance, erro
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.HealthyAt,
+	)
+	return i, err
+}
+
+const getInvitationByHash = `-- name: GetInvitationByHash :one
+SELECT i.id, i.organisation_id, i.email, i.role, i.token_hash, i.invited_by, i.expires_at, i.accepted_at, i.accepted_by, i.created_at, o.name AS organisation
+FROM invitations i JOIN organisations o ON o.id = i.organisation_id
+WHERE i.token_hash = $1 FOR UPDATE OF i
+`
+
+type GetInvitationByHashRow struct {
+	ID             uuid.UUID
+	OrganisationID uuid.UUID
+	Email          string
+	Role           string
+	TokenHash      []byte
+	InvitedBy      uuid.NullUUID
+	ExpiresAt      time.Time
+	AcceptedAt     *time.Time
+	AcceptedBy     uuid.NullUUID
+	CreatedAt      time.Time
+	Organisation   string
+}
+
+func (q *Queries) GetInvitationByHash(ctx context.Context, tokenHash []byte) (GetInvitationByHashRow, error) {
+	row := q.db.QueryRow(ctx, getInvitationByHash, tokenHash)
+	var i GetInvitationByHashRow
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Email,
+		&i.Role,
+		&i.TokenHash,
+		&i.InvitedBy,
+		&i.ExpiresAt,
+		&i.AcceptedAt,
+		&i.AcceptedBy,
+		&i.CreatedAt,
+		&i.Organisation,
+	)
+	return i, err
+}
+
+const getMemberOrganisation = `-- name: GetMemberOrganisation :one
+SELECT m.role, o.id, o.name FROM memberships m JOIN organisations o ON o.id = m.organisation_id
+WHERE m.user_id = $1 AND (o.id = $2 OR o.name = $3)
+ORDER BY m.created_at, o.id LIMIT 1
+`
+
+type GetMemberOrganisationParams struct {
+	UserID uuid.UUID
+	ID     uuid.NullUUID
+	Name   pgtype.Text
+}
+
+type GetMemberOrganisationRow struct {
+	Role string
+	ID   uuid.UUID
+	Name string
+}
+
+func (q *Queries) GetMemberOrganisation(ctx context.Context, arg GetMemberOrganisationParams) (GetMemberOrganisationRow, error) {
+	row := q.db.QueryRow(ctx, getMemberOrganisation, arg.UserID, arg.ID, arg.Name)
+	var i GetMemberOrganisationRow
+	err := row.Scan(&i.Role, &i.ID, &i.Name)
+	return i, err
+}
+
+const getMembership = `-- name: GetMembership :one
+SELECT organisation_id, user_id, role, created_at FROM memberships WHERE organisation_id = $1 AND user_id = $2
+`
+
+type GetMembershipParams struct {
+	OrganisationID uuid.UUID
+	UserID         uuid.UUID
+}
+
+func (q *Queries) GetMembership(ctx context.Context, arg GetMembershipParams) (Membership, error) {
+	row := q.db.QueryRow(ctx, getMembership, arg.OrganisationID, arg.UserID)
+	var i Membership
+	err := row.Scan(
+		&i.OrganisationID,
+		&i.UserID,
+		&i.Role,
+		&i.CreatedAt,
 	)
 	return i, err
 }
@@ -961,6 +1248,38 @@ func (q *Queries) GetProjectByName(ctx context.Context, arg GetProjectByNamePara
 	return i, err
 }
 
+const getProjectByNameAnyOrganisation = `-- name: GetProjectByNameAnyOrganisation :one
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst FROM projects WHERE name = $1
+`
+
+func (q *Queries) GetProjectByNameAnyOrganisation(ctx context.Context, name string) (Project, error) {
+	row := q.db.QueryRow(ctx, getProjectByNameAnyOrganisation, name)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Name,
+		&i.MinInstancesPerRegion,
+		&i.Port,
+		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
+		&i.LiveDeploymentID,
+		&i.CreatedAt,
+		&i.ProductionBranch,
+		&i.ProductionBranchSet,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.RootDir,
+		&i.Dockerfile,
+		&i.RateLimitRps,
+		&i.RateLimitBurst,
+		&i.ClientRateLimitRps,
+		&i.ClientRateLimitBurst,
+	)
+	return i, err
+}
+
 const getRegistryCredentials = `-- name: GetRegistryCredentials :one
 SELECT project_id, host, username, sealed_password, push_repository, updated_at FROM registry_credentials WHERE project_id = $1
 `
@@ -980,7 +1299,7 @@ func (q *Queries) GetRegistryCredentials(ctx context.Context, projectID uuid.UUI
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, organisation_id, email, created_at FROM users WHERE email = $1
+SELECT id, organisation_id, email, created_at, installation_admin FROM users WHERE email = $1
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
@@ -991,6 +1310,7 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.OrganisationID,
 		&i.Email,
 		&i.CreatedAt,
+		&i.InstallationAdmin,
 	)
 	return i, err
 }
@@ -1715,6 +2035,42 @@ func (q *Queries) ListInstancesByDeployment(ctx context.Context, deploymentID uu
 	return items, nil
 }
 
+const listInvitations = `-- name: ListInvitations :many
+SELECT id, organisation_id, email, role, token_hash, invited_by, expires_at, accepted_at, accepted_by, created_at FROM invitations WHERE organisation_id = $1 AND accepted_at IS NULL AND expires_at > now()
+ORDER BY created_at
+`
+
+func (q *Queries) ListInvitations(ctx context.Context, organisationID uuid.UUID) ([]Invitation, error) {
+	rows, err := q.db.Query(ctx, listInvitations, organisationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Invitation
+	for rows.Next() {
+		var i Invitation
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganisationID,
+			&i.Email,
+			&i.Role,
+			&i.TokenHash,
+			&i.InvitedBy,
+			&i.ExpiresAt,
+			&i.AcceptedAt,
+			&i.AcceptedBy,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listLiveInstances = `-- name: ListLiveInstances :many
 SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at FROM instances WHERE state <> 'stopped' ORDER BY created_at, id
 `
@@ -1780,6 +2136,46 @@ func (q *Queries) ListLogLines(ctx context.Context, arg ListLogLinesParams) ([]L
 			&i.Stream,
 			&i.LoggedAt,
 			&i.Line,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listMembers = `-- name: ListMembers :many
+SELECT u.id, u.email, u.installation_admin, m.role, m.created_at
+FROM memberships m JOIN users u ON u.id = m.user_id
+WHERE m.organisation_id = $1 ORDER BY u.email
+`
+
+type ListMembersRow struct {
+	ID                uuid.UUID
+	Email             string
+	InstallationAdmin bool
+	Role              string
+	CreatedAt         time.Time
+}
+
+func (q *Queries) ListMembers(ctx context.Context, organisationID uuid.UUID) ([]ListMembersRow, error) {
+	rows, err := q.db.Query(ctx, listMembers, organisationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListMembersRow
+	for rows.Next() {
+		var i ListMembersRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.InstallationAdmin,
+			&i.Role,
+			&i.CreatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -2144,6 +2540,106 @@ func (q *Queries) ListRegions(ctx context.Context) ([]Region, error) {
 	return items, nil
 }
 
+const listUserOrganisations = `-- name: ListUserOrganisations :many
+SELECT o.id, o.name, o.created_at, m.role
+FROM memberships m JOIN organisations o ON o.id = m.organisation_id
+WHERE m.user_id = $1 ORDER BY o.name
+`
+
+type ListUserOrganisationsRow struct {
+	ID        uuid.UUID
+	Name      string
+	CreatedAt time.Time
+	Role      string
+}
+
+func (q *Queries) ListUserOrganisations(ctx context.Context, userID uuid.UUID) ([]ListUserOrganisationsRow, error) {
+	rows, err := q.db.Query(ctx, listUserOrganisations, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListUserOrganisationsRow
+	for rows.Next() {
+		var i ListUserOrganisationsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.CreatedAt,
+			&i.Role,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUserTokens = `-- name: ListUserTokens :many
+SELECT t.id, t.name, t.role, t.project_ids, t.expires_at, t.revoked_at, t.created_at,
+       t.last_used_at, t.last_used_addr, o.name AS organisation
+FROM api_tokens t LEFT JOIN organisations o ON o.id = t.organisation_id
+WHERE t.user_id = $1 ORDER BY t.created_at
+`
+
+type ListUserTokensRow struct {
+	ID           uuid.UUID
+	Name         string
+	Role         pgtype.Text
+	ProjectIds   []uuid.UUID
+	ExpiresAt    *time.Time
+	RevokedAt    *time.Time
+	CreatedAt    time.Time
+	LastUsedAt   *time.Time
+	LastUsedAddr string
+	Organisation pgtype.Text
+}
+
+func (q *Queries) ListUserTokens(ctx context.Context, userID uuid.NullUUID) ([]ListUserTokensRow, error) {
+	rows, err := q.db.Query(ctx, listUserTokens, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListUserTokensRow
+	for rows.Next() {
+		var i ListUserTokensRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Role,
+			&i.ProjectIds,
+			&i.ExpiresAt,
+			&i.RevokedAt,
+			&i.CreatedAt,
+			&i.LastUsedAt,
+			&i.LastUsedAddr,
+			&i.Organisation,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockOrganisation = `-- name: LockOrganisation :one
+SELECT id FROM organisations WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) LockOrganisation(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, lockOrganisation, id)
+	var id_2 uuid.UUID
+	err := row.Scan(&id_2)
+	return id_2, err
+}
+
 const lockProject = `-- name: LockProject :one
 SELECT id FROM projects WHERE id = $1 FOR UPDATE
 `
@@ -2222,6 +2718,35 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 			&i.LastHeartbeatAt,
 			&i.CreatedAt,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const projectNames = `-- name: ProjectNames :many
+SELECT id, name FROM projects WHERE id = ANY($1::uuid[]) ORDER BY name
+`
+
+type ProjectNamesRow struct {
+	ID   uuid.UUID
+	Name string
+}
+
+func (q *Queries) ProjectNames(ctx context.Context, ids []uuid.UUID) ([]ProjectNamesRow, error) {
+	rows, err := q.db.Query(ctx, projectNames, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ProjectNamesRow
+	for rows.Next() {
+		var i ProjectNamesRow
+		if err := rows.Scan(&i.ID, &i.Name); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -2364,6 +2889,23 @@ func (q *Queries) PutGitHubApp(ctx context.Context, arg PutGitHubAppParams) erro
 	return err
 }
 
+const removeMember = `-- name: RemoveMember :execrows
+DELETE FROM memberships WHERE organisation_id = $1 AND user_id = $2
+`
+
+type RemoveMemberParams struct {
+	OrganisationID uuid.UUID
+	UserID         uuid.UUID
+}
+
+func (q *Queries) RemoveMember(ctx context.Context, arg RemoveMemberParams) (int64, error) {
+	result, err := q.db.Exec(ctx, removeMember, arg.OrganisationID, arg.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const renewBuildLease = `-- name: RenewBuildLease :one
 UPDATE builds SET lease_expires_at = now() + make_interval(secs => $1::float8)
 WHERE id = $2 AND lease_owner = $3::text AND status IN ('building', 'pushing')
@@ -2430,6 +2972,42 @@ func (q *Queries) ReportInstance(ctx context.Context, arg ReportInstanceParams) 
 		&i.HealthyAt,
 	)
 	return i, err
+}
+
+const revokeMemberTokens = `-- name: RevokeMemberTokens :execrows
+UPDATE api_tokens SET revoked_at = now()
+WHERE user_id = $1 AND organisation_id = $2 AND revoked_at IS NULL
+`
+
+type RevokeMemberTokensParams struct {
+	UserID         uuid.NullUUID
+	OrganisationID uuid.NullUUID
+}
+
+func (q *Queries) RevokeMemberTokens(ctx context.Context, arg RevokeMemberTokensParams) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeMemberTokens, arg.UserID, arg.OrganisationID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const revokeUserToken = `-- name: RevokeUserToken :execrows
+UPDATE api_tokens SET revoked_at = now()
+WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL
+`
+
+type RevokeUserTokenParams struct {
+	UserID uuid.NullUUID
+	ID     uuid.UUID
+}
+
+func (q *Queries) RevokeUserToken(ctx context.Context, arg RevokeUserTokenParams) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeUserToken, arg.UserID, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setBuildArg = `-- name: SetBuildArg :exec
@@ -2566,6 +3144,20 @@ func (q *Queries) SetEnvVar(ctx context.Context, arg SetEnvVarParams) error {
 	return err
 }
 
+const setInstallationAdmin = `-- name: SetInstallationAdmin :exec
+UPDATE users SET installation_admin = $2 WHERE id = $1
+`
+
+type SetInstallationAdminParams struct {
+	ID                uuid.UUID
+	InstallationAdmin bool
+}
+
+func (q *Queries) SetInstallationAdmin(ctx context.Context, arg SetInstallationAdminParams) error {
+	_, err := q.db.Exec(ctx, setInstallationAdmin, arg.ID, arg.InstallationAdmin)
+	return err
+}
+
 const setInstanceDesired = `-- name: SetInstanceDesired :exec
 UPDATE instances SET desired = $2, reason = CASE WHEN $3::text = '' THEN reason ELSE $3::text END, updated_at = now()
 WHERE id = $1
@@ -2580,6 +3172,24 @@ type SetInstanceDesiredParams struct {
 func (q *Queries) SetInstanceDesired(ctx context.Context, arg SetInstanceDesiredParams) error {
 	_, err := q.db.Exec(ctx, setInstanceDesired, arg.ID, arg.Desired, arg.Reason)
 	return err
+}
+
+const setMemberRole = `-- name: SetMemberRole :execrows
+UPDATE memberships SET role = $3 WHERE organisation_id = $1 AND user_id = $2
+`
+
+type SetMemberRoleParams struct {
+	OrganisationID uuid.UUID
+	UserID         uuid.UUID
+	Role           string
+}
+
+func (q *Queries) SetMemberRole(ctx context.Context, arg SetMemberRoleParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setMemberRole, arg.OrganisationID, arg.UserID, arg.Role)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setProjectGitHubInstallation = `-- name: SetProjectGitHubInstallation :exec
@@ -2651,6 +3261,17 @@ func (q *Queries) SetRunningBuildTimings(ctx context.Context, arg SetRunningBuil
 	return err
 }
 
+const setSignupDomains = `-- name: SetSignupDomains :one
+UPDATE installation_settings SET signup_domains = $1, updated_at = now() RETURNING id, signup_domains, updated_at
+`
+
+func (q *Queries) SetSignupDomains(ctx context.Context, signupDomains []string) (InstallationSetting, error) {
+	row := q.db.QueryRow(ctx, setSignupDomains, signupDomains)
+	var i InstallationSetting
+	err := row.Scan(&i.ID, &i.SignupDomains, &i.UpdatedAt)
+	return i, err
+}
+
 const stopUnplacedInstances = `-- name: StopUnplacedInstances :exec
 UPDATE instances SET state = 'stopped', updated_at = now()
 WHERE desired = 'stopped' AND (node_id IS NULL OR state IN ('pending', 'lost'))
@@ -2667,6 +3288,22 @@ UPDATE api_tokens SET last_used_at = now() WHERE id = $1
 
 func (q *Queries) TouchAPIToken(ctx context.Context, id uuid.UUID) error {
 	_, err := q.db.Exec(ctx, touchAPIToken, id)
+	return err
+}
+
+const touchUserToken = `-- name: TouchUserToken :exec
+UPDATE api_tokens SET last_used_at = now(), last_used_addr = $2
+WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute' OR last_used_addr <> $2)
+`
+
+type TouchUserTokenParams struct {
+	ID           uuid.UUID
+	LastUsedAddr string
+}
+
+// At most one write a minute per token, unless the address changed.
+func (q *Queries) TouchUserToken(ctx context.Context, arg TouchUserTokenParams) error {
+	_, err := q.db.Exec(ctx, touchUserToken, arg.ID, arg.LastUsedAddr)
 	return err
 }
 

@@ -15,7 +15,7 @@ INSERT INTO api_tokens (id, kind, user_id, node_id, name, token_hash)
 VALUES ($1, $2, $3, $4, $5, $6) RETURNING *;
 
 -- name: GetAPITokenByHash :one
-SELECT t.*, u.organisation_id
+SELECT t.*, COALESCE(u.installation_admin, false)::boolean AS installation_admin
 FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = $1;
 
@@ -465,3 +465,100 @@ UPDATE builds SET github_repo = $2, github_installation_id = $3, root_dir = $4 W
 -- Stage timings as a build runs, written only under the runner's claim: a
 -- replica that lost the build does not overwrite its new runner's.
 UPDATE builds SET timings = $2 WHERE id = $1 AND lease_owner = sqlc.arg(owner)::text;
+-- Teams (issue 9): memberships, roles, scoped user tokens, invitations.
+
+-- name: AddMembership :one
+INSERT INTO memberships (organisation_id, user_id, role) VALUES ($1, $2, $3)
+ON CONFLICT (organisation_id, user_id) DO UPDATE SET role = EXCLUDED.role RETURNING *;
+
+-- name: GetMembership :one
+SELECT * FROM memberships WHERE organisation_id = $1 AND user_id = $2;
+
+-- name: ListUserOrganisations :many
+SELECT o.id, o.name, o.created_at, m.role
+FROM memberships m JOIN organisations o ON o.id = m.organisation_id
+WHERE m.user_id = $1 ORDER BY o.name;
+
+-- name: ListMembers :many
+SELECT u.id, u.email, u.installation_admin, m.role, m.created_at
+FROM memberships m JOIN users u ON u.id = m.user_id
+WHERE m.organisation_id = $1 ORDER BY u.email;
+
+-- name: SetMemberRole :execrows
+UPDATE memberships SET role = $3 WHERE organisation_id = $1 AND user_id = $2;
+
+-- name: RemoveMember :execrows
+DELETE FROM memberships WHERE organisation_id = $1 AND user_id = $2;
+
+-- name: CountOwners :one
+SELECT count(*) FROM memberships WHERE organisation_id = $1 AND role = 'owner';
+
+-- name: SetInstallationAdmin :exec
+UPDATE users SET installation_admin = $2 WHERE id = $1;
+
+-- name: CountUsers :one
+SELECT count(*) FROM users;
+
+-- name: CreateUserToken :one
+INSERT INTO api_tokens (id, kind, user_id, name, token_hash, organisation_id, role, project_ids, expires_at)
+VALUES ($1, 'user', $2, $3, $4, $5, $6, $7, $8) RETURNING *;
+
+-- name: ListUserTokens :many
+SELECT t.id, t.name, t.role, t.project_ids, t.expires_at, t.revoked_at, t.created_at,
+       t.last_used_at, t.last_used_addr, o.name AS organisation
+FROM api_tokens t LEFT JOIN organisations o ON o.id = t.organisation_id
+WHERE t.user_id = $1 ORDER BY t.created_at;
+
+-- name: RevokeUserToken :execrows
+UPDATE api_tokens SET revoked_at = now()
+WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL;
+
+-- name: RevokeMemberTokens :execrows
+UPDATE api_tokens SET revoked_at = now()
+WHERE user_id = $1 AND organisation_id = $2 AND revoked_at IS NULL;
+
+-- name: TouchUserToken :exec
+-- At most one write a minute per token, unless the address changed.
+UPDATE api_tokens SET last_used_at = now(), last_used_addr = $2
+WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute' OR last_used_addr <> $2);
+
+-- name: ProjectNames :many
+SELECT id, name FROM projects WHERE id = ANY(@ids::uuid[]) ORDER BY name;
+
+-- name: CreateInvitation :one
+INSERT INTO invitations (id, organisation_id, email, role, token_hash, invited_by, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *;
+
+-- name: GetInvitationByHash :one
+SELECT i.*, o.name AS organisation
+FROM invitations i JOIN organisations o ON o.id = i.organisation_id
+WHERE i.token_hash = $1 FOR UPDATE OF i;
+
+-- name: AcceptInvitation :execrows
+UPDATE invitations SET accepted_at = now(), accepted_by = $2
+WHERE id = $1 AND accepted_at IS NULL AND expires_at > now();
+
+-- name: ListInvitations :many
+SELECT * FROM invitations WHERE organisation_id = $1 AND accepted_at IS NULL AND expires_at > now()
+ORDER BY created_at;
+
+-- name: LockOrganisation :one
+SELECT id FROM organisations WHERE id = $1 FOR UPDATE;
+
+-- name: GetProjectByNameAnyOrganisation :one
+SELECT * FROM projects WHERE name = $1;
+
+-- name: GetInstallationSettings :one
+SELECT * FROM installation_settings;
+
+-- name: SetSignupDomains :one
+UPDATE installation_settings SET signup_domains = $1, updated_at = now() RETURNING *;
+
+-- name: GetMemberOrganisation :one
+SELECT m.role, o.id, o.name FROM memberships m JOIN organisations o ON o.id = m.organisation_id
+WHERE m.user_id = $1 AND (o.id = sqlc.narg(id) OR o.name = sqlc.narg(name))
+ORDER BY m.created_at, o.id LIMIT 1;
+
+-- name: FirstMemberOrganisation :one
+SELECT m.role, o.id, o.name FROM memberships m JOIN organisations o ON o.id = m.organisation_id
+WHERE m.user_id = $1 ORDER BY m.created_at, o.id LIMIT 1;
