@@ -338,8 +338,11 @@ func TestAuditRecordsWebhookDeliveries(t *testing.T) {
 			t.Errorf("a forged delivery, which names no organisation, is in acme's log: %+v", e)
 		}
 	}
-	// startGitHub tried to set the App with a user token first.
-	checkActorIsBootstrapUser(t, f.findEntry(f.token, "github_app.set", http.StatusUnauthorized))
+	// startGitHub tried to set the App as an organisation owner who does
+	// not administer the installation first: recorded as that user.
+	if e := f.findEntry(f.token, "github_app.set", http.StatusForbidden); e.Actor.Kind != "user" || e.Actor.User != "owner2@acme.test" || e.Actor.Role != "owner" {
+		t.Errorf("refused App set: actor %+v, want owner2 acting as owner", e.Actor)
+	}
 	var forged, appSet int
 	err := f.store.Pool.QueryRow(context.Background(), `SELECT
 		count(*) FILTER (WHERE action = 'github.webhook' AND actor_kind = 'anonymous' AND status = 401 AND organisation_id IS NULL),

@@ -82,11 +82,17 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 	}
 }
 
-// TestCanReadAudit: only users read the audit log, never a machine's token.
+// TestCanReadAudit: only owners and admins read the audit log, never a
+// machine's token.
 func TestCanReadAudit(t *testing.T) {
 	for kind, want := range map[string]bool{kindUser: true, kindNode: false, kindEdge: false, kindBuild: false, "internal": false, "": false} {
-		if got := canReadAudit(principal{kind: kind}); got != want {
+		if got := canReadAudit(principal{kind: kind, role: roleAdmin}); got != want {
 			t.Errorf("canReadAudit(%q) = %v, want %v", kind, got, want)
+		}
+	}
+	for r, want := range map[role]bool{roleOwner: true, roleAdmin: true, roleDeveloper: false, roleViewer: false, roleNone: false} {
+		if got := canReadAudit(principal{kind: kindUser, role: r}); got != want {
+			t.Errorf("canReadAudit(user as %s) = %v, want %v", r, got, want)
 		}
 	}
 }

@@ -178,12 +178,17 @@ func (o *Operator) enqueueBuild(ctx context.Context, p db.Project, src buildSour
 				return err
 			}
 		}
-		return q.PutBuildContext(ctx, db.PutBuildContextParams{BuildID: b.ID, Archive: archive})
+		if err := q.PutBuildContext(ctx, db.PutBuildContextParams{BuildID: b.ID, Archive: archive}); err != nil {
+			return err
+		}
+		// In the transaction: once committed, a builder may claim the
+		// build and log before this line would.
+		return q.AddBuildLogLine(ctx, db.AddBuildLogLineParams{BuildID: b.ID,
+			Line: fmt.Sprintf("zeitwork: build queued (%d KiB context)", len(archive)>>10)})
 	})
 	if err != nil {
 		return b, fmt.Errorf("queue build: %w", err)
 	}
-	o.buildLog(ctx, b.ID, fmt.Sprintf("zeitwork: build queued (%d KiB context)", len(archive)>>10))
 	o.hub.Bump()
 	return b, nil
 }

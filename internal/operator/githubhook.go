@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/google/uuid"
-
 	"github.com/zeitwork/zeitwork/internal/github"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
@@ -119,6 +117,11 @@ func (o *Operator) buildPush(ctx context.Context, delivery string, push github.P
 			}
 			reply.Builds = append(reply.Builds, b.ID.String())
 			auditFrom(ctx).setTargetObject(p.ID, "build", b.ID.String())
+			// In the transaction, so that it comes before the builder's lines.
+			if err := q.AddBuildLogLine(ctx, db.AddBuildLogLineParams{BuildID: b.ID,
+				Line: "zeitwork: build queued for " + push.Repo + "@" + push.After[:12] + " (" + push.Branch + ")"}); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -127,9 +130,6 @@ func (o *Operator) buildPush(ctx context.Context, delivery string, push github.P
 	}
 	if err != nil {
 		return reply, fmt.Errorf("queue builds of %s@%s: %w", push.Repo, push.After, err)
-	}
-	for _, id := range reply.Builds {
-		o.buildLog(ctx, uuid.MustParse(id), "zeitwork: build queued for "+push.Repo+"@"+push.After[:12]+" ("+push.Branch+")")
 	}
 	o.hub.Bump()
 	return reply, nil

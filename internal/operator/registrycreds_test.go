@@ -65,7 +65,7 @@ func TestRegistryCredentialsAPI(t *testing.T) {
 		})
 	}
 	// Bad input changed nothing; nothing returns the password.
-	resp := h.raw("GET", "/v1/projects/web/registry", h.token)
+	resp := h.rawBody("GET", "/v1/projects/web/registry", h.token)
 	if !strings.Contains(resp, `"registry.example.com"`) || strings.Contains(resp, "SECRET") || strings.Contains(resp, "password") {
 		t.Fatalf("get: %s", resp)
 	}
@@ -90,8 +90,8 @@ func TestRegistryCredentialsAPI(t *testing.T) {
 	}
 }
 
-// raw returns a response body as text.
-func (h *harness) raw(method, path, token string) string {
+// rawBody returns a response body as text.
+func (h *harness) rawBody(method, path, token string) string {
 	h.t.Helper()
 	req, _ := http.NewRequest(method, h.url+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -151,7 +151,7 @@ func TestBuildPushesToProjectRegistry(t *testing.T) {
 	if auths, _ := reg.Elsewhere.Seen(); len(auths) != 0 {
 		t.Fatalf("the redirect target got credentials %q", auths)
 	}
-	if log := h.raw("GET", "/v1/builds/"+b.ID+"/logs", h.token); strings.Contains(log, "s3cret") || !strings.Contains(log, "pushing to "+reg.Host) {
+	if log := h.rawBody("GET", "/v1/builds/"+b.ID+"/logs", h.token); strings.Contains(log, "s3cret") || !strings.Contains(log, "pushing to "+reg.Host) {
 		t.Fatalf("log:\n%s", log)
 	}
 
