@@ -86,6 +86,17 @@ func (rec *auditRecord) setActor(a auditActor) {
 	rec.actor = a
 }
 
+// setOrg records the entry in organisation id rather than the one the
+// actor acted in (an organisation's creation goes to its own log).
+func (rec *auditRecord) setOrg(id uuid.UUID) {
+	if rec == nil {
+		return
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.actor.orgID = id
+}
+
 // setObject names what a request created, which its path cannot.
 func (rec *auditRecord) setObject(kind, id string) {
 	if rec == nil {
@@ -215,6 +226,15 @@ var auditActions = map[string]string{
 	"POST /v1/webhooks/github":                        "github.webhook",
 	"PUT /v1/github/app":                              "github_app.set",
 	"POST /v1/nodes/register":                         "node.register",
+	"POST /v1/orgs":                                   "org.create",
+	"PATCH /v1/members/{email}":                       "member.set_role",
+	"DELETE /v1/members/{email}":                      "member.remove",
+	"POST /v1/invitations":                            "invitation.create",
+	"POST /v1/invitations/accept":                     "invitation.accept",
+	"POST /v1/tokens":                                 "token.create",
+	"DELETE /v1/tokens/{token}":                       "token.revoke",
+	"PUT /v1/settings":                                "settings.set",
+	"POST /v1/signup":                                 "user.signup",
 }
 
 // auditAction names what r asked for, the kind and name of the object its
@@ -242,7 +262,7 @@ func auditAction(r *http.Request) (action, kind, object, project string) {
 	}
 	for _, k := range []struct{ value, kind string }{
 		{"name", strings.SplitN(action, ".", 2)[0]}, {"build", "build"}, {"deployment", "deployment"},
-		{"node", "node"}, {"project", "project"},
+		{"node", "node"}, {"email", "member"}, {"token", "token"}, {"org", "org"}, {"project", "project"},
 	} {
 		if v := r.PathValue(k.value); v != "" {
 			return action, k.kind, v, project

@@ -414,3 +414,66 @@ func TestAuditRecordsRefusedNodeReports(t *testing.T) {
 		t.Errorf("heartbeat entries: %d answered, %d refused, want 0 and 2 (%v)", ok, refused, err)
 	}
 }
+
+// TestAuditRecordsTeamChanges: inviting, joining, changing a role,
+// creating and revoking a token and removing a member are each recorded
+// with the member or token as the object and the user who did it (the
+// invitee for joining); developers and viewers cannot read the log.
+func TestAuditRecordsTeamChanges(t *testing.T) {
+	h := start(t)
+	ada := h.member("ada@acme.test", "developer")
+	h.member("vic@acme.test", "viewer")
+	var tok api.Token
+	if code := h.call("POST", "/v1/tokens", ada, api.CreateTokenRequest{Name: "ci"}, &tok); code != 201 {
+		t.Fatalf("create token: %d", code)
+	}
+	if code := h.call("DELETE", "/v1/tokens/ci", ada, nil, nil); code != 204 {
+		t.Fatalf("revoke token: %d", code)
+	}
+	if code := h.call("PATCH", "/v1/members/ada@acme.test", h.token, api.SetRoleRequest{Role: "admin"}, nil); code != 204 {
+		t.Fatalf("set role: %d", code)
+	}
+	if code := h.call("DELETE", "/v1/members/vic@acme.test", ada, nil, nil); code != 403 {
+		t.Fatalf("an admin removed a member: %d", code)
+	}
+	if code := h.call("DELETE", "/v1/members/vic@acme.test", h.token, nil, nil); code != 204 {
+		t.Fatalf("remove member: %d", code)
+	}
+	for _, c := range []struct {
+		action          string
+		status          int
+		user, role, obj string
+	}{
+		{"invitation.create", 201, "dev@acme.test", "owner", "ada@acme.test"},
+		{"invitation.accept", 200, "ada@acme.test", "developer", "ada@acme.test"},
+		{"token.create", 201, "ada@acme.test", "developer", "ci"},
+		{"token.revoke", 204, "ada@acme.test", "developer", "ci"},
+		{"member.set_role", 204, "dev@acme.test", "owner", "ada@acme.test"},
+		{"member.remove", 403, "ada@acme.test", "admin", "vic@acme.test"},
+		{"member.remove", 204, "dev@acme.test", "owner", "vic@acme.test"},
+	} {
+		var e api.AuditEntry
+		h.eventually(c.action+" on "+c.obj, func() bool {
+			for _, e = range h.auditEntries(h.token) {
+				if e.Action == c.action && e.Status == c.status && e.Object == c.obj {
+					return true
+				}
+			}
+			return false
+		})
+		if e.Actor.User != c.user || e.Actor.Role != c.role || e.ObjectKind == "" {
+			t.Errorf("%s (%d) on %s: actor %+v, object kind %q; want %s as %s", c.action, c.status, c.obj, e.Actor, e.ObjectKind, c.user, c.role)
+		}
+	}
+	// Ada is an admin now and reads the log; a developer or viewer does not.
+	if code, _ := h.auditPage(ada, url.Values{}); code != http.StatusOK {
+		t.Errorf("an admin reading the audit log: %d", code)
+	}
+	dev := h.member("dan@acme.test", "developer")
+	view := h.member("val@acme.test", "viewer")
+	for name, token := range map[string]string{"developer": dev, "viewer": view} {
+		if code, page := h.auditPage(token, url.Values{}); code != http.StatusForbidden || len(page.Entries) != 0 {
+			t.Errorf("a %s read the audit log: %d, %d entries", name, code, len(page.Entries))
+		}
+	}
+}

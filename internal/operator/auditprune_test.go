@@ -96,3 +96,18 @@ func TestCanReadAudit(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryWriteRouteHasAnAuditAction: a state-changing route added to the
+// policy table without an action name would be recorded under its raw
+// pattern, which `zeitwork audit` readers cannot filter on.
+func TestEveryWriteRouteHasAnAuditAction(t *testing.T) {
+	for _, rt := range (&Operator{}).table() {
+		method, _, ok := strings.Cut(rt.pattern, " ")
+		if !ok || method == "GET" || auditSkipped[rt.pattern] {
+			continue
+		}
+		if auditActions[rt.pattern] == "" {
+			t.Errorf("route %s has no name in auditActions (audit.go)", rt.pattern)
+		}
+	}
+}

@@ -67,6 +67,10 @@ func (o *Operator) createOrg(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	// Recorded in the new organisation, whose first entry it is.
+	rec := auditFrom(r.Context())
+	rec.setObject("org", org.Name)
+	rec.setOrg(org.ID)
 	writeJSON(w, http.StatusCreated, api.Organisation{ID: org.ID.String(), Name: org.Name, Role: roleOwner.String(), CreatedAt: org.CreatedAt})
 	return nil
 }
@@ -204,6 +208,7 @@ func (o *Operator) createInvitation(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	auditFrom(r.Context()).setObject("member", inv.Email)
 	writeJSON(w, http.StatusCreated, api.Invitation{Organisation: p.orgName, Email: inv.Email, Role: inv.Role, Token: token, ExpiresAt: inv.ExpiresAt})
 	return nil
 }
@@ -282,6 +287,10 @@ func (o *Operator) acceptInvitation(w http.ResponseWriter, r *http.Request) erro
 			return err
 		}
 		out = api.AcceptInvitationResponse{Organisation: inv.Organisation, Email: inv.Email, Role: role, Token: token}
+		// The invitee is the actor, in the organisation they joined.
+		rec := auditFrom(ctx)
+		rec.setActor(auditActor{kind: kindUser, userID: user, orgID: inv.OrganisationID, role: role})
+		rec.setObject("member", inv.Email)
 		return nil
 	})
 	if err != nil {

@@ -73,6 +73,7 @@ func (o *Operator) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	auditFrom(r.Context()).setObject("token", req.Name)
 	writeJSON(w, http.StatusCreated, api.Token{
 		ID: t.ID.String(), Name: t.Name, Organisation: p.orgName, Role: role.String(), Projects: req.Projects,
 		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, Secret: secret,
