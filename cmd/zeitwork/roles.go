@@ -20,6 +20,7 @@ import (
 	"github.com/zeitwork/zeitwork/internal/build/buildah"
 	"github.com/zeitwork/zeitwork/internal/cli"
 	"github.com/zeitwork/zeitwork/internal/edge"
+	"github.com/zeitwork/zeitwork/internal/mail"
 	"github.com/zeitwork/zeitwork/internal/node"
 	"github.com/zeitwork/zeitwork/internal/node/network"
 	"github.com/zeitwork/zeitwork/internal/operator"
@@ -53,6 +54,8 @@ func operatorCmd() *cobra.Command {
 	var builds bool
 	var buildMirror string
 	var auditRetention time.Duration
+	var publicURL string
+	var smtp mail.Config
 	var buildDiskGiB, buildCacheGiB int64
 	cmd := &cobra.Command{
 		Use:   "operator",
@@ -130,6 +133,7 @@ an edge token.`,
 				JoinToken:         join, TunnelToken: tunnelToken, Log: log, Metrics: metrics,
 				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"), Builder: builder,
 				AuditRetention: auditRetention,
+				PublicURL:      publicURL, Mail: smtpConfig(smtp),
 			})
 			if err != nil {
 				return err
@@ -158,7 +162,22 @@ an edge token.`,
 	f.Int64Var(&buildCacheGiB, "build-cache-gib", 40, "budget of all projects' layer caches together, in GiB; least recently used projects' caches are removed past it")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	f.DurationVar(&auditRetention, "audit-retention", 90*24*time.Hour, "how long audit log entries are kept before they are deleted")
+	f.StringVar(&publicURL, "public-url", "", "how users reach the API, e.g. https://zeitwork.example.com (printed in mailed invitations)")
+	f.StringVar(&smtp.Addr, "smtp-addr", "", "SMTP relay host:port to mail invitations through (default: none; the CLI prints them)")
+	f.StringVar(&smtp.From, "smtp-from", "", "sender of mailed invitations, e.g. \"Zeitwork <zeitwork@example.com>\"")
+	f.StringVar(&smtp.Username, "smtp-username", "", "SMTP login (its password in ZEITWORK_SMTP_PASSWORD)")
+	f.StringVar(&smtp.Security, "smtp-security", mail.StartTLS, "starttls (port 587), tls (port 465) or none (a relay on this host only)")
 	return cmd
+}
+
+// smtpConfig is the relay from the flags, nil when none is set; the
+// password comes from the environment, never a command line.
+func smtpConfig(c mail.Config) *mail.Config {
+	if c.Addr == "" {
+		return nil
+	}
+	c.Password = os.Getenv("ZEITWORK_SMTP_PASSWORD")
+	return &c
 }
 
 // operatorBuilder is the operator's Dockerfile builder: buildah, with the

@@ -52,11 +52,17 @@ type CreateInvitationRequest struct {
 
 // Invitation is shown once, with its single-use token, to whoever invites.
 type Invitation struct {
-	Organisation string    `json:"organisation"`
-	Email        string    `json:"email"`
-	Role         string    `json:"role"`
-	Token        string    `json:"token,omitempty"`
-	ExpiresAt    time.Time `json:"expires_at"`
+	Organisation string `json:"organisation"`
+	Email        string `json:"email"`
+	Role         string `json:"role"`
+	// Token is the single-use secret the invitee accepts with; it is
+	// only returned when the operator did not mail it.
+	Token     string    `json:"token,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// Mailed: the operator mailed the invitation to Email (an SMTP relay
+	// is configured). MailError says why it could not, if it tried.
+	Mailed    bool   `json:"mailed,omitempty"`
+	MailError string `json:"mail_error,omitempty"`
 }
 
 // AcceptInvitationRequest accepts an invitation. A new user gets a token;

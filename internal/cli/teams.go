@@ -137,7 +137,16 @@ func membersCmd() *cobra.Command {
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), inv)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Invited %s to %s as %s, until %s. Send them this command (it works once):\n\n  zeitwork login --api %s --invite %s\n",
+			out := cmd.OutOrStdout()
+			if inv.Mailed {
+				fmt.Fprintf(out, "Invited %s to %s as %s, until %s; the invitation was mailed to them.\n",
+					inv.Email, inv.Organisation, inv.Role, inv.ExpiresAt.Local().Format(time.DateTime))
+				return nil
+			}
+			if inv.MailError != "" {
+				fmt.Fprintf(out, "The operator could not mail the invitation (%s).\n", inv.MailError)
+			}
+			fmt.Fprintf(out, "Invited %s to %s as %s, until %s. Send them this command (it works once):\n\n  zeitwork login --api %s --invite %s\n",
 				inv.Email, inv.Organisation, inv.Role, inv.ExpiresAt.Local().Format(time.DateTime), c.cfg.APIURL, inv.Token)
 			return nil
 		},

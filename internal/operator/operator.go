@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/zeitwork/zeitwork/internal/build"
 	"github.com/zeitwork/zeitwork/internal/image"
+	"github.com/zeitwork/zeitwork/internal/mail"
 	"github.com/zeitwork/zeitwork/internal/registry"
 	"github.com/zeitwork/zeitwork/internal/seal"
 	"github.com/zeitwork/zeitwork/internal/store"
@@ -31,6 +33,12 @@ import (
 // Config configures an operator.
 type Config struct {
 	Store *store.Store
+	// PublicURL is how users reach the API, e.g. https://zeitwork.example.com;
+	// required with Mail, whose messages carry it.
+	PublicURL string
+	// Mail, if set, is the SMTP relay invitations are mailed through;
+	// without it the inviter passes the invitation on.
+	Mail *mail.Config
 	// Sealer encrypts env vars at rest.
 	Sealer *seal.Sealer
 	// AppsDomain is the domain apps are served under, e.g. "localhost".
@@ -225,6 +233,14 @@ func New(cfg Config) (*Operator, error) {
 	}
 	if cfg.AppsDomain == "" {
 		return nil, fmt.Errorf("operator: apps domain is required")
+	}
+	if cfg.Mail != nil {
+		if err := cfg.Mail.Check(); err != nil {
+			return nil, fmt.Errorf("operator: %w", err)
+		}
+		if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("operator: mailing invitations needs the API's public URL (--public-url https://...), not %q", cfg.PublicURL)
+		}
 	}
 	var err error
 	o := &Operator{

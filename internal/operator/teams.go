@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/mail"
 	"github.com/zeitwork/zeitwork/internal/store"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
@@ -209,8 +210,35 @@ func (o *Operator) createInvitation(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	auditFrom(r.Context()).setObject("member", inv.Email)
-	writeJSON(w, http.StatusCreated, api.Invitation{Organisation: p.orgName, Email: inv.Email, Role: inv.Role, Token: token, ExpiresAt: inv.ExpiresAt})
+	out := api.Invitation{Organisation: p.orgName, Email: inv.Email, Role: inv.Role, Token: token, ExpiresAt: inv.ExpiresAt}
+	if o.cfg.Mail != nil {
+		if err := o.mailInvitation(r.Context(), out); err != nil {
+			// The invitation stands: the inviter passes it on instead.
+			o.log.Warn("mail invitation", "to", inv.Email, "err", err)
+			out.MailError = err.Error()
+		} else {
+			// Only the invitee's mailbox holds the secret now.
+			out.Mailed, out.Token = true, ""
+		}
+	}
+	writeJSON(w, http.StatusCreated, out)
 	return nil
+}
+
+// mailInvitation sends inv to its invitee through the configured relay,
+// with the command that accepts it against the operator's public URL
+// (never one derived from the request's Host, which a caller chooses).
+func (o *Operator) mailInvitation(ctx context.Context, inv api.Invitation) error {
+	body := fmt.Sprintf(`You are invited to join the organisation %s on Zeitwork as %s.
+
+Accept with the Zeitwork CLI (https://github.com/zeitwork/zeitwork):
+
+  zeitwork login --api %s --invite %s
+
+The invitation works once and expires on %s.
+If you did not expect it, ignore this message.
+`, inv.Organisation, inv.Role, o.cfg.PublicURL, inv.Token, inv.ExpiresAt.UTC().Format("2 January 2006, 15:04 UTC"))
+	return o.cfg.Mail.Send(ctx, mail.Message{To: inv.Email, Subject: "Join " + inv.Organisation + " on Zeitwork", Body: body})
 }
 
 func (o *Operator) listInvitations(w http.ResponseWriter, r *http.Request) error {

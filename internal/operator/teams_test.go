@@ -3,10 +3,13 @@ package operator_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/quotedprintable"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +20,9 @@ import (
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/image"
+	"github.com/zeitwork/zeitwork/internal/mail"
+	"github.com/zeitwork/zeitwork/internal/mail/mailtest"
+	"github.com/zeitwork/zeitwork/internal/operator"
 )
 
 // member invites email into the bootstrap user's organisation with role,
@@ -335,4 +341,57 @@ func (h *harness) follow(path, token string) <-chan struct{} {
 	}()
 	h.t.Cleanup(func() { resp.Body.Close() })
 	return done
+}
+
+// TestInvitationMailed: with a relay configured, an invitation is mailed
+// to the invitee with the command that accepts it against the operator's
+// public URL (not the request's Host), the API no longer hands the secret
+// to the inviter, and the mailed token works once. A relay that refuses
+// leaves the invitation standing and says why.
+func TestInvitationMailed(t *testing.T) {
+	relay := mailtest.Start(t, mailtest.Options{StartTLS: true, User: "zw", Password: "pw"})
+	h := start(t, func(c *operator.Config) {
+		c.PublicURL = "https://zeitwork.example.test"
+		c.Mail = &mail.Config{Addr: relay.Addr, From: "Zeitwork <zeitwork@example.test>", Username: "zw", Password: "pw",
+			TLS: &tls.Config{RootCAs: relay.Roots}}
+	})
+	var inv api.Invitation
+	if code := h.call("POST", "/v1/invitations", h.token, api.CreateInvitationRequest{Email: "ada@acme.test", Role: "developer"}, &inv); code != 201 {
+		t.Fatalf("invite: %d", code)
+	}
+	if !inv.Mailed || inv.Token != "" || inv.MailError != "" {
+		t.Fatalf("invitation answer: %+v, want mailed without the token", inv)
+	}
+	msgs := relay.Messages()
+	if len(msgs) != 1 || len(msgs[0].To) != 1 || msgs[0].To[0] != "ada@acme.test" {
+		t.Fatalf("mailed: %+v", msgs)
+	}
+	m := regexp.MustCompile(`zeitwork login --api (\S+) --invite (zwi_[A-Za-z0-9_=\r\n-]+)`).FindStringSubmatch(msgs[0].Data)
+	if m == nil || m[1] != "https://zeitwork.example.test" {
+		t.Fatalf("no accept command for the public URL in:\n%s", msgs[0].Data)
+	}
+	body, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(msgs[0].Data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := regexp.MustCompile(`--invite (zwi_[A-Za-z0-9_-]+)`).FindStringSubmatch(string(body))
+	var acc api.AcceptInvitationResponse
+	if code := h.call("POST", "/v1/invitations/accept", "", api.AcceptInvitationRequest{Token: token[1]}, &acc); code != 200 || acc.Token == "" {
+		t.Fatalf("accept the mailed invitation: %d %+v", code, acc)
+	}
+
+	// A relay that refuses the login: the invitation is made and handed to
+	// the inviter, with the reason.
+	h2 := start(t, func(c *operator.Config) {
+		c.PublicURL = "https://zeitwork.example.test"
+		c.Mail = &mail.Config{Addr: relay.Addr, From: "zeitwork@example.test", Username: "zw", Password: "wrong",
+			TLS: &tls.Config{RootCAs: relay.Roots}}
+	})
+	inv = api.Invitation{}
+	if code := h2.call("POST", "/v1/invitations", h2.token, api.CreateInvitationRequest{Email: "bob@acme.test", Role: "viewer"}, &inv); code != 201 {
+		t.Fatalf("invite: %d", code)
+	}
+	if inv.Mailed || inv.Token == "" || !strings.Contains(inv.MailError, "log in as zw") {
+		t.Fatalf("invitation after a refused mail: %+v", inv)
+	}
 }
