@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -54,9 +55,11 @@ import (
 // When the registry cannot be reached (a network error or a 5xx, not a
 // refusal), a disk is still handed out if the same credentials proved the
 // same repository and digest within offlineGrace, in this process: a node
-// keeps starting its known images through a short registry outage, and
-// nobody gains an image it could not pull before. Refusals (401, 403,
-// 404) drop the proof at once.
+// keeps starting its known images through a registry outage, and nobody
+// gains an image it could not pull before. Any answer but the manifest
+// (401, 403, 404, another digest) drops the proof at once. Containerd
+// and other runtimes ask the registry on every pull; this is the same
+// check with a memory of a few hours for when the registry is down.
 const (
 	proofTTL     = time.Minute
 	offlineGrace = 6 * time.Hour
@@ -117,7 +120,7 @@ func (s *Store) proveByDigest(ctx context.Context, r name.Digest, o options) boo
 	case err == nil && desc.Digest.String() == key.digest:
 		s.prove(key)
 		return true
-	case err == nil || refused(err):
+	case err == nil || !unreachable(err):
 		s.unprove(key)
 		return false
 	case s.provedWithin(key, offlineGrace):
@@ -128,14 +131,16 @@ func (s *Store) proveByDigest(ctx context.Context, r name.Digest, o options) boo
 	return false
 }
 
-// refused reports whether err is the registry's answer that the image is
-// not there or not for these credentials, as opposed to no answer.
-func refused(err error) bool {
+// unreachable reports whether err means no answer from the registry (a
+// network error, a timeout, a 5xx or 429), as opposed to an answer: a
+// refusal, "not found", or a manifest other than the one asked for.
+func unreachable(err error) bool {
 	var terr *transport.Error
-	if !errors.As(err, &terr) {
-		return false
+	if errors.As(err, &terr) {
+		return terr.StatusCode >= 500 || terr.StatusCode == http.StatusTooManyRequests
 	}
-	return terr.StatusCode < 500 && terr.StatusCode != http.StatusTooManyRequests
+	var nerr net.Error
+	return errors.As(err, &nerr) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // proveResolved records that the registry just served img's manifest for
