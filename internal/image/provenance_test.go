@@ -18,7 +18,7 @@ import (
 
 // cacheCase is a node's cache holding the root disk of Alice's private
 // image, and Mallory's registry holding the manifest of that image (which
-// Mallory obtained somehow) but none of its layers.
+// Mallory obtained somehow) and its config, but none of its layers.
 type cacheCase struct {
 	store   *Store
 	alice   *registrytest.Registry
@@ -46,7 +46,15 @@ func newCacheCase(t *testing.T) *cacheCase {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Mallory's registry serves the manifest bytes, not the layers.
+	// Mallory's registry serves the manifest and config bytes, not the
+	// layers.
+	img, err := desc.Image()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := img.RawConfigFile()
+	cfgDigest, _ := img.ConfigName()
+	c.mallory.putBlob(t, "x", cfgDigest.String(), cfg)
 	req, _ := http.NewRequest(http.MethodPut, c.mallory.URL+"/v2/x/manifests/v1", bytes.NewReader(desc.Manifest))
 	req.Header.Set("Content-Type", string(desc.MediaType))
 	resp, err := http.DefaultClient.Do(req)
@@ -88,7 +96,9 @@ func TestCachedDiskRefusedToAnotherRegistry(t *testing.T) {
 			t.Errorf("%s got the cached disk %s (hit %v)", ref, d.Path, d.Timings.CacheHit)
 			continue
 		}
-		t.Logf("%s: %v", ref, err)
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound (the registry lacks the layers)", ref, err)
+		}
 	}
 	if auths, _ := c.alice.Seen(); len(auths) != 0 {
 		t.Errorf("alice's registry was sent %d credentials for mallory's references", len(auths))
@@ -214,4 +224,27 @@ func TestCachedDiskNotAfterRefusal(t *testing.T) {
 	if d, err := c.store.RootDisk(context.Background(), c.aliceAt, nil, c.aliceOpts()...); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("image deleted from the registry: disk %v, err %v; want ErrNotFound", d, err)
 	}
+}
+
+// putBlob uploads a blob to repo in one request.
+func (rr *recordingRegistry) putBlob(t *testing.T, repo, digest string, blob []byte) {
+	t.Helper()
+	resp, err := http.Post(rr.URL+"/v2/"+repo+"/blobs/uploads/", "", nil)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("start upload: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, "http") {
+		loc = rr.URL + loc
+	}
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	req, _ := http.NewRequest(http.MethodPut, loc+sep+"digest="+digest, bytes.NewReader(blob))
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload blob: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }

@@ -210,7 +210,7 @@ func (s *Store) loadOrBuild(ctx context.Context, img v1.Image, digest, repo stri
 		// Cached from another repository: this one must show it has
 		// the layers too before it gets the disk.
 		if err := verifyLayers(img); err != nil {
-			return nil, fmt.Errorf("verify layers of %s: %w", digest, err)
+			return nil, remoteError("verify layers of", digest, err)
 		}
 	default:
 		if d, err = s.build(ctx, img, digest); err != nil {
