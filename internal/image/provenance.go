@@ -183,13 +183,6 @@ func (s *Store) unprove(k proofKey) {
 	delete(s.proofs, k)
 }
 
-// forgetProofs makes the next start of every image ask its registry.
-func (s *Store) forgetProofs() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.proofs = nil
-}
-
 func (s *Store) clock() time.Time {
 	if s.now != nil {
 		return s.now()

@@ -248,3 +248,10 @@ func (rr *recordingRegistry) putBlob(t *testing.T, repo, digest string, blob []b
 	}
 	resp.Body.Close()
 }
+
+// forgetProofs makes the next start of every image ask its registry.
+func (s *Store) forgetProofs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.proofs = nil
+}

@@ -209,9 +209,11 @@ func (s *Store) loadOrBuild(ctx context.Context, img v1.Image, digest, repo stri
 	case err == nil:
 		// Cached from another repository: this one must show it has
 		// the layers too before it gets the disk.
+		t := time.Now()
 		if err := verifyLayers(img); err != nil {
 			return nil, remoteError("verify layers of", digest, err)
 		}
+		d.Timings.Unpack = time.Since(t) // a download, as a pull's
 	default:
 		if d, err = s.build(ctx, img, digest); err != nil {
 			return nil, err
