@@ -16,6 +16,9 @@
 //  4. Store caches the disk by image digest (<cache>/<digest>.ext4, built once
 //     under a file lock and renamed into place) and gives each VM its own
 //     writable copy, by reflink where the filesystem can, else a sparse copy.
+//     A cached disk goes to a registry reference only if its repository
+//     served the layers and the registry confirms the manifest to the
+//     caller's credentials (provenance.go).
 //
 // FromFiles and WriteLayout build small single-layer images from files, which
 // the tests and the bundled sample app use since no base image can be pulled.

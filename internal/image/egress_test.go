@@ -60,10 +60,15 @@ func (rr *recordingRegistry) push(t *testing.T, repo string) string {
 	if _, err := Push(context.Background(), layoutDir+":v1", dst, authn.Anonymous, nil); err != nil {
 		t.Fatal(err)
 	}
+	rr.reset()
+	return ref
+}
+
+// reset forgets what the registry was sent.
+func (rr *recordingRegistry) reset() {
 	rr.mu.Lock()
 	rr.auths, rr.hits = nil, 0
 	rr.mu.Unlock()
-	return ref
 }
 
 var nodeCreds = &authn.Basic{Username: "node", Password: "node-secret-token"}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // fakeDisk puts a complete 1 MiB cache entry for name into dir, last used
@@ -40,6 +42,21 @@ func cachedDigests(s *Store) []string {
 	return out
 }
 
+// provedBefore records that repo served digest's layers and that its
+// registry confirmed the manifest to anonymous pulls just now.
+func provedBefore(t *testing.T, s *Store, repo, digest string) {
+	t.Helper()
+	if err := s.addRepo(digest, repo); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := name.NewDigest(repo + "@" + digest)
+	creds, err := credsOf(context.Background(), r, newOptions(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.prove(proofKey{repo: r.Context().Name(), digest: digest, creds: creds})
+}
+
 func sorted(s ...string) []string { slices.Sort(s); return s }
 
 // TestEvictLeastRecentlyUsed fills a cache over its size and checks that
@@ -60,7 +77,9 @@ func TestEvictLeastRecentlyUsed(t *testing.T) {
 	}
 
 	// An instance starts on a, the oldest, and stops: a is now the most
-	// recently used, and its release lets eviction run.
+	// recently used, and its release lets eviction run. (Its registry
+	// proved the image a moment ago.)
+	provedBefore(t, s, "registry.invalid/app", a)
 	disk, err := s.RootDisk(context.Background(), "registry.invalid/app@"+a, nil)
 	if err != nil || !disk.Timings.CacheHit || disk.Digest != a {
 		t.Fatalf("RootDisk = %+v, %v; want a cache hit on a", disk, err)

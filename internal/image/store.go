@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 )
@@ -22,6 +23,7 @@ import (
 //
 //	<dir>/sha256-<hex>.ext4   read-only disk, present only when complete
 //	<dir>/sha256-<hex>.json   its image config
+//	<dir>/sha256-<hex>.repos  repositories that served its layers (provenance.go)
 //	<dir>/sha256-<hex>.lock   flock(2) held while building
 //	<dir>/tmp/                work space of builds in progress
 type Store struct {
@@ -38,6 +40,10 @@ type Store struct {
 	maxSize int64
 	mu      sync.Mutex
 	held    map[string]int
+	// proofs remember manifest checks (see provenance.go); now is the
+	// clock, replaced in tests.
+	proofs map[proofKey]time.Time
+	now    func() time.Time
 }
 
 // StoreOption configures a Store.
@@ -105,10 +111,14 @@ func (s *Store) removeStaleWork() {
 
 // RootDisk resolves ref and returns its root disk, building it on a miss.
 // extra options apply to this resolution only (nodes pass their Egress).
+// A cached disk is handed out for a registry reference only to credentials
+// the registry lets pull that very repository, which served the layers
+// (see provenance.go).
 func (s *Store) RootDisk(ctx context.Context, ref string, auth authn.Authenticator, extra ...Option) (*Disk, error) {
 	start := time.Now()
 	opts := append(append(append([]Option{}, s.ropts...), WithAuth(auth)), extra...)
-	if d := s.loadByRef(ref, opts); d != nil {
+	o := newOptions(opts)
+	if d := s.loadByRef(ctx, ref, o); d != nil {
 		d.Timings.Resolve = time.Since(start)
 		return d, nil
 	}
@@ -116,26 +126,38 @@ func (s *Store) RootDisk(ctx context.Context, ref string, auth authn.Authenticat
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.DiskFor(ctx, img)
+	repo := repoOf(ref, o)
+	d, err := s.diskFor(ctx, img, repo)
 	if err != nil {
 		return nil, fmt.Errorf("root disk for %s: %w", ref, err)
+	}
+	if repo != "" {
+		s.proveResolved(ctx, ref, o, d.Digest)
 	}
 	d.Timings.Resolve = time.Since(start) - d.Timings.Unpack - d.Timings.Build
 	return d, nil
 }
 
-// loadByRef finds the disk of a registry reference by digest without asking
-// the registry. It misses when the digest names a multi-platform index, as
-// disks are keyed by the image's own digest.
-func (s *Store) loadByRef(ref string, opts []Option) *Disk {
+// loadByRef finds the disk of a registry reference by digest with one
+// manifest check instead of a resolution. It misses when the digest names
+// a multi-platform index, as disks are keyed by the image's own digest,
+// when the reference's repository never served the layers, and when the
+// registry does not confirm that these credentials may pull it.
+func (s *Store) loadByRef(ctx context.Context, ref string, o options) *Disk {
+	repo := repoOf(ref, o)
 	i := strings.LastIndex(ref, "@sha256:")
-	if i < 0 || (IsLocal(ref) && !newOptions(opts).remoteOnly) {
+	if i < 0 || repo == "" {
 		return nil
 	}
 	digest := ref[i+1:]
+	r, err := parseRef(ref, o)
+	dr, ok := r.(name.Digest)
+	if err != nil || !ok || !s.servedBy(digest, repo) {
+		return nil
+	}
 	release := s.hold(digest)
 	d, err := s.load(digest)
-	if err != nil {
+	if err != nil || !s.proveByDigest(ctx, dr, o) {
 		release()
 		return nil
 	}
@@ -144,15 +166,23 @@ func (s *Store) loadByRef(ref string, opts []Option) *Disk {
 
 // DiskFor returns the root disk of img, building it on a miss, held for the
 // caller until Disk.Release. Concurrent callers (in this process or
-// another) build a digest once.
+// another) build a digest once. img must be one the caller trusts to be
+// what it says (a local layout): a registry's image goes through RootDisk,
+// which checks that its repository has the layers of a cached disk.
 func (s *Store) DiskFor(ctx context.Context, img v1.Image) (*Disk, error) {
+	return s.diskFor(ctx, img, "")
+}
+
+// diskFor is DiskFor for an image of repo ("" for a local one): a cached
+// disk is used only if repo served its layers, or serves them now.
+func (s *Store) diskFor(ctx context.Context, img v1.Image, repo string) (*Disk, error) {
 	h, err := img.Digest()
 	if err != nil {
 		return nil, fmt.Errorf("image digest: %w", err)
 	}
 	digest := h.String()
 	release := s.hold(digest)
-	d, err := s.loadOrBuild(ctx, img, digest)
+	d, err := s.loadOrBuild(ctx, img, digest, repo)
 	if err != nil {
 		release()
 		return nil, err
@@ -163,8 +193,8 @@ func (s *Store) DiskFor(ctx context.Context, img v1.Image) (*Disk, error) {
 	return s.handOut(d, release), nil
 }
 
-func (s *Store) loadOrBuild(ctx context.Context, img v1.Image, digest string) (*Disk, error) {
-	if d, err := s.load(digest); err == nil {
+func (s *Store) loadOrBuild(ctx context.Context, img v1.Image, digest, repo string) (*Disk, error) {
+	if d, err := s.load(digest); err == nil && (repo == "" || s.servedBy(digest, repo)) {
 		return d, nil
 	}
 	unlock, err := lockFile(ctx, s.base(digest)+".lock")
@@ -172,10 +202,29 @@ func (s *Store) loadOrBuild(ctx context.Context, img v1.Image, digest string) (*
 		return nil, err
 	}
 	defer unlock()
-	if d, err := s.load(digest); err == nil {
-		return d, nil // built by whoever held the lock
+	d, err := s.load(digest)
+	switch {
+	case err == nil && (repo == "" || s.servedBy(digest, repo)):
+		return d, nil // built or verified by whoever held the lock
+	case err == nil:
+		// Cached from another repository: this one must show it has
+		// the layers too before it gets the disk.
+		t := time.Now()
+		if err := verifyLayers(img); err != nil {
+			return nil, remoteError("verify layers of", digest, err)
+		}
+		d.Timings.Unpack = time.Since(t) // a download, as a pull's
+	default:
+		if d, err = s.build(ctx, img, digest); err != nil {
+			return nil, err
+		}
 	}
-	return s.build(ctx, img, digest)
+	if repo != "" {
+		if err := s.addRepo(digest, repo); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 func (s *Store) base(digest string) string {
@@ -260,7 +309,7 @@ func (s *Store) commit(work, tmpDisk string, d *Disk) error {
 // Remove deletes the cached disk of digest. Copies already made are kept.
 func (s *Store) Remove(digest string) error {
 	b := s.base(digest)
-	for _, ext := range []string{".ext4", ".json"} {
+	for _, ext := range []string{".ext4", ".json", ".repos"} {
 		if err := os.Remove(b + ext); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove cached disk %s: %w", digest, err)
 		}

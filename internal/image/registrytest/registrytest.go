@@ -37,12 +37,14 @@ type Recorder struct {
 	mu    sync.Mutex
 	auths []string
 	hits  int
+	reqs  []string
 }
 
 func (r *Recorder) record(req *http.Request) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.hits++
+	r.reqs = append(r.reqs, req.Method+" "+req.URL.Path)
 	if a := req.Header.Get("Authorization"); a != "" {
 		r.auths = append(r.auths, a)
 	}
@@ -53,6 +55,13 @@ func (r *Recorder) Seen() ([]string, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.auths...), r.hits
+}
+
+// Requests returns the requests received, as "METHOD /path".
+func (r *Recorder) Requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.reqs...)
 }
 
 // New starts a registry that wants user and password, until the test ends.
@@ -108,11 +117,14 @@ func basic(user, password string) string {
 	return base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
 }
 
+// Requests returns the requests the registry received, as "METHOD /path".
+func (r *Registry) Requests() []string { return r.rec.Requests() }
+
 // Reset forgets what the registry and its redirect target were sent.
 func (r *Registry) Reset() {
 	for _, rec := range []*Recorder{&r.rec, r.Elsewhere} {
 		rec.mu.Lock()
-		rec.auths, rec.hits = nil, 0
+		rec.auths, rec.hits, rec.reqs = nil, 0, nil
 		rec.mu.Unlock()
 	}
 }
