@@ -225,6 +225,27 @@ func (q *Queries) CountRepoLinksOutsideOrganisation(ctx context.Context, arg Cou
 	return count, err
 }
 
+const countTokensOutsideOrganisation = `-- name: CountTokensOutsideOrganisation :one
+SELECT count(*) FROM api_tokens
+WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+  AND organisation_id IS DISTINCT FROM $2::uuid
+`
+
+type CountTokensOutsideOrganisationParams struct {
+	UserID         uuid.NullUUID
+	OrganisationID uuid.UUID
+}
+
+// The user's live tokens that do not end with the organisation: an
+// installation administrator must keep one (deleting an organisation must
+// not lock them out of the installation).
+func (q *Queries) CountTokensOutsideOrganisation(ctx context.Context, arg CountTokensOutsideOrganisationParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countTokensOutsideOrganisation, arg.UserID, arg.OrganisationID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countUsers = `-- name: CountUsers :one
 SELECT count(*) FROM users
 `
@@ -1458,6 +1479,17 @@ func (q *Queries) InsertGitHubDelivery(ctx context.Context, id string) (int64, e
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const isInstallationAdmin = `-- name: IsInstallationAdmin :one
+SELECT installation_admin FROM users WHERE id = $1
+`
+
+func (q *Queries) IsInstallationAdmin(ctx context.Context, id uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, isInstallationAdmin, id)
+	var installation_admin bool
+	err := row.Scan(&installation_admin)
+	return installation_admin, err
 }
 
 const listActiveDeployments = `-- name: ListActiveDeployments :many

@@ -583,3 +583,14 @@ SELECT name FROM projects WHERE organisation_id = $1 ORDER BY name;
 -- Its memberships, invitations and the tokens limited to it go with it;
 -- its users stay (users.organisation_id is set to NULL).
 DELETE FROM organisations WHERE id = $1;
+
+-- name: CountTokensOutsideOrganisation :one
+-- The user's live tokens that do not end with the organisation: an
+-- installation administrator must keep one (deleting an organisation must
+-- not lock them out of the installation).
+SELECT count(*) FROM api_tokens
+WHERE user_id = sqlc.arg(user_id) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+  AND organisation_id IS DISTINCT FROM sqlc.arg(organisation_id)::uuid;
+
+-- name: IsInstallationAdmin :one
+SELECT installation_admin FROM users WHERE id = $1;
