@@ -125,19 +125,21 @@ func TestDeleteProject(t *testing.T) {
 			t.Fatalf("GET %s after the deletion: %d", path, code)
 		}
 	}
-	if err := pull(strings.TrimPrefix(h.url, "http://")+"/web:v1", h.token); err == nil {
-		t.Fatal("web's image is still in the registry")
-	}
-	if err := pull(strings.TrimPrefix(h.url, "http://")+"/api:v1", h.token); err != nil {
-		t.Fatalf("api's image: %v", err)
-	}
 
-	// The name is free: a new web starts empty.
-	if code := h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil); code != 201 {
+	// The name is free: a new web, here of another organisation, starts
+	// empty, without the old web's images.
+	if code := h.call("POST", "/v1/projects", other, api.CreateProjectRequest{Name: "web"}, nil); code != 201 {
 		t.Fatalf("create web again: %d", code)
 	}
+	registry := strings.TrimPrefix(h.url, "http://")
+	if err := pull(registry+"/web:v1", other); err == nil || !strings.Contains(err.Error(), "MANIFEST_UNKNOWN") {
+		t.Fatalf("the old web's image in the new web's repository: %v", err)
+	}
+	if err := pull(registry+"/api:v1", h.token); err != nil {
+		t.Fatalf("api's image: %v", err)
+	}
 	var env []api.EnvVar
-	if code := h.call("GET", "/v1/projects/web/env", h.token, nil, &env); code != 200 || len(env) != 0 {
+	if code := h.call("GET", "/v1/projects/web/env", other, nil, &env); code != 200 || len(env) != 0 {
 		t.Fatalf("the new web's env: %d %+v", code, env)
 	}
 
