@@ -5,10 +5,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/build"
 	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/operator"
+	"github.com/zeitwork/zeitwork/internal/operator/operatortest"
+	"github.com/zeitwork/zeitwork/internal/store/storetest"
 )
 
 // liveProject creates a project, deploys an image of it on node n and
@@ -266,4 +270,34 @@ func (h *harness) inviteTo(org, email, role, token string) string {
 		h.t.Fatalf("accept invitation of %s: %d", email, code)
 	}
 	return acc.Token
+}
+
+// TestDeleteProjectStopsItsBuildOnAnotherReplica: deleting a project
+// through one replica stops its build running on another, promptly (the
+// lease is long, so only the deletion's notification can stop it in time).
+func TestDeleteProjectStopsItsBuildOnAnotherReplica(t *testing.T) {
+	dbURL := storetest.URL(t)
+	started := make(chan struct{}, 1)
+	stopped := make(chan error, 1)
+	fake := &operatortest.Builder{Hook: func(ctx context.Context, req build.Request) error {
+		started <- struct{}{}
+		<-ctx.Done()
+		stopped <- ctx.Err()
+		return ctx.Err()
+	}}
+	a := operatortest.StartOn(t, dbURL, withBuilder(fake), func(c *operator.Config) { c.BuildLease = time.Hour })
+	b := operatortest.StartOn(t, dbURL) // serves the API, runs no builds
+	h := &harness{t: t, url: b.URL, store: b.Store, token: b.Token}
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	upload(t, a.URL, a.Token, "web", "", contextArchive(t, dockerfile))
+	<-started
+	var out api.DeletedProject
+	if code := h.call("DELETE", "/v1/projects/web", h.token, nil, &out); code != 200 || out.CancelledBuilds != 1 {
+		t.Fatalf("delete project: %d %+v", code, out)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the deleted project's build still runs on the other replica")
+	}
 }
