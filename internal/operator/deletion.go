@@ -2,9 +2,12 @@ package operator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/operator/buildstate"
@@ -83,15 +86,24 @@ func (o *Operator) removeProject(ctx context.Context, p db.Project) (api.Deleted
 			out.StoppedDeployments, cancelled = len(ds), bs
 			return nil
 		})
-		if (isLost(err) || isBuildLost(err)) && attempt < 3 {
+		retry := isLost(err) || isBuildLost(err) || isDeadlock(err)
+		if retry && attempt < 3 {
 			continue
 		}
-		if isLost(err) || isBuildLost(err) {
+		if retry {
 			return out, nil, conflict("run the command again", "project %s kept changing while it was deleted", p.Name)
 		}
 		out.CancelledBuilds = len(cancelled)
 		return out, cancelled, err
 	}
+}
+
+// isDeadlock reports whether PostgreSQL aborted the transaction to break
+// a deadlock: a promotion locks a deployment, then its project; a deletion
+// the project, then its deployments.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
 // deleteOrg is DELETE /v1/orgs/{org}: only an empty organisation is
