@@ -486,6 +486,7 @@ func testDeleteProject(t *testing.T, e *env, layout string) {
 			t.Fatalf("GET %s before the deletion: %d %v %.200s", host, status, err, body)
 		}
 	}
+	start := time.Now()
 	if code := e.api("DELETE", "/v1/projects/doomed", nil); code != 200 {
 		t.Fatalf("delete project: %d", code)
 	}
@@ -497,6 +498,7 @@ func testDeleteProject(t *testing.T, e *env, layout string) {
 		}
 		return true, ""
 	})
+	gone := time.Since(start)
 	e.eventually("the project's VM and tap to go", 60*time.Second, func() (bool, string) {
 		taps, _ := e.p.Network().Taps()
 		_, dirErr := os.Stat(filepath.Join(e.dir, "vms", instance))
@@ -504,4 +506,5 @@ func testDeleteProject(t *testing.T, e *env, layout string) {
 		return len(taps) == len(tapsBefore) && os.IsNotExist(dirErr) && !alive,
 			fmt.Sprintf("taps %v (before %v), vm dir: %v, qemu %d alive: %v", taps, tapsBefore, dirErr, pid, alive)
 	})
+	t.Logf("after the deletion: URLs 404 in %s, VM and tap gone in %s", gone.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
