@@ -227,6 +227,14 @@ func TestDeleteOrganisation(t *testing.T) {
 			t.Fatalf("%s in acme: %d", who, code)
 		}
 	}
+	// The audit log keeps the deletion, under the organisation's id.
+	h.eventually("the audit entry of the deletion", func() bool {
+		var recorded int
+		err := h.store.Pool.QueryRow(context.Background(),
+			"SELECT count(*) FROM audit_log WHERE action = 'organisation.delete' AND object = 'team' AND status = 200 AND organisation_id IS NOT NULL",
+		).Scan(&recorded)
+		return err == nil && recorded == 1
+	})
 	// The name is free again.
 	if code := h.call("POST", "/v1/orgs", h.token, api.CreateOrganisationRequest{Name: "team"}, nil); code != 201 {
 		t.Fatalf("create team again: %d", code)
