@@ -120,3 +120,10 @@ type SignupRequest struct {
 	Email        string `json:"email"`
 	Organisation string `json:"organisation"`
 }
+
+// DeletedOrganisation is the answer to DELETE /v1/orgs/{org}.
+type DeletedOrganisation struct {
+	Name string `json:"name"`
+	// Members lost their access to it; their accounts stay.
+	Members int `json:"members"`
+}

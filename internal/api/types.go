@@ -231,3 +231,12 @@ type BuildLogLine struct {
 // project's that reaches its builds. Like an EnvVar's, its Value is only
 // ever sent to the operator, never returned by it.
 type BuildArg = EnvVar
+
+// DeletedProject is the answer to DELETE /v1/projects/{project}.
+type DeletedProject struct {
+	Name string `json:"name"`
+	// StoppedDeployments were deploying or ready; their instances stop.
+	StoppedDeployments int `json:"stopped_deployments"`
+	// CancelledBuilds were queued or running.
+	CancelledBuilds int `json:"cancelled_builds"`
+}

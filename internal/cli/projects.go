@@ -10,7 +10,7 @@ import (
 )
 
 func projectsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "projects", Short: "Create and list projects"}
+	cmd := &cobra.Command{Use: "projects", Short: "Create, list, update and delete projects"}
 	var port, minInstances, memory, vcpus int
 	var healthPath string
 	var asJSON bool
@@ -83,7 +83,7 @@ func projectsCmd() *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(create, list, projectsUpdateCmd())
+	cmd.AddCommand(create, list, projectsUpdateCmd(), projectsDeleteCmd())
 	return cmd
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 func orgsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "orgs", Short: "Create, list and switch organisations"}
+	cmd := &cobra.Command{Use: "orgs", Short: "Create, list, switch and delete organisations"}
 	var asJSON bool
 	list := &cobra.Command{
 		Use: "list", Short: "List your organisations and your role in each", Args: cobra.NoArgs,
@@ -86,7 +86,7 @@ func orgsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(list, create, switchCmd)
+	cmd.AddCommand(list, create, switchCmd, orgsDeleteCmd())
 	return cmd
 }
 

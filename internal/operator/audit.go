@@ -212,6 +212,8 @@ var auditSkipped = map[string]bool{
 var auditActions = map[string]string{
 	"POST /v1/projects":                               "project.create",
 	"PATCH /v1/projects/{project}":                    "project.update",
+	"DELETE /v1/projects/{project}":                   "project.delete",
+	"DELETE /v1/orgs/{org}":                           "organisation.delete",
 	"POST /v1/projects/{project}/deployments":         "deployment.create",
 	"POST /v1/projects/{project}/rollback":            "project.rollback",
 	"PUT /v1/projects/{project}/env/{name}":           "env.set",

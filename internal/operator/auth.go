@@ -334,7 +334,7 @@ func Bootstrap(ctx context.Context, s *store.Store, org, email string) (string, 
 					return err
 				}
 			}
-			if u, err = q.CreateUser(ctx, db.CreateUserParams{ID: uuid.New(), OrganisationID: o.ID, Email: email}); err != nil {
+			if u, err = q.CreateUser(ctx, db.CreateUserParams{ID: uuid.New(), OrganisationID: uuid.NullUUID{UUID: o.ID, Valid: true}, Email: email}); err != nil {
 				return err
 			}
 			if _, err = q.AddMembership(ctx, db.AddMembershipParams{OrganisationID: o.ID, UserID: u.ID, Role: roleOwner.String()}); err != nil {

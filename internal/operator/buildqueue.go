@@ -200,11 +200,15 @@ func (o *Operator) keepLease(ctx context.Context, cancel context.CancelCauseFunc
 }
 
 // stopLostBuilds cancels the builds this replica runs whose row says they
-// are no longer its own: cancelled by a user through any replica, or taken
-// back by recovery.
+// are no longer its own: cancelled by a user through any replica (or
+// deleted with their project), or taken back by recovery.
 func (o *Operator) stopLostBuilds(ctx context.Context) {
 	for id, rb := range o.builds.snapshot() {
 		b, err := o.store.GetBuild(ctx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			rb.cancel(errBuildCancelled) // deleted with its project
+			continue
+		}
 		if err != nil {
 			continue
 		}

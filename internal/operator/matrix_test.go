@@ -29,8 +29,14 @@ var roleRank = map[string]int{"": 0, "viewer": 1, "developer": 2, "admin": 3, "o
 
 // orgObjects are the objects one organisation's paths name.
 type orgObjects struct {
-	project, build, deployment string
+	project, build, deployment, org string
 }
+
+// destructive are the routes that delete what the others act on: the
+// matrix calls them last, the project before its organisation (an
+// organisation with a project is not deleted), so that every other route
+// still finds its objects.
+var destructive = []string{"DELETE /v1/projects/{project}", "DELETE /v1/orgs/{org}"}
 
 // TestRoleMatrix calls every route of the API's policy table with node and
 // edge tokens (403 outside their routes), the installation's administrator
@@ -46,6 +52,11 @@ func TestRoleMatrix(t *testing.T) {
 	otherToken := h.otherOrg("bravo-app")
 	other, otherSecret := h.matrixOrg(otherToken, "bravo-app", "globex")
 	otherID := orgOf(t, h, "bravo-app").String()
+	// A second project keeps acme from being deleted when the matrix
+	// deletes alpha and then calls DELETE /v1/orgs/acme as its owner.
+	if code := h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "keeper"}, nil); code != 201 {
+		t.Fatalf("create project: %d", code)
+	}
 
 	tokens := map[string]string{}
 	for _, role := range []string{"viewer", "developer", "admin", "owner"} {
@@ -61,6 +72,9 @@ func TestRoleMatrix(t *testing.T) {
 	if len(policies) < 40 {
 		t.Fatalf("the policy table has only %d routes", len(policies))
 	}
+	slices.SortStableFunc(policies, func(a, b operator.RoutePolicy) int {
+		return slices.Index(destructive, a.Pattern) - slices.Index(destructive, b.Pattern)
+	})
 	for _, pol := range policies {
 		if pol.Public {
 			if !slices.Contains(publicRoutes, pol.Pattern) {
@@ -102,7 +116,7 @@ func TestRoleMatrix(t *testing.T) {
 			} else {
 				check("own", own, "", is(403), "403")
 			}
-			if strings.Contains(pattern, "{project}") || strings.Contains(pattern, "{build}") || strings.Contains(pattern, "{deployment}") {
+			if strings.Contains(pattern, "{project}") || strings.Contains(pattern, "{build}") || strings.Contains(pattern, "{deployment}") || strings.Contains(pattern, "{org}") {
 				if allowed {
 					check("other's objects", other, "", is(404), "404")
 				} else {
@@ -120,7 +134,7 @@ func is(want int) func(int) bool { return func(c int) bool { return c == want } 
 
 // fill puts an organisation's objects into a route pattern.
 func fill(pattern string, o orgObjects) string {
-	r := strings.NewReplacer("{project}", o.project, "{build}", o.build, "{deployment}", o.deployment,
+	r := strings.NewReplacer("{project}", o.project, "{build}", o.build, "{deployment}", o.deployment, "{org}", o.org,
 		"{name}", "SOME_VAR", "{email}", "nobody@acme.test", "{token}", uuid.NewString(),
 		"{node}", uuid.NewString(), "{instance}", uuid.NewString())
 	return r.Replace(pattern)
@@ -157,7 +171,7 @@ func (h *harness) matrixOrg(token, project, org string) (orgObjects, string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return orgObjects{project: project, build: b.ID.String(), deployment: d.ID}, secret
+	return orgObjects{project: project, build: b.ID.String(), deployment: d.ID, org: org}, secret
 }
 
 // raw sends a request with an empty JSON body (for writes) and returns

@@ -21,6 +21,7 @@ func (o *Operator) table() []route {
 		{"GET /v1/projects", inOrg(roleViewer), o.listProjects},
 		{"GET /v1/projects/{project}", onProject(roleViewer), o.getProject},
 		{"PATCH /v1/projects/{project}", onProject(roleAdmin), o.updateProject},
+		{"DELETE /v1/projects/{project}", onProject(roleAdmin), o.deleteProject},
 		{"POST /v1/projects/{project}/deployments", onProject(roleDeveloper), o.createDeployment},
 		{"GET /v1/projects/{project}/deployments", onProject(roleViewer), o.listDeployments},
 		{"POST /v1/projects/{project}/rollback", onProject(roleDeveloper), o.rollback},
@@ -45,6 +46,7 @@ func (o *Operator) table() []route {
 
 		{"GET /v1/orgs", anyUserToken, o.listOrgs},
 		{"POST /v1/orgs", anyUser, o.createOrg},
+		{"DELETE /v1/orgs/{org}", inOrg(roleOwner), o.deleteOrg},
 		{"GET /v1/members", inOrg(roleViewer), o.listMembers},
 		{"PATCH /v1/members/{email}", inOrg(roleOwner), o.setMemberRole},
 		{"DELETE /v1/members/{email}", inOrg(roleOwner), o.removeMember},

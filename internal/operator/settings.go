@@ -102,7 +102,7 @@ func (o *Operator) signup(w http.ResponseWriter, r *http.Request) error {
 			}
 			return err
 		}
-		u, err := q.CreateUser(ctx, db.CreateUserParams{ID: uuid.New(), OrganisationID: org.ID, Email: email})
+		u, err := q.CreateUser(ctx, db.CreateUserParams{ID: uuid.New(), OrganisationID: uuid.NullUUID{UUID: org.ID, Valid: true}, Email: email})
 		if err != nil {
 			return err
 		}

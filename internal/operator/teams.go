@@ -350,7 +350,7 @@ func (o *Operator) invitee(ctx context.Context, r *http.Request, q *db.Queries, 
 	if !isNotFound(store.Classify(err)) {
 		return uuid.Nil, "", err
 	}
-	u, err = q.CreateUser(ctx, db.CreateUserParams{ID: uuid.New(), OrganisationID: inv.OrganisationID, Email: inv.Email})
+	u, err = q.CreateUser(ctx, db.CreateUserParams{ID: uuid.New(), OrganisationID: uuid.NullUUID{UUID: inv.OrganisationID, Valid: true}, Email: inv.Email})
 	if err != nil {
 		return uuid.Nil, "", err
 	}

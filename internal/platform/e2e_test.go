@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -233,6 +234,10 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("deleting a project takes its URLs and VMs down at once", func(t *testing.T) {
+		testDeleteProject(t, e, layout)
+	})
+
 	t.Run("shutdown with a VM running leaves nothing behind", func(t *testing.T) {
 		if code := e.apiBody("POST", "/v1/projects", `{"name":"solo","min_instances_per_region":1,"memory_mib":192}`, e.p.Token, nil); code != 201 {
 			t.Fatalf("create project: %d", code)
@@ -453,4 +458,53 @@ func testRedeployWithEnv(t *testing.T, e *env, layout string, prev api.Deploymen
 		return old.Status == api.StatusStopped, describe(old)
 	})
 	return d
+}
+
+// testDeleteProject deploys a project of one instance, deletes the project
+// and sees both its URLs answer 404 through the edge and its VM and tap go.
+func testDeleteProject(t *testing.T, e *env, layout string) {
+	tapsBefore, err := e.p.Network().Taps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := e.apiBody("POST", "/v1/projects", `{"name":"doomed","min_instances_per_region":1}`, e.p.Token, nil); code != 201 {
+		t.Fatalf("create project: %d", code)
+	}
+	d, err := e.deploy("doomed", layout)
+	if err != nil || d.Status != api.StatusReady {
+		t.Fatalf("deploy: %v %s", err, describe(d))
+	}
+	d = e.getDeployment(d.ID)
+	if len(d.Instances) != 1 {
+		t.Fatalf("instances: %s", describe(d))
+	}
+	instance := d.Instances[0].ID
+	pid := e.qemuPID(instance)
+	hosts := []string{e.host("doomed"), e.host(api.VersionedLabel("doomed", d.ID))}
+	for _, host := range hosts {
+		if status, body, err := e.get(host, "/"); err != nil || status != 200 {
+			t.Fatalf("GET %s before the deletion: %d %v %.200s", host, status, err, body)
+		}
+	}
+	start := time.Now()
+	if code := e.api("DELETE", "/v1/projects/doomed", nil); code != 200 {
+		t.Fatalf("delete project: %d", code)
+	}
+	e.eventually("the project's URLs to answer 404", 5*time.Second, func() (bool, string) {
+		for _, host := range hosts {
+			if status, body, err := e.get(host, "/"); err != nil || status != 404 {
+				return false, fmt.Sprintf("%s: %d %v %.100s", host, status, err, body)
+			}
+		}
+		return true, ""
+	})
+	gone := time.Since(start)
+	e.eventually("the project's VM and tap to go", 60*time.Second, func() (bool, string) {
+		taps, _ := e.p.Network().Taps()
+		_, dirErr := os.Stat(filepath.Join(e.dir, "vms", instance))
+		alive := pid > 0 && syscall.Kill(pid, 0) == nil
+		return len(taps) == len(tapsBefore) && os.IsNotExist(dirErr) && !alive,
+			fmt.Sprintf("taps %v (before %v), vm dir: %v, qemu %d alive: %v", taps, tapsBefore, dirErr, pid, alive)
+	})
+	t.Logf("after the deletion: URLs 404 in %s, VM and tap gone in %s", gone.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }

@@ -261,7 +261,7 @@ type RegistryCredential struct {
 
 type User struct {
 	ID                uuid.UUID
-	OrganisationID    uuid.UUID
+	OrganisationID    uuid.NullUUID
 	Email             string
 	CreatedAt         time.Time
 	InstallationAdmin bool

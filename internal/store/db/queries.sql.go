@@ -225,6 +225,27 @@ func (q *Queries) CountRepoLinksOutsideOrganisation(ctx context.Context, arg Cou
 	return count, err
 }
 
+const countTokensOutsideOrganisation = `-- name: CountTokensOutsideOrganisation :one
+SELECT count(*) FROM api_tokens
+WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+  AND organisation_id IS DISTINCT FROM $2::uuid
+`
+
+type CountTokensOutsideOrganisationParams struct {
+	UserID         uuid.NullUUID
+	OrganisationID uuid.UUID
+}
+
+// The user's live tokens that do not end with the organisation: an
+// installation administrator must keep one (deleting an organisation must
+// not lock them out of the installation).
+func (q *Queries) CountTokensOutsideOrganisation(ctx context.Context, arg CountTokensOutsideOrganisationParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countTokensOutsideOrganisation, arg.UserID, arg.OrganisationID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countUsers = `-- name: CountUsers :one
 SELECT count(*) FROM users
 `
@@ -613,7 +634,7 @@ INSERT INTO users (id, organisation_id, email) VALUES ($1, $2, $3) RETURNING id,
 
 type CreateUserParams struct {
 	ID             uuid.UUID
-	OrganisationID uuid.UUID
+	OrganisationID uuid.NullUUID
 	Email          string
 }
 
@@ -729,6 +750,34 @@ DELETE FROM api_tokens WHERE node_id = $1 AND kind = 'node'
 // Revokes every token of a node, before it is given a new one.
 func (q *Queries) DeleteNodeTokens(ctx context.Context, nodeID uuid.NullUUID) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteNodeTokens, nodeID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteOrganisation = `-- name: DeleteOrganisation :execrows
+DELETE FROM organisations WHERE id = $1
+`
+
+// Its memberships, invitations and the tokens limited to it go with it;
+// its users stay (users.organisation_id is set to NULL).
+func (q *Queries) DeleteOrganisation(ctx context.Context, id uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteOrganisation, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteProject = `-- name: DeleteProject :execrows
+DELETE FROM projects WHERE id = $1
+`
+
+// Its deployments, instances, builds, env vars, build args and registry
+// login go with it (ON DELETE CASCADE); the audit log keeps its entries.
+func (q *Queries) DeleteProject(ctx context.Context, id uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteProject, id)
 	if err != nil {
 		return 0, err
 	}
@@ -1430,6 +1479,17 @@ func (q *Queries) InsertGitHubDelivery(ctx context.Context, id string) (int64, e
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const isInstallationAdmin = `-- name: IsInstallationAdmin :one
+SELECT installation_admin FROM users WHERE id = $1
+`
+
+func (q *Queries) IsInstallationAdmin(ctx context.Context, id uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, isInstallationAdmin, id)
+	var installation_admin bool
+	err := row.Scan(&installation_admin)
+	return installation_admin, err
 }
 
 const listActiveDeployments = `-- name: ListActiveDeployments :many
@@ -2333,6 +2393,30 @@ func (q *Queries) ListOrganisationInstances(ctx context.Context, organisationID 
 	return items, nil
 }
 
+const listOrganisationProjectNames = `-- name: ListOrganisationProjectNames :many
+SELECT name FROM projects WHERE organisation_id = $1 ORDER BY name
+`
+
+func (q *Queries) ListOrganisationProjectNames(ctx context.Context, organisationID uuid.UUID) ([]string, error) {
+	rows, err := q.db.Query(ctx, listOrganisationProjectNames, organisationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		items = append(items, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listOrganisationRunningBuilds = `-- name: ListOrganisationRunningBuilds :many
 SELECT b.id, b.project_id, b.source, b.commit_sha, b.branch, b.commit_message, b.commit_author, b.dockerfile, b.target, b.preview, b.status, b.reason, b.timings, b.image_digest, b.deployment_id, b.attempts, b.lease_owner, b.lease_expires_at, b.created_at, b.updated_at, b.started_at, b.finished_at, b.github_repo, b.github_installation_id, b.github_reported, b.image_ref, b.root_dir FROM builds b JOIN projects p ON p.id = b.project_id
 WHERE p.organisation_id = $1 AND b.status IN ('queued', 'building', 'pushing')
@@ -2377,6 +2461,98 @@ func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisatio
 			&i.GithubReported,
 			&i.ImageRef,
 			&i.RootDir,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listProjectRunningBuilds = `-- name: ListProjectRunningBuilds :many
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir FROM builds WHERE project_id = $1 AND status IN ('queued', 'building', 'pushing') ORDER BY created_at
+`
+
+func (q *Queries) ListProjectRunningBuilds(ctx context.Context, projectID uuid.UUID) ([]Build, error) {
+	rows, err := q.db.Query(ctx, listProjectRunningBuilds, projectID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Build
+	for rows.Next() {
+		var i Build
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.Source,
+			&i.CommitSha,
+			&i.Branch,
+			&i.CommitMessage,
+			&i.CommitAuthor,
+			&i.Dockerfile,
+			&i.Target,
+			&i.Preview,
+			&i.Status,
+			&i.Reason,
+			&i.Timings,
+			&i.ImageDigest,
+			&i.DeploymentID,
+			&i.Attempts,
+			&i.LeaseOwner,
+			&i.LeaseExpiresAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.StartedAt,
+			&i.FinishedAt,
+			&i.GithubRepo,
+			&i.GithubInstallationID,
+			&i.GithubReported,
+			&i.ImageRef,
+			&i.RootDir,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listProjectRunningDeployments = `-- name: ListProjectRunningDeployments :many
+
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE project_id = $1 AND status IN ('deploying', 'ready') ORDER BY created_at
+`
+
+// Part: deletion (issue 9): deleting projects and organisations.
+func (q *Queries) ListProjectRunningDeployments(ctx context.Context, projectID uuid.UUID) ([]Deployment, error) {
+	rows, err := q.db.Query(ctx, listProjectRunningDeployments, projectID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Deployment
+	for rows.Next() {
+		var i Deployment
+		if err := rows.Scan(
+			&i.ID,
+			&i.Slug,
+			&i.ProjectID,
+			&i.ImageRef,
+			&i.ImageID,
+			&i.Status,
+			&i.StatusReason,
+			&i.Failures,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.ReadyAt,
+			&i.FailedPermanently,
+			&i.Preview,
 		); err != nil {
 			return nil, err
 		}

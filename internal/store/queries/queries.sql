@@ -562,3 +562,35 @@ ORDER BY m.created_at, o.id LIMIT 1;
 -- name: FirstMemberOrganisation :one
 SELECT m.role, o.id, o.name FROM memberships m JOIN organisations o ON o.id = m.organisation_id
 WHERE m.user_id = $1 ORDER BY m.created_at, o.id LIMIT 1;
+
+-- Part: deletion (issue 9): deleting projects and organisations.
+
+-- name: ListProjectRunningDeployments :many
+SELECT * FROM deployments WHERE project_id = $1 AND status IN ('deploying', 'ready') ORDER BY created_at;
+
+-- name: ListProjectRunningBuilds :many
+SELECT * FROM builds WHERE project_id = $1 AND status IN ('queued', 'building', 'pushing') ORDER BY created_at;
+
+-- name: DeleteProject :execrows
+-- Its deployments, instances, builds, env vars, build args and registry
+-- login go with it (ON DELETE CASCADE); the audit log keeps its entries.
+DELETE FROM projects WHERE id = $1;
+
+-- name: ListOrganisationProjectNames :many
+SELECT name FROM projects WHERE organisation_id = $1 ORDER BY name;
+
+-- name: DeleteOrganisation :execrows
+-- Its memberships, invitations and the tokens limited to it go with it;
+-- its users stay (users.organisation_id is set to NULL).
+DELETE FROM organisations WHERE id = $1;
+
+-- name: CountTokensOutsideOrganisation :one
+-- The user's live tokens that do not end with the organisation: an
+-- installation administrator must keep one (deleting an organisation must
+-- not lock them out of the installation).
+SELECT count(*) FROM api_tokens
+WHERE user_id = sqlc.arg(user_id) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+  AND organisation_id IS DISTINCT FROM sqlc.arg(organisation_id)::uuid;
+
+-- name: IsInstallationAdmin :one
+SELECT installation_admin FROM users WHERE id = $1;
