@@ -78,6 +78,18 @@ func (w *buildWorkers) pushOrg(token string) (uuid.UUID, bool) {
 	return uuid.Nil, false
 }
 
+// revokePush ends a build's push token once its Builder has returned:
+// nothing may use it after the push, even before the build's bookkeeping
+// is over.
+func (w *buildWorkers) revokePush(id uuid.UUID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if rb, ok := w.running[id]; ok {
+		rb.pushToken = ""
+		w.running[id] = rb
+	}
+}
+
 func (w *buildWorkers) get(id uuid.UUID) runningBuild {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -141,6 +141,7 @@ func (o *Operator) runBuilder(ctx, bctx context.Context, run *buildRun, p db.Pro
 	o.buildLog(ctx, b.ID, fmt.Sprintf("zeitwork: building %s (Dockerfile %s), pushing to %s", p.Name, b.Dockerfile, dest))
 	run.enter(stageBuild)
 	res, err := o.callBuilder(bctx, req)
+	o.builds.revokePush(b.ID)
 	run.end()
 	logw.Close()
 	if err != nil {
