@@ -25,6 +25,11 @@ type Route struct {
 	// Limits are the project's rate limits; nil means none. Every route of
 	// a project carries the same, and the edge keeps one project bucket.
 	Limits *RateLimits `json:"limits,omitempty"`
+	// Redirect, for a custom domain that redirects, is the host every
+	// request is sent on to, with RedirectStatus; such a route has no
+	// deployment or backends.
+	Redirect       string `json:"redirect,omitempty"`
+	RedirectStatus int    `json:"redirect_status,omitempty"`
 }
 
 // Backend is one healthy instance, reached through its node agent's tunnel.

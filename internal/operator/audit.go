@@ -210,31 +210,34 @@ var auditSkipped = map[string]bool{
 // auditActions names the action of each route that is recorded; a route
 // not listed is recorded under its method and pattern.
 var auditActions = map[string]string{
-	"POST /v1/projects":                               "project.create",
-	"PATCH /v1/projects/{project}":                    "project.update",
-	"POST /v1/projects/{project}/deployments":         "deployment.create",
-	"POST /v1/projects/{project}/rollback":            "project.rollback",
-	"PUT /v1/projects/{project}/env/{name}":           "env.set",
-	"DELETE /v1/projects/{project}/env/{name}":        "env.unset",
-	"PUT /v1/projects/{project}/build-args/{name}":    "build_arg.set",
-	"DELETE /v1/projects/{project}/build-args/{name}": "build_arg.unset",
-	"PUT /v1/projects/{project}/registry":             "registry.set",
-	"DELETE /v1/projects/{project}/registry":          "registry.remove",
-	"POST /v1/projects/{project}/builds":              "build.create",
-	"POST /v1/builds/{build}/cancel":                  "build.cancel",
-	"DELETE /v1/deployments/{deployment}":             "deployment.delete",
-	"POST /v1/webhooks/github":                        "github.webhook",
-	"PUT /v1/github/app":                              "github_app.set",
-	"POST /v1/nodes/register":                         "node.register",
-	"POST /v1/orgs":                                   "org.create",
-	"PATCH /v1/members/{email}":                       "member.set_role",
-	"DELETE /v1/members/{email}":                      "member.remove",
-	"POST /v1/invitations":                            "invitation.create",
-	"POST /v1/invitations/accept":                     "invitation.accept",
-	"POST /v1/tokens":                                 "token.create",
-	"DELETE /v1/tokens/{token}":                       "token.revoke",
-	"PUT /v1/settings":                                "settings.set",
-	"POST /v1/signup":                                 "user.signup",
+	"POST /v1/projects":                                   "project.create",
+	"PATCH /v1/projects/{project}":                        "project.update",
+	"POST /v1/projects/{project}/deployments":             "deployment.create",
+	"POST /v1/projects/{project}/rollback":                "project.rollback",
+	"PUT /v1/projects/{project}/env/{name}":               "env.set",
+	"DELETE /v1/projects/{project}/env/{name}":            "env.unset",
+	"PUT /v1/projects/{project}/build-args/{name}":        "build_arg.set",
+	"DELETE /v1/projects/{project}/build-args/{name}":     "build_arg.unset",
+	"PUT /v1/projects/{project}/registry":                 "registry.set",
+	"DELETE /v1/projects/{project}/registry":              "registry.remove",
+	"POST /v1/projects/{project}/builds":                  "build.create",
+	"POST /v1/builds/{build}/cancel":                      "build.cancel",
+	"DELETE /v1/deployments/{deployment}":                 "deployment.delete",
+	"POST /v1/webhooks/github":                            "github.webhook",
+	"PUT /v1/github/app":                                  "github_app.set",
+	"POST /v1/nodes/register":                             "node.register",
+	"POST /v1/orgs":                                       "org.create",
+	"PATCH /v1/members/{email}":                           "member.set_role",
+	"DELETE /v1/members/{email}":                          "member.remove",
+	"POST /v1/invitations":                                "invitation.create",
+	"POST /v1/invitations/accept":                         "invitation.accept",
+	"POST /v1/tokens":                                     "token.create",
+	"DELETE /v1/tokens/{token}":                           "token.revoke",
+	"PUT /v1/settings":                                    "settings.set",
+	"POST /v1/signup":                                     "user.signup",
+	"POST /v1/projects/{project}/domains":                 "domain.add",
+	"POST /v1/projects/{project}/domains/{domain}/verify": "domain.verify",
+	"DELETE /v1/projects/{project}/domains/{domain}":      "domain.remove",
 }
 
 // auditAction names what r asked for, the kind and name of the object its
@@ -262,7 +265,7 @@ func auditAction(r *http.Request) (action, kind, object, project string) {
 	}
 	for _, k := range []struct{ value, kind string }{
 		{"name", strings.SplitN(action, ".", 2)[0]}, {"build", "build"}, {"deployment", "deployment"},
-		{"node", "node"}, {"email", "member"}, {"token", "token"}, {"org", "org"}, {"project", "project"},
+		{"node", "node"}, {"domain", "domain"}, {"email", "member"}, {"token", "token"}, {"org", "org"}, {"project", "project"},
 	} {
 		if v := r.PathValue(k.value); v != "" {
 			return action, k.kind, v, project
