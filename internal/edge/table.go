@@ -25,7 +25,7 @@ type route struct {
 	redirect       string
 	redirectStatus int
 	backends       []*backend
-	next       atomic.Uint32
+	next           atomic.Uint32
 }
 
 // pick returns the backend to try first; later attempts walk on from it.
