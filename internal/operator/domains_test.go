@@ -348,6 +348,7 @@ func TestDomainRemovedAndRedirect(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
+	h.eventually("edge has its routes", e.Ready)
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(host, path string) *http.Response {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)
