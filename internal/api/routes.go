@@ -15,7 +15,9 @@ type RouteTable struct {
 type Route struct {
 	// Host is lower case without port: "<id>--<project>.<domain>" for a
 	// deployment's versioned URL (VersionedLabel), "<project>.<domain>" for
-	// the live one. No two routes of a table have the same host.
+	// the live one, or a verified custom domain of the project (routed to
+	// the live deployment, or a redirect). No two routes of a table have
+	// the same host.
 	Host       string `json:"host"`
 	Project    string `json:"project"`
 	Deployment string `json:"deployment"`

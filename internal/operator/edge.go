@@ -54,8 +54,8 @@ type txBeginner interface {
 	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 }
 
-// buildRoutes reads nodes, projects, deployments and instances in one
-// repeatable-read transaction, so that all four come from one snapshot.
+// buildRoutes reads nodes, projects, deployments, instances and custom
+// domains in one repeatable-read transaction, so that all come from one snapshot.
 // Read one by one, a promotion committed between them gave a torn table:
 // projects still naming the old deployment live, deployments already
 // without it, and so no route for the project URL (404) until the next table.
