@@ -18,6 +18,7 @@ func domainFlags(f *pflag.FlagSet, c *operator.DomainConfig) {
 	f.Var((*addrList)(&c.EdgeAddrs), "domain-edge-addr", "public address of the edges, for apex domains' A/AAAA records (repeatable; none: apex domains are refused)")
 	f.StringVar(&c.DNSServer, "dns-server", "", "host:port of the resolver that verifies domains (default: the first nameserver of /etc/resolv.conf)")
 	f.DurationVar(&c.Grace, "domain-grace", 24*time.Hour, "how long a domain whose records stopped pointing at us stays routed before it is unrouted")
+	f.DurationVar(&c.PendingTTL, "domain-pending-ttl", 7*24*time.Hour, "how long a domain may stay unverified before it is removed, releasing the name")
 	f.DurationVar(&c.Recheck, "domain-recheck", time.Hour, "how often a verified domain's records are checked again")
 }
 

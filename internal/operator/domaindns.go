@@ -41,6 +41,10 @@ type DomainConfig struct {
 	Recheck  time.Duration
 	RetryMin time.Duration
 	RetryMax time.Duration
+	// PendingTTL is how long a domain may stay unverified before it is
+	// removed (default 7 days), so that a tenant who adds a name it does
+	// not own cannot keep its owner from adding it for ever.
+	PendingTTL time.Duration
 	// Every is how often the operator looks for domains due a check
 	// (default 10 s).
 	Every time.Duration
@@ -61,6 +65,9 @@ func (c *DomainConfig) defaults() {
 		c.RetryMax = time.Hour
 	}
 	c.RetryMax = max(c.RetryMax, c.RetryMin)
+	if c.PendingTTL <= 0 {
+		c.PendingTTL = 7 * 24 * time.Hour
+	}
 	if c.Every <= 0 {
 		c.Every = 10 * time.Second
 	}

@@ -275,6 +275,9 @@ func (o *Operator) nextState(d db.Domain, c domainCheck, lookupErr error, now ti
 		p.Status, p.FailingSince = api.DomainFailing, &since
 		p.Reason = fmt.Sprintf("%s; unrouted at %s unless fixed", c.reason, end.UTC().Format(time.RFC3339))
 		wait = min(wait, end.Sub(now))
+	case d.Status == api.DomainPending:
+		p.Reason = fmt.Sprintf("%s; the domain is released at %s unless verified", c.reason,
+			d.CreatedAt.Add(cfg.PendingTTL).UTC().Format(time.RFC3339))
 	default:
 		p.Reason = c.reason
 	}
@@ -299,6 +302,13 @@ func (o *Operator) domainLoop(ctx context.Context) {
 }
 
 func (o *Operator) checkDueDomains(ctx context.Context) {
+	expired, err := o.store.ExpirePendingDomains(ctx, o.cfg.Domains.PendingTTL.Seconds())
+	if err != nil && ctx.Err() == nil {
+		o.log.Warn("release unverified domains", "err", err)
+	}
+	for _, d := range expired {
+		o.log.Info("domain released: not verified in time", "domain", d.Name, "ttl", o.cfg.Domains.PendingTTL)
+	}
 	due, err := o.store.DueDomains(ctx, 100)
 	if err != nil {
 		if ctx.Err() == nil {

@@ -93,11 +93,14 @@ func (z *zone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 }
 
 // domainsHarness is an operator that verifies domains against z, quickly.
-func domainsHarness(t *testing.T, grace time.Duration) (*harness, *zone) {
+func domainsHarness(t *testing.T, grace time.Duration, tweaks ...func(*operator.DomainConfig)) (*harness, *zone) {
 	z := startZone(t)
 	h := start(t, func(c *operator.Config) {
 		c.Domains = operator.DomainConfig{DNSServer: z.addr, Grace: grace, Every: 50 * time.Millisecond,
 			Recheck: 100 * time.Millisecond, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond}
+		for _, f := range tweaks {
+			f(&c.Domains)
+		}
 	})
 	return h, z
 }
@@ -286,6 +289,45 @@ func TestDomainTakeoverRefused(t *testing.T) {
 		if code := h.call("POST", "/v1/projects/shop/domains", h.token, api.AddDomainRequest{Name: name}, &e); code != 400 || e.Hint == "" {
 			t.Fatalf("adding %s: %d %+v", name, code, e)
 		}
+	}
+}
+
+// TestUnverifiedDomainReleased: a domain left unverified past the
+// pending TTL is removed, and another organisation that owns it can then
+// add it; a verified one is kept.
+func TestUnverifiedDomainReleased(t *testing.T) {
+	const ttl = 1500 * time.Millisecond
+	h, z := domainsHarness(t, time.Hour, func(c *operator.DomainConfig) { c.PendingTTL = ttl })
+	if code := h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "squat"}, nil); code != 201 {
+		t.Fatalf("create project: %d", code)
+	}
+	var kept api.Domain
+	h.call("POST", "/v1/projects/squat/domains", h.token, api.AddDomainRequest{Name: "kept.example.com"}, &kept)
+	z.set(t, "_zeitwork-challenge.kept.example.com. 60 IN TXT \""+record(kept, "TXT").Value+"\"", "kept.example.com. 60 IN CNAME squat.apps.test.")
+	if d := h.verify(h.token, "squat", "kept.example.com"); d.Status != api.DomainVerified {
+		t.Fatalf("verify: %+v", d)
+	}
+	added := time.Now() // no later than the row's created_at
+	if code := h.call("POST", "/v1/projects/squat/domains", h.token, api.AddDomainRequest{Name: "www.example.com"}, nil); code != 201 {
+		t.Fatalf("add: %d", code)
+	}
+	if d := h.domain(h.token, "squat", "www.example.com"); d.Status == api.DomainPending && d.Reason != "" && !strings.Contains(d.Reason, "released at") {
+		t.Fatalf("the reason does not say when it is released: %+v", d)
+	}
+	owner, err := operator.Bootstrap(context.Background(), h.store, "globex", "owner@globex.test")
+	must(t, err)
+	if code := h.call("POST", "/v1/projects", owner, api.CreateProjectRequest{Name: "site"}, nil); code != 201 {
+		t.Fatalf("create project site: %d", code)
+	}
+	h.eventually("released", func() bool {
+		code := h.call("POST", "/v1/projects/site/domains", owner, api.AddDomainRequest{Name: "www.example.com"}, nil)
+		if code == 201 && time.Since(added) < ttl {
+			t.Fatalf("released after %v, before the TTL of %v", time.Since(added), ttl)
+		}
+		return code == 201
+	})
+	if d := h.domain(h.token, "squat", "kept.example.com"); d.Status != api.DomainVerified {
+		t.Fatalf("a verified domain: %+v", d)
 	}
 }
 

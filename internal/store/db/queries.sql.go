@@ -848,6 +848,47 @@ func (q *Queries) DueDomains(ctx context.Context, limit int32) ([]Domain, error)
 	return items, nil
 }
 
+const expirePendingDomains = `-- name: ExpirePendingDomains :many
+DELETE FROM domains WHERE status = 'pending' AND verified_at IS NULL
+    AND created_at < now() - make_interval(secs => $1::double precision)
+RETURNING id, project_id, name, token, redirect_to, redirect_status, status, reason, verified_at, failing_since, checked_at, next_check_at, failures, created_at
+`
+
+func (q *Queries) ExpirePendingDomains(ctx context.Context, ttlSeconds float64) ([]Domain, error) {
+	rows, err := q.db.Query(ctx, expirePendingDomains, ttlSeconds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Domain
+	for rows.Next() {
+		var i Domain
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.Name,
+			&i.Token,
+			&i.RedirectTo,
+			&i.RedirectStatus,
+			&i.Status,
+			&i.Reason,
+			&i.VerifiedAt,
+			&i.FailingSince,
+			&i.CheckedAt,
+			&i.NextCheckAt,
+			&i.Failures,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const finishBuild = `-- name: FinishBuild :one
 UPDATE builds
 SET status = 'done', reason = '', image_digest = $2, deployment_id = $3, timings = $4,

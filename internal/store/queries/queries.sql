@@ -594,3 +594,8 @@ UPDATE domains SET status = @status, reason = @reason, checked_at = now(),
     failing_since = sqlc.narg(failing_since), failures = @failures,
     next_check_at = now() + make_interval(secs => @next_check_seconds::double precision)
 WHERE id = @id RETURNING *;
+
+-- name: ExpirePendingDomains :many
+DELETE FROM domains WHERE status = 'pending' AND verified_at IS NULL
+    AND created_at < now() - make_interval(secs => @ttl_seconds::double precision)
+RETURNING *;
