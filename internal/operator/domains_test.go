@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -459,5 +460,55 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestApexDomainAndEdgeHostname: with edge addresses configured, an apex
+// domain is told to publish A/AAAA records and verifies only when every
+// address it has is an edge's; a subdomain is told the configured CNAME
+// target, and the project's own host is accepted too.
+func TestApexDomainAndEdgeHostname(t *testing.T) {
+	v4, v6 := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::7")
+	h, z := domainsHarness(t, time.Hour, func(c *operator.DomainConfig) {
+		c.EdgeAddrs, c.EdgeHostname = []netip.Addr{v4, v6}, "Edge.Example.NET."
+	})
+	if code := h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil); code != 201 {
+		t.Fatalf("create project: %d", code)
+	}
+	var apex, sub api.Domain
+	if code := h.call("POST", "/v1/projects/web/domains", h.token, api.AddDomainRequest{Name: "example.org"}, &apex); code != 201 {
+		t.Fatalf("add apex: %d", code)
+	}
+	if a, aaaa := record(apex, "A"), record(apex, "AAAA"); a.Value != v4.String() || aaaa.Value != v6.String() || record(apex, "CNAME").Type != "" {
+		t.Fatalf("apex records: %+v", apex.Records)
+	}
+	z.set(t, "_zeitwork-challenge.example.org. 60 IN TXT \""+record(apex, "TXT").Value+"\"",
+		"example.org. 60 IN A 203.0.113.7", "example.org. 60 IN AAAA 2001:db8::7")
+	z.mu.Lock()
+	rr, _ := dns.NewRR("example.org. 60 IN A 198.51.100.1")
+	z.records = append(z.records, rr)
+	z.mu.Unlock()
+	if d := h.verify(h.token, "web", "example.org"); d.Status != api.DomainPending || !strings.Contains(d.Reason, "198.51.100.1") {
+		t.Fatalf("with a foreign address too: %+v", d)
+	}
+	z.set(t, "example.org. 60 IN A 203.0.113.7")
+	if d := h.verify(h.token, "web", "example.org"); d.Status != api.DomainVerified {
+		t.Fatalf("with the edges' addresses: %+v", d)
+	}
+
+	if code := h.call("POST", "/v1/projects/web/domains", h.token, api.AddDomainRequest{Name: "www.example.org"}, &sub); code != 201 {
+		t.Fatalf("add www: %d", code)
+	}
+	if c := record(sub, "CNAME"); c.Value != "edge.example.net" {
+		t.Fatalf("www records: %+v", sub.Records)
+	}
+	for _, target := range []string{"edge.example.net.", "web.apps.test."} {
+		z.set(t, "_zeitwork-challenge.www.example.org. 60 IN TXT \""+record(sub, "TXT").Value+"\"", "www.example.org. 60 IN CNAME "+target)
+		if d := h.verify(h.token, "web", "www.example.org"); d.Status != api.DomainVerified {
+			t.Fatalf("CNAME to %s: %+v", target, d)
+		}
+	}
+	if code := h.call("POST", "/v1/projects/web/domains", h.token, api.AddDomainRequest{Name: "x.edge.example.net"}, nil); code != 400 {
+		t.Fatalf("a host under the CNAME target: %d", code)
 	}
 }
