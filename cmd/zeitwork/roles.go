@@ -56,6 +56,7 @@ func operatorCmd() *cobra.Command {
 	var auditRetention time.Duration
 	var publicURL string
 	var smtp mail.Config
+	var domains operator.DomainConfig
 	var buildDiskGiB, buildCacheGiB int64
 	cmd := &cobra.Command{
 		Use:   "operator",
@@ -133,7 +134,7 @@ an edge token.`,
 				JoinToken:         join, TunnelToken: tunnelToken, Log: log, Metrics: metrics,
 				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"), Builder: builder,
 				AuditRetention: auditRetention,
-				PublicURL:      publicURL, Mail: smtpConfig(smtp),
+				PublicURL:      publicURL, Mail: smtpConfig(smtp), Domains: domains,
 			})
 			if err != nil {
 				return err
@@ -167,6 +168,7 @@ an edge token.`,
 	f.StringVar(&smtp.From, "smtp-from", "", "sender of mailed invitations, e.g. \"Zeitwork <zeitwork@example.com>\"")
 	f.StringVar(&smtp.Username, "smtp-username", "", "SMTP login (its password in ZEITWORK_SMTP_PASSWORD)")
 	f.StringVar(&smtp.Security, "smtp-security", mail.StartTLS, "starttls (port 587), tls (port 465) or none (a relay on this host only)")
+	domainFlags(f, &domains)
 	return cmd
 }
 

@@ -15,7 +15,9 @@ type RouteTable struct {
 type Route struct {
 	// Host is lower case without port: "<id>--<project>.<domain>" for a
 	// deployment's versioned URL (VersionedLabel), "<project>.<domain>" for
-	// the live one. No two routes of a table have the same host.
+	// the live one, or a verified custom domain of the project (routed to
+	// the live deployment, or a redirect). No two routes of a table have
+	// the same host.
 	Host       string `json:"host"`
 	Project    string `json:"project"`
 	Deployment string `json:"deployment"`
@@ -25,6 +27,11 @@ type Route struct {
 	// Limits are the project's rate limits; nil means none. Every route of
 	// a project carries the same, and the edge keeps one project bucket.
 	Limits *RateLimits `json:"limits,omitempty"`
+	// Redirect, for a custom domain that redirects, is the host every
+	// request is sent on to, with RedirectStatus; such a route has no
+	// deployment or backends.
+	Redirect       string `json:"redirect,omitempty"`
+	RedirectStatus int    `json:"redirect_status,omitempty"`
 }
 
 // Backend is one healthy instance, reached through its node agent's tunnel.

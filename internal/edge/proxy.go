@@ -61,6 +61,9 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) int {
 	if code := e.limit(w, r, rt); code != 0 {
 		return code
 	}
+	if rt.redirect != "" {
+		return redirect(w, r, rt)
+	}
 	if len(rt.backends) == 0 {
 		w.Header().Set("Retry-After", "5")
 		return fail(w, http.StatusServiceUnavailable, noBackendReason(rt))

@@ -20,8 +20,12 @@ type route struct {
 	deployment string
 	limits     *api.RateLimits // nil: no rate limit
 	status     string
-	backends   []*backend
-	next       atomic.Uint32
+	// redirect, for a redirect domain, is the host every request is sent
+	// on to with redirectStatus, instead of a backend.
+	redirect       string
+	redirectStatus int
+	backends       []*backend
+	next           atomic.Uint32
 }
 
 // pick returns the backend to try first; later attempts walk on from it.
@@ -41,7 +45,8 @@ func (e *Edge) apply(rt api.RouteTable) {
 	live := make(map[backendKey]*backend, len(e.backends))
 	t := &table{version: rt.Version, token: rt.TunnelToken, hosts: make(map[string]*route, len(rt.Routes))}
 	for _, r := range rt.Routes {
-		ro := &route{host: r.Host, project: r.Project, deployment: r.Deployment, status: r.Status}
+		ro := &route{host: r.Host, project: r.Project, deployment: r.Deployment, status: r.Status,
+			redirect: r.Redirect, redirectStatus: r.RedirectStatus}
 		if r.Limits != nil && r.Limits.On() {
 			ro.limits = r.Limits
 		}

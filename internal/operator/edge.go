@@ -54,8 +54,8 @@ type txBeginner interface {
 	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 }
 
-// buildRoutes reads nodes, projects, deployments and instances in one
-// repeatable-read transaction, so that all four come from one snapshot.
+// buildRoutes reads nodes, projects, deployments, instances and custom
+// domains in one repeatable-read transaction, so that all come from one snapshot.
 // Read one by one, a promotion committed between them gave a torn table:
 // projects still naming the old deployment live, deployments already
 // without it, and so no route for the project URL (404) until the next table.
@@ -109,6 +109,7 @@ func (o *Operator) routesFrom(ctx context.Context, q *db.Queries, version int64)
 		}
 	}
 	var routes []api.Route
+	live := map[uuid.UUID]api.Route{} // project -> its project URL's route
 	// Oldest deployment first (ListActiveDeployments' order), so that
 	// uniqueHosts lets the route that had a host first keep it.
 	for _, d := range deps {
@@ -124,12 +125,44 @@ func (o *Operator) routesFrom(ctx context.Context, q *db.Queries, version int64)
 		if p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID {
 			route.Host = p.Name + "." + o.cfg.AppsDomain
 			routes = append(routes, route)
+			live[p.ID] = route
 		}
 	}
+	domains, err := q.ListRoutedDomains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// After the projects' own hosts, so that those keep theirs (the
+	// operator refuses domains under the apps domain anyway).
+	routes = append(routes, domainRoutes(domains, byID, live)...)
 	t := &api.RouteTable{Version: version, AppsDomain: o.cfg.AppsDomain, TunnelToken: o.cfg.TunnelToken,
 		Routes: uniqueHosts(routes, o.log)}
 	sort.Slice(t.Routes, func(i, j int) bool { return t.Routes[i].Host < t.Routes[j].Host })
 	return t, nil
+}
+
+// domainRoutes routes each verified (or failing, within its grace) custom
+// domain like its project's URL, to the live deployment, or, for a
+// redirect domain, to its redirect. A domain of a project with nothing
+// live has no route (the edge answers 404).
+func domainRoutes(domains []db.Domain, projects map[uuid.UUID]db.Project, live map[uuid.UUID]api.Route) []api.Route {
+	var out []api.Route
+	for _, d := range domains {
+		p, ok := projects[d.ProjectID]
+		if !ok {
+			continue
+		}
+		if d.RedirectTo != "" {
+			out = append(out, api.Route{Host: d.Name, Project: p.Name, Redirect: d.RedirectTo,
+				RedirectStatus: int(d.RedirectStatus), Limits: rateLimitsOrNil(p)})
+			continue
+		}
+		if r, ok := live[p.ID]; ok {
+			r.Host = d.Name
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // uniqueHosts drops every route whose host an earlier route has. Host names

@@ -136,7 +136,7 @@ func is(want int) func(int) bool { return func(c int) bool { return c == want } 
 func fill(pattern string, o orgObjects) string {
 	r := strings.NewReplacer("{project}", o.project, "{build}", o.build, "{deployment}", o.deployment, "{org}", o.org,
 		"{name}", "SOME_VAR", "{email}", "nobody@acme.test", "{token}", uuid.NewString(),
-		"{node}", uuid.NewString(), "{instance}", uuid.NewString())
+		"{node}", uuid.NewString(), "{instance}", uuid.NewString(), "{domain}", "www.example.com")
 	return r.Replace(pattern)
 }
 

@@ -131,7 +131,9 @@ type Config struct {
 	// GitMaxPushBytes bounds the pack one push may send (default 1 GiB;
 	// git's receive.maxInputSize).
 	GitMaxPushBytes int64
-	Log             *slog.Logger
+	// Domains configures custom domains (domains.go).
+	Domains DomainConfig
+	Log     *slog.Logger
 	// Metrics receives the operator's Prometheus metrics (README.md,
 	// "Metrics"); nil means none are registered.
 	Metrics prometheus.Registerer
@@ -193,6 +195,7 @@ func (c *Config) defaults() {
 		c.Log = slog.Default()
 	}
 	c.buildDefaults()
+	c.Domains.defaults()
 }
 
 // Operator serves the API and runs the reconcilers.
@@ -223,6 +226,8 @@ type Operator struct {
 	git *gitRemote
 	// touches spares a write per request recording a token's use (tokens.go).
 	touches tokenTouches
+	// dns answers the lookups that verify custom domains.
+	dns *dnsLookup
 }
 
 // New returns an operator; call Run to start its reconcilers.
@@ -263,6 +268,9 @@ func New(cfg Config) (*Operator, error) {
 	}
 	o.egress = image.NewEgress(cfg.RegistryHost, cfg.AllowedRegistries)
 	o.resolver = newResolver(o)
+	if o.dns, err = newDNSLookup(cfg.Domains.DNSServer); err != nil {
+		return nil, fmt.Errorf("operator: %w", err)
+	}
 	m, err := newMetrics(cfg.Metrics, cfg.Store.Pool, cfg.Log)
 	if err != nil {
 		return nil, fmt.Errorf("operator: %w", err)
@@ -294,6 +302,7 @@ func (o *Operator) Run(ctx context.Context) error {
 		defer builds.Wait()
 	}
 	go o.githubStatusLoop(ctx)
+	go o.domainLoop(ctx)
 	if o.git != nil {
 		go o.serveHooks(ctx)
 		defer os.RemoveAll(filepath.Dir(o.git.socket))

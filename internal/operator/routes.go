@@ -43,6 +43,11 @@ func (o *Operator) table() []route {
 		{"DELETE /v1/deployments/{deployment}", onProject(roleDeveloper), o.deleteDeployment},
 		{"GET /v1/deployments/{deployment}/logs", onProject(roleDeveloper), o.streamLogs},
 		{"GET /v1/audit", inOrg(roleAdmin), o.listAudit},
+		{"POST /v1/projects/{project}/domains", onProject(roleAdmin), o.addDomain},
+		{"GET /v1/projects/{project}/domains", onProject(roleViewer), o.listDomains},
+		{"POST /v1/projects/{project}/domains/{domain}/verify", onProject(roleDeveloper), o.verifyDomain},
+		{"DELETE /v1/projects/{project}/domains/{domain}", onProject(roleAdmin), o.removeDomain},
+		{"GET /v1/domains", inOrg(roleViewer), o.listOrgDomains},
 
 		{"GET /v1/orgs", anyUserToken, o.listOrgs},
 		{"POST /v1/orgs", anyUser, o.createOrg},

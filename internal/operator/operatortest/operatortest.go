@@ -61,6 +61,9 @@ func StartOn(t testing.TB, dbURL string, tweak ...func(*operator.Config)) *Serve
 		JoinToken: JoinToken, TunnelToken: TunnelToken,
 		Resync: 200 * time.Millisecond, NodeGrace: 2 * time.Second, Drain: time.Second, ImageRetry: time.Second,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Tests never ask a real resolver: this loopback port answers
+		// nothing, so domain checks fail unless a test runs a DNS server.
+		Domains: operator.DomainConfig{DNSServer: "127.0.0.1:9"},
 	}
 	for _, f := range tweak {
 		f(&cfg)

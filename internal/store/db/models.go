@@ -113,6 +113,23 @@ type Deployment struct {
 	Preview           bool
 }
 
+type Domain struct {
+	ID             uuid.UUID
+	ProjectID      uuid.UUID
+	Name           string
+	Token          string
+	RedirectTo     string
+	RedirectStatus int32
+	Status         string
+	Reason         string
+	VerifiedAt     *time.Time
+	FailingSince   *time.Time
+	CheckedAt      *time.Time
+	NextCheckAt    time.Time
+	Failures       int32
+	CreatedAt      time.Time
+}
+
 type EnvVar struct {
 	ProjectID uuid.UUID
 	Name      string

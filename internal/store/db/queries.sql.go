@@ -443,6 +443,51 @@ func (q *Queries) CreateDeployment(ctx context.Context, arg CreateDeploymentPara
 	return i, err
 }
 
+const createDomain = `-- name: CreateDomain :one
+
+INSERT INTO domains (id, project_id, name, token, redirect_to, redirect_status)
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, project_id, name, token, redirect_to, redirect_status, status, reason, verified_at, failing_since, checked_at, next_check_at, failures, created_at
+`
+
+type CreateDomainParams struct {
+	ID             uuid.UUID
+	ProjectID      uuid.UUID
+	Name           string
+	Token          string
+	RedirectTo     string
+	RedirectStatus int32
+}
+
+// Custom domains (issue 7, item 2)
+func (q *Queries) CreateDomain(ctx context.Context, arg CreateDomainParams) (Domain, error) {
+	row := q.db.QueryRow(ctx, createDomain,
+		arg.ID,
+		arg.ProjectID,
+		arg.Name,
+		arg.Token,
+		arg.RedirectTo,
+		arg.RedirectStatus,
+	)
+	var i Domain
+	err := row.Scan(
+		&i.ID,
+		&i.ProjectID,
+		&i.Name,
+		&i.Token,
+		&i.RedirectTo,
+		&i.RedirectStatus,
+		&i.Status,
+		&i.Reason,
+		&i.VerifiedAt,
+		&i.FailingSince,
+		&i.CheckedAt,
+		&i.NextCheckAt,
+		&i.Failures,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const createInstance = `-- name: CreateInstance :one
 INSERT INTO instances (id, deployment_id, region_id, node_id) VALUES ($1, $2, $3, $4) RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at
 `
@@ -784,6 +829,23 @@ func (q *Queries) DeleteProject(ctx context.Context, id uuid.UUID) (int64, error
 	return result.RowsAffected(), nil
 }
 
+const deleteProjectDomain = `-- name: DeleteProjectDomain :execrows
+DELETE FROM domains WHERE project_id = $1 AND name = $2
+`
+
+type DeleteProjectDomainParams struct {
+	ProjectID uuid.UUID
+	Name      string
+}
+
+func (q *Queries) DeleteProjectDomain(ctx context.Context, arg DeleteProjectDomainParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteProjectDomain, arg.ProjectID, arg.Name)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteRegistryCredentials = `-- name: DeleteRegistryCredentials :execrows
 DELETE FROM registry_credentials WHERE project_id = $1
 `
@@ -794,6 +856,86 @@ func (q *Queries) DeleteRegistryCredentials(ctx context.Context, projectID uuid.
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const dueDomains = `-- name: DueDomains :many
+SELECT id, project_id, name, token, redirect_to, redirect_status, status, reason, verified_at, failing_since, checked_at, next_check_at, failures, created_at FROM domains WHERE next_check_at <= now() ORDER BY next_check_at LIMIT $1
+`
+
+func (q *Queries) DueDomains(ctx context.Context, limit int32) ([]Domain, error) {
+	rows, err := q.db.Query(ctx, dueDomains, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Domain
+	for rows.Next() {
+		var i Domain
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.Name,
+			&i.Token,
+			&i.RedirectTo,
+			&i.RedirectStatus,
+			&i.Status,
+			&i.Reason,
+			&i.VerifiedAt,
+			&i.FailingSince,
+			&i.CheckedAt,
+			&i.NextCheckAt,
+			&i.Failures,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const expirePendingDomains = `-- name: ExpirePendingDomains :many
+DELETE FROM domains WHERE status = 'pending' AND verified_at IS NULL
+    AND created_at < now() - make_interval(secs => $1::double precision)
+RETURNING id, project_id, name, token, redirect_to, redirect_status, status, reason, verified_at, failing_since, checked_at, next_check_at, failures, created_at
+`
+
+func (q *Queries) ExpirePendingDomains(ctx context.Context, ttlSeconds float64) ([]Domain, error) {
+	rows, err := q.db.Query(ctx, expirePendingDomains, ttlSeconds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Domain
+	for rows.Next() {
+		var i Domain
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.Name,
+			&i.Token,
+			&i.RedirectTo,
+			&i.RedirectStatus,
+			&i.Status,
+			&i.Reason,
+			&i.VerifiedAt,
+			&i.FailingSince,
+			&i.CheckedAt,
+			&i.NextCheckAt,
+			&i.Failures,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const finishBuild = `-- name: FinishBuild :one
@@ -1325,6 +1467,37 @@ func (q *Queries) GetProjectByNameAnyOrganisation(ctx context.Context, name stri
 		&i.RateLimitBurst,
 		&i.ClientRateLimitRps,
 		&i.ClientRateLimitBurst,
+	)
+	return i, err
+}
+
+const getProjectDomain = `-- name: GetProjectDomain :one
+SELECT id, project_id, name, token, redirect_to, redirect_status, status, reason, verified_at, failing_since, checked_at, next_check_at, failures, created_at FROM domains WHERE project_id = $1 AND name = $2
+`
+
+type GetProjectDomainParams struct {
+	ProjectID uuid.UUID
+	Name      string
+}
+
+func (q *Queries) GetProjectDomain(ctx context.Context, arg GetProjectDomainParams) (Domain, error) {
+	row := q.db.QueryRow(ctx, getProjectDomain, arg.ProjectID, arg.Name)
+	var i Domain
+	err := row.Scan(
+		&i.ID,
+		&i.ProjectID,
+		&i.Name,
+		&i.Token,
+		&i.RedirectTo,
+		&i.RedirectStatus,
+		&i.Status,
+		&i.Reason,
+		&i.VerifiedAt,
+		&i.FailingSince,
+		&i.CheckedAt,
+		&i.NextCheckAt,
+		&i.Failures,
+		&i.CreatedAt,
 	)
 	return i, err
 }
@@ -2347,6 +2520,65 @@ func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
 	return items, nil
 }
 
+const listOrganisationDomains = `-- name: ListOrganisationDomains :many
+SELECT d.id, d.project_id, d.name, d.token, d.redirect_to, d.redirect_status, d.status, d.reason, d.verified_at, d.failing_since, d.checked_at, d.next_check_at, d.failures, d.created_at, p.name AS project FROM domains d JOIN projects p ON p.id = d.project_id
+WHERE p.organisation_id = $1 ORDER BY d.name
+`
+
+type ListOrganisationDomainsRow struct {
+	ID             uuid.UUID
+	ProjectID      uuid.UUID
+	Name           string
+	Token          string
+	RedirectTo     string
+	RedirectStatus int32
+	Status         string
+	Reason         string
+	VerifiedAt     *time.Time
+	FailingSince   *time.Time
+	CheckedAt      *time.Time
+	NextCheckAt    time.Time
+	Failures       int32
+	CreatedAt      time.Time
+	Project        string
+}
+
+func (q *Queries) ListOrganisationDomains(ctx context.Context, organisationID uuid.UUID) ([]ListOrganisationDomainsRow, error) {
+	rows, err := q.db.Query(ctx, listOrganisationDomains, organisationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListOrganisationDomainsRow
+	for rows.Next() {
+		var i ListOrganisationDomainsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.Name,
+			&i.Token,
+			&i.RedirectTo,
+			&i.RedirectStatus,
+			&i.Status,
+			&i.Reason,
+			&i.VerifiedAt,
+			&i.FailingSince,
+			&i.CheckedAt,
+			&i.NextCheckAt,
+			&i.Failures,
+			&i.CreatedAt,
+			&i.Project,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listOrganisationInstances = `-- name: ListOrganisationInstances :many
 
 SELECT i.id, i.deployment_id, i.region_id, i.node_id, i.desired, i.state, i.reason, i.address, i.restarts, i.timings, i.created_at, i.updated_at, i.healthy_at FROM instances i
@@ -2461,6 +2693,45 @@ func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisatio
 			&i.GithubReported,
 			&i.ImageRef,
 			&i.RootDir,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listProjectDomains = `-- name: ListProjectDomains :many
+SELECT id, project_id, name, token, redirect_to, redirect_status, status, reason, verified_at, failing_since, checked_at, next_check_at, failures, created_at FROM domains WHERE project_id = $1 ORDER BY name
+`
+
+func (q *Queries) ListProjectDomains(ctx context.Context, projectID uuid.UUID) ([]Domain, error) {
+	rows, err := q.db.Query(ctx, listProjectDomains, projectID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Domain
+	for rows.Next() {
+		var i Domain
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.Name,
+			&i.Token,
+			&i.RedirectTo,
+			&i.RedirectStatus,
+			&i.Status,
+			&i.Reason,
+			&i.VerifiedAt,
+			&i.FailingSince,
+			&i.CheckedAt,
+			&i.NextCheckAt,
+			&i.Failures,
+			&i.CreatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -2706,6 +2977,45 @@ func (q *Queries) ListRegions(ctx context.Context) ([]Region, error) {
 	for rows.Next() {
 		var i Region
 		if err := rows.Scan(&i.ID, &i.Name, &i.CreatedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listRoutedDomains = `-- name: ListRoutedDomains :many
+SELECT id, project_id, name, token, redirect_to, redirect_status, status, reason, verified_at, failing_since, checked_at, next_check_at, failures, created_at FROM domains WHERE status IN ('verified', 'failing') ORDER BY created_at, name
+`
+
+func (q *Queries) ListRoutedDomains(ctx context.Context) ([]Domain, error) {
+	rows, err := q.db.Query(ctx, listRoutedDomains)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Domain
+	for rows.Next() {
+		var i Domain
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.Name,
+			&i.Token,
+			&i.RedirectTo,
+			&i.RedirectStatus,
+			&i.Status,
+			&i.Reason,
+			&i.VerifiedAt,
+			&i.FailingSince,
+			&i.CheckedAt,
+			&i.NextCheckAt,
+			&i.Failures,
+			&i.CreatedAt,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -3063,6 +3373,52 @@ func (q *Queries) PutGitHubApp(ctx context.Context, arg PutGitHubAppParams) erro
 		arg.ApiUrl,
 	)
 	return err
+}
+
+const recordDomainCheck = `-- name: RecordDomainCheck :one
+UPDATE domains SET status = $1, reason = $2, checked_at = now(),
+    verified_at = CASE WHEN $1 = 'verified' THEN now() ELSE verified_at END,
+    failing_since = $3, failures = $4,
+    next_check_at = now() + make_interval(secs => $5::double precision)
+WHERE id = $6 RETURNING id, project_id, name, token, redirect_to, redirect_status, status, reason, verified_at, failing_since, checked_at, next_check_at, failures, created_at
+`
+
+type RecordDomainCheckParams struct {
+	Status           string
+	Reason           string
+	FailingSince     *time.Time
+	Failures         int32
+	NextCheckSeconds float64
+	ID               uuid.UUID
+}
+
+func (q *Queries) RecordDomainCheck(ctx context.Context, arg RecordDomainCheckParams) (Domain, error) {
+	row := q.db.QueryRow(ctx, recordDomainCheck,
+		arg.Status,
+		arg.Reason,
+		arg.FailingSince,
+		arg.Failures,
+		arg.NextCheckSeconds,
+		arg.ID,
+	)
+	var i Domain
+	err := row.Scan(
+		&i.ID,
+		&i.ProjectID,
+		&i.Name,
+		&i.Token,
+		&i.RedirectTo,
+		&i.RedirectStatus,
+		&i.Status,
+		&i.Reason,
+		&i.VerifiedAt,
+		&i.FailingSince,
+		&i.CheckedAt,
+		&i.NextCheckAt,
+		&i.Failures,
+		&i.CreatedAt,
+	)
+	return i, err
 }
 
 const removeMember = `-- name: RemoveMember :execrows

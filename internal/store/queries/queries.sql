@@ -594,3 +594,39 @@ WHERE user_id = sqlc.arg(user_id) AND revoked_at IS NULL AND (expires_at IS NULL
 
 -- name: IsInstallationAdmin :one
 SELECT installation_admin FROM users WHERE id = $1;
+-- Custom domains (issue 7, item 2)
+
+-- name: CreateDomain :one
+INSERT INTO domains (id, project_id, name, token, redirect_to, redirect_status)
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING *;
+
+-- name: ListProjectDomains :many
+SELECT * FROM domains WHERE project_id = $1 ORDER BY name;
+
+-- name: ListOrganisationDomains :many
+SELECT d.*, p.name AS project FROM domains d JOIN projects p ON p.id = d.project_id
+WHERE p.organisation_id = $1 ORDER BY d.name;
+
+-- name: GetProjectDomain :one
+SELECT * FROM domains WHERE project_id = $1 AND name = $2;
+
+-- name: DeleteProjectDomain :execrows
+DELETE FROM domains WHERE project_id = $1 AND name = $2;
+
+-- name: ListRoutedDomains :many
+SELECT * FROM domains WHERE status IN ('verified', 'failing') ORDER BY created_at, name;
+
+-- name: DueDomains :many
+SELECT * FROM domains WHERE next_check_at <= now() ORDER BY next_check_at LIMIT $1;
+
+-- name: RecordDomainCheck :one
+UPDATE domains SET status = @status, reason = @reason, checked_at = now(),
+    verified_at = CASE WHEN @status = 'verified' THEN now() ELSE verified_at END,
+    failing_since = sqlc.narg(failing_since), failures = @failures,
+    next_check_at = now() + make_interval(secs => @next_check_seconds::double precision)
+WHERE id = @id RETURNING *;
+
+-- name: ExpirePendingDomains :many
+DELETE FROM domains WHERE status = 'pending' AND verified_at IS NULL
+    AND created_at < now() - make_interval(secs => @ttl_seconds::double precision)
+RETURNING *;
