@@ -113,6 +113,27 @@ type Deployment struct {
 	Preview           bool
 }
 
+type EdgeCert struct {
+	Key        string
+	Sealed     []byte
+	Size       int64
+	ModifiedAt time.Time
+}
+
+type EdgeCertLock struct {
+	Name      string
+	Holder    string
+	ExpiresAt time.Time
+}
+
+type EdgeCertStatus struct {
+	Name        string
+	LastError   string
+	LastErrorAt *time.Time
+	IssuedAt    *time.Time
+	UpdatedAt   time.Time
+}
+
 type EnvVar struct {
 	ProjectID uuid.UUID
 	Name      string
