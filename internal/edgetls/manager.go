@@ -46,6 +46,7 @@ type Config struct {
 // Manager obtains, renews and serves certificates.
 type Manager struct {
 	cfg    Config
+	cache  *certmagic.Cache
 	magic  *certmagic.Config
 	acme   *certmagic.ACMEIssuer // nil with a Config.Issuer
 	report func(ctx context.Context, name, errMsg string)
@@ -112,9 +113,12 @@ func New(cfg Config) (*Manager, error) {
 		})
 		magic.Issuers = []certmagic.Issuer{m.acme}
 	}
-	m.magic = magic
+	m.magic, m.cache = magic, cache
 	return m, nil
 }
+
+// Stop ends the manager's renewal and maintenance.
+func (m *Manager) Stop() { m.cache.Stop() }
 
 // onEvent records the outcome of every issuance at the operator and in
 // the log; certmagic itself backs off a name that failed.

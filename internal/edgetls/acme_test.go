@@ -1,0 +1,98 @@
+package edgetls
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestACMEFlow is the real flow against Pebble: a routed host gets a
+// certificate on its first handshake, and an HTTPS request through the
+// edge reaches the app and verifies against Pebble's root; a second edge
+// sharing the operator serves the same certificate without a second
+// order; an unknown SNI gets no certificate and causes no order.
+func TestACMEFlow(t *testing.T) {
+	p := startPebble(t)
+	srv, token := newOperator(t)
+	const host = "hello.example.com"
+	table := routedApp(t, host)
+	acme := func(c *Config) { c.CA, c.Email, c.Roots = p.dir, "ops@example.com", p.roots }
+	e1 := startTLSEdge(t, srv, token, table, acme)
+
+	resp, err := httpsClient(e1.httpsAddr, p.roots).Get("https://" + host + "/")
+	if err != nil {
+		t.Fatalf("HTTPS through the edge: %v\npebble:\n%s", err, p.log)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "hello from the app over https" {
+		t.Fatalf("got %s %q", resp.Status, body)
+	}
+	if resp.ProtoMajor != 2 || resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
+		t.Fatalf("proto %s, TLS %+v: want HTTP/2 over TLS 1.2+", resp.Proto, resp.TLS)
+	}
+	leaf := resp.TLS.PeerCertificates[0]
+	if n := p.orders(); n != 1 {
+		t.Fatalf("pebble saw %d orders, want 1", n)
+	}
+
+	e2 := startTLSEdge(t, srv, token, table, acme)
+	leaf2, err := handshake(e2.httpsAddr, host, p.roots)
+	if err != nil {
+		t.Fatalf("second edge: %v", err)
+	}
+	if !leaf2.Equal(leaf) {
+		t.Fatalf("second edge serves serial %s, first %s: want the same certificate", leaf2.SerialNumber, leaf.SerialNumber)
+	}
+	if n := p.orders(); n != 1 {
+		t.Fatalf("pebble saw %d orders after the second edge, want still 1", n)
+	}
+
+	for _, name := range []string{"unknown.example.com", "www." + host} {
+		if _, err := handshake(e1.httpsAddr, name, p.roots); err == nil {
+			t.Fatalf("an unknown SNI %s got a certificate", name)
+		}
+	}
+	if n := p.orders(); n != 1 {
+		t.Fatalf("unknown SNI caused an order: pebble saw %d, want 1", n)
+	}
+
+	var issued bool
+	srv.Store.Pool.QueryRow(context.Background(),
+		`SELECT issued_at IS NOT NULL AND last_error = '' FROM edge_cert_status WHERE name = $1`, host).Scan(&issued)
+	if !issued {
+		t.Fatal("the issuance was not recorded at the operator")
+	}
+}
+
+// TestHTTPRedirect: plain HTTP gets a 308 to the same path and query on
+// HTTPS; an ACME HTTP-01 challenge is answered before the redirect.
+func TestHTTPRedirect(t *testing.T) {
+	srv, token := newOperator(t)
+	ca, err := LoadOrCreateLocalCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startTLSEdge(t, srv, token, routedApp(t, "hello.example.com"), func(c *Config) { c.Issuer = ca; c.HSTS = 300 })
+	c := httpsClient(e.httpAddr, nil)
+	resp, err := c.Get("http://hello.example.com/a/b?x=1&y=%2F")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := "https://hello.example.com:" + strings.Split(e.httpsAddr, ":")[1] + "/a/b?x=1&y=%2F"
+	if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
+		t.Fatalf("got %s Location %q, want 308 to %q", resp.Status, resp.Header.Get("Location"), want)
+	}
+	resp, err = httpsClient(e.httpsAddr, ca.Pool()).Get("https://hello.example.com/")
+	if err != nil {
+		t.Fatalf("HTTPS with the local CA: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") != "max-age=300" {
+		t.Fatalf("got %s, HSTS %q", resp.Status, resp.Header.Get("Strict-Transport-Security"))
+	}
+}
