@@ -14,13 +14,25 @@ import (
 // edge reaches the app and verifies against Pebble's root; a second edge
 // sharing the operator serves the same certificate without a second
 // order; an unknown SNI gets no certificate and causes no order.
+//
+// Pebble validates for real, against the first edge's listeners: each
+// challenge type in turn.
 func TestACMEFlow(t *testing.T) {
-	p := startPebble(t)
+	for _, chal := range []string{"http-01", "tls-alpn-01"} {
+		t.Run(chal, func(t *testing.T) { testACMEFlow(t, chal) })
+	}
+}
+
+func testACMEFlow(t *testing.T, chal string) {
+	lnS, lnH := listen(t), listen(t)
+	p := startPebble(t, port(lnH), port(lnS))
 	srv, token := newOperator(t)
 	const host = "hello.example.com"
 	table := routedApp(t, host)
-	acme := func(c *Config) { c.CA, c.Email, c.Roots = p.dir, "ops@example.com", p.roots }
-	e1 := startTLSEdge(t, srv, token, table, acme)
+	acme := func(c *Config) {
+		c.CA, c.Email, c.Roots, c.Challenges = p.dir, "ops@example.com", p.roots, []string{chal}
+	}
+	e1 := startTLSEdgeOn(t, lnS, lnH, srv, token, table, acme)
 
 	resp, err := httpsClient(e1.httpsAddr, p.roots).Get("https://" + host + "/")
 	if err != nil {

@@ -56,6 +56,19 @@ func routedApp(t *testing.T, host string) api.RouteTable {
 // startTLSEdge runs an edge with the table, its certificates in the
 // operator's storage, issued by ca.
 func startTLSEdge(t *testing.T, srv *operatortest.Server, token string, table api.RouteTable, tweak func(*Config)) *tlsEdge {
+	return startTLSEdgeOn(t, listen(t), listen(t), srv, token, table, tweak)
+}
+
+func listen(t *testing.T) net.Listener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// startTLSEdgeOn is startTLSEdge on given HTTPS and HTTP listeners.
+func startTLSEdgeOn(t *testing.T, lnS, lnH net.Listener, srv *operatortest.Server, token string, table api.RouteTable, tweak func(*Config)) *tlsEdge {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	e := edge.New(edge.Config{Source: edge.NewStaticSource(table)}, log)
@@ -66,14 +79,6 @@ func startTLSEdge(t *testing.T, srv *operatortest.Server, token string, table ap
 		if time.Now().After(deadline) {
 			t.Fatal("the edge got no route table")
 		}
-	}
-	lnS, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lnH, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
 	}
 	cfg := Config{
 		Storage: newStorage(srv, token), Allowed: e.Routes, Log: log,

@@ -30,6 +30,9 @@ type Config struct {
 	CA    string
 	Email string
 	Roots *x509.CertPool
+	// Challenges are the ACME challenge types to use: "http-01" (on
+	// the HTTP port), "tls-alpn-01" (on the HTTPS port); none means both.
+	Challenges []string
 	// HTTPPort and HTTPSPort are where this edge serves HTTP and HTTPS,
 	// so that challenges are answered by its own listeners (defaults 80
 	// and 443).
@@ -62,6 +65,11 @@ type statusReporter interface {
 func New(cfg Config) (*Manager, error) {
 	if cfg.Storage == nil || cfg.Allowed == nil {
 		return nil, errors.New("edgetls: storage and issuance policy are required")
+	}
+	for _, c := range cfg.Challenges {
+		if c != "http-01" && c != "tls-alpn-01" {
+			return nil, fmt.Errorf("edgetls: unknown ACME challenge %q: use http-01 or tls-alpn-01", c)
+		}
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -104,8 +112,10 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Issuer != nil {
 		magic.Issuers = []certmagic.Issuer{cfg.Issuer}
 	} else {
+		http01, alpn := challenges(cfg.Challenges)
 		m.acme = certmagic.NewACMEIssuer(magic, certmagic.ACMEIssuer{
 			CA: cfg.CA, Email: cfg.Email, Agreed: true, TrustedRoots: cfg.Roots,
+			DisableHTTPChallenge: !http01, DisableTLSALPNChallenge: !alpn,
 			// Challenges are answered by this edge's own listeners
 			// (HTTPHandler, TLSConfig): certmagic then opens none itself.
 			AltHTTPPort: cfg.HTTPPort, AltTLSALPNPort: cfg.HTTPSPort,
@@ -119,6 +129,18 @@ func New(cfg Config) (*Manager, error) {
 
 // Stop ends the manager's renewal and maintenance.
 func (m *Manager) Stop() { m.cache.Stop() }
+
+// challenges says which challenge types are on; none named means both.
+func challenges(names []string) (http01, alpn bool) {
+	if len(names) == 0 {
+		return true, true
+	}
+	for _, n := range names {
+		http01 = http01 || n == "http-01"
+		alpn = alpn || n == "tls-alpn-01"
+	}
+	return http01, alpn
+}
 
 // onEvent records the outcome of every issuance at the operator and in
 // the log; certmagic itself backs off a name that failed.

@@ -24,8 +24,10 @@ import (
 )
 
 // pebble is Pebble (Debian package pebble), the ACME test server, run by
-// the test on loopback. Its VA accepts every challenge
-// (PEBBLE_VA_ALWAYS_VALID): the hosts under test resolve nowhere.
+// the test on loopback. Its validation authority resolves every name to
+// 127.0.0.1 through pebble-challtestsrv's DNS server (same package) and
+// checks HTTP-01 on httpPort and TLS-ALPN-01 on tlsPort there: the edge's
+// own listeners answer them.
 type pebble struct {
 	dir   string         // ACME directory URL
 	roots *x509.CertPool // Pebble's issuing root, from its management API
@@ -33,19 +35,20 @@ type pebble struct {
 }
 
 // startPebble runs Pebble until the test ends.
-func startPebble(t *testing.T) *pebble {
+func startPebble(t *testing.T, httpPort, tlsPort int) *pebble {
 	t.Helper()
 	bin, err := exec.LookPath("pebble")
 	if err != nil {
 		t.Fatal("pebble is not installed: run ./scripts/install-deps.sh (Debian package pebble)")
 	}
+	dns := startDNS(t)
 	tmp := t.TempDir()
 	certFile, keyFile, tlsPool := writeServerCert(t, tmp)
 	port, mport := freePort(t), freePort(t)
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress": "127.0.0.1:" + port, "managementListenAddress": "127.0.0.1:" + mport,
 		"certificate": certFile, "privateKey": keyFile,
-		"httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": false,
+		"httpPort": httpPort, "tlsPort": tlsPort, "ocspResponderURL": "", "externalAccountBindingRequired": false,
 	}}
 	cfgFile := filepath.Join(tmp, "pebble.json")
 	data, _ := json.Marshal(cfg)
@@ -53,13 +56,7 @@ func startPebble(t *testing.T) *pebble {
 		t.Fatal(err)
 	}
 	p := &pebble{dir: "https://127.0.0.1:" + port + "/dir", log: &syncBuffer{}}
-	cmd := exec.Command(bin, "-config", cfgFile, "-dnsserver", "127.0.0.1:1")
-	cmd.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	run(t, p.log, "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")(bin, "-config", cfgFile, "-dnsserver", dns)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tlsPool}}}
 	pollGet(t, client, p.dir)
 	root := pollGet(t, client, "https://127.0.0.1:"+mport+"/roots/0")
@@ -70,6 +67,40 @@ func startPebble(t *testing.T) *pebble {
 	// The directory is Pebble's TLS listener, with our own certificate.
 	p.roots.AppendCertsFromPEM(mustRead(t, certFile))
 	return p
+}
+
+// startDNS runs pebble-challtestsrv as a DNS server alone, answering
+// every A query with 127.0.0.1 and no AAAA, and returns its address.
+func startDNS(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("pebble-challtestsrv")
+	if err != nil {
+		t.Fatal("pebble-challtestsrv is not installed: run ./scripts/install-deps.sh (Debian package pebble)")
+	}
+	addr := "127.0.0.1:" + freePort(t)
+	log := &syncBuffer{}
+	run(t, log)(bin, "-dns01", addr, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+		"-http01", "", "-https01", "", "-tlsalpn01", "", "-management", "127.0.0.1:"+freePort(t))
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(log.String(), "Starting challenge servers"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pebble-challtestsrv did not start:\n%s", log)
+		}
+	}
+	return addr
+}
+
+// run returns a function that starts a command with env added, its
+// output in log, until the test ends.
+func run(t *testing.T, log io.Writer, env ...string) func(bin string, args ...string) {
+	return func(bin string, args ...string) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
 }
 
 // orders counts the ACME orders Pebble received.
