@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestACMEFlow is the real flow against Pebble: a routed host gets a
@@ -108,5 +109,44 @@ func TestHTTPRedirect(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") != "max-age=300" {
 		t.Fatalf("got %s, HSTS %q", resp.Status, resp.Header.Get("Strict-Transport-Security"))
+	}
+}
+
+// TestIssuanceFailureRecorded: when the CA cannot validate (its HTTP-01
+// check goes to a closed port), the handshake fails at once (no retries
+// held inside it), the reason is recorded at the operator for the name,
+// and the next handshakes wait for the backoff instead of ordering again.
+func TestIssuanceFailureRecorded(t *testing.T) {
+	closed := listen(t)
+	p := startPebble(t, port(closed), port(closed))
+	closed.Close()
+	srv, token := newOperator(t)
+	const host = "broken.example.com"
+	e := startTLSEdge(t, srv, token, routedApp(t, host), func(c *Config) {
+		c.CA, c.Email, c.Roots, c.Challenges = p.dir, "ops@example.com", p.roots, []string{"http-01"}
+	})
+	start := time.Now()
+	if _, err := handshake(e.httpsAddr, host, p.roots); err == nil {
+		t.Fatal("a name the CA could not validate got a certificate")
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("the failing handshake was held %v", d)
+	}
+	var lastErr string
+	srv.Store.Pool.QueryRow(context.Background(),
+		`SELECT last_error FROM edge_cert_status WHERE name = $1 AND last_error_at IS NOT NULL AND issued_at IS NULL`, host).Scan(&lastErr)
+	if !strings.Contains(lastErr, "acme-challenge") {
+		t.Fatalf("recorded error for %s: %q, want the CA's reason", host, lastErr)
+	}
+	if n := p.orders(); n != 1 {
+		t.Fatalf("pebble saw %d orders, want 1", n)
+	}
+	for range 3 {
+		if _, err := handshake(e.httpsAddr, host, p.roots); err == nil {
+			t.Fatal("a handshake during the backoff got a certificate")
+		}
+	}
+	if n := p.orders(); n != 1 {
+		t.Fatalf("handshakes during the backoff ordered again: pebble saw %d orders, want 1", n)
 	}
 }

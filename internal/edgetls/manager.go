@@ -52,6 +52,7 @@ type Manager struct {
 	cache  *certmagic.Cache
 	magic  *certmagic.Config
 	acme   *certmagic.ACMEIssuer // nil with a Config.Issuer
+	fails  *failureBackoff
 	report func(ctx context.Context, name, errMsg string)
 }
 
@@ -83,7 +84,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.HTTPSPort == 0 {
 		cfg.HTTPSPort = 443
 	}
-	m := &Manager{cfg: cfg}
+	m := &Manager{cfg: cfg, fails: newFailureBackoff()}
 	if r, ok := cfg.Storage.(statusReporter); ok {
 		m.report = func(ctx context.Context, name, errMsg string) {
 			if err := r.ReportStatus(ctx, name, errMsg); err != nil {
@@ -105,7 +106,7 @@ func New(cfg Config) (*Manager, error) {
 				if !cfg.Allowed(name) {
 					return fmt.Errorf("no route for %q: no certificate is issued for it", name)
 				}
-				return nil
+				return m.fails.check(name)
 			},
 		},
 	})
@@ -121,7 +122,7 @@ func New(cfg Config) (*Manager, error) {
 			AltHTTPPort: cfg.HTTPPort, AltTLSALPNPort: cfg.HTTPSPort,
 			Logger: cfg.Zap,
 		})
-		magic.Issuers = []certmagic.Issuer{m.acme}
+		magic.Issuers = []certmagic.Issuer{onceIssuer{m.acme}}
 	}
 	m.magic, m.cache = magic, cache
 	return m, nil
@@ -143,18 +144,20 @@ func challenges(names []string) (http01, alpn bool) {
 }
 
 // onEvent records the outcome of every issuance at the operator and in
-// the log; certmagic itself backs off a name that failed.
+// the log, and paces the next try of a name that failed (failureBackoff).
 func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any) error {
 	name, _ := data["identifier"].(string)
 	switch event {
 	case "cert_obtained":
 		m.cfg.Log.Info("edgetls: certificate obtained", "name", name, "renewal", data["renewal"])
+		m.fails.succeeded(name)
 		if m.report != nil {
 			m.report(ctx, name, "")
 		}
 	case "cert_failed":
 		msg := fmt.Sprint(data["error"])
 		m.cfg.Log.Warn("edgetls: certificate failed", "name", name, "renewal", data["renewal"], "err", msg)
+		m.fails.failed(name, msg)
 		if m.report != nil {
 			m.report(ctx, name, msg)
 		}
