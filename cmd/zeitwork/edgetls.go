@@ -68,7 +68,9 @@ func serveEdgeTLS(ctx context.Context, e *edge.Edge, httpLn net.Listener, f edge
 	}()
 	log.Info("edge listening", "https", f.listen, "http", httpLn.Addr().String(), "acme_ca", f.ca)
 	errc := make(chan error, 2)
-	go func() { errc <- plain.Serve(httpLn) }()
+	// The HTTP port gets the same guard: a load balancer sends PROXY
+	// headers there too.
+	go func() { errc <- plain.Serve(e.Listener(httpLn)) }()
 	go func() { errc <- https.Serve(m.Listener(e.Listener(tlsLn))) }()
 	for range 2 {
 		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {

@@ -93,7 +93,7 @@ func startTLSEdgeOn(t *testing.T, lnS, lnH net.Listener, srv *operatortest.Serve
 	https.Handler = m.WrapHSTS(https.Handler)
 	plain := &http.Server{Handler: m.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
 	go https.Serve(m.Listener(e.Listener(lnS)))
-	go plain.Serve(lnH)
+	go plain.Serve(e.Listener(lnH))
 	t.Cleanup(func() {
 		https.Close()
 		plain.Close()
