@@ -31,6 +31,10 @@ type tlsEdge struct {
 func routedApp(t *testing.T, host string) api.RouteTable {
 	t.Helper()
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/client" {
+			fmt.Fprint(w, r.Header.Get("X-Forwarded-For"))
+			return
+		}
 		fmt.Fprintf(w, "hello from the app over %s", r.Header.Get("X-Forwarded-Proto"))
 	}))
 	t.Cleanup(app.Close)
@@ -67,11 +71,18 @@ func listen(t *testing.T) net.Listener {
 	return ln
 }
 
+// edgeTweak, when set, adjusts the next edges' configuration.
+var edgeTweak func(*edge.Config)
+
 // startTLSEdgeOn is startTLSEdge on given HTTPS and HTTP listeners.
 func startTLSEdgeOn(t *testing.T, lnS, lnH net.Listener, srv *operatortest.Server, token string, table api.RouteTable, tweak func(*Config)) *tlsEdge {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	e := edge.New(edge.Config{Source: edge.NewStaticSource(table)}, log)
+	ecfg := edge.Config{Source: edge.NewStaticSource(table)}
+	if edgeTweak != nil {
+		edgeTweak(&ecfg)
+	}
+	e := edge.New(ecfg, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan struct{})
 	go func() { defer close(runDone); e.Run(ctx) }()
