@@ -36,3 +36,15 @@ type CertStatus struct {
 	Name  string `json:"name"`
 	Error string `json:"error,omitempty"`
 }
+
+// Certificate is the HTTPS state of one of a project's hosts
+// (GET /v1/projects/{project}/certificates). State is "issued", "failed"
+// (LastError says why; the edges try again after a backoff) or "none"
+// (no handshake has asked for it yet: certificates are issued on demand).
+type Certificate struct {
+	Host        string     `json:"host"`
+	State       string     `json:"state"`
+	IssuedAt    *time.Time `json:"issued_at,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+}

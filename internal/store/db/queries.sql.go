@@ -1954,6 +1954,36 @@ func (q *Queries) ListEdgeCertStatus(ctx context.Context) ([]EdgeCertStatus, err
 	return items, nil
 }
 
+const listEdgeCertStatusByNames = `-- name: ListEdgeCertStatusByNames :many
+SELECT name, last_error, last_error_at, issued_at, updated_at FROM edge_cert_status WHERE name = ANY($1::text[]) ORDER BY name
+`
+
+func (q *Queries) ListEdgeCertStatusByNames(ctx context.Context, names []string) ([]EdgeCertStatus, error) {
+	rows, err := q.db.Query(ctx, listEdgeCertStatusByNames, names)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EdgeCertStatus
+	for rows.Next() {
+		var i EdgeCertStatus
+		if err := rows.Scan(
+			&i.Name,
+			&i.LastError,
+			&i.LastErrorAt,
+			&i.IssuedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listEnvVars = `-- name: ListEnvVars :many
 SELECT project_id, name, sealed, updated_at FROM env_vars WHERE project_id = $1 ORDER BY name
 `

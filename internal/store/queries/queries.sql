@@ -602,3 +602,6 @@ ON CONFLICT (name) DO UPDATE SET last_error = '', issued_at = now(), updated_at 
 
 -- name: ListEdgeCertStatus :many
 SELECT * FROM edge_cert_status ORDER BY name;
+
+-- name: ListEdgeCertStatusByNames :many
+SELECT * FROM edge_cert_status WHERE name = ANY(sqlc.arg(names)::text[]) ORDER BY name;
