@@ -189,6 +189,10 @@ func (m *Manager) HTTPHandler() http.Handler {
 		if m.acme != nil && m.acme.HandleHTTPChallenge(w, r) {
 			return
 		}
+		if r.Host == "" {
+			http.Error(w, "no Host header: use HTTPS with the site's name", http.StatusBadRequest)
+			return
+		}
 		http.Redirect(w, r, m.httpsURL(r), http.StatusPermanentRedirect)
 	})
 }
