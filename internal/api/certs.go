@@ -37,11 +37,11 @@ type CertStatus struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Certificate is the HTTPS state of one of a project's hosts
+// HostCertificate is the HTTPS state of one of a project's hosts
 // (GET /v1/projects/{project}/certificates). State is "issued", "failed"
 // (LastError says why; the edges try again after a backoff) or "none"
 // (no handshake has asked for it yet: certificates are issued on demand).
-type Certificate struct {
+type HostCertificate struct {
 	Host        string     `json:"host"`
 	State       string     `json:"state"`
 	IssuedAt    *time.Time `json:"issued_at,omitempty"`

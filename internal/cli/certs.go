@@ -27,7 +27,7 @@ last reason; the edges try again after a backoff (1 min, growing to 6 h).`,
 			if err != nil {
 				return err
 			}
-			var certs []api.Certificate
+			var certs []api.HostCertificate
 			if err := c.do(cmd.Context(), "GET", "/v1/projects/"+url.PathEscape(args[0])+"/certificates", nil, &certs); err != nil {
 				return err
 			}
@@ -42,19 +42,19 @@ last reason; the edges try again after a backoff (1 min, growing to 6 h).`,
 	return cmd
 }
 
-func certsTable(w io.Writer, certs []api.Certificate) {
+func certsTable(w io.Writer, certs []api.HostCertificate) {
 	if len(certs) == 0 {
 		fmt.Fprintln(w, "No hosts are routed for this project yet: deploy it first")
 		return
 	}
 	rows := make([][]string, 0, len(certs))
 	for _, c := range certs {
-		rows = append(rows, []string{c.Host, c.State, ago(c.IssuedAt), ago(c.LastErrorAt), c.LastError})
+		rows = append(rows, []string{c.Host, c.State, certAgo(c.IssuedAt), certAgo(c.LastErrorAt), c.LastError})
 	}
 	table(w, []string{"HOST", "STATE", "ISSUED", "FAILED", "LAST ERROR"}, rows)
 }
 
-func ago(t *time.Time) string {
+func certAgo(t *time.Time) string {
 	if t == nil {
 		return "-"
 	}

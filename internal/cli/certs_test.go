@@ -28,7 +28,7 @@ func TestCerts(t *testing.T) {
 func TestCertsTable(t *testing.T) {
 	at := time.Now().Add(-3 * time.Minute)
 	var b strings.Builder
-	certsTable(&b, []api.Certificate{
+	certsTable(&b, []api.HostCertificate{
 		{Host: "web.apps.test", State: "issued", IssuedAt: &at},
 		{Host: "x--web.apps.test", State: "failed", LastErrorAt: &at, LastError: "authorization failed"},
 		{Host: "y--web.apps.test", State: "none"},

@@ -9,9 +9,9 @@ import (
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
-// listCertificates shows the HTTPS state of the hosts the edges route for
+// listProjectCertificates shows the HTTPS state of the hosts the edges route for
 // a project: issued, failed with the last reason, or not yet asked for.
-func (o *Operator) listCertificates(w http.ResponseWriter, r *http.Request) error {
+func (o *Operator) listProjectCertificates(w http.ResponseWriter, r *http.Request) error {
 	p, err := o.project(r)
 	if err != nil {
 		return err
@@ -35,16 +35,16 @@ func (o *Operator) listCertificates(w http.ResponseWriter, r *http.Request) erro
 	for _, row := range rows {
 		byName[row.Name] = row
 	}
-	out := make([]api.Certificate, 0, len(hosts))
+	out := make([]api.HostCertificate, 0, len(hosts))
 	for _, h := range hosts {
-		out = append(out, certificateOf(h, byName[h]))
+		out = append(out, hostCertificate(h, byName[h]))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
-func certificateOf(host string, s db.EdgeCertStatus) api.Certificate {
-	c := api.Certificate{Host: host, State: "none", IssuedAt: s.IssuedAt}
+func hostCertificate(host string, s db.EdgeCertStatus) api.HostCertificate {
+	c := api.HostCertificate{Host: host, State: "none", IssuedAt: s.IssuedAt}
 	switch {
 	case s.LastError != "":
 		c.State, c.LastError, c.LastErrorAt = "failed", s.LastError, s.LastErrorAt

@@ -48,11 +48,11 @@ func TestProjectCertificates(t *testing.T) {
 			t.Fatalf("report %s: %d", s.Name, code)
 		}
 	}
-	var certs []api.Certificate
+	var certs []api.HostCertificate
 	if code := h.call("GET", "/v1/projects/web/certificates", h.token, nil, &certs); code != 200 {
 		t.Fatalf("list certificates: %d", code)
 	}
-	got := map[string]api.Certificate{}
+	got := map[string]api.HostCertificate{}
 	for _, c := range certs {
 		got[c.Host] = c
 	}

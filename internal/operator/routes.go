@@ -42,7 +42,7 @@ func (o *Operator) table() []route {
 		{"DELETE /v1/deployments/{deployment}", onProject(roleDeveloper), o.deleteDeployment},
 		{"GET /v1/deployments/{deployment}/logs", onProject(roleDeveloper), o.streamLogs},
 		{"GET /v1/audit", inOrg(roleAdmin), o.listAudit},
-		{"GET /v1/projects/{project}/certificates", onProject(roleViewer), o.listCertificates},
+		{"GET /v1/projects/{project}/certificates", onProject(roleViewer), o.listProjectCertificates},
 
 		{"GET /v1/orgs", anyUserToken, o.listOrgs},
 		{"POST /v1/orgs", anyUser, o.createOrg},
