@@ -110,6 +110,12 @@ func TestHTTPRedirect(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") != "max-age=300" {
 		t.Fatalf("got %s, HSTS %q", resp.Status, resp.Header.Get("Strict-Transport-Security"))
 	}
+	// TLS 1.1 and older are refused.
+	old := &tls.Config{ServerName: "hello.localhost", RootCAs: ca.Pool(), MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
+	if c, err := tls.Dial("tcp", e.httpsAddr, old); err == nil {
+		c.Close()
+		t.Fatal("a TLS 1.1 client was served")
+	}
 }
 
 // TestIssuanceFailureRecorded: when the CA cannot validate (its HTTP-01
