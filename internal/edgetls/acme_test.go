@@ -155,4 +155,9 @@ func TestIssuanceFailureRecorded(t *testing.T) {
 	if n := p.orders(); n != 1 {
 		t.Fatalf("handshakes during the backoff ordered again: pebble saw %d orders, want 1", n)
 	}
+	var still string
+	srv.Store.Pool.QueryRow(context.Background(), `SELECT last_error FROM edge_cert_status WHERE name = $1`, host).Scan(&still)
+	if still != lastErr {
+		t.Fatalf("a try refused by the backoff replaced the CA's reason: %q", still)
+	}
 }

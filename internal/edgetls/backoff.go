@@ -10,12 +10,14 @@ import (
 	"github.com/caddyserver/certmagic"
 )
 
-// failureBackoff keeps a name whose issuance failed from being ordered
-// again at every handshake: certmagic's own retries run inside the
+// failureBackoff keeps a name whose issuance or renewal failed from being
+// ordered again at every handshake: certmagic's own retries run inside the
 // handshake that asked (holding the client for up to 3 minutes, one order
-// a retry), so issuance here tries once per handshake (onceIssuer) and
-// this backoff decides when the next handshake may try again. It is per
-// edge: N edges may each try once per interval.
+// a retry), so issuance here tries once per call (onceIssuer) and this
+// backoff decides when a later handshake may try again. It gates the
+// issuer, not certmagic's decision function: a name the decision refuses
+// loses its cached certificate, which a failed renewal must not cost.
+// It is per edge: N edges may each try once per interval.
 type failureBackoff struct {
 	mu    sync.Mutex
 	names map[string]*failure
@@ -58,7 +60,17 @@ func (b *failureBackoff) succeeded(name string) {
 	delete(b.names, name)
 }
 
-// check returns an error while name waits for its next try.
+// backingOff is the error of a try refused while a name waits.
+type backingOff struct {
+	name, last string
+	next       time.Time
+}
+
+func (e *backingOff) Error() string {
+	return fmt.Sprintf("issuance for %q failed (%s); next try after %s", e.name, e.last, e.next.UTC().Format(time.RFC3339))
+}
+
+// check returns a *backingOff while name waits for its next try.
 func (b *failureBackoff) check(name string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -66,15 +78,24 @@ func (b *failureBackoff) check(name string) error {
 	if f == nil || !b.now().Before(f.next) {
 		return nil
 	}
-	return fmt.Errorf("issuance for %q failed (%s); next try after %s", name, f.err, f.next.UTC().Format(time.RFC3339))
+	return &backingOff{name: name, last: f.err, next: f.next}
 }
 
 // onceIssuer is an ACME issuer whose failures certmagic does not retry
-// within the same call (certmagic.ErrNoRetry): failureBackoff paces them.
-// The embedded issuer keeps its other abilities (PreCheck, Revoke).
-type onceIssuer struct{ *certmagic.ACMEIssuer }
+// within the same call (certmagic.ErrNoRetry), and that asks the CA
+// nothing for a name waiting in failureBackoff. The embedded issuer keeps
+// its other abilities (PreCheck, Revoke).
+type onceIssuer struct {
+	*certmagic.ACMEIssuer
+	fails *failureBackoff
+}
 
 func (i onceIssuer) Issue(ctx context.Context, csr *x509.CertificateRequest) (*certmagic.IssuedCertificate, error) {
+	for _, name := range csr.DNSNames {
+		if err := i.fails.check(name); err != nil {
+			return nil, certmagic.ErrNoRetry{Err: err}
+		}
+	}
 	c, err := i.ACMEIssuer.Issue(ctx, csr)
 	if err != nil {
 		return nil, certmagic.ErrNoRetry{Err: err}

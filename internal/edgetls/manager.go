@@ -106,7 +106,7 @@ func New(cfg Config) (*Manager, error) {
 				if !cfg.Allowed(name) {
 					return fmt.Errorf("no route for %q: no certificate is issued for it", name)
 				}
-				return m.fails.check(name)
+				return nil
 			},
 		},
 	})
@@ -122,7 +122,7 @@ func New(cfg Config) (*Manager, error) {
 			AltHTTPPort: cfg.HTTPPort, AltTLSALPNPort: cfg.HTTPSPort,
 			Logger: cfg.Zap,
 		})
-		magic.Issuers = []certmagic.Issuer{onceIssuer{m.acme}}
+		magic.Issuers = []certmagic.Issuer{onceIssuer{ACMEIssuer: m.acme, fails: m.fails}}
 	}
 	m.magic, m.cache = magic, cache
 	return m, nil
@@ -155,6 +155,10 @@ func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any
 			m.report(ctx, name, "")
 		}
 	case "cert_failed":
+		var waiting *backingOff
+		if err, _ := data["error"].(error); errors.As(err, &waiting) {
+			return nil // a try refused by the backoff: nothing new to record
+		}
 		msg := fmt.Sprint(data["error"])
 		m.cfg.Log.Warn("edgetls: certificate failed", "name", name, "renewal", data["renewal"], "err", msg)
 		m.fails.failed(name, msg)
