@@ -2,7 +2,8 @@
 # Installs what Zeitwork needs on Debian or Ubuntu, skipping what is there:
 # QEMU (microVMs), PostgreSQL (state), nftables and iproute2 (VM network),
 # e2fsprogs (root disks), kmod, buildah and runc (Dockerfile builds;
-# busybox-static for their tests' base images), and for the benchmarks nginx,
+# busybox-static for their tests' base images), pebble (the ACME test server
+# of the edge's TLS tests), and for the benchmarks nginx,
 # Caddy and wrk.
 # The guest kernel is fetched later by `zeitwork up` with apt-get download.
 set -euo pipefail
@@ -13,6 +14,9 @@ if [[ "${ZEITWORK_BENCH_DEPS:-1}" == 1 ]]; then
 fi
 # git: the projects' git remotes (git http-backend, archives of pushes).
 packages+=(git)
+# pebble: the ACME test server (and pebble-challtestsrv) the edge's TLS
+# tests issue certificates from.
+packages+=(pebble)
 
 if [[ $(id -u) != 0 ]]; then
 	echo "install-deps: run as root (sudo make up)" >&2

@@ -20,6 +20,7 @@ import (
 	"github.com/zeitwork/zeitwork/internal/build/buildah"
 	"github.com/zeitwork/zeitwork/internal/cli"
 	"github.com/zeitwork/zeitwork/internal/edge"
+	"github.com/zeitwork/zeitwork/internal/edgetls"
 	"github.com/zeitwork/zeitwork/internal/mail"
 	"github.com/zeitwork/zeitwork/internal/node"
 	"github.com/zeitwork/zeitwork/internal/node/network"
@@ -274,6 +275,7 @@ func edgeCmd() *cobra.Command {
 	var operatorURL, listen, metricsListen, accessLog string
 	var trusted []string
 	var guard edge.Config
+	var tlsFlags edgeTLSFlags
 	cmd := &cobra.Command{
 		Use:   "edge",
 		Short: "Run the HTTP edge: routes requests by host to healthy instances",
@@ -296,13 +298,17 @@ func edgeCmd() *cobra.Command {
 			if cfg.AccessLog, err = openAccessLog(accessLog); err != nil {
 				return err
 			}
-			cfg.Source = edge.NewOperatorSource(strings.TrimSuffix(operatorURL, "/"), tok, &http.Client{}, log)
+			operatorURL = strings.TrimSuffix(operatorURL, "/")
+			cfg.Source = edge.NewOperatorSource(operatorURL, tok, &http.Client{}, log)
 			cfg.Metrics = metrics
 			e := edge.New(cfg, log)
 			go e.Run(cmd.Context())
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("edge listen %s: %w", listen, err)
+			}
+			if tlsFlags.listen != "" {
+				return serveEdgeTLS(cmd.Context(), e, ln, tlsFlags, edgetls.NewStorage(operatorURL, tok, nil), log)
 			}
 			srv := e.NewServer(listen)
 			go func() {
@@ -328,6 +334,7 @@ func edgeCmd() *cobra.Command {
 	f.Int64Var(&guard.MaxBodyBytes, "max-body-bytes", 100<<20, "largest request body (413 past it)")
 	f.IntVar(&guard.MaxConns, "max-conns", 10000, "open client connections (503 past it)")
 	f.IntVar(&guard.MaxConnsPerClient, "max-conns-per-client", 256, "open connections of one client address, an IPv6 /64 (429 past it)")
+	tlsFlags.add(f)
 	return cmd
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -57,6 +58,7 @@ disk and database process it started.`,
 	f.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default: a private cluster under --state-dir)")
 	f.StringVar(&cfg.APIListen, "api-listen", "127.0.0.1:7070", "operator API (and image registry) address")
 	f.StringVar(&cfg.EdgeListen, "edge-listen", "127.0.0.1:8080", "edge HTTP address")
+	f.StringVar(&cfg.EdgeHTTPS, "edge-https", "127.0.0.1:8443", "edge HTTPS address, certificates from a local CA under --state-dir/tls (empty: no HTTPS)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "127.0.0.1:9464", "Prometheus metrics address (/metrics); empty turns metrics off")
 	f.StringVar(&cfg.AppsDomain, "apps-domain", "localhost", "domain apps are served under")
 	f.StringVar(&cfg.Accel, "accel", "auto", "VM acceleration: auto (probe), kvm or tcg")
@@ -73,7 +75,7 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 	start := time.Now()
 	p, err := platform.Start(ctx, cfg)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return &cli.UserError{Msg: err.Error(), Hint: "another process holds that port: stop it, or pick others with --api-listen, --edge-listen and --metrics-listen"}
+		return &cli.UserError{Msg: err.Error(), Hint: "another process holds that port: stop it, or pick others with --api-listen, --edge-listen, --edge-https and --metrics-listen"}
 	}
 	if err != nil {
 		return err
@@ -92,6 +94,9 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 	fmt.Fprintf(out, "    ready in %.1fs; VMs use %s acceleration\n", time.Since(start).Seconds(), p.Driver().Accel())
 	fmt.Fprintf(out, "    API %s (CLI logged in: %s)\n", p.APIURL, cli.ConfigPath())
 	fmt.Fprintf(out, "    edge %s\n", p.EdgeURL)
+	if p.EdgeTLSURL != "" {
+		printHTTPS(out, p, cfg.AppsDomain)
+	}
 	if p.MetricsURL != "" {
 		fmt.Fprintf(out, "    metrics %s\n", p.MetricsURL)
 	}
@@ -110,6 +115,16 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 	fmt.Fprintf(out, "\nTry: %[1]s status | %[1]s logs hello -f | %[1]s --help\nCtrl-C stops everything.\n", zw)
 	<-ctx.Done()
 	return nil
+}
+
+// printHTTPS says where HTTPS is served and how to trust the local CA.
+func printHTTPS(out io.Writer, p *platform.Platform, domain string) {
+	port := p.EdgeTLSURL[strings.LastIndex(p.EdgeTLSURL, ":")+1:]
+	root := p.LocalCA.RootFile
+	fmt.Fprintf(out, "    edge %s (certificates from a local CA; trust its root %s)\n", p.EdgeTLSURL, root)
+	fmt.Fprintf(out, "      curl --cacert %s https://hello.%s:%s/\n", root, domain, port)
+	fmt.Fprintf(out, "      Debian/Ubuntu: sudo cp %s /usr/local/share/ca-certificates/zeitwork-local.crt && sudo update-ca-certificates\n", root)
+	fmt.Fprintf(out, "      macOS: sudo security add-trusted-cert -d -k /Library/Keychains/System.keychain %s\n", root)
 }
 
 func deploySample(ctx context.Context, out interface{ Write([]byte) (int, error) }, stateDir string, login cli.Config) error {

@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,7 +35,7 @@ func TestUpServesTheSampleAndCleansUpOnInterrupt(t *testing.T) {
 	}
 	state := filepath.Join(dir, "state")
 	cmd := exec.Command(bin, "up", "--state-dir", state,
-		"--api-listen", "127.0.0.1:0", "--edge-listen", "127.0.0.1:0", "--metrics-listen", "")
+		"--api-listen", "127.0.0.1:0", "--edge-listen", "127.0.0.1:0", "--edge-https", "127.0.0.1:0", "--metrics-listen", "")
 	cmd.Env = append(os.Environ(), "ZEITWORK_CONFIG="+filepath.Join(dir, "config.json"))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -54,7 +57,8 @@ func TestUpServesTheSampleAndCleansUpOnInterrupt(t *testing.T) {
 		close(lines)
 	}()
 	projectURL := regexp.MustCompile(`^\s+http://hello\.localhost:(\d+)$`)
-	var port string
+	trustLine := regexp.MustCompile(`^\s+curl --cacert (\S+) https://hello\.localhost:(\d+)/$`)
+	var port, rootFile, httpsPort string
 	var seen []string
 	// fail reads stderr only once the process is gone: until Wait returns,
 	// exec's copying goroutine may still be writing to it.
@@ -74,6 +78,9 @@ func TestUpServesTheSampleAndCleansUpOnInterrupt(t *testing.T) {
 			if m := projectURL.FindStringSubmatch(line); m != nil {
 				port = m[1]
 			}
+			if m := trustLine.FindStringSubmatch(line); m != nil {
+				rootFile, httpsPort = m[1], m[2]
+			}
 		case <-deadline:
 			fail("no sample URL printed")
 		}
@@ -89,6 +96,7 @@ func TestUpServesTheSampleAndCleansUpOnInterrupt(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "Hello from Zeitwork") {
 		t.Fatalf("sample app: %d %.200s", resp.StatusCode, body)
 	}
+	checkUpHTTPS(t, rootFile, httpsPort)
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -123,5 +131,37 @@ func TestUpServesTheSampleAndCleansUpOnInterrupt(t *testing.T) {
 	}
 	if disks, _ := os.ReadDir(filepath.Join(state, "node", "disks")); len(disks) != 0 {
 		t.Errorf("disks left behind: %d", len(disks))
+	}
+}
+
+// checkUpHTTPS fetches the sample over HTTPS as the printed curl line
+// does: its certificate verifies against the local CA's root.
+func checkUpHTTPS(t *testing.T, rootFile, port string) {
+	t.Helper()
+	if rootFile == "" {
+		t.Fatal("zeitwork up printed no HTTPS line with the local CA's root")
+	}
+	pem, err := os.ReadFile(rootFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("%s holds no certificate", rootFile)
+	}
+	c := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+port)
+		},
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+	}}
+	resp, err := c.Get("https://hello.localhost:" + port + "/")
+	if err != nil {
+		t.Fatalf("sample app over HTTPS: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Hello from Zeitwork") {
+		t.Fatalf("sample app over HTTPS: %d %.200s", resp.StatusCode, body)
 	}
 }

@@ -205,6 +205,13 @@ var auditSkipped = map[string]bool{
 	"POST /v1/nodes/{node}/heartbeat":            true,
 	"POST /v1/nodes/{node}/instances/{instance}": true,
 	"POST /v1/nodes/{node}/logs":                 true,
+	// The edges' certificate storage: certmagic's own bookkeeping.
+	"PUT /v1/edge/certs/value":          true,
+	"DELETE /v1/edge/certs/value":       true,
+	"POST /v1/edge/certs/locks/lock":    true,
+	"POST /v1/edge/certs/locks/refresh": true,
+	"POST /v1/edge/certs/locks/unlock":  true,
+	"POST /v1/edge/certs/status":        true,
 }
 
 // auditActions names the action of each route that is recorded; a route

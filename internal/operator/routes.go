@@ -48,6 +48,7 @@ func (o *Operator) table() []route {
 		{"POST /v1/projects/{project}/domains/{domain}/verify", onProject(roleDeveloper), o.verifyDomain},
 		{"DELETE /v1/projects/{project}/domains/{domain}", onProject(roleAdmin), o.removeDomain},
 		{"GET /v1/domains", inOrg(roleViewer), o.listOrgDomains},
+		{"GET /v1/projects/{project}/certificates", onProject(roleViewer), o.listProjectCertificates},
 
 		{"GET /v1/orgs", anyUserToken, o.listOrgs},
 		{"POST /v1/orgs", anyUser, o.createOrg},
@@ -78,6 +79,15 @@ func (o *Operator) table() []route {
 		{"POST /v1/nodes/{node}/logs", tokenKind(kindNode), o.shipLogs},
 
 		{"GET /v1/edge/routes", tokenKind(kindEdge), o.edgeRoutes},
+		{"GET /v1/edge/certs/value", tokenKind(kindEdge), o.getEdgeCert},
+		{"PUT /v1/edge/certs/value", tokenKind(kindEdge), o.putEdgeCert},
+		{"DELETE /v1/edge/certs/value", tokenKind(kindEdge), o.deleteEdgeCert},
+		{"GET /v1/edge/certs/stat", tokenKind(kindEdge), o.statEdgeCert},
+		{"GET /v1/edge/certs/list", tokenKind(kindEdge), o.listEdgeCerts},
+		{"POST /v1/edge/certs/locks/lock", tokenKind(kindEdge), o.lockEdgeCert},
+		{"POST /v1/edge/certs/locks/refresh", tokenKind(kindEdge), o.refreshEdgeCertLock},
+		{"POST /v1/edge/certs/locks/unlock", tokenKind(kindEdge), o.unlockEdgeCert},
+		{"POST /v1/edge/certs/status", tokenKind(kindEdge), o.reportEdgeCert},
 
 		// The registry and the git remote check tokens and roles per
 		// repository (registry.go, gitremote.go).

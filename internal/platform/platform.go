@@ -23,6 +23,7 @@ import (
 	"github.com/zeitwork/zeitwork/internal/build"
 	"github.com/zeitwork/zeitwork/internal/build/buildah"
 	"github.com/zeitwork/zeitwork/internal/edge"
+	"github.com/zeitwork/zeitwork/internal/edgetls"
 	"github.com/zeitwork/zeitwork/internal/node"
 	"github.com/zeitwork/zeitwork/internal/node/network"
 	"github.com/zeitwork/zeitwork/internal/operator"
@@ -40,6 +41,7 @@ type Config struct {
 	DatabaseURL  string // empty: run a private cluster under StateDir
 	APIListen    string // default 127.0.0.1:7070
 	EdgeListen   string // default 127.0.0.1:8080
+	EdgeHTTPS    string // HTTPS too, local CA under StateDir/tls; default none
 	TunnelListen string // default 127.0.0.1:0
 	AppsDomain   string // default localhost
 	Region       string // default local
@@ -109,6 +111,10 @@ type Platform struct {
 	// APIURL and EdgeURL are where the operator and edge listen.
 	APIURL  string
 	EdgeURL string
+	// EdgeTLSURL is where the edge serves HTTPS (empty without
+	// Config.EdgeHTTPS); LocalCA issues its certificates.
+	EdgeTLSURL string
+	LocalCA    *edgetls.LocalCA
 	// MetricsURL is the metrics endpoint (empty without MetricsListen).
 	MetricsURL string
 	// Metrics holds every role's metrics (nil without MetricsListen).
@@ -306,6 +312,40 @@ func (p *Platform) startEdge(ctx context.Context) error {
 	srv := e.NewServer(ln.Addr().String())
 	p.servers = append(p.servers, srv)
 	go srv.Serve(e.Listener(ln))
+	if p.cfg.EdgeHTTPS == "" {
+		return nil
+	}
+	return p.startEdgeTLS(ctx, e, edgeToken)
+}
+
+// startEdgeTLS serves HTTPS for the routed hosts with certificates from
+// a local CA kept under the state directory, stored through the operator
+// as on any edge. Plain HTTP keeps serving the apps (no redirect): the
+// URLs printed locally are http.
+func (p *Platform) startEdgeTLS(ctx context.Context, e *edge.Edge, edgeToken string) error {
+	ca, err := edgetls.LoadOrCreateLocalCA(filepath.Join(p.cfg.StateDir, "tls"))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", p.cfg.EdgeHTTPS)
+	if err != nil {
+		return fmt.Errorf("edge https listener: %w", err)
+	}
+	m, err := edgetls.New(edgetls.Config{
+		Storage: edgetls.NewStorage(p.APIURL, edgeToken, nil), Allowed: e.Routes, Issuer: ca,
+		Log: p.log.With("role", "edge"),
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); <-ctx.Done(); m.Stop() }()
+	p.LocalCA = ca
+	p.EdgeTLSURL = "https://" + ln.Addr().String()
+	srv := e.NewServer(ln.Addr().String())
+	p.servers = append(p.servers, srv)
+	go srv.Serve(m.Listener(e.Listener(ln)))
 	return nil
 }
 

@@ -130,6 +130,27 @@ type Domain struct {
 	CreatedAt      time.Time
 }
 
+type EdgeCert struct {
+	Key        string
+	Sealed     []byte
+	Size       int64
+	ModifiedAt time.Time
+}
+
+type EdgeCertLock struct {
+	Name      string
+	Holder    string
+	ExpiresAt time.Time
+}
+
+type EdgeCertStatus struct {
+	Name        string
+	LastError   string
+	LastErrorAt *time.Time
+	IssuedAt    *time.Time
+	UpdatedAt   time.Time
+}
+
 type EnvVar struct {
 	ProjectID uuid.UUID
 	Name      string

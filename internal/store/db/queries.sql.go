@@ -31,6 +31,26 @@ func (q *Queries) AcceptInvitation(ctx context.Context, arg AcceptInvitationPara
 	return result.RowsAffected(), nil
 }
 
+const acquireEdgeCertLock = `-- name: AcquireEdgeCertLock :execrows
+INSERT INTO edge_cert_locks (name, holder, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3::double precision))
+ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+WHERE edge_cert_locks.expires_at <= now()
+`
+
+type AcquireEdgeCertLockParams struct {
+	Name       string
+	Holder     string
+	TtlSeconds float64
+}
+
+func (q *Queries) AcquireEdgeCertLock(ctx context.Context, arg AcquireEdgeCertLockParams) (int64, error) {
+	result, err := q.db.Exec(ctx, acquireEdgeCertLock, arg.Name, arg.Holder, arg.TtlSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const addBuildLogLine = `-- name: AddBuildLogLine :exec
 INSERT INTO build_log_lines (build_id, line) VALUES ($1, $2)
 `
@@ -769,6 +789,18 @@ func (q *Queries) DeleteBuildContext(ctx context.Context, buildID uuid.UUID) err
 	return err
 }
 
+const deleteEdgeCerts = `-- name: DeleteEdgeCerts :execrows
+DELETE FROM edge_certs WHERE key = $1::text OR starts_with(key, $1::text || '/')
+`
+
+func (q *Queries) DeleteEdgeCerts(ctx context.Context, key string) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteEdgeCerts, key)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteEnvVar = `-- name: DeleteEnvVar :execrows
 DELETE FROM env_vars WHERE project_id = $1 AND name = $2
 `
@@ -1176,6 +1208,22 @@ func (q *Queries) GetDeploymentBySlug(ctx context.Context, slug string) (Deploym
 		&i.ReadyAt,
 		&i.FailedPermanently,
 		&i.Preview,
+	)
+	return i, err
+}
+
+const getEdgeCert = `-- name: GetEdgeCert :one
+SELECT key, sealed, size, modified_at FROM edge_certs WHERE key = $1
+`
+
+func (q *Queries) GetEdgeCert(ctx context.Context, key string) (EdgeCert, error) {
+	row := q.db.QueryRow(ctx, getEdgeCert, key)
+	var i EdgeCert
+	err := row.Scan(
+		&i.Key,
+		&i.Sealed,
+		&i.Size,
+		&i.ModifiedAt,
 	)
 	return i, err
 }
@@ -2073,6 +2121,91 @@ func (q *Queries) ListDrainingDeployments(ctx context.Context, drainSeconds floa
 			&i.ReadyAt,
 			&i.FailedPermanently,
 			&i.Preview,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEdgeCertKeys = `-- name: ListEdgeCertKeys :many
+SELECT key FROM edge_certs WHERE $1::text = '' OR starts_with(key, $1::text || '/')
+ORDER BY key
+`
+
+func (q *Queries) ListEdgeCertKeys(ctx context.Context, prefix string) ([]string, error) {
+	rows, err := q.db.Query(ctx, listEdgeCertKeys, prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var key string
+		if err := rows.Scan(&key); err != nil {
+			return nil, err
+		}
+		items = append(items, key)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEdgeCertStatus = `-- name: ListEdgeCertStatus :many
+SELECT name, last_error, last_error_at, issued_at, updated_at FROM edge_cert_status ORDER BY name
+`
+
+func (q *Queries) ListEdgeCertStatus(ctx context.Context) ([]EdgeCertStatus, error) {
+	rows, err := q.db.Query(ctx, listEdgeCertStatus)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EdgeCertStatus
+	for rows.Next() {
+		var i EdgeCertStatus
+		if err := rows.Scan(
+			&i.Name,
+			&i.LastError,
+			&i.LastErrorAt,
+			&i.IssuedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEdgeCertStatusByNames = `-- name: ListEdgeCertStatusByNames :many
+SELECT name, last_error, last_error_at, issued_at, updated_at FROM edge_cert_status WHERE name = ANY($1::text[]) ORDER BY name
+`
+
+func (q *Queries) ListEdgeCertStatusByNames(ctx context.Context, names []string) ([]EdgeCertStatus, error) {
+	rows, err := q.db.Query(ctx, listEdgeCertStatusByNames, names)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EdgeCertStatus
+	for rows.Next() {
+		var i EdgeCertStatus
+		if err := rows.Scan(
+			&i.Name,
+			&i.LastError,
+			&i.LastErrorAt,
+			&i.IssuedAt,
+			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -3348,6 +3481,25 @@ func (q *Queries) PutBuildContext(ctx context.Context, arg PutBuildContextParams
 	return err
 }
 
+const putEdgeCert = `-- name: PutEdgeCert :exec
+
+INSERT INTO edge_certs (key, sealed, size, modified_at) VALUES ($1, $2, $3, now())
+ON CONFLICT (key) DO UPDATE SET sealed = EXCLUDED.sealed, size = EXCLUDED.size, modified_at = now()
+`
+
+type PutEdgeCertParams struct {
+	Key    string
+	Sealed []byte
+	Size   int64
+}
+
+// ---------------------------------------------------------------------
+// Edge TLS: certificate storage, issuance locks, issuance status.
+func (q *Queries) PutEdgeCert(ctx context.Context, arg PutEdgeCertParams) error {
+	_, err := q.db.Exec(ctx, putEdgeCert, arg.Key, arg.Sealed, arg.Size)
+	return err
+}
+
 const putGitHubApp = `-- name: PutGitHubApp :exec
 INSERT INTO github_app (singleton, app_id, slug, private_key_sealed, webhook_secret_sealed, api_url)
 VALUES (true, $1, $2, $3, $4, $5)
@@ -3419,6 +3571,67 @@ func (q *Queries) RecordDomainCheck(ctx context.Context, arg RecordDomainCheckPa
 		&i.CreatedAt,
 	)
 	return i, err
+}
+
+const recordEdgeCertError = `-- name: RecordEdgeCertError :exec
+INSERT INTO edge_cert_status (name, last_error, last_error_at, updated_at) VALUES ($1, $2, now(), now())
+ON CONFLICT (name) DO UPDATE SET last_error = EXCLUDED.last_error, last_error_at = now(), updated_at = now()
+`
+
+type RecordEdgeCertErrorParams struct {
+	Name      string
+	LastError string
+}
+
+func (q *Queries) RecordEdgeCertError(ctx context.Context, arg RecordEdgeCertErrorParams) error {
+	_, err := q.db.Exec(ctx, recordEdgeCertError, arg.Name, arg.LastError)
+	return err
+}
+
+const recordEdgeCertIssued = `-- name: RecordEdgeCertIssued :exec
+INSERT INTO edge_cert_status (name, issued_at, updated_at) VALUES ($1, now(), now())
+ON CONFLICT (name) DO UPDATE SET last_error = '', issued_at = now(), updated_at = now()
+`
+
+func (q *Queries) RecordEdgeCertIssued(ctx context.Context, name string) error {
+	_, err := q.db.Exec(ctx, recordEdgeCertIssued, name)
+	return err
+}
+
+const refreshEdgeCertLock = `-- name: RefreshEdgeCertLock :execrows
+UPDATE edge_cert_locks SET expires_at = now() + make_interval(secs => $3::double precision)
+WHERE name = $1 AND holder = $2
+`
+
+type RefreshEdgeCertLockParams struct {
+	Name       string
+	Holder     string
+	TtlSeconds float64
+}
+
+func (q *Queries) RefreshEdgeCertLock(ctx context.Context, arg RefreshEdgeCertLockParams) (int64, error) {
+	result, err := q.db.Exec(ctx, refreshEdgeCertLock, arg.Name, arg.Holder, arg.TtlSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const releaseEdgeCertLock = `-- name: ReleaseEdgeCertLock :execrows
+DELETE FROM edge_cert_locks WHERE name = $1 AND holder = $2
+`
+
+type ReleaseEdgeCertLockParams struct {
+	Name   string
+	Holder string
+}
+
+func (q *Queries) ReleaseEdgeCertLock(ctx context.Context, arg ReleaseEdgeCertLockParams) (int64, error) {
+	result, err := q.db.Exec(ctx, releaseEdgeCertLock, arg.Name, arg.Holder)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const removeMember = `-- name: RemoveMember :execrows

@@ -630,3 +630,45 @@ WHERE id = @id RETURNING *;
 DELETE FROM domains WHERE status = 'pending' AND verified_at IS NULL
     AND created_at < now() - make_interval(secs => @ttl_seconds::double precision)
 RETURNING *;
+-- ---------------------------------------------------------------------
+-- Edge TLS: certificate storage, issuance locks, issuance status.
+
+-- name: PutEdgeCert :exec
+INSERT INTO edge_certs (key, sealed, size, modified_at) VALUES ($1, $2, $3, now())
+ON CONFLICT (key) DO UPDATE SET sealed = EXCLUDED.sealed, size = EXCLUDED.size, modified_at = now();
+
+-- name: GetEdgeCert :one
+SELECT * FROM edge_certs WHERE key = $1;
+
+-- name: DeleteEdgeCerts :execrows
+DELETE FROM edge_certs WHERE key = sqlc.arg(key)::text OR starts_with(key, sqlc.arg(key)::text || '/');
+
+-- name: ListEdgeCertKeys :many
+SELECT key FROM edge_certs WHERE sqlc.arg(prefix)::text = '' OR starts_with(key, sqlc.arg(prefix)::text || '/')
+ORDER BY key;
+
+-- name: AcquireEdgeCertLock :execrows
+INSERT INTO edge_cert_locks (name, holder, expires_at) VALUES ($1, $2, now() + make_interval(secs => sqlc.arg(ttl_seconds)::double precision))
+ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+WHERE edge_cert_locks.expires_at <= now();
+
+-- name: RefreshEdgeCertLock :execrows
+UPDATE edge_cert_locks SET expires_at = now() + make_interval(secs => sqlc.arg(ttl_seconds)::double precision)
+WHERE name = $1 AND holder = $2;
+
+-- name: ReleaseEdgeCertLock :execrows
+DELETE FROM edge_cert_locks WHERE name = $1 AND holder = $2;
+
+-- name: RecordEdgeCertError :exec
+INSERT INTO edge_cert_status (name, last_error, last_error_at, updated_at) VALUES ($1, $2, now(), now())
+ON CONFLICT (name) DO UPDATE SET last_error = EXCLUDED.last_error, last_error_at = now(), updated_at = now();
+
+-- name: RecordEdgeCertIssued :exec
+INSERT INTO edge_cert_status (name, issued_at, updated_at) VALUES ($1, now(), now())
+ON CONFLICT (name) DO UPDATE SET last_error = '', issued_at = now(), updated_at = now();
+
+-- name: ListEdgeCertStatus :many
+SELECT * FROM edge_cert_status ORDER BY name;
+
+-- name: ListEdgeCertStatusByNames :many
+SELECT * FROM edge_cert_status WHERE name = ANY(sqlc.arg(names)::text[]) ORDER BY name;

@@ -1,0 +1,230 @@
+package edgetls
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+)
+
+// Config configures a Manager.
+type Config struct {
+	// Storage holds certificates, keys and locks (NewStorage). Required.
+	Storage certmagic.Storage
+	// Allowed is the issuance policy: only names it accepts ever get a
+	// certificate or cause an ACME order (the edge's route table).
+	Allowed func(host string) bool
+	// Issuer, if set, issues instead of ACME (LocalCA for `zeitwork up`).
+	Issuer certmagic.Issuer
+	// ACME directory URL (default Let's Encrypt production), account
+	// e-mail, and roots to trust for the directory (nil: the system's).
+	CA    string
+	Email string
+	Roots *x509.CertPool
+	// Challenges are the ACME challenge types to use: "http-01" (on
+	// the HTTP port), "tls-alpn-01" (on the HTTPS port); none means both.
+	Challenges []string
+	// HTTPPort and HTTPSPort are where this edge serves HTTP and HTTPS,
+	// so that challenges are answered by its own listeners (defaults 80
+	// and 443).
+	HTTPPort, HTTPSPort int
+	// HSTS, when positive, is the max-age in seconds of the
+	// Strict-Transport-Security header sent on HTTPS (WrapHSTS).
+	HSTS int
+	// Log receives issuance outcomes.
+	Log *slog.Logger
+	// Zap is certmagic's own logger (default: none).
+	Zap *zap.Logger
+}
+
+// Manager obtains, renews and serves certificates.
+type Manager struct {
+	cfg    Config
+	cache  *certmagic.Cache
+	magic  *certmagic.Config
+	acme   *certmagic.ACMEIssuer // nil with a Config.Issuer
+	fails  *failureBackoff
+	report func(ctx context.Context, name, errMsg string)
+}
+
+// statusReporter is a storage that records issuance outcomes (Storage).
+type statusReporter interface {
+	ReportStatus(ctx context.Context, name, errMsg string) error
+}
+
+// New returns a manager; it issues nothing until a handshake asks for an
+// allowed name.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Storage == nil || cfg.Allowed == nil {
+		return nil, errors.New("edgetls: storage and issuance policy are required")
+	}
+	for _, c := range cfg.Challenges {
+		if c != "http-01" && c != "tls-alpn-01" {
+			return nil, fmt.Errorf("edgetls: unknown ACME challenge %q: use http-01 or tls-alpn-01", c)
+		}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Zap == nil {
+		cfg.Zap = zap.NewNop()
+	}
+	if cfg.HTTPPort == 0 {
+		cfg.HTTPPort = 80
+	}
+	if cfg.HTTPSPort == 0 {
+		cfg.HTTPSPort = 443
+	}
+	m := &Manager{cfg: cfg, fails: newFailureBackoff()}
+	if r, ok := cfg.Storage.(statusReporter); ok {
+		m.report = func(ctx context.Context, name, errMsg string) {
+			if err := r.ReportStatus(ctx, name, errMsg); err != nil {
+				cfg.Log.Warn("edgetls: report certificate status", "name", name, "err", err)
+			}
+		}
+	}
+	var magic *certmagic.Config
+	cache := certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
+		Logger:           cfg.Zap,
+	})
+	magic = certmagic.New(cache, certmagic.Config{
+		Storage: cfg.Storage,
+		Logger:  cfg.Zap,
+		OnEvent: m.onEvent,
+		OnDemand: &certmagic.OnDemandConfig{
+			DecisionFunc: func(ctx context.Context, name string) error {
+				if !cfg.Allowed(name) {
+					return fmt.Errorf("no route for %q: no certificate is issued for it", name)
+				}
+				return nil
+			},
+		},
+	})
+	if cfg.Issuer != nil {
+		magic.Issuers = []certmagic.Issuer{cfg.Issuer}
+	} else {
+		http01, alpn := challenges(cfg.Challenges)
+		m.acme = certmagic.NewACMEIssuer(magic, certmagic.ACMEIssuer{
+			CA: cfg.CA, Email: cfg.Email, Agreed: true, TrustedRoots: cfg.Roots,
+			DisableHTTPChallenge: !http01, DisableTLSALPNChallenge: !alpn,
+			// Challenges are answered by this edge's own listeners
+			// (HTTPHandler, TLSConfig): certmagic then opens none itself.
+			AltHTTPPort: cfg.HTTPPort, AltTLSALPNPort: cfg.HTTPSPort,
+			Logger: cfg.Zap,
+		})
+		magic.Issuers = []certmagic.Issuer{onceIssuer{ACMEIssuer: m.acme, fails: m.fails}}
+	}
+	m.magic, m.cache = magic, cache
+	return m, nil
+}
+
+// Stop ends the manager's renewal and maintenance.
+func (m *Manager) Stop() { m.cache.Stop() }
+
+// challenges says which challenge types are on; none named means both.
+func challenges(names []string) (http01, alpn bool) {
+	if len(names) == 0 {
+		return true, true
+	}
+	for _, n := range names {
+		http01 = http01 || n == "http-01"
+		alpn = alpn || n == "tls-alpn-01"
+	}
+	return http01, alpn
+}
+
+// onEvent records the outcome of every issuance at the operator and in
+// the log, and paces the next try of a name that failed (failureBackoff).
+func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any) error {
+	name, _ := data["identifier"].(string)
+	switch event {
+	case "cert_obtained":
+		m.cfg.Log.Info("edgetls: certificate obtained", "name", name, "renewal", data["renewal"])
+		m.fails.succeeded(name)
+		if m.report != nil {
+			m.report(ctx, name, "")
+		}
+	case "cert_failed":
+		var waiting *backingOff
+		if err, _ := data["error"].(error); errors.As(err, &waiting) {
+			return nil // a try refused by the backoff: nothing new to record
+		}
+		msg := fmt.Sprint(data["error"])
+		m.cfg.Log.Warn("edgetls: certificate failed", "name", name, "renewal", data["renewal"], "err", msg)
+		m.fails.failed(name, msg)
+		if m.report != nil {
+			m.report(ctx, name, msg)
+		}
+	}
+	return nil
+}
+
+// TLSConfig is the edge's HTTPS configuration: certificates on demand,
+// TLS 1.2 and up with Go's modern cipher suites, HTTP/2 and HTTP/1.1, and
+// the TLS-ALPN-01 challenge.
+func (m *Manager) TLSConfig() *tls.Config {
+	c := m.magic.TLSConfig()
+	c.MinVersion = tls.VersionTLS12
+	c.NextProtos = []string{"h2", "http/1.1", "acme-tls/1"}
+	return c
+}
+
+// Listener wraps the edge's guarded listener (edge.Edge.Listener, which
+// must stay innermost: PROXY header and connection caps come before TLS).
+func (m *Manager) Listener(inner net.Listener) net.Listener {
+	return tls.NewListener(inner, m.TLSConfig())
+}
+
+// HTTPHandler serves the edge's plain HTTP port: ACME HTTP-01 challenges
+// (this edge's or any other's, through the shared storage), then a 308 to
+// the same URL on HTTPS for everything else.
+func (m *Manager) HTTPHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.acme != nil && m.acme.HandleHTTPChallenge(w, r) {
+			return
+		}
+		if r.Host == "" {
+			http.Error(w, "no Host header: use HTTPS with the site's name", http.StatusBadRequest)
+			return
+		}
+		http.Redirect(w, r, m.httpsURL(r), http.StatusPermanentRedirect)
+	})
+}
+
+// httpsURL is r's URL on HTTPS, path and query kept.
+func (m *Manager) httpsURL(r *http.Request) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if m.cfg.HTTPSPort != 443 {
+		host += ":" + strconv.Itoa(m.cfg.HTTPSPort)
+	}
+	return "https://" + host + r.URL.RequestURI()
+}
+
+// WrapHSTS adds Strict-Transport-Security to h's responses when
+// Config.HSTS is set; serve it on HTTPS only.
+func (m *Manager) WrapHSTS(h http.Handler) http.Handler {
+	if m.cfg.HSTS <= 0 {
+		return h
+	}
+	v := "max-age=" + strconv.Itoa(m.cfg.HSTS)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", v)
+		h.ServeHTTP(w, r)
+	})
+}
