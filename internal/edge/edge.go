@@ -113,6 +113,10 @@ type Edge struct {
 	stats counters
 	// duration is nil without Config.Metrics: no clock reads then.
 	duration prometheus.Histogram
+	// projects is nil without Config.Metrics; its series for the projects
+	// in the table are in series (under mu).
+	projects *projectVecs
+	series   map[string]*projectSeries
 
 	limits *limiter
 	conns  connCounts
@@ -138,7 +142,7 @@ func New(cfg Config, log *slog.Logger) *Edge {
 		if err := e.registerMetrics(cfg.Metrics); err != nil {
 			// Metrics are not worth refusing traffic for.
 			log.Error("edge: register metrics", "err", err)
-			e.duration = nil
+			e.duration, e.projects = nil, nil
 		}
 	}
 	return e

@@ -63,15 +63,20 @@ func newDurationHistogram() prometheus.Histogram {
 	return prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "zeitwork_edge_request_duration_seconds",
 		Help:    "Time from the request's arrival at the edge to the end of its response, upgrades excepted.",
-		Buckets: []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		Buckets: durationBuckets,
 	})
 }
+
+// durationBuckets are the request duration histograms' buckets, in seconds.
+var durationBuckets = []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
 // registerMetrics registers the edge's collectors in reg. It fails only if
 // reg already holds metrics of the same names (two edges in one registry).
 func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
 	e.duration = newDurationHistogram()
-	for _, c := range []prometheus.Collector{newStatsCollector(e), e.duration} {
+	e.projects = newProjectVecs()
+	cs := append([]prometheus.Collector{newStatsCollector(e), e.duration}, e.projects.collectors()...)
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -27,18 +27,26 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id := e.setRequestID(w, r)
 	var aw *accessWriter
-	if e.access != nil {
+	if e.access != nil || e.projects != nil {
+		// Both need the route and the bytes sent.
 		aw = &accessWriter{ResponseWriter: w}
 		w = aw
 	}
 	code := e.serve(w, r)
 	e.stats.status(code)
+	var d time.Duration
+	if !start.IsZero() {
+		d = time.Since(start)
+	}
 	if e.duration != nil && code != http.StatusSwitchingProtocols {
 		// An upgraded connection's duration is a session's, not a request's.
-		e.duration.Observe(time.Since(start).Seconds())
+		e.duration.Observe(d.Seconds())
 	}
-	if aw != nil {
-		e.logAccess(r, aw, id, code, time.Since(start))
+	if e.projects != nil {
+		e.projects.observe(aw.route, code, aw.bytes, d)
+	}
+	if e.access != nil {
+		e.logAccess(r, aw, id, code, d)
 	}
 }
 

@@ -26,6 +26,8 @@ type route struct {
 	redirectStatus int
 	backends       []*backend
 	next           atomic.Uint32
+	// series is the project's metrics (nil without Config.Metrics).
+	series *projectSeries
 }
 
 // pick returns the backend to try first; later attempts walk on from it.
@@ -43,10 +45,12 @@ func (e *Edge) apply(rt api.RouteTable) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	live := make(map[backendKey]*backend, len(e.backends))
+	series := map[string]*projectSeries{}
 	t := &table{version: rt.Version, token: rt.TunnelToken, hosts: make(map[string]*route, len(rt.Routes))}
 	for _, r := range rt.Routes {
 		ro := &route{host: r.Host, project: r.Project, deployment: r.Deployment, status: r.Status,
 			redirect: r.Redirect, redirectStatus: r.RedirectStatus}
+		ro.series = e.projectSeries(series, r.Project)
 		if r.Limits != nil && r.Limits.On() {
 			ro.limits = r.Limits
 		}
@@ -75,10 +79,43 @@ func (e *Edge) apply(rt api.RouteTable) {
 	old := e.backends
 	e.backends = live
 	e.table.Store(t)
+	e.dropSeries(series)
 	for k, be := range old {
 		if live[k] == nil {
 			be.close()
 		}
 	}
 	e.log.Info("edge: routes updated", "version", rt.Version, "hosts", len(t.hosts), "backends", len(live))
+}
+
+// projectSeries returns project's metric series for the table being built
+// (kept in next), reusing the current table's. Nil without metrics.
+func (e *Edge) projectSeries(next map[string]*projectSeries, project string) *projectSeries {
+	if e.projects == nil {
+		return nil
+	}
+	if s := next[project]; s != nil {
+		return s
+	}
+	s := e.series[project]
+	if s == nil {
+		s = e.projects.series(project)
+	}
+	next[project] = s
+	return s
+}
+
+// dropSeries deletes the series of projects that left the table, so that
+// projects coming and going cannot grow the edge's memory (and the scrape)
+// for ever, and makes next the current set.
+func (e *Edge) dropSeries(next map[string]*projectSeries) {
+	if e.projects == nil {
+		return
+	}
+	for p := range e.series {
+		if next[p] == nil {
+			e.projects.delete(p)
+		}
+	}
+	e.series = next
 }
