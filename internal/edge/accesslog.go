@@ -53,7 +53,7 @@ func validRequestID(s string) bool {
 }
 
 // accessWriter counts a response's body bytes and learns which route and
-// instance served it, for the access log line.
+// instance served it, for the access log line and the per-project metrics.
 type accessWriter struct {
 	http.ResponseWriter
 	bytes    int64
