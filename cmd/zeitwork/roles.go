@@ -273,6 +273,7 @@ func nodeCmd() *cobra.Command {
 
 func edgeCmd() *cobra.Command {
 	var operatorURL, listen, metricsListen, accessLog string
+	var shipLogs bool
 	var trusted []string
 	var guard edge.Config
 	var tlsFlags edgeTLSFlags
@@ -301,6 +302,9 @@ func edgeCmd() *cobra.Command {
 			operatorURL = strings.TrimSuffix(operatorURL, "/")
 			cfg.Source = edge.NewOperatorSource(operatorURL, tok, &http.Client{}, log)
 			cfg.Metrics = metrics
+			if shipLogs {
+				cfg.Ship = edge.NewLogShipper(operatorURL, tok, nil, log)
+			}
 			e := edge.New(cfg, log)
 			go e.Run(cmd.Context())
 			ln, err := net.Listen("tcp", listen)
@@ -327,6 +331,7 @@ func edgeCmd() *cobra.Command {
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "HTTP address")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	f.StringVar(&accessLog, "access-log", "", "write one JSON line per request to this file (\"-\": standard output; default none)")
+	f.BoolVar(&shipLogs, "ship-logs", false, "send routed requests' access log lines to the operator, for `zeitwork logs --edge` (costs throughput)")
 	f.StringSliceVar(&trusted, "trusted-proxy", nil, "address or CIDR of a load balancer that sends a PROXY protocol header (v1/v2) naming the client (repeatable); it must send one")
 	f.DurationVar(&guard.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers (slowloris)")
 	f.DurationVar(&guard.IdleTimeout, "idle-timeout", 120*time.Second, "time a kept-alive client connection may wait for its next request")

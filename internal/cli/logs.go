@@ -14,17 +14,21 @@ import (
 )
 
 func logsCmd() *cobra.Command {
-	var followFlag, asJSON bool
+	var followFlag, asJSON, edgeFlag bool
 	var tail int
 	cmd := &cobra.Command{
-		Use:   "logs DEPLOYMENT",
-		Short: "Print a deployment's app logs (-f to follow)",
-		Long:  "DEPLOYMENT is a deployment id, <id>--<project> as in its URL, or a project name for its live deployment.",
-		Args:  exactArgs(1, "give a deployment id (see `zeitwork status`) or a project name"),
+		Use:   "logs DEPLOYMENT | logs --edge PROJECT",
+		Short: "Print a deployment's app logs, or a project's edge access log (-f to follow)",
+		Long: "DEPLOYMENT is a deployment id, <id>--<project> as in its URL, or a project name for its live deployment.\n" +
+			"With --edge, PROJECT's access log from the edges: one JSON line per request (edges started with --ship-logs; zeitwork up ships them).",
+		Args: exactArgs(1, "give a deployment id (see `zeitwork status`) or a project name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
 				return err
+			}
+			if edgeFlag {
+				return edgeLogs(cmd, c, args[0], tail, followFlag, asJSON)
 			}
 			id := args[0]
 			var p api.Project
@@ -72,7 +76,46 @@ func logsCmd() *cobra.Command {
 	cmd.Flags().BoolVarP(&followFlag, "follow", "f", false, "keep printing new lines")
 	cmd.Flags().IntVarP(&tail, "tail", "n", 100, "lines of history to print first")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	cmd.Flags().BoolVar(&edgeFlag, "edge", false, "print the project's edge access log instead of its app's logs")
 	return cmd
+}
+
+// edgeLogs prints a project's edge access log lines (each already a JSON
+// object; --json wraps it with its time as the API returns it).
+func edgeLogs(cmd *cobra.Command, c *client, project string, tail int, follow, asJSON bool) error {
+	q := fmt.Sprintf("/v1/projects/%s/edge-logs?tail=%d", url.PathEscape(project), tail)
+	if follow {
+		q += "&follow=1"
+	}
+	resp, err := c.raw(cmd.Context(), "GET", q, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	w := cmd.OutOrStdout()
+	print := func(l api.EdgeLogLine) {
+		if asJSON {
+			json.NewEncoder(w).Encode(l)
+			return
+		}
+		fmt.Fprintln(w, l.Text)
+	}
+	if !follow {
+		var lines []api.EdgeLogLine
+		if err := json.NewDecoder(resp.Body).Decode(&lines); err != nil {
+			return err
+		}
+		for _, l := range lines {
+			print(l)
+		}
+		return nil
+	}
+	return readSSE(resp.Body, func(data string) {
+		var l api.EdgeLogLine
+		if json.Unmarshal([]byte(data), &l) == nil {
+			print(l)
+		}
+	})
 }
 
 // readSSE calls fn with the data of each server-sent event.

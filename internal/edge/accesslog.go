@@ -90,7 +90,8 @@ func noteInstance(w http.ResponseWriter, b *backend) {
 	}
 }
 
-// logAccess writes the request's access log line (JSON, one per request).
+// logAccess writes the request's access log line (JSON, one per request)
+// and queues it for the operator if the edge ships them.
 func (e *Edge) logAccess(r *http.Request, a *accessWriter, id string, code int, d time.Duration) {
 	attrs := []slog.Attr{
 		slog.String("request_id", id),
@@ -108,7 +109,12 @@ func (e *Edge) logAccess(r *http.Request, a *accessWriter, id string, code int, 
 	if a.instance != "" {
 		attrs = append(attrs, slog.String("instance", a.instance))
 	}
-	e.access.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+	if e.access != nil {
+		e.access.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+	}
+	if e.cfg.Ship != nil && a.route != nil {
+		e.shipAccess(a.route.project, attrs)
+	}
 }
 
 var (

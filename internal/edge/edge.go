@@ -35,6 +35,9 @@ type Config struct {
 	// nil means none. Serve them on a listener of their own, never on the
 	// public one.
 	Metrics prometheus.Registerer
+	// Ship, if set, receives the access log line of every routed request
+	// for the operator (`zeitwork logs --edge`); Run runs it.
+	Ship *LogShipper
 
 	// Protection of the edge itself (docs/operations.md, Edge protection).
 
@@ -152,6 +155,9 @@ func New(cfg Config, log *slog.Logger) *Edge {
 // ctx ends. It also closes upstream connections that sit idle too long.
 func (e *Edge) Run(ctx context.Context) error {
 	go e.reapLoop(ctx)
+	if e.cfg.Ship != nil {
+		go e.cfg.Ship.run(ctx)
+	}
 	return e.cfg.Source.Watch(ctx, e.apply)
 }
 

@@ -22,13 +22,13 @@ const statusClientClosed = 499
 // ServeHTTP routes r by its Host and forwards it to the host's deployment.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var start time.Time
-	if e.access != nil || e.duration != nil {
+	if e.access != nil || e.duration != nil || e.cfg.Ship != nil {
 		start = time.Now()
 	}
 	id := e.setRequestID(w, r)
 	var aw *accessWriter
-	if e.access != nil || e.projects != nil {
-		// Both need the route and the bytes sent.
+	if e.access != nil || e.projects != nil || e.cfg.Ship != nil {
+		// All need the route and the bytes sent.
 		aw = &accessWriter{ResponseWriter: w}
 		w = aw
 	}
@@ -45,7 +45,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.projects != nil {
 		e.projects.observe(aw.route, code, aw.bytes, d)
 	}
-	if e.access != nil {
+	if e.access != nil || (e.cfg.Ship != nil && aw.route != nil) {
 		e.logAccess(r, aw, id, code, d)
 	}
 }

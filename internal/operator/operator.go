@@ -217,6 +217,9 @@ type Operator struct {
 	// pruneBatch is how many rows one prune statement deletes.
 	pruneBatch int32
 	logQuota   logQuota
+	// edgeLogQuota bounds edge access log lines per project, apart from
+	// its app's own lines.
+	edgeLogQuota logQuota
 	// id names this replica as the holder of build leases.
 	id     string
 	builds *buildWorkers

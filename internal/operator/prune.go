@@ -43,8 +43,12 @@ func (o *Operator) prune(ctx context.Context) {
 	audit := o.pruneBatches(ctx, "audit log", func(batch int32) (int64, error) {
 		return o.store.PruneAuditLog(ctx, db.PruneAuditLogParams{KeepSeconds: o.cfg.AuditRetention.Seconds(), Batch: batch})
 	})
-	if logs+events+buildLogs+audit > 0 {
-		o.log.Info("pruned old records", "log_lines", logs, "events", events, "build_log_lines", buildLogs, "audit_entries", audit)
+	edgeLogs := o.pruneBatches(ctx, "edge log lines", func(batch int32) (int64, error) {
+		return o.store.PruneEdgeLogLines(ctx, db.PruneEdgeLogLinesParams{KeepSeconds: o.cfg.LogRetention.Seconds(), Batch: batch})
+	})
+	if logs+events+buildLogs+audit+edgeLogs > 0 {
+		o.log.Info("pruned old records", "log_lines", logs, "events", events, "build_log_lines", buildLogs,
+			"audit_entries", audit, "edge_log_lines", edgeLogs)
 	}
 }
 

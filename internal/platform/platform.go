@@ -305,6 +305,8 @@ func (p *Platform) startEdge(ctx context.Context) error {
 	e := edge.New(edge.Config{
 		Source:  edge.NewOperatorSource(p.APIURL, edgeToken, &http.Client{}, p.log.With("role", "edge")),
 		Metrics: p.registerer(),
+		// zeitwork up: `zeitwork logs --edge` works out of the box.
+		Ship: edge.NewLogShipper(p.APIURL, edgeToken, nil, p.log.With("role", "edge")),
 	}, p.log.With("role", "edge"))
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); e.Run(ctx) }()

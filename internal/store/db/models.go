@@ -151,6 +151,13 @@ type EdgeCertStatus struct {
 	UpdatedAt   time.Time
 }
 
+type EdgeLogLine struct {
+	ID        int64
+	ProjectID uuid.UUID
+	LoggedAt  time.Time
+	Line      string
+}
+
 type EnvVar struct {
 	ProjectID uuid.UUID
 	Name      string

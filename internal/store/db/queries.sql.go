@@ -2217,6 +2217,43 @@ func (q *Queries) ListEdgeCertStatusByNames(ctx context.Context, names []string)
 	return items, nil
 }
 
+const listEdgeLogLines = `-- name: ListEdgeLogLines :many
+
+SELECT id, project_id, logged_at, line FROM edge_log_lines WHERE project_id = $1 AND id > $2 ORDER BY id LIMIT $3
+`
+
+type ListEdgeLogLinesParams struct {
+	ProjectID uuid.UUID
+	ID        int64
+	Limit     int32
+}
+
+// Edge access logs (issue 7, operability)
+func (q *Queries) ListEdgeLogLines(ctx context.Context, arg ListEdgeLogLinesParams) ([]EdgeLogLine, error) {
+	rows, err := q.db.Query(ctx, listEdgeLogLines, arg.ProjectID, arg.ID, arg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EdgeLogLine
+	for rows.Next() {
+		var i EdgeLogLine
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.LoggedAt,
+			&i.Line,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listEnvVars = `-- name: ListEnvVars :many
 SELECT project_id, name, sealed, updated_at FROM env_vars WHERE project_id = $1 ORDER BY name
 `
@@ -3058,6 +3095,42 @@ func (q *Queries) ListProjectsByGitHubRepo(ctx context.Context, lower string) ([
 	return items, nil
 }
 
+const listRecentEdgeLogLines = `-- name: ListRecentEdgeLogLines :many
+SELECT id, project_id, logged_at, line FROM (
+    SELECT id, project_id, logged_at, line FROM edge_log_lines WHERE project_id = $1 ORDER BY id DESC LIMIT $2
+) recent ORDER BY id
+`
+
+type ListRecentEdgeLogLinesParams struct {
+	ProjectID uuid.UUID
+	Limit     int32
+}
+
+func (q *Queries) ListRecentEdgeLogLines(ctx context.Context, arg ListRecentEdgeLogLinesParams) ([]EdgeLogLine, error) {
+	rows, err := q.db.Query(ctx, listRecentEdgeLogLines, arg.ProjectID, arg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EdgeLogLine
+	for rows.Next() {
+		var i EdgeLogLine
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProjectID,
+			&i.LoggedAt,
+			&i.Line,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listRecentLogLines = `-- name: ListRecentLogLines :many
 SELECT id, deployment_id, instance_id, stream, logged_at, line FROM (
     SELECT id, deployment_id, instance_id, stream, logged_at, line FROM log_lines WHERE deployment_id = $1 ORDER BY id DESC LIMIT $2
@@ -3407,6 +3480,27 @@ type PruneBuildLogLinesParams struct {
 
 func (q *Queries) PruneBuildLogLines(ctx context.Context, arg PruneBuildLogLinesParams) (int64, error) {
 	result, err := q.db.Exec(ctx, pruneBuildLogLines, arg.KeepSeconds, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const pruneEdgeLogLines = `-- name: PruneEdgeLogLines :execrows
+DELETE FROM edge_log_lines WHERE id IN (
+    SELECT id FROM edge_log_lines WHERE logged_at < now() - make_interval(secs => $1::float8)
+    LIMIT $2::int
+)
+`
+
+type PruneEdgeLogLinesParams struct {
+	KeepSeconds float64
+	Batch       int32
+}
+
+// One batch, as PruneLogLines.
+func (q *Queries) PruneEdgeLogLines(ctx context.Context, arg PruneEdgeLogLinesParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneEdgeLogLines, arg.KeepSeconds, arg.Batch)
 	if err != nil {
 		return 0, err
 	}

@@ -672,3 +672,20 @@ SELECT * FROM edge_cert_status ORDER BY name;
 
 -- name: ListEdgeCertStatusByNames :many
 SELECT * FROM edge_cert_status WHERE name = ANY(sqlc.arg(names)::text[]) ORDER BY name;
+
+-- Edge access logs (issue 7, operability)
+
+-- name: ListEdgeLogLines :many
+SELECT * FROM edge_log_lines WHERE project_id = $1 AND id > $2 ORDER BY id LIMIT $3;
+
+-- name: ListRecentEdgeLogLines :many
+SELECT * FROM (
+    SELECT * FROM edge_log_lines WHERE project_id = $1 ORDER BY id DESC LIMIT $2
+) recent ORDER BY id;
+
+-- name: PruneEdgeLogLines :execrows
+-- One batch, as PruneLogLines.
+DELETE FROM edge_log_lines WHERE id IN (
+    SELECT id FROM edge_log_lines WHERE logged_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8)
+    LIMIT sqlc.arg(batch)::int
+);
