@@ -1,0 +1,76 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+)
+
+// TestLogShipperRetriesAndBounds: a batch the operator refused is sent
+// again, in order, once; lines past the queue's bound are dropped and
+// counted instead of growing the edge's memory.
+func TestLogShipperRetriesAndBounds(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	calls := 0
+	addr := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if r.URL.Path != "/v1/edge/logs" || r.Header.Get("Authorization") != "Bearer edge-tok" {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		if calls == 1 { // the operator is restarting
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		var b api.EdgeLogBatch
+		json.NewDecoder(r.Body).Decode(&b)
+		for _, l := range b.Lines {
+			got = append(got, l.Project+":"+l.Text)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	s := NewLogShipper("http://"+addr+"/", "edge-tok", nil, slog.New(slog.DiscardHandler))
+	for i := range 3 {
+		s.add(api.EdgeLogLine{Project: "hello", Time: time.Now(), Text: fmt.Sprint(i)})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitForLong(t, 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 3 })
+	mu.Lock()
+	if fmt.Sprint(got) != "[hello:0 hello:1 hello:2]" || calls != 2 {
+		t.Fatalf("shipped %v in %d calls, want the 3 lines once, after one refused call", got, calls)
+	}
+	mu.Unlock()
+
+	idle := NewLogShipper("http://"+addr, "edge-tok", nil, slog.New(slog.DiscardHandler))
+	for range shipQueue + 5 {
+		idle.add(api.EdgeLogLine{Project: "hello"})
+	}
+	if idle.Dropped() != 5 || len(idle.queue) != shipQueue {
+		t.Fatalf("dropped %d, queued %d; want 5 and %d", idle.Dropped(), len(idle.queue), shipQueue)
+	}
+}
+
+// waitForLong is waitFor with its own deadline, for shipping's 1 s pace.
+func waitForLong(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
