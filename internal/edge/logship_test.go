@@ -74,3 +74,49 @@ func waitForLong(t *testing.T, d time.Duration, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestEdgeShipsRoutedRequests: an edge with Config.Ship queues the access
+// log line of each routed request under its project, and none for hosts
+// without a route (a hostile Host header must not reach the operator).
+func TestEdgeShipsRoutedRequests(t *testing.T) {
+	lines := make(chan api.EdgeLogLine, 16)
+	addr := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b api.EdgeLogBatch
+		json.NewDecoder(r.Body).Decode(&b)
+		for _, l := range b.Lines {
+			lines <- l
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	te := startEdgeConfig(t, Config{Ship: NewLogShipper("http://"+addr, "edge-tok", nil, slog.New(slog.DiscardHandler))},
+		helloRoutes(t)...)
+	req := func(host, id string) {
+		r, _ := http.NewRequest("GET", "http://"+te.addr+"/p", nil)
+		r.Host = host
+		r.Header.Set("X-Request-ID", id)
+		resp, err := te.client.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	req("nope.localhost", "unrouted-1")
+	req("hello.localhost", "routed-1")
+	select {
+	case l := <-lines:
+		var a struct {
+			RequestID string `json:"request_id"`
+			Status    int    `json:"status"`
+		}
+		if err := json.Unmarshal([]byte(l.Text), &a); err != nil || l.Project != "hello" || a.RequestID != "routed-1" || a.Status != 200 || l.Time.IsZero() {
+			t.Fatalf("shipped %+v (%v)", l, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no line shipped within 10s")
+	}
+	select {
+	case l := <-lines:
+		t.Fatalf("a second line was shipped: %+v", l)
+	default:
+	}
+}
