@@ -77,6 +77,7 @@ func TestEndToEnd(t *testing.T) {
 			`zeitwork_instances{state="healthy"} 3`,
 			`zeitwork_node_instances{net="` + e.p.cfg.NetName + `",state="healthy"} 3`,
 			`zeitwork_edge_responses_total{class="2xx"}`,
+			`zeitwork_edge_project_requests_total{class="2xx",project="hello"}`,
 			`zeitwork_operator_reconcile_duration_seconds_count`,
 		} {
 			if !strings.Contains(text, want) {
@@ -91,6 +92,19 @@ func TestEndToEnd(t *testing.T) {
 		if t.Failed() {
 			t.Logf("metrics:\n%s", text)
 		}
+	})
+
+	t.Run("edge access log lines reach the project (zeitwork logs --edge)", func(t *testing.T) {
+		e.eventually("an access line of hello", 15*time.Second, func() (bool, string) {
+			var lines []api.EdgeLogLine
+			e.api("GET", "/v1/projects/hello/edge-logs?tail=50", &lines)
+			for _, l := range lines {
+				if strings.Contains(l.Text, `"project":"hello"`) && strings.Contains(l.Text, `"status":200`) {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("%d lines", len(lines))
+		})
 	})
 
 	t.Run("app logs reach the API, also as a live stream", func(t *testing.T) {
