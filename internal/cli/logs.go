@@ -17,7 +17,7 @@ func logsCmd() *cobra.Command {
 	var followFlag, asJSON, edgeFlag bool
 	var tail int
 	cmd := &cobra.Command{
-		Use:   "logs DEPLOYMENT | logs --edge PROJECT",
+		Use:   "logs (DEPLOYMENT | --edge PROJECT)",
 		Short: "Print a deployment's app logs, or a project's edge access log (-f to follow)",
 		Long: "DEPLOYMENT is a deployment id, <id>--<project> as in its URL, or a project name for its live deployment.\n" +
 			"With --edge, PROJECT's access log from the edges: one JSON line per request (edges started with --ship-logs; zeitwork up ships them).",
