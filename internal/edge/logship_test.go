@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 )
@@ -118,5 +122,24 @@ func TestEdgeShipsRoutedRequests(t *testing.T) {
 	case l := <-lines:
 		t.Fatalf("a second line was shipped: %+v", l)
 	default:
+	}
+}
+
+// TestLogShipperDroppedMetric: lines the shipper had to drop show in the
+// edge's metrics.
+func TestLogShipperDroppedMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	sh := NewLogShipper("http://127.0.0.1:1", "edge-tok", nil, slog.New(slog.DiscardHandler))
+	New(Config{Source: NewStaticSource(routeTable(1)), Metrics: reg, Ship: sh}, slog.New(slog.DiscardHandler))
+	for range shipQueue + 3 {
+		sh.add(api.EdgeLogLine{Project: "hello"})
+	}
+	want := `
+# HELP zeitwork_edge_log_lines_dropped_total Access log lines not shipped to the operator because too many were waiting (--ship-logs only).
+# TYPE zeitwork_edge_log_lines_dropped_total counter
+zeitwork_edge_log_lines_dropped_total 3
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "zeitwork_edge_log_lines_dropped_total"); err != nil {
+		t.Fatal(err)
 	}
 }

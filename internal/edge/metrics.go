@@ -16,6 +16,7 @@ type statsCollector struct {
 	retries        *prometheus.Desc
 	noRoute        *prometheus.Desc
 	refused        *prometheus.Desc
+	shipDropped    *prometheus.Desc
 }
 
 func newStatsCollector(e *Edge) *statsCollector {
@@ -33,6 +34,8 @@ func newStatsCollector(e *Edge) *statsCollector {
 		refused: prometheus.NewDesc("zeitwork_edge_refused_total",
 			"Requests and connections refused to protect the edge or an app, by reason (also counted in their status class).",
 			[]string{"reason"}, nil),
+		shipDropped: prometheus.NewDesc("zeitwork_edge_log_lines_dropped_total",
+			"Access log lines not shipped to the operator because too many were waiting (--ship-logs only).", nil, nil),
 	}
 }
 
@@ -42,6 +45,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.retries
 	ch <- c.noRoute
 	ch <- c.refused
+	ch <- c.shipDropped
 }
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -54,6 +58,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.noRoute, prometheus.CounterValue, float64(s.NoRoute))
 	for reason, n := range s.Refused {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), reason)
+	}
+	if sh := c.e.cfg.Ship; sh != nil {
+		ch <- prometheus.MustNewConstMetric(c.shipDropped, prometheus.CounterValue, float64(sh.Dropped()))
 	}
 }
 
