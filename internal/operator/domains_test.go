@@ -125,8 +125,11 @@ func (h *harness) liveDomainProject(name, token string) {
 	})
 }
 
+// healthyNode registers a node whose instances report healthy. Its tunnel
+// is a loopback port nothing listens on: tests with a real edge send
+// traffic only to this machine.
 func (h *harness) healthyNode() {
-	n := h.register("eu", "10.0.0.1:7443")
+	n := h.register("eu", "127.0.0.1:9")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); n.healthyLoop(ctx) }()
