@@ -27,6 +27,12 @@ type Route struct {
 	// Limits are the project's rate limits; nil means none. Every route of
 	// a project carries the same, and the edge keeps one project bucket.
 	Limits *RateLimits `json:"limits,omitempty"`
+	// HSTSMaxAge, when positive, is the project's Strict-Transport-Security
+	// max-age, sent on HTTPS only and overriding the edge's default.
+	HSTSMaxAge int `json:"hsts_max_age,omitempty"`
+	// PlainHTTP serves the host over HTTP without the redirect to HTTPS:
+	// set only on a versioned URL whose project opted out.
+	PlainHTTP bool `json:"plain_http,omitempty"`
 	// Redirect, for a custom domain that redirects, is the host every
 	// request is sent on to, with RedirectStatus; such a route has no
 	// deployment or backends.

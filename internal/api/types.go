@@ -31,7 +31,17 @@ type Project struct {
 	Dockerfile       string `json:"dockerfile,omitempty"`
 	// RateLimits are enforced by the edge (issue 7); nil when none is set.
 	RateLimits *RateLimits `json:"rate_limits,omitempty"`
+	// HSTSMaxAge is the Strict-Transport-Security max-age in seconds the
+	// edge sends on the project's HTTPS responses; 0 leaves the edge's
+	// default. HTTPSRedirectVersioned says whether the versioned URL is
+	// redirected from HTTP to HTTPS (the project URL and custom domains
+	// always are when the edge serves HTTPS).
+	HSTSMaxAge             int  `json:"hsts_max_age"`
+	HTTPSRedirectVersioned bool `json:"https_redirect_versioned"`
 }
+
+// MaxHSTSMaxAge is the longest HSTS max-age a project may set: two years.
+const MaxHSTSMaxAge = 2 * 365 * 24 * 3600
 
 // UpdateProjectRequest is the body of PATCH /v1/projects/{project}:
 // fields left out (null) keep their value; Repo "" unlinks.
@@ -44,6 +54,10 @@ type UpdateProjectRequest struct {
 	// and its per-client-address limit; a zero Rate turns one off.
 	ProjectRateLimit *RateLimit `json:"project_rate_limit,omitempty"`
 	ClientRateLimit  *RateLimit `json:"client_rate_limit,omitempty"`
+	// HSTSMaxAge (0 to MaxHSTSMaxAge seconds, 0: off) and
+	// HTTPSRedirectVersioned replace the project's HTTPS settings.
+	HSTSMaxAge             *int  `json:"hsts_max_age,omitempty"`
+	HTTPSRedirectVersioned *bool `json:"https_redirect_versioned,omitempty"`
 }
 
 // GitHubApp is the body of PUT /v1/github/app (operator admin token):

@@ -120,10 +120,13 @@ func (o *Operator) routesFrom(ctx context.Context, q *db.Queries, version int64)
 		route := api.Route{
 			Host: api.VersionedLabel(p.Name, d.Slug) + "." + o.cfg.AppsDomain, Project: p.Name,
 			Deployment: d.Slug, Status: d.Status, Backends: backends[d.ID], Limits: rateLimitsOrNil(p),
+			HSTSMaxAge: int(p.HstsMaxAge), PlainHTTP: !p.HttpsRedirectVersioned,
 		}
 		routes = append(routes, route)
 		if p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID {
-			route.Host = p.Name + "." + o.cfg.AppsDomain
+			// The project URL (and the custom domains, which copy
+			// this route) is always redirected to HTTPS.
+			route.Host, route.PlainHTTP = p.Name+"."+o.cfg.AppsDomain, false
 			routes = append(routes, route)
 			live[p.ID] = route
 		}
@@ -154,7 +157,7 @@ func domainRoutes(domains []db.Domain, projects map[uuid.UUID]db.Project, live m
 		}
 		if d.RedirectTo != "" {
 			out = append(out, api.Route{Host: d.Name, Project: p.Name, Redirect: d.RedirectTo,
-				RedirectStatus: int(d.RedirectStatus), Limits: rateLimitsOrNil(p)})
+				RedirectStatus: int(d.RedirectStatus), Limits: rateLimitsOrNil(p), HSTSMaxAge: int(p.HstsMaxAge)})
 			continue
 		}
 		if r, ok := live[p.ID]; ok {

@@ -147,7 +147,7 @@ func (o *Operator) projectJSON(p db.Project, live string) api.Project {
 		MemoryMiB: int(p.MemoryMib), VCPUs: int(p.Vcpus),
 		MinInstancesPerRegion: int(p.MinInstancesPerRegion), LiveDeployment: live, CreatedAt: p.CreatedAt,
 		Repo: p.GithubRepo, ProductionBranch: p.ProductionBranch, RootDir: p.RootDir, Dockerfile: p.Dockerfile,
-		RateLimits: rateLimitsOrNil(p),
+		RateLimits: rateLimitsOrNil(p), HSTSMaxAge: int(p.HstsMaxAge), HTTPSRedirectVersioned: p.HttpsRedirectVersioned,
 	}
 }
 

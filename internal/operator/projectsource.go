@@ -12,7 +12,7 @@ import (
 
 // updateProject changes where a project's builds come from: the linked
 // GitHub repository, the production branch, the root directory and the
-// Dockerfile; and its rate limits at the edge. Fields left out keep their
+// Dockerfile; its rate limits and HTTPS settings at the edge. Fields left out keep their
 // value.
 func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 	p, err := o.project(r)
@@ -32,6 +32,10 @@ func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	https, setHTTPS, err := httpsParams(p, req)
+	if err != nil {
+		return err
+	}
 	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
 		if params.GithubRepo != "" {
 			// A repository is built for one organisation only: another
@@ -48,10 +52,12 @@ func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		p, err = q.UpdateProjectSource(r.Context(), params)
-		if err != nil || !setLimits {
-			return err
+		if err == nil && setLimits {
+			p, err = q.UpdateProjectRateLimits(r.Context(), limits)
 		}
-		p, err = q.UpdateProjectRateLimits(r.Context(), limits)
+		if err == nil && setHTTPS {
+			p, err = q.UpdateProjectHTTPS(r.Context(), https)
+		}
 		return err
 	})
 	if err != nil {

@@ -267,26 +267,28 @@ type Organisation struct {
 }
 
 type Project struct {
-	ID                    uuid.UUID
-	OrganisationID        uuid.UUID
-	Name                  string
-	MinInstancesPerRegion int32
-	Port                  int32
-	HealthPath            string
-	MemoryMib             int32
-	Vcpus                 int32
-	LiveDeploymentID      uuid.NullUUID
-	CreatedAt             time.Time
-	ProductionBranch      string
-	ProductionBranchSet   bool
-	GithubRepo            string
-	GithubInstallationID  int64
-	RootDir               string
-	Dockerfile            string
-	RateLimitRps          float64
-	RateLimitBurst        int32
-	ClientRateLimitRps    float64
-	ClientRateLimitBurst  int32
+	ID                     uuid.UUID
+	OrganisationID         uuid.UUID
+	Name                   string
+	MinInstancesPerRegion  int32
+	Port                   int32
+	HealthPath             string
+	MemoryMib              int32
+	Vcpus                  int32
+	LiveDeploymentID       uuid.NullUUID
+	CreatedAt              time.Time
+	ProductionBranch       string
+	ProductionBranchSet    bool
+	GithubRepo             string
+	GithubInstallationID   int64
+	RootDir                string
+	Dockerfile             string
+	RateLimitRps           float64
+	RateLimitBurst         int32
+	ClientRateLimitRps     float64
+	ClientRateLimitBurst   int32
+	HstsMaxAge             int32
+	HttpsRedirectVersioned bool
 }
 
 type Region struct {

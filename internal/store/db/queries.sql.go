@@ -642,7 +642,7 @@ func (q *Queries) CreateOrganisation(ctx context.Context, arg CreateOrganisation
 
 const createProject = `-- name: CreateProject :one
 INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned
 `
 
 type CreateProjectParams struct {
@@ -689,6 +689,8 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.RateLimitBurst,
 		&i.ClientRateLimitRps,
 		&i.ClientRateLimitBurst,
+		&i.HstsMaxAge,
+		&i.HttpsRedirectVersioned,
 	)
 	return i, err
 }
@@ -1419,7 +1421,7 @@ func (q *Queries) GetOrganisationByName(ctx context.Context, name string) (Organ
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst FROM projects WHERE id = $1
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -1446,12 +1448,14 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.RateLimitBurst,
 		&i.ClientRateLimitRps,
 		&i.ClientRateLimitBurst,
+		&i.HstsMaxAge,
+		&i.HttpsRedirectVersioned,
 	)
 	return i, err
 }
 
 const getProjectByName = `-- name: GetProjectByName :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst FROM projects WHERE organisation_id = $1 AND name = $2
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned FROM projects WHERE organisation_id = $1 AND name = $2
 `
 
 type GetProjectByNameParams struct {
@@ -1483,12 +1487,14 @@ func (q *Queries) GetProjectByName(ctx context.Context, arg GetProjectByNamePara
 		&i.RateLimitBurst,
 		&i.ClientRateLimitRps,
 		&i.ClientRateLimitBurst,
+		&i.HstsMaxAge,
+		&i.HttpsRedirectVersioned,
 	)
 	return i, err
 }
 
 const getProjectByNameAnyOrganisation = `-- name: GetProjectByNameAnyOrganisation :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst FROM projects WHERE name = $1
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned FROM projects WHERE name = $1
 `
 
 func (q *Queries) GetProjectByNameAnyOrganisation(ctx context.Context, name string) (Project, error) {
@@ -1515,6 +1521,8 @@ func (q *Queries) GetProjectByNameAnyOrganisation(ctx context.Context, name stri
 		&i.RateLimitBurst,
 		&i.ClientRateLimitRps,
 		&i.ClientRateLimitBurst,
+		&i.HstsMaxAge,
+		&i.HttpsRedirectVersioned,
 	)
 	return i, err
 }
@@ -1752,7 +1760,7 @@ func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, erro
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst FROM projects ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned FROM projects ORDER BY name
 `
 
 func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
@@ -1785,6 +1793,8 @@ func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
 			&i.RateLimitBurst,
 			&i.ClientRateLimitRps,
 			&i.ClientRateLimitBurst,
+			&i.HstsMaxAge,
+			&i.HttpsRedirectVersioned,
 		); err != nil {
 			return nil, err
 		}
@@ -3006,7 +3016,7 @@ func (q *Queries) ListProjectRunningDeployments(ctx context.Context, projectID u
 }
 
 const listProjects = `-- name: ListProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst FROM projects WHERE organisation_id = $1 ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned FROM projects WHERE organisation_id = $1 ORDER BY name
 `
 
 func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([]Project, error) {
@@ -3039,6 +3049,8 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 			&i.RateLimitBurst,
 			&i.ClientRateLimitRps,
 			&i.ClientRateLimitBurst,
+			&i.HstsMaxAge,
+			&i.HttpsRedirectVersioned,
 		); err != nil {
 			return nil, err
 		}
@@ -3051,7 +3063,7 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 }
 
 const listProjectsByGitHubRepo = `-- name: ListProjectsByGitHubRepo :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at
 `
 
 func (q *Queries) ListProjectsByGitHubRepo(ctx context.Context, lower string) ([]Project, error) {
@@ -3084,6 +3096,8 @@ func (q *Queries) ListProjectsByGitHubRepo(ctx context.Context, lower string) ([
 			&i.RateLimitBurst,
 			&i.ClientRateLimitRps,
 			&i.ClientRateLimitBurst,
+			&i.HstsMaxAge,
+			&i.HttpsRedirectVersioned,
 		); err != nil {
 			return nil, err
 		}
@@ -4289,12 +4303,57 @@ func (q *Queries) UpdateNodeRegistration(ctx context.Context, arg UpdateNodeRegi
 	return i, err
 }
 
+const updateProjectHTTPS = `-- name: UpdateProjectHTTPS :one
+
+UPDATE projects
+SET hsts_max_age = $2, https_redirect_versioned = $3
+WHERE id = $1
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned
+`
+
+type UpdateProjectHTTPSParams struct {
+	ID                     uuid.UUID
+	HstsMaxAge             int32
+	HttpsRedirectVersioned bool
+}
+
+// HTTPS per project (issue 7): HSTS and the versioned URL's redirect.
+func (q *Queries) UpdateProjectHTTPS(ctx context.Context, arg UpdateProjectHTTPSParams) (Project, error) {
+	row := q.db.QueryRow(ctx, updateProjectHTTPS, arg.ID, arg.HstsMaxAge, arg.HttpsRedirectVersioned)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Name,
+		&i.MinInstancesPerRegion,
+		&i.Port,
+		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
+		&i.LiveDeploymentID,
+		&i.CreatedAt,
+		&i.ProductionBranch,
+		&i.ProductionBranchSet,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.RootDir,
+		&i.Dockerfile,
+		&i.RateLimitRps,
+		&i.RateLimitBurst,
+		&i.ClientRateLimitRps,
+		&i.ClientRateLimitBurst,
+		&i.HstsMaxAge,
+		&i.HttpsRedirectVersioned,
+	)
+	return i, err
+}
+
 const updateProjectRateLimits = `-- name: UpdateProjectRateLimits :one
 
 UPDATE projects
 SET rate_limit_rps = $2, rate_limit_burst = $3, client_rate_limit_rps = $4, client_rate_limit_burst = $5
 WHERE id = $1
-RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned
 `
 
 type UpdateProjectRateLimitsParams struct {
@@ -4336,6 +4395,8 @@ func (q *Queries) UpdateProjectRateLimits(ctx context.Context, arg UpdateProject
 		&i.RateLimitBurst,
 		&i.ClientRateLimitRps,
 		&i.ClientRateLimitBurst,
+		&i.HstsMaxAge,
+		&i.HttpsRedirectVersioned,
 	)
 	return i, err
 }
@@ -4346,7 +4407,7 @@ SET github_repo = $2, production_branch = $3, root_dir = $4, dockerfile = $5,
     production_branch_set = production_branch_set OR $6::boolean,
     github_installation_id = CASE WHEN lower(github_repo) = lower($2) THEN github_installation_id ELSE 0 END
 WHERE id = $1
-RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned
 `
 
 type UpdateProjectSourceParams struct {
@@ -4389,6 +4450,8 @@ func (q *Queries) UpdateProjectSource(ctx context.Context, arg UpdateProjectSour
 		&i.RateLimitBurst,
 		&i.ClientRateLimitRps,
 		&i.ClientRateLimitBurst,
+		&i.HstsMaxAge,
+		&i.HttpsRedirectVersioned,
 	)
 	return i, err
 }

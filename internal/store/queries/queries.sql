@@ -689,3 +689,10 @@ DELETE FROM edge_log_lines WHERE id IN (
     SELECT id FROM edge_log_lines WHERE logged_at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8)
     LIMIT sqlc.arg(batch)::int
 );
+-- HTTPS per project (issue 7): HSTS and the versioned URL's redirect.
+
+-- name: UpdateProjectHTTPS :one
+UPDATE projects
+SET hsts_max_age = $2, https_redirect_versioned = $3
+WHERE id = $1
+RETURNING *;
