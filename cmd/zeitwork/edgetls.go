@@ -11,7 +11,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/certmagic"
 	"github.com/spf13/pflag"
@@ -28,12 +27,12 @@ type edgeTLSFlags struct {
 }
 
 func (f *edgeTLSFlags) add(fs *pflag.FlagSet) {
-	fs.StringVar(&f.listen, "https-listen", "", "HTTPS address (e.g. :443); with it, --listen answers ACME HTTP-01 challenges and redirects everything else to HTTPS (308)")
+	fs.StringVar(&f.listen, "https-listen", "", "HTTPS address (e.g. :443); with it, --listen answers ACME HTTP-01 challenges and redirects everything else to HTTPS (308), but for versioned URLs of projects that opted out")
 	fs.StringVar(&f.ca, "acme-ca", certmagic.LetsEncryptProductionCA, "ACME directory URL certificates are issued from")
 	fs.StringVar(&f.email, "acme-email", "", "e-mail address of the ACME account (expiry and problem notices)")
 	fs.StringVar(&f.caRoot, "acme-ca-root", "", "PEM file of the root(s) to trust for --acme-ca (default: the system's)")
 	fs.StringSliceVar(&f.challenges, "acme-challenge", nil, "ACME challenge types to use: http-01, tls-alpn-01 (repeatable; default both)")
-	fs.IntVar(&f.hsts, "hsts", 0, "send Strict-Transport-Security with this max-age in seconds on HTTPS (0: none)")
+	fs.IntVar(&f.hsts, "hsts", 0, "send Strict-Transport-Security with this max-age in seconds on HTTPS (0: none); a project's own max-age (projects update --hsts) replaces it")
 }
 
 // serveEdgeTLS serves HTTPS on f.listen and, on httpLn, ACME challenges
@@ -50,7 +49,7 @@ func serveEdgeTLS(ctx context.Context, e *edge.Edge, httpLn net.Listener, f edge
 	}
 	m, err := edgetls.New(edgetls.Config{
 		Storage: storage, Allowed: e.Routes, CA: f.ca, Email: f.email, Roots: roots,
-		Challenges: f.challenges, HSTS: f.hsts, Log: log,
+		Challenges: f.challenges, HSTS: f.hsts, Policy: e.TLSPolicy, Plain: e, Log: log,
 		HTTPPort: portNumber(httpLn.Addr()), HTTPSPort: portNumber(tlsLn.Addr()),
 	})
 	if err != nil {
@@ -60,7 +59,10 @@ func serveEdgeTLS(ctx context.Context, e *edge.Edge, httpLn net.Listener, f edge
 	defer m.Stop()
 	https := e.NewServer(f.listen)
 	https.Handler = m.WrapHSTS(https.Handler)
-	plain := &http.Server{Handler: m.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
+	// The edge's own server settings on HTTP too: versioned URLs whose
+	// project opted out of the redirect are proxied there.
+	plain := e.NewServer(httpLn.Addr().String())
+	plain.Handler = m.HTTPHandler()
 	go func() {
 		<-ctx.Done()
 		https.Shutdown(context.Background())

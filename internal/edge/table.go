@@ -24,8 +24,12 @@ type route struct {
 	// on to with redirectStatus, instead of a backend.
 	redirect       string
 	redirectStatus int
-	backends       []*backend
-	next           atomic.Uint32
+	// hsts is the project's HSTS max-age (0: the edge's default) and
+	// plainHTTP serves the host over HTTP without a redirect (TLSPolicy).
+	hsts      int
+	plainHTTP bool
+	backends  []*backend
+	next      atomic.Uint32
 	// series is the project's metrics (nil without Config.Metrics).
 	series *projectSeries
 }
@@ -49,7 +53,7 @@ func (e *Edge) apply(rt api.RouteTable) {
 	t := &table{version: rt.Version, token: rt.TunnelToken, hosts: make(map[string]*route, len(rt.Routes))}
 	for _, r := range rt.Routes {
 		ro := &route{host: r.Host, project: r.Project, deployment: r.Deployment, status: r.Status,
-			redirect: r.Redirect, redirectStatus: r.RedirectStatus}
+			redirect: r.Redirect, redirectStatus: r.RedirectStatus, hsts: r.HSTSMaxAge, plainHTTP: r.PlainHTTP}
 		ro.series = e.projectSeries(series, r.Project)
 		if r.Limits != nil && r.Limits.On() {
 			ro.limits = r.Limits

@@ -11,3 +11,19 @@ func (e *Edge) Routes(host string) bool {
 	_, ok := t.hosts[normalizeHost(host)]
 	return ok
 }
+
+// TLSPolicy is host's HTTPS settings from its project (internal/edgetls):
+// the HSTS max-age to send on HTTPS (0: the edge's default), and whether
+// plain HTTP is served as is instead of redirected (a versioned URL whose
+// project opted out). An unknown host has neither.
+func (e *Edge) TLSPolicy(host string) (hstsMaxAge int, plainHTTP bool) {
+	t := e.table.Load()
+	if t == nil {
+		return 0, false
+	}
+	r := t.hosts[normalizeHost(host)]
+	if r == nil {
+		return 0, false
+	}
+	return r.hsts, r.plainHTTP
+}

@@ -92,7 +92,7 @@ func startTLSEdgeOn(t *testing.T, lnS, lnH net.Listener, srv *operatortest.Serve
 		}
 	}
 	cfg := Config{
-		Storage: newStorage(srv, token), Allowed: e.Routes, Log: log,
+		Storage: newStorage(srv, token), Allowed: e.Routes, Policy: e.TLSPolicy, Plain: e, Log: log,
 		HTTPPort: port(lnH), HTTPSPort: port(lnS),
 	}
 	tweak(&cfg)
@@ -102,7 +102,8 @@ func startTLSEdgeOn(t *testing.T, lnS, lnH net.Listener, srv *operatortest.Serve
 	}
 	https := e.NewServer("")
 	https.Handler = m.WrapHSTS(https.Handler)
-	plain := &http.Server{Handler: m.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+	plain := e.NewServer("")
+	plain.Handler = m.HTTPHandler()
 	go https.Serve(m.Listener(e.Listener(lnS)))
 	go plain.Serve(e.Listener(lnH))
 	t.Cleanup(func() {

@@ -40,6 +40,13 @@ type Config struct {
 	// HSTS, when positive, is the max-age in seconds of the
 	// Strict-Transport-Security header sent on HTTPS (WrapHSTS).
 	HSTS int
+	// Policy, if set, is each host's HTTPS settings from its project
+	// (edge.Edge.TLSPolicy): a positive HSTS max-age replaces HSTS for
+	// the host, and plainHTTP has HTTPHandler serve the host with Plain
+	// instead of redirecting it.
+	Policy func(host string) (hstsMaxAge int, plainHTTP bool)
+	// Plain serves plain HTTP to the hosts Policy lets through (the edge).
+	Plain http.Handler
 	// Log receives issuance outcomes.
 	Log *slog.Logger
 	// Zap is certmagic's own logger (default: none).
@@ -186,7 +193,8 @@ func (m *Manager) Listener(inner net.Listener) net.Listener {
 }
 
 // HTTPHandler serves the edge's plain HTTP port: ACME HTTP-01 challenges
-// (this edge's or any other's, through the shared storage), then a 308 to
+// (this edge's or any other's, through the shared storage), the hosts
+// Config.Policy lets through over HTTP (with Config.Plain), then a 308 to
 // the same URL on HTTPS for everything else.
 func (m *Manager) HTTPHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -196,6 +204,12 @@ func (m *Manager) HTTPHandler() http.Handler {
 		if r.Host == "" {
 			http.Error(w, "no Host header: use HTTPS with the site's name", http.StatusBadRequest)
 			return
+		}
+		if m.cfg.Policy != nil && m.cfg.Plain != nil {
+			if _, plain := m.cfg.Policy(r.Host); plain {
+				m.cfg.Plain.ServeHTTP(w, r)
+				return
+			}
 		}
 		http.Redirect(w, r, m.httpsURL(r), http.StatusPermanentRedirect)
 	})
@@ -216,15 +230,28 @@ func (m *Manager) httpsURL(r *http.Request) string {
 	return "https://" + host + r.URL.RequestURI()
 }
 
-// WrapHSTS adds Strict-Transport-Security to h's responses when
-// Config.HSTS is set; serve it on HTTPS only.
+// WrapHSTS adds Strict-Transport-Security to h's responses: the host's
+// max-age from Config.Policy when positive, else Config.HSTS when set.
+// Serve it on HTTPS only: HSTS over plain HTTP is meaningless and
+// forgeable.
 func (m *Manager) WrapHSTS(h http.Handler) http.Handler {
-	if m.cfg.HSTS <= 0 {
+	if m.cfg.HSTS <= 0 && m.cfg.Policy == nil {
 		return h
 	}
-	v := "max-age=" + strconv.Itoa(m.cfg.HSTS)
+	def := ""
+	if m.cfg.HSTS > 0 {
+		def = "max-age=" + strconv.Itoa(m.cfg.HSTS)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Strict-Transport-Security", v)
+		v := def
+		if m.cfg.Policy != nil {
+			if n, _ := m.cfg.Policy(r.Host); n > 0 {
+				v = "max-age=" + strconv.Itoa(n)
+			}
+		}
+		if v != "" {
+			w.Header().Set("Strict-Transport-Security", v)
+		}
 		h.ServeHTTP(w, r)
 	})
 }

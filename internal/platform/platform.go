@@ -335,7 +335,7 @@ func (p *Platform) startEdgeTLS(ctx context.Context, e *edge.Edge, edgeToken str
 	}
 	m, err := edgetls.New(edgetls.Config{
 		Storage: edgetls.NewStorage(p.APIURL, edgeToken, nil), Allowed: e.Routes, Issuer: ca,
-		Log: p.log.With("role", "edge"),
+		Policy: e.TLSPolicy, Log: p.log.With("role", "edge"),
 	})
 	if err != nil {
 		ln.Close()
@@ -346,6 +346,7 @@ func (p *Platform) startEdgeTLS(ctx context.Context, e *edge.Edge, edgeToken str
 	p.LocalCA = ca
 	p.EdgeTLSURL = "https://" + ln.Addr().String()
 	srv := e.NewServer(ln.Addr().String())
+	srv.Handler = m.WrapHSTS(srv.Handler) // projects' HSTS, on HTTPS only
 	p.servers = append(p.servers, srv)
 	go srv.Serve(m.Listener(e.Listener(ln)))
 	return nil
