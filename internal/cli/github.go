@@ -43,14 +43,16 @@ func (s *sourceFlags) request(cmd *cobra.Command) *api.UpdateProjectRequest {
 	return &req
 }
 
-// projectsUpdateCmd changes a project's build source and rate limits.
+// projectsUpdateCmd changes a project's build source, rate limits and
+// HTTPS settings.
 func projectsUpdateCmd() *cobra.Command {
 	var src sourceFlags
 	var lim limitFlags
+	var https httpsFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "update NAME",
-		Short: "Change where a project's builds come from, or its rate limits",
+		Short: "Change where a project's builds come from, its rate limits or its HTTPS settings",
 		Args:  exactArgs(1, "give the project's name, e.g. `zeitwork projects update my-app --repo acme/web`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := src.request(cmd)
@@ -58,8 +60,11 @@ func projectsUpdateCmd() *cobra.Command {
 			if err := lim.apply(cmd, &req); err != nil {
 				return err
 			}
+			if err := https.apply(cmd, &req); err != nil {
+				return err
+			}
 			if req == nil {
-				return &UserError{Msg: "nothing to change", Hint: "give --repo, --branch, --root-dir, --dockerfile, --rate-limit or --client-rate-limit"}
+				return &UserError{Msg: "nothing to change", Hint: "give --repo, --branch, --root-dir, --dockerfile, --rate-limit, --client-rate-limit, --hsts or --no-https-redirect-versioned"}
 			}
 			c, err := newClient()
 			if err != nil {
@@ -78,11 +83,15 @@ func projectsUpdateCmd() *cobra.Command {
 			if req.ProjectRateLimit != nil || req.ClientRateLimit != nil {
 				printRateLimits(cmd, p)
 			}
+			if https.set(req) {
+				printHTTPS(cmd, p)
+			}
 			return nil
 		},
 	}
 	src.add(cmd)
 	lim.add(cmd)
+	https.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
