@@ -39,37 +39,8 @@ func logsCmd() *cobra.Command {
 				id = p.LiveDeployment
 			}
 			q := fmt.Sprintf("/v1/deployments/%s/logs?tail=%d", url.PathEscape(id), tail)
-			if followFlag {
-				q += "&follow=1"
-			}
-			resp, err := c.raw(cmd.Context(), "GET", q, nil)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			w := cmd.OutOrStdout()
-			print := func(l api.LogLine) {
-				if asJSON {
-					json.NewEncoder(w).Encode(l)
-					return
-				}
+			return printLogLines(cmd, c, q, followFlag, asJSON, func(w io.Writer, l api.LogLine) {
 				fmt.Fprintf(w, "%s %s %s\n", l.Time.Local().Format("15:04:05.000"), l.Instance[:8], l.Text)
-			}
-			if !followFlag {
-				var lines []api.LogLine
-				if err := json.NewDecoder(resp.Body).Decode(&lines); err != nil {
-					return err
-				}
-				for _, l := range lines {
-					print(l)
-				}
-				return nil
-			}
-			return readSSE(resp.Body, func(data string) {
-				var l api.LogLine
-				if json.Unmarshal([]byte(data), &l) == nil {
-					print(l)
-				}
 			})
 		},
 	}
@@ -84,6 +55,13 @@ func logsCmd() *cobra.Command {
 // object; --json wraps it with its time as the API returns it).
 func edgeLogs(cmd *cobra.Command, c *client, project string, tail int, follow, asJSON bool) error {
 	q := fmt.Sprintf("/v1/projects/%s/edge-logs?tail=%d", url.PathEscape(project), tail)
+	return printLogLines(cmd, c, q, follow, asJSON, func(w io.Writer, l api.EdgeLogLine) { fmt.Fprintln(w, l.Text) })
+}
+
+// printLogLines prints the log lines of the API path q: the JSON array it
+// answers, or with follow its server-sent events as they come. Each line
+// is one JSON object with --json, else what text makes of it.
+func printLogLines[L any](cmd *cobra.Command, c *client, q string, follow, asJSON bool, text func(io.Writer, L)) error {
 	if follow {
 		q += "&follow=1"
 	}
@@ -93,15 +71,15 @@ func edgeLogs(cmd *cobra.Command, c *client, project string, tail int, follow, a
 	}
 	defer resp.Body.Close()
 	w := cmd.OutOrStdout()
-	print := func(l api.EdgeLogLine) {
+	print := func(l L) {
 		if asJSON {
 			json.NewEncoder(w).Encode(l)
 			return
 		}
-		fmt.Fprintln(w, l.Text)
+		text(w, l)
 	}
 	if !follow {
-		var lines []api.EdgeLogLine
+		var lines []L
 		if err := json.NewDecoder(resp.Body).Decode(&lines); err != nil {
 			return err
 		}
@@ -111,7 +89,7 @@ func edgeLogs(cmd *cobra.Command, c *client, project string, tail int, follow, a
 		return nil
 	}
 	return readSSE(resp.Body, func(data string) {
-		var l api.EdgeLogLine
+		var l L
 		if json.Unmarshal([]byte(data), &l) == nil {
 			print(l)
 		}

@@ -2,10 +2,8 @@ package operator
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -80,57 +78,16 @@ func (o *Operator) edgeLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tail, err := strconv.Atoi(r.URL.Query().Get("tail"))
-	if err != nil || tail <= 0 || tail > 10000 {
-		tail = 100
-	}
-	recent, err := o.store.ListRecentEdgeLogLines(r.Context(), db.ListRecentEdgeLogLinesParams{ProjectID: p.ID, Limit: int32(tail)})
-	if err != nil {
-		return err
-	}
-	if r.URL.Query().Get("follow") == "" {
-		out := []api.EdgeLogLine{}
-		for _, l := range recent {
-			out = append(out, edgeLogJSON(l))
-		}
-		writeJSON(w, http.StatusOK, out)
-		return nil
-	}
-	flusher, err := startEventStream(w)
-	if err != nil {
-		return err
-	}
-	var last int64
-	send := func(lines []db.EdgeLogLine) {
-		for _, l := range lines {
-			b, _ := json.Marshal(edgeLogJSON(l))
-			fmt.Fprintf(w, "id: %d\ndata: %s\n\n", l.ID, b)
-			last = l.ID
-		}
-		flusher.Flush()
-	}
-	send(recent)
-	keepAlive := time.NewTicker(15 * time.Second)
-	defer keepAlive.Stop()
-	for {
-		wake := o.hub.Logs()
-		lines, err := o.store.ListEdgeLogLines(r.Context(), db.ListEdgeLogLinesParams{ProjectID: p.ID, ID: last, Limit: 1000})
-		if err != nil {
-			return nil // the client went away or the database did; the stream just ends
-		}
-		if len(lines) > 0 {
-			send(lines)
-			continue
-		}
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-wake:
-		case <-keepAlive.C:
-			fmt.Fprint(w, ": keep-alive\n\n")
-			flusher.Flush()
-		}
-	}
+	return serveLogLines(o, w, r, logLineSource[db.EdgeLogLine]{
+		recent: func(limit int32) ([]db.EdgeLogLine, error) {
+			return o.store.ListRecentEdgeLogLines(r.Context(), db.ListRecentEdgeLogLinesParams{ProjectID: p.ID, Limit: limit})
+		},
+		after: func(id int64) ([]db.EdgeLogLine, error) {
+			return o.store.ListEdgeLogLines(r.Context(), db.ListEdgeLogLinesParams{ProjectID: p.ID, ID: id, Limit: 1000})
+		},
+		id:     func(l db.EdgeLogLine) int64 { return l.ID },
+		toJSON: func(l db.EdgeLogLine) any { return edgeLogJSON(l) },
+	})
 }
 
 func edgeLogJSON(l db.EdgeLogLine) api.EdgeLogLine {

@@ -35,18 +35,42 @@ func (o *Operator) streamLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return serveLogLines(o, w, r, logLineSource[db.LogLine]{
+		recent: func(limit int32) ([]db.LogLine, error) {
+			return o.store.ListRecentLogLines(r.Context(), db.ListRecentLogLinesParams{DeploymentID: d.ID, Limit: limit})
+		},
+		after: func(id int64) ([]db.LogLine, error) {
+			return o.store.ListLogLines(r.Context(), db.ListLogLinesParams{DeploymentID: d.ID, ID: id, Limit: 1000})
+		},
+		id:     func(l db.LogLine) int64 { return l.ID },
+		toJSON: func(l db.LogLine) any { return logJSON(l) },
+	})
+}
+
+// logLineSource is where serveLogLines reads one kind of stored log line.
+type logLineSource[L any] struct {
+	recent func(limit int32) ([]L, error) // the newest lines, oldest first
+	after  func(id int64) ([]L, error)    // lines stored after id
+	id     func(L) int64
+	toJSON func(L) any
+}
+
+// serveLogLines answers a log request: the last ?tail= lines (default 100,
+// at most 10000) as a JSON array, or with ?follow=1 those and then new
+// ones as server-sent events, woken by the hub's log notifications.
+func serveLogLines[L any](o *Operator, w http.ResponseWriter, r *http.Request, src logLineSource[L]) error {
 	tail, err := strconv.Atoi(r.URL.Query().Get("tail"))
 	if err != nil || tail <= 0 || tail > 10000 {
 		tail = 100
 	}
-	recent, err := o.store.ListRecentLogLines(r.Context(), db.ListRecentLogLinesParams{DeploymentID: d.ID, Limit: int32(tail)})
+	recent, err := src.recent(int32(tail))
 	if err != nil {
 		return err
 	}
 	if r.URL.Query().Get("follow") == "" {
-		out := []api.LogLine{}
+		out := []any{}
 		for _, l := range recent {
-			out = append(out, logJSON(l))
+			out = append(out, src.toJSON(l))
 		}
 		writeJSON(w, http.StatusOK, out)
 		return nil
@@ -57,11 +81,11 @@ func (o *Operator) streamLogs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var last int64
-	send := func(lines []db.LogLine) {
+	send := func(lines []L) {
 		for _, l := range lines {
-			b, _ := json.Marshal(logJSON(l))
-			fmt.Fprintf(w, "id: %d\ndata: %s\n\n", l.ID, b)
-			last = l.ID
+			b, _ := json.Marshal(src.toJSON(l))
+			last = src.id(l)
+			fmt.Fprintf(w, "id: %d\ndata: %s\n\n", last, b)
 		}
 		flusher.Flush()
 	}
@@ -70,7 +94,7 @@ func (o *Operator) streamLogs(w http.ResponseWriter, r *http.Request) error {
 	defer keepAlive.Stop()
 	for {
 		wake := o.hub.Logs()
-		lines, err := o.store.ListLogLines(r.Context(), db.ListLogLinesParams{DeploymentID: d.ID, ID: last, Limit: 1000})
+		lines, err := src.after(last)
 		if err != nil {
 			return nil // the client went away or the database did; the stream just ends
 		}
