@@ -45,6 +45,9 @@ type Domain struct {
 	FailingSince   *time.Time  `json:"failing_since,omitempty"`
 	NextCheckAt    time.Time   `json:"next_check_at"`
 	CreatedAt      time.Time   `json:"created_at"`
+	// Certificate is the domain's HTTPS certificate as the edges report
+	// it (pending until the first HTTPS request after it is routed).
+	Certificate CertificateState `json:"certificate"`
 }
 
 // DNSRecord is one record the domain's owner must publish.

@@ -49,9 +49,14 @@ func certsTable(w io.Writer, certs []api.HostCertificate) {
 	}
 	rows := make([][]string, 0, len(certs))
 	for _, c := range certs {
-		rows = append(rows, []string{c.Host, c.State, certAgo(c.IssuedAt), certAgo(c.LastErrorAt), c.LastError})
+		expires := certExpiry(api.CertificateState{ExpiresAt: c.ExpiresAt})
+		lastErr := c.LastError
+		if c.NextAttemptAt != nil {
+			lastErr += "; next try " + ahead(*c.NextAttemptAt)
+		}
+		rows = append(rows, []string{c.Host, c.State, certAgo(c.IssuedAt), expires, certAgo(c.LastErrorAt), lastErr})
 	}
-	table(w, []string{"HOST", "STATE", "ISSUED", "FAILED", "LAST ERROR"}, rows)
+	table(w, []string{"HOST", "STATE", "ISSUED", "EXPIRES", "FAILED", "LAST ERROR"}, rows)
 }
 
 func certAgo(t *time.Time) string {

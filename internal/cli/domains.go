@@ -73,7 +73,12 @@ func domainsListCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list [PROJECT]",
-		Short: "List domains with their status and why (all projects' without PROJECT)",
+		Short: "List domains with their status, HTTPS certificate and why (all projects' without PROJECT)",
+		Long: `List domains: whether each is verified and routed, and its HTTPS
+certificate. CERT is "pending" until the first HTTPS request after the
+domain is routed (certificates are issued on demand), "issued" (EXPIRES
+says until when; the edges renew ahead of expiry), or "failed": REASON
+then says why and when the edges try again (after 1 min, growing to 6 h).`,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
@@ -101,9 +106,10 @@ func domainsListCmd() *cobra.Command {
 				if d.Routed {
 					routed = "yes"
 				}
-				rows = append(rows, []string{d.Name, d.Project, d.Status, routed, serves, d.Reason})
+				rows = append(rows, []string{d.Name, d.Project, d.Status, routed, serves,
+					certStatus(d.Certificate), certExpiry(d.Certificate), domainReason(d)})
 			}
-			table(cmd.OutOrStdout(), []string{"DOMAIN", "PROJECT", "STATUS", "ROUTED", "SERVES", "REASON"}, rows)
+			table(cmd.OutOrStdout(), []string{"DOMAIN", "PROJECT", "STATUS", "ROUTED", "SERVES", "CERT", "EXPIRES", "REASON"}, rows)
 			return nil
 		},
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
+
+	"github.com/zeitwork/zeitwork/internal/api"
 )
 
 // failureBackoff keeps a name whose issuance or renewal failed from being
@@ -17,7 +19,10 @@ import (
 // backoff decides when a later handshake may try again. It gates the
 // issuer, not certmagic's decision function: a name the decision refuses
 // loses its cached certificate, which a failed renewal must not cost.
-// It is per edge: N edges may each try once per interval.
+// With the operator's storage (reporter), the next try is the operator's,
+// which counts failures across edges (api.CertRetrySteps), and an edge
+// asks it before ordering (onceIssuer.shared): the edges back off
+// together. Without it, the steps are counted here, per edge.
 type failureBackoff struct {
 	mu    sync.Mutex
 	names map[string]*failure
@@ -31,8 +36,7 @@ type failure struct {
 }
 
 // backoffSteps are the waits after the 1st, 2nd... consecutive failure.
-var backoffSteps = []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute,
-	30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour}
+var backoffSteps = api.CertRetrySteps
 
 func newFailureBackoff() *failureBackoff {
 	return &failureBackoff{names: map[string]*failure{}, now: time.Now}
@@ -51,6 +55,19 @@ func (b *failureBackoff) failed(name, msg string) {
 		f.step++
 	}
 	f.next, f.err = b.now().Add(backoffSteps[f.step]), msg
+}
+
+// until records a failure of name whose next try is at next (the
+// operator's schedule).
+func (b *failureBackoff) until(name, msg string, next time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := b.names[name]
+	if f == nil {
+		f = &failure{step: -1}
+		b.names[name] = f
+	}
+	f.next, f.err = next, msg
 }
 
 // succeeded forgets name's failures.
@@ -88,10 +105,16 @@ func (b *failureBackoff) check(name string) error {
 type onceIssuer struct {
 	*certmagic.ACMEIssuer
 	fails *failureBackoff
+	// shared, if set, asks the operator whether name waits for a try
+	// that another edge's failure scheduled, and records it in fails.
+	shared func(ctx context.Context, name string)
 }
 
 func (i onceIssuer) Issue(ctx context.Context, csr *x509.CertificateRequest) (*certmagic.IssuedCertificate, error) {
 	for _, name := range csr.DNSNames {
+		if i.shared != nil {
+			i.shared(ctx, name)
+		}
 		if err := i.fails.check(name); err != nil {
 			return nil, certmagic.ErrNoRetry{Err: err}
 		}
@@ -101,4 +124,14 @@ func (i onceIssuer) Issue(ctx context.Context, csr *x509.CertificateRequest) (*c
 		return nil, certmagic.ErrNoRetry{Err: err}
 	}
 	return c, nil
+}
+
+// next is when name may be tried again (zero: now).
+func (b *failureBackoff) next(name string) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if f := b.names[name]; f != nil {
+		return f.next
+	}
+	return time.Time{}
 }

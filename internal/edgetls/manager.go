@@ -14,6 +14,8 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
+
+	"github.com/zeitwork/zeitwork/internal/api"
 )
 
 // Config configures a Manager.
@@ -60,12 +62,14 @@ type Manager struct {
 	magic  *certmagic.Config
 	acme   *certmagic.ACMEIssuer // nil with a Config.Issuer
 	fails  *failureBackoff
-	report func(ctx context.Context, name, errMsg string)
+	status statusReporter // nil: outcomes are only logged, backoff per edge
 }
 
-// statusReporter is a storage that records issuance outcomes (Storage).
+// statusReporter is a storage that records issuance outcomes and keeps
+// the backoff shared by all edges (Storage).
 type statusReporter interface {
-	ReportStatus(ctx context.Context, name, errMsg string) error
+	ReportStatus(ctx context.Context, s api.CertStatus) (api.CertAttempt, error)
+	Attempt(ctx context.Context, name string) (api.CertAttempt, error)
 }
 
 // New returns a manager; it issues nothing until a handshake asks for an
@@ -92,13 +96,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.HTTPSPort = 443
 	}
 	m := &Manager{cfg: cfg, fails: newFailureBackoff()}
-	if r, ok := cfg.Storage.(statusReporter); ok {
-		m.report = func(ctx context.Context, name, errMsg string) {
-			if err := r.ReportStatus(ctx, name, errMsg); err != nil {
-				cfg.Log.Warn("edgetls: report certificate status", "name", name, "err", err)
-			}
-		}
-	}
+	m.status, _ = cfg.Storage.(statusReporter)
 	var magic *certmagic.Config
 	cache := certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
@@ -109,12 +107,7 @@ func New(cfg Config) (*Manager, error) {
 		Logger:  cfg.Zap,
 		OnEvent: m.onEvent,
 		OnDemand: &certmagic.OnDemandConfig{
-			DecisionFunc: func(ctx context.Context, name string) error {
-				if !cfg.Allowed(name) {
-					return fmt.Errorf("no route for %q: no certificate is issued for it", name)
-				}
-				return nil
-			},
+			DecisionFunc: m.decide,
 		},
 	})
 	if cfg.Issuer != nil {
@@ -129,7 +122,11 @@ func New(cfg Config) (*Manager, error) {
 			AltHTTPPort: cfg.HTTPPort, AltTLSALPNPort: cfg.HTTPSPort,
 			Logger: cfg.Zap,
 		})
-		magic.Issuers = []certmagic.Issuer{onceIssuer{ACMEIssuer: m.acme, fails: m.fails}}
+		once := onceIssuer{ACMEIssuer: m.acme, fails: m.fails}
+		if m.status != nil {
+			once.shared = m.sharedBackoff
+		}
+		magic.Issuers = []certmagic.Issuer{once}
 	}
 	m.magic, m.cache = magic, cache
 	return m, nil
@@ -148,32 +145,6 @@ func challenges(names []string) (http01, alpn bool) {
 		alpn = alpn || n == "tls-alpn-01"
 	}
 	return http01, alpn
-}
-
-// onEvent records the outcome of every issuance at the operator and in
-// the log, and paces the next try of a name that failed (failureBackoff).
-func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any) error {
-	name, _ := data["identifier"].(string)
-	switch event {
-	case "cert_obtained":
-		m.cfg.Log.Info("edgetls: certificate obtained", "name", name, "renewal", data["renewal"])
-		m.fails.succeeded(name)
-		if m.report != nil {
-			m.report(ctx, name, "")
-		}
-	case "cert_failed":
-		var waiting *backingOff
-		if err, _ := data["error"].(error); errors.As(err, &waiting) {
-			return nil // a try refused by the backoff: nothing new to record
-		}
-		msg := fmt.Sprint(data["error"])
-		m.cfg.Log.Warn("edgetls: certificate failed", "name", name, "renewal", data["renewal"], "err", msg)
-		m.fails.failed(name, msg)
-		if m.report != nil {
-			m.report(ctx, name, msg)
-		}
-	}
-	return nil
 }
 
 // TLSConfig is the edge's HTTPS configuration: certificates on demand,

@@ -248,12 +248,30 @@ func (s *Storage) lockCall(ctx context.Context, op, name, holder string) (bool, 
 	return res.Held, nil
 }
 
-// ReportStatus records an issuance outcome for name at the operator
-// (an empty errMsg: issued).
-func (s *Storage) ReportStatus(ctx context.Context, name, errMsg string) error {
-	body, _ := json.Marshal(api.CertStatus{Name: name, Error: errMsg})
-	_, err := s.do(ctx, http.MethodPost, "/v1/edge/certs/status", nil, bytes.NewReader(body))
-	return err
+// ReportStatus records an issuance outcome at the operator (an empty
+// Error: issued) and returns when the name may be tried again.
+func (s *Storage) ReportStatus(ctx context.Context, st api.CertStatus) (api.CertAttempt, error) {
+	body, _ := json.Marshal(st)
+	data, err := s.do(ctx, http.MethodPost, "/v1/edge/certs/status", nil, bytes.NewReader(body))
+	return attempt(st.Name, data, err)
+}
+
+// Attempt asks the operator whether name waits for its next try after
+// failures (of any edge).
+func (s *Storage) Attempt(ctx context.Context, name string) (api.CertAttempt, error) {
+	data, err := s.do(ctx, http.MethodGet, "/v1/edge/certs/status", url.Values{"name": {name}}, nil)
+	return attempt(name, data, err)
+}
+
+func attempt(name string, data []byte, err error) (api.CertAttempt, error) {
+	var a api.CertAttempt
+	if err != nil {
+		return a, err
+	}
+	if err := json.Unmarshal(data, &a); err != nil {
+		return a, fmt.Errorf("certificate status of %s: %w", name, err)
+	}
+	return a, nil
 }
 
 func newHolder() string {

@@ -44,10 +44,10 @@ func (o *Operator) listProjectCertificates(w http.ResponseWriter, r *http.Reques
 }
 
 func hostCertificate(host string, s db.EdgeCertStatus) api.HostCertificate {
-	c := api.HostCertificate{Host: host, State: "none", IssuedAt: s.IssuedAt}
+	c := api.HostCertificate{Host: host, State: "none", IssuedAt: s.IssuedAt, ExpiresAt: s.ExpiresAt}
 	switch {
 	case s.LastError != "":
-		c.State, c.LastError, c.LastErrorAt = "failed", s.LastError, s.LastErrorAt
+		c.State, c.LastError, c.LastErrorAt, c.NextAttemptAt = "failed", s.LastError, s.LastErrorAt, s.NextAttemptAt
 	case s.IssuedAt != nil:
 		c.State = "issued"
 	}

@@ -123,7 +123,23 @@ func (o *Operator) listDomains(w http.ResponseWriter, r *http.Request) error {
 	for _, d := range ds {
 		out = append(out, o.domainJSON(p, d))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return o.writeDomains(w, r, out)
+}
+
+// writeDomains answers with ds, each with its certificate's state.
+func (o *Operator) writeDomains(w http.ResponseWriter, r *http.Request, ds []api.Domain) error {
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = d.Name
+	}
+	certs, err := o.certStates(r.Context(), names)
+	if err != nil {
+		return err
+	}
+	for i := range ds {
+		ds[i].Certificate = certs[ds[i].Name]
+	}
+	writeJSON(w, http.StatusOK, ds)
 	return nil
 }
 
@@ -141,8 +157,7 @@ func (o *Operator) listOrgDomains(w http.ResponseWriter, r *http.Request) error 
 			FailingSince: row.FailingSince, CheckedAt: row.CheckedAt, NextCheckAt: row.NextCheckAt, Failures: row.Failures, CreatedAt: row.CreatedAt}
 		out = append(out, o.domainJSON(db.Project{ID: row.ProjectID, Name: row.Project}, d))
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return o.writeDomains(w, r, out)
 }
 
 // projectDomain loads the {domain} of the path within the {project}.
@@ -180,7 +195,13 @@ func (o *Operator) verifyDomain(w http.ResponseWriter, r *http.Request) error {
 	if d.Status != before {
 		o.hub.Bump()
 	}
-	writeJSON(w, http.StatusOK, o.domainJSON(p, d))
+	out := o.domainJSON(p, d)
+	certs, err := o.certStates(r.Context(), []string{d.Name})
+	if err != nil {
+		return err
+	}
+	out.Certificate = certs[d.Name]
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -233,6 +254,7 @@ func (o *Operator) domainJSON(p db.Project, d db.Domain) api.Domain {
 		RedirectTo: d.RedirectTo, RedirectStatus: int(d.RedirectStatus), Records: o.domainRecords(p, d),
 		VerifiedAt: d.VerifiedAt, CheckedAt: d.CheckedAt, FailingSince: d.FailingSince,
 		NextCheckAt: d.NextCheckAt, CreatedAt: d.CreatedAt,
+		Certificate: api.CertificateState{Status: api.CertPending},
 	}
 }
 

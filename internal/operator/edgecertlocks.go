@@ -69,30 +69,3 @@ func (o *Operator) unlockEdgeCert(w http.ResponseWriter, r *http.Request) error 
 	writeJSON(w, http.StatusOK, api.CertLockResult{Held: false})
 	return nil
 }
-
-// reportEdgeCert records an issuance outcome: the last error per name, so
-// that a name that keeps failing shows why (its backoff is the edge's).
-func (o *Operator) reportEdgeCert(w http.ResponseWriter, r *http.Request) error {
-	var s api.CertStatus
-	if err := readJSON(r, &s); err != nil {
-		return err
-	}
-	if s.Name == "" || len(s.Name) > 255 {
-		return invalid("send the name the certificate is for", "bad certificate status")
-	}
-	if len(s.Error) > 2000 {
-		s.Error = s.Error[:2000]
-	}
-	q := db.New(o.store.Pool)
-	var err error
-	if s.Error == "" {
-		err = q.RecordEdgeCertIssued(r.Context(), s.Name)
-	} else {
-		err = q.RecordEdgeCertError(r.Context(), db.RecordEdgeCertErrorParams{Name: s.Name, LastError: s.Error})
-	}
-	if err != nil {
-		return fmt.Errorf("record certificate status %s: %w", s.Name, err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}

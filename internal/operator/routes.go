@@ -88,6 +88,7 @@ func (o *Operator) table() []route {
 		{"POST /v1/edge/certs/locks/refresh", tokenKind(kindEdge), o.refreshEdgeCertLock},
 		{"POST /v1/edge/certs/locks/unlock", tokenKind(kindEdge), o.unlockEdgeCert},
 		{"POST /v1/edge/certs/status", tokenKind(kindEdge), o.reportEdgeCert},
+		{"GET /v1/edge/certs/status", tokenKind(kindEdge), o.getEdgeCertStatus},
 		{"POST /v1/edge/logs", tokenKind(kindEdge), o.shipEdgeLogs},
 		{"GET /v1/projects/{project}/edge-logs", onProject(roleDeveloper), o.edgeLogs},
 

@@ -144,11 +144,14 @@ type EdgeCertLock struct {
 }
 
 type EdgeCertStatus struct {
-	Name        string
-	LastError   string
-	LastErrorAt *time.Time
-	IssuedAt    *time.Time
-	UpdatedAt   time.Time
+	Name          string
+	LastError     string
+	LastErrorAt   *time.Time
+	IssuedAt      *time.Time
+	UpdatedAt     time.Time
+	ExpiresAt     *time.Time
+	Failures      int32
+	NextAttemptAt *time.Time
 }
 
 type EdgeLogLine struct {

@@ -1230,6 +1230,26 @@ func (q *Queries) GetEdgeCert(ctx context.Context, key string) (EdgeCert, error)
 	return i, err
 }
 
+const getEdgeCertStatus = `-- name: GetEdgeCertStatus :one
+SELECT name, last_error, last_error_at, issued_at, updated_at, expires_at, failures, next_attempt_at FROM edge_cert_status WHERE name = $1
+`
+
+func (q *Queries) GetEdgeCertStatus(ctx context.Context, name string) (EdgeCertStatus, error) {
+	row := q.db.QueryRow(ctx, getEdgeCertStatus, name)
+	var i EdgeCertStatus
+	err := row.Scan(
+		&i.Name,
+		&i.LastError,
+		&i.LastErrorAt,
+		&i.IssuedAt,
+		&i.UpdatedAt,
+		&i.ExpiresAt,
+		&i.Failures,
+		&i.NextAttemptAt,
+	)
+	return i, err
+}
+
 const getGitHubApp = `-- name: GetGitHubApp :one
 
 SELECT singleton, app_id, slug, private_key_sealed, webhook_secret_sealed, api_url, updated_at FROM github_app WHERE singleton
@@ -2168,7 +2188,7 @@ func (q *Queries) ListEdgeCertKeys(ctx context.Context, prefix string) ([]string
 }
 
 const listEdgeCertStatus = `-- name: ListEdgeCertStatus :many
-SELECT name, last_error, last_error_at, issued_at, updated_at FROM edge_cert_status ORDER BY name
+SELECT name, last_error, last_error_at, issued_at, updated_at, expires_at, failures, next_attempt_at FROM edge_cert_status ORDER BY name
 `
 
 func (q *Queries) ListEdgeCertStatus(ctx context.Context) ([]EdgeCertStatus, error) {
@@ -2186,6 +2206,9 @@ func (q *Queries) ListEdgeCertStatus(ctx context.Context) ([]EdgeCertStatus, err
 			&i.LastErrorAt,
 			&i.IssuedAt,
 			&i.UpdatedAt,
+			&i.ExpiresAt,
+			&i.Failures,
+			&i.NextAttemptAt,
 		); err != nil {
 			return nil, err
 		}
@@ -2198,7 +2221,7 @@ func (q *Queries) ListEdgeCertStatus(ctx context.Context) ([]EdgeCertStatus, err
 }
 
 const listEdgeCertStatusByNames = `-- name: ListEdgeCertStatusByNames :many
-SELECT name, last_error, last_error_at, issued_at, updated_at FROM edge_cert_status WHERE name = ANY($1::text[]) ORDER BY name
+SELECT name, last_error, last_error_at, issued_at, updated_at, expires_at, failures, next_attempt_at FROM edge_cert_status WHERE name = ANY($1::text[]) ORDER BY name
 `
 
 func (q *Queries) ListEdgeCertStatusByNames(ctx context.Context, names []string) ([]EdgeCertStatus, error) {
@@ -2216,6 +2239,9 @@ func (q *Queries) ListEdgeCertStatusByNames(ctx context.Context, names []string)
 			&i.LastErrorAt,
 			&i.IssuedAt,
 			&i.UpdatedAt,
+			&i.ExpiresAt,
+			&i.Failures,
+			&i.NextAttemptAt,
 		); err != nil {
 			return nil, err
 		}
@@ -3696,6 +3722,43 @@ func (q *Queries) RecordEdgeCertError(ctx context.Context, arg RecordEdgeCertErr
 	return err
 }
 
+const recordEdgeCertFailure = `-- name: RecordEdgeCertFailure :one
+
+INSERT INTO edge_cert_status (name, last_error, last_error_at, failures, next_attempt_at, updated_at)
+VALUES ($1, $2, now(), 1, now() + make_interval(secs => ($3::float8[])[1]), now())
+ON CONFLICT (name) DO UPDATE SET last_error = EXCLUDED.last_error, last_error_at = now(),
+    failures = edge_cert_status.failures + 1,
+    next_attempt_at = now() + make_interval(secs => ($3::float8[])[
+        least(edge_cert_status.failures + 1, cardinality($3::float8[]))]),
+    updated_at = now()
+RETURNING name, last_error, last_error_at, issued_at, updated_at, expires_at, failures, next_attempt_at
+`
+
+type RecordEdgeCertFailureParams struct {
+	Name      string
+	LastError string
+	Steps     []float64
+}
+
+// Edge certificate outcomes (issue 7, edgecert): expiry, shared backoff.
+// One failure more for name; the next attempt waits the step of the new
+// failure count (the last step repeats).
+func (q *Queries) RecordEdgeCertFailure(ctx context.Context, arg RecordEdgeCertFailureParams) (EdgeCertStatus, error) {
+	row := q.db.QueryRow(ctx, recordEdgeCertFailure, arg.Name, arg.LastError, arg.Steps)
+	var i EdgeCertStatus
+	err := row.Scan(
+		&i.Name,
+		&i.LastError,
+		&i.LastErrorAt,
+		&i.IssuedAt,
+		&i.UpdatedAt,
+		&i.ExpiresAt,
+		&i.Failures,
+		&i.NextAttemptAt,
+	)
+	return i, err
+}
+
 const recordEdgeCertIssued = `-- name: RecordEdgeCertIssued :exec
 INSERT INTO edge_cert_status (name, issued_at, updated_at) VALUES ($1, now(), now())
 ON CONFLICT (name) DO UPDATE SET last_error = '', issued_at = now(), updated_at = now()
@@ -3704,6 +3767,34 @@ ON CONFLICT (name) DO UPDATE SET last_error = '', issued_at = now(), updated_at 
 func (q *Queries) RecordEdgeCertIssued(ctx context.Context, name string) error {
 	_, err := q.db.Exec(ctx, recordEdgeCertIssued, name)
 	return err
+}
+
+const recordEdgeCertObtained = `-- name: RecordEdgeCertObtained :one
+INSERT INTO edge_cert_status (name, issued_at, expires_at, updated_at) VALUES ($1, now(), $2, now())
+ON CONFLICT (name) DO UPDATE SET last_error = '', issued_at = now(), expires_at = EXCLUDED.expires_at,
+    failures = 0, next_attempt_at = NULL, updated_at = now()
+RETURNING name, last_error, last_error_at, issued_at, updated_at, expires_at, failures, next_attempt_at
+`
+
+type RecordEdgeCertObtainedParams struct {
+	Name      string
+	ExpiresAt *time.Time
+}
+
+func (q *Queries) RecordEdgeCertObtained(ctx context.Context, arg RecordEdgeCertObtainedParams) (EdgeCertStatus, error) {
+	row := q.db.QueryRow(ctx, recordEdgeCertObtained, arg.Name, arg.ExpiresAt)
+	var i EdgeCertStatus
+	err := row.Scan(
+		&i.Name,
+		&i.LastError,
+		&i.LastErrorAt,
+		&i.IssuedAt,
+		&i.UpdatedAt,
+		&i.ExpiresAt,
+		&i.Failures,
+		&i.NextAttemptAt,
+	)
+	return i, err
 }
 
 const refreshEdgeCertLock = `-- name: RefreshEdgeCertLock :execrows

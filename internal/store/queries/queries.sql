@@ -696,3 +696,26 @@ UPDATE projects
 SET hsts_max_age = $2, https_redirect_versioned = $3
 WHERE id = $1
 RETURNING *;
+
+-- Edge certificate outcomes (issue 7, edgecert): expiry, shared backoff.
+
+-- name: RecordEdgeCertFailure :one
+-- One failure more for name; the next attempt waits the step of the new
+-- failure count (the last step repeats).
+INSERT INTO edge_cert_status (name, last_error, last_error_at, failures, next_attempt_at, updated_at)
+VALUES ($1, $2, now(), 1, now() + make_interval(secs => (sqlc.arg(steps)::float8[])[1]), now())
+ON CONFLICT (name) DO UPDATE SET last_error = EXCLUDED.last_error, last_error_at = now(),
+    failures = edge_cert_status.failures + 1,
+    next_attempt_at = now() + make_interval(secs => (sqlc.arg(steps)::float8[])[
+        least(edge_cert_status.failures + 1, cardinality(sqlc.arg(steps)::float8[]))]),
+    updated_at = now()
+RETURNING *;
+
+-- name: RecordEdgeCertObtained :one
+INSERT INTO edge_cert_status (name, issued_at, expires_at, updated_at) VALUES ($1, now(), $2, now())
+ON CONFLICT (name) DO UPDATE SET last_error = '', issued_at = now(), expires_at = EXCLUDED.expires_at,
+    failures = 0, next_attempt_at = NULL, updated_at = now()
+RETURNING *;
+
+-- name: GetEdgeCertStatus :one
+SELECT * FROM edge_cert_status WHERE name = $1;
