@@ -1,13 +1,14 @@
 package edgetls
 
 import (
-	"context"
 	"crypto/tls"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zeitwork/zeitwork/internal/api"
 )
 
 // TestACMEFlow is the real flow against Pebble: a routed host gets a
@@ -32,6 +33,7 @@ func testACMEFlow(t *testing.T, chal string) {
 	// process-wide.
 	host := chal + ".example.com"
 	table := routedApp(t, host)
+	addDomain(t, srv, "hello", host)
 	acme := func(c *Config) {
 		c.CA, c.Email, c.Roots, c.Challenges = p.dir, "ops@example.com", p.roots, []string{chal}
 	}
@@ -75,11 +77,8 @@ func testACMEFlow(t *testing.T, chal string) {
 		t.Fatalf("unknown SNI caused an order: pebble saw %d, want 1", n)
 	}
 
-	var issued bool
-	srv.Store.Pool.QueryRow(context.Background(),
-		`SELECT issued_at IS NOT NULL AND last_error = '' FROM edge_cert_status WHERE name = $1`, host).Scan(&issued)
-	if !issued {
-		t.Fatal("the issuance was not recorded at the operator")
+	if c := domainCert(t, srv, "hello", host); c.Status != api.CertIssued || c.ExpiresAt == nil || !c.ExpiresAt.Equal(leaf.NotAfter) {
+		t.Fatalf("the domain's certificate: %+v, want issued until %v", c, leaf.NotAfter)
 	}
 }
 
@@ -120,17 +119,26 @@ func TestHTTPRedirect(t *testing.T) {
 
 // TestIssuanceFailureRecorded: when the CA cannot validate (its HTTP-01
 // check goes to a closed port), the handshake fails at once (no retries
-// held inside it), the reason is recorded at the operator for the name,
-// and the next handshakes wait for the backoff instead of ordering again.
+// held inside it), and the reason and the next attempt show on the domain
+// in `zeitwork domains list`. The handshakes that follow, on that edge or
+// on a second edge sharing the operator, order nothing until the next
+// attempt: the first edge does not even start an attempt (no issuance
+// lock), the second asks the operator once and then waits too.
 func TestIssuanceFailureRecorded(t *testing.T) {
 	closed := listen(t)
 	p := startPebble(t, port(closed), port(closed))
 	closed.Close()
 	srv, token := newOperator(t)
 	const host = "broken.example.com"
-	e := startTLSEdge(t, srv, token, routedApp(t, host), func(c *Config) {
+	addDomain(t, srv, "hello", host)
+	table := routedApp(t, host)
+	var stores []*countingStorage
+	acme := func(c *Config) {
 		c.CA, c.Email, c.Roots, c.Challenges = p.dir, "ops@example.com", p.roots, []string{"http-01"}
-	})
+		cs := &countingStorage{Storage: newStorage(srv, token), name: host}
+		c.Storage, stores = cs, append(stores, cs)
+	}
+	e := startTLSEdge(t, srv, token, table, acme)
 	start := time.Now()
 	if _, err := handshake(e.httpsAddr, host, p.roots); err == nil {
 		t.Fatal("a name the CA could not validate got a certificate")
@@ -138,26 +146,43 @@ func TestIssuanceFailureRecorded(t *testing.T) {
 	if d := time.Since(start); d > 30*time.Second {
 		t.Fatalf("the failing handshake was held %v", d)
 	}
-	var lastErr string
-	srv.Store.Pool.QueryRow(context.Background(),
-		`SELECT last_error FROM edge_cert_status WHERE name = $1 AND last_error_at IS NOT NULL AND issued_at IS NULL`, host).Scan(&lastErr)
-	if !strings.Contains(lastErr, "acme-challenge") {
-		t.Fatalf("recorded error for %s: %q, want the CA's reason", host, lastErr)
+	c := domainCert(t, srv, "hello", host)
+	if c.Status != api.CertFailed || !strings.Contains(c.LastError, "acme-challenge") || c.NextAttemptAt == nil ||
+		c.NextAttemptAt.Before(start.Add(50*time.Second)) || c.NextAttemptAt.After(time.Now().Add(61*time.Second)) {
+		t.Fatalf("the domain's certificate: %+v, want failed with the CA's reason and a next attempt in 1 min", c)
+	}
+	out := zeitwork(t, srv, "domains", "list", "hello")
+	for _, want := range []string{"CERT", "failed", "acme-challenge", "next try in"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("domains list: want %q in\n%s", want, out)
+		}
 	}
 	if n := p.orders(); n != 1 {
 		t.Fatalf("pebble saw %d orders, want 1", n)
 	}
+	locks := stores[0].locks.Load()
 	for range 3 {
 		if _, err := handshake(e.httpsAddr, host, p.roots); err == nil {
 			t.Fatal("a handshake during the backoff got a certificate")
 		}
 	}
+	if n := stores[0].locks.Load(); n != locks {
+		t.Fatalf("handshakes during the backoff started %d issuance attempts", n-locks)
+	}
+
+	e2 := startTLSEdge(t, srv, token, table, acme)
+	for range 3 {
+		if _, err := handshake(e2.httpsAddr, host, p.roots); err == nil {
+			t.Fatal("a second edge got a certificate during the backoff")
+		}
+	}
+	if n := stores[1].locks.Load(); n > 1 {
+		t.Fatalf("the second edge started %d issuance attempts during the backoff, want at most 1", n)
+	}
 	if n := p.orders(); n != 1 {
 		t.Fatalf("handshakes during the backoff ordered again: pebble saw %d orders, want 1", n)
 	}
-	var still string
-	srv.Store.Pool.QueryRow(context.Background(), `SELECT last_error FROM edge_cert_status WHERE name = $1`, host).Scan(&still)
-	if still != lastErr {
-		t.Fatalf("a try refused by the backoff replaced the CA's reason: %q", still)
+	if after := domainCert(t, srv, "hello", host); after.LastError != c.LastError || !after.NextAttemptAt.Equal(*c.NextAttemptAt) {
+		t.Fatalf("a try refused by the backoff changed the record: %+v, was %+v", after, c)
 	}
 }
