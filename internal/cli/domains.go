@@ -79,7 +79,7 @@ certificate. CERT is "pending" until the first HTTPS request after the
 domain is routed (certificates are issued on demand), "issued" (EXPIRES
 says until when; the edges renew ahead of expiry), or "failed": REASON
 then says why and when the edges try again (after 1 min, growing to 6 h).`,
-		Args:  cobra.MaximumNArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
