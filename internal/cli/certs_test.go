@@ -27,13 +27,16 @@ func TestCerts(t *testing.T) {
 
 func TestCertsTable(t *testing.T) {
 	at := time.Now().Add(-3 * time.Minute)
+	expires := time.Date(2027, 2, 27, 10, 0, 0, 0, time.UTC)
+	next := time.Now().Add(5*time.Minute + 30*time.Second)
 	var b strings.Builder
 	certsTable(&b, []api.HostCertificate{
-		{Host: "web.apps.test", State: "issued", IssuedAt: &at},
-		{Host: "x--web.apps.test", State: "failed", LastErrorAt: &at, LastError: "authorization failed"},
+		{Host: "web.apps.test", State: "issued", IssuedAt: &at, ExpiresAt: &expires},
+		{Host: "x--web.apps.test", State: "failed", LastErrorAt: &at, LastError: "authorization failed", NextAttemptAt: &next},
 		{Host: "y--web.apps.test", State: "none"},
 	})
-	for _, want := range []string{"HOST", "LAST ERROR", "issued  3m ago", "failed  -       3m ago  authorization failed", "none"} {
+	for _, want := range []string{"HOST", "EXPIRES", "LAST ERROR", "issued  3m ago  2027-02-27",
+		"failed  -       -           3m ago  authorization failed; next try in 5m", "none"} {
 		if !strings.Contains(b.String(), want) {
 			t.Fatalf("want %q in\n%s", want, b.String())
 		}
