@@ -24,6 +24,7 @@ import (
 type tlsEdge struct {
 	httpsAddr, httpAddr string
 	m                   *Manager
+	src                 *edge.StaticSource // Set changes the edge's route table
 }
 
 // routedApp starts an app behind a node tunnel and returns a table that
@@ -78,7 +79,8 @@ var edgeTweak func(*edge.Config)
 func startTLSEdgeOn(t *testing.T, lnS, lnH net.Listener, srv *operatortest.Server, token string, table api.RouteTable, tweak func(*Config)) *tlsEdge {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	ecfg := edge.Config{Source: edge.NewStaticSource(table)}
+	src := edge.NewStaticSource(table)
+	ecfg := edge.Config{Source: src}
 	if edgeTweak != nil {
 		edgeTweak(&ecfg)
 	}
@@ -113,7 +115,7 @@ func startTLSEdgeOn(t *testing.T, lnS, lnH net.Listener, srv *operatortest.Serve
 		<-runDone
 		m.Stop()
 	})
-	return &tlsEdge{httpsAddr: lnS.Addr().String(), httpAddr: lnH.Addr().String(), m: m}
+	return &tlsEdge{httpsAddr: lnS.Addr().String(), httpAddr: lnH.Addr().String(), m: m, src: src}
 }
 
 func port(ln net.Listener) int {
