@@ -32,8 +32,12 @@ type tlsEdge struct {
 func routedApp(t *testing.T, host string) api.RouteTable {
 	t.Helper()
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/client" {
+		switch r.URL.Path {
+		case "/client":
 			fmt.Fprint(w, r.Header.Get("X-Forwarded-For"))
+			return
+		case "/drip": // ?n= events, ?every= apart: a stream with pauses
+			drip(w, r)
 			return
 		}
 		fmt.Fprintf(w, "hello from the app over %s", r.Header.Get("X-Forwarded-Proto"))
@@ -56,6 +60,23 @@ func routedApp(t *testing.T, host string) api.RouteTable {
 		Host: host, Project: "hello", Deployment: "d1", Status: "live",
 		Backends: []api.Backend{{Instance: "i-1", NodeAddr: ln.Addr().String()}},
 	}}}
+}
+
+func drip(w http.ResponseWriter, r *http.Request) {
+	n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	every, _ := time.ParseDuration(r.URL.Query().Get("every"))
+	w.Header().Set("Content-Type", "text/event-stream")
+	for i := range n {
+		if i > 0 {
+			select {
+			case <-time.After(every):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		fmt.Fprintf(w, "data: %d\n\n", i)
+		w.(http.Flusher).Flush()
+	}
 }
 
 // startTLSEdge runs an edge with the table, its certificates in the
