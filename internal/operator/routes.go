@@ -89,6 +89,9 @@ func (o *Operator) table() []route {
 		{"POST /v1/edge/certs/locks/unlock", tokenKind(kindEdge), o.unlockEdgeCert},
 		{"POST /v1/edge/certs/status", tokenKind(kindEdge), o.reportEdgeCert},
 		{"POST /v1/edge/logs", tokenKind(kindEdge), o.shipEdgeLogs},
+		{"PUT /v1/edge/acme-challenges", tokenKind(kindEdge), o.presentACMEChallenge},
+		{"DELETE /v1/edge/acme-challenges", tokenKind(kindEdge), o.cleanupACMEChallenge},
+		{"GET /v1/dns/acme-challenges", public, o.listACMEChallenges},
 		{"GET /v1/projects/{project}/edge-logs", onProject(roleDeveloper), o.edgeLogs},
 
 		// The registry and the git remote check tokens and roles per
