@@ -140,11 +140,16 @@ type server struct {
 // ends; tweak adjusts the configuration first.
 func start(t testing.TB, tweak ...func(*geodns.Config)) *server {
 	t.Helper()
-	port, lbs := lbListeners(t, lbEU, lbUS, lbAP)
-	cfg := testConfig(port, writeGeoDB(t))
+	cfg := testConfig(0, writeGeoDB(t))
 	for _, f := range tweak {
 		f(&cfg)
 	}
+	var all []netip.Addr
+	for _, r := range cfg.Regions {
+		all = append(all, r.LoadBalancers...)
+	}
+	port, lbs := lbListeners(t, all...)
+	cfg.Health.Port = port
 	h, err := geodns.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -269,4 +274,14 @@ func echoed(m *dns.Msg) *dns.EDNS0_SUBNET {
 		}
 	}
 	return nil
+}
+
+// relisten listens on addr again, for a load balancer that comes back.
+func (s *server) relisten(t testing.TB, addr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
 }
