@@ -13,7 +13,7 @@ import (
 // dnsCmd runs the authoritative GeoDNS server (docs/operations.md,
 // "GeoDNS").
 func dnsCmd() *cobra.Command {
-	var config, listen string
+	var config, listen, metricsListen string
 	var check bool
 	cmd := &cobra.Command{
 		Use:   "dns",
@@ -49,6 +49,17 @@ JSON file (docs/operations.md, "GeoDNS").`,
 				return fmt.Errorf("listen tcp %s: %w", listen, err)
 			}
 			ctx := cmd.Context()
+			reg, err := serveMetrics(ctx, metricsListen, log)
+			if err != nil {
+				udp.Close()
+				tcp.Close()
+				return err
+			}
+			if reg != nil {
+				if err := h.Register(reg); err != nil {
+					return err
+				}
+			}
 			go h.Run(ctx)
 			log.Info("dns listening", "addr", listen, "zone", cfg.Zone)
 			return geodns.Serve(ctx, h, udp, tcp)
@@ -57,6 +68,7 @@ JSON file (docs/operations.md, "GeoDNS").`,
 	f := cmd.Flags()
 	f.StringVar(&config, "config", "/etc/zeitwork/dns.json", "configuration file (JSON)")
 	f.StringVar(&listen, "listen", ":53", "UDP and TCP address to answer on")
+	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	f.BoolVar(&check, "check", false, "check the configuration and exit")
 	return cmd
 }

@@ -105,6 +105,7 @@ func (h *Handler) balancers(qtype uint16, a netip.Addr) ([]netip.Addr, int) {
 	loc, scope := h.loc.Locate(a)
 	v := h.health.View()
 	i, ok := h.regions.pick(loc, v.healthy)
+	h.metrics.region(i, ok)
 	if !ok {
 		// Fail open (regions.pick): every configured load balancer.
 		var all []netip.Addr

@@ -15,6 +15,7 @@ import (
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zeitwork/zeitwork/internal/geodns"
 	"github.com/zeitwork/zeitwork/internal/store/storetest"
@@ -134,6 +135,7 @@ type server struct {
 	addr string // host:port, the same for UDP and TCP
 	h    *geodns.Handler
 	lbs  map[netip.Addr]net.Listener
+	reg  *prometheus.Registry
 }
 
 // start runs a server on a loopback UDP and TCP port until the test
@@ -155,13 +157,17 @@ func start(t testing.TB, tweak ...func(*geodns.Config)) *server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
+	reg := prometheus.NewRegistry()
+	if err := h.Register(reg); err != nil {
+		t.Fatal(err)
+	}
 	udp, tcp := listenPair(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() { h.Run(ctx); done <- struct{}{} }()
 	go func() { geodns.Serve(ctx, h, udp, tcp); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
-	s := &server{addr: udp.LocalAddr().String(), h: h, lbs: lbs}
+	s := &server{addr: udp.LocalAddr().String(), h: h, lbs: lbs, reg: reg}
 	s.waitReady(t)
 	return s
 }

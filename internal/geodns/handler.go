@@ -23,6 +23,7 @@ type Handler struct {
 	regions *regions
 	health  *Checker
 	acme    *Challenges
+	metrics *metrics // nil: none kept
 }
 
 // New builds a handler from a checked configuration. Run starts its
@@ -89,6 +90,7 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		}
 	}
 	resp.Truncate(size)
+	h.metrics.query(resp.Rcode)
 	w.WriteMsg(resp)
 }
 
