@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/zeitwork/zeitwork/internal/geodns"
 )
 
 // TestNearestRegion: a query from each region's clients, located by the
@@ -116,5 +118,24 @@ func TestBadClientSubnet(t *testing.T) {
 	}
 	if in.Rcode != dns.RcodeFormatError {
 		t.Fatalf("rcode %s, want FORMERR", dns.RcodeToString[in.Rcode])
+	}
+}
+
+// TestIPv6LoadBalancers: AAAA answers give a region's IPv6 load
+// balancers; a region with none answers NODATA (the client uses A).
+func TestIPv6LoadBalancers(t *testing.T) {
+	v6 := netip.MustParseAddr("::1")
+	s := start(t, func(c *geodns.Config) { c.Regions[0].LoadBalancers = append(c.Regions[0].LoadBalancers, v6) })
+	in := s.query(t, "tcp", netip.MustParseAddr("127.0.1.4"), "web.apps.test", dns.TypeAAAA, nil)
+	if got := addrs(in); !slices.Equal(got, []netip.Addr{v6}) {
+		t.Fatalf("AAAA for eu: %v, want ::1", got)
+	}
+	in = s.query(t, "udp", netip.MustParseAddr("127.0.1.4"), "web.apps.test", dns.TypeA, nil)
+	if got := addrs(in); !slices.Equal(got, []netip.Addr{lbEU}) {
+		t.Fatalf("A for eu: %v, want only the IPv4 load balancer", got)
+	}
+	in = s.query(t, "udp", netip.MustParseAddr("127.0.2.4"), "web.apps.test", dns.TypeAAAA, nil)
+	if in.Rcode != dns.RcodeSuccess || len(in.Answer) != 0 || len(in.Ns) != 1 {
+		t.Fatalf("AAAA for us (no IPv6 load balancer): %v, want NODATA", in)
 	}
 }
