@@ -110,12 +110,12 @@ for name in "${targets[@]}"; do
 	lost[$name]=$(awk '/Queries lost/{print $3, $4}' "$work/$name.$r.perf")
 done
 ratio=$(awk -v a="${q[zeitwork]}" -v b="${q[pdns]}" 'BEGIN{printf "%.2f", a/b}')
-accel=$( [ -w /dev/kvm ] && echo KVM || echo TCG)
+cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 date=$(date -u +%F)
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 out=bench/results/geodns-$date.txt
 {
-	echo "GeoDNS benchmark, $(date -u '+%F %H:%M UTC'), $(nproc) cores ($accel host), $(dnsperf -h 2>&1 | awk '/^Version/{print "dnsperf " $2}'), $(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*')"
+	echo "GeoDNS benchmark, $(date -u '+%F %H:%M UTC'), $(nproc) cores ($cpu; no VMs in this benchmark), $(dnsperf -h 2>&1 | awk '/^Version/{print "dnsperf " $2}'), $(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*')"
 	echo "load average at the end (other work on the machine): $load"
 	echo "query: web.apps.bench A, ECS 198.51.100.0/24; throughput dnsperf -c$CLIENTS -q200 -l$DURATION; p99 at -Q$RATE; $ROUNDS interleaved rounds, median reported"
 	echo
@@ -136,7 +136,8 @@ Authoritative with its geoip backend (Debian \`pdns-server\`, \`pdns-backend-geo
 both reading the same MaxMind-format database and answering \`web.apps.bench A\`
 for a client subnet (ECS) in Frankfurt with that region's two load balancers; run by
 \`bench/geodns/run.sh\` (\`make bench-geodns\`) with dnsperf on loopback, $ROUNDS
-interleaved rounds, the median round reported. Machine: $(nproc) cores, $accel host, shared
+interleaved rounds, the median round reported. Machine: $(nproc) cores ($cpu; no VMs
+involved, so TCG or KVM does not matter), shared
 with the load generator and whatever else ran (load average $load at the end; p99 is
 sensitive to it, the interleaved queries/s ratio much less). Raw output: \`$out\`.
 
