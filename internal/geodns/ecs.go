@@ -28,7 +28,9 @@ func clientSubnet(opt *dns.OPT, src netip.Addr) (*dns.EDNS0_SUBNET, netip.Addr, 
 		if !ok {
 			return nil, src, errBadECS
 		}
-		a = a.Unmap()
+		if e.Family == 1 {
+			a = a.Unmap() // miekg/dns unpacks IPv4 as 16 bytes
+		}
 		bits := int(e.SourceNetmask)
 		switch {
 		case e.Family == 1 && a.Is4() && bits <= 32:
