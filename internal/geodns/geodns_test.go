@@ -97,6 +97,9 @@ func lbListeners(t testing.TB, addrs ...netip.Addr) (uint16, map[netip.Addr]net.
 			out[a] = ln
 		}
 		if ok {
+			for _, ln := range out {
+				go acceptAndClose(ln)
+			}
 			t.Cleanup(func() {
 				for _, ln := range out {
 					ln.Close()
@@ -282,6 +285,18 @@ func echoed(m *dns.Msg) *dns.EDNS0_SUBNET {
 	return nil
 }
 
+// acceptAndClose drains a load balancer's health checks, so its accept
+// queue never fills however long a test runs.
+func acceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+}
+
 // relisten listens on addr again, for a load balancer that comes back.
 func (s *server) relisten(t testing.TB, addr string) {
 	t.Helper()
@@ -289,5 +304,6 @@ func (s *server) relisten(t testing.TB, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	go acceptAndClose(ln)
 	t.Cleanup(func() { ln.Close() })
 }
