@@ -36,7 +36,7 @@ JSON file (docs/operations.md, "GeoDNS").`,
 			}
 			defer h.Close()
 			if check {
-				fmt.Println("configuration is valid")
+				fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
 				return nil
 			}
 			udp, err := net.ListenPacket("udp", listen)
