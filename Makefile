@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 STATE_DIR ?= /var/lib/zeitwork
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build deps up test test-short vet generate check-generated bench bench-edge bench-deploy bench-build clean
+.PHONY: help build deps up test test-short vet generate check-generated bench bench-edge bench-deploy bench-build bench-geodns clean
 
 help:
 	@echo "make up               install what is missing, build, run every role and deploy the sample app (root)"
@@ -43,10 +43,13 @@ test: deps vet check-generated
 test-short:
 	$(GO) test -count=1 -short ./...
 
-bench: bench-deploy bench-build bench-edge
+bench: bench-deploy bench-build bench-edge bench-geodns
 
 bench-edge:
 	./bench/edge/run.sh
+
+bench-geodns:
+	./bench/geodns/run.sh
 
 bench-deploy: build
 	./bench/deploy/run.sh

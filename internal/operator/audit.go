@@ -212,6 +212,9 @@ var auditSkipped = map[string]bool{
 	"POST /v1/edge/certs/locks/refresh": true,
 	"POST /v1/edge/certs/locks/unlock":  true,
 	"POST /v1/edge/certs/status":        true,
+	// ACME DNS-01 values for the apps zone: the same bookkeeping.
+	"PUT /v1/edge/acme-challenges":    true,
+	"DELETE /v1/edge/acme-challenges": true,
 	// Edges' access log lines, shipped every second or so.
 	"POST /v1/edge/logs": true,
 }

@@ -23,6 +23,7 @@ import (
 var publicRoutes = []string{
 	"POST /v1/invitations/accept", "POST /v1/signup", "POST /v1/webhooks/github", "GET /v1/github/created",
 	"POST /v1/nodes/register", "/v2/", "/git/", "/",
+	"GET /v1/dns/acme-challenges", // DNS servers read the values DNS publishes anyway
 }
 
 var roleRank = map[string]int{"": 0, "viewer": 1, "developer": 2, "admin": 3, "owner": 4}

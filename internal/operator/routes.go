@@ -90,6 +90,9 @@ func (o *Operator) table() []route {
 		{"POST /v1/edge/certs/status", tokenKind(kindEdge), o.reportEdgeCert},
 		{"GET /v1/edge/certs/status", tokenKind(kindEdge), o.getEdgeCertStatus},
 		{"POST /v1/edge/logs", tokenKind(kindEdge), o.shipEdgeLogs},
+		{"PUT /v1/edge/acme-challenges", tokenKind(kindEdge), o.presentACMEChallenge},
+		{"DELETE /v1/edge/acme-challenges", tokenKind(kindEdge), o.cleanupACMEChallenge},
+		{"GET /v1/dns/acme-challenges", public, o.listACMEChallenges},
 		{"GET /v1/projects/{project}/edge-logs", onProject(roleDeveloper), o.edgeLogs},
 
 		// The registry and the git remote check tokens and roles per

@@ -11,6 +11,13 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type AcmeChallenge struct {
+	Name      string
+	Value     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 type ApiToken struct {
 	ID             uuid.UUID
 	Kind           string

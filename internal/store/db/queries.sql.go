@@ -203,6 +203,23 @@ func (q *Queries) ClaimBuild(ctx context.Context, arg ClaimBuildParams) (Build, 
 	return i, err
 }
 
+const cleanupACMEChallenge = `-- name: CleanupACMEChallenge :execrows
+DELETE FROM acme_challenges WHERE name = $1 AND value = $2
+`
+
+type CleanupACMEChallengeParams struct {
+	Name  string
+	Value string
+}
+
+func (q *Queries) CleanupACMEChallenge(ctx context.Context, arg CleanupACMEChallengeParams) (int64, error) {
+	result, err := q.db.Exec(ctx, cleanupACMEChallenge, arg.Name, arg.Value)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const clearLiveDeployment = `-- name: ClearLiveDeployment :exec
 UPDATE projects SET live_deployment_id = NULL WHERE id = $1 AND live_deployment_id = $2::uuid
 `
@@ -216,6 +233,17 @@ type ClearLiveDeploymentParams struct {
 func (q *Queries) ClearLiveDeployment(ctx context.Context, arg ClearLiveDeploymentParams) error {
 	_, err := q.db.Exec(ctx, clearLiveDeployment, arg.ID, arg.DeploymentID)
 	return err
+}
+
+const countACMEChallenges = `-- name: CountACMEChallenges :one
+SELECT count(*) FROM acme_challenges WHERE expires_at > now()
+`
+
+func (q *Queries) CountACMEChallenges(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, countACMEChallenges)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const countOwners = `-- name: CountOwners :one
@@ -1739,6 +1767,36 @@ func (q *Queries) IsInstallationAdmin(ctx context.Context, id uuid.UUID) (bool, 
 	var installation_admin bool
 	err := row.Scan(&installation_admin)
 	return installation_admin, err
+}
+
+const listACMEChallenges = `-- name: ListACMEChallenges :many
+SELECT name, value FROM acme_challenges WHERE expires_at > now()
+ORDER BY name, value LIMIT $1::int
+`
+
+type ListACMEChallengesRow struct {
+	Name  string
+	Value string
+}
+
+func (q *Queries) ListACMEChallenges(ctx context.Context, max int32) ([]ListACMEChallengesRow, error) {
+	rows, err := q.db.Query(ctx, listACMEChallenges, max)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListACMEChallengesRow
+	for rows.Next() {
+		var i ListACMEChallengesRow
+		if err := rows.Scan(&i.Name, &i.Value); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listActiveDeployments = `-- name: ListActiveDeployments :many
@@ -3460,6 +3518,26 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 	return items, nil
 }
 
+const presentACMEChallenge = `-- name: PresentACMEChallenge :exec
+
+INSERT INTO acme_challenges (name, value, expires_at)
+VALUES ($1, $2, now() + make_interval(secs => $3::float8))
+ON CONFLICT (name, value) DO UPDATE SET expires_at = EXCLUDED.expires_at
+`
+
+type PresentACMEChallengeParams struct {
+	Name       string
+	Value      string
+	TtlSeconds float64
+}
+
+// ---------------------------------------------------------------------
+// GeoDNS (issue 8): ACME DNS-01 challenges for the apps zone.
+func (q *Queries) PresentACMEChallenge(ctx context.Context, arg PresentACMEChallengeParams) error {
+	_, err := q.db.Exec(ctx, presentACMEChallenge, arg.Name, arg.Value, arg.TtlSeconds)
+	return err
+}
+
 const projectNames = `-- name: ProjectNames :many
 SELECT id, name FROM projects WHERE id = ANY($1::uuid[]) ORDER BY name
 `
@@ -3487,6 +3565,18 @@ func (q *Queries) ProjectNames(ctx context.Context, ids []uuid.UUID) ([]ProjectN
 		return nil, err
 	}
 	return items, nil
+}
+
+const pruneACMEChallenges = `-- name: PruneACMEChallenges :execrows
+DELETE FROM acme_challenges WHERE expires_at <= now()
+`
+
+func (q *Queries) PruneACMEChallenges(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneACMEChallenges)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const pruneAuditLog = `-- name: PruneAuditLog :one

@@ -719,3 +719,23 @@ RETURNING *;
 
 -- name: GetEdgeCertStatus :one
 SELECT * FROM edge_cert_status WHERE name = $1;
+-- ---------------------------------------------------------------------
+-- GeoDNS (issue 8): ACME DNS-01 challenges for the apps zone.
+
+-- name: PresentACMEChallenge :exec
+INSERT INTO acme_challenges (name, value, expires_at)
+VALUES ($1, $2, now() + make_interval(secs => sqlc.arg(ttl_seconds)::float8))
+ON CONFLICT (name, value) DO UPDATE SET expires_at = EXCLUDED.expires_at;
+
+-- name: CleanupACMEChallenge :execrows
+DELETE FROM acme_challenges WHERE name = $1 AND value = $2;
+
+-- name: ListACMEChallenges :many
+SELECT name, value FROM acme_challenges WHERE expires_at > now()
+ORDER BY name, value LIMIT sqlc.arg(max)::int;
+
+-- name: CountACMEChallenges :one
+SELECT count(*) FROM acme_challenges WHERE expires_at > now();
+
+-- name: PruneACMEChallenges :execrows
+DELETE FROM acme_challenges WHERE expires_at <= now();

@@ -1,0 +1,75 @@
+package geodns
+
+import (
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the server's Prometheus metrics (README.md). Counters are
+// resolved once here, not per query, to keep label lookups off the hot
+// path.
+type metrics struct {
+	rcodes   map[int]prometheus.Counter
+	other    prometheus.Counter
+	regions  []prometheus.Counter
+	failOpen prometheus.Counter
+}
+
+// Register adds the server's metrics to reg; without it none are kept.
+func (h *Handler) Register(reg prometheus.Registerer) error {
+	queries := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "zeitwork_dns_queries_total", Help: "Queries answered, by response code.",
+	}, []string{"rcode"})
+	answers := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "zeitwork_dns_region_answers_total", Help: "A/AAAA answers, by the region whose load balancers they gave.",
+	}, []string{"region"})
+	failOpen := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "zeitwork_dns_fail_open_total", Help: "A/AAAA answers given while no region had a healthy load balancer.",
+	})
+	healthy := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zeitwork_dns_healthy_regions", Help: "Regions with at least one healthy load balancer.",
+	}, func() float64 {
+		v, n := h.health.View(), 0
+		for i := range h.regions.list {
+			if v.healthy(i) {
+				n++
+			}
+		}
+		return float64(n)
+	})
+	for _, c := range []prometheus.Collector{queries, answers, failOpen, healthy} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	m := &metrics{rcodes: map[int]prometheus.Counter{}, other: queries.WithLabelValues("other"), failOpen: failOpen}
+	for _, rc := range []int{dns.RcodeSuccess, dns.RcodeFormatError, dns.RcodeNameError, dns.RcodeNotImplemented, dns.RcodeRefused, dns.RcodeBadVers} {
+		m.rcodes[rc] = queries.WithLabelValues(dns.RcodeToString[rc])
+	}
+	for _, r := range h.regions.list {
+		m.regions = append(m.regions, answers.WithLabelValues(r.Name))
+	}
+	h.metrics = m
+	return nil
+}
+
+func (m *metrics) query(rcode int) {
+	if m == nil {
+		return
+	}
+	if c, ok := m.rcodes[rcode]; ok {
+		c.Inc()
+		return
+	}
+	m.other.Inc()
+}
+
+func (m *metrics) region(i int, healthy bool) {
+	if m == nil {
+		return
+	}
+	m.regions[i].Inc()
+	if !healthy {
+		m.failOpen.Inc()
+	}
+}
