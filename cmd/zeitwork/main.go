@@ -29,6 +29,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(upCmd(), operatorCmd(), nodeCmd(), edgeCmd())
+	root.AddCommand(lbCmd())
 	root.AddCommand(cli.Commands()...)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
