@@ -27,13 +27,13 @@ import (
 func TestEdgeBehindLoadBalancer(t *testing.T) {
 	var logBuf syncBuffer
 	lim := api.RateLimits{Client: api.RateLimit{Rate: 0.01, Burst: 2}}
-	edgeAddr := startEdgeWithApp(t, &logBuf, &lim)
+	e, edgeAddr := startEdgeWithApp(t, &logBuf, &lim)
 	host, port, _ := net.SplitHostPort(edgeAddr)
 	p, _ := strconv.Atoi(port)
 	cfg, err := lb.ParseConfig(fmt.Appendf(nil, `{"region":"eu",
 		"listeners":[{"listen":"127.0.0.1:0","edge_port":%d}],
 		"regions":[{"name":"eu","edges":[%q]}],
-		"health":{"interval":"50ms"}}`, p, host))
+		"health":{"interval":"50ms","http_path":"/healthz"}}`, p, host))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +50,15 @@ func TestEdgeBehindLoadBalancer(t *testing.T) {
 	go func() { defer close(done); l.Serve(ctx, lns) }()
 	t.Cleanup(func() { cancel(); <-done })
 	lbURL := "http://" + lns[0].Addr().String() + "/"
+	// HTTP checks with a PROXY LOCAL header pass: the edge answers them
+	// (404, no app at the check's host).
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Stats().NoRoute < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := e.Stats(); st.NoRoute < 2 || st.Refused["proxy_header"] != 0 || !l.Backends()[0].Up {
+		t.Fatalf("health checks: edge stats %+v, backends %+v; want checks answered, no PROXY refusals, edge up", st, l.Backends())
+	}
 
 	one, two := clientFrom(t, "127.0.0.77"), clientFrom(t, "127.0.0.78")
 	for i := range 2 {
@@ -64,19 +73,16 @@ func TestEdgeBehindLoadBalancer(t *testing.T) {
 	if code, body := get(t, two, lbURL); code != 200 || body != "127.0.0.78" {
 		t.Fatalf("another client: %d %q, want 200 (a limit of its own)", code, body)
 	}
-	var lines [][]byte
-	deadline := time.Now().Add(5 * time.Second)
-	for len(lines) < 4 && time.Now().Before(deadline) { // written after each answer
-		time.Sleep(5 * time.Millisecond)
-		lines = bytes.Split(bytes.TrimSpace(logBuf.Bytes()), []byte("\n"))
-	}
-	clients := map[string]int{}
-	for _, line := range lines {
-		var entry struct{ Client string }
-		if err := json.Unmarshal(line, &entry); err != nil {
-			t.Fatalf("access log line %q: %v", line, err)
+	// Lines are written after each answer; the load balancer's checks
+	// have lines of their own (host zeitwork-lb-check).
+	var clients map[string]int
+	deadline = time.Now().Add(5 * time.Second)
+	for len(clients) < 2 || clients["127.0.0.77"] < 3 {
+		if time.Now().After(deadline) {
+			break
 		}
-		clients[entry.Client]++
+		time.Sleep(5 * time.Millisecond)
+		clients = appClients(t, logBuf.Bytes())
 	}
 	if clients["127.0.0.77"] != 3 || clients["127.0.0.78"] != 1 || len(clients) != 2 {
 		t.Fatalf("access log clients %v, want 127.0.0.77 x3 and 127.0.0.78 x1", clients)
@@ -87,7 +93,7 @@ func TestEdgeBehindLoadBalancer(t *testing.T) {
 // edge forwards (X-Real-IP), a node tunnel to it, and an edge on
 // 127.0.3.1 routing hello.localhost there, trusting PROXY headers from
 // 127.0.0.1 (the load balancer's source address on loopback).
-func startEdgeWithApp(t *testing.T, accessLog io.Writer, lim *api.RateLimits) string {
+func startEdgeWithApp(t *testing.T, accessLog io.Writer, lim *api.RateLimits) (*edge.Edge, string) {
 	t.Helper()
 	appAddr := serve(t, "127.0.0.1:0", &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.Header.Get("X-Real-IP"))
@@ -120,7 +126,7 @@ func startEdgeWithApp(t *testing.T, accessLog io.Writer, lim *api.RateLimits) st
 	srv := e.NewServer("")
 	go srv.Serve(e.Listener(ln))
 	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
+	return e, ln.Addr().String()
 }
 
 func serve(t *testing.T, addr string, srv *http.Server) string {
@@ -169,4 +175,19 @@ func (s *syncBuffer) Bytes() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return bytes.Clone(s.b.Bytes())
+}
+
+// appClients counts the access log's requests for the app by client.
+func appClients(t *testing.T, log []byte) map[string]int {
+	clients := map[string]int{}
+	for _, line := range bytes.Split(bytes.TrimSpace(log), []byte("\n")) {
+		var entry struct{ Client, Project string }
+		if err := json.Unmarshal(line, &entry); err != nil {
+			t.Fatalf("access log line %q: %v", line, err)
+		}
+		if entry.Project == "hello" {
+			clients[entry.Client]++
+		}
+	}
+	return clients
 }

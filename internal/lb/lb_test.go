@@ -3,9 +3,13 @@ package lb
 import (
 	"io"
 	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pires/go-proxyproto"
 )
 
 func region(name string, bs ...*testBackend) Region {
@@ -71,8 +75,8 @@ func TestHealthChecks(t *testing.T) {
 	tl := startLB(t, testConfig(port, region("eu", bs...)))
 	bs[0].stop()
 	tl.waitUp(t, bs[0].addr, false)
-	if got := tl.counts(t, 6); got["b"] != 6 {
-		t.Fatalf("with a down: connections %v, want all on b", got)
+	if got := tl.counts(t, 6); got["b"] != 6 || tl.stats.retries.Load() != 0 {
+		t.Fatalf("with a down: connections %v and %d retries, want all on b, none tried on a", got, tl.stats.retries.Load())
 	}
 	bs[0].start(t)
 	tl.waitUp(t, bs[0].addr, true)
@@ -230,4 +234,38 @@ func TestMaxConns(t *testing.T) {
 	if tl.stats.refusedCap.Load() != 1 {
 		t.Fatal("refusal not counted")
 	}
+}
+
+// An HTTP check (after a PROXY LOCAL header) takes out an edge that
+// answers 5xx though it accepts connections, and brings it back at 200.
+func TestHTTPHealthCheck(t *testing.T) {
+	var status atomic.Int32
+	status.Store(200)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := &proxyproto.Listener{Listener: ln, Policy: func(net.Addr) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil }}
+	paths := make(chan string, 100)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case paths <- r.URL.Path:
+		default:
+		}
+		w.WriteHeader(int(status.Load()))
+	})}
+	go srv.Serve(pl)
+	t.Cleanup(func() { srv.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	cfg := testConfig(port, Region{Name: "eu", Edges: []string{"127.0.0.1"}})
+	cfg.Health.HTTPPath = "/healthz"
+	tl := startLB(t, cfg)
+	addr := ln.Addr().String()
+	if p := <-paths; p != "/healthz" {
+		t.Fatalf("checked path %q", p)
+	}
+	status.Store(503)
+	tl.waitUp(t, addr, false)
+	status.Store(200)
+	tl.waitUp(t, addr, true)
 }
