@@ -261,8 +261,13 @@ func TestHTTPHealthCheck(t *testing.T) {
 	cfg.Health.HTTPPath = "/healthz"
 	tl := startLB(t, cfg)
 	addr := ln.Addr().String()
-	if p := <-paths; p != "/healthz" {
-		t.Fatalf("checked path %q", p)
+	select {
+	case p := <-paths:
+		if p != "/healthz" {
+			t.Fatalf("checked path %q", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no HTTP check arrived")
 	}
 	status.Store(503)
 	tl.waitUp(t, addr, false)
