@@ -32,16 +32,35 @@ added() {
 	done | median
 }
 
+# cpu_of prints the proxy's CPU microseconds per request in a wrk file.
+cpu_of() {
+	awk -v hz="$(getconf CLK_TCK)" '/requests in/{n=$1} /^ProxyCPUTicks/{t=$2} END{printf "%.1f\n", t*1e6/hz/n}' "$1"
+}
+
+# cpu: median over rounds of target $2's CPU per request, scenario $1.
+cpu() {
+	for r in $(seq "$ROUNDS"); do cpu_of "$work/$1.$2.$r.wrk"; done | median
+}
+
+# cpu_ratio: median over rounds of HAProxy's CPU per request over target $2's
+# (above 1: $2 spends less CPU per request).
+cpu_ratio() {
+	for r in $(seq "$ROUNDS"); do
+		awk -v a="$(cpu_of "$work/$1.haproxy.$r.wrk")" -v b="$(cpu_of "$work/$1.$2.$r.wrk")" 'BEGIN{printf "%.4f\n", a/b}'
+	done | median
+}
+
 table() {
-	echo "| Scenario | Target | req/s | p50 ms | p99 ms | added p99 ms | vs HAProxy |"
-	echo "|---|---|---:|---:|---:|---:|---:|"
+	echo "| Scenario | Target | req/s | p50 ms | p99 ms | added p99 ms | vs HAProxy | proxy CPU µs/req | HAProxy CPU / its |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 	for s in "${scenarios[@]}"; do
 		for t in "${targets[@]}"; do
 			n=${t%%:*} f=$(pick "$s" "${t%%:*}")
-			add=- vs=-
-			[ "$n" != direct ] && add=$(added "$s" "$n")
-			[ "$n" != direct ] && vs=$(ratio "$s" "$n" haproxy)
-			echo "| $s | $n | $(awk '/Requests\/sec/{printf "%.0f", $2}' "$f") | $(ms "$(awk '$1=="50%"{print $2}' "$f")") | $(p99_of "$f") | $add | $vs |"
+			add=- vs=- c=- cr=-
+			if [ "$n" != direct ]; then
+				add=$(added "$s" "$n") vs=$(ratio "$s" "$n" haproxy) c=$(cpu "$s" "$n") cr=$(cpu_ratio "$s" "$n")
+			fi
+			echo "| $s | $n | $(awk '/Requests\/sec/{printf "%.0f", $2}' "$f") | $(ms "$(awk '$1=="50%"{print $2}' "$f")") | $(p99_of "$f") | $add | $vs | $c | $cr |"
 		done
 	done
 }
@@ -81,7 +100,9 @@ section=$work/section.md
 	echo "is wrk's default (long connections: the relay's copying), \`close\` sends"
 	echo "\`Connection: close\` (a new client connection, edge connection and PROXY header per"
 	echo "request). The round with the median req/s of $ROUNDS interleaved rounds; \"vs HAProxy\" and"
-	echo "\"added p99\" (over \`direct\`, wrk to nginx) are medians of per-round values. Everything,"
+	echo "\"added p99\" (over \`direct\`, wrk to nginx) are medians of per-round values, as are the"
+	echo "proxy's own CPU time per request (/proc/PID/stat around each run) and HAProxy's CPU per"
+	echo "request over the target's (above 1: the target spends less). Everything,"
 	echo "wrk and nginx included, shares the machine: $cpu, $cores cores (load average"
 	echo "$load_before before the run). Raw output: \`$out\`."
 	echo

@@ -17,6 +17,8 @@
 #   direct      wrk -> nginx: the ceiling, for the added latency
 #   haproxy     wrk -> HAProxy (bench/lb/haproxy.cfg) -> nginx
 #   zeitwork    wrk -> zeitwork lb (bench/lb/lb.json) -> nginx
+# Besides wrk's figures, the proxy's own CPU time per request (from
+# /proc/PID/stat around each run): steadier than req/s on a busy machine.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -58,12 +60,21 @@ wait_http() { # name port: poll until the target answers with the backend's body
 CGO_ENABLED=0 go build -trimpath -o "$work/zeitwork" ./cmd/zeitwork
 mkdir -p "$work/nginx"
 start nginx nginx -p "$work/nginx/" -c "$PWD/bench/lb/nginx.conf" -e "$work/nginx/error.log"
+declare -A proc
 NBTHREAD=$(nproc) start haproxy haproxy -db -f bench/lb/haproxy.cfg
+proc[haproxy]=$!
 start zeitwork "$work/zeitwork" lb --config bench/lb/lb.json
+proc[zeitwork]=$!
 
 targets=(direct:28480 haproxy:28482 zeitwork:28483)
 scenarios=(keepalive close)
 for t in "${targets[@]}"; do wait_http "${t%%:*}" "${t##*:}"; done
+
+# ticks prints the CPU time (user + system, in clock ticks) that the
+# process of target $1 has used; 0 for direct (no proxy).
+ticks() {
+	if [ -n "${proc[$1]:-}" ]; then awk '{print $14 + $15}' "/proc/${proc[$1]}/stat"; else echo 0; fi
+}
 
 wrk_args() { # scenario
 	if [ "$1" = close ]; then echo "-H Connection:close"; fi
@@ -77,7 +88,9 @@ for round in $(seq "$ROUNDS"); do
 			# shellcheck disable=SC2046
 			wrk -t2 -c"$CONNS" -d2s $(wrk_args "$s") "http://127.0.0.1:$port/" >/dev/null # warm-up
 			# shellcheck disable=SC2046
+			before=$(ticks "$name")
 			wrk -t2 -c"$CONNS" -d"$DURATION" --latency $(wrk_args "$s") "http://127.0.0.1:$port/" >"$work/$s.$name.$round.wrk"
+			echo "ProxyCPUTicks $(($(ticks "$name") - before))" >>"$work/$s.$name.$round.wrk"
 			echo "round $round: $s $name $(awk '/Requests\/sec/{print $2}' "$work/$s.$name.$round.wrk") req/s" | tee -a "$work/rounds" >&2
 		done
 	done

@@ -127,7 +127,7 @@ func testConfig(port int, regions ...Region) Config {
 		Region:    regions[0].Name,
 		Listeners: []Listener{{Listen: "127.0.0.1:0", EdgePort: port}},
 		Regions:   regions,
-		Health:    Health{Interval: Duration(50 * time.Millisecond), Timeout: Duration(500 * time.Millisecond), Rise: 2, Fall: 2},
+		Health:    Health{Interval: Duration(50 * time.Millisecond), Timeout: Duration(2 * time.Second), Rise: 2, Fall: 2},
 	}
 	c.setDefaults()
 	return c

@@ -191,17 +191,17 @@ func TestDrainDeadline(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	bs, port := startBackends(t, 20, "a")
 	cfg := testConfig(port, region("eu", bs...))
-	cfg.IdleTimeout = Duration(100 * time.Millisecond)
+	cfg.IdleTimeout = Duration(400 * time.Millisecond)
 	tl := startLB(t, cfg)
 
 	busy := tl.dial(t)
-	for range 20 { // 600 ms of uploading, the answer only at the end
+	for range 25 { // 1 s of uploading, the answer only at the end
 		if _, err := busy.Write([]byte("x")); err != nil {
 			t.Fatalf("write to a busy connection: %v", err)
 		}
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(40 * time.Millisecond)
 	}
-	if got := busy.exchange(t, "y"); got != "got "+strings.Repeat("x", 20)+"y" {
+	if got := busy.exchange(t, "y"); got != "got "+strings.Repeat("x", 25)+"y" {
 		t.Fatalf("busy connection answer %q", got)
 	}
 
