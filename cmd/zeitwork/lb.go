@@ -30,7 +30,7 @@ finish for up to drain_timeout.`,
 				return err
 			}
 			if check {
-				enc := json.NewEncoder(os.Stdout)
+				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(cfg)
 			}
