@@ -110,7 +110,11 @@ section=$work/section.md
 	echo
 	echo "- HAProxy $(haproxy -v | head -1 | cut -d' ' -f3) (Debian): \`bench/lb/haproxy.cfg\`: \`mode tcp\`, \`nbthread\` = cores,"
 	echo "  \`option splice-auto\`, \`send-proxy-v2\`, checks every 2 s. \`zeitwork lb\`: \`bench/lb/lb.json\`"
-	echo "  (round-robin, TCP checks every 2 s, GOMAXPROCS = cores). Target: at least 0.9x HAProxy."
+	echo "  (round-robin, TCP checks every 2 s), GOMAXPROCS = cores; \`zeitwork-1p\` is the same with"
+	echo "  GOMAXPROCS=1. Target: at least 0.9x HAProxy."
+	echo "- Four processes (wrk, nginx, a proxy, and the machine's other work) share two cores: at a"
+	echo "  load average above the core count a target's req/s swings up to 2x between rounds, and"
+	echo "  \`direct\` below a proxy is that noise. The CPU per request is the steadier comparison."
 } >"$section"
 
 doc=docs/benchmarks.md

@@ -17,6 +17,9 @@
 #   direct      wrk -> nginx: the ceiling, for the added latency
 #   haproxy     wrk -> HAProxy (bench/lb/haproxy.cfg) -> nginx
 #   zeitwork    wrk -> zeitwork lb (bench/lb/lb.json) -> nginx
+#   zeitwork-1p the same with GOMAXPROCS=1: on two cores shared with wrk
+#               and nginx, Go's scheduler spinning for work on a second
+#               P costs more than it brings
 # Besides wrk's figures, the proxy's own CPU time per request (from
 # /proc/PID/stat around each run): steadier than req/s on a busy machine.
 set -euo pipefail
@@ -65,8 +68,11 @@ NBTHREAD=$(nproc) start haproxy haproxy -db -f bench/lb/haproxy.cfg
 proc[haproxy]=$!
 start zeitwork "$work/zeitwork" lb --config bench/lb/lb.json
 proc[zeitwork]=$!
+sed 's/28483/28484/' bench/lb/lb.json >"$work/lb-1p.json"
+GOMAXPROCS=1 start zeitwork-1p "$work/zeitwork" lb --config "$work/lb-1p.json"
+proc[zeitwork-1p]=$!
 
-targets=(direct:28480 haproxy:28482 zeitwork:28483)
+targets=(direct:28480 haproxy:28482 zeitwork:28483 zeitwork-1p:28484)
 scenarios=(keepalive close)
 for t in "${targets[@]}"; do wait_http "${t%%:*}" "${t##*:}"; done
 
