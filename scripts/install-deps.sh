@@ -4,13 +4,14 @@
 # e2fsprogs (root disks), kmod, buildah and runc (Dockerfile builds;
 # busybox-static for their tests' base images), pebble (the ACME test server
 # of the edge's TLS tests), and for the benchmarks nginx,
-# Caddy and wrk.
+# Caddy, wrk and HAProxy.
 # The guest kernel is fetched later by `zeitwork up` with apt-get download.
 set -euo pipefail
 
 packages=(qemu-system-x86 postgresql nftables iproute2 e2fsprogs kmod ca-certificates util-linux buildah runc busybox-static)
 if [[ "${ZEITWORK_BENCH_DEPS:-1}" == 1 ]]; then
 	packages+=(nginx caddy wrk)
+	packages+=(haproxy) # bench/lb: HAProxy in TCP mode beside `zeitwork lb`
 fi
 # git: the projects' git remotes (git http-backend, archives of pushes).
 packages+=(git)
@@ -43,5 +44,6 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 	for svc in postgresql nginx caddy; do
 		systemctl disable --now "$svc" >/dev/null 2>&1 || true
 	done
+	systemctl disable --now haproxy >/dev/null 2>&1 || true
 fi
 echo "==> Dependencies present"

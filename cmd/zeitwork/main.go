@@ -28,7 +28,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(upCmd(), operatorCmd(), nodeCmd(), edgeCmd(), dnsCmd())
+	root.AddCommand(upCmd(), operatorCmd(), nodeCmd(), edgeCmd(), dnsCmd(), lbCmd())
 	root.AddCommand(cli.Commands()...)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

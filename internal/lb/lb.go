@@ -1,0 +1,189 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// LB is a running load balancer: its backends' health and its open
+// connections. Make one with New and run it with Serve.
+type LB struct {
+	cfg   Config
+	log   *slog.Logger
+	pools []*pool    // one per Config.Listeners entry
+	all   []*backend // every pool's backends, for checks and metrics
+
+	open  atomic.Int64 // client connections being served
+	stats stats
+	mu    sync.Mutex
+	live  map[*relay]struct{} // for closing what is left after the drain
+}
+
+// stats are counters for metrics (metrics.go).
+type stats struct {
+	accepted, spilled, retries atomic.Uint64
+	refusedCap, refusedNone    atomic.Uint64
+	bytesIn, bytesOut          atomic.Uint64 // client to edge, edge to client
+}
+
+// New checks cfg (defaults as from ParseConfig must be applied) and
+// registers the load balancer's metrics into reg when it is not nil.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*LB, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l := &LB{cfg: cfg, log: log, live: map[*relay]struct{}{}}
+	order := regionOrder(cfg)
+	for _, li := range cfg.Listeners {
+		p := &pool{ownRegion: cfg.Region, least: cfg.Balance == LeastConn, next: make([]atomic.Uint64, len(order))}
+		for _, r := range order {
+			var bs []*backend
+			for _, host := range r.Edges {
+				b := newBackend(hostPort(host, li.EdgePort), r.Name)
+				bs = append(bs, b)
+				l.all = append(l.all, b)
+			}
+			p.regions = append(p.regions, bs)
+		}
+		l.pools = append(l.pools, p)
+	}
+	if reg != nil {
+		if err := reg.Register(newCollector(l)); err != nil {
+			return nil, fmt.Errorf("register lb metrics: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// regionOrder is cfg's regions with its own first, the rest as listed.
+func regionOrder(cfg Config) []Region {
+	var own, rest []Region
+	for _, r := range cfg.Regions {
+		if r.Name == cfg.Region {
+			own = append(own, r)
+		} else {
+			rest = append(rest, r)
+		}
+	}
+	return append(own, rest...)
+}
+
+// Listen opens cfg's listeners, in order.
+func Listen(cfg Config) ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, li := range cfg.Listeners {
+		ln, err := net.Listen("tcp", li.Listen)
+		if err != nil {
+			for _, o := range lns {
+				o.Close()
+			}
+			return nil, fmt.Errorf("lb listen %s: %w", li.Listen, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// Serve relays connections from lns (one per Config.Listeners entry, in
+// order; Listen opens them) and checks the backends until ctx ends. Then
+// it drains: it stops accepting, lets open connections finish for up to
+// DrainTimeout, closes the rest and returns.
+func (l *LB) Serve(ctx context.Context, lns []net.Listener) error {
+	if len(lns) != len(l.pools) {
+		return fmt.Errorf("lb serve: %d listeners for %d configured", len(lns), len(l.pools))
+	}
+	checks, stopChecks := context.WithCancel(context.Background())
+	defer stopChecks()
+	for _, b := range l.all {
+		go l.checkLoop(checks, b)
+	}
+	var conns sync.WaitGroup
+	var accepts sync.WaitGroup
+	for i, ln := range lns {
+		accepts.Go(func() { l.acceptLoop(ln, l.pools[i], &conns) })
+	}
+	<-ctx.Done()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	accepts.Wait()
+	l.drain(time.Duration(l.cfg.DrainTimeout))
+	conns.Wait()
+	return nil
+}
+
+func (l *LB) acceptLoop(ln net.Listener, p *pool, conns *sync.WaitGroup) {
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors and the like: wait, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.log.Warn("lb accept", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		l.stats.accepted.Add(1)
+		if l.open.Add(1) > int64(l.cfg.MaxConns) {
+			l.stats.refusedCap.Add(1)
+			l.open.Add(-1)
+			c.Close()
+			continue
+		}
+		conns.Go(func() {
+			defer l.open.Add(-1)
+			l.serveConn(p, c)
+		})
+	}
+}
+
+// drain waits up to d for open connections to finish, then closes those
+// left.
+func (l *LB) drain(d time.Duration) {
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for l.open.Load() > 0 && time.Now().Before(deadline) {
+		<-tick.C
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.live); n > 0 {
+		l.log.Warn("lb drain deadline passed; closing connections", "open", n)
+	}
+	for r := range l.live {
+		r.close()
+	}
+}
+
+// Open is the number of client connections being served.
+func (l *LB) Open() int { return int(l.open.Load()) }
+
+// BackendStatus is one edge port as the load balancer sees it.
+type BackendStatus struct {
+	Addr   string `json:"addr"`
+	Region string `json:"region"`
+	Up     bool   `json:"up"`
+	Active int64  `json:"active"`
+}
+
+// Backends lists every listener's backends and their state.
+func (l *LB) Backends() []BackendStatus {
+	out := make([]BackendStatus, 0, len(l.all))
+	for _, b := range l.all {
+		out = append(out, BackendStatus{Addr: b.addr, Region: b.region, Up: b.up.Load(), Active: b.active.Load()})
+	}
+	return out
+}
