@@ -3,14 +3,13 @@
 # QEMU (microVMs), PostgreSQL (state), nftables and iproute2 (VM network),
 # e2fsprogs (root disks), kmod, buildah and runc (Dockerfile builds;
 # busybox-static for their tests' base images), pebble (the ACME test server
-# of the edge's TLS tests), and for the benchmarks nginx,
-# Caddy and wrk.
+# of the edge's TLS tests), and for the benchmarks nginx, Caddy, wrk and curl.
 # The guest kernel is fetched later by `zeitwork up` with apt-get download.
 set -euo pipefail
 
 packages=(qemu-system-x86 postgresql nftables iproute2 e2fsprogs kmod ca-certificates util-linux buildah runc busybox-static)
 if [[ "${ZEITWORK_BENCH_DEPS:-1}" == 1 ]]; then
-	packages+=(nginx caddy wrk)
+	packages+=(nginx caddy wrk curl)
 fi
 # git: the projects' git remotes (git http-backend, archives of pushes).
 packages+=(git)
