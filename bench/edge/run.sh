@@ -45,10 +45,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+declare -A pid
 start() { # name cmd...
 	local name=$1; shift
 	"$@" >"$work/$name.log" 2>&1 &
 	pids+=($!)
+	pid[$name]=$!
 }
 
 wait_http() { # name port: poll until the proxy answers with the backend's body
@@ -117,13 +119,29 @@ measure() {
 	newtls) "$eb" handshakes -to "127.0.0.1:$2" -c "$HS_CONNS" -d "$DURATION" >"$3" ;;
 	esac
 }
+# cpu_ticks name: CPU time (user + system, clock ticks) used so far by
+# the processes of a proxy: nginx's master and workers; for zeitwork the
+# edge and the tunnel process, which a node runs for it.
+cpu_ticks() {
+	local ps=(${pid[$1]})
+	case $1 in
+	nginx) ps+=($(pgrep -P "${pid[nginx]}")) ;;
+	zeitwork) ps+=("${pid[tunnel]}") ;;
+	go-stock) ps+=("${pid[tunnel]}") ;;
+	esac
+	local p t=0
+	for p in "${ps[@]}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+	echo "$t"
+}
 rate() { awk '/(Requests|Handshakes)\/sec/{print $2}' "$1"; }
 
 for round in $(seq "$ROUNDS"); do
 	for t in "${targets[@]}"; do
 		IFS=: read -r name port kind <<<"$t"
 		DURATION=2s measure "$kind" "$port" /dev/null # warm-up
+		c0=$(cpu_ticks "$name")
 		measure "$kind" "$port" "$work/$name.$kind.$round.wrk"
+		echo "$(($(cpu_ticks "$name") - c0))" >"$work/$name.$kind.$round.cpu"
 		echo "round $round: $kind $name $(rate "$work/$name.$kind.$round.wrk")/s" | tee -a "$work/rounds" >&2
 	done
 done
@@ -140,7 +158,7 @@ pick() {
 	done | sort -n | awk '{a[NR]=$2} END{print a[int((NR+1)/2)]}'
 }
 
-declare -A rps p50 p99 errs
+declare -A rps p50 p99 cpu errs
 for t in "${targets[@]}"; do
 	IFS=: read -r name port kind <<<"$t"
 	id=$name.$kind
@@ -149,6 +167,11 @@ for t in "${targets[@]}"; do
 	rps[$id]=$(awk '/(Requests|Handshakes)\/sec/{printf "%.0f", $2}' "$f")
 	p50[$id]=$(ms "$(awk '$1=="50%"{print $2}' "$f")")
 	p99[$id]=$(ms "$(awk '$1=="99%"{print $2}' "$f")")
+	# CPU per request (or connection) of the median round, in µs.
+	r=${f%.wrk}
+	r=${r##*.}
+	n=$(awk '/requests in|handshakes in/{print $1; exit}' "$f")
+	cpu[$id]=$(awk -v t="$(cat "$work/$id.$r.cpu")" -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.0f", t*1e6/hz/n}')
 	errs[$id]=$(awk '/Non-2xx|Socket errors|[1-9][0-9]* errors/{printf "%s ", $0}' "$f")
 done
 # ratio prints the median over rounds of $1's rate divided by $2's in the
@@ -174,12 +197,12 @@ table() {
 	for k in "${kinds[@]}"; do
 		echo "${title[$k]}:"
 		echo
-		echo "| Proxy | ${unit[$k]} | p50 ms | p99 ms | vs nginx | vs Caddy |"
-		echo "|---|---:|---:|---:|---:|---:|"
+		echo "| Proxy | ${unit[$k]} | p50 ms | p99 ms | CPU µs each | vs nginx | vs Caddy |"
+		echo "|---|---:|---:|---:|---:|---:|---:|"
 		for t in "${targets[@]}"; do
 			IFS=: read -r n port kind <<<"$t"
 			[ "$kind" = "$k" ] || continue
-			echo "| $n | ${rps[$n.$k]} | ${p50[$n.$k]} | ${p99[$n.$k]} | $(ratio "$n.$k" "nginx.$k") | $(ratio "$n.$k" "caddy.$k") |"
+			echo "| $n | ${rps[$n.$k]} | ${p50[$n.$k]} | ${p99[$n.$k]} | ${cpu[$n.$k]} | $(ratio "$n.$k" "nginx.$k") | $(ratio "$n.$k" "caddy.$k") |"
 		done
 		echo
 	done
@@ -237,6 +260,10 @@ section=$work/section.md
 	echo "- nginx: \`bench/edge/nginx.conf\` (one worker per core, upstream keepalive, HTTP/1.1,"
 	echo "  access log off; TLS with a shared session cache and HTTP/2). Caddy:"
 	echo "  \`bench/edge/Caddyfile\` (\`reverse_proxy\` defaults, logs off, \`tls\` with the files)."
+	echo "- CPU µs each: CPU time (user + system) the proxy's processes spent per request (per"
+	echo "  connection for new TLS connections) in that round: nginx's master and workers; for"
+	echo "  \`zeitwork\` and \`go-stock\` the edge plus the tunnel process. Less sensitive to the"
+	echo "  other load on the machine than the rates; the backend's and wrk's CPU are not in it."
 	echo "- wrk speaks HTTP/1.1 only, so HTTP/2 is not measured."
 } >"$section"
 

@@ -38,6 +38,9 @@ type upConn struct {
 	nread     int64 // bytes read from conn: zero-progress errors are retryable
 	idleSince time.Time
 	reused    bool
+	// abort breaks any blocked read or write on conn by setting a deadline
+	// in the past. Made once per connection, not per request.
+	abort func()
 }
 
 // Read counts what the bufio.Reader pulls from the connection.
@@ -107,7 +110,7 @@ func (b *backend) dial(ctx context.Context, token string) (*upConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", errDial, b.key.nodeAddr, err)
 	}
-	c := &upConn{conn: conn}
+	c := &upConn{conn: conn, abort: func() { conn.SetDeadline(time.Unix(1, 0)) }}
 	c.br = bufio.NewReaderSize(c, 4096)
 	c.bw = bufio.NewWriterSize(conn, 4096)
 	if err := tunnel.WriteHeader(c.bw, b.key.instance, token); err != nil {
