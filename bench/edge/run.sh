@@ -33,7 +33,7 @@ HS_CONNS=${HS_CONNS:-16}
 HOST=bench.localhost # the edge routes by Host; nginx and Caddy ignore it
 
 for tool in go wrk nginx caddy curl; do
-	command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 1; }
+	command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed: run make deps (scripts/install-deps.sh)" >&2; exit 1; }
 done
 
 work=$(mktemp -d)
@@ -86,22 +86,24 @@ cert=$work/cert.pem key=$work/key.pem
 # nginx reads its certificate relative to its configuration file.
 cp bench/edge/nginx.conf "$cert" "$key" "$work/nginx/"
 
-start backend "$eb" backend -addr 127.0.0.1:39080
-start backend-h "$eb" backend -addr 127.0.0.1:39086 -tunnel-header
-start tunnel "$eb" tunnel -addr 127.0.0.1:39081 -to 127.0.0.1:39080
-start zeitwork "$eb" edge -addr 127.0.0.1:39082 -node 127.0.0.1:39081 \
-	-tls-addr 127.0.0.1:39088 -cert "$cert" -key "$key"
-start zw-direct "$eb" edge -addr 127.0.0.1:39087 -node 127.0.0.1:39086 \
-	-tls-addr 127.0.0.1:39089 -cert "$cert" -key "$key"
-start go-stock "$eb" stock -addr 127.0.0.1:39085 -node 127.0.0.1:39081
+start backend "$eb" backend -addr 127.0.0.1:28080
+start backend-h "$eb" backend -addr 127.0.0.1:28086 -tunnel-header
+start tunnel "$eb" tunnel -addr 127.0.0.1:28081 -to 127.0.0.1:28080
+start zeitwork "$eb" edge -addr 127.0.0.1:28082 -node 127.0.0.1:28081 \
+	-tls-addr 127.0.0.1:28088 -cert "$cert" -key "$key"
+start zw-direct "$eb" edge -addr 127.0.0.1:28087 -node 127.0.0.1:28086 \
+	-tls-addr 127.0.0.1:28089 -cert "$cert" -key "$key"
+start go-stock "$eb" stock -addr 127.0.0.1:28085 -node 127.0.0.1:28081
 start nginx nginx -p "$work/nginx/" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log"
 EDGEBENCH_CERT=$cert EDGEBENCH_KEY=$key XDG_CONFIG_HOME=$work/caddy XDG_DATA_HOME=$work/caddy \
 	start caddy caddy run --config bench/edge/Caddyfile --adapter caddyfile
 
-# name:port:kind; the ports of each proxy's plain and TLS listeners.
-targets=(backend:39080:http nginx:39083:http caddy:39084:http zeitwork:39082:http zw-direct:39087:http go-stock:39085:http
-	nginx:39093:https caddy:39094:https zeitwork:39088:https zw-direct:39089:https
-	nginx:39093:newtls caddy:39094:newtls zeitwork:39088:newtls zw-direct:39089:newtls)
+# name:port:kind; the ports of each proxy's plain and TLS listeners. All
+# below the kernel's ephemeral range (32768 and up), so that no test's
+# port :0 listener can hold one.
+targets=(backend:28080:http nginx:28083:http caddy:28084:http zeitwork:28082:http zw-direct:28087:http go-stock:28085:http
+	nginx:28093:https caddy:28094:https zeitwork:28088:https zw-direct:28089:https
+	nginx:28093:newtls caddy:28094:newtls zeitwork:28088:newtls zw-direct:28089:newtls)
 kinds=(http https newtls)
 for t in "${targets[@]}"; do
 	IFS=: read -r name port kind <<<"$t"
@@ -186,9 +188,11 @@ ratio() {
 date_utc=$(date -u +%Y-%m-%d)
 cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
 cores=$(nproc)
-# The edge runs no VM; the accelerator is stated as for every benchmark.
-accel=TCG
-[ -r /dev/kvm ] && [ -w /dev/kvm ] && accel=KVM
+# The edge runs no VM; the accelerator is stated as for every benchmark,
+# as the deploy benchmark found it by booting a VM (an openable /dev/kvm
+# proves nothing: it may be PVM, which stock guests hang on).
+accel=$(ls bench/results/deploy-*.md 2>/dev/null | sort | tail -1 | xargs -r grep -ho 'accelerator: \*\*[A-Za-z]*' | tr -d '*' | awk '{print $2}')
+accel=${accel:-unknown (not probed)}
 declare -A title=([http]="Plain HTTP, kept-alive connections (wrk -c$CONNS)"
 	[https]="HTTPS, kept-alive connections (wrk -c$CONNS)"
 	[newtls]="New TLS connections: handshake + one request each (edgebench handshakes -c$HS_CONNS)")
