@@ -45,7 +45,7 @@ test-short:
 
 bench: bench-deploy bench-build bench-edge bench-geodns bench-lb
 
-bench-edge:
+bench-edge: deps
 	./bench/edge/run.sh
 
 bench-geodns:

@@ -4,13 +4,13 @@
 # e2fsprogs (root disks), kmod, buildah and runc (Dockerfile builds;
 # busybox-static for their tests' base images), pebble (the ACME test server
 # of the edge's TLS tests), and for the benchmarks nginx,
-# Caddy, wrk and HAProxy.
+# Caddy, wrk, curl and HAProxy.
 # The guest kernel is fetched later by `zeitwork up` with apt-get download.
 set -euo pipefail
 
 packages=(qemu-system-x86 postgresql nftables iproute2 e2fsprogs kmod ca-certificates util-linux buildah runc busybox-static)
 if [[ "${ZEITWORK_BENCH_DEPS:-1}" == 1 ]]; then
-	packages+=(nginx caddy wrk)
+	packages+=(nginx caddy wrk curl)
 	packages+=(haproxy) # bench/lb: HAProxy in TCP mode beside `zeitwork lb`
 fi
 # git: the projects' git remotes (git http-backend, archives of pushes).

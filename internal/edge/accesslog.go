@@ -30,7 +30,9 @@ func (e *Edge) setRequestID(w http.ResponseWriter, r *http.Request) string {
 		w.Header()["X-Request-Id"] = v
 		return v[0]
 	}
-	id := e.idPrefix + strconv.FormatUint(e.idSeq.Add(1), 36)
+	// Built on the stack and converted once: one allocation, not three.
+	var buf [64]byte
+	id := string(strconv.AppendUint(append(buf[:0], e.idPrefix...), e.idSeq.Add(1), 36))
 	v := []string{id}
 	r.Header["X-Request-Id"] = v
 	w.Header()["X-Request-Id"] = v

@@ -17,16 +17,17 @@ import (
 
 // backend is one instance and its pool of idle tunnel connections.
 type backend struct {
-	key backendKey
-	cfg *Config
+	key   backendKey
+	cfg   *Config
+	stats *counters // the edge's: dials are counted there
 
 	mu     sync.Mutex
 	idle   []*upConn // most recently used last: reuse is LIFO, so the
 	closed bool      // pool's tail ages out under light load
 }
 
-func newBackend(k backendKey, cfg *Config) *backend {
-	return &backend{key: k, cfg: cfg}
+func newBackend(k backendKey, cfg *Config, stats *counters) *backend {
+	return &backend{key: k, cfg: cfg, stats: stats}
 }
 
 // upConn is one tunnel connection carrying HTTP/1.1 to an instance.
@@ -37,6 +38,9 @@ type upConn struct {
 	nread     int64 // bytes read from conn: zero-progress errors are retryable
 	idleSince time.Time
 	reused    bool
+	// abort breaks any blocked read or write on conn by setting a deadline
+	// in the past. Made once per connection, not per request.
+	abort func()
 }
 
 // Read counts what the bufio.Reader pulls from the connection.
@@ -100,12 +104,13 @@ func (b *backend) put(c *upConn) {
 // dial opens a tunnel. The header is only buffered: it leaves together with
 // the first request in one write.
 func (b *backend) dial(ctx context.Context, token string) (*upConn, error) {
+	b.stats.upstreamDials.Add(1)
 	d := net.Dialer{Timeout: b.cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", b.key.nodeAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", errDial, b.key.nodeAddr, err)
 	}
-	c := &upConn{conn: conn}
+	c := &upConn{conn: conn, abort: func() { conn.SetDeadline(time.Unix(1, 0)) }}
 	c.br = bufio.NewReaderSize(c, 4096)
 	c.bw = bufio.NewWriterSize(conn, 4096)
 	if err := tunnel.WriteHeader(c.bw, b.key.instance, token); err != nil {

@@ -14,6 +14,7 @@ type statsCollector struct {
 	responses      *prometheus.Desc
 	upstreamErrors *prometheus.Desc
 	retries        *prometheus.Desc
+	upstreamDials  *prometheus.Desc
 	noRoute        *prometheus.Desc
 	refused        *prometheus.Desc
 	shipDropped    *prometheus.Desc
@@ -29,6 +30,8 @@ func newStatsCollector(e *Edge) *statsCollector {
 			"Failed attempts to reach an instance (dial, reset, malformed response), retried or not.", nil, nil),
 		retries: prometheus.NewDesc("zeitwork_edge_retries_total",
 			"Requests sent again to another instance after a failed attempt.", nil, nil),
+		upstreamDials: prometheus.NewDesc("zeitwork_edge_upstream_dials_total",
+			"Tunnel connections opened to node agents; growing faster than traffic means kept-alive connections are not reused.", nil, nil),
 		noRoute: prometheus.NewDesc("zeitwork_edge_no_route_total",
 			"Requests for hosts without a route (also counted in 4xx).", nil, nil),
 		refused: prometheus.NewDesc("zeitwork_edge_refused_total",
@@ -43,6 +46,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.responses
 	ch <- c.upstreamErrors
 	ch <- c.retries
+	ch <- c.upstreamDials
 	ch <- c.noRoute
 	ch <- c.refused
 	ch <- c.shipDropped
@@ -55,6 +59,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.upstreamErrors, prometheus.CounterValue, float64(s.UpstreamErrors))
 	ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(s.Retries))
+	ch <- prometheus.MustNewConstMetric(c.upstreamDials, prometheus.CounterValue, float64(s.UpstreamDials))
 	ch <- prometheus.MustNewConstMetric(c.noRoute, prometheus.CounterValue, float64(s.NoRoute))
 	for reason, n := range s.Refused {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), reason)

@@ -169,7 +169,7 @@ func (e *Edge) try(w http.ResponseWriter, r *http.Request, b *backend, token str
 func (e *Edge) exchange(w http.ResponseWriter, r *http.Request, b *backend, c *upConn, upgrade bool) (int, error) {
 	// A client that leaves stops the wait for the instance, as with
 	// net/http's Transport: the deadline breaks any blocked read or write.
-	stop := context.AfterFunc(r.Context(), func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(r.Context(), c.abort)
 	defer stop()
 
 	noteInstance(w, b)

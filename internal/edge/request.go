@@ -136,7 +136,8 @@ func writeForwarded(bw *bufio.Writer, r *http.Request) {
 		bw.WriteString(ip)
 	}
 	bw.WriteString(";host=")
-	bw.WriteString(strconv.Quote(r.Host))
+	// Quoted into the writer's spare buffer: no allocation per request.
+	bw.Write(strconv.AppendQuote(bw.AvailableBuffer(), r.Host))
 	bw.WriteString(";proto=")
 	bw.WriteString(proto)
 	bw.WriteString("\r\n")

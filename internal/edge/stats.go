@@ -11,6 +11,10 @@ type Stats struct {
 	UpstreamErrors uint64
 	// Retries counts requests sent again to another attempt.
 	Retries uint64
+	// UpstreamDials counts tunnel connections opened to node agents.
+	// Under steady load it stays near the number of concurrent requests:
+	// kept-alive connections are reused, so more means churn.
+	UpstreamDials uint64
 	// NoRoute counts requests for hosts without a route (also in 4xx).
 	NoRoute uint64
 	// Refused counts requests and connections the edge turned away to
@@ -40,6 +44,7 @@ type counters struct {
 	responses      [6]atomic.Uint64
 	upstreamErrors atomic.Uint64
 	retries        atomic.Uint64
+	upstreamDials  atomic.Uint64
 	noRoute        atomic.Uint64
 	refused        [nRefused]atomic.Uint64
 }
@@ -58,6 +63,7 @@ func (e *Edge) Stats() Stats {
 	}
 	s.UpstreamErrors = e.stats.upstreamErrors.Load()
 	s.Retries = e.stats.retries.Load()
+	s.UpstreamDials = e.stats.upstreamDials.Load()
 	s.NoRoute = e.stats.noRoute.Load()
 	s.Refused = make(map[string]uint64, nRefused-1)
 	for i := 1; i < nRefused; i++ {

@@ -62,7 +62,7 @@ func (e *Edge) apply(rt api.RouteTable) {
 			k := backendKey{b.Instance, b.NodeAddr}
 			be := e.backends[k]
 			if be == nil {
-				be = newBackend(k, &e.cfg)
+				be = newBackend(k, &e.cfg, &e.stats)
 			}
 			live[k] = be
 			ro.backends = append(ro.backends, be)

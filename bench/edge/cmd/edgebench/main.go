@@ -6,14 +6,20 @@
 //	                                   the same, reading a tunnel header first:
 //	                                   the edge's target without the tunnel hop
 //	edgebench tunnel -addr A -to B     tunnel.Serve, every instance resolves to B
-//	edgebench edge -addr A -node N     the Zeitwork edge, one route via node N
+//	edgebench edge -addr A -node N [-tls-addr B -cert C -key K]
+//	                                   the Zeitwork edge, one route via node N,
+//	                                   also on HTTPS at B with the given certificate
 //	edgebench stock -addr A -node N    httputil.ReverseProxy over the same tunnel
+//	edgebench cert -dir D              a test CA and a certificate for every proxy
+//	edgebench handshakes -to A -c N -d D
+//	                                   new TLS connections per second against A
 //
 // bench/edge/run.sh starts them next to nginx and Caddy and drives wrk.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -41,16 +47,30 @@ const (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: edgebench backend|tunnel|edge|stock [flags]")
+		fmt.Fprintln(os.Stderr, "usage: edgebench backend|tunnel|edge|stock|cert|handshakes [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
-	to := fs.String("to", "", "tunnel: backend address every instance resolves to")
+	to := fs.String("to", "", "tunnel: backend address every instance resolves to; handshakes: TLS address")
 	node := fs.String("node", "", "edge, stock: tunnel address of the node")
 	stripHeader := fs.Bool("tunnel-header", false, "backend: expect a tunnel header on each connection")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until exit")
+	tlsAddr := fs.String("tls-addr", "", "edge: also serve HTTPS on this address")
+	certFile := fs.String("cert", "", "edge: certificate (PEM) for -tls-addr")
+	keyFile := fs.String("key", "", "edge: private key (PEM) for -tls-addr")
+	dir := fs.String("dir", ".", "cert: directory for ca.pem, cert.pem, key.pem")
+	conns := fs.Int("c", 16, "handshakes: concurrent connections")
+	dur := fs.Duration("d", 10*time.Second, "handshakes: duration")
 	fs.Parse(os.Args[2:])
+	switch os.Args[1] {
+	case "cert":
+		exitOn(writeCerts(*dir))
+		return
+	case "handshakes":
+		exitOn(handshakes(*to, *conns, *dur))
+		return
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err == nil && pprof.StartCPUProfile(f) == nil {
@@ -75,12 +95,16 @@ func main() {
 	case "tunnel":
 		err = tunnel.Serve(ctx, ln, benchToken, func(string) (string, bool) { return *to, true }, log)
 	case "edge":
-		err = runEdge(ctx, ln, *node, log)
+		err = runEdge(ctx, ln, *node, *tlsAddr, *certFile, *keyFile, log)
 	case "stock":
 		err = serve(ctx, ln, stockProxy(*node))
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
+	exitOn(err)
+}
+
+func exitOn(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "edgebench:", err)
 		os.Exit(1)
@@ -103,7 +127,12 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return nil
 }
 
-func runEdge(ctx context.Context, ln net.Listener, node string, log *slog.Logger) error {
+// runEdge serves the edge as the edge role does (cmd/zeitwork): its
+// server on its guarded listener, and for HTTPS a TLS listener around
+// that with the settings of edgetls.Manager.TLSConfig (TLS 1.2 and up, Go's
+// cipher suites, h2 and HTTP/1.1), here with one fixed certificate instead
+// of certmagic's on-demand cache.
+func runEdge(ctx context.Context, ln net.Listener, node, tlsAddr, certFile, keyFile string, log *slog.Logger) error {
 	src := edge.NewStaticSource(api.RouteTable{
 		Version:     1,
 		TunnelToken: benchToken,
@@ -116,7 +145,22 @@ func runEdge(ctx context.Context, ln net.Listener, node string, log *slog.Logger
 	go e.Run(ctx)
 	srv := e.NewServer("")
 	context.AfterFunc(ctx, func() { srv.Close() })
-	if err := srv.Serve(ln); err != http.ErrServerClosed {
+	errc := make(chan error, 2)
+	if tlsAddr != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return fmt.Errorf("load certificate: %w", err)
+		}
+		tln, err := net.Listen("tcp", tlsAddr)
+		if err != nil {
+			return err
+		}
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"h2", "http/1.1"}}
+		go func() { errc <- srv.Serve(tls.NewListener(e.Listener(tln), cfg)) }()
+	}
+	go func() { errc <- srv.Serve(e.Listener(ln)) }()
+	if err := <-errc; err != http.ErrServerClosed {
 		return err
 	}
 	return nil
