@@ -204,7 +204,9 @@ type Operator struct {
 	store *store.Store
 	log   *slog.Logger
 	hub   *hub
-	// internalToken lets the operator pull from its own registry.
+	// internalToken lets the operator pull from the built-in registry,
+	// whichever replica serves it: derived from the seal key, which every
+	// replica has, so that all of them make and accept the same one.
 	internalToken string
 	resolver      *resolver
 	// egress is how the operator and its nodes fetch tenants' images.
@@ -256,7 +258,7 @@ func New(cfg Config) (*Operator, error) {
 		store:         cfg.Store,
 		log:           cfg.Log,
 		hub:           newHub(),
-		internalToken: randomHex(32),
+		internalToken: "zwi_" + hex.EncodeToString(cfg.Sealer.Derive(internalTokenLabel)),
 		pruneBatch:    5000,
 		id:            randomHex(8),
 		builds:        newBuildWorkers(),
@@ -312,6 +314,10 @@ func (o *Operator) Run(ctx context.Context) error {
 	}
 	return o.reconcileLoop(ctx)
 }
+
+// internalTokenLabel names the internal registry credential among the
+// secrets derived from the seal key (seal.Sealer.Derive).
+const internalTokenLabel = "zeitwork operator internal registry token v1"
 
 func randomHex(n int) string {
 	b := make([]byte, n)
