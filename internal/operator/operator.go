@@ -233,6 +233,9 @@ type Operator struct {
 	touches tokenTouches
 	// dns answers the lookups that verify custom domains.
 	dns *dnsLookup
+	// locks holds the advisory locks of the loops that one replica at a
+	// time runs (exclusive.go).
+	locks *lockSession
 }
 
 // New returns an operator; call Run to start its reconcilers.
@@ -262,6 +265,7 @@ func New(cfg Config) (*Operator, error) {
 		pruneBatch:    5000,
 		id:            randomHex(8),
 		builds:        newBuildWorkers(),
+		locks:         &lockSession{cfg: cfg.Store.Pool.Config().ConnConfig.Copy()},
 	}
 	if cfg.GitDir != "" {
 		o.git, err = newGitRemote(cfg.GitDir)
@@ -296,6 +300,7 @@ func (o *Operator) Handler() http.Handler { return o.handler }
 
 // Run listens for database changes and reconciles until ctx ends.
 func (o *Operator) Run(ctx context.Context) error {
+	defer o.locks.close()
 	go o.hub.listen(ctx, o.store.Pool, o.log)
 	go o.registryGC(ctx)
 	go o.pruneLoop(ctx)
