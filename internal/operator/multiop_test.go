@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -46,6 +47,8 @@ func newRoundRobin(t *testing.T) *roundRobin {
 			r.Out.Host = r.In.Host
 		},
 		FlushInterval: -1,
+		// Polls cut short when the test ends are no news.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	rr.srv = httptest.NewServer(proxy)
 	t.Cleanup(rr.srv.Close)
@@ -121,7 +124,8 @@ func TestTwoOperatorsBehindOneAddress(t *testing.T) {
 		deps = append(deps, d)
 	}
 
-	t.Run("each deployment is placed once and resolved", func(t *testing.T) {
+	// Each deployment is placed once and its image resolved.
+	{
 		h.eventually("placement", func() bool {
 			return len(running(n1.desired()))+len(running(n2.desired())) == 3*len(deps)
 		})
@@ -138,7 +142,7 @@ func TestTwoOperatorsBehindOneAddress(t *testing.T) {
 			h.checkInstancesPerDeployment(3)
 			time.Sleep(100 * time.Millisecond) // reconcile passes run every 200 ms
 		}
-	})
+	}
 
 	edgeToken, err := operator.CreateEdgeToken(context.Background(), h.store, "edge")
 	if err != nil {
@@ -146,7 +150,8 @@ func TestTwoOperatorsBehindOneAddress(t *testing.T) {
 	}
 	tables := watchRoutes(t, front.srv.URL, edgeToken)
 
-	t.Run("an edge sees changes made through either replica", func(t *testing.T) {
+	// An edge sees changes made through either replica.
+	{
 		waitTable(t, tables, "routes of all three projects", func(rt api.RouteTable) bool {
 			return backends(rt, "web.apps.test") == 3 && backends(rt, "api.apps.test") == 3 && backends(rt, "docs.apps.test") == 3
 		})
@@ -173,9 +178,10 @@ func TestTwoOperatorsBehindOneAddress(t *testing.T) {
 				return false
 			})
 		}
-	})
+	}
 
-	t.Run("long polls do not spin", func(t *testing.T) {
+	// Long polls do not spin.
+	{
 		// Replaced instances start and report healthy: let it settle.
 		for _, n := range []*fakeNode{n1, n2} {
 			go pollDesired(t, front.srv.URL, n)
@@ -206,7 +212,7 @@ func TestTwoOperatorsBehindOneAddress(t *testing.T) {
 		if limit := int(3 * (2 + 2*moved)); requests > limit {
 			t.Fatalf("%d long-poll requests in 2 s with %d changes: polls spin (want at most %d)", requests, moved, limit)
 		}
-	})
+	}
 }
 
 // checkInstancesPerDeployment fails unless every active deployment has
@@ -339,4 +345,88 @@ func changeVersion(t *testing.T, h *harness) int64 {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestBuildPushesThroughAnotherReplica: the builder of one replica pushes
+// to the registry address, which another replica answers; that replica
+// accepts the build's push token, kept as a hash in the database.
+func TestBuildPushesThroughAnotherReplica(t *testing.T) {
+	dbURL := storetest.URL(t)
+	b := operatortest.StartOn(t, dbURL) // runs no builds: serves the registry
+	fake := &operatortest.Builder{}
+	a := operatortest.StartOn(t, dbURL, withBuilder(fake), func(c *operator.Config) {
+		c.RegistryHost = strings.TrimPrefix(b.URL, "http://")
+	})
+	h := &harness{t: t, url: a.URL, store: a.Store, token: a.Token}
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	code, bd, e := upload(t, a.URL, a.Token, "web", "", contextArchive(t, dockerfile))
+	if code != http.StatusAccepted {
+		t.Fatalf("upload: %d %+v", code, e)
+	}
+	if got := waitBuild(t, a.URL, a.Token, bd.ID, api.BuildDone, api.BuildFailed); got.Status != api.BuildDone {
+		t.Fatalf("build pushed through the other replica: %s (%s)", got.Status, got.Reason)
+	}
+	// The token ends with the build: nobody pushes with it afterwards.
+	tok := fake.Requests()[0].PushPassword
+	req, _ := http.NewRequest("GET", b.URL+"/v2/", nil)
+	req.SetBasicAuth("zeitwork", tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a finished build's push token: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestLongPollSurvivesLostNotifications: a change committed while the
+// replica's LISTEN connection is down still ends a poll that waits for it,
+// because the replica reads the version again when it listens again.
+func TestLongPollSurvivesLostNotifications(t *testing.T) {
+	srv := operatortest.Start(t)
+	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token}
+	edgeToken, err := operator.CreateEdgeToken(context.Background(), h.store, "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rt api.RouteTable
+	h.call("GET", "/v1/edge/routes", edgeToken, nil, &rt)
+	polled := make(chan api.RouteTable, 1)
+	go func() {
+		var next api.RouteTable
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/edge/routes?after="+strconv.FormatInt(rt.Version, 10), nil)
+		req.Header.Set("Authorization", "Bearer "+edgeToken)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			json.NewDecoder(resp.Body).Decode(&next)
+			resp.Body.Close()
+		}
+		polled <- next
+	}()
+	// The poll waits: nothing changed.
+	select {
+	case got := <-polled:
+		t.Fatalf("a poll at the current version answered at once: %d after %d", got.Version, rt.Version)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// Cut the LISTEN connection (the only one that reads the version) and
+	// change something before it is back (it waits 100 ms first).
+	var cut int
+	err = h.store.Pool.QueryRow(context.Background(), `
+		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE query LIKE '%FROM change_feed%' AND pid <> pg_backend_pid()`).Scan(&cut)
+	if err != nil || cut != 1 {
+		t.Fatalf("cut the listen connection: %d cut, %v", cut, err)
+	}
+	if code := h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil); code != 201 {
+		t.Fatalf("create project: %d", code)
+	}
+	select {
+	case got := <-polled:
+		if got.Version <= rt.Version {
+			t.Fatalf("poll answered version %d after %d", got.Version, rt.Version)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a change made while notifications were lost did not end the poll")
+	}
 }
