@@ -430,3 +430,29 @@ func TestLongPollSurvivesLostNotifications(t *testing.T) {
 		t.Fatal("a change made while notifications were lost did not end the poll")
 	}
 }
+
+// TestTwoOperatorsPostEachGitHubStatusOnce: replicas woken by the same
+// change do not both post the commit's statuses.
+func TestTwoOperatorsPostEachGitHubStatusOnce(t *testing.T) {
+	f := startGitHub(t)
+	operatortest.StartOn(t, f.store.Pool.Config().ConnString(), func(c *operator.Config) {
+		c.AdminToken, c.NodeGrace = adminToken, f.grace
+		c.RegistryHost = strings.TrimPrefix(f.url, "http://") // the replicas' one registry address
+	})
+	n := f.register("eu", "10.0.0.1:7443")
+	if code, out := f.deliver("push", "d-1", f.pushEvent("acme/web", "main", f.head), ""); code != http.StatusAccepted {
+		t.Fatalf("push: %d %v", code, out)
+	}
+	bid := f.builds()[0].ID
+	f.goLive(n, bid)
+	f.eventually("success status", func() bool {
+		st := f.statusesOf(f.head)
+		return len(st) > 0 && st[len(st)-1].State == "success"
+	})
+	seen := map[string]int{}
+	for _, s := range f.statusesOf(f.head) {
+		if seen[s.State]++; seen[s.State] > 1 {
+			t.Fatalf("status %s posted twice: %+v", s.State, f.statusesOf(f.head))
+		}
+	}
+}
