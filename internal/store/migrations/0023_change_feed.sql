@@ -17,9 +17,10 @@
 -- what counts as a change: notify_change() now only marks the transaction,
 -- and the deferred *_version triggers bump once per marked transaction and
 -- NOTIFY zeitwork_changes with the new version as payload. A table whose
--- notify trigger has no *_version trigger beside it (one added later) is
--- bumped at once instead: still correct, only with the row lock held
--- longer.
+-- notify trigger has no <table>_version trigger beside it is bumped at once
+-- instead: still correct, but the row lock is then held until commit, and
+-- may deadlock with row locks; give every table that calls notify_change()
+-- its <table>_version trigger.
 CREATE TABLE change_feed (
     id      boolean PRIMARY KEY DEFAULT true CHECK (id),
     version bigint NOT NULL
@@ -37,14 +38,16 @@ BEGIN
 END;
 $$;
 
--- The tables below have a *_version trigger.
+-- Marks the transaction for its table's <table>_version trigger, or bumps
+-- at once on a table without one.
 CREATE OR REPLACE FUNCTION notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    state text := current_setting('zeitwork.change', true);
 BEGIN
-    IF current_setting('zeitwork.change', true) IS NOT DISTINCT FROM 'bumped' THEN
-        RETURN NULL; -- this transaction holds the row: its version is ordered
+    IF state IN ('pending', 'bumped') THEN
+        RETURN NULL; -- bumped at commit, or bumped already under the row's lock
     END IF;
-    IF TG_TABLE_NAME = ANY (ARRAY['deployments', 'instances', 'projects', 'env_vars', 'nodes',
-                                  'builds', 'domains', 'memberships', 'api_tokens']) THEN
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = TG_RELID AND tgname = TG_TABLE_NAME || '_version') THEN
         PERFORM set_config('zeitwork.change', 'pending', true);
     ELSE
         PERFORM change_feed_bump();
