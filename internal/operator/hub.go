@@ -133,3 +133,17 @@ func (h *hub) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 		h.advance(v)
 	}
 }
+
+// currentVersion reads the version from the database, so that a table or
+// state answered right after a write of this or another replica is keyed
+// by a version that includes it (the notification may still be on its
+// way); if the database does not answer, the hub's version will do.
+func (o *Operator) currentVersion(ctx context.Context) int64 {
+	v, err := o.store.GetChangeVersion(ctx)
+	if err != nil {
+		v, _ = o.hub.Version()
+		return v
+	}
+	o.hub.advance(v)
+	return v
+}

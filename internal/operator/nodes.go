@@ -140,7 +140,7 @@ func (o *Operator) desiredState(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o.waitForChange(r, 25*time.Second)
-	version, _ := o.hub.Version()
+	version := o.currentVersion(r.Context())
 	ins, err := o.store.ListNodeInstances(r.Context(), uuid.NullUUID{UUID: id, Valid: true})
 	if err != nil {
 		return err
