@@ -132,6 +132,17 @@ func (o *Operator) authenticate(r *http.Request) (principal, error) {
 	if org, ok := o.builds.pushOrg(tok); ok {
 		return principal{kind: kindBuild, orgID: org, role: roleDeveloper, addr: addr}, nil
 	}
+	if strings.HasPrefix(tok, "zwb_") {
+		// A build another replica runs, pushing through this one.
+		org, err := o.store.GetBuildPushOrg(r.Context(), hashToken(tok))
+		if errors.Is(store.Classify(err), store.ErrNotFound) {
+			return principal{}, errUnauthorized
+		}
+		if err != nil {
+			return principal{}, err
+		}
+		return principal{kind: kindBuild, orgID: org, role: roleDeveloper, addr: addr}, nil
+	}
 	row, err := o.store.GetAPITokenByHash(r.Context(), hashToken(tok))
 	if err != nil {
 		if errors.Is(store.Classify(err), store.ErrNotFound) {

@@ -176,8 +176,15 @@ func (o *Operator) claimBuilds(ctx context.Context, wg *sync.WaitGroup) {
 			o.log.Error("claim build", "build", b.ID, "err", err)
 			return // the lease expires and the build is retried
 		}
+		// The builder pushes to RegistryHost, which may be another
+		// replica: the token's hash goes to the database for it.
+		push := "zwb_" + randomHex(32)
+		if err := o.store.SetBuildPushToken(ctx, db.SetBuildPushTokenParams{ID: b.ID, PushTokenHash: hashToken(push)}); err != nil {
+			o.log.Error("claim build", "build", b.ID, "err", err)
+			return // the lease expires and the build is retried
+		}
 		bctx, cancel := context.WithCancelCause(ctx)
-		o.builds.add(b.ID, runningBuild{owner: owner, cancel: cancel, pushToken: "zwb_" + randomHex(32), org: p.OrganisationID})
+		o.builds.add(b.ID, runningBuild{owner: owner, cancel: cancel, pushToken: push, org: p.OrganisationID})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

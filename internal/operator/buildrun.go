@@ -142,6 +142,10 @@ func (o *Operator) runBuilder(ctx, bctx context.Context, run *buildRun, p db.Pro
 	run.enter(stageBuild)
 	res, err := o.callBuilder(bctx, req)
 	o.builds.revokePush(b.ID)
+	if err := o.store.ClearBuildPushToken(context.WithoutCancel(ctx), b.ID); err != nil {
+		// The token still dies with the build's status (GetBuildPushOrg).
+		o.log.Warn("revoke build push token", "build", b.ID, "err", err)
+	}
 	run.end()
 	logw.Close()
 	if err != nil {

@@ -308,13 +308,16 @@ func (o *Operator) nextState(d db.Domain, c domainCheck, lookupErr error, now ti
 }
 
 // domainLoop checks the domains that are due, every cfg.Domains.Every,
-// until ctx ends. Replicas may check one domain at once; both record what
-// DNS said, so that only costs a lookup.
+// until ctx ends, on one replica at a time (domainCheckLock): two checks
+// of one domain racing could record opposite answers, or log a state
+// change twice.
 func (o *Operator) domainLoop(ctx context.Context) {
 	tick := time.NewTicker(o.cfg.Domains.Every)
 	defer tick.Stop()
 	for {
-		o.checkDueDomains(ctx)
+		if _, err := o.exclusively(ctx, domainCheckLock, o.checkDueDomains); err != nil && ctx.Err() == nil {
+			o.log.Warn("check domains", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -323,7 +326,7 @@ func (o *Operator) domainLoop(ctx context.Context) {
 	}
 }
 
-func (o *Operator) checkDueDomains(ctx context.Context) {
+func (o *Operator) checkDueDomains(ctx context.Context) error {
 	expired, err := o.store.ExpirePendingDomains(ctx, o.cfg.Domains.PendingTTL.Seconds())
 	if err != nil && ctx.Err() == nil {
 		o.log.Warn("release unverified domains", "err", err)
@@ -336,7 +339,7 @@ func (o *Operator) checkDueDomains(ctx context.Context) {
 		if ctx.Err() == nil {
 			o.log.Warn("list domains due a check", "err", err)
 		}
-		return
+		return nil
 	}
 	for _, d := range due {
 		p, err := o.store.GetProject(ctx, d.ProjectID)
@@ -352,4 +355,5 @@ func (o *Operator) checkDueDomains(ctx context.Context) {
 			o.log.Warn("check domain", "domain", d.Name, "err", err)
 		}
 	}
+	return nil
 }

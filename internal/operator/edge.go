@@ -35,7 +35,7 @@ func (o *Operator) edgeRoutes(w http.ResponseWriter, r *http.Request) error {
 
 // RouteTable returns the hosts the edges serve and their healthy backends.
 func (o *Operator) RouteTable(ctx context.Context) (*api.RouteTable, error) {
-	version, _ := o.hub.Version()
+	version := o.currentVersion(ctx)
 	o.lastRoutes.mu.Lock()
 	defer o.lastRoutes.mu.Unlock()
 	if t := o.lastRoutes.table; t != nil && t.Version == version {

@@ -24,7 +24,9 @@ func (o *Operator) githubStatusLoop(ctx context.Context) {
 	lastPrune := time.Time{}
 	for {
 		_, changed := o.hub.Version()
-		o.reportGitHubStatuses(ctx)
+		if _, err := o.exclusively(ctx, githubStatusLock, o.reportGitHubStatuses); err != nil && ctx.Err() == nil {
+			o.log.Warn("report github statuses", "err", err)
+		}
 		if time.Since(lastPrune) > time.Hour {
 			o.pruneGitHubDeliveries(ctx)
 			lastPrune = time.Now()
@@ -51,17 +53,19 @@ func (o *Operator) pruneGitHubDeliveries(ctx context.Context) {
 // reportGitHubStatuses posts what changed since the last pass. A build
 // reported for the first time gets pending first, so that the commit
 // shows it was picked up even if it is over by now.
-func (o *Operator) reportGitHubStatuses(ctx context.Context) {
+// One replica at a time reports (githubStatusLock), so that none posts a
+// status another is posting.
+func (o *Operator) reportGitHubStatuses(ctx context.Context) error {
 	rows, err := o.store.ListGitHubBuildsToReport(ctx, 50)
 	if err != nil || len(rows) == 0 {
 		if err != nil && ctx.Err() == nil {
 			o.log.Warn("list github statuses to report", "err", err)
 		}
-		return
+		return nil
 	}
 	app, _, err := o.githubApp(ctx)
 	if err != nil {
-		return
+		return nil
 	}
 	for _, row := range rows {
 		want := o.commitStatus(row)
@@ -75,6 +79,7 @@ func (o *Operator) reportGitHubStatuses(ctx context.Context) {
 		}
 		o.postStatus(ctx, app, row, want)
 	}
+	return nil
 }
 
 // postStatus posts s, retrying a few times, and records it as reported.

@@ -140,7 +140,7 @@ func (o *Operator) desiredState(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o.waitForChange(r, 25*time.Second)
-	version, _ := o.hub.Version()
+	version := o.currentVersion(r.Context())
 	ins, err := o.store.ListNodeInstances(r.Context(), uuid.NullUUID{UUID: id, Valid: true})
 	if err != nil {
 		return err
@@ -215,20 +215,30 @@ func (o *Operator) desiredBase(r *http.Request, deploymentID uuid.UUID) (api.Des
 	}, p.ID, nil
 }
 
-// waitForChange blocks while ?after= equals the current version.
+// waitForChange blocks while the version is not past ?after=, at most max.
+// Versions are the database's (hub.go), so a poll that names a version
+// another replica gave out waits here as it would there; one newer than
+// this replica has heard of (its notification is on its way) waits for
+// the next one too. It never answers early for a version that did not move.
 func (o *Operator) waitForChange(r *http.Request, max time.Duration) {
 	after, err := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 	if err != nil {
 		return
 	}
-	version, changed := o.hub.Version()
-	if after != version {
-		return
-	}
-	select {
-	case <-changed:
-	case <-time.After(max):
-	case <-r.Context().Done():
+	timeout := time.NewTimer(max)
+	defer timeout.Stop()
+	for {
+		version, changed := o.hub.Version()
+		if version > after {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout.C:
+			return
+		case <-r.Context().Done():
+			return
+		}
 	}
 }
 

@@ -204,7 +204,9 @@ type Operator struct {
 	store *store.Store
 	log   *slog.Logger
 	hub   *hub
-	// internalToken lets the operator pull from its own registry.
+	// internalToken lets the operator pull from the built-in registry,
+	// whichever replica serves it: derived from the seal key, which every
+	// replica has, so that all of them make and accept the same one.
 	internalToken string
 	resolver      *resolver
 	// egress is how the operator and its nodes fetch tenants' images.
@@ -231,6 +233,9 @@ type Operator struct {
 	touches tokenTouches
 	// dns answers the lookups that verify custom domains.
 	dns *dnsLookup
+	// locks holds the advisory locks of the loops that one replica at a
+	// time runs (exclusive.go).
+	locks *lockSession
 }
 
 // New returns an operator; call Run to start its reconcilers.
@@ -256,10 +261,11 @@ func New(cfg Config) (*Operator, error) {
 		store:         cfg.Store,
 		log:           cfg.Log,
 		hub:           newHub(),
-		internalToken: randomHex(32),
+		internalToken: "zwi_" + hex.EncodeToString(cfg.Sealer.Derive(internalTokenLabel)),
 		pruneBatch:    5000,
 		id:            randomHex(8),
 		builds:        newBuildWorkers(),
+		locks:         &lockSession{cfg: cfg.Store.Pool.Config().ConnConfig.Copy()},
 	}
 	if cfg.GitDir != "" {
 		o.git, err = newGitRemote(cfg.GitDir)
@@ -294,6 +300,7 @@ func (o *Operator) Handler() http.Handler { return o.handler }
 
 // Run listens for database changes and reconciles until ctx ends.
 func (o *Operator) Run(ctx context.Context) error {
+	defer o.locks.close()
 	go o.hub.listen(ctx, o.store.Pool, o.log)
 	go o.registryGC(ctx)
 	go o.pruneLoop(ctx)
@@ -312,6 +319,10 @@ func (o *Operator) Run(ctx context.Context) error {
 	}
 	return o.reconcileLoop(ctx)
 }
+
+// internalTokenLabel names the internal registry credential among the
+// secrets derived from the seal key (seal.Sealer.Derive).
+const internalTokenLabel = "zeitwork operator internal registry token v1"
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -14,10 +14,6 @@ import (
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
-// reconcileLock is the advisory lock held by the one operator replica that
-// reconciles at a time; the others serve the API and wait their turn.
-const reconcileLock = 0x7a77726563 // "zwrec"
-
 func (o *Operator) reconcileLoop(ctx context.Context) error {
 	tick := time.NewTicker(o.cfg.Resync)
 	defer tick.Stop()
@@ -35,23 +31,15 @@ func (o *Operator) reconcileLoop(ctx context.Context) error {
 	}
 }
 
+// reconcileLocked runs a pass if no other replica is running one: the
+// replica holding reconcileLock decides, the others serve the API.
 func (o *Operator) reconcileLocked(ctx context.Context) error {
-	conn, err := o.store.Pool.Acquire(ctx)
-	if err != nil {
+	_, err := o.exclusively(ctx, reconcileLock, func(ctx context.Context) error {
+		start := time.Now()
+		err := o.Reconcile(ctx)
+		o.metrics.reconcile.Observe(time.Since(start).Seconds())
 		return err
-	}
-	defer conn.Release()
-	var got bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", reconcileLock).Scan(&got); err != nil {
-		return err
-	}
-	if !got {
-		return nil
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", reconcileLock)
-	start := time.Now()
-	err = o.Reconcile(ctx)
-	o.metrics.reconcile.Observe(time.Since(start).Seconds())
+	})
 	return err
 }
 

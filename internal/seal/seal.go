@@ -8,7 +8,9 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -18,7 +20,10 @@ import (
 const KeySize = 32
 
 // Sealer seals and opens values with one key.
-type Sealer struct{ aead cipher.AEAD }
+type Sealer struct {
+	aead cipher.AEAD
+	prk  []byte // HKDF pseudorandom key for Derive
+}
 
 // New returns a Sealer for a 32-byte key.
 func New(key []byte) (*Sealer, error) {
@@ -33,7 +38,23 @@ func New(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sealer{aead: aead}, nil
+	prk, err := hkdf.Extract(sha256.New, key, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{aead: aead, prk: prk}, nil
+}
+
+// Derive returns a 32-byte secret for label (HKDF-SHA256 of the key), the
+// same in every process with the key: operator replicas share secrets
+// such as their registry credential without storing them anywhere. A
+// derived secret reveals neither the key nor other labels' secrets.
+func (s *Sealer) Derive(label string) []byte {
+	out, err := hkdf.Expand(sha256.New, s.prk, label, 32)
+	if err != nil {
+		panic(err) // only for lengths over 255*32
+	}
+	return out
 }
 
 // ParseKey decodes a base64 key as written in configuration.

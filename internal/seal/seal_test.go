@@ -33,3 +33,23 @@ func TestRoundTripAndBinding(t *testing.T) {
 		t.Fatal("short key accepted")
 	}
 }
+
+func TestDeriveSameForKeyDistinctPerLabelAndKey(t *testing.T) {
+	k1, _ := ParseKey(NewKey())
+	k2, _ := ParseKey(NewKey())
+	a, _ := New(k1)
+	b, _ := New(k1)
+	c, _ := New(k2)
+	if !bytes.Equal(a.Derive("x"), b.Derive("x")) {
+		t.Fatal("two sealers with one key derive different secrets")
+	}
+	if bytes.Equal(a.Derive("x"), a.Derive("y")) {
+		t.Fatal("two labels derive the same secret")
+	}
+	if bytes.Equal(a.Derive("x"), c.Derive("x")) {
+		t.Fatal("two keys derive the same secret")
+	}
+	if len(a.Derive("x")) != 32 || bytes.Contains(a.Derive("x"), k1[:8]) {
+		t.Fatal("derived secret is not 32 bytes of its own")
+	}
+}

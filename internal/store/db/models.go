@@ -83,6 +83,7 @@ type Build struct {
 	GithubReported       string
 	ImageRef             string
 	RootDir              string
+	PushTokenHash        []byte
 }
 
 type BuildArg struct {
@@ -102,6 +103,11 @@ type BuildLogLine struct {
 	BuildID  uuid.UUID
 	LoggedAt time.Time
 	Line     string
+}
+
+type ChangeFeed struct {
+	ID      bool
+	Version int64
 }
 
 type Deployment struct {

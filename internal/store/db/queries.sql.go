@@ -158,7 +158,7 @@ WHERE id = (
     SELECT id FROM builds WHERE status = 'queued' ORDER BY created_at
     FOR UPDATE SKIP LOCKED LIMIT 1
 )
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir, push_token_hash
 `
 
 type ClaimBuildParams struct {
@@ -199,6 +199,7 @@ func (q *Queries) ClaimBuild(ctx context.Context, arg ClaimBuildParams) (Build, 
 		&i.GithubReported,
 		&i.ImageRef,
 		&i.RootDir,
+		&i.PushTokenHash,
 	)
 	return i, err
 }
@@ -218,6 +219,15 @@ func (q *Queries) CleanupACMEChallenge(ctx context.Context, arg CleanupACMEChall
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const clearBuildPushToken = `-- name: ClearBuildPushToken :exec
+UPDATE builds SET push_token_hash = NULL WHERE id = $1
+`
+
+func (q *Queries) ClearBuildPushToken(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, clearBuildPushToken, id)
+	return err
 }
 
 const clearLiveDeployment = `-- name: ClearLiveDeployment :exec
@@ -351,7 +361,7 @@ func (q *Queries) CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) 
 const createBuild = `-- name: CreateBuild :one
 
 INSERT INTO builds (id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir, push_token_hash
 `
 
 type CreateBuildParams struct {
@@ -411,6 +421,7 @@ func (q *Queries) CreateBuild(ctx context.Context, arg CreateBuildParams) (Build
 		&i.GithubReported,
 		&i.ImageRef,
 		&i.RootDir,
+		&i.PushTokenHash,
 	)
 	return i, err
 }
@@ -1005,7 +1016,7 @@ UPDATE builds
 SET status = 'done', reason = '', image_digest = $2, deployment_id = $3, timings = $4,
     lease_owner = '', finished_at = now(), updated_at = now()
 WHERE id = $1 AND status = $5::text AND lease_owner = $6::text
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir, push_token_hash
 `
 
 type FinishBuildParams struct {
@@ -1056,6 +1067,7 @@ func (q *Queries) FinishBuild(ctx context.Context, arg FinishBuildParams) (Build
 		&i.GithubReported,
 		&i.ImageRef,
 		&i.RootDir,
+		&i.PushTokenHash,
 	)
 	return i, err
 }
@@ -1143,7 +1155,7 @@ func (q *Queries) GetAPITokenByHash(ctx context.Context, tokenHash []byte) (GetA
 }
 
 const getBuild = `-- name: GetBuild :one
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir FROM builds WHERE id = $1
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir, push_token_hash FROM builds WHERE id = $1
 `
 
 func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (Build, error) {
@@ -1177,6 +1189,7 @@ func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (Build, error) {
 		&i.GithubReported,
 		&i.ImageRef,
 		&i.RootDir,
+		&i.PushTokenHash,
 	)
 	return i, err
 }
@@ -1190,6 +1203,32 @@ func (q *Queries) GetBuildContext(ctx context.Context, buildID uuid.UUID) ([]byt
 	var archive []byte
 	err := row.Scan(&archive)
 	return archive, err
+}
+
+const getBuildPushOrg = `-- name: GetBuildPushOrg :one
+SELECT p.organisation_id FROM builds b JOIN projects p ON p.id = b.project_id
+WHERE b.push_token_hash = $1 AND b.status IN ('building', 'pushing')
+`
+
+// The organisation of the running build whose push token hashes to $1.
+func (q *Queries) GetBuildPushOrg(ctx context.Context, pushTokenHash []byte) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, getBuildPushOrg, pushTokenHash)
+	var organisation_id uuid.UUID
+	err := row.Scan(&organisation_id)
+	return organisation_id, err
+}
+
+const getChangeVersion = `-- name: GetChangeVersion :one
+
+SELECT version FROM change_feed
+`
+
+// Several operators (issue 8): the shared change feed and build push tokens.
+func (q *Queries) GetChangeVersion(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, getChangeVersion)
+	var version int64
+	err := row.Scan(&version)
+	return version, err
 }
 
 const getDeployment = `-- name: GetDeployment :one
@@ -2043,7 +2082,7 @@ func (q *Queries) ListBuildLogLines(ctx context.Context, arg ListBuildLogLinesPa
 }
 
 const listBuilds = `-- name: ListBuilds :many
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir FROM builds WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir, push_token_hash FROM builds WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListBuildsParams struct {
@@ -2088,6 +2127,7 @@ func (q *Queries) ListBuilds(ctx context.Context, arg ListBuildsParams) ([]Build
 			&i.GithubReported,
 			&i.ImageRef,
 			&i.RootDir,
+			&i.PushTokenHash,
 		); err != nil {
 			return nil, err
 		}
@@ -2378,7 +2418,7 @@ func (q *Queries) ListEnvVars(ctx context.Context, projectID uuid.UUID) ([]EnvVa
 }
 
 const listExpiredBuilds = `-- name: ListExpiredBuilds :many
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir FROM builds WHERE status IN ('building', 'pushing') AND lease_expires_at < now()
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir, push_token_hash FROM builds WHERE status IN ('building', 'pushing') AND lease_expires_at < now()
 `
 
 func (q *Queries) ListExpiredBuilds(ctx context.Context) ([]Build, error) {
@@ -2418,6 +2458,7 @@ func (q *Queries) ListExpiredBuilds(ctx context.Context) ([]Build, error) {
 			&i.GithubReported,
 			&i.ImageRef,
 			&i.RootDir,
+			&i.PushTokenHash,
 		); err != nil {
 			return nil, err
 		}
@@ -2914,7 +2955,7 @@ func (q *Queries) ListOrganisationProjectNames(ctx context.Context, organisation
 }
 
 const listOrganisationRunningBuilds = `-- name: ListOrganisationRunningBuilds :many
-SELECT b.id, b.project_id, b.source, b.commit_sha, b.branch, b.commit_message, b.commit_author, b.dockerfile, b.target, b.preview, b.status, b.reason, b.timings, b.image_digest, b.deployment_id, b.attempts, b.lease_owner, b.lease_expires_at, b.created_at, b.updated_at, b.started_at, b.finished_at, b.github_repo, b.github_installation_id, b.github_reported, b.image_ref, b.root_dir FROM builds b JOIN projects p ON p.id = b.project_id
+SELECT b.id, b.project_id, b.source, b.commit_sha, b.branch, b.commit_message, b.commit_author, b.dockerfile, b.target, b.preview, b.status, b.reason, b.timings, b.image_digest, b.deployment_id, b.attempts, b.lease_owner, b.lease_expires_at, b.created_at, b.updated_at, b.started_at, b.finished_at, b.github_repo, b.github_installation_id, b.github_reported, b.image_ref, b.root_dir, b.push_token_hash FROM builds b JOIN projects p ON p.id = b.project_id
 WHERE p.organisation_id = $1 AND b.status IN ('queued', 'building', 'pushing')
 ORDER BY b.created_at
 `
@@ -2957,6 +2998,7 @@ func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisatio
 			&i.GithubReported,
 			&i.ImageRef,
 			&i.RootDir,
+			&i.PushTokenHash,
 		); err != nil {
 			return nil, err
 		}
@@ -3008,7 +3050,7 @@ func (q *Queries) ListProjectDomains(ctx context.Context, projectID uuid.UUID) (
 }
 
 const listProjectRunningBuilds = `-- name: ListProjectRunningBuilds :many
-SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir FROM builds WHERE project_id = $1 AND status IN ('queued', 'building', 'pushing') ORDER BY created_at
+SELECT id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir, push_token_hash FROM builds WHERE project_id = $1 AND status IN ('queued', 'building', 'pushing') ORDER BY created_at
 `
 
 func (q *Queries) ListProjectRunningBuilds(ctx context.Context, projectID uuid.UUID) ([]Build, error) {
@@ -3048,6 +3090,7 @@ func (q *Queries) ListProjectRunningBuilds(ctx context.Context, projectID uuid.U
 			&i.GithubReported,
 			&i.ImageRef,
 			&i.RootDir,
+			&i.PushTokenHash,
 		); err != nil {
 			return nil, err
 		}
@@ -4129,6 +4172,20 @@ func (q *Queries) SetBuildImageRef(ctx context.Context, arg SetBuildImageRefPara
 	return err
 }
 
+const setBuildPushToken = `-- name: SetBuildPushToken :exec
+UPDATE builds SET push_token_hash = $2 WHERE id = $1
+`
+
+type SetBuildPushTokenParams struct {
+	ID            uuid.UUID
+	PushTokenHash []byte
+}
+
+func (q *Queries) SetBuildPushToken(ctx context.Context, arg SetBuildPushTokenParams) error {
+	_, err := q.db.Exec(ctx, setBuildPushToken, arg.ID, arg.PushTokenHash)
+	return err
+}
+
 const setBuildTimings = `-- name: SetBuildTimings :exec
 UPDATE builds SET timings = $2 WHERE id = $1
 `
@@ -4350,7 +4407,7 @@ WHERE id = $3 AND status = $4::text
   -- A runner writes only under its own claim; recovery only past the lease.
   AND ($5::text = '' OR lease_owner = $5::text)
   AND (NOT $6::boolean OR lease_expires_at < now())
-RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir
+RETURNING id, project_id, source, commit_sha, branch, commit_message, commit_author, dockerfile, target, preview, status, reason, timings, image_digest, deployment_id, attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, finished_at, github_repo, github_installation_id, github_reported, image_ref, root_dir, push_token_hash
 `
 
 type TransitionBuildParams struct {
@@ -4401,6 +4458,7 @@ func (q *Queries) TransitionBuild(ctx context.Context, arg TransitionBuildParams
 		&i.GithubReported,
 		&i.ImageRef,
 		&i.RootDir,
+		&i.PushTokenHash,
 	)
 	return i, err
 }

@@ -739,3 +739,18 @@ SELECT count(*) FROM acme_challenges WHERE expires_at > now();
 
 -- name: PruneACMEChallenges :execrows
 DELETE FROM acme_challenges WHERE expires_at <= now();
+-- Several operators (issue 8): the shared change feed and build push tokens.
+
+-- name: GetChangeVersion :one
+SELECT version FROM change_feed;
+
+-- name: SetBuildPushToken :exec
+UPDATE builds SET push_token_hash = $2 WHERE id = $1;
+
+-- name: ClearBuildPushToken :exec
+UPDATE builds SET push_token_hash = NULL WHERE id = $1;
+
+-- name: GetBuildPushOrg :one
+-- The organisation of the running build whose push token hashes to $1.
+SELECT p.organisation_id FROM builds b JOIN projects p ON p.id = b.project_id
+WHERE b.push_token_hash = $1 AND b.status IN ('building', 'pushing');
