@@ -217,6 +217,7 @@ type Instance struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	HealthyAt    *time.Time
+	RetiringAt   *time.Time
 }
 
 type Invitation struct {
@@ -258,6 +259,10 @@ type Node struct {
 	State           string
 	LastHeartbeatAt time.Time
 	CreatedAt       time.Time
+	Vcpus           int32
+	MemoryMib       int32
+	DiskGib         int32
+	Drained         bool
 }
 
 type Organisation struct {
@@ -289,6 +294,7 @@ type Project struct {
 	ClientRateLimitBurst   int32
 	HstsMaxAge             int32
 	HttpsRedirectVersioned bool
+	Regions                []string
 }
 
 type Region struct {

@@ -696,3 +696,32 @@ UPDATE projects
 SET hsts_max_age = $2, https_redirect_versioned = $3
 WHERE id = $1
 RETURNING *;
+
+-- Regions and capacity (issue 8): node capacity and drain, project regions,
+-- and what the scheduler plans from.
+
+-- name: SetNodeCapacity :exec
+UPDATE nodes SET vcpus = $2, memory_mib = $3, disk_gib = $4 WHERE id = $1;
+
+-- name: SetNodeDrained :one
+UPDATE nodes SET drained = $2 WHERE id = $1 RETURNING *;
+
+-- name: UpdateProjectRegions :one
+UPDATE projects SET regions = $2 WHERE id = $1 RETURNING *;
+
+-- name: ListPlacementInstances :many
+-- Live instances with the size their project gives them, for the
+-- scheduler's capacity accounting. retired: out of the route table for
+-- longer than the drain period, so edges no longer send it requests.
+SELECT i.id, i.deployment_id, i.region_id, i.node_id, i.desired, i.state,
+       p.vcpus, p.memory_mib, i.retiring_at IS NOT NULL AS retiring,
+       COALESCE(i.retiring_at < now() - make_interval(secs => sqlc.arg(drain_seconds)::float8), false)::boolean AS retired
+FROM instances i
+JOIN deployments d ON d.id = i.deployment_id
+JOIN projects p ON p.id = d.project_id
+WHERE i.state <> 'stopped'
+ORDER BY i.created_at, i.id;
+
+-- name: RetireInstance :exec
+-- Takes an instance out of the route table; idempotent.
+UPDATE instances SET retiring_at = now(), updated_at = now() WHERE id = $1 AND retiring_at IS NULL;
