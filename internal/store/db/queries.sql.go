@@ -2913,7 +2913,7 @@ func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisatio
 
 const listPlacementInstances = `-- name: ListPlacementInstances :many
 SELECT i.id, i.deployment_id, i.region_id, i.node_id, i.desired, i.state,
-       p.vcpus, p.memory_mib, i.retiring_at IS NOT NULL AS retiring,
+       p.vcpus, p.memory_mib, (i.retiring_at IS NOT NULL)::boolean AS retiring,
        COALESCE(i.retiring_at < now() - make_interval(secs => $1::float8), false)::boolean AS retired
 FROM instances i
 JOIN deployments d ON d.id = i.deployment_id
@@ -2931,7 +2931,7 @@ type ListPlacementInstancesRow struct {
 	State        string
 	Vcpus        int32
 	MemoryMib    int32
-	Retiring     interface{}
+	Retiring     bool
 	Retired      bool
 }
 

@@ -714,7 +714,7 @@ UPDATE projects SET regions = $2 WHERE id = $1 RETURNING *;
 -- scheduler's capacity accounting. retired: out of the route table for
 -- longer than the drain period, so edges no longer send it requests.
 SELECT i.id, i.deployment_id, i.region_id, i.node_id, i.desired, i.state,
-       p.vcpus, p.memory_mib, i.retiring_at IS NOT NULL AS retiring,
+       p.vcpus, p.memory_mib, (i.retiring_at IS NOT NULL)::boolean AS retiring,
        COALESCE(i.retiring_at < now() - make_interval(secs => sqlc.arg(drain_seconds)::float8), false)::boolean AS retired
 FROM instances i
 JOIN deployments d ON d.id = i.deployment_id
