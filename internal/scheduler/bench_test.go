@@ -7,10 +7,11 @@ import (
 
 // benchState is a large cluster: 1,000 nodes in 5 regions and 10,000
 // deployments of 3 instances per region (most in every region, some in one
-// or two), 80% of them already placed, with 10 nodes down (their instances
-// to replace) and one drained: about 100,000 instances in the snapshot and
-// 30,000 placements in the plan.
-func benchState() State {
+// or two), with 10 nodes down (their instances to replace) and one drained.
+// placed of every 5 deployments are placed already: 4 gives about 100,000
+// instances in the snapshot and 30,000 placements in the plan; 0 gives an
+// empty cluster and 120,000 placements.
+func benchState(placed int) State {
 	regions := []string{"ap", "eu", "sa", "us-east", "us-west"}
 	var s State
 	s.CPUOvercommit = 4
@@ -30,7 +31,7 @@ func benchState() State {
 			d.Regions = regions[i%5 : i%5+1+i%2]
 		}
 		s.Deployments = append(s.Deployments, d)
-		if i%5 == 4 {
+		if i%5 >= placed {
 			continue // not yet placed
 		}
 		for _, r := range s.regions(d, regions) {
@@ -54,9 +55,14 @@ func (s State) regions(d Deployment, all []string) []string {
 	return all
 }
 
-// BenchmarkSchedule is one plan for the cluster of benchState.
+// BenchmarkSchedule is one plan for the cluster of benchState: steady (most
+// deployments placed, some nodes failed) and cold (nothing placed yet).
 func BenchmarkSchedule(b *testing.B) {
-	s := benchState()
+	b.Run("steady", func(b *testing.B) { benchSchedule(b, benchState(4)) })
+	b.Run("cold", func(b *testing.B) { benchSchedule(b, benchState(0)) })
+}
+
+func benchSchedule(b *testing.B, s State) {
 	b.ReportAllocs()
 	var plan Plan
 	for b.Loop() {

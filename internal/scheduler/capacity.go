@@ -161,6 +161,7 @@ type pool struct {
 	c     *cluster
 	items []int
 	pos   []int // node index -> position in items, shared by all pools
+	aside []int // pick's scratch space, kept to spare allocations
 }
 
 func (p *pool) Len() int { return len(p.items) }
@@ -190,7 +191,7 @@ func (p *pool) Pop() any {
 // Nodes are popped until one fits and holds none of d, so a pick costs
 // O(log n) unless many nodes are short of vCPUs or already hold d.
 func (p *pool) pick(d Deployment, perNode map[int]int) (int, bool) {
-	var aside []int
+	aside := p.aside[:0]
 	best, found := -1, false
 	for p.Len() > 0 {
 		i := p.items[0]
@@ -213,5 +214,6 @@ func (p *pool) pick(d Deployment, perNode map[int]int) (int, bool) {
 	for _, i := range aside {
 		heap.Push(p, i)
 	}
+	p.aside = aside
 	return best, found || best >= 0
 }
