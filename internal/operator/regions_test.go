@@ -2,6 +2,7 @@ package operator_test
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/operator"
+	"github.com/zeitwork/zeitwork/internal/operator/operatortest"
+	"github.com/zeitwork/zeitwork/internal/store/storetest"
 )
 
 // registerSized registers a fake node that offers vcpus and mem MiB.
@@ -230,5 +233,57 @@ func TestUnderServedRegions(t *testing.T) {
 	var all api.Project
 	if code := h.call("PATCH", "/v1/projects/web", h.token, map[string]any{"regions": []string{"all"}}, &all); code != 200 || all.Name != "web" || len(all.Regions) != 0 {
 		t.Errorf("regions all: %d %+v", code, all)
+	}
+}
+
+// TestOperatorRestartLosesNothing: placements, a drain in progress and a
+// retiring instance are all in the database, so a new operator on it
+// carries on where the old one stopped, placing nothing twice.
+func TestOperatorRestartLosesNothing(t *testing.T) {
+	dbURL := storetest.URL(t)
+	// A drain period longer than the test keeps the old instance retiring.
+	tweak := func(c *operator.Config) { c.NodeGrace = time.Hour; c.Drain = time.Hour }
+	var a, b fakeNode
+	var dep, oldID string
+	before := map[string]string{}
+	t.Run("first operator", func(t *testing.T) {
+		srv := operatortest.StartOn(t, dbURL, tweak)
+		h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, grace: time.Hour}
+		na, nb := h.register("eu", "10.0.0.1:7443"), h.register("eu", "10.0.0.2:7443")
+		dep = h.deploy(api.CreateProjectRequest{Name: "web", MinInstancesPerRegion: 1}).ID
+		h.eventually("placement", func() bool { return len(na.runningOf(dep))+len(nb.runningOf(dep)) == 1 })
+		if len(nb.runningOf(dep)) == 1 {
+			na, nb = nb, na
+		}
+		oldID = na.runningOf(dep)[0].ID
+		na.healthyAll()
+		h.eventually("ready", func() bool { return h.deployment(dep).Live })
+		h.call("POST", "/v1/nodes/"+na.id+"/drain", h.token, nil, nil)
+		h.eventually("replacement", func() bool { return len(nb.runningOf(dep)) == 1 })
+		nb.healthyAll()
+		h.eventually("the old instance to retire", func() bool { return !h.backends("web.apps.test")[oldID] })
+		for _, in := range h.deployment(dep).Instances {
+			before[in.ID] = in.Node + " " + in.Desired
+		}
+		a, b = *na, *nb
+	})
+	srv := operatortest.StartOn(t, dbURL, tweak)
+	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, grace: time.Hour}
+	a.h, b.h = h, h
+	// A second project placed proves the new operator has reconciled.
+	d2 := h.deploy(api.CreateProjectRequest{Name: "api", MinInstancesPerRegion: 1})
+	h.eventually("the new operator to reconcile", func() bool { return len(b.runningOf(d2.ID)) == 1 })
+	if n := len(a.runningOf(d2.ID)); n != 0 {
+		t.Fatalf("the drain was forgotten: the drained node got %d instances", n)
+	}
+	after := map[string]string{}
+	for _, in := range h.deployment(dep).Instances {
+		after[in.ID] = in.Node + " " + in.Desired
+	}
+	if !reflect.DeepEqual(before, after) {
+		t.Fatalf("instances changed across the restart:\nbefore %v\nafter  %v", before, after)
+	}
+	if h.backends("web.apps.test")[oldID] || len(a.runningOf(dep)) != 1 {
+		t.Fatal("the retiring instance is routed again, or was stopped before its drain period")
 	}
 }
