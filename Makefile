@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 STATE_DIR ?= /var/lib/zeitwork
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build deps up test test-short vet generate check-generated bench bench-edge bench-deploy bench-build clean
+.PHONY: help build deps up test test-short vet generate check-generated bench bench-edge bench-deploy bench-build bench-scheduler clean
 
 help:
 	@echo "make up               install what is missing, build, run every role and deploy the sample app (root)"
@@ -43,7 +43,7 @@ test: deps vet check-generated
 test-short:
 	$(GO) test -count=1 -short ./...
 
-bench: bench-deploy bench-build bench-edge
+bench: bench-deploy bench-build bench-edge bench-scheduler
 
 bench-edge:
 	./bench/edge/run.sh
@@ -53,6 +53,9 @@ bench-deploy: build
 
 bench-build: build
 	./bench/build/run.sh
+
+bench-scheduler:
+	./bench/scheduler/run.sh
 
 clean:
 	rm -rf bin
