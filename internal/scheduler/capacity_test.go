@@ -158,7 +158,7 @@ func TestScheduleDrain(t *testing.T) {
 			name: "nowhere to go: the drained node keeps serving and the region is reported",
 			state: State{Nodes: drained(nodes("eu/n1"), "n1"), Deployments: dep, Instances: []Instance{
 				running("a", "d1", "eu", "n1", true), running("b", "d1", "eu", "n1", true)}},
-			want: Plan{Shortfalls: []Shortfall{{"d1", "eu", 0, 2, "every ready node in this region is drained"}}},
+			want: Plan{Shortfalls: []Shortfall{{"d1", "eu", 0, 2, "every ready node in this region is drained; 2 instances stay on drained nodes until they can move"}}},
 		},
 	}
 	for _, tt := range tests {

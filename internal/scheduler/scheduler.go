@@ -12,7 +12,10 @@
 // replacements are healthy and the old ones have left the route table.
 package scheduler
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // Node is a node agent as the scheduler sees it.
 type Node struct {
@@ -185,6 +188,9 @@ func (c *cluster) planRegion(plan *Plan, d Deployment, region string, have, leav
 	case len(have) < want:
 		placed, why := c.place(plan, d, region, have, want-len(have))
 		if len(have)+placed < want {
+			if len(leaving) > 0 {
+				why += fmt.Sprintf("; %d instances stay on drained nodes until they can move", len(leaving))
+			}
 			plan.Shortfalls = append(plan.Shortfalls, Shortfall{d.ID, region, len(have) + placed, want, why})
 		}
 	}
