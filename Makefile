@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 STATE_DIR ?= /var/lib/zeitwork
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build deps up test test-short vet generate check-generated bench bench-edge bench-deploy bench-build bench-geodns bench-lb clean
+.PHONY: help build deps up test test-short vet generate check-generated bench bench-edge bench-deploy bench-build bench-geodns bench-lb bench-scheduler clean
 
 help:
 	@echo "make up               install what is missing, build, run every role and deploy the sample app (root)"
@@ -43,7 +43,7 @@ test: deps vet check-generated
 test-short:
 	$(GO) test -count=1 -short ./...
 
-bench: bench-deploy bench-build bench-edge bench-geodns bench-lb
+bench: bench-deploy bench-build bench-edge bench-geodns bench-lb bench-scheduler
 
 bench-edge: deps
 	./bench/edge/run.sh
@@ -59,6 +59,9 @@ bench-build: build
 
 bench-lb:
 	./bench/lb/run.sh
+
+bench-scheduler:
+	./bench/scheduler/run.sh
 
 clean:
 	rm -rf bin

@@ -54,7 +54,8 @@ func operatorCmd() *cobra.Command {
 	var allowRegistries, buildDNS []string
 	var builds bool
 	var buildMirror string
-	var auditRetention time.Duration
+	var auditRetention, nodeDownAfter time.Duration
+	var cpuOvercommit float64
 	var publicURL string
 	var smtp mail.Config
 	var domains operator.DomainConfig
@@ -135,7 +136,8 @@ an edge token.`,
 				JoinToken:         join, TunnelToken: tunnelToken, Log: log, Metrics: metrics,
 				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"), Builder: builder,
 				AuditRetention: auditRetention,
-				PublicURL:      publicURL, Mail: smtpConfig(smtp), Domains: domains,
+				NodeGrace:      nodeDownAfter, CPUOvercommit: cpuOvercommit,
+				PublicURL: publicURL, Mail: smtpConfig(smtp), Domains: domains,
 			})
 			if err != nil {
 				return err
@@ -164,6 +166,8 @@ an edge token.`,
 	f.Int64Var(&buildCacheGiB, "build-cache-gib", 40, "budget of all projects' layer caches together, in GiB; least recently used projects' caches are removed past it")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	f.DurationVar(&auditRetention, "audit-retention", 90*24*time.Hour, "how long audit log entries are kept before they are deleted")
+	f.DurationVar(&nodeDownAfter, "node-down-after", 15*time.Second, "a node without a heartbeat this long is marked down and its instances are placed elsewhere in its region (nodes heartbeat every 5s)")
+	f.Float64Var(&cpuOvercommit, "cpu-overcommit", operator.DefaultCPUOvercommit, "the vCPUs of a node's instances may add up to this many times the node's vCPUs (memory is never overcommitted)")
 	f.StringVar(&publicURL, "public-url", "", "how users reach the API, e.g. https://zeitwork.example.com (printed in mailed invitations)")
 	f.StringVar(&smtp.Addr, "smtp-addr", "", "SMTP relay host:port to mail invitations through (default: none; the CLI prints them)")
 	f.StringVar(&smtp.From, "smtp-from", "", "sender of mailed invitations, e.g. \"Zeitwork <zeitwork@example.com>\"")
@@ -206,6 +210,7 @@ func nodeCmd() *cobra.Command {
 	var operatorURL, region, stateDir, tunnelListen, tunnelAddr, netName, subnet, transit, accel, kernelCache, metricsListen string
 	var imageCacheMiB int64
 	var allowVMs []string
+	var capacity node.Capacity
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a node agent: runs instances as microVMs (root)",
@@ -244,7 +249,7 @@ func nodeCmd() *cobra.Command {
 				return err
 			}
 			a, err := node.New(node.Config{
-				OperatorURL: operatorURL, JoinToken: join, Region: region, StateDir: filepath.Join(stateDir, "node"),
+				OperatorURL: operatorURL, JoinToken: join, Region: region, Capacity: capacity, StateDir: filepath.Join(stateDir, "node"),
 				TunnelListener: ln, TunnelAddr: tunnelAddr, Driver: deps.Driver, Kernel: deps.Kernel.Vmlinux,
 				Initrd: deps.Kernel.Initrd, Network: deps.Network, Images: deps.Images, Log: log, Metrics: metrics,
 			})
@@ -256,7 +261,10 @@ func nodeCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&operatorURL, "operator", "http://127.0.0.1:7070", "operator API URL")
-	f.StringVar(&region, "region", "local", "this node's region")
+	f.StringVar(&region, "region", "local", "this node's region (lowercase letters, digits and dashes, e.g. eu-west)")
+	f.IntVar(&capacity.VCPUs, "vcpus", 0, "vCPUs this node offers instances (default: the host's CPUs)")
+	f.IntVar(&capacity.MemoryMiB, "memory-mib", 0, "memory in MiB this node offers instances (default: the host's, less 512 MiB for the host)")
+	f.IntVar(&capacity.DiskGiB, "disk-gib", 0, "disk in GiB this node offers (default: the size of --state-dir's file system; reported, not yet scheduled on)")
 	f.StringVar(&stateDir, "state-dir", "/var/lib/zeitwork", "node state: images, disks, VM state")
 	f.StringVar(&tunnelListen, "tunnel-listen", "0.0.0.0:7443", "address edges connect to")
 	f.StringVar(&tunnelAddr, "tunnel-addr", "", "address edges should dial (default: --tunnel-listen)")

@@ -14,6 +14,12 @@ type RegisterNodeRequest struct {
 	TunnelAddr string `json:"tunnel_addr"`
 	Driver     string `json:"driver"`
 	Accel      string `json:"accel"`
+	// VCPUs, MemoryMiB and DiskGiB are what the node offers instances
+	// (detected from the host unless overridden); 0: unknown, and the
+	// scheduler then places on the node without a capacity check.
+	VCPUs     int `json:"vcpus,omitempty"`
+	MemoryMiB int `json:"memory_mib,omitempty"`
+	DiskGiB   int `json:"disk_gib,omitempty"`
 }
 
 // RegisterNodeResponse carries the node's own credentials.

@@ -38,6 +38,8 @@ type Project struct {
 	// always are when the edge serves HTTPS).
 	HSTSMaxAge             int  `json:"hsts_max_age"`
 	HTTPSRedirectVersioned bool `json:"https_redirect_versioned"`
+	// Regions the project runs in; empty: all regions.
+	Regions []string `json:"regions,omitempty"`
 }
 
 // MaxHSTSMaxAge is the longest HSTS max-age a project may set: two years.
@@ -58,6 +60,9 @@ type UpdateProjectRequest struct {
 	// HTTPSRedirectVersioned replace the project's HTTPS settings.
 	HSTSMaxAge             *int  `json:"hsts_max_age,omitempty"`
 	HTTPSRedirectVersioned *bool `json:"https_redirect_versioned,omitempty"`
+	// Regions replaces the regions the project runs in: a list of region
+	// names, or ["all"] (or an empty list) for every region.
+	Regions *[]string `json:"regions,omitempty"`
 }
 
 // GitHubApp is the body of PUT /v1/github/app (operator admin token):
@@ -162,6 +167,32 @@ type Node struct {
 	State         string    `json:"state"`
 	Instances     int       `json:"instances"`
 	LastHeartbeat time.Time `json:"last_heartbeat"`
+	// Drained, capacity and use are shown to installation administrators
+	// (GET /v1/nodes) only. Used counts every instance the node still
+	// runs; 0 capacity is unknown.
+	Drained  bool   `json:"drained,omitempty"`
+	Capacity *Sizes `json:"capacity,omitempty"`
+	Used     *Sizes `json:"used,omitempty"`
+}
+
+// Sizes are a node's capacity or use.
+type Sizes struct {
+	VCPUs     int `json:"vcpus"`
+	MemoryMiB int `json:"memory_mib"`
+	DiskGiB   int `json:"disk_gib,omitempty"`
+}
+
+// UnderServed is a region where a deployment has fewer instances than its
+// project's minimum and cannot get more, and why. Message says it all in
+// one line, e.g. "region eu: 2 of 3 instances: not enough capacity (...)".
+type UnderServed struct {
+	Project    string `json:"project"`
+	Deployment string `json:"deployment"`
+	Region     string `json:"region"`
+	Have       int    `json:"have"`
+	Want       int    `json:"want"`
+	Reason     string `json:"reason"`
+	Message    string `json:"message"`
 }
 
 // Status is the answer of GET /v1/status.
@@ -173,6 +204,9 @@ type Status struct {
 	Recent     []Deployment `json:"recent_deployments"`
 	// Builds are the organisation's builds that have not ended.
 	Builds []Build `json:"builds,omitempty"`
+	// UnderServed lists the regions where the organisation's active
+	// deployments are short of their minimum (issue 8).
+	UnderServed []UnderServed `json:"under_served,omitempty"`
 }
 
 // LogLine is one line of an app's output.

@@ -43,16 +43,17 @@ func (s *sourceFlags) request(cmd *cobra.Command) *api.UpdateProjectRequest {
 	return &req
 }
 
-// projectsUpdateCmd changes a project's build source, rate limits and
-// HTTPS settings.
+// projectsUpdateCmd changes a project's build source, rate limits, HTTPS
+// settings and regions.
 func projectsUpdateCmd() *cobra.Command {
 	var src sourceFlags
 	var lim limitFlags
 	var https httpsFlags
+	var regions regionsFlag
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "update NAME",
-		Short: "Change where a project's builds come from, its rate limits or its HTTPS settings",
+		Short: "Change where a project's builds come from, its rate limits, its HTTPS settings or its regions",
 		Args:  exactArgs(1, "give the project's name, e.g. `zeitwork projects update my-app --repo acme/web`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := src.request(cmd)
@@ -63,8 +64,9 @@ func projectsUpdateCmd() *cobra.Command {
 			if err := https.apply(cmd, &req); err != nil {
 				return err
 			}
+			regions.apply(cmd, &req)
 			if req == nil {
-				return &UserError{Msg: "nothing to change", Hint: "give --repo, --branch, --root-dir, --dockerfile, --rate-limit, --client-rate-limit, --hsts or --no-https-redirect-versioned"}
+				return &UserError{Msg: "nothing to change", Hint: "give --repo, --branch, --root-dir, --dockerfile, --rate-limit, --client-rate-limit, --hsts, --no-https-redirect-versioned or --regions"}
 			}
 			c, err := newClient()
 			if err != nil {
@@ -86,12 +88,16 @@ func projectsUpdateCmd() *cobra.Command {
 			if https.set(req) {
 				printHTTPS(cmd, p)
 			}
+			if req.Regions != nil {
+				printRegions(cmd, p)
+			}
 			return nil
 		},
 	}
 	src.add(cmd)
 	lim.add(cmd)
 	https.add(cmd)
+	regions.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -53,6 +53,12 @@ func statusCmd() *cobra.Command {
 				rows = append(rows, []string{d.Project, d.ID, d.Status, live, fmt.Sprintf("%d/%d", healthy, len(d.Instances)), d.URL, d.Reason})
 			}
 			table(w, []string{"PROJECT", "DEPLOYMENT", "STATUS", "", "HEALTHY", "URL", "REASON"}, rows)
+			if len(st.UnderServed) > 0 {
+				fmt.Fprintln(w, "\nUNDER-SERVED REGIONS")
+				for _, u := range st.UnderServed {
+					fmt.Fprintf(w, "%s %s: %s\n", u.Project, u.Deployment, u.Message)
+				}
+			}
 			if len(st.Builds) > 0 {
 				fmt.Fprintln(w, "\nBUILDS")
 				buildsTable(w, st.Builds)

@@ -33,6 +33,9 @@ type Config struct {
 	JoinToken   string
 	Region      string
 	Hostname    string
+	// Capacity is what the node offers instances; zero fields are
+	// detected from the host (DetectCapacity).
+	Capacity Capacity
 	// StateDir keeps the node's identity, instance records and VM disks.
 	StateDir string
 	// TunnelListener accepts edge traffic; TunnelAddr is how edges reach
@@ -107,6 +110,7 @@ func New(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("node state: %w", err)
 		}
 	}
+	cfg.Capacity = cfg.Capacity.withDefaults(cfg.StateDir)
 	return &Agent{
 		cfg:        cfg,
 		log:        cfg.Log,
@@ -135,6 +139,7 @@ func (a *Agent) register(ctx context.Context) error {
 	resp, err := a.client.register(ctx, a.cfg.JoinToken, api.RegisterNodeRequest{
 		NodeID: id.NodeID, NodeToken: id.NodeToken, Region: a.cfg.Region, Hostname: a.cfg.Hostname,
 		TunnelAddr: a.cfg.TunnelAddr, Driver: a.cfg.Driver.Name(), Accel: a.cfg.Driver.Accel(),
+		VCPUs: a.cfg.Capacity.VCPUs, MemoryMiB: a.cfg.Capacity.MemoryMiB, DiskGiB: a.cfg.Capacity.DiskGiB,
 	})
 	if err != nil {
 		return fmt.Errorf("register with operator: %w", err)

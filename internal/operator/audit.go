@@ -240,6 +240,8 @@ var auditActions = map[string]string{
 	"POST /v1/webhooks/github":                            "github.webhook",
 	"PUT /v1/github/app":                                  "github_app.set",
 	"POST /v1/nodes/register":                             "node.register",
+	"POST /v1/nodes/{node}/drain":                         "node.drain",
+	"POST /v1/nodes/{node}/undrain":                       "node.undrain",
 	"POST /v1/orgs":                                       "org.create",
 	"PATCH /v1/members/{email}":                           "member.set_role",
 	"DELETE /v1/members/{email}":                          "member.remove",

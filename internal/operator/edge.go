@@ -104,7 +104,9 @@ func (o *Operator) routesFrom(ctx context.Context, q *db.Queries, version int64)
 	backends := map[uuid.UUID][]api.Backend{}
 	for _, in := range instances {
 		a, ok := addr[in.NodeID.UUID]
-		if in.State == api.InstanceHealthy && in.Desired == "running" && ok {
+		// A retiring instance (its node is drained) leaves the table
+		// before its node stops it, so no request is sent to a stopping VM.
+		if in.State == api.InstanceHealthy && in.Desired == "running" && in.RetiringAt == nil && ok {
 			backends[in.DeploymentID] = append(backends[in.DeploymentID], api.Backend{Instance: in.ID.String(), NodeAddr: a})
 		}
 	}

@@ -33,6 +33,10 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 		o.writeError(w, r, invalid("", "region, tunnel_addr and driver are required"))
 		return
 	}
+	if err := checkCapacity(req); err != nil {
+		o.writeError(w, r, err)
+		return
+	}
 	token, hash := NewToken()
 	var node db.Node
 	err := o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
@@ -56,6 +60,9 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 				ID: uuid.New(), RegionID: req.Region, Hostname: req.Hostname,
 				TunnelAddr: req.TunnelAddr, Driver: req.Driver, Accel: req.Accel,
 			})
+		}
+		if err == nil {
+			err = setNodeCapacity(r.Context(), q, node.ID, req)
 		}
 		if err != nil {
 			return err

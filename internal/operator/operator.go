@@ -62,8 +62,12 @@ type Config struct {
 	// TunnelToken is handed to nodes and edges for the edge->node tunnel.
 	TunnelToken string
 	// Timers; zero values take the defaults below.
-	Resync        time.Duration // periodic reconcile besides LISTEN/NOTIFY
-	NodeGrace     time.Duration // a node without heartbeat this long is down
+	Resync    time.Duration // periodic reconcile besides LISTEN/NOTIFY
+	NodeGrace time.Duration // a node without heartbeat this long is down
+	// CPUOvercommit lets the vCPUs of a node's instances add up to this
+	// many times the node's (DefaultCPUOvercommit below 1); memory is
+	// never overcommitted.
+	CPUOvercommit float64
 	DeployTimeout time.Duration // a deployment not ready by then fails
 	MaxFailures   int           // instance failures that fail a new deployment
 	Drain         time.Duration // a replaced deployment keeps serving this long
@@ -149,8 +153,13 @@ func (c *Config) defaults() {
 	if c.Resync == 0 {
 		c.Resync = 5 * time.Second
 	}
+	if c.CPUOvercommit < 1 {
+		c.CPUOvercommit = DefaultCPUOvercommit
+	}
 	if c.NodeGrace == 0 {
-		c.NodeGrace = 20 * time.Second
+		// Three missed heartbeats (every 5 s): the instances are then
+		// placed again within the 30 s that issue 8 promises.
+		c.NodeGrace = 15 * time.Second
 	}
 	if c.DeployTimeout == 0 {
 		c.DeployTimeout = 5 * time.Minute

@@ -36,6 +36,10 @@ func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	regions, setRegions, err := regionsParam(req)
+	if err != nil {
+		return err
+	}
 	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
 		if params.GithubRepo != "" {
 			// A repository is built for one organisation only: another
@@ -57,6 +61,9 @@ func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 		}
 		if err == nil && setHTTPS {
 			p, err = q.UpdateProjectHTTPS(r.Context(), https)
+		}
+		if err == nil && setRegions {
+			p, err = q.UpdateProjectRegions(r.Context(), db.UpdateProjectRegionsParams{ID: p.ID, Regions: regions})
 		}
 		return err
 	})

@@ -64,6 +64,7 @@ func (o *Operator) Reconcile(ctx context.Context) error {
 	for _, d := range draining {
 		state.Deployments = append(state.Deployments, scheduler.Deployment{ID: d.ID.String(), Draining: true})
 	}
+	plan := scheduler.Schedule(state)
 	for _, d := range deps {
 		if d.Status == api.StatusDeploying && !d.ImageID.Valid {
 			o.resolver.start(context.WithoutCancel(ctx), d)
@@ -73,10 +74,10 @@ func (o *Operator) Reconcile(ctx context.Context) error {
 		case d.FailedPermanently || int(d.Failures) >= o.cfg.MaxFailures:
 			o.failDeployment(ctx, d, failInstance, d.StatusReason)
 		case time.Since(d.CreatedAt) > o.cfg.DeployTimeout:
-			o.failDeployment(ctx, d, failTimeout, fmt.Sprintf("no healthy instances after %s (%s)", o.cfg.DeployTimeout, o.waitingFor(ctx, d, state)))
+			o.failDeployment(ctx, d, failTimeout, fmt.Sprintf("no healthy instances after %s (%s)", o.cfg.DeployTimeout, o.waitingFor(ctx, d, state, plan)))
 		}
 	}
-	if err := o.applyPlan(ctx, scheduler.Schedule(state)); err != nil {
+	if err := o.applyPlan(ctx, plan); err != nil {
 		return err
 	}
 	if err := o.store.StopUnplacedInstances(ctx); err != nil {
@@ -85,7 +86,7 @@ func (o *Operator) Reconcile(ctx context.Context) error {
 	// d may be stale by now (failed above, or stopped by its user): the
 	// promotion is a compare-and-set and then does nothing.
 	for _, d := range deps {
-		if d.Status == api.StatusDeploying && scheduler.Ready(state, d.ID.String()) {
+		if d.Status == api.StatusDeploying && scheduler.Ready(state, plan, d.ID.String()) {
 			err := o.promote(ctx, d)
 			if isLost(err) {
 				o.log.Info("deployment changed before it could be promoted; leaving it", "deployment", d.Slug, "err", err)
@@ -130,28 +131,29 @@ func (o *Operator) markDeadNodes(ctx context.Context) error {
 
 // snapshot reads what the scheduler plans from.
 func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (scheduler.State, error) {
-	var s scheduler.State
+	s := scheduler.State{CPUOvercommit: o.cfg.CPUOvercommit}
 	nodes, err := o.store.ListNodes(ctx)
 	if err != nil {
 		return s, err
 	}
 	for _, n := range nodes {
-		s.Nodes = append(s.Nodes, scheduler.Node{ID: n.ID.String(), Region: n.RegionID, Ready: n.State == "ready"})
+		s.Nodes = append(s.Nodes, schedulerNode(n))
 	}
-	minimum := map[uuid.UUID]int{}
+	projects := map[uuid.UUID]db.Project{}
 	for _, d := range deps {
-		if _, ok := minimum[d.ProjectID]; !ok {
-			p, err := o.store.GetProject(ctx, d.ProjectID)
-			if err != nil {
+		p, ok := projects[d.ProjectID]
+		if !ok {
+			if p, err = o.store.GetProject(ctx, d.ProjectID); err != nil {
 				return s, err
 			}
-			minimum[d.ProjectID] = int(p.MinInstancesPerRegion)
+			projects[d.ProjectID] = p
 		}
 		s.Deployments = append(s.Deployments, scheduler.Deployment{
-			ID: d.ID.String(), Active: d.ImageID.Valid, MinPerRegion: minimum[d.ProjectID],
+			ID: d.ID.String(), Active: d.ImageID.Valid, MinPerRegion: int(p.MinInstancesPerRegion),
+			Regions: p.Regions, VCPUs: int(p.Vcpus), MemoryMiB: int(p.MemoryMib),
 		})
 	}
-	instances, err := o.store.ListLiveInstances(ctx)
+	instances, err := o.store.ListPlacementInstances(ctx, o.cfg.Drain.Seconds())
 	if err != nil {
 		return s, err
 	}
@@ -159,9 +161,17 @@ func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (schedule
 		s.Instances = append(s.Instances, scheduler.Instance{
 			ID: in.ID.String(), DeploymentID: in.DeploymentID.String(), Region: in.RegionID,
 			NodeID: in.NodeID.UUID.String(), Running: in.Desired == "running", Healthy: in.State == api.InstanceHealthy,
+			Retiring: in.Retiring, Retired: in.Retired, VCPUs: int(in.Vcpus), MemoryMiB: int(in.MemoryMib),
 		})
 	}
 	return s, nil
+}
+
+func schedulerNode(n db.Node) scheduler.Node {
+	return scheduler.Node{
+		ID: n.ID.String(), Region: n.RegionID, Ready: n.State == "ready", Drained: n.Drained,
+		VCPUs: int(n.Vcpus), MemoryMiB: int(n.MemoryMib),
+	}
 }
 
 func (o *Operator) applyPlan(ctx context.Context, plan scheduler.Plan) error {
@@ -172,6 +182,11 @@ func (o *Operator) applyPlan(ctx context.Context, plan scheduler.Plan) error {
 			NodeID: uuid.NullUUID{UUID: nodeID, Valid: true},
 		}); err != nil {
 			return fmt.Errorf("place instance: %w", err)
+		}
+	}
+	for _, id := range plan.Retire {
+		if err := o.store.RetireInstance(ctx, uuid.MustParse(id)); err != nil {
+			return fmt.Errorf("retire instance: %w", err)
 		}
 	}
 	for _, s := range plan.Stop {
@@ -209,7 +224,7 @@ func (o *Operator) onInstanceChange(ctx context.Context, before, in db.Instance,
 }
 
 // waitingFor explains what a deployment that is not ready waits for.
-func (o *Operator) waitingFor(ctx context.Context, d db.Deployment, s scheduler.State) string {
+func (o *Operator) waitingFor(ctx context.Context, d db.Deployment, s scheduler.State, plan scheduler.Plan) string {
 	if !d.ImageID.Valid {
 		return "image not resolved: " + d.StatusReason
 	}
@@ -238,6 +253,11 @@ func (o *Operator) waitingFor(ctx context.Context, d db.Deployment, s scheduler.
 	out := fmt.Sprintf("%d healthy instances", healthy)
 	if last != "" {
 		out += "; last problem: " + last
+	}
+	for _, sf := range plan.Shortfalls {
+		if sf.DeploymentID == d.ID.String() {
+			out += "; " + shortfallMessage(sf)
+		}
 	}
 	return out
 }

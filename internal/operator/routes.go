@@ -72,6 +72,9 @@ func (o *Operator) table() []route {
 		{"GET /v1/github/app", installAdmin, o.getGitHubApp},
 		{"GET /v1/github/created", public, plain(githubCreated)},
 
+		{"GET /v1/nodes", installAdmin, o.listNodes},
+		{"POST /v1/nodes/{node}/drain", installAdmin, o.drainNode},
+		{"POST /v1/nodes/{node}/undrain", installAdmin, o.undrainNode},
 		{"POST /v1/nodes/register", public, plain(o.registerNode)},
 		{"POST /v1/nodes/{node}/heartbeat", tokenKind(kindNode), o.heartbeat},
 		{"GET /v1/nodes/{node}/desired", tokenKind(kindNode), o.desiredState},

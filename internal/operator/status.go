@@ -78,6 +78,9 @@ func (o *Operator) getStatus(w http.ResponseWriter, r *http.Request) error {
 	if out.Builds, err = o.runningBuilds(r, projects); err != nil {
 		return err
 	}
+	if out.UnderServed, err = o.underServed(ctx, projects); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -10,14 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/zeitwork/zeitwork/examples"
 	"github.com/zeitwork/zeitwork/internal/api"
 )
 
 // TestTwoNodes runs two node agents, each with its own VM network, and
 // checks that instances spread over both, that the instances of a node
-// that stops heartbeating move to the other, and that the dead node, once
-// back, removes the VMs nobody wants any more.
+// that stops heartbeating move to the other, that the dead node, once
+// back, removes the VMs nobody wants any more, and that draining a node
+// under constant load moves its instances without a failed request.
 func TestTwoNodes(t *testing.T) {
 	e := startEnv(t, func(c *Config) { c.NodeGrace = 3 * time.Second })
 	b := byte(os.Getpid()%150 + 50)
@@ -86,6 +89,66 @@ func TestTwoNodes(t *testing.T) {
 		left := vmDirs(second.StateDir() + "/vms")
 		return len(left) == 0, strings.Join(left, " ")
 	})
+
+	// All three instances are on the first node now: drain it.
+	e.eventually("the returning node to be ready", 30*time.Second, func() (bool, string) {
+		n, err := e.p.Store.GetNode(context.Background(), uuid.MustParse(second.ID()))
+		return err == nil && n.State == "ready", n.State
+	})
+	stop := e.requestsUntilStopped(e.host("spread"), "/")
+	if code := e.apiBody("POST", "/v1/nodes/"+first.ID()+"/drain", "", e.p.Token, nil); code != 200 {
+		t.Fatalf("drain: %d", code)
+	}
+	e.eventually("the drained node's instances to move to the other", 120*time.Second, func() (bool, string) {
+		d := e.getDeployment(d.ID)
+		moved, left := 0, 0
+		for _, in := range d.Instances {
+			if in.Node == second.ID() && in.Desired == "running" && in.State == api.InstanceHealthy {
+				moved++
+			}
+			if in.Node == first.ID() && in.State != api.InstanceStopped {
+				left++
+			}
+		}
+		return moved == 3 && left == 0, describe(d)
+	})
+	n, failures := stop()
+	for _, f := range failures {
+		t.Errorf("project URL failed during the drain: %s", f)
+	}
+	t.Logf("%d requests to the project URL during the drain", n)
+}
+
+// requestsUntilStopped requests host's path in a loop until the returned
+// function is called, which returns how many requests were made and the
+// failed ones.
+func (e *env) requestsUntilStopped(host, path string) func() (int, []string) {
+	stop := make(chan struct{})
+	type result struct {
+		n        int
+		failures []string
+	}
+	done := make(chan result)
+	go func() {
+		var r result
+		for {
+			select {
+			case <-stop:
+				done <- r
+				return
+			default:
+			}
+			if status, body, err := e.get(host, path); status != 200 {
+				r.failures = append(r.failures, fmt.Sprint(status, " ", err, " ", body))
+			}
+			r.n++
+		}
+	}()
+	return func() (int, []string) {
+		close(stop)
+		r := <-done
+		return r.n, r.failures
+	}
 }
 
 func vmDirs(dir string) []string {

@@ -79,6 +79,9 @@ type Config struct {
 	Log           *slog.Logger
 }
 
+// platformCPUOvercommit is the single-machine platform's CPU overcommit.
+const platformCPUOvercommit = 16
+
 func (c *Config) defaults() {
 	def := func(s *string, v string) {
 		if *s == "" {
@@ -234,6 +237,10 @@ func (p *Platform) startOperator(ctx context.Context) error {
 		JoinToken:         p.joinToken, TunnelToken: tunnelToken,
 		Resync: p.cfg.Resync, NodeGrace: p.cfg.NodeGrace, DeployTimeout: p.cfg.DeployTimeout, Log: p.log.With("role", "operator"),
 		Metrics: p.registerer(), Builder: builder,
+		// One machine for development and tests runs many small, mostly
+		// idle VMs: its vCPUs may be promised many times over. Memory
+		// stays a hard limit.
+		CPUOvercommit: platformCPUOvercommit,
 	})
 	if err != nil {
 		apiLn.Close()

@@ -2,10 +2,18 @@
 // snapshot of the cluster and returns a plan, with no database, clock or VM
 // in sight, so every placement rule is covered by table tests. The operator's
 // reconciler applies the plan.
+//
+// The rules: every active deployment gets its minimum of instances in each
+// of its regions (all regions with ready nodes, or the project's list),
+// spread over distinct nodes where the region has enough, on nodes that
+// have room for them (capacity.go). A region that cannot get its minimum
+// is reported in Plan.Shortfalls, never left short silently. A drained
+// node's instances are replaced first and stopped only once the
+// replacements are healthy and the old ones have left the route table.
 package scheduler
 
 import (
-	"cmp"
+	"fmt"
 	"slices"
 )
 
@@ -15,6 +23,12 @@ type Node struct {
 	Region string
 	// Ready is false when the node stopped heartbeating.
 	Ready bool
+	// Drained nodes get no new instances; theirs move elsewhere.
+	Drained bool
+	// VCPUs and MemoryMiB are the node's capacity; 0 means unknown, and
+	// an unknown capacity is never full.
+	VCPUs     int
+	MemoryMiB int
 }
 
 // Deployment is one deployment that may want instances.
@@ -26,6 +40,12 @@ type Deployment struct {
 	// to them before their route moved can finish, but get no new ones.
 	Draining     bool
 	MinPerRegion int
+	// Regions lists the regions the deployment runs in; empty: all
+	// regions that have ready nodes.
+	Regions []string
+	// VCPUs and MemoryMiB are the size of each of its instances.
+	VCPUs     int
+	MemoryMiB int
 }
 
 // Instance is one instance that is not yet stopped.
@@ -37,6 +57,14 @@ type Instance struct {
 	// Running is true while the operator wants it to run (desired=running).
 	Running bool
 	Healthy bool
+	// Retiring instances are out of the route table (their node is
+	// drained and their replacements are healthy); Retired ones have
+	// been out of it for the drain period, so nothing sends them requests.
+	Retiring bool
+	Retired  bool
+	// VCPUs and MemoryMiB are what the instance takes on its node.
+	VCPUs     int
+	MemoryMiB int
 }
 
 // State is the snapshot the scheduler plans from.
@@ -44,6 +72,9 @@ type State struct {
 	Nodes       []Node
 	Deployments []Deployment
 	Instances   []Instance
+	// CPUOvercommit lets the vCPUs of a node's instances add up to this
+	// many times its vCPUs (below 1: 1). Memory is never overcommitted.
+	CPUOvercommit float64
 }
 
 // Placement asks for a new instance of a deployment on a node.
@@ -59,95 +90,127 @@ type Stop struct {
 	Reason     string
 }
 
+// Shortfall is a region where a deployment has fewer instances (running
+// or planned) than its minimum, and why.
+type Shortfall struct {
+	DeploymentID string
+	Region       string
+	Have, Want   int
+	Reason       string
+}
+
 // Plan is the scheduler's output.
 type Plan struct {
 	Place []Placement
-	Stop  []Stop
+	// Retire takes instances of drained nodes out of the route table; a
+	// later plan stops them.
+	Retire     []string
+	Stop       []Stop
+	Shortfalls []Shortfall
 }
 
 // Empty reports whether the plan changes nothing.
-func (p Plan) Empty() bool { return len(p.Place) == 0 && len(p.Stop) == 0 }
+func (p Plan) Empty() bool { return len(p.Place) == 0 && len(p.Stop) == 0 && len(p.Retire) == 0 }
 
 // Schedule returns the changes that bring every active deployment to its
-// minimum number of instances in each region that has ready nodes, spread
-// over distinct nodes, and that stop instances nobody wants any more.
+// minimum number of instances in each of its regions, and that stop
+// instances nobody wants any more. It runs in O(instances + deployments ×
+// regions × log nodes) for clusters with room: nodes are kept in a heap per
+// region, never scanned per placement.
 func Schedule(s State) Plan {
+	c := newCluster(s)
 	var plan Plan
-	nodes := make(map[string]Node, len(s.Nodes))
-	regions := map[string][]Node{}
-	for _, n := range s.Nodes {
-		nodes[n.ID] = n
-		if n.Ready {
-			regions[n.Region] = append(regions[n.Region], n)
-		}
-	}
-	deps := make(map[string]Deployment, len(s.Deployments))
-	for _, d := range s.Deployments {
-		deps[d.ID] = d
-	}
-
-	// load counts running instances per node, for spreading.
-	load := map[string]int{}
-	// kept[deployment][region] lists the running instances that stay.
-	kept := map[string]map[string][]Instance{}
-	for _, in := range s.Instances {
-		if !in.Running {
-			continue
-		}
-		d, ok := deps[in.DeploymentID]
-		switch {
-		case ok && d.Draining:
-			continue
-		case !ok || !d.Active:
-			plan.Stop = append(plan.Stop, Stop{in.ID, "deployment is no longer active"})
-			continue
-		case !nodes[in.NodeID].Ready:
-			plan.Stop = append(plan.Stop, Stop{in.ID, "node " + in.NodeID + " is down"})
-			continue
-		}
-		load[in.NodeID]++
-		if kept[d.ID] == nil {
-			kept[d.ID] = map[string][]Instance{}
-		}
-		kept[d.ID][in.Region] = append(kept[d.ID][in.Region], in)
-	}
-
-	for _, d := range s.Deployments {
+	kept, leaving := c.sortInstances(s.Instances, &plan)
+	for di, d := range s.Deployments {
 		if !d.Active {
 			continue
 		}
-		for _, region := range sortedKeys(regions) {
-			have := kept[d.ID][region]
-			want := max(d.MinPerRegion, 1)
-			if len(have) > want {
-				plan.Stop = append(plan.Stop, surplus(have, want)...)
-				continue
-			}
-			perNode := map[string]int{}
-			for _, in := range have {
-				perNode[in.NodeID]++
-			}
-			for range want - len(have) {
-				n := pickNode(regions[region], perNode, load)
-				perNode[n.ID]++
-				load[n.ID]++
-				plan.Place = append(plan.Place, Placement{DeploymentID: d.ID, Region: region, NodeID: n.ID})
-			}
+		for _, region := range c.regionsOf(d) {
+			key := depRegion{di, region}
+			c.planRegion(&plan, d, region, kept[key], leaving[key])
 		}
 	}
 	return plan
 }
 
-// pickNode prefers the node with the fewest instances of this deployment
-// (spreading), then the least loaded node, then the lowest ID (stable plans).
-func pickNode(candidates []Node, perNode, load map[string]int) Node {
-	return slices.MinFunc(candidates, func(a, b Node) int {
-		return cmp.Or(
-			cmp.Compare(perNode[a.ID], perNode[b.ID]),
-			cmp.Compare(load[a.ID], load[b.ID]),
-			cmp.Compare(a.ID, b.ID),
-		)
-	})
+// depRegion keys a deployment's instances in one region.
+type depRegion struct {
+	dep    int
+	region string
+}
+
+// sortInstances stops the instances nobody wants and sorts the others into
+// those that stay (kept) and those on drained nodes, which leave once
+// replaced.
+func (c *cluster) sortInstances(all []Instance, plan *Plan) (kept, leaving map[depRegion][]Instance) {
+	kept = map[depRegion][]Instance{}
+	leaving = map[depRegion][]Instance{}
+	for _, in := range all {
+		if !in.Running {
+			continue
+		}
+		di, ok := c.depIndex[in.DeploymentID]
+		var d Deployment
+		if ok {
+			d = c.deps[di]
+		}
+		ni, onNode := c.nodeIndex[in.NodeID]
+		switch {
+		case ok && d.Draining:
+		case !ok || !d.Active:
+			plan.Stop = append(plan.Stop, Stop{in.ID, "deployment is no longer active"})
+		case !onNode || !c.nodes[ni].Ready:
+			plan.Stop = append(plan.Stop, Stop{in.ID, "node " + in.NodeID + " is down"})
+		case len(d.Regions) > 0 && !slices.Contains(d.Regions, in.Region):
+			plan.Stop = append(plan.Stop, Stop{in.ID, "region " + in.Region + " is not one of the project's regions"})
+		case c.nodes[ni].Drained || in.Retiring:
+			leaving[depRegion{di, in.Region}] = append(leaving[depRegion{di, in.Region}], in)
+		default:
+			kept[depRegion{di, in.Region}] = append(kept[depRegion{di, in.Region}], in)
+		}
+	}
+	return kept, leaving
+}
+
+// planRegion brings one deployment to its minimum in one region.
+func (c *cluster) planRegion(plan *Plan, d Deployment, region string, have, leaving []Instance) {
+	want := max(d.MinPerRegion, 1)
+	healthy := 0
+	for _, in := range have {
+		if in.Healthy {
+			healthy++
+		}
+	}
+	switch {
+	case len(have) > want:
+		plan.Stop = append(plan.Stop, surplus(have, want)...)
+		healthy = min(healthy, want) // surplus stops unhealthy ones first
+	case len(have) < want:
+		placed, why := c.place(plan, d, region, have, want-len(have))
+		if len(have)+placed < want {
+			if len(leaving) > 0 {
+				why += fmt.Sprintf("; %d instances stay on drained nodes until they can move", len(leaving))
+			}
+			plan.Shortfalls = append(plan.Shortfalls, Shortfall{d.ID, region, len(have) + placed, want, why})
+		}
+	}
+	c.retire(plan, leaving, healthy, want)
+}
+
+// retire moves a drained node's instances out once their replacements are
+// healthy: out of the route table first, stopped a plan later.
+func (c *cluster) retire(plan *Plan, leaving []Instance, healthy, want int) {
+	if healthy < want {
+		return
+	}
+	for _, in := range leaving {
+		switch {
+		case in.Retired:
+			plan.Stop = append(plan.Stop, Stop{in.ID, "node " + in.NodeID + " is drained"})
+		case !in.Retiring:
+			plan.Retire = append(plan.Retire, in.ID)
+		}
+	}
 }
 
 // surplus picks the instances to stop when a region has too many: unhealthy
@@ -168,47 +231,4 @@ func surplus(have []Instance, want int) []Stop {
 		stops = append(stops, Stop{in.ID, "more instances than needed"})
 	}
 	return stops
-}
-
-// Ready reports whether a deployment has at least its minimum of healthy
-// instances in every region that has ready nodes, and at least one such region.
-func Ready(s State, deploymentID string) bool {
-	var dep *Deployment
-	for i := range s.Deployments {
-		if s.Deployments[i].ID == deploymentID {
-			dep = &s.Deployments[i]
-		}
-	}
-	if dep == nil {
-		return false
-	}
-	ready := map[string]bool{}
-	regions := map[string]bool{}
-	for _, n := range s.Nodes {
-		if n.Ready {
-			ready[n.ID] = true
-			regions[n.Region] = true
-		}
-	}
-	healthy := map[string]int{}
-	for _, in := range s.Instances {
-		if in.DeploymentID == deploymentID && in.Running && in.Healthy && ready[in.NodeID] {
-			healthy[in.Region]++
-		}
-	}
-	for r := range regions {
-		if healthy[r] < max(dep.MinPerRegion, 1) {
-			return false
-		}
-	}
-	return len(regions) > 0
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

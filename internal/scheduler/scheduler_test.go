@@ -144,7 +144,7 @@ func TestReady(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Ready(tt.state, "d1"); got != tt.want {
+			if got := Ready(tt.state, Schedule(tt.state), "d1"); got != tt.want {
 				t.Errorf("Ready() = %v, want %v", got, tt.want)
 			}
 		})

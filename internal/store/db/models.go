@@ -233,6 +233,7 @@ type Instance struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	HealthyAt    *time.Time
+	RetiringAt   *time.Time
 }
 
 type Invitation struct {
@@ -274,6 +275,10 @@ type Node struct {
 	State           string
 	LastHeartbeatAt time.Time
 	CreatedAt       time.Time
+	Vcpus           int32
+	MemoryMib       int32
+	DiskGib         int32
+	Drained         bool
 }
 
 type Organisation struct {
@@ -305,6 +310,7 @@ type Project struct {
 	ClientRateLimitBurst   int32
 	HstsMaxAge             int32
 	HttpsRedirectVersioned bool
+	Regions                []string
 }
 
 type Region struct {

@@ -548,7 +548,7 @@ func (q *Queries) CreateDomain(ctx context.Context, arg CreateDomainParams) (Dom
 }
 
 const createInstance = `-- name: CreateInstance :one
-INSERT INTO instances (id, deployment_id, region_id, node_id) VALUES ($1, $2, $3, $4) RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at
+INSERT INTO instances (id, deployment_id, region_id, node_id) VALUES ($1, $2, $3, $4) RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at
 `
 
 type CreateInstanceParams struct {
@@ -580,6 +580,7 @@ func (q *Queries) CreateInstance(ctx context.Context, arg CreateInstanceParams) 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.HealthyAt,
+		&i.RetiringAt,
 	)
 	return i, err
 }
@@ -627,7 +628,7 @@ func (q *Queries) CreateInvitation(ctx context.Context, arg CreateInvitationPara
 
 const createNode = `-- name: CreateNode :one
 INSERT INTO nodes (id, region_id, hostname, tunnel_addr, driver, accel)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained
 `
 
 type CreateNodeParams struct {
@@ -659,6 +660,10 @@ func (q *Queries) CreateNode(ctx context.Context, arg CreateNodeParams) (Node, e
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.Vcpus,
+		&i.MemoryMib,
+		&i.DiskGib,
+		&i.Drained,
 	)
 	return i, err
 }
@@ -681,7 +686,7 @@ func (q *Queries) CreateOrganisation(ctx context.Context, arg CreateOrganisation
 
 const createProject = `-- name: CreateProject :one
 INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions
 `
 
 type CreateProjectParams struct {
@@ -730,6 +735,7 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.ClientRateLimitBurst,
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
+		&i.Regions,
 	)
 	return i, err
 }
@@ -1366,7 +1372,7 @@ func (q *Queries) GetInstallationSettings(ctx context.Context) (InstallationSett
 }
 
 const getInstance = `-- name: GetInstance :one
-SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at FROM instances WHERE id = $1
+SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at FROM instances WHERE id = $1
 `
 
 func (q *Queries) GetInstance(ctx context.Context, id uuid.UUID) (Instance, error) {
@@ -1386,6 +1392,7 @@ func (q *Queries) GetInstance(ctx context.Context, id uuid.UUID) (Instance, erro
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.HealthyAt,
+		&i.RetiringAt,
 	)
 	return i, err
 }
@@ -1476,7 +1483,7 @@ func (q *Queries) GetMembership(ctx context.Context, arg GetMembershipParams) (M
 }
 
 const getNode = `-- name: GetNode :one
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at FROM nodes WHERE id = $1
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained FROM nodes WHERE id = $1
 `
 
 func (q *Queries) GetNode(ctx context.Context, id uuid.UUID) (Node, error) {
@@ -1492,6 +1499,10 @@ func (q *Queries) GetNode(ctx context.Context, id uuid.UUID) (Node, error) {
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.Vcpus,
+		&i.MemoryMib,
+		&i.DiskGib,
+		&i.Drained,
 	)
 	return i, err
 }
@@ -1508,7 +1519,7 @@ func (q *Queries) GetOrganisationByName(ctx context.Context, name string) (Organ
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned FROM projects WHERE id = $1
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -1537,12 +1548,13 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.ClientRateLimitBurst,
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
+		&i.Regions,
 	)
 	return i, err
 }
 
 const getProjectByName = `-- name: GetProjectByName :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned FROM projects WHERE organisation_id = $1 AND name = $2
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions FROM projects WHERE organisation_id = $1 AND name = $2
 `
 
 type GetProjectByNameParams struct {
@@ -1576,12 +1588,13 @@ func (q *Queries) GetProjectByName(ctx context.Context, arg GetProjectByNamePara
 		&i.ClientRateLimitBurst,
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
+		&i.Regions,
 	)
 	return i, err
 }
 
 const getProjectByNameAnyOrganisation = `-- name: GetProjectByNameAnyOrganisation :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned FROM projects WHERE name = $1
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions FROM projects WHERE name = $1
 `
 
 func (q *Queries) GetProjectByNameAnyOrganisation(ctx context.Context, name string) (Project, error) {
@@ -1610,6 +1623,7 @@ func (q *Queries) GetProjectByNameAnyOrganisation(ctx context.Context, name stri
 		&i.ClientRateLimitBurst,
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
+		&i.Regions,
 	)
 	return i, err
 }
@@ -1718,7 +1732,7 @@ func (q *Queries) GoLive(ctx context.Context, arg GoLiveParams) (int64, error) {
 }
 
 const heartbeatNode = `-- name: HeartbeatNode :one
-UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at
+UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained
 `
 
 func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error) {
@@ -1734,6 +1748,10 @@ func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error)
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.Vcpus,
+		&i.MemoryMib,
+		&i.DiskGib,
+		&i.Drained,
 	)
 	return i, err
 }
@@ -1877,7 +1895,7 @@ func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, erro
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned FROM projects ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions FROM projects ORDER BY name
 `
 
 func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
@@ -1912,6 +1930,7 @@ func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
 			&i.ClientRateLimitBurst,
 			&i.HstsMaxAge,
 			&i.HttpsRedirectVersioned,
+			&i.Regions,
 		); err != nil {
 			return nil, err
 		}
@@ -2536,7 +2555,7 @@ func (q *Queries) ListGitHubBuildsToReport(ctx context.Context, limit int32) ([]
 }
 
 const listInstancesByDeployment = `-- name: ListInstancesByDeployment :many
-SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at FROM instances WHERE deployment_id = $1 ORDER BY created_at, id
+SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at FROM instances WHERE deployment_id = $1 ORDER BY created_at, id
 `
 
 func (q *Queries) ListInstancesByDeployment(ctx context.Context, deploymentID uuid.UUID) ([]Instance, error) {
@@ -2562,6 +2581,7 @@ func (q *Queries) ListInstancesByDeployment(ctx context.Context, deploymentID uu
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.HealthyAt,
+			&i.RetiringAt,
 		); err != nil {
 			return nil, err
 		}
@@ -2610,7 +2630,7 @@ func (q *Queries) ListInvitations(ctx context.Context, organisationID uuid.UUID)
 }
 
 const listLiveInstances = `-- name: ListLiveInstances :many
-SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at FROM instances WHERE state <> 'stopped' ORDER BY created_at, id
+SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at FROM instances WHERE state <> 'stopped' ORDER BY created_at, id
 `
 
 // Instances the scheduler must account for: everything not yet fully stopped.
@@ -2637,6 +2657,7 @@ func (q *Queries) ListLiveInstances(ctx context.Context) ([]Instance, error) {
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.HealthyAt,
+			&i.RetiringAt,
 		); err != nil {
 			return nil, err
 		}
@@ -2754,7 +2775,7 @@ func (q *Queries) ListNodeImageRefs(ctx context.Context, nodeID uuid.NullUUID) (
 }
 
 const listNodeInstances = `-- name: ListNodeInstances :many
-SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at FROM instances WHERE node_id = $1 AND state <> 'stopped' ORDER BY created_at, id
+SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at FROM instances WHERE node_id = $1 AND state <> 'stopped' ORDER BY created_at, id
 `
 
 func (q *Queries) ListNodeInstances(ctx context.Context, nodeID uuid.NullUUID) ([]Instance, error) {
@@ -2780,6 +2801,7 @@ func (q *Queries) ListNodeInstances(ctx context.Context, nodeID uuid.NullUUID) (
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.HealthyAt,
+			&i.RetiringAt,
 		); err != nil {
 			return nil, err
 		}
@@ -2792,7 +2814,7 @@ func (q *Queries) ListNodeInstances(ctx context.Context, nodeID uuid.NullUUID) (
 }
 
 const listNodes = `-- name: ListNodes :many
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at FROM nodes ORDER BY region_id, hostname
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained FROM nodes ORDER BY region_id, hostname
 `
 
 func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
@@ -2814,6 +2836,10 @@ func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
 			&i.State,
 			&i.LastHeartbeatAt,
 			&i.CreatedAt,
+			&i.Vcpus,
+			&i.MemoryMib,
+			&i.DiskGib,
+			&i.Drained,
 		); err != nil {
 			return nil, err
 		}
@@ -2886,7 +2912,7 @@ func (q *Queries) ListOrganisationDomains(ctx context.Context, organisationID uu
 
 const listOrganisationInstances = `-- name: ListOrganisationInstances :many
 
-SELECT i.id, i.deployment_id, i.region_id, i.node_id, i.desired, i.state, i.reason, i.address, i.restarts, i.timings, i.created_at, i.updated_at, i.healthy_at FROM instances i
+SELECT i.id, i.deployment_id, i.region_id, i.node_id, i.desired, i.state, i.reason, i.address, i.restarts, i.timings, i.created_at, i.updated_at, i.healthy_at, i.retiring_at FROM instances i
 JOIN deployments d ON d.id = i.deployment_id
 JOIN projects p ON p.id = d.project_id
 WHERE p.organisation_id = $1 AND i.state <> 'stopped'
@@ -2919,6 +2945,7 @@ func (q *Queries) ListOrganisationInstances(ctx context.Context, organisationID 
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.HealthyAt,
+			&i.RetiringAt,
 		); err != nil {
 			return nil, err
 		}
@@ -2999,6 +3026,64 @@ func (q *Queries) ListOrganisationRunningBuilds(ctx context.Context, organisatio
 			&i.ImageRef,
 			&i.RootDir,
 			&i.PushTokenHash,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listPlacementInstances = `-- name: ListPlacementInstances :many
+SELECT i.id, i.deployment_id, i.region_id, i.node_id, i.desired, i.state,
+       p.vcpus, p.memory_mib, (i.retiring_at IS NOT NULL)::boolean AS retiring,
+       COALESCE(i.retiring_at < now() - make_interval(secs => $1::float8), false)::boolean AS retired
+FROM instances i
+JOIN deployments d ON d.id = i.deployment_id
+JOIN projects p ON p.id = d.project_id
+WHERE i.state <> 'stopped'
+ORDER BY i.created_at, i.id
+`
+
+type ListPlacementInstancesRow struct {
+	ID           uuid.UUID
+	DeploymentID uuid.UUID
+	RegionID     string
+	NodeID       uuid.NullUUID
+	Desired      string
+	State        string
+	Vcpus        int32
+	MemoryMib    int32
+	Retiring     bool
+	Retired      bool
+}
+
+// Live instances with the size their project gives them, for the
+// scheduler's capacity accounting. retired: out of the route table for
+// longer than the drain period, so edges no longer send it requests.
+func (q *Queries) ListPlacementInstances(ctx context.Context, drainSeconds float64) ([]ListPlacementInstancesRow, error) {
+	rows, err := q.db.Query(ctx, listPlacementInstances, drainSeconds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListPlacementInstancesRow
+	for rows.Next() {
+		var i ListPlacementInstancesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.DeploymentID,
+			&i.RegionID,
+			&i.NodeID,
+			&i.Desired,
+			&i.State,
+			&i.Vcpus,
+			&i.MemoryMib,
+			&i.Retiring,
+			&i.Retired,
 		); err != nil {
 			return nil, err
 		}
@@ -3143,7 +3228,7 @@ func (q *Queries) ListProjectRunningDeployments(ctx context.Context, projectID u
 }
 
 const listProjects = `-- name: ListProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned FROM projects WHERE organisation_id = $1 ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions FROM projects WHERE organisation_id = $1 ORDER BY name
 `
 
 func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([]Project, error) {
@@ -3178,6 +3263,7 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 			&i.ClientRateLimitBurst,
 			&i.HstsMaxAge,
 			&i.HttpsRedirectVersioned,
+			&i.Regions,
 		); err != nil {
 			return nil, err
 		}
@@ -3190,7 +3276,7 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 }
 
 const listProjectsByGitHubRepo = `-- name: ListProjectsByGitHubRepo :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at
 `
 
 func (q *Queries) ListProjectsByGitHubRepo(ctx context.Context, lower string) ([]Project, error) {
@@ -3225,6 +3311,7 @@ func (q *Queries) ListProjectsByGitHubRepo(ctx context.Context, lower string) ([
 			&i.ClientRateLimitBurst,
 			&i.HstsMaxAge,
 			&i.HttpsRedirectVersioned,
+			&i.Regions,
 		); err != nil {
 			return nil, err
 		}
@@ -3488,7 +3575,7 @@ func (q *Queries) LockProject(ctx context.Context, id uuid.UUID) (uuid.UUID, err
 
 const markNodeInstancesLost = `-- name: MarkNodeInstancesLost :many
 UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node stopped heartbeating', updated_at = now()
-WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at
+WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at
 `
 
 func (q *Queries) MarkNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUID) ([]Instance, error) {
@@ -3514,6 +3601,7 @@ func (q *Queries) MarkNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUI
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.HealthyAt,
+			&i.RetiringAt,
 		); err != nil {
 			return nil, err
 		}
@@ -3528,7 +3616,7 @@ func (q *Queries) MarkNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUI
 const markStaleNodesDown = `-- name: MarkStaleNodesDown :many
 UPDATE nodes SET state = 'down'
 WHERE state = 'ready' AND last_heartbeat_at < now() - make_interval(secs => $1::float8)
-RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at
+RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained
 `
 
 func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) ([]Node, error) {
@@ -3550,6 +3638,10 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 			&i.State,
 			&i.LastHeartbeatAt,
 			&i.CreatedAt,
+			&i.Vcpus,
+			&i.MemoryMib,
+			&i.DiskGib,
+			&i.Drained,
 		); err != nil {
 			return nil, err
 		}
@@ -4009,7 +4101,7 @@ UPDATE instances
 SET state = $3, reason = $4, address = $5, restarts = $6, updated_at = now(),
     timings = COALESCE(NULLIF($7::jsonb, '{}'::jsonb), timings),
     healthy_at = CASE WHEN $3 = 'healthy' THEN COALESCE(healthy_at, now()) ELSE healthy_at END
-WHERE id = $1 AND node_id = $2 RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at
+WHERE id = $1 AND node_id = $2 RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at
 `
 
 type ReportInstanceParams struct {
@@ -4047,8 +4139,19 @@ func (q *Queries) ReportInstance(ctx context.Context, arg ReportInstanceParams) 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.HealthyAt,
+		&i.RetiringAt,
 	)
 	return i, err
+}
+
+const retireInstance = `-- name: RetireInstance :exec
+UPDATE instances SET retiring_at = now(), updated_at = now() WHERE id = $1 AND retiring_at IS NULL
+`
+
+// Takes an instance out of the route table; idempotent.
+func (q *Queries) RetireInstance(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, retireInstance, id)
+	return err
 }
 
 const revokeMemberTokens = `-- name: RevokeMemberTokens :execrows
@@ -4283,6 +4386,60 @@ func (q *Queries) SetMemberRole(ctx context.Context, arg SetMemberRoleParams) (i
 	return result.RowsAffected(), nil
 }
 
+const setNodeCapacity = `-- name: SetNodeCapacity :exec
+
+UPDATE nodes SET vcpus = $2, memory_mib = $3, disk_gib = $4 WHERE id = $1
+`
+
+type SetNodeCapacityParams struct {
+	ID        uuid.UUID
+	Vcpus     int32
+	MemoryMib int32
+	DiskGib   int32
+}
+
+// Regions and capacity (issue 8): node capacity and drain, project regions,
+// and what the scheduler plans from.
+func (q *Queries) SetNodeCapacity(ctx context.Context, arg SetNodeCapacityParams) error {
+	_, err := q.db.Exec(ctx, setNodeCapacity,
+		arg.ID,
+		arg.Vcpus,
+		arg.MemoryMib,
+		arg.DiskGib,
+	)
+	return err
+}
+
+const setNodeDrained = `-- name: SetNodeDrained :one
+UPDATE nodes SET drained = $2 WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained
+`
+
+type SetNodeDrainedParams struct {
+	ID      uuid.UUID
+	Drained bool
+}
+
+func (q *Queries) SetNodeDrained(ctx context.Context, arg SetNodeDrainedParams) (Node, error) {
+	row := q.db.QueryRow(ctx, setNodeDrained, arg.ID, arg.Drained)
+	var i Node
+	err := row.Scan(
+		&i.ID,
+		&i.RegionID,
+		&i.Hostname,
+		&i.TunnelAddr,
+		&i.Driver,
+		&i.Accel,
+		&i.State,
+		&i.LastHeartbeatAt,
+		&i.CreatedAt,
+		&i.Vcpus,
+		&i.MemoryMib,
+		&i.DiskGib,
+		&i.Drained,
+	)
+	return i, err
+}
+
 const setProjectGitHubInstallation = `-- name: SetProjectGitHubInstallation :exec
 UPDATE projects SET github_installation_id = $2 WHERE id = $1 AND github_installation_id <> $2
 `
@@ -4510,7 +4667,7 @@ func (q *Queries) TransitionDeployment(ctx context.Context, arg TransitionDeploy
 
 const updateNodeRegistration = `-- name: UpdateNodeRegistration :one
 UPDATE nodes SET tunnel_addr = $2, driver = $3, accel = $4, state = 'ready', last_heartbeat_at = now()
-WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at
+WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained
 `
 
 type UpdateNodeRegistrationParams struct {
@@ -4538,6 +4695,10 @@ func (q *Queries) UpdateNodeRegistration(ctx context.Context, arg UpdateNodeRegi
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.Vcpus,
+		&i.MemoryMib,
+		&i.DiskGib,
+		&i.Drained,
 	)
 	return i, err
 }
@@ -4547,7 +4708,7 @@ const updateProjectHTTPS = `-- name: UpdateProjectHTTPS :one
 UPDATE projects
 SET hsts_max_age = $2, https_redirect_versioned = $3
 WHERE id = $1
-RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions
 `
 
 type UpdateProjectHTTPSParams struct {
@@ -4583,6 +4744,7 @@ func (q *Queries) UpdateProjectHTTPS(ctx context.Context, arg UpdateProjectHTTPS
 		&i.ClientRateLimitBurst,
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
+		&i.Regions,
 	)
 	return i, err
 }
@@ -4592,7 +4754,7 @@ const updateProjectRateLimits = `-- name: UpdateProjectRateLimits :one
 UPDATE projects
 SET rate_limit_rps = $2, rate_limit_burst = $3, client_rate_limit_rps = $4, client_rate_limit_burst = $5
 WHERE id = $1
-RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions
 `
 
 type UpdateProjectRateLimitsParams struct {
@@ -4636,6 +4798,47 @@ func (q *Queries) UpdateProjectRateLimits(ctx context.Context, arg UpdateProject
 		&i.ClientRateLimitBurst,
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
+		&i.Regions,
+	)
+	return i, err
+}
+
+const updateProjectRegions = `-- name: UpdateProjectRegions :one
+UPDATE projects SET regions = $2 WHERE id = $1 RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions
+`
+
+type UpdateProjectRegionsParams struct {
+	ID      uuid.UUID
+	Regions []string
+}
+
+func (q *Queries) UpdateProjectRegions(ctx context.Context, arg UpdateProjectRegionsParams) (Project, error) {
+	row := q.db.QueryRow(ctx, updateProjectRegions, arg.ID, arg.Regions)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Name,
+		&i.MinInstancesPerRegion,
+		&i.Port,
+		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
+		&i.LiveDeploymentID,
+		&i.CreatedAt,
+		&i.ProductionBranch,
+		&i.ProductionBranchSet,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.RootDir,
+		&i.Dockerfile,
+		&i.RateLimitRps,
+		&i.RateLimitBurst,
+		&i.ClientRateLimitRps,
+		&i.ClientRateLimitBurst,
+		&i.HstsMaxAge,
+		&i.HttpsRedirectVersioned,
+		&i.Regions,
 	)
 	return i, err
 }
@@ -4646,7 +4849,7 @@ SET github_repo = $2, production_branch = $3, root_dir = $4, dockerfile = $5,
     production_branch_set = production_branch_set OR $6::boolean,
     github_installation_id = CASE WHEN lower(github_repo) = lower($2) THEN github_installation_id ELSE 0 END
 WHERE id = $1
-RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions
 `
 
 type UpdateProjectSourceParams struct {
@@ -4691,6 +4894,7 @@ func (q *Queries) UpdateProjectSource(ctx context.Context, arg UpdateProjectSour
 		&i.ClientRateLimitBurst,
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
+		&i.Regions,
 	)
 	return i, err
 }

@@ -754,3 +754,31 @@ UPDATE builds SET push_token_hash = NULL WHERE id = $1;
 -- The organisation of the running build whose push token hashes to $1.
 SELECT p.organisation_id FROM builds b JOIN projects p ON p.id = b.project_id
 WHERE b.push_token_hash = $1 AND b.status IN ('building', 'pushing');
+-- Regions and capacity (issue 8): node capacity and drain, project regions,
+-- and what the scheduler plans from.
+
+-- name: SetNodeCapacity :exec
+UPDATE nodes SET vcpus = $2, memory_mib = $3, disk_gib = $4 WHERE id = $1;
+
+-- name: SetNodeDrained :one
+UPDATE nodes SET drained = $2 WHERE id = $1 RETURNING *;
+
+-- name: UpdateProjectRegions :one
+UPDATE projects SET regions = $2 WHERE id = $1 RETURNING *;
+
+-- name: ListPlacementInstances :many
+-- Live instances with the size their project gives them, for the
+-- scheduler's capacity accounting. retired: out of the route table for
+-- longer than the drain period, so edges no longer send it requests.
+SELECT i.id, i.deployment_id, i.region_id, i.node_id, i.desired, i.state,
+       p.vcpus, p.memory_mib, (i.retiring_at IS NOT NULL)::boolean AS retiring,
+       COALESCE(i.retiring_at < now() - make_interval(secs => sqlc.arg(drain_seconds)::float8), false)::boolean AS retired
+FROM instances i
+JOIN deployments d ON d.id = i.deployment_id
+JOIN projects p ON p.id = d.project_id
+WHERE i.state <> 'stopped'
+ORDER BY i.created_at, i.id;
+
+-- name: RetireInstance :exec
+-- Takes an instance out of the route table; idempotent.
+UPDATE instances SET retiring_at = now(), updated_at = now() WHERE id = $1 AND retiring_at IS NULL;

@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/operator/operatortest"
+)
+
+// registerNode registers a node as an agent would, with a capacity.
+func registerNode(t *testing.T, url, host string) api.RegisterNodeResponse {
+	t.Helper()
+	b, _ := json.Marshal(api.RegisterNodeRequest{Region: "eu-west", Hostname: host, TunnelAddr: "10.0.0.1:7443",
+		Driver: "qemu", Accel: "tcg", VCPUs: 8, MemoryMiB: 4096, DiskGiB: 100})
+	req, _ := http.NewRequest("POST", url+"/v1/nodes/register", strings.NewReader(string(b)))
+	req.Header.Set("Authorization", "Bearer "+operatortest.JoinToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("register: %v %v", err, resp)
+	}
+	defer resp.Body.Close()
+	var out api.RegisterNodeResponse
+	json.NewDecoder(resp.Body).Decode(&out)
+	return out
+}
+
+func TestNodesListDrainAndRegions(t *testing.T) {
+	url, token := startOperator(t)
+	mustRun(t, "login", "--api", url, "--token", token)
+	n := registerNode(t, url, "fra-1")
+
+	out := mustRun(t, "nodes", "list")
+	for _, want := range []string{"REGION", "VCPUS", "MEMORY", "eu-west", "fra-1", "ready", "0/8", "0/4096 MiB", "tcg (software emulation)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("nodes list lacks %q:\n%s", want, out)
+		}
+	}
+	out = mustRun(t, "nodes", "drain", "fra-1")
+	if !strings.Contains(out, "is drained") || !strings.Contains(out, n.NodeID[:8]) {
+		t.Errorf("drain: %s", out)
+	}
+	out = mustRun(t, "nodes", "list", "--json")
+	var nodes []api.Node
+	if err := json.Unmarshal([]byte(out), &nodes); err != nil || len(nodes) != 1 || !nodes[0].Drained || nodes[0].Capacity.DiskGiB != 100 {
+		t.Errorf("nodes list --json: %v %s", err, out)
+	}
+	if out := mustRun(t, "nodes", "list"); !strings.Contains(out, "ready, drained") {
+		t.Errorf("a drained node is not shown drained:\n%s", out)
+	}
+	mustRun(t, "nodes", "undrain", n.NodeID[:8])
+	if _, err := run(t, "nodes", "drain", "nope"); err == nil || !strings.Contains(err.Error(), "zeitwork nodes list") {
+		t.Errorf("drain of an unknown node: %v", err)
+	}
+
+	mustRun(t, "projects", "create", "web")
+	if out := mustRun(t, "projects", "update", "web", "--regions", "us-east,eu-west"); !strings.Contains(out, "runs in regions eu-west, us-east") {
+		t.Errorf("update --regions: %s", out)
+	}
+	if out := mustRun(t, "projects", "update", "web", "--regions", "all"); !strings.Contains(out, "runs in all regions") {
+		t.Errorf("update --regions all: %s", out)
+	}
+}

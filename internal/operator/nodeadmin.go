@@ -1,0 +1,113 @@
+package operator
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/store/db"
+)
+
+// listNodes is GET /v1/nodes for the installation's administrators: every
+// node with its region, state, capacity and what its instances use.
+func (o *Operator) listNodes(w http.ResponseWriter, r *http.Request) error {
+	nodes, err := o.store.ListNodes(r.Context())
+	if err != nil {
+		return err
+	}
+	instances, err := o.store.ListPlacementInstances(r.Context(), o.cfg.Drain.Seconds())
+	if err != nil {
+		return err
+	}
+	used := map[uuid.UUID]*api.Sizes{}
+	count := map[uuid.UUID]int{}
+	for _, in := range instances {
+		if !in.NodeID.Valid || in.State == api.InstanceLost {
+			continue
+		}
+		u := used[in.NodeID.UUID]
+		if u == nil {
+			u = &api.Sizes{}
+			used[in.NodeID.UUID] = u
+		}
+		u.VCPUs += int(in.Vcpus)
+		u.MemoryMiB += int(in.MemoryMib)
+		count[in.NodeID.UUID]++
+	}
+	out := []api.Node{}
+	for _, n := range nodes {
+		u := used[n.ID]
+		if u == nil {
+			u = &api.Sizes{}
+		}
+		out = append(out, adminNodeJSON(n, u, count[n.ID]))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func adminNodeJSON(n db.Node, used *api.Sizes, instances int) api.Node {
+	return api.Node{
+		ID: n.ID.String(), Region: n.RegionID, Hostname: n.Hostname, Driver: n.Driver, Accel: n.Accel,
+		State: n.State, Instances: instances, LastHeartbeat: n.LastHeartbeatAt, Drained: n.Drained,
+		Capacity: &api.Sizes{VCPUs: int(n.Vcpus), MemoryMiB: int(n.MemoryMib), DiskGiB: int(n.DiskGib)},
+		Used:     used,
+	}
+}
+
+// drainNode is POST /v1/nodes/{node}/drain: the node gets no new
+// instances, and the reconciler moves its instances elsewhere: replacement
+// healthy, old one out of the route table, then stopped.
+func (o *Operator) drainNode(w http.ResponseWriter, r *http.Request) error {
+	return o.setDrained(w, r, true)
+}
+
+// undrainNode is POST /v1/nodes/{node}/undrain: the node takes new
+// instances again. Instances already moved stay where they are.
+func (o *Operator) undrainNode(w http.ResponseWriter, r *http.Request) error {
+	return o.setDrained(w, r, false)
+}
+
+func (o *Operator) setDrained(w http.ResponseWriter, r *http.Request, drained bool) error {
+	n, err := o.findNode(r, r.PathValue("node"))
+	if err != nil {
+		return err
+	}
+	auditFrom(r.Context()).setObject("node", n.ID.String())
+	n, err = o.store.SetNodeDrained(r.Context(), db.SetNodeDrainedParams{ID: n.ID, Drained: drained})
+	if err != nil {
+		return err
+	}
+	o.log.Info("node drain changed", "node", n.ID, "drained", drained)
+	o.hub.Bump()
+	writeJSON(w, http.StatusOK, adminNodeJSON(n, &api.Sizes{}, 0))
+	return nil
+}
+
+// findNode finds a node by its ID, a unique prefix of it, or its unique
+// host name.
+func (o *Operator) findNode(r *http.Request, ref string) (db.Node, error) {
+	nodes, err := o.store.ListNodes(r.Context())
+	if err != nil {
+		return db.Node{}, err
+	}
+	var found []db.Node
+	for _, n := range nodes {
+		id := n.ID.String()
+		if id == ref {
+			return n, nil
+		}
+		if n.Hostname == ref || (len(ref) >= 4 && strings.HasPrefix(id, ref)) {
+			found = append(found, n)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return db.Node{}, notFound("list the nodes with `zeitwork nodes list`", "no node %q", ref)
+	case 1:
+		return found[0], nil
+	}
+	return db.Node{}, conflict("name the node by its ID (`zeitwork nodes list`)", "%q names %d nodes", ref, len(found))
+}

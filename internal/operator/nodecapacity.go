@@ -1,0 +1,69 @@
+package operator
+
+import (
+	"context"
+	"regexp"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/store/db"
+)
+
+// validRegion is a region's name: a DNS label, as GeoDNS and host names
+// may carry it.
+var validRegion = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
+
+// checkCapacity refuses capacities no machine has, so that a typo in a
+// node's flags cannot make the scheduler place hundreds of VMs on it.
+func checkCapacity(req api.RegisterNodeRequest) error {
+	if !validRegion.MatchString(req.Region) {
+		return invalid("name the region with lowercase letters, digits and dashes, e.g. eu-west", "invalid region %q", req.Region)
+	}
+	if req.VCPUs < 0 || req.VCPUs > 4096 || req.MemoryMiB < 0 || req.MemoryMiB > 64<<20 || req.DiskGiB < 0 || req.DiskGiB > 1<<20 {
+		return invalid("give vCPUs up to 4096, memory up to 64 TiB and disk up to 1 PiB, or 0 for unknown",
+			"invalid capacity: %d vCPUs, %d MiB memory, %d GiB disk", req.VCPUs, req.MemoryMiB, req.DiskGiB)
+	}
+	return nil
+}
+
+// setNodeCapacity records what a registering node offers.
+func setNodeCapacity(ctx context.Context, q *db.Queries, id uuid.UUID, req api.RegisterNodeRequest) error {
+	return q.SetNodeCapacity(ctx, db.SetNodeCapacityParams{
+		ID: id, Vcpus: int32(req.VCPUs), MemoryMib: int32(req.MemoryMiB), DiskGib: int32(req.DiskGiB),
+	})
+}
+
+// regionsParam reads a project's new region list: sorted, without
+// duplicates, empty for all regions. ok is false when the request leaves
+// the regions as they are. Regions without nodes are accepted (nodes may
+// join them later) and reported as under-served meanwhile.
+func regionsParam(req api.UpdateProjectRequest) (regions []string, ok bool, err error) {
+	if req.Regions == nil {
+		return nil, false, nil
+	}
+	regions = []string{}
+	for _, r := range *req.Regions {
+		if r == "all" && len(*req.Regions) == 1 {
+			return []string{}, true, nil
+		}
+		if !validRegion.MatchString(r) {
+			return nil, false, invalid("list region names (zeitwork nodes list shows them), or all",
+				"invalid region %q", r)
+		}
+		if !slices.Contains(regions, r) {
+			regions = append(regions, r)
+		}
+	}
+	if len(regions) > 32 {
+		return nil, false, invalid("list at most 32 regions, or all", "too many regions (%d)", len(regions))
+	}
+	slices.Sort(regions)
+	return regions, true, nil
+}
+
+// DefaultCPUOvercommit lets instances' vCPUs add up to four times a node's:
+// most apps idle most of the time, as on the VMs of public clouds, while
+// memory, which a VM cannot give back, is never promised twice.
+const DefaultCPUOvercommit = 4
