@@ -73,6 +73,9 @@ func (o *Operator) table() []route {
 		{"GET /v1/github/created", public, plain(githubCreated)},
 
 		{"POST /v1/nodes/register", public, plain(o.registerNode)},
+		{"POST /v1/nodes/join-tokens", installAdmin, o.createJoinToken},
+		{"DELETE /v1/nodes/{node}", installAdmin, o.removeNode},
+		{"POST /v1/edges/register", public, o.registerEdge},
 		{"POST /v1/nodes/{node}/heartbeat", tokenKind(kindNode), o.heartbeat},
 		{"GET /v1/nodes/{node}/desired", tokenKind(kindNode), o.desiredState},
 		{"POST /v1/nodes/{node}/instances/{instance}", tokenKind(kindNode), o.reportInstance},

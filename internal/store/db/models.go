@@ -97,6 +97,13 @@ type BuildLogLine struct {
 	Line     string
 }
 
+type ClusterCa struct {
+	ID        int32
+	CertPem   []byte
+	KeySealed []byte
+	CreatedAt time.Time
+}
+
 type Deployment struct {
 	ID                uuid.UUID
 	Slug              string
@@ -232,6 +239,17 @@ type Invitation struct {
 	CreatedAt      time.Time
 }
 
+type JoinToken struct {
+	ID        uuid.UUID
+	Role      string
+	TokenHash []byte
+	CreatedBy string
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	UsedBy    uuid.NullUUID
+	CreatedAt time.Time
+}
+
 type LogLine struct {
 	ID           int64
 	DeploymentID uuid.UUID
@@ -258,6 +276,7 @@ type Node struct {
 	State           string
 	LastHeartbeatAt time.Time
 	CreatedAt       time.Time
+	RemovedAt       *time.Time
 }
 
 type Organisation struct {

@@ -586,9 +586,44 @@ func (q *Queries) CreateInvitation(ctx context.Context, arg CreateInvitationPara
 	return i, err
 }
 
+const createJoinToken = `-- name: CreateJoinToken :one
+INSERT INTO join_tokens (id, role, token_hash, created_by, expires_at)
+VALUES ($1, $2, $3, $4, $5) RETURNING id, role, token_hash, created_by, expires_at, used_at, used_by, created_at
+`
+
+type CreateJoinTokenParams struct {
+	ID        uuid.UUID
+	Role      string
+	TokenHash []byte
+	CreatedBy string
+	ExpiresAt time.Time
+}
+
+func (q *Queries) CreateJoinToken(ctx context.Context, arg CreateJoinTokenParams) (JoinToken, error) {
+	row := q.db.QueryRow(ctx, createJoinToken,
+		arg.ID,
+		arg.Role,
+		arg.TokenHash,
+		arg.CreatedBy,
+		arg.ExpiresAt,
+	)
+	var i JoinToken
+	err := row.Scan(
+		&i.ID,
+		&i.Role,
+		&i.TokenHash,
+		&i.CreatedBy,
+		&i.ExpiresAt,
+		&i.UsedAt,
+		&i.UsedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const createNode = `-- name: CreateNode :one
 INSERT INTO nodes (id, region_id, hostname, tunnel_addr, driver, accel)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at
 `
 
 type CreateNodeParams struct {
@@ -620,6 +655,7 @@ func (q *Queries) CreateNode(ctx context.Context, arg CreateNodeParams) (Node, e
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.RemovedAt,
 	)
 	return i, err
 }
@@ -972,6 +1008,43 @@ func (q *Queries) ExpirePendingDomains(ctx context.Context, ttlSeconds float64) 
 	return items, nil
 }
 
+const findNodes = `-- name: FindNodes :many
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at FROM nodes WHERE id::text LIKE $1::text || '%' OR hostname = $1::text
+ORDER BY created_at
+`
+
+// Nodes whose id starts with, or whose hostname is, the given name.
+func (q *Queries) FindNodes(ctx context.Context, name string) ([]Node, error) {
+	rows, err := q.db.Query(ctx, findNodes, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Node
+	for rows.Next() {
+		var i Node
+		if err := rows.Scan(
+			&i.ID,
+			&i.RegionID,
+			&i.Hostname,
+			&i.TunnelAddr,
+			&i.Driver,
+			&i.Accel,
+			&i.State,
+			&i.LastHeartbeatAt,
+			&i.CreatedAt,
+			&i.RemovedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const finishBuild = `-- name: FinishBuild :one
 UPDATE builds
 SET status = 'done', reason = '', image_digest = $2, deployment_id = $3, timings = $4,
@@ -1164,6 +1237,24 @@ func (q *Queries) GetBuildContext(ctx context.Context, buildID uuid.UUID) ([]byt
 	return archive, err
 }
 
+const getClusterCA = `-- name: GetClusterCA :one
+
+SELECT id, cert_pem, key_sealed, created_at FROM cluster_ca WHERE id = 1
+`
+
+// Identity (issue 8): the cluster CA, join tokens, removing nodes.
+func (q *Queries) GetClusterCA(ctx context.Context) (ClusterCa, error) {
+	row := q.db.QueryRow(ctx, getClusterCA)
+	var i ClusterCa
+	err := row.Scan(
+		&i.ID,
+		&i.CertPem,
+		&i.KeySealed,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const getDeployment = `-- name: GetDeployment :one
 SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE id = $1
 `
@@ -1342,6 +1433,26 @@ func (q *Queries) GetInvitationByHash(ctx context.Context, tokenHash []byte) (Ge
 	return i, err
 }
 
+const getJoinTokenByHash = `-- name: GetJoinTokenByHash :one
+SELECT id, role, token_hash, created_by, expires_at, used_at, used_by, created_at FROM join_tokens WHERE token_hash = $1 FOR UPDATE
+`
+
+func (q *Queries) GetJoinTokenByHash(ctx context.Context, tokenHash []byte) (JoinToken, error) {
+	row := q.db.QueryRow(ctx, getJoinTokenByHash, tokenHash)
+	var i JoinToken
+	err := row.Scan(
+		&i.ID,
+		&i.Role,
+		&i.TokenHash,
+		&i.CreatedBy,
+		&i.ExpiresAt,
+		&i.UsedAt,
+		&i.UsedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const getMemberOrganisation = `-- name: GetMemberOrganisation :one
 SELECT m.role, o.id, o.name FROM memberships m JOIN organisations o ON o.id = m.organisation_id
 WHERE m.user_id = $1 AND (o.id = $2 OR o.name = $3)
@@ -1389,7 +1500,7 @@ func (q *Queries) GetMembership(ctx context.Context, arg GetMembershipParams) (M
 }
 
 const getNode = `-- name: GetNode :one
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at FROM nodes WHERE id = $1
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at FROM nodes WHERE id = $1
 `
 
 func (q *Queries) GetNode(ctx context.Context, id uuid.UUID) (Node, error) {
@@ -1405,6 +1516,7 @@ func (q *Queries) GetNode(ctx context.Context, id uuid.UUID) (Node, error) {
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.RemovedAt,
 	)
 	return i, err
 }
@@ -1631,7 +1743,7 @@ func (q *Queries) GoLive(ctx context.Context, arg GoLiveParams) (int64, error) {
 }
 
 const heartbeatNode = `-- name: HeartbeatNode :one
-UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at
+UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at
 `
 
 func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error) {
@@ -1647,6 +1759,7 @@ func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error)
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.RemovedAt,
 	)
 	return i, err
 }
@@ -1696,6 +1809,25 @@ func (q *Queries) InsertAuditEntry(ctx context.Context, arg InsertAuditEntryPara
 		arg.Error,
 	)
 	return err
+}
+
+const insertClusterCA = `-- name: InsertClusterCA :execrows
+INSERT INTO cluster_ca (id, cert_pem, key_sealed) VALUES (1, $1, $2)
+ON CONFLICT (id) DO NOTHING
+`
+
+type InsertClusterCAParams struct {
+	CertPem   []byte
+	KeySealed []byte
+}
+
+// The first replica to start makes the CA; the others read it.
+func (q *Queries) InsertClusterCA(ctx context.Context, arg InsertClusterCAParams) (int64, error) {
+	result, err := q.db.Exec(ctx, insertClusterCA, arg.CertPem, arg.KeySealed)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const insertGitHubDelivery = `-- name: InsertGitHubDelivery :execrows
@@ -2667,7 +2799,7 @@ func (q *Queries) ListNodeInstances(ctx context.Context, nodeID uuid.NullUUID) (
 }
 
 const listNodes = `-- name: ListNodes :many
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at FROM nodes ORDER BY region_id, hostname
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at FROM nodes ORDER BY region_id, hostname
 `
 
 func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
@@ -2689,6 +2821,7 @@ func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
 			&i.State,
 			&i.LastHeartbeatAt,
 			&i.CreatedAt,
+			&i.RemovedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -3398,10 +3531,49 @@ func (q *Queries) MarkNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUI
 	return items, nil
 }
 
+const markRemovedNodeInstancesLost = `-- name: MarkRemovedNodeInstancesLost :many
+UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node was removed', updated_at = now()
+WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at
+`
+
+func (q *Queries) MarkRemovedNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUID) ([]Instance, error) {
+	rows, err := q.db.Query(ctx, markRemovedNodeInstancesLost, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Instance
+	for rows.Next() {
+		var i Instance
+		if err := rows.Scan(
+			&i.ID,
+			&i.DeploymentID,
+			&i.RegionID,
+			&i.NodeID,
+			&i.Desired,
+			&i.State,
+			&i.Reason,
+			&i.Address,
+			&i.Restarts,
+			&i.Timings,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.HealthyAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const markStaleNodesDown = `-- name: MarkStaleNodesDown :many
 UPDATE nodes SET state = 'down'
 WHERE state = 'ready' AND last_heartbeat_at < now() - make_interval(secs => $1::float8)
-RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at
+RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at
 `
 
 func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) ([]Node, error) {
@@ -3423,6 +3595,7 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 			&i.State,
 			&i.LastHeartbeatAt,
 			&i.CreatedAt,
+			&i.RemovedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -3757,6 +3930,31 @@ func (q *Queries) RemoveMember(ctx context.Context, arg RemoveMemberParams) (int
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const removeNode = `-- name: RemoveNode :one
+UPDATE nodes SET removed_at = COALESCE(removed_at, now()), state = 'down'
+WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at
+`
+
+// Marks a node removed and down; the caller revokes its tokens and
+// reschedules its instances in the same transaction.
+func (q *Queries) RemoveNode(ctx context.Context, id uuid.UUID) (Node, error) {
+	row := q.db.QueryRow(ctx, removeNode, id)
+	var i Node
+	err := row.Scan(
+		&i.ID,
+		&i.RegionID,
+		&i.Hostname,
+		&i.TunnelAddr,
+		&i.Driver,
+		&i.Accel,
+		&i.State,
+		&i.LastHeartbeatAt,
+		&i.CreatedAt,
+		&i.RemovedAt,
+	)
+	return i, err
 }
 
 const renewBuildLease = `-- name: RenewBuildLease :one
@@ -4271,7 +4469,7 @@ func (q *Queries) TransitionDeployment(ctx context.Context, arg TransitionDeploy
 
 const updateNodeRegistration = `-- name: UpdateNodeRegistration :one
 UPDATE nodes SET tunnel_addr = $2, driver = $3, accel = $4, state = 'ready', last_heartbeat_at = now()
-WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at
+WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at
 `
 
 type UpdateNodeRegistrationParams struct {
@@ -4299,6 +4497,7 @@ func (q *Queries) UpdateNodeRegistration(ctx context.Context, arg UpdateNodeRegi
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.RemovedAt,
 	)
 	return i, err
 }
@@ -4494,4 +4693,23 @@ func (q *Queries) UpsertRegion(ctx context.Context, arg UpsertRegionParams) (Reg
 	var i Region
 	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
 	return i, err
+}
+
+const useJoinToken = `-- name: UseJoinToken :execrows
+UPDATE join_tokens SET used_at = now(), used_by = $2
+WHERE id = $1 AND used_at IS NULL AND expires_at > now()
+`
+
+type UseJoinTokenParams struct {
+	ID     uuid.UUID
+	UsedBy uuid.NullUUID
+}
+
+// Spends a join token: only one enrolment can, and only before it expires.
+func (q *Queries) UseJoinToken(ctx context.Context, arg UseJoinTokenParams) (int64, error) {
+	result, err := q.db.Exec(ctx, useJoinToken, arg.ID, arg.UsedBy)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

@@ -696,3 +696,40 @@ UPDATE projects
 SET hsts_max_age = $2, https_redirect_versioned = $3
 WHERE id = $1
 RETURNING *;
+
+-- Identity (issue 8): the cluster CA, join tokens, removing nodes.
+
+-- name: GetClusterCA :one
+SELECT * FROM cluster_ca WHERE id = 1;
+
+-- name: InsertClusterCA :execrows
+-- The first replica to start makes the CA; the others read it.
+INSERT INTO cluster_ca (id, cert_pem, key_sealed) VALUES (1, $1, $2)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: CreateJoinToken :one
+INSERT INTO join_tokens (id, role, token_hash, created_by, expires_at)
+VALUES ($1, $2, $3, $4, $5) RETURNING *;
+
+-- name: GetJoinTokenByHash :one
+SELECT * FROM join_tokens WHERE token_hash = $1 FOR UPDATE;
+
+-- name: UseJoinToken :execrows
+-- Spends a join token: only one enrolment can, and only before it expires.
+UPDATE join_tokens SET used_at = now(), used_by = sqlc.arg(used_by)
+WHERE id = $1 AND used_at IS NULL AND expires_at > now();
+
+-- name: RemoveNode :one
+-- Marks a node removed and down; the caller revokes its tokens and
+-- reschedules its instances in the same transaction.
+UPDATE nodes SET removed_at = COALESCE(removed_at, now()), state = 'down'
+WHERE id = $1 RETURNING *;
+
+-- name: FindNodes :many
+-- Nodes whose id starts with, or whose hostname is, the given name.
+SELECT * FROM nodes WHERE id::text LIKE sqlc.arg(name)::text || '%' OR hostname = sqlc.arg(name)::text
+ORDER BY created_at;
+
+-- name: MarkRemovedNodeInstancesLost :many
+UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node was removed', updated_at = now()
+WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING *;
