@@ -37,8 +37,8 @@ type Config struct {
 	// JoinToken enrols a new node (`zeitwork nodes join-token`); an
 	// enrolled node registers again with its own token.
 	JoinToken string
-	Region      string
-	Hostname    string
+	Region    string
+	Hostname  string
 	// StateDir keeps the node's identity, instance records and VM disks.
 	StateDir string
 	// TunnelListener accepts edge traffic; TunnelAddr is how edges reach
