@@ -182,6 +182,10 @@ func (o *Operator) desiredState(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o.waitForChange(r, 25*time.Second)
+	// The node may have been removed while it waited: answer nothing.
+	if _, err := o.authenticate(r); err != nil {
+		return err
+	}
 	version, _ := o.hub.Version()
 	ins, err := o.store.ListNodeInstances(r.Context(), uuid.NullUUID{UUID: id, Valid: true})
 	if err != nil {

@@ -1,0 +1,126 @@
+package operator_test
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+)
+
+// enrol registers a node with the given join token and reports the status.
+func (h *harness) enrol(join, addr string) (int, api.Error) {
+	h.t.Helper()
+	var e api.Error
+	code := h.call("POST", "/v1/nodes/register", join, api.RegisterNodeRequest{
+		Region: "eu", Hostname: addr, TunnelAddr: addr, Driver: "fake", Accel: "tcg", CSR: testCSR(h.t),
+	}, &e)
+	return code, e
+}
+
+// TestJoinTokensAreSingleUseAndExpire: a join token enrols one node once,
+// before it expires, and only a host of its role; only installation
+// administrators make them.
+func TestJoinTokensAreSingleUseAndExpire(t *testing.T) {
+	h := start(t)
+	var jt api.JoinToken
+	if code := h.call("POST", "/v1/nodes/join-tokens", h.token, api.CreateJoinTokenRequest{TTLSeconds: 600}, &jt); code != 201 || jt.Role != "node" {
+		t.Fatalf("create join token: %d %+v", code, jt)
+	}
+	if code, e := h.enrol(jt.Token, "10.0.0.1:7443"); code != 200 {
+		t.Fatalf("fresh join token refused: %d %+v", code, e)
+	}
+	if code, e := h.enrol(jt.Token, "10.0.0.2:7443"); code != 401 || !strings.Contains(e.Error, "used already") {
+		t.Errorf("reused join token: %d %+v", code, e)
+	}
+
+	expired := h.srv.JoinToken(t, "node")
+	if _, err := h.store.Pool.Exec(context.Background(),
+		"UPDATE join_tokens SET expires_at = now() - interval '1 second' WHERE used_at IS NULL"); err != nil {
+		t.Fatal(err)
+	}
+	if code, e := h.enrol(expired, "10.0.0.3:7443"); code != 401 || !strings.Contains(e.Error, "expired") {
+		t.Errorf("expired join token: %d %+v", code, e)
+	}
+	if code, e := h.enrol(h.srv.JoinToken(t, "edge"), "10.0.0.4:7443"); code != 401 || e.Hint == "" {
+		t.Errorf("edge join token enrolled a node: %d %+v", code, e)
+	}
+	for _, tok := range []string{"", "zwj_forged", h.token} {
+		if code, _ := h.enrol(tok, "10.0.0.5:7443"); code != 401 {
+			t.Errorf("join token %q: %d", tok, code)
+		}
+	}
+	owner := h.member("owner@acme.test", "owner")
+	if code := h.call("POST", "/v1/nodes/join-tokens", owner, api.CreateJoinTokenRequest{}, nil); code != 403 {
+		t.Errorf("a non-administrator made a join token: %d", code)
+	}
+	var n int
+	h.store.Pool.QueryRow(context.Background(), "SELECT count(*) FROM nodes").Scan(&n)
+	if n != 1 {
+		t.Errorf("%d nodes enrolled, want 1", n)
+	}
+}
+
+// TestRemovedNodeIsRefusedAtOnce: removing a node ends its long-poll,
+// refuses its next request and its re-registration, and reschedules its
+// instances on the other node.
+func TestRemovedNodeIsRefusedAtOnce(t *testing.T) {
+	h := start(t)
+	a := h.register("eu", "10.0.0.1:7443")
+	d := h.liveProject(a, "web")
+	b := h.register("eu", "10.0.0.2:7443")
+	var ds api.DesiredState
+	h.call("GET", "/v1/nodes/"+a.id+"/desired", a.token, nil, &ds)
+
+	// A long-poll at the current version waits up to 25 s for a change.
+	type answer struct {
+		at   time.Time
+		code int
+	}
+	ended := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", h.url+"/v1/nodes/"+a.id+"/desired?after="+strconv.FormatInt(ds.Version, 10), nil)
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		code := 0
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			code = resp.StatusCode
+			resp.Body.Close()
+		}
+		ended <- answer{time.Now(), code}
+	}()
+
+	var removed api.RemovedNode
+	if code := h.call("DELETE", "/v1/nodes/"+a.id[:8], h.token, nil, &removed); code != 200 || removed.ID != a.id || removed.Rescheduled != 1 {
+		t.Fatalf("remove node: %d %+v", code, removed)
+	}
+	removedAt := time.Now()
+	select {
+	case got := <-ended:
+		if got.at.Sub(removedAt) > 10*time.Second || got.code == http.StatusOK {
+			t.Errorf("long-poll ended %s after the removal with %d; want at once, refused", got.at.Sub(removedAt), got.code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the removed node's long-poll is still open")
+	}
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/v1/nodes/" + a.id + "/heartbeat"},
+		{"GET", "/v1/nodes/" + a.id + "/desired"},
+	} {
+		if code := h.call(c.method, c.path, a.token, nil, nil); code != 401 {
+			t.Errorf("%s %s by a removed node: %d", c.method, c.path, code)
+		}
+	}
+	if code := h.call("POST", "/v1/nodes/register", a.token, api.RegisterNodeRequest{
+		NodeID: a.id, NodeToken: a.token, Region: "eu", Hostname: "a", TunnelAddr: "10.0.0.1:7443", Driver: "fake", CSR: testCSR(t),
+	}, nil); code < 400 {
+		t.Errorf("removed node registered again: %d", code)
+	}
+	h.eventually("rescheduled on b", func() bool { return len(instancesOf(b.desired(), d.ID)) == 1 })
+	if code := h.call("DELETE", "/v1/nodes/no-such-node", h.token, nil, nil); code != 404 {
+		t.Errorf("remove unknown node: %d", code)
+	}
+}
+
