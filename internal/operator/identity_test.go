@@ -123,4 +123,3 @@ func TestRemovedNodeIsRefusedAtOnce(t *testing.T) {
 		t.Errorf("remove unknown node: %d", code)
 	}
 }
-
