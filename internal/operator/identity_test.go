@@ -2,13 +2,21 @@ package operator_test
 
 import (
 	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/edge"
+	"github.com/zeitwork/zeitwork/internal/pki"
+	"github.com/zeitwork/zeitwork/internal/tunnel"
 )
 
 // enrol registers a node with the given join token and reports the status.
@@ -122,4 +130,89 @@ func TestRemovedNodeIsRefusedAtOnce(t *testing.T) {
 	if code := h.call("DELETE", "/v1/nodes/no-such-node", h.token, nil, nil); code != 404 {
 		t.Errorf("remove unknown node: %d", code)
 	}
+}
+
+// TestEdgeEnrolsAndANodeAcceptsItsCertificate: an edge enrols once with
+// an edge join token; its token reads routes, and a node's tunnel listener
+// with the certificate the node got at registration carries its traffic.
+func TestEdgeEnrolsAndANodeAcceptsItsCertificate(t *testing.T) {
+	h := start(t)
+	join := h.srv.JoinToken(t, "edge")
+	id, err := edge.Enrol(context.Background(), h.url, join, t.TempDir(), "edge-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := h.call("GET", "/v1/edge/routes", id.Token, nil, nil); code != 200 {
+		t.Errorf("enrolled edge's token reads no routes: %d", code)
+	}
+	if _, err := edge.Enrol(context.Background(), h.url, join, t.TempDir(), "edge-2"); err == nil || !strings.Contains(err.Error(), "used already") {
+		t.Errorf("second edge enrolled with one join token: %v", err)
+	}
+	if _, err := edge.Enrol(context.Background(), h.url, h.srv.JoinToken(t, "node"), t.TempDir(), "edge-3"); err == nil {
+		t.Error("an edge enrolled with a node join token")
+	}
+
+	// A node enrols with a key of its own and serves its tunnel.
+	keyPEM, err := pki.LoadOrCreateKey(filepath.Join(t.TempDir(), "tunnel.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, _ := pki.CSR(keyPEM)
+	var reg api.RegisterNodeResponse
+	if code := h.call("POST", "/v1/nodes/register", h.srv.JoinToken(t, "node"), api.RegisterNodeRequest{
+		Region: "eu", Hostname: "n1", TunnelAddr: "127.0.0.1:7443", Driver: "fake", CSR: string(csr),
+	}, &reg); code != 200 {
+		t.Fatalf("register node: %d", code)
+	}
+	cred, err := pki.LoadCredential([]byte(reg.Certificate), keyPEM, []byte(reg.CA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := echoServer(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tunnel.ServeTLS(ctx, ln, pki.TunnelServer(cred), func(string) (string, bool) { return app, true }, slog.New(slog.DiscardHandler))
+	}()
+	defer func() { cancel(); <-done }()
+
+	conf := id.TunnelTLS.Clone()
+	conf.ServerName = "127.0.0.1"
+	c, err := tls.Dial("tcp", ln.Addr().String(), conf)
+	if err != nil {
+		t.Fatalf("node refused the enrolled edge: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	tunnel.WriteHeader(c, "i-1", tunnel.TLSToken)
+	io.WriteString(c, "ping")
+	c.CloseWrite()
+	if b, err := io.ReadAll(c); string(b) != "ping" {
+		t.Fatalf("through the node's tunnel: %q %v", b, err)
+	}
+}
+
+// echoServer answers each TCP connection with what it read until EOF.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); b, _ := io.ReadAll(c); c.Write(b) }()
+		}
+	}()
+	return ln.Addr().String()
 }
