@@ -178,6 +178,9 @@ func (a *Agent) register(ctx context.Context) error {
 	}
 	a.client.trust(pki.OperatorClient(cred.Pool))
 	egress := image.NewEgress(resp.Registry, resp.AllowedRegistries)
+	if err := egress.TrustCA([]byte(resp.CA)); err != nil {
+		return err
+	}
 	a.mu.Lock()
 	a.tunnelTLS, a.registry = pki.TunnelServer(cred), resp.Registry
 	a.egress, a.nodeAuth = egress, &authn.Basic{Username: "node", Password: resp.NodeToken}

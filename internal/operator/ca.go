@@ -83,6 +83,10 @@ func (o *Operator) ServerTLS(ctx context.Context, hosts []string) (*tls.Config, 
 	if err != nil {
 		return nil, err
 	}
+	// The operator resolves images from its own registry, now over TLS.
+	if err := o.egress.TrustCA(ca.PEM); err != nil {
+		return nil, err
+	}
 	keyPEM, certPEM, err := ca.Issue(pki.Request{Role: pki.RoleOperator, ID: o.id, Hosts: hosts, TTL: operatorCertTTL})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -215,4 +216,44 @@ func echoServer(t *testing.T) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// TestOperatorOverTLS: with a certificate of the cluster CA, the API is
+// reached by hosts that trust only that CA: an edge enrolling trusts the
+// CA its join token pins, and a token pinning another CA is refused.
+func TestOperatorOverTLS(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	conf, err := h.srv.Operator.ServerTLS(ctx, []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(h.srv.Operator.Handler())
+	ts.TLS = conf
+	ts.StartTLS()
+	defer ts.Close()
+
+	if _, err := http.Get(ts.URL + "/v1/status"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("a client without the cluster CA trusted the operator: %v", err)
+	}
+	join := h.srv.JoinToken(t, "edge")
+	other, _, err := pki.NewCA("another CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _, _ := strings.Cut(join, ".")
+	if _, err := edge.Enrol(ctx, ts.URL, secret+"."+other.Pin(), t.TempDir(), "edge-x"); err == nil || !strings.Contains(err.Error(), "pin") {
+		t.Errorf("enrolled against an operator whose CA the token does not pin: %v", err)
+	}
+	id, err := edge.Enrol(ctx, ts.URL, join, t.TempDir(), "edge-1")
+	if err != nil {
+		t.Fatalf("enrol over TLS: %v", err)
+	}
+	req, _ := http.NewRequest("GET", ts.URL+"/v1/edge/routes", nil)
+	req.Header.Set("Authorization", "Bearer "+id.Token)
+	resp, err := id.HTTP.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("edge reads routes over TLS: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }

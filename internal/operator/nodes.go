@@ -26,10 +26,6 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 		o.writeError(w, r, err)
 		return
 	}
-	if req.Region == "" || req.TunnelAddr == "" || req.Driver == "" || req.CSR == "" {
-		o.writeError(w, r, invalid("upgrade the node agent", "region, tunnel_addr, driver and csr are required"))
-		return
-	}
 	if req.NodeID == "" {
 		auditFrom(r.Context()).setActor(auditActor{kind: actorJoin})
 	}
@@ -43,6 +39,16 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 	var node db.Node
 	var cert []byte
 	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
+		// A new node's join token is checked first, so that strangers
+		// learn nothing; a refusal below leaves the token unspent.
+		if req.NodeID == "" {
+			if err := spendJoinToken(r.Context(), q, bearer(r), pki.RoleNode, tokenID); err != nil {
+				return err
+			}
+		}
+		if req.Region == "" || req.TunnelAddr == "" || req.Driver == "" || req.CSR == "" {
+			return invalid("upgrade the node agent", "region, tunnel_addr, driver and csr are required")
+		}
 		if _, err := q.UpsertRegion(r.Context(), db.UpsertRegionParams{ID: req.Region, Name: req.Region}); err != nil {
 			return err
 		}
@@ -50,9 +56,6 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 		if req.NodeID != "" {
 			node, err = o.reregisterNode(r, q, req)
 		} else {
-			if err = spendJoinToken(r.Context(), q, bearer(r), pki.RoleNode, tokenID); err != nil {
-				return err
-			}
 			node, err = q.CreateNode(r.Context(), db.CreateNodeParams{
 				ID: uuid.New(), RegionID: req.Region, Hostname: req.Hostname,
 				TunnelAddr: req.TunnelAddr, Driver: req.Driver, Accel: req.Accel,
