@@ -2,6 +2,8 @@ package operator
 
 import (
 	"net/http"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,12 +54,20 @@ func (o *Operator) registerEdge(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// idPrefix is what may name a node by the start of its id: no LIKE
+// wildcards, at least a few characters.
+var idPrefix = regexp.MustCompile(`^[0-9a-fA-F-]{4,36}$`)
+
 // removeNode is DELETE /v1/nodes/{node} ({node} is an id, a prefix of
 // one, or a hostname): the node's tokens are deleted, so its next request
 // is refused and its long-polls end, and its instances are rescheduled.
 func (o *Operator) removeNode(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("node")
-	found, err := o.store.FindNodes(r.Context(), name)
+	prefix := ""
+	if idPrefix.MatchString(name) {
+		prefix = strings.ToLower(name)
+	}
+	found, err := o.store.FindNodes(r.Context(), db.FindNodesParams{Prefix: prefix, Name: name})
 	if err != nil {
 		return err
 	}

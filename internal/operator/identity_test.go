@@ -3,11 +3,13 @@ package operator_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -84,23 +86,42 @@ func TestRemovedNodeIsRefusedAtOnce(t *testing.T) {
 	var ds api.DesiredState
 	h.call("GET", "/v1/nodes/"+a.id+"/desired", a.token, nil, &ds)
 
-	// A long-poll at the current version waits up to 25 s for a change.
+	// The node long-polls as an agent does. An answer that shows the
+	// removal (its instance stopped or gone) would leak state to a removed node;
+	// the removal must end the poll with a refusal instead.
 	type answer struct {
-		at   time.Time
-		code int
+		at     time.Time
+		code   int
+		leaked bool
 	}
 	ended := make(chan answer, 1)
+	sent := make(chan struct{}, 100)
+	trace := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { sent <- struct{}{} },
+	})
 	go func() {
-		req, _ := http.NewRequest("GET", h.url+"/v1/nodes/"+a.id+"/desired?after="+strconv.FormatInt(ds.Version, 10), nil)
-		req.Header.Set("Authorization", "Bearer "+a.token)
-		code := 0
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			code = resp.StatusCode
+		v, leaked := ds.Version, false
+		for {
+			req, _ := http.NewRequestWithContext(trace, "GET", h.url+"/v1/nodes/"+a.id+"/desired?after="+strconv.FormatInt(v, 10), nil)
+			req.Header.Set("Authorization", "Bearer "+a.token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				ended <- answer{time.Now(), 0, leaked}
+				return
+			}
+			var got api.DesiredState
+			json.NewDecoder(resp.Body).Decode(&got)
 			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				ended <- answer{time.Now(), resp.StatusCode, leaked}
+				return
+			}
+			leaked = leaked || len(running(got.Instances)) != 1
+			v = got.Version
 		}
-		ended <- answer{time.Now(), code}
 	}()
 
+	<-sent // most likely parked by now; if not, it is refused all the same
 	var removed api.RemovedNode
 	if code := h.call("DELETE", "/v1/nodes/"+a.id[:8], h.token, nil, &removed); code != 200 || removed.ID != a.id || removed.Rescheduled != 1 {
 		t.Fatalf("remove node: %d %+v", code, removed)
@@ -108,8 +129,9 @@ func TestRemovedNodeIsRefusedAtOnce(t *testing.T) {
 	removedAt := time.Now()
 	select {
 	case got := <-ended:
-		if got.at.Sub(removedAt) > 10*time.Second || got.code == http.StatusOK {
-			t.Errorf("long-poll ended %s after the removal with %d; want at once, refused", got.at.Sub(removedAt), got.code)
+		if got.at.Sub(removedAt) > 10*time.Second || got.code != http.StatusUnauthorized || got.leaked {
+			t.Errorf("long-poll ended %s after the removal with %d, leaked the removal: %v; want at once, 401, no",
+				got.at.Sub(removedAt), got.code, got.leaked)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the removed node's long-poll is still open")

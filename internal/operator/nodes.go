@@ -185,10 +185,6 @@ func (o *Operator) desiredState(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o.waitForChange(r, 25*time.Second)
-	// The node may have been removed while it waited: answer nothing.
-	if _, err := o.authenticate(r); err != nil {
-		return err
-	}
 	version, _ := o.hub.Version()
 	ins, err := o.store.ListNodeInstances(r.Context(), uuid.NullUUID{UUID: id, Valid: true})
 	if err != nil {
@@ -220,6 +216,12 @@ func (o *Operator) desiredState(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		out.Instances = append(out.Instances, base)
+	}
+	// The node may have been removed while it waited or while the answer
+	// was read: checked after the read, so that no answer reflects a
+	// removal without being refused.
+	if _, err := o.authenticate(r); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -1009,13 +1009,20 @@ func (q *Queries) ExpirePendingDomains(ctx context.Context, ttlSeconds float64) 
 }
 
 const findNodes = `-- name: FindNodes :many
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at FROM nodes WHERE id::text LIKE $1::text || '%' OR hostname = $1::text
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at FROM nodes
+WHERE ($1::text <> '' AND id::text LIKE $1::text || '%') OR hostname = $2::text
 ORDER BY created_at
 `
 
-// Nodes whose id starts with, or whose hostname is, the given name.
-func (q *Queries) FindNodes(ctx context.Context, name string) ([]Node, error) {
-	rows, err := q.db.Query(ctx, findNodes, name)
+type FindNodesParams struct {
+	Prefix string
+	Name   string
+}
+
+// Nodes whose id starts with prefix (hex digits and dashes only, checked
+// by the caller; empty: none) or whose hostname is name.
+func (q *Queries) FindNodes(ctx context.Context, arg FindNodesParams) ([]Node, error) {
+	rows, err := q.db.Query(ctx, findNodes, arg.Prefix, arg.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -726,8 +726,10 @@ UPDATE nodes SET removed_at = COALESCE(removed_at, now()), state = 'down'
 WHERE id = $1 RETURNING *;
 
 -- name: FindNodes :many
--- Nodes whose id starts with, or whose hostname is, the given name.
-SELECT * FROM nodes WHERE id::text LIKE sqlc.arg(name)::text || '%' OR hostname = sqlc.arg(name)::text
+-- Nodes whose id starts with prefix (hex digits and dashes only, checked
+-- by the caller; empty: none) or whose hostname is name.
+SELECT * FROM nodes
+WHERE (sqlc.arg(prefix)::text <> '' AND id::text LIKE sqlc.arg(prefix)::text || '%') OR hostname = sqlc.arg(name)::text
 ORDER BY created_at;
 
 -- name: MarkRemovedNodeInstancesLost :many
