@@ -236,7 +236,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		a.log.Warn("operator unreachable; retrying", "err", err)
+		a.log.Warn("registration failed; retrying", "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

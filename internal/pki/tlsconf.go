@@ -19,6 +19,9 @@ func TunnelServer(c *Credential) *tls.Config {
 		Certificates: []tls.Certificate{c.Cert},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    c.Pool,
+		// Edges pool their connections instead of resuming sessions; no
+		// ticket arrives on an idle pooled connection (edge's alive check).
+		SessionTicketsDisabled: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			return wantRole(cs, RoleEdge)
 		},
