@@ -106,10 +106,15 @@ func (o *Operator) reregisterNode(r *http.Request, q *db.Queries, req api.Regist
 	if err != nil {
 		return db.Node{}, err
 	}
+	if err := o.rotateNodeTokens(r, q, id, req.NodeToken); err != nil {
+		return db.Node{}, err
+	}
+	// A removed node has no token left; this is a second lock, checked
+	// after the token so that strangers do not learn a node was removed.
 	if node.RemovedAt != nil {
 		return db.Node{}, errNodeRemoved
 	}
-	return node, o.rotateNodeTokens(r, q, id, req.NodeToken)
+	return node, nil
 }
 
 var errNodeRemoved = &apiError{http.StatusUnauthorized, "this node was removed from the cluster",
