@@ -63,7 +63,7 @@ func relay(t *testing.T, addr string) (string, *wire) {
 }
 
 // credential issues a certificate of role from ca to a fresh key.
-func credential(t *testing.T, ca *pki.CA, role string, hosts ...string) *pki.Credential {
+func credential(t testing.TB, ca *pki.CA, role string, hosts ...string) *pki.Credential {
 	t.Helper()
 	key, cert, err := ca.Issue(pki.Request{Role: role, ID: role, Hosts: hosts, TTL: time.Hour})
 	if err != nil {
@@ -78,11 +78,17 @@ func credential(t *testing.T, ca *pki.CA, role string, hosts ...string) *pki.Cre
 
 // startTLSNode runs a node's tunnel listener with a certificate of ca for
 // 127.0.0.1, the instance i-a answering "hello from the app".
-func startTLSNode(t *testing.T, ca *pki.CA) string {
+func startTLSNode(t testing.TB, ca *pki.CA) string {
 	t.Helper()
 	app := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "hello from the app")
 	}))
+	return startTLSNodeFor(t, ca, app)
+}
+
+// startTLSNodeFor is startTLSNode with i-a at app.
+func startTLSNodeFor(t testing.TB, ca *pki.CA, app string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -140,5 +146,30 @@ func TestEdgeRefusesAnotherCAsNode(t *testing.T) {
 		apiRoute("hello.localhost", "d", "live", api.Backend{Instance: "i-a", NodeAddr: node}))
 	if resp, body := te.do(t, "GET", "hello.localhost", "/", nil); resp.StatusCode == 200 {
 		t.Fatalf("request reached a node of another CA: %q", body)
+	}
+}
+
+// BenchmarkForwardTLS is BenchmarkForward over the mutual-TLS tunnel that
+// node agents serve: the cost of TLS on pooled connections.
+func BenchmarkForwardTLS(b *testing.B) {
+	ca, _, err := pki.NewCA("bench CA")
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := startApp(b, "a")
+	node := startTLSNodeFor(b, ca, a.addr)
+	e := startEdgeConfig(b, Config{TunnelTLS: pki.TunnelClient(credential(b, ca, pki.RoleEdge))},
+		apiRoute("hello.localhost", "d", "live", api.Backend{Instance: "i-a", NodeAddr: node}))
+	req, _ := http.NewRequest("GET", "http://hello.localhost/", nil)
+	req.RemoteAddr = "127.0.0.1:1234"
+	req.RequestURI = "/"
+	req.Header.Set("User-Agent", "bench")
+	req.Header.Set("Accept", "*/*")
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		e.ServeHTTP(w, req)
 	}
 }
