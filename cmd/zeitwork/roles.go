@@ -25,6 +25,7 @@ import (
 	"github.com/zeitwork/zeitwork/internal/node"
 	"github.com/zeitwork/zeitwork/internal/node/network"
 	"github.com/zeitwork/zeitwork/internal/operator"
+	"github.com/zeitwork/zeitwork/internal/pki"
 	"github.com/zeitwork/zeitwork/internal/platform"
 	"github.com/zeitwork/zeitwork/internal/seal"
 	"github.com/zeitwork/zeitwork/internal/store"
@@ -57,17 +58,19 @@ func operatorCmd() *cobra.Command {
 	var auditRetention, nodeDownAfter time.Duration
 	var cpuOvercommit float64
 	var publicURL string
+	var tlsNames []string
 	var smtp mail.Config
 	var domains operator.DomainConfig
 	var buildDiskGiB, buildCacheGiB int64
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "Run the control plane: API, registry, reconciler (needs PostgreSQL)",
-		Long: `Run the operator. Secrets come from the environment:
-ZEITWORK_SEAL_KEY (base64, 32 bytes; encrypts env vars), ZEITWORK_JOIN_TOKEN
-(node agents register with it) and ZEITWORK_TUNNEL_TOKEN (edges present it to
-nodes). --bootstrap EMAIL creates the first user and prints an API token and
-an edge token.`,
+		Long: `Run the operator. ZEITWORK_SEAL_KEY (base64, 32 bytes) must hold the
+installation's seal key: it encrypts env vars and the cluster CA's key.
+Nodes and edges enrol with single-use join tokens (zeitwork nodes join-token).
+--bootstrap EMAIL creates the first user and prints an API token and a node
+and an edge join token. --tls-name serves the API over TLS with a
+certificate from the cluster CA (docs/security.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -85,14 +88,6 @@ an edge token.`,
 				return err
 			}
 			sealer, _ := seal.New(key)
-			join, err := required("join token", "", "ZEITWORK_JOIN_TOKEN")
-			if err != nil {
-				return err
-			}
-			tunnelToken, err := required("tunnel token", "", "ZEITWORK_TUNNEL_TOKEN")
-			if err != nil {
-				return err
-			}
 			s, err := store.Open(ctx, dbURL)
 			if err != nil {
 				return err
@@ -103,11 +98,7 @@ an edge token.`,
 				if err != nil {
 					return err
 				}
-				edgeTok, err := operator.CreateEdgeToken(ctx, s, "edge")
-				if err != nil {
-					return err
-				}
-				fmt.Printf("API token for %s: %s\nEdge token: %s\n", bootstrapEmail, tok, edgeTok)
+				fmt.Printf("API token for %s: %s\n", bootstrapEmail, tok)
 			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -133,7 +124,7 @@ an edge token.`,
 				Store: s, Sealer: sealer, AppsDomain: domain, EdgeURL: edgeURL,
 				RegistryHost: registryHost, RegistryDir: filepath.Join(stateDir, "registry"), GitDir: filepath.Join(stateDir, "git"),
 				AllowedRegistries: allowRegistries,
-				JoinToken:         join, TunnelToken: tunnelToken, Log: log, Metrics: metrics,
+				Log:               log, Metrics: metrics,
 				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"), Builder: builder,
 				AuditRetention: auditRetention,
 				NodeGrace:      nodeDownAfter, CPUOvercommit: cpuOvercommit,
@@ -142,9 +133,21 @@ an edge token.`,
 			if err != nil {
 				return err
 			}
+			if bootstrapEmail != "" {
+				if err := printBootstrapJoinTokens(ctx, op); err != nil {
+					return err
+				}
+			}
 			srv := &http.Server{Handler: op.Handler(), ReadHeaderTimeout: 10 * time.Second}
-			go srv.Serve(ln)
-			log.Info("operator listening", "addr", ln.Addr().String())
+			if len(tlsNames) > 0 {
+				if srv.TLSConfig, err = op.ServerTLS(ctx, tlsNames); err != nil {
+					return err
+				}
+				go srv.ServeTLS(ln, "", "")
+			} else {
+				go srv.Serve(ln)
+			}
+			log.Info("operator listening", "addr", ln.Addr().String(), "tls", len(tlsNames) > 0)
 			err = op.Run(ctx)
 			srv.Shutdown(context.Background())
 			return err
@@ -168,6 +171,7 @@ an edge token.`,
 	f.DurationVar(&auditRetention, "audit-retention", 90*24*time.Hour, "how long audit log entries are kept before they are deleted")
 	f.DurationVar(&nodeDownAfter, "node-down-after", 15*time.Second, "a node without a heartbeat this long is marked down and its instances are placed elsewhere in its region (nodes heartbeat every 5s)")
 	f.Float64Var(&cpuOvercommit, "cpu-overcommit", operator.DefaultCPUOvercommit, "the vCPUs of a node's instances may add up to this many times the node's vCPUs (memory is never overcommitted)")
+	f.StringSliceVar(&tlsNames, "tls-name", nil, "serve the API over TLS with a certificate from the cluster CA valid for this host name or address (repeatable; nodes and edges then use https://)")
 	f.StringVar(&publicURL, "public-url", "", "how users reach the API, e.g. https://zeitwork.example.com (printed in mailed invitations)")
 	f.StringVar(&smtp.Addr, "smtp-addr", "", "SMTP relay host:port to mail invitations through (default: none; the CLI prints them)")
 	f.StringVar(&smtp.From, "smtp-from", "", "sender of mailed invitations, e.g. \"Zeitwork <zeitwork@example.com>\"")
@@ -214,15 +218,14 @@ func nodeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a node agent: runs instances as microVMs (root)",
-		Long:  "Run a node agent. ZEITWORK_JOIN_TOKEN must hold the operator's join token.",
-		Args:  cobra.NoArgs,
+		Long: `Run a node agent. A new node enrols with the single-use join token in
+ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token); an enrolled one registers
+again with the credential kept in --state-dir.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := roleLogger()
-			join, err := required("join token", "", "ZEITWORK_JOIN_TOKEN")
-			if err != nil {
-				return err
-			}
+			join := os.Getenv("ZEITWORK_JOIN_TOKEN")
 			sub, err1 := netip.ParsePrefix(subnet)
 			tr, err2 := netip.ParsePrefix(transit)
 			if err := errors.Join(err1, err2); err != nil {
@@ -280,7 +283,7 @@ func nodeCmd() *cobra.Command {
 }
 
 func edgeCmd() *cobra.Command {
-	var operatorURL, listen, metricsListen, accessLog string
+	var operatorURL, listen, metricsListen, accessLog, stateDir string
 	var shipLogs bool
 	var trusted []string
 	var guard edge.Config
@@ -288,15 +291,21 @@ func edgeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "edge",
 		Short: "Run the HTTP edge: routes requests by host to healthy instances",
-		Long:  "Run an edge. ZEITWORK_EDGE_TOKEN must hold an edge token (zeitwork operator --bootstrap prints one).",
-		Args:  cobra.NoArgs,
+		Long: `Run an edge. A new edge enrols with the single-use join token in
+ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
+(token, key and certificate) is kept in --state-dir.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := roleLogger()
-			tok, err := required("edge token", "", "ZEITWORK_EDGE_TOKEN")
+			operatorURL = strings.TrimSuffix(operatorURL, "/")
+			host, _ := os.Hostname()
+			id, err := edge.Enrol(cmd.Context(), operatorURL, os.Getenv("ZEITWORK_JOIN_TOKEN"), stateDir, host)
 			if err != nil {
 				return err
 			}
+			tok := id.Token
 			cfg := guard
+			cfg.TunnelTLS = id.TunnelTLS
 			if cfg.TrustedProxies, err = parseProxies(trusted); err != nil {
 				return err
 			}
@@ -307,11 +316,10 @@ func edgeCmd() *cobra.Command {
 			if cfg.AccessLog, err = openAccessLog(accessLog); err != nil {
 				return err
 			}
-			operatorURL = strings.TrimSuffix(operatorURL, "/")
-			cfg.Source = edge.NewOperatorSource(operatorURL, tok, &http.Client{}, log)
+			cfg.Source = edge.NewOperatorSource(operatorURL, tok, id.HTTP, log)
 			cfg.Metrics = metrics
 			if shipLogs {
-				cfg.Ship = edge.NewLogShipper(operatorURL, tok, nil, log)
+				cfg.Ship = edge.NewLogShipper(operatorURL, tok, id.HTTP, log)
 			}
 			e := edge.New(cfg, log)
 			go e.Run(cmd.Context())
@@ -320,7 +328,7 @@ func edgeCmd() *cobra.Command {
 				return fmt.Errorf("edge listen %s: %w", listen, err)
 			}
 			if tlsFlags.listen != "" {
-				return serveEdgeTLS(cmd.Context(), e, ln, tlsFlags, edgetls.NewStorage(operatorURL, tok, nil), log)
+				return serveEdgeTLS(cmd.Context(), e, ln, tlsFlags, edgetls.NewStorage(operatorURL, tok, id.HTTP), log)
 			}
 			srv := e.NewServer(listen)
 			go func() {
@@ -337,6 +345,7 @@ func edgeCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&operatorURL, "operator", "http://127.0.0.1:7070", "operator API URL")
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "HTTP address")
+	f.StringVar(&stateDir, "state-dir", "/var/lib/zeitwork/edge", "the edge's credential: token, key and certificate")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	f.StringVar(&accessLog, "access-log", "", "write one JSON line per request to this file (\"-\": standard output; default none)")
 	f.BoolVar(&shipLogs, "ship-logs", false, "send routed requests' access log lines to the operator, for `zeitwork logs --edge` (costs throughput)")
@@ -396,4 +405,17 @@ func parsePrefixes(ss []string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// printBootstrapJoinTokens prints a node and an edge join token for the
+// first hosts of a new installation.
+func printBootstrapJoinTokens(ctx context.Context, op *operator.Operator) error {
+	for _, role := range []string{pki.RoleNode, pki.RoleEdge} {
+		jt, err := op.CreateJoinToken(ctx, role, 24*time.Hour, "bootstrap")
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Join token for one %s (single use, expires %s): %s\n", role, jt.ExpiresAt.UTC().Format(time.RFC3339), jt.Token)
+	}
+	return nil
 }

@@ -2,10 +2,11 @@ package api
 
 import "time"
 
-// RegisterNodeRequest is the body of POST /v1/nodes/register, authenticated
-// with the cluster's join token. A node that registers again with its NodeID
-// and its current NodeToken keeps its identity (and its instances); its old
-// tokens are revoked. Without that token an existing NodeID is refused.
+// RegisterNodeRequest is the body of POST /v1/nodes/register. A new node
+// is authenticated with a single-use node join token (the bearer token). A
+// node that registers again with its NodeID and its current NodeToken keeps
+// its identity (and its instances) and needs no join token; its old tokens
+// are revoked. Without that token an existing NodeID is refused.
 type RegisterNodeRequest struct {
 	NodeID     string `json:"node_id,omitempty"`
 	NodeToken  string `json:"node_token,omitempty"`
@@ -20,14 +21,20 @@ type RegisterNodeRequest struct {
 	VCPUs     int `json:"vcpus,omitempty"`
 	MemoryMiB int `json:"memory_mib,omitempty"`
 	DiskGiB   int `json:"disk_gib,omitempty"`
+	// CSR is a PEM certificate request for the key of the node's tunnel
+	// listener, made on the node's host.
+	CSR string `json:"csr"`
 }
 
 // RegisterNodeResponse carries the node's own credentials.
 type RegisterNodeResponse struct {
 	NodeID    string `json:"node_id"`
 	NodeToken string `json:"node_token"`
-	// TunnelToken is what edges will present to this node's tunnel.
-	TunnelToken string `json:"tunnel_token"`
+	// Certificate is the tunnel listener's certificate (PEM), valid for
+	// the tunnel address; CA is the cluster CA, whose edge certificates
+	// the listener accepts and which the operator's chain ends in.
+	Certificate string `json:"certificate"`
+	CA          string `json:"ca"`
 	// Registry is where images of deployments can be pulled, with NodeToken.
 	// The node sends NodeToken to no other registry.
 	Registry string `json:"registry"`

@@ -11,8 +11,8 @@ import (
 
 // nodesCmd holds the installation administrators' node commands.
 func nodesCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "nodes", Short: "List, drain and undrain nodes (installation administrators)"}
-	cmd.AddCommand(nodesListCmd(), nodesDrainCmd(true), nodesDrainCmd(false))
+	cmd := &cobra.Command{Use: "nodes", Short: "Enrol, list, drain and remove the cluster's nodes and edges (installation administrators)"}
+	cmd.AddCommand(nodesListCmd(), nodesDrainCmd(true), nodesDrainCmd(false), nodesJoinTokenCmd(), nodesRemoveCmd())
 	return cmd
 }
 

@@ -3,20 +3,34 @@ package cli
 import (
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/zeitwork/zeitwork/internal/api"
-	"github.com/zeitwork/zeitwork/internal/operator/operatortest"
+	"github.com/zeitwork/zeitwork/internal/pki"
 )
 
-// registerNode registers a node as an agent would, with a capacity.
+// registerNode enrols a node as an agent would, with a capacity, using a
+// join token made through the CLI (the caller is logged in as an admin).
 func registerNode(t *testing.T, url, host string) api.RegisterNodeResponse {
 	t.Helper()
+	var jt api.JoinToken
+	if err := json.Unmarshal([]byte(mustRun(t, "nodes", "join-token", "--json")), &jt); err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.LoadOrCreateKey(filepath.Join(t.TempDir(), "k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := pki.CSR(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, _ := json.Marshal(api.RegisterNodeRequest{Region: "eu-west", Hostname: host, TunnelAddr: "10.0.0.1:7443",
-		Driver: "qemu", Accel: "tcg", VCPUs: 8, MemoryMiB: 4096, DiskGiB: 100})
+		Driver: "qemu", Accel: "tcg", VCPUs: 8, MemoryMiB: 4096, DiskGiB: 100, CSR: string(csr)})
 	req, _ := http.NewRequest("POST", url+"/v1/nodes/register", strings.NewReader(string(b)))
-	req.Header.Set("Authorization", "Bearer "+operatortest.JoinToken)
+	req.Header.Set("Authorization", "Bearer "+jt.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("register: %v %v", err, resp)

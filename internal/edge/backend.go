@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -32,7 +33,10 @@ func newBackend(k backendKey, cfg *Config, stats *counters) *backend {
 
 // upConn is one tunnel connection carrying HTTP/1.1 to an instance.
 type upConn struct {
-	conn      net.Conn
+	conn net.Conn
+	// raw is the TCP connection under conn (conn itself without TLS),
+	// peeked at by alive.
+	raw       net.Conn
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	nread     int64 // bytes read from conn: zero-progress errors are retryable
@@ -110,14 +114,36 @@ func (b *backend) dial(ctx context.Context, token string) (*upConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", errDial, b.key.nodeAddr, err)
 	}
-	c := &upConn{conn: conn, abort: func() { conn.SetDeadline(time.Unix(1, 0)) }}
+	c := &upConn{conn: conn, raw: conn, abort: func() { conn.SetDeadline(time.Unix(1, 0)) }}
+	if b.cfg.TunnelTLS != nil {
+		if c.conn, err = b.handshake(ctx, conn); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("%w %s: %w", errDial, b.key.nodeAddr, err)
+		}
+		token = tunnel.TLSToken
+	}
 	c.br = bufio.NewReaderSize(c, 4096)
-	c.bw = bufio.NewWriterSize(conn, 4096)
+	c.bw = bufio.NewWriterSize(c.conn, 4096)
 	if err := tunnel.WriteHeader(c.bw, b.key.instance, token); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("%w %s: %w", errDial, b.key.nodeAddr, err)
 	}
 	return c, nil
+}
+
+// handshake opens TLS to the node agent: the edge presents its
+// certificate and accepts only a node certificate of the cluster's CA
+// valid for the address it dialled.
+func (b *backend) handshake(ctx context.Context, conn net.Conn) (net.Conn, error) {
+	conf := b.cfg.TunnelTLS.Clone()
+	conf.ServerName, _, _ = net.SplitHostPort(b.key.nodeAddr)
+	tc := tls.Client(conn, conf)
+	hctx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return tc, nil
 }
 
 // reap closes idle connections older than the idle timeout, so that an
@@ -160,7 +186,7 @@ func alive(c *upConn) bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	sc, ok := c.conn.(syscall.Conn)
+	sc, ok := c.raw.(syscall.Conn)
 	if !ok {
 		return true
 	}

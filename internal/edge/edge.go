@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,11 @@ import (
 type Config struct {
 	// Source delivers the route table. Required.
 	Source RouteSource
+	// TunnelTLS, if set, is the edge's TLS towards node agents
+	// (pki.TunnelClient: its certificate, the cluster CA); node agents
+	// accept nothing else. Nil speaks plain TCP with the route table's
+	// token, which only tests' tunnel listeners accept.
+	TunnelTLS *tls.Config
 	// DialTimeout bounds opening a tunnel to a node agent (default 3 s).
 	DialTimeout time.Duration
 	// IdleConnTimeout is how long an idle upstream connection is kept

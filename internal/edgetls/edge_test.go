@@ -51,12 +51,12 @@ func routedApp(t *testing.T, host string) api.RouteTable {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tunnel.Serve(ctx, ln, operatortest.TunnelToken, func(string) (string, bool) {
+		tunnel.Serve(ctx, ln, tunnelTestToken, func(string) (string, bool) {
 			return app.Listener.Addr().String(), true
 		}, slog.New(slog.DiscardHandler))
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return api.RouteTable{Version: 1, TunnelToken: operatortest.TunnelToken, Routes: []api.Route{{
+	return api.RouteTable{Version: 1, TunnelToken: tunnelTestToken, Routes: []api.Route{{
 		Host: host, Project: "hello", Deployment: "d1", Status: "live",
 		Backends: []api.Backend{{Instance: "i-1", NodeAddr: ln.Addr().String()}},
 	}}}
@@ -94,6 +94,9 @@ func listen(t *testing.T) net.Listener {
 }
 
 // edgeTweak, when set, adjusts the next edges' configuration.
+// tunnelTestToken is what the test tunnel listeners (plain TCP) accept.
+const tunnelTestToken = "tunnel-secret"
+
 var edgeTweak func(*edge.Config)
 
 // startTLSEdgeOn is startTLSEdge on given HTTPS and HTTP listeners.

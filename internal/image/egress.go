@@ -2,6 +2,8 @@ package image
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -186,4 +188,19 @@ func PullReason(err error) string {
 		return "registry unreachable"
 	}
 	return "the registry sent an image that could not be read"
+}
+
+// TrustCA adds the cluster's CA (PEM) to the roots fetches trust, for an
+// own registry served over TLS with a certificate of that CA (the
+// operator started with --tls-name).
+func (e *Egress) TrustCA(caPEM []byte) error {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return errors.New("trust cluster ca: no certificate in PEM")
+	}
+	e.dial.(*http.Transport).TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	return nil
 }

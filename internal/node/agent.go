@@ -7,6 +7,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,16 +24,21 @@ import (
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/image"
+	"github.com/zeitwork/zeitwork/internal/pki"
 	"github.com/zeitwork/zeitwork/internal/tunnel"
 	"github.com/zeitwork/zeitwork/internal/vmm"
 )
 
 // Config configures a node agent.
 type Config struct {
+	// OperatorURL is the operator's API; over https the node trusts only
+	// the cluster CA (pinned by the join token, then kept in StateDir).
 	OperatorURL string
-	JoinToken   string
-	Region      string
-	Hostname    string
+	// JoinToken enrols a new node (`zeitwork nodes join-token`); an
+	// enrolled node registers again with its own token.
+	JoinToken string
+	Region    string
+	Hostname  string
 	// Capacity is what the node offers instances; zero fields are
 	// detected from the host (DetectCapacity).
 	Capacity Capacity
@@ -74,10 +80,12 @@ type Agent struct {
 	// is started again (1 s doubling to 30 s; shorter in tests).
 	backoffMin, backoffMax time.Duration
 
-	mu          sync.Mutex
-	sups        map[string]*supervisor
-	tunnelToken string
-	registry    string
+	mu   sync.Mutex
+	sups map[string]*supervisor
+	// tunnelTLS is the tunnel listener's TLS: the node's certificate,
+	// and only edge certificates of the cluster's CA accepted.
+	tunnelTLS *tls.Config
+	registry  string
 	// egress and nodeAuth are how images are pulled: the node's token for
 	// the operator's registry only, a project's registry login for its
 	// registry only, through the egress address checks.
@@ -131,26 +139,55 @@ type identity struct {
 
 func (a *Agent) identityPath() string { return filepath.Join(a.cfg.StateDir, "node.json") }
 
+// register enrols the node (with the join token) or registers it again
+// (with its own token), and renews its tunnel certificate: a CSR for the
+// key kept in the state directory, which never leaves the host.
 func (a *Agent) register(ctx context.Context) error {
 	var id identity
 	if b, err := os.ReadFile(a.identityPath()); err == nil {
 		json.Unmarshal(b, &id)
 	}
-	resp, err := a.client.register(ctx, a.cfg.JoinToken, api.RegisterNodeRequest{
+	if err := a.trustOperator(); err != nil {
+		return err
+	}
+	keyPEM, err := pki.LoadOrCreateKey(filepath.Join(a.cfg.StateDir, "tunnel.key"))
+	if err != nil {
+		return err
+	}
+	csr, err := pki.CSR(keyPEM)
+	if err != nil {
+		return err
+	}
+	bearer := a.cfg.JoinToken
+	if id.NodeID != "" {
+		bearer = id.NodeToken
+	}
+	resp, err := a.client.register(ctx, bearer, api.RegisterNodeRequest{
 		NodeID: id.NodeID, NodeToken: id.NodeToken, Region: a.cfg.Region, Hostname: a.cfg.Hostname,
-		TunnelAddr: a.cfg.TunnelAddr, Driver: a.cfg.Driver.Name(), Accel: a.cfg.Driver.Accel(),
+		TunnelAddr: a.cfg.TunnelAddr, Driver: a.cfg.Driver.Name(), Accel: a.cfg.Driver.Accel(), CSR: string(csr),
 		VCPUs: a.cfg.Capacity.VCPUs, MemoryMiB: a.cfg.Capacity.MemoryMiB, DiskGiB: a.cfg.Capacity.DiskGiB,
 	})
 	if err != nil {
 		return fmt.Errorf("register with operator: %w", err)
 	}
+	cred, err := pki.LoadCredential([]byte(resp.Certificate), keyPEM, []byte(resp.CA))
+	if err != nil {
+		return fmt.Errorf("register with operator: %w", err)
+	}
+	if err := writeFileAtomic(a.caPath(), []byte(resp.CA)); err != nil {
+		return err
+	}
 	b, _ := json.Marshal(identity{NodeID: resp.NodeID, NodeToken: resp.NodeToken})
 	if err := writeFileAtomic(a.identityPath(), b); err != nil {
 		return err
 	}
+	a.client.trust(pki.OperatorClient(cred.Pool))
 	egress := image.NewEgress(resp.Registry, resp.AllowedRegistries)
+	if err := egress.TrustCA([]byte(resp.CA)); err != nil {
+		return err
+	}
 	a.mu.Lock()
-	a.tunnelToken, a.registry = resp.TunnelToken, resp.Registry
+	a.tunnelTLS, a.registry = pki.TunnelServer(cred), resp.Registry
 	a.egress, a.nodeAuth = egress, &authn.Basic{Username: "node", Password: resp.NodeToken}
 	a.mu.Unlock()
 	a.log.Info("node registered", "node", resp.NodeID, "region", a.cfg.Region,
@@ -204,7 +241,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		a.log.Warn("operator unreachable; retrying", "err", err)
+		a.log.Warn("registration failed; retrying", "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -221,9 +258,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		a.mu.Lock()
-		token := a.tunnelToken
+		conf := a.tunnelTLS
 		a.mu.Unlock()
-		if err := tunnel.Serve(ctx, a.cfg.TunnelListener, token, a.resolveBackend, a.log); err != nil && ctx.Err() == nil {
+		if err := tunnel.ServeTLS(ctx, a.cfg.TunnelListener, conf, a.resolveBackend, a.log); err != nil && ctx.Err() == nil {
 			a.log.Error("tunnel listener stopped", "err", err)
 		}
 	}()

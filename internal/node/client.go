@@ -46,7 +46,10 @@ func (c *client) do(ctx context.Context, method, path, token string, body, out a
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
+	c.mu.Lock()
+	hc := c.http
+	c.mu.Unlock()
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}

@@ -165,7 +165,7 @@ func TestAuditRecordsStateChanges(t *testing.T) {
 	if refusedNode != 1 || anonymous != 1 || joined != 1 {
 		t.Errorf("refused node request %d, anonymous request %d, node registration %d; want 1 each", refusedNode, anonymous, joined)
 	}
-	h.checkNoSecrets(secret, h.token, n.token, joinToken, "zw_not-a-token")
+	h.checkNoSecrets(append([]string{secret, h.token, n.token, "zw_not-a-token"}, h.joinTokens...)...)
 }
 
 // TestAuditIsOrganisationScoped: an organisation reads its own entries

@@ -277,7 +277,7 @@ func (o *Operator) require(n need, h func(http.ResponseWriter, *http.Request) er
 		}
 		ctx, cancel := context.WithCancel(context.WithValue(r.Context(), principalKey{}, p))
 		defer cancel()
-		if p.kind == kindUser {
+		if p.kind == kindUser || p.kind == kindNode || p.kind == kindEdge {
 			go o.endOnLostAccess(ctx, cancel, r, n, p, changed)
 		}
 		if err := h(w, r.WithContext(ctx)); err != nil {
@@ -286,11 +286,11 @@ func (o *Operator) require(n need, h func(http.ResponseWriter, *http.Request) er
 	}
 }
 
-// endOnLostAccess ends a long request (a log stream) of a user token once
-// the token is revoked or expires, or the member is removed or loses the
-// role the route needs: the change wakes the hub (a trigger on memberships
-// and api_tokens), and the request's token is checked again. Requests
-// shorter than a second are left alone.
+// endOnLostAccess ends a long request (a log stream, a node's long-poll)
+// once its token is revoked or expires, the member is removed or loses the
+// role the route needs, or the node is removed: the change wakes the hub (a
+// trigger on memberships, api_tokens and nodes), and the request's token is
+// checked again. Requests shorter than a second are left alone.
 func (o *Operator) endOnLostAccess(ctx context.Context, cancel context.CancelFunc, r *http.Request, n need, p principal, changed <-chan struct{}) {
 	long := time.NewTimer(time.Second)
 	defer long.Stop()

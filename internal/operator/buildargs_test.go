@@ -111,7 +111,7 @@ func TestBuildArgsAreNotEnvVars(t *testing.T) {
 // are scoped to the caller's organisation.
 func TestBuildArgLimits(t *testing.T) {
 	srv := operatortest.Start(t, func(c *operator.Config) { c.EnvMaxVars = 2; c.EnvMaxBytes = 100 })
-	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token}
+	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, srv: srv}
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	set := func(name, value string) (int, api.Error) {
 		var e api.Error

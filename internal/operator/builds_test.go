@@ -288,7 +288,7 @@ func TestBuildCancelAcrossReplicas(t *testing.T) {
 	}}
 	a := operatortest.StartOn(t, dbURL, withBuilder(fake), func(c *operator.Config) { c.BuildLease = time.Hour })
 	b := operatortest.StartOn(t, dbURL) // serves the API, runs no builds
-	h := &harness{t: t, url: b.URL, store: b.Store, token: b.Token}
+	h := &harness{t: t, url: b.URL, store: b.Store, token: b.Token, srv: b}
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	_, bd, _ := upload(t, a.URL, a.Token, "web", "", contextArchive(t, dockerfile))
 	<-started
@@ -326,7 +326,7 @@ func TestTwoOperatorsRunEachBuildOnce(t *testing.T) {
 	// Queue the builds first, in the store, so that both builders start
 	// claiming from a full queue at the same moment.
 	api0 := operatortest.StartOn(t, dbURL)
-	h := &harness{t: t, url: api0.URL, store: api0.Store, token: api0.Token}
+	h := &harness{t: t, url: api0.URL, store: api0.Store, token: api0.Token, srv: api0}
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	var ids []string
 	for range 16 {
@@ -358,7 +358,7 @@ func TestBuildCrashRecovery(t *testing.T) {
 	dbURL := storetest.URL(t)
 	ctx := context.Background()
 	first := operatortest.StartOn(t, dbURL) // creates organisation acme
-	h := &harness{t: t, url: first.URL, store: first.Store, token: first.Token}
+	h := &harness{t: t, url: first.URL, store: first.Store, token: first.Token, srv: first}
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	orphan := func(status string, attempts int) string {
 		id := queueBuild(t, h.store, "web")

@@ -116,16 +116,16 @@ func describeInstances(d api.Deployment) string {
 	return b.String()
 }
 
-// TestNodeReRegistration: the join token alone cannot take over a
-// registered node; its own token can, once, and the old tokens die.
+// TestNodeReRegistration: a join token cannot take over a registered
+// node; its own token can, once, and the old tokens die.
 func TestNodeReRegistration(t *testing.T) {
 	h := start(t)
 	a := h.register("eu", "10.0.0.1:7443")
 	id := uuid.MustParse(a.id)
 	takeover := func(token string) int {
 		var e api.Error
-		code := h.call("POST", "/v1/nodes/register", joinToken, api.RegisterNodeRequest{
-			NodeID: a.id, NodeToken: token, Region: "eu", Hostname: "evil", TunnelAddr: "10.6.6.6:7443", Driver: "fake",
+		code := h.call("POST", "/v1/nodes/register", h.srv.JoinToken(t, "node"), api.RegisterNodeRequest{
+			NodeID: a.id, NodeToken: token, Region: "eu", Hostname: "evil", TunnelAddr: "10.6.6.6:7443", Driver: "fake", CSR: testCSR(t),
 		}, &e)
 		if code == 403 && e.Hint == "" {
 			t.Errorf("refusal without a hint: %+v", e)
@@ -143,8 +143,8 @@ func TestNodeReRegistration(t *testing.T) {
 	}
 
 	var resp api.RegisterNodeResponse
-	if code := h.call("POST", "/v1/nodes/register", joinToken, api.RegisterNodeRequest{
-		NodeID: a.id, NodeToken: a.token, Region: "eu", Hostname: "a", TunnelAddr: "10.0.0.9:7443", Driver: "fake",
+	if code := h.call("POST", "/v1/nodes/register", a.token, api.RegisterNodeRequest{
+		NodeID: a.id, NodeToken: a.token, Region: "eu", Hostname: "a", TunnelAddr: "10.0.0.9:7443", Driver: "fake", CSR: testCSR(t),
 	}, &resp); code != 200 || resp.NodeID != a.id || resp.NodeToken == a.token {
 		t.Fatalf("re-registration with the node's token: %d %+v", code, resp)
 	}

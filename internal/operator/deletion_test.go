@@ -295,7 +295,7 @@ func TestDeleteProjectStopsItsBuildOnAnotherReplica(t *testing.T) {
 	}}
 	a := operatortest.StartOn(t, dbURL, withBuilder(fake), func(c *operator.Config) { c.BuildLease = time.Hour })
 	b := operatortest.StartOn(t, dbURL) // serves the API, runs no builds
-	h := &harness{t: t, url: b.URL, store: b.Store, token: b.Token}
+	h := &harness{t: t, url: b.URL, store: b.Store, token: b.Token, srv: b}
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	upload(t, a.URL, a.Token, "web", "", contextArchive(t, dockerfile))
 	<-started

@@ -140,7 +140,7 @@ func (o *Operator) routesFrom(ctx context.Context, q *db.Queries, version int64)
 	// After the projects' own hosts, so that those keep theirs (the
 	// operator refuses domains under the apps domain anyway).
 	routes = append(routes, domainRoutes(domains, byID, live)...)
-	t := &api.RouteTable{Version: version, AppsDomain: o.cfg.AppsDomain, TunnelToken: o.cfg.TunnelToken,
+	t := &api.RouteTable{Version: version, AppsDomain: o.cfg.AppsDomain,
 		Routes: uniqueHosts(routes, o.log)}
 	sort.Slice(t.Routes, func(i, j int) bool { return t.Routes[i].Host < t.Routes[j].Host })
 	return t, nil

@@ -15,7 +15,7 @@ import (
 // names are checked, and a refused write changes nothing.
 func TestEnvLimits(t *testing.T) {
 	srv := operatortest.Start(t, func(c *operator.Config) { c.EnvMaxVars = 3; c.EnvMaxBytes = 100 })
-	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token}
+	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, srv: srv}
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	set := func(name, value string) (int, api.Error) {
 		var e api.Error
@@ -55,7 +55,7 @@ func TestEnvLimits(t *testing.T) {
 // cannot together exceed the limit.
 func TestEnvLimitsHoldUnderConcurrentWrites(t *testing.T) {
 	srv := operatortest.Start(t, func(c *operator.Config) { c.EnvMaxVars = 5 })
-	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token}
+	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, srv: srv}
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	var wg sync.WaitGroup
 	codes := make(chan int, 20)

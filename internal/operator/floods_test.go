@@ -22,7 +22,7 @@ func placed(t *testing.T, tweak func(*operator.Config)) (*harness, *fakeNode, ap
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	srv := operatortest.Start(t, func(c *operator.Config) { c.Metrics = reg; tweak(c) })
-	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, metrics: reg}
+	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, metrics: reg, srv: srv}
 	if code := h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "loud", MinInstancesPerRegion: 1}, nil); code != 201 {
 		t.Fatalf("create project: %d", code)
 	}

@@ -23,7 +23,7 @@ func newTestOperator(t *testing.T, tweak ...func(*Config)) (*Operator, *store.St
 	s := storetest.New(t)
 	sealer, _ := seal.New(make([]byte, seal.KeySize))
 	cfg := Config{Store: s, Sealer: sealer, AppsDomain: "apps.test", RegistryDir: t.TempDir(),
-		JoinToken: "join", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, f := range tweak {
 		f(&cfg)
 	}

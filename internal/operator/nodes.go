@@ -2,8 +2,8 @@ package operator
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -12,25 +12,26 @@ import (
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/image"
+	"github.com/zeitwork/zeitwork/internal/pki"
 	"github.com/zeitwork/zeitwork/internal/store"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
-// registerNode admits a node agent that presents the cluster's join token
-// and gives it a token of its own.
+// registerNode admits a new node agent that presents a node join token, or
+// an enrolled node that presents its own token, and gives it a new token
+// and a certificate for its tunnel listener.
 func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
-	if o.cfg.JoinToken == "" || subtle.ConstantTimeCompare([]byte(bearer(r)), []byte(o.cfg.JoinToken)) != 1 {
-		o.writeError(w, r, &apiError{http.StatusUnauthorized, "invalid join token", "give the node the operator's join token"})
-		return
-	}
-	auditFrom(r.Context()).setActor(auditActor{kind: actorJoin})
 	var req api.RegisterNodeRequest
 	if err := readJSON(r, &req); err != nil {
 		o.writeError(w, r, err)
 		return
 	}
-	if req.Region == "" || req.TunnelAddr == "" || req.Driver == "" {
-		o.writeError(w, r, invalid("", "region, tunnel_addr and driver are required"))
+	if req.NodeID == "" {
+		auditFrom(r.Context()).setActor(auditActor{kind: actorJoin})
+	}
+	ca, err := o.CA(r.Context())
+	if err != nil {
+		o.writeError(w, r, err)
 		return
 	}
 	if err := checkCapacity(req); err != nil {
@@ -38,24 +39,27 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, hash := NewToken()
+	tokenID := uuid.New()
 	var node db.Node
-	err := o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
+	var cert []byte
+	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
+		// A new node's join token is checked first, so that strangers
+		// learn nothing; a refusal below leaves the token unspent.
+		if req.NodeID == "" {
+			if err := spendJoinToken(r.Context(), q, bearer(r), pki.RoleNode, tokenID); err != nil {
+				return err
+			}
+		}
+		if req.Region == "" || req.TunnelAddr == "" || req.Driver == "" || req.CSR == "" {
+			return invalid("upgrade the node agent", "region, tunnel_addr, driver and csr are required")
+		}
 		if _, err := q.UpsertRegion(r.Context(), db.UpsertRegionParams{ID: req.Region, Name: req.Region}); err != nil {
 			return err
 		}
 		var err error
-		id, parseErr := uuid.Parse(req.NodeID)
-		if parseErr == nil {
-			// The update locks the node's row, so two registrations
-			// with one token cannot both pass the check below.
-			node, err = q.UpdateNodeRegistration(r.Context(), db.UpdateNodeRegistrationParams{
-				ID: id, TunnelAddr: req.TunnelAddr, Driver: req.Driver, Accel: req.Accel,
-			})
-			if err == nil {
-				err = o.rotateNodeTokens(r, q, id, req.NodeToken)
-			}
-		}
-		if parseErr != nil || isNotFound(store.Classify(err)) {
+		if req.NodeID != "" {
+			node, err = o.reregisterNode(r, q, req)
+		} else {
 			node, err = q.CreateNode(r.Context(), db.CreateNodeParams{
 				ID: uuid.New(), RegionID: req.Region, Hostname: req.Hostname,
 				TunnelAddr: req.TunnelAddr, Driver: req.Driver, Accel: req.Accel,
@@ -67,8 +71,13 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
+		if cert, err = ca.Sign([]byte(req.CSR), pki.Request{
+			Role: pki.RoleNode, ID: node.ID.String(), Hosts: []string{hostOf(req.TunnelAddr)}, TTL: hostCertTTL,
+		}); err != nil {
+			return invalid("upgrade the node agent", "%v", err)
+		}
 		_, err = q.CreateAPIToken(r.Context(), db.CreateAPITokenParams{
-			ID: uuid.New(), Kind: kindNode, NodeID: uuid.NullUUID{UUID: node.ID, Valid: true},
+			ID: tokenID, Kind: kindNode, NodeID: uuid.NullUUID{UUID: node.ID, Valid: true},
 			Name: "node " + req.Hostname, TokenHash: hash,
 		})
 		return err
@@ -81,13 +90,54 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 	auditFrom(r.Context()).setObject("node", node.ID.String())
 	o.hub.Bump()
 	writeJSON(w, http.StatusOK, api.RegisterNodeResponse{
-		NodeID: node.ID.String(), NodeToken: token, TunnelToken: o.cfg.TunnelToken, Registry: o.cfg.RegistryHost,
-		AllowedRegistries: o.cfg.AllowedRegistries,
+		NodeID: node.ID.String(), NodeToken: token, Certificate: string(cert), CA: string(ca.PEM),
+		Registry: o.cfg.RegistryHost, AllowedRegistries: o.cfg.AllowedRegistries,
 	})
 }
 
+// reregisterNode updates an enrolled node that registers again (an agent
+// restart) and revokes its tokens, once its current token is checked.
+func (o *Operator) reregisterNode(r *http.Request, q *db.Queries, req api.RegisterNodeRequest) (db.Node, error) {
+	id, err := uuid.Parse(req.NodeID)
+	if err != nil {
+		return db.Node{}, errNodeTakeover
+	}
+	// The update locks the node's row, so two registrations with one
+	// token cannot both pass the check below.
+	node, err := q.UpdateNodeRegistration(r.Context(), db.UpdateNodeRegistrationParams{
+		ID: id, TunnelAddr: req.TunnelAddr, Driver: req.Driver, Accel: req.Accel,
+	})
+	if isNotFound(store.Classify(err)) {
+		return db.Node{}, errNodeTakeover
+	}
+	if err != nil {
+		return db.Node{}, err
+	}
+	if err := o.rotateNodeTokens(r, q, id, req.NodeToken); err != nil {
+		return db.Node{}, err
+	}
+	// A removed node has no token left; this is a second lock, checked
+	// after the token so that strangers do not learn a node was removed.
+	if node.RemovedAt != nil {
+		return db.Node{}, errNodeRemoved
+	}
+	return node, nil
+}
+
+var errNodeRemoved = &apiError{http.StatusUnauthorized, "this node was removed from the cluster",
+	"enrol the host again as a new node: delete its state directory's node.json and start it with a new join token"}
+
+// hostOf is the host part of a "host:port" address.
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}
+
 var errNodeTakeover = &apiError{http.StatusForbidden, "this node id is registered: registering under it needs the node's current token",
-	"a node that lost its state registers without a node id, as a new node"}
+	"a node that lost its state enrols as a new node, with a new join token"}
 
 // rotateNodeTokens lets an existing node register again only with its
 // current token (the join token alone would let anyone take over its
@@ -178,6 +228,12 @@ func (o *Operator) desiredState(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		out.Instances = append(out.Instances, base)
+	}
+	// The node may have been removed while it waited or while the answer
+	// was read: checked after the read, so that no answer reflects a
+	// removal without being refused.
+	if _, err := o.authenticate(r); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -270,6 +326,10 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 	before, err := o.store.GetInstance(r.Context(), id)
 	if err != nil {
 		return err
+	}
+	if !before.NodeID.Valid || before.NodeID.UUID != nodeID {
+		// Another node's instance: answered as an unknown one.
+		return notFound("", "no instance %s on this node", id)
 	}
 	if unchangedBy(before, nodeID, rep) {
 		// Nothing to write and nobody to wake.

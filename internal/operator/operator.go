@@ -57,10 +57,6 @@ type Config struct {
 	AllowedRegistries []string
 	// RegistryDir stores the built-in registry's blobs and manifests.
 	RegistryDir string
-	// JoinToken lets node agents register.
-	JoinToken string
-	// TunnelToken is handed to nodes and edges for the edge->node tunnel.
-	TunnelToken string
 	// Timers; zero values take the defaults below.
 	Resync    time.Duration // periodic reconcile besides LISTEN/NOTIFY
 	NodeGrace time.Duration // a node without heartbeat this long is down
@@ -245,6 +241,8 @@ type Operator struct {
 	// locks holds the advisory locks of the loops that one replica at a
 	// time runs (exclusive.go).
 	locks *lockSession
+	// caCache is the cluster's CA (ca.go).
+	caCache clusterCA
 }
 
 // New returns an operator; call Run to start its reconcilers.

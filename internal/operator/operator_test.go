@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/operator"
 	"github.com/zeitwork/zeitwork/internal/operator/operatortest"
+	"github.com/zeitwork/zeitwork/internal/pki"
 	"github.com/zeitwork/zeitwork/internal/store"
 	"github.com/zeitwork/zeitwork/internal/store/storetest"
 )
@@ -35,9 +37,10 @@ type harness struct {
 	metrics *prometheus.Registry
 	// grace is the operator's node grace.
 	grace time.Duration
+	srv   *operatortest.Server
+	// joinTokens are the join tokens register spent.
+	joinTokens []string
 }
-
-const joinToken = operatortest.JoinToken
 
 // start runs the operator with a node grace far longer than any test: the
 // fake nodes heartbeat only when a test says so, and a node goes down only
@@ -47,7 +50,7 @@ func start(t *testing.T, tweaks ...func(*operator.Config)) *harness {
 	reg := prometheus.NewRegistry()
 	const grace = time.Hour
 	srv := operatortest.Start(t, append([]func(*operator.Config){func(c *operator.Config) { c.Metrics = reg; c.NodeGrace = grace }}, tweaks...)...)
-	return &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, metrics: reg, grace: grace}
+	return &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, metrics: reg, grace: grace, srv: srv}
 }
 
 func (h *harness) call(method, path, token string, body, out any) int {
@@ -93,14 +96,30 @@ type fakeNode struct {
 
 func (h *harness) register(region, addr string) *fakeNode {
 	h.t.Helper()
+	join := h.srv.JoinToken(h.t, "node")
+	h.joinTokens = append(h.joinTokens, join)
 	var resp api.RegisterNodeResponse
-	code := h.call("POST", "/v1/nodes/register", joinToken, api.RegisterNodeRequest{
-		Region: region, Hostname: addr, TunnelAddr: addr, Driver: "fake", Accel: "tcg",
+	code := h.call("POST", "/v1/nodes/register", join, api.RegisterNodeRequest{
+		Region: region, Hostname: addr, TunnelAddr: addr, Driver: "fake", Accel: "tcg", CSR: testCSR(h.t),
 	}, &resp)
-	if code != 200 || resp.TunnelToken != "tunnel-secret" {
+	if code != 200 || resp.Certificate == "" || resp.CA == "" {
 		h.t.Fatalf("register: %d %+v", code, resp)
 	}
 	return &fakeNode{h: h, id: resp.NodeID, token: resp.NodeToken}
+}
+
+// testCSR is a certificate request for a fresh key, as a host makes.
+func testCSR(t testing.TB) string {
+	t.Helper()
+	key, err := pki.LoadOrCreateKey(filepath.Join(t.TempDir(), "host.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := pki.CSR(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(csr)
 }
 
 func (n *fakeNode) desired() []api.DesiredInstance {

@@ -18,8 +18,9 @@ import (
 func (h *harness) registerSized(region, addr string, vcpus, mem int) *fakeNode {
 	h.t.Helper()
 	var resp api.RegisterNodeResponse
-	code := h.call("POST", "/v1/nodes/register", joinToken, api.RegisterNodeRequest{
+	code := h.call("POST", "/v1/nodes/register", h.srv.JoinToken(h.t, "node"), api.RegisterNodeRequest{
 		Region: region, Hostname: addr, TunnelAddr: addr, Driver: "fake", Accel: "tcg", VCPUs: vcpus, MemoryMiB: mem,
+		CSR: testCSR(h.t),
 	}, &resp)
 	if code != 200 {
 		h.t.Fatalf("register: %d", code)

@@ -21,7 +21,7 @@ func TestRegistryGCRuns(t *testing.T) {
 		c.RegistryGCInterval = 50 * time.Millisecond
 		c.RegistryGCGrace = 2 * time.Second // longer than the push, shorter than the wait below
 	})
-	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token}
+	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, srv: srv}
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	ref := h.pushImage("web", image.ImageConfig{Entrypoint: []string{"/app"}})
 	d, _ := name.NewDigest(ref, name.Insecure)

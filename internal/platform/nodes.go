@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/zeitwork/zeitwork/internal/node"
+	"github.com/zeitwork/zeitwork/internal/pki"
 	"github.com/zeitwork/zeitwork/internal/vmm/qemu"
 )
 
@@ -106,8 +108,15 @@ func (n *Node) Start() error {
 	if err != nil {
 		return fmt.Errorf("tunnel listener: %w", err)
 	}
+	// A fresh join token each start: an enrolled node registers again
+	// with its own token and leaves it unused until it expires.
+	jt, err := n.p.Operator.CreateJoinToken(context.Background(), pki.RoleNode, time.Hour, "zeitwork up")
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	a, err := node.New(node.Config{
-		OperatorURL: n.p.APIURL, JoinToken: n.p.joinToken, Region: n.cfg.Region,
+		OperatorURL: n.p.APIURL, JoinToken: jt.Token, Region: n.cfg.Region,
 		StateDir: filepath.Join(n.cfg.StateDir, "node"), TunnelListener: ln,
 		Driver: drv, Kernel: n.deps.Kernel.Vmlinux, Initrd: n.deps.Kernel.Initrd,
 		Network: n.deps.Network, Images: n.deps.Images, StartTimeout: n.p.cfg.StartTimeout,

@@ -28,6 +28,7 @@ import (
 	"github.com/zeitwork/zeitwork/internal/node/network"
 	"github.com/zeitwork/zeitwork/internal/operator"
 	"github.com/zeitwork/zeitwork/internal/pglocal"
+	"github.com/zeitwork/zeitwork/internal/pki"
 	"github.com/zeitwork/zeitwork/internal/seal"
 	"github.com/zeitwork/zeitwork/internal/store"
 	"github.com/zeitwork/zeitwork/internal/vmm/guestkernel"
@@ -128,12 +129,11 @@ type Platform struct {
 	Store    *store.Store
 	Operator *operator.Operator
 
-	pg        *pglocal.Cluster
-	joinToken string
-	edgeLn    net.Listener
-	servers   []*http.Server
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	pg      *pglocal.Cluster
+	edgeLn  net.Listener
+	servers []*http.Server
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -228,14 +228,11 @@ func (p *Platform) startOperator(ctx context.Context) error {
 		apiLn.Close()
 		return err
 	}
-	p.joinToken, _ = operator.NewToken()
-	tunnelToken, _ := operator.NewToken()
 	op, err := operator.New(operator.Config{
 		Store: p.Store, Sealer: sealer, AppsDomain: p.cfg.AppsDomain, EdgeURL: edgeURL,
 		RegistryHost: apiLn.Addr().String(), RegistryDir: filepath.Join(p.cfg.StateDir, "registry"), GitDir: filepath.Join(p.cfg.StateDir, "git"),
 		AllowedRegistries: p.cfg.AllowedRegistries,
-		JoinToken:         p.joinToken, TunnelToken: tunnelToken,
-		Resync: p.cfg.Resync, NodeGrace: p.cfg.NodeGrace, DeployTimeout: p.cfg.DeployTimeout, Log: p.log.With("role", "operator"),
+		Resync:            p.cfg.Resync, NodeGrace: p.cfg.NodeGrace, DeployTimeout: p.cfg.DeployTimeout, Log: p.log.With("role", "operator"),
 		Metrics: p.registerer(), Builder: builder,
 		// One machine for development and tests runs many small, mostly
 		// idle VMs: its vCPUs may be promised many times over. Memory
@@ -304,14 +301,22 @@ func (p *Platform) StartAgent() error { return p.Nodes[0].Start() }
 func (p *Platform) StopAgent() { p.Nodes[0].Stop() }
 
 func (p *Platform) startEdge(ctx context.Context) error {
-	edgeToken, err := operator.CreateEdgeToken(ctx, p.Store, "local edge")
+	// The local edge enrols like any other: with an edge join token, once
+	// (its identity is kept in the state directory).
+	jt, err := p.Operator.CreateJoinToken(ctx, pki.RoleEdge, time.Hour, "zeitwork up")
 	if err != nil {
 		return err
 	}
+	id, err := edge.Enrol(ctx, p.APIURL, jt.Token, filepath.Join(p.cfg.StateDir, "edge"), "local edge")
+	if err != nil {
+		return err
+	}
+	edgeToken := id.Token
 	ln := p.edgeLn
 	e := edge.New(edge.Config{
-		Source:  edge.NewOperatorSource(p.APIURL, edgeToken, &http.Client{}, p.log.With("role", "edge")),
-		Metrics: p.registerer(),
+		TunnelTLS: id.TunnelTLS,
+		Source:    edge.NewOperatorSource(p.APIURL, edgeToken, &http.Client{}, p.log.With("role", "edge")),
+		Metrics:   p.registerer(),
 		// zeitwork up: `zeitwork logs --edge` works out of the box.
 		Ship: edge.NewLogShipper(p.APIURL, edgeToken, nil, p.log.With("role", "edge")),
 	}, p.log.With("role", "edge"))

@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -42,8 +43,28 @@ func Serve(ctx context.Context, ln net.Listener, token string,
 	if err := checkToken(token); err != nil {
 		return fmt.Errorf("tunnel serve: %w", err)
 	}
-	s := &server{token: []byte(token), resolve: resolve, log: log, conns: map[net.Conn]struct{}{},
-		pending: list.New(), pendingAt: map[net.Conn]*list.Element{}}
+	return serve(ctx, ln, &server{token: []byte(token), resolve: resolve, log: log})
+}
+
+// ServeTLS is Serve over TLS: each connection must complete a handshake
+// that cfg accepts (a node requires an edge certificate of the cluster's
+// CA, pki.TunnelServer) within the header timeout, and then send a header
+// whose token is TLSToken. Plain connections never reach the header.
+func ServeTLS(ctx context.Context, ln net.Listener, cfg *tls.Config,
+	resolve func(instance string) (addr string, ok bool), log *slog.Logger) error {
+	if cfg == nil || cfg.ClientAuth != tls.RequireAndVerifyClientCert {
+		return errors.New("tunnel serve: TLS must require and verify client certificates")
+	}
+	return serve(ctx, ln, &server{token: []byte(TLSToken), tls: cfg, resolve: resolve, log: log})
+}
+
+// TLSToken is the header's token on a TLS tunnel, where the client's
+// certificate, not the token, proves it is an edge.
+const TLSToken = "tls"
+
+func serve(ctx context.Context, ln net.Listener, s *server) error {
+	s.conns, s.pending, s.pendingAt = map[net.Conn]struct{}{}, list.New(), map[net.Conn]*list.Element{}
+	log := s.log
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
 		s.closeAll()
@@ -85,6 +106,7 @@ func Serve(ctx context.Context, ln net.Listener, token string,
 
 type server struct {
 	token   []byte
+	tls     *tls.Config // nil: plain TCP
 	resolve func(string) (string, bool)
 	log     *slog.Logger
 	wg      sync.WaitGroup
@@ -152,7 +174,17 @@ func (s *server) handle(c net.Conn) {
 	defer c.Close()
 	// The deadline bounds the whole header read, so a client trickling one
 	// byte at a time (slowloris) is cut off as surely as a silent one.
-	c.SetReadDeadline(time.Now().Add(headerTimeout))
+	c.SetDeadline(time.Now().Add(headerTimeout))
+	raw := c
+	if s.tls != nil {
+		tc := tls.Server(c, s.tls)
+		if err := tc.Handshake(); err != nil {
+			s.log.Warn("tunnel: rejected connection: tls", "remote", c.RemoteAddr().String(), "err", err)
+			return
+		}
+		c = tc
+		defer c.Close()
+	}
 	// Small buffer: the header is short, and whatever else it picks up of
 	// the first request is forwarded before the zero-copy pipe starts.
 	br := bufio.NewReaderSize(c, MaxHeaderLen)
@@ -165,7 +197,7 @@ func (s *server) handle(c net.Conn) {
 		s.log.Warn("tunnel: rejected connection: wrong token", "remote", c.RemoteAddr().String(), "instance", instance)
 		return
 	}
-	if !s.authenticated(c) {
+	if !s.authenticated(raw) {
 		s.log.Warn("tunnel: closed connection: too many unauthenticated connections", "remote", c.RemoteAddr().String())
 		return
 	}
@@ -174,7 +206,7 @@ func (s *server) handle(c net.Conn) {
 		s.log.Warn("tunnel: unknown instance", "remote", c.RemoteAddr().String(), "instance", instance)
 		return
 	}
-	c.SetReadDeadline(time.Time{})
+	c.SetDeadline(time.Time{})
 
 	up, err := net.DialTimeout("tcp", addr, dialTimeout)
 	if err != nil {

@@ -20,17 +20,23 @@ import (
 	"github.com/zeitwork/zeitwork/internal/store/storetest"
 )
 
-// JoinToken and TunnelToken are the secrets the test operator uses.
-const (
-	JoinToken   = "join-secret"
-	TunnelToken = "tunnel-secret"
-)
-
 // Server is a running test operator.
 type Server struct {
-	URL   string // http://127.0.0.1:port
-	Token string // an API token of the first user (organisation "acme")
-	Store *store.Store
+	URL      string // http://127.0.0.1:port
+	Token    string // an API token of the first user (organisation "acme")
+	Store    *store.Store
+	Operator *operator.Operator
+}
+
+// JoinToken makes a single-use join token for a host of role ("node" or
+// "edge"), valid for an hour.
+func (s *Server) JoinToken(t testing.TB, role string) string {
+	t.Helper()
+	jt, err := s.Operator.CreateJoinToken(context.Background(), role, time.Hour, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jt.Token
 }
 
 // Start runs an operator with short timers until the test ends. tweak, if
@@ -58,7 +64,6 @@ func StartOn(t testing.TB, dbURL string, tweak ...func(*operator.Config)) *Serve
 	cfg := operator.Config{
 		Store: s, Sealer: sealer, AppsDomain: "apps.test", EdgeURL: "http://{host}",
 		RegistryHost: strings.TrimPrefix(srv.URL, "http://"), RegistryDir: t.TempDir(),
-		JoinToken: JoinToken, TunnelToken: TunnelToken,
 		Resync: 200 * time.Millisecond, NodeGrace: 2 * time.Second, Drain: time.Second, ImageRetry: time.Second,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		// Tests never ask a real resolver: this loopback port answers
@@ -81,5 +86,5 @@ func StartOn(t testing.TB, dbURL string, tweak ...func(*operator.Config)) *Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Server{URL: srv.URL, Token: token, Store: s}
+	return &Server{URL: srv.URL, Token: token, Store: s, Operator: op}
 }

@@ -110,6 +110,13 @@ type ChangeFeed struct {
 	Version int64
 }
 
+type ClusterCa struct {
+	ID        int32
+	CertPem   []byte
+	KeySealed []byte
+	CreatedAt time.Time
+}
+
 type Deployment struct {
 	ID                uuid.UUID
 	Slug              string
@@ -249,6 +256,17 @@ type Invitation struct {
 	CreatedAt      time.Time
 }
 
+type JoinToken struct {
+	ID        uuid.UUID
+	Role      string
+	TokenHash []byte
+	CreatedBy string
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	UsedBy    uuid.NullUUID
+	CreatedAt time.Time
+}
+
 type LogLine struct {
 	ID           int64
 	DeploymentID uuid.UUID
@@ -275,6 +293,7 @@ type Node struct {
 	State           string
 	LastHeartbeatAt time.Time
 	CreatedAt       time.Time
+	RemovedAt       *time.Time
 	Vcpus           int32
 	MemoryMib       int32
 	DiskGib         int32

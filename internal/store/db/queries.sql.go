@@ -626,9 +626,44 @@ func (q *Queries) CreateInvitation(ctx context.Context, arg CreateInvitationPara
 	return i, err
 }
 
+const createJoinToken = `-- name: CreateJoinToken :one
+INSERT INTO join_tokens (id, role, token_hash, created_by, expires_at)
+VALUES ($1, $2, $3, $4, $5) RETURNING id, role, token_hash, created_by, expires_at, used_at, used_by, created_at
+`
+
+type CreateJoinTokenParams struct {
+	ID        uuid.UUID
+	Role      string
+	TokenHash []byte
+	CreatedBy string
+	ExpiresAt time.Time
+}
+
+func (q *Queries) CreateJoinToken(ctx context.Context, arg CreateJoinTokenParams) (JoinToken, error) {
+	row := q.db.QueryRow(ctx, createJoinToken,
+		arg.ID,
+		arg.Role,
+		arg.TokenHash,
+		arg.CreatedBy,
+		arg.ExpiresAt,
+	)
+	var i JoinToken
+	err := row.Scan(
+		&i.ID,
+		&i.Role,
+		&i.TokenHash,
+		&i.CreatedBy,
+		&i.ExpiresAt,
+		&i.UsedAt,
+		&i.UsedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const createNode = `-- name: CreateNode :one
 INSERT INTO nodes (id, region_id, hostname, tunnel_addr, driver, accel)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
 `
 
 type CreateNodeParams struct {
@@ -660,6 +695,7 @@ func (q *Queries) CreateNode(ctx context.Context, arg CreateNodeParams) (Node, e
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.RemovedAt,
 		&i.Vcpus,
 		&i.MemoryMib,
 		&i.DiskGib,
@@ -1017,6 +1053,54 @@ func (q *Queries) ExpirePendingDomains(ctx context.Context, ttlSeconds float64) 
 	return items, nil
 }
 
+const findNodes = `-- name: FindNodes :many
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained FROM nodes
+WHERE ($1::text <> '' AND id::text LIKE $1::text || '%') OR hostname = $2::text
+ORDER BY created_at
+`
+
+type FindNodesParams struct {
+	Prefix string
+	Name   string
+}
+
+// Nodes whose id starts with prefix (hex digits and dashes only, checked
+// by the caller; empty: none) or whose hostname is name.
+func (q *Queries) FindNodes(ctx context.Context, arg FindNodesParams) ([]Node, error) {
+	rows, err := q.db.Query(ctx, findNodes, arg.Prefix, arg.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Node
+	for rows.Next() {
+		var i Node
+		if err := rows.Scan(
+			&i.ID,
+			&i.RegionID,
+			&i.Hostname,
+			&i.TunnelAddr,
+			&i.Driver,
+			&i.Accel,
+			&i.State,
+			&i.LastHeartbeatAt,
+			&i.CreatedAt,
+			&i.RemovedAt,
+			&i.Vcpus,
+			&i.MemoryMib,
+			&i.DiskGib,
+			&i.Drained,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const finishBuild = `-- name: FinishBuild :one
 UPDATE builds
 SET status = 'done', reason = '', image_digest = $2, deployment_id = $3, timings = $4,
@@ -1237,6 +1321,24 @@ func (q *Queries) GetChangeVersion(ctx context.Context) (int64, error) {
 	return version, err
 }
 
+const getClusterCA = `-- name: GetClusterCA :one
+
+SELECT id, cert_pem, key_sealed, created_at FROM cluster_ca WHERE id = 1
+`
+
+// Identity (issue 8): the cluster CA, join tokens, removing nodes.
+func (q *Queries) GetClusterCA(ctx context.Context) (ClusterCa, error) {
+	row := q.db.QueryRow(ctx, getClusterCA)
+	var i ClusterCa
+	err := row.Scan(
+		&i.ID,
+		&i.CertPem,
+		&i.KeySealed,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const getDeployment = `-- name: GetDeployment :one
 SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE id = $1
 `
@@ -1436,6 +1538,26 @@ func (q *Queries) GetInvitationByHash(ctx context.Context, tokenHash []byte) (Ge
 	return i, err
 }
 
+const getJoinTokenByHash = `-- name: GetJoinTokenByHash :one
+SELECT id, role, token_hash, created_by, expires_at, used_at, used_by, created_at FROM join_tokens WHERE token_hash = $1 FOR UPDATE
+`
+
+func (q *Queries) GetJoinTokenByHash(ctx context.Context, tokenHash []byte) (JoinToken, error) {
+	row := q.db.QueryRow(ctx, getJoinTokenByHash, tokenHash)
+	var i JoinToken
+	err := row.Scan(
+		&i.ID,
+		&i.Role,
+		&i.TokenHash,
+		&i.CreatedBy,
+		&i.ExpiresAt,
+		&i.UsedAt,
+		&i.UsedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const getMemberOrganisation = `-- name: GetMemberOrganisation :one
 SELECT m.role, o.id, o.name FROM memberships m JOIN organisations o ON o.id = m.organisation_id
 WHERE m.user_id = $1 AND (o.id = $2 OR o.name = $3)
@@ -1483,7 +1605,7 @@ func (q *Queries) GetMembership(ctx context.Context, arg GetMembershipParams) (M
 }
 
 const getNode = `-- name: GetNode :one
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained FROM nodes WHERE id = $1
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained FROM nodes WHERE id = $1
 `
 
 func (q *Queries) GetNode(ctx context.Context, id uuid.UUID) (Node, error) {
@@ -1499,6 +1621,7 @@ func (q *Queries) GetNode(ctx context.Context, id uuid.UUID) (Node, error) {
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.RemovedAt,
 		&i.Vcpus,
 		&i.MemoryMib,
 		&i.DiskGib,
@@ -1732,7 +1855,7 @@ func (q *Queries) GoLive(ctx context.Context, arg GoLiveParams) (int64, error) {
 }
 
 const heartbeatNode = `-- name: HeartbeatNode :one
-UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained
+UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
 `
 
 func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error) {
@@ -1748,6 +1871,7 @@ func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error)
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.RemovedAt,
 		&i.Vcpus,
 		&i.MemoryMib,
 		&i.DiskGib,
@@ -1801,6 +1925,25 @@ func (q *Queries) InsertAuditEntry(ctx context.Context, arg InsertAuditEntryPara
 		arg.Error,
 	)
 	return err
+}
+
+const insertClusterCA = `-- name: InsertClusterCA :execrows
+INSERT INTO cluster_ca (id, cert_pem, key_sealed) VALUES (1, $1, $2)
+ON CONFLICT (id) DO NOTHING
+`
+
+type InsertClusterCAParams struct {
+	CertPem   []byte
+	KeySealed []byte
+}
+
+// The first replica to start makes the CA; the others read it.
+func (q *Queries) InsertClusterCA(ctx context.Context, arg InsertClusterCAParams) (int64, error) {
+	result, err := q.db.Exec(ctx, insertClusterCA, arg.CertPem, arg.KeySealed)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const insertGitHubDelivery = `-- name: InsertGitHubDelivery :execrows
@@ -2814,9 +2957,10 @@ func (q *Queries) ListNodeInstances(ctx context.Context, nodeID uuid.NullUUID) (
 }
 
 const listNodes = `-- name: ListNodes :many
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained FROM nodes ORDER BY region_id, hostname
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained FROM nodes WHERE removed_at IS NULL ORDER BY region_id, hostname
 `
 
+// Removed nodes (`zeitwork nodes remove`) are kept for history only.
 func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
 	rows, err := q.db.Query(ctx, listNodes)
 	if err != nil {
@@ -2836,6 +2980,7 @@ func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
 			&i.State,
 			&i.LastHeartbeatAt,
 			&i.CreatedAt,
+			&i.RemovedAt,
 			&i.Vcpus,
 			&i.MemoryMib,
 			&i.DiskGib,
@@ -3613,10 +3758,50 @@ func (q *Queries) MarkNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUI
 	return items, nil
 }
 
+const markRemovedNodeInstancesLost = `-- name: MarkRemovedNodeInstancesLost :many
+UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node was removed', updated_at = now()
+WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at
+`
+
+func (q *Queries) MarkRemovedNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUID) ([]Instance, error) {
+	rows, err := q.db.Query(ctx, markRemovedNodeInstancesLost, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Instance
+	for rows.Next() {
+		var i Instance
+		if err := rows.Scan(
+			&i.ID,
+			&i.DeploymentID,
+			&i.RegionID,
+			&i.NodeID,
+			&i.Desired,
+			&i.State,
+			&i.Reason,
+			&i.Address,
+			&i.Restarts,
+			&i.Timings,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.HealthyAt,
+			&i.RetiringAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const markStaleNodesDown = `-- name: MarkStaleNodesDown :many
 UPDATE nodes SET state = 'down'
 WHERE state = 'ready' AND last_heartbeat_at < now() - make_interval(secs => $1::float8)
-RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained
+RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
 `
 
 func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) ([]Node, error) {
@@ -3638,6 +3823,7 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 			&i.State,
 			&i.LastHeartbeatAt,
 			&i.CreatedAt,
+			&i.RemovedAt,
 			&i.Vcpus,
 			&i.MemoryMib,
 			&i.DiskGib,
@@ -4075,6 +4261,35 @@ func (q *Queries) RemoveMember(ctx context.Context, arg RemoveMemberParams) (int
 	return result.RowsAffected(), nil
 }
 
+const removeNode = `-- name: RemoveNode :one
+UPDATE nodes SET removed_at = COALESCE(removed_at, now()), state = 'down'
+WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+`
+
+// Marks a node removed and down; the caller revokes its tokens and
+// reschedules its instances in the same transaction.
+func (q *Queries) RemoveNode(ctx context.Context, id uuid.UUID) (Node, error) {
+	row := q.db.QueryRow(ctx, removeNode, id)
+	var i Node
+	err := row.Scan(
+		&i.ID,
+		&i.RegionID,
+		&i.Hostname,
+		&i.TunnelAddr,
+		&i.Driver,
+		&i.Accel,
+		&i.State,
+		&i.LastHeartbeatAt,
+		&i.CreatedAt,
+		&i.RemovedAt,
+		&i.Vcpus,
+		&i.MemoryMib,
+		&i.DiskGib,
+		&i.Drained,
+	)
+	return i, err
+}
+
 const renewBuildLease = `-- name: RenewBuildLease :one
 UPDATE builds SET lease_expires_at = now() + make_interval(secs => $1::float8)
 WHERE id = $2 AND lease_owner = $3::text AND status IN ('building', 'pushing')
@@ -4411,7 +4626,7 @@ func (q *Queries) SetNodeCapacity(ctx context.Context, arg SetNodeCapacityParams
 }
 
 const setNodeDrained = `-- name: SetNodeDrained :one
-UPDATE nodes SET drained = $2 WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained
+UPDATE nodes SET drained = $2 WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
 `
 
 type SetNodeDrainedParams struct {
@@ -4432,6 +4647,7 @@ func (q *Queries) SetNodeDrained(ctx context.Context, arg SetNodeDrainedParams) 
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.RemovedAt,
 		&i.Vcpus,
 		&i.MemoryMib,
 		&i.DiskGib,
@@ -4667,7 +4883,7 @@ func (q *Queries) TransitionDeployment(ctx context.Context, arg TransitionDeploy
 
 const updateNodeRegistration = `-- name: UpdateNodeRegistration :one
 UPDATE nodes SET tunnel_addr = $2, driver = $3, accel = $4, state = 'ready', last_heartbeat_at = now()
-WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, vcpus, memory_mib, disk_gib, drained
+WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
 `
 
 type UpdateNodeRegistrationParams struct {
@@ -4695,6 +4911,7 @@ func (q *Queries) UpdateNodeRegistration(ctx context.Context, arg UpdateNodeRegi
 		&i.State,
 		&i.LastHeartbeatAt,
 		&i.CreatedAt,
+		&i.RemovedAt,
 		&i.Vcpus,
 		&i.MemoryMib,
 		&i.DiskGib,
@@ -4937,4 +5154,23 @@ func (q *Queries) UpsertRegion(ctx context.Context, arg UpsertRegionParams) (Reg
 	var i Region
 	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
 	return i, err
+}
+
+const useJoinToken = `-- name: UseJoinToken :execrows
+UPDATE join_tokens SET used_at = now(), used_by = $2
+WHERE id = $1 AND used_at IS NULL AND expires_at > now()
+`
+
+type UseJoinTokenParams struct {
+	ID     uuid.UUID
+	UsedBy uuid.NullUUID
+}
+
+// Spends a join token: only one enrolment can, and only before it expires.
+func (q *Queries) UseJoinToken(ctx context.Context, arg UseJoinTokenParams) (int64, error) {
+	result, err := q.db.Exec(ctx, useJoinToken, arg.ID, arg.UsedBy)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

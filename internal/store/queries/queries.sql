@@ -44,7 +44,8 @@ WHERE id = $1 RETURNING *;
 UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING *;
 
 -- name: ListNodes :many
-SELECT * FROM nodes ORDER BY region_id, hostname;
+-- Removed nodes (`zeitwork nodes remove`) are kept for history only.
+SELECT * FROM nodes WHERE removed_at IS NULL ORDER BY region_id, hostname;
 
 -- name: MarkStaleNodesDown :many
 UPDATE nodes SET state = 'down'
@@ -782,3 +783,41 @@ ORDER BY i.created_at, i.id;
 -- name: RetireInstance :exec
 -- Takes an instance out of the route table; idempotent.
 UPDATE instances SET retiring_at = now(), updated_at = now() WHERE id = $1 AND retiring_at IS NULL;
+-- Identity (issue 8): the cluster CA, join tokens, removing nodes.
+
+-- name: GetClusterCA :one
+SELECT * FROM cluster_ca WHERE id = 1;
+
+-- name: InsertClusterCA :execrows
+-- The first replica to start makes the CA; the others read it.
+INSERT INTO cluster_ca (id, cert_pem, key_sealed) VALUES (1, $1, $2)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: CreateJoinToken :one
+INSERT INTO join_tokens (id, role, token_hash, created_by, expires_at)
+VALUES ($1, $2, $3, $4, $5) RETURNING *;
+
+-- name: GetJoinTokenByHash :one
+SELECT * FROM join_tokens WHERE token_hash = $1 FOR UPDATE;
+
+-- name: UseJoinToken :execrows
+-- Spends a join token: only one enrolment can, and only before it expires.
+UPDATE join_tokens SET used_at = now(), used_by = sqlc.arg(used_by)
+WHERE id = $1 AND used_at IS NULL AND expires_at > now();
+
+-- name: RemoveNode :one
+-- Marks a node removed and down; the caller revokes its tokens and
+-- reschedules its instances in the same transaction.
+UPDATE nodes SET removed_at = COALESCE(removed_at, now()), state = 'down'
+WHERE id = $1 RETURNING *;
+
+-- name: FindNodes :many
+-- Nodes whose id starts with prefix (hex digits and dashes only, checked
+-- by the caller; empty: none) or whose hostname is name.
+SELECT * FROM nodes
+WHERE (sqlc.arg(prefix)::text <> '' AND id::text LIKE sqlc.arg(prefix)::text || '%') OR hostname = sqlc.arg(name)::text
+ORDER BY created_at;
+
+-- name: MarkRemovedNodeInstancesLost :many
+UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node was removed', updated_at = now()
+WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING *;

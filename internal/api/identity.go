@@ -1,0 +1,49 @@
+package api
+
+import "time"
+
+// CreateJoinTokenRequest is the body of POST /v1/nodes/join-tokens.
+type CreateJoinTokenRequest struct {
+	// Role is "node" (default) or "edge": what may enrol with the token.
+	Role string `json:"role,omitempty"`
+	// TTLSeconds is how long the token is valid (default 3600, at most
+	// 7 days).
+	TTLSeconds int `json:"ttl_seconds,omitempty"`
+}
+
+// JoinToken is a new single-use join token. Token is shown only once; it
+// ends in the SHA-256 pin of the cluster CA, after a dot.
+type JoinToken struct {
+	ID        string    `json:"id"`
+	Role      string    `json:"role"`
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// RegisterEdgeRequest is the body of POST /v1/edges/register,
+// authenticated with an edge join token.
+type RegisterEdgeRequest struct {
+	Hostname string `json:"hostname"`
+	// CSR is a PEM certificate request for a key made on the edge's host.
+	CSR string `json:"csr"`
+}
+
+// RegisterEdgeResponse carries the edge's own credentials.
+type RegisterEdgeResponse struct {
+	EdgeID    string `json:"edge_id"`
+	EdgeToken string `json:"edge_token"`
+	// Certificate is the edge's tunnel client certificate (PEM), CA the
+	// cluster CA that nodes' certificates and the operator's chain to.
+	Certificate string `json:"certificate"`
+	CA          string `json:"ca"`
+}
+
+// RemovedNode is the answer to DELETE /v1/nodes/{node}.
+type RemovedNode struct {
+	ID        string    `json:"id"`
+	Hostname  string    `json:"hostname"`
+	Region    string    `json:"region"`
+	RemovedAt time.Time `json:"removed_at"`
+	// Rescheduled is how many of its instances are placed elsewhere.
+	Rescheduled int `json:"rescheduled"`
+}

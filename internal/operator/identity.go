@@ -1,0 +1,110 @@
+package operator
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/pki"
+	"github.com/zeitwork/zeitwork/internal/store/db"
+)
+
+// registerEdge enrols an edge that presents an edge join token: it gets a
+// token of its own for the operator's edge endpoints and a client
+// certificate for nodes' tunnel listeners.
+func (o *Operator) registerEdge(w http.ResponseWriter, r *http.Request) error {
+	auditFrom(r.Context()).setActor(auditActor{kind: actorJoin})
+	var req api.RegisterEdgeRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if req.CSR == "" {
+		return invalid("upgrade the edge", "csr is required")
+	}
+	ca, err := o.CA(r.Context())
+	if err != nil {
+		return err
+	}
+	token, hash := NewToken()
+	id := uuid.New()
+	var cert []byte
+	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
+		if err := spendJoinToken(r.Context(), q, bearer(r), pki.RoleEdge, id); err != nil {
+			return err
+		}
+		var err error
+		if cert, err = ca.Sign([]byte(req.CSR), pki.Request{Role: pki.RoleEdge, ID: id.String(), TTL: hostCertTTL}); err != nil {
+			return invalid("upgrade the edge", "%v", err)
+		}
+		_, err = q.CreateAPIToken(r.Context(), db.CreateAPITokenParams{ID: id, Kind: kindEdge, Name: "edge " + req.Hostname, TokenHash: hash})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	o.log.Info("edge enrolled", "edge", id, "hostname", req.Hostname)
+	auditFrom(r.Context()).setObject("edge", id.String())
+	writeJSON(w, http.StatusOK, api.RegisterEdgeResponse{
+		EdgeID: id.String(), EdgeToken: token, Certificate: string(cert), CA: string(ca.PEM),
+	})
+	return nil
+}
+
+// idPrefix is what may name a node by the start of its id: no LIKE
+// wildcards, at least a few characters.
+var idPrefix = regexp.MustCompile(`^[0-9a-fA-F-]{4,36}$`)
+
+// removeNode is DELETE /v1/nodes/{node} ({node} is an id, a prefix of
+// one, or a hostname): the node's tokens are deleted, so its next request
+// is refused and its long-polls end, and its instances are rescheduled.
+func (o *Operator) removeNode(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("node")
+	prefix := ""
+	if idPrefix.MatchString(name) {
+		prefix = strings.ToLower(name)
+	}
+	found, err := o.store.FindNodes(r.Context(), db.FindNodesParams{Prefix: prefix, Name: name})
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(found) == 0:
+		return notFound("list nodes with `zeitwork nodes list`", "no node %q", name)
+	case len(found) > 1:
+		return conflict("give the node's full id", "%q names %d nodes", name, len(found))
+	}
+	var out api.RemovedNode
+	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
+		n, err := q.RemoveNode(r.Context(), found[0].ID)
+		if err != nil {
+			return err
+		}
+		nodeRef := uuid.NullUUID{UUID: n.ID, Valid: true}
+		if _, err := q.DeleteNodeTokens(r.Context(), nodeRef); err != nil {
+			return err
+		}
+		lost, err := q.MarkRemovedNodeInstancesLost(r.Context(), nodeRef)
+		if err != nil {
+			return err
+		}
+		out = api.RemovedNode{ID: n.ID.String(), Hostname: n.Hostname, Region: n.RegionID, Rescheduled: len(lost)}
+		if n.RemovedAt != nil {
+			out.RemovedAt = n.RemovedAt.UTC()
+		} else {
+			out.RemovedAt = time.Now().UTC()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	o.log.Warn("node removed; rescheduling its instances", "node", out.ID, "instances", out.Rescheduled)
+	auditFrom(r.Context()).setObject("node", out.ID)
+	o.hub.Bump()
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
