@@ -108,7 +108,7 @@ func TestTwoOperatorsBehindOneAddress(t *testing.T) {
 	b := operatortest.StartOn(t, dbURL, tweak)
 	front.setTargets(a.URL, b.URL)
 	registry.setTargets(a.URL, b.URL)
-	h := &harness{t: t, url: front.srv.URL, store: a.Store, token: a.Token, grace: time.Hour}
+	h := &harness{t: t, url: front.srv.URL, store: a.Store, token: a.Token, grace: time.Hour, srv: a}
 
 	n1, n2 := h.register("eu", "10.0.0.1:7443"), h.register("eu", "10.0.0.2:7443")
 	var deps []api.Deployment
@@ -357,7 +357,7 @@ func TestBuildPushesThroughAnotherReplica(t *testing.T) {
 	a := operatortest.StartOn(t, dbURL, withBuilder(fake), func(c *operator.Config) {
 		c.RegistryHost = strings.TrimPrefix(b.URL, "http://")
 	})
-	h := &harness{t: t, url: a.URL, store: a.Store, token: a.Token}
+	h := &harness{t: t, url: a.URL, store: a.Store, token: a.Token, srv: a}
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	code, bd, e := upload(t, a.URL, a.Token, "web", "", contextArchive(t, dockerfile))
 	if code != http.StatusAccepted {
@@ -385,7 +385,7 @@ func TestBuildPushesThroughAnotherReplica(t *testing.T) {
 // because the replica reads the version again when it listens again.
 func TestLongPollSurvivesLostNotifications(t *testing.T) {
 	srv := operatortest.Start(t)
-	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token}
+	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, srv: srv}
 	edgeToken, err := operator.CreateEdgeToken(context.Background(), h.store, "edge")
 	if err != nil {
 		t.Fatal(err)

@@ -34,10 +34,6 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 		o.writeError(w, r, err)
 		return
 	}
-	if err := checkCapacity(req); err != nil {
-		o.writeError(w, r, err)
-		return
-	}
 	token, hash := NewToken()
 	tokenID := uuid.New()
 	var node db.Node
@@ -52,6 +48,9 @@ func (o *Operator) registerNode(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.Region == "" || req.TunnelAddr == "" || req.Driver == "" || req.CSR == "" {
 			return invalid("upgrade the node agent", "region, tunnel_addr, driver and csr are required")
+		}
+		if err := checkCapacity(req); err != nil {
+			return err
 		}
 		if _, err := q.UpsertRegion(r.Context(), db.UpsertRegionParams{ID: req.Region, Name: req.Region}); err != nil {
 			return err

@@ -249,7 +249,7 @@ func TestOperatorRestartLosesNothing(t *testing.T) {
 	before := map[string]string{}
 	t.Run("first operator", func(t *testing.T) {
 		srv := operatortest.StartOn(t, dbURL, tweak)
-		h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, grace: time.Hour}
+		h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, grace: time.Hour, srv: srv}
 		na, nb := h.register("eu", "10.0.0.1:7443"), h.register("eu", "10.0.0.2:7443")
 		dep = h.deploy(api.CreateProjectRequest{Name: "web", MinInstancesPerRegion: 1}).ID
 		h.eventually("placement", func() bool { return len(na.runningOf(dep))+len(nb.runningOf(dep)) == 1 })
@@ -269,7 +269,7 @@ func TestOperatorRestartLosesNothing(t *testing.T) {
 		a, b = *na, *nb
 	})
 	srv := operatortest.StartOn(t, dbURL, tweak)
-	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, grace: time.Hour}
+	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, grace: time.Hour, srv: srv}
 	a.h, b.h = h, h
 	// A second project placed proves the new operator has reconciled.
 	d2 := h.deploy(api.CreateProjectRequest{Name: "api", MinInstancesPerRegion: 1})
