@@ -136,6 +136,12 @@ func (g *Registry) unlinkMissing(ctx context.Context) {
 	}
 }
 
+// cleaner is a Storage with leftovers of its own, such as writes a crash
+// ended, that GC should remove once they are older than age.
+type cleaner interface {
+	CleanUp(ctx context.Context, age time.Duration) (int, error)
+}
+
 // removeAbandoned deletes uploads and temporary files untouched for age:
 // clients that gave up mid-push leave them behind. Uploads a request of
 // this process is working on are left alone.
@@ -160,6 +166,13 @@ func (g *Registry) removeAbandoned(ctx context.Context, age time.Duration) int {
 			removed++
 		}
 		g.uploadMu.Unlock()
+	}
+	if c, ok := g.store.(cleaner); ok {
+		n, err := c.CleanUp(ctx, age)
+		if err != nil {
+			g.log.Warn("registry gc: clean up storage", "err", err)
+		}
+		removed += n
 	}
 	// Temporary files of a filesystem Storage that a crash left behind.
 	tmp, _ := g.store.List(ctx, "tmp/")

@@ -1,8 +1,11 @@
-package registry
+// Package registrytest checks a registry.Storage the way the registry
+// needs it: the OCI distribution-spec conformance suite against a registry
+// on it (RunConformance), and two registries sharing it, as operator
+// replicas do (SharedStorage). Each storage package's tests call both.
+package registrytest
 
 import (
 	"bytes"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -13,10 +16,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/zeitwork/zeitwork/internal/registry"
 )
 
-// The OCI distribution-spec conformance suite is a program (a go.mod tool
-// dependency, pinned there), built once per test binary.
 var (
 	conformanceOnce sync.Once
 	conformanceBin  string
@@ -56,10 +59,14 @@ func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
 
 var reCount = regexp.MustCompile(`(?mi)^  (Pass|Fail|Error|Skip|Disabled)\.*:\s+(\d+)$`)
 
-// runConformance runs every workflow of the suite (pull, push, content
+// RunConformance runs every workflow of the suite (pull, push, content
 // discovery, content management, referrers, with sha256 and sha512 data)
-// against g and fails the test unless every check passes.
-func runConformance(t *testing.T, g *Registry) {
+// against a registry on st and fails the test unless every check passes.
+// The suite is a program (a go.mod tool dependency, pinned there), built
+// once per test binary.
+func RunConformance(t *testing.T, st registry.Storage) {
+	t.Helper()
+	g := registry.NewWithStorage(st, nil, slog.New(slog.DiscardHandler))
 	t.Helper()
 	bin := conformanceTool(t)
 	srv := httptest.NewServer(g)
@@ -112,12 +119,4 @@ func failures(report string) string {
 		}
 	}
 	return b.String()
-}
-
-func TestConformanceFilesystem(t *testing.T) {
-	g, err := New(t.TempDir(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runConformance(t, g)
 }

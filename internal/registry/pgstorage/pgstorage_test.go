@@ -1,0 +1,37 @@
+package pgstorage_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/zeitwork/zeitwork/internal/registry/pgstorage"
+	"github.com/zeitwork/zeitwork/internal/registry/registrytest"
+	"github.com/zeitwork/zeitwork/internal/store"
+	"github.com/zeitwork/zeitwork/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// TestConformancePostgres: the OCI conformance suite passes on
+// PostgreSQL storage.
+func TestConformancePostgres(t *testing.T) {
+	registrytest.RunConformance(t, pgstorage.New(storetest.New(t)))
+}
+
+// TestSharedPostgres: two registries with their own connection pools to
+// one database (two operator replicas) serve each other's pushes.
+func TestSharedPostgres(t *testing.T) {
+	url := storetest.URL(t)
+	a, b := open(t, url), open(t, url)
+	registrytest.SharedStorage(t, pgstorage.New(a), pgstorage.New(b))
+}
+
+func open(t *testing.T, url string) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}

@@ -1,0 +1,14 @@
+package registrytest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func sha256Digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
