@@ -55,8 +55,13 @@ type Config struct {
 	// operator and nodes at internal services). RegistryHost is always
 	// allowed.
 	AllowedRegistries []string
-	// RegistryDir stores the built-in registry's blobs and manifests.
+	// RegistryDir stores the built-in registry's blobs and manifests
+	// unless RegistryStorage is set.
 	RegistryDir string
+	// RegistryStorage, if set, is where the built-in registry keeps its
+	// objects instead (PostgreSQL or an S3 bucket): operator replicas that
+	// share it serve the same images.
+	RegistryStorage registry.Storage
 	// JoinToken lets node agents register.
 	JoinToken string
 	// TunnelToken is handed to nodes and edges for the edge->node tunnel.
