@@ -28,3 +28,10 @@ func TestSharedFilesystem(t *testing.T) {
 	dir := t.TempDir()
 	registrytest.SharedStorage(t, newFS(t, dir), newFS(t, dir))
 }
+
+// TestStorageFilesystem: the directory storage keeps the contract the
+// registry relies on, and GC works on it.
+func TestStorageFilesystem(t *testing.T) {
+	registrytest.Contract(t, newFS(t, t.TempDir()))
+	registrytest.CollectGarbage(t, newFS(t, t.TempDir()))
+}

@@ -80,7 +80,12 @@ func crossReplicaUpload(t *testing.T, hostA, hostB string) {
 
 func serve(t *testing.T, st registry.Storage) string {
 	t.Helper()
-	srv := httptest.NewServer(registry.NewWithStorage(st, nil, slog.New(slog.DiscardHandler)))
+	return serveRegistry(t, registry.NewWithStorage(st, nil, slog.New(slog.DiscardHandler)))
+}
+
+func serveRegistry(t *testing.T, g *registry.Registry) string {
+	t.Helper()
+	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
 }
