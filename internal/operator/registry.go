@@ -119,7 +119,7 @@ func repository(path string) string {
 	if !ok {
 		return ""
 	}
-	for _, sep := range []string{"/blobs/", "/manifests/", "/tags/"} {
+	for _, sep := range []string{"/blobs/", "/manifests/", "/tags/", "/referrers/"} {
 		if i := strings.Index(rest, sep); i > 0 {
 			return rest[:i]
 		}
