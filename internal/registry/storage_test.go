@@ -19,12 +19,14 @@ func newFS(t *testing.T, dir string) registry.Storage {
 // TestConformanceFilesystem: the OCI conformance suite passes on the
 // default storage, a directory.
 func TestConformanceFilesystem(t *testing.T) {
+	t.Parallel()
 	registrytest.RunConformance(t, newFS(t, t.TempDir()))
 }
 
 // TestSharedFilesystem: two registries on one directory (a shared volume)
 // serve each other's pushes.
 func TestSharedFilesystem(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	registrytest.SharedStorage(t, newFS(t, dir), newFS(t, dir))
 }
@@ -32,6 +34,7 @@ func TestSharedFilesystem(t *testing.T) {
 // TestStorageFilesystem: the directory storage keeps the contract the
 // registry relies on, and GC works on it.
 func TestStorageFilesystem(t *testing.T) {
+	t.Parallel()
 	registrytest.Contract(t, newFS(t, t.TempDir()))
 	registrytest.CollectGarbage(t, newFS(t, t.TempDir()))
 }

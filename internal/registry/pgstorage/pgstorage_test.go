@@ -15,12 +15,14 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 // TestConformancePostgres: the OCI conformance suite passes on
 // PostgreSQL storage.
 func TestConformancePostgres(t *testing.T) {
+	t.Parallel()
 	registrytest.RunConformance(t, pgstorage.New(storetest.New(t)))
 }
 
 // TestSharedPostgres: two registries with their own connection pools to
 // one database (two operator replicas) serve each other's pushes.
 func TestSharedPostgres(t *testing.T) {
+	t.Parallel()
 	url := storetest.URL(t)
 	a, b := open(t, url), open(t, url)
 	registrytest.SharedStorage(t, pgstorage.New(a), pgstorage.New(b))
@@ -40,6 +42,7 @@ func open(t *testing.T, url string) *store.Store {
 // relies on (reads that seek across chunks among it), and GC works on it,
 // including objects a crashed write left unnamed.
 func TestStoragePostgres(t *testing.T) {
+	t.Parallel()
 	registrytest.Contract(t, pgstorage.New(storetest.New(t)))
 	s := storetest.New(t)
 	registrytest.CollectGarbage(t, pgstorage.New(s))

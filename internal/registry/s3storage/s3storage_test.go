@@ -41,8 +41,8 @@ func newStorage(ctx context.Context, bucket string) (*s3storage.Storage, error) 
 	})
 }
 
-// bucket returns a storage in a new bucket for this test.
-func bucket(t *testing.T) string {
+// bucket returns the name of a new bucket for one test.
+func bucket() string {
 	return fmt.Sprintf("zeitwork-test-%d", buckets.Add(1))
 }
 
@@ -58,19 +58,22 @@ func open(t *testing.T, name string) *s3storage.Storage {
 // TestConformanceS3: the OCI conformance suite passes on S3 storage, on a
 // real SeaweedFS.
 func TestConformanceS3(t *testing.T) {
-	registrytest.RunConformance(t, open(t, bucket(t)))
+	t.Parallel()
+	registrytest.RunConformance(t, open(t, bucket()))
 }
 
 // TestSharedS3: two registries with their own clients of one bucket (two
 // operator replicas) serve each other's pushes.
 func TestSharedS3(t *testing.T) {
-	name := bucket(t)
+	t.Parallel()
+	name := bucket()
 	registrytest.SharedStorage(t, open(t, name), open(t, name))
 }
 
 // TestStorageS3: S3 storage keeps the contract the registry relies on,
 // and GC works on it.
 func TestStorageS3(t *testing.T) {
-	registrytest.Contract(t, open(t, bucket(t)))
-	registrytest.CollectGarbage(t, open(t, bucket(t)))
+	t.Parallel()
+	registrytest.Contract(t, open(t, bucket()))
+	registrytest.CollectGarbage(t, open(t, bucket()))
 }
