@@ -12,9 +12,14 @@ import (
 )
 
 var (
-	server  *weed
-	buckets atomic.Int64
+	server   *weed
+	prefixes atomic.Int64
 )
+
+// testBucket holds every test's objects, each test under a prefix of its
+// own: SeaweedFS gives each bucket volumes of its own, and a bucket per
+// test would run the small test server out of them.
+const testBucket = "zeitwork-test"
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
@@ -31,24 +36,30 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer server.stop()
-	return m.Run()
+	code := m.Run()
+	if code != 0 { // what the store said, for failures it answered with 500
+		if b, err := os.ReadFile(server.log); err == nil {
+			fmt.Fprintf(os.Stderr, "seaweedfs log (last 8 KiB):\n%s\n", b[max(0, len(b)-8<<10):])
+		}
+	}
+	return code
 }
 
-func newStorage(ctx context.Context, bucket string) (*s3storage.Storage, error) {
+func newStorage(ctx context.Context, endpoint, prefix string) (*s3storage.Storage, error) {
 	return s3storage.New(ctx, s3storage.Config{
-		Endpoint: server.endpoint, Bucket: bucket, Prefix: "registry/", Insecure: true,
+		Endpoint: endpoint, Bucket: testBucket, Prefix: prefix, Insecure: true,
 		AccessKey: weedAccessKey, SecretKey: weedSecretKey,
 	})
 }
 
-// bucket returns the name of a new bucket for one test.
-func bucket() string {
-	return fmt.Sprintf("zeitwork-test-%d", buckets.Add(1))
+// prefix returns a new object name prefix for one test.
+func prefix() string {
+	return fmt.Sprintf("test-%d/registry/", prefixes.Add(1))
 }
 
 func open(t *testing.T, name string) *s3storage.Storage {
 	t.Helper()
-	st, err := newStorage(context.Background(), name)
+	st, err := newStorage(context.Background(), server.endpoint, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,21 +70,21 @@ func open(t *testing.T, name string) *s3storage.Storage {
 // real SeaweedFS.
 func TestConformanceS3(t *testing.T) {
 	t.Parallel()
-	registrytest.RunConformance(t, open(t, bucket()))
+	registrytest.RunConformance(t, open(t, prefix()))
 }
 
 // TestSharedS3: two registries with their own clients of one bucket (two
 // operator replicas) serve each other's pushes.
 func TestSharedS3(t *testing.T) {
 	t.Parallel()
-	name := bucket()
-	registrytest.SharedStorage(t, open(t, name), open(t, name))
+	p := prefix()
+	registrytest.SharedStorage(t, open(t, p), open(t, p))
 }
 
 // TestStorageS3: S3 storage keeps the contract the registry relies on,
 // and GC works on it.
 func TestStorageS3(t *testing.T) {
 	t.Parallel()
-	registrytest.Contract(t, open(t, bucket()))
-	registrytest.CollectGarbage(t, open(t, bucket()))
+	registrytest.Contract(t, open(t, prefix()))
+	registrytest.CollectGarbage(t, open(t, prefix()))
 }

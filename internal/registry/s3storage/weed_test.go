@@ -3,6 +3,7 @@ package s3storage_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 // version pinned there; ZEITWORK_WEED names another.
 type weed struct {
 	cmd      *exec.Cmd
+	exited   chan struct{}
 	endpoint string
 	log      string
 }
@@ -36,7 +38,9 @@ func weedBinary() (string, error) {
 	return "", fmt.Errorf("SeaweedFS's weed binary is not installed: run scripts/install-deps.sh, or set ZEITWORK_WEED")
 }
 
-// freePorts returns n ports free on loopback right now.
+// freePorts returns n ports free on loopback right now, below the
+// ephemeral range (32768 and up on Linux), where outgoing connections of
+// other tests would take them between this check and weed's bind.
 func freePorts(n int) ([]int, error) {
 	var ports []int
 	var lns []net.Listener
@@ -45,18 +49,35 @@ func freePorts(n int) ([]int, error) {
 			ln.Close()
 		}
 	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("no %d free loopback ports below 32768", n)
+		}
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
-			return nil, err
+			continue
 		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
 }
 
+// startWeed starts SeaweedFS, trying again on new ports if another
+// process took one of them first.
 func startWeed(dir string) (*weed, error) {
+	var err error
+	for range 3 {
+		var w *weed
+		if w, err = startWeedOnce(dir); err == nil {
+			return w, nil
+		}
+	}
+	return nil, err
+}
+
+func startWeedOnce(dir string) (*weed, error) {
 	bin, err := weedBinary()
 	if err != nil {
 		return nil, err
@@ -69,8 +90,8 @@ func startWeed(dir string) (*weed, error) {
 	if err := os.WriteFile(config, []byte(`{"identities":[{"name":"zeitwork","credentials":[{"accessKey":"`+weedAccessKey+`","secretKey":"`+weedSecretKey+`"}],"actions":["Admin","Read","Write","List","Tagging"]}]}`), 0o600); err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
+	data, err := os.MkdirTemp(dir, "data-")
+	if err != nil {
 		return nil, err
 	}
 	itoa := strconv.Itoa
@@ -91,6 +112,8 @@ func startWeed(dir string) (*weed, error) {
 	if err := w.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start weed: %w", err)
 	}
+	w.exited = make(chan struct{})
+	go func() { w.cmd.Wait(); close(w.exited) }()
 	if err := w.waitReady(2 * time.Minute); err != nil {
 		w.stop()
 		b, _ := os.ReadFile(w.log)
@@ -104,7 +127,7 @@ func (w *weed) waitReady(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := newStorage(ctx, "ready")
+		_, err := newStorage(ctx, w.endpoint, "ready/")
 		cancel()
 		if err == nil {
 			return nil
@@ -112,18 +135,20 @@ func (w *weed) waitReady(limit time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("seaweedfs s3 at %s not ready after %s: %w", w.endpoint, limit, err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-w.exited:
+			return fmt.Errorf("weed exited before its s3 gateway was ready")
+		case <-time.After(200 * time.Millisecond): // poll interval
+		}
 	}
 }
 
 func (w *weed) stop() {
 	w.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { w.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-w.exited:
 	case <-time.After(15 * time.Second):
 		w.cmd.Process.Kill()
-		<-done
+		<-w.exited
 	}
 }
