@@ -6,6 +6,7 @@ package registrytest
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -26,23 +27,31 @@ var (
 	conformanceErr  error
 )
 
+// conformanceTool builds the suite into one file under the temporary
+// directory, shared by the test binaries of every storage package and
+// reused across runs (go build's cache makes a rebuild cheap); the build
+// goes to a file of its own first and is renamed into place, so packages
+// testing in parallel never run a half-written binary.
 func conformanceTool(t *testing.T) string {
 	t.Helper()
 	conformanceOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "zeitwork-oci-conformance-")
-		if err != nil {
-			conformanceErr = err
+		dir := filepath.Join(os.TempDir(), "zeitwork-oci-conformance")
+		if conformanceErr = os.MkdirAll(dir, 0o700); conformanceErr != nil {
 			return
 		}
 		goBin, err := exec.LookPath("go")
 		if err != nil {
 			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 		}
-		conformanceBin = filepath.Join(dir, "conformance")
-		out, err := exec.Command(goBin, "build", "-o", conformanceBin, "github.com/opencontainers/distribution-spec/conformance").CombinedOutput()
+		tmp := filepath.Join(dir, fmt.Sprintf("conformance-%d", os.Getpid()))
+		out, err := exec.Command(goBin, "build", "-o", tmp, "github.com/opencontainers/distribution-spec/conformance").CombinedOutput()
 		if err != nil {
+			os.Remove(tmp)
 			conformanceErr = &buildError{err: err, out: string(out)}
+			return
 		}
+		conformanceBin = filepath.Join(dir, "conformance")
+		conformanceErr = os.Rename(tmp, conformanceBin)
 	})
 	if conformanceErr != nil {
 		t.Fatalf("build the OCI conformance suite: %v", conformanceErr)
