@@ -17,6 +17,7 @@ import (
 // tests. scripts/install-deps.sh builds the weed binary from the module
 // version pinned there; ZEITWORK_WEED names another.
 type weed struct {
+	sockets  []string // weed's gRPC sockets, which it leaves in /tmp
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	endpoint string
@@ -95,7 +96,10 @@ func startWeedOnce(dir string) (*weed, error) {
 		return nil, err
 	}
 	itoa := strconv.Itoa
-	w := &weed{endpoint: "127.0.0.1:" + itoa(p[6]), log: filepath.Join(dir, "weed.log")}
+	w := &weed{endpoint: "127.0.0.1:" + itoa(p[6]), log: filepath.Join(data, "weed.log")}
+	for i, svc := range map[int]string{1: "master", 3: "volume", 5: "filer", 7: "s3"} {
+		w.sockets = append(w.sockets, fmt.Sprintf("/tmp/seaweedfs-%s-grpc-%d.sock", svc, p[i]))
+	}
 	logf, err := os.Create(w.log)
 	if err != nil {
 		return nil, err
@@ -107,7 +111,8 @@ func startWeedOnce(dir string) (*weed, error) {
 		"-volume.port="+itoa(p[2]), "-volume.port.grpc="+itoa(p[3]),
 		"-filer", "-filer.port="+itoa(p[4]), "-filer.port.grpc="+itoa(p[5]),
 		"-s3", "-s3.port="+itoa(p[6]), "-s3.port.grpc="+itoa(p[7]),
-		"-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config="+config)
+		"-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config="+config,
+		"-filer.localSocket="+filepath.Join(data, "filer.sock"), "-s3.localSocket="+filepath.Join(data, "s3.sock"))
 	w.cmd.Stdout, w.cmd.Stderr = logf, logf
 	if err := w.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start weed: %w", err)
@@ -115,8 +120,8 @@ func startWeedOnce(dir string) (*weed, error) {
 	w.exited = make(chan struct{})
 	go func() { w.cmd.Wait(); close(w.exited) }()
 	if err := w.waitReady(2 * time.Minute); err != nil {
-		w.stop()
 		b, _ := os.ReadFile(w.log)
+		w.stop()
 		return nil, fmt.Errorf("%w\n%s", err, b)
 	}
 	return w, nil
@@ -150,5 +155,8 @@ func (w *weed) stop() {
 	case <-time.After(15 * time.Second):
 		w.cmd.Process.Kill()
 		<-w.exited
+	}
+	for _, s := range w.sockets {
+		os.Remove(s)
 	}
 }
