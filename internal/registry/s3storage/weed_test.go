@@ -105,7 +105,8 @@ func startWeedOnce(dir string) (*weed, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	w.cmd = exec.Command(bin, "server", "-dir="+data, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+	// -logtostderr: glog would otherwise leave log files in /tmp.
+	w.cmd = exec.Command(bin, "-logtostderr", "server", "-dir="+data, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
 		"-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=16",
 		"-master.port="+itoa(p[0]), "-master.port.grpc="+itoa(p[1]),
 		"-volume.port="+itoa(p[2]), "-volume.port.grpc="+itoa(p[3]),
