@@ -3,8 +3,9 @@
 # QEMU (microVMs), PostgreSQL (state), nftables and iproute2 (VM network),
 # e2fsprogs (root disks), kmod, buildah and runc (Dockerfile builds;
 # busybox-static for their tests' base images), pebble (the ACME test server
-# of the edge's TLS tests), and for the benchmarks nginx,
-# Caddy, wrk, curl and HAProxy.
+# of the edge's TLS tests), SeaweedFS's weed (the S3 store of the
+# registry's S3 storage tests; built from the Go module proxy), and for
+# the benchmarks nginx, Caddy, wrk, curl and HAProxy.
 # The guest kernel is fetched later by `zeitwork up` with apt-get download.
 set -euo pipefail
 
@@ -45,5 +46,23 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 		systemctl disable --now "$svc" >/dev/null 2>&1 || true
 	done
 	systemctl disable --now haproxy >/dev/null 2>&1 || true
+fi
+
+# SeaweedFS (weed): the real S3-compatible store the registry's S3 storage
+# tests run against. Not in Debian, so built from the Go module proxy at a
+# pinned version. Its go.mod has replace directives, which `go install`
+# refuses: build inside a copy of the module instead.
+weed_version=v0.0.0-20261109003541-7506e5f91cd6
+weed_stamp=/usr/local/share/zeitwork/weed.version
+if [[ ! -x /usr/local/bin/weed || "$(cat "$weed_stamp" 2>/dev/null)" != "$weed_version" ]]; then
+	echo "==> Building SeaweedFS $weed_version (weed; takes minutes)"
+	weed_dir=$(cd / && go mod download -json "github.com/seaweedfs/seaweedfs@$weed_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	weed_tmp=$(mktemp -d)
+	trap 'rm -rf "$weed_tmp"' EXIT
+	cp -r "$weed_dir" "$weed_tmp/src"
+	chmod -R u+w "$weed_tmp/src"
+	(cd "$weed_tmp/src" && go build -o /usr/local/bin/weed ./weed)
+	mkdir -p "$(dirname "$weed_stamp")"
+	echo "$weed_version" >"$weed_stamp"
 fi
 echo "==> Dependencies present"

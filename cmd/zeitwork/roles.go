@@ -61,6 +61,7 @@ func operatorCmd() *cobra.Command {
 	var tlsNames []string
 	var smtp mail.Config
 	var domains operator.DomainConfig
+	var registryStorage registryStorageFlags
 	var buildDiskGiB, buildCacheGiB int64
 	cmd := &cobra.Command{
 		Use:   "operator",
@@ -100,6 +101,10 @@ certificate from the cluster CA (docs/security.md).`,
 				}
 				fmt.Printf("API token for %s: %s\n", bootstrapEmail, tok)
 			}
+			regStorage, err := registryStorage.open(ctx, s, stateDir)
+			if err != nil {
+				return err
+			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return err
@@ -122,7 +127,7 @@ certificate from the cluster CA (docs/security.md).`,
 			}
 			op, err := operator.New(operator.Config{
 				Store: s, Sealer: sealer, AppsDomain: domain, EdgeURL: edgeURL,
-				RegistryHost: registryHost, RegistryDir: filepath.Join(stateDir, "registry"), GitDir: filepath.Join(stateDir, "git"),
+				RegistryHost: registryHost, RegistryStorage: regStorage, GitDir: filepath.Join(stateDir, "git"),
 				AllowedRegistries: allowRegistries,
 				Log:               log, Metrics: metrics,
 				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"), Builder: builder,
@@ -158,7 +163,7 @@ certificate from the cluster CA (docs/security.md).`,
 	f.StringVar(&dbURL, "database-url", "", "PostgreSQL URL (or DATABASE_URL)")
 	f.StringVar(&domain, "apps-domain", "localhost", "domain apps are served under")
 	f.StringVar(&edgeURL, "edge-url", "http://{host}:8080", "how users reach the edge; {host} is the app's host name")
-	f.StringVar(&stateDir, "state-dir", "/var/lib/zeitwork/operator", "where the registry stores images")
+	f.StringVar(&stateDir, "state-dir", "/var/lib/zeitwork/operator", "where the registry (with --registry-storage fs) and git repositories are stored")
 	f.StringVar(&registryHost, "registry-host", "", "host:port under which nodes reach the registry (default: the listen address)")
 	f.StringSliceVar(&allowRegistries, "allow-registry", nil, "host:port of a registry on a loopback, private or link-local address that deployments may pull from (repeatable; refused otherwise)")
 	f.StringVar(&bootstrapEmail, "bootstrap", "", "create this first user and print tokens")
@@ -178,6 +183,7 @@ certificate from the cluster CA (docs/security.md).`,
 	f.StringVar(&smtp.Username, "smtp-username", "", "SMTP login (its password in ZEITWORK_SMTP_PASSWORD)")
 	f.StringVar(&smtp.Security, "smtp-security", mail.StartTLS, "starttls (port 587), tls (port 465) or none (a relay on this host only)")
 	domainFlags(f, &domains)
+	registryStorage.add(f)
 	return cmd
 }
 

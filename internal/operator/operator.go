@@ -55,8 +55,13 @@ type Config struct {
 	// operator and nodes at internal services). RegistryHost is always
 	// allowed.
 	AllowedRegistries []string
-	// RegistryDir stores the built-in registry's blobs and manifests.
+	// RegistryDir stores the built-in registry's blobs and manifests
+	// unless RegistryStorage is set.
 	RegistryDir string
+	// RegistryStorage, if set, is where the built-in registry keeps its
+	// objects instead (PostgreSQL or an S3 bucket): operator replicas that
+	// share it serve the same images.
+	RegistryStorage registry.Storage
 	// Timers; zero values take the defaults below.
 	Resync    time.Duration // periodic reconcile besides LISTEN/NOTIFY
 	NodeGrace time.Duration // a node without heartbeat this long is down

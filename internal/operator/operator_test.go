@@ -340,6 +340,20 @@ func TestRegistryKeepsTenantsApart(t *testing.T) {
 	if _, err := remote.Image(parsed, remote.WithAuth(&authn.Basic{Username: "dev", Password: h.token})); err != nil {
 		t.Fatalf("owner cannot pull: %v", err)
 	}
+	// The referrers API names the repository too: another organisation
+	// may not list what refers to web's images.
+	for tok, want := range map[string]int{other: http.StatusForbidden, h.token: http.StatusOK} {
+		req, _ := http.NewRequest("GET", h.url+"/v2/web/referrers/sha256:"+strings.Repeat("a", 64), nil)
+		req.SetBasicAuth("user", tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("referrers of web's repository: %d, want %d", resp.StatusCode, want)
+		}
+	}
 	img, _ := image.FromFiles(map[string]image.File{"/x": {Mode: 0o644, Data: []byte("x")}}, image.ImageConfig{Cmd: []string{"/x"}})
 	dst, _ := name.ParseReference(strings.TrimPrefix(h.url, "http://")+"/not-a-project:v1", name.Insecure)
 	if _, err := image.PushImage(context.Background(), img, dst, &authn.Basic{Username: "dev", Password: h.token}, nil); err == nil {

@@ -15,11 +15,18 @@ import (
 // API token; nodes pull with theirs, only what their instances run; edges
 // may not touch it.
 func (o *Operator) registryHandler() (*registry.Registry, error) {
-	dir := o.cfg.RegistryDir
-	if dir == "" {
-		dir = filepath.Join(".", "registry")
+	st := o.cfg.RegistryStorage
+	if st == nil {
+		dir := o.cfg.RegistryDir
+		if dir == "" {
+			dir = filepath.Join(".", "registry")
+		}
+		var err error
+		if st, err = registry.NewFS(dir); err != nil {
+			return nil, err
+		}
 	}
-	return registry.New(dir, func(r *http.Request) error {
+	return registry.NewWithStorage(st, func(r *http.Request) error {
 		p, err := o.authenticate(r)
 		if err != nil {
 			return err
@@ -35,7 +42,7 @@ func (o *Operator) registryHandler() (*registry.Registry, error) {
 			return o.authorizeRepos(r, p)
 		}
 		return nil
-	}, o.log, registry.WithMaxBlobSize(o.cfg.RegistryMaxBlobSize), registry.WithMaxManifestSize(o.cfg.RegistryMaxManifestSize))
+	}, o.log, registry.WithMaxBlobSize(o.cfg.RegistryMaxBlobSize), registry.WithMaxManifestSize(o.cfg.RegistryMaxManifestSize)), nil
 }
 
 // authorizeRepos keeps tenants apart in the shared registry: a repository
@@ -112,7 +119,7 @@ func repository(path string) string {
 	if !ok {
 		return ""
 	}
-	for _, sep := range []string{"/blobs/", "/manifests/", "/tags/"} {
+	for _, sep := range []string{"/blobs/", "/manifests/", "/tags/", "/referrers/"} {
 		if i := strings.Index(rest, sep); i > 0 {
 			return rest[:i]
 		}

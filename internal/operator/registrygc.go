@@ -6,8 +6,9 @@ import (
 )
 
 // registryGC deletes unreferenced blobs and abandoned uploads of the
-// built-in registry every RegistryGCInterval. Each operator replica
-// collects its own registry directory.
+// built-in registry every RegistryGCInterval. Replicas that share a
+// registry storage each collect it: deletions are idempotent, and the
+// grace period keeps the blobs of a push another replica is serving.
 func (o *Operator) registryGC(ctx context.Context) {
 	if o.cfg.RegistryGCInterval < 0 {
 		return

@@ -1,8 +1,8 @@
 package registry
 
 import (
+	"context"
 	"fmt"
-	"os"
 )
 
 // DeleteRepository removes a repository and every repository under it
@@ -14,7 +14,7 @@ func (g *Registry) DeleteRepository(name string) error {
 	}
 	g.gcMu.Lock()
 	defer g.gcMu.Unlock()
-	if err := os.RemoveAll(g.repoPath(name)); err != nil {
+	if err := g.store.DeletePrefix(context.Background(), repoKey(name)); err != nil {
 		return fmt.Errorf("delete repository %s: %w", name, err)
 	}
 	return nil

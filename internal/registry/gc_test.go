@@ -82,7 +82,7 @@ func TestGCRemovesOnlyUnreferencedBlobs(t *testing.T) {
 			t.Errorf("GET %s after gc: %d, want %d", c.url, resp.StatusCode, c.want)
 		}
 	}
-	if exists(g.blobLink("b", sha(orphan))) {
+	if g.has(context.Background(), blobLinkKey("b", sha(orphan))) {
 		t.Error("the repository still links a deleted blob")
 	}
 }
@@ -106,7 +106,7 @@ func TestGCSparesBlobsOfAManifestBeingPushed(t *testing.T) {
 	if resp, body := do(t, "PUT", base+"/v2/app/manifests/v1", []byte(m)); resp.StatusCode != 201 {
 		t.Fatalf("put manifest: %d %s", resp.StatusCode, body)
 	}
-	if _, deleted := g.sweep(sha(cfg)[len("sha256:"):], time.Hour); deleted {
+	if _, deleted := g.sweep(context.Background(), sha(cfg), time.Hour); deleted {
 		t.Fatal("gc deleted the config of a manifest stored after it marked")
 	}
 	if resp, _ := do(t, "GET", base+"/v2/app/blobs/"+sha(cfg), nil); resp.StatusCode != 200 {

@@ -1,18 +1,15 @@
 // Package registry is the operator's built-in OCI distribution registry: the
 // /v2/ API that the CLI pushes images to and node agents pull them from.
+// It follows the OCI distribution spec 1.1 (pull, push, content discovery
+// with the referrers API, content management; sha256 and sha512 digests)
+// and passes its conformance suite (conformance_test.go).
 //
-// Blobs and manifests live on disk under one directory, content-addressed
-// and written atomically (temporary file, then rename), so they survive
-// restarts:
-//
-//	blobs/sha256/<hex>                  every blob and manifest, verified
-//	uploads/<id>                        uploads in progress
-//	repos/<name>/_blobs/sha256/<hex>    blob belongs to the repository
-//	repos/<name>/_manifests/sha256/<hex> manifest in the repository (holds its media type)
-//	repos/<name>/_tags/<tag>            tag -> digest
-//
-// Repository path components can never start with "_", so the link
-// directories cannot collide with a repository name.
+// Blobs, manifests, tags and uploads in progress live in a Storage (see
+// storage.go for its layout): a directory (NewFS), PostgreSQL (package
+// internal/registry/pgstorage) or an S3-compatible bucket (package
+// internal/registry/s3storage). Objects are content-addressed and written
+// whole, so they survive restarts, and operators that share a Storage
+// serve the same images.
 //
 // Limits: one blob may be at most 10 GiB and one manifest 4 MiB (Option);
 // larger uploads get 413 SIZE_INVALID and their data is deleted. GC removes
@@ -22,13 +19,12 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -38,18 +34,17 @@ import (
 const (
 	namePattern   = `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*`
 	tagPattern    = `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`
-	digestPattern = `sha256:[a-f0-9]{64}`
 	uploadPattern = `[a-f0-9]{32}`
 	maxNameLength = 255
 )
 
 var (
-	reManifest = regexp.MustCompile(`^/v2/(` + namePattern + `)/manifests/(` + tagPattern + `|` + digestPattern + `)$`)
-	reBlob     = regexp.MustCompile(`^/v2/(` + namePattern + `)/blobs/(` + digestPattern + `)$`)
-	reUploads  = regexp.MustCompile(`^/v2/(` + namePattern + `)/blobs/uploads/?$`)
-	reUpload   = regexp.MustCompile(`^/v2/(` + namePattern + `)/blobs/uploads/(` + uploadPattern + `)$`)
-	reTags     = regexp.MustCompile(`^/v2/(` + namePattern + `)/tags/list$`)
-	reDigest   = regexp.MustCompile(`^` + digestPattern + `$`)
+	reManifest  = regexp.MustCompile(`^/v2/(` + namePattern + `)/manifests/(` + tagPattern + `|` + anyDigestPattern + `)$`)
+	reBlob      = regexp.MustCompile(`^/v2/(` + namePattern + `)/blobs/(` + anyDigestPattern + `)$`)
+	reUploads   = regexp.MustCompile(`^/v2/(` + namePattern + `)/blobs/uploads/?$`)
+	reUpload    = regexp.MustCompile(`^/v2/(` + namePattern + `)/blobs/uploads/(` + uploadPattern + `)$`)
+	reTags      = regexp.MustCompile(`^/v2/(` + namePattern + `)/tags/list$`)
+	reReferrers = regexp.MustCompile(`^/v2/(` + namePattern + `)/referrers/(` + anyDigestPattern + `)$`)
 )
 
 // ErrForbidden, wrapped in an error from the authorize function, answers 403
@@ -63,9 +58,9 @@ const (
 	DefaultMaxManifestSize = 4 << 20
 )
 
-// Registry serves the distribution API from a directory.
+// Registry serves the distribution API from a Storage.
 type Registry struct {
-	dir         string
+	store       Storage
 	authorize   func(*http.Request) error
 	log         *slog.Logger
 	maxBlob     int64
@@ -77,7 +72,9 @@ type Registry struct {
 	uploading map[string]*uploadLock
 	// gcMu keeps GC's deletions apart from writes that make a blob
 	// referenced (linking, mounting, storing a manifest): writers hold it
-	// shared, GC exclusively while it deletes.
+	// shared, GC exclusively while it deletes. It is per process: between
+	// replicas that share a Storage, the grace period (a day by default)
+	// stands in for it.
 	gcMu sync.RWMutex
 }
 
@@ -104,26 +101,30 @@ func WithMaxManifestSize(n int64) Option {
 	}
 }
 
-// New returns the registry stored under dir. authorize decides each request
-// (nil allows everything); a request it refuses gets 401 with a Basic
-// challenge, which makes docker-style clients (go-containerregistry's
+// New returns the registry stored in directory dir (see NewWithStorage).
+func New(dir string, authorize func(r *http.Request) error, log *slog.Logger, opts ...Option) (*Registry, error) {
+	st, err := NewFS(dir)
+	if err != nil {
+		return nil, err
+	}
+	return NewWithStorage(st, authorize, log, opts...), nil
+}
+
+// NewWithStorage returns the registry kept in st. authorize decides each
+// request (nil allows everything); a request it refuses gets 401 with a
+// Basic challenge, which makes docker-style clients (go-containerregistry's
 // authn.Basic, or a token sent as the password) retry with credentials.
 // Credentials extracts what the client sent.
-func New(dir string, authorize func(r *http.Request) error, log *slog.Logger, opts ...Option) (*Registry, error) {
-	for _, sub := range []string{"blobs/sha256", "uploads", "repos", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-			return nil, fmt.Errorf("create registry storage: %w", err)
-		}
-	}
+func NewWithStorage(st Storage, authorize func(r *http.Request) error, log *slog.Logger, opts ...Option) *Registry {
 	g := &Registry{
-		dir: dir, authorize: authorize, log: log, uploading: map[string]*uploadLock{},
+		store: st, authorize: authorize, log: log, uploading: map[string]*uploadLock{},
 		maxBlob: DefaultMaxBlobSize, maxManifest: DefaultMaxManifestSize,
 	}
 	for _, o := range opts {
 		o(g)
 	}
-	g.removeAbandoned(24 * time.Hour)
-	return g, nil
+	g.removeAbandoned(context.Background(), 24*time.Hour)
+	return g
 }
 
 // Credentials returns the token a client sent: the password of Basic auth
@@ -179,6 +180,9 @@ func (g *Registry) route(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	if m := matchName(reTags, p); m != nil {
 		return g.tags(w, r, m[1])
+	}
+	if m := matchName(reReferrers, p); m != nil {
+		return g.referrers(w, r, m[1], m[2])
 	}
 	if strings.HasPrefix(p, "/v2/") {
 		return &apiError{http.StatusNotFound, "NAME_INVALID", "invalid repository name or path " + p}

@@ -1,136 +1,135 @@
 package registry
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 )
 
-func (g *Registry) blobPath(digest string) string {
-	return filepath.Join(g.dir, "blobs", "sha256", strings.TrimPrefix(digest, "sha256:"))
+// Storage is where a registry keeps everything: a flat namespace of keys
+// holding bytes, like an object store. Operators that share one Storage
+// (a PostgreSQL database or an S3 bucket) serve the same images, so any
+// replica can take any request, including the next chunk of an upload
+// another replica started.
+//
+// Keys are slash-separated paths made by the registry from validated
+// names and digests:
+//
+//	blobs/<algo>/<hex>                           every blob and manifest, verified
+//	uploads/<id>/start, uploads/<id>/p<offset>   an upload in progress and its chunks
+//	repos/<name>/_blobs/<algo>/<hex>             blob belongs to the repository
+//	repos/<name>/_manifests/<algo>/<hex>         manifest in the repository (holds its media type)
+//	repos/<name>/_tags/<tag>                     tag -> digest
+//	repos/<name>/_referrers/<algo>/<hex>/<algo>-<hex>  referrer descriptor of a subject
+//
+// Repository path components can never start with "_", so the link
+// prefixes cannot collide with a repository name.
+//
+// A missing key is an error that wraps fs.ErrNotExist.
+type Storage interface {
+	// Put stores r's bytes under key, replacing any object there; readers
+	// see the old object or the new one, never a part of it.
+	Put(ctx context.Context, key string, r io.Reader) error
+	// Open returns the object at key for reading and seeking.
+	Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
+	// Stat returns an object's size and when it was last written or
+	// touched.
+	Stat(ctx context.Context, key string) (Info, error)
+	// Touch marks an object as used now, which GC's grace period counts
+	// from.
+	Touch(ctx context.Context, key string) error
+	// Move renames an object, replacing any object at to.
+	Move(ctx context.Context, from, to string) error
+	// Delete removes an object; a missing one is no error.
+	Delete(ctx context.Context, key string) error
+	// DeletePrefix removes every object whose key starts with prefix.
+	DeletePrefix(ctx context.Context, prefix string) error
+	// List returns the keys that start with prefix, at any depth, sorted.
+	List(ctx context.Context, prefix string) ([]string, error)
 }
 
-func (g *Registry) repoPath(name string, parts ...string) string {
-	return filepath.Join(append([]string{g.dir, "repos", filepath.FromSlash(name)}, parts...)...)
-}
-
-func (g *Registry) blobLink(name, digest string) string {
-	return g.repoPath(name, "_blobs", "sha256", strings.TrimPrefix(digest, "sha256:"))
-}
-
-func (g *Registry) manifestLink(name, digest string) string {
-	return g.repoPath(name, "_manifests", "sha256", strings.TrimPrefix(digest, "sha256:"))
-}
-
-func (g *Registry) tagPath(name, tag string) string { return g.repoPath(name, "_tags", tag) }
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
-// hasBlob reports whether digest is stored and belongs to repository name.
-func (g *Registry) hasBlob(name, digest string) bool {
-	return exists(g.blobLink(name, digest)) && exists(g.blobPath(digest))
-}
-
-// writeAtomic writes data to path through a temporary file and a rename, so
-// readers see the old content or the new, never a part.
-func (g *Registry) writeAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Join(g.dir, "tmp"), "w-")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
-}
-
-func (g *Registry) link(name, digest string) error {
-	return g.writeAtomic(g.blobLink(name, digest), nil)
-}
-
-// commitBlob verifies that the file at src hashes to digest and moves it
-// into the blob store, linking it to repository name.
-func (g *Registry) commitBlob(name, src, digest string) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	_, err = io.Copy(h, f)
-	if err == nil {
-		err = f.Sync()
-	}
-	f.Close()
-	if err != nil {
-		return err
-	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
-		return fmt.Errorf("%w: content has digest %s, not %s", errDigestMismatch, got, digest)
-	}
-	g.gcMu.RLock()
-	defer g.gcMu.RUnlock()
-	if touch(g.blobPath(digest)) {
-		os.Remove(src) // identical content is already stored
-	} else if err := os.Rename(src, g.blobPath(digest)); err != nil {
-		return err
-	}
-	return g.link(name, digest)
-}
-
-// mount links a blob that another repository holds into repository name.
-func (g *Registry) mount(name, digest string) error {
-	g.gcMu.RLock()
-	defer g.gcMu.RUnlock()
-	if !touch(g.blobPath(digest)) {
-		return fmt.Errorf("blob %s: %w", digest, fs.ErrNotExist)
-	}
-	return g.link(name, digest)
-}
-
-// touch marks a stored blob as just used, so that GC's grace period
-// protects it until a manifest can reference it, and reports whether it
-// exists. Callers hold gcMu shared.
-func touch(path string) bool {
-	now := time.Now()
-	return os.Chtimes(path, now, now) == nil
-}
-
-var errDigestMismatch = errors.New("digest mismatch")
-
-// putBlob stores data (a manifest) under its digest. The caller holds
-// gcMu shared.
-func (g *Registry) putBlob(name string, data []byte) (string, error) {
-	sum := sha256.Sum256(data)
-	digest := "sha256:" + hex.EncodeToString(sum[:])
-	if !touch(g.blobPath(digest)) {
-		if err := g.writeAtomic(g.blobPath(digest), data); err != nil {
-			return "", err
-		}
-	}
-	return digest, g.link(name, digest)
+// Info describes a stored object.
+type Info struct {
+	Size    int64
+	ModTime time.Time
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+func splitDigest(digest string) (algo, hex string) {
+	algo, hex, _ = strings.Cut(digest, ":")
+	return algo, hex
+}
+
+func blobKey(digest string) string {
+	algo, hex := splitDigest(digest)
+	return "blobs/" + algo + "/" + hex
+}
+
+func repoKey(name string, parts ...string) string {
+	return "repos/" + name + "/" + strings.Join(parts, "/")
+}
+
+func blobLinkKey(name, digest string) string {
+	algo, hex := splitDigest(digest)
+	return repoKey(name, "_blobs", algo, hex)
+}
+
+func manifestLinkKey(name, digest string) string {
+	algo, hex := splitDigest(digest)
+	return repoKey(name, "_manifests", algo, hex)
+}
+
+func tagKey(name, tag string) string { return repoKey(name, "_tags", tag) }
+
+func referrersPrefix(name, subject string) string {
+	algo, hex := splitDigest(subject)
+	return repoKey(name, "_referrers", algo, hex) + "/"
+}
+
+func referrerKey(name, subject, digest string) string {
+	algo, hex := splitDigest(digest)
+	return referrersPrefix(name, subject) + algo + "-" + hex
+}
+
+// linkDigest turns the last two components of a link key
+// (".../<algo>/<hex>") back into a digest.
+func linkDigest(key string) string {
+	parts := strings.Split(key, "/")
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[len(parts)-2] + ":" + parts[len(parts)-1]
+}
+
+// has reports whether key is stored.
+func (g *Registry) has(ctx context.Context, key string) bool {
+	_, err := g.store.Stat(ctx, key)
+	return err == nil
+}
+
+// touch marks a stored object as just used, so that GC's grace period
+// protects it until a manifest can reference it, and reports whether it
+// exists. Callers hold gcMu shared.
+func (g *Registry) touch(ctx context.Context, key string) bool {
+	return g.store.Touch(ctx, key) == nil
+}
+
+// maxSmallObject bounds what readSmall reads: links, tags and manifests.
+const maxSmallObject = 64 << 20
+
+func (g *Registry) readSmall(ctx context.Context, key string) ([]byte, error) {
+	f, err := g.store.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxSmallObject))
+}
+
+func (g *Registry) putSmall(ctx context.Context, key string, data []byte) error {
+	return g.store.Put(ctx, key, strings.NewReader(string(data)))
+}

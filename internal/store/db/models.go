@@ -338,6 +338,12 @@ type Region struct {
 	CreatedAt time.Time
 }
 
+type RegistryChunk struct {
+	ObjectID int64
+	N        int32
+	Data     []byte
+}
+
 type RegistryCredential struct {
 	ProjectID      uuid.UUID
 	Host           string
@@ -345,6 +351,14 @@ type RegistryCredential struct {
 	SealedPassword []byte
 	PushRepository string
 	UpdatedAt      time.Time
+}
+
+type RegistryObject struct {
+	ID        int64
+	Key       pgtype.Text
+	Size      int64
+	ChunkSize int32
+	ModTime   time.Time
 }
 
 type User struct {

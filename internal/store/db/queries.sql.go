@@ -149,6 +149,21 @@ func (q *Queries) AddMembership(ctx context.Context, arg AddMembershipParams) (M
 	return i, err
 }
 
+const addRegistryChunk = `-- name: AddRegistryChunk :exec
+INSERT INTO registry_chunks (object_id, n, data) VALUES ($1, $2, $3)
+`
+
+type AddRegistryChunkParams struct {
+	ObjectID int64
+	N        int32
+	Data     []byte
+}
+
+func (q *Queries) AddRegistryChunk(ctx context.Context, arg AddRegistryChunkParams) error {
+	_, err := q.db.Exec(ctx, addRegistryChunk, arg.ObjectID, arg.N, arg.Data)
+	return err
+}
+
 const claimBuild = `-- name: ClaimBuild :one
 UPDATE builds
 SET status = 'building', lease_owner = $1::text, attempts = attempts + 1,
@@ -776,6 +791,20 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 	return i, err
 }
 
+const createRegistryObject = `-- name: CreateRegistryObject :one
+
+INSERT INTO registry_objects (chunk_size) VALUES ($1) RETURNING id
+`
+
+// Registry storage in PostgreSQL (issue 8, several operators)
+// A pending object: chunks are added, then FinishRegistryObject names it.
+func (q *Queries) CreateRegistryObject(ctx context.Context, chunkSize int32) (int64, error) {
+	row := q.db.QueryRow(ctx, createRegistryObject, chunkSize)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (id, organisation_id, email) VALUES ($1, $2, $3) RETURNING id, organisation_id, email, created_at, installation_admin
 `
@@ -930,6 +959,21 @@ func (q *Queries) DeleteOrganisation(ctx context.Context, id uuid.UUID) (int64, 
 	return result.RowsAffected(), nil
 }
 
+const deletePendingRegistryObjects = `-- name: DeletePendingRegistryObjects :execrows
+DELETE FROM registry_objects
+WHERE key IS NULL AND mod_time < now() - make_interval(secs => $1::float8)
+`
+
+// Objects a crash left unnamed; pending ones still being written are
+// younger than the age given.
+func (q *Queries) DeletePendingRegistryObjects(ctx context.Context, ageSeconds float64) (int64, error) {
+	result, err := q.db.Exec(ctx, deletePendingRegistryObjects, ageSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteProject = `-- name: DeleteProject :execrows
 DELETE FROM projects WHERE id = $1
 `
@@ -971,6 +1015,37 @@ func (q *Queries) DeleteRegistryCredentials(ctx context.Context, projectID uuid.
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const deleteRegistryObject = `-- name: DeleteRegistryObject :execrows
+DELETE FROM registry_objects WHERE key = $1::text
+`
+
+func (q *Queries) DeleteRegistryObject(ctx context.Context, key string) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteRegistryObject, key)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteRegistryObjectByID = `-- name: DeleteRegistryObjectByID :exec
+DELETE FROM registry_objects WHERE id = $1
+`
+
+func (q *Queries) DeleteRegistryObjectByID(ctx context.Context, id int64) error {
+	_, err := q.db.Exec(ctx, deleteRegistryObjectByID, id)
+	return err
+}
+
+const deleteRegistryObjectsByPrefix = `-- name: DeleteRegistryObjectsByPrefix :exec
+DELETE FROM registry_objects WHERE key LIKE $1::text
+`
+
+// pattern is the prefix with LIKE's special characters escaped, then '%'.
+func (q *Queries) DeleteRegistryObjectsByPrefix(ctx context.Context, pattern string) error {
+	_, err := q.db.Exec(ctx, deleteRegistryObjectsByPrefix, pattern)
+	return err
 }
 
 const dueDomains = `-- name: DueDomains :many
@@ -1160,6 +1235,22 @@ func (q *Queries) FinishBuild(ctx context.Context, arg FinishBuildParams) (Build
 		&i.PushTokenHash,
 	)
 	return i, err
+}
+
+const finishRegistryObject = `-- name: FinishRegistryObject :exec
+UPDATE registry_objects SET key = $1::text, size = $2, mod_time = now() WHERE id = $3
+`
+
+type FinishRegistryObjectParams struct {
+	Key  string
+	Size int64
+	ID   int64
+}
+
+// Run in the transaction that first deletes the object the key named.
+func (q *Queries) FinishRegistryObject(ctx context.Context, arg FinishRegistryObjectParams) error {
+	_, err := q.db.Exec(ctx, finishRegistryObject, arg.Key, arg.Size, arg.ID)
+	return err
 }
 
 const firstMemberOrganisation = `-- name: FirstMemberOrganisation :one
@@ -1782,6 +1873,22 @@ func (q *Queries) GetProjectDomain(ctx context.Context, arg GetProjectDomainPara
 	return i, err
 }
 
+const getRegistryChunk = `-- name: GetRegistryChunk :one
+SELECT data FROM registry_chunks WHERE object_id = $1 AND n = $2
+`
+
+type GetRegistryChunkParams struct {
+	ObjectID int64
+	N        int32
+}
+
+func (q *Queries) GetRegistryChunk(ctx context.Context, arg GetRegistryChunkParams) ([]byte, error) {
+	row := q.db.QueryRow(ctx, getRegistryChunk, arg.ObjectID, arg.N)
+	var data []byte
+	err := row.Scan(&data)
+	return data, err
+}
+
 const getRegistryCredentials = `-- name: GetRegistryCredentials :one
 SELECT project_id, host, username, sealed_password, push_repository, updated_at FROM registry_credentials WHERE project_id = $1
 `
@@ -1796,6 +1903,29 @@ func (q *Queries) GetRegistryCredentials(ctx context.Context, projectID uuid.UUI
 		&i.SealedPassword,
 		&i.PushRepository,
 		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const getRegistryObject = `-- name: GetRegistryObject :one
+SELECT id, size, chunk_size, mod_time FROM registry_objects WHERE key = $1::text
+`
+
+type GetRegistryObjectRow struct {
+	ID        int64
+	Size      int64
+	ChunkSize int32
+	ModTime   time.Time
+}
+
+func (q *Queries) GetRegistryObject(ctx context.Context, key string) (GetRegistryObjectRow, error) {
+	row := q.db.QueryRow(ctx, getRegistryObject, key)
+	var i GetRegistryObjectRow
+	err := row.Scan(
+		&i.ID,
+		&i.Size,
+		&i.ChunkSize,
+		&i.ModTime,
 	)
 	return i, err
 }
@@ -3566,6 +3696,30 @@ func (q *Queries) ListRegions(ctx context.Context) ([]Region, error) {
 	return items, nil
 }
 
+const listRegistryKeys = `-- name: ListRegistryKeys :many
+SELECT key::text FROM registry_objects WHERE key LIKE $1::text ORDER BY key
+`
+
+func (q *Queries) ListRegistryKeys(ctx context.Context, pattern string) ([]string, error) {
+	rows, err := q.db.Query(ctx, listRegistryKeys, pattern)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var key string
+		if err := rows.Scan(&key); err != nil {
+			return nil, err
+		}
+		items = append(items, key)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listRoutedDomains = `-- name: ListRoutedDomains :many
 SELECT id, project_id, name, token, redirect_to, redirect_status, status, reason, verified_at, failing_since, checked_at, next_check_at, failures, created_at FROM domains WHERE status IN ('verified', 'failing') ORDER BY created_at, name
 `
@@ -4290,6 +4444,23 @@ func (q *Queries) RemoveNode(ctx context.Context, id uuid.UUID) (Node, error) {
 	return i, err
 }
 
+const renameRegistryObject = `-- name: RenameRegistryObject :execrows
+UPDATE registry_objects SET key = $1::text WHERE key = $2::text
+`
+
+type RenameRegistryObjectParams struct {
+	NewKey string
+	OldKey string
+}
+
+func (q *Queries) RenameRegistryObject(ctx context.Context, arg RenameRegistryObjectParams) (int64, error) {
+	result, err := q.db.Exec(ctx, renameRegistryObject, arg.NewKey, arg.OldKey)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const renewBuildLease = `-- name: RenewBuildLease :one
 UPDATE builds SET lease_expires_at = now() + make_interval(secs => $1::float8)
 WHERE id = $2 AND lease_owner = $3::text AND status IN ('building', 'pushing')
@@ -4753,6 +4924,18 @@ UPDATE api_tokens SET last_used_at = now() WHERE id = $1
 func (q *Queries) TouchAPIToken(ctx context.Context, id uuid.UUID) error {
 	_, err := q.db.Exec(ctx, touchAPIToken, id)
 	return err
+}
+
+const touchRegistryObject = `-- name: TouchRegistryObject :execrows
+UPDATE registry_objects SET mod_time = now() WHERE key = $1::text
+`
+
+func (q *Queries) TouchRegistryObject(ctx context.Context, key string) (int64, error) {
+	result, err := q.db.Exec(ctx, touchRegistryObject, key)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const touchUserToken = `-- name: TouchUserToken :exec

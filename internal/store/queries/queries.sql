@@ -821,3 +821,46 @@ ORDER BY created_at;
 -- name: MarkRemovedNodeInstancesLost :many
 UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node was removed', updated_at = now()
 WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING *;
+-- Registry storage in PostgreSQL (issue 8, several operators)
+
+-- name: CreateRegistryObject :one
+-- A pending object: chunks are added, then FinishRegistryObject names it.
+INSERT INTO registry_objects (chunk_size) VALUES ($1) RETURNING id;
+
+-- name: AddRegistryChunk :exec
+INSERT INTO registry_chunks (object_id, n, data) VALUES ($1, $2, $3);
+
+-- name: DeleteRegistryObject :execrows
+DELETE FROM registry_objects WHERE key = sqlc.arg(key)::text;
+
+-- name: DeleteRegistryObjectByID :exec
+DELETE FROM registry_objects WHERE id = $1;
+
+-- name: FinishRegistryObject :exec
+-- Run in the transaction that first deletes the object the key named.
+UPDATE registry_objects SET key = sqlc.arg(key)::text, size = sqlc.arg(size), mod_time = now() WHERE id = sqlc.arg(id);
+
+-- name: GetRegistryObject :one
+SELECT id, size, chunk_size, mod_time FROM registry_objects WHERE key = sqlc.arg(key)::text;
+
+-- name: GetRegistryChunk :one
+SELECT data FROM registry_chunks WHERE object_id = $1 AND n = $2;
+
+-- name: TouchRegistryObject :execrows
+UPDATE registry_objects SET mod_time = now() WHERE key = sqlc.arg(key)::text;
+
+-- name: RenameRegistryObject :execrows
+UPDATE registry_objects SET key = sqlc.arg(new_key)::text WHERE key = sqlc.arg(old_key)::text;
+
+-- name: DeleteRegistryObjectsByPrefix :exec
+-- pattern is the prefix with LIKE's special characters escaped, then '%'.
+DELETE FROM registry_objects WHERE key LIKE sqlc.arg(pattern)::text;
+
+-- name: ListRegistryKeys :many
+SELECT key::text FROM registry_objects WHERE key LIKE sqlc.arg(pattern)::text ORDER BY key;
+
+-- name: DeletePendingRegistryObjects :execrows
+-- Objects a crash left unnamed; pending ones still being written are
+-- younger than the age given.
+DELETE FROM registry_objects
+WHERE key IS NULL AND mod_time < now() - make_interval(secs => sqlc.arg(age_seconds)::float8);
