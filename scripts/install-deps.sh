@@ -3,7 +3,8 @@
 # QEMU (microVMs), PostgreSQL (state), nftables and iproute2 (VM network),
 # e2fsprogs (root disks), kmod, buildah and runc (Dockerfile builds;
 # busybox-static for their tests' base images), pebble (the ACME test server
-# of the edge's TLS tests), and for the benchmarks nginx,
+# of the edge's TLS tests), systemd (systemd-analyze, for setup's tests),
+# and for the benchmarks nginx,
 # Caddy, wrk, curl and HAProxy.
 # The guest kernel is fetched later by `zeitwork up` with apt-get download.
 set -euo pipefail
@@ -18,6 +19,8 @@ packages+=(git)
 # pebble: the ACME test server (and pebble-challtestsrv) the edge's TLS
 # tests issue certificates from.
 packages+=(pebble)
+# systemd: systemd-analyze, which zeitwork setup's tests verify its units with.
+packages+=(systemd)
 
 if [[ $(id -u) != 0 ]]; then
 	echo "install-deps: run as root (sudo make up)" >&2
