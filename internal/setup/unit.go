@@ -39,8 +39,11 @@ func execArgs(role string) string {
 //   - The operator runs as root because its Dockerfile builds do (buildah
 //     and runc make namespaces, overlay mounts and one cgroup per build
 //     under /sys/fs/cgroup): it gets no new privileges, a read-only /usr,
-//     /boot and /etc (ProtectSystem=full), no /home and a private /tmp.
-//     Builds are its children and stop with it (the default KillMode).
+//     /boot and /etc (ProtectSystem=full), no /home and a private /tmp,
+//     but no system call filters or device policy (ProtectClock,
+//     LockPersonality and the like): every build's RUN step would inherit
+//     them. Builds are its children and stop with it (the default
+//     KillMode).
 //   - The node runs as root with every capability: it makes network
 //     namespaces, taps and nftables rules, loads kernel modules, writes
 //     cgroups and starts each VM's jail, which needs CAP_SYS_ADMIN to
@@ -110,10 +113,6 @@ func operatorHardening(w func(string, ...any)) {
 	w("ProtectSystem=full")
 	w("ProtectHome=yes")
 	w("PrivateTmp=yes")
-	w("ProtectKernelLogs=yes")
-	w("ProtectClock=yes")
-	w("LockPersonality=yes")
-	w("RestrictRealtime=yes")
 }
 
 func serverHardening(w func(string, ...any), role string) {
