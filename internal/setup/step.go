@@ -89,10 +89,12 @@ func apply(ctx context.Context, w io.Writer, root string, real bool, s Step) err
 			return nil
 		}
 		v, err := guestkernel.Fetch(ctx, s.Kernel)
-		if err == nil {
-			fmt.Fprintf(w, "    kernel %s\n", v)
+		if err != nil {
+			// The kernel is Debian's; Ubuntu's apt does not have it.
+			return fmt.Errorf("%w (the guest kernel is Debian's cloud kernel: where apt cannot fetch it, as on Ubuntu, copy %s from a Debian host and run setup again)", err, s.Kernel)
 		}
-		return err
+		fmt.Fprintf(w, "    kernel %s\n", v)
+		return nil
 	}
 	for i, args := range s.Run {
 		fmt.Fprintf(w, "    $ %s\n", s.ShownRun[i])
