@@ -18,6 +18,7 @@ func setupCmd() *cobra.Command {
 	var o setup.Options
 	var dryRun bool
 	var args string
+	var builds bool
 	cmd := &cobra.Command{
 		Use:   "setup operator|node|edge|lb|dns",
 		Short: "Install a role on this Debian/Ubuntu host as a systemd service and start it (root)",
@@ -44,6 +45,9 @@ given again are kept. --dry-run prints every step and changes nothing.`,
 			if cmd.Flags().Changed("args") {
 				o.Args = &args
 			}
+			if cmd.Flags().Changed("builds") {
+				o.Builds = &builds
+			}
 			exe, err := os.Executable()
 			if err != nil {
 				return fmt.Errorf("find this binary: %w", err)
@@ -62,7 +66,7 @@ given again are kept. --dry-run prints every step and changes nothing.`,
 	f.StringVar(&o.Region, "region", "", "the node's region (default: as before, else local); a load balancer's and DNS server's regions are in their --config")
 	f.StringVar(&o.DatabaseURL, "database-url", "", "the operator's PostgreSQL URL")
 	f.BoolVar(&o.LocalPostgres, "local-postgres", false, "install PostgreSQL on this host and make a database for the operator")
-	f.BoolVar(&o.Builds, "builds", true, "install buildah and runc for Dockerfile builds (operator)")
+	f.BoolVar(&builds, "builds", true, "the operator builds Dockerfiles: install buildah and runc (default: as before, else true)")
 	f.StringVar(&o.Config, "config", "", "JSON configuration to install as /etc/zeitwork/ROLE.json (lb, dns)")
 	f.StringVar(&args, "args", "", "further flags for the role's command, e.g. \"--listen 0.0.0.0:80\" (default: as before)")
 	f.StringVar(&o.Binary, "binary", "", "the zeitwork binary to install (default: this one)")

@@ -125,7 +125,7 @@ func TestUpgrade(t *testing.T) {
 	if len(first["ZEITWORK_SEAL_KEY"]) != 44 || !strings.HasPrefix(first["DATABASE_URL"], "postgres://zeitwork:") {
 		t.Fatalf("operator.env = %v", first)
 	}
-	again := Options{Role: "operator", Root: root, Binary: v1, Builds: true}
+	again := Options{Role: "operator", Root: root, Binary: v1}
 	steps, err := Plan(again)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestUpgrade(t *testing.T) {
 	}
 	setUp(t, again)
 	second := readEnv(filepath.Join(root, envPath("operator")))
-	for _, k := range []string{"ZEITWORK_SEAL_KEY", "DATABASE_URL", "ZEITWORK_ARGS"} {
+	for _, k := range []string{"ZEITWORK_SEAL_KEY", "DATABASE_URL", "ZEITWORK_ARGS", "ZEITWORK_BUILDS"} {
 		if second[k] != first[k] {
 			t.Errorf("%s changed on upgrade: %q -> %q", k, first[k], second[k])
 		}
@@ -177,5 +177,30 @@ func TestUpgrade(t *testing.T) {
 	setUp(t, node)
 	if got, _ := os.ReadFile(filepath.Join(root, BinDir, "zeitwork")); !strings.Contains(string(got), "v2") {
 		t.Error("binary not replaced")
+	}
+}
+
+// An operator set up without builds gets neither buildah nor runc, starts
+// with --builds=false, and keeps that on an upgrade that does not say.
+func TestOperatorWithoutBuilds(t *testing.T) {
+	bin := fakeBinaries(t, "v1")
+	root := t.TempDir()
+	no := false
+	o := Options{Role: "operator", Root: root, Binary: bin, DatabaseURL: "postgres://db.example.com/zeitwork", Builds: &no}
+	for _, run := range []Options{o, {Role: "operator", Root: root, Binary: bin}} {
+		steps, err := Plan(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		Print(&b, steps)
+		if strings.Contains(b.String(), "install packages") || !strings.Contains(b.String(), `ZEITWORK_BUILDS="false"`) {
+			t.Errorf("operator without builds:\n%s", b.String())
+		}
+		setUp(t, run)
+	}
+	env := readEnv(filepath.Join(root, envPath("operator")))
+	if env["DATABASE_URL"] != "postgres://db.example.com/zeitwork" || env["ZEITWORK_BUILDS"] != "false" {
+		t.Errorf("operator.env = %v", env)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/zeitwork/zeitwork/internal/geodns"
@@ -55,7 +56,7 @@ func rolePackages(o Options) []string {
 		return packages[o.Role]
 	}
 	var pk []string
-	if o.Builds {
+	if o.builds() {
 		pk = append(pk, "buildah", "runc")
 	}
 	if o.LocalPostgres {
@@ -64,6 +65,15 @@ func rolePackages(o Options) []string {
 	return pk
 }
 
+// builds is Options.Builds, else the existing setting, else true.
+func (o *Options) builds() bool {
+	if o.Builds != nil {
+		return *o.Builds
+	}
+	return readEnv(o.hostPath(envPath("operator")))["ZEITWORK_BUILDS"] != "false"
+}
+
+// packageStep installs pk with apt-get.
 func packageStep(pk []string) Step {
 	install := append([]string{"apt-get", "install", "-y", "--no-install-recommends"}, pk...)
 	return Step{
@@ -233,6 +243,7 @@ func (o *Options) operatorVars(old map[string]string) ([]envVar, []Step, error) 
 	return []envVar{
 		{Key: "DATABASE_URL", Value: db, Secret: true, Comment: "the operator's PostgreSQL"},
 		{Key: "ZEITWORK_SEAL_KEY", Value: key, Secret: true, Comment: "encrypts env vars and the cluster CA's key: back it up; every operator of the installation needs the same"},
+		{Key: "ZEITWORK_BUILDS", Value: strconv.FormatBool(o.builds()), Comment: "build Dockerfiles with buildah on this host"},
 	}, steps, nil
 }
 

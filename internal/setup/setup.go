@@ -56,8 +56,10 @@ type Options struct {
 	// PostgreSQL on this host and makes a database for it instead.
 	DatabaseURL   string
 	LocalPostgres bool
-	// Builds installs buildah and runc for Dockerfile builds (operator).
-	Builds bool
+	// Builds says whether the operator builds Dockerfiles, which needs
+	// buildah and runc (--builds of `zeitwork operator`); nil keeps the
+	// existing setting, else true.
+	Builds *bool
 	// Config is a JSON configuration file to install (lb, dns); without
 	// it the one already in /etc/zeitwork is kept.
 	Config string

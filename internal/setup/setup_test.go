@@ -32,7 +32,7 @@ func roleOptions(role, root, bin string) Options {
 	o := Options{Role: role, Root: root, Binary: bin}
 	switch role {
 	case "operator":
-		o.LocalPostgres, o.Builds = true, true
+		o.LocalPostgres = true
 		o.Args = strp("--listen 0.0.0.0:7070 --apps-domain apps.example.com")
 	case "node":
 		o.Operator, o.JoinToken, o.Region = "https://ctl.example.com:7070/", "zwj_nodesecret", "fra"
@@ -102,7 +102,8 @@ func TestDryRunContents(t *testing.T) {
 			"CREATE ROLE zeitwork LOGIN PASSWORD '<new random password>'", "createdb -O zeitwork zeitwork",
 			"write /etc/zeitwork/operator.env (mode 0600)", `ZEITWORK_SEAL_KEY="<secret, not shown>"`, `DATABASE_URL="<secret, not shown>"`,
 			`ZEITWORK_ARGS="--listen 0.0.0.0:7070 --apps-domain apps.example.com"`,
-			"ExecStart=/usr/local/bin/zeitwork operator --state-dir=/var/lib/zeitwork/operator $ZEITWORK_ARGS",
+			"ExecStart=/usr/local/bin/zeitwork operator --state-dir=/var/lib/zeitwork/operator --builds=${ZEITWORK_BUILDS} $ZEITWORK_ARGS",
+			`ZEITWORK_BUILDS="true"`,
 			"After=postgresql.service", "ProtectSystem=full", "ProtectHome=yes", "PrivateTmp=yes",
 			"StateDirectory=zeitwork/operator", "$ systemctl restart zeitwork-operator.service",
 		}, []string{"DynamicUser", "KillMode", "postgres://zeitwork:"}},

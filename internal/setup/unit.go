@@ -18,7 +18,7 @@ var descriptions = map[string]string{
 func execArgs(role string) string {
 	switch role {
 	case "operator":
-		return "--state-dir=" + stateDir(role)
+		return "--state-dir=" + stateDir(role) + " --builds=${ZEITWORK_BUILDS}"
 	case "node":
 		return "--operator=${ZEITWORK_OPERATOR} --region=${ZEITWORK_REGION} --state-dir=" + stateDir(role) + " --kernel-cache=" + KernelCache
 	case "edge":
