@@ -4,8 +4,9 @@
 # e2fsprogs (root disks), kmod, buildah and runc (Dockerfile builds;
 # busybox-static for their tests' base images), pebble (the ACME test server
 # of the edge's TLS tests), SeaweedFS's weed (the S3 store of the
-# registry's S3 storage tests; built from the Go module proxy), and for
-# the benchmarks nginx, Caddy, wrk, curl and HAProxy.
+# registry's S3 storage tests; built from the Go module proxy), systemd
+# (systemd-analyze, for setup's tests), and for the benchmarks nginx,
+# Caddy, wrk, curl and HAProxy.
 # The guest kernel is fetched later by `zeitwork up` with apt-get download.
 set -euo pipefail
 
@@ -19,6 +20,8 @@ packages+=(git)
 # pebble: the ACME test server (and pebble-challtestsrv) the edge's TLS
 # tests issue certificates from.
 packages+=(pebble)
+# systemd: systemd-analyze, which zeitwork setup's tests verify its units with.
+packages+=(systemd)
 
 if [[ $(id -u) != 0 ]]; then
 	echo "install-deps: run as root (sudo make up)" >&2

@@ -28,7 +28,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(upCmd(), operatorCmd(), nodeCmd(), edgeCmd(), dnsCmd(), lbCmd())
+	root.AddCommand(upCmd(), operatorCmd(), nodeCmd(), edgeCmd(), dnsCmd(), lbCmd(), setupCmd())
 	root.AddCommand(cli.Commands()...)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
