@@ -80,8 +80,11 @@ done < <(awk '$5 ~ "/zeitwork-build-" { print $5 }' /proc/self/mountinfo)
 # -x matches the process name exactly: -f would match this script's own
 # shell, or any command line that mentions the name. The kernel keeps 15
 # characters of a name, so qemu-system-x86_64 runs as qemu-system-x86.
+# Zombies are left out: they hold nothing, and only their parent (perhaps
+# not ours) can reap them.
 for name in qemu-system-x86 postgres buildah runc; do
 	while read -r pid args; do
+		[[ $(ps -o stat= -p "$pid" 2>/dev/null) == Z* ]] && continue
 		found+=("process $pid: $args")
 	done < <(pgrep -a -x "$name")
 done

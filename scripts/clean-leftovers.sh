@@ -36,8 +36,9 @@ for pid in $(pgrep -x postgres); do
 		;;
 	esac
 done
+# Wait for them to exit: a check right after would still see them.
 for _ in $(seq 50); do
-	pgrep -x qemu-system-x86 >/dev/null || break
+	pgrep -x qemu-system-x86 -r R,S,D,T >/dev/null || pgrep -x postgres -r R,S,D,T >/dev/null || break
 	sleep 0.1
 done
 
