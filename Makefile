@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 STATE_DIR ?= /var/lib/zeitwork
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build deps up test test-short vet generate check-generated bench bench-edge bench-deploy bench-build bench-geodns bench-lb bench-scheduler clean
+.PHONY: help build deps deps-test up test test-short vet generate check-generated bench bench-edge bench-deploy bench-build bench-geodns bench-lb bench-scheduler clean
 
 help:
 	@echo "make up               install what is missing, build, run every role and deploy the sample app (root)"
@@ -20,6 +20,11 @@ build:
 
 deps:
 	./scripts/install-deps.sh
+
+# The tests also need SeaweedFS (the registry's S3 tests), built from source:
+# only `make test` waits for it, never `make up`.
+deps-test:
+	ZEITWORK_TEST_DEPS=1 ./scripts/install-deps.sh
 
 up: deps build
 	./bin/zeitwork up --state-dir $(STATE_DIR)
@@ -37,7 +42,7 @@ generate:
 check-generated:
 	cd internal/store && $(GO) tool sqlc diff
 
-test: deps vet check-generated
+test: deps-test vet check-generated
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 test-short:

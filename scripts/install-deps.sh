@@ -52,12 +52,14 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 
 # SeaweedFS (weed): the real S3-compatible store the registry's S3 storage
-# tests run against. Not in Debian, so built from the Go module proxy at a
-# pinned version. Its go.mod has replace directives, which `go install`
+# tests run against; only with ZEITWORK_TEST_DEPS=1 (`make test`), as it takes
+# minutes to build and nothing but the tests needs it. Not in Debian, so
+# built from the Go module proxy at a pinned version. Its go.mod has replace directives, which `go install`
 # refuses: build inside a copy of the module instead.
 weed_version=v0.0.0-20261109003541-7506e5f91cd6
 weed_stamp=/usr/local/share/zeitwork/weed.version
-if [[ ! -x /usr/local/bin/weed || "$(cat "$weed_stamp" 2>/dev/null)" != "$weed_version" ]]; then
+if [[ "${ZEITWORK_TEST_DEPS:-0}" == 1 ]] &&
+	[[ ! -x /usr/local/bin/weed || "$(cat "$weed_stamp" 2>/dev/null)" != "$weed_version" ]]; then
 	echo "==> Building SeaweedFS $weed_version (weed; takes minutes)"
 	weed_dir=$(cd / && go mod download -json "github.com/seaweedfs/seaweedfs@$weed_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 	weed_tmp=$(mktemp -d)
