@@ -249,8 +249,8 @@ section=$work/section.md
 	echo "rounds; the ratios are the median of the per-round ratios. Every HTTPS server serves"
 	echo "the same ECDSA P-256 certificate from a test CA made for the run. Everything, wrk"
 	echo "included, shares the machine: $cpu, $cores cores, accelerator $accel (irrelevant here: no VM"
-	echo "runs), load average $load_before before the run and $load_after after it, with other"
-	echo "engineers' builds and tests running. Raw output: \`$out\`."
+	echo "runs), load average $load_before before the run and $load_after after it (wrk, the"
+	echo "proxies and the backend themselves make most of it). Raw output: \`$out\`."
 	echo
 	table
 	echo "- \`zeitwork\` is the production path: edge -> node agent's tunnel (\`tunnel.Serve\`,"
