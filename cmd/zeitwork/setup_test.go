@@ -85,7 +85,7 @@ func TestSetupExecStartParses(t *testing.T) {
 		setup []string
 		cmd   func() *cobra.Command
 	}{
-		"operator": {[]string{"--database-url", "postgres://x@127.0.0.1/x", "--args", "--listen 0.0.0.0:7070"}, operatorCmd},
+		"operator": {[]string{"--database-url", "postgres://x@127.0.0.1/x", "--args", "--listen 0.0.0.0:7070 --tls-name ctl.example.com"}, operatorCmd},
 		"node":     {[]string{"--operator", "https://op", "--join-token", "zwj_x", "--region", "fra", "--args", "--tunnel-addr 10.0.0.5:7443"}, nodeCmd},
 		"edge":     {[]string{"--operator", "https://op", "--join-token", "zwj_x", "--args", "--listen 0.0.0.0:80 --https-listen 0.0.0.0:443"}, edgeCmd},
 		"lb":       {[]string{"--config", "../../internal/setup/testdata/lb.json"}, lbCmd},

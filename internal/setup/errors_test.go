@@ -25,6 +25,10 @@ func TestPlanErrors(t *testing.T) {
 		{"edge without join token", Options{Role: "edge", Operator: "https://op"}, "a join token is required", "zeitwork nodes join-token --role edge"},
 		{"node without operator", Options{Role: "node", JoinToken: "zwj_x"}, "--operator is required", "--operator https://"},
 		{"operator without database", Options{Role: "operator"}, "needs a PostgreSQL database", "--local-postgres"},
+		{"node to an operator in clear", Options{Role: "node", Operator: "http://203.0.113.9:7070", JoinToken: "zwj_x"}, "plain HTTP to another machine", "--tls-name 203.0.113.9"},
+		{"edge to an operator that is no URL", Options{Role: "edge", Operator: "ctl.example.com", JoinToken: "zwj_x"}, "is not an http(s) URL", "--operator https://"},
+		{"operator API in clear on the network", Options{Role: "operator", LocalPostgres: true, Args: strp("--listen 0.0.0.0:7070")}, "in plain HTTP", "--tls-name"},
+		{"operator API in clear, --listen=", Options{Role: "operator", LocalPostgres: true, Args: strp("--listen=[::]:7070 --apps-domain a.example")}, "in plain HTTP", "--tls-name"},
 		{"lb without config", Options{Role: "lb"}, "needs its JSON configuration", "docs/operations.md"},
 		{"dns without config", Options{Role: "dns"}, "needs its JSON configuration", "GeoDNS"},
 		{"lb with a bad config", Options{Role: "lb", Config: bad}, bad, "zeitwork lb --check"},
@@ -105,5 +109,22 @@ func TestEnvRoundTrip(t *testing.T) {
 	}
 	if s := renderEnv("", vars, true); strings.Contains(s, "k=v") || !strings.Contains(s, `C="<secret, not shown>"`) {
 		t.Errorf("redacted: %s", s)
+	}
+}
+
+// TestPlainHTTPOnLoopback: one machine running several roles may use
+// plain HTTP to the operator; only a link between machines needs TLS.
+func TestPlainHTTPOnLoopback(t *testing.T) {
+	bin := fakeBinaries(t, "v1")
+	for _, o := range []Options{
+		{Role: "node", Operator: "http://127.0.0.1:7070", JoinToken: "zwj_x"},
+		{Role: "edge", Operator: "http://localhost:7070", JoinToken: "zwj_x"},
+		{Role: "operator", LocalPostgres: true, Args: strp("--listen 127.0.0.1:7070")},
+		{Role: "operator", LocalPostgres: true, Args: strp("--listen 0.0.0.0:7070 --tls-name=ctl.example.com")},
+	} {
+		o.Root, o.Binary = t.TempDir(), bin
+		if _, err := Plan(o); err != nil {
+			t.Errorf("%s %+v: %v", o.Role, o, err)
+		}
 	}
 }

@@ -142,6 +142,9 @@ func (o *Options) configSteps() ([]Step, error) {
 	case "operator":
 		var pre []Step
 		var err error
+		if err := checkOperatorListen(args); err != nil {
+			return nil, err
+		}
 		if vars, pre, err = o.operatorVars(old); err != nil {
 			return nil, err
 		}
@@ -179,6 +182,9 @@ func (o *Options) hostVars(old map[string]string) ([]envVar, error) {
 	if op == "" {
 		return nil, &Error{Msg: "--operator is required: the URL nodes and edges reach the operator's API at",
 			Hint: "e.g. zeitwork setup " + o.Role + " --operator https://ctl.example.com:7070 --join-token zwj_..."}
+	}
+	if err := checkOperatorURL(op); err != nil {
+		return nil, err
 	}
 	tok := pick(o.JoinToken, old, "ZEITWORK_JOIN_TOKEN")
 	if tok == "" && !o.enrolled() {

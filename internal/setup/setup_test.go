@@ -33,7 +33,7 @@ func roleOptions(role, root, bin string) Options {
 	switch role {
 	case "operator":
 		o.LocalPostgres = true
-		o.Args = strp("--listen 0.0.0.0:7070 --apps-domain apps.example.com")
+		o.Args = strp("--listen 0.0.0.0:7070 --tls-name ctl.example.com --apps-domain apps.example.com")
 	case "node":
 		o.Operator, o.JoinToken, o.Region = "https://ctl.example.com:7070/", "zwj_nodesecret", "fra"
 		o.Args = strp("--tunnel-addr 203.0.113.5:7443")
@@ -101,7 +101,7 @@ func TestDryRunContents(t *testing.T) {
 			"apt-get install -y --no-install-recommends buildah runc postgresql",
 			"CREATE ROLE zeitwork LOGIN PASSWORD '<new random password>'", "createdb -O zeitwork zeitwork",
 			"write /etc/zeitwork/operator.env (mode 0600)", `ZEITWORK_SEAL_KEY="<secret, not shown>"`, `DATABASE_URL="<secret, not shown>"`,
-			`ZEITWORK_ARGS="--listen 0.0.0.0:7070 --apps-domain apps.example.com"`,
+			`ZEITWORK_ARGS="--listen 0.0.0.0:7070 --tls-name ctl.example.com --apps-domain apps.example.com"`,
 			"ExecStart=/usr/local/bin/zeitwork operator --state-dir=/var/lib/zeitwork/operator --builds=${ZEITWORK_BUILDS} $ZEITWORK_ARGS",
 			`ZEITWORK_BUILDS="true"`,
 			"After=postgresql.service", "ProtectSystem=full", "ProtectHome=yes", "PrivateTmp=yes",
