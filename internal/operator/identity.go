@@ -3,7 +3,6 @@ package operator
 import (
 	"net/http"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,24 +61,13 @@ var idPrefix = regexp.MustCompile(`^[0-9a-fA-F-]{4,36}$`)
 // one, or a hostname): the node's tokens are deleted, so its next request
 // is refused and its long-polls end, and its instances are rescheduled.
 func (o *Operator) removeNode(w http.ResponseWriter, r *http.Request) error {
-	name := r.PathValue("node")
-	prefix := ""
-	if idPrefix.MatchString(name) {
-		prefix = strings.ToLower(name)
-	}
-	found, err := o.store.FindNodes(r.Context(), db.FindNodesParams{Prefix: prefix, Name: name})
+	found, err := o.findNode(r, r.PathValue("node"), true)
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(found) == 0:
-		return notFound("list nodes with `zeitwork nodes list`", "no node %q", name)
-	case len(found) > 1:
-		return conflict("give the node's full id", "%q names %d nodes", name, len(found))
-	}
 	var out api.RemovedNode
 	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
-		n, err := q.RemoveNode(r.Context(), found[0].ID)
+		n, err := q.RemoveNode(r.Context(), found.ID)
 		if err != nil {
 			return err
 		}

@@ -71,7 +71,7 @@ func (o *Operator) undrainNode(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (o *Operator) setDrained(w http.ResponseWriter, r *http.Request, drained bool) error {
-	n, err := o.findNode(r, r.PathValue("node"))
+	n, err := o.findNode(r, r.PathValue("node"), false)
 	if err != nil {
 		return err
 	}
@@ -86,22 +86,28 @@ func (o *Operator) setDrained(w http.ResponseWriter, r *http.Request, drained bo
 	return nil
 }
 
-// findNode finds a node by its ID, a unique prefix of it, or its unique
-// host name.
-func (o *Operator) findNode(r *http.Request, ref string) (db.Node, error) {
-	nodes, err := o.store.ListNodes(r.Context())
+// findNode finds a node by its ID, a unique prefix of it (4 characters or
+// more), or its unique host name. Removed nodes are found only when
+// withRemoved is set (removing one again is harmless; draining it is not
+// meaningful).
+func (o *Operator) findNode(r *http.Request, ref string, withRemoved bool) (db.Node, error) {
+	prefix := ""
+	if idPrefix.MatchString(ref) {
+		prefix = strings.ToLower(ref)
+	}
+	nodes, err := o.store.FindNodes(r.Context(), db.FindNodesParams{Prefix: prefix, Name: ref})
 	if err != nil {
 		return db.Node{}, err
 	}
 	var found []db.Node
 	for _, n := range nodes {
-		id := n.ID.String()
-		if id == ref {
+		if n.RemovedAt != nil && !withRemoved {
+			continue
+		}
+		if n.ID.String() == prefix {
 			return n, nil
 		}
-		if n.Hostname == ref || (len(ref) >= 4 && strings.HasPrefix(id, ref)) {
-			found = append(found, n)
-		}
+		found = append(found, n)
 	}
 	switch len(found) {
 	case 0:
