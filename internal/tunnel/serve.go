@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -223,19 +222,18 @@ func (s *server) handle(c net.Conn) {
 	pipe(c, up)
 }
 
-// pipe copies both ways until both directions are done. Between two
-// *net.TCPConn, io.Copy uses splice(2), so the payload never enters user
-// space. Each direction half-closes its destination when its source ends,
+// pipe copies both ways until both directions are done (copyConn: small
+// messages through a pooled buffer, bulk ones spliced). Each direction half-closes its destination when its source ends,
 // so a client that shuts down its sending side still gets the answer.
 func pipe(client, up net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		io.Copy(up, client)
+		copyConn(up, client)
 		closeWrite(up)
 		up.SetReadDeadline(time.Now().Add(lingerTimeout))
 	}()
-	io.Copy(client, up)
+	copyConn(client, up)
 	closeWrite(client)
 	client.SetReadDeadline(time.Now().Add(lingerTimeout))
 	<-done

@@ -6,11 +6,16 @@
 //	                                   the same, reading a tunnel header first:
 //	                                   the edge's target without the tunnel hop
 //	edgebench tunnel -addr A -to B     tunnel.Serve, every instance resolves to B
+//	edgebench tunnel -addr A -to B -tunnel-tls D
+//	                                   tunnel.ServeTLS with the node credential in D,
+//	                                   as a node runs it in production
 //	edgebench edge -addr A -node N [-tls-addr B -cert C -key K]
 //	                                   the Zeitwork edge, one route via node N,
-//	                                   also on HTTPS at B with the given certificate
+//	                                   also on HTTPS at B with the given certificate;
+//	                                   with -tunnel-tls D, over mutual TLS to the node
 //	edgebench stock -addr A -node N    httputil.ReverseProxy over the same tunnel
-//	edgebench cert -dir D              a test CA and a certificate for every proxy
+//	edgebench cert -dir D              a test CA and a certificate for every proxy,
+//	                                   and the tunnel's CA, node and edge credentials
 //	edgebench handshakes -to A -c N -d D
 //	                                   new TLS connections per second against A
 //
@@ -35,6 +40,7 @@ import (
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/edge"
+	"github.com/zeitwork/zeitwork/internal/pki"
 	"github.com/zeitwork/zeitwork/internal/tunnel"
 )
 
@@ -59,13 +65,15 @@ func main() {
 	tlsAddr := fs.String("tls-addr", "", "edge: also serve HTTPS on this address")
 	certFile := fs.String("cert", "", "edge: certificate (PEM) for -tls-addr")
 	keyFile := fs.String("key", "", "edge: private key (PEM) for -tls-addr")
-	dir := fs.String("dir", ".", "cert: directory for ca.pem, cert.pem, key.pem")
+	dir := fs.String("dir", ".", "cert: directory for ca.pem, cert.pem, key.pem and the tunnel's credentials")
+	tunnelTLS := fs.String("tunnel-tls", "", "tunnel, edge: directory of the tunnel's credentials (edgebench cert): mutual TLS")
 	conns := fs.Int("c", 16, "handshakes: concurrent connections")
 	dur := fs.Duration("d", 10*time.Second, "handshakes: duration")
 	fs.Parse(os.Args[2:])
 	switch os.Args[1] {
 	case "cert":
 		exitOn(writeCerts(*dir))
+		exitOn(writeTunnelCerts(*dir))
 		return
 	case "handshakes":
 		exitOn(handshakes(*to, *conns, *dur))
@@ -93,9 +101,9 @@ func main() {
 		}
 		err = serve(ctx, ln, http.HandlerFunc(hello))
 	case "tunnel":
-		err = tunnel.Serve(ctx, ln, benchToken, func(string) (string, bool) { return *to, true }, log)
+		err = runTunnel(ctx, ln, *to, *tunnelTLS, log)
 	case "edge":
-		err = runEdge(ctx, ln, *node, *tlsAddr, *certFile, *keyFile, log)
+		err = runEdge(ctx, ln, *node, *tlsAddr, *certFile, *keyFile, *tunnelTLS, log)
 	case "stock":
 		err = serve(ctx, ln, stockProxy(*node))
 	default:
@@ -132,7 +140,15 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 // that with the settings of edgetls.Manager.TLSConfig (TLS 1.2 and up, Go's
 // cipher suites, h2 and HTTP/1.1), here with one fixed certificate instead
 // of certmagic's on-demand cache.
-func runEdge(ctx context.Context, ln net.Listener, node, tlsAddr, certFile, keyFile string, log *slog.Logger) error {
+func runEdge(ctx context.Context, ln net.Listener, node, tlsAddr, certFile, keyFile, tunnelTLS string, log *slog.Logger) error {
+	cfg := edge.Config{}
+	if tunnelTLS != "" {
+		cred, err := loadTunnelCredential(tunnelTLS, pki.RoleEdge)
+		if err != nil {
+			return err
+		}
+		cfg.TunnelTLS = pki.TunnelClient(cred)
+	}
 	src := edge.NewStaticSource(api.RouteTable{
 		Version:     1,
 		TunnelToken: benchToken,
@@ -141,7 +157,8 @@ func runEdge(ctx context.Context, ln net.Listener, node, tlsAddr, certFile, keyF
 			Backends: []api.Backend{{Instance: instanceID, NodeAddr: node}},
 		}},
 	})
-	e := edge.New(edge.Config{Source: src}, log)
+	cfg.Source = src
+	e := edge.New(cfg, log)
 	go e.Run(ctx)
 	srv := e.NewServer("")
 	context.AfterFunc(ctx, func() { srv.Close() })
@@ -164,6 +181,20 @@ func runEdge(ctx context.Context, ln net.Listener, node, tlsAddr, certFile, keyF
 		return err
 	}
 	return nil
+}
+
+// runTunnel serves a node's tunnel, plain or (tunnelTLS set) over mutual
+// TLS as in production, every instance resolving to the backend at to.
+func runTunnel(ctx context.Context, ln net.Listener, to, tunnelTLS string, log *slog.Logger) error {
+	resolve := func(string) (string, bool) { return to, true }
+	if tunnelTLS == "" {
+		return tunnel.Serve(ctx, ln, benchToken, resolve, log)
+	}
+	cred, err := loadTunnelCredential(tunnelTLS, pki.RoleNode)
+	if err != nil {
+		return err
+	}
+	return tunnel.ServeTLS(ctx, ln, pki.TunnelServer(cred), resolve, log)
 }
 
 // stockProxy is the textbook Go proxy, for comparison: httputil.ReverseProxy
