@@ -19,6 +19,8 @@
 #   nginx        Debian's nginx, bench/edge/nginx.conf
 #   caddy        Debian's Caddy, bench/edge/Caddyfile
 #   zeitwork     edge -> tunnel.Serve (separate process) -> backend: production path
+#   zw-mtls      the same over mutual TLS (tunnel.ServeTLS, internal/pki
+#                certificates), as edges and nodes talk in production
 #   zw-direct    edge -> backend, no tunnel hop: like for like with nginx/Caddy
 #   go-stock     httputil.ReverseProxy over the same tunnel, for reference (http only)
 # Every HTTPS server serves the same certificate (ECDSA P-256) from a test
@@ -91,6 +93,9 @@ start backend-h "$eb" backend -addr 127.0.0.1:28086 -tunnel-header
 start tunnel "$eb" tunnel -addr 127.0.0.1:28081 -to 127.0.0.1:28080
 start zeitwork "$eb" edge -addr 127.0.0.1:28082 -node 127.0.0.1:28081 \
 	-tls-addr 127.0.0.1:28088 -cert "$cert" -key "$key"
+start tunnel-mtls "$eb" tunnel -addr 127.0.0.1:28095 -to 127.0.0.1:28080 -tunnel-tls "$work"
+start zw-mtls "$eb" edge -addr 127.0.0.1:28096 -node 127.0.0.1:28095 -tunnel-tls "$work" \
+	-tls-addr 127.0.0.1:28097 -cert "$cert" -key "$key"
 start zw-direct "$eb" edge -addr 127.0.0.1:28087 -node 127.0.0.1:28086 \
 	-tls-addr 127.0.0.1:28089 -cert "$cert" -key "$key"
 start go-stock "$eb" stock -addr 127.0.0.1:28085 -node 127.0.0.1:28081
@@ -101,8 +106,8 @@ EDGEBENCH_CERT=$cert EDGEBENCH_KEY=$key XDG_CONFIG_HOME=$work/caddy XDG_DATA_HOM
 # name:port:kind; the ports of each proxy's plain and TLS listeners. All
 # below the kernel's ephemeral range (32768 and up), so that no test's
 # port :0 listener can hold one.
-targets=(backend:28080:http nginx:28083:http caddy:28084:http zeitwork:28082:http zw-direct:28087:http go-stock:28085:http
-	nginx:28093:https caddy:28094:https zeitwork:28088:https zw-direct:28089:https
+targets=(backend:28080:http nginx:28083:http caddy:28084:http zeitwork:28082:http zw-mtls:28096:http zw-direct:28087:http
+	go-stock:28085:http nginx:28093:https caddy:28094:https zeitwork:28088:https zw-mtls:28097:https zw-direct:28089:https
 	nginx:28093:newtls caddy:28094:newtls zeitwork:28088:newtls zw-direct:28089:newtls)
 kinds=(http https newtls)
 for t in "${targets[@]}"; do
@@ -129,6 +134,7 @@ cpu_ticks() {
 	case $1 in
 	nginx) ps+=($(pgrep -P "${pid[nginx]}")) ;;
 	zeitwork) ps+=("${pid[tunnel]}") ;;
+	zw-mtls) ps+=("${pid[tunnel-mtls]}") ;;
 	go-stock) ps+=("${pid[tunnel]}") ;;
 	esac
 	local p t=0
@@ -213,7 +219,7 @@ table() {
 }
 
 mkdir -p bench/results
-out=bench/results/edge-$date_utc.txt
+out=${OUT:-bench/results/edge-$date_utc.txt} # OUT: a second run of the day
 {
 	echo "Edge proxy benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo "Machine: $cpu, $cores cores, $(uname -sr), accelerator $accel (unused: no VM runs); load average before $load_before, after $load_after"
@@ -256,7 +262,9 @@ section=$work/section.md
 	echo "- \`zeitwork\` is the production path: edge -> node agent's tunnel (\`tunnel.Serve\`,"
 	echo "  a separate process, as on a node) -> app. \`zw-direct\` leaves the tunnel hop out"
 	echo "  (the backend reads the tunnel header itself), like for like with nginx and Caddy."
-	echo "  Both serve as the edge role does: \`Edge.Listener\` (connection caps) under the TLS"
+	echo "  \`zw-mtls\` is \`zeitwork\` with the tunnel over mutual TLS (\`tunnel.ServeTLS\`,"
+	echo "  \`internal/pki\` certificates), as edges and nodes talk in production."
+	echo "  All serve as the edge role does: \`Edge.Listener\` (connection caps) under the TLS"
 	echo "  listener, TLS 1.2+ with h2 and HTTP/1.1; one fixed certificate stands in for"
 	echo "  certmagic's cache."
 	echo "- \`go-stock\` is \`httputil.ReverseProxy\` with a tuned \`http.Transport\` over the same"
@@ -266,7 +274,7 @@ section=$work/section.md
 	echo "  \`bench/edge/Caddyfile\` (\`reverse_proxy\` defaults, logs off, \`tls\` with the files)."
 	echo "- CPU µs each: CPU time (user + system) the proxy's processes spent per request (per"
 	echo "  connection for new TLS connections) in that round: nginx's master and workers; for"
-	echo "  \`zeitwork\` and \`go-stock\` the edge plus the tunnel process. Less sensitive to the"
+	echo "  \`zeitwork\`, \`zw-mtls\` and \`go-stock\` the edge plus the tunnel process. Less sensitive to the"
 	echo "  other load on the machine than the rates; the backend's and wrk's CPU are not in it."
 	echo "- wrk speaks HTTP/1.1 only, so HTTP/2 is not measured."
 } >"$section"
