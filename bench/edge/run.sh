@@ -256,7 +256,8 @@ section=$work/section.md
 	echo "the same ECDSA P-256 certificate from a test CA made for the run. Everything, wrk"
 	echo "included, shares the machine: $cpu, $cores cores, accelerator $accel (irrelevant here: no VM"
 	echo "runs), load average $load_before before the run and $load_after after it (wrk, the"
-	echo "proxies and the backend themselves make most of it). Raw output: \`$out\`."
+	echo "proxies and the backend make about 3 of it; above that, other engineers' work shares"
+	echo "the 2 cores and compresses the ratios towards 1). Raw output: \`$out\`."
 	echo
 	table
 	echo "- \`zeitwork\` is the production path: edge -> node agent's tunnel (\`tunnel.Serve\`,"

@@ -3,9 +3,11 @@ package edge
 import (
 	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 )
@@ -134,4 +136,39 @@ func BenchmarkForwardParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(e.Stats().UpstreamDials), "dials")
+}
+
+// TestClientGoneStopsUpstream: a client that leaves while the app has not
+// answered ends the edge's wait at once (context.AfterFunc on the request
+// aborts the upstream connection), so the app sees its request cancelled
+// and the edge counts a 499, not a 502. The hook costs some 3% of the
+// edge's CPU per request (docs/benchmarks.md, Edge hot path); this test
+// keeps a cheaper replacement honest.
+func TestClientGoneStopsUpstream(t *testing.T) {
+	cancelled := make(chan struct{})
+	app := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(time.Minute):
+		}
+	}))
+	node := startNode(t, map[string]string{"i-a": app})
+	te := startEdge(t, apiRoute("hello.localhost", "d", "live", api.Backend{Instance: "i-a", NodeAddr: node}))
+	c, err := net.Dial("tcp", te.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: hello.localhost\r\n\r\n")
+	waitFor(t, func() bool { return te.Stats().UpstreamDials > 0 })
+	c.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the app still waits on its request 10 s after the client left")
+	}
+	waitFor(t, func() bool { return te.Stats().Responses[4] == 1 })
+	if s := te.Stats(); s.Responses[5] != 0 || s.UpstreamErrors != 0 {
+		t.Fatalf("client gone counted as the instance's failure: %+v", s)
+	}
 }
