@@ -223,8 +223,9 @@ func (s *server) handle(c net.Conn) {
 }
 
 // pipe copies both ways until both directions are done (copyConn: small
-// messages through a pooled buffer, bulk ones spliced). Each direction half-closes its destination when its source ends,
-// so a client that shuts down its sending side still gets the answer.
+// messages through a pooled buffer, bulk ones spliced). Each direction
+// half-closes its destination when its source ends, so a client that
+// shuts down its sending side still gets the answer.
 func pipe(client, up net.Conn) {
 	done := make(chan struct{})
 	go func() {
