@@ -2,7 +2,9 @@
 // instance: the edge opens a TLS connection to the agent with its edge
 // certificate (ServeTLS; the plain-TCP Serve with a shared token remains
 // for tests and benchmarks), writes a one-line header naming the instance,
-// and from then on the connection is a byte pipe to the app inside the VM. A connection has 5 s to
+// and from then on the connection is a byte pipe to the app inside the VM
+// (small messages copied through a pooled buffer, bulk transfers spliced:
+// copy.go). A connection has 5 s to
 // send its header, and at most 256 may be waiting to: past that the oldest
 // waiting one is closed, so idle connections cannot lock edges out.
 //
