@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -81,4 +82,43 @@ func TestCopyConnBulkThenInteractive(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("copyConn: %v", err)
 	}
+}
+
+// BenchmarkCopySmall is one direction of a tunnel carrying small
+// request-sized messages one at a time (write, copy, read), with copyConn
+// and with io.Copy (splice between the TCP sockets), which it replaced.
+// The difference per op is the copier's cost per message; cpu-ns/op (the
+// process's CPU time, this side's write and read included) is steadier
+// than ns/op on a loaded machine.
+func BenchmarkCopySmall(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		copy func(dst, src net.Conn) (int64, error)
+	}{{"copyConn", copyConn}, {"io.Copy", func(dst, src net.Conn) (int64, error) { return io.Copy(dst, src) }}} {
+		b.Run(bc.name, func(b *testing.B) {
+			src, in := tcpPair(b)
+			out, dst := tcpPair(b)
+			go bc.copy(out, in)
+			msg := make([]byte, 200)
+			buf := make([]byte, len(msg))
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				if _, err := src.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(dst, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
