@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,8 +24,10 @@ type LB struct {
 
 	open  atomic.Int64 // client connections being served
 	stats stats
-	mu    sync.Mutex
-	live  map[*relay]struct{} // for closing what is left after the drain
+
+	loops    []*loop // relay loops, one per P, while Serve runs
+	loopNext atomic.Uint64
+	loopWG   sync.WaitGroup
 }
 
 // stats are counters for metrics (metrics.go).
@@ -40,7 +43,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*LB, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &LB{cfg: cfg, log: log, live: map[*relay]struct{}{}}
+	l := &LB{cfg: cfg, log: log}
 	order := regionOrder(cfg)
 	for _, li := range cfg.Listeners {
 		p := &pool{ownRegion: cfg.Region, least: cfg.Balance == LeastConn, next: make([]atomic.Uint64, len(order))}
@@ -78,9 +81,12 @@ func regionOrder(cfg Config) []Region {
 
 // Listen opens cfg's listeners, in order.
 func Listen(cfg Config) ([]net.Listener, error) {
+	// No TCP keep-alive probes, as HAProxy by default (and connect's
+	// dialer): the idle timeout ends dead connections.
+	lc := net.ListenConfig{KeepAlive: -1}
 	var lns []net.Listener
 	for _, li := range cfg.Listeners {
-		ln, err := net.Listen("tcp", li.Listen)
+		ln, err := lc.Listen(context.Background(), "tcp", li.Listen)
 		if err != nil {
 			for _, o := range lns {
 				o.Close()
@@ -100,6 +106,9 @@ func (l *LB) Serve(ctx context.Context, lns []net.Listener) error {
 	if len(lns) != len(l.pools) {
 		return fmt.Errorf("lb serve: %d listeners for %d configured", len(lns), len(l.pools))
 	}
+	if err := l.startLoops(); err != nil {
+		return err
+	}
 	checks, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
 	for _, b := range l.all {
@@ -117,7 +126,34 @@ func (l *LB) Serve(ctx context.Context, lns []net.Listener) error {
 	accepts.Wait()
 	l.drain(time.Duration(l.cfg.DrainTimeout))
 	conns.Wait()
+	l.stopLoops()
 	return nil
+}
+
+// startLoops starts one relay loop per P (GOMAXPROCS): as many as can run
+// at once.
+func (l *LB) startLoops() error {
+	l.loops = nil
+	for range runtime.GOMAXPROCS(0) {
+		lp, err := newLoop(time.Duration(l.cfg.IdleTimeout), &l.stats)
+		if err != nil {
+			for _, o := range l.loops {
+				o.shutdown()
+			}
+			return err
+		}
+		l.loops = append(l.loops, lp)
+		l.loopWG.Go(lp.run)
+	}
+	return nil
+}
+
+// stopLoops ends the relay loops once no session is left and waits for them.
+func (l *LB) stopLoops() {
+	for _, lp := range l.loops {
+		lp.shutdown()
+	}
+	l.loopWG.Wait()
 }
 
 func (l *LB) acceptLoop(ln net.Listener, p *pool, conns *sync.WaitGroup) {
@@ -142,9 +178,10 @@ func (l *LB) acceptLoop(ln net.Listener, p *pool, conns *sync.WaitGroup) {
 			c.Close()
 			continue
 		}
-		conns.Go(func() {
-			defer l.open.Add(-1)
-			l.serveConn(p, c)
+		conns.Add(1)
+		go l.serveConn(p, c, func() {
+			l.open.Add(-1)
+			conns.Done()
 		})
 	}
 }
@@ -158,13 +195,11 @@ func (l *LB) drain(d time.Duration) {
 	for l.open.Load() > 0 && time.Now().Before(deadline) {
 		<-tick.C
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n := len(l.live); n > 0 {
+	if n := l.open.Load(); n > 0 {
 		l.log.Warn("lb drain deadline passed; closing connections", "open", n)
 	}
-	for r := range l.live {
-		r.close()
+	for _, lp := range l.loops {
+		lp.closeAll()
 	}
 }
 

@@ -2,21 +2,20 @@ package lb
 
 import (
 	"errors"
-	"io"
+	"fmt"
 	"net"
-	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
 )
 
-// serveConn relays client to a backend of p until both sides are done.
-func (l *LB) serveConn(p *pool, c net.Conn) {
+// serveConn connects client to a backend of p and hands both to a relay
+// loop; done runs once the client's connection is over.
+func (l *LB) serveConn(p *pool, c net.Conn, done func()) {
 	client, ok := c.(*net.TCPConn)
-	if !ok { // only TCP listeners splice; Listen makes those
+	if !ok { // Listen makes TCP listeners only
 		c.Close()
+		done()
 		return
 	}
 	server, b, err := l.connect(p, client)
@@ -24,20 +23,64 @@ func (l *LB) serveConn(p *pool, c net.Conn) {
 		l.stats.refusedNone.Add(1)
 		l.log.Warn("lb: no edge reachable", "client", client.RemoteAddr().String(), "err", err)
 		client.Close()
+		done()
 		return
 	}
-	defer b.active.Add(-1)
-	r := &relay{client: client, server: server}
-	l.track(r, true)
-	defer l.track(r, false)
-	r.run(time.Duration(l.cfg.IdleTimeout), &l.stats)
+	cfd, err := detach(client)
+	if err != nil {
+		server.Close()
+		l.relayFailed(b, err, done)
+		return
+	}
+	sfd, err := detach(server)
+	if err != nil {
+		unix.Close(cfd)
+		l.relayFailed(b, err, done)
+		return
+	}
+	l.nextLoop().add(newSession(cfd, sfd, func() {
+		b.active.Add(-1)
+		done()
+	}))
+}
+
+func (l *LB) relayFailed(b *backend, err error, done func()) {
+	l.log.Warn("lb: hand over connection", "err", err)
+	b.active.Add(-1)
+	done()
+}
+
+// nextLoop picks the relay loop for a new session, in turn.
+func (l *LB) nextLoop() *loop {
+	return l.loops[l.loopNext.Add(1)%uint64(len(l.loops))]
+}
+
+// detach takes c's socket out of Go's poller for a relay loop: it
+// duplicates the descriptor (still non-blocking) and closes c's.
+func detach(c *net.TCPConn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
+		return -1, fmt.Errorf("detach socket: %w", err)
+	}
+	fd := -1
+	cerr := rc.Control(func(s uintptr) {
+		fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	c.Close()
+	if err = errors.Join(cerr, err); err != nil {
+		return -1, fmt.Errorf("detach socket: %w", err)
+	}
+	return fd, nil
 }
 
 // connect opens a connection to a healthy backend of p and sends it the
 // PROXY header. A backend that cannot be reached is marked down and the
 // next one tried, before the client has been sent anything.
 func (l *LB) connect(p *pool, client *net.TCPConn) (*net.TCPConn, *backend, error) {
-	d := net.Dialer{Timeout: time.Duration(l.cfg.ConnectTimeout)}
+	// No TCP keep-alive probes, as HAProxy by default: the idle timeout
+	// ends dead connections, and the probes cost system calls per connection.
+	d := net.Dialer{Timeout: time.Duration(l.cfg.ConnectTimeout), KeepAlive: -1}
 	var tried []*backend
 	var errs []error
 	for {
@@ -79,76 +122,8 @@ func (l *LB) sendHeader(server net.Conn, client *net.TCPConn) error {
 	if !*l.cfg.ProxyProtocol {
 		return nil
 	}
-	h := proxyproto.HeaderProxyFromAddrs(2, client.RemoteAddr(), client.LocalAddr())
-	_, err := h.WriteTo(server)
+	var buf [proxyHeaderMax]byte
+	h := appendProxyHeader(buf[:0], client.RemoteAddr().(*net.TCPAddr), client.LocalAddr().(*net.TCPAddr))
+	_, err := server.Write(h)
 	return err
-}
-
-func (l *LB) track(r *relay, add bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if add {
-		l.live[r] = struct{}{}
-	} else {
-		delete(l.live, r)
-	}
-}
-
-// relay is one client connection and its backend connection.
-type relay struct {
-	client, server *net.TCPConn
-	// Last activity of each direction, UnixNano, for the idle timeout.
-	upAt, downAt atomic.Int64
-	closeOnce    sync.Once
-}
-
-func (r *relay) close() {
-	r.closeOnce.Do(func() {
-		r.client.Close()
-		r.server.Close()
-	})
-}
-
-// run copies both ways until both directions end; a direction that ends
-// with EOF half-closes its destination (the other may go on), one that
-// fails or idles out closes both.
-func (r *relay) run(idle time.Duration, st *stats) {
-	now := time.Now().UnixNano()
-	r.upAt.Store(now)
-	r.downAt.Store(now)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.pipe(r.server, r.client, &r.upAt, &r.downAt, idle, &st.bytesIn)
-	}()
-	r.pipe(r.client, r.server, &r.downAt, &r.upAt, idle, &st.bytesOut)
-	<-done
-	r.close()
-}
-
-// pipe copies src to dst with io.Copy, which splices between TCP
-// connections on Linux. Its read deadline is re-armed every idle period;
-// the connection counts as idle when neither direction moved a byte
-// within about two periods (the other direction reports its activity
-// only when its own deadline passes).
-func (r *relay) pipe(dst, src *net.TCPConn, own, other *atomic.Int64, idle time.Duration, bytes *atomic.Uint64) {
-	for {
-		src.SetReadDeadline(time.Now().Add(idle))
-		n, err := io.Copy(dst, src)
-		bytes.Add(uint64(n))
-		now := time.Now().UnixNano()
-		if n > 0 {
-			own.Store(now)
-		}
-		if err == nil {
-			dst.CloseWrite()
-			return
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) &&
-			(n > 0 || time.Duration(now-other.Load()) < 2*idle) {
-			continue
-		}
-		r.close()
-		return
-	}
 }
