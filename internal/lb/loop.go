@@ -2,6 +2,7 @@ package lb
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -31,15 +32,19 @@ type loop struct {
 
 	fds      map[int32]*session // loop goroutine only, from here on
 	sessions map[*session]struct{}
-	now      time.Time   // when the last epoll_wait returned
-	bytesIn  uint64      // relayed, not yet added to st
-	bytesOut uint64      // (flushed at every sweep)
+	now      time.Time // when the last epoll_wait returned
+	bytesIn  uint64    // relayed, not yet added to st
+	bytesOut uint64    // (flushed at every sweep)
 	events   []unix.EpollEvent
 }
 
 func newLoop(idle time.Duration, st *stats) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
+		return nil, fmt.Errorf("lb epoll: %w", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
 		return nil, fmt.Errorf("lb epoll: %w", err)
 	}
 	evfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
@@ -94,24 +99,47 @@ func (lp *loop) wake() {
 	unix.Write(lp.evfd, one[:]) // EAGAIN only when the counter is full: woken anyway
 }
 
-// run serves the loop's sessions until shutdown.
+// run serves the loop's sessions until shutdown. The loop's goroutine
+// waits in Go's own poller, on the epoll descriptor, rather than blocked
+// in epoll_wait: a thread blocked in a system call has its P taken away
+// and handed back, and keeps the runtime's monitor waking every 20 µs.
 func (lp *loop) run() {
-	defer unix.Close(lp.epfd)
+	f := os.NewFile(uintptr(lp.epfd), "lb-epoll") // non-blocking: Go polls it
+	defer f.Close()
 	defer unix.Close(lp.evfd)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		panic(fmt.Sprintf("lb epoll: %v", err)) // os.File always has one
+	}
 	sweepEvery := min(max(lp.idle/4, 10*time.Millisecond), time.Second)
-	nextSweep := time.Now().Add(sweepEvery)
-	wait := int(sweepEvery / time.Millisecond)
-	msec := wait
+	stop := false
+	for !stop {
+		f.SetReadDeadline(time.Now().Add(sweepEvery))
+		rc.Read(func(uintptr) bool {
+			stop = lp.poll()
+			return stop // false: wait until the epoll set has events
+		})
+		lp.now = time.Now()
+		lp.sweep()
+	}
+}
+
+// poll handles ready events until there are none (so that Go's poller,
+// edge-triggered, sees the next one) and reports whether run should end.
+func (lp *loop) poll() bool {
 	for {
-		n, err := unix.EpollWait(lp.epfd, lp.events, msec)
-		if err != nil && err != unix.EINTR {
-			panic(fmt.Sprintf("lb epoll_wait: %v", err)) // only on a bad epfd or buffer: a bug
+		n, err := rawEpollPoll(lp.epfd, lp.events)
+		if err == unix.EINTR {
+			continue
+		}
+		if n <= 0 {
+			return false
 		}
 		lp.now = time.Now()
-		for _, ev := range lp.events[:max(n, 0)] {
+		for _, ev := range lp.events[:n] {
 			if ev.Fd == int32(lp.evfd) {
 				if lp.takeHanded() {
-					return
+					return true
 				}
 				continue
 			}
@@ -119,20 +147,8 @@ func (lp *loop) run() {
 				s.handle(ev.Fd, ev.Events)
 			}
 		}
-		if !lp.now.Before(nextSweep) {
-			lp.sweep()
-			nextSweep = lp.now.Add(sweepEvery)
-		}
-		// After events look again without blocking; when there were none,
-		// let the accepting goroutines run before sleeping in epoll_wait.
-		if n > 0 {
-			msec = 0
-		} else {
-			if msec == 0 {
-				runtime.Gosched()
-			}
-			msec = wait
-		}
+		// The loop's P also runs the accepting and connecting goroutines.
+		runtime.Gosched()
 	}
 }
 

@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -10,7 +11,7 @@ import (
 // loop: two sides, each with the buffer of the direction it reads.
 type session struct {
 	lp   *loop
-	c, s side // client, server (edge)
+	c, s side      // client, server (edge)
 	last time.Time // last byte read either way, for the idle timeout
 	done func()    // called once when both sockets are closed
 }
@@ -20,7 +21,7 @@ type side struct {
 	fd   int
 	mask uint32 // events registered; 0: not in the epoll set
 	buf  *[]byte
-	off  int  // buf[off:end] is read but not yet written to the peer
+	off  int // buf[off:end] is read but not yet written to the peer
 	end  int
 	eof  bool // read EOF: the peer was half-closed
 	in   bool // counts towards bytesIn (client to edge)
@@ -58,7 +59,7 @@ func (s *session) pump(src, dst *side) bool {
 	if src.buf == nil {
 		src.buf = bufPool.Get().(*[]byte)
 	}
-	n, err := unix.Read(src.fd, *src.buf)
+	n, err := rawRead(src.fd, *src.buf)
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
 		return true
@@ -90,7 +91,7 @@ func (s *session) pump(src, dst *side) bool {
 // false when it closed the session.
 func (s *session) flush(src, dst *side) bool {
 	for src.off < src.end {
-		n, err := unix.Write(dst.fd, (*src.buf)[src.off:src.end])
+		n, err := rawWrite(dst.fd, (*src.buf)[src.off:src.end])
 		if err == unix.EAGAIN {
 			return true
 		}
@@ -166,3 +167,10 @@ func (sd *side) release() {
 		sd.buf = nil
 	}
 }
+
+// bufSize is a relay buffer, one per direction while it has bytes in
+// flight, as HAProxy's default tune.bufsize: an HTTP request or answer of
+// usual size takes one read.
+const bufSize = 16 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
