@@ -2,7 +2,6 @@ package lb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 )
 
 // LB is a running load balancer: its backends' health and its open
@@ -25,9 +25,8 @@ type LB struct {
 	open  atomic.Int64 // client connections being served
 	stats stats
 
-	loops    []*loop // relay loops, one per P, while Serve runs
-	loopNext atomic.Uint64
-	loopWG   sync.WaitGroup
+	loops  []*loop // relay loops, one per P, while Serve runs
+	loopWG sync.WaitGroup
 }
 
 // stats are counters for metrics (metrics.go).
@@ -106,7 +105,7 @@ func (l *LB) Serve(ctx context.Context, lns []net.Listener) error {
 	if len(lns) != len(l.pools) {
 		return fmt.Errorf("lb serve: %d listeners for %d configured", len(lns), len(l.pools))
 	}
-	if err := l.startLoops(); err != nil {
+	if err := l.startLoops(lns); err != nil {
 		return err
 	}
 	checks, stopChecks := context.WithCancel(context.Background())
@@ -114,41 +113,50 @@ func (l *LB) Serve(ctx context.Context, lns []net.Listener) error {
 	for _, b := range l.all {
 		go l.checkLoop(checks, b)
 	}
-	var conns sync.WaitGroup
-	var accepts sync.WaitGroup
-	for i, ln := range lns {
-		accepts.Go(func() { l.acceptLoop(ln, l.pools[i], &conns) })
-	}
 	<-ctx.Done()
 	for _, ln := range lns {
 		ln.Close()
 	}
-	accepts.Wait()
+	for _, lp := range l.loops {
+		lp.closeListeners()
+	}
 	l.drain(time.Duration(l.cfg.DrainTimeout))
-	conns.Wait()
 	l.stopLoops()
 	return nil
 }
 
-// startLoops starts one relay loop per P (GOMAXPROCS): as many as can run
-// at once.
-func (l *LB) startLoops() error {
+// startLoops starts one loop per P (GOMAXPROCS), as many as can run at
+// once, each accepting on every listener.
+func (l *LB) startLoops(lns []net.Listener) error {
 	l.loops = nil
 	for range runtime.GOMAXPROCS(0) {
-		lp, err := newLoop(time.Duration(l.cfg.IdleTimeout), &l.stats)
-		if err != nil {
-			for _, o := range l.loops {
-				o.shutdown()
+		lp, err := newLoop(l)
+		for i, ln := range lns {
+			if err == nil {
+				err = lp.listen(ln, l.pools[i])
 			}
+		}
+		if err != nil {
+			if lp != nil {
+				l.loops = append(l.loops, lp)
+			}
+			for _, o := range l.loops {
+				o.closeListenerFDs()
+				unix.Close(o.epfd)
+				unix.Close(o.evfd)
+			}
+			l.loops = nil
 			return err
 		}
 		l.loops = append(l.loops, lp)
+	}
+	for _, lp := range l.loops {
 		l.loopWG.Go(lp.run)
 	}
 	return nil
 }
 
-// stopLoops ends the relay loops once no session is left and waits for them.
+// stopLoops ends the loops, with no connection left, and waits for them.
 func (l *LB) stopLoops() {
 	for _, lp := range l.loops {
 		lp.shutdown()
@@ -156,41 +164,11 @@ func (l *LB) stopLoops() {
 	l.loopWG.Wait()
 }
 
-func (l *LB) acceptLoop(ln net.Listener, p *pool, conns *sync.WaitGroup) {
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of descriptors and the like: wait, as net/http does.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.log.Warn("lb accept", "err", err, "retry_in", backoff)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		l.stats.accepted.Add(1)
-		if l.open.Add(1) > int64(l.cfg.MaxConns) {
-			l.stats.refusedCap.Add(1)
-			l.open.Add(-1)
-			c.Close()
-			continue
-		}
-		conns.Add(1)
-		go l.serveConn(p, c, func() {
-			l.open.Add(-1)
-			conns.Done()
-		})
-	}
-}
-
 // drain waits up to d for open connections to finish, then closes those
-// left.
+// left and waits until they are.
 func (l *LB) drain(d time.Duration) {
 	deadline := time.Now().Add(d)
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for l.open.Load() > 0 && time.Now().Before(deadline) {
 		<-tick.C
@@ -200,6 +178,9 @@ func (l *LB) drain(d time.Duration) {
 	}
 	for _, lp := range l.loops {
 		lp.closeAll()
+	}
+	for l.open.Load() > 0 {
+		<-tick.C
 	}
 }
 

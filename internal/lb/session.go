@@ -10,10 +10,22 @@ import (
 // session is one client connection and its edge connection, relayed by a
 // loop: two sides, each with the buffer of the direction it reads.
 type session struct {
-	lp   *loop
-	c, s side      // client, server (edge)
-	last time.Time // last byte read either way, for the idle timeout
-	done func()    // called once when both sockets are closed
+	lp     *loop
+	c, s   side      // client, server (edge; fd -1 until dialled)
+	last   time.Time // last byte read either way, for the idle timeout
+	closed bool
+
+	// Connecting: the listener's pool, the edge being tried (then the
+	// one relayed to), those tried, and the PROXY header to send.
+	p          *pool
+	b          *backend
+	connecting bool
+	connectBy  time.Time
+	tried      []*backend
+	triedBuf   [2]*backend
+	err        error // the last attempt's, for the log
+	hdr        [proxyHeaderMax]byte
+	hdrLen     int
 }
 
 // side is one socket of a session and the direction that reads from it.
@@ -27,15 +39,14 @@ type side struct {
 	in   bool // counts towards bytesIn (client to edge)
 }
 
-func newSession(cfd, sfd int, done func()) *session {
-	s := &session{done: done}
-	s.c = side{fd: cfd, in: true}
-	s.s = side{fd: sfd}
-	return s
-}
-
 // handle acts on the events of fd.
 func (s *session) handle(fd int32, ev uint32) {
+	if s.connecting {
+		if int(fd) == s.s.fd {
+			s.connected()
+		}
+		return
+	}
 	src, dst := &s.c, &s.s
 	if int(fd) == s.s.fd {
 		src, dst = dst, src
@@ -69,11 +80,11 @@ func (s *session) pump(src, dst *side) bool {
 	case n == 0:
 		src.eof = true
 		src.release()
-		unix.Shutdown(dst.fd, unix.SHUT_WR)
-		if dst.eof {
+		if dst.eof { // both directions ended
 			s.close()
 			return false
 		}
+		unix.Shutdown(dst.fd, unix.SHUT_WR)
 		return true
 	}
 	s.last = s.lp.now
@@ -147,18 +158,23 @@ func (lp *loop) want(sd *side, m uint32) {
 	sd.mask = m
 }
 
-// close closes both sockets (dropping them from the epoll set) once.
+// close closes both sockets (which drops them from the epoll set) once.
 func (s *session) close() {
-	if s.c.fd < 0 {
+	if s.closed {
 		return
 	}
+	s.closed = true
 	s.lp.forget(s)
 	unix.Close(s.c.fd)
-	unix.Close(s.s.fd)
-	s.c.fd, s.s.fd = -1, -1
+	if s.s.fd >= 0 {
+		unix.Close(s.s.fd)
+	}
 	s.c.release()
 	s.s.release()
-	s.done()
+	if s.b != nil && !s.connecting {
+		s.b.active.Add(-1)
+	}
+	s.lp.lb.open.Add(-1)
 }
 
 func (sd *side) release() {
