@@ -9,11 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listener is a listening socket in a loop's epoll set. Every loop has its
-// own descriptor of each listener, registered with EPOLLEXCLUSIVE: a new
-// connection wakes one loop, which serves it from accept to close.
+// listener is a listening socket in a loop's epoll set: the loop's own
+// (SO_REUSEPORT), or a descriptor of one shared by all loops. The loop
+// that accepts a connection serves it until it closes.
 type listener struct {
 	fd     int
+	events uint32
 	pool   *pool
 	local  netip.AddrPort // the address bound, when not a wildcard
 	paused bool           // out of the epoll set until the next sweep

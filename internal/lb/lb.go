@@ -25,7 +25,8 @@ type LB struct {
 	open  atomic.Int64 // client connections being served
 	stats stats
 
-	loops  []*loop // relay loops, one per P, while Serve runs
+	loops  []*loop        // one per P, while Serve runs
+	extra  []net.Listener // the loops' own sockets of the listeners (SO_REUSEPORT)
 	loopWG sync.WaitGroup
 }
 
@@ -80,12 +81,9 @@ func regionOrder(cfg Config) []Region {
 
 // Listen opens cfg's listeners, in order.
 func Listen(cfg Config) ([]net.Listener, error) {
-	// No TCP keep-alive probes, as HAProxy by default (and connect's
-	// dialer): the idle timeout ends dead connections.
-	lc := net.ListenConfig{KeepAlive: -1}
 	var lns []net.Listener
 	for _, li := range cfg.Listeners {
-		ln, err := lc.Listen(context.Background(), "tcp", li.Listen)
+		ln, err := reusePort.Listen(context.Background(), "tcp", li.Listen)
 		if err != nil {
 			for _, o := range lns {
 				o.Close()
@@ -117,6 +115,7 @@ func (l *LB) Serve(ctx context.Context, lns []net.Listener) error {
 	for _, ln := range lns {
 		ln.Close()
 	}
+	l.closeExtra()
 	for _, lp := range l.loops {
 		lp.closeListeners()
 	}
@@ -126,34 +125,52 @@ func (l *LB) Serve(ctx context.Context, lns []net.Listener) error {
 }
 
 // startLoops starts one loop per P (GOMAXPROCS), as many as can run at
-// once, each accepting on every listener.
+// once, each accepting on its own socket of every listener.
 func (l *LB) startLoops(lns []net.Listener) error {
-	l.loops = nil
-	for range runtime.GOMAXPROCS(0) {
-		lp, err := newLoop(l)
-		for i, ln := range lns {
-			if err == nil {
-				err = lp.listen(ln, l.pools[i])
+	l.loops, l.extra = nil, nil
+	var err error
+	for i := range runtime.GOMAXPROCS(0) {
+		own, exclusive := loopListeners(i, lns)
+		if !exclusive && i > 0 {
+			l.extra = append(l.extra, own...)
+		}
+		var lp *loop
+		lp, err = newLoop(l)
+		if err != nil {
+			break
+		}
+		l.loops = append(l.loops, lp)
+		for j, ln := range own {
+			if err = lp.listen(ln, l.pools[j], exclusive); err != nil {
+				break
 			}
 		}
 		if err != nil {
-			if lp != nil {
-				l.loops = append(l.loops, lp)
-			}
-			for _, o := range l.loops {
-				o.closeListenerFDs()
-				unix.Close(o.epfd)
-				unix.Close(o.evfd)
-			}
-			l.loops = nil
-			return err
+			break
 		}
-		l.loops = append(l.loops, lp)
+	}
+	if err != nil {
+		for _, lp := range l.loops {
+			lp.closeListenerFDs()
+			unix.Close(lp.epfd)
+			unix.Close(lp.evfd)
+		}
+		l.loops = nil
+		l.closeExtra()
+		return err
 	}
 	for _, lp := range l.loops {
 		l.loopWG.Go(lp.run)
 	}
 	return nil
+}
+
+// closeExtra closes the loops' own listening sockets.
+func (l *LB) closeExtra() {
+	for _, ln := range l.extra {
+		ln.Close()
+	}
+	l.extra = nil
 }
 
 // stopLoops ends the loops, with no connection left, and waits for them.

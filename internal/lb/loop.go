@@ -69,9 +69,9 @@ func newLoop(l *LB) (*loop, error) {
 	}, nil
 }
 
-// listen adds a descriptor of ln's socket to the loop's epoll set; call
-// it before run.
-func (lp *loop) listen(ln net.Listener, p *pool) error {
+// listen adds a descriptor of ln's socket to the loop's epoll set,
+// EPOLLEXCLUSIVE when other loops share it; call it before run.
+func (lp *loop) listen(ln net.Listener, p *pool, exclusive bool) error {
 	tl, ok := ln.(*net.TCPListener)
 	if !ok {
 		return fmt.Errorf("lb listen %s: not a TCP listener", ln.Addr())
@@ -85,11 +85,14 @@ func (lp *loop) listen(ln net.Listener, p *pool) error {
 	if cerr != nil || err != nil {
 		return fmt.Errorf("lb listen %s: %w %w", ln.Addr(), cerr, err)
 	}
-	li := &listener{fd: fd, pool: p}
+	li := &listener{fd: fd, pool: p, events: unix.EPOLLIN}
+	if exclusive {
+		li.events |= unix.EPOLLEXCLUSIVE
+	}
 	if ap := tl.Addr().(*net.TCPAddr).AddrPort(); !ap.Addr().IsUnspecified() {
 		li.local = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd)}
+	ev := unix.EpollEvent{Events: li.events, Fd: int32(fd)}
 	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		unix.Close(fd)
 		return fmt.Errorf("lb listen %s: %w", ln.Addr(), err)
@@ -233,7 +236,7 @@ func (lp *loop) sweep() {
 	for _, ln := range lp.listeners {
 		if ln.paused {
 			ln.paused = false
-			unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, ln.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(ln.fd)})
+			unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, ln.fd, &unix.EpollEvent{Events: ln.events, Fd: int32(ln.fd)})
 		}
 	}
 	lp.lb.stats.bytesIn.Add(lp.bytesIn)
