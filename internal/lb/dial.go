@@ -50,6 +50,7 @@ func (lp *loop) accept(ln *listener) {
 
 // start makes the session of a client connection and dials its edge.
 func (lp *loop) start(ln *listener, cfd int) {
+	lp.served.Add(1)
 	s := &session{lp: lp, p: ln.pool, connecting: true, last: lp.now}
 	s.c = side{fd: cfd, in: true}
 	s.s = side{fd: -1}

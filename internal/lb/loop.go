@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -32,6 +33,7 @@ type loop struct {
 	unlisten  bool // close the listeners (drain begins)
 	stop      bool // return once no session is left
 	listeners []*listener
+	served    atomic.Uint64 // connections accepted and kept, for tests
 
 	// The rest is the loop goroutine's only.
 	fds      map[int32]*session
