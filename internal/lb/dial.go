@@ -154,7 +154,7 @@ func (s *session) connected() {
 // retry drops the failed edge connection and dials the next edge.
 func (s *session) retry(err error) {
 	delete(s.lp.fds, int32(s.s.fd))
-	unix.Close(s.s.fd)
+	s.lp.closeLater(s.s.fd)
 	s.s.fd, s.s.mask = -1, 0
 	s.failed(s.b, err)
 	s.b = nil

@@ -42,6 +42,7 @@ type loop struct {
 	bytesIn  uint64    // relayed, not yet added to stats
 	bytesOut uint64    // (added at every sweep)
 	events   []unix.EpollEvent
+	dead     []int               // sockets to close once the events read are handled
 	sa       unix.RawSockaddrAny // scratch for accept and connect
 }
 
@@ -149,6 +150,7 @@ func (lp *loop) run() {
 		})
 		lp.now = time.Now()
 		lp.sweep()
+		lp.reap()
 	}
 	lp.closeListenerFDs()
 }
@@ -189,6 +191,7 @@ func (lp *loop) poll() bool {
 				lp.accept(ln)
 			}
 		}
+		lp.reap()
 		// The loop's P also runs Go's other goroutines (checks, metrics).
 		runtime.Gosched()
 	}
@@ -244,6 +247,19 @@ func (lp *loop) sweep() {
 	lp.lb.stats.bytesIn.Add(lp.bytesIn)
 	lp.lb.stats.bytesOut.Add(lp.bytesOut)
 	lp.bytesIn, lp.bytesOut = 0, 0
+}
+
+// closeLater closes fd after the events of this epoll_wait are handled:
+// closed at once, its number could be reused by a socket accepted or
+// dialled further down the same batch, and a stale event of the old
+// socket would go to the new one.
+func (lp *loop) closeLater(fd int) { lp.dead = append(lp.dead, fd) }
+
+func (lp *loop) reap() {
+	for _, fd := range lp.dead {
+		unix.Close(fd)
+	}
+	lp.dead = lp.dead[:0]
 }
 
 // forget drops a closed session.

@@ -165,9 +165,9 @@ func (s *session) close() {
 	}
 	s.closed = true
 	s.lp.forget(s)
-	unix.Close(s.c.fd)
+	s.lp.closeLater(s.c.fd)
 	if s.s.fd >= 0 {
-		unix.Close(s.s.fd)
+		s.lp.closeLater(s.s.fd)
 	}
 	s.c.release()
 	s.s.release()
