@@ -65,6 +65,17 @@ table() {
 	done
 }
 
+# verdict states, for `zeitwork` (GOMAXPROCS = cores) in each scenario,
+# whether the 0.9x target is met on req/s and on CPU per request.
+verdict() {
+	for s in "${scenarios[@]}"; do
+		r=$(ratio "$s" zeitwork haproxy) c=$(cpu_ratio "$s" zeitwork)
+		awk -v s="$s" -v r="$r" -v c="$c" 'BEGIN{
+			printf "- %s: req/s %.2fx HAProxy (target 0.9x: %s); CPU per request: HAProxy'"'"'s is %.2fx ours (0.9x: %s).\n",
+				s, r, (r >= 0.9 ? "met" : "not met"), c, (c >= 0.9 ? "met" : "not met")}'
+	done
+}
+
 date_utc=$(date -u +%Y-%m-%d)
 cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
 cores=$(nproc)
@@ -77,6 +88,8 @@ out=bench/results/lb-$date_utc${RESULT_SUFFIX:-}.txt
 	echo "Load: wrk -t2 -c$CONNS -d$DURATION --latency (close: -H 'Connection: close'), 13-byte body; median of $ROUNDS interleaved rounds (ratios and added p99: median of per-round values)"
 	echo
 	table
+	echo
+	verdict
 	echo
 	grep -h "Socket errors\|Non-2xx" "$work"/*.wrk | sort | uniq -c || true
 	echo "Every round (other work on the machine makes single rounds vary):"
@@ -107,6 +120,8 @@ section=$work/section.md
 	echo "$load_before before the run). Raw output: \`$out\`."
 	echo
 	table
+	echo
+	verdict
 	echo
 	echo "- HAProxy $(haproxy -v | head -1 | cut -d' ' -f3) (Debian): \`bench/lb/haproxy.cfg\`: \`mode tcp\`, \`nbthread\` = cores,"
 	echo "  \`option splice-auto\`, \`send-proxy-v2\`, checks every 2 s. \`zeitwork lb\`: \`bench/lb/lb.json\`"
