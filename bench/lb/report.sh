@@ -65,18 +65,31 @@ table() {
 	done
 }
 
+# verdict states, for `zeitwork` (GOMAXPROCS = cores) in each scenario,
+# whether the 0.9x target is met on req/s and on CPU per request.
+verdict() {
+	for s in "${scenarios[@]}"; do
+		r=$(ratio "$s" zeitwork haproxy) c=$(cpu_ratio "$s" zeitwork)
+		awk -v s="$s" -v r="$r" -v c="$c" 'BEGIN{
+			printf "- %s: req/s %.2fx HAProxy (target 0.9x: %s); CPU per request: HAProxy'"'"'s is %.2fx ours (0.9x: %s).\n",
+				s, r, (r >= 0.9 ? "met" : "not met"), c, (c >= 0.9 ? "met" : "not met")}'
+	done
+}
+
 date_utc=$(date -u +%Y-%m-%d)
 cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
 cores=$(nproc)
 mkdir -p bench/results
-out=bench/results/lb-$date_utc.txt
+out=bench/results/lb-$date_utc${RESULT_SUFFIX:-}.txt
 {
 	echo "Load balancer benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo "Machine: $cpu, $cores cores, $(uname -sr); load average before $load_before, after $load_after"
 	echo "Software: $(haproxy -v | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | sed 's/nginx version: //'), $(go version | cut -d' ' -f3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
-	echo "Load: wrk -t2 -c$CONNS -d$DURATION --latency (close: -H Connection:close), 13-byte body; median of $ROUNDS interleaved rounds (ratios and added p99: median of per-round values)"
+	echo "Load: wrk -t2 -c$CONNS -d$DURATION --latency (close: -H 'Connection: close'), 13-byte body; median of $ROUNDS interleaved rounds (ratios and added p99: median of per-round values)"
 	echo
 	table
+	echo
+	verdict
 	echo
 	grep -h "Socket errors\|Non-2xx" "$work"/*.wrk | sort | uniq -c || true
 	echo "Every round (other work on the machine makes single rounds vary):"
@@ -108,10 +121,19 @@ section=$work/section.md
 	echo
 	table
 	echo
+	verdict
+	echo
 	echo "- HAProxy $(haproxy -v | head -1 | cut -d' ' -f3) (Debian): \`bench/lb/haproxy.cfg\`: \`mode tcp\`, \`nbthread\` = cores,"
 	echo "  \`option splice-auto\`, \`send-proxy-v2\`, checks every 2 s. \`zeitwork lb\`: \`bench/lb/lb.json\`"
 	echo "  (round-robin, TCP checks every 2 s), GOMAXPROCS = cores; \`zeitwork-1p\` is the same with"
-	echo "  GOMAXPROCS=1. Target: at least 0.9x HAProxy."
+	echo "  GOMAXPROCS=1 (one relay loop). Target: at least 0.9x HAProxy."
+	echo "- \`zeitwork lb\` serves connections as HAProxy's threads do: one epoll loop per P accepts,"
+	echo "  connects, writes the PROXY header and relays with one read and one write per ready"
+	echo "  socket (internal/lb/README.md); on kept-alive connections both proxies make the same"
+	echo "  system calls per request (read, write, an epoll_wait for about 20 sockets)."
+	echo "- Runs before 2026-11-29b passed wrk \`-H Connection:close\`, which wrk drops (it takes"
+	echo "  only \`Name: value\`): their \`close\` rows measured kept-alive connections. A real"
+	echo "  connection per request costs both proxies about ten times the CPU of a kept-alive request."
 	echo "- Four processes (wrk, nginx, a proxy, and the machine's other work) share two cores: at a"
 	echo "  load average above the core count a target's req/s swings up to 2x between rounds, and"
 	echo "  \`direct\` below a proxy is that noise. The CPU per request is the steadier comparison."

@@ -5,7 +5,8 @@
 # bench/results/lb-<UTC date>.txt and regenerates the "## Load balancer"
 # section of docs/benchmarks.md.
 #
-# Usage: bench/lb/run.sh   (ROUNDS=3 DURATION=10s CONNS=64 by default)
+# Usage: bench/lb/run.sh   (ROUNDS=3 DURATION=10s CONNS=64 by default;
+# RESULT_SUFFIX=b writes bench/results/lb-<date>b.txt, for a second run in a day)
 #
 # Targets, each wrk -t2 -c$CONNS -d$DURATION --latency, ROUNDS times in
 # turn (interleaved, so that a burst of other load hits all alike), the
@@ -82,8 +83,12 @@ ticks() {
 	if [ -n "${proc[$1]:-}" ]; then awk '{print $14 + $15}' "/proc/${proc[$1]}/stat"; else echo 0; fi
 }
 
-wrk_args() { # scenario
-	if [ "$1" = close ]; then echo "-H Connection:close"; fi
+# wrk_args prints wrk's extra arguments for scenario $1, one a line. wrk
+# takes a header only as "Name: value" (with the space) and silently drops
+# "Name:value": the runs before 2026-11-29b sent no Connection header, and
+# their "close" rows measured kept-alive connections.
+wrk_args() {
+	if [ "$1" = close ]; then printf '%s\n' -H "Connection: close"; fi
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -91,11 +96,10 @@ for round in $(seq "$ROUNDS"); do
 	for s in "${scenarios[@]}"; do
 		for t in "${targets[@]}"; do
 			name=${t%%:*} port=${t##*:}
-			# shellcheck disable=SC2046
-			wrk -t2 -c"$CONNS" -d2s $(wrk_args "$s") "http://127.0.0.1:$port/" >/dev/null # warm-up
-			# shellcheck disable=SC2046
+			mapfile -t args < <(wrk_args "$s")
+			wrk -t2 -c"$CONNS" -d2s "${args[@]}" "http://127.0.0.1:$port/" >/dev/null # warm-up
 			before=$(ticks "$name")
-			wrk -t2 -c"$CONNS" -d"$DURATION" --latency $(wrk_args "$s") "http://127.0.0.1:$port/" >"$work/$s.$name.$round.wrk"
+			wrk -t2 -c"$CONNS" -d"$DURATION" --latency "${args[@]}" "http://127.0.0.1:$port/" >"$work/$s.$name.$round.wrk"
 			echo "ProxyCPUTicks $(($(ticks "$name") - before))" >>"$work/$s.$name.$round.wrk"
 			echo "round $round: $s $name $(awk '/Requests\/sec/{print $2}' "$work/$s.$name.$round.wrk") req/s" | tee -a "$work/rounds" >&2
 		done

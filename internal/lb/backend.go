@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 )
@@ -9,6 +10,9 @@ import (
 type backend struct {
 	addr   string // host:port
 	region string
+	// target is addr resolved: at once for an IP address, by the checks
+	// for a host name (nil until the first one connects).
+	target atomic.Pointer[netip.AddrPort]
 
 	up     atomic.Bool
 	active atomic.Int64 // open relayed connections
@@ -21,8 +25,19 @@ type backend struct {
 
 func newBackend(addr, region string) *backend {
 	b := &backend{addr: addr, region: region}
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		b.setTarget(ap)
+	}
 	b.up.Store(true) // like HAProxy: up until checks say otherwise
 	return b
+}
+
+// setTarget records the address connections to b go to.
+func (b *backend) setTarget(ap netip.AddrPort) {
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if old := b.target.Load(); old == nil || *old != ap {
+		b.target.Store(&ap)
+	}
 }
 
 // report records a check's result and reports whether the backend's state

@@ -10,7 +10,11 @@
 // Each relayed connection starts with a PROXY protocol v2 header naming
 // the client, so that edges, which trust it only from configured load
 // balancer addresses (edge.Config.TrustedProxies), log and rate-limit by
-// the real client address. Bytes are copied between *net.TCPConn with
-// io.Copy, which splices on Linux: they never enter user space. TLS is not
-// terminated here; the edge does that.
+// the real client address. TLS is not terminated here; the edge does that.
+//
+// Connections are served as HAProxy's threads serve them: one epoll loop
+// per P (loop.go) accepts on its own SO_REUSEPORT socket, connects to the
+// edge without blocking, writes the header and relays with one read and
+// one write per ready socket through pooled buffers (session.go), with no
+// goroutine per connection. Linux only, as the rest of Zeitwork.
 package lb

@@ -47,6 +47,9 @@ func (l *LB) check(ctx context.Context, b *backend) error {
 		return err
 	}
 	defer c.Close()
+	// Connections go where the last good check went: no name lookups
+	// on the connection path.
+	b.setTarget(c.RemoteAddr().(*net.TCPAddr).AddrPort())
 	if l.cfg.Health.HTTPPath == "" {
 		return nil
 	}

@@ -2,15 +2,16 @@ package lb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 )
 
 // LB is a running load balancer: its backends' health and its open
@@ -23,8 +24,10 @@ type LB struct {
 
 	open  atomic.Int64 // client connections being served
 	stats stats
-	mu    sync.Mutex
-	live  map[*relay]struct{} // for closing what is left after the drain
+
+	loops  []*loop        // one per P, while Serve runs
+	extra  []net.Listener // the loops' own sockets of the listeners (SO_REUSEPORT)
+	loopWG sync.WaitGroup
 }
 
 // stats are counters for metrics (metrics.go).
@@ -40,7 +43,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*LB, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &LB{cfg: cfg, log: log, live: map[*relay]struct{}{}}
+	l := &LB{cfg: cfg, log: log}
 	order := regionOrder(cfg)
 	for _, li := range cfg.Listeners {
 		p := &pool{ownRegion: cfg.Region, least: cfg.Balance == LeastConn, next: make([]atomic.Uint64, len(order))}
@@ -80,7 +83,7 @@ func regionOrder(cfg Config) []Region {
 func Listen(cfg Config) ([]net.Listener, error) {
 	var lns []net.Listener
 	for _, li := range cfg.Listeners {
-		ln, err := net.Listen("tcp", li.Listen)
+		ln, err := reusePort.Listen(context.Background(), "tcp", li.Listen)
 		if err != nil {
 			for _, o := range lns {
 				o.Close()
@@ -100,71 +103,101 @@ func (l *LB) Serve(ctx context.Context, lns []net.Listener) error {
 	if len(lns) != len(l.pools) {
 		return fmt.Errorf("lb serve: %d listeners for %d configured", len(lns), len(l.pools))
 	}
+	if err := l.startLoops(lns); err != nil {
+		return err
+	}
 	checks, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
 	for _, b := range l.all {
 		go l.checkLoop(checks, b)
 	}
-	var conns sync.WaitGroup
-	var accepts sync.WaitGroup
-	for i, ln := range lns {
-		accepts.Go(func() { l.acceptLoop(ln, l.pools[i], &conns) })
-	}
 	<-ctx.Done()
 	for _, ln := range lns {
 		ln.Close()
 	}
-	accepts.Wait()
+	l.closeExtra()
+	for _, lp := range l.loops {
+		lp.closeListeners()
+	}
 	l.drain(time.Duration(l.cfg.DrainTimeout))
-	conns.Wait()
+	l.stopLoops()
 	return nil
 }
 
-func (l *LB) acceptLoop(ln net.Listener, p *pool, conns *sync.WaitGroup) {
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
+// startLoops starts one loop per P (GOMAXPROCS), as many as can run at
+// once, each accepting on its own socket of every listener.
+func (l *LB) startLoops(lns []net.Listener) error {
+	l.loops, l.extra = nil, nil
+	var err error
+	for i := range runtime.GOMAXPROCS(0) {
+		own, exclusive := loopListeners(i, lns)
+		if !exclusive && i > 0 {
+			l.extra = append(l.extra, own...)
+		}
+		var lp *loop
+		lp, err = newLoop(l)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+			break
+		}
+		l.loops = append(l.loops, lp)
+		for j, ln := range own {
+			if err = lp.listen(ln, l.pools[j], exclusive); err != nil {
+				break
 			}
-			// Out of descriptors and the like: wait, as net/http does.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.log.Warn("lb accept", "err", err, "retry_in", backoff)
-			time.Sleep(backoff)
-			continue
 		}
-		backoff = 0
-		l.stats.accepted.Add(1)
-		if l.open.Add(1) > int64(l.cfg.MaxConns) {
-			l.stats.refusedCap.Add(1)
-			l.open.Add(-1)
-			c.Close()
-			continue
+		if err != nil {
+			break
 		}
-		conns.Go(func() {
-			defer l.open.Add(-1)
-			l.serveConn(p, c)
-		})
 	}
+	if err != nil {
+		for _, lp := range l.loops {
+			lp.closeListenerFDs()
+			unix.Close(lp.epfd)
+			unix.Close(lp.evfd)
+		}
+		l.loops = nil
+		l.closeExtra()
+		return err
+	}
+	for _, lp := range l.loops {
+		l.loopWG.Go(lp.run)
+	}
+	return nil
+}
+
+// closeExtra closes the loops' own listening sockets.
+func (l *LB) closeExtra() {
+	for _, ln := range l.extra {
+		ln.Close()
+	}
+	l.extra = nil
+}
+
+// stopLoops ends the loops, with no connection left, and waits for them.
+func (l *LB) stopLoops() {
+	for _, lp := range l.loops {
+		lp.shutdown()
+	}
+	l.loopWG.Wait()
 }
 
 // drain waits up to d for open connections to finish, then closes those
-// left.
+// left and waits until they are.
 func (l *LB) drain(d time.Duration) {
 	deadline := time.Now().Add(d)
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for l.open.Load() > 0 && time.Now().Before(deadline) {
 		<-tick.C
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n := len(l.live); n > 0 {
+	if n := l.open.Load(); n > 0 {
 		l.log.Warn("lb drain deadline passed; closing connections", "open", n)
 	}
-	for r := range l.live {
-		r.close()
+	for _, lp := range l.loops {
+		lp.closeAll()
+	}
+	for l.open.Load() > 0 {
+		<-tick.C
 	}
 }
 
