@@ -33,7 +33,7 @@ type route struct {
 	scaleToZero bool
 	activity    *activity
 	backends    []*backend
-	next      atomic.Uint32
+	next        atomic.Uint32
 	// series is the project's metrics (nil without Config.Metrics).
 	series *projectSeries
 }
