@@ -28,14 +28,15 @@ type route struct {
 	// plainHTTP serves the host over HTTP without a redirect (TLSPolicy).
 	hsts      int
 	plainHTTP bool
+	backends  []*backend
+	next      atomic.Uint32
+	// series is the project's metrics (nil without Config.Metrics).
+	series *projectSeries
+
 	// scaleToZero: the deployment stops when idle; activity (nil unless
 	// the edge has a Config.Wake) is where its requests are noted.
 	scaleToZero bool
 	activity    *activity
-	backends    []*backend
-	next        atomic.Uint32
-	// series is the project's metrics (nil without Config.Metrics).
-	series *projectSeries
 }
 
 // pick returns the backend to try first; later attempts walk on from it.
