@@ -159,6 +159,9 @@ func (e *Edge) hold(w http.ResponseWriter, r *http.Request, host string, rt *rou
 			e.stats.noRoute.Add(1)
 			return fail(w, http.StatusNotFound, "no app is deployed at "+host)
 		case len(cur.backends) > 0:
+			if cur.activity != nil {
+				cur.activity.touch() // the idle time counts from now, not from the wait's start
+			}
 			return e.forward(w, r, cur, t.token)
 		case !cur.scaleToZero:
 			w.Header().Set("Retry-After", "5")

@@ -40,6 +40,14 @@ func execSQL(t *testing.T, s *store.Store, sql string, args ...any) {
 	}
 }
 
+// ageAll makes every deployment and instance an hour older, as if that
+// long had passed without requests.
+func ageAll(t *testing.T, s *store.Store) {
+	t.Helper()
+	execSQL(t, s, "UPDATE deployments SET ready_at = ready_at - interval '1 hour', woken_at = woken_at - interval '1 hour'")
+	execSQL(t, s, "UPDATE instances SET healthy_at = healthy_at - interval '1 hour'")
+}
+
 // serve calls handler h with body as an edge would, and returns the status
 // its error maps to (200 for none) and the response.
 func serve(t *testing.T, h func(http.ResponseWriter, *http.Request) error, body any) (int, *httptest.ResponseRecorder) {
@@ -152,7 +160,7 @@ func TestIdleDeploymentsScaleToZero(t *testing.T) {
 	idle := previewOf(t, o, s, p)
 	busy := previewOf(t, o, s, p)
 	// An hour passes; an edge saw a request for busy a moment ago.
-	execSQL(t, s, "UPDATE deployments SET ready_at = now() - interval '1 hour'")
+	ageAll(t, s)
 	code, _ := serve(t, o.edgeActivity, api.EdgeActivity{Deployments: []api.DeploymentActivity{
 		{Deployment: busy.Slug, LastRequest: time.Now()}, {Deployment: "nosuchdeployment", LastRequest: time.Now()}}})
 	if code != http.StatusNoContent {
@@ -206,7 +214,7 @@ func TestWakeIsIdempotent(t *testing.T) {
 	}
 	p := newProject(t, s)
 	d := previewOf(t, o, s, p)
-	execSQL(t, s, "UPDATE deployments SET ready_at = now() - interval '1 hour'")
+	ageAll(t, s)
 	if err := o.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -250,12 +258,20 @@ func TestWakeIsIdempotent(t *testing.T) {
 	if d, _ = reload(t, s, d); d.Asleep || runningOf(t, s, d) != 1 {
 		t.Fatalf("after the wake: asleep %v, %d instances wanted (want 1)", d.Asleep, runningOf(t, s, d))
 	}
-	// Woken just now, it does not fall asleep again at once.
+	// Woken just now, it does not fall asleep again at once; nor, however
+	// long ago it was woken, while its instance is still booting.
 	if err := o.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if d, _ = reload(t, s, d); d.Asleep {
 		t.Fatal("fell asleep right after the wake")
+	}
+	ageAll(t, s)
+	if err := o.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ = reload(t, s, d); d.Asleep {
+		t.Fatal("fell asleep while its instance was booting")
 	}
 	if code, _ := serve(t, o.edgeWake, api.WakeRequest{Deployment: "nosuchdeployment"}); code != http.StatusNotFound {
 		t.Errorf("wake of an unknown deployment: %d, want 404", code)

@@ -884,15 +884,19 @@ SET last_request_at = greatest(deployment_activity.last_request_at, EXCLUDED.las
 
 -- name: SleepIdleDeployments :many
 -- Puts to sleep every ready deployment that scales to zero and has had no
--- request, wake or promotion for its project's idle timeout. One statement,
--- so that a report or a wake committed before it is seen, and a second
--- reconciler finds nothing left to do.
+-- request, wake, promotion or newly healthy instance for its project's idle
+-- timeout; an instance still booting (after a wake) keeps it awake, so that
+-- a wake slower than the timeout is not undone before it serves. One
+-- statement, so that a report or a wake committed before it is seen, and a
+-- second reconciler finds nothing left to do.
 UPDATE deployments d SET asleep = true, updated_at = now()
 FROM projects p
 WHERE d.project_id = p.id AND d.status = 'ready' AND NOT d.asleep
   AND (p.scale_to_zero = 'all' OR (p.scale_to_zero = 'previews' AND d.preview))
   AND greatest(d.ready_at, d.woken_at,
-        (SELECT a.last_request_at FROM deployment_activity a WHERE a.deployment_id = d.id))
+        (SELECT a.last_request_at FROM deployment_activity a WHERE a.deployment_id = d.id),
+        (SELECT max(COALESCE(i.healthy_at, CASE WHEN i.state IN ('pending', 'starting') THEN now() END))
+         FROM instances i WHERE i.deployment_id = d.id AND i.desired = 'running'))
       < now() - make_interval(secs => p.idle_timeout_seconds)
 RETURNING d.*;
 
