@@ -146,8 +146,8 @@ func (e *Edge) hold(w http.ResponseWriter, r *http.Request, host string, rt *rou
 		return wakeFail(w, r, dep, "too many requests are waiting for it to start; try again in a few seconds")
 	}
 	defer e.wakes.release(dep)
-	f := e.wakes.flight(dep, e.cfg.WakeTimeout, e.callWake(dep))
-	done := f.done
+	var f *wakeFlight
+	var done <-chan struct{}
 	timer := time.NewTimer(e.cfg.WakeTimeout)
 	defer timer.Stop()
 	for {
@@ -166,6 +166,10 @@ func (e *Edge) hold(w http.ResponseWriter, r *http.Request, host string, rt *rou
 		case !cur.scaleToZero:
 			w.Header().Set("Retry-After", "5")
 			return fail(w, http.StatusServiceUnavailable, noBackendReason(cur))
+		}
+		if f == nil { // still asleep in the newest table: wake it
+			f = e.wakes.flight(dep, e.cfg.WakeTimeout, e.callWake(dep))
+			done = f.done
 		}
 		select {
 		case <-changed:
