@@ -149,9 +149,22 @@ func TestScaleToZeroParams(t *testing.T) {
 	}
 }
 
+// reconcileTwice runs a pass and, after the drain period (the instances'
+// retirement is made an hour older), another: the first retires the
+// instances of a deployment that fell asleep, the second stops them.
+func reconcileTwice(t *testing.T, o *Operator, s *store.Store) {
+	t.Helper()
+	for range 2 {
+		if err := o.Reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		execSQL(t, s, "UPDATE instances SET retiring_at = retiring_at - interval '1 hour'")
+	}
+}
+
 // A preview without requests for its idle timeout is put to sleep and its
-// instances stop; one with a recent request (reported by an edge) and a
-// production deployment stay up.
+// instances leave the route table, then stop; one with a recent request
+// (reported by an edge) and a production deployment stay up.
 func TestIdleDeploymentsScaleToZero(t *testing.T) {
 	ctx := context.Background()
 	o, s := newTestOperator(t)
@@ -169,6 +182,16 @@ func TestIdleDeploymentsScaleToZero(t *testing.T) {
 	if err := o.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
+	table, err := o.RouteTable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range table.Routes {
+		if r.Deployment == idle.Slug && (len(r.Backends) != 0 || !r.ScaleToZero) {
+			t.Errorf("asleep route %+v: want no backends and scale_to_zero", r)
+		}
+	}
+	reconcileTwice(t, o, s)
 	idle, _ = reload(t, s, idle)
 	busy, _ = reload(t, s, busy)
 	if !idle.Asleep || busy.Asleep {
@@ -183,20 +206,9 @@ func TestIdleDeploymentsScaleToZero(t *testing.T) {
 	if idle.Status != api.StatusReady {
 		t.Errorf("asleep preview is %s, want ready", idle.Status)
 	}
-	table, err := o.RouteTable(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range table.Routes {
-		if r.Deployment == idle.Slug && (len(r.Backends) != 0 || !r.ScaleToZero) {
-			t.Errorf("asleep route %+v: want no backends and scale_to_zero", r)
-		}
-	}
 	// Turning the option off brings the deployment back up.
 	execSQL(t, s, "UPDATE projects SET scale_to_zero = 'off' WHERE id = $1", p.ID)
-	if err := o.Reconcile(ctx); err != nil {
-		t.Fatal(err)
-	}
+	reconcileTwice(t, o, s)
 	if n := runningOf(t, s, idle); n != 1 {
 		t.Errorf("with scale to zero off the preview runs %d instances, want 1", n)
 	}
@@ -215,9 +227,7 @@ func TestWakeIsIdempotent(t *testing.T) {
 	p := newProject(t, s)
 	d := previewOf(t, o, s, p)
 	ageAll(t, s)
-	if err := o.Reconcile(ctx); err != nil {
-		t.Fatal(err)
-	}
+	reconcileTwice(t, o, s)
 	if d, _ = reload(t, s, d); !d.Asleep || runningOf(t, s, d) != 0 {
 		t.Fatalf("not asleep: %v, %d instances", d.Asleep, runningOf(t, s, d))
 	}

@@ -163,7 +163,14 @@ func (c *cluster) sortInstances(all []Instance, plan *Plan) (kept, leaving map[d
 		case !ok || !d.Active:
 			plan.Stop = append(plan.Stop, Stop{in.ID, "deployment is no longer active"})
 		case d.Asleep:
-			plan.Stop = append(plan.Stop, Stop{in.ID, "scaled to zero: no requests for the idle timeout"})
+			// Like a drained node's: out of the route table first, so that
+			// a request routed just before the sleep still finishes.
+			switch {
+			case in.Retired:
+				plan.Stop = append(plan.Stop, Stop{in.ID, "scaled to zero: no requests for the idle timeout"})
+			case !in.Retiring:
+				plan.Retire = append(plan.Retire, in.ID)
+			}
 		case !onNode || !c.nodes[ni].Ready:
 			plan.Stop = append(plan.Stop, Stop{in.ID, "node " + in.NodeID + " is down"})
 		case len(d.Regions) > 0 && !slices.Contains(d.Regions, in.Region):
