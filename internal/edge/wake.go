@@ -175,7 +175,9 @@ func (e *Edge) hold(w http.ResponseWriter, r *http.Request, host string, rt *rou
 		case <-changed:
 		case <-done:
 			if f.err != nil {
-				return wakeFail(w, r, dep, "it could not be started: "+f.err.Error())
+				// The reason is in the edge's log: it may name internal
+				// addresses, which are not the client's business.
+				return wakeFail(w, r, dep, "could not be started; try again shortly")
 			}
 			done = nil // accepted: wait for the instance
 		case <-timer.C:
