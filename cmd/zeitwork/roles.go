@@ -324,6 +324,7 @@ ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
 			}
 			cfg.Source = edge.NewOperatorSource(operatorURL, tok, id.HTTP, log)
 			cfg.Metrics = metrics
+			cfg.Wake = edge.NewOperatorWaker(operatorURL, tok, id.HTTP)
 			if shipLogs {
 				cfg.Ship = edge.NewLogShipper(operatorURL, tok, id.HTTP, log)
 			}
@@ -356,6 +357,8 @@ ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
 	f.StringVar(&accessLog, "access-log", "", "write one JSON line per request to this file (\"-\": standard output; default none)")
 	f.BoolVar(&shipLogs, "ship-logs", false, "send routed requests' access log lines to the operator, for `zeitwork logs --edge` (costs throughput)")
 	f.StringSliceVar(&trusted, "trusted-proxy", nil, "address or CIDR of a load balancer that sends a PROXY protocol header (v1/v2) naming the client (repeatable); it must send one")
+	f.DurationVar(&guard.WakeTimeout, "wake-timeout", 30*time.Second, "how long a request for a deployment scaled to zero waits for it to start before a 503")
+	f.IntVar(&guard.MaxHeldPerDeployment, "max-held-per-deployment", 100, "requests held at most per deployment while it wakes from zero; more get 503")
 	f.DurationVar(&guard.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers (slowloris)")
 	f.DurationVar(&guard.IdleTimeout, "idle-timeout", 120*time.Second, "time a kept-alive client connection may wait for its next request")
 	f.IntVar(&guard.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request line and headers (431 past it)")

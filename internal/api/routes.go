@@ -38,6 +38,12 @@ type Route struct {
 	// deployment or backends.
 	Redirect       string `json:"redirect,omitempty"`
 	RedirectStatus int    `json:"redirect_status,omitempty"`
+	// ScaleToZero: the deployment stops its instances when idle for
+	// IdleTimeout seconds. Without backends the edge then holds requests
+	// and asks the operator to wake it (POST /v1/edge/wake); with
+	// requests it reports their time (POST /v1/edge/activity).
+	ScaleToZero bool `json:"scale_to_zero,omitempty"`
+	IdleTimeout int  `json:"idle_timeout,omitempty"`
 }
 
 // Backend is one healthy instance, reached through its node agent's tunnel.

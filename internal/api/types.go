@@ -40,6 +40,11 @@ type Project struct {
 	HTTPSRedirectVersioned bool `json:"https_redirect_versioned"`
 	// Regions the project runs in; empty: all regions.
 	Regions []string `json:"regions,omitempty"`
+	// ScaleToZero says which deployments stop their instances after
+	// IdleTimeoutSeconds without a request (ScaleToZeroPreviews, All or
+	// Off); the edge wakes them on the next request.
+	ScaleToZero        string `json:"scale_to_zero"`
+	IdleTimeoutSeconds int    `json:"idle_timeout_seconds"`
 }
 
 // MaxHSTSMaxAge is the longest HSTS max-age a project may set: two years.
@@ -63,6 +68,11 @@ type UpdateProjectRequest struct {
 	// Regions replaces the regions the project runs in: a list of region
 	// names, or ["all"] (or an empty list) for every region.
 	Regions *[]string `json:"regions,omitempty"`
+	// ScaleToZero ("previews", "all" or "off") and IdleTimeoutSeconds
+	// (MinIdleTimeout to MaxIdleTimeout) replace the project's scale to
+	// zero settings.
+	ScaleToZero        *string `json:"scale_to_zero,omitempty"`
+	IdleTimeoutSeconds *int    `json:"idle_timeout_seconds,omitempty"`
 }
 
 // GitHubApp is the body of PUT /v1/github/app (operator admin token):
@@ -117,6 +127,12 @@ type Deployment struct {
 	Instances []Instance `json:"instances,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 	ReadyAt   *time.Time `json:"ready_at,omitempty"`
+	// ScalesToZero: the deployment stops its instances when idle; Asleep:
+	// it has (the next request wakes it). LastRequest is the last request
+	// edges reported, if any.
+	ScalesToZero bool       `json:"scales_to_zero,omitempty"`
+	Asleep       bool       `json:"asleep,omitempty"`
+	LastRequest  *time.Time `json:"last_request,omitempty"`
 }
 
 // CreateDeploymentRequest is the body of POST /v1/projects/{name}/deployments.

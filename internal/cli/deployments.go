@@ -36,7 +36,7 @@ func deploymentsCmd() *cobra.Command {
 				} else if d.Preview {
 					live = "preview"
 				}
-				rows = append(rows, []string{d.ID, d.Status, live, d.Image, since(d.CreatedAt), d.Reason})
+				rows = append(rows, []string{d.ID, statusLabel(d), live, d.Image, since(d.CreatedAt), d.Reason})
 			}
 			table(cmd.OutOrStdout(), []string{"ID", "STATUS", "", "IMAGE", "CREATED", "REASON"}, rows)
 			return nil
@@ -77,13 +77,20 @@ func deploymentsCmd() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), d)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "Deployment %s of %s: %s", d.ID, d.Project, d.Status)
+			fmt.Fprintf(w, "Deployment %s of %s: %s", d.ID, d.Project, statusLabel(d))
 			if d.Live {
 				fmt.Fprint(w, " (live)")
 			}
 			fmt.Fprintf(w, "\nImage:  %s\nURL:    %s\n", d.Image, d.URL)
 			if d.Reason != "" {
 				fmt.Fprintf(w, "Reason: %s\n", d.Reason)
+			}
+			if d.ScalesToZero {
+				last := "none yet"
+				if d.LastRequest != nil {
+					last = since(*d.LastRequest)
+				}
+				fmt.Fprintf(w, "Scales to zero when idle; last request: %s\n", last)
 			}
 			fmt.Fprintln(w)
 			rows := [][]string{}

@@ -50,10 +50,11 @@ func projectsUpdateCmd() *cobra.Command {
 	var lim limitFlags
 	var https httpsFlags
 	var regions regionsFlag
+	var idle scaleToZeroFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "update NAME",
-		Short: "Change where a project's builds come from, its rate limits, its HTTPS settings or its regions",
+		Short: "Change where a project's builds come from, its rate limits, its HTTPS settings, its regions or scale to zero",
 		Args:  exactArgs(1, "give the project's name, e.g. `zeitwork projects update my-app --repo acme/web`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := src.request(cmd)
@@ -65,8 +66,11 @@ func projectsUpdateCmd() *cobra.Command {
 				return err
 			}
 			regions.apply(cmd, &req)
+			if err := idle.apply(cmd, &req); err != nil {
+				return err
+			}
 			if req == nil {
-				return &UserError{Msg: "nothing to change", Hint: "give --repo, --branch, --root-dir, --dockerfile, --rate-limit, --client-rate-limit, --hsts, --no-https-redirect-versioned or --regions"}
+				return &UserError{Msg: "nothing to change", Hint: "give --repo, --branch, --root-dir, --dockerfile, --rate-limit, --client-rate-limit, --hsts, --no-https-redirect-versioned, --regions, --scale-to-zero or --idle-timeout"}
 			}
 			c, err := newClient()
 			if err != nil {
@@ -91,6 +95,9 @@ func projectsUpdateCmd() *cobra.Command {
 			if req.Regions != nil {
 				printRegions(cmd, p)
 			}
+			if idle.set(req) {
+				printScaleToZero(cmd, p)
+			}
 			return nil
 		},
 	}
@@ -98,6 +105,7 @@ func projectsUpdateCmd() *cobra.Command {
 	lim.add(cmd)
 	https.add(cmd)
 	regions.add(cmd)
+	idle.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

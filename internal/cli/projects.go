@@ -83,7 +83,7 @@ func projectsCmd() *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(create, list, projectsUpdateCmd(), projectsDeleteCmd())
+	cmd.AddCommand(create, list, projectsShowCmd(), projectsUpdateCmd(), projectsDeleteCmd())
 	return cmd
 }
 

@@ -50,7 +50,7 @@ func statusCmd() *cobra.Command {
 				} else if d.Preview {
 					live = "preview"
 				}
-				rows = append(rows, []string{d.Project, d.ID, d.Status, live, fmt.Sprintf("%d/%d", healthy, len(d.Instances)), d.URL, d.Reason})
+				rows = append(rows, []string{d.Project, d.ID, statusLabel(d), live, fmt.Sprintf("%d/%d", healthy, len(d.Instances)), d.URL, d.Reason})
 			}
 			table(w, []string{"PROJECT", "DEPLOYMENT", "STATUS", "", "HEALTHY", "URL", "REASON"}, rows)
 			if len(st.UnderServed) > 0 {

@@ -45,6 +45,21 @@ type Config struct {
 	// for the operator (`zeitwork logs --edge`); Run runs it.
 	Ship *LogShipper
 
+	// Scale to zero (README.md, Scale to zero).
+
+	// Wake, if set, wakes deployments that scaled to zero: their requests
+	// are held while it is asked to, and the edge reports when requests
+	// arrive (OperatorWaker). Nil: such a route without instances gets 503.
+	Wake Waker
+	// WakeTimeout bounds how long a request is held for its deployment to
+	// wake (default 30 s); then: 503 with Retry-After.
+	WakeTimeout time.Duration
+	// MaxHeldPerDeployment caps the requests held for one deployment
+	// (default 100); past it: 503 with Retry-After.
+	MaxHeldPerDeployment int
+	// ActivityEvery is how often due activity is reported (default 1 s).
+	ActivityEvery time.Duration
+
 	// Protection of the edge itself (docs/operations.md, Edge protection).
 
 	// ReadHeaderTimeout bounds reading a request's line and headers (and a
@@ -86,6 +101,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 3
+	}
+	if c.WakeTimeout <= 0 {
+		c.WakeTimeout = 30 * time.Second
+	}
+	if c.MaxHeldPerDeployment <= 0 {
+		c.MaxHeldPerDeployment = 100
+	}
+	if c.ActivityEvery <= 0 {
+		c.ActivityEvery = time.Second
 	}
 	c.setProtectionDefaults()
 }
@@ -136,6 +160,14 @@ type Edge struct {
 
 	mu       sync.Mutex // serialises apply
 	backends map[backendKey]*backend
+	// activities are the scale-to-zero deployments of the table (under mu).
+	activities map[string]*activity
+
+	wakes *wakes
+	// wakeLatency is nil without Config.Metrics.
+	wakeLatency prometheus.Histogram
+	changedMu   sync.Mutex
+	changed     chan struct{} // closed and replaced when a table is applied
 }
 
 // New returns an edge that serves no routes until Run has received the
@@ -143,7 +175,7 @@ type Edge struct {
 func New(cfg Config, log *slog.Logger) *Edge {
 	cfg.setDefaults()
 	e := &Edge{cfg: cfg, log: log, backends: map[backendKey]*backend{}, limits: newLimiter(cfg.MaxClientBuckets),
-		idPrefix: newRequestIDs()}
+		idPrefix: newRequestIDs(), wakes: newWakes(), changed: make(chan struct{})}
 	if cfg.AccessLog != nil {
 		e.access = slog.New(slog.NewJSONHandler(cfg.AccessLog, nil))
 	}
@@ -151,7 +183,7 @@ func New(cfg Config, log *slog.Logger) *Edge {
 		if err := e.registerMetrics(cfg.Metrics); err != nil {
 			// Metrics are not worth refusing traffic for.
 			log.Error("edge: register metrics", "err", err)
-			e.duration, e.projects = nil, nil
+			e.duration, e.projects, e.wakeLatency = nil, nil, nil
 		}
 	}
 	return e
@@ -163,6 +195,9 @@ func (e *Edge) Run(ctx context.Context) error {
 	go e.reapLoop(ctx)
 	if e.cfg.Ship != nil {
 		go e.cfg.Ship.run(ctx)
+	}
+	if e.cfg.Wake != nil {
+		go e.reportLoop(ctx)
 	}
 	return e.cfg.Source.Watch(ctx, e.apply)
 }

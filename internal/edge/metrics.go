@@ -18,6 +18,11 @@ type statsCollector struct {
 	noRoute        *prometheus.Desc
 	refused        *prometheus.Desc
 	shipDropped    *prometheus.Desc
+	wakes          *prometheus.Desc
+	wakeFailures   *prometheus.Desc
+	wakeTimeouts   *prometheus.Desc
+	wakeOverflow   *prometheus.Desc
+	held           *prometheus.Desc
 }
 
 func newStatsCollector(e *Edge) *statsCollector {
@@ -39,6 +44,16 @@ func newStatsCollector(e *Edge) *statsCollector {
 			[]string{"reason"}, nil),
 		shipDropped: prometheus.NewDesc("zeitwork_edge_log_lines_dropped_total",
 			"Access log lines not shipped to the operator because too many were waiting (--ship-logs only).", nil, nil),
+		wakes: prometheus.NewDesc("zeitwork_edge_wakes_total",
+			"Calls to the operator to wake a deployment scaled to zero (one per deployment, however many requests wait).", nil, nil),
+		wakeFailures: prometheus.NewDesc("zeitwork_edge_wake_failures_total",
+			"Wake calls the operator refused or did not answer; their held requests got 503.", nil, nil),
+		wakeTimeouts: prometheus.NewDesc("zeitwork_edge_wake_timeouts_total",
+			"Held requests answered 503 because no instance became healthy within the wake timeout.", nil, nil),
+		wakeOverflow: prometheus.NewDesc("zeitwork_edge_wake_overflow_total",
+			"Requests refused (503) because their deployment already had the most requests held while it wakes.", nil, nil),
+		held: prometheus.NewDesc("zeitwork_edge_held_requests",
+			"Requests held now while their deployment wakes from zero.", nil, nil),
 	}
 }
 
@@ -50,6 +65,11 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.noRoute
 	ch <- c.refused
 	ch <- c.shipDropped
+	ch <- c.wakes
+	ch <- c.wakeFailures
+	ch <- c.wakeTimeouts
+	ch <- c.wakeOverflow
+	ch <- c.held
 }
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -64,6 +84,11 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range s.Refused {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), reason)
 	}
+	ch <- prometheus.MustNewConstMetric(c.wakes, prometheus.CounterValue, float64(s.Wakes))
+	ch <- prometheus.MustNewConstMetric(c.wakeFailures, prometheus.CounterValue, float64(s.WakeFailures))
+	ch <- prometheus.MustNewConstMetric(c.wakeTimeouts, prometheus.CounterValue, float64(s.WakeTimeouts))
+	ch <- prometheus.MustNewConstMetric(c.wakeOverflow, prometheus.CounterValue, float64(s.WakeOverflow))
+	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(s.Held))
 	if sh := c.e.cfg.Ship; sh != nil {
 		ch <- prometheus.MustNewConstMetric(c.shipDropped, prometheus.CounterValue, float64(sh.Dropped()))
 	}
@@ -87,7 +112,12 @@ var durationBuckets = []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05
 func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
 	e.duration = newDurationHistogram()
 	e.projects = newProjectVecs()
-	cs := append([]prometheus.Collector{newStatsCollector(e), e.duration}, e.projects.collectors()...)
+	e.wakeLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "zeitwork_edge_wake_duration_seconds",
+		Help:    "Time from the first request held for a deployment scaled to zero to the route table giving it a healthy instance.",
+		Buckets: []float64{.25, .5, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 60},
+	})
+	cs := append([]prometheus.Collector{newStatsCollector(e), e.duration, e.wakeLatency}, e.projects.collectors()...)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return err

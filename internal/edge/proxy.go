@@ -72,6 +72,12 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) int {
 	if rt.redirect != "" {
 		return redirect(w, r, rt)
 	}
+	if rt.activity != nil {
+		rt.activity.touch()
+		if len(rt.backends) == 0 {
+			return e.hold(w, r, host, rt)
+		}
+	}
 	if len(rt.backends) == 0 {
 		w.Header().Set("Retry-After", "5")
 		return fail(w, http.StatusServiceUnavailable, noBackendReason(rt))

@@ -20,6 +20,14 @@ type Stats struct {
 	// Refused counts requests and connections the edge turned away to
 	// protect itself or an app, by reason (RefusalReasons).
 	Refused map[string]uint64
+	// Scale to zero: Wakes counts wake calls to the operator (one per
+	// deployment however many requests wait), WakeFailures those it
+	// refused or did not answer, WakeTimeouts held requests answered 503
+	// after the wake timeout, WakeOverflow requests refused (503) because
+	// their deployment already had its maximum held; Held is the number
+	// of requests held now.
+	Wakes, WakeFailures, WakeTimeouts, WakeOverflow uint64
+	Held                                            int
 }
 
 // Why the edge refused a request or connection; index into counters.refused.
@@ -47,6 +55,10 @@ type counters struct {
 	upstreamDials  atomic.Uint64
 	noRoute        atomic.Uint64
 	refused        [nRefused]atomic.Uint64
+	wakeCalls      atomic.Uint64
+	wakeFailures   atomic.Uint64
+	wakeTimeouts   atomic.Uint64
+	wakeOverflow   atomic.Uint64
 }
 
 func (c *counters) status(code int) {
@@ -69,5 +81,8 @@ func (e *Edge) Stats() Stats {
 	for i := 1; i < nRefused; i++ {
 		s.Refused[RefusalReasons[i]] = e.stats.refused[i].Load()
 	}
+	s.Wakes, s.WakeFailures = e.stats.wakeCalls.Load(), e.stats.wakeFailures.Load()
+	s.WakeTimeouts, s.WakeOverflow = e.stats.wakeTimeouts.Load(), e.stats.wakeOverflow.Load()
+	s.Held = e.wakes.total()
 	return s
 }

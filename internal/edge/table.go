@@ -32,6 +32,11 @@ type route struct {
 	next      atomic.Uint32
 	// series is the project's metrics (nil without Config.Metrics).
 	series *projectSeries
+
+	// scaleToZero: the deployment stops when idle; activity (nil unless
+	// the edge has a Config.Wake) is where its requests are noted.
+	scaleToZero bool
+	activity    *activity
 }
 
 // pick returns the backend to try first; later attempts walk on from it.
@@ -50,11 +55,18 @@ func (e *Edge) apply(rt api.RouteTable) {
 	defer e.mu.Unlock()
 	live := make(map[backendKey]*backend, len(e.backends))
 	series := map[string]*projectSeries{}
+	activities := map[string]*activity{}
 	t := &table{version: rt.Version, token: rt.TunnelToken, hosts: make(map[string]*route, len(rt.Routes))}
 	for _, r := range rt.Routes {
 		ro := &route{host: r.Host, project: r.Project, deployment: r.Deployment, status: r.Status,
 			redirect: r.Redirect, redirectStatus: r.RedirectStatus, hsts: r.HSTSMaxAge, plainHTTP: r.PlainHTTP}
 		ro.series = e.projectSeries(series, r.Project)
+		if r.ScaleToZero && r.Deployment != "" {
+			ro.scaleToZero = true
+			if e.cfg.Wake != nil {
+				ro.activity = e.activityFor(activities, r.Deployment, r.IdleTimeout)
+			}
+		}
 		if r.Limits != nil && r.Limits.On() {
 			ro.limits = r.Limits
 		}
@@ -82,7 +94,15 @@ func (e *Edge) apply(rt api.RouteTable) {
 	}
 	old := e.backends
 	e.backends = live
+	e.activities = activities
 	e.table.Store(t)
+	e.signalTable()
+	for _, d := range e.wakes.woken(t) {
+		if e.wakeLatency != nil {
+			e.wakeLatency.Observe(d.Seconds())
+		}
+		e.log.Info("edge: deployment woke", "took", d)
+	}
 	e.dropSeries(series)
 	for k, be := range old {
 		if live[k] == nil {

@@ -217,6 +217,10 @@ var auditSkipped = map[string]bool{
 	"DELETE /v1/edge/acme-challenges": true,
 	// Edges' access log lines, shipped every second or so.
 	"POST /v1/edge/logs": true,
+	// Scale to zero: activity reports every second or so, and wakes,
+	// which the deployment's events record ("woken").
+	"POST /v1/edge/activity": true,
+	"POST /v1/edge/wake":     true,
 }
 
 // auditActions names the action of each route that is recorded; a route

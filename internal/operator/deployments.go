@@ -123,6 +123,7 @@ func (o *Operator) getDeployment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := o.deploymentJSON(p, d)
+	out.LastRequest = o.lastRequest(r.Context(), d)
 	ins, err := o.store.ListInstancesByDeployment(r.Context(), d.ID)
 	if err != nil {
 		return err
@@ -160,6 +161,7 @@ func (o *Operator) deploymentJSON(p db.Project, d db.Deployment) api.Deployment 
 		ID: d.Slug, Project: p.Name, Image: d.ImageRef, Status: d.Status, Reason: d.StatusReason,
 		Live: p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID, Preview: d.Preview,
 		URL: o.appURL(api.VersionedLabel(p.Name, d.Slug)), CreatedAt: d.CreatedAt, ReadyAt: d.ReadyAt,
+		ScalesToZero: api.ScalesToZero(p.ScaleToZero, d.Preview), Asleep: asleep(p, d),
 	}
 }
 

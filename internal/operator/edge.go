@@ -124,6 +124,9 @@ func (o *Operator) routesFrom(ctx context.Context, q *db.Queries, version int64)
 			Deployment: d.Slug, Status: d.Status, Backends: backends[d.ID], Limits: rateLimitsOrNil(p),
 			HSTSMaxAge: int(p.HstsMaxAge), PlainHTTP: !p.HttpsRedirectVersioned,
 		}
+		if d.Status == api.StatusReady && api.ScalesToZero(p.ScaleToZero, d.Preview) {
+			route.ScaleToZero, route.IdleTimeout = true, int(p.IdleTimeoutSeconds)
+		}
 		routes = append(routes, route)
 		if p.LiveDeploymentID.Valid && p.LiveDeploymentID.UUID == d.ID {
 			// The project URL (and the custom domains, which copy

@@ -29,6 +29,9 @@ type metrics struct {
 	failed      *prometheus.CounterVec // kind
 	logsDropped prometheus.Counter
 	auditFailed prometheus.Counter
+	// Scale to zero: deployments put to sleep and woken by this operator.
+	sleeps prometheus.Counter
+	wakes  prometheus.Counter
 }
 
 // newMetrics creates the operator's metrics and registers them in reg; a nil
@@ -56,6 +59,14 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, log *slog.Logger)
 			Name: "zeitwork_operator_audit_write_failures_total",
 			Help: "Audit log entries this operator failed to write (each is logged as \"audit log write failed\").",
 		}),
+		sleeps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zeitwork_operator_scaled_to_zero_total",
+			Help: "Deployments this operator scaled to zero after their idle timeout.",
+		}),
+		wakes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zeitwork_operator_wakes_total",
+			Help: "Sleeping deployments this operator woke for an edge (repeated wake calls for an awake deployment are not counted).",
+		}),
 	}
 	for _, k := range []string{failImage, failInstance, failTimeout} {
 		m.failed.WithLabelValues(k) // present at zero before the first failure
@@ -63,7 +74,7 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, log *slog.Logger)
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.reconcile, m.requests, m.failed, m.logsDropped, m.auditFailed, newStateCollector(pool, log)} {
+	for _, c := range []prometheus.Collector{m.reconcile, m.requests, m.failed, m.logsDropped, m.auditFailed, m.sleeps, m.wakes, newStateCollector(pool, log)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -148,7 +148,7 @@ func (o *Operator) projectJSON(p db.Project, live string) api.Project {
 		MinInstancesPerRegion: int(p.MinInstancesPerRegion), LiveDeployment: live, CreatedAt: p.CreatedAt,
 		Repo: p.GithubRepo, ProductionBranch: p.ProductionBranch, RootDir: p.RootDir, Dockerfile: p.Dockerfile,
 		RateLimits: rateLimitsOrNil(p), HSTSMaxAge: int(p.HstsMaxAge), HTTPSRedirectVersioned: p.HttpsRedirectVersioned,
-		Regions: p.Regions,
+		Regions: p.Regions, ScaleToZero: p.ScaleToZero, IdleTimeoutSeconds: int(p.IdleTimeoutSeconds),
 	}
 }
 

@@ -12,7 +12,8 @@ import (
 
 // updateProject changes where a project's builds come from: the linked
 // GitHub repository, the production branch, the root directory and the
-// Dockerfile; its rate limits and HTTPS settings at the edge. Fields left out keep their
+// Dockerfile; its rate limits and HTTPS settings at the edge; its regions
+// and scale to zero settings. Fields left out keep their
 // value.
 func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 	p, err := o.project(r)
@@ -40,6 +41,10 @@ func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	idle, setIdle, err := scaleToZeroParams(p, req)
+	if err != nil {
+		return err
+	}
 	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
 		if params.GithubRepo != "" {
 			// A repository is built for one organisation only: another
@@ -64,6 +69,9 @@ func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 		}
 		if err == nil && setRegions {
 			p, err = q.UpdateProjectRegions(r.Context(), db.UpdateProjectRegionsParams{ID: p.ID, Regions: regions})
+		}
+		if err == nil && setIdle {
+			p, err = q.UpdateProjectScaleToZero(r.Context(), idle)
 		}
 		return err
 	})

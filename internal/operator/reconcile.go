@@ -49,6 +49,9 @@ func (o *Operator) Reconcile(ctx context.Context) error {
 	if err := o.markDeadNodes(ctx); err != nil {
 		return err
 	}
+	if err := o.sleepIdle(ctx); err != nil {
+		return err
+	}
 	deps, err := o.store.ListActiveDeployments(ctx)
 	if err != nil {
 		return err
@@ -149,7 +152,7 @@ func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (schedule
 			projects[d.ProjectID] = p
 		}
 		s.Deployments = append(s.Deployments, scheduler.Deployment{
-			ID: d.ID.String(), Active: d.ImageID.Valid, MinPerRegion: int(p.MinInstancesPerRegion),
+			ID: d.ID.String(), Active: d.ImageID.Valid, MinPerRegion: minPerRegion(p, d), Asleep: asleep(p, d),
 			Regions: p.Regions, VCPUs: int(p.Vcpus), MemoryMiB: int(p.MemoryMib),
 		})
 	}

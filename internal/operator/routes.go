@@ -96,6 +96,8 @@ func (o *Operator) table() []route {
 		{"POST /v1/edge/certs/status", tokenKind(kindEdge), o.reportEdgeCert},
 		{"GET /v1/edge/certs/status", tokenKind(kindEdge), o.getEdgeCertStatus},
 		{"POST /v1/edge/logs", tokenKind(kindEdge), o.shipEdgeLogs},
+		{"POST /v1/edge/activity", tokenKind(kindEdge), o.edgeActivity},
+		{"POST /v1/edge/wake", tokenKind(kindEdge), o.edgeWake},
 		{"PUT /v1/edge/acme-challenges", tokenKind(kindEdge), o.presentACMEChallenge},
 		{"DELETE /v1/edge/acme-challenges", tokenKind(kindEdge), o.cleanupACMEChallenge},
 		{"GET /v1/dns/acme-challenges", public, o.listACMEChallenges},

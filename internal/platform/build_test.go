@@ -30,7 +30,7 @@ import (
 // build goes live; a second takes over with no failed request while load
 // runs through the switch, and the first drains and stops; a build of
 // another branch answers at its own URL while the project URL keeps the
-// production version.
+// production version, and scales to zero when idle and wakes on a request.
 func TestBuildFromSource(t *testing.T) {
 	pid := os.Getpid()
 	e := startEnv(t, func(c *Config) {
@@ -137,6 +137,7 @@ func TestBuildFromSource(t *testing.T) {
 		if _, body, _ := e.get(e.host("site"), "/"); !strings.Contains(body, "hello v2") {
 			t.Errorf("the project URL left production for the preview: %q", body)
 		}
+		t.Run("it scales to zero and wakes on a request", func(t *testing.T) { testScaleToZero(t, e, "site", d.ID) })
 	})
 }
 

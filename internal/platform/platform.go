@@ -319,6 +319,7 @@ func (p *Platform) startEdge(ctx context.Context) error {
 		Metrics:   p.registerer(),
 		// zeitwork up: `zeitwork logs --edge` works out of the box.
 		Ship: edge.NewLogShipper(p.APIURL, edgeToken, nil, p.log.With("role", "edge")),
+		Wake: edge.NewOperatorWaker(p.APIURL, edgeToken, nil),
 	}, p.log.With("role", "edge"))
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); e.Run(ctx) }()

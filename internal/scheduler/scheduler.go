@@ -38,7 +38,10 @@ type Deployment struct {
 	Active bool
 	// Draining deployments keep the instances they have, so requests routed
 	// to them before their route moved can finish, but get no new ones.
-	Draining     bool
+	Draining bool
+	// Asleep deployments (scaled to zero after no requests) want no
+	// instances until they are woken; they stay active.
+	Asleep       bool
 	MinPerRegion int
 	// Regions lists the regions the deployment runs in; empty: all
 	// regions that have ready nodes.
@@ -122,7 +125,7 @@ func Schedule(s State) Plan {
 	var plan Plan
 	kept, leaving := c.sortInstances(s.Instances, &plan)
 	for di, d := range s.Deployments {
-		if !d.Active {
+		if !d.Active || d.Asleep {
 			continue
 		}
 		for _, region := range c.regionsOf(d) {
@@ -159,6 +162,15 @@ func (c *cluster) sortInstances(all []Instance, plan *Plan) (kept, leaving map[d
 		case ok && d.Draining:
 		case !ok || !d.Active:
 			plan.Stop = append(plan.Stop, Stop{in.ID, "deployment is no longer active"})
+		case d.Asleep:
+			// Like a drained node's: out of the route table first, so that
+			// a request routed just before the sleep still finishes.
+			switch {
+			case in.Retired:
+				plan.Stop = append(plan.Stop, Stop{in.ID, "scaled to zero: no requests for the idle timeout"})
+			case !in.Retiring:
+				plan.Retire = append(plan.Retire, in.ID)
+			}
 		case !onNode || !c.nodes[ni].Ready:
 			plan.Stop = append(plan.Stop, Stop{in.ID, "node " + in.NodeID + " is down"})
 		case len(d.Regions) > 0 && !slices.Contains(d.Regions, in.Region):

@@ -150,3 +150,34 @@ func TestReady(t *testing.T) {
 		})
 	}
 }
+
+// A deployment scaled to zero gets no instances and has its running ones
+// retired, then stopped after the drain; woken (Asleep false) it gets its
+// minimum again.
+func TestScheduleAsleep(t *testing.T) {
+	asleep := State{
+		Nodes:       nodes("eu/n1"),
+		Deployments: []Deployment{{ID: "d1", Active: true, Asleep: true, MinPerRegion: 1}},
+		Instances:   []Instance{running("a", "d1", "eu", "n1", true)},
+	}
+	if got, want := Schedule(asleep), (Plan{Retire: []string{"a"}}); !reflect.DeepEqual(got, want) {
+		t.Errorf("asleep: got %+v, want %+v", got, want)
+	}
+	asleep.Instances[0].Retiring = true
+	if got := Schedule(asleep); !got.Empty() {
+		t.Errorf("asleep, retiring: got %+v, want nothing until the drain passed", got)
+	}
+	asleep.Instances[0].Retired = true
+	want := Plan{Stop: []Stop{{"a", "scaled to zero: no requests for the idle timeout"}}}
+	if got := Schedule(asleep); !reflect.DeepEqual(got, want) {
+		t.Errorf("asleep, retired: got %+v, want %+v", got, want)
+	}
+	asleep.Instances = nil
+	if got := Schedule(asleep); !got.Empty() || len(got.Shortfalls) > 0 {
+		t.Errorf("asleep without instances: got %+v, want nothing", got)
+	}
+	asleep.Deployments[0].Asleep = false
+	if got := Schedule(asleep); len(got.Place) != 1 {
+		t.Errorf("woken: got %+v, want one placement", got)
+	}
+}

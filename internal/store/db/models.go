@@ -131,6 +131,13 @@ type Deployment struct {
 	ReadyAt           *time.Time
 	FailedPermanently bool
 	Preview           bool
+	Asleep            bool
+	WokenAt           *time.Time
+}
+
+type DeploymentActivity struct {
+	DeploymentID  uuid.UUID
+	LastRequestAt time.Time
 }
 
 type Domain struct {
@@ -330,6 +337,8 @@ type Project struct {
 	HstsMaxAge             int32
 	HttpsRedirectVersioned bool
 	Regions                []string
+	ScaleToZero            string
+	IdleTimeoutSeconds     int32
 }
 
 type Region struct {

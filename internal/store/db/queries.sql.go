@@ -69,7 +69,7 @@ const addDeploymentFailure = `-- name: AddDeploymentFailure :one
 UPDATE deployments
 SET failures = failures + 1, failed_permanently = failed_permanently OR $1::boolean,
     status_reason = $2::text, updated_at = now()
-WHERE id = $3 AND status = 'deploying' RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview
+WHERE id = $3 AND status = 'deploying' RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview, asleep, woken_at
 `
 
 type AddDeploymentFailureParams struct {
@@ -97,6 +97,8 @@ func (q *Queries) AddDeploymentFailure(ctx context.Context, arg AddDeploymentFai
 		&i.ReadyAt,
 		&i.FailedPermanently,
 		&i.Preview,
+		&i.Asleep,
+		&i.WokenAt,
 	)
 	return i, err
 }
@@ -442,7 +444,7 @@ func (q *Queries) CreateBuild(ctx context.Context, arg CreateBuildParams) (Build
 }
 
 const createBuiltDeployment = `-- name: CreateBuiltDeployment :one
-INSERT INTO deployments (id, slug, project_id, image_ref, preview) VALUES ($1, $2, $3, $4, $5) RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview
+INSERT INTO deployments (id, slug, project_id, image_ref, preview) VALUES ($1, $2, $3, $4, $5) RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview, asleep, woken_at
 `
 
 type CreateBuiltDeploymentParams struct {
@@ -476,12 +478,14 @@ func (q *Queries) CreateBuiltDeployment(ctx context.Context, arg CreateBuiltDepl
 		&i.ReadyAt,
 		&i.FailedPermanently,
 		&i.Preview,
+		&i.Asleep,
+		&i.WokenAt,
 	)
 	return i, err
 }
 
 const createDeployment = `-- name: CreateDeployment :one
-INSERT INTO deployments (id, slug, project_id, image_ref) VALUES ($1, $2, $3, $4) RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview
+INSERT INTO deployments (id, slug, project_id, image_ref) VALUES ($1, $2, $3, $4) RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview, asleep, woken_at
 `
 
 type CreateDeploymentParams struct {
@@ -513,6 +517,8 @@ func (q *Queries) CreateDeployment(ctx context.Context, arg CreateDeploymentPara
 		&i.ReadyAt,
 		&i.FailedPermanently,
 		&i.Preview,
+		&i.Asleep,
+		&i.WokenAt,
 	)
 	return i, err
 }
@@ -737,7 +743,7 @@ func (q *Queries) CreateOrganisation(ctx context.Context, arg CreateOrganisation
 
 const createProject = `-- name: CreateProject :one
 INSERT INTO projects (id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds
 `
 
 type CreateProjectParams struct {
@@ -787,6 +793,8 @@ func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (P
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
 		&i.Regions,
+		&i.ScaleToZero,
+		&i.IdleTimeoutSeconds,
 	)
 	return i, err
 }
@@ -1431,7 +1439,7 @@ func (q *Queries) GetClusterCA(ctx context.Context) (ClusterCa, error) {
 }
 
 const getDeployment = `-- name: GetDeployment :one
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE id = $1
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview, asleep, woken_at FROM deployments WHERE id = $1
 `
 
 func (q *Queries) GetDeployment(ctx context.Context, id uuid.UUID) (Deployment, error) {
@@ -1451,12 +1459,14 @@ func (q *Queries) GetDeployment(ctx context.Context, id uuid.UUID) (Deployment, 
 		&i.ReadyAt,
 		&i.FailedPermanently,
 		&i.Preview,
+		&i.Asleep,
+		&i.WokenAt,
 	)
 	return i, err
 }
 
 const getDeploymentBySlug = `-- name: GetDeploymentBySlug :one
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE slug = $1
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview, asleep, woken_at FROM deployments WHERE slug = $1
 `
 
 func (q *Queries) GetDeploymentBySlug(ctx context.Context, slug string) (Deployment, error) {
@@ -1476,8 +1486,21 @@ func (q *Queries) GetDeploymentBySlug(ctx context.Context, slug string) (Deploym
 		&i.ReadyAt,
 		&i.FailedPermanently,
 		&i.Preview,
+		&i.Asleep,
+		&i.WokenAt,
 	)
 	return i, err
+}
+
+const getDeploymentLastRequest = `-- name: GetDeploymentLastRequest :one
+SELECT last_request_at FROM deployment_activity WHERE deployment_id = $1
+`
+
+func (q *Queries) GetDeploymentLastRequest(ctx context.Context, deploymentID uuid.UUID) (time.Time, error) {
+	row := q.db.QueryRow(ctx, getDeploymentLastRequest, deploymentID)
+	var last_request_at time.Time
+	err := row.Scan(&last_request_at)
+	return last_request_at, err
 }
 
 const getEdgeCert = `-- name: GetEdgeCert :one
@@ -1733,7 +1756,7 @@ func (q *Queries) GetOrganisationByName(ctx context.Context, name string) (Organ
 }
 
 const getProject = `-- name: GetProject :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions FROM projects WHERE id = $1
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds FROM projects WHERE id = $1
 `
 
 func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error) {
@@ -1763,12 +1786,14 @@ func (q *Queries) GetProject(ctx context.Context, id uuid.UUID) (Project, error)
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
 		&i.Regions,
+		&i.ScaleToZero,
+		&i.IdleTimeoutSeconds,
 	)
 	return i, err
 }
 
 const getProjectByName = `-- name: GetProjectByName :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions FROM projects WHERE organisation_id = $1 AND name = $2
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds FROM projects WHERE organisation_id = $1 AND name = $2
 `
 
 type GetProjectByNameParams struct {
@@ -1803,12 +1828,14 @@ func (q *Queries) GetProjectByName(ctx context.Context, arg GetProjectByNamePara
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
 		&i.Regions,
+		&i.ScaleToZero,
+		&i.IdleTimeoutSeconds,
 	)
 	return i, err
 }
 
 const getProjectByNameAnyOrganisation = `-- name: GetProjectByNameAnyOrganisation :one
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions FROM projects WHERE name = $1
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds FROM projects WHERE name = $1
 `
 
 func (q *Queries) GetProjectByNameAnyOrganisation(ctx context.Context, name string) (Project, error) {
@@ -1838,6 +1865,8 @@ func (q *Queries) GetProjectByNameAnyOrganisation(ctx context.Context, name stri
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
 		&i.Regions,
+		&i.ScaleToZero,
+		&i.IdleTimeoutSeconds,
 	)
 	return i, err
 }
@@ -2130,7 +2159,7 @@ func (q *Queries) ListACMEChallenges(ctx context.Context, max int32) ([]ListACME
 }
 
 const listActiveDeployments = `-- name: ListActiveDeployments :many
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE status IN ('deploying', 'ready') ORDER BY created_at
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview, asleep, woken_at FROM deployments WHERE status IN ('deploying', 'ready') ORDER BY created_at
 `
 
 func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, error) {
@@ -2156,6 +2185,8 @@ func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, erro
 			&i.ReadyAt,
 			&i.FailedPermanently,
 			&i.Preview,
+			&i.Asleep,
+			&i.WokenAt,
 		); err != nil {
 			return nil, err
 		}
@@ -2168,7 +2199,7 @@ func (q *Queries) ListActiveDeployments(ctx context.Context) ([]Deployment, erro
 }
 
 const listAllProjects = `-- name: ListAllProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions FROM projects ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds FROM projects ORDER BY name
 `
 
 func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
@@ -2204,6 +2235,8 @@ func (q *Queries) ListAllProjects(ctx context.Context) ([]Project, error) {
 			&i.HstsMaxAge,
 			&i.HttpsRedirectVersioned,
 			&i.Regions,
+			&i.ScaleToZero,
+			&i.IdleTimeoutSeconds,
 		); err != nil {
 			return nil, err
 		}
@@ -2469,7 +2502,7 @@ func (q *Queries) ListDeploymentEvents(ctx context.Context, arg ListDeploymentEv
 }
 
 const listDeployments = `-- name: ListDeployments :many
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview, asleep, woken_at FROM deployments WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2
 `
 
 type ListDeploymentsParams struct {
@@ -2500,6 +2533,8 @@ func (q *Queries) ListDeployments(ctx context.Context, arg ListDeploymentsParams
 			&i.ReadyAt,
 			&i.FailedPermanently,
 			&i.Preview,
+			&i.Asleep,
+			&i.WokenAt,
 		); err != nil {
 			return nil, err
 		}
@@ -2512,7 +2547,7 @@ func (q *Queries) ListDeployments(ctx context.Context, arg ListDeploymentsParams
 }
 
 const listDrainingDeployments = `-- name: ListDrainingDeployments :many
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview, asleep, woken_at FROM deployments
 WHERE status = 'stopped' AND updated_at > now() - make_interval(secs => $1::float8)
 `
 
@@ -2541,6 +2576,8 @@ func (q *Queries) ListDrainingDeployments(ctx context.Context, drainSeconds floa
 			&i.ReadyAt,
 			&i.FailedPermanently,
 			&i.Preview,
+			&i.Asleep,
+			&i.WokenAt,
 		); err != nil {
 			return nil, err
 		}
@@ -3464,7 +3501,7 @@ func (q *Queries) ListProjectRunningBuilds(ctx context.Context, projectID uuid.U
 
 const listProjectRunningDeployments = `-- name: ListProjectRunningDeployments :many
 
-SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview FROM deployments WHERE project_id = $1 AND status IN ('deploying', 'ready') ORDER BY created_at
+SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview, asleep, woken_at FROM deployments WHERE project_id = $1 AND status IN ('deploying', 'ready') ORDER BY created_at
 `
 
 // Part: deletion (issue 9): deleting projects and organisations.
@@ -3491,6 +3528,8 @@ func (q *Queries) ListProjectRunningDeployments(ctx context.Context, projectID u
 			&i.ReadyAt,
 			&i.FailedPermanently,
 			&i.Preview,
+			&i.Asleep,
+			&i.WokenAt,
 		); err != nil {
 			return nil, err
 		}
@@ -3503,7 +3542,7 @@ func (q *Queries) ListProjectRunningDeployments(ctx context.Context, projectID u
 }
 
 const listProjects = `-- name: ListProjects :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions FROM projects WHERE organisation_id = $1 ORDER BY name
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds FROM projects WHERE organisation_id = $1 ORDER BY name
 `
 
 func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([]Project, error) {
@@ -3539,6 +3578,8 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 			&i.HstsMaxAge,
 			&i.HttpsRedirectVersioned,
 			&i.Regions,
+			&i.ScaleToZero,
+			&i.IdleTimeoutSeconds,
 		); err != nil {
 			return nil, err
 		}
@@ -3551,7 +3592,7 @@ func (q *Queries) ListProjects(ctx context.Context, organisationID uuid.UUID) ([
 }
 
 const listProjectsByGitHubRepo = `-- name: ListProjectsByGitHubRepo :many
-SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at
+SELECT id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds FROM projects WHERE github_repo <> '' AND lower(github_repo) = lower($1) ORDER BY created_at
 `
 
 func (q *Queries) ListProjectsByGitHubRepo(ctx context.Context, lower string) ([]Project, error) {
@@ -3587,6 +3628,8 @@ func (q *Queries) ListProjectsByGitHubRepo(ctx context.Context, lower string) ([
 			&i.HstsMaxAge,
 			&i.HttpsRedirectVersioned,
 			&i.Regions,
+			&i.ScaleToZero,
+			&i.IdleTimeoutSeconds,
 		); err != nil {
 			return nil, err
 		}
@@ -4224,6 +4267,31 @@ func (q *Queries) PutGitHubApp(ctx context.Context, arg PutGitHubAppParams) erro
 		arg.ApiUrl,
 	)
 	return err
+}
+
+const recordDeploymentActivity = `-- name: RecordDeploymentActivity :execrows
+INSERT INTO deployment_activity (deployment_id, last_request_at)
+SELECT d.id, least(max(a.at), now())
+FROM (SELECT unnest($1::text[]) AS slug, unnest($2::timestamptz[]) AS at) a
+JOIN deployments d ON d.slug = a.slug
+GROUP BY d.id
+ON CONFLICT (deployment_id) DO UPDATE
+SET last_request_at = greatest(deployment_activity.last_request_at, EXCLUDED.last_request_at)
+`
+
+type RecordDeploymentActivityParams struct {
+	Slugs []string
+	Ats   []time.Time
+}
+
+// Moves each named deployment's last request time forward, never back
+// and never past now (an edge's clock may run ahead).
+func (q *Queries) RecordDeploymentActivity(ctx context.Context, arg RecordDeploymentActivityParams) (int64, error) {
+	result, err := q.db.Exec(ctx, recordDeploymentActivity, arg.Slugs, arg.Ats)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const recordDomainCheck = `-- name: RecordDomainCheck :one
@@ -4907,6 +4975,61 @@ func (q *Queries) SetSignupDomains(ctx context.Context, signupDomains []string) 
 	return i, err
 }
 
+const sleepIdleDeployments = `-- name: SleepIdleDeployments :many
+UPDATE deployments d SET asleep = true, updated_at = now()
+FROM projects p
+WHERE d.project_id = p.id AND d.status = 'ready' AND NOT d.asleep
+  AND (p.scale_to_zero = 'all' OR (p.scale_to_zero = 'previews' AND d.preview))
+  AND greatest(d.ready_at, d.woken_at,
+        (SELECT a.last_request_at FROM deployment_activity a WHERE a.deployment_id = d.id),
+        (SELECT max(COALESCE(i.healthy_at, CASE WHEN i.state IN ('pending', 'starting') THEN now() END))
+         FROM instances i WHERE i.deployment_id = d.id AND i.desired = 'running'))
+      < now() - make_interval(secs => p.idle_timeout_seconds)
+RETURNING d.id, d.slug, d.project_id, d.image_ref, d.image_id, d.status, d.status_reason, d.failures, d.created_at, d.updated_at, d.ready_at, d.failed_permanently, d.preview, d.asleep, d.woken_at
+`
+
+// Puts to sleep every ready deployment that scales to zero and has had no
+// request, wake, promotion or newly healthy instance for its project's idle
+// timeout; an instance still booting (after a wake) keeps it awake, so that
+// a wake slower than the timeout is not undone before it serves. One
+// statement, so that a report or a wake committed before it is seen, and a
+// second reconciler finds nothing left to do.
+func (q *Queries) SleepIdleDeployments(ctx context.Context) ([]Deployment, error) {
+	rows, err := q.db.Query(ctx, sleepIdleDeployments)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Deployment
+	for rows.Next() {
+		var i Deployment
+		if err := rows.Scan(
+			&i.ID,
+			&i.Slug,
+			&i.ProjectID,
+			&i.ImageRef,
+			&i.ImageID,
+			&i.Status,
+			&i.StatusReason,
+			&i.Failures,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.ReadyAt,
+			&i.FailedPermanently,
+			&i.Preview,
+			&i.Asleep,
+			&i.WokenAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const stopUnplacedInstances = `-- name: StopUnplacedInstances :exec
 UPDATE instances SET state = 'stopped', updated_at = now()
 WHERE desired = 'stopped' AND (node_id IS NULL OR state IN ('pending', 'lost'))
@@ -5025,7 +5148,7 @@ UPDATE deployments
 SET status = $1::text, status_reason = $2::text, updated_at = now(),
     ready_at = CASE WHEN $1::text = 'ready' AND ready_at IS NULL THEN now() ELSE ready_at END
 WHERE id = $3 AND status = $4::text
-RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview
+RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview, asleep, woken_at
 `
 
 type TransitionDeploymentParams struct {
@@ -5060,6 +5183,8 @@ func (q *Queries) TransitionDeployment(ctx context.Context, arg TransitionDeploy
 		&i.ReadyAt,
 		&i.FailedPermanently,
 		&i.Preview,
+		&i.Asleep,
+		&i.WokenAt,
 	)
 	return i, err
 }
@@ -5108,7 +5233,7 @@ const updateProjectHTTPS = `-- name: UpdateProjectHTTPS :one
 UPDATE projects
 SET hsts_max_age = $2, https_redirect_versioned = $3
 WHERE id = $1
-RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds
 `
 
 type UpdateProjectHTTPSParams struct {
@@ -5145,6 +5270,8 @@ func (q *Queries) UpdateProjectHTTPS(ctx context.Context, arg UpdateProjectHTTPS
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
 		&i.Regions,
+		&i.ScaleToZero,
+		&i.IdleTimeoutSeconds,
 	)
 	return i, err
 }
@@ -5154,7 +5281,7 @@ const updateProjectRateLimits = `-- name: UpdateProjectRateLimits :one
 UPDATE projects
 SET rate_limit_rps = $2, rate_limit_burst = $3, client_rate_limit_rps = $4, client_rate_limit_burst = $5
 WHERE id = $1
-RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds
 `
 
 type UpdateProjectRateLimitsParams struct {
@@ -5199,12 +5326,14 @@ func (q *Queries) UpdateProjectRateLimits(ctx context.Context, arg UpdateProject
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
 		&i.Regions,
+		&i.ScaleToZero,
+		&i.IdleTimeoutSeconds,
 	)
 	return i, err
 }
 
 const updateProjectRegions = `-- name: UpdateProjectRegions :one
-UPDATE projects SET regions = $2 WHERE id = $1 RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions
+UPDATE projects SET regions = $2 WHERE id = $1 RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds
 `
 
 type UpdateProjectRegionsParams struct {
@@ -5239,6 +5368,54 @@ func (q *Queries) UpdateProjectRegions(ctx context.Context, arg UpdateProjectReg
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
 		&i.Regions,
+		&i.ScaleToZero,
+		&i.IdleTimeoutSeconds,
+	)
+	return i, err
+}
+
+const updateProjectScaleToZero = `-- name: UpdateProjectScaleToZero :one
+
+UPDATE projects SET scale_to_zero = $1::text, idle_timeout_seconds = $2::int
+WHERE id = $3 RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds
+`
+
+type UpdateProjectScaleToZeroParams struct {
+	ScaleToZero        string
+	IdleTimeoutSeconds int32
+	ID                 uuid.UUID
+}
+
+// Scale to zero (issue 11, item 5).
+func (q *Queries) UpdateProjectScaleToZero(ctx context.Context, arg UpdateProjectScaleToZeroParams) (Project, error) {
+	row := q.db.QueryRow(ctx, updateProjectScaleToZero, arg.ScaleToZero, arg.IdleTimeoutSeconds, arg.ID)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Name,
+		&i.MinInstancesPerRegion,
+		&i.Port,
+		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
+		&i.LiveDeploymentID,
+		&i.CreatedAt,
+		&i.ProductionBranch,
+		&i.ProductionBranchSet,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.RootDir,
+		&i.Dockerfile,
+		&i.RateLimitRps,
+		&i.RateLimitBurst,
+		&i.ClientRateLimitRps,
+		&i.ClientRateLimitBurst,
+		&i.HstsMaxAge,
+		&i.HttpsRedirectVersioned,
+		&i.Regions,
+		&i.ScaleToZero,
+		&i.IdleTimeoutSeconds,
 	)
 	return i, err
 }
@@ -5249,7 +5426,7 @@ SET github_repo = $2, production_branch = $3, root_dir = $4, dockerfile = $5,
     production_branch_set = production_branch_set OR $6::boolean,
     github_installation_id = CASE WHEN lower(github_repo) = lower($2) THEN github_installation_id ELSE 0 END
 WHERE id = $1
-RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions
+RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds
 `
 
 type UpdateProjectSourceParams struct {
@@ -5295,6 +5472,8 @@ func (q *Queries) UpdateProjectSource(ctx context.Context, arg UpdateProjectSour
 		&i.HstsMaxAge,
 		&i.HttpsRedirectVersioned,
 		&i.Regions,
+		&i.ScaleToZero,
+		&i.IdleTimeoutSeconds,
 	)
 	return i, err
 }
@@ -5356,4 +5535,36 @@ func (q *Queries) UseJoinToken(ctx context.Context, arg UseJoinTokenParams) (int
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const wakeDeployment = `-- name: WakeDeployment :one
+UPDATE deployments SET asleep = false, woken_at = now(), updated_at = now()
+WHERE slug = $1 AND asleep AND status = 'ready'
+RETURNING id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview, asleep, woken_at
+`
+
+// Wakes a sleeping deployment; no row when it is awake already (or not
+// ready), so that any number of wakes from any number of edges start one
+// set of instances.
+func (q *Queries) WakeDeployment(ctx context.Context, slug string) (Deployment, error) {
+	row := q.db.QueryRow(ctx, wakeDeployment, slug)
+	var i Deployment
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.ProjectID,
+		&i.ImageRef,
+		&i.ImageID,
+		&i.Status,
+		&i.StatusReason,
+		&i.Failures,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.ReadyAt,
+		&i.FailedPermanently,
+		&i.Preview,
+		&i.Asleep,
+		&i.WokenAt,
+	)
+	return i, err
 }

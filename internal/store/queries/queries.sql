@@ -864,3 +864,49 @@ SELECT key::text FROM registry_objects WHERE key LIKE sqlc.arg(pattern)::text OR
 -- younger than the age given.
 DELETE FROM registry_objects
 WHERE key IS NULL AND mod_time < now() - make_interval(secs => sqlc.arg(age_seconds)::float8);
+
+-- Scale to zero (issue 11, item 5).
+
+-- name: UpdateProjectScaleToZero :one
+UPDATE projects SET scale_to_zero = sqlc.arg(scale_to_zero)::text, idle_timeout_seconds = sqlc.arg(idle_timeout_seconds)::int
+WHERE id = sqlc.arg(id) RETURNING *;
+
+-- name: RecordDeploymentActivity :execrows
+-- Moves each named deployment's last request time forward, never back
+-- and never past now (an edge's clock may run ahead).
+INSERT INTO deployment_activity (deployment_id, last_request_at)
+SELECT d.id, least(max(a.at), now())
+FROM (SELECT unnest(sqlc.arg(slugs)::text[]) AS slug, unnest(sqlc.arg(ats)::timestamptz[]) AS at) a
+JOIN deployments d ON d.slug = a.slug
+GROUP BY d.id
+ON CONFLICT (deployment_id) DO UPDATE
+SET last_request_at = greatest(deployment_activity.last_request_at, EXCLUDED.last_request_at);
+
+-- name: SleepIdleDeployments :many
+-- Puts to sleep every ready deployment that scales to zero and has had no
+-- request, wake, promotion or newly healthy instance for its project's idle
+-- timeout; an instance still booting (after a wake) keeps it awake, so that
+-- a wake slower than the timeout is not undone before it serves. One
+-- statement, so that a report or a wake committed before it is seen, and a
+-- second reconciler finds nothing left to do.
+UPDATE deployments d SET asleep = true, updated_at = now()
+FROM projects p
+WHERE d.project_id = p.id AND d.status = 'ready' AND NOT d.asleep
+  AND (p.scale_to_zero = 'all' OR (p.scale_to_zero = 'previews' AND d.preview))
+  AND greatest(d.ready_at, d.woken_at,
+        (SELECT a.last_request_at FROM deployment_activity a WHERE a.deployment_id = d.id),
+        (SELECT max(COALESCE(i.healthy_at, CASE WHEN i.state IN ('pending', 'starting') THEN now() END))
+         FROM instances i WHERE i.deployment_id = d.id AND i.desired = 'running'))
+      < now() - make_interval(secs => p.idle_timeout_seconds)
+RETURNING d.*;
+
+-- name: WakeDeployment :one
+-- Wakes a sleeping deployment; no row when it is awake already (or not
+-- ready), so that any number of wakes from any number of edges start one
+-- set of instances.
+UPDATE deployments SET asleep = false, woken_at = now(), updated_at = now()
+WHERE slug = $1 AND asleep AND status = 'ready'
+RETURNING *;
+
+-- name: GetDeploymentLastRequest :one
+SELECT last_request_at FROM deployment_activity WHERE deployment_id = $1;
