@@ -17,7 +17,7 @@ type Snapshotter interface {
 	// hash of everything that went into it (kernel, initramfs, VMM build,
 	// machine arguments, memory and vCPUs). A template saved under another
 	// key must not be used for spec.
-	TemplateKey(spec Spec) (string, error)
+	TemplateKey(ctx context.Context, spec Spec) (string, error)
 	// BuildTemplate boots a VM of spec's kernel, initramfs and shape (its
 	// ID, RootDisk and Network are ignored) until the guest init waits
 	// for its Config, saves it to dir (created; it must not exist), and

@@ -25,7 +25,7 @@ func (d *Driver) BuildTemplate(ctx context.Context, spec vmm.Spec, dir string) e
 	if err != nil {
 		return err
 	}
-	key, err := d.TemplateKey(spec)
+	key, err := d.TemplateKey(ctx, spec)
 	if err != nil {
 		return err
 	}
@@ -166,10 +166,7 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, dir string) (*vmm.I
 	if spec.RootDisk == "" || spec.Network.TapName == "" {
 		return nil, errors.New("restore vm: a template needs a root disk and a network")
 	}
-	if _, err := d.Probe(ctx, spec.Kernel, spec.Initrd); err != nil {
-		return nil, err
-	}
-	want, err := d.TemplateKey(spec)
+	want, err := d.TemplateKey(ctx, spec)
 	if err != nil {
 		return nil, err
 	}

@@ -118,7 +118,7 @@ func TestRestoreRefusesBadTemplates(t *testing.T) {
 	if _, err := d.Probe(ctx, spec.Kernel, spec.Initrd); err != nil {
 		t.Fatal(err)
 	}
-	key, err := d.TemplateKey(spec)
+	key, err := d.TemplateKey(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}

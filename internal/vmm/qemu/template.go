@@ -1,10 +1,10 @@
 package qemu
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,10 +90,10 @@ func dupFile(f *os.File) (*os.File, error) {
 // TemplateKey implements vmm.Snapshotter: the kernel's and initramfs's
 // contents (the initramfs holds the guest init), the QEMU binary, the
 // accelerator and the full argument list of a template VM.
-func (d *Driver) TemplateKey(spec vmm.Spec) (string, error) {
-	accel := d.Accel()
-	if accel == "" {
-		return "", errors.New("template key: accelerator not probed yet")
+func (d *Driver) TemplateKey(ctx context.Context, spec vmm.Spec) (string, error) {
+	accel, err := d.Probe(ctx, spec.Kernel, spec.Initrd)
+	if err != nil {
+		return "", err
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n", templateFormat, accel)
