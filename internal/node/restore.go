@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/zeitwork/zeitwork/internal/vmm"
@@ -30,7 +31,7 @@ func (s *supervisor) startVM(ctx context.Context, spec vmm.Spec, timings map[str
 				return nil, err
 			}
 			s.log.Warn("restore from vm template failed; booting instead", "template", dir, "err", err)
-			s.coldBoot = "template restore failed: " + truncate(err.Error(), maxReasonDetail)
+			s.coldBoot = "template restore failed: " + truncate(strings.ReplaceAll(err.Error(), "\n", "; "), maxReasonDetail)
 			s.a.metrics.starts.WithLabelValues("restore_failed").Inc()
 			t.discard(dir, spec)
 		}
