@@ -66,6 +66,7 @@ func TestVMTemplates(t *testing.T) {
 	})
 
 	t.Run("a restarted node reuses its templates and a changed init rebuilds them", func(t *testing.T) {
+		e.waitTemplates(dir, 1) // rebuilt after the damage
 		meta := filepath.Join(dir, key, "template.json")
 		before := inode(t, meta)
 		e.p.StopAgent()

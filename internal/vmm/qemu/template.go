@@ -47,6 +47,10 @@ const (
 	restoreDeadline      = 30 * time.Second
 )
 
+// templateCgroupPrefix begins the cgroup name of a template VM (see
+// probeCgroup: its directory is ".probe-template-*").
+const templateCgroupPrefix = "probe-template-"
+
 // Files of a template directory.
 const (
 	templateState = "state"
