@@ -22,7 +22,9 @@ import (
 // new one. One instance per deployment keeps the machine's load small; the
 // driver's own test restores three VMs from one template.
 func TestVMTemplates(t *testing.T) {
-	e := startEnv(t, func(c *Config) { c.Templates = true })
+	// The start timeout of the other tests would be too short here: this
+	// test builds a template beside a booting instance on purpose.
+	e := startEnv(t, func(c *Config) { c.Templates = true; c.StartTimeout = time.Minute })
 	dir := filepath.Join(e.p.Nodes[0].StateDir(), "node", "templates")
 	key := e.waitTemplates(dir, 1)[0]
 	if err := cli.CreateProject(context.Background(), e.login, api.CreateProjectRequest{Name: "tmpl", MinInstancesPerRegion: 1}); err != nil {

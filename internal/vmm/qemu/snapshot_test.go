@@ -81,10 +81,7 @@ func restoreOne(ctx context.Context, t *testing.T, d *Driver, nsPath, tmpl strin
 	if err := g.c.Send(channel.Message{Kind: channel.KindConfig, Config: cfg}); err != nil {
 		t.Fatal(err)
 	}
-	for m := g.expect(ctx, t, inst, channel.KindListening); ; {
-		_ = m
-		break
-	}
+	g.expect(ctx, t, inst, channel.KindListening)
 	client := &http.Client{Transport: &http.Transport{DialContext: dialInNetNS(nsPath)}, Timeout: 2 * time.Second}
 	body := pollGet(ctx, t, client, fmt.Sprintf("http://10.251.%d.2:8080/", i))
 	t.Logf("vm %d: restore -> first response %v", i, time.Since(start))

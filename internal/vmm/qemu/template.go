@@ -41,9 +41,10 @@ const templateFormat = "qemu-template-1"
 // sets its own from the Config.
 const templateMAC = "52:54:00:00:00:01"
 
-// Deadlines of a template build and of a restore.
+// Deadlines of a template build and of a restore. A build runs in the
+// background at a low CPU weight, so on a busy host it may take minutes.
 const (
-	templateBootDeadline = 90 * time.Second
+	templateBootDeadline = 5 * time.Minute
 	restoreDeadline      = 30 * time.Second
 )
 
