@@ -105,13 +105,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // makeRootDisk builds an ext4 image holding the test app, a user database
 // and the directories an image has, with mkfs.ext4 -d (no mounting).
-func makeRootDisk(t *testing.T) string {
+func makeRootDisk(t testing.TB) string {
 	t.Helper()
 	return makeRootDiskWith(t, nil)
 }
 
 // makeRootDiskWith is makeRootDisk with extra files (path: content).
-func makeRootDiskWith(t *testing.T, extra map[string]string) string {
+func makeRootDiskWith(t testing.TB, extra map[string]string) string {
 	t.Helper()
 	root := t.TempDir()
 	files := map[string]string{

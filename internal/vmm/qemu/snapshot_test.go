@@ -143,7 +143,7 @@ func TestRestoreRefusesBadTemplates(t *testing.T) {
 
 // snapNetNS creates a network namespace with n taps zwsnap<i>, each with
 // host address 10.251.<i>.1/24, and returns its path.
-func snapNetNS(t *testing.T, n int) string {
+func snapNetNS(t testing.TB, n int) string {
 	t.Helper()
 	name := "zwsnap" + strconv.Itoa(os.Getpid())
 	run := func(args ...string) {
