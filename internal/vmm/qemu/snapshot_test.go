@@ -78,10 +78,14 @@ func restoreOne(ctx context.Context, t *testing.T, d *Driver, nsPath, tmpl strin
 	cfg.Hostname = fmt.Sprintf("snap-%d", i)
 	cfg.Env = []string{"PORT=8080", fmt.Sprintf("GREETING=instance %d", i)}
 	cfg.Network = channel.Network{Address: fmt.Sprintf("10.251.%d.2/24", i), Gateway: fmt.Sprintf("10.251.%d.1", i), MAC: snapMAC(i)}
+	sent := time.Now()
 	if err := g.c.Send(channel.Message{Kind: channel.KindConfig, Config: cfg}); err != nil {
 		t.Fatal(err)
 	}
-	g.expect(ctx, t, inst, channel.KindListening)
+	started := g.expect(ctx, t, inst, channel.KindStarted)
+	listening := g.expect(ctx, t, inst, channel.KindListening)
+	t.Logf("vm %d: restored in %v; config -> app started %v -> listening %v (guest uptime %d ms)", i,
+		sent.Sub(start), started.at.Sub(sent), listening.at.Sub(started.at), listening.UptimeMS)
 	client := &http.Client{Transport: &http.Transport{DialContext: dialInNetNS(nsPath)}, Timeout: 2 * time.Second}
 	body := pollGet(ctx, t, client, fmt.Sprintf("http://10.251.%d.2:8080/", i))
 	t.Logf("vm %d: restore -> first response %v", i, time.Since(start))
