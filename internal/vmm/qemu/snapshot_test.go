@@ -108,9 +108,9 @@ func snapMAC(i int) string { return fmt.Sprintf("52:54:00:5a:00:%02x", i+2) }
 
 // TestRestoreRefusesBadTemplates: a template of another key (stale) and
 // one whose state is damaged must fail the restore and leave no VM, so
-// that the caller can boot instead.
+// that the caller can boot instead, which must then work.
 func TestRestoreRefusesBadTemplates(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	d := newDriver(t, t.TempDir())
 	nsPath := snapNetNS(t, 1)
@@ -142,6 +142,22 @@ func TestRestoreRefusesBadTemplates(t *testing.T) {
 				t.Errorf("a vm was left behind: %v", err)
 			}
 		})
+	}
+	// What the node does next: boot the same VM, same disk and tap.
+	inst, err := d.Start(ctx, spec)
+	if err != nil {
+		t.Fatalf("boot after a failed restore: %v", err)
+	}
+	defer d.Destroy(context.Background(), inst.ID)
+	g := dialGuest(ctx, t, inst)
+	cfg := withPort(baseConfig("/app", "serve"), 8080)
+	cfg.Network = channel.Network{Address: "10.251.0.2/24", Gateway: "10.251.0.1", MAC: snapMAC(0)}
+	if err := g.c.Send(channel.Message{Kind: channel.KindConfig, Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{DialContext: dialInNetNS(nsPath)}, Timeout: 2 * time.Second}
+	if body := pollGet(ctx, t, client, "http://10.251.0.2:8080/"); body != "hello from vm-test\n" {
+		t.Errorf("booted vm answered %q", body)
 	}
 }
 
