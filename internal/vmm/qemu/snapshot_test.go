@@ -184,3 +184,42 @@ func snapNetNS(t testing.TB, n int) string {
 	}
 	return "/run/netns/" + name
 }
+
+// TestTemplateKeyFollowsInputs: the key changes with the initramfs's
+// contents (a new guest init), the kernel's and the shape, and with
+// nothing else, so that a node reuses its templates until one of them
+// changes. No VM: the accelerator is given.
+func TestTemplateKeyFollowsInputs(t *testing.T) {
+	dir := t.TempDir()
+	d, err := New(Config{StateDir: filepath.Join(dir, "state"), Accel: "tcg", CgroupParent: testCgroupParent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernel, initrd := filepath.Join(dir, "vmlinux"), filepath.Join(dir, "initrd")
+	os.WriteFile(kernel, []byte("kernel"), 0o644)
+	os.WriteFile(initrd, []byte("init v1"), 0o644)
+	spec := vmm.Spec{Kernel: kernel, Initrd: initrd, MemoryMiB: 256, VCPUs: 1}
+	key := func(s vmm.Spec) string {
+		t.Helper()
+		k, err := d.TemplateKey(context.Background(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	base := key(spec)
+	other := spec
+	other.ID, other.RootDisk, other.Network = "x", "/disk", vmm.NetworkSpec{TapName: "tap", MAC: snapMAC(1)}
+	if key(other) != base {
+		t.Error("the key depends on an instance's id, disk or network")
+	}
+	bigger := spec
+	bigger.MemoryMiB = 512
+	if key(bigger) == base {
+		t.Error("the key ignores the memory size")
+	}
+	os.WriteFile(initrd, []byte("init v2.0"), 0o644)
+	if key(spec) == base {
+		t.Error("the key ignores a new guest init")
+	}
+}
