@@ -17,7 +17,7 @@ const maxReasonDetail = 300
 // and followed by a boot: a bad template must never block a deploy. The
 // template is then removed and built again.
 func (s *supervisor) startVM(ctx context.Context, spec vmm.Spec, timings map[string]time.Duration) (*vmm.Instance, error) {
-	s.coldBoot = ""
+	s.coldBoot, s.rebuild = "", nil
 	if t := s.a.templates; t != nil {
 		if dir := t.lookup(ctx, spec); dir != "" {
 			start := time.Now()
@@ -33,7 +33,8 @@ func (s *supervisor) startVM(ctx context.Context, spec vmm.Spec, timings map[str
 			s.log.Warn("restore from vm template failed; booting instead", "template", dir, "err", err)
 			s.coldBoot = "template restore failed: " + truncate(strings.ReplaceAll(err.Error(), "\n", "; "), maxReasonDetail)
 			s.a.metrics.starts.WithLabelValues("restore_failed").Inc()
-			t.discard(dir, spec)
+			t.discard(dir)
+			s.rebuild = &spec
 		}
 	}
 	vm, err := s.a.cfg.Driver.Start(ctx, spec)
@@ -61,4 +62,13 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// rebuildTemplate has the template that failed this instance built again,
+// now that the instance no longer needs the CPU to boot.
+func (s *supervisor) rebuildTemplate() {
+	if s.rebuild != nil && s.a.templates != nil {
+		s.a.templates.prepare(*s.rebuild)
+	}
+	s.rebuild = nil
 }

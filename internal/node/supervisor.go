@@ -44,8 +44,10 @@ type supervisor struct {
 	done     chan struct{}
 
 	// coldBoot says why the VM booted although a template existed ("":
-	// it did not, or it was restored), for the instance's reason.
+	// it did not, or it was restored), for the instance's reason; rebuild
+	// is the shape whose template then failed, built again once healthy.
 	coldBoot string
+	rebuild  *vmm.Spec
 
 	// vmStarted is when the VMM was started and helloUptime the guest's
 	// uptime when its init said hello, for boot timings.
@@ -229,6 +231,7 @@ func (s *supervisor) runOnce() error {
 		s.a.metrics.boot.Observe(time.Since(s.vmStarted).Seconds())
 	}
 	s.log.Info("instance healthy", "address", s.rec.Address, "timings", timings)
+	s.rebuildTemplate()
 	s.report(api.InstanceReport{State: api.InstanceHealthy, Reason: s.bootReason(""), Timings: timings})
 	return s.watch(ctx, exited, timings)
 }

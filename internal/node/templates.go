@@ -17,7 +17,8 @@ import (
 // TemplateKey hashes them). A template is built in the background: at agent
 // start for the default shape, and when an instance of a shape without one
 // starts (that instance boots). Each is built once however many instances
-// ask, and one that fails to restore is removed and built again.
+// ask, and one that fails to restore is removed and built again once the
+// instance that booted instead is healthy.
 type templates struct {
 	dir  string
 	snap vmm.Snapshotter
@@ -118,13 +119,14 @@ func (t *templates) build(shape vmm.Spec) {
 	}
 }
 
-// discard removes a template that failed to restore and has it built
-// again: a damaged file must not make every later instance boot slowly.
-func (t *templates) discard(dir string, spec vmm.Spec) {
+// discard removes a template that failed to restore. The caller has it
+// built again (prepare) once the instance that booted instead is up, so
+// that the build does not compete with that boot: a damaged file must not
+// make every later instance boot slowly.
+func (t *templates) discard(dir string) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.log.Warn("remove vm template", "template", filepath.Base(dir), "err", err)
 	}
-	t.prepare(spec)
 }
 
 // wait waits for the builds in progress (they end with the agent's context).
