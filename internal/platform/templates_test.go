@@ -54,7 +54,7 @@ func TestVMTemplates(t *testing.T) {
 		if _, ok := in.BootTimings["template_restore"]; ok {
 			t.Errorf("instance claims a restore: %v", in.BootTimings)
 		}
-		e.eventually("the template rebuilt", 3*time.Minute, func() (bool, string) {
+		e.eventually("the template rebuilt", 6*time.Minute, func() (bool, string) {
 			b := make([]byte, 4)
 			f, err := os.Open(state)
 			if err != nil {
@@ -145,7 +145,9 @@ func (e *env) deployOne(t *testing.T, project, ref string) api.Instance {
 func (e *env) waitTemplates(dir string, n int) []string {
 	e.t.Helper()
 	var keys []string
-	e.eventually("vm templates", 3*time.Minute, func() (bool, string) {
+	// Up to the driver's own deadline for a build: a template is built at
+	// a low CPU weight, which on a busy machine means minutes.
+	e.eventually("vm templates", 6*time.Minute, func() (bool, string) {
 		keys = nil
 		entries, _ := os.ReadDir(dir)
 		for _, en := range entries {

@@ -35,7 +35,7 @@ type Limits struct {
 	CPUs int
 	// Pids caps processes and threads.
 	Pids int
-	// Background weighs the group at a tenth of a CPU's share, for work
+	// Background weighs the group at half of one CPU's share, for work
 	// that must not slow the others (building a VM template).
 	Background bool
 }
@@ -43,7 +43,7 @@ type Limits struct {
 // weight is the group's cpu.weight (cgroup v2; cpu.shares is ~10x it).
 func (l Limits) weight() int {
 	if l.Background {
-		return 10
+		return 50
 	}
 	return min(100*l.CPUs, 10000)
 }
