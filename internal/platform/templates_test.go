@@ -145,8 +145,8 @@ func (e *env) deployOne(t *testing.T, project, ref string) api.Instance {
 func (e *env) waitTemplates(dir string, n int) []string {
 	e.t.Helper()
 	var keys []string
-	// Up to the driver's own deadline for a build: a template is built at
-	// a low CPU weight, which on a busy machine means minutes.
+	// Up to the driver's own deadline for a build: on a busy machine a
+	// template VM's boot can take minutes.
 	e.eventually("vm templates", 6*time.Minute, func() (bool, string) {
 		keys = nil
 		entries, _ := os.ReadDir(dir)

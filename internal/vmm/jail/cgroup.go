@@ -35,17 +35,6 @@ type Limits struct {
 	CPUs int
 	// Pids caps processes and threads.
 	Pids int
-	// Background weighs the group at half of one CPU's share, for work
-	// that must not slow the others (building a VM template).
-	Background bool
-}
-
-// weight is the group's cpu.weight (cgroup v2; cpu.shares is ~10x it).
-func (l Limits) weight() int {
-	if l.Background {
-		return 50
-	}
-	return min(100*l.CPUs, 10000)
 }
 
 // Cgroups creates, and removes, one cgroup per jailed program under a
@@ -140,7 +129,7 @@ func (c *Cgroups) limit(dirs []string, l Limits) error {
 			[2]string{filepath.Join(d, "memory.max"), strconv.FormatInt(l.MemoryBytes, 10)},
 			[2]string{filepath.Join(d, "pids.max"), strconv.Itoa(l.Pids)},
 			[2]string{filepath.Join(d, "cpu.max"), quota + " " + strconv.Itoa(cpuPeriod)},
-			[2]string{filepath.Join(d, "cpu.weight"), strconv.Itoa(l.weight())},
+			[2]string{filepath.Join(d, "cpu.weight"), strconv.Itoa(min(100*l.CPUs, 10000))},
 		)
 	}
 	mem, cpu, pids := dirs[0], dirs[1], dirs[2] // order of v1Controllers
@@ -149,7 +138,7 @@ func (c *Cgroups) limit(dirs []string, l Limits) error {
 		[2]string{filepath.Join(pids, "pids.max"), strconv.Itoa(l.Pids)},
 		[2]string{filepath.Join(cpu, "cpu.cfs_period_us"), strconv.Itoa(cpuPeriod)},
 		[2]string{filepath.Join(cpu, "cpu.cfs_quota_us"), quota},
-		[2]string{filepath.Join(cpu, "cpu.shares"), strconv.Itoa(l.weight() * 1024 / 100)},
+		[2]string{filepath.Join(cpu, "cpu.shares"), strconv.Itoa(1024 * l.CPUs)},
 	)
 }
 

@@ -73,8 +73,6 @@ func (d *Driver) jailed(spec vmm.Spec, p paths, accel string, uid int, cgroup st
 		MemoryBytes: int64(spec.MemoryMiB+qemuOverheadMiB) << 20,
 		CPUs:        spec.VCPUs,
 		Pids:        qemuThreads + spec.VCPUs,
-		// A template is built ahead of need: instances boot first.
-		Background: strings.HasPrefix(cgroup, templateCgroupPrefix),
 	})
 	if err != nil {
 		return nil, err

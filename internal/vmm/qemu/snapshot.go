@@ -58,7 +58,7 @@ func (d *Driver) BuildTemplate(ctx context.Context, spec vmm.Spec, dir string) e
 func (d *Driver) saveTemplate(ctx context.Context, spec vmm.Spec, accel, path string) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, templateBootDeadline)
 	defer cancel()
-	vmdir, err := os.MkdirTemp(d.cfg.StateDir, ".probe-template-") // cgroup: templateCgroupPrefix
+	vmdir, err := os.MkdirTemp(d.cfg.StateDir, ".probe-template-")
 	if err != nil {
 		return 0, err
 	}

@@ -42,15 +42,11 @@ const templateFormat = "qemu-template-1"
 const templateMAC = "52:54:00:00:00:01"
 
 // Deadlines of a template build and of a restore. A build runs in the
-// background at a low CPU weight, so on a busy host it may take minutes.
+// background, so on a busy host it may take minutes.
 const (
 	templateBootDeadline = 5 * time.Minute
 	restoreDeadline      = 30 * time.Second
 )
-
-// templateCgroupPrefix begins the cgroup name of a template VM (see
-// probeCgroup: its directory is ".probe-template-*").
-const templateCgroupPrefix = "probe-template-"
 
 // Files of a template directory.
 const (
