@@ -221,6 +221,7 @@ func nodeCmd() *cobra.Command {
 	var imageCacheMiB int64
 	var allowVMs []string
 	var capacity node.Capacity
+	var templates bool
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a node agent: runs instances as microVMs (root)",
@@ -261,6 +262,7 @@ again with the credential kept in --state-dir.`,
 				OperatorURL: operatorURL, JoinToken: join, Region: region, Capacity: capacity, StateDir: filepath.Join(stateDir, "node"),
 				TunnelListener: ln, TunnelAddr: tunnelAddr, Driver: deps.Driver, Kernel: deps.Kernel.Vmlinux,
 				Initrd: deps.Kernel.Initrd, Network: deps.Network, Images: deps.Images, Log: log, Metrics: metrics,
+				Templates: templates,
 			})
 			if err != nil {
 				return err
@@ -285,6 +287,7 @@ again with the credential kept in --state-dir.`,
 	f.StringVar(&kernelCache, "kernel-cache", guestkernel.DefaultCacheDir, "guest kernel cache")
 	f.Int64Var(&imageCacheMiB, "image-cache-mib", platform.DefaultImageCache>>20, "size of the root disk cache; least recently used disks no instance runs on are evicted past it")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
+	f.BoolVar(&templates, "vm-templates", true, "start instances by restoring a VM template saved before the guest mounts its disk (one per VM size, kept under --state-dir/node/templates); false boots every VM")
 	return cmd
 }
 

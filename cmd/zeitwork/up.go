@@ -63,6 +63,7 @@ disk and database process it started.`,
 	f.StringVar(&cfg.AppsDomain, "apps-domain", "localhost", "domain apps are served under")
 	f.StringVar(&cfg.Accel, "accel", "auto", "VM acceleration: auto (probe), kvm or tcg")
 	f.StringSliceVar(&cfg.AllowedRegistries, "allow-registry", nil, "host:port of a registry on a loopback, private or link-local address that deployments may pull from (repeatable; refused otherwise)")
+	f.BoolVar(&cfg.Templates, "vm-templates", true, "start instances by restoring a VM template saved before the guest mounts its disk; false boots every VM")
 	f.BoolVar(&noSample, "no-sample", false, "do not deploy the sample app")
 	f.BoolVar(&noBuilds, "no-builds", false, "do not build Dockerfiles (zeitwork deploy DIR, git push); images only")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log what every role does")

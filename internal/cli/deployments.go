@@ -103,6 +103,9 @@ func deploymentsCmd() *cobra.Command {
 				if ms, ok := in.BootTimings["vm_to_healthy"]; ok {
 					boot = fmt.Sprintf("%.1fs", ms/1000)
 				}
+				if _, ok := in.BootTimings["template_restore"]; ok {
+					boot += " (restored)" // from a VM template, not booted
+				}
 				rows = append(rows, []string{in.ID[:8], in.Region, node, in.State, in.Desired, in.Address,
 					fmt.Sprint(in.Restarts), boot, in.Reason})
 			}

@@ -24,6 +24,11 @@ type controlPort struct {
 	r  *channel.Conn
 }
 
+// eofBackoff is how long the reader waits after an EOF. Short because a VM
+// restored from a template sees the host disconnected until its agent
+// connects, and the Config must be read as soon as it arrives.
+const eofBackoff = 10 * time.Millisecond
+
 func openControl(path string) (*controlPort, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -49,7 +54,7 @@ func (c *controlPort) receive() (channel.Message, error) {
 		if !errors.Is(err, io.EOF) {
 			return channel.Message{}, err
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(eofBackoff)
 		c.r = channel.NewConn(c.f)
 	}
 }

@@ -49,7 +49,7 @@ func boot(ctlOut **controlPort) (int, error) {
 		return 0, err
 	}
 	st := stages{start: uptimeMS()} // needs /proc
-	if err := loadModules(ModulesDir, ModulesOrderFile); err != nil {
+	if err := loadModules(ModulesDir, ModulesOrderFile, bootModule); err != nil {
 		return 0, err
 	}
 	st.mark("modules")
@@ -84,12 +84,17 @@ func boot(ctlOut **controlPort) (int, error) {
 }
 
 // setup applies the Config: clock, entropy, root disk, network, hostname,
-// user; it returns the app ready to run.
+// user; it returns the app ready to run. Everything that makes an instance
+// itself happens here, after the Config, because the VM may be a copy of a
+// template saved while it waited for it (see package vmm's Snapshotter).
 func setup(cfg *channel.Config, logPort string, st *stages) (*app, error) {
 	if err := setClock(cfg.Time); err != nil {
 		return nil, err
 	}
 	if err := addEntropy(cfg.Entropy); err != nil {
+		return nil, err
+	}
+	if err := loadModules(ModulesDir, ModulesOrderFile, configModule); err != nil {
 		return nil, err
 	}
 	if cfg.RootDevice == "" {
@@ -162,8 +167,13 @@ func setClock(t time.Time) error {
 	return nil
 }
 
-// addEntropy credits the host's random bytes to the kernel's pool, so that
-// the app's first getrandom does not block and two VMs do not start alike.
+// addEntropy credits the host's random bytes to the kernel's pool and
+// reseeds the kernel's random number generator from it at once, so that
+// the app's first getrandom does not block and two VMs restored from one
+// template, whose generators were identical, part before the app runs.
+// Without the reseed a restored kernel would keep the template's key until
+// its next scheduled reseed (up to a minute). The kernel's TCP secrets are
+// drawn on first use, after this: the template never opened a connection.
 func addEntropy(seed []byte) error {
 	if len(seed) == 0 {
 		return nil
@@ -181,6 +191,9 @@ func addEntropy(seed []byte) error {
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.RNDADDENTROPY, uintptr(unsafe.Pointer(&buf[0])))
 	if errno != 0 {
 		return fmt.Errorf("add entropy: %w", errno)
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.RNDRESEEDCRNG, 0); errno != 0 {
+		return fmt.Errorf("reseed crng: %w", errno)
 	}
 	return nil
 }

@@ -27,9 +27,17 @@ func parseOrder(data string) ([]string, error) {
 	return out, nil
 }
 
+// deferredModules are loaded only once the Config has arrived, not at
+// boot: a VM template is saved while the init waits for its Config, and a
+// block driver bound before that would keep the template's disk size for
+// every instance restored from it. Bound after the Config, it reads the
+// instance's own disk.
+var deferredModules = map[string]bool{"virtio_blk.ko": true}
+
 // loadModules inserts the modules of the initramfs in the order the builder
-// wrote. A module that is already loaded (or built in) is fine.
-func loadModules(dir, orderFile string) error {
+// wrote, those for which load(name) is true. A module that is already
+// loaded (or built in) is fine.
+func loadModules(dir, orderFile string, load func(name string) bool) error {
 	data, err := os.ReadFile(orderFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // a kernel with everything built in
@@ -42,6 +50,9 @@ func loadModules(dir, orderFile string) error {
 		return fmt.Errorf("load modules: %w", err)
 	}
 	for _, n := range names {
+		if !load(n) {
+			continue
+		}
 		if err := loadModule(filepath.Join(dir, n)); err != nil {
 			return err
 		}
@@ -61,3 +72,7 @@ func loadModule(path string) error {
 	}
 	return nil
 }
+
+// bootModule and configModule split the modules between boot and Config.
+func bootModule(name string) bool   { return !deferredModules[name] }
+func configModule(name string) bool { return deferredModules[name] }

@@ -34,6 +34,16 @@ func configureNetwork(cfg channel.Network) error {
 	if err != nil {
 		return fmt.Errorf("network: address %q: %w", cfg.Address, err)
 	}
+	if cfg.MAC != "" {
+		// A VM restored from a template starts with the template's address.
+		mac, err := net.ParseMAC(cfg.MAC)
+		if err != nil {
+			return fmt.Errorf("network: mac %q: %w", cfg.MAC, err)
+		}
+		if err := netlink.LinkSetHardwareAddr(eth, mac); err != nil {
+			return fmt.Errorf("network: eth0 mac %s: %w", cfg.MAC, err)
+		}
+	}
 	if cfg.MTU > 0 {
 		if err := netlink.LinkSetMTU(eth, cfg.MTU); err != nil {
 			return fmt.Errorf("network: eth0 mtu %d: %w", cfg.MTU, err)

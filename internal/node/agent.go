@@ -62,6 +62,10 @@ type Config struct {
 	// LogLimits bound each instance's log files and shipping.
 	LogLimits LogLimits
 	Log       *slog.Logger
+	// Templates turns on VM templates (when the driver is a
+	// vmm.Snapshotter): instances are restored from a VM saved before it
+	// mounted a root disk instead of booting (see templates.go).
+	Templates bool
 	// Metrics receives the agent's Prometheus metrics (README.md,
 	// "Metrics"); nil means none. Agents sharing a registry need a
 	// distinguishing label (prometheus.WrapRegistererWith).
@@ -91,6 +95,8 @@ type Agent struct {
 	// registry only, through the egress address checks.
 	egress   *image.Egress
 	nodeAuth authn.Authenticator
+	// templates is nil without Config.Templates or a Snapshotter driver.
+	templates *templates
 }
 
 // New checks the configuration and prepares the state directory.
@@ -248,8 +254,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
+	if a.cfg.Templates { // before any supervisor runs: they read it unlocked
+		a.templates = newTemplates(ctx, a.cfg.StateDir, a.cfg.Driver, a.log)
+	}
 	if err := a.adopt(ctx); err != nil {
 		return err
+	}
+	if a.templates != nil {
+		defer a.templates.wait()
+		a.templates.prepare(vmm.Spec{Kernel: a.cfg.Kernel, Initrd: a.cfg.Initrd, MemoryMiB: defaultMemoryMiB, VCPUs: defaultVCPUs})
 	}
 	var wg sync.WaitGroup
 	wg.Add(3)

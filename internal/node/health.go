@@ -108,7 +108,7 @@ func (s *supervisor) watch(ctx context.Context, exited <-chan vmm.ExitStatus, ti
 			// timing is worth one report.
 			_, had := timings["init_to_listening"]
 			if s.noteUptime(m, timings) && !had {
-				s.report(api.InstanceReport{State: api.InstanceHealthy, Timings: timings})
+				s.report(api.InstanceReport{State: api.InstanceHealthy, Reason: s.bootReason(""), Timings: timings})
 			}
 		case <-t.C:
 			if err := s.probe(ctx); err != nil {

@@ -17,6 +17,7 @@ type metrics struct {
 	boot         prometheus.Histogram
 	imagePrepare prometheus.Histogram
 	logsDropped  *prometheus.CounterVec
+	starts       *prometheus.CounterVec
 }
 
 // newMetrics creates the agent's metrics; Run registers them.
@@ -44,6 +45,10 @@ func newMetrics() *metrics {
 			Name: "zeitwork_node_log_lines_dropped_total",
 			Help: "App output not shipped: lines over an instance's rate limit, too long or queued while the operator was unreachable, and bytes skipped when a log file hit its cap.",
 		}, []string{"reason"}),
+		starts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zeitwork_node_vm_starts_total",
+			Help: "VMs started, by how: restore (from a VM template), boot, and restore_failed (a template failed; the VM then booted).",
+		}, []string{"how"}),
 	}
 }
 
@@ -60,7 +65,7 @@ func (a *Agent) registerMetrics(reg prometheus.Registerer) (unregister func(), e
 		}
 	}
 	m := a.metrics
-	for _, c := range []prometheus.Collector{m.failures, m.restarts, m.boot, m.imagePrepare, m.logsDropped, newStateCollector(a)} {
+	for _, c := range []prometheus.Collector{m.failures, m.restarts, m.boot, m.imagePrepare, m.logsDropped, m.starts, newStateCollector(a)} {
 		if err := reg.Register(c); err != nil {
 			unregister()
 			return nil, fmt.Errorf("register metrics: %w", err)

@@ -43,6 +43,12 @@ type supervisor struct {
 	stopOnce sync.Once
 	done     chan struct{}
 
+	// coldBoot says why the VM booted although a template existed ("":
+	// it did not, or it was restored), for the instance's reason; rebuild
+	// is the shape whose template then failed, built again once healthy.
+	coldBoot string
+	rebuild  *vmm.Spec
+
 	// vmStarted is when the VMM was started and helloUptime the guest's
 	// uptime when its init said hello, for boot timings.
 	vmStarted   time.Time
@@ -225,7 +231,8 @@ func (s *supervisor) runOnce() error {
 		s.a.metrics.boot.Observe(time.Since(s.vmStarted).Seconds())
 	}
 	s.log.Info("instance healthy", "address", s.rec.Address, "timings", timings)
-	s.report(api.InstanceReport{State: api.InstanceHealthy, Timings: timings})
+	s.rebuildTemplate()
+	s.report(api.InstanceReport{State: api.InstanceHealthy, Reason: s.bootReason(""), Timings: timings})
 	return s.watch(ctx, exited, timings)
 }
 
@@ -275,18 +282,19 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 	cfg.Network = channel.Network{
 		Address: s.tap.Address.String(), Gateway: s.tap.Gateway.String(), DNS: s.a.cfg.Network.DNS(),
 	}
+	cfg.Network.MAC = s.tap.MAC
 	cfg.Hostname = d.Project + "-" + d.ID[:8]
 	t2 := time.Now()
-	vm, err := s.a.cfg.Driver.Start(ctx, vmm.Spec{
+	vm, err := s.startVM(ctx, vmm.Spec{
 		ID: d.ID, Kernel: s.a.cfg.Kernel, Initrd: s.a.cfg.Initrd, RootDisk: s.rec.Disk,
 		MemoryMiB: max(d.MemoryMiB, 128), VCPUs: max(d.VCPUs, 1),
 		Network: vmm.NetworkSpec{TapName: s.tap.Name, MAC: s.tap.MAC, NetNS: s.tap.NetNS},
-	})
+	}, timings)
 	if err != nil {
 		return &failure{reason: fmt.Sprintf("start vm: %v", err)}
 	}
 	s.vm = vm
-	s.report(api.InstanceReport{State: api.InstanceStarting, Reason: "booting"})
+	s.report(api.InstanceReport{State: api.InstanceStarting, Reason: s.bootReason("booting")})
 	if err := s.connect(ctx); err != nil {
 		return err
 	}

@@ -43,10 +43,11 @@ func (fakeImages) Hold(string) func() { return func() {} }
 type fakeNetwork struct {
 	mu      sync.Mutex
 	deleted int
+	mac     string
 }
 
-func (*fakeNetwork) CreateTap(string, netip.Addr) (*network.Tap, error) {
-	return &network.Tap{Name: "tap", Address: netip.MustParsePrefix("127.0.0.1/8"), Gateway: netip.MustParseAddr("127.0.0.1")}, nil
+func (n *fakeNetwork) CreateTap(string, netip.Addr) (*network.Tap, error) {
+	return &network.Tap{Name: "tap", MAC: n.mac, Address: netip.MustParsePrefix("127.0.0.1/8"), Gateway: netip.MustParseAddr("127.0.0.1")}, nil
 }
 
 func (n *fakeNetwork) DeleteTap(string, netip.Addr) error {

@@ -74,6 +74,10 @@ type Config struct {
 	LogLimits     node.LogLimits
 	DeployTimeout time.Duration
 	Heartbeat     time.Duration
+	// Templates makes the nodes restore instances from VM templates
+	// (node.Config.Templates); off by default in tests, whose nodes would
+	// otherwise each boot a template VM at start.
+	Templates bool
 	// MetricsListen serves every role's Prometheus metrics at /metrics on
 	// a listener of its own; empty means no metrics.
 	MetricsListen string

@@ -67,10 +67,12 @@ type Config struct {
 
 // Network configures the guest's eth0.
 type Network struct {
-	Address string   `json:"address"` // CIDR, e.g. "10.213.0.5/24"
-	Gateway string   `json:"gateway"`
-	MTU     int      `json:"mtu,omitempty"`
-	DNS     []string `json:"dns,omitempty"`
+	Address string `json:"address"` // CIDR, e.g. "10.213.0.5/24"
+	Gateway string `json:"gateway"`
+	// MAC is eth0's hardware address; empty keeps the one the VMM gave.
+	MAC string   `json:"mac,omitempty"`
+	MTU int      `json:"mtu,omitempty"`
+	DNS []string `json:"dns,omitempty"`
 }
 
 // LogLine is one line of app output on the log port.

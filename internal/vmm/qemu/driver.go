@@ -54,6 +54,8 @@ type Driver struct {
 	// sockRoot names StateDir in socket paths (see socketRoot).
 	sockRoot string
 	cgroups  *jail.Cgroups
+	// digests caches file hashes for TemplateKey.
+	digests fileDigests
 
 	mu    sync.Mutex
 	accel string
@@ -143,6 +145,11 @@ func (d *Driver) Accel() string {
 // Start implements vmm.Driver. It returns once QEMU answers on its QMP
 // socket, so QEMU's argument and device errors come back here.
 func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (*vmm.Instance, error) {
+	return d.start(ctx, spec, launchMode{})
+}
+
+// start boots spec's VM, or restores it when mode has a template's state.
+func (d *Driver) start(ctx context.Context, spec vmm.Spec, mode launchMode) (*vmm.Instance, error) {
 	if err := validate(spec); err != nil {
 		return nil, err
 	}
@@ -164,7 +171,7 @@ func (d *Driver) Start(ctx context.Context, spec vmm.Spec) (*vmm.Instance, error
 	d.vms[spec.ID] = v // reserve the id and the uid
 	d.mu.Unlock()
 
-	inst, err := d.launch(ctx, spec, accel, v)
+	inst, err := d.launch(ctx, spec, accel, v, mode)
 	if err != nil {
 		d.mu.Lock()
 		delete(d.vms, spec.ID)
@@ -188,7 +195,7 @@ func validate(spec vmm.Spec) error {
 }
 
 // launch prepares the state directory and runs QEMU.
-func (d *Driver) launch(ctx context.Context, spec vmm.Spec, accel string, v *vm) (*vmm.Instance, error) {
+func (d *Driver) launch(ctx context.Context, spec vmm.Spec, accel string, v *vm, mode launchMode) (*vmm.Instance, error) {
 	if err := os.RemoveAll(v.dir); err != nil { // leftovers of a stopped VM
 		return nil, err
 	}
@@ -196,7 +203,7 @@ func (d *Driver) launch(ctx context.Context, spec vmm.Spec, accel string, v *vm)
 		return nil, err
 	}
 	p := vmPaths(d.sockRoot, v.dir)
-	cmd, err := d.command(spec, p, accel, v.uid, cgroupName(spec.ID))
+	cmd, err := d.command(spec, p, accel, v.uid, cgroupName(spec.ID), mode)
 	if err != nil {
 		d.release(spec.ID)
 		os.RemoveAll(v.dir)
@@ -235,8 +242,8 @@ func (d *Driver) launch(ctx context.Context, spec vmm.Spec, accel string, v *vm)
 // command builds the QEMU process: jailed (see jail.go) as uid in the
 // cgroup named cgroup, its own session so that it outlives the agent,
 // stdio on a file, the sockets and the tap passed as descriptors.
-func (d *Driver) command(spec vmm.Spec, p paths, accel string, uid int, cgroup string) (cmd *exec.Cmd, err error) {
-	var files []*os.File // fds 3 (control), 4 (QMP) and 5 (tap)
+func (d *Driver) command(spec vmm.Spec, p paths, accel string, uid int, cgroup string, mode launchMode) (cmd *exec.Cmd, err error) {
+	var files []*os.File // fds 3 (control), 4 (QMP), 5 (tap), then the template's state
 	defer func() {
 		if err != nil {
 			for _, f := range files {
@@ -258,12 +265,25 @@ func (d *Driver) command(spec vmm.Spec, p paths, accel string, uid int, cgroup s
 		}
 		files = append(files, tap)
 	}
+	var modeArgs []string
+	if mode.incoming != nil {
+		// QEMU's copy: closing it after the start must not close the caller's.
+		dup, err := dupFile(mode.incoming)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, dup)
+	}
+	if mode.incoming != nil || mode.template {
+		modeArgs = mode.args(fdControl + len(files) - 1)
+	}
 	stderr, err := os.OpenFile(p.stderr, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	files = append(files, stderr)
 	argv := append([]string{d.cfg.QEMUPath}, qemuArgs(spec, p, accel, cmdline(accel, d.tscKHz, spec.KernelArgs))...)
+	argv = append(argv, modeArgs...)
 	js, err := d.jailed(spec, p, accel, uid, cgroup, argv)
 	if err != nil {
 		return nil, err
@@ -346,4 +366,7 @@ func stderrTail(path string) string {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
-var _ vmm.Driver = (*Driver)(nil)
+var (
+	_ vmm.Driver      = (*Driver)(nil)
+	_ vmm.Snapshotter = (*Driver)(nil)
+)

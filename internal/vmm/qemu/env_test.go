@@ -105,12 +105,21 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // makeRootDisk builds an ext4 image holding the test app, a user database
 // and the directories an image has, with mkfs.ext4 -d (no mounting).
-func makeRootDisk(t *testing.T) string {
+func makeRootDisk(t testing.TB) string {
+	t.Helper()
+	return makeRootDiskWith(t, nil)
+}
+
+// makeRootDiskWith is makeRootDisk with extra files (path: content).
+func makeRootDiskWith(t testing.TB, extra map[string]string) string {
 	t.Helper()
 	root := t.TempDir()
 	files := map[string]string{
 		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/false\n",
 		"etc/group":  "root:x:0:\napp:x:1000:\nextra:x:2000:app\n",
+	}
+	for k, v := range extra {
+		files[k] = v
 	}
 	for _, d := range []string{"etc", "home/app", "tmp", "proc", "sys", "dev"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {

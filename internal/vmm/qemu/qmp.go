@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // qmpConn is a minimal QMP client: the greeting, capability negotiation and
@@ -61,6 +65,56 @@ func (q *qmpConn) execute(cmd string) error {
 		}
 		if e, ok := m["error"]; ok {
 			return fmt.Errorf("qmp %s: %s", cmd, e)
+		}
+		if _, ok := m["return"]; ok {
+			return nil
+		}
+	}
+}
+
+// call runs a command with arguments (nil for none) and returns its
+// return value.
+func (q *qmpConn) call(cmd string, args any) (json.RawMessage, error) {
+	req := map[string]any{"execute": cmd}
+	if args != nil {
+		req["arguments"] = args
+	}
+	b, _ := json.Marshal(req)
+	if _, err := q.c.Write(append(b, '\n')); err != nil {
+		return nil, fmt.Errorf("qmp %s: %w", cmd, err)
+	}
+	for {
+		m, err := q.read()
+		if err != nil {
+			return nil, fmt.Errorf("qmp %s: %w", cmd, err)
+		}
+		if e, ok := m["error"]; ok {
+			return nil, fmt.Errorf("qmp %s: %s", cmd, e)
+		}
+		if r, ok := m["return"]; ok {
+			return r, nil
+		}
+	}
+}
+
+// sendFD hands QEMU a descriptor under name (QMP getfd, the descriptor as
+// SCM_RIGHTS on the command's message).
+func (q *qmpConn) sendFD(name string, f *os.File) error {
+	uc, ok := q.c.(*net.UnixConn)
+	if !ok {
+		return errors.New("qmp getfd: not a unix socket")
+	}
+	b, _ := json.Marshal(map[string]any{"execute": "getfd", "arguments": map[string]string{"fdname": name}})
+	if _, _, err := uc.WriteMsgUnix(append(b, '\n'), unix.UnixRights(int(f.Fd())), nil); err != nil {
+		return fmt.Errorf("qmp getfd: %w", err)
+	}
+	for {
+		m, err := q.read()
+		if err != nil {
+			return fmt.Errorf("qmp getfd: %w", err)
+		}
+		if e, ok := m["error"]; ok {
+			return fmt.Errorf("qmp getfd: %s", e)
 		}
 		if _, ok := m["return"]; ok {
 			return nil

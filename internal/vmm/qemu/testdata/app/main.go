@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -26,6 +28,8 @@ func main() {
 		report()
 	case "serve":
 		serve()
+	case "identity":
+		identity()
 	case "spawn-orphan":
 		spawnOrphan()
 	case "orphan":
@@ -64,6 +68,28 @@ func serve() {
 	}()
 	fmt.Println("listening on", srv.Addr)
 	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// identity answers HTTP with what makes this VM itself: hostname, MAC,
+// 16 bytes from getrandom drawn at start, the clock, an env var and the
+// marker file of its root disk.
+func identity() {
+	host, _ := os.Hostname()
+	mac, _ := os.ReadFile("/sys/class/net/eth0/address")
+	marker, _ := os.ReadFile("/marker")
+	random := make([]byte, 16)
+	if _, err := unix.Getrandom(random, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "getrandom:", err)
+		os.Exit(1)
+	}
+	srv := &http.Server{Addr: ":" + os.Getenv("PORT"), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hostname=%s\nmac=%s\nrandom=%x\nunixtime=%d\ngreeting=%s\nmarker=%s\n",
+			host, strings.TrimSpace(string(mac)), random, time.Now().Unix(), os.Getenv("GREETING"), strings.TrimSpace(string(marker)))
+	})}
+	if err := srv.ListenAndServe(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

@@ -1,0 +1,183 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/guest/channel"
+	"github.com/zeitwork/zeitwork/internal/vmm"
+	"github.com/zeitwork/zeitwork/internal/vmm/vmmtest"
+)
+
+// snapDriver adds a scripted vmm.Snapshotter to the fake driver: a
+// template is a directory, a restore is a Start unless failRestore says
+// otherwise.
+type snapDriver struct {
+	*vmmtest.Driver
+	key         string
+	builds      atomic.Int32
+	restores    atomic.Int32
+	failRestore atomic.Bool
+	release     chan struct{} // builds wait for it when set
+}
+
+func (d *snapDriver) TemplateKey(context.Context, vmm.Spec) (string, error) { return d.key, nil }
+
+func (d *snapDriver) BuildTemplate(ctx context.Context, spec vmm.Spec, dir string) error {
+	d.builds.Add(1)
+	if d.release != nil {
+		<-d.release
+	}
+	return os.MkdirAll(dir, 0o700)
+}
+
+func (d *snapDriver) Restore(ctx context.Context, spec vmm.Spec, dir string) (*vmm.Instance, error) {
+	d.restores.Add(1)
+	if d.failRestore.Load() {
+		return nil, errors.New("qemu: load of migration failed\nInvalid argument")
+	}
+	return d.Start(ctx, spec)
+}
+
+var _ vmm.Snapshotter = (*snapDriver)(nil)
+
+// TestTemplateBuiltOnce: however many instances of one shape start at
+// once, one template is built, and once it exists it is used.
+func TestTemplateBuiltOnce(t *testing.T) {
+	drv := &snapDriver{Driver: vmmtest.New(t.TempDir(), nil), key: "k1", release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tm := newTemplates(ctx, t.TempDir(), drv, slog.New(slog.DiscardHandler))
+	spec := vmm.Spec{Kernel: "k", Initrd: "i", MemoryMiB: 256, VCPUs: 1}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if dir := tm.lookup(ctx, spec); dir != "" {
+				t.Errorf("template found before it was built: %s", dir)
+			}
+		}()
+	}
+	wg.Wait()
+	close(drv.release)
+	tm.wait()
+	if n := drv.builds.Load(); n != 1 {
+		t.Errorf("%d builds for one shape, want 1", n)
+	}
+	if dir := tm.lookup(ctx, spec); filepath.Base(dir) != "k1" {
+		t.Errorf("lookup after the build = %q, want the template k1", dir)
+	}
+	tm.wait()
+	if n := drv.builds.Load(); n != 1 {
+		t.Errorf("an existing template was built again (%d builds)", n)
+	}
+}
+
+// TestRestoreFailureBootsAndSays: when the template fails to restore, the
+// instance boots all the same, its reports say why, and the template is
+// built again.
+func TestRestoreFailureBootsAndSays(t *testing.T) {
+	var h *harness
+	h = newHarness(t, func(g *vmmtest.Guest) {
+		<-g.Msgs // the config
+		g.Send(channel.Message{Kind: channel.KindHello, UptimeMS: 100})
+		g.Send(channel.Message{Kind: channel.KindStarted, PID: 7})
+		// "listening" after the host's check found it healthy, as a
+		// booted guest's often comes: its report must keep the reason.
+		waitFor(t, "healthy", func() bool { return h.op.count(api.InstanceHealthy) > 0 })
+		g.Send(channel.Message{Kind: channel.KindListening, UptimeMS: 150})
+	})
+	drv := &snapDriver{Driver: h.drv, key: "k1"}
+	a := h.agent(t)
+	a.cfg.Driver = drv
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.templates = newTemplates(ctx, h.dir, drv, a.log)
+	os.MkdirAll(filepath.Join(h.dir, "templates", "k1"), 0o700) // a template that will not restore
+	drv.failRestore.Store(true)
+
+	d := h.desired()
+	start(t, a, d)
+	waitFor(t, "two healthy reports", func() bool { return h.op.count(api.InstanceHealthy) > 1 })
+	for _, rep := range h.op.all(api.InstanceHealthy) {
+		if !strings.HasPrefix(rep.Reason, "cold boot: template restore failed: qemu: load of migration failed; Invalid argument") {
+			t.Errorf("healthy reason %q does not say the restore failed", rep.Reason)
+		}
+	}
+	rep, _ := h.op.find(api.InstanceHealthy)
+	if _, ok := rep.Timings["template_restore"]; ok {
+		t.Error("a booted instance reports a restore")
+	}
+	if drv.restores.Load() != 1 || h.drv.Starts(d.ID) != 1 {
+		t.Errorf("restores %d, starts %d; want one of each", drv.restores.Load(), h.drv.Starts(d.ID))
+	}
+	a.templates.wait()
+	if drv.builds.Load() != 1 {
+		t.Errorf("the failed template was not rebuilt (%d builds)", drv.builds.Load())
+	}
+}
+
+// TestRestoredInstanceSaysSo: a restored instance reports no reason and
+// the restore's duration, and gets its MAC in the Config.
+func TestRestoredInstanceSaysSo(t *testing.T) {
+	var macs sync.Map
+	h := newHarness(t, func(g *vmmtest.Guest) {
+		m := <-g.Msgs
+		macs.Store(g.Inst.ID, m.Config.Network.MAC)
+		g.Msgs <- m
+		boots(g)
+	})
+	drv := &snapDriver{Driver: h.drv, key: "k1"}
+	a := h.agent(t)
+	a.cfg.Driver = drv
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.templates = newTemplates(ctx, h.dir, drv, a.log)
+	os.MkdirAll(filepath.Join(h.dir, "templates", "k1"), 0o700)
+	h.net.mac = "52:54:00:aa:bb:cc"
+
+	d := h.desired()
+	start(t, a, d)
+	waitFor(t, "healthy", func() bool { return h.op.count(api.InstanceHealthy) > 0 })
+	rep, _ := h.op.find(api.InstanceHealthy)
+	if _, ok := rep.Timings["template_restore"]; !ok || rep.Reason != "" {
+		t.Errorf("restored instance reported %q, timings %v", rep.Reason, rep.Timings)
+	}
+	if mac, _ := macs.Load(d.ID); mac != "52:54:00:aa:bb:cc" {
+		t.Errorf("config MAC %v, want the tap's", mac)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// all returns the reports of a state, in order.
+func (o *fakeOperator) all(state string) []api.InstanceReport {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []api.InstanceReport
+	for _, r := range o.reports {
+		if r.State == state {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,238 @@
+package qemu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/vmm"
+)
+
+// BuildTemplate implements vmm.Snapshotter. The template VM runs in a
+// ".probe-" directory, so that Recover kills it should the agent die
+// mid-build; its root disk is an empty placeholder that the guest never
+// opens (the block driver is bound only after the Config).
+func (d *Driver) BuildTemplate(ctx context.Context, spec vmm.Spec, dir string) error {
+	spec.ID, spec.Network = "template", vmm.NetworkSpec{}
+	if err := validate(spec); err != nil {
+		return err
+	}
+	accel, err := d.Probe(ctx, spec.Kernel, spec.Initrd)
+	if err != nil {
+		return err
+	}
+	key, err := d.TemplateKey(ctx, spec)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return fmt.Errorf("build template: %s exists", dir)
+	}
+	tmp := dir + ".partial"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("build template: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	size, err := d.saveTemplate(ctx, spec, accel, filepath.Join(tmp, templateState))
+	if err != nil {
+		return fmt.Errorf("build template: %w", err)
+	}
+	b, _ := json.Marshal(templateMetaFile{Key: key, Bytes: size})
+	if err := os.WriteFile(filepath.Join(tmp, templateMeta), b, 0o600); err != nil {
+		return fmt.Errorf("build template: %w", err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("build template: %w", err)
+	}
+	d.log.Info("vm template saved", "dir", dir, "bytes", size)
+	return nil
+}
+
+// saveTemplate boots the template VM, waits for its init's hello (it then
+// waits for the Config), pauses it and migrates it to path.
+func (d *Driver) saveTemplate(ctx context.Context, spec vmm.Spec, accel, path string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, templateBootDeadline)
+	defer cancel()
+	vmdir, err := os.MkdirTemp(d.cfg.StateDir, ".probe-template-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(vmdir)
+	defer d.cgroups.Remove(context.Background(), probeCgroup(vmdir))
+	spec.RootDisk = filepath.Join(vmdir, "placeholder.img")
+	if err := os.WriteFile(spec.RootDisk, nil, 0o600); err != nil {
+		return 0, err
+	}
+	if err := os.Truncate(spec.RootDisk, 1<<20); err != nil {
+		return 0, err
+	}
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer out.Close()
+	p := vmPaths(d.sockRoot, vmdir)
+	cmd, err := d.command(spec, p, accel, d.cfg.UIDBase, probeCgroup(vmdir), launchMode{template: true})
+	if err != nil {
+		return 0, err
+	}
+	err = cmd.Start()
+	closeExtraFiles(cmd)
+	if err != nil {
+		return 0, fmt.Errorf("run qemu: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
+	hello := make(chan error, 1)
+	go func() { hello <- awaitHello(ctx, p.control, templateBootDeadline) }()
+	select {
+	case err := <-hello:
+		if err != nil {
+			return 0, fmt.Errorf("template vm: %w%s", err, stderrTail(p.stderr))
+		}
+	case err := <-exited:
+		exited <- err
+		return 0, fmt.Errorf("template vm exited before hello (%v)%s", err, stderrTail(p.stderr))
+	}
+	if err := migrateOut(ctx, p.qmp, out); err != nil {
+		return 0, fmt.Errorf("%w%s", err, stderrTail(p.stderr))
+	}
+	if err := out.Sync(); err != nil {
+		return 0, err
+	}
+	st, err := out.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+// migrateOut pauses the VM and writes its state to out, which QEMU gets
+// over QMP (QEMU 7.2 migrates only to descriptors named with getfd).
+func migrateOut(ctx context.Context, qmpPath string, out *os.File) error {
+	q, err := dialQMP(ctx, qmpPath)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	if err := q.sendFD("template", out); err != nil {
+		return err
+	}
+	if err := q.execute("stop"); err != nil {
+		return err
+	}
+	if _, err := q.call("migrate", map[string]any{"uri": "fd:template"}); err != nil {
+		return err
+	}
+	for {
+		raw, err := q.call("query-migrate", nil)
+		if err != nil {
+			return err
+		}
+		var st struct {
+			Status    string `json:"status"`
+			ErrorDesc string `json:"error-desc"`
+		}
+		json.Unmarshal(raw, &st)
+		switch st.Status {
+		case "completed":
+			return nil
+		case "failed", "cancelled":
+			return fmt.Errorf("save template: migration %s: %s", st.Status, st.ErrorDesc)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("save template: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Restore implements vmm.Snapshotter. The instance's QEMU has the
+// template's machine and devices, its own disk and tap behind them, and
+// loads the template's state from a descriptor; Restore returns once the
+// guest runs. A template saved under another key, an unreadable state or a
+// QEMU that fails to load it is an error, and no VM is left.
+func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, dir string) (*vmm.Instance, error) {
+	if spec.RootDisk == "" || spec.Network.TapName == "" {
+		return nil, errors.New("restore vm: a template needs a root disk and a network")
+	}
+	want, err := d.TemplateKey(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := readTemplateMeta(dir)
+	if err != nil {
+		return nil, fmt.Errorf("restore vm %s: %w", spec.ID, err)
+	}
+	if meta.Key != want {
+		return nil, fmt.Errorf("restore vm %s: template %s is stale (key %s, want %s)", spec.ID, dir, meta.Key, want)
+	}
+	f, err := os.Open(filepath.Join(dir, templateState))
+	if err != nil {
+		return nil, fmt.Errorf("restore vm %s: %w", spec.ID, err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || st.Size() != meta.Bytes {
+		return nil, fmt.Errorf("restore vm %s: template state is truncated or changed", spec.ID)
+	}
+	inst, err := d.start(ctx, spec, launchMode{incoming: f})
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, restoreDeadline)
+	defer cancel()
+	if err := awaitRunning(rctx, vmPaths(d.sockRoot, filepath.Join(d.cfg.StateDir, spec.ID)).qmp); err != nil {
+		tail := stderrTail(filepath.Join(d.cfg.StateDir, spec.ID, "qemu.log"))
+		d.Destroy(context.WithoutCancel(ctx), spec.ID)
+		return nil, fmt.Errorf("restore vm %s: %w%s", spec.ID, err, tail)
+	}
+	d.log.Info("vm restored", "instance", spec.ID, "template", filepath.Base(dir))
+	return inst, nil
+}
+
+// awaitRunning polls QEMU until the incoming migration has finished, then
+// resumes the VM: the template was saved paused, and QEMU keeps the run
+// state it was saved in.
+func awaitRunning(ctx context.Context, qmpPath string) error {
+	q, err := dialQMP(ctx, qmpPath)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	for {
+		raw, err := q.call("query-status", nil)
+		if err != nil {
+			return fmt.Errorf("load template: %w", err)
+		}
+		var st struct {
+			Status string `json:"status"`
+		}
+		json.Unmarshal(raw, &st)
+		switch st.Status {
+		case "running":
+			return nil
+		case "paused":
+			if err := q.execute("cont"); err != nil {
+				return fmt.Errorf("load template: %w", err)
+			}
+		case "inmigrate", "prelaunch", "restore-vm":
+		default:
+			return fmt.Errorf("load template: vm is %s", st.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("load template: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
