@@ -130,6 +130,8 @@ func (h *hub) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	h.advance(v)
+	// Change streams read what committed before anyone listened.
+	h.bumpStream()
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if err != nil {
