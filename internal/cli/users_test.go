@@ -88,8 +88,17 @@ func TestDeploymentsEvents(t *testing.T) {
 		t.Fatalf("events table:\n%s", out)
 	}
 	var events []api.DeploymentEvent
-	if err := json.Unmarshal([]byte(mustRun(t, "deployments", "events", ds[0].ID, "--json")), &events); err != nil || len(events) == 0 || events[0].Kind != "created" {
-		t.Fatalf("events --json: %+v %v", events, err)
+	// The reconciler may resolve the image before the API records the
+	// creation: the order of the two is not fixed.
+	created := false
+	if err := json.Unmarshal([]byte(mustRun(t, "deployments", "events", ds[0].ID, "--json")), &events); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		created = created || e.Kind == "created" && e.ID > 0 && !e.Time.IsZero()
+	}
+	if !created {
+		t.Fatalf("events --json: %+v", events)
 	}
 	if _, err := run(t, "deployments", "events", "nope0000"); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("events of a missing deployment: %v", err)
