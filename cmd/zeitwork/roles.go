@@ -14,7 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/zeitwork/zeitwork/internal/build"
 	"github.com/zeitwork/zeitwork/internal/build/buildah"
@@ -61,6 +63,7 @@ func operatorCmd() *cobra.Command {
 	var tlsNames []string
 	var smtp mail.Config
 	var domains operator.DomainConfig
+	var sessions operator.SessionConfig
 	var registryStorage registryStorageFlags
 	var buildDiskGiB, buildCacheGiB int64
 	cmd := &cobra.Command{
@@ -100,6 +103,9 @@ certificate from the cluster CA (docs/security.md).`,
 					return err
 				}
 				fmt.Printf("API token for %s: %s\n", bootstrapEmail, tok)
+				if err := printSignInLink(ctx, s, bootstrapEmail, publicURL); err != nil {
+					return err
+				}
 			}
 			regStorage, err := registryStorage.open(ctx, s, stateDir)
 			if err != nil {
@@ -133,7 +139,7 @@ certificate from the cluster CA (docs/security.md).`,
 				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"), Builder: builder,
 				AuditRetention: auditRetention,
 				NodeGrace:      nodeDownAfter, CPUOvercommit: cpuOvercommit,
-				PublicURL: publicURL, Mail: smtpConfig(smtp), Domains: domains,
+				PublicURL: publicURL, Mail: smtpConfig(smtp), Domains: domains, Sessions: sessions,
 			})
 			if err != nil {
 				return err
@@ -183,8 +189,17 @@ certificate from the cluster CA (docs/security.md).`,
 	f.StringVar(&smtp.Username, "smtp-username", "", "SMTP login (its password in ZEITWORK_SMTP_PASSWORD)")
 	f.StringVar(&smtp.Security, "smtp-security", mail.StartTLS, "starttls (port 587), tls (port 465) or none (a relay on this host only)")
 	domainFlags(f, &domains)
+	sessionFlags(f, &sessions)
 	registryStorage.add(f)
 	return cmd
+}
+
+// sessionFlags configure the dashboard's sign-in (docs/security.md).
+func sessionFlags(f *pflag.FlagSet, c *operator.SessionConfig) {
+	f.DurationVar(&c.Idle, "session-idle", 12*time.Hour, "a dashboard session without a request this long ends")
+	f.DurationVar(&c.MaxAge, "session-max-age", 7*24*time.Hour, "a dashboard session ends this long after sign-in, used or not")
+	f.IntVar(&c.EmailFailures, "signin-failures-per-email", 5, "failed sign-ins to one address within 15 minutes after which its sign-in is refused (429) until they age out")
+	f.IntVar(&c.AddrFailures, "signin-failures-per-client", 20, "failed sign-ins from one client address within 15 minutes after which its sign-ins are refused (429)")
 }
 
 // smtpConfig is the relay from the flags, nil when none is set; the
@@ -429,5 +444,21 @@ func printBootstrapJoinTokens(ctx context.Context, op *operator.Operator) error 
 		}
 		fmt.Printf("Join token for one %s (single use, expires %s): %s\n", role, jt.ExpiresAt.UTC().Format(time.RFC3339), jt.Token)
 	}
+	return nil
+}
+
+// printSignInLink prints a one-time dashboard sign-in link for the
+// bootstrap user: the whole URL if the public URL is known, else the token
+// for <api>/signin?token=....
+func printSignInLink(ctx context.Context, s *store.Store, email, publicURL string) error {
+	l, err := operator.CreateSignInLink(ctx, s, email, 15*time.Minute, uuid.Nil)
+	if err != nil {
+		return err
+	}
+	if publicURL != "" {
+		fmt.Printf("Dashboard sign-in link for %s (once, 15 min): %s\n", email, operator.SignInURL(publicURL, l.Token))
+		return nil
+	}
+	fmt.Printf("Dashboard sign-in for %s (once, 15 min): open <API URL>/signin?token=%s\n", email, l.Token)
 	return nil
 }

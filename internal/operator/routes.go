@@ -42,7 +42,9 @@ func (o *Operator) table() []route {
 		{"GET /v1/deployments/{deployment}", onProject(roleViewer), o.getDeployment},
 		{"DELETE /v1/deployments/{deployment}", onProject(roleDeveloper), o.deleteDeployment},
 		{"GET /v1/deployments/{deployment}/logs", onProject(roleDeveloper), o.streamLogs},
+		{"GET /v1/deployments/{deployment}/events", onProject(roleViewer), o.deploymentEvents},
 		{"GET /v1/audit", inOrg(roleAdmin), o.listAudit},
+		{"GET /v1/stream", onProject(roleViewer), o.streamChanges},
 		{"POST /v1/projects/{project}/domains", onProject(roleAdmin), o.addDomain},
 		{"GET /v1/projects/{project}/domains", onProject(roleViewer), o.listDomains},
 		{"POST /v1/projects/{project}/domains/{domain}/verify", onProject(roleDeveloper), o.verifyDomain},
@@ -66,6 +68,15 @@ func (o *Operator) table() []route {
 		{"GET /v1/settings", installAdmin, o.getSettings},
 		{"PUT /v1/settings", installAdmin, o.putSettings},
 		{"POST /v1/signup", public, o.signup},
+
+		// Browser sessions (sessions.go).
+		{"POST /v1/session", public, o.signIn},
+		{"GET /v1/session", anyUser, o.getSession},
+		{"DELETE /v1/session", anyUser, o.signOut},
+		{"POST /v1/session/revoke-all", anyUser, o.revokeAllSessions},
+		{"POST /v1/session/link", public, o.signInWithLink},
+		{"POST /v1/signin-links", installAdmin, o.createSignInLink},
+		{"PUT /v1/user/password", anyUser, o.changePassword},
 
 		{"POST /v1/webhooks/github", public, o.githubWebhook},
 		{"PUT /v1/github/app", installAdmin, o.putGitHubApp},
