@@ -69,6 +69,9 @@ type Invitation struct {
 // an existing user must send their own token, and gets none.
 type AcceptInvitationRequest struct {
 	Token string `json:"token"`
+	// Password, if set, is a new user's password for signing in to the
+	// dashboard (at least MinPasswordLength characters).
+	Password string `json:"password,omitempty"`
 }
 
 // AcceptInvitationResponse says which organisation the caller joined.
@@ -119,6 +122,9 @@ type InstallationSettings struct {
 type SignupRequest struct {
 	Email        string `json:"email"`
 	Organisation string `json:"organisation"`
+	// Password, if set, lets the user sign in to the dashboard (at least
+	// MinPasswordLength characters).
+	Password string `json:"password,omitempty"`
 }
 
 // DeletedOrganisation is the answer to DELETE /v1/orgs/{org}.

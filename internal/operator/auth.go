@@ -71,6 +71,19 @@ type principal struct {
 	nodeID  uuid.UUID
 	// addr is the client's address (RemoteAddr's host).
 	addr string
+	// sessionID is the browser session the request came with (sessions.go),
+	// uuid.Nil for a bearer token; sessionEnds is when it ends if unused.
+	sessionID   uuid.UUID
+	sessionEnds time.Time
+}
+
+// ends is when p's credential ends unless renewed: a token's expiry, a
+// session's idle or absolute end; zero if never.
+func (p principal) ends() time.Time {
+	if p.expiresAt != nil {
+		return *p.expiresAt
+	}
+	return p.sessionEnds
 }
 
 // mayUseProject reports whether the token may act on the project, which
@@ -116,12 +129,16 @@ var errUnauthorized = &apiError{http.StatusUnauthorized, "missing or invalid API
 // authenticate resolves the request's token to a principal.
 func (o *Operator) authenticate(r *http.Request) (principal, error) {
 	tok := bearer(r)
-	if tok == "" {
-		return principal{}, errUnauthorized
-	}
 	addr, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		addr = r.RemoteAddr
+	}
+	if tok == "" {
+		// A browser's session cookie; a bearer token wins over it.
+		if c, err := r.Cookie(api.SessionCookie); err == nil && c.Value != "" {
+			return o.sessionPrincipal(r, c.Value, addr)
+		}
+		return principal{}, errUnauthorized
 	}
 	if subtle.ConstantTimeCompare([]byte(tok), []byte(o.internalToken)) == 1 {
 		return principal{kind: kindInternal, addr: addr}, nil
@@ -187,6 +204,15 @@ func (o *Operator) userPrincipal(r *http.Request, row db.GetAPITokenByHashRow, p
 			return p, err
 		}
 	}
+	return o.inOrganisation(r, p, row.OrganisationID)
+}
+
+// inOrganisation finds the organisation a user's request acts in (the
+// token's own, tokenOrg, if it has one; else the one the request names;
+// else the user's first) and the role p has there.
+func (o *Operator) inOrganisation(r *http.Request, p principal, tokenOrg uuid.NullUUID) (principal, error) {
+	ctx := r.Context()
+	row := struct{ OrganisationID uuid.NullUUID }{tokenOrg}
 	named := r.Header.Get(api.OrganisationHeader)
 	var m db.GetMemberOrganisationRow
 	var err error
@@ -299,12 +325,24 @@ func (o *Operator) endOnLostAccess(ctx context.Context, cancel context.CancelFun
 		return
 	case <-long.C:
 	}
-	expiry := make(<-chan time.Time)
-	if p.expiresAt != nil {
-		t := time.NewTimer(time.Until(*p.expiresAt))
-		defer t.Stop()
-		expiry = t.C
+	// expiry fires when the credential ends unless renewed (never: nil).
+	var expiry <-chan time.Time
+	var timer *time.Timer
+	setExpiry := func(q principal) {
+		if timer != nil {
+			timer.Stop()
+		}
+		if end := q.ends(); !end.IsZero() {
+			timer = time.NewTimer(time.Until(end))
+			expiry = timer.C
+		}
 	}
+	setExpiry(p)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -324,6 +362,9 @@ func (o *Operator) endOnLostAccess(ctx context.Context, cancel context.CancelFun
 		if errors.As(err, &refused) || err == nil && q.orgID != p.orgID {
 			cancel()
 			return
+		}
+		if err == nil {
+			setExpiry(q) // a session's idle end moves with its use
 		}
 		// Another error (the database's) leaves the request running.
 	}

@@ -23,7 +23,8 @@ import (
 var publicRoutes = []string{
 	"POST /v1/invitations/accept", "POST /v1/signup", "POST /v1/webhooks/github", "GET /v1/github/created",
 	"POST /v1/nodes/register", "POST /v1/edges/register", "/v2/", "/git/", "/",
-	"GET /v1/dns/acme-challenges", // DNS servers read the values DNS publishes anyway
+	"GET /v1/dns/acme-challenges",               // DNS servers read the values DNS publishes anyway
+	"POST /v1/session", "POST /v1/session/link", // the password or the link is the credential
 }
 
 var roleRank = map[string]int{"": 0, "viewer": 1, "developer": 2, "admin": 3, "owner": 4}

@@ -138,7 +138,9 @@ type Config struct {
 	GitMaxPushBytes int64
 	// Domains configures custom domains (domains.go).
 	Domains DomainConfig
-	Log     *slog.Logger
+	// Sessions configures browser sign-in (sessions.go).
+	Sessions SessionConfig
+	Log      *slog.Logger
 	// Metrics receives the operator's Prometheus metrics (README.md,
 	// "Metrics"); nil means none are registered.
 	Metrics prometheus.Registerer
@@ -206,6 +208,7 @@ func (c *Config) defaults() {
 	}
 	c.buildDefaults()
 	c.Domains.defaults()
+	c.Sessions.defaults()
 }
 
 // Operator serves the API and runs the reconcilers.
@@ -251,6 +254,8 @@ type Operator struct {
 	locks *lockSession
 	// caCache is the cluster's CA (ca.go).
 	caCache clusterCA
+	// dummy is verified against for unknown sign-in addresses (password.go).
+	dummy dummyHash
 }
 
 // New returns an operator; call Run to start its reconcilers.

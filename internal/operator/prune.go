@@ -31,6 +31,7 @@ func (o *Operator) pruneLoop(ctx context.Context) {
 // prune deletes in batches of o.pruneBatch rows, each its own statement, so
 // that no delete holds its locks or builds up WAL for long.
 func (o *Operator) prune(ctx context.Context) {
+	o.pruneSessions(ctx)
 	logs := o.pruneBatches(ctx, "log lines", func(batch int32) (int64, error) {
 		return o.store.PruneLogLines(ctx, db.PruneLogLinesParams{KeepSeconds: o.cfg.LogRetention.Seconds(), Batch: batch})
 	})

@@ -67,6 +67,15 @@ func (o *Operator) table() []route {
 		{"PUT /v1/settings", installAdmin, o.putSettings},
 		{"POST /v1/signup", public, o.signup},
 
+		// Browser sessions (sessions.go).
+		{"POST /v1/session", public, o.signIn},
+		{"GET /v1/session", anyUser, o.getSession},
+		{"DELETE /v1/session", anyUser, o.signOut},
+		{"POST /v1/session/revoke-all", anyUser, o.revokeAllSessions},
+		{"POST /v1/session/link", public, o.signInWithLink},
+		{"POST /v1/signin-links", installAdmin, o.createSignInLink},
+		{"PUT /v1/user/password", anyUser, o.changePassword},
+
 		{"POST /v1/webhooks/github", public, o.githubWebhook},
 		{"PUT /v1/github/app", installAdmin, o.putGitHubApp},
 		{"GET /v1/github/app", installAdmin, o.getGitHubApp},

@@ -90,6 +90,10 @@ func (o *Operator) signup(w http.ResponseWriter, r *http.Request) error {
 	if !slices.Contains(settings.SignupDomains, email[strings.LastIndexByte(email, '@')+1:]) {
 		return errSignupClosed
 	}
+	pw, err := o.newPasswordHash(req.Password)
+	if err != nil {
+		return err
+	}
 	token, hash := NewToken()
 	err = o.store.Tx(ctx, func(q *db.Queries, _ pgx.Tx) error {
 		if _, err := q.GetUserByEmail(ctx, email); err == nil {
@@ -107,6 +111,9 @@ func (o *Operator) signup(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if _, err := q.AddMembership(ctx, db.AddMembershipParams{OrganisationID: org.ID, UserID: u.ID, Role: roleOwner.String()}); err != nil {
+			return err
+		}
+		if err := q.SetUserPassword(ctx, db.SetUserPasswordParams{ID: u.ID, PasswordHash: pw}); err != nil {
 			return err
 		}
 		_, err = q.CreateAPIToken(ctx, db.CreateAPITokenParams{

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/mail"
@@ -280,8 +281,12 @@ func (o *Operator) acceptInvitation(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	ctx := r.Context()
+	pw, err := o.newPasswordHash(req.Password)
+	if err != nil {
+		return err
+	}
 	var out api.AcceptInvitationResponse
-	err := o.store.Tx(ctx, func(q *db.Queries, _ pgx.Tx) error {
+	err = o.store.Tx(ctx, func(q *db.Queries, _ pgx.Tx) error {
 		inv, err := q.GetInvitationByHash(ctx, hashToken(strings.TrimSpace(req.Token)))
 		if err != nil {
 			if isNotFound(store.Classify(err)) {
@@ -292,7 +297,7 @@ func (o *Operator) acceptInvitation(w http.ResponseWriter, r *http.Request) erro
 		if inv.AcceptedAt != nil || !time.Now().Before(inv.ExpiresAt) {
 			return errInvitationUsed
 		}
-		user, token, err := o.invitee(ctx, r, q, inv)
+		user, token, err := o.invitee(ctx, r, q, inv, pw)
 		if err != nil {
 			return err
 		}
@@ -329,11 +334,16 @@ func (o *Operator) acceptInvitation(w http.ResponseWriter, r *http.Request) erro
 }
 
 // invitee is the user an invitation adds: the existing user of its address,
-// who must be the caller, or a new one with a new login token.
-func (o *Operator) invitee(ctx context.Context, r *http.Request, q *db.Queries, inv db.GetInvitationByHashRow) (uuid.UUID, string, error) {
+// who must be the caller (with a token or signed in), or a new one with a
+// new login token and, if given, the password pw.
+func (o *Operator) invitee(ctx context.Context, r *http.Request, q *db.Queries, inv db.GetInvitationByHashRow, pw pgtype.Text) (uuid.UUID, string, error) {
 	u, err := q.GetUserByEmail(ctx, inv.Email)
 	if err == nil {
-		if bearer(r) == "" {
+		if pw.Valid {
+			return uuid.Nil, "", conflict("accept without a password; change yours with `zeitwork password change`",
+				"%s already has an account and a way to sign in", inv.Email)
+		}
+		if _, cerr := r.Cookie(api.SessionCookie); bearer(r) == "" && cerr != nil {
 			return uuid.Nil, "", &apiError{http.StatusUnauthorized, inv.Email + " already has an account here",
 				"log in as " + inv.Email + " first, then accept with `zeitwork login --invite TOKEN`"}
 		}
@@ -352,6 +362,9 @@ func (o *Operator) invitee(ctx context.Context, r *http.Request, q *db.Queries, 
 	}
 	u, err = q.CreateUser(ctx, db.CreateUserParams{ID: uuid.New(), OrganisationID: uuid.NullUUID{UUID: inv.OrganisationID, Valid: true}, Email: inv.Email})
 	if err != nil {
+		return uuid.Nil, "", err
+	}
+	if err := q.SetUserPassword(ctx, db.SetUserPasswordParams{ID: u.ID, PasswordHash: pw}); err != nil {
 		return uuid.Nil, "", err
 	}
 	token, hash := NewToken()

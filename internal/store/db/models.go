@@ -361,10 +361,40 @@ type RegistryObject struct {
 	ModTime   time.Time
 }
 
+type Session struct {
+	ID         uuid.UUID
+	UserID     uuid.UUID
+	TokenHash  []byte
+	CsrfToken  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	ClientAddr string
+	UserAgent  string
+}
+
+type SignInFailure struct {
+	ID         int64
+	Email      string
+	ClientAddr string
+	At         time.Time
+}
+
+type SignInLink struct {
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	TokenHash []byte
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	CreatedBy uuid.NullUUID
+	CreatedAt time.Time
+}
+
 type User struct {
 	ID                uuid.UUID
 	OrganisationID    uuid.NullUUID
 	Email             string
 	CreatedAt         time.Time
 	InstallationAdmin bool
+	PasswordHash      pgtype.Text
 }

@@ -260,6 +260,15 @@ func (q *Queries) ClearLiveDeployment(ctx context.Context, arg ClearLiveDeployme
 	return err
 }
 
+const clearSignInFailures = `-- name: ClearSignInFailures :exec
+DELETE FROM sign_in_failures WHERE email = $1
+`
+
+func (q *Queries) ClearSignInFailures(ctx context.Context, email string) error {
+	_, err := q.db.Exec(ctx, clearSignInFailures, email)
+	return err
+}
+
 const countACMEChallenges = `-- name: CountACMEChallenges :one
 SELECT count(*) FROM acme_challenges WHERE expires_at > now()
 `
@@ -296,6 +305,44 @@ func (q *Queries) CountRepoLinksOutsideOrganisation(ctx context.Context, arg Cou
 	var count int64
 	err := row.Scan(&count)
 	return count, err
+}
+
+const countSignInFailures = `-- name: CountSignInFailures :one
+SELECT
+    count(*) FILTER (WHERE email = $1::text)::int AS by_email,
+    count(*) FILTER (WHERE client_addr = $2::text)::int AS by_addr,
+    coalesce(min(at) FILTER (WHERE email = $1::text), now())::timestamptz AS oldest_email,
+    coalesce(min(at) FILTER (WHERE client_addr = $2::text), now())::timestamptz AS oldest_addr
+FROM sign_in_failures
+WHERE (email = $1::text OR client_addr = $2::text)
+  AND at > now() - make_interval(secs => $3::float8)
+`
+
+type CountSignInFailuresParams struct {
+	Email         string
+	ClientAddr    string
+	WindowSeconds float64
+}
+
+type CountSignInFailuresRow struct {
+	ByEmail     int32
+	ByAddr      int32
+	OldestEmail time.Time
+	OldestAddr  time.Time
+}
+
+// Failures within the window for the address and for the e-mail, and when
+// the oldest of each leaves the window.
+func (q *Queries) CountSignInFailures(ctx context.Context, arg CountSignInFailuresParams) (CountSignInFailuresRow, error) {
+	row := q.db.QueryRow(ctx, countSignInFailures, arg.Email, arg.ClientAddr, arg.WindowSeconds)
+	var i CountSignInFailuresRow
+	err := row.Scan(
+		&i.ByEmail,
+		&i.ByAddr,
+		&i.OldestEmail,
+		&i.OldestAddr,
+	)
+	return i, err
 }
 
 const countTokensOutsideOrganisation = `-- name: CountTokensOutsideOrganisation :one
@@ -805,8 +852,82 @@ func (q *Queries) CreateRegistryObject(ctx context.Context, chunkSize int32) (in
 	return id, err
 }
 
+const createSession = `-- name: CreateSession :one
+INSERT INTO sessions (id, user_id, token_hash, csrf_token, expires_at, client_addr, user_agent)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, user_id, token_hash, csrf_token, created_at, last_seen_at, expires_at, client_addr, user_agent
+`
+
+type CreateSessionParams struct {
+	ID         uuid.UUID
+	UserID     uuid.UUID
+	TokenHash  []byte
+	CsrfToken  string
+	ExpiresAt  time.Time
+	ClientAddr string
+	UserAgent  string
+}
+
+func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error) {
+	row := q.db.QueryRow(ctx, createSession,
+		arg.ID,
+		arg.UserID,
+		arg.TokenHash,
+		arg.CsrfToken,
+		arg.ExpiresAt,
+		arg.ClientAddr,
+		arg.UserAgent,
+	)
+	var i Session
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.TokenHash,
+		&i.CsrfToken,
+		&i.CreatedAt,
+		&i.LastSeenAt,
+		&i.ExpiresAt,
+		&i.ClientAddr,
+		&i.UserAgent,
+	)
+	return i, err
+}
+
+const createSignInLink = `-- name: CreateSignInLink :one
+INSERT INTO sign_in_links (id, user_id, token_hash, expires_at, created_by)
+VALUES ($1, $2, $3, $4, $5) RETURNING id, user_id, token_hash, expires_at, used_at, created_by, created_at
+`
+
+type CreateSignInLinkParams struct {
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	TokenHash []byte
+	ExpiresAt time.Time
+	CreatedBy uuid.NullUUID
+}
+
+func (q *Queries) CreateSignInLink(ctx context.Context, arg CreateSignInLinkParams) (SignInLink, error) {
+	row := q.db.QueryRow(ctx, createSignInLink,
+		arg.ID,
+		arg.UserID,
+		arg.TokenHash,
+		arg.ExpiresAt,
+		arg.CreatedBy,
+	)
+	var i SignInLink
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.TokenHash,
+		&i.ExpiresAt,
+		&i.UsedAt,
+		&i.CreatedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const createUser = `-- name: CreateUser :one
-INSERT INTO users (id, organisation_id, email) VALUES ($1, $2, $3) RETURNING id, organisation_id, email, created_at, installation_admin
+INSERT INTO users (id, organisation_id, email) VALUES ($1, $2, $3) RETURNING id, organisation_id, email, created_at, installation_admin, password_hash
 `
 
 type CreateUserParams struct {
@@ -824,6 +945,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.Email,
 		&i.CreatedAt,
 		&i.InstallationAdmin,
+		&i.PasswordHash,
 	)
 	return i, err
 }
@@ -930,6 +1052,18 @@ func (q *Queries) DeleteEnvVar(ctx context.Context, arg DeleteEnvVarParams) (int
 	return result.RowsAffected(), nil
 }
 
+const deleteExpiredSessions = `-- name: DeleteExpiredSessions :execrows
+DELETE FROM sessions WHERE expires_at < now() OR last_seen_at < now() - make_interval(secs => $1::float8)
+`
+
+func (q *Queries) DeleteExpiredSessions(ctx context.Context, idleSeconds float64) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteExpiredSessions, idleSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteNodeTokens = `-- name: DeleteNodeTokens :execrows
 
 DELETE FROM api_tokens WHERE node_id = $1 AND kind = 'node'
@@ -939,6 +1073,30 @@ DELETE FROM api_tokens WHERE node_id = $1 AND kind = 'node'
 // Revokes every token of a node, before it is given a new one.
 func (q *Queries) DeleteNodeTokens(ctx context.Context, nodeID uuid.NullUUID) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteNodeTokens, nodeID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteOldSignInFailures = `-- name: DeleteOldSignInFailures :execrows
+DELETE FROM sign_in_failures WHERE at < now() - make_interval(secs => $1::float8)
+`
+
+func (q *Queries) DeleteOldSignInFailures(ctx context.Context, windowSeconds float64) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteOldSignInFailures, windowSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteOldSignInLinks = `-- name: DeleteOldSignInLinks :execrows
+DELETE FROM sign_in_links WHERE expires_at < now() - interval '1 day'
+`
+
+func (q *Queries) DeleteOldSignInLinks(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteOldSignInLinks)
 	if err != nil {
 		return 0, err
 	}
@@ -1046,6 +1204,36 @@ DELETE FROM registry_objects WHERE key LIKE $1::text
 func (q *Queries) DeleteRegistryObjectsByPrefix(ctx context.Context, pattern string) error {
 	_, err := q.db.Exec(ctx, deleteRegistryObjectsByPrefix, pattern)
 	return err
+}
+
+const deleteSession = `-- name: DeleteSession :execrows
+DELETE FROM sessions WHERE id = $1
+`
+
+func (q *Queries) DeleteSession(ctx context.Context, id uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteSession, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteUserSessions = `-- name: DeleteUserSessions :execrows
+DELETE FROM sessions WHERE user_id = $1 AND id <> $2
+`
+
+type DeleteUserSessionsParams struct {
+	UserID uuid.UUID
+	Keep   uuid.UUID
+}
+
+// Signs the user out everywhere, but for the session keep (uuid.Nil: none).
+func (q *Queries) DeleteUserSessions(ctx context.Context, arg DeleteUserSessionsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteUserSessions, arg.UserID, arg.Keep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const dueDomains = `-- name: DueDomains :many
@@ -1930,8 +2118,47 @@ func (q *Queries) GetRegistryObject(ctx context.Context, key string) (GetRegistr
 	return i, err
 }
 
+const getSessionByHash = `-- name: GetSessionByHash :one
+SELECT s.id, s.user_id, s.token_hash, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.client_addr, s.user_agent, u.email, u.installation_admin
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = $1
+`
+
+type GetSessionByHashRow struct {
+	ID                uuid.UUID
+	UserID            uuid.UUID
+	TokenHash         []byte
+	CsrfToken         string
+	CreatedAt         time.Time
+	LastSeenAt        time.Time
+	ExpiresAt         time.Time
+	ClientAddr        string
+	UserAgent         string
+	Email             string
+	InstallationAdmin bool
+}
+
+func (q *Queries) GetSessionByHash(ctx context.Context, tokenHash []byte) (GetSessionByHashRow, error) {
+	row := q.db.QueryRow(ctx, getSessionByHash, tokenHash)
+	var i GetSessionByHashRow
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.TokenHash,
+		&i.CsrfToken,
+		&i.CreatedAt,
+		&i.LastSeenAt,
+		&i.ExpiresAt,
+		&i.ClientAddr,
+		&i.UserAgent,
+		&i.Email,
+		&i.InstallationAdmin,
+	)
+	return i, err
+}
+
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, organisation_id, email, created_at, installation_admin FROM users WHERE email = $1
+SELECT id, organisation_id, email, created_at, installation_admin, password_hash FROM users WHERE email = $1
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
@@ -1943,6 +2170,25 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.Email,
 		&i.CreatedAt,
 		&i.InstallationAdmin,
+		&i.PasswordHash,
+	)
+	return i, err
+}
+
+const getUserByID = `-- name: GetUserByID :one
+SELECT id, organisation_id, email, created_at, installation_admin, password_hash FROM users WHERE id = $1
+`
+
+func (q *Queries) GetUserByID(ctx context.Context, id uuid.UUID) (User, error) {
+	row := q.db.QueryRow(ctx, getUserByID, id)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Email,
+		&i.CreatedAt,
+		&i.InstallationAdmin,
+		&i.PasswordHash,
 	)
 	return i, err
 }
@@ -4362,6 +4608,20 @@ func (q *Queries) RecordEdgeCertObtained(ctx context.Context, arg RecordEdgeCert
 	return i, err
 }
 
+const recordSignInFailure = `-- name: RecordSignInFailure :exec
+INSERT INTO sign_in_failures (email, client_addr) VALUES ($1, $2)
+`
+
+type RecordSignInFailureParams struct {
+	Email      string
+	ClientAddr string
+}
+
+func (q *Queries) RecordSignInFailure(ctx context.Context, arg RecordSignInFailureParams) error {
+	_, err := q.db.Exec(ctx, recordSignInFailure, arg.Email, arg.ClientAddr)
+	return err
+}
+
 const refreshEdgeCertLock = `-- name: RefreshEdgeCertLock :execrows
 UPDATE edge_cert_locks SET expires_at = now() + make_interval(secs => $3::double precision)
 WHERE name = $1 AND holder = $2
@@ -4907,6 +5167,24 @@ func (q *Queries) SetSignupDomains(ctx context.Context, signupDomains []string) 
 	return i, err
 }
 
+const setUserPassword = `-- name: SetUserPassword :exec
+
+UPDATE users SET password_hash = $1 WHERE id = $2
+`
+
+type SetUserPasswordParams struct {
+	PasswordHash pgtype.Text
+	ID           uuid.UUID
+}
+
+// ---------------------------------------------------------------------
+// Dashboard API (issue 10): passwords, sessions, sign-in links, failed
+// sign-ins, deployment events, the change stream.
+func (q *Queries) SetUserPassword(ctx context.Context, arg SetUserPasswordParams) error {
+	_, err := q.db.Exec(ctx, setUserPassword, arg.PasswordHash, arg.ID)
+	return err
+}
+
 const stopUnplacedInstances = `-- name: StopUnplacedInstances :exec
 UPDATE instances SET state = 'stopped', updated_at = now()
 WHERE desired = 'stopped' AND (node_id IS NULL OR state IN ('pending', 'lost'))
@@ -4936,6 +5214,15 @@ func (q *Queries) TouchRegistryObject(ctx context.Context, key string) (int64, e
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const touchSession = `-- name: TouchSession :exec
+UPDATE sessions SET last_seen_at = now() WHERE id = $1
+`
+
+func (q *Queries) TouchSession(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, touchSession, id)
+	return err
 }
 
 const touchUserToken = `-- name: TouchUserToken :exec
@@ -5356,4 +5643,18 @@ func (q *Queries) UseJoinToken(ctx context.Context, arg UseJoinTokenParams) (int
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const useSignInLink = `-- name: UseSignInLink :one
+UPDATE sign_in_links SET used_at = now()
+WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+RETURNING user_id
+`
+
+// Spends a link: only one caller gets its row, and only before it expires.
+func (q *Queries) UseSignInLink(ctx context.Context, tokenHash []byte) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, useSignInLink, tokenHash)
+	var user_id uuid.UUID
+	err := row.Scan(&user_id)
+	return user_id, err
 }

@@ -864,3 +864,69 @@ SELECT key::text FROM registry_objects WHERE key LIKE sqlc.arg(pattern)::text OR
 -- younger than the age given.
 DELETE FROM registry_objects
 WHERE key IS NULL AND mod_time < now() - make_interval(secs => sqlc.arg(age_seconds)::float8);
+
+-- ---------------------------------------------------------------------
+-- Dashboard API (issue 10): passwords, sessions, sign-in links, failed
+-- sign-ins, deployment events, the change stream.
+
+-- name: SetUserPassword :exec
+UPDATE users SET password_hash = sqlc.narg(password_hash) WHERE id = sqlc.arg(id);
+
+-- name: GetUserByID :one
+SELECT * FROM users WHERE id = $1;
+
+-- name: CreateSession :one
+INSERT INTO sessions (id, user_id, token_hash, csrf_token, expires_at, client_addr, user_agent)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *;
+
+-- name: GetSessionByHash :one
+SELECT s.*, u.email, u.installation_admin
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = $1;
+
+-- name: TouchSession :exec
+UPDATE sessions SET last_seen_at = now() WHERE id = $1;
+
+-- name: DeleteSession :execrows
+DELETE FROM sessions WHERE id = $1;
+
+-- name: DeleteUserSessions :execrows
+-- Signs the user out everywhere, but for the session keep (uuid.Nil: none).
+DELETE FROM sessions WHERE user_id = sqlc.arg(user_id) AND id <> sqlc.arg(keep);
+
+-- name: DeleteExpiredSessions :execrows
+DELETE FROM sessions WHERE expires_at < now() OR last_seen_at < now() - make_interval(secs => sqlc.arg(idle_seconds)::float8);
+
+-- name: CreateSignInLink :one
+INSERT INTO sign_in_links (id, user_id, token_hash, expires_at, created_by)
+VALUES ($1, $2, $3, $4, $5) RETURNING *;
+
+-- name: UseSignInLink :one
+-- Spends a link: only one caller gets its row, and only before it expires.
+UPDATE sign_in_links SET used_at = now()
+WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+RETURNING user_id;
+
+-- name: DeleteOldSignInLinks :execrows
+DELETE FROM sign_in_links WHERE expires_at < now() - interval '1 day';
+
+-- name: RecordSignInFailure :exec
+INSERT INTO sign_in_failures (email, client_addr) VALUES ($1, $2);
+
+-- name: CountSignInFailures :one
+-- Failures within the window for the address and for the e-mail, and when
+-- the oldest of each leaves the window.
+SELECT
+    count(*) FILTER (WHERE email = sqlc.arg(email)::text)::int AS by_email,
+    count(*) FILTER (WHERE client_addr = sqlc.arg(client_addr)::text)::int AS by_addr,
+    coalesce(min(at) FILTER (WHERE email = sqlc.arg(email)::text), now())::timestamptz AS oldest_email,
+    coalesce(min(at) FILTER (WHERE client_addr = sqlc.arg(client_addr)::text), now())::timestamptz AS oldest_addr
+FROM sign_in_failures
+WHERE (email = sqlc.arg(email)::text OR client_addr = sqlc.arg(client_addr)::text)
+  AND at > now() - make_interval(secs => sqlc.arg(window_seconds)::float8);
+
+-- name: ClearSignInFailures :exec
+DELETE FROM sign_in_failures WHERE email = $1;
+
+-- name: DeleteOldSignInFailures :execrows
+DELETE FROM sign_in_failures WHERE at < now() - make_interval(secs => sqlc.arg(window_seconds)::float8);
