@@ -150,6 +150,25 @@ func eval[T any](t *testing.T, b *browser, js string) T {
 	return v
 }
 
+// fetchStatus sends a request from the page (with its cookie and, if
+// csrf, the session's CSRF token) and returns the answer's status.
+func (b *browser) fetchStatus(t *testing.T, method, path string, csrf bool) int {
+	t.Helper()
+	js := fmt.Sprintf(`(async () => {
+		const s = await (await fetch("/v1/session")).json()
+		const h = {"Content-Type": "application/json"}
+		if (%t) h["X-CSRF-Token"] = s.csrf_token
+		return (await fetch(%q, {method: %q, headers: h, body: "{}"})).status
+	})()`, csrf, path, method)
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[int](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.fail(t, "fetch %s %s: %v", method, path, err)
+	}
+	return v
+}
+
 // text is the text of every element matching sel, one a line.
 func (b *browser) text(t *testing.T, sel string) string {
 	t.Helper()
