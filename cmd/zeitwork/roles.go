@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/zeitwork/zeitwork/internal/build"
@@ -100,6 +101,9 @@ certificate from the cluster CA (docs/security.md).`,
 					return err
 				}
 				fmt.Printf("API token for %s: %s\n", bootstrapEmail, tok)
+				if err := printSignInLink(ctx, s, bootstrapEmail, publicURL); err != nil {
+					return err
+				}
 			}
 			regStorage, err := registryStorage.open(ctx, s, stateDir)
 			if err != nil {
@@ -423,5 +427,21 @@ func printBootstrapJoinTokens(ctx context.Context, op *operator.Operator) error 
 		}
 		fmt.Printf("Join token for one %s (single use, expires %s): %s\n", role, jt.ExpiresAt.UTC().Format(time.RFC3339), jt.Token)
 	}
+	return nil
+}
+
+// printSignInLink prints a one-time dashboard sign-in link for the
+// bootstrap user: the whole URL if the public URL is known, else the token
+// for <api>/signin?token=....
+func printSignInLink(ctx context.Context, s *store.Store, email, publicURL string) error {
+	l, err := operator.CreateSignInLink(ctx, s, email, 15*time.Minute, uuid.Nil)
+	if err != nil {
+		return err
+	}
+	if publicURL != "" {
+		fmt.Printf("Dashboard sign-in link for %s (once, 15 min): %s\n", email, operator.SignInURL(publicURL, l.Token))
+		return nil
+	}
+	fmt.Printf("Dashboard sign-in for %s (once, 15 min): open <API URL>/signin?token=%s\n", email, l.Token)
 	return nil
 }

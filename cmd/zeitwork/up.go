@@ -93,6 +93,11 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 	}
 	fmt.Fprintf(out, "    ready in %.1fs; VMs use %s acceleration\n", time.Since(start).Seconds(), p.Driver().Accel())
 	fmt.Fprintf(out, "    API %s (CLI logged in: %s)\n", p.APIURL, cli.ConfigPath())
+	if link, err := p.SignInLink(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "warning: sign-in link:", err)
+	} else {
+		fmt.Fprintf(out, "    dashboard %s/ (sign in once with %s, valid 15 min; later: zeitwork users signin-link)\n", p.APIURL, link)
+	}
 	fmt.Fprintf(out, "    edge %s\n", p.EdgeURL)
 	if p.EdgeTLSURL != "" {
 		printHTTPS(out, p, cfg.AppsDomain)

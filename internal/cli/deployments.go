@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -10,7 +11,7 @@ import (
 )
 
 func deploymentsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "deployments", Short: "List, show and delete deployments"}
+	cmd := &cobra.Command{Use: "deployments", Short: "List, show and delete deployments, and show their events"}
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list PROJECT",
@@ -60,6 +61,46 @@ func deploymentsCmd() *cobra.Command {
 			return nil
 		},
 	}
+	events := &cobra.Command{
+		Use:   "events DEPLOYMENT",
+		Short: "Show a deployment's timeline: creation, image, placements, instance states, ready or failed",
+		Args:  exactArgs(1, "give a deployment id (see `zeitwork deployments list PROJECT`)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			all := []api.DeploymentEvent{}
+			for {
+				var page []api.DeploymentEvent
+				path := "/v1/deployments/" + url.PathEscape(args[0]) + "/events"
+				if len(all) > 0 {
+					path += "?after=" + strconv.FormatInt(all[len(all)-1].ID, 10)
+				}
+				if err := c.do(cmd.Context(), "GET", path, nil, &page); err != nil {
+					return err
+				}
+				all = append(all, page...)
+				if len(page) < 500 {
+					break
+				}
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), all)
+			}
+			rows := [][]string{}
+			for _, e := range all {
+				inst := e.Instance
+				if len(inst) > 8 {
+					inst = inst[:8]
+				}
+				rows = append(rows, []string{e.Time.Local().Format("2006-01-02 15:04:05"), e.Kind, inst, e.Message})
+			}
+			table(cmd.OutOrStdout(), []string{"TIME", "KIND", "INSTANCE", "MESSAGE"}, rows)
+			return nil
+		},
+	}
+	events.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	show := &cobra.Command{
 		Use:   "show DEPLOYMENT",
 		Short: "Show a deployment and its instances: state, node, address, restarts, boot times",
@@ -104,6 +145,6 @@ func deploymentsCmd() *cobra.Command {
 		},
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(list, show, del)
+	cmd.AddCommand(list, show, events, del)
 	return cmd
 }

@@ -19,7 +19,7 @@ func Commands() []*cobra.Command {
 		loginCmd(), projectsCmd(), deployCmd(), rollbackCmd(), statusCmd(), logsCmd(), deploymentsCmd(), envCmd(), buildArgsCmd(), buildsCmd(), githubCmd(),
 		gitRemoteCmd(), gitCredentialCmd(), registryCmd(), auditCmd(),
 		orgsCmd(), membersCmd(), tokensCmd(), settingsCmd(), domainsCmd(),
-		certsCmd(), nodesCmd(),
+		certsCmd(), nodesCmd(), usersCmd(), passwordCmd(),
 	}
 	for _, c := range cmds {
 		c.PersistentFlags().String("org", "", "organisation to act in (default: the current one, `zeitwork orgs switch`)")

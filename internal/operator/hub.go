@@ -23,10 +23,11 @@ type hub struct {
 	version int64
 	changed chan struct{} // closed and replaced on every change or kick
 	logs    chan struct{} // same, for new log lines
+	stream  chan struct{} // same, for new rows of the change stream (stream.go)
 }
 
 func newHub() *hub {
-	return &hub{changed: make(chan struct{}), logs: make(chan struct{})}
+	return &hub{changed: make(chan struct{}), logs: make(chan struct{}), stream: make(chan struct{})}
 }
 
 // Version returns the newest version this replica heard of and a channel
@@ -77,6 +78,20 @@ func (h *hub) bumpLogs() {
 	h.logs = make(chan struct{})
 }
 
+// Stream returns a channel closed when the change stream has new rows.
+func (h *hub) Stream() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stream
+}
+
+func (h *hub) bumpStream() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	close(h.stream)
+	h.stream = make(chan struct{})
+}
+
 // listen holds a LISTEN connection, reconnecting with backoff.
 func (h *hub) listen(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
 	backoff := 100 * time.Millisecond
@@ -87,6 +102,7 @@ func (h *hub) listen(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) 
 		}
 		log.Warn("database notifications lost; reconnecting", "err", err, "in", backoff)
 		h.Bump() // the reconciler and log streams look again
+		h.bumpStream()
 		select {
 		case <-ctx.Done():
 			return
@@ -104,7 +120,7 @@ func (h *hub) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN zeitwork_changes; LISTEN zeitwork_logs"); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN zeitwork_changes; LISTEN zeitwork_logs; LISTEN zeitwork_stream"); err != nil {
 		return err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "UNLISTEN *")
@@ -119,8 +135,12 @@ func (h *hub) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 		if err != nil {
 			return err
 		}
-		if n.Channel == "zeitwork_logs" {
+		switch n.Channel {
+		case "zeitwork_logs":
 			h.bumpLogs()
+			continue
+		case "zeitwork_stream":
+			h.bumpStream()
 			continue
 		}
 		v, err := strconv.ParseInt(n.Payload, 10, 64)

@@ -359,13 +359,15 @@ func (o *Operator) newPasswordHash(pw string) (pgtype.Text, error) {
 	return pgtype.Text{String: hashPassword(pw, o.cfg.Sessions.argon()), Valid: true}, nil
 }
 
-// pruneSessions deletes ended sessions, spent links and old failures.
+// pruneSessions deletes ended sessions, spent links, old failures and
+// change stream rows older than any stream reads (an hour).
 func (o *Operator) pruneSessions(ctx context.Context) {
 	c := o.cfg.Sessions
 	_, err1 := o.store.DeleteExpiredSessions(ctx, c.Idle.Seconds())
 	_, err2 := o.store.DeleteOldSignInLinks(ctx)
 	_, err3 := o.store.DeleteOldSignInFailures(ctx, c.FailureWindow.Seconds())
-	if err := errors.Join(err1, err2, err3); err != nil && ctx.Err() == nil {
+	_, err4 := o.store.PruneChanges(ctx, db.PruneChangesParams{KeepSeconds: time.Hour.Seconds(), Batch: o.pruneBatch})
+	if err := errors.Join(err1, err2, err3, err4); err != nil && ctx.Err() == nil {
 		o.log.Warn("prune sessions", "err", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zeitwork/zeitwork/internal/build"
@@ -249,8 +250,21 @@ func (p *Platform) startOperator(ctx context.Context) error {
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); op.Run(ctx) }()
 
-	p.Token, err = operator.Bootstrap(ctx, p.Store, "default", "admin@localhost")
+	p.Token, err = operator.Bootstrap(ctx, p.Store, "default", AdminEmail)
 	return err
+}
+
+// AdminEmail is the platform's first user, the installation's administrator.
+const AdminEmail = "admin@localhost"
+
+// SignInLink makes a one-time link that signs the first user in to the
+// dashboard (valid 15 minutes).
+func (p *Platform) SignInLink(ctx context.Context) (string, error) {
+	l, err := operator.CreateSignInLink(ctx, p.Store, AdminEmail, 15*time.Minute, uuid.Nil)
+	if err != nil {
+		return "", err
+	}
+	return operator.SignInURL(p.APIURL, l.Token), nil
 }
 
 // newBuilder makes the Dockerfile builder Config.Build asks for (nil

@@ -105,6 +105,18 @@ type BuildLogLine struct {
 	Line     string
 }
 
+type Change struct {
+	ID             int64
+	Xid            pgtype.Uint64
+	OrganisationID uuid.NullUUID
+	UserID         uuid.NullUUID
+	ProjectID      uuid.NullUUID
+	Project        string
+	Kind           string
+	Object         string
+	At             time.Time
+}
+
 type ChangeFeed struct {
 	ID      bool
 	Version int64

@@ -164,6 +164,18 @@ func (q *Queries) AddRegistryChunk(ctx context.Context, arg AddRegistryChunkPara
 	return err
 }
 
+const changeStreamXmin = `-- name: ChangeStreamXmin :one
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
+`
+
+// The oldest transaction still running: every older one has ended.
+func (q *Queries) ChangeStreamXmin(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, changeStreamXmin)
+	var xmin int64
+	err := row.Scan(&xmin)
+	return xmin, err
+}
+
 const claimBuild = `-- name: ClaimBuild :one
 UPDATE builds
 SET status = 'building', lease_owner = $1::text, attempts = attempts + 1,
@@ -2677,6 +2689,71 @@ func (q *Queries) ListBuilds(ctx context.Context, arg ListBuildsParams) ([]Build
 	return items, nil
 }
 
+const listChanges = `-- name: ListChanges :many
+SELECT id, xid::text::bigint AS xid, organisation_id, project_id, project, kind, object
+FROM changes
+WHERE xid >= $1::bigint::text::xid8
+  AND (organisation_id = $2::uuid
+       OR user_id = $3::uuid
+       OR (organisation_id IS NULL AND user_id IS NULL AND $4::boolean))
+ORDER BY id
+LIMIT $5
+`
+
+type ListChangesParams struct {
+	After          int64
+	OrganisationID uuid.UUID
+	UserID         uuid.UUID
+	Admin          bool
+	MaxRows        int32
+}
+
+type ListChangesRow struct {
+	ID             int64
+	Xid            int64
+	OrganisationID uuid.NullUUID
+	ProjectID      uuid.NullUUID
+	Project        string
+	Kind           string
+	Object         string
+}
+
+// Changes for a stream, from transactions from after on (a stream's
+// previous xmin), for the organisation, the user, or administrators.
+func (q *Queries) ListChanges(ctx context.Context, arg ListChangesParams) ([]ListChangesRow, error) {
+	rows, err := q.db.Query(ctx, listChanges,
+		arg.After,
+		arg.OrganisationID,
+		arg.UserID,
+		arg.Admin,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListChangesRow
+	for rows.Next() {
+		var i ListChangesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Xid,
+			&i.OrganisationID,
+			&i.ProjectID,
+			&i.Project,
+			&i.Kind,
+			&i.Object,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listDeploymentEvents = `-- name: ListDeploymentEvents :many
 SELECT id, project_id, deployment_id, instance_id, kind, message, created_at FROM events WHERE deployment_id = $1 AND id > $2 ORDER BY id LIMIT 500
 `
@@ -4331,6 +4408,25 @@ type PruneBuildLogLinesParams struct {
 
 func (q *Queries) PruneBuildLogLines(ctx context.Context, arg PruneBuildLogLinesParams) (int64, error) {
 	result, err := q.db.Exec(ctx, pruneBuildLogLines, arg.KeepSeconds, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const pruneChanges = `-- name: PruneChanges :execrows
+DELETE FROM changes WHERE id IN (
+    SELECT id FROM changes WHERE at < now() - make_interval(secs => $1::float8) LIMIT $2
+)
+`
+
+type PruneChangesParams struct {
+	KeepSeconds float64
+	Batch       int32
+}
+
+func (q *Queries) PruneChanges(ctx context.Context, arg PruneChangesParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneChanges, arg.KeepSeconds, arg.Batch)
 	if err != nil {
 		return 0, err
 	}

@@ -930,3 +930,24 @@ DELETE FROM sign_in_failures WHERE email = $1;
 
 -- name: DeleteOldSignInFailures :execrows
 DELETE FROM sign_in_failures WHERE at < now() - make_interval(secs => sqlc.arg(window_seconds)::float8);
+
+-- name: ChangeStreamXmin :one
+-- The oldest transaction still running: every older one has ended.
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin;
+
+-- name: ListChanges :many
+-- Changes for a stream, from transactions from after on (a stream's
+-- previous xmin), for the organisation, the user, or administrators.
+SELECT id, xid::text::bigint AS xid, organisation_id, project_id, project, kind, object
+FROM changes
+WHERE xid >= sqlc.arg(after)::bigint::text::xid8
+  AND (organisation_id = sqlc.arg(organisation_id)::uuid
+       OR user_id = sqlc.arg(user_id)::uuid
+       OR (organisation_id IS NULL AND user_id IS NULL AND sqlc.arg(admin)::boolean))
+ORDER BY id
+LIMIT sqlc.arg(max_rows);
+
+-- name: PruneChanges :execrows
+DELETE FROM changes WHERE id IN (
+    SELECT id FROM changes WHERE at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8) LIMIT sqlc.arg(batch)
+);
