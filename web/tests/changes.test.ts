@@ -36,7 +36,7 @@ describe('ChangeStream', () => {
     sources[0].onopen!({})
     sources[0].send('change', '{"kind":"deployment","id":"abc","project":"web"}')
     sources[0].send('change', 'not json')
-    expect(got).toEqual([{ kind: 'deployment', id: 'abc', project: 'web' }])
+    expect(got).toEqual([null, { kind: 'deployment', id: 'abc', project: 'web' }])
   })
 
   it('reconnects with backoff after an error and tells listeners to refetch', () => {
@@ -44,6 +44,7 @@ describe('ChangeStream', () => {
     const got: any[] = []
     s.subscribe((c) => got.push(c))
     sources[0].onopen!({})
+    got.length = 0
     sources[0].onerror!({})
     expect(sources[0].closed).toBe(true)
     expect(timers.map((t) => t.ms)).toEqual([500])
@@ -56,6 +57,14 @@ describe('ChangeStream', () => {
     // After a reconnect every listener refetches: changes may have been missed.
     expect(got).toEqual([null])
     expect(s.attempts).toBe(0)
+  })
+
+  it('makes listeners refetch on resync', () => {
+    const { s, sources } = setup()
+    const got: any[] = []
+    s.subscribe((c) => got.push(c))
+    sources[0].send('resync', '{}')
+    expect(got).toEqual([null])
   })
 
   it('retries even if the first connection never opened', () => {

@@ -26,7 +26,8 @@ export class ChangeStream {
   private src: Source | null = null
   private listeners = new Set<Listener>()
   private timer: ReturnType<typeof setTimeout> | null = null
-  private opened = false
+  /** opened: a connection opened since the stream started. */
+  opened = false
   /** attempts since the last successful open; sets the backoff. */
   attempts = 0
   connected = false
@@ -66,13 +67,16 @@ export class ChangeStream {
     this.timer = null
     const src = this.open(this.url)
     this.src = src
+    // Every (re)connect makes listeners refetch: the stream carries only
+    // changes after it opened, and a page may have fetched before that.
     src.onopen = () => {
-      const again = this.opened
       this.opened = true
       this.connected = true
       this.attempts = 0
-      if (again) this.emit(null)
+      this.emit(null)
     }
+    // resync: more changed than the stream sends one by one.
+    src.addEventListener('resync', () => this.emit(null))
     src.addEventListener('change', (ev: MessageEvent) => {
       let c: Change
       try {
@@ -91,7 +95,6 @@ export class ChangeStream {
       this.src = null
       if (this.listeners.size === 0) return
       this.attempts++
-      this.opened = true
       this.timer = this.schedule(() => this.connect(), ChangeStream.backoff(this.attempts))
     }
   }
