@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,7 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/zeitwork/zeitwork/internal/api"
-	"github.com/zeitwork/zeitwork/internal/operator"
 )
 
 // TestDashboard drives the dashboard in a real Chromium against a real
@@ -111,6 +109,12 @@ func TestDashboard(t *testing.T) {
 	e.node.live(rolled, p.MinInstancesPerRegion)
 	b.waitText(t, `[data-test=live-deployment]`, rolled)
 
+	// A change sent with the session cookie but without its CSRF token is
+	// refused.
+	if code := b.fetchStatus(t, "POST", "/v1/projects/web/rollback", false); code != http.StatusForbidden {
+		t.Fatalf("a rollback without the CSRF token: %d, want 403", code)
+	}
+
 	// Sign out: the session cookie no longer works.
 	cookie := sessionCookie(t, b)
 	b.click(t, `[data-test=signout]`)
@@ -145,6 +149,3 @@ func sessionCookie(t *testing.T, b *browser) string {
 	b.fail(t, "no %s cookie in the browser", api.SessionCookie)
 	return ""
 }
-
-var _ = context.Background
-var _ = operator.Bootstrap
