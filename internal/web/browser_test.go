@@ -129,6 +129,37 @@ func TestDashboard(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the signed-out session cookie: %d, want 401", resp.StatusCode)
 	}
+
+	// A one-time sign-in link signs in, once.
+	var link api.SignInLink
+	if code := e.call("POST", "/v1/signin-links", e.srv.Token, api.CreateSignInLinkRequest{}, &link); code != 201 && code != 200 {
+		t.Fatalf("sign-in link: %d", code)
+	}
+	b.open(t, "/signin?token="+link.Token, "main")
+	b.waitText(t, `[data-test=whoami]`, "dev@acme.test")
+	if strings.Contains(eval[string](t, b, `location.href`), link.Token) {
+		b.fail(t, "the used sign-in link's token stays in the address bar")
+	}
+
+	// An invitation made on the organisation page is accepted in the
+	// browser with a new password, which signs the new member in.
+	b.open(t, "/org", `[data-test=invite-email]`)
+	b.do(t, "invite",
+		chromedp.SendKeys(chromedp.CSS(`[data-test=invite-email]`), "ada@acme.test"),
+		chromedp.Click(chromedp.CSS(`[data-test=invite]`)),
+	)
+	b.waitFor(t, "the invitation link", func() bool { return b.count(t, `[data-test=invite-link]`) == 1 })
+	inviteLink := eval[string](t, b, `document.querySelector("[data-test=invite-link]").value`)
+	b.click(t, `[data-test=signout]`)
+	b.waitFor(t, "the sign-in page", func() bool { return b.count(t, `[data-test=email]`) == 1 })
+	b.do(t, "accept the invitation",
+		chromedp.Navigate(inviteLink),
+		chromedp.WaitVisible(chromedp.CSS(`[data-test=invite-password]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-test=invite-password]`), password),
+		chromedp.Click(chromedp.CSS(`[data-test=accept]`)),
+	)
+	b.waitText(t, `[data-test=whoami]`, "ada@acme.test")
+	b.waitText(t, `[data-test=whoami-role]`, "developer")
 }
 
 // sessionCookie reads the HttpOnly session cookie from the browser.
