@@ -39,8 +39,10 @@ internal/web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SRC)
 	cp -r web/.output/public/. internal/web/dist/
 	@touch $@
 
-# Vitest unit tests of the dashboard's logic.
+# Vitest unit tests of the dashboard's logic, and a check that every
+# locked package runs on Debian 12's Node.js 18.
 web-test: web/node_modules/.package-lock.json
+	cd web && node scripts/engines.mjs
 	cd web && $(NPM) test --silent
 
 # Fails when the dashboard's first load is over 250 kB gzipped.
