@@ -67,6 +67,7 @@ func TestDashboard(t *testing.T) {
 	b.click(t, `[data-test=live-deployment]`)
 	b.waitText(t, `[data-test=deployment-status]`, "ready")
 	b.waitText(t, `[data-test=instance-`+ins[0].ID+`]`, "healthy")
+	b.waitFor(t, "the event timeline", func() bool { return b.count(t, `[data-test=events] li[data-test=event]`) > 0 })
 	notReloaded()
 	e.node.report(ins[0].ID, api.InstanceStarting)
 	b.waitText(t, `[data-test=instance-`+ins[0].ID+`] [data-test=instance-state]`, "starting")
