@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/zeitwork/zeitwork/internal/build"
 	"github.com/zeitwork/zeitwork/internal/build/buildah"
@@ -62,6 +63,7 @@ func operatorCmd() *cobra.Command {
 	var tlsNames []string
 	var smtp mail.Config
 	var domains operator.DomainConfig
+	var sessions operator.SessionConfig
 	var registryStorage registryStorageFlags
 	var buildDiskGiB, buildCacheGiB int64
 	cmd := &cobra.Command{
@@ -137,7 +139,7 @@ certificate from the cluster CA (docs/security.md).`,
 				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"), Builder: builder,
 				AuditRetention: auditRetention,
 				NodeGrace:      nodeDownAfter, CPUOvercommit: cpuOvercommit,
-				PublicURL: publicURL, Mail: smtpConfig(smtp), Domains: domains,
+				PublicURL: publicURL, Mail: smtpConfig(smtp), Domains: domains, Sessions: sessions,
 			})
 			if err != nil {
 				return err
@@ -187,8 +189,17 @@ certificate from the cluster CA (docs/security.md).`,
 	f.StringVar(&smtp.Username, "smtp-username", "", "SMTP login (its password in ZEITWORK_SMTP_PASSWORD)")
 	f.StringVar(&smtp.Security, "smtp-security", mail.StartTLS, "starttls (port 587), tls (port 465) or none (a relay on this host only)")
 	domainFlags(f, &domains)
+	sessionFlags(f, &sessions)
 	registryStorage.add(f)
 	return cmd
+}
+
+// sessionFlags configure the dashboard's sign-in (docs/security.md).
+func sessionFlags(f *pflag.FlagSet, c *operator.SessionConfig) {
+	f.DurationVar(&c.Idle, "session-idle", 12*time.Hour, "a dashboard session without a request this long ends")
+	f.DurationVar(&c.MaxAge, "session-max-age", 7*24*time.Hour, "a dashboard session ends this long after sign-in, used or not")
+	f.IntVar(&c.EmailFailures, "signin-failures-per-email", 5, "failed sign-ins to one address within 15 minutes after which its sign-in is refused (429) until they age out")
+	f.IntVar(&c.AddrFailures, "signin-failures-per-client", 20, "failed sign-ins from one client address within 15 minutes after which its sign-ins are refused (429)")
 }
 
 // smtpConfig is the relay from the flags, nil when none is set; the

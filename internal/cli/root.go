@@ -19,7 +19,7 @@ func Commands() []*cobra.Command {
 		loginCmd(), projectsCmd(), deployCmd(), rollbackCmd(), statusCmd(), logsCmd(), deploymentsCmd(), envCmd(), buildArgsCmd(), buildsCmd(), githubCmd(),
 		gitRemoteCmd(), gitCredentialCmd(), registryCmd(), auditCmd(),
 		orgsCmd(), membersCmd(), tokensCmd(), settingsCmd(), domainsCmd(),
-		certsCmd(), nodesCmd(), usersCmd(), passwordCmd(),
+		certsCmd(), nodesCmd(), usersCmd(), passwordCmd(), watchCmd(),
 	}
 	for _, c := range cmds {
 		c.PersistentFlags().String("org", "", "organisation to act in (default: the current one, `zeitwork orgs switch`)")

@@ -1,11 +1,17 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/image"
@@ -87,5 +93,56 @@ func TestDeploymentsEvents(t *testing.T) {
 	}
 	if _, err := run(t, "deployments", "events", "nope0000"); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("events of a missing deployment: %v", err)
+	}
+}
+
+// TestWatch: `zeitwork watch --json` prints the organisation's changes as
+// they happen.
+func TestWatch(t *testing.T) {
+	url, token := startOperator(t)
+	mustRun(t, "login", "--api", url, "--token", token)
+	root := &cobra.Command{Use: "zeitwork", SilenceUsage: true, SilenceErrors: true}
+	root.AddCommand(Commands()...)
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetArgs([]string{"watch", "--json"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	waitOutput(t, errOut, "Watching changes")
+	mustRun(t, "projects", "create", "shop")
+	waitOutput(t, out, `{"kind":"project","id":"shop","project":"shop"}`)
+	cancel()
+	<-done
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitOutput polls b until it holds want.
+func waitOutput(t *testing.T, b *syncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(b.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %q; got:\n%s", want, b.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

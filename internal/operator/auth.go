@@ -212,13 +212,12 @@ func (o *Operator) userPrincipal(r *http.Request, row db.GetAPITokenByHashRow, p
 // else the user's first) and the role p has there.
 func (o *Operator) inOrganisation(r *http.Request, p principal, tokenOrg uuid.NullUUID) (principal, error) {
 	ctx := r.Context()
-	row := struct{ OrganisationID uuid.NullUUID }{tokenOrg}
 	named := r.Header.Get(api.OrganisationHeader)
 	var m db.GetMemberOrganisationRow
 	var err error
 	switch {
-	case row.OrganisationID.Valid:
-		m, err = o.store.GetMemberOrganisation(ctx, db.GetMemberOrganisationParams{UserID: p.userID, ID: row.OrganisationID})
+	case tokenOrg.Valid:
+		m, err = o.store.GetMemberOrganisation(ctx, db.GetMemberOrganisationParams{UserID: p.userID, ID: tokenOrg})
 		if err != nil {
 			if isNotFound(store.Classify(err)) {
 				// Removing a member revokes such tokens; this is a second lock.
@@ -246,7 +245,7 @@ func (o *Operator) inOrganisation(r *http.Request, p principal, tokenOrg uuid.Nu
 		m = db.GetMemberOrganisationRow(first)
 	}
 	p.orgID, p.orgName, p.role = m.ID, m.Name, min(parseRole(m.Role), p.roleCap)
-	p.orgFixed = row.OrganisationID.Valid || named != ""
+	p.orgFixed = tokenOrg.Valid || named != ""
 	return p, nil
 }
 

@@ -53,13 +53,17 @@ func (o *Operator) signIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	email := strings.ToLower(strings.TrimSpace(req.Email))
-	auditFrom(ctx).setObject("user", email)
 	if err := o.checkSignInRate(ctx, w, email, clientAddr(r)); err != nil {
 		return err
 	}
 	u, err := o.store.GetUserByEmail(ctx, email)
 	if err != nil && !isNotFound(store.Classify(err)) {
 		return err
+	}
+	if err == nil {
+		// Only a user's address is recorded: what is typed for an unknown
+		// one may be a password typed into the wrong field.
+		auditFrom(ctx).setObject("user", email)
 	}
 	hash := o.dummy.get(o.cfg.Sessions.argon())
 	if err == nil && u.PasswordHash.Valid {
@@ -366,8 +370,10 @@ func (o *Operator) pruneSessions(ctx context.Context) {
 	_, err1 := o.store.DeleteExpiredSessions(ctx, c.Idle.Seconds())
 	_, err2 := o.store.DeleteOldSignInLinks(ctx)
 	_, err3 := o.store.DeleteOldSignInFailures(ctx, c.FailureWindow.Seconds())
-	_, err4 := o.store.PruneChanges(ctx, db.PruneChangesParams{KeepSeconds: time.Hour.Seconds(), Batch: o.pruneBatch})
-	if err := errors.Join(err1, err2, err3, err4); err != nil && ctx.Err() == nil {
+	o.pruneBatches(ctx, "change stream", func(batch int32) (int64, error) {
+		return o.store.PruneChanges(ctx, db.PruneChangesParams{KeepSeconds: time.Hour.Seconds(), Batch: batch})
+	})
+	if err := errors.Join(err1, err2, err3); err != nil && ctx.Err() == nil {
 		o.log.Warn("prune sessions", "err", err)
 	}
 }

@@ -15,7 +15,7 @@ import (
 // TestSignInRateLimit: after too many failures for an address, sign-in
 // to it is refused with 429 and Retry-After, the right password too, on
 // every replica; too many failures from one client refuse its other
-// addresses as well.
+// addresses as well. A success clears the address's failures.
 func TestSignInRateLimit(t *testing.T) {
 	dbURL := storetest.URL(t)
 	limits := func(c *operator.Config) {
@@ -30,6 +30,13 @@ func TestSignInRateLimit(t *testing.T) {
 	b.url, b.store = srvB.URL, srvB.Store
 	a.setPassword(a.token, "", testPassword)
 
+	// A success clears the address's failures.
+	for range 2 {
+		a.signIn("dev@acme.test", "wrong password")
+	}
+	if br, resp, _ := a.signIn("dev@acme.test", testPassword); br == nil {
+		t.Fatalf("sign-in after 2 failures: %d", resp.StatusCode)
+	}
 	for i := range 3 {
 		h := []*harness{a, b}[i%2] // the failures land on both replicas
 		if _, resp, _ := h.signIn("dev@acme.test", "wrong password "+strconv.Itoa(i)); resp.StatusCode != 401 {
@@ -43,8 +50,9 @@ func TestSignInRateLimit(t *testing.T) {
 			t.Fatalf("sign-in after 3 failures: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
 	}
-	// Two more failures from this client, for other addresses, reach the
-	// client's limit: a fresh address is refused too.
+	// Two more failures from this client, for other addresses, reach its
+	// limit of five (the success cleared the first two): a fresh address
+	// is refused too.
 	for _, email := range []string{"x@acme.test", "y@acme.test"} {
 		if _, resp, _ := a.signIn(email, "guess guess guess"); resp.StatusCode != 401 {
 			t.Fatalf("failure for %s: %d", email, resp.StatusCode)

@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -78,11 +79,22 @@ func (o *Operator) streamChanges(w http.ResponseWriter, r *http.Request) error {
 				delete(sent, id)
 			}
 		}
+		if !waitForChanges(ctx, w, flusher, wake, heartbeat.C) {
+			return nil
+		}
+	}
+}
+
+// waitForChanges sends heartbeats until wake is closed (true) or the
+// request ends (false).
+func waitForChanges(ctx context.Context, w http.ResponseWriter, flusher http.Flusher, wake <-chan struct{}, heartbeat <-chan time.Time) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return false
 		case <-wake:
-		case <-heartbeat.C:
+			return true
+		case <-heartbeat:
 			fmt.Fprint(w, ": heartbeat\n\n")
 			flusher.Flush()
 		}
