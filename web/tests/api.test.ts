@@ -40,7 +40,7 @@ describe('Client', () => {
   it('keeps the API error reason and hint', async () => {
     const f = fake(409, { error: 'project web exists', hint: 'pick another name' })
     const c = new Client(f.fetcher)
-    const err = await c.post('/v1/projects', { name: 'web' }).catch((e: any) => e)
+    const err: any = await c.post('/v1/projects', { name: 'web' }).catch((e: any) => e)
     expect(err).toBeInstanceOf(ApiError)
     expect(err.status).toBe(409)
     expect(errorParts(err)).toEqual({ reason: 'project web exists', hint: 'pick another name' })
@@ -48,7 +48,7 @@ describe('Client', () => {
 
   it('says something useful for an answer that is not JSON', async () => {
     const c = new Client(async () => new Response('<html>bad gateway</html>', { status: 502, statusText: 'Bad Gateway' }))
-    const err = await c.get('/v1/status').catch((e: any) => e)
+    const err: any = await c.get('/v1/status').catch((e: any) => e)
     expect(err.message).toBe('502 Bad Gateway')
   })
 
@@ -62,7 +62,7 @@ describe('Client', () => {
 
   it('turns a network failure into an error with a hint', async () => {
     const c = new Client(async () => { throw new TypeError('Failed to fetch') })
-    const err = await c.get('/v1/status').catch((e: any) => e)
+    const err: any = await c.get('/v1/status').catch((e: any) => e)
     expect(err.status).toBe(0)
     expect(err.hint).not.toBe('')
   })
