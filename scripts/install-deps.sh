@@ -5,7 +5,8 @@
 # busybox-static for their tests' base images), pebble (the ACME test server
 # of the edge's TLS tests), SeaweedFS's weed (the S3 store of the
 # registry's S3 storage tests; built from the Go module proxy), systemd
-# (systemd-analyze, for setup's tests), and for the benchmarks nginx,
+# (systemd-analyze, for setup's tests), Node.js and npm (the dashboard),
+# Chromium (its browser tests), and for the benchmarks nginx,
 # Caddy, wrk, curl and HAProxy.
 # The guest kernel is fetched later by `zeitwork up` with apt-get download.
 set -euo pipefail
@@ -22,6 +23,13 @@ packages+=(git)
 packages+=(pebble)
 # systemd: systemd-analyze, which zeitwork setup's tests verify its units with.
 packages+=(systemd)
+# nodejs and npm: make web generates the dashboard (Node 18 of Debian 12 or
+# newer); a Node.js from elsewhere (NodeSource) brings its own npm, which
+# Debian's npm package would conflict with.
+packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
+# chromium: the browser the dashboard's browser tests drive (chromedp).
+packages+=(chromium)
 
 if [[ $(id -u) != 0 ]]; then
 	echo "install-deps: run as root (sudo make up)" >&2

@@ -229,6 +229,9 @@ type Operator struct {
 	lastRoutes routeCache
 	registry   *registry.Registry
 
+	// dashboard serves the web app at / (dashboard.go).
+	dashboard http.Handler
+
 	// pruneBatch is how many rows one prune statement deletes.
 	pruneBatch int32
 	logQuota   logQuota
@@ -302,6 +305,7 @@ func New(cfg Config) (*Operator, error) {
 		return nil, fmt.Errorf("operator: %w", err)
 	}
 	o.metrics = m
+	o.dashboard = newDashboard()
 	mux, err := o.routes()
 	if err != nil {
 		return nil, fmt.Errorf("operator: %w", err)

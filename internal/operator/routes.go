@@ -118,7 +118,7 @@ func (o *Operator) table() []route {
 		// repository (registry.go, gitremote.go).
 		{"/v2/", public, plain(o.serveRegistry)},
 		{"/git/", public, plain(o.serveGit)},
-		{"/", public, plain(o.noSuchEndpoint)},
+		{"/", public, plain(o.serveRoot)},
 	}
 }
 
