@@ -221,7 +221,7 @@ func nodeCmd() *cobra.Command {
 	var imageCacheMiB int64
 	var allowVMs []string
 	var capacity node.Capacity
-	var heartbeat time.Duration
+	var heartbeat, startTimeout time.Duration
 	var hostname string
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -263,7 +263,7 @@ again with the credential kept in --state-dir.`,
 				OperatorURL: operatorURL, JoinToken: join, Region: region, Capacity: capacity, StateDir: filepath.Join(stateDir, "node"),
 				TunnelListener: ln, TunnelAddr: tunnelAddr, Driver: deps.Driver, Kernel: deps.Kernel.Vmlinux,
 				Initrd: deps.Kernel.Initrd, Network: deps.Network, Images: deps.Images, Log: log, Metrics: metrics,
-				HeartbeatInterval: heartbeat, Hostname: hostname,
+				HeartbeatInterval: heartbeat, Hostname: hostname, StartTimeout: startTimeout,
 			})
 			if err != nil {
 				return err
@@ -289,6 +289,7 @@ again with the credential kept in --state-dir.`,
 	f.Int64Var(&imageCacheMiB, "image-cache-mib", platform.DefaultImageCache>>20, "size of the root disk cache; least recently used disks no instance runs on are evicted past it")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	f.StringVar(&hostname, "hostname", "", "name shown for this node in `zeitwork nodes list` (default: the host's name)")
+	f.DurationVar(&startTimeout, "start-timeout", time.Minute, "how long an instance may take from boot to a healthy app before it counts as failed")
 	f.DurationVar(&heartbeat, "heartbeat-interval", 5*time.Second, "how often the node reports to the operator; keep it well under the operator's --node-down-after")
 	return cmd
 }

@@ -78,7 +78,7 @@ func startBed(t *testing.T) *bed {
 	if os.Geteuid() != 0 {
 		t.Fatal("the test bed needs root (network namespaces, taps); run it as root as CI does")
 	}
-	b := &bed{t: t, dir: t.TempDir(), bin: binaries(t), procs: map[string]*proc{}, nodeIDs: map[string]string{}}
+	b := &bed{t: t, dir: stateDir(t), bin: binaries(t), procs: map[string]*proc{}, nodeIDs: map[string]string{}}
 	b.net = newInternet(t)
 	b.layout()
 	b.startOperator()
@@ -167,7 +167,9 @@ func (b *bed) startNode(r *region, i int, h *host) {
 		// and firewall are the node's own, as on a machine of its own.
 		"--subnet", fmt.Sprintf("10.248.%d.%d/27", b.net.b, 32*n), "--transit", fmt.Sprintf("10.249.%d.%d/30", b.net.b, 4*n),
 		"--accel", "tcg", "--vcpus", "2", "--memory-mib", fmt.Sprint(nodeMemoryMiB), "--image-cache-mib", "1024",
-		"--heartbeat-interval", heartbeat.String())
+		"--heartbeat-interval", heartbeat.String(),
+		// Nine TCG boots at once on two shared cores take long.
+		"--start-timeout", "3m")
 	// Whatever happens to the node process, its VMs (own sessions, so
 	// that they outlive an agent restart) and their network go.
 	stateDir, nsPath := filepath.Join(b.dir, h.name), "/run/netns/"+vmNet
@@ -201,6 +203,23 @@ func (b *bed) nodes(t *testing.T) []api.Node {
 		t.Fatalf("list nodes: %d %v", code, err)
 	}
 	return nodes
+}
+
+// stateDir is the bed's directory: every host's state and log. With
+// ZEITWORK_TESTBED_KEEP=1 a failed test leaves it behind to be read.
+func stateDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "zwtestbed-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("ZEITWORK_TESTBED_KEEP") == "1" {
+			t.Logf("the bed's state and logs are kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
 }
 
 func randomToken(t *testing.T) string {

@@ -43,6 +43,15 @@ func binaries(t *testing.T) string {
 	return filepath.Join(buildDir, "zeitwork")
 }
 
+// TestMain removes the binaries built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
 // proc is a zeitwork process running as one host's role.
 type proc struct {
 	name string
