@@ -58,7 +58,10 @@ func resolve(from *host, server netip.Addr, name string, ecs netip.Prefix) ([]ne
 // httpClient makes requests from inside the client's namespace.
 func httpClient(from *host) *http.Client {
 	return &http.Client{
-		Timeout: 15 * time.Second,
+		// A browser waits this long too; requests that hit a node as it
+		// vanishes take seconds (the edge's TCP_USER_TIMEOUT, then
+		// another instance), and must still succeed.
+		Timeout: 60 * time.Second,
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				return from.dial(ctx, network, addr)
@@ -91,6 +94,7 @@ type load struct {
 	mu       sync.Mutex
 	n        int
 	failures []string
+	slowest  time.Duration
 }
 
 func startLoad(from *host, lb netip.Addr, hostname string, workers int) *load {
@@ -108,11 +112,13 @@ func startLoad(from *host, lb netip.Addr, hostname string, workers int) *load {
 				}
 				start := time.Now()
 				code, body, err := get(c, lb, hostname)
+				took := time.Since(start)
 				l.mu.Lock()
 				l.n++
+				l.slowest = max(l.slowest, took)
 				if err != nil || code != 200 {
 					l.failures = append(l.failures, fmt.Sprintf("%s after %s: %d %v %.200s",
-						start.Format("15:04:05.000"), time.Since(start).Round(time.Millisecond), code, err, strings.TrimSpace(body)))
+						start.Format("15:04:05.000"), took.Round(time.Millisecond), code, err, strings.TrimSpace(body)))
 				}
 				l.mu.Unlock()
 			}

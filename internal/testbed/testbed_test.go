@@ -135,7 +135,7 @@ func (b *bed) cutNode(t *testing.T, r *region, depID, project string) {
 	t.Logf("instances replaced %s after the cut", time.Since(cutAt).Round(100*time.Millisecond))
 	l.waitRequests(t, 20) // and traffic keeps flowing on the new ones
 	n, failures := l.finish()
-	t.Logf("%d requests during the cut, %d failed", n, len(failures))
+	t.Logf("%d requests during the cut, %d failed, slowest %s", n, len(failures), l.slowest.Round(time.Millisecond))
 	if len(failures) > 0 {
 		t.Errorf("%d of %d requests failed while a node was cut:\n%s", len(failures), n, strings.Join(failures, "\n"))
 	}
@@ -170,7 +170,7 @@ func (b *bed) drainNode(t *testing.T, r *region, depID, project string) {
 	})
 	l.waitRequests(t, 20)
 	n, failures := l.finish()
-	t.Logf("%d requests during the drain, %d failed", n, len(failures))
+	t.Logf("%d requests during the drain, %d failed, slowest %s", n, len(failures), l.slowest.Round(time.Millisecond))
 	if len(failures) > 0 {
 		t.Errorf("%d of %d requests failed during the drain:\n%s", len(failures), n, strings.Join(failures, "\n"))
 	}
