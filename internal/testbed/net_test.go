@@ -45,7 +45,9 @@ func newInternet(t *testing.T) *internet {
 func (n *internet) addr(last byte) netip.Addr { return netip.AddrFrom4([4]byte{10, 247, n.b, last}) }
 
 // prefix is 10.247.B.last/bits.
-func (n *internet) prefix(last byte, bits int) netip.Prefix { return netip.PrefixFrom(n.addr(last), bits) }
+func (n *internet) prefix(last byte, bits int) netip.Prefix {
+	return netip.PrefixFrom(n.addr(last), bits)
+}
 
 // host is one machine: a network namespace with one interface on the
 // internet. Cut sets its link down, as if its cable were pulled: packets
