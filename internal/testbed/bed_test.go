@@ -28,6 +28,9 @@ const (
 	dnsTimeout    = time.Second     // one DNS health check
 	lbHealth      = 500 * time.Millisecond
 	nodeMemoryMiB = 2048 // capacity each node offers
+	// bootDeadline bounds boots to a healthy app: the nodes' start
+	// timeout. TCG on two cores shared with other tests is slow.
+	bootDeadline = 3 * time.Minute
 )
 
 // regionSpec places a region; distances decide where a dead region's
@@ -160,6 +163,11 @@ func (b *bed) joinToken(role string) string {
 func (b *bed) startNode(r *region, i int, h *host) {
 	n := r.idx*2 + i // 0..5
 	vmNet := fmt.Sprintf("zwv%s%d", b.net.tag, n)
+	// Whatever happens to the node process, its VMs (own sessions, so
+	// that they outlive an agent restart) and their network go, after
+	// the process has stopped (cleanups run last first).
+	stateDir, nsPath := filepath.Join(b.dir, h.name), "/run/netns/"+vmNet
+	b.t.Cleanup(func() { killVMs(b.t, filepath.Join(stateDir, "vms"), nsPath) })
 	b.procs[h.name] = startProc(b.t, b.dir, h, []string{"ZEITWORK_JOIN_TOKEN=" + b.joinToken("node")}, b.bin, "node",
 		"--operator", b.opURL, "--region", r.name, "--state-dir", filepath.Join(b.dir, h.name),
 		"--hostname", h.name, "--tunnel-listen", netip.AddrPortFrom(h.ip, 7443).String(), "--net-name", vmNet,
@@ -169,11 +177,7 @@ func (b *bed) startNode(r *region, i int, h *host) {
 		"--accel", "tcg", "--vcpus", "2", "--memory-mib", fmt.Sprint(nodeMemoryMiB), "--image-cache-mib", "1024",
 		"--heartbeat-interval", heartbeat.String(),
 		// Nine TCG boots at once on two shared cores take long.
-		"--start-timeout", "3m")
-	// Whatever happens to the node process, its VMs (own sessions, so
-	// that they outlive an agent restart) and their network go.
-	stateDir, nsPath := filepath.Join(b.dir, h.name), "/run/netns/"+vmNet
-	b.t.Cleanup(func() { killVMs(b.t, filepath.Join(stateDir, "vms"), nsPath) })
+		"--start-timeout", bootDeadline.String())
 }
 
 // waitNodes waits until all six nodes are ready and records their IDs.
@@ -233,17 +237,25 @@ func randomToken(t *testing.T) string {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
+	if err := poll(what, timeout, cond); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// poll polls cond every 100 ms until it holds, or says what it waited
+// for when the deadline passes.
+func poll(what string, timeout time.Duration, cond func() (bool, string)) error {
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for time.Now().Before(deadline) {
 		ok, state := cond()
 		if ok {
-			return
+			return nil
 		}
 		last = state
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("timed out after %s waiting for %s (last: %s)", timeout, what, last)
+	return fmt.Errorf("timed out after %s waiting for %s (last: %s)", timeout, what, last)
 }
 
 func mustJSON(v any) string {
