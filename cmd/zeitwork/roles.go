@@ -288,7 +288,7 @@ again with the credential kept in --state-dir.`,
 	f.StringVar(&kernelCache, "kernel-cache", guestkernel.DefaultCacheDir, "guest kernel cache")
 	f.Int64Var(&imageCacheMiB, "image-cache-mib", platform.DefaultImageCache>>20, "size of the root disk cache; least recently used disks no instance runs on are evicted past it")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
-	f.StringVar(&hostname, "hostname", "", "name shown for this node in `zeitwork nodes list` (default: the host's name)")
+	f.StringVar(&hostname, "hostname", "", "name shown for this node in zeitwork nodes list (default: the host's name)")
 	f.DurationVar(&startTimeout, "start-timeout", time.Minute, "how long an instance may take from boot to a healthy app before it counts as failed")
 	f.DurationVar(&heartbeat, "heartbeat-interval", 5*time.Second, "how often the node reports to the operator; keep it well under the operator's --node-down-after")
 	return cmd
