@@ -3,8 +3,9 @@
 # (exit 1) if there is anything: network namespaces named zw* or zeitwork* (also those
 # whose mount is covered under /run/netns, which `ip netns` cannot show),
 # tap devices zt* on the host or in any network namespace, host veths
-# zwh-*, nftables tables zeitwork*, VM and build cgroups zeitwork-*, build
-# directories /tmp/zeitwork-build-* and mounts below them, and
+# zwh-*, the test bed's bridges zwtb* and veths zb* on the host, nftables
+# tables zeitwork*, VM and build cgroups zeitwork-*, build directories
+# /tmp/zeitwork-build-* and mounts below them, and
 # qemu-system-x86_64, postgres, buildah or runc processes. Run it as root when nothing of Zeitwork should be running:
 # CI runs it before and after the tests (.ci/run). It changes nothing.
 set -uo pipefail
@@ -56,6 +57,8 @@ for ns in "${namespaces[@]}"; do
 		case $link in
 		zt*) found+=("tap $link in $where") ;;
 		zwh-*) [[ $ns == - ]] && found+=("veth $link on the host") ;;
+		zwtb*) [[ $ns == - ]] && found+=("test bed bridge $link on the host") ;;
+		zb[0-9]*) [[ $ns == - ]] && found+=("test bed veth $link on the host") ;;
 		esac
 	done < <(links "$ns")
 done

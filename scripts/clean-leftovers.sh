@@ -3,7 +3,8 @@
 # `zeitwork up`) can leave on a host: QEMU processes, PostgreSQL clusters
 # under /tmp or a zeitwork state directory, network namespaces zw* and
 # zeitwork* (also ones covered under /run/netns), taps zt*, host veths
-# zwh-*, nftables tables zeitwork*, VM and build cgroups zeitwork-*, and
+# zwh-*, the test bed's bridges zwtb* and veths zb*, nftables tables
+# zeitwork*, VM and build cgroups zeitwork-*, and
 # builds (buildah and its RUN steps, /tmp/zeitwork-build-*). It prints what
 # it removes.
 #
@@ -89,7 +90,7 @@ done
 while read -r link; do
 	say "deleting link $link"
 	ip link del "$link"
-done < <(ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep -E '^(zt|zwh-)')
+done < <(ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep -E '^(zt|zwh-|zwtb|zb[0-9])')
 
 while read -r family table; do
 	say "deleting nftables table $family $table"

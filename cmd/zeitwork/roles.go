@@ -237,6 +237,8 @@ func nodeCmd() *cobra.Command {
 	var allowVMs []string
 	var capacity node.Capacity
 	var templates bool
+	var heartbeat, startTimeout time.Duration
+	var hostname string
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a node agent: runs instances as microVMs (root)",
@@ -277,7 +279,8 @@ again with the credential kept in --state-dir.`,
 				OperatorURL: operatorURL, JoinToken: join, Region: region, Capacity: capacity, StateDir: filepath.Join(stateDir, "node"),
 				TunnelListener: ln, TunnelAddr: tunnelAddr, Driver: deps.Driver, Kernel: deps.Kernel.Vmlinux,
 				Initrd: deps.Kernel.Initrd, Network: deps.Network, Images: deps.Images, Log: log, Metrics: metrics,
-				Templates: templates,
+				Templates:         templates,
+				HeartbeatInterval: heartbeat, Hostname: hostname, StartTimeout: startTimeout,
 			})
 			if err != nil {
 				return err
@@ -303,6 +306,9 @@ again with the credential kept in --state-dir.`,
 	f.Int64Var(&imageCacheMiB, "image-cache-mib", platform.DefaultImageCache>>20, "size of the root disk cache; least recently used disks no instance runs on are evicted past it")
 	f.StringVar(&metricsListen, "metrics-listen", "", metricsFlagHelp)
 	f.BoolVar(&templates, "vm-templates", true, "start instances by restoring a VM template saved before the guest mounts its disk (one per VM size, kept under --state-dir/node/templates); false boots every VM")
+	f.StringVar(&hostname, "hostname", "", "name shown for this node in zeitwork nodes list (default: the host's name)")
+	f.DurationVar(&startTimeout, "start-timeout", time.Minute, "how long an instance may take from boot to a healthy app before it counts as failed")
+	f.DurationVar(&heartbeat, "heartbeat-interval", 5*time.Second, "how often the node reports to the operator; keep it well under the operator's --node-down-after")
 	return cmd
 }
 

@@ -109,7 +109,7 @@ func (b *backend) put(c *upConn) {
 // the first request in one write.
 func (b *backend) dial(ctx context.Context, token string) (*upConn, error) {
 	b.stats.upstreamDials.Add(1)
-	d := net.Dialer{Timeout: b.cfg.DialTimeout, KeepAlive: 30 * time.Second}
+	d := net.Dialer{Timeout: b.cfg.DialTimeout, KeepAlive: 30 * time.Second, Control: userTimeout(b.cfg.TunnelUserTimeout)}
 	conn, err := d.DialContext(ctx, "tcp", b.key.nodeAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", errDial, b.key.nodeAddr, err)
@@ -129,6 +129,18 @@ func (b *backend) dial(ctx context.Context, token string) (*upConn, error) {
 		return nil, fmt.Errorf("%w %s: %w", errDial, b.key.nodeAddr, err)
 	}
 	return c, nil
+}
+
+// userTimeout sets TCP_USER_TIMEOUT on a tunnel socket before it
+// connects (Config.TunnelUserTimeout).
+func userTimeout(d time.Duration) func(network, address string, c syscall.RawConn) error {
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d.Milliseconds()))
+		})
+		return errors.Join(err, serr)
+	}
 }
 
 // handshake opens TLS to the node agent: the edge presents its

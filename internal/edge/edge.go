@@ -25,6 +25,14 @@ type Config struct {
 	TunnelTLS *tls.Config
 	// DialTimeout bounds opening a tunnel to a node agent (default 3 s).
 	DialTimeout time.Duration
+	// TunnelUserTimeout closes a tunnel whose sent bytes its node has not
+	// acknowledged for this long (TCP_USER_TIMEOUT; default 5 s): a node
+	// that vanished (power, network) sends no reset, and without it a
+	// request on a kept-alive tunnel would wait minutes for the kernel to
+	// give up. A slow app is not affected: its node's kernel acknowledges
+	// the request at once. An idempotent request then moves on to another
+	// instance.
+	TunnelUserTimeout time.Duration
 	// IdleConnTimeout is how long an idle upstream connection is kept
 	// (default 30 s).
 	IdleConnTimeout time.Duration
@@ -92,6 +100,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = 3 * time.Second
+	}
+	if c.TunnelUserTimeout <= 0 {
+		c.TunnelUserTimeout = 5 * time.Second
 	}
 	if c.IdleConnTimeout <= 0 {
 		c.IdleConnTimeout = 30 * time.Second
