@@ -48,11 +48,21 @@ type supervisor struct {
 	vmStarted   time.Time
 	helloUptime int64
 
+	// usagePrev is the VM's last usage sample, the start of the next CPU
+	// window; usageSent the usage last reported to the operator.
+	usagePrev struct {
+		pid int
+		s   usageSample
+	}
+	usageSent *api.InstanceUsage
+
 	mu      sync.Mutex
 	healthy bool
 	state   string // as last reported, for metrics
 	// last is the last report sent; an identical one is not sent again.
 	last api.InstanceReport
+	// usage is the VM's latest usage sample, for the metrics.
+	usage *instanceUsage
 }
 
 // failure is why an attempt to run the instance ended.
@@ -120,7 +130,7 @@ func (s *supervisor) report(rep api.InstanceReport) {
 	rep.Restarts = s.rec.Restarts
 	s.mu.Lock()
 	s.state = rep.State
-	same := len(rep.Timings) == 0 && s.last.State == rep.State && s.last.Reason == rep.Reason &&
+	same := len(rep.Timings) == 0 && rep.Usage == nil && s.last.State == rep.State && s.last.Reason == rep.Reason &&
 		s.last.Address == rep.Address && s.last.Restarts == rep.Restarts && s.last.Permanent == rep.Permanent
 	s.last = rep
 	s.mu.Unlock()
@@ -399,6 +409,7 @@ func (s *supervisor) destroyVM() {
 		s.log.Warn("destroy vm", "err", err)
 	}
 	s.vm = nil
+	s.clearUsage()
 	if s.rec.Disk != "" {
 		os.Remove(s.rec.Disk)
 	}

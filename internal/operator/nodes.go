@@ -330,6 +330,11 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 		// Another node's instance: answered as an unknown one.
 		return notFound("", "no instance %s on this node", id)
 	}
+	if rep.Usage != nil {
+		if err := o.store.UpsertInstanceUsage(r.Context(), usageParams(id, rep.Usage)); err != nil {
+			return err
+		}
+	}
 	if unchangedBy(before, nodeID, rep) {
 		// Nothing to write and nobody to wake.
 		w.WriteHeader(http.StatusNoContent)

@@ -1,0 +1,68 @@
+package node
+
+import (
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+)
+
+// instanceUsage is a supervisor's latest usage sample, for metrics.
+type instanceUsage struct {
+	usage *api.InstanceUsage
+	cpu   time.Duration // cumulative, for the counter
+	// labels are the metrics' instance_id, deployment and project.
+	labels []string
+}
+
+// sampleUsage reads the VM's memory and CPU and remembers them for the
+// metrics. The CPU share is over the window since the previous sample of
+// the same VM; the first sample of a VM has none. It returns nil when the
+// process cannot be read (the VM just ended: the watch loop notices).
+func (s *supervisor) sampleUsage() *api.InstanceUsage {
+	if s.vm == nil || s.vm.PID <= 0 {
+		return nil
+	}
+	cur, err := readUsage(s.vm.PID)
+	if err != nil {
+		s.log.Debug("sample vm usage", "err", err)
+		return nil
+	}
+	cpu := -1.0
+	if s.usagePrev.pid == s.vm.PID && !s.usagePrev.s.at.IsZero() {
+		cpu = cpuPercent(s.usagePrev.s, cur)
+	}
+	s.usagePrev.pid, s.usagePrev.s = s.vm.PID, cur
+	u := apiUsage(cur, cpu)
+	s.mu.Lock()
+	d := s.rec.Desired
+	s.usage = &instanceUsage{usage: u, cpu: cur.cpu, labels: []string{d.ID, d.Deployment, d.Project}}
+	s.mu.Unlock()
+	return u
+}
+
+// reportUsage samples the VM and tells the operator when the figures moved.
+// Called from the watch loop only, so a usage report never overtakes a
+// state change the same supervisor reports.
+func (s *supervisor) reportUsage() {
+	u := s.sampleUsage()
+	if u == nil || !usageMoved(s.usageSent, u) {
+		return
+	}
+	s.usageSent = u
+	s.report(api.InstanceReport{State: api.InstanceHealthy, Usage: u})
+}
+
+// clearUsage forgets the samples of a VM that is gone.
+func (s *supervisor) clearUsage() {
+	s.usagePrev.pid, s.usageSent = 0, nil
+	s.mu.Lock()
+	s.usage = nil
+	s.mu.Unlock()
+}
+
+// currentUsage is the latest sample, or nil.
+func (s *supervisor) currentUsage() *instanceUsage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.usage
+}
