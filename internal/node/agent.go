@@ -108,9 +108,6 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = 5 * time.Second
 	}
-	if cfg.UsageInterval <= 0 {
-		cfg.UsageInterval = 15 * time.Second
-	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}

@@ -6,6 +6,16 @@ import (
 	"github.com/zeitwork/zeitwork/internal/api"
 )
 
+// defaultUsageInterval is Config.UsageInterval's default.
+const defaultUsageInterval = 15 * time.Second
+
+func (a *Agent) usageInterval() time.Duration {
+	if a.cfg.UsageInterval <= 0 {
+		return defaultUsageInterval
+	}
+	return a.cfg.UsageInterval
+}
+
 // instanceUsage is a supervisor's latest usage sample, for metrics.
 type instanceUsage struct {
 	usage *api.InstanceUsage

@@ -74,6 +74,9 @@ type Config struct {
 	LogLimits     node.LogLimits
 	DeployTimeout time.Duration
 	Heartbeat     time.Duration
+	// UsageInterval is how often nodes sample their VMs' memory and CPU
+	// (node.Config.UsageInterval); zero: the node's default.
+	UsageInterval time.Duration
 	// MetricsListen serves every role's Prometheus metrics at /metrics on
 	// a listener of its own; empty means no metrics.
 	MetricsListen string
