@@ -15,6 +15,7 @@ import (
 	"github.com/zeitwork/zeitwork/internal/guest/channel"
 	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/node/network"
+	"github.com/zeitwork/zeitwork/internal/procstat"
 	"github.com/zeitwork/zeitwork/internal/vmm"
 )
 
@@ -52,7 +53,7 @@ type supervisor struct {
 	// window; usageSent the usage last reported to the operator.
 	usagePrev struct {
 		pid int
-		s   usageSample
+		s   procstat.Sample
 	}
 	usageSent *api.InstanceUsage
 

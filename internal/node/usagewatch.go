@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/procstat"
 )
 
 // defaultUsageInterval is Config.UsageInterval's default.
@@ -32,20 +33,20 @@ func (s *supervisor) sampleUsage() *api.InstanceUsage {
 	if s.vm == nil || s.vm.PID <= 0 {
 		return nil
 	}
-	cur, err := readUsage(s.vm.PID)
+	cur, err := procstat.Read(s.vm.PID)
 	if err != nil {
 		s.log.Debug("sample vm usage", "err", err)
 		return nil
 	}
 	cpu := -1.0
-	if s.usagePrev.pid == s.vm.PID && !s.usagePrev.s.at.IsZero() {
-		cpu = cpuPercent(s.usagePrev.s, cur)
+	if s.usagePrev.pid == s.vm.PID && !s.usagePrev.s.At.IsZero() {
+		cpu = procstat.CPUPercent(s.usagePrev.s, cur)
 	}
 	s.usagePrev.pid, s.usagePrev.s = s.vm.PID, cur
 	u := apiUsage(cur, cpu)
 	s.mu.Lock()
 	d := s.rec.Desired
-	s.usage = &instanceUsage{usage: u, cpu: cur.cpu, labels: []string{d.ID, d.Deployment, d.Project}}
+	s.usage = &instanceUsage{usage: u, cpu: cur.CPU, labels: []string{d.ID, d.Deployment, d.Project}}
 	s.mu.Unlock()
 	return u
 }
