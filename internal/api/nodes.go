@@ -83,7 +83,8 @@ type InstanceReport struct {
 	// Timings are boot stage durations for the first healthy start.
 	Timings map[string]time.Duration `json:"timings,omitempty"`
 	// Usage is the VM's host memory and CPU, sent by a healthy instance
-	// every so often; it changes no state.
+	// every so often in a report without a State: such a report changes
+	// nothing else.
 	Usage *InstanceUsage `json:"usage,omitempty"`
 }
 

@@ -131,7 +131,7 @@ func (s *supervisor) report(rep api.InstanceReport) {
 	rep.Restarts = s.rec.Restarts
 	s.mu.Lock()
 	s.state = rep.State
-	same := len(rep.Timings) == 0 && rep.Usage == nil && s.last.State == rep.State && s.last.Reason == rep.Reason &&
+	same := len(rep.Timings) == 0 && s.last.State == rep.State && s.last.Reason == rep.Reason &&
 		s.last.Address == rep.Address && s.last.Restarts == rep.Restarts && s.last.Permanent == rep.Permanent
 	s.last = rep
 	s.mu.Unlock()

@@ -64,7 +64,7 @@ func TestSupervisorReportsUsage(t *testing.T) {
 		return false
 	})
 	u := rep.Usage
-	if rep.State != api.InstanceHealthy || u.CPUPercent == nil || u.RSSBytes == 0 || u.USSBytes > u.RSSBytes ||
+	if rep.State != "" || u.CPUPercent == nil || u.RSSBytes == 0 || u.USSBytes > u.RSSBytes ||
 		u.PSSBytes < u.USSBytes || u.PSSBytes > u.RSSBytes {
 		t.Fatalf("usage report %+v (%+v)", rep, u)
 	}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"time"
 
 	"github.com/zeitwork/zeitwork/internal/api"
@@ -52,15 +53,21 @@ func (s *supervisor) sampleUsage() *api.InstanceUsage {
 }
 
 // reportUsage samples the VM and tells the operator when the figures moved.
-// Called from the watch loop only, so a usage report never overtakes a
-// state change the same supervisor reports.
+// The report carries no state: the operator may have moved the instance
+// on (lost, stopping) since the node last said it was healthy, and a
+// usage report must never say so again.
 func (s *supervisor) reportUsage() {
 	u := s.sampleUsage()
 	if u == nil || !usageMoved(s.usageSent, u) {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+	defer cancel()
+	if err := s.a.client.report(ctx, s.rec.Desired.ID, api.InstanceReport{Usage: u}); err != nil {
+		s.log.Debug("report vm usage", "err", err)
+		return
+	}
 	s.usageSent = u
-	s.report(api.InstanceReport{State: api.InstanceHealthy, Usage: u})
 }
 
 // clearUsage forgets the samples of a VM that is gone.

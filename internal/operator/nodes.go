@@ -317,10 +317,13 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 	if err := readJSON(r, &rep); err != nil {
 		return err
 	}
+	usageOnly := rep.State == "" && rep.Usage != nil
 	switch rep.State {
 	case api.InstanceStarting, api.InstanceHealthy, api.InstanceFailed, api.InstanceStopped:
 	default:
-		return invalid("", "invalid instance state %q", rep.State)
+		if !usageOnly {
+			return invalid("", "invalid instance state %q", rep.State)
+		}
 	}
 	before, err := o.store.GetInstance(r.Context(), id)
 	if err != nil {
@@ -335,7 +338,7 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 			return err
 		}
 	}
-	if unchangedBy(before, nodeID, rep) {
+	if usageOnly || unchangedBy(before, nodeID, rep) {
 		// Nothing to write and nobody to wake.
 		w.WriteHeader(http.StatusNoContent)
 		return nil

@@ -21,7 +21,7 @@ func TestInstanceUsageReportedAndShown(t *testing.T) {
 	usage := &api.InstanceUsage{RSSBytes: 150 << 20, PSSBytes: 120 << 20, USSBytes: 110 << 20, SharedBytes: 40 << 20,
 		CPUPercent: &cpu, SampledAt: at}
 	if code := h.call("POST", "/v1/nodes/"+n.id+"/instances/"+inst, n.token,
-		api.InstanceReport{State: api.InstanceHealthy, Usage: usage}, nil); code != 204 {
+		api.InstanceReport{Usage: usage}, nil); code != 204 {
 		t.Fatalf("usage report: %d", code)
 	}
 	show := func() api.Instance {
@@ -45,5 +45,16 @@ func TestInstanceUsageReportedAndShown(t *testing.T) {
 	}
 	if in := show(); in.Usage != nil {
 		t.Fatalf("a failed instance shows its last usage: %+v", in.Usage)
+	}
+	// A usage report that arrives after the failure does not make the
+	// instance healthy again, and a report with neither is refused.
+	if code := h.call("POST", "/v1/nodes/"+n.id+"/instances/"+inst, n.token, api.InstanceReport{Usage: usage}, nil); code != 204 {
+		t.Fatalf("late usage report: %d", code)
+	}
+	if in := show(); in.State != api.InstanceFailed || in.Reason != "app exited" {
+		t.Fatalf("a usage report changed the instance: %s %q", in.State, in.Reason)
+	}
+	if code := h.call("POST", "/v1/nodes/"+n.id+"/instances/"+inst, n.token, api.InstanceReport{}, nil); code != 400 {
+		t.Fatalf("a report without state or usage: %d, want 400", code)
 	}
 }
