@@ -110,6 +110,10 @@ func (r *report) writeFit(w *strings.Builder) {
 		return
 	}
 	fmt.Fprintf(w, "Fit check: %d more instances deployed at once beside the 3 above.\n", f.instances)
+	if f.failed != "" {
+		fmt.Fprintf(w, "  not all became healthy: %s\n  all removed afterwards        %v\n", f.failed, f.allStopped)
+		return
+	}
 	fmt.Fprintf(w, "  deploy to all %d healthy       %.1f s\n", f.instances, f.bootMS/1000)
 	fmt.Fprintf(w, "  idle CPU, all %d together     %.2f %% of a core (median per instance %.2f %%)\n", f.instances, f.cpuPct, f.medianCPU)
 	fmt.Fprintf(w, "  unique memory, all together  %.0f MiB (median per instance %.1f MiB); PSS sum %.0f MiB\n",
