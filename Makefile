@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 STATE_DIR ?= /var/lib/zeitwork
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build web web-test web-budget deps deps-test up test test-short vet generate check-generated bench bench-edge bench-deploy bench-build bench-geodns bench-lb bench-scheduler clean
+.PHONY: help build web web-test web-budget deps deps-test up test test-short vet generate check-generated bench bench-edge bench-deploy bench-build bench-geodns bench-lb bench-scheduler bench-vm clean
 
 help:
 	@echo "make up               install what is missing, build, run every role and deploy the sample app (root)"
@@ -76,7 +76,7 @@ test: deps-test web web-test web-budget vet check-generated
 test-short:
 	$(GO) test -count=1 -short ./...
 
-bench: bench-deploy bench-build bench-edge bench-geodns bench-lb bench-scheduler
+bench: bench-deploy bench-build bench-edge bench-geodns bench-lb bench-scheduler bench-vm
 
 bench-edge: deps
 	./bench/edge/run.sh
@@ -95,6 +95,9 @@ bench-lb:
 
 bench-scheduler:
 	./bench/scheduler/run.sh
+
+bench-vm: deps
+	./bench/vm/run.sh
 
 clean:
 	rm -rf bin

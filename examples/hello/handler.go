@@ -1,10 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"html/template"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -30,6 +33,7 @@ func newHandler(getenv func(string) string) http.Handler {
 	})
 	mux.HandleFunc("GET /dial", dialHandler)
 	mux.HandleFunc("GET /env", func(w http.ResponseWriter, r *http.Request) { env(w, r, getenv) })
+	mux.HandleFunc("GET /alloc", allocHandler)
 	return mux
 }
 
@@ -73,4 +77,38 @@ func env(w http.ResponseWriter, r *http.Request, getenv func(string) string) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte(b.String()))
+}
+
+// held is memory /alloc allocated and keeps, so that a test can watch an
+// instance's memory grow on its host. Bounded: a visitor can make the app
+// hold at most allocCapMiB.
+var held struct {
+	sync.Mutex
+	blocks [][]byte
+	mib    int
+}
+
+const allocCapMiB = 64
+
+// allocHandler allocates ?mib= MiB (1 to 64), writes every page so it is
+// resident, keeps it, and answers the total held.
+func allocHandler(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.URL.Query().Get("mib"))
+	if err != nil || n < 1 || n > allocCapMiB {
+		http.Error(w, fmt.Sprintf("give ?mib=1 to %d", allocCapMiB), http.StatusBadRequest)
+		return
+	}
+	held.Lock()
+	defer held.Unlock()
+	if held.mib+n > allocCapMiB {
+		http.Error(w, fmt.Sprintf("already holding %d MiB of at most %d", held.mib, allocCapMiB), http.StatusConflict)
+		return
+	}
+	b := make([]byte, n<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	held.blocks = append(held.blocks, b)
+	held.mib += n
+	fmt.Fprintf(w, "holding %d MiB\n", held.mib)
 }

@@ -156,3 +156,19 @@ func TestFlood(t *testing.T) {
 		t.Errorf("%d flood lines", n)
 	}
 }
+
+// /alloc keeps what it allocates and never holds more than its cap.
+func TestAlloc(t *testing.T) {
+	h := newHandler(func(string) string { return "" })
+	if resp, body := get(t, h, "/alloc?mib=40"); resp.StatusCode != 200 || body != "holding 40 MiB\n" {
+		t.Fatalf("alloc 40: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := get(t, h, "/alloc?mib=30"); resp.StatusCode != http.StatusConflict {
+		t.Errorf("alloc past the cap: %d", resp.StatusCode)
+	}
+	for _, q := range []string{"", "mib=0", "mib=65", "mib=x"} {
+		if resp, _ := get(t, h, "/alloc?"+q); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("alloc ?%s: %d", q, resp.StatusCode)
+		}
+	}
+}

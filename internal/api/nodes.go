@@ -82,6 +82,31 @@ type InstanceReport struct {
 	Permanent bool `json:"permanent,omitempty"`
 	// Timings are boot stage durations for the first healthy start.
 	Timings map[string]time.Duration `json:"timings,omitempty"`
+	// Usage is the VM's host memory and CPU, sent by a healthy instance
+	// every so often in a report without a State: such a report changes
+	// nothing else.
+	Usage *InstanceUsage `json:"usage,omitempty"`
+}
+
+// InstanceUsage is what one instance's VM costs its host, as measured on
+// the node from the VMM process (QEMU).
+type InstanceUsage struct {
+	// RSSBytes is all resident memory of the VMM process; USSBytes the
+	// part only it holds (freed when it ends: guest pages it touched, the
+	// translation cache, QEMU's heap); SharedBytes the part it maps
+	// together with other processes (QEMU's code and libraries, a
+	// template's guest pages); PSSBytes divides each shared page among
+	// the processes that map it, so summing it over instances gives the
+	// node's total.
+	RSSBytes    uint64 `json:"rss_bytes"`
+	PSSBytes    uint64 `json:"pss_bytes"`
+	USSBytes    uint64 `json:"uss_bytes"`
+	SharedBytes uint64 `json:"shared_bytes"`
+	// CPUPercent is the host CPU the VM used over the last sampling
+	// window (user and system time of all its threads), in percent of
+	// one core; absent until two samples were taken.
+	CPUPercent *float64  `json:"cpu_percent,omitempty"`
+	SampledAt  time.Time `json:"sampled_at"`
 }
 
 // LogBatch is POST /v1/nodes/{id}/logs.

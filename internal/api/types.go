@@ -171,6 +171,9 @@ type Instance struct {
 	// milliseconds: image_resolve, image_unpack, rootfs_build, disk_copy,
 	// vm_to_init, init_to_listening, vm_to_healthy.
 	BootTimings map[string]float64 `json:"boot_timings,omitempty"`
+	// Usage is the host memory and CPU of the instance's VM as its node
+	// last reported them (healthy instances only).
+	Usage *InstanceUsage `json:"usage,omitempty"`
 }
 
 // Node is a node agent.

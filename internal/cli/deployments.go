@@ -103,7 +103,7 @@ func deploymentsCmd() *cobra.Command {
 	events.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	show := &cobra.Command{
 		Use:   "show DEPLOYMENT",
-		Short: "Show a deployment and its instances: state, node, address, restarts, boot times",
+		Short: "Show a deployment and its instances: state, node, address, restarts, boot times, host memory and CPU",
 		Args:  exactArgs(1, "give a deployment id (see `zeitwork status`)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
@@ -147,14 +147,31 @@ func deploymentsCmd() *cobra.Command {
 				if _, ok := in.BootTimings["template_restore"]; ok {
 					boot += " (restored)" // from a VM template, not booted
 				}
+				uss, shared, cpu := usageColumns(in.Usage)
 				rows = append(rows, []string{in.ID[:8], in.Region, node, in.State, in.Desired, in.Address,
-					fmt.Sprint(in.Restarts), boot, in.Reason})
+					fmt.Sprint(in.Restarts), boot, uss, shared, cpu, in.Reason})
 			}
-			table(w, []string{"INSTANCE", "REGION", "NODE", "STATE", "DESIRED", "ADDRESS", "RESTARTS", "BOOT", "REASON"}, rows)
+			table(w, []string{"INSTANCE", "REGION", "NODE", "STATE", "DESIRED", "ADDRESS", "RESTARTS", "BOOT",
+				"UNIQUE MEM", "SHARED MEM", "HOST CPU", "REASON"}, rows)
 			return nil
 		},
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(list, show, events, del)
 	return cmd
+}
+
+// usageColumns formats an instance's VM usage for the table: unique and
+// shared host memory in MiB (--json has RSS and PSS too) and host CPU in
+// percent of one core; "-" when the node has not reported them.
+func usageColumns(u *api.InstanceUsage) (uss, shared, cpu string) {
+	if u == nil {
+		return "-", "-", "-"
+	}
+	mib := func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+	cpu = "-"
+	if u.CPUPercent != nil {
+		cpu = fmt.Sprintf("%.2f%%", *u.CPUPercent)
+	}
+	return mib(u.USSBytes), mib(u.SharedBytes), cpu
 }

@@ -59,6 +59,10 @@ type Config struct {
 	StartTimeout time.Duration
 	// HeartbeatInterval defaults to 5s.
 	HeartbeatInterval time.Duration
+	// UsageInterval is how often a healthy instance's VM memory and CPU
+	// are sampled (metrics, and the operator when they moved); default 15s.
+	// It is also the window the CPU share is averaged over.
+	UsageInterval time.Duration
 	// LogLimits bound each instance's log files and shipping.
 	LogLimits LogLimits
 	Log       *slog.Logger

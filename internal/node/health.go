@@ -89,11 +89,18 @@ func (s *supervisor) noteUptime(m channel.Message, timings map[string]time.Durat
 func (s *supervisor) watch(ctx context.Context, exited <-chan vmm.ExitStatus, timings map[string]time.Duration) error {
 	t := time.NewTicker(healthInterval)
 	defer t.Stop()
+	// The first sample starts the CPU window; the first report waits for
+	// the second, which has a CPU share.
+	s.sampleUsage()
+	usage := time.NewTicker(s.a.usageInterval())
+	defer usage.Stop()
 	fails := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-usage.C:
+			s.reportUsage()
 		case st := <-exited:
 			return s.exitFailure(st)
 		case m, ok := <-s.msgs:

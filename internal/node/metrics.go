@@ -65,7 +65,7 @@ func (a *Agent) registerMetrics(reg prometheus.Registerer) (unregister func(), e
 		}
 	}
 	m := a.metrics
-	for _, c := range []prometheus.Collector{m.failures, m.restarts, m.boot, m.imagePrepare, m.logsDropped, m.starts, newStateCollector(a)} {
+	for _, c := range []prometheus.Collector{m.failures, m.restarts, m.boot, m.imagePrepare, m.logsDropped, m.starts, newStateCollector(a), newUsageCollector(a)} {
 		if err := reg.Register(c); err != nil {
 			unregister()
 			return nil, fmt.Errorf("register metrics: %w", err)
@@ -106,3 +106,58 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 var _ prometheus.Collector = (*stateCollector)(nil)
+
+// usageCollector reports each instance's VM memory and CPU from its
+// supervisor's latest sample (taken every Config.UsageInterval while the
+// instance is healthy), so a scrape never walks hundreds of page tables.
+type usageCollector struct {
+	a                *Agent
+	mem, cpu, cpuPct *prometheus.Desc
+}
+
+func newUsageCollector(a *Agent) *usageCollector {
+	labels := []string{"instance_id", "deployment", "project"}
+	return &usageCollector{a: a,
+		mem: prometheus.NewDesc("zeitwork_node_instance_memory_bytes",
+			"Host memory of an instance's VMM process by kind: rss (all resident), uss (only this VM's), pss (shared pages divided among their users), shared (mapped with other processes).",
+			append([]string{"kind"}, labels...), nil),
+		cpu: prometheus.NewDesc("zeitwork_node_instance_cpu_seconds_total",
+			"Host CPU time (user and system, all threads) of an instance's VMM process.", labels, nil),
+		cpuPct: prometheus.NewDesc("zeitwork_node_instance_cpu_percent",
+			"Host CPU of an instance's VMM process over the last sampling window, in percent of one core.", labels, nil),
+	}
+}
+
+func (c *usageCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.mem
+	ch <- c.cpu
+	ch <- c.cpuPct
+}
+
+func (c *usageCollector) Collect(ch chan<- prometheus.Metric) {
+	c.a.mu.Lock()
+	sups := make([]*supervisor, 0, len(c.a.sups))
+	for _, s := range c.a.sups {
+		sups = append(sups, s)
+	}
+	c.a.mu.Unlock()
+	for _, s := range sups {
+		u := s.currentUsage()
+		if u == nil {
+			continue
+		}
+		l := u.labels
+		for _, m := range []struct {
+			kind string
+			v    uint64
+		}{{"rss", u.usage.RSSBytes}, {"pss", u.usage.PSSBytes}, {"uss", u.usage.USSBytes}, {"shared", u.usage.SharedBytes}} {
+			ch <- prometheus.MustNewConstMetric(c.mem, prometheus.GaugeValue, float64(m.v), append([]string{m.kind}, l...)...)
+		}
+		ch <- prometheus.MustNewConstMetric(c.cpu, prometheus.CounterValue, u.cpu.Seconds(), l...)
+		if p := u.usage.CPUPercent; p != nil {
+			ch <- prometheus.MustNewConstMetric(c.cpuPct, prometheus.GaugeValue, *p, l...)
+		}
+	}
+}
+
+var _ prometheus.Collector = (*usageCollector)(nil)

@@ -15,6 +15,7 @@ import (
 	"github.com/zeitwork/zeitwork/internal/guest/channel"
 	"github.com/zeitwork/zeitwork/internal/image"
 	"github.com/zeitwork/zeitwork/internal/node/network"
+	"github.com/zeitwork/zeitwork/internal/procstat"
 	"github.com/zeitwork/zeitwork/internal/vmm"
 )
 
@@ -54,11 +55,21 @@ type supervisor struct {
 	vmStarted   time.Time
 	helloUptime int64
 
+	// usagePrev is the VM's last usage sample, the start of the next CPU
+	// window; usageSent the usage last reported to the operator.
+	usagePrev struct {
+		pid int
+		s   procstat.Sample
+	}
+	usageSent *api.InstanceUsage
+
 	mu      sync.Mutex
 	healthy bool
 	state   string // as last reported, for metrics
 	// last is the last report sent; an identical one is not sent again.
 	last api.InstanceReport
+	// usage is the VM's latest usage sample, for the metrics.
+	usage *instanceUsage
 }
 
 // failure is why an attempt to run the instance ended.
@@ -407,6 +418,7 @@ func (s *supervisor) destroyVM() {
 		s.log.Warn("destroy vm", "err", err)
 	}
 	s.vm = nil
+	s.clearUsage()
 	if s.rec.Disk != "" {
 		os.Remove(s.rec.Disk)
 	}

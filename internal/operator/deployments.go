@@ -128,8 +128,12 @@ func (o *Operator) getDeployment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	usage, err := o.store.ListInstanceUsageByDeployment(r.Context(), d.ID)
+	if err != nil {
+		return err
+	}
 	for _, in := range ins {
-		out.Instances = append(out.Instances, instanceJSON(in))
+		out.Instances = append(out.Instances, withUsage(instanceJSON(in), in.ID, usage))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -317,10 +317,13 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 	if err := readJSON(r, &rep); err != nil {
 		return err
 	}
+	usageOnly := rep.State == "" && rep.Usage != nil
 	switch rep.State {
 	case api.InstanceStarting, api.InstanceHealthy, api.InstanceFailed, api.InstanceStopped:
 	default:
-		return invalid("", "invalid instance state %q", rep.State)
+		if !usageOnly {
+			return invalid("", "invalid instance state %q", rep.State)
+		}
 	}
 	before, err := o.store.GetInstance(r.Context(), id)
 	if err != nil {
@@ -330,7 +333,12 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 		// Another node's instance: answered as an unknown one.
 		return notFound("", "no instance %s on this node", id)
 	}
-	if unchangedBy(before, nodeID, rep) {
+	if rep.Usage != nil {
+		if err := o.store.UpsertInstanceUsage(r.Context(), usageParams(id, rep.Usage)); err != nil {
+			return err
+		}
+	}
+	if usageOnly || unchangedBy(before, nodeID, rep) {
 		// Nothing to write and nobody to wake.
 		w.WriteHeader(http.StatusNoContent)
 		return nil

@@ -94,6 +94,10 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("each instance reports its VM's memory and host CPU", func(t *testing.T) {
+		checkUsage(t, e, live.ID)
+	})
+
 	t.Run("edge access log lines reach the project (zeitwork logs --edge)", func(t *testing.T) {
 		e.eventually("an access line of hello", 15*time.Second, func() (bool, string) {
 			var lines []api.EdgeLogLine

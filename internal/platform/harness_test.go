@@ -48,6 +48,7 @@ func startEnv(t *testing.T, tweaks ...func(*Config)) *env {
 		StartTimeout:  20 * time.Second,
 		DeployTimeout: 3 * time.Minute,
 		Heartbeat:     time.Second,
+		UsageInterval: 2 * time.Second,
 		MetricsListen: "127.0.0.1:0",
 		Log:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}

@@ -120,7 +120,7 @@ func (n *Node) Start() error {
 		StateDir: filepath.Join(n.cfg.StateDir, "node"), TunnelListener: ln,
 		Driver: drv, Kernel: n.deps.Kernel.Vmlinux, Initrd: n.deps.Kernel.Initrd,
 		Network: n.deps.Network, Images: n.deps.Images, StartTimeout: n.p.cfg.StartTimeout,
-		HeartbeatInterval: n.p.cfg.Heartbeat, LogLimits: n.p.cfg.LogLimits, Log: n.p.log.With("role", "node", "net", n.cfg.NetName),
+		HeartbeatInterval: n.p.cfg.Heartbeat, UsageInterval: n.p.cfg.UsageInterval, LogLimits: n.p.cfg.LogLimits, Log: n.p.log.With("role", "node", "net", n.cfg.NetName),
 		Metrics: n.p.nodeRegisterer(n.cfg.NetName), Templates: n.p.cfg.Templates,
 	})
 	if err != nil {

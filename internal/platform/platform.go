@@ -79,6 +79,9 @@ type Config struct {
 	// (node.Config.Templates); off by default in tests, whose nodes would
 	// otherwise each boot a template VM at start.
 	Templates bool
+	// UsageInterval is how often nodes sample their VMs' memory and CPU
+	// (node.Config.UsageInterval); zero: the node's default.
+	UsageInterval time.Duration
 	// MetricsListen serves every role's Prometheus metrics at /metrics on
 	// a listener of its own; empty means no metrics.
 	MetricsListen string

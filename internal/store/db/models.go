@@ -262,6 +262,16 @@ type Instance struct {
 	RetiringAt   *time.Time
 }
 
+type InstanceUsage struct {
+	InstanceID  uuid.UUID
+	RssBytes    int64
+	PssBytes    int64
+	UssBytes    int64
+	SharedBytes int64
+	CpuPercent  pgtype.Float8
+	SampledAt   time.Time
+}
+
 type Invitation struct {
 	ID             uuid.UUID
 	OrganisationID uuid.UUID

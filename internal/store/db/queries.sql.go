@@ -3187,6 +3187,41 @@ func (q *Queries) ListGitHubBuildsToReport(ctx context.Context, limit int32) ([]
 	return items, nil
 }
 
+const listInstanceUsageByDeployment = `-- name: ListInstanceUsageByDeployment :many
+SELECT u.instance_id, u.rss_bytes, u.pss_bytes, u.uss_bytes, u.shared_bytes, u.cpu_percent, u.sampled_at FROM instance_usage u JOIN instances i ON i.id = u.instance_id
+WHERE i.deployment_id = $1 AND i.state IN ('starting', 'healthy')
+`
+
+// Usage of a deployment's instances that are up; a stopped or failed
+// instance's last figures would describe a VM that is gone.
+func (q *Queries) ListInstanceUsageByDeployment(ctx context.Context, deploymentID uuid.UUID) ([]InstanceUsage, error) {
+	rows, err := q.db.Query(ctx, listInstanceUsageByDeployment, deploymentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []InstanceUsage
+	for rows.Next() {
+		var i InstanceUsage
+		if err := rows.Scan(
+			&i.InstanceID,
+			&i.RssBytes,
+			&i.PssBytes,
+			&i.UssBytes,
+			&i.SharedBytes,
+			&i.CpuPercent,
+			&i.SampledAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listInstancesByDeployment = `-- name: ListInstancesByDeployment :many
 SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at FROM instances WHERE deployment_id = $1 ORDER BY created_at, id
 `
@@ -5882,6 +5917,39 @@ func (q *Queries) UpsertImage(ctx context.Context, arg UpsertImageParams) (Image
 		&i.CreatedAt,
 	)
 	return i, err
+}
+
+const upsertInstanceUsage = `-- name: UpsertInstanceUsage :exec
+
+INSERT INTO instance_usage (instance_id, rss_bytes, pss_bytes, uss_bytes, shared_bytes, cpu_percent, sampled_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (instance_id) DO UPDATE
+SET rss_bytes = EXCLUDED.rss_bytes, pss_bytes = EXCLUDED.pss_bytes, uss_bytes = EXCLUDED.uss_bytes,
+    shared_bytes = EXCLUDED.shared_bytes, cpu_percent = EXCLUDED.cpu_percent, sampled_at = EXCLUDED.sampled_at
+`
+
+type UpsertInstanceUsageParams struct {
+	InstanceID  uuid.UUID
+	RssBytes    int64
+	PssBytes    int64
+	UssBytes    int64
+	SharedBytes int64
+	CpuPercent  pgtype.Float8
+	SampledAt   time.Time
+}
+
+// VM usage (issue 11: memory and idle CPU per instance)
+func (q *Queries) UpsertInstanceUsage(ctx context.Context, arg UpsertInstanceUsageParams) error {
+	_, err := q.db.Exec(ctx, upsertInstanceUsage,
+		arg.InstanceID,
+		arg.RssBytes,
+		arg.PssBytes,
+		arg.UssBytes,
+		arg.SharedBytes,
+		arg.CpuPercent,
+		arg.SampledAt,
+	)
+	return err
 }
 
 const upsertRegion = `-- name: UpsertRegion :one

@@ -996,3 +996,17 @@ LIMIT sqlc.arg(max_rows);
 DELETE FROM changes WHERE id IN (
     SELECT id FROM changes WHERE at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8) LIMIT sqlc.arg(batch)
 );
+-- VM usage (issue 11: memory and idle CPU per instance)
+
+-- name: UpsertInstanceUsage :exec
+INSERT INTO instance_usage (instance_id, rss_bytes, pss_bytes, uss_bytes, shared_bytes, cpu_percent, sampled_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (instance_id) DO UPDATE
+SET rss_bytes = EXCLUDED.rss_bytes, pss_bytes = EXCLUDED.pss_bytes, uss_bytes = EXCLUDED.uss_bytes,
+    shared_bytes = EXCLUDED.shared_bytes, cpu_percent = EXCLUDED.cpu_percent, sampled_at = EXCLUDED.sampled_at;
+
+-- name: ListInstanceUsageByDeployment :many
+-- Usage of a deployment's instances that are up; a stopped or failed
+-- instance's last figures would describe a VM that is gone.
+SELECT u.* FROM instance_usage u JOIN instances i ON i.id = u.instance_id
+WHERE i.deployment_id = $1 AND i.state IN ('starting', 'healthy');

@@ -12,12 +12,28 @@ func TestCmdline(t *testing.T) {
 	if got := cmdline("kvm", 2300000, ""); got != baseCmdline {
 		t.Errorf("kvm: %q", got)
 	}
-	want := baseCmdline + " tsc_early_khz=2300000 lpj=4600000 no_timer_check zeitwork.probe=1"
+	want := baseCmdline + " tsc=reliable nowatchdog tsc_early_khz=2300000 lpj=4600000 no_timer_check zeitwork.probe=1"
 	if got := cmdline("tcg", 2300000, " zeitwork.probe=1 "); got != want {
 		t.Errorf("tcg: %q, want %q", got, want)
 	}
-	if got := cmdline("tcg", 0, ""); got != baseCmdline {
+	if got := cmdline("tcg", 0, ""); got != baseCmdline+" tsc=reliable nowatchdog" {
 		t.Errorf("tcg without a known TSC: %q", got)
+	}
+}
+
+// Under TCG the guest must not run the clocksource watchdog, which cost an
+// idle VM 1.6% of a core (docs/benchmarks.md), nor the soft-lockup one.
+func TestCmdlineKeepsIdleTCGGuestQuiet(t *testing.T) {
+	for _, tsc := range []int{0, 2300000} {
+		args := strings.Fields(cmdline("tcg", tsc, ""))
+		for _, want := range []string{"tsc=reliable", "nowatchdog"} {
+			if !slices.Contains(args, want) {
+				t.Errorf("tcg command line (tsc %d kHz) lacks %s: %v", tsc, want, args)
+			}
+		}
+	}
+	if strings.Contains(cmdline("kvm", 2300000, ""), "tsc=reliable") {
+		t.Error("kvm guests use kvm-clock; the TSC is not asserted reliable there")
 	}
 }
 

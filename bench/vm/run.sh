@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# VM benchmark (issue 11): starts the platform in-process (root), measures
+# VM start to app listening, deploy to 3 healthy, an idle instance's unique
+# and shared memory and host CPU, and how many idle instances fit (booting
+# FIT of them at once, bounded: the machine is shared), and writes
+# bench/results/vm-<date>.txt and the "VMs" section of docs/benchmarks.md.
+# Restore and wake rows read "n/a (not built)" until the template and
+# scale-to-zero work registers its measurements (bench/vm/capabilities.go).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+date=$(date -u +%Y-%m-%d)
+out=bench/results/vm-$date.txt
+mkdir -p bench/results
+go run ./bench/vm -out "$out" -rounds "${ROUNDS:-3}" -fit "${FIT:-20}"
+python3 - "$out" <<'PY'
+import re, sys
+report = open(sys.argv[1]).read()
+doc_path = "docs/benchmarks.md"
+doc = open(doc_path).read()
+# Markers under the heading, as the deploy benchmark's, so that scripts
+# replacing whole "## " sections leave this one alone.
+section = ("<!-- vm:start -->\n\nMeasured by `bench/vm/run.sh` (`make bench-vm`); raw report: `"
+           + sys.argv[1] + "`.\n\n```\n" + report.rstrip() + "\n```\n\n<!-- vm:end -->")
+if "<!-- vm:start -->" in doc:
+    doc = re.sub(r"<!-- vm:start -->.*?<!-- vm:end -->", lambda m: section, doc, flags=re.S)
+else:
+    doc = doc.rstrip() + "\n\n## VMs: start, memory, idle cost\n" + section + "\n"
+open(doc_path, "w").write(doc)
+PY
+echo "wrote $out and docs/benchmarks.md"
