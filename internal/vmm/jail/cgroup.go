@@ -118,7 +118,46 @@ func (c *Cgroups) Create(name string, l Limits) ([]string, error) {
 	if err := c.limit(dirs, l); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
+	if err := c.weighParent(); err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
+	}
 	return dirs, nil
+}
+
+// weighParent gives the parent the sum of its jails' CPU weights. Without
+// it the parent has the default weight of one process, so on a busy host
+// every VM together got the CPU share of one of its siblings (an agent's
+// thread, a compiler): boots took minutes. Summed, the jails weigh what
+// they would as separate processes, each by its CPU count.
+func (c *Cgroups) weighParent() error {
+	file, lo, hi := "cpu.shares", 2, 262144 // v1's range
+	parent := c.parents[0]
+	if c.v2 {
+		file, lo, hi = "cpu.weight", 1, 10000
+	} else {
+		parent = c.parents[1] // order of v1Controllers
+	}
+	entries, err := os.ReadDir(parent)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // the last jail is gone, and the parent with it
+	}
+	if err != nil {
+		return fmt.Errorf("weigh %s: %w", parent, err)
+	}
+	sum := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(parent, e.Name(), file))
+		if err != nil {
+			continue // removed meanwhile
+		}
+		if w, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			sum += w
+		}
+	}
+	return writeFile(filepath.Join(parent, file), strconv.Itoa(min(max(sum, lo), hi)))
 }
 
 func (c *Cgroups) limit(dirs []string, l Limits) error {
@@ -177,6 +216,9 @@ func (c *Cgroups) Remove(ctx context.Context, name string) error {
 	}
 	for _, p := range c.parents {
 		unix.Rmdir(p) // fails while other jails run: fine
+	}
+	if err := c.weighParent(); err != nil {
+		return fmt.Errorf("remove cgroup %s: %w", name, err)
 	}
 	return nil
 }
