@@ -35,8 +35,10 @@ func TestRestoreFromTemplate(t *testing.T) {
 	t.Logf("accel %s: template built in %v", d.Accel(), time.Since(built))
 
 	seen := map[string]string{}
+	var pids []int
 	for i := range 3 {
-		got := restoreOne(ctx, t, d, nsPath, tmpl, i)
+		got, inst := restoreOne(ctx, t, d, nsPath, tmpl, i)
+		pids = append(pids, inst.PID)
 		want := map[string]string{
 			"hostname": fmt.Sprintf("snap-%d", i),
 			"mac":      snapMAC(i),
@@ -60,10 +62,18 @@ func TestRestoreFromTemplate(t *testing.T) {
 		}
 		seen[got["random"]] = fmt.Sprint("vm ", i)
 	}
+	// All three still run: each maps the template's sealed memory
+	// privately, holds little of its own, and cannot write the shared pages.
+	for i, pid := range pids {
+		checkSharedMemory(t, pid, 256)
+		checkSealed(t, pid)
+		m := smapsRollup(t, pid)
+		t.Logf("vm %d idle: rss %d MiB, pss %d MiB, uss %d MiB", i, m["Rss"]>>10, m["Pss"]>>10, (m["Private_Clean"]+m["Private_Dirty"])>>10)
+	}
 }
 
 // restoreOne restores VM i, configures it and returns its answer's fields.
-func restoreOne(ctx context.Context, t *testing.T, d *Driver, nsPath, tmpl string, i int) map[string]string {
+func restoreOne(ctx context.Context, t *testing.T, d *Driver, nsPath, tmpl string, i int) (map[string]string, *vmm.Instance) {
 	t.Helper()
 	spec := baseSpec(fmt.Sprintf("snap%d", i), makeRootDiskWith(t, map[string]string{"marker": fmt.Sprintf("disk %d", i)}))
 	spec.Network = vmm.NetworkSpec{TapName: fmt.Sprintf("zwsnap%d", i), MAC: snapMAC(i), NetNS: nsPath}
@@ -101,7 +111,7 @@ func restoreOne(ctx context.Context, t *testing.T, d *Driver, nsPath, tmpl strin
 		k, v, _ := strings.Cut(l, "=")
 		out[k] = v
 	}
-	return out
+	return out, inst
 }
 
 func snapMAC(i int) string { return fmt.Sprintf("52:54:00:5a:00:%02x", i+2) }
