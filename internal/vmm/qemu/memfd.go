@@ -41,26 +41,21 @@ type sealedMemories struct {
 	m  map[string]*sealedMemory
 }
 
-// sealedMemory is a template's sealed memfd and the identity of the file
-// it was loaded from: a template rebuilt in place has a new file.
+// sealedMemory is a template's sealed memfd and the checksum of what it
+// holds: a template rebuilt in place has other contents.
 type sealedMemory struct {
-	f        *os.File
-	dev, ino uint64
+	f   *os.File
+	sum string
 }
 
 // get returns dir's sealed memory, loading it when it is not cached or
-// its file changed. The caller must not close the result.
+// its template changed. The caller must not close the result.
 func (c *sealedMemories) get(dir string, meta templateMetaFile) (*os.File, error) {
 	path := filepath.Join(dir, templateMemory)
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		c.release(dir)
-		return nil, fmt.Errorf("template memory: %w", err)
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pruneLocked()
-	if s, ok := c.m[dir]; ok && s.dev == st.Dev && s.ino == st.Ino {
+	if s, ok := c.m[dir]; ok && s.sum == meta.MemorySHA256 {
 		return s.f, nil
 	}
 	f, err := loadSealed(path, meta.Memory, meta.MemorySHA256)
@@ -73,18 +68,16 @@ func (c *sealedMemories) get(dir string, meta templateMetaFile) (*os.File, error
 	if c.m == nil {
 		c.m = map[string]*sealedMemory{}
 	}
-	c.m[dir] = &sealedMemory{f: f, dev: st.Dev, ino: st.Ino}
+	c.m[dir] = &sealedMemory{f: f, sum: meta.MemorySHA256}
 	return f, nil
 }
 
-// pruneLocked closes the memfds of templates deleted or rebuilt since they
-// were loaded. VMs restored from them keep their mappings; the memory is
-// freed when the last of them exits.
+// pruneLocked closes the memfds of templates deleted since they were
+// loaded. VMs restored from them keep their mappings; the memory is freed
+// when the last of them exits.
 func (c *sealedMemories) pruneLocked() {
 	for dir, s := range c.m {
-		var st unix.Stat_t
-		err := unix.Stat(filepath.Join(dir, templateMemory), &st)
-		if err != nil || st.Dev != s.dev || st.Ino != s.ino {
+		if _, err := os.Stat(filepath.Join(dir, templateMemory)); err != nil {
 			s.f.Close()
 			delete(c.m, dir)
 		}
