@@ -116,9 +116,10 @@ func restoreOne(ctx context.Context, t *testing.T, d *Driver, nsPath, tmpl strin
 
 func snapMAC(i int) string { return fmt.Sprintf("52:54:00:5a:00:%02x", i+2) }
 
-// TestRestoreRefusesBadTemplates: a template of another key (stale) and
-// one whose state is damaged must fail the restore and leave no VM, so
-// that the caller can boot instead, which must then work.
+// TestRestoreRefusesBadTemplates: a template of another key (stale), one
+// whose state is damaged and one whose shared memory file is damaged or
+// missing must fail the restore and leave no VM, so that the caller can
+// boot instead, which must then work.
 func TestRestoreRefusesBadTemplates(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -134,14 +135,40 @@ func TestRestoreRefusesBadTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	garbage := []byte(strings.Repeat("not a migration stream\n", 1000))
-	for _, tc := range []struct{ name, key string }{
-		{"stale", "0123456789abcdef0123456789abcdef"},
-		{"corrupt", key},
+	// A good template whose shared memory file is then damaged or lost.
+	good := filepath.Join(t.TempDir(), "good")
+	if err := d.BuildTemplate(ctx, baseSpec("tmpl", ""), good); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, key string
+		memory    func(dir string) // makes the template's memory, else the state is garbage
+	}{
+		{"stale", "0123456789abcdef0123456789abcdef", nil},
+		{"corrupt", key, nil},
+		{"memory corrupt", key, func(dir string) {
+			if out, err := exec.Command("cp", "--sparse=always", filepath.Join(good, templateMemory), dir).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			f, _ := os.OpenFile(filepath.Join(dir, templateMemory), os.O_WRONLY, 0)
+			f.WriteAt([]byte("a poisoned kernel page"), 16<<20)
+			f.Close()
+		}},
+		{"memory missing", key, func(string) {}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			os.WriteFile(filepath.Join(dir, templateState), garbage, 0o600)
-			os.WriteFile(filepath.Join(dir, templateMeta), fmt.Appendf(nil, `{"key":%q,"bytes":%d}`, tc.key, len(garbage)), 0o600)
+			if tc.memory != nil {
+				for _, f := range []string{templateState, templateMeta} {
+					if err := os.Link(filepath.Join(good, f), filepath.Join(dir, f)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				tc.memory(dir)
+			} else {
+				os.WriteFile(filepath.Join(dir, templateState), garbage, 0o600)
+				os.WriteFile(filepath.Join(dir, templateMeta), fmt.Appendf(nil, `{"key":%q,"bytes":%d}`, tc.key, len(garbage)), 0o600)
+			}
 			inst, err := d.Restore(ctx, spec, dir)
 			if err == nil {
 				d.Destroy(ctx, inst.ID)
