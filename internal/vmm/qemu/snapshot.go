@@ -50,6 +50,13 @@ func (d *Driver) BuildTemplate(ctx context.Context, spec vmm.Spec, dir string) e
 	if err := os.Rename(tmp, dir); err != nil {
 		return fmt.Errorf("build template: %w", err)
 	}
+	if meta.Memory > 0 {
+		// Load its memory now, in the background build, rather than in
+		// the first restore.
+		if _, err := d.memories.get(dir, meta); err != nil {
+			d.log.Warn("load template memory", "dir", dir, "err", err)
+		}
+	}
 	d.log.Info("vm template saved", "dir", dir, "bytes", meta.Bytes, "shared_memory_bytes", meta.Memory)
 	return nil
 }
