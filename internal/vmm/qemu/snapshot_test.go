@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/zeitwork/zeitwork/internal/guest/channel"
 	"github.com/zeitwork/zeitwork/internal/vmm"
 )
@@ -33,6 +35,10 @@ func TestRestoreFromTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("accel %s: template built in %v", d.Accel(), time.Since(built))
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(tmpl, templateMemory), &st); err == nil {
+		t.Logf("template memory: %d MiB, %d MiB allocated", st.Size>>20, st.Blocks*512>>20)
+	}
 
 	seen := map[string]string{}
 	var pids []int
