@@ -162,3 +162,20 @@ func TestSealedMemoriesFollowTemplates(t *testing.T) {
 		t.Errorf("after the release %d template memfds are open, want 0", n-base)
 	}
 }
+
+// TestCopySparse: a template's memory moved across file systems keeps its
+// contents and its holes.
+func TestCopySparse(t *testing.T) {
+	dir := t.TempDir()
+	meta := fakeTemplate(t, dir)
+	to := filepath.Join(t.TempDir(), "copy")
+	if err := copySparse(filepath.Join(dir, templateMemory), to); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := fileSHA256(to)
+	var st unix.Stat_t
+	unix.Stat(to, &st)
+	if sum != meta.MemorySHA256 || st.Size != meta.Memory || st.Blocks*512 > 2<<20 {
+		t.Errorf("copy: sum %s size %d allocated %d; want %s, %d, about 1 MiB", sum, st.Size, st.Blocks*512, meta.MemorySHA256, meta.Memory)
+	}
+}

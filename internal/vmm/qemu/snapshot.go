@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/zeitwork/zeitwork/internal/vmm"
 )
 
@@ -149,7 +151,11 @@ func (d *Driver) saveTemplate(ctx context.Context, spec vmm.Spec, accel, tmp str
 // keepMemory moves the template VM's memory file into the template, root's
 // alone, and records its size and checksum.
 func keepMemory(from, to string, meta *templateMetaFile) error {
-	if err := os.Rename(from, to); err != nil {
+	err := os.Rename(from, to)
+	if errors.Is(err, unix.EXDEV) {
+		err = copySparse(from, to)
+	}
+	if err != nil {
 		return fmt.Errorf("keep template memory: %w", err)
 	}
 	if err := os.Chown(to, 0, 0); err != nil {
@@ -339,4 +345,31 @@ func migrateIn(ctx context.Context, qmpPath string, state *os.File) error {
 		return fmt.Errorf("load template: %w", err)
 	}
 	return nil
+}
+
+// copySparse copies the file from to a new file to, leaving its pages of
+// zeros unwritten (for a state directory on another file system).
+func copySparse(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	st, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := dst.Truncate(st.Size()); err != nil {
+		dst.Close()
+		return err
+	}
+	if _, err := copyNonZero(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
 }
