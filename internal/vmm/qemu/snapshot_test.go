@@ -78,6 +78,33 @@ func TestRestoreFromTemplate(t *testing.T) {
 	}
 }
 
+// TestRestoreFromStreamTemplate: on a host that cannot seal memfds the
+// template is QEMU's whole migration stream, with no memory file, and a
+// VM restored from it answers with its own identity from memory of its
+// own.
+func TestRestoreFromStreamTemplate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	d := newDriver(t, t.TempDir())
+	d.sharedMemory = false
+	nsPath := snapNetNS(t, 1)
+	tmpl := filepath.Join(t.TempDir(), "tmpl")
+	if err := d.BuildTemplate(ctx, baseSpec("tmpl", ""), tmpl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(tmpl, templateMemory)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a stream template has a memory file: %v", err)
+	}
+	got, inst := restoreOne(ctx, t, d, nsPath, tmpl, 0)
+	if got["hostname"] != "snap-0" || got["marker"] != "disk 0" {
+		t.Errorf("restored vm answered %v", got)
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/maps", inst.PID))
+	if strings.Contains(string(b), memfdName) {
+		t.Error("a vm restored from a stream maps a template memfd")
+	}
+}
+
 // restoreOne restores VM i, configures it and returns its answer's fields.
 func restoreOne(ctx context.Context, t *testing.T, d *Driver, nsPath, tmpl string, i int) (map[string]string, *vmm.Instance) {
 	t.Helper()
