@@ -124,10 +124,18 @@ func (t *templates) build(shape vmm.Spec) {
 // that the build does not compete with that boot: a damaged file must not
 // make every later instance boot slowly.
 func (t *templates) discard(dir string) {
+	if r, ok := t.snap.(templateReleaser); ok {
+		r.ReleaseTemplate(dir)
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		t.log.Warn("remove vm template", "template", filepath.Base(dir), "err", err)
 	}
 }
+
+// templateReleaser is a Snapshotter that holds something of each template
+// it restored from (the QEMU driver: the template's sealed memory, a
+// guest's size in RAM) until told that the template is gone.
+type templateReleaser interface{ ReleaseTemplate(dir string) }
 
 // wait waits for the builds in progress (they end with the agent's context).
 func (t *templates) wait() { t.wg.Wait() }

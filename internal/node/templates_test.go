@@ -28,7 +28,10 @@ type snapDriver struct {
 	restores    atomic.Int32
 	failRestore atomic.Bool
 	release     chan struct{} // builds wait for it when set
+	released    atomic.Value  // the last template dir released
 }
+
+func (d *snapDriver) ReleaseTemplate(dir string) { d.released.Store(dir) }
 
 func (d *snapDriver) TemplateKey(context.Context, vmm.Spec) (string, error) { return d.key, nil }
 
@@ -124,6 +127,9 @@ func TestRestoreFailureBootsAndSays(t *testing.T) {
 	a.templates.wait()
 	if drv.builds.Load() != 1 {
 		t.Errorf("the failed template was not rebuilt (%d builds)", drv.builds.Load())
+	}
+	if got := drv.released.Load(); got != filepath.Join(h.dir, "templates", "k1") {
+		t.Errorf("the driver was not told to release the failed template (released %v)", got)
 	}
 }
 

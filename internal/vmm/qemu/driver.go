@@ -56,6 +56,11 @@ type Driver struct {
 	cgroups  *jail.Cgroups
 	// digests caches file hashes for TemplateKey.
 	digests fileDigests
+	// sharedMemory is whether templates keep their memory in a file that
+	// instances map copy-on-write from a sealed memfd (see memfd.go);
+	// memories holds those memfds.
+	sharedMemory bool
+	memories     sealedMemories
 
 	mu    sync.Mutex
 	accel string
@@ -124,7 +129,7 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
-	d := &Driver{cfg: cfg, log: cfg.Log, tscKHz: hostTSCKHz(), vms: map[string]*vm{}, sockRoot: sockRoot, cgroups: cgroups}
+	d := &Driver{cfg: cfg, log: cfg.Log, tscKHz: hostTSCKHz(), vms: map[string]*vm{}, sockRoot: sockRoot, cgroups: cgroups, sharedMemory: canSealMemfd()}
 	if cfg.Accel != "auto" {
 		d.accel = cfg.Accel
 	}
@@ -266,16 +271,24 @@ func (d *Driver) command(spec vmm.Spec, p paths, accel string, uid int, cgroup s
 		files = append(files, tap)
 	}
 	var modeArgs []string
-	if mode.incoming != nil {
-		// QEMU's copy: closing it after the start must not close the caller's.
-		dup, err := dupFile(mode.incoming)
+	inFD, memFD := 0, 0
+	// QEMU's copies: closing them after the start must not close the caller's.
+	for _, f := range []struct {
+		file *os.File
+		fd   *int
+	}{{mode.incoming, &inFD}, {mode.memory, &memFD}} {
+		if f.file == nil {
+			continue
+		}
+		dup, err := dupFile(f.file)
 		if err != nil {
 			return nil, err
 		}
 		files = append(files, dup)
+		*f.fd = fdControl + len(files) - 1
 	}
-	if mode.incoming != nil || mode.template {
-		modeArgs = mode.args(fdControl + len(files) - 1)
+	if mode.incoming != nil || mode.memory != nil || mode.template {
+		modeArgs = mode.args(inFD)
 	}
 	stderr, err := os.OpenFile(p.stderr, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -283,10 +296,16 @@ func (d *Driver) command(spec vmm.Spec, p paths, accel string, uid int, cgroup s
 	}
 	files = append(files, stderr)
 	argv := append([]string{d.cfg.QEMUPath}, qemuArgs(spec, p, accel, cmdline(accel, d.tscKHz, spec.KernelArgs))...)
+	argv = withMemoryBackend(argv, mode.memoryBackend(spec.MemoryMiB, memFD))
 	argv = append(argv, modeArgs...)
 	js, err := d.jailed(spec, p, accel, uid, cgroup, argv)
 	if err != nil {
 		return nil, err
+	}
+	if mode.memory != nil {
+		// QEMU opens the sealed memfd by name: its own descriptors, and
+		// nothing else of /proc.
+		js.Binds = append(js.Binds, jail.Bind{Path: "/proc/self/fd"})
 	}
 	if cmd, err = jail.Command(js); err != nil {
 		return nil, err

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,9 +15,17 @@ import (
 	"github.com/zeitwork/zeitwork/internal/vmm"
 )
 
-// BenchmarkVMStart measures QEMU start to the app's first HTTP response,
-// a cold boot and a restore from a template in alternating rounds (so that
-// both see the same machine load), and reports the mean of each:
+// startModes are the ways BenchmarkVMStart starts a VM: a cold boot, a
+// restore that loads the template's migration stream into the VM's own
+// memory, and a restore that maps the template's sealed memory
+// copy-on-write.
+var startModes = []string{"cold", "stream", "shared"}
+
+// BenchmarkVMStart measures QEMU start to the app's first HTTP response
+// for each of startModes in alternating rounds (so that all see the same
+// machine load) and reports the mean of each; then it starts three VMs of
+// each mode side by side, lets them idle and reports their mean resident,
+// proportional (PSS) and unique (USS) memory:
 //
 //	go test -run '^$' -bench VMStart -benchtime 3x ./internal/vmm/qemu/
 func BenchmarkVMStart(b *testing.B) {
@@ -24,64 +35,119 @@ func BenchmarkVMStart(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ns := snapNetNS(b, 1)
-	tmpl := filepath.Join(b.TempDir(), "tmpl")
-	if err := d.BuildTemplate(ctx, baseSpec("tmpl", ""), tmpl); err != nil {
-		b.Fatal(err)
+	ns := snapNetNS(b, 3)
+	tmpls := map[string]string{}
+	for _, shared := range []bool{false, true} {
+		mode := map[bool]string{false: "stream", true: "shared"}[shared]
+		tmpls[mode] = filepath.Join(b.TempDir(), mode)
+		d.sharedMemory = shared
+		if err := d.BuildTemplate(ctx, baseSpec("tmpl", ""), tmpls[mode]); err != nil {
+			b.Fatal(err)
+		}
 	}
-	var cold, restored time.Duration
+	took := map[string]time.Duration{}
 	b.ResetTimer()
 	for i := range b.N {
-		for _, restore := range []bool{false, true} {
-			took, err := startToResponse(ctx, b, d, ns, tmpl, fmt.Sprintf("bench%d-%v", i, restore), restore)
+		for _, mode := range startModes {
+			inst, t, err := startAnswering(ctx, b, d, ns, tmpls[mode], fmt.Sprintf("bench%d-%s", i, mode), mode, 0)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if restore {
-				restored += took
-			} else {
-				cold += took
-			}
+			d.Destroy(context.Background(), inst.ID)
+			took[mode] += t
 		}
 	}
-	b.ReportMetric(float64(cold.Milliseconds())/float64(b.N), "ms/cold-boot")
-	b.ReportMetric(float64(restored.Milliseconds())/float64(b.N), "ms/restore")
+	b.StopTimer()
+	for _, mode := range startModes {
+		b.ReportMetric(float64(took[mode].Milliseconds())/float64(b.N), "ms/"+mode)
+	}
+	for _, mode := range startModes {
+		rss, pss, uss := idleMemory(ctx, b, d, ns, tmpls[mode], mode)
+		b.ReportMetric(rss, "MiB-rss/"+mode)
+		b.ReportMetric(pss, "MiB-pss/"+mode)
+		b.ReportMetric(uss, "MiB-uss/"+mode)
+	}
 }
 
-// startToResponse starts one VM (booted or restored), configures it and
-// returns the time from the start to its first HTTP response.
-func startToResponse(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id string, restore bool) (time.Duration, error) {
+// idleMemory starts three VMs of mode, lets them idle and returns their
+// mean RSS, PSS and USS in MiB.
+func idleMemory(ctx context.Context, b *testing.B, d *Driver, ns, tmpl, mode string) (rss, pss, uss float64) {
+	var insts []*vmm.Instance
+	defer func() {
+		for _, inst := range insts {
+			d.Destroy(context.Background(), inst.ID)
+		}
+	}()
+	for i := range 3 {
+		inst, _, err := startAnswering(ctx, b, d, ns, tmpl, fmt.Sprintf("idle%d-%s", i, mode), mode, i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		insts = append(insts, inst)
+	}
+	time.Sleep(2 * time.Second) // idle: a measurement, not a wait for readiness
+	for _, inst := range insts {
+		m := rollup(inst.PID)
+		rss += float64(m["Rss"]) / 1024 / 3
+		pss += float64(m["Pss"]) / 1024 / 3
+		uss += float64(m["Private_Clean"]+m["Private_Dirty"]) / 1024 / 3
+	}
+	return rss, pss, uss
+}
+
+// rollup reads the kB figures of /proc/<pid>/smaps_rollup.
+func rollup(pid int) map[string]int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	out := map[string]int64{}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		if f := strings.Fields(v); len(f) == 2 && f[1] == "kB" {
+			out[k], _ = strconv.ParseInt(f[0], 10, 64)
+		}
+	}
+	return out
+}
+
+// startAnswering starts VM id (booted, or restored from tmpl), on tap i of
+// the namespace, configures it and returns it with the time from the
+// start to its first HTTP response.
+func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id, mode string, i int) (*vmm.Instance, time.Duration, error) {
 	spec := baseSpec(id, makeRootDisk(tb))
-	spec.Network = vmm.NetworkSpec{TapName: "zwsnap0", MAC: snapMAC(0), NetNS: ns}
+	spec.Network = vmm.NetworkSpec{TapName: fmt.Sprintf("zwsnap%d", i), MAC: snapMAC(i), NetNS: ns}
+	// The template key includes the memory layout: restore as built.
+	d.sharedMemory = mode == "shared"
 	start := time.Now()
 	var inst *vmm.Instance
 	var err error
-	if restore {
-		inst, err = d.Restore(ctx, spec, tmpl)
-	} else {
+	if mode == "cold" {
 		inst, err = d.Start(ctx, spec)
+	} else {
+		inst, err = d.Restore(ctx, spec, tmpl)
 	}
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	defer d.Destroy(context.Background(), inst.ID)
 	c, err := channel.Dial(ctx, inst.ControlSocket)
 	if err != nil {
-		return 0, err
+		d.Destroy(context.Background(), inst.ID)
+		return nil, 0, err
 	}
 	defer c.Close()
+	addr := fmt.Sprintf("10.251.%d.2", i)
 	cfg := withPort(baseConfig("/app", "serve"), 8080)
-	cfg.Network = channel.Network{Address: "10.251.0.2/24", Gateway: "10.251.0.1", MAC: snapMAC(0)}
+	cfg.Network = channel.Network{Address: addr + "/24", Gateway: fmt.Sprintf("10.251.%d.1", i), MAC: snapMAC(i)}
 	if err := c.Send(channel.Message{Kind: channel.KindConfig, Config: cfg}); err != nil {
-		return 0, err
+		d.Destroy(context.Background(), inst.ID)
+		return nil, 0, err
 	}
 	client := &http.Client{Transport: &http.Transport{DialContext: dialInNetNS(ns)}, Timeout: time.Second}
 	for ctx.Err() == nil {
-		if resp, err := client.Get("http://10.251.0.2:8080/"); err == nil {
+		if resp, err := client.Get("http://" + addr + ":8080/"); err == nil {
 			resp.Body.Close()
-			return time.Since(start), nil
+			return inst, time.Since(start), nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return 0, ctx.Err()
+	d.Destroy(context.Background(), inst.ID)
+	return nil, 0, ctx.Err()
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/zeitwork/zeitwork/internal/guest/channel"
 	"github.com/zeitwork/zeitwork/internal/vmm"
 )
@@ -33,10 +35,16 @@ func TestRestoreFromTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("accel %s: template built in %v", d.Accel(), time.Since(built))
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(tmpl, templateMemory), &st); err == nil {
+		t.Logf("template memory: %d MiB, %d MiB allocated", st.Size>>20, st.Blocks*512>>20)
+	}
 
 	seen := map[string]string{}
+	var pids []int
 	for i := range 3 {
-		got := restoreOne(ctx, t, d, nsPath, tmpl, i)
+		got, inst := restoreOne(ctx, t, d, nsPath, tmpl, i)
+		pids = append(pids, inst.PID)
 		want := map[string]string{
 			"hostname": fmt.Sprintf("snap-%d", i),
 			"mac":      snapMAC(i),
@@ -60,10 +68,45 @@ func TestRestoreFromTemplate(t *testing.T) {
 		}
 		seen[got["random"]] = fmt.Sprint("vm ", i)
 	}
+	// All three still run: each maps the template's sealed memory
+	// privately, holds little of its own, and cannot write the shared pages.
+	for i, pid := range pids {
+		checkSharedMemory(t, pid, 256)
+		checkSealed(t, pid)
+		m := smapsRollup(t, pid)
+		t.Logf("vm %d idle: rss %d MiB, pss %d MiB, uss %d MiB", i, m["Rss"]>>10, m["Pss"]>>10, (m["Private_Clean"]+m["Private_Dirty"])>>10)
+	}
+}
+
+// TestRestoreFromStreamTemplate: on a host that cannot seal memfds the
+// template is QEMU's whole migration stream, with no memory file, and a
+// VM restored from it answers with its own identity from memory of its
+// own.
+func TestRestoreFromStreamTemplate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	d := newDriver(t, t.TempDir())
+	d.sharedMemory = false
+	nsPath := snapNetNS(t, 1)
+	tmpl := filepath.Join(t.TempDir(), "tmpl")
+	if err := d.BuildTemplate(ctx, baseSpec("tmpl", ""), tmpl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(tmpl, templateMemory)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a stream template has a memory file: %v", err)
+	}
+	got, inst := restoreOne(ctx, t, d, nsPath, tmpl, 0)
+	if got["hostname"] != "snap-0" || got["marker"] != "disk 0" {
+		t.Errorf("restored vm answered %v", got)
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/maps", inst.PID))
+	if strings.Contains(string(b), memfdName) {
+		t.Error("a vm restored from a stream maps a template memfd")
+	}
 }
 
 // restoreOne restores VM i, configures it and returns its answer's fields.
-func restoreOne(ctx context.Context, t *testing.T, d *Driver, nsPath, tmpl string, i int) map[string]string {
+func restoreOne(ctx context.Context, t *testing.T, d *Driver, nsPath, tmpl string, i int) (map[string]string, *vmm.Instance) {
 	t.Helper()
 	spec := baseSpec(fmt.Sprintf("snap%d", i), makeRootDiskWith(t, map[string]string{"marker": fmt.Sprintf("disk %d", i)}))
 	spec.Network = vmm.NetworkSpec{TapName: fmt.Sprintf("zwsnap%d", i), MAC: snapMAC(i), NetNS: nsPath}
@@ -101,14 +144,15 @@ func restoreOne(ctx context.Context, t *testing.T, d *Driver, nsPath, tmpl strin
 		k, v, _ := strings.Cut(l, "=")
 		out[k] = v
 	}
-	return out
+	return out, inst
 }
 
 func snapMAC(i int) string { return fmt.Sprintf("52:54:00:5a:00:%02x", i+2) }
 
-// TestRestoreRefusesBadTemplates: a template of another key (stale) and
-// one whose state is damaged must fail the restore and leave no VM, so
-// that the caller can boot instead, which must then work.
+// TestRestoreRefusesBadTemplates: a template of another key (stale), one
+// whose state is damaged and one whose shared memory file is damaged or
+// missing must fail the restore and leave no VM, so that the caller can
+// boot instead, which must then work.
 func TestRestoreRefusesBadTemplates(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -124,14 +168,40 @@ func TestRestoreRefusesBadTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	garbage := []byte(strings.Repeat("not a migration stream\n", 1000))
-	for _, tc := range []struct{ name, key string }{
-		{"stale", "0123456789abcdef0123456789abcdef"},
-		{"corrupt", key},
+	// A good template whose shared memory file is then damaged or lost.
+	good := filepath.Join(t.TempDir(), "good")
+	if err := d.BuildTemplate(ctx, baseSpec("tmpl", ""), good); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, key string
+		memory    func(dir string) // makes the template's memory, else the state is garbage
+	}{
+		{"stale", "0123456789abcdef0123456789abcdef", nil},
+		{"corrupt", key, nil},
+		{"memory corrupt", key, func(dir string) {
+			if out, err := exec.Command("cp", "--sparse=always", filepath.Join(good, templateMemory), dir).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			f, _ := os.OpenFile(filepath.Join(dir, templateMemory), os.O_WRONLY, 0)
+			f.WriteAt([]byte("a poisoned kernel page"), 16<<20)
+			f.Close()
+		}},
+		{"memory missing", key, func(string) {}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			os.WriteFile(filepath.Join(dir, templateState), garbage, 0o600)
-			os.WriteFile(filepath.Join(dir, templateMeta), fmt.Appendf(nil, `{"key":%q,"bytes":%d}`, tc.key, len(garbage)), 0o600)
+			if tc.memory != nil {
+				for _, f := range []string{templateState, templateMeta} {
+					if err := os.Link(filepath.Join(good, f), filepath.Join(dir, f)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				tc.memory(dir)
+			} else {
+				os.WriteFile(filepath.Join(dir, templateState), garbage, 0o600)
+				os.WriteFile(filepath.Join(dir, templateMeta), fmt.Appendf(nil, `{"key":%q,"bytes":%d}`, tc.key, len(garbage)), 0o600)
+			}
 			inst, err := d.Restore(ctx, spec, dir)
 			if err == nil {
 				d.Destroy(ctx, inst.ID)

@@ -19,23 +19,24 @@ import (
 	"github.com/zeitwork/zeitwork/internal/vmm"
 )
 
-// Templates are QEMU migration streams written to a file: the VM is paused
-// while its init waits for its Config and migrated to a descriptor on the
+// Templates are saved with QEMU's migration: the VM is paused while its
+// init waits for its Config and migrated to a descriptor on the
 // template's state file; an instance is a QEMU started with the same
-// machine and devices and "-incoming" on that file, with its own root
-// disk and tap in place of the template's. Descriptors, not "exec:cat",
-// because QEMU's seccomp filter forbids it to spawn processes.
+// machine and devices, its own root disk and tap in place of the
+// template's, loading that state. Descriptors, not "exec:cat", because
+// QEMU's seccomp filter forbids it to spawn processes.
 //
-// The guest memory is loaded into each instance's own memfd rather than
-// mapped copy-on-write from a shared file: QEMU 7.2 opens a file-backed
-// memory's file read-write even when it maps it privately, so a shared
-// template file would be writable by every instance's (jailed) QEMU, and
-// one escaped guest could change the memory of all later instances. See
+// Where the host can seal memfds (see memfd.go), the template's guest
+// memory is a file of its own ("memory", written through a shared
+// mapping) and the state holds only the devices (x-ignore-shared);
+// instances map the memory copy-on-write from a sealed memfd, so they
+// share the template's untouched pages. Elsewhere the state is the full
+// migration stream and each instance loads the memory into its own. See
 // docs/design.md, "VM templates".
 
 // templateFormat changes whenever the layout of templates changes, to
 // retire every template saved before.
-const templateFormat = "qemu-template-1"
+const templateFormat = "qemu-template-2"
 
 // templateMAC is the template's NIC address; each instance's guest init
 // sets its own from the Config.
@@ -50,27 +51,41 @@ const (
 
 // Files of a template directory.
 const (
-	templateState = "state"
-	templateMeta  = "template.json"
+	templateState  = "state"
+	templateMemory = "memory"
+	templateMeta   = "template.json"
 )
 
 // templateMetaFile is written last: a template without it is incomplete.
+// Memory is the size of the shared memory file (0: the state holds the
+// memory), MemorySHA256 its checksum, checked when it is loaded.
 type templateMetaFile struct {
-	Key   string `json:"key"`
-	Bytes int64  `json:"bytes"`
+	Key          string `json:"key"`
+	Bytes        int64  `json:"bytes"`
+	Memory       int64  `json:"memory,omitempty"`
+	MemorySHA256 string `json:"memory_sha256,omitempty"`
 }
 
-// launchMode is how a QEMU relates to a template: being one (template),
-// restoring one (incoming is its state), or neither.
+// launchMode is how a QEMU relates to a template: being one (template;
+// memPath is its shared memory file, if any), restoring one (incoming is
+// its state, or memory its sealed memory, whose state then arrives over
+// QMP), or neither.
 type launchMode struct {
 	template bool
+	memPath  string
 	incoming *os.File
+	memory   *os.File
 }
 
-// args are QEMU's extra arguments; fd is the descriptor of incoming.
-func (m launchMode) args(fd int) []string {
+// args are QEMU's extra arguments; inFD is the descriptor of incoming.
+func (m launchMode) args(inFD int) []string {
+	if m.memory != nil {
+		// The state follows over QMP, after x-ignore-shared is set: QEMU
+		// 7.2 has no command-line switch for migration capabilities.
+		return []string{"-incoming", "defer"}
+	}
 	if m.incoming != nil {
-		return []string{"-incoming", "fd:" + strconv.Itoa(fd)}
+		return []string{"-incoming", "fd:" + strconv.Itoa(inFD)}
 	}
 	// The template's NIC sits where an instance's does (last), on a hub
 	// port that leads nowhere: the device state is what is saved.
@@ -78,6 +93,33 @@ func (m launchMode) args(fd int) []string {
 		"-netdev", "hubport,id=net0,hubid=0",
 		"-device", "virtio-net-device,netdev=net0,mac=" + templateMAC,
 	}
+}
+
+// memoryBackend is the guest RAM's -object when it is not the default
+// memfd: the template writes its memory file through a shared mapping; a
+// restored VM maps the sealed memfd (descriptor memFD) privately.
+func (m launchMode) memoryBackend(memMiB, memFD int) string {
+	base := "memory-backend-file,id=ram,size=" + strconv.Itoa(memMiB) + "M,"
+	switch {
+	case m.memory != nil:
+		return base + "mem-path=/proc/self/fd/" + strconv.Itoa(memFD) + ",share=off"
+	case m.memPath != "":
+		return base + "mem-path=" + m.memPath + ",share=on"
+	}
+	return ""
+}
+
+// withMemoryBackend replaces the guest RAM object of args by obj.
+func withMemoryBackend(args []string, obj string) []string {
+	if obj == "" {
+		return args
+	}
+	for i := 1; i < len(args); i++ {
+		if args[i-1] == "-object" && strings.HasPrefix(args[i], "memory-backend-memfd,id=ram,") {
+			args[i] = obj
+		}
+	}
+	return args
 }
 
 func dupFile(f *os.File) (*os.File, error) {
@@ -108,7 +150,12 @@ func (d *Driver) TemplateKey(ctx context.Context, spec vmm.Spec) (string, error)
 	fmt.Fprintf(h, "%s\n", fileKey(d.cfg.QEMUPath))
 	shape := vmm.Spec{Kernel: "K", Initrd: "I", RootDisk: "D", MemoryMiB: spec.MemoryMiB, VCPUs: spec.VCPUs, KernelArgs: spec.KernelArgs}
 	args := qemuArgs(shape, vmPaths("/s", "/s/t"), accel, cmdline(accel, d.tscKHz, spec.KernelArgs))
-	args = append(args, launchMode{template: true}.args(0)...)
+	mode := launchMode{template: true}
+	if d.sharedMemory {
+		mode.memPath = "/s/t/" + templateMemory
+	}
+	args = withMemoryBackend(args, mode.memoryBackend(spec.MemoryMiB, 0))
+	args = append(args, mode.args(0)...)
 	fmt.Fprintf(h, "%s\n", strings.Join(args, "\x00"))
 	return hex.EncodeToString(h.Sum(nil))[:32], nil
 }
