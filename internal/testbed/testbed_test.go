@@ -197,10 +197,24 @@ func (b *bed) drainNode(t *testing.T, r *region, depID, project string) {
 // cutRegion takes all of a region's hosts off the network (its clients
 // stay): within the answers' TTL plus the DNS health interval every DNS
 // server left answers its clients with the nearest other region's load
-// balancer, and requests through it are served there.
+// balancer, and requests through it are served there at once. Meanwhile
+// the other regions' clients, under constant load through their own load
+// balancers, see no failed request, before the cut region's nodes are
+// marked down and after: each edge tries its own region's instances
+// first, never the cut region's unreachable ones.
 func (b *bed) cutRegion(t *testing.T, r *region, project string) {
 	name := project + "." + appsDomain
 	next := b.byDistance(r)[1]
+	loads := map[*region]*load{}
+	for _, o := range b.regions {
+		if o != r {
+			loads[o] = startLoad(o.client, o.lb.ip, name, 2)
+			defer loads[o].finish() // when a check fails first
+		}
+	}
+	for _, l := range loads {
+		l.waitRequests(t, 10)
+	}
 	for _, h := range r.hosts() {
 		h.cut(t)
 	}
@@ -220,18 +234,38 @@ func (b *bed) cutRegion(t *testing.T, r *region, project string) {
 		return ok, strings.Join(state, " ")
 	})
 	t.Logf("DNS left %s out %s after the cut", r.name, time.Since(cutAt).Round(100*time.Millisecond))
-	// Edges route over every region's instances: until the cut region's
-	// nodes are marked down (--node-down-after, then a reconcile), an
-	// edge may try them first and, after MaxAttempts unreachable ones,
-	// answer 502. So the request is retried until then.
+	// The cut region's nodes may not be marked down yet: the edge of the
+	// next region serves from its own instances all the same.
 	c := httpClient(r.client)
-	tries := 0
-	eventually(t, fmt.Sprintf("%s's client to be served through %s", r.name, next.name), nodeDownAfter+30*time.Second, func() (bool, string) {
-		tries++
+	for i := range 5 {
 		code, body, err := get(c, next.lb.ip, name)
-		return err == nil && code == 200 && strings.Contains(body, "<code>"+r.client.ip.String()+"</code>"), fmt.Sprintf("%d %v %.300s", code, err, body)
+		if err != nil || code != 200 || !strings.Contains(body, "<code>"+r.client.ip.String()+"</code>") {
+			t.Errorf("%s's client through %s, request %d: %d %v %.300s", r.name, next.name, i+1, code, err, body)
+		}
+	}
+	// Keep the load on until the cut region's nodes are down and the
+	// route tables have dropped them, to cover the whole window.
+	eventually(t, fmt.Sprintf("%s's nodes to be marked down", r.name), nodeDownAfter+30*time.Second, func() (bool, string) {
+		var state []string
+		down := true
+		for _, n := range b.nodes(t) {
+			if n.Region == r.name {
+				down = down && n.State == "down"
+				state = append(state, n.Hostname+":"+n.State)
+			}
+		}
+		return down, strings.Join(state, " ")
 	})
-	t.Logf("%s's client served through %s %s after the cut, at try %d", r.name, next.name, time.Since(cutAt).Round(100*time.Millisecond), tries)
+	for _, l := range loads {
+		l.waitRequests(t, 10)
+	}
+	for o, l := range loads {
+		n, failures := l.finish()
+		t.Logf("%s's clients: %d requests while %s was cut, %d failed, slowest %s", o.name, n, r.name, len(failures), l.slowest.Round(time.Millisecond))
+		if len(failures) > 0 {
+			t.Errorf("%d of %d requests of %s's clients failed while %s was cut:\n%s", len(failures), n, o.name, r.name, strings.Join(failures, "\n"))
+		}
+	}
 }
 
 // waitRequests waits until n more requests have been made.
