@@ -34,7 +34,7 @@ func TestTestBed(t *testing.T) {
 		{"requests", func(t *testing.T) { b.checkRequests(t, "hello") }},
 		{"cut-node", func(t *testing.T) { b.cutNode(t, eu, dep.ID, "hello") }},
 		{"drain-node", func(t *testing.T) { b.drainNode(t, us, dep.ID, "hello") }},
-		{"cut-region", func(t *testing.T) { b.cutRegion(t, ap, "hello") }},
+		{"cut-region", func(t *testing.T) { b.cutRegion(t, ap, dep.ID, "hello") }},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, s.run) {
@@ -201,10 +201,12 @@ func (b *bed) drainNode(t *testing.T, r *region, depID, project string) {
 // the other regions' clients, under constant load through their own load
 // balancers, see no failed request, before the cut region's nodes are
 // marked down and after: each edge tries its own region's instances
-// first, never the cut region's unreachable ones.
-func (b *bed) cutRegion(t *testing.T, r *region, project string) {
+// first, never the cut region's unreachable ones (their logs show no
+// attempt on one).
+func (b *bed) cutRegion(t *testing.T, r *region, depID, project string) {
 	name := project + "." + appsDomain
 	next := b.byDistance(r)[1]
+	cutInstances := b.healthyIn(t, b.deployment(t, depID), r)
 	loads := map[*region]*load{}
 	for _, o := range b.regions {
 		if o != r {
@@ -214,6 +216,10 @@ func (b *bed) cutRegion(t *testing.T, r *region, project string) {
 	}
 	for _, l := range loads {
 		l.waitRequests(t, 10)
+	}
+	logFrom := map[*region]int64{}
+	for o := range loads {
+		logFrom[o] = b.procs[o.edge.name].size()
 	}
 	for _, h := range r.hosts() {
 		h.cut(t)
@@ -265,7 +271,34 @@ func (b *bed) cutRegion(t *testing.T, r *region, project string) {
 		if len(failures) > 0 {
 			t.Errorf("%d of %d requests of %s's clients failed while %s was cut:\n%s", len(failures), n, o.name, r.name, strings.Join(failures, "\n"))
 		}
+		// Failures are rare even when an edge tries the cut region (it
+		// takes three unreachable instances in a row); any attempt on one
+		// shows the edge did not keep to its own region.
+		for _, line := range b.procs[o.edge.name].linesFrom(logFrom[o]) {
+			for _, id := range cutInstances {
+				if strings.Contains(line, "upstream attempt failed") && strings.Contains(line, id) {
+					t.Errorf("%s's edge tried an instance of the cut region %s: %s", o.name, r.name, line)
+				}
+			}
+		}
 	}
+}
+
+// healthyIn lists the IDs of d's healthy instances on r's nodes.
+func (b *bed) healthyIn(t *testing.T, d api.Deployment, r *region) []string {
+	t.Helper()
+	var out []string
+	for _, in := range healthy(d) {
+		for _, n := range r.nodes {
+			if b.nodeIDs[n.name] == in.Node {
+				out = append(out, in.ID)
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no healthy instance in %s: %s", r.name, describe(d))
+	}
+	return out
 }
 
 // waitRequests waits until n more requests have been made.
