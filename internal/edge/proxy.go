@@ -121,7 +121,7 @@ loop:
 		lo := 0
 		for _, hi := range rt.tiers {
 			for j := range hi - lo {
-				b := rt.backends[lo+(start+j)%(hi-lo)]
+				b := rt.backends[lo+int((start+uint32(j))%uint32(hi-lo))]
 				if failed.has(b.node) || b.node.suspect() != (pass == 1) {
 					continue
 				}

@@ -45,8 +45,8 @@ type route struct {
 
 // pick returns the round-robin position: attempts start from it within
 // each tier.
-func (r *route) pick() int {
-	return int(r.next.Add(1) - 1)
+func (r *route) pick() uint32 {
+	return r.next.Add(1) - 1
 }
 
 // backendKey identifies one instance behind one node agent; an instance
