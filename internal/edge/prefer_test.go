@@ -104,11 +104,12 @@ func TestSuspectNodeAvoidedThenRetried(t *testing.T) {
 	aAddr := deadAddr(t)
 	a := api.Backend{Instance: "i-a", NodeAddr: aAddr, Node: "n-a"}
 	te := startEdgeConfig(t, Config{SuspectFor: suspectFor}, apiRoute("hello.localhost", "d", "live", a, b))
-	// Round-robin starts at a: its dial fails, b answers.
+	// Round-robin starts at a: its dial fails, b answers. The suspicion
+	// starts after before, so it lasts at least until before+suspectFor.
+	before := time.Now()
 	if seen := te.served(t, "hello.localhost", 1); seen["b"] != 1 {
 		t.Fatalf("served by %v, want b", seen)
 	}
-	failedAt := time.Now()
 	if n := te.stats.upstreamErrors.Load(); n != 1 {
 		t.Fatalf("%d failed attempts, want 1 (the dial to a)", n)
 	}
@@ -117,9 +118,9 @@ func TestSuspectNodeAvoidedThenRetried(t *testing.T) {
 	// a answers now, but is suspect: requests that end within the
 	// suspicion all go to b.
 	within := 0
-	for time.Since(failedAt) < suspectFor/2 {
+	for time.Since(before) < suspectFor/2 {
 		resp, body := te.get(t, "hello.localhost", "/")
-		if time.Since(failedAt) >= suspectFor {
+		if time.Since(before) >= suspectFor {
 			break // too slow a machine to tell
 		}
 		if got := resp.Header.Get("X-App"); got != "b" {
@@ -141,8 +142,8 @@ func TestSuspectNodeAvoidedThenRetried(t *testing.T) {
 			t.Fatal("a got no request after the suspicion")
 		}
 	}
-	if time.Since(failedAt) < suspectFor {
-		t.Fatalf("a served %s after the failed dial, within the suspicion of %s", time.Since(failedAt), suspectFor)
+	if time.Since(before) < suspectFor {
+		t.Fatalf("a served %s after the failed dial, within the suspicion of %s", time.Since(before), suspectFor)
 	}
 	te.mu.Lock()
 	n := te.nodes["n-a"]
