@@ -51,4 +51,9 @@ type Backend struct {
 	Instance string `json:"instance"`
 	// NodeAddr is "host:port" of the node agent's tunnel listener.
 	NodeAddr string `json:"node_addr"`
+	// Region is the instance's region: an edge with --region tries its
+	// own region's instances first. Node is the node's ID: after a failed
+	// dial the edge avoids the node's other instances for a while.
+	Region string `json:"region,omitempty"`
+	Node   string `json:"node,omitempty"`
 }

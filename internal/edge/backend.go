@@ -21,14 +21,19 @@ type backend struct {
 	key   backendKey
 	cfg   *Config
 	stats *counters // the edge's: dials are counted there
+	// region is the instance's (route preference); node is its node's
+	// health, shared with the node's other backends. Both are set at
+	// creation and never change.
+	region string
+	node   *nodeHealth
 
 	mu     sync.Mutex
 	idle   []*upConn // most recently used last: reuse is LIFO, so the
 	closed bool      // pool's tail ages out under light load
 }
 
-func newBackend(k backendKey, cfg *Config, stats *counters) *backend {
-	return &backend{key: k, cfg: cfg, stats: stats}
+func newBackend(k backendKey, cfg *Config, stats *counters, region string, node *nodeHealth) *backend {
+	return &backend{key: k, cfg: cfg, stats: stats, region: region, node: node}
 }
 
 // upConn is one tunnel connection carrying HTTP/1.1 to an instance.

@@ -41,6 +41,18 @@ type Config struct {
 	// MaxAttempts is how many instances an idempotent request may try
 	// (default 3).
 	MaxAttempts int
+	// Region is the edge's region (zeitwork edge --region): its
+	// instances are tried first, others only when it has no healthy
+	// instance or all attempts there failed. Empty: no preference.
+	Region string
+	// RegionOrder lists the other regions to fall back to, nearest first
+	// (as a load balancer's regions); regions not listed come last.
+	RegionOrder []string
+	// SuspectFor is how long a node is avoided after a dial to it failed
+	// (default 3 s; negative: never): requests go to other nodes' instances
+	// first, and the node is tried again after it, or when there is no
+	// other. A request through it that succeeds ends the suspicion.
+	SuspectFor time.Duration
 	// AccessLog receives one JSON line per request (README.md, Access
 	// log); nil means none. Off by default: a log line per request costs
 	// a large share of the throughput.
@@ -113,6 +125,9 @@ func (c *Config) setDefaults() {
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 3
 	}
+	if c.SuspectFor == 0 {
+		c.SuspectFor = 3 * time.Second
+	}
 	if c.WakeTimeout <= 0 {
 		c.WakeTimeout = 30 * time.Second
 	}
@@ -171,6 +186,8 @@ type Edge struct {
 
 	mu       sync.Mutex // serialises apply
 	backends map[backendKey]*backend
+	// nodes are the health of the table's nodes, by ID (under mu).
+	nodes map[string]*nodeHealth
 	// activities are the scale-to-zero deployments of the table (under mu).
 	activities map[string]*activity
 

@@ -98,44 +98,68 @@ func noBackendReason(rt *route) string {
 	}
 }
 
-// forward tries the route's backends round-robin. Any request moves on
-// after a failed dial, since nothing reached the instance; a replayable one
-// also after a connection that ended before the response began.
+// forward tries the route's backends: its tiers in order of region
+// preference, round-robin within each, and instances on suspect nodes only
+// after all others. Any request moves on after a failed dial, since
+// nothing reached the instance, and then skips the node's other
+// instances; a replayable one also moves on after a connection that ended
+// before the response began.
 func (e *Edge) forward(w http.ResponseWriter, r *http.Request, rt *route, token string) int {
 	retry := replayable(r)
 	upgrade := isUpgrade(r)
 	if g := connOf(r); upgrade && g != nil {
 		g.upgraded.Store(true) // its read timeouts are no slow requests
 	}
-	n := len(rt.backends)
-	first := rt.pick()
+	start := rt.pick()
+	var failed failedNodes
 	var err error
-	for i := range min(n, e.cfg.MaxAttempts) {
-		if i > 0 {
-			e.stats.retries.Add(1)
-		}
-		b := rt.backends[(first+i)%n]
-		var code int
-		code, err = e.try(w, r, b, token, retry, upgrade)
-		if err == nil {
-			return code
-		}
-		if errors.Is(err, errClientBody) {
-			if isTooLarge(err) {
-				return e.tooLarge(w)
+	attempts := 0
+	// Pass 0 tries the instances on nodes that are not suspect, pass 1
+	// those on suspect ones: a suspect node is better than no answer.
+loop:
+	for pass := range 2 {
+		lo := 0
+		for _, hi := range rt.tiers {
+			for j := range hi - lo {
+				b := rt.backends[lo+int((start+uint32(j))%uint32(hi-lo))]
+				if failed.has(b.node) || b.node.suspect() != (pass == 1) {
+					continue
+				}
+				if attempts == e.cfg.MaxAttempts {
+					break loop
+				}
+				if attempts > 0 {
+					e.stats.retries.Add(1)
+				}
+				attempts++
+				var code int
+				code, err = e.try(w, r, b, token, retry, upgrade)
+				if err == nil {
+					b.node.ok()
+					return code
+				}
+				if errors.Is(err, errClientBody) {
+					if isTooLarge(err) {
+						return e.tooLarge(w)
+					}
+					return fail(w, http.StatusBadRequest, "could not read the request body")
+				}
+				if r.Context().Err() != nil {
+					// The client left; nobody will read an answer, and it is not
+					// the instance's fault.
+					return statusClientClosed
+				}
+				e.stats.upstreamErrors.Add(1)
+				e.log.Warn("edge: upstream attempt failed", "host", rt.host, "deployment", rt.deployment,
+					"instance", b.key.instance, "err", err)
+				if errors.Is(err, errDial) {
+					failed.add(b.node)
+					b.node.failed(e.cfg.SuspectFor)
+				} else if !(retry && errors.Is(err, errNoResponse)) {
+					break loop
+				}
 			}
-			return fail(w, http.StatusBadRequest, "could not read the request body")
-		}
-		if r.Context().Err() != nil {
-			// The client left; nobody will read an answer, and it is not
-			// the instance's fault.
-			return statusClientClosed
-		}
-		e.stats.upstreamErrors.Add(1)
-		e.log.Warn("edge: upstream attempt failed", "host", rt.host, "deployment", rt.deployment,
-			"instance", b.key.instance, "err", err)
-		if !errors.Is(err, errDial) && !(retry && errors.Is(err, errNoResponse)) {
-			break
+			lo = hi
 		}
 	}
 	return fail(w, http.StatusBadGateway, badGatewayReason(rt, err))

@@ -28,8 +28,12 @@ type route struct {
 	// plainHTTP serves the host over HTTP without a redirect (TLSPolicy).
 	hsts      int
 	plainHTTP bool
-	backends  []*backend
-	next      atomic.Uint32
+	// backends are in order of preference: the edge's own region's
+	// instances first, then by Config.RegionOrder; tiers holds the end
+	// index of each group of one rank, round-robin within it.
+	backends []*backend
+	tiers    []int
+	next     atomic.Uint32
 	// series is the project's metrics (nil without Config.Metrics).
 	series *projectSeries
 
@@ -39,9 +43,10 @@ type route struct {
 	activity    *activity
 }
 
-// pick returns the backend to try first; later attempts walk on from it.
-func (r *route) pick() int {
-	return int(r.next.Add(1)-1) % len(r.backends)
+// pick returns the round-robin position: attempts start from it within
+// each tier.
+func (r *route) pick() uint32 {
+	return r.next.Add(1) - 1
 }
 
 // backendKey identifies one instance behind one node agent; an instance
@@ -54,6 +59,7 @@ func (e *Edge) apply(rt api.RouteTable) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	live := make(map[backendKey]*backend, len(e.backends))
+	nodes := make(map[string]*nodeHealth, len(e.nodes))
 	series := map[string]*projectSeries{}
 	activities := map[string]*activity{}
 	t := &table{version: rt.Version, token: rt.TunnelToken, hosts: make(map[string]*route, len(rt.Routes))}
@@ -72,13 +78,16 @@ func (e *Edge) apply(rt api.RouteTable) {
 		}
 		for _, b := range r.Backends {
 			k := backendKey{b.Instance, b.NodeAddr}
+			nk := nodeKey(b.Node, b.NodeAddr)
 			be := e.backends[k]
 			if be == nil {
-				be = newBackend(k, &e.cfg, &e.stats)
+				be = newBackend(k, &e.cfg, &e.stats, b.Region, e.nodeHealth(nodes, nk))
 			}
+			nodes[nk] = be.node
 			live[k] = be
 			ro.backends = append(ro.backends, be)
 		}
+		ro.tiers = e.cfg.tierBackends(ro.backends)
 		// Hosts come from the operator already normal; normalising again
 		// makes a sloppy table still match what clients send.
 		host := normalizeHost(r.Host)
@@ -94,6 +103,7 @@ func (e *Edge) apply(rt api.RouteTable) {
 	}
 	old := e.backends
 	e.backends = live
+	e.nodes = nodes
 	e.activities = activities
 	e.table.Store(t)
 	e.signalTable()
@@ -110,6 +120,21 @@ func (e *Edge) apply(rt api.RouteTable) {
 		}
 	}
 	e.log.Info("edge: routes updated", "version", rt.Version, "hosts", len(t.hosts), "backends", len(live))
+}
+
+// nodeHealth returns the node's health for the table being built (kept
+// in next), reusing the current table's, so that a suspicion outlives
+// table updates.
+func (e *Edge) nodeHealth(next map[string]*nodeHealth, key string) *nodeHealth {
+	if n := next[key]; n != nil {
+		return n
+	}
+	n := e.nodes[key]
+	if n == nil {
+		n = &nodeHealth{}
+	}
+	next[key] = n
+	return n
 }
 
 // projectSeries returns project's metric series for the table being built

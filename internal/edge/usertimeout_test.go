@@ -40,7 +40,7 @@ func TestTunnelUserTimeout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{TunnelUserTimeout: tc.set}
 			cfg.setDefaults()
-			b := newBackend(backendKey{instance: "i", nodeAddr: ln.Addr().String()}, &cfg, &counters{})
+			b := newBackend(backendKey{instance: "i", nodeAddr: ln.Addr().String()}, &cfg, &counters{}, "", &nodeHealth{})
 			c, err := b.dial(context.Background(), "token")
 			if err != nil {
 				t.Fatal(err)

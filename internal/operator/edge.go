@@ -79,10 +79,10 @@ func (o *Operator) routesFrom(ctx context.Context, q *db.Queries, version int64)
 	if err != nil {
 		return nil, err
 	}
-	addr := map[uuid.UUID]string{}
+	ready := map[uuid.UUID]db.Node{}
 	for _, n := range nodes {
 		if n.State == "ready" {
-			addr[n.ID] = n.TunnelAddr
+			ready[n.ID] = n
 		}
 	}
 	projects, err := q.ListAllProjects(ctx)
@@ -103,11 +103,12 @@ func (o *Operator) routesFrom(ctx context.Context, q *db.Queries, version int64)
 	}
 	backends := map[uuid.UUID][]api.Backend{}
 	for _, in := range instances {
-		a, ok := addr[in.NodeID.UUID]
+		n, ok := ready[in.NodeID.UUID]
 		// A retiring instance (its node is drained) leaves the table
 		// before its node stops it, so no request is sent to a stopping VM.
 		if in.State == api.InstanceHealthy && in.Desired == "running" && in.RetiringAt == nil && ok {
-			backends[in.DeploymentID] = append(backends[in.DeploymentID], api.Backend{Instance: in.ID.String(), NodeAddr: a})
+			backends[in.DeploymentID] = append(backends[in.DeploymentID], api.Backend{Instance: in.ID.String(),
+				NodeAddr: n.TunnelAddr, Region: n.RegionID, Node: n.ID.String()})
 		}
 	}
 	var routes []api.Route

@@ -288,3 +288,44 @@ func TestOperatorRestartLosesNothing(t *testing.T) {
 		t.Fatal("the retiring instance is routed again, or was stopped before its drain period")
 	}
 }
+
+// TestRouteBackendsNameRegionAndNode: each backend in the edges' route
+// table names its instance's region and node, for the edges' region
+// preference and node suspicion.
+func TestRouteBackendsNameRegionAndNode(t *testing.T) {
+	h := start(t)
+	eu := h.register("eu", "10.0.0.1:7443")
+	us := h.register("us", "10.0.0.3:7443")
+	d := h.deploy(api.CreateProjectRequest{Name: "web", MinInstancesPerRegion: 1})
+	h.eventually("placement", func() bool { return len(eu.runningOf(d.ID)) == 1 && len(us.runningOf(d.ID)) == 1 })
+	eu.healthyAll()
+	us.healthyAll()
+	h.eventually("ready", func() bool { return h.deployment(d.ID).Live })
+	edgeToken, err := operator.CreateEdgeToken(context.Background(), h.store, "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routes api.RouteTable
+	h.call("GET", "/v1/edge/routes", edgeToken, nil, &routes)
+	want := map[string]api.Backend{
+		"10.0.0.1:7443": {NodeAddr: "10.0.0.1:7443", Region: "eu", Node: eu.id},
+		"10.0.0.3:7443": {NodeAddr: "10.0.0.3:7443", Region: "us", Node: us.id},
+	}
+	got := 0
+	for _, r := range routes.Routes {
+		if r.Host != "web.apps.test" {
+			continue
+		}
+		for _, b := range r.Backends {
+			w := want[b.NodeAddr]
+			w.Instance = b.Instance
+			if b != w {
+				t.Errorf("backend %+v, want %+v", b, w)
+			}
+			got++
+		}
+	}
+	if got != 2 {
+		t.Fatalf("%d backends for web.apps.test, want 2: %+v", got, routes)
+	}
+}

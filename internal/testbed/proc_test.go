@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -110,6 +111,24 @@ func (p *proc) exited() bool {
 	default:
 		return false
 	}
+}
+
+// size is how many bytes the process has written to its output so far.
+func (p *proc) size() int64 {
+	fi, err := os.Stat(p.out)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// linesFrom are the lines of the process's output from byte offset on.
+func (p *proc) linesFrom(offset int64) []string {
+	b, _ := os.ReadFile(p.out)
+	if offset > int64(len(b)) {
+		return nil
+	}
+	return strings.Split(strings.TrimSpace(string(b[offset:])), "\n")
 }
 
 // tail is the end of the process's output, for failure messages.

@@ -28,8 +28,13 @@ func (b *bed) lbAddrs() []string {
 }
 
 func (b *bed) startEdge(r *region) {
+	var order []string
+	for _, o := range b.byDistance(r)[1:] {
+		order = append(order, o.name)
+	}
 	args := []string{"edge", "--operator", b.opURL, "--listen", netip.AddrPortFrom(r.edge.ip, 80).String(),
-		"--state-dir", filepath.Join(b.dir, r.edge.name), "--access-log", b.accessLog(r)}
+		"--state-dir", filepath.Join(b.dir, r.edge.name), "--access-log", b.accessLog(r),
+		"--region", r.name, "--region-order", strings.Join(order, ",")}
 	for _, lb := range b.lbAddrs() {
 		args = append(args, "--trusted-proxy", lb)
 	}

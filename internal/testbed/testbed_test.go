@@ -34,7 +34,7 @@ func TestTestBed(t *testing.T) {
 		{"requests", func(t *testing.T) { b.checkRequests(t, "hello") }},
 		{"cut-node", func(t *testing.T) { b.cutNode(t, eu, dep.ID, "hello") }},
 		{"drain-node", func(t *testing.T) { b.drainNode(t, us, dep.ID, "hello") }},
-		{"cut-region", func(t *testing.T) { b.cutRegion(t, ap, "hello") }},
+		{"cut-region", func(t *testing.T) { b.cutRegion(t, ap, dep.ID, "hello") }},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, s.run) {
@@ -197,10 +197,30 @@ func (b *bed) drainNode(t *testing.T, r *region, depID, project string) {
 // cutRegion takes all of a region's hosts off the network (its clients
 // stay): within the answers' TTL plus the DNS health interval every DNS
 // server left answers its clients with the nearest other region's load
-// balancer, and requests through it are served there.
-func (b *bed) cutRegion(t *testing.T, r *region, project string) {
+// balancer, and requests through it are served there at once. Meanwhile
+// the other regions' clients, under constant load through their own load
+// balancers, see no failed request, before the cut region's nodes are
+// marked down and after: each edge tries its own region's instances
+// first, never the cut region's unreachable ones (their logs show no
+// attempt on one).
+func (b *bed) cutRegion(t *testing.T, r *region, depID, project string) {
 	name := project + "." + appsDomain
 	next := b.byDistance(r)[1]
+	cutInstances := b.healthyIn(t, b.deployment(t, depID), r)
+	loads := map[*region]*load{}
+	for _, o := range b.regions {
+		if o != r {
+			loads[o] = startLoad(o.client, o.lb.ip, name, 2)
+			defer loads[o].finish() // when a check fails first
+		}
+	}
+	for _, l := range loads {
+		l.waitRequests(t, 10)
+	}
+	logFrom := map[*region]int64{}
+	for o := range loads {
+		logFrom[o] = b.procs[o.edge.name].size()
+	}
 	for _, h := range r.hosts() {
 		h.cut(t)
 	}
@@ -220,18 +240,65 @@ func (b *bed) cutRegion(t *testing.T, r *region, project string) {
 		return ok, strings.Join(state, " ")
 	})
 	t.Logf("DNS left %s out %s after the cut", r.name, time.Since(cutAt).Round(100*time.Millisecond))
-	// Edges route over every region's instances: until the cut region's
-	// nodes are marked down (--node-down-after, then a reconcile), an
-	// edge may try them first and, after MaxAttempts unreachable ones,
-	// answer 502. So the request is retried until then.
+	// The cut region's nodes may not be marked down yet: the edge of the
+	// next region serves from its own instances all the same.
 	c := httpClient(r.client)
-	tries := 0
-	eventually(t, fmt.Sprintf("%s's client to be served through %s", r.name, next.name), nodeDownAfter+30*time.Second, func() (bool, string) {
-		tries++
+	for i := range 5 {
 		code, body, err := get(c, next.lb.ip, name)
-		return err == nil && code == 200 && strings.Contains(body, "<code>"+r.client.ip.String()+"</code>"), fmt.Sprintf("%d %v %.300s", code, err, body)
+		if err != nil || code != 200 || !strings.Contains(body, "<code>"+r.client.ip.String()+"</code>") {
+			t.Errorf("%s's client through %s, request %d: %d %v %.300s", r.name, next.name, i+1, code, err, body)
+		}
+	}
+	// Keep the load on until the cut region's nodes are down and the
+	// route tables have dropped them, to cover the whole window.
+	eventually(t, fmt.Sprintf("%s's nodes to be marked down", r.name), nodeDownAfter+30*time.Second, func() (bool, string) {
+		var state []string
+		down := true
+		for _, n := range b.nodes(t) {
+			if n.Region == r.name {
+				down = down && n.State == "down"
+				state = append(state, n.Hostname+":"+n.State)
+			}
+		}
+		return down, strings.Join(state, " ")
 	})
-	t.Logf("%s's client served through %s %s after the cut, at try %d", r.name, next.name, time.Since(cutAt).Round(100*time.Millisecond), tries)
+	for _, l := range loads {
+		l.waitRequests(t, 10)
+	}
+	for o, l := range loads {
+		n, failures := l.finish()
+		t.Logf("%s's clients: %d requests while %s was cut, %d failed, slowest %s", o.name, n, r.name, len(failures), l.slowest.Round(time.Millisecond))
+		if len(failures) > 0 {
+			t.Errorf("%d of %d requests of %s's clients failed while %s was cut:\n%s", len(failures), n, o.name, r.name, strings.Join(failures, "\n"))
+		}
+		// Failures are rare even when an edge tries the cut region (it
+		// takes three unreachable instances in a row); any attempt on one
+		// shows the edge did not keep to its own region.
+		for _, line := range b.procs[o.edge.name].linesFrom(logFrom[o]) {
+			for _, id := range cutInstances {
+				if strings.Contains(line, "upstream attempt failed") && strings.Contains(line, id) {
+					t.Errorf("%s's edge tried an instance of the cut region %s: %s", o.name, r.name, line)
+				}
+			}
+		}
+	}
+}
+
+// healthyIn lists the IDs of d's healthy instances on r's nodes.
+func (b *bed) healthyIn(t *testing.T, d api.Deployment, r *region) []string {
+	t.Helper()
+	var out []string
+	for _, in := range healthy(d) {
+		for _, n := range r.nodes {
+			if b.nodeIDs[n.name] == in.Node {
+				out = append(out, in.ID)
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no healthy instance in %s: %s", r.name, describe(d))
+	}
+	return out
 }
 
 // waitRequests waits until n more requests have been made.
