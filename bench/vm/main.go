@@ -65,6 +65,7 @@ type bench struct {
 	login  cli.Config
 	dir    string
 	layout string // the sample app's image
+	wake   string // the scale-to-zero deployment of the wake row, once made
 }
 
 func run(ctx context.Context, o options) error {

@@ -4,14 +4,22 @@
 # and shared memory and host CPU, and how many idle instances fit (booting
 # FIT of them at once, bounded: the machine is shared), and writes
 # bench/results/vm-<date>.txt and the "VMs" section of docs/benchmarks.md.
-# Restore and wake rows read "n/a (not built)" until the template and
-# scale-to-zero work registers its measurements (bench/vm/capabilities.go).
+# The wake row is bench/vm/wake.go (a cold boot: the bench platform has no
+# templates); restore beside cold boot comes from BenchmarkVMStart.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 date=$(date -u +%Y-%m-%d)
 out=bench/results/vm-$date.txt
 mkdir -p bench/results
 go run ./bench/vm -out "$out" -rounds "${ROUNDS:-3}" -fit "${FIT:-20}"
+# Restore beside cold boot, through the QEMU driver itself: cold boot,
+# restore from a migration stream and restore over the template's shared,
+# sealed memory, interleaved, then three idle VMs of each (USS/PSS).
+{
+	echo
+	echo "VM start, cold boot beside restore (BenchmarkVMStart, internal/vmm/qemu):"
+	go test -run '^$' -bench VMStart -benchtime "${ROUNDS:-3}x" ./internal/vmm/qemu/ 2>&1 | grep -E '^(Benchmark|goos|cpu|ok|FAIL)|ms/|MiB'
+} >>"$out"
 python3 - "$out" <<'PY'
 import re, sys
 report = open(sys.argv[1]).read()
