@@ -996,3 +996,11 @@ LIMIT sqlc.arg(max_rows);
 DELETE FROM changes WHERE id IN (
     SELECT id FROM changes WHERE at < now() - make_interval(secs => sqlc.arg(keep_seconds)::float8) LIMIT sqlc.arg(batch)
 );
+
+-- Project runtime settings (dashboard, dash2).
+
+-- name: UpdateProjectRuntime :one
+UPDATE projects SET port = sqlc.arg(port)::int, health_path = sqlc.arg(health_path)::text,
+    memory_mib = sqlc.arg(memory_mib)::int, vcpus = sqlc.arg(vcpus)::int,
+    min_instances_per_region = sqlc.arg(min_instances_per_region)::int
+WHERE id = sqlc.arg(id) RETURNING *;
