@@ -1084,6 +1084,34 @@ func (q *Queries) DeleteExpiredSessions(ctx context.Context, idleSeconds float64
 	return result.RowsAffected(), nil
 }
 
+const deleteInvitation = `-- name: DeleteInvitation :one
+DELETE FROM invitations WHERE id = $1 AND organisation_id = $2 AND accepted_at IS NULL RETURNING id, organisation_id, email, role, token_hash, invited_by, expires_at, accepted_at, accepted_by, created_at
+`
+
+type DeleteInvitationParams struct {
+	ID             uuid.UUID
+	OrganisationID uuid.UUID
+}
+
+// Revokes an invitation not yet accepted; its token then finds nothing.
+func (q *Queries) DeleteInvitation(ctx context.Context, arg DeleteInvitationParams) (Invitation, error) {
+	row := q.db.QueryRow(ctx, deleteInvitation, arg.ID, arg.OrganisationID)
+	var i Invitation
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Email,
+		&i.Role,
+		&i.TokenHash,
+		&i.InvitedBy,
+		&i.ExpiresAt,
+		&i.AcceptedAt,
+		&i.AcceptedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const deleteNodeTokens = `-- name: DeleteNodeTokens :execrows
 
 DELETE FROM api_tokens WHERE node_id = $1 AND kind = 'node'

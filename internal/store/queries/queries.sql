@@ -1004,3 +1004,7 @@ UPDATE projects SET port = sqlc.arg(port)::int, health_path = sqlc.arg(health_pa
     memory_mib = sqlc.arg(memory_mib)::int, vcpus = sqlc.arg(vcpus)::int,
     min_instances_per_region = sqlc.arg(min_instances_per_region)::int
 WHERE id = sqlc.arg(id) RETURNING *;
+
+-- name: DeleteInvitation :one
+-- Revokes an invitation not yet accepted; its token then finds nothing.
+DELETE FROM invitations WHERE id = $1 AND organisation_id = $2 AND accepted_at IS NULL RETURNING *;
