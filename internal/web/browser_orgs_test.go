@@ -85,13 +85,19 @@ func TestDashboardOrganisations(t *testing.T) {
 		// Live in the chosen organisation: its new project appears without
 		// a reload, carried by its stream; acme's change meanwhile does not.
 		eval[bool](t, b, `window.__notReloaded = true`)
-		if code := e.call("POST", "/v1/projects", e.srv.Token, api.CreateProjectRequest{Name: "acme-new"}, nil); code != 201 {
-			t.Fatalf("acme's new project: %d", code)
-		}
+		// (other-org's change first: acme's must not be what makes the page
+		// fetch again.)
 		if code := e.call("POST", "/v1/projects", eve, api.CreateProjectRequest{Name: "shop-two"}, nil); code != 201 {
 			t.Fatalf("other-org's new project: %d", code)
 		}
 		b.waitText(t, `[data-test=project-shop-two]`, "shop-two")
+		if code := e.call("POST", "/v1/projects", e.srv.Token, api.CreateProjectRequest{Name: "acme-new"}, nil); code != 201 {
+			t.Fatalf("acme's new project: %d", code)
+		}
+		if code := e.call("POST", "/v1/projects", eve, api.CreateProjectRequest{Name: "shop-three"}, nil); code != 201 {
+			t.Fatalf("other-org's third project: %d", code)
+		}
+		b.waitText(t, `[data-test=project-shop-three]`, "shop-three")
 		if !eval[bool](t, b, `window.__notReloaded === true`) {
 			b.fail(t, "the page was reloaded")
 		}
