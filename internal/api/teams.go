@@ -52,6 +52,8 @@ type CreateInvitationRequest struct {
 
 // Invitation is shown once, with its single-use token, to whoever invites.
 type Invitation struct {
+	// ID names the invitation for DELETE /v1/invitations/{id} (revoke).
+	ID           string `json:"id,omitempty"`
 	Organisation string `json:"organisation"`
 	Email        string `json:"email"`
 	Role         string `json:"role"`

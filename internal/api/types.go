@@ -73,6 +73,16 @@ type UpdateProjectRequest struct {
 	// zero settings.
 	ScaleToZero        *string `json:"scale_to_zero,omitempty"`
 	IdleTimeoutSeconds *int    `json:"idle_timeout_seconds,omitempty"`
+	// Port, HealthPath ("" for a TCP check), MemoryMiB, VCPUs and
+	// MinInstancesPerRegion replace the values CreateProjectRequest set,
+	// under the same rules. Instances started from then on use them (a new
+	// deployment's, and replacements); running instances keep theirs. The
+	// minimum per region applies to the live deployment at once.
+	Port                  *int    `json:"port,omitempty"`
+	HealthPath            *string `json:"health_path,omitempty"`
+	MemoryMiB             *int    `json:"memory_mib,omitempty"`
+	VCPUs                 *int    `json:"vcpus,omitempty"`
+	MinInstancesPerRegion *int    `json:"min_instances_per_region,omitempty"`
 }
 
 // GitHubApp is the body of PUT /v1/github/app (operator admin token):

@@ -51,10 +51,11 @@ func projectsUpdateCmd() *cobra.Command {
 	var https httpsFlags
 	var regions regionsFlag
 	var idle scaleToZeroFlags
+	var rt runtimeFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "update NAME",
-		Short: "Change where a project's builds come from, its rate limits, its HTTPS settings, its regions or scale to zero",
+		Short: "Change a project's port, health check, size, instances, build source, rate limits, HTTPS settings, regions or scale to zero",
 		Args:  exactArgs(1, "give the project's name, e.g. `zeitwork projects update my-app --repo acme/web`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := src.request(cmd)
@@ -69,8 +70,9 @@ func projectsUpdateCmd() *cobra.Command {
 			if err := idle.apply(cmd, &req); err != nil {
 				return err
 			}
+			rt.apply(cmd, &req)
 			if req == nil {
-				return &UserError{Msg: "nothing to change", Hint: "give --repo, --branch, --root-dir, --dockerfile, --rate-limit, --client-rate-limit, --hsts, --no-https-redirect-versioned, --regions, --scale-to-zero or --idle-timeout"}
+				return &UserError{Msg: "nothing to change", Hint: "give --port, --health-path, --memory, --vcpus, --min-instances, --repo, --branch, --root-dir, --dockerfile, --rate-limit, --client-rate-limit, --hsts, --no-https-redirect-versioned, --regions, --scale-to-zero or --idle-timeout"}
 			}
 			c, err := newClient()
 			if err != nil {
@@ -98,6 +100,9 @@ func projectsUpdateCmd() *cobra.Command {
 			if idle.set(req) {
 				printScaleToZero(cmd, p)
 			}
+			if rt.set(req) {
+				printRuntime(cmd, p)
+			}
 			return nil
 		},
 	}
@@ -106,6 +111,7 @@ func projectsUpdateCmd() *cobra.Command {
 	https.add(cmd)
 	regions.add(cmd)
 	idle.add(cmd)
+	rt.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

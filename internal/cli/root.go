@@ -18,7 +18,7 @@ func Commands() []*cobra.Command {
 	cmds := []*cobra.Command{
 		loginCmd(), projectsCmd(), deployCmd(), rollbackCmd(), statusCmd(), logsCmd(), deploymentsCmd(), envCmd(), buildArgsCmd(), buildsCmd(), githubCmd(),
 		gitRemoteCmd(), gitCredentialCmd(), registryCmd(), auditCmd(),
-		orgsCmd(), membersCmd(), tokensCmd(), settingsCmd(), domainsCmd(),
+		orgsCmd(), membersCmd(), invitationsCmd(), tokensCmd(), settingsCmd(), domainsCmd(),
 		certsCmd(), nodesCmd(), usersCmd(), passwordCmd(), watchCmd(),
 	}
 	for _, c := range cmds {

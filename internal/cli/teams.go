@@ -146,8 +146,8 @@ func membersCmd() *cobra.Command {
 			if inv.MailError != "" {
 				fmt.Fprintf(out, "The operator could not mail the invitation (%s).\n", inv.MailError)
 			}
-			fmt.Fprintf(out, "Invited %s to %s as %s, until %s. Send them this command (it works once):\n\n  zeitwork login --api %s --invite %s\n",
-				inv.Email, inv.Organisation, inv.Role, inv.ExpiresAt.Local().Format(time.DateTime), c.cfg.APIURL, inv.Token)
+			fmt.Fprintf(out, "Invited %s to %s as %s, until %s. Send them this command (it works once):\n\n  zeitwork login --api %s --invite %s\n\nRevoke it with `zeitwork invitations revoke %s`.\n",
+				inv.Email, inv.Organisation, inv.Role, inv.ExpiresAt.Local().Format(time.DateTime), c.cfg.APIURL, inv.Token, inv.ID)
 			return nil
 		},
 	}

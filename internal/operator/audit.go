@@ -254,6 +254,7 @@ var auditActions = map[string]string{
 	"DELETE /v1/members/{email}":                          "member.remove",
 	"POST /v1/invitations":                                "invitation.create",
 	"POST /v1/invitations/accept":                         "invitation.accept",
+	"DELETE /v1/invitations/{id}":                         "invitation.revoke",
 	"POST /v1/tokens":                                     "token.create",
 	"DELETE /v1/tokens/{token}":                           "token.revoke",
 	"PUT /v1/settings":                                    "settings.set",

@@ -212,7 +212,7 @@ func (o *Operator) userPrincipal(r *http.Request, row db.GetAPITokenByHashRow, p
 // else the user's first) and the role p has there.
 func (o *Operator) inOrganisation(r *http.Request, p principal, tokenOrg uuid.NullUUID) (principal, error) {
 	ctx := r.Context()
-	named := r.Header.Get(api.OrganisationHeader)
+	named := streamOrganisation(r)
 	var m db.GetMemberOrganisationRow
 	var err error
 	switch {
@@ -247,6 +247,19 @@ func (o *Operator) inOrganisation(r *http.Request, p principal, tokenOrg uuid.Nu
 	p.orgID, p.orgName, p.role = m.ID, m.Name, min(parseRole(m.Role), p.roleCap)
 	p.orgFixed = tokenOrg.Valid || named != ""
 	return p, nil
+}
+
+// streamOrganisation is the organisation the request names: its
+// api.OrganisationHeader, or for the change stream (GET /v1/stream) the
+// "org" query parameter, since a browser's EventSource cannot send headers.
+func streamOrganisation(r *http.Request) string {
+	if named := r.Header.Get(api.OrganisationHeader); named != "" {
+		return named
+	}
+	if r.Method == http.MethodGet && r.URL.Path == "/v1/stream" {
+		return r.URL.Query().Get("org")
+	}
+	return ""
 }
 
 // inProjectOrg is p acting in the organisation of the named project, for

@@ -39,29 +39,17 @@ func (o *Operator) createProject(w http.ResponseWriter, r *http.Request) error {
 	if req.Port == 0 {
 		req.Port = 8080
 	}
-	if req.Port < 1 || req.Port > 65535 {
-		return invalid("", "invalid port %d: use 1 to 65535", req.Port)
-	}
-	if req.HealthPath != "" && (!strings.HasPrefix(req.HealthPath, "/") || len(req.HealthPath) > 256 || strings.ContainsAny(req.HealthPath, " \r\n")) {
-		return invalid("use an absolute path such as /healthz", "invalid health_path %q", req.HealthPath)
-	}
 	if req.MemoryMiB == 0 {
 		req.MemoryMiB = o.cfg.InstanceMemory
-	}
-	if req.MemoryMiB < 64 || req.MemoryMiB > 65536 {
-		return invalid("give the guest's memory in MiB, e.g. 512", "invalid memory_mib %d: use 64 to 65536", req.MemoryMiB)
 	}
 	if req.VCPUs == 0 {
 		req.VCPUs = 1
 	}
-	if req.VCPUs < 1 || req.VCPUs > 64 {
-		return invalid("", "invalid vcpus %d: use 1 to 64", req.VCPUs)
-	}
 	if req.MinInstancesPerRegion == 0 {
 		req.MinInstancesPerRegion = 3
 	}
-	if req.MinInstancesPerRegion < 1 || req.MinInstancesPerRegion > 100 {
-		return invalid("", "invalid min_instances_per_region %d: use 1 to 100", req.MinInstancesPerRegion)
+	if err := checkRuntime(req.Port, req.HealthPath, req.MemoryMiB, req.VCPUs, req.MinInstancesPerRegion); err != nil {
+		return err
 	}
 	p, err := o.store.CreateProject(r.Context(), db.CreateProjectParams{
 		ID: uuid.New(), OrganisationID: principalFrom(r.Context()).orgID, Name: req.Name,
@@ -155,4 +143,47 @@ func (o *Operator) projectJSON(p db.Project, live string) api.Project {
 // appURL is the URL users open for a host label under the apps domain.
 func (o *Operator) appURL(label string) string {
 	return strings.ReplaceAll(o.cfg.EdgeURL, "{host}", label+"."+o.cfg.AppsDomain)
+}
+
+// checkRuntime checks a project's port, health path, instance size and
+// minimum per region; creating and updating a project share the rules.
+func checkRuntime(port int, healthPath string, memoryMiB, vcpus, minPerRegion int) error {
+	if port < 1 || port > 65535 {
+		return invalid("", "invalid port %d: use 1 to 65535", port)
+	}
+	if healthPath != "" && (!strings.HasPrefix(healthPath, "/") || len(healthPath) > 256 || strings.ContainsAny(healthPath, " \r\n")) {
+		return invalid("use an absolute path such as /healthz", "invalid health_path %q", healthPath)
+	}
+	if memoryMiB < 64 || memoryMiB > 65536 {
+		return invalid("give the guest's memory in MiB, e.g. 512", "invalid memory_mib %d: use 64 to 65536", memoryMiB)
+	}
+	if vcpus < 1 || vcpus > 64 {
+		return invalid("", "invalid vcpus %d: use 1 to 64", vcpus)
+	}
+	if minPerRegion < 1 || minPerRegion > 100 {
+		return invalid("", "invalid min_instances_per_region %d: use 1 to 100", minPerRegion)
+	}
+	return nil
+}
+
+// runtimeParams checks the request's port, health path, size and minimum
+// per region against the create rules; set is false when it has none.
+func runtimeParams(p db.Project, req api.UpdateProjectRequest) (db.UpdateProjectRuntimeParams, bool, error) {
+	port, mem, vcpus, min := int(p.Port), int(p.MemoryMib), int(p.Vcpus), int(p.MinInstancesPerRegion)
+	health := p.HealthPath
+	set := false
+	for dst, v := range map[*int]*int{&port: req.Port, &mem: req.MemoryMiB, &vcpus: req.VCPUs, &min: req.MinInstancesPerRegion} {
+		if v != nil {
+			*dst, set = *v, true
+		}
+	}
+	if req.HealthPath != nil {
+		health, set = *req.HealthPath, true
+	}
+	params := db.UpdateProjectRuntimeParams{ID: p.ID, Port: int32(port), HealthPath: health,
+		MemoryMib: int32(mem), Vcpus: int32(vcpus), MinInstancesPerRegion: int32(min)}
+	if !set {
+		return params, false, nil
+	}
+	return params, true, checkRuntime(port, health, mem, vcpus, min)
 }

@@ -13,8 +13,8 @@ import (
 // updateProject changes where a project's builds come from: the linked
 // GitHub repository, the production branch, the root directory and the
 // Dockerfile; its rate limits and HTTPS settings at the edge; its regions
-// and scale to zero settings. Fields left out keep their
-// value.
+// and scale to zero settings; its port, health path, instance size and
+// minimum per region. Fields left out keep their value.
 func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 	p, err := o.project(r)
 	if err != nil {
@@ -45,6 +45,10 @@ func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	runtime, setRuntime, err := runtimeParams(p, req)
+	if err != nil {
+		return err
+	}
 	err = o.store.Tx(r.Context(), func(q *db.Queries, _ pgxTx) error {
 		if params.GithubRepo != "" {
 			// A repository is built for one organisation only: another
@@ -72,6 +76,9 @@ func (o *Operator) updateProject(w http.ResponseWriter, r *http.Request) error {
 		}
 		if err == nil && setIdle {
 			p, err = q.UpdateProjectScaleToZero(r.Context(), idle)
+		}
+		if err == nil && setRuntime {
+			p, err = q.UpdateProjectRuntime(r.Context(), runtime)
 		}
 		return err
 	})

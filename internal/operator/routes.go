@@ -60,6 +60,7 @@ func (o *Operator) table() []route {
 		{"DELETE /v1/members/{email}", inOrg(roleOwner), o.removeMember},
 		{"POST /v1/invitations", inOrg(roleOwner), o.createInvitation},
 		{"GET /v1/invitations", inOrg(roleOwner), o.listInvitations},
+		{"DELETE /v1/invitations/{id}", inOrg(roleOwner), o.revokeInvitation},
 		{"POST /v1/invitations/accept", public, o.acceptInvitation},
 		{"POST /v1/tokens", inOrg(roleViewer), o.createToken},
 		{"GET /v1/tokens", anyUser, o.listTokens},

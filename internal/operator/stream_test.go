@@ -26,7 +26,13 @@ type changeStream struct {
 // a session cookie).
 func openStream(t *testing.T, url string, header http.Header) *changeStream {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url+"/v1/stream", nil)
+	return openStreamAt(t, url+"/v1/stream", header)
+}
+
+// openStreamAt opens the stream at its full URL (with a query).
+func openStreamAt(t *testing.T, streamURL string, header http.Header) *changeStream {
+	t.Helper()
+	req, _ := http.NewRequest("GET", streamURL, nil)
 	req.Header = header.Clone()
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := http.DefaultClient.Do(req)

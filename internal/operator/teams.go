@@ -211,7 +211,7 @@ func (o *Operator) createInvitation(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	auditFrom(r.Context()).setObject("member", inv.Email)
-	out := api.Invitation{Organisation: p.orgName, Email: inv.Email, Role: inv.Role, Token: token, ExpiresAt: inv.ExpiresAt}
+	out := api.Invitation{ID: inv.ID.String(), Organisation: p.orgName, Email: inv.Email, Role: inv.Role, Token: token, ExpiresAt: inv.ExpiresAt}
 	if o.cfg.Mail != nil {
 		if err := o.mailInvitation(r.Context(), out); err != nil {
 			// The invitation stands: the inviter passes it on instead.
@@ -250,9 +250,31 @@ func (o *Operator) listInvitations(w http.ResponseWriter, r *http.Request) error
 	}
 	out := []api.Invitation{}
 	for _, inv := range rows {
-		out = append(out, api.Invitation{Organisation: p.orgName, Email: inv.Email, Role: inv.Role, ExpiresAt: inv.ExpiresAt})
+		out = append(out, api.Invitation{ID: inv.ID.String(), Organisation: p.orgName, Email: inv.Email, Role: inv.Role, ExpiresAt: inv.ExpiresAt})
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// revokeInvitation deletes a pending invitation of the organisation, so
+// that its token is refused like one that never existed.
+func (o *Operator) revokeInvitation(w http.ResponseWriter, r *http.Request) error {
+	p := principalFrom(r.Context())
+	id, err := uuid.Parse(r.PathValue("id"))
+	notFound := &apiError{http.StatusNotFound, fmt.Sprintf("no pending invitation %q in this organisation", r.PathValue("id")),
+		"list pending invitations with `zeitwork invitations list`; an accepted one is undone with `zeitwork members remove`"}
+	if err != nil {
+		return notFound
+	}
+	inv, err := o.store.DeleteInvitation(r.Context(), db.DeleteInvitationParams{ID: id, OrganisationID: p.orgID})
+	if err != nil {
+		if isNotFound(store.Classify(err)) {
+			return notFound
+		}
+		return err
+	}
+	auditFrom(r.Context()).setObject("invitation", inv.Email)
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
@@ -290,7 +312,7 @@ func (o *Operator) acceptInvitation(w http.ResponseWriter, r *http.Request) erro
 		inv, err := q.GetInvitationByHash(ctx, hashToken(strings.TrimSpace(req.Token)))
 		if err != nil {
 			if isNotFound(store.Classify(err)) {
-				return &apiError{http.StatusNotFound, "no such invitation", "check that you copied the whole token (zwi_...)"}
+				return &apiError{http.StatusNotFound, "no such invitation", "check that you copied the whole token (zwi_...); a revoked invitation is gone: ask for a new one"}
 			}
 			return err
 		}

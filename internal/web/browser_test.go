@@ -91,6 +91,22 @@ func TestDashboard(t *testing.T) {
 		b.fail(t, "the env var's value is still on the page")
 	}
 
+	// Settings: the port is edited on the page and the API has it.
+	b.waitFor(t, "the port field to hold the project's port", func() bool {
+		return eval[string](t, b, `document.querySelector("[data-test=rt-port]").value`) == "8080"
+	})
+	eval[bool](t, b, `(() => {
+		const el = document.querySelector("[data-test=rt-port]")
+		el.value = "3000"
+		el.dispatchEvent(new Event("input", { bubbles: true }))
+		return true
+	})()`)
+	b.click(t, `[data-test=rt-save]`)
+	b.waitText(t, `[data-test=port]`, "3000")
+	if code := e.call("GET", "/v1/projects/web", e.srv.Token, nil, &p); code != 200 || p.Port != 3000 {
+		t.Fatalf("the port the settings page set: %d, port %d; want 3000", code, p.Port)
+	}
+
 	// Roll back: a second deployment goes live, then the page rolls back
 	// to the first.
 	b.open(t, "/projects/web", `[data-test=live-deployment]`)

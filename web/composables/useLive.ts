@@ -1,11 +1,14 @@
 // useLive refetches a page's data whenever /v1/stream says one of kinds
 // changed (in project, when given), and after every reconnect. Never polls.
+import { api } from '~/utils/api'
 import { ChangeStream, matches, type Source } from '~/utils/changes'
+import { streamURL } from '~/utils/org'
 
 let stream: ChangeStream | null = null
 
 function shared(): ChangeStream {
-  if (!stream) stream = new ChangeStream((url) => new EventSource(url, { withCredentials: true }) as unknown as Source)
+  // The stream follows the organisation the API client acts in.
+  if (!stream) stream = new ChangeStream((url) => new EventSource(url, { withCredentials: true }) as unknown as Source, streamURL(api.org))
   return stream
 }
 

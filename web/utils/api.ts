@@ -25,12 +25,14 @@ export class Client {
   onUnauthorized: (() => void) | null = null
   constructor(private fetcher: Fetcher = (i, o) => fetch(i, o)) {}
 
-  /** request sends method path with an optional JSON body and decodes the answer. */
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** request sends method path with an optional JSON body and decodes the
+   * answer; in the chosen organisation unless withOrg is false (GET
+   * /v1/orgs lists only the named one when one is named). */
+  async request<T>(method: string, path: string, body?: unknown, withOrg = true): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' }
     if (body !== undefined) headers['Content-Type'] = 'application/json'
     if (!safeMethods.has(method.toUpperCase()) && this.csrf) headers['X-CSRF-Token'] = this.csrf
-    if (this.org) headers['Zeitwork-Organisation'] = this.org
+    if (this.org && withOrg) headers['Zeitwork-Organisation'] = this.org
     let resp: Response
     try {
       resp = await this.fetcher(path, {

@@ -96,3 +96,25 @@ export function filterLogs<T extends { stream: string; text: string }>(lines: T[
   const needle = q.trim().toLowerCase()
   return lines.filter((l) => (!stream || l.stream === stream) && (!needle || l.text.toLowerCase().includes(needle)))
 }
+
+/** RuntimeForm is the settings page's port, health check and size form. */
+export interface RuntimeForm {
+  port: string | number; health_path: string; vcpus: string | number
+  memory_mib: string | number; min_instances_per_region: string | number
+}
+
+/**
+ * runtimeBody turns the form into PATCH /v1/projects/NAME's fields: whole
+ * numbers as numbers (anything else goes as NaN's absence, 0, for the API
+ * to refuse with its reason), the health path trimmed ("" is a TCP check).
+ */
+export function runtimeBody(f: RuntimeForm): { port: number; health_path: string; vcpus: number; memory_mib: number; min_instances_per_region: number } {
+  const n = (v: string | number) => {
+    const x = typeof v === 'number' ? v : Number(String(v).trim())
+    return Number.isInteger(x) ? x : 0
+  }
+  return {
+    port: n(f.port), health_path: f.health_path.trim(), vcpus: n(f.vcpus),
+    memory_mib: n(f.memory_mib), min_instances_per_region: n(f.min_instances_per_region),
+  }
+}

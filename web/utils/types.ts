@@ -32,7 +32,7 @@ export interface Status {
 export interface LogLine { instance: string; stream: string; time: string; text: string }
 export interface EnvVar { name: string; updated_at?: string }
 export interface Member { email: string; role: string; installation_admin?: boolean; since: string }
-export interface Invitation { organisation: string; email: string; role: string; token?: string; expires_at: string; mailed?: boolean; mail_error?: string }
+export interface Invitation { id?: string; organisation: string; email: string; role: string; token?: string; expires_at: string; mailed?: boolean; mail_error?: string }
 export interface Token {
   id: string; name: string; organisation?: string; role?: string; projects?: string[]; created_at: string
   expires_at?: string; revoked_at?: string; last_used_at?: string; last_used_addr?: string; token?: string

@@ -1084,6 +1084,34 @@ func (q *Queries) DeleteExpiredSessions(ctx context.Context, idleSeconds float64
 	return result.RowsAffected(), nil
 }
 
+const deleteInvitation = `-- name: DeleteInvitation :one
+DELETE FROM invitations WHERE id = $1 AND organisation_id = $2 AND accepted_at IS NULL RETURNING id, organisation_id, email, role, token_hash, invited_by, expires_at, accepted_at, accepted_by, created_at
+`
+
+type DeleteInvitationParams struct {
+	ID             uuid.UUID
+	OrganisationID uuid.UUID
+}
+
+// Revokes an invitation not yet accepted; its token then finds nothing.
+func (q *Queries) DeleteInvitation(ctx context.Context, arg DeleteInvitationParams) (Invitation, error) {
+	row := q.db.QueryRow(ctx, deleteInvitation, arg.ID, arg.OrganisationID)
+	var i Invitation
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Email,
+		&i.Role,
+		&i.TokenHash,
+		&i.InvitedBy,
+		&i.ExpiresAt,
+		&i.AcceptedAt,
+		&i.AcceptedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const deleteNodeTokens = `-- name: DeleteNodeTokens :execrows
 
 DELETE FROM api_tokens WHERE node_id = $1 AND kind = 'node'
@@ -5761,6 +5789,64 @@ type UpdateProjectRegionsParams struct {
 
 func (q *Queries) UpdateProjectRegions(ctx context.Context, arg UpdateProjectRegionsParams) (Project, error) {
 	row := q.db.QueryRow(ctx, updateProjectRegions, arg.ID, arg.Regions)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.Name,
+		&i.MinInstancesPerRegion,
+		&i.Port,
+		&i.HealthPath,
+		&i.MemoryMib,
+		&i.Vcpus,
+		&i.LiveDeploymentID,
+		&i.CreatedAt,
+		&i.ProductionBranch,
+		&i.ProductionBranchSet,
+		&i.GithubRepo,
+		&i.GithubInstallationID,
+		&i.RootDir,
+		&i.Dockerfile,
+		&i.RateLimitRps,
+		&i.RateLimitBurst,
+		&i.ClientRateLimitRps,
+		&i.ClientRateLimitBurst,
+		&i.HstsMaxAge,
+		&i.HttpsRedirectVersioned,
+		&i.Regions,
+		&i.ScaleToZero,
+		&i.IdleTimeoutSeconds,
+	)
+	return i, err
+}
+
+const updateProjectRuntime = `-- name: UpdateProjectRuntime :one
+
+UPDATE projects SET port = $1::int, health_path = $2::text,
+    memory_mib = $3::int, vcpus = $4::int,
+    min_instances_per_region = $5::int
+WHERE id = $6 RETURNING id, organisation_id, name, min_instances_per_region, port, health_path, memory_mib, vcpus, live_deployment_id, created_at, production_branch, production_branch_set, github_repo, github_installation_id, root_dir, dockerfile, rate_limit_rps, rate_limit_burst, client_rate_limit_rps, client_rate_limit_burst, hsts_max_age, https_redirect_versioned, regions, scale_to_zero, idle_timeout_seconds
+`
+
+type UpdateProjectRuntimeParams struct {
+	Port                  int32
+	HealthPath            string
+	MemoryMib             int32
+	Vcpus                 int32
+	MinInstancesPerRegion int32
+	ID                    uuid.UUID
+}
+
+// Project runtime settings (dashboard, dash2).
+func (q *Queries) UpdateProjectRuntime(ctx context.Context, arg UpdateProjectRuntimeParams) (Project, error) {
+	row := q.db.QueryRow(ctx, updateProjectRuntime,
+		arg.Port,
+		arg.HealthPath,
+		arg.MemoryMib,
+		arg.Vcpus,
+		arg.MinInstancesPerRegion,
+		arg.ID,
+	)
 	var i Project
 	err := row.Scan(
 		&i.ID,

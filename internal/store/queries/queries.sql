@@ -1010,3 +1010,15 @@ SET rss_bytes = EXCLUDED.rss_bytes, pss_bytes = EXCLUDED.pss_bytes, uss_bytes = 
 -- instance's last figures would describe a VM that is gone.
 SELECT u.* FROM instance_usage u JOIN instances i ON i.id = u.instance_id
 WHERE i.deployment_id = $1 AND i.state IN ('starting', 'healthy');
+
+-- Project runtime settings (dashboard, dash2).
+
+-- name: UpdateProjectRuntime :one
+UPDATE projects SET port = sqlc.arg(port)::int, health_path = sqlc.arg(health_path)::text,
+    memory_mib = sqlc.arg(memory_mib)::int, vcpus = sqlc.arg(vcpus)::int,
+    min_instances_per_region = sqlc.arg(min_instances_per_region)::int
+WHERE id = sqlc.arg(id) RETURNING *;
+
+-- name: DeleteInvitation :one
+-- Revokes an invitation not yet accepted; its token then finds nothing.
+DELETE FROM invitations WHERE id = $1 AND organisation_id = $2 AND accepted_at IS NULL RETURNING *;
