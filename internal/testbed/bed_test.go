@@ -20,12 +20,16 @@ import (
 
 // Settings of the bed: short, but of the kind a real installation uses.
 const (
-	appsDomain    = "apps.zw.test"
-	heartbeat     = 2 * time.Second // node -> operator
-	nodeDownAfter = 6 * time.Second // operator marks a silent node down
-	dnsTTL        = 5               // seconds, A/AAAA answers
-	dnsHealth     = time.Second     // DNS server -> load balancers, each
-	dnsTimeout    = time.Second     // one DNS health check
+	appsDomain = "apps.zw.test"
+	heartbeat  = 2 * time.Second // node -> operator
+	// nodeDownAfter is when the operator marks a silent node down: six
+	// missed heartbeats, so that a node starved by the other test packages
+	// CI runs beside this one does not flap (at 6 s one did, and its
+	// instances moved to its region's other node).
+	nodeDownAfter = 12 * time.Second
+	dnsTTL        = 5           // seconds, A/AAAA answers
+	dnsHealth     = time.Second // DNS server -> load balancers, each
+	dnsTimeout    = time.Second // one DNS health check
 	lbHealth      = 500 * time.Millisecond
 	nodeMemoryMiB = 2048 // capacity each node offers
 )

@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zeitwork/zeitwork/internal/vmm/jail"
 )
 
 // lbAddrs are every load balancer's address: each edge accepts PROXY
@@ -165,6 +168,16 @@ func killVMs(t *testing.T, vmsDir, netnsPath string) {
 	for _, pid := range pids {
 		for isQEMU(pid) && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// The agent removes a VM's cgroup when it destroys the VM; killed
+	// here, the VMs leave theirs (the agents run in this test's cgroup,
+	// so theirs resolve to the same place as ours).
+	if cg, err := jail.NewCgroups("zeitwork-vms"); err == nil {
+		for _, e := range entries {
+			if err := cg.Remove(context.Background(), "vm-"+e.Name()); err != nil {
+				t.Errorf("remove the cgroup of vm %s: %v", e.Name(), err)
+			}
 		}
 	}
 	if _, err := os.Stat(netnsPath); err == nil {
