@@ -85,7 +85,7 @@ func (b *bench) remove(ctx context.Context, d api.Deployment) error {
 			pids[pid] = true
 		}
 	}
-	if err := call(b.login, "DELETE", "/v1/deployments/"+d.ID, nil); err != nil {
+	if err := call(b.login, "DELETE", "/v1/deployments/"+d.ID, nil, nil); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(3 * time.Minute)

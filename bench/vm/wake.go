@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,11 +59,11 @@ func (b *bench) wakeDeployment(ctx context.Context) (api.Deployment, error) {
 	if b.wake != "" {
 		return api.Deployment{ID: b.wake}, nil
 	}
-	if err := sendJSON(b, "POST", "/v1/projects", api.CreateProjectRequest{Name: wakeProject, MinInstancesPerRegion: 1}); err != nil {
+	if err := call(b.login, "POST", "/v1/projects", api.CreateProjectRequest{Name: wakeProject, MinInstancesPerRegion: 1}, nil); err != nil {
 		return d, err
 	}
 	all, idle := "all", 2
-	if err := sendJSON(b, "PATCH", "/v1/projects/"+wakeProject, api.UpdateProjectRequest{ScaleToZero: &all, IdleTimeoutSeconds: &idle}); err != nil {
+	if err := call(b.login, "PATCH", "/v1/projects/"+wakeProject, api.UpdateProjectRequest{ScaleToZero: &all, IdleTimeoutSeconds: &idle}, nil); err != nil {
 		return d, err
 	}
 	d, err := b.deploy(ctx, wakeProject)
@@ -101,28 +99,4 @@ func (b *bench) waitAsleep(ctx context.Context, id string) error {
 		}
 	}
 	return fmt.Errorf("deployment %s did not scale to zero within 3 min", id)
-}
-
-// sendJSON sends body to the API and fails on any status of 300 or more.
-func sendJSON(b *bench, method, path string, body any) error {
-	buf, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequest(method, b.login.APIURL+path, bytes.NewReader(buf))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+b.login.Token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(msg))
-	}
-	return nil
 }
