@@ -383,7 +383,7 @@ ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
 	f.StringSliceVar(&trusted, "trusted-proxy", nil, "address or CIDR of a load balancer that sends a PROXY protocol header (v1/v2) naming the client (repeatable); it must send one")
 	f.StringVar(&guard.Region, "region", "", "the edge's region: its instances are tried first, other regions' only when none of them answers (default: no preference)")
 	f.StringSliceVar(&guard.RegionOrder, "region-order", nil, "other regions to fall back to, nearest first, comma-separated (as a load balancer's regions); unlisted ones come last")
-	f.DurationVar(&guard.SuspectFor, "suspect-for", 3*time.Second, "how long a node is avoided after a tunnel to it could not be opened")
+	f.DurationVar(&guard.SuspectFor, "suspect-for", 3*time.Second, "how long a node is avoided after a tunnel to it could not be opened or broke")
 	f.DurationVar(&guard.WakeTimeout, "wake-timeout", 30*time.Second, "how long a request for a deployment scaled to zero waits for it to start before a 503")
 	f.IntVar(&guard.MaxHeldPerDeployment, "max-held-per-deployment", 100, "requests held at most per deployment while it wakes from zero; more get 503")
 	f.DurationVar(&guard.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers (slowloris)")

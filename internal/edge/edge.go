@@ -49,7 +49,7 @@ type Config struct {
 	// (as a load balancer's regions); regions not listed come last.
 	RegionOrder []string
 	// SuspectFor is how long a node is avoided after a dial to it failed
-	// (default 3 s; negative: never): requests go to other nodes' instances
+	// or a tunnel to it broke under a request (tunnelBroke) (default 3 s; negative: never): requests go to other nodes' instances
 	// first, and the node is tried again after it, or when there is no
 	// other. A request through it that succeeds ends the suspicion.
 	SuspectFor time.Duration

@@ -7,7 +7,7 @@ import (
 )
 
 // nodeHealth is what an edge remembers of one node agent across requests:
-// until when it is suspect, after a failed dial. Shared by every backend
+// until when it is suspect, after a failed dial or a broken tunnel. Shared by every backend
 // on the node.
 type nodeHealth struct {
 	until atomic.Int64 // unix nanoseconds; 0: not suspect

@@ -102,7 +102,8 @@ func noBackendReason(rt *route) string {
 // preference, round-robin within each, and instances on suspect nodes only
 // after all others. Any request moves on after a failed dial, since
 // nothing reached the instance, and then skips the node's other
-// instances; a replayable one also moves on after a connection that ended
+// instances, as after a tunnel that broke (errTunnel), which also makes
+// the node suspect; a replayable one also moves on after a connection that ended
 // before the response began.
 func (e *Edge) forward(w http.ResponseWriter, r *http.Request, rt *route, token string) int {
 	retry := replayable(r)
@@ -152,10 +153,15 @@ loop:
 				e.stats.upstreamErrors.Add(1)
 				e.log.Warn("edge: upstream attempt failed", "host", rt.host, "deployment", rt.deployment,
 					"instance", b.key.instance, "err", err)
-				if errors.Is(err, errDial) {
+				if errors.Is(err, errDial) || errors.Is(err, errTunnel) {
+					// The node is unreachable, not the app slow: the next
+					// requests avoid it for SuspectFor.
 					failed.add(b.node)
 					b.node.failed(e.cfg.SuspectFor)
-				} else if !(retry && errors.Is(err, errNoResponse)) {
+				}
+				// After a dial nothing reached the instance; after anything
+				// else only a replayable request without an answer moves on.
+				if !errors.Is(err, errDial) && !(retry && errors.Is(err, errNoResponse)) {
 					break loop
 				}
 			}
@@ -170,6 +176,8 @@ func badGatewayReason(rt *route, err error) string {
 	switch {
 	case errors.Is(err, errDial):
 		why = "its node could not be reached"
+	case errors.Is(err, errTunnel):
+		why = "the connection to its node broke"
 	case errors.Is(err, errNoResponse):
 		why = "the app closed the connection without answering"
 	}
@@ -187,7 +195,9 @@ func (e *Edge) try(w http.ResponseWriter, r *http.Request, b *backend, token str
 			return 0, err
 		}
 		code, err := e.exchange(w, r, b, c, upgrade)
-		if err != nil && c.reused && retry && errors.Is(err, errNoResponse) {
+		// A broken tunnel says the node is gone: its other pooled
+		// connections would only wait out the same timeout.
+		if err != nil && c.reused && retry && errors.Is(err, errNoResponse) && !errors.Is(err, errTunnel) {
 			continue
 		}
 		return code, err
@@ -205,15 +215,23 @@ func (e *Edge) exchange(w http.ResponseWriter, r *http.Request, b *backend, c *u
 	noteInstance(w, b)
 	before := c.nread
 	if err := writeRequest(c.bw, r, upgrade); err != nil {
+		broke := tunnelBroke(c, err)
 		c.conn.Close()
 		if errors.Is(err, errClientBody) {
 			return 0, err
+		}
+		if broke {
+			return 0, fmt.Errorf("send request: %w: %w: %w", errTunnel, errNoResponse, err)
 		}
 		return 0, fmt.Errorf("send request: %w: %w", errNoResponse, err)
 	}
 	resp, err := readResponse(c, r)
 	if err != nil {
+		broke := tunnelBroke(c, err)
 		c.conn.Close()
+		if broke {
+			err = fmt.Errorf("%w: %w", errTunnel, err)
+		}
 		if c.nread == before {
 			return 0, fmt.Errorf("read response: %w: %w", errNoResponse, err)
 		}
