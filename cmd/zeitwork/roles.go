@@ -329,7 +329,10 @@ ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
 			log := roleLogger()
 			operatorURL = strings.TrimSuffix(operatorURL, "/")
 			host, _ := os.Hostname()
-			id, err := edge.Enrol(cmd.Context(), operatorURL, os.Getenv("ZEITWORK_JOIN_TOKEN"), stateDir, host)
+			if err := edge.CheckRegion(guard.Region); err != nil {
+				return err
+			}
+			id, err := edge.Enrol(cmd.Context(), operatorURL, os.Getenv("ZEITWORK_JOIN_TOKEN"), stateDir, host, guard.Region)
 			if err != nil {
 				return err
 			}
@@ -346,7 +349,9 @@ ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
 			if cfg.AccessLog, err = openAccessLog(accessLog); err != nil {
 				return err
 			}
-			cfg.Source = edge.NewOperatorSource(operatorURL, tok, id.HTTP, log)
+			src := edge.NewOperatorSource(operatorURL, tok, id.HTTP, log)
+			src.Region = cfg.Region
+			cfg.Source = src
 			cfg.Metrics = metrics
 			cfg.Wake = edge.NewOperatorWaker(operatorURL, tok, id.HTTP)
 			if shipLogs {

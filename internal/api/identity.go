@@ -24,6 +24,9 @@ type JoinToken struct {
 // authenticated with an edge join token.
 type RegisterEdgeRequest struct {
 	Hostname string `json:"hostname"`
+	// Region is the edge's --region (empty: none); the edge also reports
+	// it on every route poll (GET /v1/edge/routes?region=).
+	Region string `json:"region,omitempty"`
 	// CSR is a PEM certificate request for a key made on the edge's host.
 	CSR string `json:"csr"`
 }
@@ -36,6 +39,20 @@ type RegisterEdgeResponse struct {
 	// cluster CA that nodes' certificates and the operator's chain to.
 	Certificate string `json:"certificate"`
 	CA          string `json:"ca"`
+}
+
+// Edge is an enrolled edge, as GET /v1/edges lists it.
+type Edge struct {
+	ID       string `json:"id"`
+	Hostname string `json:"hostname"`
+	// Region is what the edge enrolled or last polled with (empty: no
+	// region, or an edge that has not polled since the operator learnt
+	// to record it). RegionKnown says whether any node ever registered
+	// in it: an unknown one is likely misspelt and means no preference.
+	Region      string     `json:"region"`
+	RegionKnown bool       `json:"region_known"`
+	EnrolledAt  time.Time  `json:"enrolled_at"`
+	LastSeenAt  *time.Time `json:"last_seen_at,omitempty"`
 }
 
 // RemovedNode is the answer to DELETE /v1/nodes/{node}.

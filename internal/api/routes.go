@@ -9,6 +9,10 @@ type RouteTable struct {
 	Routes     []Route `json:"routes"`
 	// TunnelToken is what edges present to node agents (package tunnel).
 	TunnelToken string `json:"tunnel_token"`
+	// Regions are the regions nodes have registered in, so that an edge
+	// can warn that its --region is none of them. Nil from an operator
+	// that does not send it.
+	Regions []string `json:"regions"`
 }
 
 // Route maps one host name to the healthy instances behind it.

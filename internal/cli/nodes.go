@@ -12,7 +12,7 @@ import (
 // nodesCmd holds the installation administrators' node commands.
 func nodesCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "nodes", Short: "Enrol, list, drain and remove the cluster's nodes and edges (installation administrators)"}
-	cmd.AddCommand(nodesListCmd(), nodesDrainCmd(true), nodesDrainCmd(false), nodesJoinTokenCmd(), nodesRemoveCmd())
+	cmd.AddCommand(nodesListCmd(), nodesDrainCmd(true), nodesDrainCmd(false), nodesJoinTokenCmd(), nodesRemoveCmd(), nodesEdgesCmd())
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/edge"
 	"github.com/zeitwork/zeitwork/internal/pki"
 )
 
@@ -75,5 +77,39 @@ func TestNodesListDrainAndRegions(t *testing.T) {
 	}
 	if out := mustRun(t, "projects", "update", "web", "--regions", "all"); !strings.Contains(out, "runs in all regions") {
 		t.Errorf("update --regions all: %s", out)
+	}
+}
+
+// `nodes edges` lists enrolled edges with their regions, and points out
+// one no node is in.
+func TestNodesEdgesShowsRegions(t *testing.T) {
+	url, token := startOperator(t)
+	mustRun(t, "login", "--api", url, "--token", token)
+	registerNode(t, url, "fra-1") // region eu-west
+	for _, e := range []struct{ host, region string }{{"edge-good", "eu-west"}, {"edge-typo", "eu-wset"}, {"edge-none", ""}} {
+		var jt api.JoinToken
+		if err := json.Unmarshal([]byte(mustRun(t, "nodes", "join-token", "--role", "edge", "--json")), &jt); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := edge.Enrol(context.Background(), url, jt.Token, t.TempDir(), e.host, e.region); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := mustRun(t, "nodes", "edges")
+	for _, want := range []string{"REGION", "edge-good", "eu-west", "edge-typo", "eu-wset (no node)", "edge-none",
+		"No node is in the region of edge-typo"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("nodes edges lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "eu-west (no node)") {
+		t.Errorf("known region flagged:\n%s", out)
+	}
+	var edges []api.Edge
+	if err := json.Unmarshal([]byte(mustRun(t, "nodes", "edges", "--json")), &edges); err != nil || len(edges) != 3 {
+		t.Fatalf("nodes edges --json: %v %+v", err, edges)
+	}
+	if !edges[0].RegionKnown || edges[1].RegionKnown || edges[1].Region != "eu-wset" || edges[2].Region != "" {
+		t.Errorf("nodes edges --json: %+v", edges)
 	}
 }

@@ -190,6 +190,9 @@ type Edge struct {
 	nodes map[string]*nodeHealth
 	// activities are the scale-to-zero deployments of the table (under mu).
 	activities map[string]*activity
+	// regionWarned is the list of known regions last warned about
+	// (checkKnownRegion; under mu).
+	regionWarned string
 
 	wakes *wakes
 	// wakeLatency is nil without Config.Metrics.

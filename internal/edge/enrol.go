@@ -39,7 +39,8 @@ type identityFile struct {
 
 // Enrol returns the edge's identity kept in stateDir, or enrols the edge
 // with joinToken (`zeitwork nodes join-token --role edge`) and keeps it.
-func Enrol(ctx context.Context, operatorURL, joinToken, stateDir, hostname string) (*Identity, error) {
+// region is the edge's --region, recorded by the operator (empty: none).
+func Enrol(ctx context.Context, operatorURL, joinToken, stateDir, hostname, region string) (*Identity, error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("edge state: %w", err)
 	}
@@ -59,7 +60,7 @@ func Enrol(ctx context.Context, operatorURL, joinToken, stateDir, hostname strin
 		if joinToken == "" {
 			return nil, errors.New("this edge is not enrolled: give it a join token from `zeitwork nodes join-token --role edge` (ZEITWORK_JOIN_TOKEN)")
 		}
-		if f, err = register(ctx, operatorURL, joinToken, hostname, keyPEM); err != nil {
+		if f, err = register(ctx, operatorURL, joinToken, hostname, region, keyPEM); err != nil {
 			return nil, err
 		}
 		b, _ := json.Marshal(f)
@@ -79,7 +80,7 @@ func Enrol(ctx context.Context, operatorURL, joinToken, stateDir, hostname strin
 }
 
 // register sends the edge's certificate request with the join token.
-func register(ctx context.Context, operatorURL, joinToken, hostname string, keyPEM []byte) (identityFile, error) {
+func register(ctx context.Context, operatorURL, joinToken, hostname, region string, keyPEM []byte) (identityFile, error) {
 	csr, err := pki.CSR(keyPEM)
 	if err != nil {
 		return identityFile{}, err
@@ -92,7 +93,7 @@ func register(ctx context.Context, operatorURL, joinToken, hostname string, keyP
 		}
 		hc.Transport = operatorTransport(conf)
 	}
-	body, _ := json.Marshal(api.RegisterEdgeRequest{Hostname: hostname, CSR: string(csr)})
+	body, _ := json.Marshal(api.RegisterEdgeRequest{Hostname: hostname, Region: region, CSR: string(csr)})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(operatorURL, "/")+"/v1/edges/register", bytes.NewReader(body))
 	if err != nil {
 		return identityFile{}, err

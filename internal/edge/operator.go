@@ -29,6 +29,9 @@ const (
 // operator is unreachable it retries with backoff and the edge keeps serving
 // the last table it had.
 type OperatorSource struct {
+	// Region, when set, is reported with every poll (?region=), so that
+	// the operator lists the edge under the region it runs with.
+	Region string
 	url    string
 	token  string
 	client *http.Client
@@ -86,6 +89,9 @@ func (s *OperatorSource) poll(ctx context.Context, after int64) (api.RouteTable,
 	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
 	defer cancel()
 	u := s.url + "?after=" + url.QueryEscape(strconv.FormatInt(after, 10))
+	if s.Region != "" {
+		u += "&region=" + url.QueryEscape(s.Region)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return api.RouteTable{}, fmt.Errorf("poll routes: %w", err)

@@ -120,6 +120,7 @@ func (e *Edge) apply(rt api.RouteTable) {
 		}
 	}
 	e.log.Info("edge: routes updated", "version", rt.Version, "hosts", len(t.hosts), "backends", len(live))
+	e.checkKnownRegion(rt.Regions)
 }
 
 // nodeHealth returns the node's health for the table being built (kept

@@ -24,6 +24,9 @@ type routeCache struct {
 }
 
 func (o *Operator) edgeRoutes(w http.ResponseWriter, r *http.Request) error {
+	if err := o.recordEdgeRegion(r); err != nil {
+		return err
+	}
 	o.waitForChange(r, 25*time.Second)
 	t, err := o.RouteTable(r.Context())
 	if err != nil {
@@ -144,8 +147,15 @@ func (o *Operator) routesFrom(ctx context.Context, q *db.Queries, version int64)
 	// After the projects' own hosts, so that those keep theirs (the
 	// operator refuses domains under the apps domain anyway).
 	routes = append(routes, domainRoutes(domains, byID, live)...)
+	regions, err := q.ListRegions(ctx)
+	if err != nil {
+		return nil, err
+	}
 	t := &api.RouteTable{Version: version, AppsDomain: o.cfg.AppsDomain,
-		Routes: uniqueHosts(routes, o.log)}
+		Routes: uniqueHosts(routes, o.log), Regions: make([]string, 0, len(regions))}
+	for _, rg := range regions {
+		t.Regions = append(t.Regions, rg.ID)
+	}
 	sort.Slice(t.Routes, func(i, j int) bool { return t.Routes[i].Host < t.Routes[j].Host })
 	return t, nil
 }

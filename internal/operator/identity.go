@@ -24,6 +24,9 @@ func (o *Operator) registerEdge(w http.ResponseWriter, r *http.Request) error {
 	if req.CSR == "" {
 		return invalid("upgrade the edge", "csr is required")
 	}
+	if err := checkEdgeRegion(req.Region); err != nil {
+		return err
+	}
 	ca, err := o.CA(r.Context())
 	if err != nil {
 		return err
@@ -39,13 +42,15 @@ func (o *Operator) registerEdge(w http.ResponseWriter, r *http.Request) error {
 		if cert, err = ca.Sign([]byte(req.CSR), pki.Request{Role: pki.RoleEdge, ID: id.String(), TTL: hostCertTTL}); err != nil {
 			return invalid("upgrade the edge", "%v", err)
 		}
-		_, err = q.CreateAPIToken(r.Context(), db.CreateAPITokenParams{ID: id, Kind: kindEdge, Name: "edge " + req.Hostname, TokenHash: hash})
-		return err
+		if _, err = q.CreateAPIToken(r.Context(), db.CreateAPITokenParams{ID: id, Kind: kindEdge, Name: "edge " + req.Hostname, TokenHash: hash}); err != nil {
+			return err
+		}
+		return q.CreateEdge(r.Context(), db.CreateEdgeParams{ID: id, Hostname: req.Hostname, Region: req.Region})
 	})
 	if err != nil {
 		return err
 	}
-	o.log.Info("edge enrolled", "edge", id, "hostname", req.Hostname)
+	o.log.Info("edge enrolled", "edge", id, "hostname", req.Hostname, "region", req.Region)
 	auditFrom(r.Context()).setObject("edge", id.String())
 	writeJSON(w, http.StatusOK, api.RegisterEdgeResponse{
 		EdgeID: id.String(), EdgeToken: token, Certificate: string(cert), CA: string(ca.PEM),

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,17 +162,17 @@ func TestRemovedNodeIsRefusedAtOnce(t *testing.T) {
 func TestEdgeEnrolsAndANodeAcceptsItsCertificate(t *testing.T) {
 	h := start(t)
 	join := h.srv.JoinToken(t, "edge")
-	id, err := edge.Enrol(context.Background(), h.url, join, t.TempDir(), "edge-1")
+	id, err := edge.Enrol(context.Background(), h.url, join, t.TempDir(), "edge-1", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if code := h.call("GET", "/v1/edge/routes", id.Token, nil, nil); code != 200 {
 		t.Errorf("enrolled edge's token reads no routes: %d", code)
 	}
-	if _, err := edge.Enrol(context.Background(), h.url, join, t.TempDir(), "edge-2"); err == nil || !strings.Contains(err.Error(), "used already") {
+	if _, err := edge.Enrol(context.Background(), h.url, join, t.TempDir(), "edge-2", ""); err == nil || !strings.Contains(err.Error(), "used already") {
 		t.Errorf("second edge enrolled with one join token: %v", err)
 	}
-	if _, err := edge.Enrol(context.Background(), h.url, h.srv.JoinToken(t, "node"), t.TempDir(), "edge-3"); err == nil {
+	if _, err := edge.Enrol(context.Background(), h.url, h.srv.JoinToken(t, "node"), t.TempDir(), "edge-3", ""); err == nil {
 		t.Error("an edge enrolled with a node join token")
 	}
 
@@ -264,10 +265,10 @@ func TestOperatorOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret, _, _ := strings.Cut(join, ".")
-	if _, err := edge.Enrol(ctx, ts.URL, secret+"."+other.Pin(), t.TempDir(), "edge-x"); err == nil || !strings.Contains(err.Error(), "pin") {
+	if _, err := edge.Enrol(ctx, ts.URL, secret+"."+other.Pin(), t.TempDir(), "edge-x", ""); err == nil || !strings.Contains(err.Error(), "pin") {
 		t.Errorf("enrolled against an operator whose CA the token does not pin: %v", err)
 	}
-	id, err := edge.Enrol(ctx, ts.URL, join, t.TempDir(), "edge-1")
+	id, err := edge.Enrol(ctx, ts.URL, join, t.TempDir(), "edge-1", "")
 	if err != nil {
 		t.Fatalf("enrol over TLS: %v", err)
 	}
@@ -278,4 +279,63 @@ func TestOperatorOverTLS(t *testing.T) {
 		t.Fatalf("edge reads routes over TLS: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// An edge's region is recorded at enrolment and from its polls, and the
+// admin listing says whether any node is in it, so that a misspelt
+// --region (which means no preference) shows. A malformed one is refused.
+func TestEdgeRegionRecordedAndListed(t *testing.T) {
+	h := start(t)
+	id, err := edge.Enrol(context.Background(), h.url, h.srv.JoinToken(t, "edge"), t.TempDir(), "edge-1", "eu-wset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := func() api.Edge {
+		t.Helper()
+		var es []api.Edge
+		if code := h.call("GET", "/v1/edges", h.token, nil, &es); code != 200 || len(es) != 1 {
+			t.Fatalf("GET /v1/edges: %d %+v", code, es)
+		}
+		return es[0]
+	}
+	if e := listed(); e.ID != id.ID || e.Hostname != "edge-1" || e.Region != "eu-wset" || e.RegionKnown {
+		t.Fatalf("listed %+v, want edge-1 in unknown region eu-wset", e)
+	}
+	if code := h.call("GET", "/v1/edges", id.Token, nil, nil); code != 401 && code != 403 {
+		t.Errorf("an edge's token listed the edges: %d", code)
+	}
+
+	// A node makes region eu known; the edge restarted with --region eu reports it.
+	keyPEM, err := pki.LoadOrCreateKey(filepath.Join(t.TempDir(), "tunnel.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, _ := pki.CSR(keyPEM)
+	if code := h.call("POST", "/v1/nodes/register", h.srv.JoinToken(t, "node"), api.RegisterNodeRequest{
+		Region: "eu", Hostname: "n1", TunnelAddr: "127.0.0.1:7443", Driver: "fake", CSR: string(csr),
+	}, nil); code != 200 {
+		t.Fatalf("register node: %d", code)
+	}
+	var rt api.RouteTable
+	if code := h.call("GET", "/v1/edge/routes?region=eu", id.Token, nil, &rt); code != 200 {
+		t.Fatalf("poll with region: %d", code)
+	}
+	if !slices.Equal(rt.Regions, []string{"eu"}) {
+		t.Errorf("route table regions %v, want [eu]", rt.Regions)
+	}
+	if e := listed(); e.Region != "eu" || !e.RegionKnown {
+		t.Fatalf("after a poll with region eu: %+v", e)
+	}
+	// A poll without the parameter (an older edge) leaves it alone.
+	h.call("GET", "/v1/edge/routes", id.Token, nil, nil)
+	if e := listed(); e.Region != "eu" {
+		t.Fatalf("a poll without region changed it: %+v", e)
+	}
+	var apiErr api.Error
+	if code := h.call("GET", "/v1/edge/routes?region=EU+West", id.Token, nil, &apiErr); code != 400 || !strings.Contains(apiErr.Hint, "--region") {
+		t.Errorf("malformed region: %d %+v, want 400 naming --region", code, apiErr)
+	}
+	if _, err := edge.Enrol(context.Background(), h.url, h.srv.JoinToken(t, "edge"), t.TempDir(), "edge-2", "Eu"); err == nil || !strings.Contains(err.Error(), "invalid edge region") {
+		t.Errorf("enrolled with a malformed region: %v", err)
+	}
 }

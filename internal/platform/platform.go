@@ -328,7 +328,7 @@ func (p *Platform) startEdge(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := edge.Enrol(ctx, p.APIURL, jt.Token, filepath.Join(p.cfg.StateDir, "edge"), "local edge")
+	id, err := edge.Enrol(ctx, p.APIURL, jt.Token, filepath.Join(p.cfg.StateDir, "edge"), "local edge", "")
 	if err != nil {
 		return err
 	}

@@ -169,6 +169,13 @@ type Domain struct {
 	CreatedAt      time.Time
 }
 
+type Edge struct {
+	ID         uuid.UUID
+	Hostname   string
+	Region     string
+	ReportedAt time.Time
+}
+
 type EdgeCert struct {
 	Key        string
 	Sealed     []byte

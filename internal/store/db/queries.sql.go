@@ -627,6 +627,23 @@ func (q *Queries) CreateDomain(ctx context.Context, arg CreateDomainParams) (Dom
 	return i, err
 }
 
+const createEdge = `-- name: CreateEdge :exec
+
+INSERT INTO edges (id, hostname, region) VALUES ($1, $2, $3)
+`
+
+type CreateEdgeParams struct {
+	ID       uuid.UUID
+	Hostname string
+	Region   string
+}
+
+// Edge regions (polish): what each edge enrolled and reports with.
+func (q *Queries) CreateEdge(ctx context.Context, arg CreateEdgeParams) error {
+	_, err := q.db.Exec(ctx, createEdge, arg.ID, arg.Hostname, arg.Region)
+	return err
+}
+
 const createInstance = `-- name: CreateInstance :one
 INSERT INTO instances (id, deployment_id, region_id, node_id) VALUES ($1, $2, $3, $4) RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at
 `
@@ -3068,6 +3085,51 @@ func (q *Queries) ListEdgeLogLines(ctx context.Context, arg ListEdgeLogLinesPara
 	return items, nil
 }
 
+const listEdges = `-- name: ListEdges :many
+SELECT t.id, t.name, t.created_at, t.last_used_at,
+    COALESCE(e.hostname, '')::text AS hostname, COALESCE(e.region, '')::text AS region, e.reported_at
+FROM api_tokens t LEFT JOIN edges e ON e.id = t.id
+WHERE t.kind = 'edge' ORDER BY t.created_at, t.id
+`
+
+type ListEdgesRow struct {
+	ID         uuid.UUID
+	Name       string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	Hostname   string
+	Region     string
+	ReportedAt *time.Time
+}
+
+func (q *Queries) ListEdges(ctx context.Context) ([]ListEdgesRow, error) {
+	rows, err := q.db.Query(ctx, listEdges)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEdgesRow
+	for rows.Next() {
+		var i ListEdgesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.CreatedAt,
+			&i.LastUsedAt,
+			&i.Hostname,
+			&i.Region,
+			&i.ReportedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listEnvVars = `-- name: ListEnvVars :many
 SELECT project_id, name, sealed, updated_at FROM env_vars WHERE project_id = $1 ORDER BY name
 `
@@ -4967,6 +5029,23 @@ func (q *Queries) RenewBuildLease(ctx context.Context, arg RenewBuildLeaseParams
 	var status string
 	err := row.Scan(&status)
 	return status, err
+}
+
+const reportEdgeRegion = `-- name: ReportEdgeRegion :exec
+INSERT INTO edges (id, region) VALUES ($1, $2)
+ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region, reported_at = now()
+WHERE edges.region IS DISTINCT FROM EXCLUDED.region
+`
+
+type ReportEdgeRegionParams struct {
+	ID     uuid.UUID
+	Region string
+}
+
+// Writes only when the region changed: edges report it on every poll.
+func (q *Queries) ReportEdgeRegion(ctx context.Context, arg ReportEdgeRegionParams) error {
+	_, err := q.db.Exec(ctx, reportEdgeRegion, arg.ID, arg.Region)
+	return err
 }
 
 const reportInstance = `-- name: ReportInstance :one

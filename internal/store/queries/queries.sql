@@ -1022,3 +1022,20 @@ WHERE id = sqlc.arg(id) RETURNING *;
 -- name: DeleteInvitation :one
 -- Revokes an invitation not yet accepted; its token then finds nothing.
 DELETE FROM invitations WHERE id = $1 AND organisation_id = $2 AND accepted_at IS NULL RETURNING *;
+
+-- Edge regions (polish): what each edge enrolled and reports with.
+
+-- name: CreateEdge :exec
+INSERT INTO edges (id, hostname, region) VALUES ($1, $2, $3);
+
+-- name: ReportEdgeRegion :exec
+-- Writes only when the region changed: edges report it on every poll.
+INSERT INTO edges (id, region) VALUES ($1, $2)
+ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region, reported_at = now()
+WHERE edges.region IS DISTINCT FROM EXCLUDED.region;
+
+-- name: ListEdges :many
+SELECT t.id, t.name, t.created_at, t.last_used_at,
+    COALESCE(e.hostname, '')::text AS hostname, COALESCE(e.region, '')::text AS region, e.reported_at
+FROM api_tokens t LEFT JOIN edges e ON e.id = t.id
+WHERE t.kind = 'edge' ORDER BY t.created_at, t.id;
