@@ -26,6 +26,10 @@ type Config struct {
 	// Org is the current organisation (`zeitwork orgs switch`); empty
 	// means the user's first. --org and ZEITWORK_ORG override it.
 	Org string `json:"org,omitempty"`
+	// CAFile is a PEM file of CA certificates trusted for the operator's
+	// HTTPS besides the system's (`zeitwork login --ca-file`); --ca-file
+	// and ZEITWORK_CA_FILE override it.
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 // orgKey carries the --org of the running command in its context: the
@@ -77,6 +81,9 @@ func loadConfig() (Config, error) {
 	if v := os.Getenv("ZEITWORK_ORG"); v != "" {
 		c.Org = v
 	}
+	if caFileFlag != "" {
+		c.CAFile = caFileFlag // the flag, or ZEITWORK_CA_FILE
+	}
 	if c.APIURL == "" || c.Token == "" {
 		return c, &UserError{Msg: "not logged in", Hint: "run `zeitwork login --api URL --token TOKEN` (zeitwork up does it for you)"}
 	}
@@ -107,7 +114,11 @@ func newClient() (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &client{cfg: cfg, http: &http.Client{}}, nil
+	hc, err := httpClient(cfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &client{cfg: cfg, http: hc}, nil
 }
 
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
@@ -160,6 +171,9 @@ func (c *client) request(ctx context.Context, method, path string, body io.Reade
 // send sends req and turns API errors into UserErrors.
 func (c *client) send(req *http.Request) (*http.Response, error) {
 	resp, err := c.http.Do(req)
+	if err != nil && untrustedCA(err) {
+		return nil, &UserError{Msg: fmt.Sprintf("cannot trust the operator at %s: %v", c.cfg.APIURL, errors.Unwrap(err)), Hint: caFileHint}
+	}
 	if err != nil {
 		return nil, &UserError{Msg: fmt.Sprintf("cannot reach the operator at %s: %v", c.cfg.APIURL, errors.Unwrap(err)),
 			Hint: "is `zeitwork up` (or the operator) running? check the URL with `zeitwork login`"}
@@ -199,4 +213,8 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-func defaultHTTP() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
+// loginHTTP is the client of login, before a login is kept: it trusts
+// the command's --ca-file (or ZEITWORK_CA_FILE) besides the system's CAs.
+func loginHTTP() (*http.Client, error) {
+	return httpClient(Config{CAFile: caFileFlag}, 30*time.Second)
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -88,7 +87,11 @@ versioned URL and the project URL are printed.`,
 // to project with the given login, printing progress to out until the
 // deployment is ready or failed.
 func Deploy(ctx context.Context, cfg Config, out io.Writer, project, ref string) (api.Deployment, error) {
-	return deploy(ctx, &client{cfg: cfg, http: &http.Client{}}, out, project, ref, true, 10*time.Minute)
+	hc, err := httpClient(cfg, 0)
+	if err != nil {
+		return api.Deployment{}, err
+	}
+	return deploy(ctx, &client{cfg: cfg, http: hc}, out, project, ref, true, 10*time.Minute)
 }
 
 func deploy(ctx context.Context, c *client, out io.Writer, project, ref string, wait bool, timeout time.Duration) (api.Deployment, error) {
@@ -145,7 +148,11 @@ func looksLikePath(ref string) bool {
 
 // CreateProject creates a project unless it exists.
 func CreateProject(ctx context.Context, cfg Config, req api.CreateProjectRequest) error {
-	c := &client{cfg: cfg, http: &http.Client{}}
+	hc, err := httpClient(cfg, 0)
+	if err != nil {
+		return err
+	}
+	c := &client{cfg: cfg, http: hc}
 	var p api.Project
 	if err := c.do(ctx, "GET", "/v1/projects/"+url.PathEscape(req.Name), nil, &p); err == nil {
 		return nil

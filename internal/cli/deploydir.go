@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"time"
@@ -26,7 +25,11 @@ type sourceOptions struct {
 // project with the given login, printing the build's log and the rollout
 // to out (for `zeitwork up` and its sample app).
 func DeployDir(ctx context.Context, cfg Config, out io.Writer, project, dir string) (api.Deployment, error) {
-	c := &client{cfg: cfg, http: &http.Client{}}
+	hc, err := httpClient(cfg, 0)
+	if err != nil {
+		return api.Deployment{}, err
+	}
+	c := &client{cfg: cfg, http: hc}
 	return deployDir(ctx, c, out, project, dir, sourceOptions{dockerfile: "Dockerfile", maxMiB: 100}, true, 10*time.Minute)
 }
 

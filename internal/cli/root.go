@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,7 +24,9 @@ func Commands() []*cobra.Command {
 	}
 	for _, c := range cmds {
 		c.PersistentFlags().String("org", "", "organisation to act in (default: the current one, `zeitwork orgs switch`)")
+		addCAFileFlag(c)
 		c.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+			caFileFlag = absCAFile(caFileOf(cmd))
 			if org := orgOf(cmd); org != "" {
 				cmd.SetContext(withOrg(cmd.Context(), org))
 			}
@@ -86,7 +89,11 @@ func loginCmd() *cobra.Command {
 			if apiURL == "" || token == "" {
 				return &UserError{Msg: "both --api and --token are required", Hint: "zeitwork up prints them; or accept an invitation with --api URL --invite TOKEN"}
 			}
-			c := &client{cfg: Config{APIURL: apiURL, Token: token, Org: orgOf(cmd)}, http: defaultHTTP()}
+			hc, err := loginHTTP()
+			if err != nil {
+				return err
+			}
+			c := &client{cfg: Config{APIURL: apiURL, Token: token, Org: orgOf(cmd), CAFile: caFileFlag}, http: hc}
 			var orgs []api.Organisation
 			if err := c.do(cmd.Context(), "GET", "/v1/orgs", nil, &orgs); err != nil {
 				return err
@@ -117,9 +124,13 @@ func acceptInvite(cmd *cobra.Command, apiURL, invite string) error {
 		return &UserError{Msg: "--api is required", Hint: "the invitation names it: zeitwork login --api URL --invite TOKEN"}
 	}
 	if cfg.APIURL != apiURL {
-		cfg = Config{APIURL: apiURL}
+		cfg = Config{APIURL: apiURL, CAFile: caFileFlag}
 	}
-	c := &client{cfg: Config{APIURL: apiURL, Token: cfg.Token}, http: defaultHTTP()}
+	hc, err := httpClient(cfg, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	c := &client{cfg: Config{APIURL: apiURL, Token: cfg.Token, CAFile: cfg.CAFile}, http: hc}
 	var acc api.AcceptInvitationResponse
 	if err := c.do(cmd.Context(), "POST", "/v1/invitations/accept", api.AcceptInvitationRequest{Token: invite}, &acc); err != nil {
 		return err
@@ -142,12 +153,16 @@ func signUp(cmd *cobra.Command, apiURL, email string) error {
 	if apiURL == "" || org == "" {
 		return &UserError{Msg: "--api and --org are required to sign up", Hint: "zeitwork login --api URL --signup you@example.com --org my-team"}
 	}
-	c := &client{cfg: Config{APIURL: apiURL}, http: defaultHTTP()}
+	hc, err := loginHTTP()
+	if err != nil {
+		return err
+	}
+	c := &client{cfg: Config{APIURL: apiURL}, http: hc}
 	var acc api.AcceptInvitationResponse
 	if err := c.do(cmd.Context(), "POST", "/v1/signup", api.SignupRequest{Email: email, Organisation: org}, &acc); err != nil {
 		return err
 	}
-	if err := SaveConfig(Config{APIURL: apiURL, Token: acc.Token, Org: acc.Organisation}); err != nil {
+	if err := SaveConfig(Config{APIURL: apiURL, Token: acc.Token, Org: acc.Organisation, CAFile: caFileFlag}); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "Signed up as %s, owner of %s; logged in (saved in %s)\n", acc.Email, acc.Organisation, ConfigPath())
