@@ -69,7 +69,8 @@ type Config struct {
 
 	// Wake, if set, wakes deployments that scaled to zero: their requests
 	// are held while it is asked to, and the edge reports when requests
-	// arrive (OperatorWaker). Nil: such a route without instances gets 503.
+	// arrive (OperatorWaker). Nil: such a route without instances gets a
+	// 503 saying that the deployment is asleep and this edge cannot wake it.
 	Wake Waker
 	// WakeTimeout bounds how long a request is held for its deployment to
 	// wake (default 30 s); then: 503 with Retry-After.

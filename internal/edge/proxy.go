@@ -78,6 +78,11 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) int {
 			return e.hold(w, r, host, rt)
 		}
 	}
+	if len(rt.backends) == 0 && rt.scaleToZero {
+		// Asleep, and no Waker: "no healthy instance yet" would promise
+		// an instance that never comes.
+		return cannotWake(w, r, rt.deployment)
+	}
 	if len(rt.backends) == 0 {
 		w.Header().Set("Retry-After", "5")
 		return fail(w, http.StatusServiceUnavailable, noBackendReason(rt))

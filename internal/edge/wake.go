@@ -207,9 +207,24 @@ func (e *Edge) signalTable() {
 // wakeFail answers 503 for a deployment that could not be woken, with
 // Retry-After, in JSON or HTML when the client prefers it, else text.
 func wakeFail(w http.ResponseWriter, r *http.Request, deployment, why string) int {
-	msg := fmt.Sprintf("deployment %s is scaled to zero and %s", deployment, why)
+	w.Header().Set("Retry-After", strconv.Itoa(5))
+	return asleep(w, r, deployment, "starting up", fmt.Sprintf("deployment %s is scaled to zero and %s", deployment, why))
+}
+
+// cannotWake answers 503 for a deployment asleep on an edge without a
+// Waker: it has no operator credentials to ask for a wake, so holding
+// the request or retrying here would not help. No Retry-After for that
+// reason.
+func cannotWake(w http.ResponseWriter, r *http.Request, deployment string) int {
+	return asleep(w, r, deployment, "asleep", fmt.Sprintf("deployment %s is asleep (scaled to zero) and this edge cannot wake it: "+
+		"it has no operator credentials to ask for a wake (an edge enrolled with the operator can); "+
+		"send the request through such an edge", deployment))
+}
+
+// asleep writes a 503 for an asleep deployment in JSON or HTML when the
+// client prefers it, else text; title heads the HTML page.
+func asleep(w http.ResponseWriter, r *http.Request, deployment, title, msg string) int {
 	h := w.Header()
-	h.Set("Retry-After", strconv.Itoa(5))
 	accept := r.Header.Get("Accept")
 	switch {
 	case strings.Contains(accept, "application/json"):
@@ -221,7 +236,7 @@ func wakeFail(w http.ResponseWriter, r *http.Request, deployment, why string) in
 		h["Content-Type"] = []string{"text/html; charset=utf-8"}
 		h["Cache-Control"] = []string{"no-store"}
 		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, "<!doctype html><title>Starting up</title><h1>503: starting up</h1><p>"+html.EscapeString(msg)+"</p>\n")
+		io.WriteString(w, "<!doctype html><title>"+title+"</title><h1>503: "+title+"</h1><p>"+html.EscapeString(msg)+"</p>\n")
 	default:
 		return fail(w, http.StatusServiceUnavailable, msg)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -188,5 +189,24 @@ func TestActivityIsReported(t *testing.T) {
 	}
 	if w.calls.Load() != 0 {
 		t.Fatal("a deployment with instances was woken")
+	}
+}
+
+// An edge without a Waker cannot wake a sleeping deployment: it says so
+// (and why), in a 503 without Retry-After, instead of promising an
+// instance that never comes.
+func TestAsleepWithoutWakerSaysSo(t *testing.T) {
+	te := startEdge(t, sleeping())
+	resp, body := te.get(t, sleepyHost, "/")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	for _, want := range []string{"deployment ab12cd is asleep", "this edge cannot wake it", "no operator credentials"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body %q lacks %q", body, want)
+		}
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		t.Errorf("Retry-After %q: retrying this edge does not help", ra)
 	}
 }
