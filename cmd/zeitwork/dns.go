@@ -22,7 +22,9 @@ func dnsCmd() *cobra.Command {
 CNAME target. It answers A/AAAA queries with the load balancers of the
 nearest region that has a healthy one, located by EDNS Client Subnet or the
 resolver's address, and the ACME challenges edges present. --config is a
-JSON file (docs/operations.md, "GeoDNS").`,
+JSON file (docs/operations.md, "GeoDNS"). SIGHUP reads it again and answers
+from it at once; a file that does not load is logged and the running
+configuration stays.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := geodns.LoadConfig(config)
@@ -34,7 +36,8 @@ JSON file (docs/operations.md, "GeoDNS").`,
 			if err != nil {
 				return err
 			}
-			defer h.Close()
+			live := geodns.NewLive(h, log)
+			defer func() { live.Handler().Close() }()
 			if check {
 				fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
 				return nil
@@ -60,9 +63,16 @@ JSON file (docs/operations.md, "GeoDNS").`,
 					return err
 				}
 			}
-			go h.Run(ctx)
+			go live.Run(ctx)
+			reloadOnHangup(ctx, log, "dns", func() error {
+				next, err := geodns.LoadConfig(config)
+				if err != nil {
+					return err
+				}
+				return live.Reload(next)
+			})
 			log.Info("dns listening", "addr", listen, "zone", cfg.Zone)
-			return geodns.Serve(ctx, h, udp, tcp)
+			return geodns.Serve(ctx, live, udp, tcp)
 		},
 	}
 	f := cmd.Flags()

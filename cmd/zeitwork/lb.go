@@ -22,7 +22,10 @@ balancer"): its region, listeners, every region's edges in order of
 preference, balancing and health checks. Each connection goes to an edge with
 a PROXY protocol v2 header naming the client: list this host's address in the
 edges' --trusted-proxy. SIGTERM stops accepting and lets open connections
-finish for up to drain_timeout.`,
+finish for up to drain_timeout. SIGHUP reads --config again and puts its
+edge lists, region and balance in force for new connections (open ones stay
+where they are); a file that does not parse, or changes anything else, is
+logged and the running configuration stays.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := readLBConfig(configPath)
@@ -47,6 +50,17 @@ finish for up to drain_timeout.`,
 			if err != nil {
 				return err
 			}
+			reloadOnHangup(cmd.Context(), log, "lb", func() error {
+				next, err := readLBConfig(configPath)
+				if err != nil {
+					return err
+				}
+				if err := l.Reload(next); err != nil {
+					return err
+				}
+				log.Info("lb edges", "region", next.Region, "regions", next.Regions, "balance", next.Balance)
+				return nil
+			})
 			log.Info("lb listening", "region", cfg.Region, "listeners", cfg.Listeners, "balance", cfg.Balance)
 			err = l.Serve(cmd.Context(), lns)
 			log.Info("lb stopped")

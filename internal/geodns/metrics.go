@@ -1,6 +1,8 @@
 package geodns
 
 import (
+	"sync/atomic"
+
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -13,6 +15,26 @@ type metrics struct {
 	other    prometheus.Counter
 	regions  []prometheus.Counter
 	failOpen prometheus.Counter
+	// answers and current outlive a reload (Live): the new handler gets
+	// the same series, and the healthy-regions gauge reads the handler
+	// in force.
+	answers *prometheus.CounterVec
+	current *atomic.Pointer[Handler]
+}
+
+// adopt returns m for h, a handler that replaces m's (Live.Reload): the
+// same counters, per-region ones for h's regions.
+func (m *metrics) adopt(h *Handler) *metrics {
+	if m == nil {
+		return nil
+	}
+	n := *m
+	n.regions = nil
+	for _, r := range h.regions.list {
+		n.regions = append(n.regions, m.answers.WithLabelValues(r.Name))
+	}
+	m.current.Store(h)
+	return &n
 }
 
 // Register adds the server's metrics to reg; without it none are kept.
@@ -26,9 +48,12 @@ func (h *Handler) Register(reg prometheus.Registerer) error {
 	failOpen := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "zeitwork_dns_fail_open_total", Help: "A/AAAA answers given while no region had a healthy load balancer.",
 	})
+	current := &atomic.Pointer[Handler]{}
+	current.Store(h)
 	healthy := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "zeitwork_dns_healthy_regions", Help: "Regions with at least one healthy load balancer.",
 	}, func() float64 {
+		h := current.Load()
 		v, n := h.health.View(), 0
 		for i := range h.regions.list {
 			if v.healthy(i) {
@@ -42,7 +67,8 @@ func (h *Handler) Register(reg prometheus.Registerer) error {
 			return err
 		}
 	}
-	m := &metrics{rcodes: map[int]prometheus.Counter{}, other: queries.WithLabelValues("other"), failOpen: failOpen}
+	m := &metrics{rcodes: map[int]prometheus.Counter{}, other: queries.WithLabelValues("other"), failOpen: failOpen,
+		answers: answers, current: current}
 	for _, rc := range []int{dns.RcodeSuccess, dns.RcodeFormatError, dns.RcodeNameError, dns.RcodeNotImplemented, dns.RcodeRefused, dns.RcodeBadVers} {
 		m.rcodes[rc] = queries.WithLabelValues(dns.RcodeToString[rc])
 	}

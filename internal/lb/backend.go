@@ -76,9 +76,16 @@ func (b *backend) dialFailed() (changed bool) {
 	return b.up.Swap(false)
 }
 
-// pool is the backends of one listener, by region in order of
-// preference: this load balancer's own region first.
+// pool is the backends of one listener. Its lists are replaced as a whole
+// by a reload (LB.Reload), so that a connection picks from one
+// configuration, old or new, never a mix.
 type pool struct {
+	state atomic.Pointer[poolState]
+}
+
+// poolState is a pool's backends by region in order of preference: this
+// load balancer's own region first.
+type poolState struct {
 	ownRegion string // this load balancer's region
 	regions   [][]*backend
 	least     bool
@@ -89,15 +96,16 @@ type pool struct {
 // tried: from the first region that has a healthy one, round-robin or
 // the one with fewest open connections. Nil when none is left.
 func (p *pool) pick(tried []*backend) *backend {
-	for i, bs := range p.regions {
-		if b := p.pickIn(i, bs, tried); b != nil {
+	st := p.state.Load()
+	for i, bs := range st.regions {
+		if b := st.pickIn(i, bs, tried); b != nil {
 			return b
 		}
 	}
 	return nil
 }
 
-func (p *pool) pickIn(region int, bs []*backend, tried []*backend) *backend {
+func (p *poolState) pickIn(region int, bs []*backend, tried []*backend) *backend {
 	n := len(bs)
 	if n == 0 {
 		return nil
@@ -128,4 +136,4 @@ func contains(bs []*backend, b *backend) bool {
 	return false
 }
 
-func (p *pool) own() string { return p.ownRegion }
+func (p *pool) own() string { return p.state.Load().ownRegion }

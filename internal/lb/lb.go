@@ -17,10 +17,15 @@ import (
 // LB is a running load balancer: its backends' health and its open
 // connections. Make one with New and run it with Serve.
 type LB struct {
-	cfg   Config
+	cfg   Config // as started; Reload changes only cur's edge lists
 	log   *slog.Logger
-	pools []*pool    // one per Config.Listeners entry
-	all   []*backend // every pool's backends, for checks and metrics
+	pools []*pool // one per Config.Listeners entry
+
+	mu       sync.Mutex                      // guards cur, all and checks
+	cur      Config                          // the configuration in force
+	all      []*backend                      // every pool's backends, for checks and metrics
+	checks   map[*backend]context.CancelFunc // running check loops (while Serve runs)
+	checkCtx context.Context                 // nil until Serve starts the checks
 
 	open  atomic.Int64 // client connections being served
 	stats stats
@@ -43,21 +48,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*LB, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &LB{cfg: cfg, log: log}
-	order := regionOrder(cfg)
-	for _, li := range cfg.Listeners {
-		p := &pool{ownRegion: cfg.Region, least: cfg.Balance == LeastConn, next: make([]atomic.Uint64, len(order))}
-		for _, r := range order {
-			var bs []*backend
-			for _, host := range r.Edges {
-				b := newBackend(hostPort(host, li.EdgePort), r.Name)
-				bs = append(bs, b)
-				l.all = append(l.all, b)
-			}
-			p.regions = append(p.regions, bs)
-		}
-		l.pools = append(l.pools, p)
+	l := &LB{cfg: cfg, log: log, cur: cfg}
+	for range cfg.Listeners {
+		l.pools = append(l.pools, &pool{})
 	}
+	l.all = l.build(cfg, nil)
 	if reg != nil {
 		if err := reg.Register(newCollector(l)); err != nil {
 			return nil, fmt.Errorf("register lb metrics: %w", err)
@@ -108,9 +103,7 @@ func (l *LB) Serve(ctx context.Context, lns []net.Listener) error {
 	}
 	checks, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
-	for _, b := range l.all {
-		go l.checkLoop(checks, b)
-	}
+	l.startChecks(checks)
 	<-ctx.Done()
 	for _, ln := range lns {
 		ln.Close()
@@ -214,8 +207,11 @@ type BackendStatus struct {
 
 // Backends lists every listener's backends and their state.
 func (l *LB) Backends() []BackendStatus {
-	out := make([]BackendStatus, 0, len(l.all))
-	for _, b := range l.all {
+	l.mu.Lock()
+	all := l.all
+	l.mu.Unlock()
+	out := make([]BackendStatus, 0, len(all))
+	for _, b := range all {
 		out = append(out, BackendStatus{Addr: b.addr, Region: b.region, Up: b.up.Load(), Active: b.active.Load()})
 	}
 	return out

@@ -60,7 +60,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.refused, st.refusedNone.Load(), "no_edge")
 	counter(c.retries, st.retries.Load())
 	counter(c.spilled, st.spilled.Load())
-	for _, b := range c.l.all {
+	c.l.mu.Lock()
+	all := c.l.all
+	c.l.mu.Unlock()
+	for _, b := range all {
 		up := 0.0
 		if b.up.Load() {
 			up = 1

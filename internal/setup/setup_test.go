@@ -128,11 +128,13 @@ func TestDryRunContents(t *testing.T) {
 		{"lb", []string{
 			"write /etc/zeitwork/lb.json (mode 0644)", `|   "region": "fra",`,
 			"ExecStart=/usr/local/bin/zeitwork lb --config=/etc/zeitwork/lb.json $ZEITWORK_ARGS",
+			"ExecReload=/bin/kill -HUP $MAINPID",
 			"DynamicUser=yes", "ProtectSystem=strict", "StateDirectory=zeitwork/lb",
 		}, []string{"install packages", "KillMode", "ZEITWORK_JOIN_TOKEN"}},
 		{"dns", []string{
 			"write /etc/zeitwork/dns.json (mode 0644)", `|   "zone": "apps.example.com",`,
 			"ExecStart=/usr/local/bin/zeitwork dns --config=/etc/zeitwork/dns.json $ZEITWORK_ARGS",
+			"ExecReload=/bin/kill -HUP $MAINPID",
 			"DynamicUser=yes", "AmbientCapabilities=CAP_NET_BIND_SERVICE", "StateDirectory=zeitwork/dns",
 		}, []string{"install packages", "KillMode", "ZEITWORK_JOIN_TOKEN"}},
 	}

@@ -75,6 +75,10 @@ func renderUnit(role, binDir string) string {
 	w("Type=exec")
 	w("EnvironmentFile=%s", envPath(role))
 	w("ExecStart=%s/zeitwork %s %s $ZEITWORK_ARGS", binDir, role, execArgs(role))
+	if role == "lb" || role == "dns" {
+		// Both reread their --config on SIGHUP: `systemctl reload`.
+		w("ExecReload=/bin/kill -HUP $MAINPID")
+	}
 	w("Restart=on-failure")
 	w("RestartSec=5s")
 	w("LimitNOFILE=1048576")
