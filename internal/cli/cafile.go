@@ -8,14 +8,25 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 )
 
-// caFileFlag is the running command's --ca-file (ZEITWORK_CA_FILE by
-// default), set before it runs; it overrides the login's ca_file.
-var caFileFlag string
+// caFile holds the running command's --ca-file (ZEITWORK_CA_FILE by
+// default), set before it runs; it overrides the login's ca_file. The
+// process runs one command; tests that run several at once all set the
+// same value, hence an atomic rather than a plain string.
+var caFile atomic.Pointer[string]
+
+// caFileFlag is the running command's --ca-file ("" for none).
+func caFileFlag() string {
+	if p := caFile.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
 
 // caFileHint names the ways to trust an operator's private CA.
 const caFileHint = "pass the CA that signed the operator's certificate with --ca-file FILE (or ZEITWORK_CA_FILE), " +

@@ -81,8 +81,8 @@ func loadConfig() (Config, error) {
 	if v := os.Getenv("ZEITWORK_ORG"); v != "" {
 		c.Org = v
 	}
-	if caFileFlag != "" {
-		c.CAFile = caFileFlag // the flag, or ZEITWORK_CA_FILE
+	if f := caFileFlag(); f != "" {
+		c.CAFile = f // the flag, or ZEITWORK_CA_FILE
 	}
 	if c.APIURL == "" || c.Token == "" {
 		return c, &UserError{Msg: "not logged in", Hint: "run `zeitwork login --api URL --token TOKEN` (zeitwork up does it for you)"}
@@ -216,5 +216,5 @@ func humanBytes(n int64) string {
 // loginHTTP is the client of login, before a login is kept: it trusts
 // the command's --ca-file (or ZEITWORK_CA_FILE) besides the system's CAs.
 func loginHTTP() (*http.Client, error) {
-	return httpClient(Config{CAFile: caFileFlag}, 30*time.Second)
+	return httpClient(Config{CAFile: caFileFlag()}, 30*time.Second)
 }

@@ -26,7 +26,8 @@ func Commands() []*cobra.Command {
 		c.PersistentFlags().String("org", "", "organisation to act in (default: the current one, `zeitwork orgs switch`)")
 		addCAFileFlag(c)
 		c.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
-			caFileFlag = absCAFile(caFileOf(cmd))
+			f := absCAFile(caFileOf(cmd))
+			caFile.Store(&f)
 			if org := orgOf(cmd); org != "" {
 				cmd.SetContext(withOrg(cmd.Context(), org))
 			}
@@ -93,7 +94,7 @@ func loginCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c := &client{cfg: Config{APIURL: apiURL, Token: token, Org: orgOf(cmd), CAFile: caFileFlag}, http: hc}
+			c := &client{cfg: Config{APIURL: apiURL, Token: token, Org: orgOf(cmd), CAFile: caFileFlag()}, http: hc}
 			var orgs []api.Organisation
 			if err := c.do(cmd.Context(), "GET", "/v1/orgs", nil, &orgs); err != nil {
 				return err
@@ -124,7 +125,7 @@ func acceptInvite(cmd *cobra.Command, apiURL, invite string) error {
 		return &UserError{Msg: "--api is required", Hint: "the invitation names it: zeitwork login --api URL --invite TOKEN"}
 	}
 	if cfg.APIURL != apiURL {
-		cfg = Config{APIURL: apiURL, CAFile: caFileFlag}
+		cfg = Config{APIURL: apiURL, CAFile: caFileFlag()}
 	}
 	hc, err := httpClient(cfg, 30*time.Second)
 	if err != nil {
@@ -162,7 +163,7 @@ func signUp(cmd *cobra.Command, apiURL, email string) error {
 	if err := c.do(cmd.Context(), "POST", "/v1/signup", api.SignupRequest{Email: email, Organisation: org}, &acc); err != nil {
 		return err
 	}
-	if err := SaveConfig(Config{APIURL: apiURL, Token: acc.Token, Org: acc.Organisation, CAFile: caFileFlag}); err != nil {
+	if err := SaveConfig(Config{APIURL: apiURL, Token: acc.Token, Org: acc.Organisation, CAFile: caFileFlag()}); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "Signed up as %s, owner of %s; logged in (saved in %s)\n", acc.Email, acc.Organisation, ConfigPath())
