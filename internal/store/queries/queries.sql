@@ -1022,3 +1022,56 @@ WHERE id = sqlc.arg(id) RETURNING *;
 -- name: DeleteInvitation :one
 -- Revokes an invitation not yet accepted; its token then finds nothing.
 DELETE FROM invitations WHERE id = $1 AND organisation_id = $2 AND accepted_at IS NULL RETURNING *;
+
+-- ---------------------------------------------------------------------
+-- Sign-in with GitHub (issue 10, ghsignin): the App's OAuth client,
+-- linked GitHub accounts, sign-in states, atomic sign-in rate limit.
+
+-- name: SetGitHubAppOAuth :exec
+UPDATE github_app
+SET client_id = $1, client_secret_sealed = $2, web_url = $3, updated_at = now()
+WHERE singleton;
+
+-- name: CreateGitHubOAuthState :exec
+INSERT INTO github_oauth_states (state_hash, invitation_hash, expires_at) VALUES ($1, $2, $3);
+
+-- name: TakeGitHubOAuthState :one
+-- Spends a state: only one callback gets its row, and only before expiry.
+DELETE FROM github_oauth_states WHERE state_hash = $1 AND expires_at > now()
+RETURNING *;
+
+-- name: DeleteOldGitHubOAuthStates :execrows
+DELETE FROM github_oauth_states WHERE expires_at < now();
+
+-- name: GetGitHubIdentityByGitHubID :one
+SELECT * FROM github_identities WHERE github_id = $1;
+
+-- name: GetGitHubIdentity :one
+SELECT * FROM github_identities WHERE user_id = $1;
+
+-- name: LinkGitHubIdentity :one
+-- Fails on either unique key: a user has one GitHub account and a
+-- GitHub account one user.
+INSERT INTO github_identities (user_id, github_id, login) VALUES ($1, $2, $3) RETURNING *;
+
+-- name: SetGitHubIdentityToken :exec
+UPDATE github_identities
+SET login = $2, token_sealed = $3, token_expires_at = sqlc.narg(token_expires_at)
+WHERE user_id = $1;
+
+-- name: DeleteGitHubIdentity :execrows
+DELETE FROM github_identities WHERE user_id = $1;
+
+-- name: LockSignInAttempts :exec
+-- Serialises the check-and-count of sign-in attempts for an address and
+-- a client until the transaction ends (email first, then client: no
+-- deadlock).
+SELECT pg_advisory_xact_lock(2610, hashtext(sqlc.arg(email)::text)),
+       pg_advisory_xact_lock(2611, hashtext(sqlc.arg(client_addr)::text));
+
+-- name: ReserveSignInAttempt :one
+-- Counts an attempt as failed before its check; a success deletes it.
+INSERT INTO sign_in_failures (email, client_addr) VALUES ($1, $2) RETURNING id;
+
+-- name: DeleteSignInFailure :exec
+DELETE FROM sign_in_failures WHERE id = $1;
