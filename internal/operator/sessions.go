@@ -126,10 +126,21 @@ func (o *Operator) reserveSignIn(ctx context.Context, w http.ResponseWriter, ema
 // startSession makes a session for u, sets its cookie and answers with
 // what the dashboard needs to know.
 func (o *Operator) startSession(w http.ResponseWriter, r *http.Request, u db.User) error {
+	body, err := o.newSession(w, r, u)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+// newSession makes a session for u and sets its cookie; every way of
+// signing in (password, link, GitHub) makes sessions here.
+func (o *Operator) newSession(w http.ResponseWriter, r *http.Request, u db.User) (api.Session, error) {
 	ctx := r.Context()
 	p, err := o.inOrganisation(r, principal{kind: kindUser, userID: u.ID, installAdmin: u.InstallationAdmin, roleCap: roleOwner, addr: clientAddr(r)}, uuid.NullUUID{})
 	if err != nil {
-		return err
+		return api.Session{}, err
 	}
 	token, csrf := randomSecret(), randomSecret()
 	s, err := o.store.CreateSession(ctx, db.CreateSessionParams{
@@ -137,7 +148,7 @@ func (o *Operator) startSession(w http.ResponseWriter, r *http.Request, u db.Use
 		ExpiresAt: time.Now().Add(o.cfg.Sessions.MaxAge), ClientAddr: clientAddr(r), UserAgent: auditText(r.UserAgent(), 300),
 	})
 	if err != nil {
-		return err
+		return api.Session{}, err
 	}
 	p.sessionID = s.ID
 	rec := auditFrom(ctx)
@@ -147,12 +158,7 @@ func (o *Operator) startSession(w http.ResponseWriter, r *http.Request, u db.Use
 		Name: api.SessionCookie, Value: token, Path: "/", MaxAge: int(o.cfg.Sessions.MaxAge.Seconds()),
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode,
 	})
-	body, err := o.sessionBody(ctx, p, u.Email, csrf, s.ExpiresAt)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, body)
-	return nil
+	return o.sessionBody(ctx, p, u.Email, csrf, s.ExpiresAt)
 }
 
 func (o *Operator) sessionBody(ctx context.Context, p principal, email, csrf string, expires time.Time) (api.Session, error) {
@@ -384,10 +390,11 @@ func (o *Operator) pruneSessions(ctx context.Context) {
 	_, err1 := o.store.DeleteExpiredSessions(ctx, c.Idle.Seconds())
 	_, err2 := o.store.DeleteOldSignInLinks(ctx)
 	_, err3 := o.store.DeleteOldSignInFailures(ctx, c.FailureWindow.Seconds())
+	_, err4 := o.store.DeleteOldGitHubOAuthStates(ctx)
 	o.pruneBatches(ctx, "change stream", func(batch int32) (int64, error) {
 		return o.store.PruneChanges(ctx, db.PruneChangesParams{KeepSeconds: time.Hour.Seconds(), Batch: batch})
 	})
-	if err := errors.Join(err1, err2, err3); err != nil && ctx.Err() == nil {
+	if err := errors.Join(err1, err2, err3, err4); err != nil && ctx.Err() == nil {
 		o.log.Warn("prune sessions", "err", err)
 	}
 }
