@@ -267,13 +267,14 @@ func githubFailed(w http.ResponseWriter, f *githubFailure) {
 // the invitation of st; org is the organisation joined.
 func (o *Operator) githubAccount(ctx context.Context, r *http.Request, st db.GithubOauthState, gu github.User, verified []string) (u db.User, org string, err error) {
 	var link bool
+	var inv db.GetInvitationByHashRow
 	err = o.store.Tx(ctx, func(q *db.Queries, _ pgx.Tx) error {
 		u, link, err = githubLinked(ctx, q, gu, verified)
 		if err != nil {
 			return err
 		}
 		if st.InvitationHash != nil {
-			if u, link, org, err = o.githubInvitee(ctx, q, st.InvitationHash, gu, u, link, verified); err != nil {
+			if u, link, inv, err = o.githubInvitee(ctx, q, st.InvitationHash, gu, u, link, verified); err != nil {
 				return err
 			}
 		}
@@ -285,10 +286,17 @@ func (o *Operator) githubAccount(ctx context.Context, r *http.Request, st db.Git
 		}
 		return nil
 	})
-	if err == nil && link {
-		o.auditGitHubLink(ctx, r, "github.link", u.ID, gu.Login)
+	if err != nil {
+		return u, "", err
 	}
-	return u, org, err
+	if link {
+		o.auditExtra(ctx, r, db.InsertAuditEntryParams{UserID: nullUUID(u.ID), Action: "github.link", ObjectKind: "github_user", Object: gu.Login})
+	}
+	if inv.ID != uuid.Nil {
+		o.auditExtra(ctx, r, db.InsertAuditEntryParams{UserID: nullUUID(u.ID), OrganisationID: nullUUID(inv.OrganisationID),
+			Action: "invitation.accept", ObjectKind: "member", Object: inv.Email})
+	}
+	return u, inv.Organisation, nil
 }
 
 // githubLinked is the user linked to the account, or (link true) the one
@@ -327,55 +335,56 @@ func githubLinked(ctx context.Context, q *db.Queries, gu github.User, verified [
 // names the user. An existing user is the account's only if it is linked
 // to it or the address is verified on it; without a user of that address
 // the invitation (its token is the credential) makes one, linked.
-func (o *Operator) githubInvitee(ctx context.Context, q *db.Queries, hash []byte, gu github.User, u db.User, link bool, verified []string) (db.User, bool, string, error) {
+func (o *Operator) githubInvitee(ctx context.Context, q *db.Queries, hash []byte, gu github.User, u db.User, link bool, verified []string) (db.User, bool, db.GetInvitationByHashRow, error) {
+	var none db.GetInvitationByHashRow
 	inv, err := q.GetInvitationByHash(ctx, hash)
 	if err != nil {
 		if isNotFound(store.Classify(err)) {
-			return u, false, "", &githubFailure{status: http.StatusNotFound, code: "invitation", login: gu.Login, detail: "no such invitation"}
+			return u, false, none, &githubFailure{status: http.StatusNotFound, code: "invitation", login: gu.Login, detail: "no such invitation"}
 		}
-		return u, false, "", err
+		return u, false, none, err
 	}
 	if inv.AcceptedAt != nil || !time.Now().Before(inv.ExpiresAt) {
-		return u, false, "", &githubFailure{status: http.StatusGone, code: "invitation", login: gu.Login, detail: "invitation used or expired"}
+		return u, false, none, &githubFailure{status: http.StatusGone, code: "invitation", login: gu.Login, detail: "invitation used or expired"}
 	}
 	owner, err := q.GetUserByEmail(ctx, inv.Email)
 	switch {
 	case err == nil:
 		if u.ID != owner.ID && !hasString(verified, inv.Email) {
-			return u, false, "", &githubFailure{status: http.StatusForbidden, code: "invitation_other", login: gu.Login,
+			return u, false, none, &githubFailure{status: http.StatusForbidden, code: "invitation_other", login: gu.Login,
 				detail: "the invitation is for " + inv.Email}
 		}
 		if u.ID != owner.ID { // linked elsewhere, or not linked
 			if u.ID != uuid.Nil && !link {
-				return u, false, "", &githubFailure{status: http.StatusConflict, code: "taken", login: gu.Login,
+				return u, false, none, &githubFailure{status: http.StatusConflict, code: "taken", login: gu.Login,
 					detail: "the account signs in as " + u.Email}
 			}
 			if _, err := q.GetGitHubIdentity(ctx, owner.ID); err == nil {
-				return u, false, "", &githubFailure{status: http.StatusConflict, code: "taken", login: gu.Login,
+				return u, false, none, &githubFailure{status: http.StatusConflict, code: "taken", login: gu.Login,
 					detail: owner.Email + " is linked to another GitHub account"}
 			}
 			u, link = owner, true
 		}
 	case isNotFound(store.Classify(err)):
 		if u.ID != uuid.Nil && !link {
-			return u, false, "", &githubFailure{status: http.StatusForbidden, code: "invitation_other", login: gu.Login,
+			return u, false, none, &githubFailure{status: http.StatusForbidden, code: "invitation_other", login: gu.Login,
 				detail: "the invitation is for " + inv.Email + ", the account signs in as " + u.Email}
 		}
 		u, err = q.CreateUser(ctx, db.CreateUserParams{ID: uuid.New(), OrganisationID: uuid.NullUUID{UUID: inv.OrganisationID, Valid: true}, Email: inv.Email})
 		if err != nil {
-			return u, false, "", err
+			return u, false, none, err
 		}
 		link = true
 	default:
-		return u, false, "", err
+		return u, false, none, err
 	}
 	if _, err := spendInvitation(ctx, q, inv, u.ID); err != nil {
 		if errors.Is(err, errInvitationUsed) {
-			return u, false, "", &githubFailure{status: http.StatusGone, code: "invitation", login: gu.Login, detail: "invitation used"}
+			return u, false, none, &githubFailure{status: http.StatusGone, code: "invitation", login: gu.Login, detail: "invitation used"}
 		}
-		return u, false, "", err
+		return u, false, none, err
 	}
-	return u, link, inv.Organisation, nil
+	return u, link, inv, nil
 }
 
 func hasString(list []string, s string) bool {
@@ -399,14 +408,14 @@ func linkGitHub(ctx context.Context, q *db.Queries, u db.User, gu github.User) e
 	return nil
 }
 
-// auditGitHubLink records linking or unlinking a GitHub account as an
-// entry of its own, next to the request's.
-func (o *Operator) auditGitHubLink(ctx context.Context, r *http.Request, action string, user uuid.UUID, login string) {
-	e := db.InsertAuditEntryParams{ActorKind: kindUser, UserID: nullUUID(user), Action: action,
-		ObjectKind: "github_user", Object: auditText(login, 200), Method: auditText(r.Method, 20),
-		Path: auditText(r.URL.Path, 1000), ClientAddr: clientAddr(r), Status: http.StatusOK}
+// auditExtra records what a sign-in with GitHub did besides signing in
+// (linking the account, accepting an invitation) as entries of their
+// own, next to the request's; the user is their actor.
+func (o *Operator) auditExtra(ctx context.Context, r *http.Request, e db.InsertAuditEntryParams) {
+	e.ActorKind, e.Object = kindUser, auditText(e.Object, 200)
+	e.Method, e.Path, e.ClientAddr, e.Status = auditText(r.Method, 20), auditText(r.URL.Path, 1000), clientAddr(r), http.StatusOK
 	if err := o.store.InsertAuditEntry(context.WithoutCancel(ctx), e); err != nil {
 		o.metrics.auditFailed.Inc()
-		o.log.Error("audit log write failed", "err", err, "action", action, "user", user)
+		o.log.Error("audit log write failed", "err", err, "action", e.Action, "user", e.UserID.UUID)
 	}
 }
