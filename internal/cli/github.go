@@ -165,7 +165,7 @@ func githubSetupCmd() *cobra.Command {
 			if clientID != "" { // an App made before sign-in: its client, given by hand
 				created.ClientID, created.ClientSecret = clientID, clientSecret
 			}
-			return storeApp(cmd.Context(), c, adminToken, apiURL, webURL, created, cmd)
+			return storeApp(cmd.Context(), c, adminToken, apiURL, webURL, publicURL, created, cmd)
 		},
 	}
 	f := cmd.Flags()
@@ -201,7 +201,7 @@ func askManifestCode(cmd *cobra.Command, apiURL, name, publicURL string) (string
 
 // storeApp hands the App to the operator with the admin token or an
 // installation administrator's token.
-func storeApp(ctx context.Context, c *client, adminToken, apiURL, webURL string, created github.Created, cmd *cobra.Command) error {
+func storeApp(ctx context.Context, c *client, adminToken, apiURL, webURL, publicURL string, created github.Created, cmd *cobra.Command) error {
 	if (created.ClientID == "") != (created.ClientSecret == "") {
 		return &UserError{Msg: "--client-id and --client-secret go together", Hint: "copy both from the App's settings page on GitHub"}
 	}
@@ -218,7 +218,7 @@ func storeApp(ctx context.Context, c *client, adminToken, apiURL, webURL string,
 		created.Slug, stored.AppID)
 	if stored.ClientID != "" {
 		fmt.Fprintf(cmd.OutOrStdout(), "Sign-in with GitHub is on (client %s); the App's callback URL must be %s/v1/github/oauth/callback\n",
-			stored.ClientID, strings.TrimRight(c.cfg.APIURL, "/"))
+			stored.ClientID, strings.TrimRight(publicURL, "/"))
 	}
 	return nil
 }
