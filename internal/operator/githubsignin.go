@@ -35,8 +35,11 @@ const (
 	githubStateCookie = "zw_github_state"
 	githubStatePath   = "/v1/github/oauth"
 	githubStateTTL    = 10 * time.Minute
-	sealGitHubClient  = "github-app/client-secret"
-	sealGitHubToken   = "github-user/token"
+	// githubMaxPending bounds the sign-ins one client address may have
+	// under way (starting one needs no credential).
+	githubMaxPending = 20
+	sealGitHubClient = "github-app/client-secret"
+	sealGitHubToken  = "github-user/token"
 )
 
 var errNoGitHubSignIn = &apiError{http.StatusServiceUnavailable, "sign-in with GitHub is not configured on this operator",
@@ -107,10 +110,16 @@ func (o *Operator) githubSignInStart(w http.ResponseWriter, r *http.Request) err
 	if t := strings.TrimSpace(r.URL.Query().Get("invitation")); t != "" {
 		inv = hashToken(t)
 	}
-	if err := o.store.CreateGitHubOAuthState(ctx, db.CreateGitHubOAuthStateParams{
-		StateHash: hashToken(state), InvitationHash: inv, ExpiresAt: time.Now().Add(githubStateTTL),
-	}); err != nil {
+	n, err := o.store.CreateGitHubOAuthState(ctx, db.CreateGitHubOAuthStateParams{
+		StateHash: hashToken(state), InvitationHash: inv, ClientAddr: clientAddr(r),
+		ExpiresAt: time.Now().Add(githubStateTTL), MaxPending: githubMaxPending,
+	})
+	if err != nil {
 		return err
+	}
+	if n == 0 {
+		githubFailed(w, &githubFailure{status: http.StatusTooManyRequests, code: "rate_limited"})
+		return nil
 	}
 	http.SetCookie(w, &http.Cookie{Name: githubStateCookie, Value: state, Path: githubStatePath,
 		MaxAge: int(githubStateTTL.Seconds()), HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})

@@ -330,4 +330,12 @@ func TestGitHubSignInRateLimited(t *testing.T) {
 	if _, resp, _ := f.signIn("dev@acme.test", "wrong password"); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("password sign-in from the limited client: %d", resp.StatusCode)
 	}
+	// Starting needs no credential: a client has only so many under way.
+	for started := f.count("SELECT count(*) FROM github_oauth_states"); started < 20; started++ {
+		if resp := f.get(f.url+"/v1/github/oauth/start", ""); resp.StatusCode != http.StatusFound {
+			t.Fatalf("start %d: %d", started+1, resp.StatusCode)
+		}
+	}
+	resp = f.get(f.url+"/v1/github/oauth/start", "")
+	failedWith(t, resp, nil, http.StatusTooManyRequests, "rate_limited")
 }

@@ -247,6 +247,7 @@ type GithubIdentity struct {
 type GithubOauthState struct {
 	StateHash      []byte
 	InvitationHash []byte
+	ClientAddr     string
 	ExpiresAt      time.Time
 	CreatedAt      time.Time
 }

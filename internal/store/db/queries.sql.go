@@ -627,19 +627,34 @@ func (q *Queries) CreateDomain(ctx context.Context, arg CreateDomainParams) (Dom
 	return i, err
 }
 
-const createGitHubOAuthState = `-- name: CreateGitHubOAuthState :exec
-INSERT INTO github_oauth_states (state_hash, invitation_hash, expires_at) VALUES ($1, $2, $3)
+const createGitHubOAuthState = `-- name: CreateGitHubOAuthState :execrows
+INSERT INTO github_oauth_states (state_hash, invitation_hash, client_addr, expires_at)
+SELECT $1, $2, $3::text, $4
+WHERE (SELECT count(*) FROM github_oauth_states
+       WHERE client_addr = $3::text AND expires_at > now()) < $5::int
 `
 
 type CreateGitHubOAuthStateParams struct {
 	StateHash      []byte
 	InvitationHash []byte
+	ClientAddr     string
 	ExpiresAt      time.Time
+	MaxPending     int32
 }
 
-func (q *Queries) CreateGitHubOAuthState(ctx context.Context, arg CreateGitHubOAuthStateParams) error {
-	_, err := q.db.Exec(ctx, createGitHubOAuthState, arg.StateHash, arg.InvitationHash, arg.ExpiresAt)
-	return err
+// Starts a sign-in unless the client has max_pending under way already.
+func (q *Queries) CreateGitHubOAuthState(ctx context.Context, arg CreateGitHubOAuthStateParams) (int64, error) {
+	result, err := q.db.Exec(ctx, createGitHubOAuthState,
+		arg.StateHash,
+		arg.InvitationHash,
+		arg.ClientAddr,
+		arg.ExpiresAt,
+		arg.MaxPending,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const createInstance = `-- name: CreateInstance :one
@@ -5671,7 +5686,7 @@ func (q *Queries) StopUnplacedInstances(ctx context.Context) error {
 
 const takeGitHubOAuthState = `-- name: TakeGitHubOAuthState :one
 DELETE FROM github_oauth_states WHERE state_hash = $1 AND expires_at > now()
-RETURNING state_hash, invitation_hash, expires_at, created_at
+RETURNING state_hash, invitation_hash, client_addr, expires_at, created_at
 `
 
 // Spends a state: only one callback gets its row, and only before expiry.
@@ -5681,6 +5696,7 @@ func (q *Queries) TakeGitHubOAuthState(ctx context.Context, stateHash []byte) (G
 	err := row.Scan(
 		&i.StateHash,
 		&i.InvitationHash,
+		&i.ClientAddr,
 		&i.ExpiresAt,
 		&i.CreatedAt,
 	)

@@ -25,11 +25,15 @@ CREATE TABLE github_identities (
 
 -- A sign-in with GitHub under way: the hash of its state (the browser
 -- holds the state in a cookie too), the hash of the invitation it
--- accepts, if any. Taken once by the callback; pruned after expiry.
+-- accepts, if any, and the client that started it (a client may have only
+-- a few under way: starting is unauthenticated). Taken once by the
+-- callback; pruned after expiry.
 CREATE TABLE github_oauth_states (
     state_hash      bytea PRIMARY KEY,
     invitation_hash bytea,
+    client_addr     text NOT NULL DEFAULT '',
     expires_at      timestamptz NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX github_oauth_states_expires_idx ON github_oauth_states (expires_at);
+CREATE INDEX github_oauth_states_client_idx ON github_oauth_states (client_addr, expires_at);

@@ -1032,8 +1032,12 @@ UPDATE github_app
 SET client_id = $1, client_secret_sealed = $2, web_url = $3, updated_at = now()
 WHERE singleton;
 
--- name: CreateGitHubOAuthState :exec
-INSERT INTO github_oauth_states (state_hash, invitation_hash, expires_at) VALUES ($1, $2, $3);
+-- name: CreateGitHubOAuthState :execrows
+-- Starts a sign-in unless the client has max_pending under way already.
+INSERT INTO github_oauth_states (state_hash, invitation_hash, client_addr, expires_at)
+SELECT sqlc.arg(state_hash), sqlc.narg(invitation_hash), sqlc.arg(client_addr)::text, sqlc.arg(expires_at)
+WHERE (SELECT count(*) FROM github_oauth_states
+       WHERE client_addr = sqlc.arg(client_addr)::text AND expires_at > now()) < sqlc.arg(max_pending)::int;
 
 -- name: TakeGitHubOAuthState :one
 -- Spends a state: only one callback gets its row, and only before expiry.
