@@ -96,6 +96,13 @@ type GitHubApp struct {
 	// API is the GitHub API base URL (default https://api.github.com;
 	// https://HOST/api/v3 for GitHub Enterprise).
 	API string `json:"api_url,omitempty"`
+	// Web is GitHub's web host, where users authorize sign-in (default
+	// derived from API: https://github.com, or https://HOST).
+	Web string `json:"web_url,omitempty"`
+	// ClientID and ClientSecret are the App's OAuth client; with them,
+	// users sign in with GitHub. The secret is never shown again.
+	ClientID     string `json:"client_id,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
 }
 
 // CreateProjectRequest is the body of POST /v1/projects.

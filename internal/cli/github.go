@@ -137,7 +137,7 @@ func githubCmd() *cobra.Command {
 // code, which is exchanged for the App's ID, key and webhook secret; those
 // go to the operator (sealed there), never to a file.
 func githubSetupCmd() *cobra.Command {
-	var apiURL, name, publicURL, code, adminToken string
+	var apiURL, webURL, name, publicURL, code, adminToken, clientID, clientSecret string
 	cmd := &cobra.Command{
 		Use:   "setup",
 		Short: "Create the GitHub App for this operator and store it",
@@ -162,11 +162,17 @@ func githubSetupCmd() *cobra.Command {
 			if err != nil {
 				return &UserError{Msg: err.Error(), Hint: "codes expire after an hour and work once; run setup again"}
 			}
-			return storeApp(cmd.Context(), c, adminToken, apiURL, created, cmd)
+			if clientID != "" { // an App made before sign-in: its client, given by hand
+				created.ClientID, created.ClientSecret = clientID, clientSecret
+			}
+			return storeApp(cmd.Context(), c, adminToken, apiURL, webURL, publicURL, created, cmd)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&apiURL, "github-api", github.DefaultAPI, "GitHub API base URL (https://HOST/api/v3 for GitHub Enterprise)")
+	f.StringVar(&webURL, "github-web", "", "GitHub's web URL, where users authorize sign-in (default: from --github-api)")
+	f.StringVar(&clientID, "client-id", "", "the App's client ID, for sign-in with GitHub (default: the one GitHub returned)")
+	f.StringVar(&clientSecret, "client-secret", os.Getenv("ZEITWORK_GITHUB_CLIENT_SECRET"), "the App's client secret, with --client-id")
 	f.StringVar(&name, "name", "zeitwork", "name of the App to create (unique on GitHub)")
 	f.StringVar(&publicURL, "public-url", "", "the operator's URL as GitHub reaches it (default: the API URL you logged in to)")
 	f.StringVar(&code, "code", "", "the code GitHub returned, if you already have it")
@@ -195,16 +201,24 @@ func askManifestCode(cmd *cobra.Command, apiURL, name, publicURL string) (string
 
 // storeApp hands the App to the operator with the admin token or an
 // installation administrator's token.
-func storeApp(ctx context.Context, c *client, adminToken, apiURL string, created github.Created, cmd *cobra.Command) error {
+func storeApp(ctx context.Context, c *client, adminToken, apiURL, webURL, publicURL string, created github.Created, cmd *cobra.Command) error {
+	if (created.ClientID == "") != (created.ClientSecret == "") {
+		return &UserError{Msg: "--client-id and --client-secret go together", Hint: "copy both from the App's settings page on GitHub"}
+	}
 	admin := &client{cfg: c.cfg, http: c.http}
 	admin.cfg.Token = adminToken
 	var stored api.GitHubApp
 	err := admin.do(ctx, "PUT", "/v1/github/app", api.GitHubApp{AppID: created.ID, Slug: created.Slug,
-		PrivateKey: created.PEM, WebhookSecret: created.WebhookSecret, API: apiURL}, &stored)
+		PrivateKey: created.PEM, WebhookSecret: created.WebhookSecret, API: apiURL, Web: webURL,
+		ClientID: created.ClientID, ClientSecret: created.ClientSecret}, &stored)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "GitHub App %s (id %d) stored; install it on a repository and link it with `zeitwork projects update NAME --repo owner/name`\n",
 		created.Slug, stored.AppID)
+	if stored.ClientID != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "Sign-in with GitHub is on (client %s); the App's callback URL must be %s/v1/github/oauth/callback\n",
+			stored.ClientID, strings.TrimRight(publicURL, "/"))
+	}
 	return nil
 }

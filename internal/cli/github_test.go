@@ -29,15 +29,22 @@ func TestGitHubSetupAndProjectSource(t *testing.T) {
 		t.Fatalf("setup with the token of a user who does not administer the installation: %v", err)
 	}
 	out := mustRun(t, "github", "setup", "--github-api", gh.URL, "--code", githubtest.ManifestCode, "--admin-token", "admin-secret")
-	if !strings.Contains(out, "id 4242") {
+	if !strings.Contains(out, "id 4242") || !strings.Contains(out, "Sign-in with GitHub is on") || !strings.Contains(out, "/v1/github/oauth/callback") {
 		t.Fatalf("setup: %s", out)
 	}
+	// The manifest's answer carries the App's OAuth client: sign-in with
+	// GitHub is on without another step.
 	app, err := srv.Store.GetGitHubApp(t.Context())
-	if err != nil || app.AppID != gh.AppID || app.ApiUrl != gh.URL {
+	if err != nil || app.AppID != gh.AppID || app.ApiUrl != gh.URL || app.WebUrl != gh.URL || app.ClientID != githubtest.ClientID {
 		t.Fatalf("stored app: %+v %v", app, err)
 	}
-	if strings.Contains(string(app.PrivateKeySealed), "PRIVATE KEY") || strings.Contains(string(app.WebhookSecretSealed), gh.WebhookSecret) {
+	if strings.Contains(string(app.PrivateKeySealed), "PRIVATE KEY") || strings.Contains(string(app.WebhookSecretSealed), gh.WebhookSecret) ||
+		len(app.ClientSecretSealed) == 0 || strings.Contains(string(app.ClientSecretSealed), gh.ClientSecret) {
 		t.Fatal("the App's secrets are stored in the clear")
+	}
+	if _, err := run(t, "github", "setup", "--github-api", gh.URL, "--code", githubtest.ManifestCode, "--admin-token", "admin-secret", "--client-id", "Iv1.x"); err == nil ||
+		!strings.Contains(err.Error(), "go together") {
+		t.Fatalf("a client ID without its secret: %v", err)
 	}
 
 	out = mustRun(t, "projects", "create", "web", "--repo", "acme/web", "--branch", "prod", "--root-dir", "svc", "--dockerfile", "docker/Dockerfile", "--json")

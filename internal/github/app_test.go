@@ -89,16 +89,18 @@ func TestManifestURL(t *testing.T) {
 	}
 	parsed, _ := url.Parse(u)
 	var got struct {
-		Hook   struct{ URL string } `json:"hook_attributes"`
-		Perms  map[string]string    `json:"default_permissions"`
-		Events []string             `json:"default_events"`
+		Hook      struct{ URL string } `json:"hook_attributes"`
+		Perms     map[string]string    `json:"default_permissions"`
+		Events    []string             `json:"default_events"`
+		Callbacks []string             `json:"callback_urls"`
 	}
 	if err := json.Unmarshal([]byte(parsed.Query().Get("manifest")), &got); err != nil {
 		t.Fatal(err)
 	}
 	if parsed.Host != "github.com" || got.Hook.URL != "https://op.example/v1/webhooks/github" ||
-		len(got.Perms) != 2 || got.Perms["contents"] != "read" || got.Perms["statuses"] != "write" ||
-		len(got.Events) != 1 || got.Events[0] != "push" {
+		len(got.Perms) != 3 || got.Perms["contents"] != "read" || got.Perms["statuses"] != "write" ||
+		got.Perms["email_addresses"] != "read" || len(got.Events) != 1 || got.Events[0] != "push" ||
+		len(got.Callbacks) != 1 || got.Callbacks[0] != "https://op.example/v1/github/oauth/callback" {
 		t.Fatalf("manifest URL %s: %+v", u, got)
 	}
 	if u, _ := github.ManifestURL("https://ghe.example/api/v3", m); !strings.HasPrefix(u, "https://ghe.example/settings/apps/new?manifest=") {

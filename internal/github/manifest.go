@@ -9,17 +9,20 @@ import (
 
 // Manifest is the App manifest a self-hoster submits to GitHub to create
 // Zeitwork's App: it reads repository contents, writes commit statuses
-// and receives push events at the operator's webhook.
+// and receives push events at the operator's webhook; users sign in with
+// it (callback_urls, and the e-mail addresses that match them to users).
 func Manifest(name, operatorURL, webhookURL, redirectURL string) map[string]any {
 	return map[string]any{
 		"name":            name,
 		"url":             operatorURL,
 		"hook_attributes": map[string]any{"url": webhookURL, "active": true},
 		"redirect_url":    redirectURL,
+		"callback_urls":   []string{operatorURL + "/v1/github/oauth/callback"},
 		"public":          false,
 		"default_permissions": map[string]string{
-			"contents": "read",
-			"statuses": "write",
+			"contents":        "read",
+			"statuses":        "write",
+			"email_addresses": "read",
 		},
 		"default_events": []string{"push"},
 	}
@@ -29,14 +32,10 @@ func Manifest(name, operatorURL, webhookURL, redirectURL string) map[string]any 
 // host for the API (github.com for api.github.com; the same host, without
 // /api/v3, for GitHub Enterprise), with the manifest in the query.
 func ManifestURL(api string, manifest map[string]any) (string, error) {
-	web := "https://github.com"
-	if api != "" && api != DefaultAPI {
-		u, err := url.Parse(api)
-		if err != nil {
-			return "", fmt.Errorf("github api url: %w", err)
-		}
-		web = u.Scheme + "://" + u.Host
+	if _, err := url.Parse(api); err != nil {
+		return "", fmt.Errorf("github api url: %w", err)
 	}
+	web := WebURL(api)
 	m, err := json.Marshal(manifest)
 	if err != nil {
 		return "", err
@@ -51,6 +50,9 @@ type Created struct {
 	PEM           string `json:"pem"`
 	WebhookSecret string `json:"webhook_secret"`
 	HTMLURL       string `json:"html_url"`
+	// ClientID and ClientSecret are the App's OAuth client, for sign-in.
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
 }
 
 // ConvertManifest exchanges the code GitHub returns at the end of the

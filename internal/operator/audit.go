@@ -180,6 +180,9 @@ func (o *Operator) audited(next http.Handler) http.Handler {
 // push itself when it is sent.
 func auditedRequest(r *http.Request) (audit, failuresOnly bool) {
 	p := r.URL.Path
+	if p == githubStatePath+"/callback" {
+		return true, false // a sign-in, though GitHub sends a GET
+	}
 	if strings.HasPrefix(p, "/git/") && r.Method == http.MethodGet {
 		return strings.HasSuffix(p, "/info/refs") && r.URL.Query().Get("service") == "git-receive-pack", true
 	}
@@ -265,6 +268,8 @@ var auditActions = map[string]string{
 	"POST /v1/session/link":                               "session.sign_in_link",
 	"POST /v1/signin-links":                               "signin_link.create",
 	"PUT /v1/user/password":                               "user.password_change",
+	"GET /v1/github/oauth/callback":                       "session.sign_in_github",
+	"DELETE /v1/user/github":                              "github.unlink",
 	"POST /v1/projects/{project}/domains":                 "domain.add",
 	"POST /v1/projects/{project}/domains/{domain}/verify": "domain.verify",
 	"DELETE /v1/projects/{project}/domains/{domain}":      "domain.remove",

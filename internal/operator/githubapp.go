@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/github"
 	"github.com/zeitwork/zeitwork/internal/store"
@@ -68,7 +70,9 @@ func (o *Operator) githubApp(ctx context.Context) (*github.App, []byte, error) {
 }
 
 // putGitHubApp stores the App the operator acts as (from `zeitwork github
-// setup`); the key and the secret are sealed before they are stored.
+// setup`); the key and the secrets are sealed before they are stored.
+// With the App's OAuth client (client_id and client_secret), users sign
+// in with GitHub; a PUT without them turns that off.
 func (o *Operator) putGitHubApp(w http.ResponseWriter, r *http.Request) error {
 	var req api.GitHubApp
 	if err := readJSON(r, &req); err != nil {
@@ -86,15 +90,35 @@ func (o *Operator) putGitHubApp(w http.ResponseWriter, r *http.Request) error {
 	if _, err := github.ParseKey([]byte(req.PrivateKey)); err != nil {
 		return invalid("give the App's private key in PEM, as GitHub issued it", "%v", err)
 	}
-	err := o.store.PutGitHubApp(r.Context(), db.PutGitHubAppParams{
-		AppID: req.AppID, Slug: req.Slug, ApiUrl: strings.TrimRight(req.API, "/"),
-		PrivateKeySealed:    o.cfg.Sealer.Seal([]byte(req.PrivateKey), sealGitHubKey),
-		WebhookSecretSealed: o.cfg.Sealer.Seal([]byte(req.WebhookSecret), sealGitHubSecret),
+	if req.Web == "" {
+		req.Web = github.WebURL(req.API)
+	}
+	if u, err := url.Parse(req.Web); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return invalid("give GitHub's web URL, e.g. https://github.example.com", "invalid web_url %q", req.Web)
+	}
+	if (req.ClientID == "") != (req.ClientSecret == "") {
+		return invalid("give both client_id and client_secret (the App's settings page shows them), or neither", "client_id and client_secret go together")
+	}
+	var clientSecret []byte
+	if req.ClientSecret != "" {
+		clientSecret = o.cfg.Sealer.Seal([]byte(req.ClientSecret), sealGitHubClient)
+	}
+	err := o.store.Tx(r.Context(), func(q *db.Queries, _ pgx.Tx) error {
+		err := q.PutGitHubApp(r.Context(), db.PutGitHubAppParams{
+			AppID: req.AppID, Slug: req.Slug, ApiUrl: strings.TrimRight(req.API, "/"),
+			PrivateKeySealed:    o.cfg.Sealer.Seal([]byte(req.PrivateKey), sealGitHubKey),
+			WebhookSecretSealed: o.cfg.Sealer.Seal([]byte(req.WebhookSecret), sealGitHubSecret),
+		})
+		if err != nil {
+			return err
+		}
+		return q.SetGitHubAppOAuth(r.Context(), db.SetGitHubAppOAuthParams{ClientID: req.ClientID,
+			ClientSecretSealed: clientSecret, WebUrl: strings.TrimRight(req.Web, "/")})
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.GitHubApp{AppID: req.AppID, Slug: req.Slug, API: req.API})
+	writeJSON(w, http.StatusOK, api.GitHubApp{AppID: req.AppID, Slug: req.Slug, API: req.API, Web: req.Web, ClientID: req.ClientID})
 	return nil
 }
 
@@ -107,7 +131,7 @@ func (o *Operator) getGitHubApp(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.GitHubApp{AppID: row.AppID, Slug: row.Slug, API: row.ApiUrl})
+	writeJSON(w, http.StatusOK, api.GitHubApp{AppID: row.AppID, Slug: row.Slug, API: row.ApiUrl, Web: row.WebUrl, ClientID: row.ClientID})
 	return nil
 }
 

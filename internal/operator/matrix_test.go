@@ -25,6 +25,8 @@ var publicRoutes = []string{
 	"POST /v1/nodes/register", "POST /v1/edges/register", "/v2/", "/git/", "/",
 	"GET /v1/dns/acme-challenges",               // DNS servers read the values DNS publishes anyway
 	"POST /v1/session", "POST /v1/session/link", // the password or the link is the credential
+	"GET /v1/session/methods",                                     // which sign-in buttons to show
+	"GET /v1/github/oauth/start", "GET /v1/github/oauth/callback", // GitHub and the state cookie are the credential
 }
 
 var roleRank = map[string]int{"": 0, "viewer": 1, "developer": 2, "admin": 3, "owner": 4}

@@ -84,6 +84,14 @@ func (o *Operator) table() []route {
 		{"GET /v1/github/app", installAdmin, o.getGitHubApp},
 		{"GET /v1/github/created", public, plain(githubCreated)},
 
+		// Sign-in with GitHub (githubsignin.go, githubaccount.go).
+		{"GET /v1/session/methods", public, o.signInMethods},
+		{"GET /v1/github/oauth/start", public, o.githubSignInStart},
+		{"GET /v1/github/oauth/callback", public, o.githubSignInCallback},
+		{"GET /v1/user/github", anyUser, o.getGitHubIdentity},
+		{"DELETE /v1/user/github", anyUser, o.unlinkGitHub},
+		{"GET /v1/github/repositories", anyUser, o.listGitHubRepos},
+
 		{"GET /v1/nodes", installAdmin, o.listNodes},
 		{"POST /v1/nodes/{node}/drain", installAdmin, o.drainNode},
 		{"POST /v1/nodes/{node}/undrain", installAdmin, o.undrainNode},

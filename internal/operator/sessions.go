@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/zeitwork/zeitwork/internal/api"
@@ -53,7 +55,8 @@ func (o *Operator) signIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	email := strings.ToLower(strings.TrimSpace(req.Email))
-	if err := o.checkSignInRate(ctx, w, email, clientAddr(r)); err != nil {
+	// The reservation is cleared with the address's failures on success.
+	if _, err := o.reserveSignIn(ctx, w, email, clientAddr(r)); err != nil {
 		return err
 	}
 	u, err := o.store.GetUserByEmail(ctx, email)
@@ -74,10 +77,7 @@ func (o *Operator) signIn(w http.ResponseWriter, r *http.Request) error {
 		o.log.Error("stored password hash unreadable", "user", u.ID, "err", verr)
 	}
 	if err != nil || !u.PasswordHash.Valid || !ok {
-		if err := o.store.RecordSignInFailure(ctx, db.RecordSignInFailureParams{Email: email, ClientAddr: clientAddr(r)}); err != nil {
-			return err
-		}
-		return errBadSignIn
+		return errBadSignIn // the reserved attempt stays, counted as a failure
 	}
 	if err := o.store.ClearSignInFailures(ctx, email); err != nil {
 		return err
@@ -85,38 +85,62 @@ func (o *Operator) signIn(w http.ResponseWriter, r *http.Request) error {
 	return o.startSession(w, r, u)
 }
 
-// checkSignInRate refuses a sign-in (429, with Retry-After) while the
-// address or the client has too many recent failures. Replicas count the
-// same rows; two attempts racing past the limit at once are both let
-// through, which a limit of a few per quarter hour tolerates.
-func (o *Operator) checkSignInRate(ctx context.Context, w http.ResponseWriter, email, addr string) error {
+// reserveSignIn counts an attempt as a failure before it is checked, and
+// refuses it (429, with Retry-After) while the address or the client has
+// too many recent failures; a success deletes the reservation (its id).
+// The count and the reservation happen under locks of the address and
+// the client, so that attempts at the same moment, on any replica, never
+// pass the limit together.
+func (o *Operator) reserveSignIn(ctx context.Context, w http.ResponseWriter, email, addr string) (int64, error) {
 	c := o.cfg.Sessions
-	n, err := o.store.CountSignInFailures(ctx, db.CountSignInFailuresParams{Email: email, ClientAddr: addr, WindowSeconds: c.FailureWindow.Seconds()})
-	if err != nil {
+	var id int64
+	var n db.CountSignInFailuresRow
+	err := o.store.Tx(ctx, func(q *db.Queries, _ pgx.Tx) error {
+		if err := q.LockSignInAttempts(ctx, db.LockSignInAttemptsParams{Email: email, ClientAddr: addr}); err != nil {
+			return err
+		}
+		var err error
+		n, err = q.CountSignInFailures(ctx, db.CountSignInFailuresParams{Email: email, ClientAddr: addr, WindowSeconds: c.FailureWindow.Seconds()})
+		if err != nil || int(n.ByEmail) >= c.EmailFailures || int(n.ByAddr) >= c.AddrFailures {
+			return err
+		}
+		id, err = q.ReserveSignInAttempt(ctx, db.ReserveSignInAttemptParams{Email: email, ClientAddr: addr})
 		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count sign-in attempts: %w", err)
 	}
-	var oldest time.Time
-	switch {
-	case int(n.ByEmail) >= c.EmailFailures:
+	if id != 0 {
+		return id, nil
+	}
+	oldest := n.OldestAddr
+	if int(n.ByEmail) >= c.EmailFailures {
 		oldest = n.OldestEmail
-	case int(n.ByAddr) >= c.AddrFailures:
-		oldest = n.OldestAddr
-	default:
-		return nil
 	}
 	wait := max(time.Until(oldest.Add(c.FailureWindow)), time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second).Seconds())))
-	return &apiError{http.StatusTooManyRequests, "too many failed sign-ins; try again in " + wait.Round(time.Second).String(),
+	return 0, &apiError{http.StatusTooManyRequests, "too many failed sign-ins; try again in " + wait.Round(time.Second).String(),
 		"wait, or ask an administrator for a sign-in link (`zeitwork users signin-link EMAIL`)"}
 }
 
 // startSession makes a session for u, sets its cookie and answers with
 // what the dashboard needs to know.
 func (o *Operator) startSession(w http.ResponseWriter, r *http.Request, u db.User) error {
+	body, err := o.newSession(w, r, u)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+// newSession makes a session for u and sets its cookie; every way of
+// signing in (password, link, GitHub) makes sessions here.
+func (o *Operator) newSession(w http.ResponseWriter, r *http.Request, u db.User) (api.Session, error) {
 	ctx := r.Context()
 	p, err := o.inOrganisation(r, principal{kind: kindUser, userID: u.ID, installAdmin: u.InstallationAdmin, roleCap: roleOwner, addr: clientAddr(r)}, uuid.NullUUID{})
 	if err != nil {
-		return err
+		return api.Session{}, err
 	}
 	token, csrf := randomSecret(), randomSecret()
 	s, err := o.store.CreateSession(ctx, db.CreateSessionParams{
@@ -124,7 +148,7 @@ func (o *Operator) startSession(w http.ResponseWriter, r *http.Request, u db.Use
 		ExpiresAt: time.Now().Add(o.cfg.Sessions.MaxAge), ClientAddr: clientAddr(r), UserAgent: auditText(r.UserAgent(), 300),
 	})
 	if err != nil {
-		return err
+		return api.Session{}, err
 	}
 	p.sessionID = s.ID
 	rec := auditFrom(ctx)
@@ -134,12 +158,7 @@ func (o *Operator) startSession(w http.ResponseWriter, r *http.Request, u db.Use
 		Name: api.SessionCookie, Value: token, Path: "/", MaxAge: int(o.cfg.Sessions.MaxAge.Seconds()),
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode,
 	})
-	body, err := o.sessionBody(ctx, p, u.Email, csrf, s.ExpiresAt)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, body)
-	return nil
+	return o.sessionBody(ctx, p, u.Email, csrf, s.ExpiresAt)
 }
 
 func (o *Operator) sessionBody(ctx context.Context, p principal, email, csrf string, expires time.Time) (api.Session, error) {
@@ -326,15 +345,16 @@ func (o *Operator) changePassword(w http.ResponseWriter, r *http.Request) error 
 	}
 	auditFrom(ctx).setObject("user", u.Email)
 	if u.PasswordHash.Valid {
-		if err := o.checkSignInRate(ctx, w, u.Email, clientAddr(r)); err != nil {
+		attempt, err := o.reserveSignIn(ctx, w, u.Email, clientAddr(r))
+		if err != nil {
 			return err
 		}
 		ok, err := verifyPassword(u.PasswordHash.String, req.CurrentPassword)
 		if err != nil || !ok {
-			if err := o.store.RecordSignInFailure(ctx, db.RecordSignInFailureParams{Email: u.Email, ClientAddr: clientAddr(r)}); err != nil {
-				return err
-			}
 			return &apiError{http.StatusForbidden, "the current password is wrong", "give your current password in current_password"}
+		}
+		if err := o.store.DeleteSignInFailure(ctx, attempt); err != nil {
+			return err
 		}
 	}
 	if err := validPassword(req.NewPassword); err != nil {
@@ -370,10 +390,11 @@ func (o *Operator) pruneSessions(ctx context.Context) {
 	_, err1 := o.store.DeleteExpiredSessions(ctx, c.Idle.Seconds())
 	_, err2 := o.store.DeleteOldSignInLinks(ctx)
 	_, err3 := o.store.DeleteOldSignInFailures(ctx, c.FailureWindow.Seconds())
+	_, err4 := o.store.DeleteOldGitHubOAuthStates(ctx)
 	o.pruneBatches(ctx, "change stream", func(batch int32) (int64, error) {
 		return o.store.PruneChanges(ctx, db.PruneChangesParams{KeepSeconds: time.Hour.Seconds(), Batch: batch})
 	})
-	if err := errors.Join(err1, err2, err3); err != nil && ctx.Err() == nil {
+	if err := errors.Join(err1, err2, err3, err4); err != nil && ctx.Err() == nil {
 		o.log.Warn("prune sessions", "err", err)
 	}
 }

@@ -323,29 +323,11 @@ func (o *Operator) acceptInvitation(w http.ResponseWriter, r *http.Request) erro
 		if err != nil {
 			return err
 		}
-		if n, err := q.AcceptInvitation(ctx, db.AcceptInvitationParams{ID: inv.ID, AcceptedBy: uuid.NullUUID{UUID: user, Valid: true}}); err != nil || n == 0 {
-			if err == nil {
-				err = errInvitationUsed
-			}
-			return err
-		}
-		// A member keeps a higher role they have: an invitation never
-		// demotes (nor takes the organisation's last owner).
-		m, err := q.GetMembership(ctx, db.GetMembershipParams{OrganisationID: inv.OrganisationID, UserID: user})
-		if err != nil && !isNotFound(store.Classify(err)) {
-			return err
-		}
-		role := inv.Role
-		if err == nil && parseRole(m.Role) >= parseRole(inv.Role) {
-			role = m.Role
-		} else if _, err := q.AddMembership(ctx, db.AddMembershipParams{OrganisationID: inv.OrganisationID, UserID: user, Role: inv.Role}); err != nil {
+		role, err := spendInvitation(ctx, q, inv, user)
+		if err != nil {
 			return err
 		}
 		out = api.AcceptInvitationResponse{Organisation: inv.Organisation, Email: inv.Email, Role: role, Token: token}
-		// The invitee is the actor, in the organisation they joined.
-		rec := auditFrom(ctx)
-		rec.setActor(auditActor{kind: kindUser, userID: user, orgID: inv.OrganisationID, role: role})
-		rec.setObject("member", inv.Email)
 		return nil
 	})
 	if err != nil {
@@ -353,6 +335,34 @@ func (o *Operator) acceptInvitation(w http.ResponseWriter, r *http.Request) erro
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// spendInvitation marks inv accepted by user (once: errInvitationUsed
+// for a second acceptance) and adds the membership; it answers the role
+// the user now has there. The invitee is the audit entry's actor.
+func spendInvitation(ctx context.Context, q *db.Queries, inv db.GetInvitationByHashRow, user uuid.UUID) (string, error) {
+	if n, err := q.AcceptInvitation(ctx, db.AcceptInvitationParams{ID: inv.ID, AcceptedBy: uuid.NullUUID{UUID: user, Valid: true}}); err != nil || n == 0 {
+		if err == nil {
+			err = errInvitationUsed
+		}
+		return "", err
+	}
+	// A member keeps a higher role they have: an invitation never
+	// demotes (nor takes the organisation's last owner).
+	m, err := q.GetMembership(ctx, db.GetMembershipParams{OrganisationID: inv.OrganisationID, UserID: user})
+	if err != nil && !isNotFound(store.Classify(err)) {
+		return "", err
+	}
+	role := inv.Role
+	if err == nil && parseRole(m.Role) >= parseRole(inv.Role) {
+		role = m.Role
+	} else if _, err := q.AddMembership(ctx, db.AddMembershipParams{OrganisationID: inv.OrganisationID, UserID: user, Role: inv.Role}); err != nil {
+		return "", err
+	}
+	rec := auditFrom(ctx)
+	rec.setActor(auditActor{kind: kindUser, userID: user, orgID: inv.OrganisationID, role: role})
+	rec.setObject("member", inv.Email)
+	return role, nil
 }
 
 // invitee is the user an invitation adds: the existing user of its address,

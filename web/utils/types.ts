@@ -52,3 +52,6 @@ export interface DeploymentEvent {
   id?: number | string; time?: string; at?: string; kind?: string; type?: string; stage?: string
   message?: string; text?: string; reason?: string; instance?: string; state?: string
 }
+
+/** GitHubRepo is a repository the GitHub App reaches for the user. */
+export interface GitHubRepo { full_name: string; private: boolean; default_branch: string }

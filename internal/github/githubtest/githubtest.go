@@ -1,5 +1,6 @@
 // Package githubtest is a local stand-in for the few GitHub API endpoints
-// Zeitwork uses, for tests: GitHub is unreachable from CI. It checks what
+// Zeitwork uses, for tests: GitHub is unreachable from CI. It is GitHub's
+// web host too (the OAuth flow of sign-in, oauth.go). It checks what
 // GitHub would check — the App JWT's RS256 signature against the App's
 // public key, the installation token on every call — and serves commit
 // tarballs made by `git archive` from a real local repository.
@@ -38,6 +39,8 @@ type Server struct {
 	Key           *rsa.PrivateKey
 	KeyPEM        string
 	WebhookSecret string
+	// ClientSecret is the App's OAuth client secret (client ID: ClientID).
+	ClientSecret string
 	// RepoDir is the git repository behind every repository name.
 	RepoDir string
 
@@ -48,6 +51,11 @@ type Server struct {
 	statuses  []Status
 	tarballs  []string // SHAs served
 	hold      chan struct{}
+
+	user       User                 // signed in by authorize (SetUser)
+	codes      map[string]oauthCode // unspent authorization codes
+	codeLog    []string
+	userTokens map[string]User
 }
 
 // Start runs a stand-in serving repoDir until the test ends.
@@ -59,13 +67,15 @@ func Start(t testing.TB, repoDir string) *Server {
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 	s := &Server{AppID: 4242, Key: key, KeyPEM: string(keyPEM), WebhookSecret: "whsec-" + randHex(8),
-		RepoDir: repoDir, t: t, tokens: map[string]int64{}}
+		ClientSecret: "ghcs-" + randHex(12), RepoDir: repoDir, t: t, tokens: map[string]int64{},
+		codes: map[string]oauthCode{}, userTokens: map[string]User{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /app/installations/{id}/access_tokens", s.accessToken)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/tarball/{sha}", s.tarball)
 	mux.HandleFunc("GET /codeload/{owner}/{repo}/{sha}", s.codeload)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/statuses/{sha}", s.status)
 	mux.HandleFunc("POST /app-manifests/{code}/conversions", s.conversion)
+	s.routeOAuth(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
@@ -185,7 +195,8 @@ func (s *Server) conversion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	json.NewEncoder(w).Encode(map[string]any{"id": s.AppID, "slug": "zeitwork-test", "pem": s.KeyPEM,
-		"webhook_secret": s.WebhookSecret, "html_url": s.URL + "/apps/zeitwork-test"})
+		"webhook_secret": s.WebhookSecret, "html_url": s.URL + "/apps/zeitwork-test",
+		"client_id": ClientID, "client_secret": s.ClientSecret})
 }
 
 // HoldTarballs makes tarball requests wait until release is called (at

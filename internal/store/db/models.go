@@ -232,11 +232,31 @@ type GithubApp struct {
 	WebhookSecretSealed []byte
 	ApiUrl              string
 	UpdatedAt           time.Time
+	WebUrl              string
+	ClientID            string
+	ClientSecretSealed  []byte
 }
 
 type GithubDelivery struct {
 	ID         string
 	ReceivedAt time.Time
+}
+
+type GithubIdentity struct {
+	UserID         uuid.UUID
+	GithubID       int64
+	Login          string
+	TokenSealed    []byte
+	TokenExpiresAt *time.Time
+	LinkedAt       time.Time
+}
+
+type GithubOauthState struct {
+	StateHash      []byte
+	InvitationHash []byte
+	ClientAddr     string
+	ExpiresAt      time.Time
+	CreatedAt      time.Time
 }
 
 type Image struct {

@@ -644,6 +644,36 @@ func (q *Queries) CreateEdge(ctx context.Context, arg CreateEdgeParams) error {
 	return err
 }
 
+const createGitHubOAuthState = `-- name: CreateGitHubOAuthState :execrows
+INSERT INTO github_oauth_states (state_hash, invitation_hash, client_addr, expires_at)
+SELECT $1, $2, $3::text, $4
+WHERE (SELECT count(*) FROM github_oauth_states
+       WHERE client_addr = $3::text AND expires_at > now()) < $5::int
+`
+
+type CreateGitHubOAuthStateParams struct {
+	StateHash      []byte
+	InvitationHash []byte
+	ClientAddr     string
+	ExpiresAt      time.Time
+	MaxPending     int32
+}
+
+// Starts a sign-in unless the client has max_pending under way already.
+func (q *Queries) CreateGitHubOAuthState(ctx context.Context, arg CreateGitHubOAuthStateParams) (int64, error) {
+	result, err := q.db.Exec(ctx, createGitHubOAuthState,
+		arg.StateHash,
+		arg.InvitationHash,
+		arg.ClientAddr,
+		arg.ExpiresAt,
+		arg.MaxPending,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const createInstance = `-- name: CreateInstance :one
 INSERT INTO instances (id, deployment_id, region_id, node_id) VALUES ($1, $2, $3, $4) RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at
 `
@@ -1101,6 +1131,18 @@ func (q *Queries) DeleteExpiredSessions(ctx context.Context, idleSeconds float64
 	return result.RowsAffected(), nil
 }
 
+const deleteGitHubIdentity = `-- name: DeleteGitHubIdentity :execrows
+DELETE FROM github_identities WHERE user_id = $1
+`
+
+func (q *Queries) DeleteGitHubIdentity(ctx context.Context, userID uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteGitHubIdentity, userID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteInvitation = `-- name: DeleteInvitation :one
 DELETE FROM invitations WHERE id = $1 AND organisation_id = $2 AND accepted_at IS NULL RETURNING id, organisation_id, email, role, token_hash, invited_by, expires_at, accepted_at, accepted_by, created_at
 `
@@ -1138,6 +1180,18 @@ DELETE FROM api_tokens WHERE node_id = $1 AND kind = 'node'
 // Revokes every token of a node, before it is given a new one.
 func (q *Queries) DeleteNodeTokens(ctx context.Context, nodeID uuid.NullUUID) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteNodeTokens, nodeID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteOldGitHubOAuthStates = `-- name: DeleteOldGitHubOAuthStates :execrows
+DELETE FROM github_oauth_states WHERE expires_at < now()
+`
+
+func (q *Queries) DeleteOldGitHubOAuthStates(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteOldGitHubOAuthStates)
 	if err != nil {
 		return 0, err
 	}
@@ -1281,6 +1335,15 @@ func (q *Queries) DeleteSession(ctx context.Context, id uuid.UUID) (int64, error
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const deleteSignInFailure = `-- name: DeleteSignInFailure :exec
+DELETE FROM sign_in_failures WHERE id = $1
+`
+
+func (q *Queries) DeleteSignInFailure(ctx context.Context, id int64) error {
+	_, err := q.db.Exec(ctx, deleteSignInFailure, id)
+	return err
 }
 
 const deleteUserSessions = `-- name: DeleteUserSessions :execrows
@@ -1786,7 +1849,7 @@ func (q *Queries) GetEdgeCertStatus(ctx context.Context, name string) (EdgeCertS
 
 const getGitHubApp = `-- name: GetGitHubApp :one
 
-SELECT singleton, app_id, slug, private_key_sealed, webhook_secret_sealed, api_url, updated_at FROM github_app WHERE singleton
+SELECT singleton, app_id, slug, private_key_sealed, webhook_secret_sealed, api_url, updated_at, web_url, client_id, client_secret_sealed FROM github_app WHERE singleton
 `
 
 // GitHub (issue 6)
@@ -1801,6 +1864,45 @@ func (q *Queries) GetGitHubApp(ctx context.Context) (GithubApp, error) {
 		&i.WebhookSecretSealed,
 		&i.ApiUrl,
 		&i.UpdatedAt,
+		&i.WebUrl,
+		&i.ClientID,
+		&i.ClientSecretSealed,
+	)
+	return i, err
+}
+
+const getGitHubIdentity = `-- name: GetGitHubIdentity :one
+SELECT user_id, github_id, login, token_sealed, token_expires_at, linked_at FROM github_identities WHERE user_id = $1
+`
+
+func (q *Queries) GetGitHubIdentity(ctx context.Context, userID uuid.UUID) (GithubIdentity, error) {
+	row := q.db.QueryRow(ctx, getGitHubIdentity, userID)
+	var i GithubIdentity
+	err := row.Scan(
+		&i.UserID,
+		&i.GithubID,
+		&i.Login,
+		&i.TokenSealed,
+		&i.TokenExpiresAt,
+		&i.LinkedAt,
+	)
+	return i, err
+}
+
+const getGitHubIdentityByGitHubID = `-- name: GetGitHubIdentityByGitHubID :one
+SELECT user_id, github_id, login, token_sealed, token_expires_at, linked_at FROM github_identities WHERE github_id = $1
+`
+
+func (q *Queries) GetGitHubIdentityByGitHubID(ctx context.Context, githubID int64) (GithubIdentity, error) {
+	row := q.db.QueryRow(ctx, getGitHubIdentityByGitHubID, githubID)
+	var i GithubIdentity
+	err := row.Scan(
+		&i.UserID,
+		&i.GithubID,
+		&i.Login,
+		&i.TokenSealed,
+		&i.TokenExpiresAt,
+		&i.LinkedAt,
 	)
 	return i, err
 }
@@ -2429,6 +2531,32 @@ func (q *Queries) IsInstallationAdmin(ctx context.Context, id uuid.UUID) (bool, 
 	var installation_admin bool
 	err := row.Scan(&installation_admin)
 	return installation_admin, err
+}
+
+const linkGitHubIdentity = `-- name: LinkGitHubIdentity :one
+INSERT INTO github_identities (user_id, github_id, login) VALUES ($1, $2, $3) RETURNING user_id, github_id, login, token_sealed, token_expires_at, linked_at
+`
+
+type LinkGitHubIdentityParams struct {
+	UserID   uuid.UUID
+	GithubID int64
+	Login    string
+}
+
+// Fails on either unique key: a user has one GitHub account and a
+// GitHub account one user.
+func (q *Queries) LinkGitHubIdentity(ctx context.Context, arg LinkGitHubIdentityParams) (GithubIdentity, error) {
+	row := q.db.QueryRow(ctx, linkGitHubIdentity, arg.UserID, arg.GithubID, arg.Login)
+	var i GithubIdentity
+	err := row.Scan(
+		&i.UserID,
+		&i.GithubID,
+		&i.Login,
+		&i.TokenSealed,
+		&i.TokenExpiresAt,
+		&i.LinkedAt,
+	)
+	return i, err
 }
 
 const listACMEChallenges = `-- name: ListACMEChallenges :many
@@ -4363,6 +4491,24 @@ func (q *Queries) LockProject(ctx context.Context, id uuid.UUID) (uuid.UUID, err
 	return id_2, err
 }
 
+const lockSignInAttempts = `-- name: LockSignInAttempts :exec
+SELECT pg_advisory_xact_lock(2610, hashtext($1::text)),
+       pg_advisory_xact_lock(2611, hashtext($2::text))
+`
+
+type LockSignInAttemptsParams struct {
+	Email      string
+	ClientAddr string
+}
+
+// Serialises the check-and-count of sign-in attempts for an address and
+// a client until the transaction ends (email first, then client: no
+// deadlock).
+func (q *Queries) LockSignInAttempts(ctx context.Context, arg LockSignInAttemptsParams) error {
+	_, err := q.db.Exec(ctx, lockSignInAttempts, arg.Email, arg.ClientAddr)
+	return err
+}
+
 const markNodeInstancesLost = `-- name: MarkNodeInstancesLost :many
 UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node stopped heartbeating', updated_at = now()
 WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at
@@ -5096,6 +5242,23 @@ func (q *Queries) ReportInstance(ctx context.Context, arg ReportInstanceParams) 
 	return i, err
 }
 
+const reserveSignInAttempt = `-- name: ReserveSignInAttempt :one
+INSERT INTO sign_in_failures (email, client_addr) VALUES ($1, $2) RETURNING id
+`
+
+type ReserveSignInAttemptParams struct {
+	Email      string
+	ClientAddr string
+}
+
+// Counts an attempt as failed before its check; a success deletes it.
+func (q *Queries) ReserveSignInAttempt(ctx context.Context, arg ReserveSignInAttemptParams) (int64, error) {
+	row := q.db.QueryRow(ctx, reserveSignInAttempt, arg.Email, arg.ClientAddr)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
 const retireInstance = `-- name: RetireInstance :exec
 UPDATE instances SET retiring_at = now(), updated_at = now() WHERE id = $1 AND retiring_at IS NULL
 `
@@ -5287,6 +5450,50 @@ type SetEnvVarParams struct {
 
 func (q *Queries) SetEnvVar(ctx context.Context, arg SetEnvVarParams) error {
 	_, err := q.db.Exec(ctx, setEnvVar, arg.ProjectID, arg.Name, arg.Sealed)
+	return err
+}
+
+const setGitHubAppOAuth = `-- name: SetGitHubAppOAuth :exec
+
+UPDATE github_app
+SET client_id = $1, client_secret_sealed = $2, web_url = $3, updated_at = now()
+WHERE singleton
+`
+
+type SetGitHubAppOAuthParams struct {
+	ClientID           string
+	ClientSecretSealed []byte
+	WebUrl             string
+}
+
+// ---------------------------------------------------------------------
+// Sign-in with GitHub (issue 10, ghsignin): the App's OAuth client,
+// linked GitHub accounts, sign-in states, atomic sign-in rate limit.
+func (q *Queries) SetGitHubAppOAuth(ctx context.Context, arg SetGitHubAppOAuthParams) error {
+	_, err := q.db.Exec(ctx, setGitHubAppOAuth, arg.ClientID, arg.ClientSecretSealed, arg.WebUrl)
+	return err
+}
+
+const setGitHubIdentityToken = `-- name: SetGitHubIdentityToken :exec
+UPDATE github_identities
+SET login = $2, token_sealed = $3, token_expires_at = $4
+WHERE user_id = $1
+`
+
+type SetGitHubIdentityTokenParams struct {
+	UserID         uuid.UUID
+	Login          string
+	TokenSealed    []byte
+	TokenExpiresAt *time.Time
+}
+
+func (q *Queries) SetGitHubIdentityToken(ctx context.Context, arg SetGitHubIdentityTokenParams) error {
+	_, err := q.db.Exec(ctx, setGitHubIdentityToken,
+		arg.UserID,
+		arg.Login,
+		arg.TokenSealed,
+		arg.TokenExpiresAt,
+	)
 	return err
 }
 
@@ -5554,6 +5761,25 @@ WHERE desired = 'stopped' AND (node_id IS NULL OR state IN ('pending', 'lost'))
 func (q *Queries) StopUnplacedInstances(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, stopUnplacedInstances)
 	return err
+}
+
+const takeGitHubOAuthState = `-- name: TakeGitHubOAuthState :one
+DELETE FROM github_oauth_states WHERE state_hash = $1 AND expires_at > now()
+RETURNING state_hash, invitation_hash, client_addr, expires_at, created_at
+`
+
+// Spends a state: only one callback gets its row, and only before expiry.
+func (q *Queries) TakeGitHubOAuthState(ctx context.Context, stateHash []byte) (GithubOauthState, error) {
+	row := q.db.QueryRow(ctx, takeGitHubOAuthState, stateHash)
+	var i GithubOauthState
+	err := row.Scan(
+		&i.StateHash,
+		&i.InvitationHash,
+		&i.ClientAddr,
+		&i.ExpiresAt,
+		&i.CreatedAt,
+	)
+	return i, err
 }
 
 const touchAPIToken = `-- name: TouchAPIToken :exec

@@ -1039,3 +1039,59 @@ SELECT t.id, t.name, t.created_at, t.last_used_at,
     COALESCE(e.hostname, '')::text AS hostname, COALESCE(e.region, '')::text AS region, e.reported_at
 FROM api_tokens t LEFT JOIN edges e ON e.id = t.id
 WHERE t.kind = 'edge' ORDER BY t.created_at, t.id;
+-- ---------------------------------------------------------------------
+-- Sign-in with GitHub (issue 10, ghsignin): the App's OAuth client,
+-- linked GitHub accounts, sign-in states, atomic sign-in rate limit.
+
+-- name: SetGitHubAppOAuth :exec
+UPDATE github_app
+SET client_id = $1, client_secret_sealed = $2, web_url = $3, updated_at = now()
+WHERE singleton;
+
+-- name: CreateGitHubOAuthState :execrows
+-- Starts a sign-in unless the client has max_pending under way already.
+INSERT INTO github_oauth_states (state_hash, invitation_hash, client_addr, expires_at)
+SELECT sqlc.arg(state_hash), sqlc.narg(invitation_hash), sqlc.arg(client_addr)::text, sqlc.arg(expires_at)
+WHERE (SELECT count(*) FROM github_oauth_states
+       WHERE client_addr = sqlc.arg(client_addr)::text AND expires_at > now()) < sqlc.arg(max_pending)::int;
+
+-- name: TakeGitHubOAuthState :one
+-- Spends a state: only one callback gets its row, and only before expiry.
+DELETE FROM github_oauth_states WHERE state_hash = $1 AND expires_at > now()
+RETURNING *;
+
+-- name: DeleteOldGitHubOAuthStates :execrows
+DELETE FROM github_oauth_states WHERE expires_at < now();
+
+-- name: GetGitHubIdentityByGitHubID :one
+SELECT * FROM github_identities WHERE github_id = $1;
+
+-- name: GetGitHubIdentity :one
+SELECT * FROM github_identities WHERE user_id = $1;
+
+-- name: LinkGitHubIdentity :one
+-- Fails on either unique key: a user has one GitHub account and a
+-- GitHub account one user.
+INSERT INTO github_identities (user_id, github_id, login) VALUES ($1, $2, $3) RETURNING *;
+
+-- name: SetGitHubIdentityToken :exec
+UPDATE github_identities
+SET login = $2, token_sealed = $3, token_expires_at = sqlc.narg(token_expires_at)
+WHERE user_id = $1;
+
+-- name: DeleteGitHubIdentity :execrows
+DELETE FROM github_identities WHERE user_id = $1;
+
+-- name: LockSignInAttempts :exec
+-- Serialises the check-and-count of sign-in attempts for an address and
+-- a client until the transaction ends (email first, then client: no
+-- deadlock).
+SELECT pg_advisory_xact_lock(2610, hashtext(sqlc.arg(email)::text)),
+       pg_advisory_xact_lock(2611, hashtext(sqlc.arg(client_addr)::text));
+
+-- name: ReserveSignInAttempt :one
+-- Counts an attempt as failed before its check; a success deletes it.
+INSERT INTO sign_in_failures (email, client_addr) VALUES ($1, $2) RETURNING id;
+
+-- name: DeleteSignInFailure :exec
+DELETE FROM sign_in_failures WHERE id = $1;

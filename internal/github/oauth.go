@@ -1,0 +1,178 @@
+package github
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DefaultWeb is github.com's web host, where browsers authorize.
+const DefaultWeb = "https://github.com"
+
+// WebURL is the web host of the API at api: github.com for
+// api.github.com, the same scheme and host (without /api/v3) otherwise.
+func WebURL(api string) string {
+	if api == "" || api == DefaultAPI {
+		return DefaultWeb
+	}
+	u, err := url.Parse(api)
+	if err != nil || u.Host == "" {
+		return DefaultWeb
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// OAuth is the App's OAuth client: it signs users in with GitHub (the
+// web application flow of a GitHub App) and acts for them with the token
+// it gets.
+type OAuth struct {
+	Web, API     string // without trailing slash
+	ClientID     string
+	ClientSecret string
+	HTTP         *http.Client
+}
+
+// AuthorizeURL is where the browser goes to let the user authorize the
+// App; GitHub sends it back to redirect with ?code=...&state=state.
+func (c *OAuth) AuthorizeURL(redirect, state string) string {
+	q := url.Values{"client_id": {c.ClientID}, "redirect_uri": {redirect}, "state": {state}}
+	return c.Web + "/login/oauth/authorize?" + q.Encode()
+}
+
+// UserToken is a user's token for the App; Expires is zero when GitHub
+// set none.
+type UserToken struct {
+	Token   string
+	Expires time.Time
+}
+
+// Exchange trades the code of a callback for the user's token. GitHub
+// answers a bad, used or expired code with 200 and an error field.
+func (c *OAuth) Exchange(ctx context.Context, code, redirect string) (UserToken, error) {
+	form := url.Values{"client_id": {c.ClientID}, "client_secret": {c.ClientSecret}, "code": {code}, "redirect_uri": {redirect}}
+	req, err := http.NewRequestWithContext(ctx, "POST", c.Web+"/login/oauth/access_token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return UserToken{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "zeitwork")
+	resp, err := c.client().Do(req)
+	if err != nil {
+		return UserToken{}, fmt.Errorf("exchange github code: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int64  `json:"expires_in"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil {
+		return UserToken{}, fmt.Errorf("exchange github code: %d: %w", resp.StatusCode, err)
+	}
+	if resp.StatusCode/100 != 2 || out.Error != "" || out.AccessToken == "" {
+		return UserToken{}, fmt.Errorf("exchange github code: %d %s %s", resp.StatusCode, out.Error, clip(out.Description, 200))
+	}
+	t := UserToken{Token: out.AccessToken}
+	if out.ExpiresIn > 0 {
+		t.Expires = time.Now().Add(time.Duration(out.ExpiresIn) * time.Second)
+	}
+	return t, nil
+}
+
+func (c *OAuth) client() *http.Client {
+	if c.HTTP == nil {
+		return &http.Client{Timeout: 30 * time.Second}
+	}
+	return c.HTTP
+}
+
+// api is an App value that only sends requests (App.call) for the user.
+func (c *OAuth) api() *App { return &App{API: c.API, HTTP: c.client()} }
+
+// User is a GitHub account.
+type User struct {
+	ID    int64  `json:"id"`
+	Login string `json:"login"`
+}
+
+// Email is one of a user's e-mail addresses; only a verified one proves
+// the user owns it.
+type Email struct {
+	Email    string `json:"email"`
+	Verified bool   `json:"verified"`
+	Primary  bool   `json:"primary"`
+}
+
+// User reads the account the token belongs to.
+func (c *OAuth) User(ctx context.Context, token string) (User, error) {
+	var u User
+	if err := c.api().call(ctx, "GET", c.API+"/user", "Bearer "+token, nil, &u); err != nil {
+		return u, fmt.Errorf("read github user: %w", err)
+	}
+	if u.ID == 0 || u.Login == "" {
+		return u, fmt.Errorf("read github user: no id or login")
+	}
+	return u, nil
+}
+
+// Emails reads the user's addresses (the App needs the "Email addresses"
+// account permission).
+func (c *OAuth) Emails(ctx context.Context, token string) ([]Email, error) {
+	var e []Email
+	if err := c.api().call(ctx, "GET", c.API+"/user/emails?per_page=100", "Bearer "+token, nil, &e); err != nil {
+		return nil, fmt.Errorf("read github user emails: %w", err)
+	}
+	return e, nil
+}
+
+// Repo is a repository the App can reach for a user.
+type Repo struct {
+	FullName      string `json:"full_name"`
+	Private       bool   `json:"private"`
+	DefaultBranch string `json:"default_branch"`
+	Installation  int64  `json:"installation_id"`
+}
+
+// maxRepos bounds a listing: a picker in a form needs no more.
+const maxRepos = 500
+
+// Repos lists the repositories of the App's installations the user can
+// access (GitHub filters both by the user's own access).
+func (c *OAuth) Repos(ctx context.Context, token string) ([]Repo, error) {
+	var inst struct {
+		Installations []struct {
+			ID int64 `json:"id"`
+		} `json:"installations"`
+	}
+	a := c.api()
+	if err := a.call(ctx, "GET", c.API+"/user/installations?per_page=100", "Bearer "+token, nil, &inst); err != nil {
+		return nil, fmt.Errorf("list github installations: %w", err)
+	}
+	var out []Repo
+	for _, i := range inst.Installations {
+		for page := 1; len(out) < maxRepos; page++ {
+			var rs struct {
+				Repositories []Repo `json:"repositories"`
+			}
+			u := fmt.Sprintf("%s/user/installations/%d/repositories?per_page=100&page=%d", c.API, i.ID, page)
+			if err := a.call(ctx, "GET", u, "Bearer "+token, nil, &rs); err != nil {
+				return nil, fmt.Errorf("list repositories of installation %d: %w", i.ID, err)
+			}
+			for _, r := range rs.Repositories {
+				r.Installation = i.ID
+				out = append(out, r)
+			}
+			if len(rs.Repositories) < 100 {
+				break
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,90 @@
+package operator
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/github"
+	"github.com/zeitwork/zeitwork/internal/store"
+)
+
+// The signed-in user's GitHub account (the dashboard's account page) and
+// the repositories the App reaches for them (its new-project form).
+
+var errNoGitHubAccount = notFound("sign in with GitHub once to link your account", "no GitHub account is linked to you")
+
+// getGitHubIdentity shows the caller's linked GitHub account.
+func (o *Operator) getGitHubIdentity(w http.ResponseWriter, r *http.Request) error {
+	id, err := o.store.GetGitHubIdentity(r.Context(), principalFrom(r.Context()).userID)
+	if err != nil {
+		if isNotFound(store.Classify(err)) {
+			return errNoGitHubAccount
+		}
+		return err
+	}
+	live := id.TokenSealed != nil && (id.TokenExpiresAt == nil || time.Now().Before(*id.TokenExpiresAt))
+	writeJSON(w, http.StatusOK, api.GitHubIdentity{ID: id.GithubID, Login: id.Login, LinkedAt: id.LinkedAt, CanListRepos: live})
+	return nil
+}
+
+// unlinkGitHub drops the caller's GitHub account and its token; the
+// account may then link to no one, or, by a verified address, again.
+func (o *Operator) unlinkGitHub(w http.ResponseWriter, r *http.Request) error {
+	p := principalFrom(r.Context())
+	if p.limited {
+		return errLimitedToken
+	}
+	id, err := o.store.GetGitHubIdentity(r.Context(), p.userID)
+	if err != nil {
+		if isNotFound(store.Classify(err)) {
+			return errNoGitHubAccount
+		}
+		return err
+	}
+	if _, err := o.store.DeleteGitHubIdentity(r.Context(), p.userID); err != nil {
+		return err
+	}
+	auditFrom(r.Context()).setObject("github_user", id.Login)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// listGitHubRepos lists the repositories of the App's installations the
+// caller can access on GitHub, with their token from signing in.
+func (o *Operator) listGitHubRepos(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id, err := o.store.GetGitHubIdentity(ctx, principalFrom(ctx).userID)
+	if err != nil {
+		if isNotFound(store.Classify(err)) {
+			return errNoGitHubAccount
+		}
+		return err
+	}
+	if id.TokenSealed == nil || (id.TokenExpiresAt != nil && !time.Now().Before(*id.TokenExpiresAt)) {
+		return conflict("sign out and sign in with GitHub again", "your GitHub sign-in has expired")
+	}
+	c, err := o.githubOAuth(ctx)
+	if err != nil {
+		return err
+	}
+	tok, err := o.cfg.Sealer.Open(id.TokenSealed, sealGitHubToken+"/"+id.UserID.String())
+	if err != nil {
+		return err
+	}
+	repos, err := c.Repos(ctx, string(tok))
+	if err != nil {
+		return &apiError{http.StatusBadGateway, "GitHub did not list your repositories: " + err.Error(),
+			"sign in with GitHub again; check that the App is installed on the repositories"}
+	}
+	out := make([]api.GitHubRepo, 0, len(repos))
+	for _, rp := range repos {
+		out = append(out, githubRepoJSON(rp))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func githubRepoJSON(r github.Repo) api.GitHubRepo {
+	return api.GitHubRepo{FullName: r.FullName, Private: r.Private, DefaultBranch: r.DefaultBranch}
+}
