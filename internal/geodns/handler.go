@@ -92,7 +92,10 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		if opt := req.IsEdns0(); opt != nil {
 			size = max(dns.MinMsgSize, min(int(opt.UDPSize()), maxUDP))
 		}
-		if resp = h.limit(req, resp, src); resp == nil {
+		if out := h.limit(req, resp, src); out != resp {
+			if out != nil {
+				w.WriteMsg(out) // a slip: the question only, TC=1
+			}
 			return
 		}
 	}

@@ -123,3 +123,37 @@ func TestRRLSlipAndRecovery(t *testing.T) {
 		t.Fatal("not answered after the window's debt was paid back")
 	}
 }
+
+// FuzzRRL: any source address and kind is accounted without a panic,
+// in a table that never grows past its size, and a network's verdicts
+// are the same for every address in it.
+func FuzzRRL(f *testing.F) {
+	l := testLimiter(f, func(c *RRL) { c.TableSize = 64; c.ResponsesPerSecond = 3; c.Window = Duration(time.Hour) })
+	f.Add([]byte{192, 0, 2, 1}, uint8(0), uint8(9))
+	f.Add([]byte{0x20, 1, 0xd, 0xb8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1}, uint8(1), uint8(200))
+	f.Fuzz(func(t *testing.T, b []byte, kind, host uint8) {
+		a, ok := netip.AddrFromSlice(b)
+		if !ok {
+			return
+		}
+		a = a.Unmap()
+		k := respKind(kind % uint8(numKinds))
+		for range 10 {
+			l.decide(a, k)
+		}
+		// a flooded network (10 at 3/s, an hour's window) stays limited
+		// for its other addresses too
+		other := a.As16()
+		other[15] ^= host
+		o := netip.AddrFrom16(other)
+		if a.Is4() {
+			o = o.Unmap()
+		}
+		if v, _ := l.decide(o, k); v == verdictSend {
+			t.Fatalf("%s answered after a flood from %s in its network", o, a)
+		}
+		if l.size() > l.capacity() {
+			t.Fatalf("table %d entries of %d", l.size(), l.capacity())
+		}
+	})
+}
