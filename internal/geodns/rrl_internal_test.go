@@ -1,6 +1,8 @@
 package geodns
 
 import (
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -156,4 +158,32 @@ func FuzzRRL(f *testing.F) {
 			t.Fatalf("table %d entries of %d", l.size(), l.capacity())
 		}
 	})
+}
+
+// TestRRLReload: a reload with the same rrl keeps the running buckets
+// (a flood's limits hold across it); a changed rrl starts afresh.
+func TestRRLReload(t *testing.T) {
+	cfg := Config{Zone: "apps.test", Nameservers: []Nameserver{{Name: "ns1.example.net"}},
+		Regions: []Region{{Name: "eu", LoadBalancers: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := NewLive(h, log)
+	first := h.rrl
+	if err := live.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if live.Handler().rrl != first {
+		t.Fatal("reload with the same rrl: buckets replaced, want them kept")
+	}
+	cfg.RRL.ResponsesPerSecond = 50
+	if err := live.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := live.Handler().rrl; got == first || got.rates[kindAnswer] != 50 {
+		t.Fatal("reload with a changed rrl: want new buckets at the new rate")
+	}
+	live.Handler().Close()
 }
