@@ -36,3 +36,40 @@ func BenchmarkAnswer(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRRL is response rate limiting's cost per UDP response (the
+// limiter's decision), beside BenchmarkAnswer's: one resolver's network
+// (its bucket hot), a new spoofed network every query (the table
+// evicting), and both from every core at once.
+func BenchmarkRRL(b *testing.B) {
+	cfg := RRL{ResponsesPerSecond: 1 << 30}
+	cfg.defaults()
+	one := netip.MustParseAddr("198.51.100.7")
+	b.Run("one-network", func(b *testing.B) {
+		l := newLimiter(cfg)
+		b.ReportAllocs()
+		for b.Loop() {
+			l.decide(one, kindAnswer)
+		}
+	})
+	b.Run("spoofed-sources", func(b *testing.B) {
+		l := newLimiter(cfg)
+		b.ReportAllocs()
+		var i uint32
+		for b.Loop() {
+			i++
+			l.decide(netip.AddrFrom4([4]byte{byte(i >> 16), byte(i >> 8), byte(i), 1}), kindAnswer)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		l := newLimiter(cfg)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			var i uint32
+			for pb.Next() {
+				i++
+				l.decide(netip.AddrFrom4([4]byte{198, 51, byte(i % 64), 1}), kindAnswer)
+			}
+		})
+	})
+}

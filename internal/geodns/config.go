@@ -48,6 +48,9 @@ type Config struct {
 	// Empty: no challenges are answered.
 	OperatorURL      string   `json:"operator_url,omitempty"`
 	ChallengeRefresh Duration `json:"challenge_refresh,omitempty"`
+
+	// RRL is response rate limiting (rrlconfig.go); on unless Off.
+	RRL RRL `json:"rrl"`
 }
 
 // Nameserver is one NS record, with its addresses for glue.
@@ -161,6 +164,9 @@ func (c *Config) Check() error {
 			errs = append(errs, fmt.Errorf("networks: %s maps to %q, which is no region", cidr, region))
 		}
 	}
+	if err := c.RRL.check(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -192,6 +198,7 @@ func (c *Config) defaults() {
 	if c.ChallengeRefresh <= 0 {
 		c.ChallengeRefresh = Duration(2 * time.Second)
 	}
+	c.RRL.defaults()
 }
 
 func setDefault(v *uint32, d uint32) {

@@ -3,6 +3,7 @@ package geodns
 import (
 	"context"
 	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 
@@ -82,6 +83,9 @@ func (l *Live) Reload(cfg Config) error {
 	defer l.mu.Unlock()
 	old := l.cur.Load()
 	nh.metrics = old.metrics.adopt(nh)
+	if reflect.DeepEqual(old.cfg.RRL, nh.cfg.RRL) {
+		nh.rrl = old.rrl // a reload during a flood keeps its limits
+	}
 	next := &liveHandler{Handler: nh}
 	if l.ctx != nil {
 		l.start(next)

@@ -15,6 +15,8 @@ type metrics struct {
 	other    prometheus.Counter
 	regions  []prometheus.Counter
 	failOpen prometheus.Counter
+	dropped  [numKinds]prometheus.Counter
+	slipped  [numKinds]prometheus.Counter
 	// answers and current outlive a reload (Live): the new handler gets
 	// the same series, and the healthy-regions gauge reads the handler
 	// in force.
@@ -48,6 +50,12 @@ func (h *Handler) Register(reg prometheus.Registerer) error {
 	failOpen := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "zeitwork_dns_fail_open_total", Help: "A/AAAA answers given while no region had a healthy load balancer.",
 	})
+	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "zeitwork_dns_rrl_dropped_total", Help: "UDP responses dropped by response rate limiting (in log-only mode: that would have been), by kind.",
+	}, []string{"kind"})
+	slipped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "zeitwork_dns_rrl_slipped_total", Help: "UDP responses rate limited and sent truncated instead (in log-only mode: that would have been), by kind.",
+	}, []string{"kind"})
 	current := &atomic.Pointer[Handler]{}
 	current.Store(h)
 	healthy := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -62,7 +70,7 @@ func (h *Handler) Register(reg prometheus.Registerer) error {
 		}
 		return float64(n)
 	})
-	for _, c := range []prometheus.Collector{queries, answers, failOpen, healthy} {
+	for _, c := range []prometheus.Collector{queries, answers, failOpen, healthy, dropped, slipped} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -74,6 +82,10 @@ func (h *Handler) Register(reg prometheus.Registerer) error {
 	}
 	for _, r := range h.regions.list {
 		m.regions = append(m.regions, answers.WithLabelValues(r.Name))
+	}
+	for k, name := range kindNames {
+		m.dropped[k] = dropped.WithLabelValues(name)
+		m.slipped[k] = slipped.WithLabelValues(name)
 	}
 	h.metrics = m
 	return nil
@@ -98,4 +110,15 @@ func (m *metrics) region(i int, healthy bool) {
 	if !healthy {
 		m.failOpen.Inc()
 	}
+}
+
+func (m *metrics) limited(k respKind, v verdict) {
+	if m == nil {
+		return
+	}
+	if v == verdictSlip {
+		m.slipped[k].Inc()
+		return
+	}
+	m.dropped[k].Inc()
 }

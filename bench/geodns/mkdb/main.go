@@ -2,7 +2,10 @@
 // MaxMind-format database (City-like records: country, continent and
 // coordinates for 198.51.100.0/24 in Frankfurt, 203.0.113.0/24 in New
 // York and 192.0.2.0/24 in Singapore) that both servers read, the
-// zeitwork dns configuration, and PowerDNS's geoip zones file.
+// zeitwork dns configurations (dns.json with response rate limiting off,
+// dns-rrl.json with it on at a rate above any the benchmark reaches, so
+// that every query is accounted and none limited: its cost), and
+// PowerDNS's geoip zones file.
 package main
 
 import (
@@ -29,13 +32,15 @@ var places = []place{
 }
 
 func main() {
-	dir := flag.String("dir", ".", "where to write geo.mmdb, dns.json and zones.yaml")
+	dir := flag.String("dir", ".", "where to write geo.mmdb, dns.json, dns-rrl.json and zones.yaml")
 	port := flag.Int("health-port", 53, "TCP port the load balancers are health-checked on")
 	flag.Parse()
 	if err := writeDB(filepath.Join(*dir, "geo.mmdb")); err != nil {
 		log.Fatal(err)
 	}
-	write(filepath.Join(*dir, "dns.json"), fmt.Sprintf(dnsConfig, filepath.Join(*dir, "geo.mmdb"), *port))
+	db := filepath.Join(*dir, "geo.mmdb")
+	write(filepath.Join(*dir, "dns.json"), fmt.Sprintf(dnsConfig, db, *port, `{"off": true}`))
+	write(filepath.Join(*dir, "dns-rrl.json"), fmt.Sprintf(dnsConfig, db, *port, `{"responses_per_second": 100000000}`))
 	write(filepath.Join(*dir, "zones.yaml"), zonesYAML)
 }
 
@@ -83,7 +88,8 @@ const dnsConfig = `{
     {"name": "as", "latitude": 1.35, "longitude": 103.82, "continents": ["AS"], "load_balancers": ["127.0.3.1", "127.0.3.2"]}
   ],
   "geoip_database": %q,
-  "health": {"port": %d, "interval": "5s"}
+  "health": {"port": %d, "interval": "5s"},
+  "rrl": %s
 }
 `
 
