@@ -33,11 +33,11 @@ func releaseDisks(driverDir string) ([]string, error) {
 	return devs, nil
 }
 
-// bindDisks binds the virtio block driver to devs again.
+// bindDisks binds the virtio block driver to devs again. A device still
+// bound (EBUSY) is an error: it would be the template's disk.
 func bindDisks(driverDir string, devs []string) error {
 	for _, d := range devs {
-		err := os.WriteFile(filepath.Join(driverDir, "bind"), []byte(d), 0)
-		if err != nil && !errors.Is(err, os.ErrExist) { // EEXIST: bound already
+		if err := os.WriteFile(filepath.Join(driverDir, "bind"), []byte(d), 0); err != nil {
 			return fmt.Errorf("bind disk %s: %w", d, err)
 		}
 	}
