@@ -14,8 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -66,6 +64,9 @@ type bench struct {
 	dir    string
 	layout string // the sample app's image
 	wake   string // the scale-to-zero deployment of the wake row, once made
+	// tmpl is the platform with VM templates on, beside this one (cold
+	// boots); see templates.go.
+	tmpl *bench
 }
 
 func run(ctx context.Context, o options) error {
@@ -74,15 +75,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	p, err := platform.Start(ctx, platform.Config{
-		StateDir: dir, APIListen: "127.0.0.1:0", EdgeListen: "127.0.0.1:0",
-		NetName: "zwvmb", Subnet: netip.MustParsePrefix("10.247.0.0/24"), Transit: netip.MustParsePrefix("10.248.0.0/30"),
-		Resync: time.Second, Heartbeat: time.Second,
-		// Tens of VMs booting at once on two shared cores: boots are slow,
-		// and a timeout would turn the fit check into a restart storm.
-		StartTimeout: 5 * time.Minute, DeployTimeout: 10 * time.Minute,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	p, err := startPlatform(ctx, dir, "zwvmb", "10.247.0.0/24", "10.248.0.0/30", false)
 	if err != nil {
 		return err
 	}
@@ -92,8 +85,14 @@ func run(ctx context.Context, o options) error {
 	if _, err := examples.BuildSampleImage(ctx, "", b.layout, examples.SampleConfig); err != nil {
 		return err
 	}
+	if b.tmpl, err = b.startTemplated(ctx); err != nil {
+		return err
+	}
 	r := &report{started: time.Now(), accel: p.Driver().Accel(), kernel: p.Kernel().Version, cores: runtime.NumCPU(), cpu: cpuModel(), load: loadAvg()}
-	if err := b.rounds(ctx, o, r); err != nil {
+	err = b.rounds(ctx, o, r)
+	// The templated platform's VMs would weigh on the idle figures.
+	b.tmpl.p.Shutdown(context.Background())
+	if err != nil {
 		return err
 	}
 	if err := b.idle(ctx, o, r); err != nil {
@@ -114,9 +113,9 @@ func run(ctx context.Context, o options) error {
 }
 
 // rounds deploys the sample app with three instances o.rounds times by
-// cold boot, each round followed by one measurement of every capability
-// the build has, so that load from the machine's other users falls on all
-// of them alike.
+// cold boot and on the templated platform, each round followed by one
+// measurement of every capability the build has, so that load from the
+// machine's other users falls on all of them alike.
 func (b *bench) rounds(ctx context.Context, o options, r *report) error {
 	if err := cli.CreateProject(ctx, b.login, api.CreateProjectRequest{Name: "vmbench", MinInstancesPerRegion: 3}); err != nil {
 		return err
@@ -142,6 +141,10 @@ func (b *bench) rounds(ctx context.Context, o options, r *report) error {
 			}
 		}
 		fmt.Fprintf(os.Stderr, "round %d: cold deploy to 3 healthy %.0f ms\n", i+1, r.deployMS[len(r.deployMS)-1])
+		if err := b.tmpl.templatedRound(ctx, r); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "round %d: templated deploy to 3 healthy %.0f ms\n", i+1, r.tmplDeployMS[len(r.tmplDeployMS)-1])
 		for _, c := range capabilities {
 			v, err := c.measure(ctx, b)
 			if err != nil {

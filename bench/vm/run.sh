@@ -4,8 +4,11 @@
 # and shared memory and host CPU, and how many idle instances fit (booting
 # FIT of them at once, bounded: the machine is shared), and writes
 # bench/results/vm-<date>.txt and the "VMs" section of docs/benchmarks.md.
-# The wake row is bench/vm/wake.go (a cold boot: the bench platform has no
-# templates); restore beside cold boot comes from BenchmarkVMStart.
+# A second platform with VM templates on (bench/vm/templates.go) deploys
+# and wakes in the same rounds as the cold-boot one, once its template is
+# built; restore beside cold boot through the driver alone comes from
+# BenchmarkVMStart. VMSTART_BEFORE_INIT=<zeitwork-init binary> adds an A/B
+# of that init (BenchmarkVMStart's "-before" modes) to the driver rows.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 date=$(date -u +%Y-%m-%d)
@@ -19,6 +22,12 @@ go run ./bench/vm -out "$out" -rounds "${ROUNDS:-3}" -fit "${FIT:-20}"
 	echo
 	echo "VM start, cold boot beside restore (BenchmarkVMStart, internal/vmm/qemu):"
 	go test -run '^$' -bench VMStart -benchtime "${ROUNDS:-3}x" ./internal/vmm/qemu/ 2>&1 | grep -E '^(Benchmark|goos|cpu|ok|FAIL)|ms/|MiB'
+	if [ -n "${VMSTART_BEFORE_INIT:-}" ]; then
+		echo
+		echo "The driver's restore, this init beside VMSTART_BEFORE_INIT's (alternating rounds):"
+		VMSTART_MODES=shared-before,shared VMSTART_NO_MEMORY=1 \
+			go test -run '^$' -bench VMStart -benchtime "$((${ROUNDS:-3} * 2))x" ./internal/vmm/qemu/ 2>&1 | grep -E '^(Benchmark|ok|FAIL)|ms/'
+	fi
 } >>"$out"
 python3 - "$out" <<'PY'
 import re, sys

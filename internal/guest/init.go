@@ -49,7 +49,11 @@ func boot(ctlOut **controlPort) (int, error) {
 		return 0, err
 	}
 	st := stages{start: uptimeMS()} // needs /proc
-	if err := loadModules(ModulesDir, ModulesOrderFile, bootModule); err != nil {
+	if err := loadModules(ModulesDir, ModulesOrderFile, allModules); err != nil {
+		return 0, err
+	}
+	disks, err := releaseDisks(virtioBlkDriver)
+	if err != nil {
 		return 0, err
 	}
 	st.mark("modules")
@@ -74,7 +78,7 @@ func boot(ctlOut **controlPort) (int, error) {
 		return 0, err
 	}
 	st.mark("config")
-	a, err := setup(cfg, ports[channel.LogPort], &st)
+	a, err := setup(cfg, disks, ports[channel.LogPort], &st)
 	if err != nil {
 		return 0, err
 	}
@@ -87,14 +91,14 @@ func boot(ctlOut **controlPort) (int, error) {
 // user; it returns the app ready to run. Everything that makes an instance
 // itself happens here, after the Config, because the VM may be a copy of a
 // template saved while it waited for it (see package vmm's Snapshotter).
-func setup(cfg *channel.Config, logPort string, st *stages) (*app, error) {
+func setup(cfg *channel.Config, disks []string, logPort string, st *stages) (*app, error) {
 	if err := setClock(cfg.Time); err != nil {
 		return nil, err
 	}
 	if err := addEntropy(cfg.Entropy); err != nil {
 		return nil, err
 	}
-	if err := loadModules(ModulesDir, ModulesOrderFile, configModule); err != nil {
+	if err := bindDisks(virtioBlkDriver, disks); err != nil {
 		return nil, err
 	}
 	if cfg.RootDevice == "" {
@@ -103,6 +107,7 @@ func setup(cfg *channel.Config, logPort string, st *stages) (*app, error) {
 	if err := waitFile(cfg.RootDevice, diskTimeout); err != nil {
 		return nil, err
 	}
+	st.mark("disk")
 	if err := mountRoot(cfg.RootDevice); err != nil {
 		return nil, err
 	}

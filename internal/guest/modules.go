@@ -27,13 +27,6 @@ func parseOrder(data string) ([]string, error) {
 	return out, nil
 }
 
-// deferredModules are loaded only once the Config has arrived, not at
-// boot: a VM template is saved while the init waits for its Config, and a
-// block driver bound before that would keep the template's disk size for
-// every instance restored from it. Bound after the Config, it reads the
-// instance's own disk.
-var deferredModules = map[string]bool{"virtio_blk.ko": true}
-
 // loadModules inserts the modules of the initramfs in the order the builder
 // wrote, those for which load(name) is true. A module that is already
 // loaded (or built in) is fine.
@@ -73,6 +66,7 @@ func loadModule(path string) error {
 	return nil
 }
 
-// bootModule and configModule split the modules between boot and Config.
-func bootModule(name string) bool   { return !deferredModules[name] }
-func configModule(name string) bool { return deferredModules[name] }
+// allModules loads every module of the initramfs at boot. The block
+// driver among them is unbound from its disk until the Config comes (see
+// releaseDisks).
+func allModules(string) bool { return true }

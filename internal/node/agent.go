@@ -87,6 +87,9 @@ type Agent struct {
 	// backoffMin and backoffMax bound the wait before a failed instance
 	// is started again (1 s doubling to 30 s; shorter in tests).
 	backoffMin, backoffMax time.Duration
+	// startProbe is how often a starting instance is probed until its
+	// first check passes (startProbeInterval when zero; tests lengthen it).
+	startProbe time.Duration
 
 	mu   sync.Mutex
 	sups map[string]*supervisor

@@ -305,7 +305,6 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 		return &failure{reason: fmt.Sprintf("start vm: %v", err)}
 	}
 	s.vm = vm
-	s.report(api.InstanceReport{State: api.InstanceStarting, Reason: s.bootReason("booting")})
 	if err := s.connect(ctx); err != nil {
 		return err
 	}
@@ -313,6 +312,9 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 	if err := s.conn.Send(channel.Message{Kind: channel.KindConfig, Config: &cfg}); err != nil {
 		return &failure{reason: fmt.Sprintf("send config to guest: %v", err)}
 	}
+	// After the Config, not before: the report is a round trip to the
+	// operator, and a restored guest waits for nothing else.
+	s.report(api.InstanceReport{State: api.InstanceStarting, Reason: s.bootReason("booting")})
 	timings["prepare_total"] = t2.Sub(t0)
 	s.vmStarted = t2
 	return nil

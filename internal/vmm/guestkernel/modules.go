@@ -11,8 +11,9 @@ import (
 
 // NeededModules are the drivers the guest needs that Debian's cloud kernel
 // builds as modules: the virtio-mmio transport of QEMU's microvm (and
-// Firecracker), the root disk, the network and the virtio-serial ports.
-var NeededModules = []string{"virtio_mmio", "virtio_blk", "virtio_net", "virtio_console"}
+// Firecracker), the root disk, the network and the virtio-serial ports;
+// and tcp_diag, with which the init cheaply notices the app listening.
+var NeededModules = []string{"virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "tcp_diag"}
 
 // moduleName normalises a module or file name the way the kernel does:
 // without directory and extension, dashes as underscores.

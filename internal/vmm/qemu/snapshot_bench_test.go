@@ -13,13 +13,59 @@ import (
 
 	"github.com/zeitwork/zeitwork/internal/guest/channel"
 	"github.com/zeitwork/zeitwork/internal/vmm"
+	"github.com/zeitwork/zeitwork/internal/vmm/guestkernel"
 )
 
 // startModes are the ways BenchmarkVMStart starts a VM: a cold boot, a
 // restore that loads the template's migration stream into the VM's own
 // memory, and a restore that maps the template's sealed memory
-// copy-on-write.
+// copy-on-write. VMSTART_MODES (comma-separated) picks some of them; a mode
+// ending in "-before" runs the guest init named by VMSTART_BEFORE_INIT (an
+// earlier build, for A/B runs of init changes in alternating rounds).
 var startModes = []string{"cold", "stream", "shared"}
+
+// benchModes returns startModes or VMSTART_MODES.
+func benchModes() []string {
+	if v := os.Getenv("VMSTART_MODES"); v != "" {
+		return strings.Split(v, ",")
+	}
+	return startModes
+}
+
+// beforeKernel prepares the kernel with VMSTART_BEFORE_INIT's init, for
+// the "-before" modes.
+func beforeKernel(ctx context.Context, b *testing.B) {
+	init := os.Getenv("VMSTART_BEFORE_INIT")
+	if init == "" {
+		b.Fatal("a -before mode needs VMSTART_BEFORE_INIT (a zeitwork-init binary)")
+	}
+	k, err := guestkernel.Prepare(ctx, guestkernel.DefaultCacheDir, init)
+	if err != nil {
+		b.Fatal(err)
+	}
+	beforeInitrd = k.Initrd
+}
+
+var beforeInitrd string
+
+// modeSpec is baseSpec with the init of mode ("-before" or current).
+func modeSpec(id, disk, mode string) vmm.Spec {
+	s := baseSpec(id, disk)
+	if strings.HasSuffix(mode, "-before") {
+		s.Initrd = beforeInitrd
+	}
+	return s
+}
+
+// baseMode is mode without "-before".
+func baseMode(mode string) string { return strings.TrimSuffix(mode, "-before") }
+
+// startTimes are the points of one VM start, from QEMU's start.
+type startTimes struct {
+	running   time.Duration // Start or Restore returned
+	listening time.Duration // the guest's listening message arrived
+	answered  time.Duration // first HTTP response
+}
 
 // BenchmarkVMStart measures QEMU start to the app's first HTTP response
 // for each of startModes in alternating rounds (so that all see the same
@@ -36,32 +82,50 @@ func BenchmarkVMStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	ns := snapNetNS(b, 3)
+	modes := benchModes()
 	tmpls := map[string]string{}
-	for _, shared := range []bool{false, true} {
-		mode := map[bool]string{false: "stream", true: "shared"}[shared]
+	for _, mode := range modes {
+		if strings.HasSuffix(mode, "-before") && beforeInitrd == "" {
+			beforeKernel(ctx, b)
+		}
+		if baseMode(mode) == "cold" {
+			continue
+		}
 		tmpls[mode] = filepath.Join(b.TempDir(), mode)
-		d.sharedMemory = shared
-		if err := d.BuildTemplate(ctx, baseSpec("tmpl", ""), tmpls[mode]); err != nil {
+		d.sharedMemory = baseMode(mode) == "shared"
+		if err := d.BuildTemplate(ctx, modeSpec("tmpl", "", mode), tmpls[mode]); err != nil {
 			b.Fatal(err)
 		}
 	}
-	took := map[string]time.Duration{}
+	took := map[string]startTimes{}
 	b.ResetTimer()
 	for i := range b.N {
-		for _, mode := range startModes {
+		for _, mode := range modes {
 			inst, t, err := startAnswering(ctx, b, d, ns, tmpls[mode], fmt.Sprintf("bench%d-%s", i, mode), mode, 0)
 			if err != nil {
 				b.Fatal(err)
 			}
+			b.Logf("%s round %d: running %v, listening %v, answered %v; guest: %s", mode, i,
+				t.running.Round(time.Millisecond), t.listening.Round(time.Millisecond), t.answered.Round(time.Millisecond), guestStages(inst.ConsolePath))
 			d.Destroy(context.Background(), inst.ID)
-			took[mode] += t
+			sum := took[mode]
+			sum.running += t.running
+			sum.listening += t.listening
+			sum.answered += t.answered
+			took[mode] = sum
 		}
 	}
 	b.StopTimer()
-	for _, mode := range startModes {
-		b.ReportMetric(float64(took[mode].Milliseconds())/float64(b.N), "ms/"+mode)
+	ms := func(d time.Duration) float64 { return float64(d.Milliseconds()) / float64(b.N) }
+	for _, mode := range modes {
+		b.ReportMetric(ms(took[mode].answered), "ms/"+mode)
+		b.ReportMetric(ms(took[mode].listening), "ms-listening/"+mode)
+		b.ReportMetric(ms(took[mode].running), "ms-running/"+mode)
 	}
-	for _, mode := range startModes {
+	if os.Getenv("VMSTART_NO_MEMORY") != "" {
+		return
+	}
+	for _, mode := range modes {
 		rss, pss, uss := idleMemory(ctx, b, d, ns, tmpls[mode], mode)
 		b.ReportMetric(rss, "MiB-rss/"+mode)
 		b.ReportMetric(pss, "MiB-pss/"+mode)
@@ -108,46 +172,79 @@ func rollup(pid int) map[string]int64 {
 	return out
 }
 
+// guestStages returns the init's line of boot stage times (guest uptime)
+// from a VM's console.
+func guestStages(console string) string {
+	b, _ := os.ReadFile(console)
+	for _, l := range strings.Split(string(b), "\n") {
+		if i := strings.Index(l, "zeitwork-init: init="); i >= 0 {
+			return strings.TrimSpace(l[i+len("zeitwork-init: "):])
+		}
+	}
+	return "(no stages on the console)"
+}
+
 // startAnswering starts VM id (booted, or restored from tmpl), on tap i of
-// the namespace, configures it and returns it with the time from the
-// start to its first HTTP response.
-func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id, mode string, i int) (*vmm.Instance, time.Duration, error) {
-	spec := baseSpec(id, makeRootDisk(tb))
+// the namespace, configures it and returns it with the times from the
+// start to it running, to the guest's listening message and to its first
+// HTTP response.
+func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id, mode string, i int) (*vmm.Instance, startTimes, error) {
+	var t startTimes
+	spec := modeSpec(id, makeRootDisk(tb), mode)
 	spec.Network = vmm.NetworkSpec{TapName: fmt.Sprintf("zwsnap%d", i), MAC: snapMAC(i), NetNS: ns}
 	// The template key includes the memory layout: restore as built.
-	d.sharedMemory = mode == "shared"
+	d.sharedMemory = baseMode(mode) == "shared"
 	start := time.Now()
 	var inst *vmm.Instance
 	var err error
-	if mode == "cold" {
+	if baseMode(mode) == "cold" {
 		inst, err = d.Start(ctx, spec)
 	} else {
 		inst, err = d.Restore(ctx, spec, tmpl)
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, t, err
 	}
+	t.running = time.Since(start)
 	c, err := channel.Dial(ctx, inst.ControlSocket)
 	if err != nil {
 		d.Destroy(context.Background(), inst.ID)
-		return nil, 0, err
+		return nil, t, err
 	}
 	defer c.Close()
+	listening := make(chan time.Duration, 1)
+	go func() {
+		for {
+			m, err := c.Receive()
+			if err != nil {
+				return
+			}
+			if m.Kind == channel.KindListening {
+				listening <- time.Since(start)
+				return
+			}
+		}
+	}()
 	addr := fmt.Sprintf("10.251.%d.2", i)
 	cfg := withPort(baseConfig("/app", "serve"), 8080)
 	cfg.Network = channel.Network{Address: addr + "/24", Gateway: fmt.Sprintf("10.251.%d.1", i), MAC: snapMAC(i)}
 	if err := c.Send(channel.Message{Kind: channel.KindConfig, Config: cfg}); err != nil {
 		d.Destroy(context.Background(), inst.ID)
-		return nil, 0, err
+		return nil, t, err
 	}
 	client := &http.Client{Transport: &http.Transport{DialContext: dialInNetNS(ns)}, Timeout: time.Second}
 	for ctx.Err() == nil {
 		if resp, err := client.Get("http://" + addr + ":8080/"); err == nil {
 			resp.Body.Close()
-			return inst, time.Since(start), nil
+			t.answered = time.Since(start)
+			select {
+			case t.listening = <-listening:
+			case <-time.After(time.Second):
+			}
+			return inst, t, nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	d.Destroy(context.Background(), inst.ID)
-	return nil, 0, ctx.Err()
+	return nil, t, ctx.Err()
 }

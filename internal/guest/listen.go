@@ -1,0 +1,120 @@
+package guest
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// listenProbe asks the kernel's sock_diag whether a TCP socket listens on a
+// port. The init polls it while the app starts, on the VM's only vCPU
+// under TCG, so each check must cost little: a request for listening
+// sockets of that port walks only the kernel's listening hash and answers
+// with at most a few short messages, where reading /proc/net/tcp{,6} has
+// the kernel format every socket as text and the init parse it.
+type listenProbe struct {
+	fd  int
+	buf []byte
+}
+
+// Netlink and sock_diag constants not in x/sys/unix.
+const (
+	tcpListenState = 10 // TCP_LISTEN
+	inetDiagReqLen = 56 // struct inet_diag_req_v2
+)
+
+func newListenProbe() (*listenProbe, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return nil, fmt.Errorf("sock_diag: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("sock_diag: %w", err)
+	}
+	return &listenProbe{fd: fd, buf: make([]byte, 16<<10)}, nil
+}
+
+func (p *listenProbe) close() { unix.Close(p.fd) }
+
+// listening reports whether a TCP socket of IPv4 or IPv6 listens on port.
+func (p *listenProbe) listening(port int) (bool, error) {
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		ok, err := p.query(family, port)
+		if ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+func (p *listenProbe) query(family uint8, port int) (bool, error) {
+	if err := unix.Sendto(p.fd, diagRequest(family, port), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return false, fmt.Errorf("sock_diag: %w", err)
+	}
+	found := false
+	for {
+		n, _, err := unix.Recvfrom(p.fd, p.buf, 0)
+		if err != nil {
+			return false, fmt.Errorf("sock_diag: %w", err)
+		}
+		ok, done, err := parseDiag(p.buf[:n], port)
+		found = found || ok
+		if err != nil || done {
+			return found, err
+		}
+	}
+}
+
+// diagRequest is a netlink dump request for the TCP sockets of family in
+// LISTEN state whose local port is port (the kernel filters on the port
+// for listening sockets).
+func diagRequest(family uint8, port int) []byte {
+	b := make([]byte, unix.NLMSG_HDRLEN+inetDiagReqLen)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(len(b)))
+	ne.PutUint16(b[4:], unix.SOCK_DIAG_BY_FAMILY)
+	ne.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	r := b[unix.NLMSG_HDRLEN:]
+	r[0], r[1] = family, unix.IPPROTO_TCP
+	ne.PutUint32(r[4:], 1<<tcpListenState)
+	binary.BigEndian.PutUint16(r[8:], uint16(port)) // id.idiag_sport
+	return b
+}
+
+// parseDiag reads one batch of netlink messages: whether one is a
+// listening socket on port, and whether the dump is done.
+func parseDiag(b []byte, port int) (found, done bool, err error) {
+	ne := binary.NativeEndian
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(ne.Uint32(b[0:]))
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			return found, true, fmt.Errorf("sock_diag: bad message length %d", l)
+		}
+		body := b[unix.NLMSG_HDRLEN:l]
+		switch ne.Uint16(b[4:]) {
+		case unix.NLMSG_DONE:
+			return found, true, nil
+		case unix.NLMSG_ERROR:
+			if len(body) >= 4 {
+				if e := int32(ne.Uint32(body)); e != 0 {
+					return found, true, fmt.Errorf("sock_diag: %w", unix.Errno(-e))
+				}
+			}
+			return found, true, nil
+		case unix.SOCK_DIAG_BY_FAMILY:
+			// inet_diag_msg: family, state, timer, retrans, then the
+			// socket id with the local port first, big-endian.
+			if len(body) >= 6 && body[1] == tcpListenState && int(binary.BigEndian.Uint16(body[4:])) == port {
+				found = true
+			}
+		}
+		next := (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
+		if next >= len(b) {
+			break
+		}
+		b = b[next:]
+	}
+	return found, false, nil
+}

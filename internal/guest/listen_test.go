@@ -1,0 +1,87 @@
+package guest
+
+import (
+	"net"
+	"testing"
+)
+
+// TestListenProbeSeesListeners asks the host kernel's sock_diag, as the
+// init asks the guest's: a listener on a port is seen, over IPv4 and IPv6,
+// and a closed one or another port is not.
+func TestListenProbeSeesListeners(t *testing.T) {
+	p, err := newListenProbe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	for _, network := range []string{"tcp4", "tcp6"} {
+		t.Run(network, func(t *testing.T) {
+			addr := "127.0.0.1:0"
+			if network == "tcp6" {
+				addr = "[::1]:0"
+			}
+			l, err := net.Listen(network, addr)
+			if err != nil {
+				t.Skipf("no %s here: %v", network, err)
+			}
+			port := l.Addr().(*net.TCPAddr).Port
+			if ok, err := p.listening(port); err != nil || !ok {
+				t.Errorf("listening(%d) = %v, %v with a listener", port, ok, err)
+			}
+			// A connection to it is not a listener on the client's port.
+			c, err := net.Dial(network, l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			cport := c.LocalAddr().(*net.TCPAddr).Port
+			if ok, _ := p.listening(cport); ok {
+				t.Errorf("listening(%d) = true for a connected socket's port", cport)
+			}
+			l.Close()
+			if ok, err := p.listening(port); err != nil || ok {
+				t.Errorf("listening(%d) = %v, %v after close", port, ok, err)
+			}
+		})
+	}
+}
+
+// TestParseDiag reads netlink batches: a listener on the port, one on
+// another port, a socket of another state, the end of the dump and an
+// error.
+func TestParseDiag(t *testing.T) {
+	msg := func(typ uint16, body []byte) []byte {
+		b := make([]byte, 16+len(body))
+		b[0] = byte(len(b))
+		b[4], b[5] = byte(typ), byte(typ>>8)
+		copy(b[16:], body)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	sock := func(state byte, port int) []byte {
+		return msg(20, []byte{2, state, 0, 0, byte(port >> 8), byte(port)})
+	}
+	done := msg(3, []byte{0, 0, 0, 0})
+	for _, tc := range []struct {
+		name       string
+		batch      []byte
+		found, end bool
+		wantErr    bool
+	}{
+		{"listener", append(sock(10, 8080), done...), true, true, false},
+		{"other port", append(sock(10, 8081), done...), false, true, false},
+		{"not listening", append(sock(1, 8080), done...), false, true, false},
+		{"more to come", sock(10, 8080), true, false, false},
+		{"error", msg(2, []byte{0xfe, 0xff, 0xff, 0xff}), false, true, true},
+		{"bad length", []byte{200, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, false, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			found, end, err := parseDiag(tc.batch, 8080)
+			if found != tc.found || end != tc.end || (err != nil) != tc.wantErr {
+				t.Errorf("parseDiag = %v, %v, %v; want %v, %v, error %v", found, end, err, tc.found, tc.end, tc.wantErr)
+			}
+		})
+	}
+}
