@@ -95,7 +95,7 @@ func cmdline(accel string, tscKHz int, extra string) string {
 // the guest's flushes durable; skipping the host fsyncs keeps disk writes
 // cheap. A guest that powers off cleanly still leaves a consistent file in
 // the host's page cache.
-func qemuArgs(spec vmm.Spec, p paths, accel, cmd string) []string {
+func qemuArgs(spec vmm.Spec, p paths, accel string, tcgCacheMiB int, cmd string) []string {
 	cpu := "max"
 	if accel == "kvm" {
 		cpu = "host"
@@ -105,7 +105,7 @@ func qemuArgs(spec vmm.Spec, p paths, accel, cmd string) []string {
 		// spins on the missing chip's update flag, which costs 2.5 s under
 		// TCG (measured here: hello at 3.6 s of guest uptime, 1.3 s with it).
 		"-M", "microvm,x-option-roms=off,rtc=on",
-		"-accel", accelOpt(accel),
+		"-accel", accelOpt(accel, tcgCacheMiB),
 		"-cpu", cpu,
 		"-m", strconv.Itoa(spec.MemoryMiB) + "M",
 		// Guest RAM from a memfd: QEMU asks for transparent huge pages on
@@ -174,12 +174,18 @@ func parseCPUKHz(r io.Reader) int {
 
 // accelOpt is the -accel value. TCG's translation cache is capped: QEMU's
 // default lets it grow to a large share of guest RAM, and each VM's cache
-// is resident memory on the host.
-func accelOpt(accel string) string {
+// is resident memory on the host, unique to the VM. KVM has no such cache.
+func accelOpt(accel string, tcgCacheMiB int) string {
 	if accel == "tcg" {
+		if tcgCacheMiB <= 0 {
+			tcgCacheMiB = DefaultTCGCacheMiB
+		}
 		return "tcg,tb-size=" + strconv.Itoa(tcgCacheMiB)
 	}
 	return accel
 }
 
-const tcgCacheMiB = 32
+// DefaultTCGCacheMiB is Config.TCGCacheMiB's default. An idle instance
+// touches its whole cache (QEMU fills it before it flushes it), so the
+// cache is a floor of every TCG instance's unique memory.
+const DefaultTCGCacheMiB = 32

@@ -40,7 +40,7 @@ func TestCmdlineKeepsIdleTCGGuestQuiet(t *testing.T) {
 func TestQEMUArgs(t *testing.T) {
 	spec := vmm.Spec{ID: "a", Kernel: "/k", Initrd: "/i", RootDisk: "/d.img", MemoryMiB: 256, VCPUs: 2,
 		Network: vmm.NetworkSpec{TapName: "tap7", MAC: "52:54:00:00:00:07"}}
-	args := strings.Join(qemuArgs(spec, vmPaths("/s", "/s/a"), "tcg", "x"), " ")
+	args := strings.Join(qemuArgs(spec, vmPaths("/s", "/s/a"), "tcg", 0, "x"), " ")
 	for _, want := range []string{
 		"-M microvm,x-option-roms=off,rtc=on", "memory-backend-memfd,id=ram,size=256M", "-accel tcg,tb-size=32", "-cpu max", "-m 256M", "-smp 2",
 		"-nodefaults", "-no-user-config", "-no-reboot", "-kernel /k", "-initrd /i", "-append x",
@@ -53,7 +53,7 @@ func TestQEMUArgs(t *testing.T) {
 			t.Errorf("args lack %q:\n%s", want, args)
 		}
 	}
-	kvm := qemuArgs(vmm.Spec{MemoryMiB: 1, VCPUs: 1}, vmPaths("/", "/s"), "kvm", "")
+	kvm := qemuArgs(vmm.Spec{MemoryMiB: 1, VCPUs: 1}, vmPaths("/", "/s"), "kvm", 16, "")
 	if !slices.Contains(kvm, "host") || !slices.Contains(kvm, "kvm") || slices.Contains(kvm, "-netdev") || slices.Contains(kvm, "-drive") {
 		t.Errorf("kvm without disk and network: %q", kvm)
 	}
