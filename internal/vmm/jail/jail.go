@@ -40,10 +40,9 @@ type Spec struct {
 	// at the same paths, so the program's arguments need no rewriting.
 	Binds []Bind
 	// NoHugePages keeps the program's memory off transparent huge pages
-	// (PR_SET_THP_DISABLE, which exec keeps). A program that asks for huge
-	// pages on a large buffer it touches sparsely (QEMU does, on TCG's
-	// translation cache) then holds only the 4 KiB pages it touched
-	// instead of every 2 MiB page around them.
+	// (PR_SET_THP_DISABLE, which exec keeps), even where it asks for them
+	// (QEMU does): it then holds only the 4 KiB pages it touched instead
+	// of every 2 MiB page around them.
 	NoHugePages bool `json:",omitempty"`
 	// Path, Args and Env are the program to exec.
 	Path string

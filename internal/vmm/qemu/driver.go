@@ -65,9 +65,11 @@ type Driver struct {
 	// memories holds those memfds.
 	sharedMemory bool
 	memories     sealedMemories
-	// hugeTBCache lets QEMU back TCG's translation cache with huge pages,
-	// as it did before NoHugePages: for benchmarks that compare the two.
-	hugeTBCache bool
+	// hugePages lets QEMU use transparent huge pages under TCG, as it did
+	// before jail.Spec.NoHugePages, and argvHook rewrites QEMU's
+	// arguments: for benchmarks that compare with earlier settings.
+	hugePages bool
+	argvHook  func([]string) []string
 
 	mu    sync.Mutex
 	accel string
@@ -305,6 +307,9 @@ func (d *Driver) command(spec vmm.Spec, p paths, accel string, uid int, cgroup s
 	argv := append([]string{d.cfg.QEMUPath}, qemuArgs(spec, p, accel, d.cfg.TCGCacheMiB, cmdline(accel, d.tscKHz, spec.KernelArgs))...)
 	argv = withMemoryBackend(argv, mode.memoryBackend(spec.MemoryMiB, memFD))
 	argv = append(argv, modeArgs...)
+	if d.argvHook != nil {
+		argv = d.argvHook(argv)
+	}
 	js, err := d.jailed(spec, p, accel, uid, cgroup, argv)
 	if err != nil {
 		return nil, err
