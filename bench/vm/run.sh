@@ -28,7 +28,7 @@ go run ./bench/vm -out "$out" -rounds "${ROUNDS:-3}" -fit "${FIT:-20}"
 {
 	echo
 	echo "Idle restored instances (BenchmarkVMIdle, internal/vmm/qemu), and how many fit:"
-	go test -run '^$' -bench VMIdle -benchtime "${ROUNDS:-3}x" -timeout 40m ./internal/vmm/qemu/ 2>&1 |
+	go test -v -run '^$' -bench VMIdle -benchtime "${ROUNDS:-3}x" -timeout 40m ./internal/vmm/qemu/ 2>&1 |
 		grep -E '^(Benchmark|ok|FAIL)|: round [0-9]' | sed -E 's/^ +idle_bench_test.go:[0-9]+: //'
 } >>"$out"
 python3 - "$out" <<'PY'
