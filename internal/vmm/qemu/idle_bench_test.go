@@ -32,8 +32,8 @@ type idleVariant struct {
 	// answers (a VM whose agent is gone); otherwise it stays open, as the
 	// node agent keeps it.
 	orphan bool
-	// probed connects to the app every healthInterval, as the node
-	// agent's health check does.
+	// probed connects to the app every 2 s, as the node agent's health
+	// check does.
 	probed bool
 }
 
@@ -84,6 +84,9 @@ func legacyArgv(argv []string) []string {
 //
 //	IDLE_OLD_INIT=/path/to/old/zeitwork-init IDLE_WINDOW=30s \
 //	go test -run '^$' -bench VMIdle -benchtime 3x ./internal/vmm/qemu/
+//
+// IDLE_ONLY=<variant> runs one variant (e.g. tb24-probed), for looking at
+// its QEMU while it idles.
 func BenchmarkVMIdle(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
@@ -98,8 +101,9 @@ func BenchmarkVMIdle(b *testing.B) {
 	if !d.sharedMemory {
 		b.Fatal("this host cannot seal memfds; the benchmark measures shared-memory restores")
 	}
+	// The "before" variants run only with an earlier init: they stand
+	// for that commit's VMs.
 	initrds := map[bool]string{false: testKernel.Initrd}
-	// An earlier init is a must: "before" means that commit's VMs.
 	if p := os.Getenv("IDLE_OLD_INIT"); p != "" {
 		k, err := guestkernel.Prepare(ctx, guestkernel.DefaultCacheDir, p)
 		if err != nil {
