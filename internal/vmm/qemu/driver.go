@@ -65,11 +65,9 @@ type Driver struct {
 	// memories holds those memfds.
 	sharedMemory bool
 	memories     sealedMemories
-	// hugePages lets QEMU use transparent huge pages under TCG, as it did
-	// before jail.Spec.NoHugePages, and argvHook rewrites QEMU's
-	// arguments: for benchmarks that compare with earlier settings.
-	hugePages bool
-	argvHook  func([]string) []string
+	// jailHook changes how QEMU is launched (its arguments, environment,
+	// huge pages): for benchmarks that compare with earlier settings.
+	jailHook func(*jail.Spec)
 
 	mu    sync.Mutex
 	accel string
@@ -307,9 +305,6 @@ func (d *Driver) command(spec vmm.Spec, p paths, accel string, uid int, cgroup s
 	argv := append([]string{d.cfg.QEMUPath}, qemuArgs(spec, p, accel, d.cfg.TCGCacheMiB, cmdline(accel, d.tscKHz, spec.KernelArgs))...)
 	argv = withMemoryBackend(argv, mode.memoryBackend(spec.MemoryMiB, memFD))
 	argv = append(argv, modeArgs...)
-	if d.argvHook != nil {
-		argv = d.argvHook(argv)
-	}
 	js, err := d.jailed(spec, p, accel, uid, cgroup, argv)
 	if err != nil {
 		return nil, err

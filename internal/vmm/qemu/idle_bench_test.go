@@ -17,6 +17,7 @@ import (
 	"github.com/zeitwork/zeitwork/internal/procstat"
 	"github.com/zeitwork/zeitwork/internal/vmm"
 	"github.com/zeitwork/zeitwork/internal/vmm/guestkernel"
+	"github.com/zeitwork/zeitwork/internal/vmm/jail"
 )
 
 // idleVariant is one way BenchmarkVMIdle runs an idle VM restored from a
@@ -35,6 +36,8 @@ type idleVariant struct {
 	// probed connects to the app every 2 s, as the node agent's health
 	// check does.
 	probed bool
+	// env is added to QEMU's environment.
+	env string
 }
 
 func (v idleVariant) String() string {
@@ -48,6 +51,9 @@ func (v idleVariant) String() string {
 	if v.probed {
 		s += "-probed"
 	}
+	if v.env != "" {
+		s += "+" + strings.ReplaceAll(v.env, " ", "+")
+	}
 	return s
 }
 
@@ -59,6 +65,9 @@ func idleVariants(old bool) []idleVariant {
 		{tbMiB: 32}, {tbMiB: 24}, {tbMiB: 16},
 		{tbMiB: DefaultTCGCacheMiB, probed: true},
 		{tbMiB: DefaultTCGCacheMiB, orphan: true},
+	}
+	if e := os.Getenv("IDLE_QEMU_ENV"); e != "" {
+		vs = append(vs, idleVariant{tbMiB: DefaultTCGCacheMiB, env: e})
 	}
 	if old {
 		vs = append([]idleVariant{{before: true, tbMiB: 32}, {before: true, tbMiB: 32, probed: true}}, vs...)
@@ -85,8 +94,9 @@ func legacyArgv(argv []string) []string {
 //	IDLE_OLD_INIT=/path/to/old/zeitwork-init IDLE_WINDOW=30s \
 //	go test -run '^$' -bench VMIdle -benchtime 3x ./internal/vmm/qemu/
 //
-// IDLE_ONLY=<variant> runs one variant (e.g. tb24-probed), for looking at
-// its QEMU while it idles.
+// IDLE_ONLY=<variant>,... runs only those (e.g. tb24-probed), for looking
+// at a QEMU while it idles; IDLE_QEMU_ENV=K=V adds a variant whose QEMU
+// runs with that environment.
 func BenchmarkVMIdle(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
@@ -113,7 +123,7 @@ func BenchmarkVMIdle(b *testing.B) {
 	}
 	var vs []idleVariant
 	for _, v := range idleVariants(initrds[true] != "") {
-		if only := os.Getenv("IDLE_ONLY"); only == "" || v.String() == only {
+		if only := os.Getenv("IDLE_ONLY"); only == "" || slices.Contains(strings.Split(only, ","), v.String()) {
 			vs = append(vs, v)
 		}
 	}
@@ -182,7 +192,7 @@ func memTotalMiB() int64 {
 // template names the template a variant restores from: one per init and
 // cache size (the size is part of the template key).
 func (v idleVariant) template() string {
-	return fmt.Sprintf("before-%v-tb%d", v.before, v.tbMiB)
+	return fmt.Sprintf("before-%v-tb%d-%s", v.before, v.tbMiB, strings.ReplaceAll(v.env, " ", ","))
 }
 
 func (v idleVariant) spec(id, disk string, initrds map[bool]string) vmm.Spec {
@@ -193,9 +203,12 @@ func (v idleVariant) spec(id, disk string, initrds map[bool]string) vmm.Spec {
 
 // configure sets the driver up for the variant's next VM.
 func (v idleVariant) configure(d *Driver) {
-	d.cfg.TCGCacheMiB, d.hugePages, d.argvHook = v.tbMiB, v.before, nil
-	if v.before {
-		d.argvHook = legacyArgv
+	d.cfg.TCGCacheMiB, d.jailHook = v.tbMiB, nil
+	d.jailHook = func(js *jail.Spec) {
+		if v.before {
+			js.Args, js.NoHugePages = legacyArgv(js.Args), false
+		}
+		js.Env = append(js.Env, strings.Fields(v.env)...)
 	}
 }
 
