@@ -29,6 +29,17 @@ go run ./bench/vm -out "$out" -rounds "${ROUNDS:-3}" -fit "${FIT:-20}"
 			go test -run '^$' -bench VMStart -benchtime "$((${ROUNDS:-3} * 2))x" ./internal/vmm/qemu/ 2>&1 | grep -E '^(Benchmark|ok|FAIL)|ms/'
 	fi
 } >>"$out"
+# Idle restored instances side by side (BenchmarkVMIdle): translation
+# cache sizes, health-checked and orphaned VMs, and, with IDLE_OLD_INIT
+# (an init binary built from an earlier commit), the settings before the
+# idle work; fit-by-memory and fit-by-cpu are how many idle restored,
+# health-checked instances fit on this machine.
+{
+	echo
+	echo "Idle restored instances (BenchmarkVMIdle, internal/vmm/qemu), and how many fit:"
+	go test -v -run '^$' -bench VMIdle -benchtime "${ROUNDS:-3}x" -timeout 40m ./internal/vmm/qemu/ 2>&1 |
+		grep -E '^(Benchmark|ok|FAIL)|: round [0-9]' | sed -E 's/^ +idle_bench_test.go:[0-9]+: //'
+} >>"$out"
 python3 - "$out" <<'PY'
 import re, sys
 report = open(sys.argv[1]).read()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sync"
 	"time"
 
@@ -16,25 +17,86 @@ import (
 
 // controlPort is the guest end of the control channel. When the host side
 // disconnects (an agent restart), reads on a virtio port return EOF at once
-// until a new client connects, so the reader backs off and starts over.
+// until a new client connects, and the port cannot be polled for that
+// connect (it is "readable" while the host is away). So the reader waits
+// for the kernel's SIGIO, which virtio_console sends when the host end
+// opens or closes, or for a backoff that doubles up to eofBackoffMax, and
+// starts over. Polling at a fixed short interval instead woke an idle VM
+// 100 times a second for as long as no agent was connected.
 type controlPort struct {
-	f  *os.File
+	f  io.ReadWriter
 	w  *channel.Conn
 	mu sync.Mutex
 	r  *channel.Conn
+	// hostEvents receives the port's SIGIOs; nil where they could not be
+	// asked for, and the backoff alone paces the retries.
+	hostEvents chan os.Signal
+	// wait waits for the host after an EOF (waitHost; tests replace it).
+	wait func(time.Duration)
 }
 
-// eofBackoff is how long the reader waits after an EOF. Short because a VM
-// restored from a template sees the host disconnected until its agent
-// connects, and the Config must be read as soon as it arrives.
-const eofBackoff = 10 * time.Millisecond
+// The reader's backoff after an EOF. Short at first because a VM restored
+// from a template sees the host disconnected until its agent connects, and
+// the Config must be read as soon as it arrives (the SIGIO usually ends the
+// wait sooner); long at most, because a VM whose agent is gone for good
+// must not keep waking its host.
+const (
+	eofBackoffMin = 10 * time.Millisecond
+	eofBackoffMax = 5 * time.Second
+)
+
+// nextBackoff is the wait after one that lasted d.
+func nextBackoff(d time.Duration) time.Duration {
+	return min(2*d, eofBackoffMax)
+}
 
 func openControl(path string) (*controlPort, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open control port: %w", err)
 	}
-	return &controlPort{f: f, w: channel.NewConn(f), r: channel.NewConn(f)}, nil
+	c := &controlPort{f: f, w: channel.NewConn(f), r: channel.NewConn(f)}
+	c.wait = c.waitHost
+	c.hostEvents = make(chan os.Signal, 1)
+	signal.Notify(c.hostEvents, unix.SIGIO)
+	if err := notifyHostEvents(f); err != nil {
+		consolef("control port: no SIGIO, retrying on a backoff: %v", err)
+		signal.Stop(c.hostEvents)
+		c.hostEvents = nil
+	}
+	return c, nil
+}
+
+// notifyHostEvents asks the kernel for a SIGIO to this process whenever
+// the port's host end connects or disconnects (or data arrives), without
+// touching the file's non-blocking mode as Fd() would.
+func notifyHostEvents(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		if _, serr = unix.FcntlInt(fd, unix.F_SETOWN, os.Getpid()); serr != nil {
+			return
+		}
+		var fl int
+		if fl, serr = unix.FcntlInt(fd, unix.F_GETFL, 0); serr != nil {
+			return
+		}
+		_, serr = unix.FcntlInt(fd, unix.F_SETFL, fl|unix.O_ASYNC)
+	})
+	return errors.Join(err, serr)
+}
+
+// waitHost waits up to d for a sign that the host end changed.
+func (c *controlPort) waitHost(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.hostEvents:
+	case <-t.C:
+	}
 }
 
 func (c *controlPort) send(m channel.Message) error {
@@ -46,6 +108,7 @@ func (c *controlPort) send(m channel.Message) error {
 func (c *controlPort) receive() (channel.Message, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	backoff := eofBackoffMin
 	for {
 		m, err := c.r.Receive()
 		if err == nil {
@@ -54,7 +117,8 @@ func (c *controlPort) receive() (channel.Message, error) {
 		if !errors.Is(err, io.EOF) {
 			return channel.Message{}, err
 		}
-		time.Sleep(eofBackoff)
+		c.wait(backoff)
+		backoff = nextBackoff(backoff)
 		c.r = channel.NewConn(c.f)
 	}
 }

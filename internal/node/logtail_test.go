@@ -3,8 +3,10 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +149,49 @@ func TestLastLinesAreShipped(t *testing.T) {
 	lines := tail.drain()
 	if len(lines) != 2 || lines[0].Text != "panic: out of cheese" {
 		t.Fatalf("shipped %+v", lines)
+	}
+}
+
+// An idle VM's log tail polls four times a second and finds nothing: such
+// a poll must not allocate a read buffer (it allocated and zeroed 1 MiB,
+// which cost the agent more CPU than the idle VM), while lines that do
+// arrive are still read, also one longer than the smallest buffer.
+func TestIdleLogPollAllocatesNoBuffer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	appendLines(t, path, "hello")
+	tail := newLogTail(path, 0, "i1", LogLimits{})
+	tail.read()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 20 {
+		tail.read()
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<10 {
+		t.Errorf("20 polls of an unchanged log allocated %d bytes, want no read buffers", got)
+	}
+	long := strings.Repeat("y", 100<<10)
+	appendLines(t, path, "second", long)
+	tail.read()
+	if len(tail.pending) != 3 || tail.pending[1].Text != "second" || !strings.HasPrefix(tail.pending[2].Text, "yyyy") {
+		t.Errorf("after the idle polls, pending = %d lines, want hello, second and the 100 KiB line (cut)", len(tail.pending))
+	}
+}
+
+// BenchmarkIdleLogPoll is one poll of an idle VM's log and console files,
+// as the agent makes four times a second per instance.
+func BenchmarkIdleLogPoll(b *testing.B) {
+	dir := b.TempDir()
+	path, console := filepath.Join(dir, "app.log"), filepath.Join(dir, "console.log")
+	os.WriteFile(path, []byte("hello\n"), 0o600)
+	os.WriteFile(console, []byte("boot\n"), 0o600)
+	tail := newLogTail(path, 0, "i1", LogLimits{})
+	tail.console = console
+	log := slog.New(slog.DiscardHandler)
+	tail.read()
+	b.ResetTimer()
+	for range b.N {
+		tail.read()
+		tail.capConsole(log)
 	}
 }

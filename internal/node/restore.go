@@ -21,7 +21,7 @@ func (s *supervisor) startVM(ctx context.Context, spec vmm.Spec, timings map[str
 	if t := s.a.templates; t != nil {
 		if dir := t.lookup(ctx, spec); dir != "" {
 			start := time.Now()
-			vm, err := t.snap.Restore(ctx, spec, dir)
+			vm, err := t.restore(ctx, spec, dir)
 			if err == nil {
 				timings["template_restore"] = time.Since(start)
 				s.a.metrics.starts.WithLabelValues("restore").Inc()

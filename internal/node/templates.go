@@ -28,6 +28,7 @@ type templates struct {
 
 	mu       sync.Mutex
 	building map[string]bool // shapes being built
+	inUse    map[string]int  // template dirs being restored from
 	wg       sync.WaitGroup
 }
 
@@ -46,7 +47,7 @@ func newTemplates(ctx context.Context, stateDir string, drv vmm.Driver, log *slo
 		return nil
 	}
 	removePartial(dir, log)
-	return &templates{dir: dir, snap: snap, log: log, ctx: ctx, building: map[string]bool{}}
+	return &templates{dir: dir, snap: snap, log: log, ctx: ctx, building: map[string]bool{}, inUse: map[string]int{}}
 }
 
 // removePartial removes what an agent that died mid-build left.
@@ -99,10 +100,12 @@ func (t *templates) prepare(spec vmm.Spec) {
 			t.mu.Unlock()
 		}()
 		t.build(shape)
+		t.collect()
 	}()
 }
 
-// build makes shape's template unless it exists.
+// build makes shape's template unless it exists, and records its shape
+// (see collect).
 func (t *templates) build(shape vmm.Spec) {
 	log := t.log.With("memory_mib", shape.MemoryMiB, "vcpus", shape.VCPUs)
 	key, err := t.snap.TemplateKey(t.ctx, shape)
@@ -111,15 +114,21 @@ func (t *templates) build(shape vmm.Spec) {
 		return
 	}
 	dir := filepath.Join(t.dir, key)
-	if _, err := os.Stat(dir); err == nil {
-		return
+	if _, err := os.Stat(dir); err != nil {
+		if err := t.snap.BuildTemplate(t.ctx, shape, dir); err != nil {
+			log.Warn("build vm template", "template", key, "err", err)
+			return
+		}
 	}
-	if err := t.snap.BuildTemplate(t.ctx, shape, dir); err != nil {
-		log.Warn("build vm template", "template", key, "err", err)
+	if _, err := readShape(dir); err != nil {
+		if err := writeShape(dir, shape); err != nil {
+			log.Warn("record vm template shape", "template", key, "err", err)
+		}
 	}
 }
 
-// discard removes a template that failed to restore. The caller has it
+// discard removes a template that failed to restore (or, from collect,
+// one no longer current). The caller has it
 // built again (prepare) once the instance that booted instead is up, so
 // that the build does not compete with that boot: a damaged file must not
 // make every later instance boot slowly.

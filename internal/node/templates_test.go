@@ -28,6 +28,7 @@ type snapDriver struct {
 	restores    atomic.Int32
 	failRestore atomic.Bool
 	release     chan struct{} // builds wait for it when set
+	restoreGate chan struct{} // when set, restores wait for it, then fail
 	released    atomic.Value  // the last template dir released
 }
 
@@ -45,6 +46,10 @@ func (d *snapDriver) BuildTemplate(ctx context.Context, spec vmm.Spec, dir strin
 
 func (d *snapDriver) Restore(ctx context.Context, spec vmm.Spec, dir string) (*vmm.Instance, error) {
 	d.restores.Add(1)
+	if d.restoreGate != nil {
+		<-d.restoreGate
+		return nil, errors.New("restore ended by the test")
+	}
 	if d.failRestore.Load() {
 		return nil, errors.New("qemu: load of migration failed\nInvalid argument")
 	}
@@ -83,6 +88,63 @@ func TestTemplateBuiltOnce(t *testing.T) {
 	tm.wait()
 	if n := drv.builds.Load(); n != 1 {
 		t.Errorf("an existing template was built again (%d builds)", n)
+	}
+}
+
+// TestStaleTemplatesCollected: once a shape's template is built, the
+// templates whose key is no longer their shape's (built before the guest
+// init changed) and those without a shape record are removed and
+// released, except one a restore is still using, which goes at the next
+// collection.
+func TestStaleTemplatesCollected(t *testing.T) {
+	drv := &snapDriver{Driver: vmmtest.New(t.TempDir(), nil), key: "k2", restoreGate: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tm := newTemplates(ctx, t.TempDir(), drv, slog.New(slog.DiscardHandler))
+	spec := vmm.Spec{Kernel: "k", Initrd: "i", MemoryMiB: 256, VCPUs: 1}
+	template := func(name string, record bool) string {
+		t.Helper()
+		dir := filepath.Join(tm.dir, name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if record {
+			if err := writeShape(dir, shapeOf(spec)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	stale, legacy, busy := template("k1", true), template("k0", false), template("k1b", true)
+	restored := make(chan struct{})
+	go func() { defer close(restored); tm.restore(ctx, spec, busy) }()
+	waitFor(t, "the restore to start", func() bool { return drv.restores.Load() == 1 })
+
+	tm.prepare(spec)
+	tm.wait()
+	current := filepath.Join(tm.dir, "k2")
+	for dir, want := range map[string]bool{current: true, stale: false, legacy: false, busy: true} {
+		if _, err := os.Stat(dir); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(dir), err == nil, want)
+		}
+	}
+	if got := tm.lookup(ctx, spec); got != current {
+		t.Errorf("lookup after the collection = %q, want %s", got, current)
+	}
+
+	close(drv.restoreGate)
+	<-restored
+	if n := tm.collect(); n != 1 {
+		t.Errorf("collected %d after the restore ended, want 1 (k1b)", n)
+	}
+	if _, err := os.Stat(busy); !os.IsNotExist(err) {
+		t.Errorf("k1b kept after its restore ended: %v", err)
+	}
+	if got := drv.released.Load(); got != busy {
+		t.Errorf("last released %v, want %s", got, busy)
+	}
+	if _, err := os.Stat(current); err != nil {
+		t.Errorf("the current template was collected: %v", err)
 	}
 }
 

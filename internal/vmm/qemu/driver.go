@@ -44,6 +44,10 @@ type Config struct {
 	// CgroupParent is the cgroup holding one cgroup per VM (see
 	// jail.NewCgroups); default "zeitwork-vms".
 	CgroupParent string
+	// TCGCacheMiB is the size of TCG's translation cache per VM (QEMU's
+	// tb-size); DefaultTCGCacheMiB when 0. Unused under KVM. It is part
+	// of the template key: templates are rebuilt when it changes.
+	TCGCacheMiB int
 }
 
 // Driver runs QEMU microVMs. It is safe for concurrent use.
@@ -61,6 +65,9 @@ type Driver struct {
 	// memories holds those memfds.
 	sharedMemory bool
 	memories     sealedMemories
+	// jailHook changes how QEMU is launched (its arguments, environment,
+	// huge pages): for benchmarks that compare with earlier settings.
+	jailHook func(*jail.Spec)
 
 	mu    sync.Mutex
 	accel string
@@ -295,7 +302,7 @@ func (d *Driver) command(spec vmm.Spec, p paths, accel string, uid int, cgroup s
 		return nil, err
 	}
 	files = append(files, stderr)
-	argv := append([]string{d.cfg.QEMUPath}, qemuArgs(spec, p, accel, cmdline(accel, d.tscKHz, spec.KernelArgs))...)
+	argv := append([]string{d.cfg.QEMUPath}, qemuArgs(spec, p, accel, d.cfg.TCGCacheMiB, cmdline(accel, d.tscKHz, spec.KernelArgs))...)
 	argv = withMemoryBackend(argv, mode.memoryBackend(spec.MemoryMiB, memFD))
 	argv = append(argv, modeArgs...)
 	js, err := d.jailed(spec, p, accel, uid, cgroup, argv)

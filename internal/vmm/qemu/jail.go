@@ -80,6 +80,13 @@ func (d *Driver) jailed(spec vmm.Spec, p paths, accel string, uid int, cgroup st
 	js := &jail.Spec{
 		UID: uid, GID: uid, Cgroups: dirs, Root: jailRootDir,
 		Binds: d.binds(spec, p, accel), Path: argv[0], Args: argv, Env: []string{},
+		// QEMU asks for transparent huge pages on TCG's translation cache
+		// and gets them on other buffers; without them an idle VM holds
+		// about 2 MiB less, at no measured cost (docs/benchmarks.md).
+		NoHugePages: accel == "tcg",
+	}
+	if d.jailHook != nil {
+		d.jailHook(js)
 	}
 	return js, nil
 }

@@ -57,6 +57,13 @@ func TestJailConfinesQEMU(t *testing.T) {
 		}
 	}
 
+	// Under TCG, QEMU runs without transparent huge pages: it asks for
+	// them on the translation cache, and they cost an idle VM about 2 MiB
+	// (docs/benchmarks.md); KVM keeps the host's default.
+	if want := map[string]string{"tcg": "0", "kvm": "1"}[d.Accel()]; st["THP_enabled"] != want {
+		t.Errorf("THP_enabled %q under %s, want %q", st["THP_enabled"], d.Accel(), want)
+	}
+
 	dirs := d.cgroups.Dirs(cgroupName(a.ID))
 	for _, dir := range dirs {
 		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))

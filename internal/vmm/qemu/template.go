@@ -149,7 +149,7 @@ func (d *Driver) TemplateKey(ctx context.Context, spec vmm.Spec) (string, error)
 	}
 	fmt.Fprintf(h, "%s\n", fileKey(d.cfg.QEMUPath))
 	shape := vmm.Spec{Kernel: "K", Initrd: "I", RootDisk: "D", MemoryMiB: spec.MemoryMiB, VCPUs: spec.VCPUs, KernelArgs: spec.KernelArgs}
-	args := qemuArgs(shape, vmPaths("/s", "/s/t"), accel, cmdline(accel, d.tscKHz, spec.KernelArgs))
+	args := qemuArgs(shape, vmPaths("/s", "/s/t"), accel, d.cfg.TCGCacheMiB, cmdline(accel, d.tscKHz, spec.KernelArgs))
 	mode := launchMode{template: true}
 	if d.sharedMemory {
 		mode.memPath = "/s/t/" + templateMemory
