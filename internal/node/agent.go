@@ -93,7 +93,10 @@ type Agent struct {
 	// tunnelTLS is the tunnel listener's TLS: the node's certificate,
 	// and only edge certificates of the cluster's CA accepted.
 	tunnelTLS *tls.Config
-	registry  string
+	// revoked are the removed edges, from the desired state: the tunnel
+	// listener refuses their certificates and closes their tunnels.
+	revoked  *tunnel.Revocations
+	registry string
 	// egress and nodeAuth are how images are pulled: the node's token for
 	// the operator's registry only, a project's registry login for its
 	// registry only, through the egress address checks.
@@ -136,6 +139,7 @@ func New(cfg Config) (*Agent, error) {
 		records:    records{dir: filepath.Join(cfg.StateDir, "instances")},
 		metrics:    newMetrics(),
 		sups:       map[string]*supervisor{},
+		revoked:    tunnel.NewRevocations(),
 		backoffMin: time.Second, backoffMax: 30 * time.Second,
 	}, nil
 }
@@ -277,7 +281,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.mu.Lock()
 		conf := a.tunnelTLS
 		a.mu.Unlock()
-		if err := tunnel.ServeTLS(ctx, a.cfg.TunnelListener, conf, a.resolveBackend, a.log); err != nil && ctx.Err() == nil {
+		if err := tunnel.ServeTLS(ctx, a.cfg.TunnelListener, conf, a.resolveBackend, a.log, a.revoked); err != nil && ctx.Err() == nil {
 			a.log.Error("tunnel listener stopped", "err", err)
 		}
 	}()
@@ -330,6 +334,9 @@ func (a *Agent) desiredLoop(ctx context.Context) {
 		}
 		backoff = 200 * time.Millisecond
 		version = ds.Version
+		if a.revoked.Set(ds.RevokedEdges) {
+			a.log.Info("revoked edges changed; their tunnels are refused", "edges", len(ds.RevokedEdges))
+		}
 		a.apply(ctx, ds.Instances)
 	}
 }
