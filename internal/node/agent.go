@@ -276,15 +276,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Add(3)
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
 	go func() { defer wg.Done(); a.desiredLoop(ctx) }()
-	go func() {
-		defer wg.Done()
-		a.mu.Lock()
-		conf := a.tunnelTLS
-		a.mu.Unlock()
-		if err := tunnel.ServeTLS(ctx, a.cfg.TunnelListener, conf, a.resolveBackend, a.log, a.revoked); err != nil && ctx.Err() == nil {
-			a.log.Error("tunnel listener stopped", "err", err)
-		}
-	}()
+	go func() { defer wg.Done(); a.serveTunnel(ctx) }()
 	wg.Wait()
 	a.mu.Lock()
 	sups := make([]*supervisor, 0, len(a.sups))
@@ -296,6 +288,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		<-s.done
 	}
 	return nil
+}
+
+// serveTunnel serves the tunnel listener until ctx ends: edges'
+// certificates of the cluster's CA, less the edges the operator revoked.
+func (a *Agent) serveTunnel(ctx context.Context) {
+	a.mu.Lock()
+	conf := a.tunnelTLS
+	a.mu.Unlock()
+	if err := tunnel.ServeTLS(ctx, a.cfg.TunnelListener, conf, a.resolveBackend, a.log, a.revoked); err != nil && ctx.Err() == nil {
+		a.log.Error("tunnel listener stopped", "err", err)
+	}
 }
 
 func (a *Agent) heartbeatLoop(ctx context.Context) {
