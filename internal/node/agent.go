@@ -139,7 +139,7 @@ func New(cfg Config) (*Agent, error) {
 		records:    records{dir: filepath.Join(cfg.StateDir, "instances")},
 		metrics:    newMetrics(),
 		sups:       map[string]*supervisor{},
-		revoked:    tunnel.NewRevocations(),
+		revoked:    loadRevoked(cfg.StateDir),
 		backoffMin: time.Second, backoffMax: 30 * time.Second,
 	}, nil
 }
@@ -337,9 +337,7 @@ func (a *Agent) desiredLoop(ctx context.Context) {
 		}
 		backoff = 200 * time.Millisecond
 		version = ds.Version
-		if a.revoked.Set(ds.RevokedEdges) {
-			a.log.Info("revoked edges changed; their tunnels are refused", "edges", len(ds.RevokedEdges))
-		}
+		a.setRevoked(ds.RevokedEdges)
 		a.apply(ctx, ds.Instances)
 	}
 }

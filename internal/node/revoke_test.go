@@ -58,7 +58,7 @@ func TestAgentRefusesEdgesTheOperatorRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &Agent{
-		cfg: Config{TunnelListener: ln}, log: slog.New(slog.DiscardHandler),
+		cfg: Config{TunnelListener: ln, StateDir: t.TempDir()}, log: slog.New(slog.DiscardHandler),
 		client: &client{base: op.URL, http: op.Client()}, sups: map[string]*supervisor{},
 		tunnelTLS: pki.TunnelServer(cred(pki.RoleNode, "n1", "127.0.0.1")), revoked: tunnel.NewRevocations(),
 	}
@@ -106,5 +106,9 @@ func TestAgentRefusesEdgesTheOperatorRevoked(t *testing.T) {
 	}
 	if err := handshake("edge-kept"); err != io.EOF {
 		t.Errorf("other edge: %v", err)
+	}
+	// A restarted agent refuses it before its first desired state.
+	if got := loadRevoked(a.cfg.StateDir).IDs(); len(got) != 1 || got[0] != "edge-stolen" {
+		t.Errorf("revoked edges kept across a restart: %v", got)
 	}
 }
