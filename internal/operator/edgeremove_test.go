@@ -42,6 +42,34 @@ func TestRemovedEdgeIsRefused(t *testing.T) {
 	keptConn, keptBr := openLineTunnel(t, addr, kept.TunnelTLS)
 	defer keptConn.Close()
 
+	// The edge long-polls its routes as edges do; the removal must end the
+	// poll with a refusal (whether it was parked yet or not).
+	var rt api.RouteTable
+	if code := h.call("GET", "/v1/edge/routes", old.Token, nil, &rt); code != 200 {
+		t.Fatalf("edge routes: %d", code)
+	}
+	polled := make(chan int, 1)
+	go func() {
+		v := rt.Version
+		for { // an unrelated change answers a poll early; poll again
+			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/edge/routes?after=%d", h.url, v), nil)
+			req.Header.Set("Authorization", "Bearer "+old.Token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				polled <- 0
+				return
+			}
+			var got api.RouteTable
+			json.NewDecoder(resp.Body).Decode(&got)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				polled <- resp.StatusCode
+				return
+			}
+			v = got.Version
+		}
+	}()
+
 	if code := h.call("DELETE", "/v1/edges/no-such-edge", h.token, nil, nil); code != http.StatusNotFound {
 		t.Errorf("remove unknown edge: %d, want 404", code)
 	}
@@ -53,6 +81,14 @@ func TestRemovedEdgeIsRefused(t *testing.T) {
 		t.Fatalf("remove edge by hostname: %d %+v", code, removed)
 	}
 
+	select {
+	case code := <-polled:
+		if code != http.StatusUnauthorized {
+			t.Errorf("the removed edge's long-poll ended with %d, want 401", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("the removed edge's long-poll is still open")
+	}
 	// The token is refused at once, with what to do.
 	var apiErr api.Error
 	if code := h.call("GET", "/v1/edge/routes", old.Token, nil, &apiErr); code != http.StatusUnauthorized || apiErr.Hint == "" {
