@@ -53,6 +53,16 @@ type Edge struct {
 	RegionKnown bool       `json:"region_known"`
 	EnrolledAt  time.Time  `json:"enrolled_at"`
 	LastSeenAt  *time.Time `json:"last_seen_at,omitempty"`
+	// RemovedAt is set once the edge was removed (DELETE /v1/edges/{id}):
+	// its token and certificate are refused from then on.
+	RemovedAt *time.Time `json:"removed_at,omitempty"`
+}
+
+// RemovedEdge is the answer to DELETE /v1/edges/{edge}.
+type RemovedEdge struct {
+	ID        string    `json:"id"`
+	Hostname  string    `json:"hostname"`
+	RemovedAt time.Time `json:"removed_at"`
 }
 
 // RemovedNode is the answer to DELETE /v1/nodes/{node}.

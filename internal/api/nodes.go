@@ -48,6 +48,10 @@ type RegisterNodeResponse struct {
 type DesiredState struct {
 	Version   int64             `json:"version"`
 	Instances []DesiredInstance `json:"instances"`
+	// RevokedEdges are the IDs of removed edges whose certificates may
+	// not have expired yet: the node's tunnel listener refuses them and
+	// closes their open connections.
+	RevokedEdges []string `json:"revoked_edges"`
 }
 
 // DesiredInstance is everything a node needs to run one instance.

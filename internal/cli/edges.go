@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -10,12 +12,13 @@ import (
 )
 
 // nodesEdgesCmd is `zeitwork nodes edges`: the enrolled edges and their
-// regions, with a note for a region no node is in (likely misspelt).
+// regions, with a note for a region no node is in (likely misspelt);
+// `zeitwork nodes edges remove EDGE` retires one.
 func nodesEdgesCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "edges",
-		Short: "Show every enrolled edge: host, region (and whether any node is in it), enrolled, last seen",
+		Short: "Show every enrolled edge: host, region (and whether any node is in it), enrolled, last seen, removed",
 		Args:  exactArgs(0, "`zeitwork nodes edges` takes no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newClient()
@@ -36,21 +39,57 @@ func nodesEdgesCmd() *cobra.Command {
 				switch {
 				case region == "":
 					region = "-"
-				case !e.RegionKnown:
+				case !e.RegionKnown && e.RemovedAt == nil:
 					region += " (no node)"
 					unknown = append(unknown, e.Hostname)
 				}
-				seen := ""
+				seen, removed := "", ""
 				if e.LastSeenAt != nil {
 					seen = since(*e.LastSeenAt)
 				}
-				rows = append(rows, []string{e.ID[:8], e.Hostname, region, since(e.EnrolledAt), seen})
+				if e.RemovedAt != nil {
+					removed = since(*e.RemovedAt)
+				}
+				rows = append(rows, []string{e.ID[:8], e.Hostname, region, since(e.EnrolledAt), seen, removed})
 			}
-			table(cmd.OutOrStdout(), []string{"ID", "HOST", "REGION", "ENROLLED", "LAST SEEN"}, rows)
+			table(cmd.OutOrStdout(), []string{"ID", "HOST", "REGION", "ENROLLED", "LAST SEEN", "REMOVED"}, rows)
 			if len(unknown) > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "\nNo node is in the region of %s: a misspelt --region means no preference; "+
 					"compare with `zeitwork nodes list` and restart the edge with the right one\n", strings.Join(unknown, ", "))
 			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(nodesEdgesRemoveCmd())
+	return cmd
+}
+
+// nodesEdgesRemoveCmd is `zeitwork nodes edges remove EDGE`: a retired or
+// stolen edge's token is refused at once and its certificate by every
+// node as soon as the node's next long-poll answers (about a second).
+func nodesEdgesRemoveCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "remove EDGE",
+		Short: "Remove an edge: its token is refused at once, and nodes refuse its certificate and close its tunnels",
+		Args:  exactArgs(1, "give the edge's id, a prefix of it, or its hostname (`zeitwork nodes edges`)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			var e api.RemovedEdge
+			if err := c.do(cmd.Context(), "DELETE", "/v1/edges/"+url.PathEscape(args[0]), nil, &e); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), e)
+			}
+			table(cmd.OutOrStdout(), []string{"EDGE", "HOST", "REMOVED"},
+				[][]string{{e.ID, e.Hostname, e.RemovedAt.UTC().Format(time.RFC3339)}})
+			fmt.Fprintln(cmd.OutOrStdout(), "\nIts token and certificate are refused; enrol a replacement with "+
+				"`zeitwork nodes join-token --role edge` and `zeitwork setup edge --join-token ...`")
 			return nil
 		},
 	}

@@ -113,3 +113,61 @@ func TestNodesEdgesShowsRegions(t *testing.T) {
 		t.Errorf("nodes edges --json: %+v", edges)
 	}
 }
+
+// `nodes edges remove` retires an edge (by hostname, table and JSON); the
+// listing shows it removed; an unknown edge gets an error that says where
+// to look.
+func TestNodesEdgesRemove(t *testing.T) {
+	url, token := startOperator(t)
+	mustRun(t, "login", "--api", url, "--token", token)
+	var ids []string
+	for _, host := range []string{"edge-old", "edge-other"} {
+		var jt api.JoinToken
+		if err := json.Unmarshal([]byte(mustRun(t, "nodes", "join-token", "--role", "edge", "--json")), &jt); err != nil {
+			t.Fatal(err)
+		}
+		id, err := edge.Enrol(context.Background(), url, jt.Token, t.TempDir(), host, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id.ID)
+	}
+	if out, err := run(t, "nodes", "edges", "remove", "no-such-edge"); err == nil || !strings.Contains(out+err.Error(), "nodes edges") {
+		t.Errorf("remove unknown edge: %v %s", err, out)
+	}
+	if _, err := run(t, "nodes", "edges", "remove"); err == nil {
+		t.Error("remove without an edge")
+	}
+	out := mustRun(t, "nodes", "edges", "remove", "edge-old")
+	for _, want := range []string{"REMOVED", ids[0], "edge-old", "join-token --role edge"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("remove table lacks %q:\n%s", want, out)
+		}
+	}
+	var removed api.RemovedEdge
+	if err := json.Unmarshal([]byte(mustRun(t, "nodes", "edges", "remove", ids[0][:8], "--json")), &removed); err != nil ||
+		removed.ID != ids[0] || removed.RemovedAt.IsZero() {
+		t.Errorf("remove --json: %+v %v", removed, err)
+	}
+	var edges []api.Edge
+	if err := json.Unmarshal([]byte(mustRun(t, "nodes", "edges", "--json")), &edges); err != nil || len(edges) != 2 {
+		t.Fatalf("nodes edges --json: %v %+v", err, edges)
+	}
+	for _, e := range edges {
+		if (e.ID == ids[0]) != (e.RemovedAt != nil) {
+			t.Errorf("listed %s (%s) removed at %v", e.Hostname, e.ID, e.RemovedAt)
+		}
+	}
+	out = mustRun(t, "nodes", "edges")
+	agos := map[string]int{}
+	for _, line := range strings.Split(out, "\n") {
+		for _, host := range []string{"edge-old", "edge-other"} {
+			if strings.Contains(line, host) {
+				agos[host] = strings.Count(line, "ago")
+			}
+		}
+	}
+	if !strings.Contains(out, "REMOVED") || agos["edge-old"] != agos["edge-other"]+1 {
+		t.Errorf("nodes edges does not show the removal (only):\n%s", out)
+	}
+}

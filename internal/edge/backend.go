@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/zeitwork/zeitwork/internal/pki"
 	"github.com/zeitwork/zeitwork/internal/tunnel"
 )
 
@@ -26,6 +27,11 @@ type backend struct {
 	// creation and never change.
 	region string
 	node   *nodeHealth
+	// nodeID is the ID of the node the route names (empty from an older
+	// operator): over TLS, the node's certificate must be that node's, so
+	// that a removed node's certificate, valid for the same address (its
+	// host reused by a new node), cannot stand in for it.
+	nodeID string
 
 	mu     sync.Mutex
 	idle   []*upConn // most recently used last: reuse is LIFO, so the
@@ -159,6 +165,13 @@ func (b *backend) handshake(ctx context.Context, conn net.Conn) (net.Conn, error
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
+	}
+	if b.nodeID != "" {
+		_, id, _ := pki.RoleOf(tc.ConnectionState().PeerCertificates[0])
+		if id != b.nodeID {
+			tc.Close()
+			return nil, fmt.Errorf("tls: node certificate is for node %q, the route names node %q", id, b.nodeID)
+		}
 	}
 	return tc, nil
 }

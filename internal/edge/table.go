@@ -82,6 +82,7 @@ func (e *Edge) apply(rt api.RouteTable) {
 			be := e.backends[k]
 			if be == nil {
 				be = newBackend(k, &e.cfg, &e.stats, b.Region, e.nodeHealth(nodes, nk))
+				be.nodeID = b.Node
 			}
 			nodes[nk] = be.node
 			live[k] = be

@@ -173,3 +173,26 @@ func BenchmarkForwardTLS(b *testing.B) {
 		e.ServeHTTP(w, req)
 	}
 }
+
+// TestEdgeRefusesAnotherNodesCertificate: a node certificate of the CA,
+// valid for the address, but of another node than the route names (a
+// removed node whose host a new node took over) gets no request; the
+// named node's does.
+func TestEdgeRefusesAnotherNodesCertificate(t *testing.T) {
+	ca, _, err := pki.NewCA("test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := startTLSNode(t, ca) // its certificate is for node "node"
+	edgeTLS := pki.TunnelClient(credential(t, ca, pki.RoleEdge))
+	te := startEdgeConfig(t, Config{TunnelTLS: edgeTLS},
+		apiRoute("hello.localhost", "d", "live", api.Backend{Instance: "i-a", NodeAddr: node, Node: "node-new"}))
+	if resp, body := te.do(t, "GET", "hello.localhost", "/", nil); resp.StatusCode == 200 {
+		t.Fatalf("request reached another node than the route names: %q", body)
+	}
+	te = startEdgeConfig(t, Config{TunnelTLS: edgeTLS},
+		apiRoute("hello.localhost", "d", "live", api.Backend{Instance: "i-a", NodeAddr: node, Node: pki.RoleNode}))
+	if resp, body := te.do(t, "GET", "hello.localhost", "/", nil); resp.StatusCode != 200 || body != "hello from the app" {
+		t.Fatalf("the named node: %d %q", resp.StatusCode, body)
+	}
+}

@@ -96,7 +96,10 @@ type Agent struct {
 	// tunnelTLS is the tunnel listener's TLS: the node's certificate,
 	// and only edge certificates of the cluster's CA accepted.
 	tunnelTLS *tls.Config
-	registry  string
+	// revoked are the removed edges, from the desired state: the tunnel
+	// listener refuses their certificates and closes their tunnels.
+	revoked  *tunnel.Revocations
+	registry string
 	// egress and nodeAuth are how images are pulled: the node's token for
 	// the operator's registry only, a project's registry login for its
 	// registry only, through the egress address checks.
@@ -139,6 +142,7 @@ func New(cfg Config) (*Agent, error) {
 		records:    records{dir: filepath.Join(cfg.StateDir, "instances")},
 		metrics:    newMetrics(),
 		sups:       map[string]*supervisor{},
+		revoked:    loadRevoked(cfg.StateDir),
 		backoffMin: time.Second, backoffMax: 30 * time.Second,
 	}, nil
 }
@@ -275,15 +279,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Add(3)
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
 	go func() { defer wg.Done(); a.desiredLoop(ctx) }()
-	go func() {
-		defer wg.Done()
-		a.mu.Lock()
-		conf := a.tunnelTLS
-		a.mu.Unlock()
-		if err := tunnel.ServeTLS(ctx, a.cfg.TunnelListener, conf, a.resolveBackend, a.log); err != nil && ctx.Err() == nil {
-			a.log.Error("tunnel listener stopped", "err", err)
-		}
-	}()
+	go func() { defer wg.Done(); a.serveTunnel(ctx) }()
 	wg.Wait()
 	a.mu.Lock()
 	sups := make([]*supervisor, 0, len(a.sups))
@@ -295,6 +291,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		<-s.done
 	}
 	return nil
+}
+
+// serveTunnel serves the tunnel listener until ctx ends: edges'
+// certificates of the cluster's CA, less the edges the operator revoked.
+func (a *Agent) serveTunnel(ctx context.Context) {
+	a.mu.Lock()
+	conf := a.tunnelTLS
+	a.mu.Unlock()
+	if err := tunnel.ServeTLS(ctx, a.cfg.TunnelListener, conf, a.resolveBackend, a.log, a.revoked); err != nil && ctx.Err() == nil {
+		a.log.Error("tunnel listener stopped", "err", err)
+	}
 }
 
 func (a *Agent) heartbeatLoop(ctx context.Context) {
@@ -333,6 +340,7 @@ func (a *Agent) desiredLoop(ctx context.Context) {
 		}
 		backoff = 200 * time.Millisecond
 		version = ds.Version
+		a.setRevoked(ds.RevokedEdges)
 		a.apply(ctx, ds.Instances)
 	}
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/zeitwork/zeitwork/internal/pki"
+	"github.com/zeitwork/zeitwork/internal/tunnel"
 )
 
 func (a *Agent) caPath() string { return filepath.Join(a.cfg.StateDir, "ca.pem") }
@@ -47,4 +49,35 @@ func (c *client) trust(conf *tls.Config) {
 		Proxy: http.ProxyFromEnvironment, TLSClientConfig: conf, ForceAttemptHTTP2: true,
 		MaxIdleConnsPerHost: 8,
 	}}
+}
+
+func revokedPath(stateDir string) string { return filepath.Join(stateDir, "revoked-edges.json") }
+
+// loadRevoked restores the revoked edges the last run kept, so that a
+// restarted agent refuses them before its first desired state arrives.
+// A missing or unreadable file is an empty list: the first answer fills it.
+func loadRevoked(stateDir string) *tunnel.Revocations {
+	r := tunnel.NewRevocations()
+	b, err := os.ReadFile(revokedPath(stateDir))
+	if err != nil {
+		return r
+	}
+	var ids []string
+	if json.Unmarshal(b, &ids) == nil {
+		r.Set(ids)
+	}
+	return r
+}
+
+// setRevoked applies the revoked edges of a desired state (closing their
+// open tunnels) and keeps them for the next run.
+func (a *Agent) setRevoked(ids []string) {
+	if !a.revoked.Set(ids) {
+		return
+	}
+	a.log.Info("revoked edges changed; their tunnels are refused", "edges", len(ids))
+	b, _ := json.Marshal(a.revoked.IDs())
+	if err := writeFileAtomic(revokedPath(a.cfg.StateDir), b); err != nil {
+		a.log.Warn("keep revoked edges", "err", err)
+	}
 }

@@ -252,6 +252,7 @@ var auditActions = map[string]string{
 	"POST /v1/nodes/join-tokens":                          "join_token.create",
 	"DELETE /v1/nodes/{node}":                             "node.remove",
 	"POST /v1/edges/register":                             "edge.register",
+	"DELETE /v1/edges/{edge}":                             "edge.remove",
 	"POST /v1/orgs":                                       "org.create",
 	"PATCH /v1/members/{email}":                           "member.set_role",
 	"DELETE /v1/members/{email}":                          "member.remove",

@@ -171,6 +171,10 @@ func (o *Operator) authenticate(r *http.Request) (principal, error) {
 	if row.NodeID.Valid {
 		p.nodeID = row.NodeID.UUID
 	}
+	if row.Kind == kindEdge && row.RevokedAt != nil {
+		return p, &apiError{http.StatusUnauthorized, "this edge was removed",
+			"enrol the edge again with a new edge join token (`zeitwork nodes join-token --role edge`)"}
+	}
 	if row.Kind != kindUser {
 		return p, nil
 	}

@@ -32,6 +32,11 @@ func (o *Operator) edgeRoutes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The edge may have been removed while it waited: no answer after
+	// its removal (as for a node's desired state).
+	if _, err := o.authenticate(r); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, t)
 	return nil
 }

@@ -1,8 +1,10 @@
 package operator
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/store/db"
@@ -53,13 +55,80 @@ func (o *Operator) listEdges(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []api.Edge{}
 	for _, e := range rows {
-		host := e.Hostname
-		if host == "" {
-			host = strings.TrimPrefix(e.Name, "edge ") // enrolled before the edges table
-		}
-		out = append(out, api.Edge{ID: e.ID.String(), Hostname: host, Region: e.Region, RegionKnown: known[e.Region],
-			EnrolledAt: e.CreatedAt.UTC(), LastSeenAt: e.LastUsedAt})
+		out = append(out, api.Edge{ID: e.ID.String(), Hostname: edgeHost(e.Hostname, e.Name), Region: e.Region,
+			RegionKnown: known[e.Region], EnrolledAt: e.CreatedAt.UTC(), LastSeenAt: e.LastUsedAt, RemovedAt: e.RevokedAt})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// removeEdge is DELETE /v1/edges/{edge} ({edge} is an id, a prefix of
+// one, or a hostname): the edge's token is revoked, so its next request
+// is refused and its long-polls end, and its certificate is listed as
+// revoked in every node's desired state, whose long-polls the token's
+// change wakes. Removing a removed edge answers as the first time did.
+func (o *Operator) removeEdge(w http.ResponseWriter, r *http.Request) error {
+	e, err := o.findEdge(r, r.PathValue("edge"))
+	if err != nil {
+		return err
+	}
+	at, err := o.store.RemoveEdge(r.Context(), e.ID)
+	if err != nil {
+		return err
+	}
+	out := api.RemovedEdge{ID: e.ID.String(), Hostname: edgeHost(e.Hostname, e.Name), RemovedAt: at.UTC()}
+	o.log.Warn("edge removed; its token and certificate are refused", "edge", out.ID, "hostname", out.Hostname)
+	auditFrom(r.Context()).setObject("edge", out.ID)
+	o.hub.Bump()
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// findEdge finds the one edge ref names (id, id prefix, or hostname),
+// removed ones included.
+func (o *Operator) findEdge(r *http.Request, ref string) (db.FindEdgesRow, error) {
+	prefix := ""
+	if idPrefix.MatchString(ref) {
+		prefix = strings.ToLower(ref)
+	}
+	edges, err := o.store.FindEdges(r.Context(), db.FindEdgesParams{Prefix: prefix, Name: ref})
+	if err != nil {
+		return db.FindEdgesRow{}, err
+	}
+	for _, e := range edges {
+		if e.ID.String() == prefix {
+			return e, nil
+		}
+	}
+	switch len(edges) {
+	case 0:
+		return db.FindEdgesRow{}, notFound("list the edges with `zeitwork nodes edges`", "no edge %q", ref)
+	case 1:
+		return edges[0], nil
+	}
+	return db.FindEdgesRow{}, conflict("name the edge by its ID (`zeitwork nodes edges`)", "%q names %d edges", ref, len(edges))
+}
+
+// edgeHost is an edge's hostname, or for one enrolled before the edges
+// table, what its token's name says.
+func edgeHost(hostname, tokenName string) string {
+	if hostname != "" {
+		return hostname
+	}
+	return strings.TrimPrefix(tokenName, "edge ")
+}
+
+// revokedEdges are the edges whose certificates nodes must refuse: every
+// edge removed within a certificate's lifetime (an older one's
+// certificate has expired on its own).
+func (o *Operator) revokedEdges(ctx context.Context) ([]string, error) {
+	ids, err := o.store.ListRevokedEdges(ctx, time.Now().Add(-hostCertTTL))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out, nil
 }

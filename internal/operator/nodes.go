@@ -202,6 +202,9 @@ func (o *Operator) desiredState(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := api.DesiredState{Version: version, Instances: []api.DesiredInstance{}}
+	if out.RevokedEdges, err = o.revokedEdges(r.Context()); err != nil {
+		return err
+	}
 	cache := map[uuid.UUID]api.DesiredInstance{}
 	projects := map[uuid.UUID]uuid.UUID{} // deployment -> project
 	envs := envCache{o: o, vars: map[uuid.UUID][]string{}}

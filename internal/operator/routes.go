@@ -100,6 +100,7 @@ func (o *Operator) table() []route {
 		{"DELETE /v1/nodes/{node}", installAdmin, o.removeNode},
 		{"POST /v1/edges/register", public, o.registerEdge},
 		{"GET /v1/edges", installAdmin, o.listEdges},
+		{"DELETE /v1/edges/{edge}", installAdmin, o.removeEdge},
 		{"POST /v1/nodes/{node}/heartbeat", tokenKind(kindNode), o.heartbeat},
 		{"GET /v1/nodes/{node}/desired", tokenKind(kindNode), o.desiredState},
 		{"POST /v1/nodes/{node}/instances/{instance}", tokenKind(kindNode), o.reportInstance},

@@ -17,7 +17,12 @@
 //	func Serve(ctx context.Context, ln net.Listener, token string,
 //	    resolve func(instance string) (addr string, ok bool), log *slog.Logger) error
 //	// ServeTLS is Serve over TLS; cfg must require client certificates
-//	// (pki.TunnelServer), and the header's token is TLSToken.
+//	// (pki.TunnelServer), and the header's token is TLSToken. An edge
+//	// certificate whose ID revoked names is refused in the handshake, and
+//	// revoked.Set closes the open tunnels of the edges it adds.
 //	func ServeTLS(ctx context.Context, ln net.Listener, cfg *tls.Config,
-//	    resolve func(instance string) (addr string, ok bool), log *slog.Logger) error
+//	    resolve func(instance string) (addr string, ok bool), log *slog.Logger,
+//	    revoked ...*Revocations) error
+//	func NewRevocations() *Revocations
+//	func (r *Revocations) Set(ids []string) (changed bool)
 package tunnel

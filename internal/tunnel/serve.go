@@ -49,12 +49,19 @@ func Serve(ctx context.Context, ln net.Listener, token string,
 // that cfg accepts (a node requires an edge certificate of the cluster's
 // CA, pki.TunnelServer) within the header timeout, and then send a header
 // whose token is TLSToken. Plain connections never reach the header.
+// With revoked (nil: none), a client certificate it names is refused in
+// the handshake, and a change to it closes that edge's open tunnels.
 func ServeTLS(ctx context.Context, ln net.Listener, cfg *tls.Config,
-	resolve func(instance string) (addr string, ok bool), log *slog.Logger) error {
+	resolve func(instance string) (addr string, ok bool), log *slog.Logger, revoked ...*Revocations) error {
 	if cfg == nil || cfg.ClientAuth != tls.RequireAndVerifyClientCert {
 		return errors.New("tunnel serve: TLS must require and verify client certificates")
 	}
-	return serve(ctx, ln, &server{token: []byte(TLSToken), tls: cfg, resolve: resolve, log: log})
+	s := &server{token: []byte(TLSToken), tls: cfg, resolve: resolve, log: log}
+	if len(revoked) > 0 && revoked[0] != nil {
+		s.revoked, s.tls = revoked[0], refusingRevoked(cfg, revoked[0])
+		defer s.revoked.watch(s)()
+	}
+	return serve(ctx, ln, s)
 }
 
 // TLSToken is the header's token on a TLS tunnel, where the client's
@@ -62,7 +69,10 @@ func ServeTLS(ctx context.Context, ln net.Listener, cfg *tls.Config,
 const TLSToken = "tls"
 
 func serve(ctx context.Context, ln net.Listener, s *server) error {
+	s.mu.Lock()
 	s.conns, s.pending, s.pendingAt = map[net.Conn]struct{}{}, list.New(), map[net.Conn]*list.Element{}
+	s.peers = map[net.Conn]string{}
+	s.mu.Unlock()
 	log := s.log
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
@@ -105,7 +115,8 @@ func serve(ctx context.Context, ln net.Listener, s *server) error {
 
 type server struct {
 	token   []byte
-	tls     *tls.Config // nil: plain TCP
+	tls     *tls.Config  // nil: plain TCP
+	revoked *Revocations // nil: none
 	resolve func(string) (string, bool)
 	log     *slog.Logger
 	wg      sync.WaitGroup
@@ -116,6 +127,8 @@ type server struct {
 	// pending holds the connections not yet authenticated, oldest first.
 	pending   *list.List
 	pendingAt map[net.Conn]*list.Element
+	// peers names the edge of each TLS connection past its handshake.
+	peers map[net.Conn]string
 }
 
 // track records a new connection as open and pending, closing the oldest
@@ -152,6 +165,7 @@ func (s *server) authenticated(c net.Conn) bool {
 func (s *server) untrack(c net.Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	delete(s.peers, c)
 	if el, ok := s.pendingAt[c]; ok {
 		s.pending.Remove(el)
 		delete(s.pendingAt, c)
@@ -183,6 +197,10 @@ func (s *server) handle(c net.Conn) {
 		}
 		c = tc
 		defer c.Close()
+		if id := peerID(tc.ConnectionState()); !s.admitPeer(raw, id) {
+			s.log.Warn("tunnel: rejected connection: tls", "remote", c.RemoteAddr().String(), "err", errRevoked, "edge", id)
+			return
+		}
 	}
 	// Small buffer: the header is short, and whatever else it picks up of
 	// the first request is forwarded before the zero-copy pipe starts.

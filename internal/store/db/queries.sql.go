@@ -1444,6 +1444,56 @@ func (q *Queries) ExpirePendingDomains(ctx context.Context, ttlSeconds float64) 
 	return items, nil
 }
 
+const findEdges = `-- name: FindEdges :many
+
+SELECT t.id, t.name, t.revoked_at, COALESCE(e.hostname, '')::text AS hostname
+FROM api_tokens t LEFT JOIN edges e ON e.id = t.id
+WHERE t.kind = 'edge' AND (($1::text <> '' AND t.id::text LIKE $1::text || '%')
+    OR e.hostname = $2::text OR t.name = 'edge ' || $2::text)
+ORDER BY t.created_at, t.id
+`
+
+type FindEdgesParams struct {
+	Prefix string
+	Name   string
+}
+
+type FindEdgesRow struct {
+	ID        uuid.UUID
+	Name      string
+	RevokedAt *time.Time
+	Hostname  string
+}
+
+// Edge removal (edgerevoke): a removed edge's token is revoked (the row
+// stays, so the edge is listed as removed), and its certificate with it.
+// Edges whose id starts with prefix (hex digits and dashes only, checked
+// by the caller; empty: none) or whose hostname is name.
+func (q *Queries) FindEdges(ctx context.Context, arg FindEdgesParams) ([]FindEdgesRow, error) {
+	rows, err := q.db.Query(ctx, findEdges, arg.Prefix, arg.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []FindEdgesRow
+	for rows.Next() {
+		var i FindEdgesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.RevokedAt,
+			&i.Hostname,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const findNodes = `-- name: FindNodes :many
 SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained FROM nodes
 WHERE ($1::text <> '' AND id::text LIKE $1::text || '%') OR hostname = $2::text
@@ -3214,7 +3264,7 @@ func (q *Queries) ListEdgeLogLines(ctx context.Context, arg ListEdgeLogLinesPara
 }
 
 const listEdges = `-- name: ListEdges :many
-SELECT t.id, t.name, t.created_at, t.last_used_at,
+SELECT t.id, t.name, t.created_at, t.last_used_at, t.revoked_at,
     COALESCE(e.hostname, '')::text AS hostname, COALESCE(e.region, '')::text AS region, e.reported_at
 FROM api_tokens t LEFT JOIN edges e ON e.id = t.id
 WHERE t.kind = 'edge' ORDER BY t.created_at, t.id
@@ -3225,6 +3275,7 @@ type ListEdgesRow struct {
 	Name       string
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
+	RevokedAt  *time.Time
 	Hostname   string
 	Region     string
 	ReportedAt *time.Time
@@ -3244,6 +3295,7 @@ func (q *Queries) ListEdges(ctx context.Context) ([]ListEdgesRow, error) {
 			&i.Name,
 			&i.CreatedAt,
 			&i.LastUsedAt,
+			&i.RevokedAt,
 			&i.Hostname,
 			&i.Region,
 			&i.ReportedAt,
@@ -4339,6 +4391,33 @@ func (q *Queries) ListRegistryKeys(ctx context.Context, pattern string) ([]strin
 	return items, nil
 }
 
+const listRevokedEdges = `-- name: ListRevokedEdges :many
+SELECT id FROM api_tokens
+WHERE kind = 'edge' AND revoked_at > $1::timestamptz ORDER BY id
+`
+
+// Edges removed since the given time: their certificates may still be
+// unexpired, so node agents refuse them.
+func (q *Queries) ListRevokedEdges(ctx context.Context, since time.Time) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, listRevokedEdges, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listRoutedDomains = `-- name: ListRoutedDomains :many
 SELECT id, project_id, name, token, redirect_to, redirect_status, status, reason, verified_at, failing_since, checked_at, next_check_at, failures, created_at FROM domains WHERE status IN ('verified', 'failing') ORDER BY created_at, name
 `
@@ -5091,6 +5170,19 @@ func (q *Queries) ReleaseEdgeCertLock(ctx context.Context, arg ReleaseEdgeCertLo
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const removeEdge = `-- name: RemoveEdge :one
+UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now())
+WHERE id = $1 AND kind = 'edge' RETURNING revoked_at
+`
+
+// Revokes an edge's token; removing a removed edge keeps its first time.
+func (q *Queries) RemoveEdge(ctx context.Context, id uuid.UUID) (*time.Time, error) {
+	row := q.db.QueryRow(ctx, removeEdge, id)
+	var revoked_at *time.Time
+	err := row.Scan(&revoked_at)
+	return revoked_at, err
 }
 
 const removeMember = `-- name: RemoveMember :execrows

@@ -1035,7 +1035,7 @@ ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region, reported_at = now()
 WHERE edges.region IS DISTINCT FROM EXCLUDED.region;
 
 -- name: ListEdges :many
-SELECT t.id, t.name, t.created_at, t.last_used_at,
+SELECT t.id, t.name, t.created_at, t.last_used_at, t.revoked_at,
     COALESCE(e.hostname, '')::text AS hostname, COALESCE(e.region, '')::text AS region, e.reported_at
 FROM api_tokens t LEFT JOIN edges e ON e.id = t.id
 WHERE t.kind = 'edge' ORDER BY t.created_at, t.id;
@@ -1095,3 +1095,26 @@ INSERT INTO sign_in_failures (email, client_addr) VALUES ($1, $2) RETURNING id;
 
 -- name: DeleteSignInFailure :exec
 DELETE FROM sign_in_failures WHERE id = $1;
+
+-- Edge removal (edgerevoke): a removed edge's token is revoked (the row
+-- stays, so the edge is listed as removed), and its certificate with it.
+
+-- name: FindEdges :many
+-- Edges whose id starts with prefix (hex digits and dashes only, checked
+-- by the caller; empty: none) or whose hostname is name.
+SELECT t.id, t.name, t.revoked_at, COALESCE(e.hostname, '')::text AS hostname
+FROM api_tokens t LEFT JOIN edges e ON e.id = t.id
+WHERE t.kind = 'edge' AND ((sqlc.arg(prefix)::text <> '' AND t.id::text LIKE sqlc.arg(prefix)::text || '%')
+    OR e.hostname = sqlc.arg(name)::text OR t.name = 'edge ' || sqlc.arg(name)::text)
+ORDER BY t.created_at, t.id;
+
+-- name: RemoveEdge :one
+-- Revokes an edge's token; removing a removed edge keeps its first time.
+UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now())
+WHERE id = $1 AND kind = 'edge' RETURNING revoked_at;
+
+-- name: ListRevokedEdges :many
+-- Edges removed since the given time: their certificates may still be
+-- unexpired, so node agents refuse them.
+SELECT id FROM api_tokens
+WHERE kind = 'edge' AND revoked_at > sqlc.arg(since)::timestamptz ORDER BY id;
