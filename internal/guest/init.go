@@ -56,6 +56,9 @@ func boot(ctlOut **controlPort) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := loopbackUp(); err != nil {
+		return 0, err
+	}
 	st.mark("modules")
 	ports, err := waitPorts([]string{channel.ControlPort, channel.LogPort}, portTimeout)
 	if err != nil {

@@ -12,10 +12,9 @@ import (
 	"github.com/zeitwork/zeitwork/internal/guest/channel"
 )
 
-// configureNetwork brings up lo and, when an address is given, eth0 with its
-// address, MTU and default route. The Debian kernel has no IP_PNP, so the
-// init does what the ip= argument would.
-func configureNetwork(cfg channel.Network) error {
+// loopbackUp brings up lo. It is the same in every instance, so the init
+// does it before its hello: a VM restored from a template has it done.
+func loopbackUp() error {
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return fmt.Errorf("network: lo: %w", err)
@@ -23,6 +22,13 @@ func configureNetwork(cfg channel.Network) error {
 	if err := netlink.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("network: lo up: %w", err)
 	}
+	return nil
+}
+
+// configureNetwork brings up eth0, when an address is given, with its
+// address, MTU and default route (lo is up since loopbackUp). The Debian
+// kernel has no IP_PNP, so the init does what the ip= argument would.
+func configureNetwork(cfg channel.Network) error {
 	if cfg.Address == "" {
 		return nil
 	}
