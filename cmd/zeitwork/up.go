@@ -108,6 +108,9 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 	}
 
 	if !noSample {
+		if cfg.Templates {
+			waitTemplates(ctx, out, p)
+		}
 		if err := deploySample(ctx, out, cfg.StateDir, login); err != nil {
 			fmt.Fprintln(os.Stderr, "error: sample app:", err)
 		}
@@ -121,6 +124,21 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 	fmt.Fprintf(out, "\nTry: %[1]s status | %[1]s logs hello -f | %[1]s --help\nCtrl-C stops everything.\n", zw)
 	<-ctx.Done()
 	return nil
+}
+
+// waitTemplates waits, boundedly, for the node's first VM template, so
+// that the sample's instances are restored from it (under a second each,
+// sharing its memory) rather than booted while it is being built.
+func waitTemplates(ctx context.Context, out io.Writer, p *platform.Platform) {
+	fmt.Fprintln(out, "==> Preparing the VM template (first start: one VM boots and is saved; later instances restore it)")
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := p.WaitTemplates(wctx); err != nil {
+		fmt.Fprintf(out, "    not ready (%v): the sample's VMs boot instead\n", err)
+		return
+	}
+	fmt.Fprintf(out, "    ready in %.1fs\n", time.Since(start).Seconds())
 }
 
 // printHTTPS says where HTTPS is served and how to trust the local CA.

@@ -85,6 +85,11 @@ func TestUpServesTheSampleAndCleansUpOnInterrupt(t *testing.T) {
 			fail("no sample URL printed")
 		}
 	}
+	// The sample waits for the node's first VM template, so that its
+	// instances restore from it.
+	if out := strings.Join(seen, "\n"); !regexp.MustCompile(`Preparing the VM template.*\n\s+ready in`).MatchString(out) {
+		fail("the sample did not wait for a ready VM template")
+	}
 	req, _ := http.NewRequest("GET", "http://127.0.0.1:"+port+"/", nil)
 	req.Host = "hello.localhost"
 	resp, err := http.DefaultClient.Do(req)

@@ -107,6 +107,10 @@ type Agent struct {
 	nodeAuth authn.Authenticator
 	// templates is nil without Config.Templates or a Snapshotter driver.
 	templates *templates
+	// started is closed once Run has registered and asked for the
+	// templates built at start (see WaitTemplates).
+	started     chan struct{}
+	startedOnce sync.Once
 }
 
 // New checks the configuration and prepares the state directory.
@@ -144,6 +148,7 @@ func New(cfg Config) (*Agent, error) {
 		sups:       map[string]*supervisor{},
 		revoked:    loadRevoked(cfg.StateDir),
 		backoffMin: time.Second, backoffMax: 30 * time.Second,
+		started:    make(chan struct{}),
 	}, nil
 }
 
@@ -275,6 +280,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer a.templates.wait()
 		a.templates.prepare(vmm.Spec{Kernel: a.cfg.Kernel, Initrd: a.cfg.Initrd, MemoryMiB: defaultMemoryMiB, VCPUs: defaultVCPUs})
 	}
+	a.startedOnce.Do(func() { close(a.started) })
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
@@ -291,6 +297,22 @@ func (a *Agent) Run(ctx context.Context) error {
 		<-s.done
 	}
 	return nil
+}
+
+// WaitTemplates waits until the agent has registered and the VM template
+// it builds at start for the default instance size is built (at once
+// without templates), so that a first deploy restores its instances
+// instead of booting them; `zeitwork up` waits for it before the sample.
+func (a *Agent) WaitTemplates(ctx context.Context) error {
+	select {
+	case <-a.started:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if a.templates == nil {
+		return nil
+	}
+	return a.templates.idle(ctx)
 }
 
 // serveTunnel serves the tunnel listener until ctx ends: edges'

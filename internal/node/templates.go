@@ -28,6 +28,8 @@ type templates struct {
 
 	mu       sync.Mutex
 	building map[string]bool // shapes being built
+	// changed is closed (and replaced) whenever a build ends, for idle.
+	changed chan struct{}
 	inUse    map[string]int  // template dirs being restored from
 	wg       sync.WaitGroup
 }
@@ -47,7 +49,8 @@ func newTemplates(ctx context.Context, stateDir string, drv vmm.Driver, log *slo
 		return nil
 	}
 	removePartial(dir, log)
-	return &templates{dir: dir, snap: snap, log: log, ctx: ctx, building: map[string]bool{}, inUse: map[string]int{}}
+	return &templates{dir: dir, snap: snap, log: log, ctx: ctx, building: map[string]bool{}, inUse: map[string]int{},
+		changed: make(chan struct{})}
 }
 
 // removePartial removes what an agent that died mid-build left.
@@ -97,6 +100,8 @@ func (t *templates) prepare(spec vmm.Spec) {
 		defer func() {
 			t.mu.Lock()
 			delete(t.building, id)
+			close(t.changed)
+			t.changed = make(chan struct{})
 			t.mu.Unlock()
 		}()
 		t.build(shape)
@@ -148,3 +153,21 @@ type templateReleaser interface{ ReleaseTemplate(dir string) }
 
 // wait waits for the builds in progress (they end with the agent's context).
 func (t *templates) wait() { t.wg.Wait() }
+
+// idle waits until no template is being built, or ctx ends. Unlike wait,
+// it may run while builds are still being asked for.
+func (t *templates) idle(ctx context.Context) error {
+	for {
+		t.mu.Lock()
+		busy, changed := len(t.building) > 0, t.changed
+		t.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -91,6 +91,31 @@ func TestTemplateBuiltOnce(t *testing.T) {
 	}
 }
 
+// TestIdleWaitsForBuilds: idle (what `zeitwork up` waits on before the
+// sample) returns only once no template is being built, and then the
+// template is there to restore from.
+func TestIdleWaitsForBuilds(t *testing.T) {
+	drv := &snapDriver{Driver: vmmtest.New(t.TempDir(), nil), key: "k3", release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tm := newTemplates(ctx, t.TempDir(), drv, slog.New(slog.DiscardHandler))
+	spec := vmm.Spec{Kernel: "k", Initrd: "i", MemoryMiB: 256, VCPUs: 1}
+	tm.prepare(spec)
+	gone, stop := context.WithCancel(context.Background())
+	stop()
+	if err := tm.idle(gone); !errors.Is(err, context.Canceled) {
+		t.Fatalf("idle while a build is held = %v, want it to wait until its context ends", err)
+	}
+	close(drv.release)
+	if err := tm.idle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if dir := tm.lookup(ctx, spec); filepath.Base(dir) != "k3" {
+		t.Errorf("lookup after idle = %q, want the template k3", dir)
+	}
+	tm.wait()
+}
+
 // TestStaleTemplatesCollected: once a shape's template is built, the
 // templates whose key is no longer their shape's (built before the guest
 // init changed) and those without a shape record are removed and

@@ -172,3 +172,25 @@ func (n *Node) destroy(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// WaitTemplates waits for the node's start-up VM templates (see
+// node.Agent.WaitTemplates).
+func (n *Node) WaitTemplates(ctx context.Context) error {
+	n.mu.Lock()
+	a := n.agent
+	n.mu.Unlock()
+	if a == nil {
+		return errors.New("platform: the node's agent is not running")
+	}
+	return a.WaitTemplates(ctx)
+}
+
+// WaitTemplates waits until every node's start-up VM templates are built.
+func (p *Platform) WaitTemplates(ctx context.Context) error {
+	for _, n := range p.Nodes {
+		if err := n.WaitTemplates(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
