@@ -148,7 +148,7 @@ func New(cfg Config) (*Agent, error) {
 		sups:       map[string]*supervisor{},
 		revoked:    loadRevoked(cfg.StateDir),
 		backoffMin: time.Second, backoffMax: 30 * time.Second,
-		started:    make(chan struct{}),
+		started: make(chan struct{}),
 	}, nil
 }
 

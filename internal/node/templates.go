@@ -28,10 +28,10 @@ type templates struct {
 
 	mu       sync.Mutex
 	building map[string]bool // shapes being built
-	// changed is closed (and replaced) whenever a build ends, for idle.
-	changed chan struct{}
 	inUse    map[string]int  // template dirs being restored from
 	wg       sync.WaitGroup
+	// changed is closed (and replaced) whenever a build ends, for idle.
+	changed chan struct{}
 }
 
 // defaultShape is the shape of an instance that asks for nothing (see
