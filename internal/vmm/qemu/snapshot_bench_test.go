@@ -21,7 +21,11 @@ import (
 // memory, and a restore that maps the template's sealed memory
 // copy-on-write. VMSTART_MODES (comma-separated) picks some of them; a mode
 // ending in "-before" runs the guest init named by VMSTART_BEFORE_INIT (an
-// earlier build, for A/B runs of init changes in alternating rounds).
+// earlier build, for A/B runs of init changes in alternating rounds); one
+// ending in "-pre" connects the control socket before the VM resumes
+// (Driver.preconnect), one ending in "-held" also saves its template with
+// the host end of the control port open (Driver.templateHoldsHost); one
+// ending in "-poll" polls QEMU's status once more after cont, as before.
 var startModes = []string{"cold", "stream", "shared"}
 
 // benchModes returns startModes or VMSTART_MODES.
@@ -57,14 +61,28 @@ func modeSpec(id, disk, mode string) vmm.Spec {
 	return s
 }
 
-// baseMode is mode without "-before".
-func baseMode(mode string) string { return strings.TrimSuffix(mode, "-before") }
+// baseMode is mode without "-before", "-pre" and "-held".
+func baseMode(mode string) string {
+	for _, s := range []string{"-before", "-pre", "-held", "-poll"} {
+		mode = strings.TrimSuffix(mode, s)
+	}
+	return mode
+}
+
+// preconnects is whether mode restores with Driver.preconnect.
+func preconnects(mode string) bool {
+	return strings.HasSuffix(mode, "-pre") || strings.HasSuffix(mode, "-held")
+}
 
 // startTimes are the points of one VM start, from QEMU's start.
 type startTimes struct {
 	running   time.Duration // Start or Restore returned
+	started   time.Duration // the guest's app-started message arrived
 	listening time.Duration // the guest's listening message arrived
-	answered  time.Duration // first HTTP response
+	// listenUptime is the guest's uptime in its listening message: with
+	// listening, it places the guest's stage stamps on the host's clock.
+	listenUptime int64
+	answered     time.Duration // first HTTP response
 }
 
 // BenchmarkVMStart measures QEMU start to the app's first HTTP response
@@ -93,6 +111,7 @@ func BenchmarkVMStart(b *testing.B) {
 		}
 		tmpls[mode] = filepath.Join(b.TempDir(), mode)
 		d.sharedMemory = baseMode(mode) == "shared"
+		d.templateHoldsHost = strings.HasSuffix(mode, "-held")
 		if err := d.BuildTemplate(ctx, modeSpec("tmpl", "", mode), tmpls[mode]); err != nil {
 			b.Fatal(err)
 		}
@@ -105,11 +124,15 @@ func BenchmarkVMStart(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Logf("%s round %d: running %v, listening %v, answered %v; guest: %s", mode, i,
-				t.running.Round(time.Millisecond), t.listening.Round(time.Millisecond), t.answered.Round(time.Millisecond), guestStages(inst.ConsolePath))
+			stages := guestStages(inst.ConsolePath)
+			b.Logf("%s round %d: running %v, config %v, started %v, listening %v, answered %v; guest: %s listening=%dms", mode, i,
+				t.running.Round(time.Millisecond), hostTimeOf(stages, "config", t).Round(time.Millisecond),
+				t.started.Round(time.Millisecond), t.listening.Round(time.Millisecond),
+				t.answered.Round(time.Millisecond), stages, t.listenUptime)
 			d.Destroy(context.Background(), inst.ID)
 			sum := took[mode]
 			sum.running += t.running
+			sum.started += t.started
 			sum.listening += t.listening
 			sum.answered += t.answered
 			took[mode] = sum
@@ -121,6 +144,7 @@ func BenchmarkVMStart(b *testing.B) {
 		b.ReportMetric(ms(took[mode].answered), "ms/"+mode)
 		b.ReportMetric(ms(took[mode].listening), "ms-listening/"+mode)
 		b.ReportMetric(ms(took[mode].running), "ms-running/"+mode)
+		b.ReportMetric(ms(took[mode].started), "ms-started/"+mode)
 	}
 	if os.Getenv("VMSTART_NO_MEMORY") != "" {
 		return
@@ -184,6 +208,24 @@ func guestStages(console string) string {
 	return "(no stages on the console)"
 }
 
+// hostTimeOf places the guest stage stamp (uptime in ms, 10 ms steps) on
+// the host's clock, from QEMU's start, using the listening message as the
+// reference; -1 when a stamp is missing.
+func hostTimeOf(stages, stage string, t startTimes) time.Duration {
+	for _, f := range strings.Fields(stages) {
+		v, ok := strings.CutPrefix(f, stage+"=")
+		if !ok {
+			continue
+		}
+		ms, err := strconv.ParseInt(strings.TrimSuffix(v, "ms"), 10, 64)
+		if err != nil || t.listenUptime == 0 || t.listening == 0 {
+			break
+		}
+		return t.listening - time.Duration(t.listenUptime-ms)*time.Millisecond
+	}
+	return -1
+}
+
 // startAnswering starts VM id (booted, or restored from tmpl), on tap i of
 // the namespace, configures it and returns it with the times from the
 // start to it running, to the guest's listening message and to its first
@@ -194,6 +236,8 @@ func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id,
 	spec.Network = vmm.NetworkSpec{TapName: fmt.Sprintf("zwsnap%d", i), MAC: snapMAC(i), NetNS: ns}
 	// The template key includes the memory layout: restore as built.
 	d.sharedMemory = baseMode(mode) == "shared"
+	d.preconnect = preconnects(mode)
+	pollAfterCont = strings.HasSuffix(mode, "-poll")
 	start := time.Now()
 	var inst *vmm.Instance
 	var err error
@@ -206,21 +250,29 @@ func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id,
 		return nil, t, err
 	}
 	t.running = time.Since(start)
-	c, err := channel.Dial(ctx, inst.ControlSocket)
+	c, err := controlConn(ctx, inst)
 	if err != nil {
 		d.Destroy(context.Background(), inst.ID)
 		return nil, t, err
 	}
 	defer c.Close()
-	listening := make(chan time.Duration, 1)
+	type listenMsg struct {
+		at, started time.Duration
+		uptime      int64
+	}
+	listening := make(chan listenMsg, 1)
 	go func() {
+		var started time.Duration
 		for {
 			m, err := c.Receive()
 			if err != nil {
 				return
 			}
+			if m.Kind == channel.KindStarted {
+				started = time.Since(start)
+			}
 			if m.Kind == channel.KindListening {
-				listening <- time.Since(start)
+				listening <- listenMsg{time.Since(start), started, m.UptimeMS}
 				return
 			}
 		}
@@ -238,7 +290,8 @@ func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id,
 			resp.Body.Close()
 			t.answered = time.Since(start)
 			select {
-			case t.listening = <-listening:
+			case l := <-listening:
+				t.listening, t.started, t.listenUptime = l.at, l.started, l.uptime
 			case <-time.After(time.Second):
 			}
 			return inst, t, nil
