@@ -10,7 +10,6 @@ package vmm
 import (
 	"context"
 	"errors"
-	"net"
 	"time"
 )
 
@@ -61,12 +60,6 @@ type Instance struct {
 	// ConsolePath holds the kernel console (serial) output.
 	ConsolePath string
 	StartedAt   time.Time
-	// Control, when set, is a connection to ControlSocket that the driver
-	// opened before the guest ran (a restore connects before it resumes
-	// the VM, so that the guest never sees its host end closed and reads
-	// its Config as soon as it is sent). Its first user takes it instead of
-	// dialing; a later reconnect (an agent restart) dials ControlSocket.
-	Control net.Conn
 }
 
 // ExitStatus tells how a VM ended.

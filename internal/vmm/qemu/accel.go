@@ -118,32 +118,23 @@ func (d *Driver) probeBoot(ctx context.Context, kernel, initrd, accel string, de
 }
 
 func awaitHello(ctx context.Context, socket string, deadline time.Duration) error {
-	c, err := helloConn(ctx, socket, deadline)
-	if err == nil {
-		c.Close()
-	}
-	return err
-}
-
-// helloConn is awaitHello that returns the connection, still open.
-func helloConn(ctx context.Context, socket string, deadline time.Duration) (*channel.Conn, error) {
 	c, err := channel.Dial(ctx, socket)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	for {
 		m, err := c.Receive()
 		if err != nil {
-			c.Close()
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("no hello within %s", deadline)
+				return fmt.Errorf("no hello within %s", deadline)
 			}
-			return nil, err
+			return err
 		}
 		if m.Kind == channel.KindHello {
-			return c, nil
+			return nil
 		}
 	}
 }

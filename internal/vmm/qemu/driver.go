@@ -65,13 +65,6 @@ type Driver struct {
 	// memories holds those memfds.
 	sharedMemory bool
 	memories     sealedMemories
-	// preconnect makes Restore connect the control socket before it
-	// resumes the VM and hand the connection over in Instance.Control;
-	// templateHoldsHost makes BuildTemplate keep its control connection
-	// open through the save. An experiment for benchmark A/B runs only
-	// (no gain under TCG, see docs/benchmarks.md): the node dials.
-	preconnect        bool
-	templateHoldsHost bool
 	// jailHook changes how QEMU is launched (its arguments, environment,
 	// huge pages): for benchmarks that compare with earlier settings.
 	jailHook func(*jail.Spec)

@@ -185,19 +185,9 @@ type received struct {
 	at time.Time
 }
 
-// controlConn is the instance's control connection: the one its driver
-// opened (a restore), else a new one. The socket takes one client at a
-// time, so a second dial beside the driver's would wait.
-func controlConn(ctx context.Context, inst *vmm.Instance) (*channel.Conn, error) {
-	if inst.Control != nil {
-		return channel.NewConn(inst.Control), nil
-	}
-	return channel.Dial(ctx, inst.ControlSocket)
-}
-
 func dialGuest(ctx context.Context, t *testing.T, inst *vmm.Instance) *guestConn {
 	t.Helper()
-	c, err := controlConn(ctx, inst)
+	c, err := channel.Dial(ctx, inst.ControlSocket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -316,7 +316,7 @@ func restoreServing(ctx context.Context, d *Driver, ns, tmpl string, spec vmm.Sp
 		d.Destroy(context.Background(), inst.ID)
 		return nil, nil, 0, err
 	}
-	c, err := controlConn(ctx, inst)
+	c, err := channel.Dial(ctx, inst.ControlSocket)
 	if err != nil {
 		return fail(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -119,19 +118,7 @@ func (d *Driver) saveTemplate(ctx context.Context, spec vmm.Spec, accel, tmp str
 		<-exited
 	}()
 	hello := make(chan error, 1)
-	go func() {
-		c, err := helloConn(ctx, p.control, templateBootDeadline)
-		if err == nil && !d.templateHoldsHost {
-			c.Close()
-		} else if err == nil {
-			// Held open through the save: the template's guest never
-			// sees its host end close, and stays blocked reading its
-			// Config (see Restore).
-			defer c.Close()
-		}
-		hello <- err
-		<-ctx.Done()
-	}()
+	go func() { hello <- awaitHello(ctx, p.control, templateBootDeadline) }()
 	select {
 	case err := <-hello:
 		if err != nil {
@@ -282,25 +269,10 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, dir string) (*vmm.I
 	if mode.memory != nil {
 		err = migrateIn(rctx, qmpPath, f)
 	}
-	connect := func() error {
-		if !d.preconnect {
-			return nil
-		}
-		var dialer net.Dialer
-		c, err := dialer.DialContext(rctx, "unix", inst.ControlSocket)
-		if err != nil {
-			return fmt.Errorf("connect control socket: %w", err)
-		}
-		inst.Control = c
-		return nil
-	}
 	if err == nil {
-		err = awaitRunning(rctx, qmpPath, connect)
+		err = awaitRunning(rctx, qmpPath)
 	}
 	if err != nil {
-		if inst.Control != nil {
-			inst.Control.Close()
-		}
 		tail := stderrTail(filepath.Join(d.cfg.StateDir, spec.ID, "qemu.log"))
 		d.Destroy(context.WithoutCancel(ctx), spec.ID)
 		return nil, fmt.Errorf("restore vm %s: %w%s", spec.ID, err, tail)
@@ -310,13 +282,9 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, dir string) (*vmm.I
 }
 
 // awaitRunning polls QEMU until the incoming migration has finished, then
-// calls beforeCont and resumes the VM: the template was saved paused, and
-// QEMU keeps the run state it was saved in. Restore connects the control
-// socket in beforeCont: the template was saved with its host end closed
-// (the builder's hello connection ends before the save), and a host that
-// connects while the VM is paused is an open event the guest finds as it
-// resumes, rather than one it waits for until the caller dials.
-func awaitRunning(ctx context.Context, qmpPath string, beforeCont func() error) error {
+// resumes the VM: the template was saved paused, and QEMU keeps the run
+// state it was saved in.
+func awaitRunning(ctx context.Context, qmpPath string) error {
 	q, err := dialQMP(ctx, qmpPath)
 	if err != nil {
 		return err
@@ -335,19 +303,13 @@ func awaitRunning(ctx context.Context, qmpPath string, beforeCont func() error) 
 		case "running":
 			return nil
 		case "paused":
-			if beforeCont != nil {
-				if err := beforeCont(); err != nil {
-					return err
-				}
-				beforeCont = nil
-			}
-			// QEMU answers cont once the VM runs: no need to ask again.
+			// QEMU answers cont once the VM runs: asking again would
+			// only hold the caller, who sends the Config, one poll
+			// longer.
 			if err := q.execute("cont"); err != nil {
 				return fmt.Errorf("load template: %w", err)
 			}
-			if !pollAfterCont {
-				return nil
-			}
+			return nil
 		case "inmigrate", "prelaunch", "restore-vm":
 		default:
 			return fmt.Errorf("load template: vm is %s", st.Status)
@@ -359,10 +321,6 @@ func awaitRunning(ctx context.Context, qmpPath string, beforeCont func() error) 
 		}
 	}
 }
-
-// pollAfterCont makes awaitRunning ask for the status once more after
-// cont, as before: for benchmark A/B runs.
-var pollAfterCont bool
 
 // setIgnoreShared turns on x-ignore-shared: the migration leaves out
 // guest memory that is a shared file. Source and destination must agree.

@@ -21,11 +21,7 @@ import (
 // memory, and a restore that maps the template's sealed memory
 // copy-on-write. VMSTART_MODES (comma-separated) picks some of them; a mode
 // ending in "-before" runs the guest init named by VMSTART_BEFORE_INIT (an
-// earlier build, for A/B runs of init changes in alternating rounds); one
-// ending in "-pre" connects the control socket before the VM resumes
-// (Driver.preconnect), one ending in "-held" also saves its template with
-// the host end of the control port open (Driver.templateHoldsHost); one
-// ending in "-poll" polls QEMU's status once more after cont, as before.
+// earlier build, for A/B runs of init changes in alternating rounds).
 var startModes = []string{"cold", "stream", "shared"}
 
 // benchModes returns startModes or VMSTART_MODES.
@@ -61,18 +57,8 @@ func modeSpec(id, disk, mode string) vmm.Spec {
 	return s
 }
 
-// baseMode is mode without "-before", "-pre" and "-held".
-func baseMode(mode string) string {
-	for _, s := range []string{"-before", "-pre", "-held", "-poll"} {
-		mode = strings.TrimSuffix(mode, s)
-	}
-	return mode
-}
-
-// preconnects is whether mode restores with Driver.preconnect.
-func preconnects(mode string) bool {
-	return strings.HasSuffix(mode, "-pre") || strings.HasSuffix(mode, "-held")
-}
+// baseMode is mode without "-before".
+func baseMode(mode string) string { return strings.TrimSuffix(mode, "-before") }
 
 // startTimes are the points of one VM start, from QEMU's start.
 type startTimes struct {
@@ -111,7 +97,6 @@ func BenchmarkVMStart(b *testing.B) {
 		}
 		tmpls[mode] = filepath.Join(b.TempDir(), mode)
 		d.sharedMemory = baseMode(mode) == "shared"
-		d.templateHoldsHost = strings.HasSuffix(mode, "-held")
 		if err := d.BuildTemplate(ctx, modeSpec("tmpl", "", mode), tmpls[mode]); err != nil {
 			b.Fatal(err)
 		}
@@ -236,8 +221,6 @@ func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id,
 	spec.Network = vmm.NetworkSpec{TapName: fmt.Sprintf("zwsnap%d", i), MAC: snapMAC(i), NetNS: ns}
 	// The template key includes the memory layout: restore as built.
 	d.sharedMemory = baseMode(mode) == "shared"
-	d.preconnect = preconnects(mode)
-	pollAfterCont = strings.HasSuffix(mode, "-poll")
 	start := time.Now()
 	var inst *vmm.Instance
 	var err error
@@ -250,7 +233,7 @@ func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id,
 		return nil, t, err
 	}
 	t.running = time.Since(start)
-	c, err := controlConn(ctx, inst)
+	c, err := channel.Dial(ctx, inst.ControlSocket)
 	if err != nil {
 		d.Destroy(context.Background(), inst.ID)
 		return nil, t, err
