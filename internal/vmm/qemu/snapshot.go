@@ -303,9 +303,13 @@ func awaitRunning(ctx context.Context, qmpPath string) error {
 		case "running":
 			return nil
 		case "paused":
+			// QEMU answers cont once the VM runs: asking again would
+			// only hold the caller, who sends the Config, one poll
+			// longer.
 			if err := q.execute("cont"); err != nil {
 				return fmt.Errorf("load template: %w", err)
 			}
+			return nil
 		case "inmigrate", "prelaunch", "restore-vm":
 		default:
 			return fmt.Errorf("load template: vm is %s", st.Status)

@@ -63,8 +63,12 @@ func baseMode(mode string) string { return strings.TrimSuffix(mode, "-before") }
 // startTimes are the points of one VM start, from QEMU's start.
 type startTimes struct {
 	running   time.Duration // Start or Restore returned
+	started   time.Duration // the guest's app-started message arrived
 	listening time.Duration // the guest's listening message arrived
-	answered  time.Duration // first HTTP response
+	// listenUptime is the guest's uptime in its listening message: with
+	// listening, it places the guest's stage stamps on the host's clock.
+	listenUptime int64
+	answered     time.Duration // first HTTP response
 }
 
 // BenchmarkVMStart measures QEMU start to the app's first HTTP response
@@ -105,11 +109,15 @@ func BenchmarkVMStart(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Logf("%s round %d: running %v, listening %v, answered %v; guest: %s", mode, i,
-				t.running.Round(time.Millisecond), t.listening.Round(time.Millisecond), t.answered.Round(time.Millisecond), guestStages(inst.ConsolePath))
+			stages := guestStages(inst.ConsolePath)
+			b.Logf("%s round %d: running %v, config %v, started %v, listening %v, answered %v; guest: %s listening=%dms", mode, i,
+				t.running.Round(time.Millisecond), hostTimeOf(stages, "config", t).Round(time.Millisecond),
+				t.started.Round(time.Millisecond), t.listening.Round(time.Millisecond),
+				t.answered.Round(time.Millisecond), stages, t.listenUptime)
 			d.Destroy(context.Background(), inst.ID)
 			sum := took[mode]
 			sum.running += t.running
+			sum.started += t.started
 			sum.listening += t.listening
 			sum.answered += t.answered
 			took[mode] = sum
@@ -121,6 +129,7 @@ func BenchmarkVMStart(b *testing.B) {
 		b.ReportMetric(ms(took[mode].answered), "ms/"+mode)
 		b.ReportMetric(ms(took[mode].listening), "ms-listening/"+mode)
 		b.ReportMetric(ms(took[mode].running), "ms-running/"+mode)
+		b.ReportMetric(ms(took[mode].started), "ms-started/"+mode)
 	}
 	if os.Getenv("VMSTART_NO_MEMORY") != "" {
 		return
@@ -184,6 +193,24 @@ func guestStages(console string) string {
 	return "(no stages on the console)"
 }
 
+// hostTimeOf places the guest stage stamp (uptime in ms, 10 ms steps) on
+// the host's clock, from QEMU's start, using the listening message as the
+// reference; -1 when a stamp is missing.
+func hostTimeOf(stages, stage string, t startTimes) time.Duration {
+	for _, f := range strings.Fields(stages) {
+		v, ok := strings.CutPrefix(f, stage+"=")
+		if !ok {
+			continue
+		}
+		ms, err := strconv.ParseInt(strings.TrimSuffix(v, "ms"), 10, 64)
+		if err != nil || t.listenUptime == 0 || t.listening == 0 {
+			break
+		}
+		return t.listening - time.Duration(t.listenUptime-ms)*time.Millisecond
+	}
+	return -1
+}
+
 // startAnswering starts VM id (booted, or restored from tmpl), on tap i of
 // the namespace, configures it and returns it with the times from the
 // start to it running, to the guest's listening message and to its first
@@ -212,15 +239,23 @@ func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id,
 		return nil, t, err
 	}
 	defer c.Close()
-	listening := make(chan time.Duration, 1)
+	type listenMsg struct {
+		at, started time.Duration
+		uptime      int64
+	}
+	listening := make(chan listenMsg, 1)
 	go func() {
+		var started time.Duration
 		for {
 			m, err := c.Receive()
 			if err != nil {
 				return
 			}
+			if m.Kind == channel.KindStarted {
+				started = time.Since(start)
+			}
 			if m.Kind == channel.KindListening {
-				listening <- time.Since(start)
+				listening <- listenMsg{time.Since(start), started, m.UptimeMS}
 				return
 			}
 		}
@@ -238,7 +273,8 @@ func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id,
 			resp.Body.Close()
 			t.answered = time.Since(start)
 			select {
-			case t.listening = <-listening:
+			case l := <-listening:
+				t.listening, t.started, t.listenUptime = l.at, l.started, l.uptime
 			case <-time.After(time.Second):
 			}
 			return inst, t, nil
