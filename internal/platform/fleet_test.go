@@ -92,7 +92,11 @@ func TestTwoNodes(t *testing.T) {
 
 	// All three instances are on the first node now: drain it.
 	e.eventually("the returning node to be ready", 30*time.Second, func() (bool, string) {
-		n, err := e.p.Store.GetNode(context.Background(), uuid.MustParse(second.ID()))
+		id, err := uuid.Parse(second.ID())
+		if err != nil {
+			return false, "not registered yet"
+		}
+		n, err := e.p.Store.GetNode(context.Background(), id)
 		return err == nil && n.State == "ready", n.State
 	})
 	stop := e.requestsUntilStopped(e.host("spread"), "/")

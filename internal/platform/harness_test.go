@@ -37,6 +37,9 @@ func startEnv(t *testing.T, tweaks ...func(*Config)) *env {
 	}
 	dir := t.TempDir()
 	b := byte(os.Getpid()%150 + 50)
+	// StartTimeout: CI runs the test bed's VMs beside these on 2 cores,
+	// and a cold boot under TCG then once took over 20 s to listen (all
+	// three of a deploy failed); production's default is 60 s.
 	cfg := Config{
 		StateDir:      dir,
 		APIListen:     "127.0.0.1:0",
@@ -45,7 +48,7 @@ func startEnv(t *testing.T, tweaks ...func(*Config)) *env {
 		Subnet:        netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 241, b, 0}), 24),
 		Transit:       netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 242, b, 0}), 30),
 		Resync:        500 * time.Millisecond,
-		StartTimeout:  20 * time.Second,
+		StartTimeout:  40 * time.Second,
 		DeployTimeout: 3 * time.Minute,
 		Heartbeat:     time.Second,
 		UsageInterval: 2 * time.Second,
