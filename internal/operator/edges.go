@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
@@ -87,26 +89,12 @@ func (o *Operator) removeEdge(w http.ResponseWriter, r *http.Request) error {
 // findEdge finds the one edge ref names (id, id prefix, or hostname),
 // removed ones included.
 func (o *Operator) findEdge(r *http.Request, ref string) (db.FindEdgesRow, error) {
-	prefix := ""
-	if idPrefix.MatchString(ref) {
-		prefix = strings.ToLower(ref)
-	}
+	prefix := refPrefix(ref)
 	edges, err := o.store.FindEdges(r.Context(), db.FindEdgesParams{Prefix: prefix, Name: ref})
 	if err != nil {
 		return db.FindEdgesRow{}, err
 	}
-	for _, e := range edges {
-		if e.ID.String() == prefix {
-			return e, nil
-		}
-	}
-	switch len(edges) {
-	case 0:
-		return db.FindEdgesRow{}, notFound("list the edges with `zeitwork nodes edges`", "no edge %q", ref)
-	case 1:
-		return edges[0], nil
-	}
-	return db.FindEdgesRow{}, conflict("name the edge by its ID (`zeitwork nodes edges`)", "%q names %d edges", ref, len(edges))
+	return pickRef(edges, func(e db.FindEdgesRow) uuid.UUID { return e.ID }, prefix, ref, "edge", "zeitwork nodes edges")
 }
 
 // edgeHost is an edge's hostname, or for one enrolled before the edges

@@ -45,17 +45,27 @@ const (
 var errNoGitHubSignIn = &apiError{http.StatusServiceUnavailable, "sign-in with GitHub is not configured on this operator",
 	"the operator's admin stores the App's client ID and secret (`zeitwork github setup --client-id ... --client-secret ...`)"}
 
-// githubOAuth is the App's OAuth client, or errNoGitHubSignIn.
-func (o *Operator) githubOAuth(ctx context.Context) (*github.OAuth, error) {
+// githubSignInApp is the stored App when it has an OAuth client, or
+// errNoGitHubSignIn.
+func (o *Operator) githubSignInApp(ctx context.Context) (db.GithubApp, error) {
 	row, err := o.store.GetGitHubApp(ctx)
 	if err != nil {
 		if isNotFound(store.Classify(err)) {
-			return nil, errNoGitHubSignIn
+			return row, errNoGitHubSignIn
 		}
-		return nil, err
+		return row, err
 	}
 	if row.ClientID == "" || row.ClientSecretSealed == nil {
-		return nil, errNoGitHubSignIn
+		return row, errNoGitHubSignIn
+	}
+	return row, nil
+}
+
+// githubOAuth is the App's OAuth client, or errNoGitHubSignIn.
+func (o *Operator) githubOAuth(ctx context.Context) (*github.OAuth, error) {
+	row, err := o.githubSignInApp(ctx)
+	if err != nil {
+		return nil, err
 	}
 	secret, err := o.cfg.Sealer.Open(row.ClientSecretSealed, sealGitHubClient)
 	if err != nil {
@@ -84,7 +94,9 @@ func (o *Operator) githubCallbackURL(r *http.Request) string {
 // show.
 func (o *Operator) signInMethods(w http.ResponseWriter, r *http.Request) error {
 	out := api.SignInMethods{Password: true}
-	if _, err := o.githubOAuth(r.Context()); err == nil {
+	// Only whether the client is stored: the public sign-in page asks on
+	// every load, and the secret is opened when a sign-in starts.
+	if _, err := o.githubSignInApp(r.Context()); err == nil {
 		out.GitHub, out.GitHubURL = true, githubStatePath+"/start"
 	} else if !errors.Is(err, errNoGitHubSignIn) {
 		return err

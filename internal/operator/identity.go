@@ -3,6 +3,7 @@ package operator
 import (
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,9 +59,37 @@ func (o *Operator) registerEdge(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// idPrefix is what may name a node by the start of its id: no LIKE
-// wildcards, at least a few characters.
+// idPrefix is what may name a node or an edge by the start of its id: no
+// LIKE wildcards, at least a few characters.
 var idPrefix = regexp.MustCompile(`^[0-9a-fA-F-]{4,36}$`)
+
+// refPrefix is ref lower-cased when it can be an ID or a prefix of one,
+// else "" (it is then only a host name).
+func refPrefix(ref string) string {
+	if idPrefix.MatchString(ref) {
+		return strings.ToLower(ref)
+	}
+	return ""
+}
+
+// pickRef returns the one of rows that ref names: the row whose ID is ref
+// in full, else the only row. None, or several, is an error that says
+// how to list them (what is "node" or "edge", list the CLI command).
+func pickRef[T any](rows []T, id func(T) uuid.UUID, prefix, ref, what, list string) (T, error) {
+	var none T
+	for _, row := range rows {
+		if id(row).String() == prefix {
+			return row, nil
+		}
+	}
+	switch len(rows) {
+	case 0:
+		return none, notFound("list the "+what+"s with `"+list+"`", "no %s %q", what, ref)
+	case 1:
+		return rows[0], nil
+	}
+	return none, conflict("name the "+what+" by its ID (`"+list+"`)", "%q names %d %ss", ref, len(rows), what)
+}
 
 // removeNode is DELETE /v1/nodes/{node} ({node} is an id, a prefix of
 // one, or a hostname): the node's tokens are deleted, so its next request

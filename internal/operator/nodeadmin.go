@@ -2,7 +2,7 @@ package operator
 
 import (
 	"net/http"
-	"strings"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -91,29 +91,13 @@ func (o *Operator) setDrained(w http.ResponseWriter, r *http.Request, drained bo
 // withRemoved is set (removing one again is harmless; draining it is not
 // meaningful).
 func (o *Operator) findNode(r *http.Request, ref string, withRemoved bool) (db.Node, error) {
-	prefix := ""
-	if idPrefix.MatchString(ref) {
-		prefix = strings.ToLower(ref)
-	}
+	prefix := refPrefix(ref)
 	nodes, err := o.store.FindNodes(r.Context(), db.FindNodesParams{Prefix: prefix, Name: ref})
 	if err != nil {
 		return db.Node{}, err
 	}
-	var found []db.Node
-	for _, n := range nodes {
-		if n.RemovedAt != nil && !withRemoved {
-			continue
-		}
-		if n.ID.String() == prefix {
-			return n, nil
-		}
-		found = append(found, n)
+	if !withRemoved {
+		nodes = slices.DeleteFunc(nodes, func(n db.Node) bool { return n.RemovedAt != nil })
 	}
-	switch len(found) {
-	case 0:
-		return db.Node{}, notFound("list the nodes with `zeitwork nodes list`", "no node %q", ref)
-	case 1:
-		return found[0], nil
-	}
-	return db.Node{}, conflict("name the node by its ID (`zeitwork nodes list`)", "%q names %d nodes", ref, len(found))
+	return pickRef(nodes, func(n db.Node) uuid.UUID { return n.ID }, prefix, ref, "node", "zeitwork nodes list")
 }
