@@ -75,7 +75,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	p, err := startPlatform(ctx, dir, "zwvmb", "10.247.0.0/24", "10.248.0.0/30", false)
+	p, err := startPlatform(ctx, dir, "zwvmb", coldSubnet, coldTransit, false)
 	if err != nil {
 		return err
 	}

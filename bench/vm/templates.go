@@ -45,7 +45,7 @@ func (b *bench) startTemplated(ctx context.Context) (*bench, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	p, err := startPlatform(ctx, dir, "zwvmt", "10.253.0.0/24", "10.253.1.0/30", true)
+	p, err := startPlatform(ctx, dir, "zwvmt", tmplSubnet, tmplTransit, true)
 	if err != nil {
 		return nil, fmt.Errorf("templated platform: %w", err)
 	}
