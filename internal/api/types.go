@@ -101,8 +101,13 @@ type GitHubApp struct {
 	Web string `json:"web_url,omitempty"`
 	// ClientID and ClientSecret are the App's OAuth client; with them,
 	// users sign in with GitHub. The secret is never shown again.
+	// A PUT without them keeps the stored client of the same App (a new
+	// App ID drops it: a client belongs to its App).
 	ClientID     string `json:"client_id,omitempty"`
 	ClientSecret string `json:"client_secret,omitempty"`
+	// ClearClient (PUT only) drops the stored client: sign-in with GitHub
+	// turns off.
+	ClearClient bool `json:"clear_client,omitempty"`
 }
 
 // CreateProjectRequest is the body of POST /v1/projects.

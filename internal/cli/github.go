@@ -138,6 +138,7 @@ func githubCmd() *cobra.Command {
 // go to the operator (sealed there), never to a file.
 func githubSetupCmd() *cobra.Command {
 	var apiURL, webURL, name, publicURL, code, adminToken, clientID, clientSecret string
+	var noSignIn bool
 	cmd := &cobra.Command{
 		Use:   "setup",
 		Short: "Create the GitHub App for this operator and store it",
@@ -162,10 +163,16 @@ func githubSetupCmd() *cobra.Command {
 			if err != nil {
 				return &UserError{Msg: err.Error(), Hint: "codes expire after an hour and work once; run setup again"}
 			}
+			if noSignIn && clientID != "" {
+				return &UserError{Msg: "--no-sign-in and --client-id contradict each other", Hint: "give one of them"}
+			}
 			if clientID != "" { // an App made before sign-in: its client, given by hand
 				created.ClientID, created.ClientSecret = clientID, clientSecret
 			}
-			return storeApp(cmd.Context(), c, adminToken, apiURL, webURL, publicURL, created, cmd)
+			if noSignIn {
+				created.ClientID, created.ClientSecret = "", ""
+			}
+			return storeApp(cmd.Context(), c, adminToken, apiURL, webURL, publicURL, created, noSignIn, cmd)
 		},
 	}
 	f := cmd.Flags()
@@ -173,6 +180,7 @@ func githubSetupCmd() *cobra.Command {
 	f.StringVar(&webURL, "github-web", "", "GitHub's web URL, where users authorize sign-in (default: from --github-api)")
 	f.StringVar(&clientID, "client-id", "", "the App's client ID, for sign-in with GitHub (default: the one GitHub returned)")
 	f.StringVar(&clientSecret, "client-secret", os.Getenv("ZEITWORK_GITHUB_CLIENT_SECRET"), "the App's client secret, with --client-id")
+	f.BoolVar(&noSignIn, "no-sign-in", false, "turn sign-in with GitHub off: store the App without an OAuth client, dropping a stored one")
 	f.StringVar(&name, "name", "zeitwork", "name of the App to create (unique on GitHub)")
 	f.StringVar(&publicURL, "public-url", "", "the operator's URL as GitHub reaches it (default: the API URL you logged in to)")
 	f.StringVar(&code, "code", "", "the code GitHub returned, if you already have it")
@@ -200,8 +208,10 @@ func askManifestCode(cmd *cobra.Command, apiURL, name, publicURL string) (string
 }
 
 // storeApp hands the App to the operator with the admin token or an
-// installation administrator's token.
-func storeApp(ctx context.Context, c *client, adminToken, apiURL, webURL, publicURL string, created github.Created, cmd *cobra.Command) error {
+// installation administrator's token. Without a client (an App whose
+// answer had none), the operator keeps the one stored for the same App;
+// clear drops it.
+func storeApp(ctx context.Context, c *client, adminToken, apiURL, webURL, publicURL string, created github.Created, clear bool, cmd *cobra.Command) error {
 	if (created.ClientID == "") != (created.ClientSecret == "") {
 		return &UserError{Msg: "--client-id and --client-secret go together", Hint: "copy both from the App's settings page on GitHub"}
 	}
@@ -210,7 +220,7 @@ func storeApp(ctx context.Context, c *client, adminToken, apiURL, webURL, public
 	var stored api.GitHubApp
 	err := admin.do(ctx, "PUT", "/v1/github/app", api.GitHubApp{AppID: created.ID, Slug: created.Slug,
 		PrivateKey: created.PEM, WebhookSecret: created.WebhookSecret, API: apiURL, Web: webURL,
-		ClientID: created.ClientID, ClientSecret: created.ClientSecret}, &stored)
+		ClientID: created.ClientID, ClientSecret: created.ClientSecret, ClearClient: clear}, &stored)
 	if err != nil {
 		return err
 	}
@@ -219,6 +229,8 @@ func storeApp(ctx context.Context, c *client, adminToken, apiURL, webURL, public
 	if stored.ClientID != "" {
 		fmt.Fprintf(cmd.OutOrStdout(), "Sign-in with GitHub is on (client %s); the App's callback URL must be %s/v1/github/oauth/callback\n",
 			stored.ClientID, strings.TrimRight(publicURL, "/"))
+	} else {
+		fmt.Fprintln(cmd.OutOrStdout(), "Sign-in with GitHub is off (no OAuth client stored); to turn it on, run setup again with --client-id and --client-secret")
 	}
 	return nil
 }

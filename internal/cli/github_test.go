@@ -46,6 +46,16 @@ func TestGitHubSetupAndProjectSource(t *testing.T) {
 		!strings.Contains(err.Error(), "go together") {
 		t.Fatalf("a client ID without its secret: %v", err)
 	}
+	out = mustRun(t, "github", "setup", "--github-api", gh.URL, "--code", githubtest.ManifestCode, "--admin-token", "admin-secret", "--no-sign-in")
+	if app, err := srv.Store.GetGitHubApp(t.Context()); err != nil || app.ClientID != "" || app.ClientSecretSealed != nil ||
+		!strings.Contains(out, "Sign-in with GitHub is off") {
+		t.Fatalf("--no-sign-in: %s\nstored client %q %v", out, app.ClientID, err)
+	}
+	if _, err := run(t, "github", "setup", "--github-api", gh.URL, "--code", githubtest.ManifestCode, "--admin-token", "admin-secret",
+		"--no-sign-in", "--client-id", "Iv1.x", "--client-secret", "s"); err == nil || !strings.Contains(err.Error(), "contradict") {
+		t.Fatalf("--no-sign-in with a client: %v", err)
+	}
+	mustRun(t, "github", "setup", "--github-api", gh.URL, "--code", githubtest.ManifestCode, "--admin-token", "admin-secret")
 
 	out = mustRun(t, "projects", "create", "web", "--repo", "acme/web", "--branch", "prod", "--root-dir", "svc", "--dockerfile", "docker/Dockerfile", "--json")
 	for _, want := range []string{`"repo": "acme/web"`, `"production_branch": "prod"`, `"root_dir": "svc"`, `"dockerfile": "docker/Dockerfile"`} {

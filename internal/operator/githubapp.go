@@ -72,7 +72,8 @@ func (o *Operator) githubApp(ctx context.Context) (*github.App, []byte, error) {
 // putGitHubApp stores the App the operator acts as (from `zeitwork github
 // setup`); the key and the secrets are sealed before they are stored.
 // With the App's OAuth client (client_id and client_secret), users sign
-// in with GitHub; a PUT without them turns that off.
+// in with GitHub; a PUT without them keeps the stored client of the same
+// App, and only clear_client turns sign-in off.
 func (o *Operator) putGitHubApp(w http.ResponseWriter, r *http.Request) error {
 	var req api.GitHubApp
 	if err := readJSON(r, &req); err != nil {
@@ -99,11 +100,20 @@ func (o *Operator) putGitHubApp(w http.ResponseWriter, r *http.Request) error {
 	if (req.ClientID == "") != (req.ClientSecret == "") {
 		return invalid("give both client_id and client_secret (the App's settings page shows them), or neither", "client_id and client_secret go together")
 	}
+	if req.ClearClient && req.ClientID != "" {
+		return invalid("give either client_id and client_secret or clear_client", "clear_client drops the client that client_id gives")
+	}
 	var clientSecret []byte
 	if req.ClientSecret != "" {
 		clientSecret = o.cfg.Sealer.Seal([]byte(req.ClientSecret), sealGitHubClient)
 	}
 	err := o.store.Tx(r.Context(), func(q *db.Queries, _ pgx.Tx) error {
+		if req.ClientID == "" && !req.ClearClient {
+			var err error
+			if req.ClientID, clientSecret, err = keptGitHubClient(r.Context(), q, req.AppID); err != nil {
+				return err
+			}
+		}
 		err := q.PutGitHubApp(r.Context(), db.PutGitHubAppParams{
 			AppID: req.AppID, Slug: req.Slug, ApiUrl: strings.TrimRight(req.API, "/"),
 			PrivateKeySealed:    o.cfg.Sealer.Seal([]byte(req.PrivateKey), sealGitHubKey),
@@ -120,6 +130,24 @@ func (o *Operator) putGitHubApp(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, api.GitHubApp{AppID: req.AppID, Slug: req.Slug, API: req.API, Web: req.Web, ClientID: req.ClientID})
 	return nil
+}
+
+// keptGitHubClient is the stored OAuth client (its secret still sealed)
+// when the stored App is appID: a PUT that leaves the client out keeps
+// it, so that storing the App again does not turn sign-in off unseen. A
+// client belongs to its App, so a different App starts without one.
+func keptGitHubClient(ctx context.Context, q *db.Queries, appID int64) (string, []byte, error) {
+	row, err := q.GetGitHubApp(ctx)
+	if err != nil {
+		if errors.Is(store.Classify(err), store.ErrNotFound) {
+			return "", nil, nil
+		}
+		return "", nil, err
+	}
+	if row.AppID != appID {
+		return "", nil, nil
+	}
+	return row.ClientID, row.ClientSecretSealed, nil
 }
 
 // getGitHubApp shows the App without its secrets.
