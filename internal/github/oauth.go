@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,16 +46,44 @@ func (c *OAuth) AuthorizeURL(redirect, state string) string {
 }
 
 // UserToken is a user's token for the App; Expires is zero when GitHub
-// set none.
+// set none. A token that expires (8 hours) comes with a refresh token
+// (6 months, RefreshExpires), which Refresh trades for a new pair.
 type UserToken struct {
-	Token   string
-	Expires time.Time
+	Token          string
+	Expires        time.Time
+	Refresh        string
+	RefreshExpires time.Time
 }
+
+// ErrRefreshRefused is GitHub refusing a refresh token (used, revoked,
+// expired, or the user took back the App's authorization): only a new
+// sign-in gives a new token.
+var ErrRefreshRefused = errors.New("github refused the refresh token")
 
 // Exchange trades the code of a callback for the user's token. GitHub
 // answers a bad, used or expired code with 200 and an error field.
 func (c *OAuth) Exchange(ctx context.Context, code, redirect string) (UserToken, error) {
-	form := url.Values{"client_id": {c.ClientID}, "client_secret": {c.ClientSecret}, "code": {code}, "redirect_uri": {redirect}}
+	t, err := c.token(ctx, url.Values{"code": {code}, "redirect_uri": {redirect}})
+	if err != nil {
+		return t, fmt.Errorf("exchange github code: %w", err)
+	}
+	return t, nil
+}
+
+// Refresh trades a refresh token for a new token and a new refresh
+// token; GitHub spends the old one.
+func (c *OAuth) Refresh(ctx context.Context, refresh string) (UserToken, error) {
+	t, err := c.token(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
+	if err != nil {
+		return t, fmt.Errorf("refresh github user token: %w", err)
+	}
+	return t, nil
+}
+
+// token asks GitHub's token endpoint for a user token with form.
+func (c *OAuth) token(ctx context.Context, form url.Values) (UserToken, error) {
+	form.Set("client_id", c.ClientID)
+	form.Set("client_secret", c.ClientSecret)
 	req, err := http.NewRequestWithContext(ctx, "POST", c.Web+"/login/oauth/access_token", strings.NewReader(form.Encode()))
 	if err != nil {
 		return UserToken{}, err
@@ -64,24 +93,33 @@ func (c *OAuth) Exchange(ctx context.Context, code, redirect string) (UserToken,
 	req.Header.Set("User-Agent", "zeitwork")
 	resp, err := c.client().Do(req)
 	if err != nil {
-		return UserToken{}, fmt.Errorf("exchange github code: %w", err)
+		return UserToken{}, err
 	}
 	defer resp.Body.Close()
 	var out struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int64  `json:"expires_in"`
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
+		AccessToken      string `json:"access_token"`
+		ExpiresIn        int64  `json:"expires_in"`
+		RefreshToken     string `json:"refresh_token"`
+		RefreshExpiresIn int64  `json:"refresh_token_expires_in"`
+		Error            string `json:"error"`
+		Description      string `json:"error_description"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil {
-		return UserToken{}, fmt.Errorf("exchange github code: %d: %w", resp.StatusCode, err)
+		return UserToken{}, fmt.Errorf("%d: %w", resp.StatusCode, err)
+	}
+	if out.Error == "bad_refresh_token" {
+		return UserToken{}, fmt.Errorf("%w: %s", ErrRefreshRefused, clip(out.Description, 200))
 	}
 	if resp.StatusCode/100 != 2 || out.Error != "" || out.AccessToken == "" {
-		return UserToken{}, fmt.Errorf("exchange github code: %d %s %s", resp.StatusCode, out.Error, clip(out.Description, 200))
+		return UserToken{}, fmt.Errorf("%d %s %s", resp.StatusCode, out.Error, clip(out.Description, 200))
 	}
-	t := UserToken{Token: out.AccessToken}
+	t := UserToken{Token: out.AccessToken, Refresh: out.RefreshToken}
+	now := time.Now()
 	if out.ExpiresIn > 0 {
-		t.Expires = time.Now().Add(time.Duration(out.ExpiresIn) * time.Second)
+		t.Expires = now.Add(time.Duration(out.ExpiresIn) * time.Second)
+	}
+	if out.RefreshExpiresIn > 0 {
+		t.RefreshExpires = now.Add(time.Duration(out.RefreshExpiresIn) * time.Second)
 	}
 	return t, nil
 }

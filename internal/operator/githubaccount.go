@@ -2,7 +2,6 @@ package operator
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/github"
@@ -23,7 +22,7 @@ func (o *Operator) getGitHubIdentity(w http.ResponseWriter, r *http.Request) err
 		}
 		return err
 	}
-	live := id.TokenSealed != nil && (id.TokenExpiresAt == nil || time.Now().Before(*id.TokenExpiresAt))
+	live := githubTokenLive(id) || githubRefreshLive(id)
 	writeJSON(w, http.StatusOK, api.GitHubIdentity{ID: id.GithubID, Login: id.Login, LinkedAt: id.LinkedAt, CanListRepos: live})
 	return nil
 }
@@ -61,18 +60,21 @@ func (o *Operator) listGitHubRepos(w http.ResponseWriter, r *http.Request) error
 		}
 		return err
 	}
-	if id.TokenSealed == nil || (id.TokenExpiresAt != nil && !time.Now().Before(*id.TokenExpiresAt)) {
-		return conflict("sign out and sign in with GitHub again", "your GitHub sign-in has expired")
-	}
 	c, err := o.githubOAuth(ctx)
 	if err != nil {
 		return err
 	}
-	tok, err := o.cfg.Sealer.Open(id.TokenSealed, sealGitHubToken+"/"+id.UserID.String())
+	tok, err := o.githubUserToken(ctx, c, id, "")
 	if err != nil {
 		return err
 	}
-	repos, err := c.Repos(ctx, string(tok))
+	repos, err := c.Repos(ctx, tok)
+	if githubUnauthorized(err) { // revoked, or expired before its time
+		if tok, err = o.githubUserToken(ctx, c, id, tok); err != nil {
+			return err
+		}
+		repos, err = c.Repos(ctx, tok)
+	}
 	if err != nil {
 		return &apiError{http.StatusBadGateway, "GitHub did not list your repositories: " + err.Error(),
 			"sign in with GitHub again; check that the App is installed on the repositories"}

@@ -253,15 +253,10 @@ func verifiedEmails(all []github.Email) []string {
 	return out
 }
 
-// keepGitHubToken stores the user's GitHub token, sealed, to list the
-// repositories the App reaches for them.
+// keepGitHubToken stores the user's GitHub token and its refresh token,
+// sealed, to list the repositories the App reaches for them.
 func (o *Operator) keepGitHubToken(ctx context.Context, user uuid.UUID, login string, t github.UserToken) error {
-	var exp *time.Time
-	if !t.Expires.IsZero() {
-		exp = &t.Expires
-	}
-	return o.store.SetGitHubIdentityToken(ctx, db.SetGitHubIdentityTokenParams{UserID: user, Login: login,
-		TokenSealed: o.cfg.Sealer.Seal([]byte(t.Token), sealGitHubToken+"/"+user.String()), TokenExpiresAt: exp})
+	return o.store.SetGitHubIdentityToken(ctx, o.githubTokenParams(user, login, t))
 }
 
 // githubLogin is GitHub's account name syntax: only such a login is

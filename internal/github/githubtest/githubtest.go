@@ -52,10 +52,12 @@ type Server struct {
 	tarballs  []string // SHAs served
 	hold      chan struct{}
 
-	user       User                 // signed in by authorize (SetUser)
-	codes      map[string]oauthCode // unspent authorization codes
-	codeLog    []string
-	userTokens map[string]User
+	user          User                 // signed in by authorize (SetUser)
+	codes         map[string]oauthCode // unspent authorization codes
+	codeLog       []string
+	userTokens    map[string]User
+	refreshTokens map[string]User // unspent refresh tokens
+	refreshes     int
 }
 
 // Start runs a stand-in serving repoDir until the test ends.
@@ -68,7 +70,7 @@ func Start(t testing.TB, repoDir string) *Server {
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 	s := &Server{AppID: 4242, Key: key, KeyPEM: string(keyPEM), WebhookSecret: "whsec-" + randHex(8),
 		ClientSecret: "ghcs-" + randHex(12), RepoDir: repoDir, t: t, tokens: map[string]int64{},
-		codes: map[string]oauthCode{}, userTokens: map[string]User{}}
+		codes: map[string]oauthCode{}, userTokens: map[string]User{}, refreshTokens: map[string]User{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /app/installations/{id}/access_tokens", s.accessToken)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/tarball/{sha}", s.tarball)

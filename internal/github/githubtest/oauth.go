@@ -105,6 +105,10 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 		fail("incorrect_client_credentials")
 		return
 	}
+	if r.PostForm.Get("grant_type") == "refresh_token" {
+		s.refreshToken(w, r.PostForm.Get("refresh_token"))
+		return
+	}
 	code := r.PostForm.Get("code")
 	s.mu.Lock()
 	c, ok := s.codes[code]
@@ -114,11 +118,60 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 		fail("bad_verification_code")
 		return
 	}
-	tok := "ghu_" + randHex(16)
+	json.NewEncoder(w).Encode(s.issueUserToken(c.user))
+}
+
+// refreshToken spends a refresh token, once, for a new token and a new
+// refresh token, as GitHub does.
+func (s *Server) refreshToken(w http.ResponseWriter, refresh string) {
 	s.mu.Lock()
-	s.userTokens[tok] = c.user
+	u, ok := s.refreshTokens[refresh]
+	delete(s.refreshTokens, refresh)
+	if ok {
+		s.refreshes++
+	}
 	s.mu.Unlock()
-	json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": 28800})
+	if !ok {
+		json.NewEncoder(w).Encode(map[string]string{"error": "bad_refresh_token",
+			"error_description": "The refresh token passed is incorrect or expired."})
+		return
+	}
+	json.NewEncoder(w).Encode(s.issueUserToken(u))
+}
+
+// issueUserToken makes an expiring user token (8 hours, like GitHub's)
+// and its refresh token (6 months).
+func (s *Server) issueUserToken(u User) map[string]any {
+	tok, refresh := "ghu_"+randHex(16), "ghr_"+randHex(16)
+	s.mu.Lock()
+	s.userTokens[tok] = u
+	s.refreshTokens[refresh] = u
+	s.mu.Unlock()
+	return map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": 28800,
+		"refresh_token": refresh, "refresh_token_expires_in": 15897600}
+}
+
+// ExpireUserTokens makes every user token issued so far expired (GitHub
+// answers 401), as 8 hours would; refresh tokens stay valid.
+func (s *Server) ExpireUserTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.userTokens)
+}
+
+// RevokeRefreshTokens makes every refresh token issued so far invalid, as
+// the user revoking the App's authorization would.
+func (s *Server) RevokeRefreshTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.refreshTokens)
+}
+
+// Refreshes counts the refresh tokens spent.
+func (s *Server) Refreshes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshes
 }
 
 // tokenUser is the user of the call's token.

@@ -243,12 +243,14 @@ type GithubDelivery struct {
 }
 
 type GithubIdentity struct {
-	UserID         uuid.UUID
-	GithubID       int64
-	Login          string
-	TokenSealed    []byte
-	TokenExpiresAt *time.Time
-	LinkedAt       time.Time
+	UserID           uuid.UUID
+	GithubID         int64
+	Login            string
+	TokenSealed      []byte
+	TokenExpiresAt   *time.Time
+	LinkedAt         time.Time
+	RefreshSealed    []byte
+	RefreshExpiresAt *time.Time
 }
 
 type GithubOauthState struct {

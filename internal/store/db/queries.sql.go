@@ -259,6 +259,18 @@ func (q *Queries) ClearBuildPushToken(ctx context.Context, id uuid.UUID) error {
 	return err
 }
 
+const clearGitHubIdentityTokens = `-- name: ClearGitHubIdentityTokens :exec
+UPDATE github_identities
+SET token_sealed = NULL, token_expires_at = NULL, refresh_sealed = NULL, refresh_expires_at = NULL
+WHERE user_id = $1
+`
+
+// GitHub refused the refresh token: only a new sign-in gives new tokens.
+func (q *Queries) ClearGitHubIdentityTokens(ctx context.Context, userID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, clearGitHubIdentityTokens, userID)
+	return err
+}
+
 const clearLiveDeployment = `-- name: ClearLiveDeployment :exec
 UPDATE projects SET live_deployment_id = NULL WHERE id = $1 AND live_deployment_id = $2::uuid
 `
@@ -1922,7 +1934,7 @@ func (q *Queries) GetGitHubApp(ctx context.Context) (GithubApp, error) {
 }
 
 const getGitHubIdentity = `-- name: GetGitHubIdentity :one
-SELECT user_id, github_id, login, token_sealed, token_expires_at, linked_at FROM github_identities WHERE user_id = $1
+SELECT user_id, github_id, login, token_sealed, token_expires_at, linked_at, refresh_sealed, refresh_expires_at FROM github_identities WHERE user_id = $1
 `
 
 func (q *Queries) GetGitHubIdentity(ctx context.Context, userID uuid.UUID) (GithubIdentity, error) {
@@ -1935,12 +1947,14 @@ func (q *Queries) GetGitHubIdentity(ctx context.Context, userID uuid.UUID) (Gith
 		&i.TokenSealed,
 		&i.TokenExpiresAt,
 		&i.LinkedAt,
+		&i.RefreshSealed,
+		&i.RefreshExpiresAt,
 	)
 	return i, err
 }
 
 const getGitHubIdentityByGitHubID = `-- name: GetGitHubIdentityByGitHubID :one
-SELECT user_id, github_id, login, token_sealed, token_expires_at, linked_at FROM github_identities WHERE github_id = $1
+SELECT user_id, github_id, login, token_sealed, token_expires_at, linked_at, refresh_sealed, refresh_expires_at FROM github_identities WHERE github_id = $1
 `
 
 func (q *Queries) GetGitHubIdentityByGitHubID(ctx context.Context, githubID int64) (GithubIdentity, error) {
@@ -1953,6 +1967,8 @@ func (q *Queries) GetGitHubIdentityByGitHubID(ctx context.Context, githubID int6
 		&i.TokenSealed,
 		&i.TokenExpiresAt,
 		&i.LinkedAt,
+		&i.RefreshSealed,
+		&i.RefreshExpiresAt,
 	)
 	return i, err
 }
@@ -2584,7 +2600,7 @@ func (q *Queries) IsInstallationAdmin(ctx context.Context, id uuid.UUID) (bool, 
 }
 
 const linkGitHubIdentity = `-- name: LinkGitHubIdentity :one
-INSERT INTO github_identities (user_id, github_id, login) VALUES ($1, $2, $3) RETURNING user_id, github_id, login, token_sealed, token_expires_at, linked_at
+INSERT INTO github_identities (user_id, github_id, login) VALUES ($1, $2, $3) RETURNING user_id, github_id, login, token_sealed, token_expires_at, linked_at, refresh_sealed, refresh_expires_at
 `
 
 type LinkGitHubIdentityParams struct {
@@ -2605,6 +2621,8 @@ func (q *Queries) LinkGitHubIdentity(ctx context.Context, arg LinkGitHubIdentity
 		&i.TokenSealed,
 		&i.TokenExpiresAt,
 		&i.LinkedAt,
+		&i.RefreshSealed,
+		&i.RefreshExpiresAt,
 	)
 	return i, err
 }
@@ -4546,6 +4564,28 @@ func (q *Queries) ListUserTokens(ctx context.Context, userID uuid.NullUUID) ([]L
 	return items, nil
 }
 
+const lockGitHubIdentity = `-- name: LockGitHubIdentity :one
+SELECT user_id, github_id, login, token_sealed, token_expires_at, linked_at, refresh_sealed, refresh_expires_at FROM github_identities WHERE user_id = $1 FOR UPDATE
+`
+
+// Holds the user's GitHub tokens until the transaction ends: GitHub
+// spends a refresh token on its first use, so two refreshes must not race.
+func (q *Queries) LockGitHubIdentity(ctx context.Context, userID uuid.UUID) (GithubIdentity, error) {
+	row := q.db.QueryRow(ctx, lockGitHubIdentity, userID)
+	var i GithubIdentity
+	err := row.Scan(
+		&i.UserID,
+		&i.GithubID,
+		&i.Login,
+		&i.TokenSealed,
+		&i.TokenExpiresAt,
+		&i.LinkedAt,
+		&i.RefreshSealed,
+		&i.RefreshExpiresAt,
+	)
+	return i, err
+}
+
 const lockOrganisation = `-- name: LockOrganisation :one
 SELECT id FROM organisations WHERE id = $1 FOR UPDATE
 `
@@ -5567,24 +5607,34 @@ func (q *Queries) SetGitHubAppOAuth(ctx context.Context, arg SetGitHubAppOAuthPa
 }
 
 const setGitHubIdentityToken = `-- name: SetGitHubIdentityToken :exec
+
 UPDATE github_identities
-SET login = $2, token_sealed = $3, token_expires_at = $4
+SET login = $2, token_sealed = $3, token_expires_at = $4,
+    refresh_sealed = $5, refresh_expires_at = $6
 WHERE user_id = $1
 `
 
 type SetGitHubIdentityTokenParams struct {
-	UserID         uuid.UUID
-	Login          string
-	TokenSealed    []byte
-	TokenExpiresAt *time.Time
+	UserID           uuid.UUID
+	Login            string
+	TokenSealed      []byte
+	TokenExpiresAt   *time.Time
+	RefreshSealed    []byte
+	RefreshExpiresAt *time.Time
 }
 
+// ---------------------------------------------------------------------
+// GitHub user token refresh (fixes): the access token and the refresh
+// token of a sign-in with GitHub, and the lock that makes one refresh
+// of a single-use refresh token at a time.
 func (q *Queries) SetGitHubIdentityToken(ctx context.Context, arg SetGitHubIdentityTokenParams) error {
 	_, err := q.db.Exec(ctx, setGitHubIdentityToken,
 		arg.UserID,
 		arg.Login,
 		arg.TokenSealed,
 		arg.TokenExpiresAt,
+		arg.RefreshSealed,
+		arg.RefreshExpiresAt,
 	)
 	return err
 }

@@ -1074,11 +1074,6 @@ SELECT * FROM github_identities WHERE user_id = $1;
 -- GitHub account one user.
 INSERT INTO github_identities (user_id, github_id, login) VALUES ($1, $2, $3) RETURNING *;
 
--- name: SetGitHubIdentityToken :exec
-UPDATE github_identities
-SET login = $2, token_sealed = $3, token_expires_at = sqlc.narg(token_expires_at)
-WHERE user_id = $1;
-
 -- name: DeleteGitHubIdentity :execrows
 DELETE FROM github_identities WHERE user_id = $1;
 
@@ -1118,3 +1113,25 @@ WHERE id = $1 AND kind = 'edge' RETURNING revoked_at;
 -- unexpired, so node agents refuse them.
 SELECT id FROM api_tokens
 WHERE kind = 'edge' AND revoked_at > sqlc.arg(since)::timestamptz ORDER BY id;
+
+-- ---------------------------------------------------------------------
+-- GitHub user token refresh (fixes): the access token and the refresh
+-- token of a sign-in with GitHub, and the lock that makes one refresh
+-- of a single-use refresh token at a time.
+
+-- name: SetGitHubIdentityToken :exec
+UPDATE github_identities
+SET login = $2, token_sealed = $3, token_expires_at = sqlc.narg(token_expires_at),
+    refresh_sealed = sqlc.narg(refresh_sealed), refresh_expires_at = sqlc.narg(refresh_expires_at)
+WHERE user_id = $1;
+
+-- name: LockGitHubIdentity :one
+-- Holds the user's GitHub tokens until the transaction ends: GitHub
+-- spends a refresh token on its first use, so two refreshes must not race.
+SELECT * FROM github_identities WHERE user_id = $1 FOR UPDATE;
+
+-- name: ClearGitHubIdentityTokens :exec
+-- GitHub refused the refresh token: only a new sign-in gives new tokens.
+UPDATE github_identities
+SET token_sealed = NULL, token_expires_at = NULL, refresh_sealed = NULL, refresh_expires_at = NULL
+WHERE user_id = $1;
