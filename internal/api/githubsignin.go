@@ -22,6 +22,10 @@ type GitHubIdentity struct {
 	CanListRepos bool `json:"can_list_repos"`
 }
 
+// TruncatedHeader is set ("true") on GET /v1/github/repositories when
+// the user can reach more repositories than the list holds.
+const TruncatedHeader = "Zeitwork-Truncated"
+
 // GitHubRepo is one entry of GET /v1/github/repositories: a repository
 // the App can reach for the signed-in user.
 type GitHubRepo struct {

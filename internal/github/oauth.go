@@ -36,6 +36,8 @@ type OAuth struct {
 	ClientID     string
 	ClientSecret string
 	HTTP         *http.Client
+	// MaxRepos bounds Repos (default DefaultMaxRepos).
+	MaxRepos int
 }
 
 // AuthorizeURL is where the browser goes to let the user authorize the
@@ -178,39 +180,77 @@ type Repo struct {
 	Installation  int64  `json:"installation_id"`
 }
 
-// maxRepos bounds a listing: a picker in a form needs no more.
-const maxRepos = 500
+// DefaultMaxRepos bounds a listing (OAuth.MaxRepos): 50 pages of GitHub's
+// 100, enough for a picker, few enough to answer in seconds.
+const DefaultMaxRepos = 5000
+
+// perPage is GitHub's largest page.
+const perPage = 100
 
 // Repos lists the repositories of the App's installations the user can
-// access (GitHub filters both by the user's own access).
-func (c *OAuth) Repos(ctx context.Context, token string) ([]Repo, error) {
-	var inst struct {
-		Installations []struct {
-			ID int64 `json:"id"`
-		} `json:"installations"`
+// access (GitHub filters both by the user's own access), every page of
+// them up to MaxRepos; truncated says that there were more.
+func (c *OAuth) Repos(ctx context.Context, token string) (repos []Repo, truncated bool, err error) {
+	max := c.MaxRepos
+	if max <= 0 {
+		max = DefaultMaxRepos
 	}
-	a := c.api()
-	if err := a.call(ctx, "GET", c.API+"/user/installations?per_page=100", "Bearer "+token, nil, &inst); err != nil {
-		return nil, fmt.Errorf("list github installations: %w", err)
+	insts, err := c.installations(ctx, token)
+	if err != nil {
+		return nil, false, err
 	}
-	var out []Repo
-	for _, i := range inst.Installations {
-		for page := 1; len(out) < maxRepos; page++ {
+	for _, id := range insts {
+		for page := 1; ; page++ {
+			if len(repos) >= max {
+				return repos[:max], true, nil
+			}
 			var rs struct {
+				Total        int    `json:"total_count"`
 				Repositories []Repo `json:"repositories"`
 			}
-			u := fmt.Sprintf("%s/user/installations/%d/repositories?per_page=100&page=%d", c.API, i.ID, page)
-			if err := a.call(ctx, "GET", u, "Bearer "+token, nil, &rs); err != nil {
-				return nil, fmt.Errorf("list repositories of installation %d: %w", i.ID, err)
+			u := fmt.Sprintf("%s/user/installations/%d/repositories?per_page=%d&page=%d", c.API, id, perPage, page)
+			if err := c.api().call(ctx, "GET", u, "Bearer "+token, nil, &rs); err != nil {
+				return nil, false, fmt.Errorf("list repositories of installation %d: %w", id, err)
 			}
 			for _, r := range rs.Repositories {
-				r.Installation = i.ID
-				out = append(out, r)
+				r.Installation = id
+				repos = append(repos, r)
 			}
-			if len(rs.Repositories) < 100 {
+			if len(rs.Repositories) < perPage || (rs.Total > 0 && page*perPage >= rs.Total) {
 				break
 			}
 		}
 	}
-	return out, nil
+	if len(repos) > max {
+		return repos[:max], true, nil
+	}
+	return repos, false, nil
+}
+
+// maxInstallationPages bounds the installations read (100 a page).
+const maxInstallationPages = 10
+
+// installations lists the IDs of the App's installations the user can
+// access.
+func (c *OAuth) installations(ctx context.Context, token string) ([]int64, error) {
+	var ids []int64
+	for page := 1; page <= maxInstallationPages; page++ {
+		var inst struct {
+			Total         int `json:"total_count"`
+			Installations []struct {
+				ID int64 `json:"id"`
+			} `json:"installations"`
+		}
+		u := fmt.Sprintf("%s/user/installations?per_page=%d&page=%d", c.API, perPage, page)
+		if err := c.api().call(ctx, "GET", u, "Bearer "+token, nil, &inst); err != nil {
+			return nil, fmt.Errorf("list github installations: %w", err)
+		}
+		for _, i := range inst.Installations {
+			ids = append(ids, i.ID)
+		}
+		if len(inst.Installations) < perPage || (inst.Total > 0 && page*perPage >= inst.Total) {
+			break
+		}
+	}
+	return ids, nil
 }

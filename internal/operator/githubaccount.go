@@ -50,7 +50,8 @@ func (o *Operator) unlinkGitHub(w http.ResponseWriter, r *http.Request) error {
 }
 
 // listGitHubRepos lists the repositories of the App's installations the
-// caller can access on GitHub, with their token from signing in.
+// caller can access on GitHub, with their token from signing in: all of
+// them up to github.DefaultMaxRepos, with api.TruncatedHeader beyond.
 func (o *Operator) listGitHubRepos(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	id, err := o.store.GetGitHubIdentity(ctx, principalFrom(ctx).userID)
@@ -68,12 +69,12 @@ func (o *Operator) listGitHubRepos(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	repos, err := c.Repos(ctx, tok)
+	repos, truncated, err := c.Repos(ctx, tok)
 	if githubUnauthorized(err) { // revoked, or expired before its time
 		if tok, err = o.githubUserToken(ctx, c, id, tok); err != nil {
 			return err
 		}
-		repos, err = c.Repos(ctx, tok)
+		repos, truncated, err = c.Repos(ctx, tok)
 	}
 	if err != nil {
 		return &apiError{http.StatusBadGateway, "GitHub did not list your repositories: " + err.Error(),
@@ -82,6 +83,9 @@ func (o *Operator) listGitHubRepos(w http.ResponseWriter, r *http.Request) error
 	out := make([]api.GitHubRepo, 0, len(repos))
 	for _, rp := range repos {
 		out = append(out, githubRepoJSON(rp))
+	}
+	if truncated {
+		w.Header().Set(api.TruncatedHeader, "true")
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

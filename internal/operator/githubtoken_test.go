@@ -3,12 +3,14 @@ package operator_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/github"
 	"github.com/zeitwork/zeitwork/internal/github/githubtest"
 )
 
@@ -96,5 +98,27 @@ func TestGitHubTokenRefresh(t *testing.T) {
 	}
 	if code, out := list(); code != 200 || !strings.Contains(out, "acme/web") {
 		t.Fatalf("list after signing in again: %d %s", code, out)
+	}
+}
+
+// TestGitHubReposEveryPage: the repository list holds every repository
+// the user reaches, page after page, up to 5000, and says when there are
+// more (the header), not only the first 500.
+func TestGitHubReposEveryPage(t *testing.T) {
+	f := startGitHubSignIn(t)
+	dev := githubtest.User{ID: 404, Login: "big-gh", Emails: []githubtest.Email{{Email: "dev@acme.test", Verified: true}}, Installation: 78}
+	for i := range github.DefaultMaxRepos + 1 {
+		dev.Repos = append(dev.Repos, fmt.Sprintf("acme/r%04d", i))
+	}
+	_, b := f.signInGitHub(dev, "")
+	if b == nil {
+		t.Fatal("sign-in with GitHub failed")
+	}
+	var repos []api.GitHubRepo
+	hdr := http.Header{"Cookie": {api.SessionCookie + "=" + b.cookie}}
+	resp, _ := f.send("GET", "/v1/github/repositories", hdr, nil, &repos)
+	if resp.StatusCode != 200 || len(repos) != github.DefaultMaxRepos || repos[len(repos)-1].FullName != "acme/r4999" ||
+		resp.Header.Get(api.TruncatedHeader) != "true" {
+		t.Fatalf("repositories: %d, %d of them, truncated %q", resp.StatusCode, len(repos), resp.Header.Get(api.TruncatedHeader))
 	}
 }

@@ -224,8 +224,31 @@ func (s *Server) userRepos(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	repos := []map[string]any{}
-	for _, name := range u.Repos {
+	for _, name := range page(r, u.Repos) {
 		repos = append(repos, map[string]any{"full_name": name, "private": true, "default_branch": "main"})
 	}
-	json.NewEncoder(w).Encode(map[string]any{"total_count": len(repos), "repositories": repos})
+	json.NewEncoder(w).Encode(map[string]any{"total_count": len(u.Repos), "repositories": repos})
+}
+
+// page is the page of all that the request asks for, as GitHub pages:
+// per_page (default 30, at most 100) and page (from 1).
+func page(r *http.Request, all []string) []string {
+	per, err := strconv.Atoi(r.URL.Query().Get("per_page"))
+	if err != nil || per <= 0 {
+		per = 30
+	}
+	per = min(per, 100)
+	n, err := strconv.Atoi(r.URL.Query().Get("page"))
+	if err != nil || n < 1 {
+		n = 1
+	}
+	from := min((n-1)*per, len(all))
+	return all[from:min(from+per, len(all))]
+}
+
+// IssueUserToken gives u a user token and its refresh token, as a
+// sign-in would.
+func (s *Server) IssueUserToken(u User) (token, refresh string) {
+	m := s.issueUserToken(u)
+	return m["access_token"].(string), m["refresh_token"].(string)
 }
