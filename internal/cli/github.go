@@ -125,10 +125,11 @@ func printSource(cmd *cobra.Command, p api.Project) {
 		p.Name, p.Repo, p.RootDir, p.Dockerfile, p.ProductionBranch)
 }
 
-// githubCmd holds the operator admin's GitHub App commands.
+// githubCmd holds the operator admin's GitHub App command and each
+// user's own GitHub account and repositories.
 func githubCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "github", Short: "Connect the operator to GitHub (admin)"}
-	cmd.AddCommand(githubSetupCmd())
+	cmd := &cobra.Command{Use: "github", Short: "Connect the operator to GitHub (setup: admin); your GitHub account and repositories"}
+	cmd.AddCommand(githubSetupCmd(), githubAccountCmd(), githubReposCmd(), githubUnlinkCmd())
 	return cmd
 }
 

@@ -11,7 +11,7 @@ import (
 // The signed-in user's GitHub account (the dashboard's account page) and
 // the repositories the App reaches for them (its new-project form).
 
-var errNoGitHubAccount = notFound("sign in with GitHub once to link your account", "no GitHub account is linked to you")
+var errNoGitHubAccount = notFound("sign in to the dashboard with GitHub once to link your account", "no GitHub account is linked to you")
 
 // getGitHubIdentity shows the caller's linked GitHub account.
 func (o *Operator) getGitHubIdentity(w http.ResponseWriter, r *http.Request) error {
