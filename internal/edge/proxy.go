@@ -249,7 +249,13 @@ func (e *Edge) exchange(w http.ResponseWriter, r *http.Request, b *backend, c *u
 		}
 		return e.switchProtocols(w, c, resp)
 	}
-	reuse := copyResponse(w, resp, c)
+	reuse := copyResponse(w, resp, c, func(err error) {
+		if tunnelBroke(c, err) {
+			// As when it breaks before the response: the node is
+			// unreachable, so the next requests avoid it for SuspectFor.
+			b.node.failed(e.cfg.SuspectFor)
+		}
+	})
 	if reuse && !upgrade && stop() {
 		b.put(c)
 	} else {
@@ -292,7 +298,8 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // copyResponse writes resp to w and reports whether the upstream
 // connection can carry another request. A body of unknown length (chunked,
 // server-sent events) is flushed after every read so that it streams.
-func copyResponse(w http.ResponseWriter, resp *http.Response, c *upConn) bool {
+// broke is told why a body broke off before the handler aborts.
+func copyResponse(w http.ResponseWriter, resp *http.Response, c *upConn, broke func(error)) bool {
 	h := w.Header()
 	for k, vv := range resp.Header {
 		if !respHopByHop[k] {
@@ -328,6 +335,7 @@ func copyResponse(w http.ResponseWriter, resp *http.Response, c *upConn) bool {
 			// The instance broke off mid-body. Aborting the handler makes
 			// the server cut the client's connection, so the client sees a
 			// truncated response instead of a short one that looks whole.
+			broke(rerr)
 			c.conn.Close()
 			panic(http.ErrAbortHandler)
 		}
