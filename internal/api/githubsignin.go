@@ -18,7 +18,8 @@ type GitHubIdentity struct {
 	ID       int64     `json:"id"`
 	Login    string    `json:"login"`
 	LinkedAt time.Time `json:"linked_at"`
-	// CanListRepos: the GitHub token from the last sign-in is still valid.
+	// CanListRepos: the GitHub token from the last sign-in is still valid,
+	// or its refresh token can renew it.
 	CanListRepos bool `json:"can_list_repos"`
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/zeitwork/zeitwork/internal/github"
+	"github.com/zeitwork/zeitwork/internal/store"
 	"github.com/zeitwork/zeitwork/internal/store/db"
 )
 
@@ -61,6 +62,9 @@ func (o *Operator) githubUserToken(ctx context.Context, c *github.OAuth, id db.G
 	err := o.store.Tx(ctx, func(q *db.Queries, _ pgx.Tx) error {
 		id, err := q.LockGitHubIdentity(ctx, id.UserID)
 		if err != nil {
+			if isNotFound(store.Classify(err)) {
+				return errNoGitHubAccount // unlinked meanwhile
+			}
 			return err
 		}
 		if githubTokenLive(id) {
