@@ -62,10 +62,8 @@ func (a *app) start() (int, *sync.WaitGroup, error) {
 	if dir == "" {
 		dir = "/"
 	}
-	if st, err := os.Stat(dir); err != nil {
-		return 0, nil, fmt.Errorf("chdir %s: %w", dir, errors.Unwrap(err))
-	} else if !st.IsDir() {
-		return 0, nil, fmt.Errorf("chdir %s: %w", dir, syscall.ENOTDIR)
+	if err := ensureWorkDir(dir); err != nil {
+		return 0, nil, err
 	}
 	env := appEnv(a.cfg.Env, a.cred.Home, a.cfg.Hostname)
 	var argv0 string
@@ -106,6 +104,9 @@ func (a *app) start() (int, *sync.WaitGroup, error) {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err
+		}
+		if why := explainExec("/", path, err); why != "" {
+			return 0, nil, fmt.Errorf("exec %s: %w (%s)", argv0, err, why)
 		}
 		return 0, nil, fmt.Errorf("exec %s: %w", argv0, err)
 	}

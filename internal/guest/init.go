@@ -129,6 +129,9 @@ func setup(cfg *channel.Config, disks []string, logPort string, st *stages) (*ap
 	if err := writeResolvConf(cfg.Network.DNS); err != nil {
 		consolef("%v (kept the image's)", err)
 	}
+	if err := prepareRuntime("/", cfg.Hostname, cfg.Network.Address); err != nil {
+		return nil, err
+	}
 	st.mark("network")
 	cred, err := lookupUser(cfg.User)
 	if err != nil {
