@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -151,24 +153,38 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 // host's own check (the node's health probe); this is the guest's figure.
 const listenPoll = 10 * time.Millisecond
 
-// watchListening polls until something listens on the app's port, then
-// tells the host once. Without sock_diag (a kernel without tcp_diag) it
-// reads /proc/net/tcp{,6}, less often since that costs more.
+// watchListening polls until something others can reach listens on the
+// app's port, then tells the host once. Without sock_diag (a kernel
+// without tcp_diag) it reads /proc/net/tcp{,6}. An app listening on
+// loopback only is told, in its own log, once: the host's health check
+// cannot reach it, and "did not listen" alone would puzzle its author.
 func (a *app) watchListening(done <-chan struct{}) {
 	if a.cfg.Port <= 0 {
 		return
 	}
-	check, interval := procListening, 10*time.Millisecond
+	check := func(port int) listeners { return listeners{reachable: procListening(port)} }
 	if p, err := newListenProbe(); err == nil {
 		defer p.close()
-		check, interval = func(port int) bool {
-			ok, err := p.listening(port)
-			return ok || (err != nil && procListening(port))
-		}, listenPoll
+		check = func(port int) listeners {
+			l, err := p.listeners(port)
+			if err != nil && procListening(port) {
+				l.reachable = true
+			}
+			return l
+		}
 	}
-	t := time.NewTicker(interval)
+	t := time.NewTicker(listenPoll)
 	defer t.Stop()
-	for !check(a.cfg.Port) {
+	warned := false
+	for {
+		l := check(a.cfg.Port)
+		if l.reachable {
+			break
+		}
+		if l.loopback != "" && !warned {
+			warned = true
+			a.warnLoopback(l.loopback)
+		}
 		select {
 		case <-done:
 			return
@@ -176,6 +192,15 @@ func (a *app) watchListening(done <-chan struct{}) {
 		}
 	}
 	a.ctl.send(channel.Message{Kind: channel.KindListening, UptimeMS: uptimeMS()})
+}
+
+// warnLoopback tells the app's author, in its log, and the host that the
+// app listens where only the VM itself can connect.
+func (a *app) warnLoopback(ip string) {
+	addr := net.JoinHostPort(ip, strconv.Itoa(a.cfg.Port))
+	a.logs.write("stderr", []byte(fmt.Sprintf("zeitwork: the app listens on %s, on loopback only, where nothing outside its VM can reach it: "+
+		"listen on 0.0.0.0:%d or [::]:%d (the port is in $PORT)", addr, a.cfg.Port, a.cfg.Port)))
+	a.ctl.send(channel.Message{Kind: channel.KindLoopback, Address: addr})
 }
 
 // procListening reads /proc/net/tcp and tcp6 for a listener on port.

@@ -3,6 +3,7 @@ package guest
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,29 +39,54 @@ func newListenProbe() (*listenProbe, error) {
 
 func (p *listenProbe) close() { unix.Close(p.fd) }
 
-// listening reports whether a TCP socket of IPv4 or IPv6 listens on port.
-func (p *listenProbe) listening(port int) (bool, error) {
-	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		ok, err := p.query(family, port)
-		if ok || err != nil {
-			return ok, err
-		}
-	}
-	return false, nil
+// listeners is what listens on the app's port: whether a socket others can
+// reach does (on the any address or eth0's), and the address of one that
+// listens on loopback only ("127.0.0.1", "::1"), which nothing outside
+// the VM can reach.
+type listeners struct {
+	reachable bool
+	loopback  string
 }
 
-func (p *listenProbe) query(family uint8, port int) (bool, error) {
-	if err := unix.Sendto(p.fd, diagRequest(family, port), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return false, fmt.Errorf("sock_diag: %w", err)
+func (l *listeners) add(o listeners) {
+	l.reachable = l.reachable || o.reachable
+	if l.loopback == "" {
+		l.loopback = o.loopback
 	}
-	found := false
+}
+
+// listening reports whether a TCP socket of IPv4 or IPv6 others can reach
+// listens on port.
+func (p *listenProbe) listening(port int) (bool, error) {
+	l, err := p.listeners(port)
+	return l.reachable, err
+}
+
+// listeners asks for the IPv4 and IPv6 TCP sockets listening on port.
+func (p *listenProbe) listeners(port int) (listeners, error) {
+	var all listeners
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		l, err := p.query(family, port)
+		all.add(l)
+		if all.reachable || err != nil {
+			return all, err
+		}
+	}
+	return all, nil
+}
+
+func (p *listenProbe) query(family uint8, port int) (listeners, error) {
+	var found listeners
+	if err := unix.Sendto(p.fd, diagRequest(family, port), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return found, fmt.Errorf("sock_diag: %w", err)
+	}
 	for {
 		n, _, err := unix.Recvfrom(p.fd, p.buf, 0)
 		if err != nil {
-			return false, fmt.Errorf("sock_diag: %w", err)
+			return found, fmt.Errorf("sock_diag: %w", err)
 		}
-		ok, done, err := parseDiag(p.buf[:n], port)
-		found = found || ok
+		l, done, err := parseDiag(p.buf[:n], port)
+		found.add(l)
 		if err != nil || done {
 			return found, err
 		}
@@ -83,9 +109,9 @@ func diagRequest(family uint8, port int) []byte {
 	return b
 }
 
-// parseDiag reads one batch of netlink messages: whether one is a
-// listening socket on port, and whether the dump is done.
-func parseDiag(b []byte, port int) (found, done bool, err error) {
+// parseDiag reads one batch of netlink messages: the listening sockets on
+// port among them, and whether the dump is done.
+func parseDiag(b []byte, port int) (found listeners, done bool, err error) {
 	ne := binary.NativeEndian
 	for len(b) >= unix.NLMSG_HDRLEN {
 		l := int(ne.Uint32(b[0:]))
@@ -107,7 +133,7 @@ func parseDiag(b []byte, port int) (found, done bool, err error) {
 			// inet_diag_msg: family, state, timer, retrans, then the
 			// socket id with the local port first, big-endian.
 			if len(body) >= 6 && body[1] == tcpListenState && int(binary.BigEndian.Uint16(body[4:])) == port {
-				found = true
+				found.add(diagListener(body))
 			}
 		}
 		next := (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
@@ -117,4 +143,26 @@ func parseDiag(b []byte, port int) (found, done bool, err error) {
 		b = b[next:]
 	}
 	return found, false, nil
+}
+
+// diagListener classifies one listening socket by its local address, which
+// follows the ports in inet_diag_msg's socket id (16 bytes, IPv4 in the
+// first 4). A message too short to hold it counts as reachable.
+func diagListener(body []byte) listeners {
+	if len(body) < 24 {
+		return listeners{reachable: true}
+	}
+	var addr netip.Addr
+	switch body[0] {
+	case unix.AF_INET:
+		addr = netip.AddrFrom4([4]byte(body[8:12]))
+	case unix.AF_INET6:
+		addr = netip.AddrFrom16([16]byte(body[8:24])).Unmap()
+	default:
+		return listeners{reachable: true}
+	}
+	if addr.IsLoopback() {
+		return listeners{loopback: addr.String()}
+	}
+	return listeners{reachable: true}
 }

@@ -2,6 +2,7 @@ package guest
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 )
 
@@ -16,13 +17,13 @@ func TestListenProbeSeesListeners(t *testing.T) {
 	defer p.close()
 	for _, network := range []string{"tcp4", "tcp6"} {
 		t.Run(network, func(t *testing.T) {
-			addr := "127.0.0.1:0"
+			addr := "0.0.0.0:0"
 			if network == "tcp6" {
-				addr = "[::1]:0"
+				addr = "[::]:0"
 			}
 			l, err := net.Listen(network, addr)
 			if err != nil {
-				t.Fatalf("no %s loopback here (CI has both): %v", network, err)
+				t.Fatalf("no %s here (CI has both): %v", network, err)
 			}
 			port := l.Addr().(*net.TCPAddr).Port
 			if ok, err := p.listening(port); err != nil || !ok {
@@ -46,6 +47,40 @@ func TestListenProbeSeesListeners(t *testing.T) {
 	}
 }
 
+// TestListenProbeTellsLoopback: a listener on loopback only is not one the
+// host can reach, and the probe says where it listens; one on the any
+// address is.
+func TestListenProbeTellsLoopback(t *testing.T) {
+	p, err := newListenProbe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	for _, tc := range []struct{ network, addr, loopback string }{
+		{"tcp4", "127.0.0.1:0", "127.0.0.1"},
+		{"tcp6", "[::1]:0", "::1"},
+	} {
+		l, err := net.Listen(tc.network, tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		port := l.Addr().(*net.TCPAddr).Port
+		got, err := p.listeners(port)
+		if err != nil || got != (listeners{loopback: tc.loopback}) {
+			t.Errorf("%s: listeners(%d) = %+v, %v; want loopback %s only", tc.network, port, got, err, tc.loopback)
+		}
+	}
+	any, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer any.Close()
+	if got, err := p.listeners(any.Addr().(*net.TCPAddr).Port); err != nil || !got.reachable {
+		t.Errorf("listener on the any address: %+v, %v; want reachable", got, err)
+	}
+}
+
 // TestParseDiag reads netlink batches: a listener on the port, one on
 // another port, a socket of another state, the end of the dump and an
 // error.
@@ -63,19 +98,36 @@ func TestParseDiag(t *testing.T) {
 	sock := func(state byte, port int) []byte {
 		return msg(20, []byte{2, state, 0, 0, byte(port >> 8), byte(port)})
 	}
+	// sockAt is a listener with its local address (family, 16 bytes).
+	sockAt := func(family byte, port int, ip string) []byte {
+		body := make([]byte, 72)
+		body[0], body[1], body[4], body[5] = family, 10, byte(port>>8), byte(port)
+		a := netip.MustParseAddr(ip)
+		copy(body[8:], a.AsSlice())
+		return msg(20, body)
+	}
+	reachable := listeners{reachable: true}
 	done := msg(3, []byte{0, 0, 0, 0})
 	for _, tc := range []struct {
-		name       string
-		batch      []byte
-		found, end bool
-		wantErr    bool
+		name    string
+		batch   []byte
+		found   listeners
+		end     bool
+		wantErr bool
 	}{
-		{"listener", append(sock(10, 8080), done...), true, true, false},
-		{"other port", append(sock(10, 8081), done...), false, true, false},
-		{"not listening", append(sock(1, 8080), done...), false, true, false},
-		{"more to come", sock(10, 8080), true, false, false},
-		{"error", msg(2, []byte{0xfe, 0xff, 0xff, 0xff}), false, true, true},
-		{"bad length", []byte{200, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, false, true, true},
+		{"listener", append(sock(10, 8080), done...), reachable, true, false},
+		{"other port", append(sock(10, 8081), done...), listeners{}, true, false},
+		{"not listening", append(sock(1, 8080), done...), listeners{}, true, false},
+		{"more to come", sock(10, 8080), reachable, false, false},
+		{"any address", append(sockAt(2, 8080, "0.0.0.0"), done...), reachable, true, false},
+		{"eth0 address", append(sockAt(2, 8080, "10.0.0.2"), done...), reachable, true, false},
+		{"v4 loopback", append(sockAt(2, 8080, "127.0.0.1"), done...), listeners{loopback: "127.0.0.1"}, true, false},
+		{"v6 loopback", append(sockAt(10, 8080, "::1"), done...), listeners{loopback: "::1"}, true, false},
+		{"v6 any", append(sockAt(10, 8080, "::"), done...), reachable, true, false},
+		{"loopback and any", append(append(sockAt(2, 8080, "127.0.0.1"), sockAt(2, 8080, "0.0.0.0")...), done...),
+			listeners{reachable: true, loopback: "127.0.0.1"}, true, false},
+		{"error", msg(2, []byte{0xfe, 0xff, 0xff, 0xff}), listeners{}, true, true},
+		{"bad length", []byte{200, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, listeners{}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			found, end, err := parseDiag(tc.batch, 8080)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/zeitwork/zeitwork/internal/guest/channel"
 )
 
 // defaultPath is what container runtimes use when the image sets no PATH.
@@ -104,17 +106,10 @@ func checkExecutable(p string, stat func(string) (os.FileInfo, error)) error {
 	return nil
 }
 
-// signalByName maps the control channel's signal names ("TERM", "SIGTERM")
-// to signals.
+// signalByName maps the control channel's signal names ("TERM",
+// "SIGQUIT", "3": an image's STOPSIGNAL is passed on as it is) to signals.
 func signalByName(name string) (syscall.Signal, bool) {
-	name = strings.TrimPrefix(strings.ToUpper(name), "SIG")
-	s, ok := map[string]syscall.Signal{
-		"TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL, "INT": syscall.SIGINT,
-		"HUP": syscall.SIGHUP, "QUIT": syscall.SIGQUIT, "USR1": syscall.SIGUSR1,
-		"USR2": syscall.SIGUSR2, "STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT,
-		"WINCH": syscall.SIGWINCH,
-	}[name]
-	return s, ok
+	return channel.ParseSignal(name)
 }
 
 // exitCode turns a wait status into a shell-style exit code: 128+signal for

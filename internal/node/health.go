@@ -40,6 +40,7 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 	// dropped unanswered and its retransmission would delay the first
 	// successful check by a second. Adopted VMs are up already.
 	probing := s.vmStarted.IsZero()
+	loopback := "" // where the guest saw the app listen on loopback only
 	for {
 		select {
 		case <-ctx.Done():
@@ -47,8 +48,7 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 		case st := <-exited:
 			return s.exitFailure(st)
 		case <-deadline.C:
-			return &failure{reason: fmt.Sprintf("app did not listen on port %d within %s; it must listen on 0.0.0.0 or [::] at $PORT%s",
-				s.rec.Desired.Port, s.a.cfg.StartTimeout, s.logs.lastLines(" (last output: %s)"))}
+			return s.listenTimeout(loopback)
 		case m, ok := <-s.msgs:
 			if !ok {
 				s.msgs = nil // the VM is going away; exited will tell why
@@ -56,6 +56,9 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 			}
 			if f := s.onMessage(m); f != nil {
 				return f
+			}
+			if m.Kind == channel.KindLoopback {
+				loopback = m.Address
 			}
 			if m.Kind == channel.KindHello && !s.vmStarted.IsZero() {
 				timings["vm_to_init"] = time.Since(s.vmStarted)
@@ -76,6 +79,18 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 			}
 		}
 	}
+}
+
+// listenTimeout explains an app that did not become reachable in time:
+// the guest saw it listen on loopback only (addr), or not at all.
+func (s *supervisor) listenTimeout(addr string) *failure {
+	port, timeout := s.rec.Desired.Port, s.a.cfg.StartTimeout
+	if addr != "" {
+		return &failure{reason: fmt.Sprintf("app listens on %s, on loopback only, where the platform cannot reach it: listen on 0.0.0.0:%d or [::]:%d (the port is in $PORT)%s",
+			addr, port, port, s.logs.lastLines(" (last output: %s)"))}
+	}
+	return &failure{reason: fmt.Sprintf("app did not listen on port %d within %s; it must listen on 0.0.0.0 or [::] at $PORT%s",
+		port, timeout, s.logs.lastLines(" (last output: %s)"))}
 }
 
 // noteHealthy records vm_to_healthy for a VM this attempt started.

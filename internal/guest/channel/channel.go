@@ -29,8 +29,11 @@ const (
 	KindHello     = "hello"     // guest -> host: init started; UptimeMS set
 	KindStarted   = "started"   // guest -> host: app process started; PID set
 	KindListening = "listening" // guest -> host: app listens on its port; UptimeMS set
-	KindExit      = "exit"      // guest -> host: app exited; ExitCode set
-	KindError     = "error"     // guest -> host: init failed; Error set
+	// KindLoopback: guest -> host: the app listens on its port on loopback
+	// only, where the host cannot reach it; Address set ("127.0.0.1:8080").
+	KindLoopback = "loopback"
+	KindExit     = "exit"  // guest -> host: app exited; ExitCode set
+	KindError    = "error" // guest -> host: init failed; Error set
 )
 
 // Message is one line on the control channel.
@@ -42,6 +45,7 @@ type Message struct {
 	PID      int     `json:"pid,omitempty"`
 	ExitCode int     `json:"exit_code,omitempty"`
 	Error    string  `json:"error,omitempty"`
+	Address  string  `json:"address,omitempty"`
 }
 
 // Config is everything the guest needs to run one instance.

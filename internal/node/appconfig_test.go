@@ -1,0 +1,95 @@
+package node
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/guest/channel"
+	"github.com/zeitwork/zeitwork/internal/image"
+	"github.com/zeitwork/zeitwork/internal/vmm/vmmtest"
+)
+
+// imagesWith serves one image run configuration.
+type imagesWith struct {
+	fakeImages
+	cfg image.ImageConfig
+}
+
+func (i imagesWith) RootDisk(context.Context, string, authn.Authenticator, ...image.Option) (*image.Disk, error) {
+	return &image.Disk{Config: i.cfg}, nil
+}
+
+// TestSupervisorStopsWithImageStopSignal: an image's STOPSIGNAL (nginx
+// stops gracefully on SIGQUIT, and SIGTERM makes it drop connections) is
+// what a stop sends, not always SIGTERM.
+func TestSupervisorStopsWithImageStopSignal(t *testing.T) {
+	got := make(chan string, 1)
+	h := newHarness(t, func(g *vmmtest.Guest) {
+		boots(g)
+		for m := range g.Msgs {
+			if m.Kind == channel.KindSignal {
+				got <- m.Signal
+				g.Exit(0)
+				return
+			}
+		}
+	})
+	a := h.agent(t)
+	a.cfg.Images = imagesWith{cfg: image.ImageConfig{Entrypoint: []string{"/app"}, StopSignal: "SIGQUIT"}}
+	d := h.desired()
+	s, _ := start(t, a, d)
+	waitUntil(t, 5*time.Second, "healthy", func() bool { return h.op.count(api.InstanceHealthy) >= 1 })
+	s.stop()
+	select {
+	case sig := <-got:
+		if sig != "SIGQUIT" {
+			t.Errorf("stop sent %q, want the image's SIGQUIT", sig)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no signal sent on stop")
+	}
+	<-s.done
+}
+
+func TestStopSignal(t *testing.T) {
+	for image, want := range map[string]string{"": "TERM", "SIGQUIT": "SIGQUIT", "3": "3", "BOGUS": "TERM", "SIGINT": "SIGINT"} {
+		if got := stopSignal(image); got != want {
+			t.Errorf("stopSignal(%q) = %q, want %q", image, got, want)
+		}
+	}
+}
+
+// TestSupervisorSaysAppListensOnLoopback: an app that listens on
+// 127.0.0.1 only cannot be reached; the failure must say so, not only that
+// it "did not listen".
+func TestSupervisorSaysAppListensOnLoopback(t *testing.T) {
+	h := newHarness(t, func(g *vmmtest.Guest) {
+		<-g.Msgs
+		g.Send(channel.Message{Kind: channel.KindHello, UptimeMS: 100})
+		g.Send(channel.Message{Kind: channel.KindStarted, PID: 7})
+		g.Send(channel.Message{Kind: channel.KindLoopback, Address: "127.0.0.1:3000"})
+	})
+	a := h.agent(t)
+	a.cfg.StartTimeout = 500 * time.Millisecond
+	d := h.desired()
+	// Nothing listens where the health check connects.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	start(t, a, d)
+	waitUntil(t, 10*time.Second, "a failed report", func() bool { return h.op.count(api.InstanceFailed) >= 1 })
+	rep, _ := h.op.find(api.InstanceFailed)
+	if !strings.Contains(rep.Reason, "app listens on 127.0.0.1:3000, on loopback only") ||
+		!strings.Contains(rep.Reason, "0.0.0.0:") {
+		t.Fatalf("reason %q, want it to say the app listens on loopback only", rep.Reason)
+	}
+}
