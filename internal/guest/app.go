@@ -84,6 +84,14 @@ func (a *app) start() (int, *sync.WaitGroup, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("start app: %w", err)
 	}
+	// The app may open its output again by name (/dev/stdout, which
+	// nginx's images log to): the pipes must be its own, as runc makes
+	// them, or an app that is not root gets "permission denied".
+	for _, w := range []*os.File{outW, errW} {
+		if err := w.Chown(int(a.cred.UID), int(a.cred.GID)); err != nil {
+			return 0, nil, fmt.Errorf("start app: %w", err)
+		}
+	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return 0, nil, fmt.Errorf("start app: %w", err)
