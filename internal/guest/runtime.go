@@ -104,8 +104,25 @@ func writeHosts(path, hostname, addr string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write /etc/hosts: %w", err)
 	}
-	if err := os.WriteFile(path, []byte(hostsFile(hostname, addr)), 0o644); err != nil {
+	if err := replaceFile(path, []byte(hostsFile(hostname, addr))); err != nil {
 		return fmt.Errorf("write /etc/hosts: %w", err)
+	}
+	return nil
+}
+
+// replaceFile writes a new regular file at path in place of what is
+// there: a symlink is replaced, not followed. Images with systemd-resolved
+// have /etc/resolv.conf pointing into /run/systemd, which no one fills in
+// a VM: written through, the link would fail and leave the app without DNS.
+func replaceFile(path string, data []byte) error {
+	tmp := path + ".zeitwork-tmp"
+	os.Remove(tmp)
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
 	}
 	return nil
 }

@@ -85,3 +85,37 @@ func TestEnsureWorkDir(t *testing.T) {
 		t.Errorf("a file as working directory: %v, want not a directory", err)
 	}
 }
+
+// TestReplaceFileReplacesDanglingSymlink: an image with systemd-resolved
+// has /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf, which
+// does not exist in a VM; the init's file must take the link's place.
+func TestReplaceFileReplacesDanglingSymlink(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "resolv.conf")
+	if err := os.Symlink("../run/systemd/resolve/stub-resolv.conf", p); err != nil {
+		t.Fatal(err)
+	}
+	if err := replaceFile(p, []byte("nameserver 10.0.0.1\n")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Lstat(p)
+	if err != nil || !st.Mode().IsRegular() {
+		t.Fatalf("%s is %v (%v), want a regular file", p, st.Mode(), err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "nameserver 10.0.0.1\n" {
+		t.Errorf("content %q", b)
+	}
+}
+
+// TestEmptyOrMissing decides whether /run gets a tmpfs: not over what
+// the image put there.
+func TestEmptyOrMissing(t *testing.T) {
+	dir := t.TempDir()
+	if !emptyOrMissing(filepath.Join(dir, "nope")) || !emptyOrMissing(dir) {
+		t.Error("a missing or empty directory must get the tmpfs")
+	}
+	os.Mkdir(filepath.Join(dir, "nginx"), 0o755)
+	if emptyOrMissing(dir) {
+		t.Error("a /run with the image's directories in it must be kept")
+	}
+}

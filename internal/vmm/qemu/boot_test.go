@@ -15,15 +15,16 @@ import (
 // Config (argv, env, user, working dir, hostname, clock), reap orphans, ship
 // stdout and stderr as LogLines, report the app's exit code and power the
 // VM off. The disk is as bare as an image FROM scratch (no /tmp, /proc,
-// /dev, /etc/hosts) and the working directory does not exist: the app
-// must still find what container runtimes give it (its checks print
-// "check NAME=ok"), and be told when it listens on loopback only.
+// /dev, /etc/hosts; a directory the image made in /run) and the working
+// directory does not exist: the app must still find what container
+// runtimes give it (its checks print "check NAME=ok"), and be told when
+// it listens on loopback only.
 func TestBootRunsAppWithConfig(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	d := newDriver(t, t.TempDir())
 	start := time.Now()
-	inst, err := d.Start(ctx, baseSpec("boot", makeRootDiskDirs(t, []string{"etc", "home/app"}, nil)))
+	inst, err := d.Start(ctx, baseSpec("boot", makeRootDiskDirs(t, []string{"etc", "home/app", "run/app"}, map[string]string{"run/app/marker": "built"})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 		"check loopback-listen=ok",
 		"check tmp=ok", "check dev-shm=ok", "check dev-null=ok", "check dev-zero=ok",
 		"check dev-urandom=ok", "check dev-ptmx=ok", "check dev-stdout=ok", "check dev-fd=ok",
-		"check proc=ok", "check sys=ok", "check hosts-localhost=ok", "check hosts-hostname=ok",
+		"check proc=ok", "check sys=ok", "check image-run=ok", "check hosts-localhost=ok", "check hosts-hostname=ok",
 		"written to /dev/stdout",
 		"nofile=65536 1048576 files",
 	} {

@@ -170,6 +170,7 @@ func runtimeChecks(host string) {
 	check("dev-fd", stat("/dev/fd/1"))
 	check("proc", stat("/proc/self/status"))
 	check("sys", stat("/sys/class/net/lo"))
+	check("image-run", stat("/run/app/marker"))
 	check("hosts-localhost", resolves("localhost", "127.0.0.1"))
 	check("hosts-hostname", resolves(host, ""))
 	// A Go program raises its own soft limit to the hard one at start: the
