@@ -30,15 +30,15 @@ type app struct {
 
 // run starts the app, ships its output, forwards signals, reports when it
 // listens, reaps every child (the init is PID 1, orphans land here) and
-// returns the app's exit code once it exits.
-func (a *app) run() (int, error) {
+// returns the message that says how the app exited, once it has.
+func (a *app) run() (*channel.Message, error) {
 	chld := make(chan os.Signal, 16)
 	signal.Notify(chld, syscall.SIGCHLD)
 	defer signal.Stop(chld)
 
 	pid, streams, err := a.start()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := a.ctl.send(channel.Message{Kind: channel.KindStarted, PID: pid}); err != nil {
 		consolef("%v", err)
@@ -51,10 +51,10 @@ func (a *app) run() (int, error) {
 	for range chld {
 		if ws, exited := reap(pid); exited {
 			waitTimeout(streams, 2*time.Second)
-			return exitCode(ws), nil
+			return exitMessage(ws, oomKills()), nil
 		}
 	}
-	return 0, errors.New("signal channel closed")
+	return nil, errors.New("signal channel closed")
 }
 
 // start execs the app with its identity, directory and environment, and

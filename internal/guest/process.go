@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/zeitwork/zeitwork/internal/guest/channel"
 )
@@ -119,4 +122,41 @@ func exitCode(ws syscall.WaitStatus) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// exitMessage tells the host how the app ended: its exit code, the signal
+// that killed it, and whether that was the kernel's out-of-memory killer
+// (a SIGKILL while the VM's oom_kill count is above zero: the app is all
+// that runs in it), which users otherwise take for a crash.
+func exitMessage(ws syscall.WaitStatus, oomKills int64) *channel.Message {
+	m := &channel.Message{Kind: channel.KindExit, ExitCode: exitCode(ws)}
+	if ws.Signaled() {
+		m.Signal = unix.SignalName(ws.Signal())
+		if ws.Signal() == syscall.SIGKILL && oomKills > 0 {
+			m.Reason = channel.ExitOutOfMemory
+		}
+	}
+	return m
+}
+
+// oomKills reads how many processes the kernel's out-of-memory killer
+// has killed since boot (-1 when unknown).
+func oomKills() int64 {
+	b, err := os.ReadFile("/proc/vmstat")
+	if err != nil {
+		return -1
+	}
+	return parseOOMKills(string(b))
+}
+
+func parseOOMKills(vmstat string) int64 {
+	for _, l := range strings.Split(vmstat, "\n") {
+		if v, ok := strings.CutPrefix(l, "oom_kill "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }

@@ -93,3 +93,22 @@ func TestSupervisorSaysAppListensOnLoopback(t *testing.T) {
 		t.Fatalf("reason %q, want it to say the app listens on loopback only", rep.Reason)
 	}
 }
+
+// TestExitReasonSaysOutOfMemory: an app the guest kernel killed for memory
+// must not read as a plain crash with code 137.
+func TestExitReasonSaysOutOfMemory(t *testing.T) {
+	s := &supervisor{rec: record{Desired: api.DesiredInstance{MemoryMiB: 256}}}
+	for _, tc := range []struct {
+		m    channel.Message
+		want string
+	}{
+		{channel.Message{ExitCode: 137, Signal: "SIGKILL", Reason: channel.ExitOutOfMemory},
+			" (killed by the kernel, out of memory: the instance has 256 MiB; use less or raise it: zeitwork projects update <project> --memory <MiB>)"},
+		{channel.Message{ExitCode: 139, Signal: "SIGSEGV"}, " (killed by SIGSEGV)"},
+		{channel.Message{ExitCode: 1}, ""},
+	} {
+		if got := s.exitCause(tc.m); got != tc.want {
+			t.Errorf("exitCause(%+v) = %q, want %q", tc.m, got, tc.want)
+		}
+	}
+}

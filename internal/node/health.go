@@ -213,9 +213,22 @@ func (s *supervisor) onMessage(m channel.Message) *failure {
 		// binary. Retrying the same image cannot help.
 		return &failure{reason: "guest: " + m.Error, permanent: true}
 	case channel.KindExit:
-		return &failure{reason: fmt.Sprintf("app exited with code %d%s", m.ExitCode, s.logs.lastLines(": %s"))}
+		return &failure{reason: fmt.Sprintf("app exited with code %d%s%s", m.ExitCode, s.exitCause(m), s.logs.lastLines(": %s"))}
 	}
 	return nil
+}
+
+// exitCause explains an exit the guest knows more about: the signal that
+// killed the app, and the out-of-memory killer with the instance's memory.
+func (s *supervisor) exitCause(m channel.Message) string {
+	switch {
+	case m.Reason == channel.ExitOutOfMemory:
+		return fmt.Sprintf(" (killed by the kernel, out of memory: the instance has %d MiB; use less or raise it: zeitwork projects update <project> --memory <MiB>)",
+			max(s.rec.Desired.MemoryMiB, 128))
+	case m.Signal != "":
+		return fmt.Sprintf(" (killed by %s)", m.Signal)
+	}
+	return ""
 }
 
 // exitFailure explains a VM that went away without the guest saying why.

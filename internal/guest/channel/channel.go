@@ -46,7 +46,14 @@ type Message struct {
 	ExitCode int     `json:"exit_code,omitempty"`
 	Error    string  `json:"error,omitempty"`
 	Address  string  `json:"address,omitempty"`
+	// Reason says why the app exited when the guest knows it
+	// (ExitOutOfMemory); Signal then names the signal that killed it.
+	Reason string `json:"reason,omitempty"`
 }
+
+// ExitOutOfMemory is an exit message's Reason when the guest kernel's
+// out-of-memory killer ended the app.
+const ExitOutOfMemory = "out of memory"
 
 // Config is everything the guest needs to run one instance.
 type Config struct {

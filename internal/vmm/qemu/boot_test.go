@@ -141,6 +141,30 @@ func TestExecFailureReportsError(t *testing.T) {
 	}
 }
 
+// TestOutOfMemoryExitSaysSo: an app the guest kernel kills for memory
+// exits with 137 like any SIGKILL; the init must tell the host it was the
+// out-of-memory killer.
+func TestOutOfMemoryExitSaysSo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	d := newDriver(t, t.TempDir())
+	spec := baseSpec("oom", makeRootDisk(t))
+	spec.MemoryMiB = 128
+	inst, err := d.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Destroy(context.Background(), inst.ID) })
+	g := dialGuest(ctx, t, inst)
+	if err := g.c.Send(channel.Message{Kind: channel.KindConfig, Config: baseConfig("/app", "oom")}); err != nil {
+		t.Fatal(err)
+	}
+	exit := g.expect(ctx, t, inst, channel.KindExit)
+	if exit.ExitCode != 137 || exit.Signal != "SIGKILL" || exit.Reason != channel.ExitOutOfMemory {
+		t.Errorf("exit %+v, want code 137 by SIGKILL, out of memory\nconsole:\n%s", exit.Message, readFile(inst.ConsolePath))
+	}
+}
+
 func findUnixTime(lines []string) time.Time {
 	for _, l := range lines {
 		if v, ok := strings.CutPrefix(l, "unixtime="); ok {

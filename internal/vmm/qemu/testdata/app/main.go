@@ -38,6 +38,8 @@ func main() {
 		spawnOrphan()
 	case "orphan":
 		time.Sleep(100 * time.Millisecond)
+	case "oom":
+		oom()
 	}
 }
 
@@ -242,4 +244,17 @@ func resolves(name, want string) error {
 		return fmt.Errorf("%s resolves to %v, want %s", name, addrs, want)
 	}
 	return nil
+}
+
+// oom touches memory until the kernel's out-of-memory killer ends it.
+func oom() {
+	var keep [][]byte
+	for {
+		b := make([]byte, 8<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		keep = append(keep, b)
+		fmt.Printf("holding %d MiB\n", 8*len(keep))
+	}
 }
