@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -161,18 +162,25 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 // host's own check (the node's health probe); this is the guest's figure.
 const listenPoll = 10 * time.Millisecond
 
+// otherPortGrace is how long the app may listen elsewhere (a metrics or
+// admin port first) before the init says it does not listen on $PORT.
+const otherPortGrace = 3 * time.Second
+
 // watchListening polls until something others can reach listens on the
 // app's port, then tells the host once. Without sock_diag (a kernel
 // without tcp_diag) it reads /proc/net/tcp{,6}. An app listening on
-// loopback only is told, in its own log, once: the host's health check
-// cannot reach it, and "did not listen" alone would puzzle its author.
+// loopback only, or after otherPortGrace on another port only, is told so
+// in its own log, once each, and the host too: its health check cannot
+// reach the app, and "did not listen" alone would puzzle its author.
 func (a *app) watchListening(done <-chan struct{}) {
 	if a.cfg.Port <= 0 {
 		return
 	}
 	check := func(port int) listeners { return listeners{reachable: procListening(port)} }
+	var probe *listenProbe
 	if p, err := newListenProbe(); err == nil {
 		defer p.close()
+		probe = p
 		check = func(port int) listeners {
 			l, err := p.listeners(port)
 			if err != nil && procListening(port) {
@@ -183,15 +191,24 @@ func (a *app) watchListening(done <-chan struct{}) {
 	}
 	t := time.NewTicker(listenPoll)
 	defer t.Stop()
-	warned := false
+	otherAfter := time.Now().Add(otherPortGrace)
+	nextScan := otherAfter
+	warnedLoopback, warnedOther := false, false
 	for {
 		l := check(a.cfg.Port)
 		if l.reachable {
 			break
 		}
-		if l.loopback != "" && !warned {
-			warned = true
+		if l.loopback != "" && !warnedLoopback {
+			warnedLoopback = true
 			a.warnLoopback(l.loopback)
+		}
+		if now := time.Now(); probe != nil && !warnedOther && now.After(nextScan) {
+			nextScan = now.Add(time.Second) // a dump of every listener: not every tick
+			if other, ok, _ := probe.elsewhere(a.cfg.Port); ok {
+				warnedOther = true
+				a.warnOtherPort(other)
+			}
 		}
 		select {
 		case <-done:
@@ -209,6 +226,14 @@ func (a *app) warnLoopback(ip string) {
 	a.logs.write("stderr", []byte(fmt.Sprintf("zeitwork: the app listens on %s, on loopback only, where nothing outside its VM can reach it: "+
 		"listen on 0.0.0.0:%d or [::]:%d (the port is in $PORT)", addr, a.cfg.Port, a.cfg.Port)))
 	a.ctl.send(channel.Message{Kind: channel.KindLoopback, Address: addr})
+}
+
+// warnOtherPort tells the app's author and the host that the app listens,
+// but not (yet) on its port.
+func (a *app) warnOtherPort(at netip.AddrPort) {
+	a.logs.write("stderr", []byte(fmt.Sprintf("zeitwork: the app listens on %s but not (yet) on its port %d: "+
+		"make it listen on $PORT, or set the project's port to %d", at, a.cfg.Port, at.Port())))
+	a.ctl.send(channel.Message{Kind: channel.KindOtherPort, Address: at.String()})
 }
 
 // procListening reads /proc/net/tcp and tcp6 for a listener on port.

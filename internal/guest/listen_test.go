@@ -3,6 +3,7 @@ package guest
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -135,5 +136,54 @@ func TestParseDiag(t *testing.T) {
 				t.Errorf("parseDiag = %v, %v, %v; want %v, %v, error %v", found, end, err, tc.found, tc.end, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestParseDiagAll reads a dump of every listener: those others can reach,
+// with their ports; loopback ones are left out.
+func TestParseDiagAll(t *testing.T) {
+	msg := func(body []byte) []byte {
+		b := make([]byte, 16+len(body))
+		b[0] = byte(len(b))
+		b[4] = 20
+		return append(b[:16], body...)
+	}
+	sockAt := func(family byte, state byte, port int, ip string) []byte {
+		body := make([]byte, 72)
+		body[0], body[1], body[4], body[5] = family, state, byte(port>>8), byte(port)
+		copy(body[8:], netip.MustParseAddr(ip).AsSlice())
+		return msg(body)
+	}
+	done := []byte{20, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	var batch []byte
+	batch = append(batch, sockAt(2, 10, 9090, "127.0.0.1")...)
+	batch = append(batch, sockAt(2, 10, 80, "0.0.0.0")...)
+	batch = append(batch, sockAt(2, 1, 5000, "10.0.0.2")...) // established
+	batch = append(batch, sockAt(10, 10, 3000, "::")...)
+	batch = append(batch, done...)
+	got, end, err := parseDiagAll(batch)
+	want := []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:80"), netip.MustParseAddrPort("[::]:3000")}
+	if err != nil || !end || !slices.Equal(got, want) {
+		t.Errorf("parseDiagAll = %v, %v, %v; want %v, done", got, end, err, want)
+	}
+}
+
+// TestListenProbeElsewhere asks the host's sock_diag for a listener on
+// another port than the one given.
+func TestListenProbeElsewhere(t *testing.T) {
+	p, err := newListenProbe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	at, ok, err := p.elsewhere(port + 1)
+	if err != nil || !ok || int(at.Port()) == port+1 {
+		t.Errorf("elsewhere(%d) = %v, %v, %v; want a listener on another port", port+1, at, ok, err)
 	}
 }

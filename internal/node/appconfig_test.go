@@ -112,3 +112,30 @@ func TestExitReasonSaysOutOfMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestSupervisorSaysAppListensOnAnotherPort: an app that listens on 80
+// (nginx) while the project's port is another must be told which to change.
+func TestSupervisorSaysAppListensOnAnotherPort(t *testing.T) {
+	h := newHarness(t, func(g *vmmtest.Guest) {
+		<-g.Msgs
+		g.Send(channel.Message{Kind: channel.KindHello, UptimeMS: 100})
+		g.Send(channel.Message{Kind: channel.KindStarted, PID: 7})
+		g.Send(channel.Message{Kind: channel.KindOtherPort, Address: "0.0.0.0:80"})
+	})
+	a := h.agent(t)
+	a.cfg.StartTimeout = 500 * time.Millisecond
+	d := h.desired()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	start(t, a, d)
+	waitUntil(t, 10*time.Second, "a failed report", func() bool { return h.op.count(api.InstanceFailed) >= 1 })
+	rep, _ := h.op.find(api.InstanceFailed)
+	if want := "app listens on 0.0.0.0:80, not on its port"; !strings.Contains(rep.Reason, want) ||
+		!strings.Contains(rep.Reason, "zeitwork projects update p --port 80") {
+		t.Fatalf("reason %q, want %q and the command that sets the port", rep.Reason, want)
+	}
+}

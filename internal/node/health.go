@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -40,7 +41,9 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 	// dropped unanswered and its retransmission would delay the first
 	// successful check by a second. Adopted VMs are up already.
 	probing := s.vmStarted.IsZero()
-	loopback := "" // where the guest saw the app listen on loopback only
+	// Where the guest saw the app listen instead: on loopback only, or on
+	// another port.
+	var loopback, otherPort string
 	for {
 		select {
 		case <-ctx.Done():
@@ -48,7 +51,7 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 		case st := <-exited:
 			return s.exitFailure(st)
 		case <-deadline.C:
-			return s.listenTimeout(loopback)
+			return s.listenTimeout(loopback, otherPort)
 		case m, ok := <-s.msgs:
 			if !ok {
 				s.msgs = nil // the VM is going away; exited will tell why
@@ -57,8 +60,11 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 			if f := s.onMessage(m); f != nil {
 				return f
 			}
-			if m.Kind == channel.KindLoopback {
+			switch m.Kind {
+			case channel.KindLoopback:
 				loopback = m.Address
+			case channel.KindOtherPort:
+				otherPort = m.Address
 			}
 			if m.Kind == channel.KindHello && !s.vmStarted.IsZero() {
 				timings["vm_to_init"] = time.Since(s.vmStarted)
@@ -82,12 +88,17 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 }
 
 // listenTimeout explains an app that did not become reachable in time:
-// the guest saw it listen on loopback only (addr), or not at all.
-func (s *supervisor) listenTimeout(addr string) *failure {
+// the guest saw it listen on loopback only (loopback), on another port
+// (other), or not at all.
+func (s *supervisor) listenTimeout(loopback, other string) *failure {
 	port, timeout := s.rec.Desired.Port, s.a.cfg.StartTimeout
-	if addr != "" {
+	if loopback != "" {
 		return &failure{reason: fmt.Sprintf("app listens on %s, on loopback only, where the platform cannot reach it: listen on 0.0.0.0:%d or [::]:%d (the port is in $PORT)%s",
-			addr, port, port, s.logs.lastLines(" (last output: %s)"))}
+			loopback, port, port, s.logs.lastLines(" (last output: %s)"))}
+	}
+	if ap, err := netip.ParseAddrPort(other); err == nil {
+		return &failure{reason: fmt.Sprintf("app listens on %s, not on its port %d: make it listen on $PORT, or set the project's port: zeitwork projects update %s --port %d%s",
+			other, port, s.rec.Desired.Project, ap.Port(), s.logs.lastLines(" (last output: %s)"))}
 	}
 	return &failure{reason: fmt.Sprintf("app did not listen on port %d within %s; it must listen on 0.0.0.0 or [::] at $PORT%s",
 		port, timeout, s.logs.lastLines(" (last output: %s)"))}

@@ -32,8 +32,11 @@ const (
 	// KindLoopback: guest -> host: the app listens on its port on loopback
 	// only, where the host cannot reach it; Address set ("127.0.0.1:8080").
 	KindLoopback = "loopback"
-	KindExit     = "exit"  // guest -> host: app exited; ExitCode set
-	KindError    = "error" // guest -> host: init failed; Error set
+	// KindOtherPort: guest -> host: the app listens, others can reach it,
+	// but on another port than its own; Address set ("0.0.0.0:80").
+	KindOtherPort = "other_port"
+	KindExit      = "exit"  // guest -> host: app exited; ExitCode set
+	KindError     = "error" // guest -> host: init failed; Error set
 )
 
 // Message is one line on the control channel.

@@ -18,7 +18,7 @@ import (
 // /dev, /etc/hosts; a directory the image made in /run) and the working
 // directory does not exist: the app must still find what container
 // runtimes give it (its checks print "check NAME=ok"), and be told when
-// it listens on loopback only.
+// it listens on loopback only or on another port than its own.
 func TestBootRunsAppWithConfig(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -50,6 +50,9 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 	if lb := g.expect(ctx, t, inst, channel.KindLoopback); lb.Address != "127.0.0.1:8080" {
 		t.Errorf("loopback message for %q, want 127.0.0.1:8080", lb.Address)
 	}
+	if other := g.expect(ctx, t, inst, channel.KindOtherPort); other.Address != "[::]:9999" {
+		t.Errorf("other port message for %q, want [::]:9999 (Go listens dual-stack)", other.Address)
+	}
 	if err := g.c.Send(channel.Message{Kind: channel.KindSignal, Signal: "USR1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +69,7 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 	}
 
 	var stdout []string
-	var sawStderr, sawLoopback bool
+	var sawStderr, sawLoopback, sawOther bool
 	for _, l := range logLines(t, inst.LogPath) {
 		switch l.Stream {
 		case "stdout":
@@ -74,6 +77,7 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 		case "stderr":
 			sawStderr = sawStderr || l.Text == "to stderr"
 			sawLoopback = sawLoopback || strings.HasPrefix(l.Text, "zeitwork: the app listens on 127.0.0.1:8080, on loopback only")
+			sawOther = sawOther || strings.HasPrefix(l.Text, "zeitwork: the app listens on [::]:9999 but not (yet) on its port 8080")
 		}
 		if l.Time.IsZero() {
 			t.Errorf("log line without time: %+v", l)
@@ -107,6 +111,9 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 	}
 	if !sawLoopback {
 		t.Error("the init did not tell the app's log that it listens on loopback only")
+	}
+	if !sawOther {
+		t.Error("the init did not tell the app's log that it listens on another port")
 	}
 }
 

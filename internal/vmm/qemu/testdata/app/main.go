@@ -133,8 +133,9 @@ func spawnOrphan() {
 	fmt.Println(c.Process.Pid)
 }
 
-// listenLoopback listens on 127.0.0.1:$PORT only, where the host cannot
-// reach it, until the host, told so by the init, sends SIGUSR1.
+// listenLoopback listens on 127.0.0.1:$PORT, where the host cannot reach
+// it, and on another port, until the host, told so by the init, sends
+// SIGUSR1.
 func listenLoopback() {
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
@@ -144,6 +145,13 @@ func listenLoopback() {
 		return
 	}
 	defer ln.Close()
+	// And one others can reach, on another port than $PORT.
+	other, err := net.Listen("tcp", ":9999")
+	if err != nil {
+		fmt.Println("check loopback-listen=" + err.Error())
+		return
+	}
+	defer other.Close()
 	select {
 	case <-usr1:
 		fmt.Println("check loopback-listen=ok")
