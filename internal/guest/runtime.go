@@ -33,7 +33,7 @@ var appNofile = syscall.Rlimit{Cur: 65536, Max: 1 << 20}
 
 // prepareRuntime makes the app's runtime environment in the new root:
 // /dev links, a writable /tmp, /etc/hosts naming localhost and the
-// instance, and the open file limit the app inherits. addr is eth0's
+// instance, /etc/hostname, and the open file limit the app inherits. addr is eth0's
 // address in CIDR form ("" without a network).
 func prepareRuntime(root, hostname, addr string) error {
 	if err := runtimeFiles(root, hostname, addr); err != nil {
@@ -48,7 +48,8 @@ func prepareRuntime(root, hostname, addr string) error {
 	return nil
 }
 
-// runtimeFiles makes the /dev links, /tmp and /etc/hosts under root.
+// runtimeFiles makes the /dev links, /tmp, /etc/hosts and /etc/hostname
+// under root.
 func runtimeFiles(root, hostname, addr string) error {
 	for _, l := range devLinks {
 		if err := os.Symlink(l[0], filepath.Join(root, l[1])); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -60,6 +61,11 @@ func runtimeFiles(root, hostname, addr string) error {
 	}
 	if err := writeHosts(filepath.Join(root, "etc/hosts"), hostname, addr); err != nil {
 		consolef("%v (kept the image's)", err)
+	}
+	if hostname != "" {
+		if err := replaceFile(filepath.Join(root, "etc/hostname"), []byte(hostname+"\n")); err != nil {
+			consolef("write /etc/hostname: %v (kept the image's)", err)
+		}
 	}
 	return nil
 }

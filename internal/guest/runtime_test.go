@@ -58,6 +58,9 @@ func TestRuntimeFiles(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "10.0.0.2\tapp-1\n") {
 		t.Errorf("/etc/hosts %q (%v)", b, err)
 	}
+	if b, err := os.ReadFile(filepath.Join(root, "etc/hostname")); err != nil || string(b) != "app-1\n" {
+		t.Errorf("/etc/hostname %q (%v)", b, err)
+	}
 	// Again, as after a restart on the same disk, with the image's own /tmp.
 	if err := os.Chmod(filepath.Join(root, "tmp"), 0o700); err != nil {
 		t.Fatal(err)

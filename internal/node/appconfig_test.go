@@ -106,6 +106,8 @@ func TestExitReasonSaysOutOfMemory(t *testing.T) {
 			" (killed by the kernel, out of memory: the instance has 256 MiB; use less or raise it: zeitwork projects update <project> --memory <MiB>)"},
 		{channel.Message{ExitCode: 139, Signal: "SIGSEGV"}, " (killed by SIGSEGV)"},
 		{channel.Message{ExitCode: 1}, ""},
+		{channel.Message{ExitCode: 127}, " (command not found: a program the app runs is not in the image or not in its PATH)"},
+		{channel.Message{ExitCode: 126}, " (a program the app runs is not executable)"},
 	} {
 		if got := s.exitCause(tc.m); got != tc.want {
 			t.Errorf("exitCause(%+v) = %q, want %q", tc.m, got, tc.want)

@@ -238,6 +238,10 @@ func (s *supervisor) exitCause(m channel.Message) string {
 			max(s.rec.Desired.MemoryMiB, 128))
 	case m.Signal != "":
 		return fmt.Sprintf(" (killed by %s)", m.Signal)
+	case m.ExitCode == 127: // a shell's "command not found"
+		return " (command not found: a program the app runs is not in the image or not in its PATH)"
+	case m.ExitCode == 126: // a shell's "cannot execute"
+		return " (a program the app runs is not executable)"
 	}
 	return ""
 }
