@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -28,15 +31,15 @@ type app struct {
 
 // run starts the app, ships its output, forwards signals, reports when it
 // listens, reaps every child (the init is PID 1, orphans land here) and
-// returns the app's exit code once it exits.
-func (a *app) run() (int, error) {
+// returns the message that says how the app exited, once it has.
+func (a *app) run() (*channel.Message, error) {
 	chld := make(chan os.Signal, 16)
 	signal.Notify(chld, syscall.SIGCHLD)
 	defer signal.Stop(chld)
 
 	pid, streams, err := a.start()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := a.ctl.send(channel.Message{Kind: channel.KindStarted, PID: pid}); err != nil {
 		consolef("%v", err)
@@ -49,10 +52,10 @@ func (a *app) run() (int, error) {
 	for range chld {
 		if ws, exited := reap(pid); exited {
 			waitTimeout(streams, 2*time.Second)
-			return exitCode(ws), nil
+			return exitMessage(ws, oomKills()), nil
 		}
 	}
-	return 0, errors.New("signal channel closed")
+	return nil, errors.New("signal channel closed")
 }
 
 // start execs the app with its identity, directory and environment, and
@@ -62,10 +65,8 @@ func (a *app) start() (int, *sync.WaitGroup, error) {
 	if dir == "" {
 		dir = "/"
 	}
-	if st, err := os.Stat(dir); err != nil {
-		return 0, nil, fmt.Errorf("chdir %s: %w", dir, errors.Unwrap(err))
-	} else if !st.IsDir() {
-		return 0, nil, fmt.Errorf("chdir %s: %w", dir, syscall.ENOTDIR)
+	if err := ensureWorkDir(dir); err != nil {
+		return 0, nil, err
 	}
 	env := appEnv(a.cfg.Env, a.cred.Home, a.cfg.Hostname)
 	var argv0 string
@@ -83,6 +84,14 @@ func (a *app) start() (int, *sync.WaitGroup, error) {
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		return 0, nil, fmt.Errorf("start app: %w", err)
+	}
+	// The app may open its output again by name (/dev/stdout, which
+	// nginx's images log to): the pipes must be its own, as runc makes
+	// them, or an app that is not root gets "permission denied".
+	for _, w := range []*os.File{outW, errW} {
+		if err := w.Chown(int(a.cred.UID), int(a.cred.GID)); err != nil {
+			return 0, nil, fmt.Errorf("start app: %w", err)
+		}
 	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
@@ -106,6 +115,9 @@ func (a *app) start() (int, *sync.WaitGroup, error) {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err
+		}
+		if why := explainExec("/", path, err); why != "" {
+			return 0, nil, fmt.Errorf("exec %s: %w (%s)", argv0, err, why)
 		}
 		return 0, nil, fmt.Errorf("exec %s: %w", argv0, err)
 	}
@@ -150,24 +162,54 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 // host's own check (the node's health probe); this is the guest's figure.
 const listenPoll = 10 * time.Millisecond
 
-// watchListening polls until something listens on the app's port, then
-// tells the host once. Without sock_diag (a kernel without tcp_diag) it
-// reads /proc/net/tcp{,6}, less often since that costs more.
+// otherPortGrace is how long the app may listen elsewhere (a metrics or
+// admin port first) before the init says it does not listen on $PORT.
+const otherPortGrace = 3 * time.Second
+
+// watchListening polls until something others can reach listens on the
+// app's port, then tells the host once. Without sock_diag (a kernel
+// without tcp_diag) it reads /proc/net/tcp{,6}. An app listening on
+// loopback only, or after otherPortGrace on another port only, is told so
+// in its own log, once each, and the host too: its health check cannot
+// reach the app, and "did not listen" alone would puzzle its author.
 func (a *app) watchListening(done <-chan struct{}) {
 	if a.cfg.Port <= 0 {
 		return
 	}
-	check, interval := procListening, 10*time.Millisecond
+	check := func(port int) listeners { return listeners{reachable: procListening(port)} }
+	var probe *listenProbe
 	if p, err := newListenProbe(); err == nil {
 		defer p.close()
-		check, interval = func(port int) bool {
-			ok, err := p.listening(port)
-			return ok || (err != nil && procListening(port))
-		}, listenPoll
+		probe = p
+		check = func(port int) listeners {
+			l, err := p.listeners(port)
+			if err != nil && procListening(port) {
+				l.reachable = true
+			}
+			return l
+		}
 	}
-	t := time.NewTicker(interval)
+	t := time.NewTicker(listenPoll)
 	defer t.Stop()
-	for !check(a.cfg.Port) {
+	otherAfter := time.Now().Add(otherPortGrace)
+	nextScan := otherAfter
+	warnedLoopback, warnedOther := false, false
+	for {
+		l := check(a.cfg.Port)
+		if l.reachable {
+			break
+		}
+		if l.loopback != "" && !warnedLoopback {
+			warnedLoopback = true
+			a.warnLoopback(l.loopback)
+		}
+		if now := time.Now(); probe != nil && !warnedOther && now.After(nextScan) {
+			nextScan = now.Add(time.Second) // a dump of every listener: not every tick
+			if other, ok, _ := probe.elsewhere(a.cfg.Port); ok {
+				warnedOther = true
+				a.warnOtherPort(other)
+			}
+		}
 		select {
 		case <-done:
 			return
@@ -175,6 +217,23 @@ func (a *app) watchListening(done <-chan struct{}) {
 		}
 	}
 	a.ctl.send(channel.Message{Kind: channel.KindListening, UptimeMS: uptimeMS()})
+}
+
+// warnLoopback tells the app's author, in its log, and the host that the
+// app listens where only the VM itself can connect.
+func (a *app) warnLoopback(ip string) {
+	addr := net.JoinHostPort(ip, strconv.Itoa(a.cfg.Port))
+	a.logs.write("stderr", []byte(fmt.Sprintf("zeitwork: the app listens on %s, on loopback only, where nothing outside its VM can reach it: "+
+		"listen on 0.0.0.0:%d or [::]:%d (the port is in $PORT)", addr, a.cfg.Port, a.cfg.Port)))
+	a.ctl.send(channel.Message{Kind: channel.KindLoopback, Address: addr})
+}
+
+// warnOtherPort tells the app's author and the host that the app listens,
+// but not (yet) on its port.
+func (a *app) warnOtherPort(at netip.AddrPort) {
+	a.logs.write("stderr", []byte(fmt.Sprintf("zeitwork: the app listens on %s but not (yet) on its port %d: "+
+		"make it listen on $PORT, or set the project's port to %d", at, a.cfg.Port, at.Port())))
+	a.ctl.send(channel.Message{Kind: channel.KindOtherPort, Address: at.String()})
 }
 
 // procListening reads /proc/net/tcp and tcp6 for a listener on port.

@@ -30,60 +30,60 @@ const (
 // Main is the init's entry point. It never returns: the VM powers off.
 func Main() {
 	var ctl *controlPort
-	code, err := boot(&ctl)
+	exit, err := boot(&ctl)
 	if err != nil {
 		consolef("fatal: %v", err)
 		if ctl != nil {
 			ctl.send(channel.Message{Kind: channel.KindError, Error: err.Error()})
 		}
-	} else if ctl != nil && code >= 0 {
-		ctl.send(channel.Message{Kind: channel.KindExit, ExitCode: code})
+	} else if ctl != nil && exit != nil {
+		ctl.send(*exit)
 	}
 	powerOff()
 }
 
-// boot runs the init's steps in order; it returns the app's exit code, or
-// -1 when there was no app to run (the accelerator probe).
-func boot(ctlOut **controlPort) (int, error) {
+// boot runs the init's steps in order; it returns the app's exit message,
+// or nil when there was no app to run (the accelerator probe).
+func boot(ctlOut **controlPort) (*channel.Message, error) {
 	if err := mountAll(earlyMounts); err != nil {
-		return 0, err
+		return nil, err
 	}
 	st := stages{start: uptimeMS()} // needs /proc
 	if err := loadModules(ModulesDir, ModulesOrderFile, allModules); err != nil {
-		return 0, err
+		return nil, err
 	}
 	disks, err := releaseDisks(virtioBlkDriver)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := loopbackUp(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	st.mark("modules")
 	ports, err := waitPorts([]string{channel.ControlPort, channel.LogPort}, portTimeout)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	ctl, err := openControl(ports[channel.ControlPort])
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	*ctlOut = ctl
 	if err := ctl.send(channel.Message{Kind: channel.KindHello, UptimeMS: uptimeMS()}); err != nil {
-		return 0, err
+		return nil, err
 	}
 	st.mark("hello")
 	if probing() {
-		return -1, nil
+		return nil, nil
 	}
 	cfg, err := ctl.config()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	st.mark("config")
 	a, err := setup(cfg, disks, ports[channel.LogPort], &st)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	a.ctl = ctl
 	consolef("%s", &st)
@@ -128,6 +128,9 @@ func setup(cfg *channel.Config, disks []string, logPort string, st *stages) (*ap
 	}
 	if err := writeResolvConf(cfg.Network.DNS); err != nil {
 		consolef("%v (kept the image's)", err)
+	}
+	if err := prepareRuntime("/", cfg.Hostname, cfg.Network.Address); err != nil {
+		return nil, err
 	}
 	st.mark("network")
 	cred, err := lookupUser(cfg.User)

@@ -3,6 +3,7 @@ package guest
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,38 +39,94 @@ func newListenProbe() (*listenProbe, error) {
 
 func (p *listenProbe) close() { unix.Close(p.fd) }
 
-// listening reports whether a TCP socket of IPv4 or IPv6 listens on port.
-func (p *listenProbe) listening(port int) (bool, error) {
-	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		ok, err := p.query(family, port)
-		if ok || err != nil {
-			return ok, err
-		}
-	}
-	return false, nil
+// listeners is what listens on the app's port: whether a socket others can
+// reach does (on the any address or eth0's), and the address of one that
+// listens on loopback only ("127.0.0.1", "::1"), which nothing outside
+// the VM can reach.
+type listeners struct {
+	reachable bool
+	loopback  string
 }
 
-func (p *listenProbe) query(family uint8, port int) (bool, error) {
-	if err := unix.Sendto(p.fd, diagRequest(family, port), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return false, fmt.Errorf("sock_diag: %w", err)
+func (l *listeners) add(o listeners) {
+	l.reachable = l.reachable || o.reachable
+	if l.loopback == "" {
+		l.loopback = o.loopback
 	}
-	found := false
+}
+
+// listening reports whether a TCP socket of IPv4 or IPv6 others can reach
+// listens on port.
+func (p *listenProbe) listening(port int) (bool, error) {
+	l, err := p.listeners(port)
+	return l.reachable, err
+}
+
+// listeners asks for the IPv4 and IPv6 TCP sockets listening on port.
+func (p *listenProbe) listeners(port int) (listeners, error) {
+	var all listeners
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		l, err := p.query(family, port)
+		all.add(l)
+		if all.reachable || err != nil {
+			return all, err
+		}
+	}
+	return all, nil
+}
+
+func (p *listenProbe) query(family uint8, port int) (listeners, error) {
+	var found listeners
+	if err := unix.Sendto(p.fd, diagRequest(family, port), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return found, fmt.Errorf("sock_diag: %w", err)
+	}
 	for {
 		n, _, err := unix.Recvfrom(p.fd, p.buf, 0)
 		if err != nil {
-			return false, fmt.Errorf("sock_diag: %w", err)
+			return found, fmt.Errorf("sock_diag: %w", err)
 		}
-		ok, done, err := parseDiag(p.buf[:n], port)
-		found = found || ok
+		l, done, err := parseDiag(p.buf[:n], port)
+		found.add(l)
 		if err != nil || done {
 			return found, err
 		}
 	}
 }
 
+// elsewhere returns a socket others can reach listening on a port other
+// than port, if there is one: an app that listens, but not on $PORT.
+func (p *listenProbe) elsewhere(port int) (netip.AddrPort, bool, error) {
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		if err := unix.Sendto(p.fd, diagRequest(family, 0), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			return netip.AddrPort{}, false, fmt.Errorf("sock_diag: %w", err)
+		}
+		var found []netip.AddrPort
+		for {
+			n, _, err := unix.Recvfrom(p.fd, p.buf, 0)
+			if err != nil {
+				return netip.AddrPort{}, false, fmt.Errorf("sock_diag: %w", err)
+			}
+			r, done, err := parseDiagAll(p.buf[:n])
+			found = append(found, r...)
+			if err != nil {
+				return netip.AddrPort{}, false, err
+			}
+			if done {
+				break
+			}
+		}
+		for _, a := range found {
+			if int(a.Port()) != port {
+				return a, true, nil
+			}
+		}
+	}
+	return netip.AddrPort{}, false, nil
+}
+
 // diagRequest is a netlink dump request for the TCP sockets of family in
 // LISTEN state whose local port is port (the kernel filters on the port
-// for listening sockets).
+// for listening sockets; 0 asks for all).
 func diagRequest(family uint8, port int) []byte {
 	b := make([]byte, unix.NLMSG_HDRLEN+inetDiagReqLen)
 	ne := binary.NativeEndian
@@ -83,31 +140,53 @@ func diagRequest(family uint8, port int) []byte {
 	return b
 }
 
-// parseDiag reads one batch of netlink messages: whether one is a
-// listening socket on port, and whether the dump is done.
-func parseDiag(b []byte, port int) (found, done bool, err error) {
+// parseDiag reads one batch of netlink messages: the listening sockets on
+// port among them, and whether the dump is done.
+func parseDiag(b []byte, port int) (found listeners, done bool, err error) {
+	done, err = walkDiag(b, func(body []byte) {
+		if int(binary.BigEndian.Uint16(body[4:])) == port {
+			found.add(diagListener(body))
+		}
+	})
+	return found, done, err
+}
+
+// parseDiagAll reads one batch of a dump of every listening socket: the
+// addresses and ports of those others can reach.
+func parseDiagAll(b []byte) (reachable []netip.AddrPort, done bool, err error) {
+	done, err = walkDiag(b, func(body []byte) {
+		if addr, ok := diagAddr(body); ok && !addr.IsLoopback() {
+			reachable = append(reachable, netip.AddrPortFrom(addr, binary.BigEndian.Uint16(body[4:])))
+		}
+	})
+	return reachable, done, err
+}
+
+// walkDiag calls fn with the body of each listening socket's message in
+// one batch, and says whether the dump is done.
+func walkDiag(b []byte, fn func(body []byte)) (done bool, err error) {
 	ne := binary.NativeEndian
 	for len(b) >= unix.NLMSG_HDRLEN {
 		l := int(ne.Uint32(b[0:]))
 		if l < unix.NLMSG_HDRLEN || l > len(b) {
-			return found, true, fmt.Errorf("sock_diag: bad message length %d", l)
+			return true, fmt.Errorf("sock_diag: bad message length %d", l)
 		}
 		body := b[unix.NLMSG_HDRLEN:l]
 		switch ne.Uint16(b[4:]) {
 		case unix.NLMSG_DONE:
-			return found, true, nil
+			return true, nil
 		case unix.NLMSG_ERROR:
 			if len(body) >= 4 {
 				if e := int32(ne.Uint32(body)); e != 0 {
-					return found, true, fmt.Errorf("sock_diag: %w", unix.Errno(-e))
+					return true, fmt.Errorf("sock_diag: %w", unix.Errno(-e))
 				}
 			}
-			return found, true, nil
+			return true, nil
 		case unix.SOCK_DIAG_BY_FAMILY:
 			// inet_diag_msg: family, state, timer, retrans, then the
 			// socket id with the local port first, big-endian.
-			if len(body) >= 6 && body[1] == tcpListenState && int(binary.BigEndian.Uint16(body[4:])) == port {
-				found = true
+			if len(body) >= 6 && body[1] == tcpListenState {
+				fn(body)
 			}
 		}
 		next := (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
@@ -116,5 +195,30 @@ func parseDiag(b []byte, port int) (found, done bool, err error) {
 		}
 		b = b[next:]
 	}
-	return found, false, nil
+	return false, nil
+}
+
+// diagListener classifies one listening socket by its local address. A
+// message too short to hold it counts as reachable.
+func diagListener(body []byte) listeners {
+	addr, ok := diagAddr(body)
+	if ok && addr.IsLoopback() {
+		return listeners{loopback: addr.String()}
+	}
+	return listeners{reachable: true}
+}
+
+// diagAddr is a socket's local address, which follows the ports in
+// inet_diag_msg's socket id (16 bytes, IPv4 in the first 4).
+func diagAddr(body []byte) (netip.Addr, bool) {
+	if len(body) < 24 {
+		return netip.Addr{}, false
+	}
+	switch body[0] {
+	case unix.AF_INET:
+		return netip.AddrFrom4([4]byte(body[8:12])), true
+	case unix.AF_INET6:
+		return netip.AddrFrom16([16]byte(body[8:24])).Unmap(), true
+	}
+	return netip.Addr{}, false
 }

@@ -27,7 +27,24 @@ var earlyMounts = []mountSpec{
 var lateMounts = []mountSpec{
 	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"},
 	{"shm", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
-	{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
+}
+
+// runMount is a tmpfs for /run, made only where the image has nothing
+// there: Dockerfiles make directories in /run for their daemons (Alpine's
+// nginx needs /run/nginx, php-fpm /run/php), often owned by the app's
+// user, and Docker's runtime leaves them as built; a tmpfs over them would
+// hide them and the daemon would fail to write its pid file or socket.
+var runMount = mountSpec{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"}
+
+// emptyOrMissing reports whether dir has no entries (or does not exist).
+func emptyOrMissing(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) == 0
 }
 
 func mountAll(specs []mountSpec) error {
@@ -96,5 +113,9 @@ func switchRoot() error {
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("switch root: %w", err)
 	}
-	return mountAll(lateMounts)
+	mounts := lateMounts
+	if emptyOrMissing("/run") {
+		mounts = append(mounts[:len(mounts):len(mounts)], runMount)
+	}
+	return mountAll(mounts)
 }

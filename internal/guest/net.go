@@ -98,9 +98,10 @@ func resolvConf(servers []string) string {
 	return b.String()
 }
 
-// writeResolvConf writes /etc/resolv.conf when DNS servers are given. An
-// image whose /etc is read-only or whose resolv.conf is a dangling symlink
-// keeps what it has: that is not worth failing the boot.
+// writeResolvConf writes /etc/resolv.conf when DNS servers are given, in
+// place of a symlink the image may have there (replaceFile). An image
+// whose /etc cannot be written keeps what it has: that is not worth
+// failing the boot.
 func writeResolvConf(servers []string) error {
 	if len(servers) == 0 {
 		return nil
@@ -108,7 +109,7 @@ func writeResolvConf(servers []string) error {
 	if err := os.MkdirAll("/etc", 0o755); err != nil {
 		return fmt.Errorf("write resolv.conf: %w", err)
 	}
-	if err := os.WriteFile("/etc/resolv.conf", []byte(resolvConf(servers)), 0o644); err != nil {
+	if err := replaceFile("/etc/resolv.conf", []byte(resolvConf(servers))); err != nil {
 		return fmt.Errorf("write resolv.conf: %w", err)
 	}
 	return nil

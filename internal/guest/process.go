@@ -5,8 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/zeitwork/zeitwork/internal/guest/channel"
 )
 
 // defaultPath is what container runtimes use when the image sets no PATH.
@@ -104,17 +109,10 @@ func checkExecutable(p string, stat func(string) (os.FileInfo, error)) error {
 	return nil
 }
 
-// signalByName maps the control channel's signal names ("TERM", "SIGTERM")
-// to signals.
+// signalByName maps the control channel's signal names ("TERM",
+// "SIGQUIT", "3": an image's STOPSIGNAL is passed on as it is) to signals.
 func signalByName(name string) (syscall.Signal, bool) {
-	name = strings.TrimPrefix(strings.ToUpper(name), "SIG")
-	s, ok := map[string]syscall.Signal{
-		"TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL, "INT": syscall.SIGINT,
-		"HUP": syscall.SIGHUP, "QUIT": syscall.SIGQUIT, "USR1": syscall.SIGUSR1,
-		"USR2": syscall.SIGUSR2, "STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT,
-		"WINCH": syscall.SIGWINCH,
-	}[name]
-	return s, ok
+	return channel.ParseSignal(name)
 }
 
 // exitCode turns a wait status into a shell-style exit code: 128+signal for
@@ -124,4 +122,41 @@ func exitCode(ws syscall.WaitStatus) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// exitMessage tells the host how the app ended: its exit code, the signal
+// that killed it, and whether that was the kernel's out-of-memory killer
+// (a SIGKILL while the VM's oom_kill count is above zero: the app is all
+// that runs in it), which users otherwise take for a crash.
+func exitMessage(ws syscall.WaitStatus, oomKills int64) *channel.Message {
+	m := &channel.Message{Kind: channel.KindExit, ExitCode: exitCode(ws)}
+	if ws.Signaled() {
+		m.Signal = unix.SignalName(ws.Signal())
+		if ws.Signal() == syscall.SIGKILL && oomKills > 0 {
+			m.Reason = channel.ExitOutOfMemory
+		}
+	}
+	return m
+}
+
+// oomKills reads how many processes the kernel's out-of-memory killer
+// has killed since boot (-1 when unknown).
+func oomKills() int64 {
+	b, err := os.ReadFile("/proc/vmstat")
+	if err != nil {
+		return -1
+	}
+	return parseOOMKills(string(b))
+}
+
+func parseOOMKills(vmstat string) int64 {
+	for _, l := range strings.Split(vmstat, "\n") {
+		if v, ok := strings.CutPrefix(l, "oom_kill "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }

@@ -153,3 +153,22 @@ func TestResolvConf(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestExitMessage(t *testing.T) {
+	killed := syscall.WaitStatus(syscall.SIGKILL)
+	if m := exitMessage(killed, 1); m.ExitCode != 137 || m.Signal != "SIGKILL" || m.Reason != "out of memory" {
+		t.Errorf("SIGKILL after an OOM kill: %+v", m)
+	}
+	if m := exitMessage(killed, 0); m.Reason != "" || m.Signal != "SIGKILL" {
+		t.Errorf("SIGKILL without an OOM kill: %+v", m)
+	}
+	if m := exitMessage(syscall.WaitStatus(3<<8), 5); m.ExitCode != 3 || m.Signal != "" || m.Reason != "" {
+		t.Errorf("exit 3: %+v", m)
+	}
+	if n := parseOOMKills("pgfault 10\noom_kill 2\nfoo 1\n"); n != 2 {
+		t.Errorf("parseOOMKills = %d, want 2", n)
+	}
+	if n := parseOOMKills("pgfault 10\n"); n != -1 {
+		t.Errorf("parseOOMKills without the counter = %d, want -1", n)
+	}
+}

@@ -53,8 +53,13 @@ func resolveUser(spec string, passwd, group io.Reader) (Cred, error) {
 		}
 	} else {
 		u, ok := findUser(users, userPart)
+		if !ok && passwd == nil {
+			return Cred{}, fmt.Errorf("resolve user %q: the image has no /etc/passwd to name it: "+
+				"set USER to a numeric uid (USER 1000 or 1000:1000) or add the user to the image", userPart)
+		}
 		if !ok {
-			return Cred{}, fmt.Errorf("resolve user %q: no such user in /etc/passwd", userPart)
+			return Cred{}, fmt.Errorf("resolve user %q: no such user in /etc/passwd: "+
+				"add it in the Dockerfile (e.g. RUN adduser) or set USER to a numeric uid", userPart)
 		}
 		name, c.UID, c.GID, c.Home = u.name, u.uid, u.gid, u.home
 	}

@@ -36,7 +36,7 @@ func TestResolveUser(t *testing.T) {
 		{name: "numeric without files", spec: "5:6", noFiles: true, want: Cred{UID: 5, GID: 6, Home: "/"}},
 		{name: "empty home", spec: "nohome", want: Cred{UID: 1001, GID: 1001, Home: "/"}},
 		{name: "unknown name", spec: "ghost", wantErr: `no such user in /etc/passwd`},
-		{name: "name without files", spec: "app", noFiles: true, wantErr: `no such user`},
+		{name: "name without files", spec: "app", noFiles: true, wantErr: `the image has no /etc/passwd to name it: set USER to a numeric uid`},
 		{name: "unknown group", spec: "app:ghosts", wantErr: `no such group "ghosts"`},
 	}
 	for _, tt := range tests {

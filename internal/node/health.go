@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 	// dropped unanswered and its retransmission would delay the first
 	// successful check by a second. Adopted VMs are up already.
 	probing := s.vmStarted.IsZero()
+	// Where the guest saw the app listen instead: on loopback only, or on
+	// another port.
+	var loopback, otherPort string
 	for {
 		select {
 		case <-ctx.Done():
@@ -47,8 +51,7 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 		case st := <-exited:
 			return s.exitFailure(st)
 		case <-deadline.C:
-			return &failure{reason: fmt.Sprintf("app did not listen on port %d within %s; it must listen on 0.0.0.0 or [::] at $PORT%s",
-				s.rec.Desired.Port, s.a.cfg.StartTimeout, s.logs.lastLines(" (last output: %s)"))}
+			return s.listenTimeout(loopback, otherPort)
 		case m, ok := <-s.msgs:
 			if !ok {
 				s.msgs = nil // the VM is going away; exited will tell why
@@ -56,6 +59,12 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 			}
 			if f := s.onMessage(m); f != nil {
 				return f
+			}
+			switch m.Kind {
+			case channel.KindLoopback:
+				loopback = m.Address
+			case channel.KindOtherPort:
+				otherPort = m.Address
 			}
 			if m.Kind == channel.KindHello && !s.vmStarted.IsZero() {
 				timings["vm_to_init"] = time.Since(s.vmStarted)
@@ -76,6 +85,23 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 			}
 		}
 	}
+}
+
+// listenTimeout explains an app that did not become reachable in time:
+// the guest saw it listen on loopback only (loopback), on another port
+// (other), or not at all.
+func (s *supervisor) listenTimeout(loopback, other string) *failure {
+	port, timeout := s.rec.Desired.Port, s.a.cfg.StartTimeout
+	if loopback != "" {
+		return &failure{reason: fmt.Sprintf("app listens on %s, on loopback only, where the platform cannot reach it: listen on 0.0.0.0:%d or [::]:%d (the port is in $PORT)%s",
+			loopback, port, port, s.logs.lastLines(" (last output: %s)"))}
+	}
+	if ap, err := netip.ParseAddrPort(other); err == nil {
+		return &failure{reason: fmt.Sprintf("app listens on %s, not on its port %d: make it listen on $PORT, or set the project's port: zeitwork projects update %s --port %d%s",
+			other, port, s.rec.Desired.Project, ap.Port(), s.logs.lastLines(" (last output: %s)"))}
+	}
+	return &failure{reason: fmt.Sprintf("app did not listen on port %d within %s; it must listen on 0.0.0.0 or [::] at $PORT%s",
+		port, timeout, s.logs.lastLines(" (last output: %s)"))}
 }
 
 // noteHealthy records vm_to_healthy for a VM this attempt started.
@@ -198,9 +224,26 @@ func (s *supervisor) onMessage(m channel.Message) *failure {
 		// binary. Retrying the same image cannot help.
 		return &failure{reason: "guest: " + m.Error, permanent: true}
 	case channel.KindExit:
-		return &failure{reason: fmt.Sprintf("app exited with code %d%s", m.ExitCode, s.logs.lastLines(": %s"))}
+		return &failure{reason: fmt.Sprintf("app exited with code %d%s%s", m.ExitCode, s.exitCause(m), s.logs.lastLines(": %s"))}
 	}
 	return nil
+}
+
+// exitCause explains an exit the guest knows more about: the signal that
+// killed the app, and the out-of-memory killer with the instance's memory.
+func (s *supervisor) exitCause(m channel.Message) string {
+	switch {
+	case m.Reason == channel.ExitOutOfMemory:
+		return fmt.Sprintf(" (killed by the kernel, out of memory: the instance has %d MiB; use less or raise it: zeitwork projects update <project> --memory <MiB>)",
+			max(s.rec.Desired.MemoryMiB, 128))
+	case m.Signal != "":
+		return fmt.Sprintf(" (killed by %s)", m.Signal)
+	case m.ExitCode == 127: // a shell's "command not found"
+		return " (command not found: a program the app runs is not in the image or not in its PATH)"
+	case m.ExitCode == 126: // a shell's "cannot execute"
+		return " (a program the app runs is not executable)"
+	}
+	return ""
 }
 
 // exitFailure explains a VM that went away without the guest saying why.

@@ -25,6 +25,9 @@ type record struct {
 	// ImageDigest names the cached root disk the VM was made from, held
 	// against eviction while the instance lives (also after adoption).
 	ImageDigest string `json:"image_digest,omitempty"`
+	// StopSignal is the image's STOPSIGNAL ("": SIGTERM), kept so that an
+	// adopted VM is stopped as its image asks too.
+	StopSignal string `json:"stop_signal,omitempty"`
 }
 
 type records struct{ dir string }

@@ -268,6 +268,7 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 	timings["image_unpack"] = disk.Timings.Unpack
 	timings["rootfs_build"] = disk.Timings.Build
 	cfg := guestConfig(d, disk.Config)
+	s.rec.StopSignal = stopSignal(disk.Config.StopSignal)
 	if len(cfg.Argv) == 0 {
 		return &failure{reason: "image has no entrypoint or cmd: set ENTRYPOINT or CMD", permanent: true}
 	}
@@ -428,11 +429,22 @@ func (s *supervisor) destroyVM() {
 	s.logs = nil
 }
 
-// teardown stops the app gracefully, then removes the VM, tap and disk.
+// stopSignal is the signal that asks the app to stop: the image's
+// STOPSIGNAL (nginx's SIGQUIT, a SIGINT for apps that only handle Ctrl-C)
+// when it names one, else SIGTERM, as Docker does.
+func stopSignal(image string) string {
+	if _, ok := channel.ParseSignal(image); ok {
+		return image
+	}
+	return "TERM"
+}
+
+// teardown stops the app gracefully (its stop signal, then up to 10 s to
+// exit), then removes the VM, tap and disk.
 func (s *supervisor) teardown() {
 	s.setHealthy(false)
 	if s.conn != nil && s.vm != nil {
-		s.conn.Send(channel.Message{Kind: channel.KindSignal, Signal: "TERM"})
+		s.conn.Send(channel.Message{Kind: channel.KindSignal, Signal: stopSignal(s.rec.StopSignal)})
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
 		s.a.cfg.Driver.Wait(ctx, s.rec.Desired.ID)
 		cancel()

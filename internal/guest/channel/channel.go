@@ -29,8 +29,14 @@ const (
 	KindHello     = "hello"     // guest -> host: init started; UptimeMS set
 	KindStarted   = "started"   // guest -> host: app process started; PID set
 	KindListening = "listening" // guest -> host: app listens on its port; UptimeMS set
-	KindExit      = "exit"      // guest -> host: app exited; ExitCode set
-	KindError     = "error"     // guest -> host: init failed; Error set
+	// KindLoopback: guest -> host: the app listens on its port on loopback
+	// only, where the host cannot reach it; Address set ("127.0.0.1:8080").
+	KindLoopback = "loopback"
+	// KindOtherPort: guest -> host: the app listens, others can reach it,
+	// but on another port than its own; Address set ("0.0.0.0:80").
+	KindOtherPort = "other_port"
+	KindExit      = "exit"  // guest -> host: app exited; ExitCode set
+	KindError     = "error" // guest -> host: init failed; Error set
 )
 
 // Message is one line on the control channel.
@@ -42,7 +48,15 @@ type Message struct {
 	PID      int     `json:"pid,omitempty"`
 	ExitCode int     `json:"exit_code,omitempty"`
 	Error    string  `json:"error,omitempty"`
+	Address  string  `json:"address,omitempty"`
+	// Reason says why the app exited when the guest knows it
+	// (ExitOutOfMemory); Signal then names the signal that killed it.
+	Reason string `json:"reason,omitempty"`
 }
+
+// ExitOutOfMemory is an exit message's Reason when the guest kernel's
+// out-of-memory killer ended the app.
+const ExitOutOfMemory = "out of memory"
 
 // Config is everything the guest needs to run one instance.
 type Config struct {

@@ -14,13 +14,17 @@ import (
 // TestBootRunsAppWithConfig boots a real VM: the init must greet, apply the
 // Config (argv, env, user, working dir, hostname, clock), reap orphans, ship
 // stdout and stderr as LogLines, report the app's exit code and power the
-// VM off.
+// VM off. The disk is as bare as an image FROM scratch (no /tmp, /proc,
+// /dev, /etc/hosts; a directory the image made in /run) and the working
+// directory does not exist: the app must still find what container
+// runtimes give it (its checks print "check NAME=ok"), and be told when
+// it listens on loopback only or on another port than its own.
 func TestBootRunsAppWithConfig(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	d := newDriver(t, t.TempDir())
 	start := time.Now()
-	inst, err := d.Start(ctx, baseSpec("boot", makeRootDisk(t)))
+	inst, err := d.Start(ctx, baseSpec("boot", makeRootDiskDirs(t, []string{"etc", "home/app", "run/app"}, map[string]string{"run/app/marker": "built"})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,9 +34,10 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 	// The Config goes out at once, before the guest has opened its port:
 	// the channel must hold it until the init reads it.
 	cfg := baseConfig("/app", "report", "two words")
-	cfg.Env = append(cfg.Env, "EXIT_CODE=7")
+	cfg.Env = append(cfg.Env, "EXIT_CODE=7", "LISTEN_LOOPBACK=1")
+	cfg.Port = 8080
 	cfg.User = "app"
-	cfg.WorkingDir = "/home/app"
+	cfg.WorkingDir = "/srv/work" // not in the image, as a WORKDIR no step wrote to
 	// A day ahead of the host: the guest's clock must come from the Config,
 	// not from the emulated RTC.
 	cfg.Time = time.Now().Add(24 * time.Hour)
@@ -42,6 +47,15 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 	hello := g.expect(ctx, t, inst, channel.KindHello)
 	t.Logf("accel %s: qemu start -> hello %v (guest uptime %d ms)", d.Accel(), hello.at.Sub(start), hello.UptimeMS)
 	g.expect(ctx, t, inst, channel.KindStarted)
+	if lb := g.expect(ctx, t, inst, channel.KindLoopback); lb.Address != "127.0.0.1:8080" {
+		t.Errorf("loopback message for %q, want 127.0.0.1:8080", lb.Address)
+	}
+	if other := g.expect(ctx, t, inst, channel.KindOtherPort); other.Address != "[::]:9999" {
+		t.Errorf("other port message for %q, want [::]:9999 (Go listens dual-stack)", other.Address)
+	}
+	if err := g.c.Send(channel.Message{Kind: channel.KindSignal, Signal: "USR1"}); err != nil {
+		t.Fatal(err)
+	}
 	exit := g.expect(ctx, t, inst, channel.KindExit)
 	if exit.ExitCode != 7 {
 		t.Errorf("exit code %d, want 7", exit.ExitCode)
@@ -55,13 +69,15 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 	}
 
 	var stdout []string
-	var sawStderr bool
+	var sawStderr, sawLoopback, sawOther bool
 	for _, l := range logLines(t, inst.LogPath) {
 		switch l.Stream {
 		case "stdout":
 			stdout = append(stdout, l.Text)
 		case "stderr":
 			sawStderr = sawStderr || l.Text == "to stderr"
+			sawLoopback = sawLoopback || strings.HasPrefix(l.Text, "zeitwork: the app listens on 127.0.0.1:8080, on loopback only")
+			sawOther = sawOther || strings.HasPrefix(l.Text, "zeitwork: the app listens on [::]:9999 but not (yet) on its port 8080")
 		}
 		if l.Time.IsZero() {
 			t.Errorf("log line without time: %+v", l)
@@ -71,11 +87,17 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 		"argv=/app,report,two words",
 		"uid=1000 gid=1000 groups=[2000]",
 		"hostname=vm-test",
-		"cwd=/home/app",
+		"cwd=/srv/work",
 		"env GREETING=hi there",
 		"env PORT=8080",
 		"env HOME=/home/app",
 		"orphan=reaped", // the init reaps what is re-parented to it
+		"check loopback-listen=ok",
+		"check tmp=ok", "check dev-shm=ok", "check dev-null=ok", "check dev-zero=ok",
+		"check dev-urandom=ok", "check dev-ptmx=ok", "check dev-stdout=ok", "check dev-fd=ok",
+		"check proc=ok", "check sys=ok", "check image-run=ok", "check hosts-localhost=ok", "check hosts-hostname=ok",
+		"written to /dev/stdout",
+		"nofile=65536 1048576 files",
 	} {
 		if !slices.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q; got:\n%s", want, strings.Join(stdout, "\n"))
@@ -86,6 +108,12 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 	}
 	if !sawStderr {
 		t.Error("stderr line missing from the log")
+	}
+	if !sawLoopback {
+		t.Error("the init did not tell the app's log that it listens on loopback only")
+	}
+	if !sawOther {
+		t.Error("the init did not tell the app's log that it listens on another port")
 	}
 }
 
@@ -117,6 +145,30 @@ func TestExecFailureReportsError(t *testing.T) {
 	}
 	if _, err := d.Wait(ctx, inst.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOutOfMemoryExitSaysSo: an app the guest kernel kills for memory
+// exits with 137 like any SIGKILL; the init must tell the host it was the
+// out-of-memory killer.
+func TestOutOfMemoryExitSaysSo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	d := newDriver(t, t.TempDir())
+	spec := baseSpec("oom", makeRootDisk(t))
+	spec.MemoryMiB = 128
+	inst, err := d.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Destroy(context.Background(), inst.ID) })
+	g := dialGuest(ctx, t, inst)
+	if err := g.c.Send(channel.Message{Kind: channel.KindConfig, Config: baseConfig("/app", "oom")}); err != nil {
+		t.Fatal(err)
+	}
+	exit := g.expect(ctx, t, inst, channel.KindExit)
+	if exit.ExitCode != 137 || exit.Signal != "SIGKILL" || exit.Reason != channel.ExitOutOfMemory {
+		t.Errorf("exit %+v, want code 137 by SIGKILL, out of memory\nconsole:\n%s", exit.Message, readFile(inst.ConsolePath))
 	}
 }
 

@@ -113,6 +113,13 @@ func makeRootDisk(t testing.TB) string {
 // makeRootDiskWith is makeRootDisk with extra files (path: content).
 func makeRootDiskWith(t testing.TB, extra map[string]string) string {
 	t.Helper()
+	return makeRootDiskDirs(t, []string{"etc", "home/app", "tmp", "proc", "sys", "dev"}, extra)
+}
+
+// makeRootDiskDirs is makeRootDiskWith with only the given directories
+// (an image FROM scratch has no /tmp, no /proc).
+func makeRootDiskDirs(t testing.TB, dirs []string, extra map[string]string) string {
+	t.Helper()
 	root := t.TempDir()
 	files := map[string]string{
 		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/false\n",
@@ -121,7 +128,7 @@ func makeRootDiskWith(t testing.TB, extra map[string]string) string {
 	for k, v := range extra {
 		files[k] = v
 	}
-	for _, d := range []string{"etc", "home/app", "tmp", "proc", "sys", "dev"} {
+	for _, d := range dirs {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -5,11 +5,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,10 +38,15 @@ func main() {
 		spawnOrphan()
 	case "orphan":
 		time.Sleep(100 * time.Millisecond)
+	case "oom":
+		oom()
 	}
 }
 
 func report() {
+	if os.Getenv("LISTEN_LOOPBACK") != "" {
+		listenLoopback()
+	}
 	host, _ := os.Hostname()
 	wd, _ := os.Getwd()
 	fmt.Printf("argv=%s\n", strings.Join(os.Args, ","))
@@ -49,6 +58,7 @@ func report() {
 		fmt.Printf("env %s\n", kv)
 	}
 	fmt.Printf("orphan=%s\n", orphanFate())
+	runtimeChecks(host)
 	fmt.Fprintln(os.Stderr, "to stderr")
 	code, _ := strconv.Atoi(os.Getenv("EXIT_CODE"))
 	os.Exit(code)
@@ -121,4 +131,138 @@ func spawnOrphan() {
 		os.Exit(1)
 	}
 	fmt.Println(c.Process.Pid)
+}
+
+// listenLoopback listens on 127.0.0.1:$PORT, where the host cannot reach
+// it, and on another port, until the host, told so by the init, sends
+// SIGUSR1.
+func listenLoopback() {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	if err != nil {
+		fmt.Println("check loopback-listen=" + err.Error())
+		return
+	}
+	defer ln.Close()
+	// And one others can reach, on another port than $PORT.
+	other, err := net.Listen("tcp", ":9999")
+	if err != nil {
+		fmt.Println("check loopback-listen=" + err.Error())
+		return
+	}
+	defer other.Close()
+	select {
+	case <-usr1:
+		fmt.Println("check loopback-listen=ok")
+	case <-time.After(30 * time.Second):
+		fmt.Println("check loopback-listen=no SIGUSR1 within 30s")
+	}
+}
+
+// runtimeChecks prints "check NAME=ok" (or what went wrong) for what an
+// app built for a container runtime takes for granted.
+func runtimeChecks(host string) {
+	check := func(name string, err error) {
+		res := "ok"
+		if err != nil {
+			res = err.Error()
+		}
+		fmt.Printf("check %s=%s\n", name, res)
+	}
+	check("tmp", writeIn(os.TempDir()))
+	check("dev-shm", writeIn("/dev/shm"))
+	check("dev-null", writeTo("/dev/null"))
+	check("dev-zero", readFrom("/dev/zero"))
+	check("dev-urandom", readFrom("/dev/urandom"))
+	check("dev-ptmx", readPtmx())
+	check("dev-stdout", writeTo("/dev/stdout"))
+	check("dev-fd", stat("/dev/fd/1"))
+	check("proc", stat("/proc/self/status"))
+	check("sys", stat("/sys/class/net/lo"))
+	check("image-run", stat("/run/app/marker"))
+	check("hosts-localhost", resolves("localhost", "127.0.0.1"))
+	check("hosts-hostname", resolves(host, ""))
+	// A Go program raises its own soft limit to the hard one at start: the
+	// limit every app inherits is the init's.
+	limits, _ := os.ReadFile("/proc/1/limits")
+	for _, l := range strings.Split(string(limits), "\n") {
+		if rest, ok := strings.CutPrefix(l, "Max open files"); ok {
+			fmt.Printf("nofile=%s\n", strings.Join(strings.Fields(rest), " "))
+		}
+	}
+}
+
+func writeIn(dir string) error {
+	f, err := os.CreateTemp(dir, "check-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString("x")
+	return errors.Join(err, f.Close())
+}
+
+func writeTo(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString("written to " + path + "\n")
+	return errors.Join(err, f.Close())
+}
+
+func readFrom(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.ReadFull(f, make([]byte, 16))
+	return err
+}
+
+func readPtmx() error {
+	f, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		return err
+	}
+	_, err = os.Stat(fmt.Sprintf("/dev/pts/%d", n))
+	return err
+}
+
+func stat(path string) error {
+	_, err := os.Stat(path)
+	return err
+}
+
+// resolves checks that name resolves without DNS (from /etc/hosts), to
+// want when given.
+func resolves(name, want string) error {
+	addrs, err := net.LookupHost(name)
+	if err != nil {
+		return err
+	}
+	if want != "" && !slices.Contains(addrs, want) {
+		return fmt.Errorf("%s resolves to %v, want %s", name, addrs, want)
+	}
+	return nil
+}
+
+// oom touches memory until the kernel's out-of-memory killer ends it.
+func oom() {
+	var keep [][]byte
+	for {
+		b := make([]byte, 8<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		keep = append(keep, b)
+		fmt.Printf("holding %d MiB\n", 8*len(keep))
+	}
 }
