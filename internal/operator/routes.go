@@ -3,6 +3,7 @@ package operator
 import (
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // route is one endpoint and what it needs of the caller (roles.go).
@@ -139,7 +140,9 @@ func (o *Operator) routes() (*http.ServeMux, error) {
 		return nil, err
 	}
 	o.registry = reg
-	return o.mux(o.table())
+	mux, err := o.mux(o.table())
+	o.apiMux = mux
+	return mux, err
 }
 
 // mux registers the routes, each behind the check of its need.
@@ -165,6 +168,31 @@ func plain(h http.HandlerFunc) func(http.ResponseWriter, *http.Request) error {
 
 func (o *Operator) serveRegistry(w http.ResponseWriter, r *http.Request) { o.registry.ServeHTTP(w, r) }
 
+// noSuchEndpoint answers a request no route took: 405 with Allow where the
+// path has routes for other methods (the catch-all "/" route would
+// otherwise hide them from the mux's own 405), else 404.
 func (o *Operator) noSuchEndpoint(w http.ResponseWriter, r *http.Request) {
+	if allow := o.allowedMethods(r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		o.writeError(w, r, &apiError{http.StatusMethodNotAllowed,
+			fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path),
+			"use " + strings.Join(allow, " or ") + "; see docs/api.md"})
+		return
+	}
 	o.writeError(w, r, notFound("see docs/api.md for the endpoints", "no such endpoint: %s %s", r.Method, r.URL.Path))
+}
+
+// allowedMethods lists the methods that have a route for r's path.
+func (o *Operator) allowedMethods(r *http.Request) []string {
+	if o.apiMux == nil {
+		return nil
+	}
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := o.apiMux.Handler(probe); strings.HasPrefix(pattern, "GET ") && m == http.MethodHead || strings.HasPrefix(pattern, m+" ") {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }

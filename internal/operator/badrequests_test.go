@@ -1,0 +1,105 @@
+package operator_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/zeitwork/zeitwork/internal/api"
+)
+
+// sendRaw sends a raw body, as a newcomer with curl would, and returns the
+// status, the headers and the decoded error.
+func (h *harness) sendRaw(method, path, token, body string) (int, http.Header, api.Error) {
+	h.t.Helper()
+	req, _ := http.NewRequest(method, h.url+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var e api.Error
+	if err := json.Unmarshal(b, &e); err != nil || e.Error == "" || e.Hint == "" {
+		h.t.Errorf("%s %s: %d %q is not the API's error JSON with a hint", method, path, resp.StatusCode, b)
+	}
+	return resp.StatusCode, resp.Header, e
+}
+
+// TestBadBodies: a malformed body is refused with 400 (413 if too large)
+// and a message in JSON's terms, never Go's (EOF, struct or type names),
+// and nothing is created.
+func TestBadBodies(t *testing.T) {
+	h := start(t)
+	cases := []struct {
+		name, body string
+		code       int
+		says       string
+	}{
+		{"empty", "", 400, "request body is empty"},
+		{"truncated", `{"name":"a1",`, 400, "ends early"},
+		{"not json", `name=a2`, 400, "not JSON"},
+		{"array", `[]`, 400, "want a JSON object, got array"},
+		{"wrong type", `{"name":1}`, 400, `field "name" must be a string, not number`},
+		{"wrong type of integer", `{"name":"a3","port":"80"}`, 400, `field "port" must be an integer, not string`},
+		{"unknown field", `{"nme":"a4"}`, 400, `unknown field "nme"`},
+		{"trailing data", `{"name":"a5"} {"name":"a6"}`, 400, "more than one JSON value"},
+		{"trailing garbage", `{"name":"a7"} garbage`, 400, "more than one JSON value"},
+		{"oversized", `{"name":"a8"}` + strings.Repeat(" ", 2<<20), 413, "larger than the limit"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, e := h.sendRaw("POST", "/v1/projects", h.token, c.body)
+			if code != c.code || !strings.Contains(e.Error, c.says) {
+				t.Fatalf("%d %q, want %d %q", code, e.Error, c.code, c.says)
+			}
+			for _, leak := range []string{"EOF", "Go ", "json:", "CreateProjectRequest", "int32"} {
+				if strings.Contains(e.Error, leak) {
+					t.Fatalf("%q shows Go's internals (%s)", e.Error, leak)
+				}
+			}
+		})
+	}
+	var ps []api.Project
+	if code := h.call("GET", "/v1/projects", h.token, nil, &ps); code != 200 || len(ps) != 0 {
+		t.Fatalf("rejected bodies created projects: %d %+v", code, ps)
+	}
+}
+
+// TestWrongMethodIs405: a path that exists answers another method with
+// 405 and Allow, not with the catch-all's 404.
+func TestWrongMethodIs405(t *testing.T) {
+	h := start(t)
+	cases := []struct{ method, path, allow string }{
+		{"PUT", "/v1/projects", "GET, HEAD, POST"},
+		{"POST", "/v1/projects/web", "GET, HEAD, PATCH, DELETE"},
+		{"GET", "/v1/projects/web/rollback", "POST"},
+		{"DELETE", "/v1/status", "GET, HEAD"},
+	}
+	for _, c := range cases {
+		code, hdr, e := h.sendRaw(c.method, c.path, h.token, "{}")
+		if code != 405 || hdr.Get("Allow") != c.allow || !strings.Contains(e.Error, c.method) {
+			t.Errorf("%s %s: %d Allow %q %q, want 405 Allow %q", c.method, c.path, code, hdr.Get("Allow"), e.Error, c.allow)
+		}
+	}
+	if code, _, e := h.sendRaw("GET", "/v1/nope", h.token, ""); code != 404 || !strings.Contains(e.Error, "no such endpoint") {
+		t.Errorf("unknown path: %d %q", code, e.Error)
+	}
+}
+
+// TestUnauthorizedNamesScheme: a 401 says how to authenticate
+// (WWW-Authenticate), as RFC 9110 asks.
+func TestUnauthorizedNamesScheme(t *testing.T) {
+	h := start(t)
+	for _, token := range []string{"", "zw_wrong"} {
+		code, hdr, _ := h.sendRaw("GET", "/v1/projects", token, "")
+		if code != 401 || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("token %q: %d WWW-Authenticate %q", token, code, hdr.Get("WWW-Authenticate"))
+		}
+	}
+}
