@@ -41,7 +41,8 @@ func nodesListCmd() *cobra.Command {
 					usedOf(n, func(s *api.Sizes) int { return s.MemoryMiB }, " MiB"),
 					strconv.Itoa(n.Instances), since(n.LastHeartbeat)})
 			}
-			table(cmd.OutOrStdout(), []string{"ID", "REGION", "HOST", "STATE", "DRIVER", "ACCEL", "VCPUS", "MEMORY", "INSTANCES", "HEARTBEAT"}, rows)
+			listTable(cmd.OutOrStdout(), []string{"ID", "REGION", "HOST", "STATE", "DRIVER", "ACCEL", "VCPUS", "MEMORY", "INSTANCES", "HEARTBEAT"}, rows,
+				"No nodes enrolled: make a join token with `zeitwork nodes join-token`, then run `zeitwork node` with it")
 			return nil
 		},
 	}
