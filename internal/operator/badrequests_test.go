@@ -103,3 +103,25 @@ func TestUnauthorizedNamesScheme(t *testing.T) {
 		}
 	}
 }
+
+// TestBadQueryNumbers: a ?limit= or ?tail= that is not a whole number in
+// range is refused with what is allowed, instead of being quietly answered
+// with the default (asking for 1000 and getting 50 looked like the end).
+func TestBadQueryNumbers(t *testing.T) {
+	h := start(t)
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	for _, path := range []string{
+		"/v1/projects/web/deployments?limit=abc", "/v1/projects/web/deployments?limit=1000", "/v1/projects/web/deployments?limit=0",
+		"/v1/projects/web/builds?limit=-1", "/v1/audit?limit=501", "/v1/projects/web/edge-logs?tail=x", "/v1/projects/web/edge-logs?tail=20000",
+	} {
+		code, _, e := h.sendRaw("GET", path, h.token, "")
+		if code != 400 || !strings.Contains(e.Error, "invalid") || !strings.Contains(e.Hint, "whole number from 1 to") {
+			t.Errorf("GET %s: %d %+v, want 400 with the range", path, code, e)
+		}
+	}
+	for _, path := range []string{"/v1/projects/web/deployments?limit=500", "/v1/projects/web/deployments", "/v1/projects/web/edge-logs?tail=10000"} {
+		if code := h.call("GET", path, h.token, nil, nil); code != 200 {
+			t.Errorf("GET %s: %d", path, code)
+		}
+	}
+}
