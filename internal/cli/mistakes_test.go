@@ -109,6 +109,7 @@ func TestEmptyListsSayWhatToDo(t *testing.T) {
 		{[]string{"builds", "list", "shop"}, "No builds yet"},
 		{[]string{"invitations", "list"}, "zeitwork members invite"},
 		{[]string{"nodes", "list"}, "zeitwork nodes join-token"},
+		{[]string{"edges"}, "No edges enrolled"}, // the hidden alias of `nodes edges`
 		{[]string{"status"}, "No deployments yet"},
 	} {
 		if out := mustRun(t, c.args...); !strings.Contains(out, c.says) {
@@ -118,6 +119,7 @@ func TestEmptyListsSayWhatToDo(t *testing.T) {
 	for _, args := range [][]string{
 		{"env", "list", "shop", "--json"}, {"build-args", "list", "shop", "--json"}, {"deployments", "list", "shop", "--json"},
 		{"domains", "list", "--json"}, {"builds", "list", "shop", "--json"}, {"invitations", "list", "--json"},
+		{"nodes", "edges", "--json"}, {"edges", "--json"},
 	} {
 		var v []json.RawMessage
 		out := mustRun(t, args...)

@@ -10,6 +10,15 @@ import (
 )
 
 // nodesCmd holds the installation administrators' node commands.
+// edgesAlias is `zeitwork edges`, hidden: the same as `zeitwork nodes
+// edges`, for the newcomer who looks for it beside `nodes` and would
+// otherwise be pointed at the server role `edge`.
+func edgesAlias() *cobra.Command {
+	cmd := nodesEdgesCmd()
+	cmd.Hidden = true
+	return cmd
+}
+
 func nodesCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "nodes", Short: "Enrol, list, drain and remove the cluster's nodes and edges (installation administrators)"}
 	cmd.AddCommand(nodesListCmd(), nodesDrainCmd(true), nodesDrainCmd(false), nodesJoinTokenCmd(), nodesRemoveCmd(), nodesEdgesCmd())
