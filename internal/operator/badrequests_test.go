@@ -87,6 +87,9 @@ func TestWrongMethodIs405(t *testing.T) {
 			t.Errorf("%s %s: %d Allow %q %q, want 405 Allow %q", c.method, c.path, code, hdr.Get("Allow"), e.Error, c.allow)
 		}
 	}
+	if _, _, e := h.sendRaw("PUT", "/v1/projects", h.token, "{}"); !strings.Contains(e.Hint, "use GET, HEAD or POST") {
+		t.Errorf("405 hint: %q", e.Hint)
+	}
 	if code, _, e := h.sendRaw("GET", "/v1/nope", h.token, ""); code != 404 || !strings.Contains(e.Error, "no such endpoint") {
 		t.Errorf("unknown path: %d %q", code, e.Error)
 	}

@@ -176,10 +176,18 @@ func (o *Operator) noSuchEndpoint(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		o.writeError(w, r, &apiError{http.StatusMethodNotAllowed,
 			fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path),
-			"use " + strings.Join(allow, " or ") + "; see docs/api.md"})
+			"use " + orList(allow) + "; see docs/api.md"})
 		return
 	}
 	o.writeError(w, r, notFound("see docs/api.md for the endpoints", "no such endpoint: %s %s", r.Method, r.URL.Path))
+}
+
+// orList is "A", "A or B", "A, B or C".
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // allowedMethods lists the methods that have a route for r's path.
