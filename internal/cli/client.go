@@ -211,6 +211,10 @@ func (c *client) send(req *http.Request) (*http.Response, error) {
 	if err != nil && untrustedCA(err) {
 		return nil, &UserError{Msg: fmt.Sprintf("cannot trust the operator at %s: %v", c.cfg.APIURL, errors.Unwrap(err)), Hint: caFileHint}
 	}
+	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return nil, &UserError{Msg: fmt.Sprintf("the operator at %s closed the connection without answering %s %s", c.cfg.APIURL, req.Method, req.URL.Path),
+			Hint: "try again; if it persists, the operator's log says why"}
+	}
 	if err != nil {
 		return nil, &UserError{Msg: fmt.Sprintf("cannot reach the operator at %s: %v", c.cfg.APIURL, errors.Unwrap(err)),
 			Hint: "is `zeitwork up` (or the operator) running? check the URL with `zeitwork login`"}

@@ -162,3 +162,20 @@ func TestAPIURLChecked(t *testing.T) {
 		t.Errorf("login to a web server that is not an operator: %v", err)
 	}
 }
+
+// TestDroppedConnection: a server that closes the connection without an
+// answer is reported as that, not as "EOF".
+func TestDroppedConnection(t *testing.T) {
+	startOperator(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer srv.Close()
+	_, err := run(t, "login", "--api", srv.URL, "--token", "zw_x")
+	if err == nil || !strings.Contains(err.Error(), "closed the connection without answering") || strings.Contains(err.Error(), "EOF") {
+		t.Errorf("got %v", err)
+	}
+}

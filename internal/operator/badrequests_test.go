@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/operator"
 )
 
 // sendRaw sends a raw body, as a newcomer with curl would, and returns the
@@ -125,6 +127,46 @@ func TestBadQueryNumbers(t *testing.T) {
 	for _, path := range []string{"/v1/projects/web/deployments?limit=500", "/v1/projects/web/deployments", "/v1/projects/web/edge-logs?tail=10000"} {
 		if code := h.call("GET", path, h.token, nil, nil); code != 200 {
 			t.Errorf("GET %s: %d", path, code)
+		}
+	}
+}
+
+// TestPanicIs500JSON: a handler's panic answers 500 with the API's error
+// JSON (the CLI showed "EOF", as if the operator were unreachable); one
+// that had begun its answer is cut off rather than finished with an error.
+func TestPanicIs500JSON(t *testing.T) {
+	h, err := operator.ServeOneRoute("GET /boom", func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]int
+		m["x"] = 1 // a nil map: the kind of bug a panic is
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/boom")
+	if err != nil {
+		t.Fatalf("the panic dropped the connection: %v", err)
+	}
+	defer resp.Body.Close()
+	var e api.Error
+	if json.NewDecoder(resp.Body).Decode(&e); resp.StatusCode != 500 || !strings.Contains(e.Error, "internal error") || e.Hint == "" {
+		t.Fatalf("%d %+v", resp.StatusCode, e)
+	}
+
+	begun, _ := operator.ServeOneRoute("GET /half", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.Write([]byte(`{"partial":`))
+		w.(http.Flusher).Flush()
+		panic("boom")
+	})
+	srv2 := httptest.NewServer(begun)
+	defer srv2.Close()
+	if resp, err := http.Get(srv2.URL + "/half"); err == nil {
+		b, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if rerr == nil {
+			t.Fatalf("a begun answer was finished after a panic: %q", b)
 		}
 	}
 }

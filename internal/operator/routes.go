@@ -153,9 +153,9 @@ func (o *Operator) mux(table []route) (*http.ServeMux, error) {
 			return nil, fmt.Errorf("route %s declares no need: add one to the policy table (roles.go)", rt.pattern)
 		}
 		if rt.need.public {
-			mux.HandleFunc(rt.pattern, o.handle(rt.h))
+			mux.HandleFunc(rt.pattern, o.recovering(o.handle(rt.h)))
 		} else {
-			mux.HandleFunc(rt.pattern, o.require(rt.need, rt.h))
+			mux.HandleFunc(rt.pattern, o.recovering(o.require(rt.need, rt.h)))
 		}
 	}
 	return mux, nil
