@@ -9,6 +9,10 @@ import (
 	"github.com/spf13/pflag"
 )
 
+// GuideMistakes is guideMistakes for the binary's root, so that the server
+// roles and a mistyped top-level command answer as the client's do.
+func GuideMistakes(root *cobra.Command) { guideMistakes(root) }
+
 // guideMistakes makes the tree under cmd answer a mistyped subcommand or
 // flag with an error that names it and suggests the closest one, instead of
 // printing help and exiting 0 (cobra's default for a group such as
