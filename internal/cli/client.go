@@ -233,7 +233,7 @@ func (c *client) send(req *http.Request) (*http.Response, error) {
 }
 
 func since(t time.Time) string {
-	d := time.Since(t).Round(time.Second)
+	d := max(time.Since(t).Round(time.Second), 0) // a time ahead of this clock: the operator's may differ a little
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds ago", int(d.Seconds()))

@@ -46,3 +46,20 @@ func TestSettingsReadBack(t *testing.T) {
 		t.Errorf("token expiry: %v", err)
 	}
 }
+
+// TestSince: a time a little ahead of this machine's clock (the operator's
+// differs) reads "0s ago", not "-3s ago".
+func TestSince(t *testing.T) {
+	now := time.Now()
+	for _, c := range []struct {
+		t    time.Time
+		want string
+	}{
+		{now.Add(3 * time.Second), "0s ago"}, {now, "0s ago"}, {now.Add(-10 * time.Second), "10s ago"},
+		{now.Add(-5 * time.Minute), "5m ago"}, {now.Add(-3 * time.Hour), "3h ago"},
+	} {
+		if got := since(c.t); got != c.want {
+			t.Errorf("since(now%+v) = %q, want %q", c.t.Sub(now).Round(time.Second), got, c.want)
+		}
+	}
+}
