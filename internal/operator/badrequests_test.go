@@ -92,6 +92,9 @@ func TestWrongMethodIs405(t *testing.T) {
 	if _, _, e := h.sendRaw("PUT", "/v1/projects", h.token, "{}"); !strings.Contains(e.Hint, "use GET, HEAD or POST") {
 		t.Errorf("405 hint: %q", e.Hint)
 	}
+	if code, _, e := h.sendRaw("GET", "/v1/projects/web/", h.token, ""); code != 404 || !strings.Contains(e.Hint, "drop the trailing slash: /v1/projects/web") {
+		t.Errorf("trailing slash: %d %+v", code, e)
+	}
 	if code, _, e := h.sendRaw("GET", "/v1/nope", h.token, ""); code != 404 || !strings.Contains(e.Error, "no such endpoint") {
 		t.Errorf("unknown path: %d %q", code, e.Error)
 	}

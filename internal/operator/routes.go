@@ -3,6 +3,7 @@ package operator
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -172,14 +173,18 @@ func (o *Operator) serveRegistry(w http.ResponseWriter, r *http.Request) { o.reg
 // path has routes for other methods (the catch-all "/" route would
 // otherwise hide them from the mux's own 405), else 404.
 func (o *Operator) noSuchEndpoint(w http.ResponseWriter, r *http.Request) {
-	if allow := o.allowedMethods(r); len(allow) > 0 {
+	if allow := o.allowedMethods(r.URL); len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		o.writeError(w, r, &apiError{http.StatusMethodNotAllowed,
 			fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path),
 			"use " + orList(allow) + "; see docs/api.md"})
 		return
 	}
-	o.writeError(w, r, notFound("see docs/api.md for the endpoints", "no such endpoint: %s %s", r.Method, r.URL.Path))
+	hint := "see docs/api.md for the endpoints"
+	if p := strings.TrimRight(r.URL.Path, "/"); p != r.URL.Path && p != "" && len(o.allowedMethods(&url.URL{Path: p})) > 0 {
+		hint = "drop the trailing slash: " + p
+	}
+	o.writeError(w, r, notFound(hint, "no such endpoint: %s %s", r.Method, r.URL.Path))
 }
 
 // orList is "A", "A or B", "A, B or C".
@@ -190,14 +195,14 @@ func orList(s []string) string {
 	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
-// allowedMethods lists the methods that have a route for r's path.
-func (o *Operator) allowedMethods(r *http.Request) []string {
+// allowedMethods lists the methods that have a route for u's path.
+func (o *Operator) allowedMethods(u *url.URL) []string {
 	if o.apiMux == nil {
 		return nil
 	}
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		probe := &http.Request{Method: m, URL: u, Header: http.Header{}}
 		if _, pattern := o.apiMux.Handler(probe); strings.HasPrefix(pattern, "GET ") && m == http.MethodHead || strings.HasPrefix(pattern, m+" ") {
 			allow = append(allow, m)
 		}
