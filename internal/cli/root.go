@@ -20,8 +20,9 @@ func Commands() []*cobra.Command {
 		loginCmd(), projectsCmd(), deployCmd(), rollbackCmd(), statusCmd(), logsCmd(), deploymentsCmd(), envCmd(), buildArgsCmd(), buildsCmd(), githubCmd(),
 		gitRemoteCmd(), gitCredentialCmd(), registryCmd(), auditCmd(),
 		orgsCmd(), membersCmd(), invitationsCmd(), tokensCmd(), settingsCmd(), domainsCmd(),
-		certsCmd(), nodesCmd(), usersCmd(), passwordCmd(), watchCmd(), edgesAlias(),
+		certsCmd(), nodesCmd(), usersCmd(), passwordCmd(), watchCmd(),
 	}
+	cmds = append(cmds, edgesAlias())
 	for _, c := range cmds {
 		c.PersistentFlags().String("org", "", "`NAME` of the organisation to act in (default: the current one, see 'zeitwork orgs switch')")
 		addCAFileFlag(c)
