@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // shortDuration is d as a person writes it: 5m, 168h, 1h30m, not Go's
@@ -33,4 +35,26 @@ func rateLabel(perSecond float64) string {
 		}
 	}
 	return strconv.FormatFloat(perSecond, 'g', 4, 64) + "/s"
+}
+
+// printable escapes the control characters of a table cell: a tab or a
+// newline would break the columns, and an escape sequence in a name or a
+// reason that came from someone else (a build's output, another member's
+// token name in the audit log) would drive the reader's terminal.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !unicode.IsControl(r):
+			b.WriteRune(r)
+		case r < 0x100:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
 }

@@ -63,3 +63,21 @@ func TestSince(t *testing.T) {
 		}
 	}
 }
+
+// TestTableEscapesControlCharacters: a cell with a newline, a tab or a
+// terminal escape neither breaks the columns nor reaches the terminal.
+func TestTableEscapesControlCharacters(t *testing.T) {
+	var b strings.Builder
+	table(&b, []string{"NAME", "REASON"}, [][]string{
+		{"ci\x1b[2J", "line one\nline two"}, {"web", "a\tb"},
+	})
+	out := b.String()
+	if strings.ContainsAny(out, "\x1b\t") || strings.Count(out, "\n") != 3 {
+		t.Fatalf("control characters reached the output:\n%q", out)
+	}
+	for _, want := range []string{`ci\x1b[2J`, `line one\x0aline two`, `a\x09b`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("%q does not show %q", out, want)
+		}
+	}
+}

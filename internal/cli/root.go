@@ -76,7 +76,7 @@ func table(w io.Writer, header []string, rows [][]string) {
 			if i > 0 {
 				fmt.Fprint(tw, "\t")
 			}
-			fmt.Fprint(tw, c)
+			fmt.Fprint(tw, printable(c))
 		}
 		fmt.Fprintln(tw)
 	}

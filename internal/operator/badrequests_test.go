@@ -173,3 +173,23 @@ func TestPanicIs500JSON(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenNamesArePrintable: a token's name is shown to others (the audit
+// log names the token of every change), so control characters are
+// refused, and nothing is created.
+func TestTokenNamesArePrintable(t *testing.T) {
+	h := start(t)
+	for _, name := range []string{"ci\x1b[2J", "ci\nfake line", "tab\there"} {
+		b, _ := json.Marshal(api.CreateTokenRequest{Name: name, Role: "developer"})
+		if code, _, e := h.sendRaw("POST", "/v1/tokens", h.token, string(b)); code != 400 || !strings.Contains(e.Error, "control characters") {
+			t.Errorf("%q: %d %+v", name, code, e)
+		}
+	}
+	var ts []api.Token
+	if code := h.call("GET", "/v1/tokens", h.token, nil, &ts); code != 200 || len(ts) != 1 {
+		t.Fatalf("refused names made tokens: %d %+v", code, ts)
+	}
+	if code := h.call("POST", "/v1/tokens", h.token, api.CreateTokenRequest{Name: "ci deploy – prod", Role: "developer"}, nil); code != 201 {
+		t.Errorf("a printable name with spaces and a dash: %d", code)
+	}
+}
