@@ -21,16 +21,7 @@ var version = "dev"
 
 func main() {
 	operator.Version = version
-	root := &cobra.Command{
-		Use:           "zeitwork",
-		Short:         "Zeitwork: push a Dockerfile app, get it running in microVMs behind an edge",
-		Version:       version,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.AddCommand(upCmd(), operatorCmd(), nodeCmd(), edgeCmd(), dnsCmd(), lbCmd(), setupCmd())
-	root.AddCommand(cli.Commands()...)
-
+	root := rootCmd()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
@@ -42,4 +33,20 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// rootCmd is the whole command tree: the server roles and the client's,
+// answering a mistyped command or flag alike (cli.GuideMistakes).
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "zeitwork",
+		Short:         "Zeitwork: push a Dockerfile app, get it running in microVMs behind an edge",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(upCmd(), operatorCmd(), nodeCmd(), edgeCmd(), dnsCmd(), lbCmd(), setupCmd())
+	root.AddCommand(cli.Commands()...)
+	cli.GuideMistakes(root)
+	return root
 }

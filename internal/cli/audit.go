@@ -84,7 +84,8 @@ func auditTable(w io.Writer, entries []api.AuditEntry) {
 		rows = append(rows, []string{e.Time.Local().Format("2006-01-02 15:04:05"), auditActorLabel(e.Actor), e.Action,
 			auditObjectLabel(e), e.Project, e.ClientAddr, auditOutcome(e)})
 	}
-	table(w, []string{"TIME", "ACTOR", "ACTION", "OBJECT", "PROJECT", "FROM", "OUTCOME"}, rows)
+	listTable(w, []string{"TIME", "ACTOR", "ACTION", "OBJECT", "PROJECT", "FROM", "OUTCOME"}, rows,
+		"No audit entries match (--since and --project narrow the search)")
 }
 
 // auditActorLabel is the user and token (and role, where there are

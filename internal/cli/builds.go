@@ -48,6 +48,10 @@ func buildsListCmd() *cobra.Command {
 }
 
 func buildsTable(w io.Writer, bs []api.Build) {
+	if len(bs) == 0 {
+		fmt.Fprintln(w, "No builds yet: `zeitwork deploy -p PROJECT DIR` or a git push builds one")
+		return
+	}
 	rows := [][]string{}
 	for _, b := range bs {
 		rows = append(rows, []string{b.ID[:8], b.Project, buildSourceLabel(b), b.Status, b.Deployment, since(b.CreatedAt), firstLine(b.Reason)})

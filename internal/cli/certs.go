@@ -21,7 +21,7 @@ Certificates are issued on demand, on the first HTTPS request for a host, so a
 host nobody has visited over HTTPS shows "none". A failed issuance shows its
 last reason; the edges try again after a backoff (1 min, growing to 6 h).`,
 		Example: "  zeitwork certs web\n  zeitwork certs web --json",
-		Args:    cobra.ExactArgs(1),
+		Args:    exactArgs(1, "give a project name, e.g. `zeitwork certs my-app`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,7 +88,7 @@ func loadConfig() (Config, error) {
 	if c.APIURL == "" || c.Token == "" {
 		return c, &UserError{Msg: "not logged in", Hint: "run `zeitwork login --api URL --token TOKEN` (zeitwork up does it for you)"}
 	}
-	return c, nil
+	return c, checkAPIURL(c.APIURL)
 }
 
 // UserError is an error with a suggestion of what to do next.
@@ -128,7 +129,43 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	defer resp.Body.Close()
 	if out != nil && resp.StatusCode != http.StatusNoContent {
-		return json.NewDecoder(resp.Body).Decode(out)
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return c.badAnswer(method, path, err)
+		}
+	}
+	return nil
+}
+
+// badAnswer is the error for a success whose body is not the JSON the CLI
+// expects: most likely the URL is not an operator's, or the two versions
+// differ. It says which, not what the JSON decoder saw.
+func (c *client) badAnswer(method, path string, err error) error {
+	what := "an answer the CLI does not understand"
+	var syntax *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		what = "an empty or cut-off answer"
+	case errors.As(err, &syntax):
+		what = "an answer that is not JSON"
+	case errors.As(err, &typeErr):
+		what = fmt.Sprintf("JSON of another shape (field %q)", typeErr.Field)
+	}
+	return &UserError{Msg: fmt.Sprintf("%s %s at %s gave %s", method, path, c.cfg.APIURL, what),
+		Hint: "is that the operator's API URL (check with `zeitwork login`)? does `zeitwork --version` match the operator's?"}
+}
+
+// checkAPIURL refuses an API URL the client could not use, before it is
+// stored or used, with the form it wants.
+func checkAPIURL(raw string) error {
+	u, err := url.Parse(raw)
+	hint := "give the operator's address with its scheme and no path, e.g. http://127.0.0.1:7070 or https://ctl.example.com:7070"
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &UserError{Msg: fmt.Sprintf("invalid API URL %q", raw), Hint: hint}
+	}
+	if p := strings.TrimSuffix(u.Path, "/"); p != "" || u.RawQuery != "" {
+		return &UserError{Msg: fmt.Sprintf("invalid API URL %q: it has a path (%s)", raw, p),
+			Hint: fmt.Sprintf("give the operator's address without a path: %s://%s", u.Scheme, u.Host)}
 	}
 	return nil
 }
@@ -174,6 +211,10 @@ func (c *client) send(req *http.Request) (*http.Response, error) {
 	if err != nil && untrustedCA(err) {
 		return nil, &UserError{Msg: fmt.Sprintf("cannot trust the operator at %s: %v", c.cfg.APIURL, errors.Unwrap(err)), Hint: caFileHint}
 	}
+	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return nil, &UserError{Msg: fmt.Sprintf("the operator at %s closed the connection without answering %s %s", c.cfg.APIURL, req.Method, req.URL.Path),
+			Hint: "try again; if it persists, the operator's log says why"}
+	}
 	if err != nil {
 		return nil, &UserError{Msg: fmt.Sprintf("cannot reach the operator at %s: %v", c.cfg.APIURL, errors.Unwrap(err)),
 			Hint: "is `zeitwork up` (or the operator) running? check the URL with `zeitwork login`"}
@@ -183,7 +224,8 @@ func (c *client) send(req *http.Request) (*http.Response, error) {
 		var e api.Error
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("operator answered %s", resp.Status)
+			e.Error = fmt.Sprintf("%s %s at %s answered %s", req.Method, req.URL.Path, c.cfg.APIURL, resp.Status)
+			e.Hint = "is that the operator's API URL? check it with `zeitwork login`"
 		}
 		return nil, &UserError{Msg: e.Error, Hint: e.Hint}
 	}
@@ -191,7 +233,7 @@ func (c *client) send(req *http.Request) (*http.Response, error) {
 }
 
 func since(t time.Time) string {
-	d := time.Since(t).Round(time.Second)
+	d := max(time.Since(t).Round(time.Second), 0) // a time ahead of this clock: the operator's may differ a little
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds ago", int(d.Seconds()))

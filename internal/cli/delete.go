@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 
@@ -22,7 +24,11 @@ func confirmName(cmd *cobra.Command, kind, name, consequences string) error {
 		return nil
 	}
 	if typed == "" && err != nil {
-		return &UserError{Msg: fmt.Sprintf("no confirmation read (%v); %s %s was not deleted", err, kind, name),
+		read := "input ended"
+		if !errors.Is(err, io.EOF) {
+			read = err.Error()
+		}
+		return &UserError{Msg: fmt.Sprintf("no confirmation read (%s); %s %s was not deleted", read, kind, name),
 			Hint: "type the name when asked, or pass --yes in scripts"}
 	}
 	return &UserError{Msg: fmt.Sprintf("%q is not %q; %s %s was not deleted", typed, name, kind, name),

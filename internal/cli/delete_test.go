@@ -19,7 +19,8 @@ func TestDeleteCommands(t *testing.T) {
 	if out, err := runStdin(t, "wbe\n", "projects", "delete", "web", "--org", "team"); err == nil || !strings.Contains(err.Error(), "was not deleted") {
 		t.Fatalf("a wrong name deleted the project: %v\n%s", err, out)
 	}
-	if _, err := runStdin(t, "", "projects", "delete", "web", "--org", "team"); err == nil || !strings.Contains(err.Error(), "--yes") {
+	if _, err := runStdin(t, "", "projects", "delete", "web", "--org", "team"); err == nil || !strings.Contains(err.Error(), "--yes") ||
+		strings.Contains(err.Error(), "EOF") {
 		t.Fatalf("no confirmation: %v", err)
 	}
 	_, err := run(t, "orgs", "delete", "team", "--yes")

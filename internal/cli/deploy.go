@@ -36,7 +36,7 @@ into the operator's built-in registry.
 
 Progress is shown until every instance is healthy; then the deployment's
 versioned URL and the project URL are printed.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: maxArgs(1, "give one DIR (default .), e.g. `zeitwork deploy -p my-app ./app`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if project == "" {
 				return &UserError{Msg: "--project is required", Hint: "zeitwork deploy --project my-app [DIR]"}
@@ -73,7 +73,7 @@ versioned URL and the project URL are printed.`,
 	}
 	cmd.Flags().StringVarP(&project, "project", "p", "", "project to deploy to")
 	cmd.Flags().StringVarP(&ref, "image", "i", "", "image reference or local OCI layout/archive path")
-	cmd.Flags().StringVarP(&src.dockerfile, "file", "f", "", "Dockerfile path within DIR (default: the project's, set with `zeitwork projects update --dockerfile`)")
+	cmd.Flags().StringVarP(&src.dockerfile, "file", "f", "", "`PATH` of the Dockerfile within DIR (default: the project's, set with 'zeitwork projects update --dockerfile')")
 	cmd.Flags().StringVar(&src.target, "target", "", "multi-stage target to build (default: the last stage)")
 	cmd.Flags().StringVar(&src.branch, "branch", "", "branch the build is of; other than the project's production branch makes a preview")
 	cmd.Flags().Int64Var(&src.maxMiB, "max-context", 100, "largest build context to send, in MiB")

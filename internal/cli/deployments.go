@@ -39,7 +39,8 @@ func deploymentsCmd() *cobra.Command {
 				}
 				rows = append(rows, []string{d.ID, statusLabel(d), live, d.Image, since(d.CreatedAt), d.Reason})
 			}
-			table(cmd.OutOrStdout(), []string{"ID", "STATUS", "", "IMAGE", "CREATED", "REASON"}, rows)
+			listTable(cmd.OutOrStdout(), []string{"ID", "STATUS", "", "IMAGE", "CREATED", "REASON"}, rows,
+				fmt.Sprintf("No deployments of %s yet: deploy with `zeitwork deploy -p %s [DIR]`", args[0], args[0]))
 			return nil
 		},
 	}

@@ -79,7 +79,7 @@ certificate. CERT is "pending" until the first HTTPS request after the
 domain is routed (certificates are issued on demand), "issued" (EXPIRES
 says until when; the edges renew ahead of expiry), or "failed": REASON
 then says why and when the edges try again (after 1 min, growing to 6 h).`,
-		Args: cobra.MaximumNArgs(1),
+		Args: maxArgs(1, "give one PROJECT, or none for all projects' domains"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
@@ -109,7 +109,8 @@ then says why and when the edges try again (after 1 min, growing to 6 h).`,
 				rows = append(rows, []string{d.Name, d.Project, d.Status, routed, serves,
 					certStatus(d.Certificate), certExpiry(d.Certificate), domainReason(d)})
 			}
-			table(cmd.OutOrStdout(), []string{"DOMAIN", "PROJECT", "STATUS", "ROUTED", "SERVES", "CERT", "EXPIRES", "REASON"}, rows)
+			listTable(cmd.OutOrStdout(), []string{"DOMAIN", "PROJECT", "STATUS", "ROUTED", "SERVES", "CERT", "EXPIRES", "REASON"}, rows,
+				"No domains yet: add one with `zeitwork domains add PROJECT DOMAIN`")
 			return nil
 		},
 	}

@@ -52,7 +52,8 @@ func nodesEdgesCmd() *cobra.Command {
 				}
 				rows = append(rows, []string{e.ID[:8], e.Hostname, region, since(e.EnrolledAt), seen, removed})
 			}
-			table(cmd.OutOrStdout(), []string{"ID", "HOST", "REGION", "ENROLLED", "LAST SEEN", "REMOVED"}, rows)
+			listTable(cmd.OutOrStdout(), []string{"ID", "HOST", "REGION", "ENROLLED", "LAST SEEN", "REMOVED"}, rows,
+				"No edges enrolled: make a join token with `zeitwork nodes join-token --role edge`, then run `zeitwork edge` with it")
 			if len(unknown) > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "\nNo node is in the region of %s: a misspelt --region means no preference; "+
 					"compare with `zeitwork nodes list` and restart the edge with the right one\n", strings.Join(unknown, ", "))

@@ -31,25 +31,26 @@ type varsKind struct {
 
 func varsCmd(k varsKind) *cobra.Command {
 	cmd := &cobra.Command{Use: k.use, Short: k.short}
+	var asJSON bool
 	base := func(project string) string { return "/v1/projects/" + url.PathEscape(project) + "/" + k.path }
 	set := &cobra.Command{
 		Use:   "set PROJECT NAME=VALUE...",
 		Short: "Set " + k.what + "s",
-		Args:  cobra.MinimumNArgs(2),
+		Args:  minArgs(2, "zeitwork "+k.use+" set my-app NAME=VALUE..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			pairs, err := parsePairs(args[1:], k.use)
+			if err != nil {
+				return err // before any is set, so that a typo sets none
+			}
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
-			for _, kv := range args[1:] {
-				name, v, ok := strings.Cut(kv, "=")
-				if !ok {
-					return &UserError{Msg: fmt.Sprintf("%q is not NAME=VALUE", kv)}
-				}
-				if err := c.do(cmd.Context(), "PUT", base(args[0])+"/"+url.PathEscape(name), api.EnvVar{Value: v}, nil); err != nil {
+			for _, p := range pairs {
+				if err := c.do(cmd.Context(), "PUT", base(args[0])+"/"+url.PathEscape(p.Name), api.EnvVar{Value: p.Value}, nil); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Set %s\n", name)
+				fmt.Fprintf(cmd.OutOrStdout(), "Set %s\n", p.Name)
 			}
 			return nil
 		},
@@ -67,11 +68,15 @@ func varsCmd(k varsKind) *cobra.Command {
 			if err := c.do(cmd.Context(), "GET", base(args[0]), nil, &vars); err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), nonNil(vars))
+			}
 			rows := [][]string{}
 			for _, v := range vars {
 				rows = append(rows, []string{v.Name, since(v.UpdatedAt)})
 			}
-			table(cmd.OutOrStdout(), []string{"NAME", "UPDATED"}, rows)
+			listTable(cmd.OutOrStdout(), []string{"NAME", "UPDATED"}, rows,
+				fmt.Sprintf("No %ss on %s: set one with `zeitwork %s set %s NAME=VALUE`", k.what, args[0], k.use, args[0]))
 			return nil
 		},
 	}
@@ -87,8 +92,24 @@ func varsCmd(k varsKind) *cobra.Command {
 			return c.do(cmd.Context(), "DELETE", base(args[0])+"/"+url.PathEscape(args[1]), nil, nil)
 		},
 	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON (names and when each was set; never values)")
 	cmd.AddCommand(set, list, unset)
 	return cmd
+}
+
+// parsePairs splits NAME=VALUE arguments, refusing one without "=" or
+// without a name.
+func parsePairs(args []string, use string) ([]api.EnvVar, error) {
+	pairs := make([]api.EnvVar, 0, len(args))
+	for _, kv := range args {
+		name, v, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			return nil, &UserError{Msg: fmt.Sprintf("%q is not NAME=VALUE", kv),
+				Hint: fmt.Sprintf("zeitwork %s set my-app NAME=VALUE, e.g. DATABASE_URL=postgres://...", use)}
+		}
+		pairs = append(pairs, api.EnvVar{Name: name, Value: v})
+	}
+	return pairs, nil
 }
 
 func article(noun string) string {

@@ -33,7 +33,8 @@ func invitationsCmd() *cobra.Command {
 			for _, i := range is {
 				rows = append(rows, []string{i.ID, i.Email, i.Role, i.ExpiresAt.Local().Format(time.DateTime)})
 			}
-			table(cmd.OutOrStdout(), []string{"ID", "EMAIL", "ROLE", "EXPIRES"}, rows)
+			listTable(cmd.OutOrStdout(), []string{"ID", "EMAIL", "ROLE", "EXPIRES"}, rows,
+				"No pending invitations: invite someone with `zeitwork members invite EMAIL`")
 			return nil
 		},
 	}

@@ -45,7 +45,7 @@ func logsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&followFlag, "follow", "f", false, "keep printing new lines")
-	cmd.Flags().IntVarP(&tail, "tail", "n", 100, "lines of history to print first")
+	cmd.Flags().IntVarP(&tail, "tail", "n", 100, "lines of history to print first (1 to 10000)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	cmd.Flags().BoolVar(&edgeFlag, "edge", false, "print the project's edge access log instead of its app's logs")
 	return cmd

@@ -10,6 +10,15 @@ import (
 )
 
 // nodesCmd holds the installation administrators' node commands.
+// edgesAlias is `zeitwork edges`, hidden: the same as `zeitwork nodes
+// edges`, for the newcomer who looks for it beside `nodes` and would
+// otherwise be pointed at the server role `edge`.
+func edgesAlias() *cobra.Command {
+	cmd := nodesEdgesCmd()
+	cmd.Hidden = true
+	return cmd
+}
+
 func nodesCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "nodes", Short: "Enrol, list, drain and remove the cluster's nodes and edges (installation administrators)"}
 	cmd.AddCommand(nodesListCmd(), nodesDrainCmd(true), nodesDrainCmd(false), nodesJoinTokenCmd(), nodesRemoveCmd(), nodesEdgesCmd())
@@ -41,7 +50,8 @@ func nodesListCmd() *cobra.Command {
 					usedOf(n, func(s *api.Sizes) int { return s.MemoryMiB }, " MiB"),
 					strconv.Itoa(n.Instances), since(n.LastHeartbeat)})
 			}
-			table(cmd.OutOrStdout(), []string{"ID", "REGION", "HOST", "STATE", "DRIVER", "ACCEL", "VCPUS", "MEMORY", "INSTANCES", "HEARTBEAT"}, rows)
+			listTable(cmd.OutOrStdout(), []string{"ID", "REGION", "HOST", "STATE", "DRIVER", "ACCEL", "VCPUS", "MEMORY", "INSTANCES", "HEARTBEAT"}, rows,
+				"No nodes enrolled: make a join token with `zeitwork nodes join-token`, then run `zeitwork node` with it")
 			return nil
 		},
 	}

@@ -78,7 +78,8 @@ func projectsCmd() *cobra.Command {
 				}
 				rows = append(rows, []string{p.Name, p.URL, live, strconv.Itoa(p.MinInstancesPerRegion), since(p.CreatedAt)})
 			}
-			table(cmd.OutOrStdout(), []string{"NAME", "URL", "LIVE", "INSTANCES/REGION", "CREATED"}, rows)
+			listTable(cmd.OutOrStdout(), []string{"NAME", "URL", "LIVE", "INSTANCES/REGION", "CREATED"}, rows,
+				"No projects yet: create one with `zeitwork projects create NAME`")
 			return nil
 		},
 	}

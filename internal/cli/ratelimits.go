@@ -72,5 +72,5 @@ func limitRow(name string, l api.RateLimit) []string {
 	if l.Rate == 0 {
 		return []string{name, "off", "-"}
 	}
-	return []string{name, strconv.FormatFloat(l.Rate, 'g', -1, 64) + "/s", strconv.Itoa(l.Burst)}
+	return []string{name, rateLabel(l.Rate), strconv.Itoa(l.Burst)}
 }

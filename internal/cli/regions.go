@@ -14,7 +14,7 @@ type regionsFlag struct{ list []string }
 
 func (r *regionsFlag) add(cmd *cobra.Command) {
 	cmd.Flags().StringSliceVar(&r.list, "regions", nil,
-		"regions the project runs in, comma-separated (e.g. eu,us-east), or all (the default); `zeitwork nodes list` shows the regions")
+		"`REGIONS` the project runs in, comma-separated (e.g. eu,us-east), or all (the default); 'zeitwork nodes list' shows the regions")
 }
 
 // apply puts the regions into *req when the flag was given.

@@ -22,9 +22,11 @@ func Commands() []*cobra.Command {
 		orgsCmd(), membersCmd(), invitationsCmd(), tokensCmd(), settingsCmd(), domainsCmd(),
 		certsCmd(), nodesCmd(), usersCmd(), passwordCmd(), watchCmd(),
 	}
+	cmds = append(cmds, edgesAlias())
 	for _, c := range cmds {
-		c.PersistentFlags().String("org", "", "organisation to act in (default: the current one, `zeitwork orgs switch`)")
+		c.PersistentFlags().String("org", "", "`NAME` of the organisation to act in (default: the current one, see 'zeitwork orgs switch')")
 		addCAFileFlag(c)
+		guideMistakes(c)
 		c.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
 			f := absCAFile(caFileOf(cmd))
 			caFile.Store(&f)
@@ -49,6 +51,16 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// listTable prints rows under their header, or, when there are none, says
+// so and what to do (empty), instead of a header over nothing.
+func listTable(w io.Writer, header []string, rows [][]string, empty string) {
+	if len(rows) == 0 {
+		fmt.Fprintln(w, empty)
+		return
+	}
+	table(w, header, rows)
+}
+
 // table prints aligned columns.
 func table(w io.Writer, header []string, rows [][]string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -64,7 +76,7 @@ func table(w io.Writer, header []string, rows [][]string) {
 			if i > 0 {
 				fmt.Fprint(tw, "\t")
 			}
-			fmt.Fprint(tw, c)
+			fmt.Fprint(tw, printable(c))
 		}
 		fmt.Fprintln(tw)
 	}
@@ -90,6 +102,9 @@ func loginCmd() *cobra.Command {
 			if apiURL == "" || token == "" {
 				return &UserError{Msg: "both --api and --token are required", Hint: "zeitwork up prints them; or accept an invitation with --api URL --invite TOKEN"}
 			}
+			if err := checkAPIURL(apiURL); err != nil {
+				return err
+			}
 			hc, err := loginHTTP()
 			if err != nil {
 				return err
@@ -108,7 +123,7 @@ func loginCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&apiURL, "api", os.Getenv("ZEITWORK_API_URL"), "operator API URL, e.g. http://127.0.0.1:7070")
 	cmd.Flags().StringVar(&token, "token", os.Getenv("ZEITWORK_TOKEN"), "API token")
-	cmd.Flags().StringVar(&invite, "invite", "", "an invitation token (zwi_...) from `zeitwork members invite`")
+	cmd.Flags().StringVar(&invite, "invite", "", "`TOKEN` of an invitation (zwi_...) from 'zeitwork members invite'")
 	cmd.Flags().StringVar(&signup, "signup", "", "sign up with this e-mail address and a new organisation named by --org (if the installation allows the domain)")
 	return cmd
 }
@@ -123,6 +138,9 @@ func acceptInvite(cmd *cobra.Command, apiURL, invite string) error {
 	}
 	if apiURL == "" {
 		return &UserError{Msg: "--api is required", Hint: "the invitation names it: zeitwork login --api URL --invite TOKEN"}
+	}
+	if err := checkAPIURL(apiURL); err != nil {
+		return err
 	}
 	if cfg.APIURL != apiURL {
 		cfg = Config{APIURL: apiURL, CAFile: caFileFlag()}
@@ -153,6 +171,9 @@ func signUp(cmd *cobra.Command, apiURL, email string) error {
 	org := orgOf(cmd)
 	if apiURL == "" || org == "" {
 		return &UserError{Msg: "--api and --org are required to sign up", Hint: "zeitwork login --api URL --signup you@example.com --org my-team"}
+	}
+	if err := checkAPIURL(apiURL); err != nil {
+		return err
 	}
 	hc, err := loginHTTP()
 	if err != nil {

@@ -41,8 +41,8 @@ func (f *scaleToZeroFlags) apply(cmd *cobra.Command, req **api.UpdateProjectRequ
 	}
 	if idle {
 		if f.idle%time.Second != 0 || f.idle < api.MinIdleTimeout || f.idle > api.MaxIdleTimeout {
-			return &UserError{Msg: fmt.Sprintf("invalid --idle-timeout %s", f.idle),
-				Hint: fmt.Sprintf("give whole seconds from %s to %s, e.g. 5m", api.MinIdleTimeout, api.MaxIdleTimeout)}
+			return &UserError{Msg: fmt.Sprintf("invalid --idle-timeout %s", shortDuration(f.idle)),
+				Hint: fmt.Sprintf("give whole seconds from %s to %s, e.g. 5m", shortDuration(api.MinIdleTimeout), shortDuration(api.MaxIdleTimeout))}
 		}
 		s := int(f.idle.Seconds())
 		(*req).IdleTimeoutSeconds = &s
@@ -63,11 +63,11 @@ func scaleToZeroLabel(p api.Project) string {
 	idle := time.Duration(p.IdleTimeoutSeconds) * time.Second
 	switch p.ScaleToZero {
 	case api.ScaleToZeroAll:
-		return fmt.Sprintf("every deployment scales to zero after %s without requests", idle)
+		return fmt.Sprintf("every deployment scales to zero after %s without requests", shortDuration(idle))
 	case api.ScaleToZeroOff:
 		return "no deployment scales to zero"
 	default:
-		return fmt.Sprintf("preview deployments scale to zero after %s without requests; production keeps its minimum", idle)
+		return fmt.Sprintf("preview deployments scale to zero after %s without requests; production keeps its minimum", shortDuration(idle))
 	}
 }
 

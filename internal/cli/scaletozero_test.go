@@ -14,7 +14,7 @@ func TestProjectsScaleToZero(t *testing.T) {
 	url, token := startOperator(t)
 	mustRun(t, "login", "--api", url, "--token", token)
 	mustRun(t, "projects", "create", "web")
-	if out := mustRun(t, "projects", "show", "web"); !strings.Contains(out, "preview deployments scale to zero after 5m0s") {
+	if out := mustRun(t, "projects", "show", "web"); !strings.Contains(out, "preview deployments scale to zero after 5m without") {
 		t.Errorf("default:\n%s", out)
 	}
 	out := mustRun(t, "projects", "update", "web", "--scale-to-zero", "all", "--idle-timeout", "90s")

@@ -34,7 +34,8 @@ func statusCmd() *cobra.Command {
 				rows = append(rows, []string{n.ID[:8], n.Region, n.Hostname, n.Driver, accelLabel(n.Accel), n.State,
 					strconv.Itoa(n.Instances), since(n.LastHeartbeat)})
 			}
-			table(w, []string{"ID", "REGION", "HOST", "DRIVER", "ACCEL", "STATE", "INSTANCES", "HEARTBEAT"}, rows)
+			listTable(w, []string{"ID", "REGION", "HOST", "DRIVER", "ACCEL", "STATE", "INSTANCES", "HEARTBEAT"}, rows,
+				"No nodes enrolled: nothing can run until one is (installation administrators: `zeitwork nodes join-token`)")
 			fmt.Fprintln(w, "\nDEPLOYMENTS")
 			rows = rows[:0]
 			for _, d := range st.Recent {
@@ -52,7 +53,8 @@ func statusCmd() *cobra.Command {
 				}
 				rows = append(rows, []string{d.Project, d.ID, statusLabel(d), live, fmt.Sprintf("%d/%d", healthy, len(d.Instances)), d.URL, d.Reason})
 			}
-			table(w, []string{"PROJECT", "DEPLOYMENT", "STATUS", "", "HEALTHY", "URL", "REASON"}, rows)
+			listTable(w, []string{"PROJECT", "DEPLOYMENT", "STATUS", "", "HEALTHY", "URL", "REASON"}, rows,
+				"No deployments yet: `zeitwork deploy -p PROJECT [DIR]` makes one")
 			if len(st.UnderServed) > 0 {
 				fmt.Fprintln(w, "\nUNDER-SERVED REGIONS")
 				for _, u := range st.UnderServed {

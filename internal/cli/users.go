@@ -19,7 +19,7 @@ func usersCmd() *cobra.Command {
 	link := &cobra.Command{
 		Use:   "signin-link [EMAIL]",
 		Short: "Print a one-time dashboard sign-in link for a user (yourself without EMAIL), valid 15 minutes",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  maxArgs(1, "give one EMAIL, or none for yourself"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {

@@ -39,7 +39,10 @@ func (o *Operator) listAudit(w http.ResponseWriter, r *http.Request) error {
 			return invalid("pass the next value of the previous page", "invalid before %q", b)
 		}
 	}
-	limit := pageLimit(r)
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
+	}
 	rows, err := o.store.ListAuditEntries(r.Context(), db.ListAuditEntriesParams{
 		OrganisationID: p.orgID, Project: q.Get("project"), Since: since, Before: before, MaxRows: limit,
 	})

@@ -198,7 +198,11 @@ func (o *Operator) listBuilds(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	bs, err := o.store.ListBuilds(r.Context(), db.ListBuildsParams{ProjectID: p.ID, Limit: pageLimit(r)})
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
+	}
+	bs, err := o.store.ListBuilds(r.Context(), db.ListBuildsParams{ProjectID: p.ID, Limit: limit})
 	if err != nil {
 		return err
 	}

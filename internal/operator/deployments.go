@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -70,7 +71,11 @@ func (o *Operator) listDeployments(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	ds, err := o.store.ListDeployments(r.Context(), db.ListDeploymentsParams{ProjectID: p.ID, Limit: pageLimit(r)})
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
+	}
+	ds, err := o.store.ListDeployments(r.Context(), db.ListDeploymentsParams{ProjectID: p.ID, Limit: limit})
 	if err != nil {
 		return err
 	}
@@ -181,11 +186,23 @@ func instanceJSON(in db.Instance) api.Instance {
 	return out
 }
 
-// pageLimit is a listing's ?limit=: 50 unless 1 to 500 is asked for.
-func pageLimit(r *http.Request) int32 {
-	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
-	if err != nil || limit <= 0 || limit > 500 {
-		return 50
+// pageLimit is a listing's ?limit=: 50 when absent, 1 to 500 when asked
+// for; anything else is refused rather than quietly answered with 50.
+func pageLimit(r *http.Request) (int32, error) {
+	n, err := queryInt(r, "limit", 50, 1, 500)
+	return int32(n), err
+}
+
+// queryInt reads the integer query parameter name: def when absent, 400
+// when it is not a whole number from lo to hi.
+func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
 	}
-	return int32(limit)
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, invalid(fmt.Sprintf("give %s as a whole number from %d to %d", name, lo, hi), "invalid %s %q", name, s)
+	}
+	return n, nil
 }

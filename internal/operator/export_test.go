@@ -1,5 +1,10 @@
 package operator
 
+import (
+	"log/slog"
+	"net/http"
+)
+
 // RoutePolicy is a route of the API and its need, for the tests of
 // package operator_test.
 type RoutePolicy struct {
@@ -19,4 +24,11 @@ func Policies() []RoutePolicy {
 			Kinds: rt.need.kinds, Role: rt.need.role.String(), Project: rt.need.project})
 	}
 	return out
+}
+
+// ServeOneRoute serves h at pattern (public) wrapped as every API route
+// is, for tests of that wrapping.
+func ServeOneRoute(pattern string, h http.HandlerFunc) (http.Handler, error) {
+	o := &Operator{log: slog.New(slog.DiscardHandler)}
+	return o.mux([]route{{pattern, public, plain(h)}})
 }

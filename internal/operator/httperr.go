@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"strings"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/store"
@@ -60,6 +62,10 @@ func (o *Operator) writeError(w http.ResponseWriter, r *http.Request, err error)
 		ae = &apiError{http.StatusInternalServerError, "internal error; the operator's log has details", ""}
 	}
 	auditFrom(r.Context()).setError(ae.msg)
+	if ae.status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		// RFC 9110: a 401 names the scheme to authenticate with.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="zeitwork"`)
+	}
 	writeJSON(w, ae.status, api.Error{Error: ae.msg, Hint: ae.hint})
 }
 
@@ -76,11 +82,79 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func readJSON(r *http.Request, v any) error { return readJSONLimit(r, v, 1<<20) }
 
 // readJSONLimit is readJSON for bodies that may be larger (log batches).
+// It takes exactly one JSON value: trailing data is an error too, so that
+// a body two clients' writes were glued into is not half applied.
 func readJSONLimit(r *http.Request, v any, limit int64) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, limit))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return invalid("send a JSON object as documented in docs/api.md", "invalid request body: %v", err)
+		return bodyError(err, limit)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return bodyError(err, limit)
+		}
+		return invalid(bodyHint, "invalid request body: more than one JSON value; send one JSON object")
 	}
 	return nil
+}
+
+const bodyHint = "send one JSON object with the fields documented in docs/api.md"
+
+// bodyError says what is wrong with a request body in the API's terms (JSON
+// types and field names), not in Go's (EOF, struct and type names).
+func bodyError(err error, limit int64) error {
+	var (
+		tooBig  *http.MaxBytesError
+		syntax  *json.SyntaxError
+		typeErr *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		return tooLarge("send a smaller body", "request body is larger than the limit of %d bytes", limit)
+	case errors.Is(err, io.EOF):
+		return invalid(bodyHint, "request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalid(bodyHint, "invalid request body: the JSON ends early")
+	case errors.As(err, &syntax):
+		return invalid(bodyHint, "invalid request body: not JSON: %s (at byte %d)", syntax.Error(), syntax.Offset)
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return invalid(bodyHint, "invalid request body: want a JSON %s, got %s", jsonType(typeErr.Type), typeErr.Value)
+	case errors.As(err, &typeErr):
+		return invalid(bodyHint, "invalid request body: field %q must be %s, not %s", typeErr.Field, article(jsonType(typeErr.Type)), typeErr.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return invalid("check the field's name in docs/api.md", "invalid request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return invalid(bodyHint, "invalid request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonType names the JSON type a Go type is decoded from.
+func jsonType(t reflect.Type) string {
+	if t == nil {
+		return "value"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonType(t.Elem())
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	}
+	return "object"
+}
+
+func article(noun string) string {
+	if strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
 }

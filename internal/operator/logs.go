@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -56,12 +55,12 @@ type logLineSource[L any] struct {
 }
 
 // serveLogLines answers a log request: the last ?tail= lines (default 100,
-// at most 10000) as a JSON array, or with ?follow=1 those and then new
+// 1 to 10000; anything else is 400) as a JSON array, or with ?follow=1 those and then new
 // ones as server-sent events, woken by the hub's log notifications.
 func serveLogLines[L any](o *Operator, w http.ResponseWriter, r *http.Request, src logLineSource[L]) error {
-	tail, err := strconv.Atoi(r.URL.Query().Get("tail"))
-	if err != nil || tail <= 0 || tail > 10000 {
-		tail = 100
+	tail, err := queryInt(r, "tail", 100, 1, 10000)
+	if err != nil {
+		return err
 	}
 	recent, err := src.recent(int32(tail))
 	if err != nil {

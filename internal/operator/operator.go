@@ -223,8 +223,11 @@ type Operator struct {
 	internalToken string
 	resolver      *resolver
 	// egress is how the operator and its nodes fetch tenants' images.
-	egress     *image.Egress
-	handler    http.Handler
+	egress  *image.Egress
+	handler http.Handler
+	// apiMux routes the API; noSuchEndpoint asks it which methods a path
+	// has, to answer a wrong method with 405 and Allow.
+	apiMux     *http.ServeMux
 	metrics    *metrics
 	lastRoutes routeCache
 	registry   *registry.Registry

@@ -3,6 +3,8 @@ package operator
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 )
 
 // route is one endpoint and what it needs of the caller (roles.go).
@@ -139,7 +141,9 @@ func (o *Operator) routes() (*http.ServeMux, error) {
 		return nil, err
 	}
 	o.registry = reg
-	return o.mux(o.table())
+	mux, err := o.mux(o.table())
+	o.apiMux = mux
+	return mux, err
 }
 
 // mux registers the routes, each behind the check of its need.
@@ -150,9 +154,9 @@ func (o *Operator) mux(table []route) (*http.ServeMux, error) {
 			return nil, fmt.Errorf("route %s declares no need: add one to the policy table (roles.go)", rt.pattern)
 		}
 		if rt.need.public {
-			mux.HandleFunc(rt.pattern, o.handle(rt.h))
+			mux.HandleFunc(rt.pattern, o.recovering(o.handle(rt.h)))
 		} else {
-			mux.HandleFunc(rt.pattern, o.require(rt.need, rt.h))
+			mux.HandleFunc(rt.pattern, o.recovering(o.require(rt.need, rt.h)))
 		}
 	}
 	return mux, nil
@@ -165,6 +169,43 @@ func plain(h http.HandlerFunc) func(http.ResponseWriter, *http.Request) error {
 
 func (o *Operator) serveRegistry(w http.ResponseWriter, r *http.Request) { o.registry.ServeHTTP(w, r) }
 
+// noSuchEndpoint answers a request no route took: 405 with Allow where the
+// path has routes for other methods (the catch-all "/" route would
+// otherwise hide them from the mux's own 405), else 404.
 func (o *Operator) noSuchEndpoint(w http.ResponseWriter, r *http.Request) {
-	o.writeError(w, r, notFound("see docs/api.md for the endpoints", "no such endpoint: %s %s", r.Method, r.URL.Path))
+	if allow := o.allowedMethods(r.URL); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		o.writeError(w, r, &apiError{http.StatusMethodNotAllowed,
+			fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path),
+			"use " + orList(allow) + "; see docs/api.md"})
+		return
+	}
+	hint := "see docs/api.md for the endpoints"
+	if p := strings.TrimRight(r.URL.Path, "/"); p != r.URL.Path && p != "" && len(o.allowedMethods(&url.URL{Path: p})) > 0 {
+		hint = "drop the trailing slash: " + p
+	}
+	o.writeError(w, r, notFound(hint, "no such endpoint: %s %s", r.Method, r.URL.Path))
+}
+
+// orList is "A", "A or B", "A, B or C".
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// allowedMethods lists the methods that have a route for u's path.
+func (o *Operator) allowedMethods(u *url.URL) []string {
+	if o.apiMux == nil {
+		return nil
+	}
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: u, Header: http.Header{}}
+		if _, pattern := o.apiMux.Handler(probe); strings.HasPrefix(pattern, "GET ") && m == http.MethodHead || strings.HasPrefix(pattern, m+" ") {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }

@@ -285,7 +285,7 @@ func parseTTL(s string, def, max time.Duration) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 || d > max {
-		return 0, invalid(fmt.Sprintf("give a duration such as 72h, at most %s", max), "invalid expiry %q", s)
+		return 0, invalid(fmt.Sprintf("give a duration such as 72h, at most %dh", int(max.Hours())), "invalid expiry %q", s)
 	}
 	return d, nil
 }

@@ -2,8 +2,10 @@ package operator
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -28,8 +30,11 @@ func (o *Operator) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	if req.Name == "" || len(req.Name) > 64 {
-		return invalid("name the token after its use, e.g. ci-deploy", "a token needs a name of 1 to 64 characters")
+	if req.Name == "" || len(req.Name) > 64 || strings.ContainsFunc(req.Name, unicode.IsControl) {
+		// Others read it (the audit log names the token of each change):
+		// no control characters to break their tables or drive their
+		// terminals.
+		return invalid("name the token after its use, e.g. ci-deploy", "a token needs a name of 1 to 64 characters, none of them control characters")
 	}
 	role := p.role
 	if req.Role != "" {
