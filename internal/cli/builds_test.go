@@ -87,7 +87,7 @@ func TestDeployDir(t *testing.T) {
 
 	out, err = run(t, "deploy", dir, "-p", "shop", "--target", "broken")
 	var ue *UserError
-	if !errors.As(err, &ue) || !strings.Contains(ue.Msg, "failed: build failed: RUN make: exit status 2") || !strings.Contains(ue.Hint, "zeitwork builds logs") {
+	if !errors.As(err, &ue) || !strings.Contains(ue.Msg, "failed: RUN make: exit status 2") || !strings.Contains(ue.Hint, "zeitwork builds logs") {
 		t.Fatalf("failing build: %v\n%s", err, out)
 	}
 

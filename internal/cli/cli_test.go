@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -146,8 +147,10 @@ func TestProjectsEnvAndDeploy(t *testing.T) {
 	if _, err := run(t, "deploy", "-p", "shop", "--image", "./does-not-exist"); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("missing local path: %v", err)
 	}
-	if _, err := run(t, "deploy", "-p", "nope", "--image", "r.example/x:1", "--detach"); err == nil || !strings.Contains(err.Error(), "not found") {
-		t.Fatalf("unknown project: %v", err)
+	_, err = run(t, "deploy", "-p", "nope", "--image", "r.example/x:1", "--detach")
+	var ue *UserError
+	if !errors.As(err, &ue) || !strings.Contains(ue.Msg, "not found") || !strings.Contains(ue.Hint, "zeitwork projects create nope") {
+		t.Fatalf("unknown project: %v (want a hint to create it)", err)
 	}
 }
 

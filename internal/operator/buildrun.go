@@ -62,7 +62,10 @@ func buildFailure(err error, limit time.Duration) string {
 	switch {
 	case errors.Is(err, errTimeLimit):
 		return fmt.Sprintf("the build ran longer than its time limit of %s", limit)
-	case errors.Is(err, build.ErrUser), errors.Is(err, buildcontext.ErrInvalid), errors.Is(err, buildcontext.ErrTooLarge):
+	case errors.Is(err, build.ErrUser):
+		// The status already says the build failed; the reason is why.
+		return strings.TrimPrefix(err.Error(), build.ErrUser.Error()+": ")
+	case errors.Is(err, buildcontext.ErrInvalid), errors.Is(err, buildcontext.ErrTooLarge):
 		return err.Error()
 	}
 	var se *sourceError

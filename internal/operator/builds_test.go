@@ -258,8 +258,8 @@ func TestBuildFailures(t *testing.T) {
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	_, bad, _ := upload(t, h.url, h.token, "web", "?target=bad", contextArchive(t, dockerfile))
 	bad = waitBuild(t, h.url, h.token, bad.ID, api.BuildFailed, api.BuildDone)
-	if bad.Status != api.BuildFailed || !strings.Contains(bad.Reason, "RUN false") {
-		t.Fatalf("failing RUN: %+v", bad)
+	if bad.Status != api.BuildFailed || bad.Reason != "RUN false: exit status 1" {
+		t.Fatalf("failing RUN: %+v (want the reason without a second \"build failed\")", bad)
 	}
 	_, slow, _ := upload(t, h.url, h.token, "web", "?target=slow", contextArchive(t, dockerfile))
 	slow = waitBuild(t, h.url, h.token, slow.ID, api.BuildFailed, api.BuildDone)

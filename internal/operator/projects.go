@@ -97,7 +97,7 @@ func (o *Operator) project(r *http.Request) (db.Project, error) {
 	})
 	if err != nil {
 		if isNotFound(store.Classify(err)) {
-			return p, &apiError{http.StatusNotFound, fmt.Sprintf("project %q not found", name), "list projects with `zeitwork projects list`"}
+			return p, &apiError{http.StatusNotFound, fmt.Sprintf("project %q not found", name), projectNotFoundHint(name)}
 		}
 		return p, err
 	}
@@ -186,4 +186,14 @@ func runtimeParams(p db.Project, req api.UpdateProjectRequest) (db.UpdateProject
 		return params, false, nil
 	}
 	return params, true, checkRuntime(port, health, mem, vcpus, min)
+}
+
+// projectNotFoundHint says how to create the project a request named, when
+// the name could be one (a newcomer's first deploy names a project that
+// does not exist yet), and how to list the existing ones.
+func projectNotFoundHint(name string) string {
+	if api.IsProjectName(name) {
+		return fmt.Sprintf("create it with `zeitwork projects create %s`, or list projects with `zeitwork projects list`", name)
+	}
+	return "list projects with `zeitwork projects list`"
 }
