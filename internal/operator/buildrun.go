@@ -45,7 +45,9 @@ func (o *Operator) runBuild(ctx context.Context, b db.Build, owner string) {
 		return // cancelled or recovered between the build and its result
 	}
 	reason := buildFailure(err, o.cfg.BuildTimeout)
-	o.buildLog(ctx, b.ID, "zeitwork: build failed: "+reason)
+	// The reason may carry the log's tail, already in the log: one line.
+	summary, _, _ := strings.Cut(reason, "\n")
+	o.buildLog(ctx, b.ID, "zeitwork: build failed: "+summary)
 	run.store()
 	// From the status the build has now: building, or pushing if the
 	// push failed.

@@ -247,7 +247,7 @@ func TestBuildFailures(t *testing.T) {
 	fake := &operatortest.Builder{Hook: func(ctx context.Context, req build.Request) error {
 		switch {
 		case strings.Contains(req.Target, "bad"):
-			return fmt.Errorf("%w: RUN false: exit status 1", build.ErrUser)
+			return fmt.Errorf("%w: RUN false: exit status 1\nSTEP 2/2: RUN false", build.ErrUser)
 		case req.Target == "slow":
 			<-ctx.Done()
 			return ctx.Err()
@@ -258,8 +258,15 @@ func TestBuildFailures(t *testing.T) {
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
 	_, bad, _ := upload(t, h.url, h.token, "web", "?target=bad", contextArchive(t, dockerfile))
 	bad = waitBuild(t, h.url, h.token, bad.ID, api.BuildFailed, api.BuildDone)
-	if bad.Status != api.BuildFailed || bad.Reason != "RUN false: exit status 1" {
+	if bad.Status != api.BuildFailed || bad.Reason != "RUN false: exit status 1\nSTEP 2/2: RUN false" {
 		t.Fatalf("failing RUN: %+v (want the reason without a second \"build failed\")", bad)
+	}
+	// The log's last line sums the failure up in one line; the tail the
+	// reason carries is in the log already.
+	var lines []api.BuildLogLine
+	h.call("GET", "/v1/builds/"+bad.ID+"/logs", h.token, nil, &lines)
+	if n := len(lines); n == 0 || lines[n-1].Text != "zeitwork: build failed: RUN false: exit status 1" {
+		t.Fatalf("failed build's log: %+v", lines)
 	}
 	_, slow, _ := upload(t, h.url, h.token, "web", "?target=slow", contextArchive(t, dockerfile))
 	slow = waitBuild(t, h.url, h.token, slow.ID, api.BuildFailed, api.BuildDone)
