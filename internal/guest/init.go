@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -59,6 +58,9 @@ func boot(ctlOut **controlPort) (int, error) {
 	if err := loopbackUp(); err != nil {
 		return 0, err
 	}
+	if err := prepareEth0(); err != nil {
+		return 0, err
+	}
 	st.mark("modules")
 	ports, err := waitPorts([]string{channel.ControlPort, channel.LogPort}, portTimeout)
 	if err != nil {
@@ -94,6 +96,8 @@ func boot(ctlOut **controlPort) (int, error) {
 // user; it returns the app ready to run. Everything that makes an instance
 // itself happens here, after the Config, because the VM may be a copy of a
 // template saved while it waited for it (see package vmm's Snapshotter).
+// The network and hostname are set while the root disk is bound and
+// mounted: they touch no file, and the disk's steps wait on the device.
 func setup(cfg *channel.Config, disks []string, logPort string, st *stages) (*app, error) {
 	if err := setClock(cfg.Time); err != nil {
 		return nil, err
@@ -101,12 +105,15 @@ func setup(cfg *channel.Config, disks []string, logPort string, st *stages) (*ap
 	if err := addEntropy(cfg.Entropy); err != nil {
 		return nil, err
 	}
-	if err := bindDisks(virtioBlkDriver, disks); err != nil {
-		return nil, err
-	}
 	if cfg.RootDevice == "" {
 		return nil, errors.New("config: no root device")
 	}
+	netDone := make(chan error, 1)
+	go func() { netDone <- configureIdentity(cfg) }()
+	if err := bindDisks(virtioBlkDriver, disks); err != nil {
+		return nil, err
+	}
+	st.mark("bind")
 	if err := waitFile(cfg.RootDevice, diskTimeout); err != nil {
 		return nil, err
 	}
@@ -118,13 +125,8 @@ func setup(cfg *channel.Config, disks []string, logPort string, st *stages) (*ap
 		return nil, err
 	}
 	st.mark("root")
-	if err := configureNetwork(cfg.Network); err != nil {
+	if err := <-netDone; err != nil {
 		return nil, err
-	}
-	if cfg.Hostname != "" {
-		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
-			return nil, fmt.Errorf("set hostname: %w", err)
-		}
 	}
 	if err := writeResolvConf(cfg.Network.DNS); err != nil {
 		consolef("%v (kept the image's)", err)
@@ -139,6 +141,20 @@ func setup(cfg *channel.Config, disks []string, logPort string, st *stages) (*ap
 		return nil, fmt.Errorf("open log port: %w", err)
 	}
 	return &app{cfg: cfg, cred: cred, logs: &logWriter{w: lf}}, nil
+}
+
+// configureIdentity sets the instance's network and hostname: netlink and
+// a system call, no file, so it may run beside the root's switch.
+func configureIdentity(cfg *channel.Config) error {
+	if err := configureNetwork(cfg.Network); err != nil {
+		return err
+	}
+	if cfg.Hostname != "" {
+		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+			return fmt.Errorf("set hostname: %w", err)
+		}
+	}
+	return nil
 }
 
 // lookupUser resolves the image's user in the new root's user database.
@@ -231,22 +247,14 @@ func powerOff() {
 	select {}
 }
 
-// uptimeMS reads /proc/uptime in milliseconds.
+// uptimeMS is the time since boot in milliseconds, the clock of
+// /proc/uptime (CLOCK_BOOTTIME) read without its 10 ms steps.
 func uptimeMS() int64 {
-	b, err := os.ReadFile("/proc/uptime")
-	if err != nil {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
 		return 0
 	}
-	return parseUptimeMS(string(b))
-}
-
-func parseUptimeMS(s string) int64 {
-	f, _, _ := strings.Cut(strings.TrimSpace(s), " ")
-	secs, err := strconv.ParseFloat(f, 64)
-	if err != nil {
-		return 0
-	}
-	return int64(secs * 1000)
+	return ts.Nano() / int64(time.Millisecond)
 }
 
 func consolef(format string, args ...any) {

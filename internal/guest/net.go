@@ -1,9 +1,11 @@
 package guest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,14 +27,65 @@ func loopbackUp() error {
 	return nil
 }
 
-// configureNetwork brings up eth0, when an address is given, with its
-// address, MTU and default route (lo is up since loopbackUp). The Debian
+// ethName is the NIC the init configures.
+const ethName = "eth0"
+
+// addrGenModeNone is IN6_ADDR_GEN_MODE_NONE: the kernel makes no IPv6
+// link-local address for the interface.
+const addrGenModeNone = "1"
+
+// ipv6ConfDir holds the per-interface IPv6 settings (absent on a kernel
+// without IPv6).
+var ipv6ConfDir = "/proc/sys/net/ipv6/conf"
+
+// prepareEth0 brings eth0 up before the hello, so that a VM restored from
+// a template resumes with it up: bringing a virtio NIC up fills its
+// receive ring, the costliest step of the network's setup under TCG, and
+// it is the same in every instance. What is the instance's own (MAC,
+// addresses, route) comes only with the Config, so the template must hold
+// none of it and send nothing: eth0 is up without an IPv4 address, and the
+// kernel is told to make no IPv6 link-local address for it (it would be
+// derived from the template's MAC and, with its duplicate address
+// detection and router solicitations pending in timers, be resumed by
+// every instance). Without eth0 (no NIC) there is nothing to do.
+func prepareEth0() error {
+	eth, err := netlink.LinkByName(ethName)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("network: %s: %w", ethName, err)
+	}
+	if err := noLinkLocal(ethName); err != nil {
+		return err
+	}
+	if err := netlink.LinkSetUp(eth); err != nil {
+		return fmt.Errorf("network: %s up: %w", ethName, err)
+	}
+	return nil
+}
+
+// noLinkLocal stops the kernel from making an IPv6 link-local address for
+// the interface name; on a kernel without IPv6 there is none to stop.
+func noLinkLocal(name string) error {
+	p := filepath.Join(ipv6ConfDir, name, "addr_gen_mode")
+	err := os.WriteFile(p, []byte(addrGenModeNone), 0)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("network: %s: no link-local address: %w", name, err)
+	}
+	return nil
+}
+
+// configureNetwork gives eth0, when an address is given, the instance's
+// MAC, MTU, address and default route. eth0 is up since prepareEth0 (lo
+// since loopbackUp); virtio-net takes a new MAC while up. The Debian
 // kernel has no IP_PNP, so the init does what the ip= argument would.
 func configureNetwork(cfg channel.Network) error {
 	if cfg.Address == "" {
 		return nil
 	}
-	eth, err := waitLink("eth0", 5*time.Second)
+	eth, err := waitLink(ethName, 5*time.Second)
 	if err != nil {
 		return err
 	}
@@ -50,7 +103,7 @@ func configureNetwork(cfg channel.Network) error {
 			return fmt.Errorf("network: eth0 mac %s: %w", cfg.MAC, err)
 		}
 	}
-	if cfg.MTU > 0 {
+	if cfg.MTU > 0 && cfg.MTU != eth.Attrs().MTU {
 		if err := netlink.LinkSetMTU(eth, cfg.MTU); err != nil {
 			return fmt.Errorf("network: eth0 mtu %d: %w", cfg.MTU, err)
 		}
@@ -58,8 +111,14 @@ func configureNetwork(cfg channel.Network) error {
 	if err := netlink.AddrAdd(eth, addr); err != nil {
 		return fmt.Errorf("network: eth0 address %s: %w", cfg.Address, err)
 	}
-	if err := netlink.LinkSetUp(eth); err != nil {
-		return fmt.Errorf("network: eth0 up: %w", err)
+	if eth.Attrs().Flags&net.FlagUp == 0 {
+		// eth0 appeared after the hello (prepareEth0 found none).
+		if err := noLinkLocal(ethName); err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(eth); err != nil {
+			return fmt.Errorf("network: eth0 up: %w", err)
+		}
 	}
 	if cfg.Gateway == "" {
 		return nil
