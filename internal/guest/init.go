@@ -48,6 +48,9 @@ func boot(ctlOut **controlPort) (int, error) {
 		return 0, err
 	}
 	st := stages{start: uptimeMS()} // needs /proc
+	if err := mountAll(instanceMounts); err != nil {
+		return 0, err
+	}
 	if err := loadModules(ModulesDir, ModulesOrderFile, allModules); err != nil {
 		return 0, err
 	}
@@ -108,8 +111,12 @@ func setup(cfg *channel.Config, disks []string, logPort string, st *stages) (*ap
 	if cfg.RootDevice == "" {
 		return nil, errors.New("config: no root device")
 	}
-	netDone := make(chan error, 1)
-	go func() { netDone <- configureIdentity(cfg) }()
+	dbgStages = st
+	st.mark("entropy")
+	if err := configureIdentity(cfg); err != nil {
+		return nil, err
+	}
+	st.mark("net")
 	if err := bindDisks(virtioBlkDriver, disks); err != nil {
 		return nil, err
 	}
@@ -121,13 +128,11 @@ func setup(cfg *channel.Config, disks []string, logPort string, st *stages) (*ap
 	if err := mountRoot(cfg.RootDevice); err != nil {
 		return nil, err
 	}
+	st.mark("mounted")
 	if err := switchRoot(); err != nil {
 		return nil, err
 	}
 	st.mark("root")
-	if err := <-netDone; err != nil {
-		return nil, err
-	}
 	if err := writeResolvConf(cfg.Network.DNS); err != nil {
 		consolef("%v (kept the image's)", err)
 	}
@@ -136,6 +141,7 @@ func setup(cfg *channel.Config, disks []string, logPort string, st *stages) (*ap
 	if err != nil {
 		return nil, err
 	}
+	st.mark("user")
 	lf, err := os.OpenFile(logPort, os.O_WRONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open log port: %w", err)
@@ -273,4 +279,12 @@ func (s *stages) mark(name string) {
 
 func (s *stages) String() string {
 	return fmt.Sprintf("init=%dms %s", s.start, strings.Join(s.marks, " "))
+}
+
+var dbgStages *stages
+
+func dbgMark(n string) {
+	if dbgStages != nil {
+		dbgStages.mark(n)
+	}
 }

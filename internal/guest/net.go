@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/zeitwork/zeitwork/internal/guest/channel"
 )
@@ -38,19 +39,37 @@ const addrGenModeNone = "1"
 // without IPv6).
 var ipv6ConfDir = "/proc/sys/net/ipv6/conf"
 
+// eth0 is the NIC as prepareEth0 left it, with the netlink socket it
+// used; nil without a NIC at the hello.
+var eth0 *preparedLink
+
+// preparedLink is a link and an open rtnetlink handle kept from before the
+// hello: after a restore, looking the link up again and opening a socket
+// are kernel paths taken for the first time since the restore, which TCG
+// translates again (measured: about 20 ms of the network's setup).
+type preparedLink struct {
+	h    *netlink.Handle
+	link netlink.Link
+}
+
 // prepareEth0 brings eth0 up before the hello, so that a VM restored from
 // a template resumes with it up: bringing a virtio NIC up fills its
-// receive ring, the costliest step of the network's setup under TCG, and
-// it is the same in every instance. What is the instance's own (MAC,
-// addresses, route) comes only with the Config, so the template must hold
-// none of it and send nothing: eth0 is up without an IPv4 address, and the
-// kernel is told to make no IPv6 link-local address for it (it would be
-// derived from the template's MAC and, with its duplicate address
-// detection and router solicitations pending in timers, be resumed by
-// every instance). Without eth0 (no NIC) there is nothing to do.
+// receive ring, and it is the same in every instance. What is the
+// instance's own (MAC, addresses, route) comes only with the Config, so
+// the template must hold none of it and send nothing: eth0 is up without
+// an IPv4 address, and the kernel is told to make no IPv6 link-local
+// address for it (it would be derived from the template's MAC and, with
+// its duplicate address detection and router solicitations pending in
+// timers, be resumed by every instance). Without eth0 (no NIC) there is
+// nothing to do.
 func prepareEth0() error {
-	eth, err := netlink.LinkByName(ethName)
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
+		return fmt.Errorf("network: netlink: %w", err)
+	}
+	eth, err := h.LinkByName(ethName)
+	if err != nil {
+		h.Close()
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
 			return nil
@@ -60,9 +79,13 @@ func prepareEth0() error {
 	if err := noLinkLocal(ethName); err != nil {
 		return err
 	}
-	if err := netlink.LinkSetUp(eth); err != nil {
+	if err := h.LinkSetUp(eth); err != nil {
 		return fmt.Errorf("network: %s up: %w", ethName, err)
 	}
+	if eth, err = h.LinkByName(ethName); err != nil {
+		return fmt.Errorf("network: %s: %w", ethName, err)
+	}
+	eth0 = &preparedLink{h: h, link: eth}
 	return nil
 }
 
@@ -85,10 +108,27 @@ func configureNetwork(cfg channel.Network) error {
 	if cfg.Address == "" {
 		return nil
 	}
-	eth, err := waitLink(ethName, 5*time.Second)
-	if err != nil {
-		return err
+	l := eth0
+	if l == nil {
+		// eth0 appeared after the hello: find it and bring it up here.
+		eth, err := waitLink(ethName, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		if err := noLinkLocal(ethName); err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(eth); err != nil {
+			return fmt.Errorf("network: eth0 up: %w", err)
+		}
+		l = &preparedLink{h: &netlink.Handle{}, link: eth}
 	}
+	return l.configure(cfg)
+}
+
+// configure gives the link the instance's MAC, MTU, address and route.
+func (l *preparedLink) configure(cfg channel.Network) error {
+	h, eth := l.h, l.link
 	addr, err := netlink.ParseAddr(cfg.Address)
 	if err != nil {
 		return fmt.Errorf("network: address %q: %w", cfg.Address, err)
@@ -99,27 +139,20 @@ func configureNetwork(cfg channel.Network) error {
 		if err != nil {
 			return fmt.Errorf("network: mac %q: %w", cfg.MAC, err)
 		}
-		if err := netlink.LinkSetHardwareAddr(eth, mac); err != nil {
+		if err := h.LinkSetHardwareAddr(eth, mac); err != nil {
 			return fmt.Errorf("network: eth0 mac %s: %w", cfg.MAC, err)
 		}
 	}
+	dbgMark("mac")
 	if cfg.MTU > 0 && cfg.MTU != eth.Attrs().MTU {
-		if err := netlink.LinkSetMTU(eth, cfg.MTU); err != nil {
+		if err := h.LinkSetMTU(eth, cfg.MTU); err != nil {
 			return fmt.Errorf("network: eth0 mtu %d: %w", cfg.MTU, err)
 		}
 	}
-	if err := netlink.AddrAdd(eth, addr); err != nil {
+	if err := h.AddrAdd(eth, addr); err != nil {
 		return fmt.Errorf("network: eth0 address %s: %w", cfg.Address, err)
 	}
-	if eth.Attrs().Flags&net.FlagUp == 0 {
-		// eth0 appeared after the hello (prepareEth0 found none).
-		if err := noLinkLocal(ethName); err != nil {
-			return err
-		}
-		if err := netlink.LinkSetUp(eth); err != nil {
-			return fmt.Errorf("network: eth0 up: %w", err)
-		}
-	}
+	dbgMark("addr")
 	if cfg.Gateway == "" {
 		return nil
 	}
@@ -128,7 +161,7 @@ func configureNetwork(cfg channel.Network) error {
 		return fmt.Errorf("network: bad gateway %q", cfg.Gateway)
 	}
 	route := &netlink.Route{LinkIndex: eth.Attrs().Index, Gw: gw}
-	if err := netlink.RouteAdd(route); err != nil {
+	if err := h.RouteAdd(route); err != nil {
 		return fmt.Errorf("network: default route via %s: %w", cfg.Gateway, err)
 	}
 	return nil

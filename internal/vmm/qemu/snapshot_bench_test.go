@@ -51,6 +51,9 @@ var beforeInitrd string
 // modeSpec is baseSpec with the init of mode ("-before" or current).
 func modeSpec(id, disk, mode string) vmm.Spec {
 	s := baseSpec(id, disk)
+	if _, args, ok := strings.Cut(mode, "+"); ok {
+		s.KernelArgs = strings.ReplaceAll(args, ":", " ")
+	}
 	if strings.HasSuffix(mode, "-before") {
 		s.Initrd = beforeInitrd
 	}
@@ -58,7 +61,10 @@ func modeSpec(id, disk, mode string) vmm.Spec {
 }
 
 // baseMode is mode without "-before".
-func baseMode(mode string) string { return strings.TrimSuffix(mode, "-before") }
+func baseMode(mode string) string {
+	mode, _, _ = strings.Cut(strings.TrimSuffix(mode, "-before"), "+")
+	return mode
+}
 
 // startTimes are the points of one VM start, from QEMU's start.
 type startTimes struct {
@@ -110,7 +116,7 @@ func BenchmarkVMStart(b *testing.B) {
 				b.Fatal(err)
 			}
 			stages := guestStages(inst.ConsolePath)
-			b.Logf("%s round %d: running %v, config %v, started %v, listening %v, answered %v; guest: %s listening=%dms", mode, i,
+			roundLog(b, "%s round %d: running %v, config %v, started %v, listening %v, answered %v; guest: %s listening=%dms", mode, i,
 				t.running.Round(time.Millisecond), hostTimeOf(stages, "config", t).Round(time.Millisecond),
 				t.started.Round(time.Millisecond), t.listening.Round(time.Millisecond),
 				t.answered.Round(time.Millisecond), stages, t.listenUptime)
@@ -139,6 +145,15 @@ func BenchmarkVMStart(b *testing.B) {
 		b.ReportMetric(rss, "MiB-rss/"+mode)
 		b.ReportMetric(pss, "MiB-pss/"+mode)
 		b.ReportMetric(uss, "MiB-uss/"+mode)
+	}
+}
+
+// roundLog logs one round's line, and prints it on stderr as well when
+// VMSTART_VERBOSE is set: a benchmark's log is cut after a few rounds.
+func roundLog(b *testing.B, format string, args ...any) {
+	b.Logf(format, args...)
+	if os.Getenv("VMSTART_VERBOSE") != "" {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
 	}
 }
 
