@@ -54,10 +54,6 @@ func boot(ctlOut **controlPort) (int, error) {
 	if err := loadModules(ModulesDir, ModulesOrderFile, allModules); err != nil {
 		return 0, err
 	}
-	disks, err := releaseDisks(virtioBlkDriver)
-	if err != nil {
-		return 0, err
-	}
 	if err := loopbackUp(); err != nil {
 		return 0, err
 	}
@@ -86,7 +82,7 @@ func boot(ctlOut **controlPort) (int, error) {
 		return 0, err
 	}
 	st.mark("config")
-	a, err := setup(cfg, disks, ports[channel.LogPort], &st)
+	a, err := setup(cfg, ports[channel.LogPort], &st)
 	if err != nil {
 		return 0, err
 	}
@@ -101,7 +97,7 @@ func boot(ctlOut **controlPort) (int, error) {
 // template saved while it waited for it (see package vmm's Snapshotter).
 // The network and hostname are set while the root disk is bound and
 // mounted: they touch no file, and the disk's steps wait on the device.
-func setup(cfg *channel.Config, disks []string, logPort string, st *stages) (*app, error) {
+func setup(cfg *channel.Config, logPort string, st *stages) (*app, error) {
 	if err := setClock(cfg.Time); err != nil {
 		return nil, err
 	}
@@ -117,11 +113,7 @@ func setup(cfg *channel.Config, disks []string, logPort string, st *stages) (*ap
 		return nil, err
 	}
 	st.mark("net")
-	if err := bindDisks(virtioBlkDriver, disks); err != nil {
-		return nil, err
-	}
-	st.mark("bind")
-	if err := waitFile(cfg.RootDevice, diskTimeout); err != nil {
+	if err := awaitDisk(cfg.RootDevice, diskTimeout); err != nil {
 		return nil, err
 	}
 	st.mark("disk")
