@@ -38,8 +38,6 @@ func (a *app) run() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	dbgMark("exec")
-	consolef("%s", dbgStages)
 	if err := a.ctl.send(channel.Message{Kind: channel.KindStarted, PID: pid}); err != nil {
 		consolef("%v", err)
 	}

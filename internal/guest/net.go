@@ -58,10 +58,12 @@ type preparedLink struct {
 // instance's own (MAC, addresses, route) comes only with the Config, so
 // the template must hold none of it and send nothing: eth0 is up without
 // an IPv4 address, and the kernel is told to make no IPv6 link-local
-// address for it (it would be derived from the template's MAC and, with
-// its duplicate address detection and router solicitations pending in
-// timers, be resumed by every instance). Without eth0 (no NIC) there is
-// nothing to do.
+// address for it. It would make one once its link watch has run (up to a
+// second after the link comes up, so sometimes before the template is
+// saved), from the template's MAC, with duplicate address detection and
+// router solicitations pending in timers; every instance would resume it,
+// and the kernel does not make it again when the MAC changes. Without
+// eth0 (no NIC) there is nothing to do.
 func prepareEth0() error {
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
@@ -143,7 +145,6 @@ func (l *preparedLink) configure(cfg channel.Network) error {
 			return fmt.Errorf("network: eth0 mac %s: %w", cfg.MAC, err)
 		}
 	}
-	dbgMark("mac")
 	if cfg.MTU > 0 && cfg.MTU != eth.Attrs().MTU {
 		if err := h.LinkSetMTU(eth, cfg.MTU); err != nil {
 			return fmt.Errorf("network: eth0 mtu %d: %w", cfg.MTU, err)
@@ -152,7 +153,6 @@ func (l *preparedLink) configure(cfg channel.Network) error {
 	if err := h.AddrAdd(eth, addr); err != nil {
 		return fmt.Errorf("network: eth0 address %s: %w", cfg.Address, err)
 	}
-	dbgMark("addr")
 	if cfg.Gateway == "" {
 		return nil
 	}
