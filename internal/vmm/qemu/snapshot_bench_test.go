@@ -21,7 +21,10 @@ import (
 // memory, and a restore that maps the template's sealed memory
 // copy-on-write. VMSTART_MODES (comma-separated) picks some of them; a mode
 // ending in "-before" runs the guest init named by VMSTART_BEFORE_INIT (an
-// earlier build, for A/B runs of init changes in alternating rounds).
+// earlier build, for A/B runs of init changes in alternating rounds), and
+// "mode+ARGS" adds kernel arguments (":" for a space; e.g.
+// "shared+init_on_alloc=0") for A/B runs of kernel settings.
+// VMSTART_VERBOSE prints each round on stderr too.
 var startModes = []string{"cold", "stream", "shared"}
 
 // benchModes returns startModes or VMSTART_MODES.
