@@ -1,64 +1,88 @@
 package guest
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// The block driver is loaded at boot, before a template is saved, but
-// holds no disk while the init waits for its Config: releaseDisks unbinds
-// it from every virtio block device (which drops the gendisk, its size and
-// its page cache), and bindDisks binds it again once the Config has come,
-// when the device reads the instance's own disk. Binding is a probe;
-// loading the module after a restore would also relocate it and resolve
-// its symbols, which under TCG is most of the cost.
-const virtioBlkDriver = "/sys/bus/virtio/drivers/virtio_blk"
+// The block driver (virtio_blk) is loaded at boot and stays bound to the
+// root disk's device. In a template that device is an empty placeholder
+// of zero bytes, so the saved kernel holds no size and no page of any
+// disk; a VM restored from it has its own disk behind the same device, and
+// the host then announces the disk's size (a configuration change of the
+// device, which the driver reads). So after the Config the init waits for
+// the root disk to have a size before it mounts it, instead of binding
+// the driver again: a probe, after a restore, is a long kernel path that
+// TCG translates anew (measured: about 50 ms of a restored instance's
+// start). A cold-booted VM's disk has its size from the start.
 
-// releaseDisks unbinds the virtio block driver from its devices and
-// returns their names. Without the driver (built in elsewhere, or no
-// disk) there is nothing to do.
-func releaseDisks(driverDir string) ([]string, error) {
-	devs, err := boundDevices(driverDir)
-	if err != nil {
-		return nil, err
+// sysBlockDir is where the kernel lists block devices and their sizes.
+var sysBlockDir = "/sys/block"
+
+// diskPoll is the interval at which the init looks for the disk's size.
+const diskPoll = time.Millisecond
+
+// awaitDisk waits until the block device (e.g. /dev/vda) exists and has a
+// non-zero size, and then drops whatever its page cache holds, so that
+// nothing read before the disk was the instance's survives.
+func awaitDisk(device string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	if err := waitFile(device, timeout); err != nil {
+		return err
 	}
-	for _, d := range devs {
-		if err := os.WriteFile(filepath.Join(driverDir, "unbind"), []byte(d), 0); err != nil {
-			return nil, fmt.Errorf("release disk %s: %w", d, err)
-		}
+	if err := awaitDiskSize(filepath.Base(device), deadline); err != nil {
+		return err
 	}
-	return devs, nil
+	return flushDisk(device)
 }
 
-// bindDisks binds the virtio block driver to devs again. A device still
-// bound (EBUSY) is an error: it would be the template's disk.
-func bindDisks(driverDir string, devs []string) error {
-	for _, d := range devs {
-		if err := os.WriteFile(filepath.Join(driverDir, "bind"), []byte(d), 0); err != nil {
-			return fmt.Errorf("bind disk %s: %w", d, err)
+// awaitDiskSize polls the size (in 512-byte sectors) sysfs shows for the
+// disk name until it is not zero or the deadline passes.
+func awaitDiskSize(name string, deadline time.Time) error {
+	p := filepath.Join(sysBlockDir, name, "size")
+	for {
+		n, err := diskSectors(p)
+		if err == nil && n > 0 {
+			return nil
 		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("it has no size (the host did not announce it)")
+			}
+			return fmt.Errorf("root disk %s: %w", name, err)
+		}
+		time.Sleep(diskPoll)
+	}
+}
+
+// diskSectors reads a sysfs size file.
+func diskSectors(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %w", b, err)
+	}
+	return n, nil
+}
+
+// flushDisk drops the device's clean cached pages (BLKFLSBUF).
+func flushDisk(device string) error {
+	f, err := os.Open(device)
+	if err != nil {
+		return fmt.Errorf("flush disk: %w", err)
+	}
+	defer f.Close()
+	if err := unix.IoctlSetInt(int(f.Fd()), unix.BLKFLSBUF, 0); err != nil {
+		return fmt.Errorf("flush disk %s: %w", device, err)
 	}
 	return nil
-}
-
-// boundDevices lists the devices bound to the driver (links such as
-// "virtio1" in its sysfs directory).
-func boundDevices(driverDir string) ([]string, error) {
-	entries, err := os.ReadDir(driverDir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list disks: %w", err)
-	}
-	var devs []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "virtio") && e.Type()&os.ModeSymlink != 0 {
-			devs = append(devs, e.Name())
-		}
-	}
-	return devs, nil
 }

@@ -3,43 +3,47 @@ package guest
 import (
 	"os"
 	"path/filepath"
-	"reflect"
+	"strings"
 	"testing"
+	"time"
 )
 
-// TestReleaseAndBindDisks: the init unbinds the block driver from each
-// virtio device bound to it before a template can be saved, and binds the
-// same devices once the Config has come. A fake sysfs driver directory
-// records what was written.
-func TestReleaseAndBindDisks(t *testing.T) {
+// TestAwaitDiskSize: the root disk of a VM restored from a template has
+// no size until the host announces it (the template's placeholder is
+// empty); the init must wait for the size, not mount a disk of none, and
+// give up with a clear error if it never comes. A fake sysfs size file
+// stands in for the kernel's.
+func TestAwaitDiskSize(t *testing.T) {
 	dir := t.TempDir()
-	for _, d := range []string{"virtio1", "virtio3"} {
-		if err := os.Symlink("../../../devices/"+d, filepath.Join(dir, d)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, f := range []string{"bind", "unbind", "uevent", "new_id"} {
-		os.WriteFile(filepath.Join(dir, f), nil, 0o644)
-	}
-	os.Mkdir(filepath.Join(dir, "module"), 0o755)
-	devs, err := releaseDisks(dir)
-	if err != nil {
+	old := sysBlockDir
+	sysBlockDir = dir
+	t.Cleanup(func() { sysBlockDir = old })
+	size := filepath.Join(dir, "vda", "size")
+	os.MkdirAll(filepath.Dir(size), 0o755)
+	if err := os.WriteFile(size, []byte("0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"virtio1", "virtio3"}; !reflect.DeepEqual(devs, want) {
-		t.Fatalf("released %v, want %v", devs, want)
+	err := awaitDiskSize("vda", time.Now().Add(20*time.Millisecond))
+	if err == nil || !strings.Contains(err.Error(), "no size") {
+		t.Fatalf("a disk of no size: %v", err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "unbind")); string(b) != "virtio3" {
-		t.Errorf("unbind last got %q", b) // each write is one device
-	}
-	if err := bindDisks(dir, devs); err != nil {
+	// The announcement arrives while the init waits.
+	go func() {
+		time.Sleep(20 * time.Millisecond) // a host's later announcement, not a wait for readiness
+		os.WriteFile(size+".new", []byte("409600\n"), 0o644)
+		os.Rename(size+".new", size)
+	}()
+	start := time.Now()
+	if err := awaitDiskSize("vda", time.Now().Add(10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "bind")); string(b) != "virtio3" {
-		t.Errorf("bind last got %q", b)
+	if n, _ := diskSectors(size); n != 409600 {
+		t.Errorf("returned before the size came: %d", n)
 	}
-	// No driver: nothing to release.
-	if devs, err := releaseDisks(filepath.Join(dir, "missing")); err != nil || devs != nil {
-		t.Errorf("releaseDisks without a driver = %v, %v", devs, err)
+	if time.Since(start) < 20*time.Millisecond {
+		t.Errorf("returned after %v, before the size was written", time.Since(start))
+	}
+	if err := awaitDiskSize("vdb", time.Now()); err == nil {
+		t.Error("a missing disk has a size")
 	}
 }

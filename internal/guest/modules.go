@@ -67,6 +67,5 @@ func loadModule(path string) error {
 }
 
 // allModules loads every module of the initramfs at boot. The block
-// driver among them is unbound from its disk until the Config comes (see
-// releaseDisks).
+// driver among them holds an empty disk in a template (see awaitDisk).
 func allModules(string) bool { return true }

@@ -23,20 +23,29 @@ var earlyMounts = []mountSpec{
 	{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
 }
 
-// lateMounts are made inside the app's root after the switch.
-var lateMounts = []mountSpec{
+// instanceMounts are the app's /dev/pts, /dev/shm and /run. They are
+// empty file systems, the same in every instance, so the init mounts them
+// in the initramfs before its hello (a VM restored from a template resumes
+// with them mounted) and switchRoot moves them into the app's root with
+// /dev (their parent) and /run: after a restore, a move is a fraction of a
+// mount's cost under TCG, where every kernel path taken for the first time
+// since the restore is translated again. The /run tmpfs moves only where
+// the image has nothing in /run (see switchRoot).
+var instanceMounts = []mountSpec{
 	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"},
 	{"shm", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
+	{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
 }
 
-// runMount is a tmpfs for /run, made only where the image has nothing
-// there: Dockerfiles make directories in /run for their daemons (Alpine's
-// nginx needs /run/nginx, php-fpm /run/php), often owned by the app's
-// user, and Docker's runtime leaves them as built; a tmpfs over them would
-// hide them and the daemon would fail to write its pid file or socket.
-var runMount = mountSpec{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"}
+// movedMounts are the initramfs's mounts that switchRoot moves into the
+// app's root (a mount moves with the mounts beneath it).
+var movedMounts = []string{"/dev", "/proc", "/sys", "/run"}
 
 // emptyOrMissing reports whether dir has no entries (or does not exist).
+// Dockerfiles make directories in /run for their daemons (Alpine's nginx
+// needs /run/nginx, php-fpm /run/php), often owned by the app's user, and
+// Docker's runtime leaves them as built: a tmpfs over them would hide them
+// and the daemon would fail to write its pid file or socket.
 func emptyOrMissing(dir string) bool {
 	f, err := os.Open(dir)
 	if err != nil {
@@ -87,13 +96,21 @@ func mountRoot(device string) error {
 	return nil
 }
 
-// switchRoot moves /dev, /proc and /sys into the new root and makes it /,
-// as switch_root does, without exec'ing: the init stays PID 1 and keeps
+// switchRoot moves movedMounts into the new root and makes it /, as
+// switch_root does, without exec'ing: the init stays PID 1 and keeps
 // supervising the app. The initramfs stays in memory underneath; it is a few
 // megabytes and freeing it would not return the pages to the host anyway.
 func switchRoot() error {
-	for _, d := range []string{"/dev", "/proc", "/sys"} {
+	for _, d := range movedMounts {
 		target := filepath.Join(NewRoot, d)
+		if d == "/run" && !emptyOrMissing(target) {
+			// The image's /run stays as built; the initramfs's empty tmpfs
+			// is let go.
+			if err := unix.Unmount(d, unix.MNT_DETACH); err != nil {
+				consolef("unmount the initramfs's /run: %v", err)
+			}
+			continue
+		}
 		if err := os.MkdirAll(target, 0o755); err != nil {
 			return fmt.Errorf("switch root: %w", err)
 		}
@@ -113,9 +130,5 @@ func switchRoot() error {
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("switch root: %w", err)
 	}
-	mounts := lateMounts
-	if emptyOrMissing("/run") {
-		mounts = append(mounts[:len(mounts):len(mounts)], runMount)
-	}
-	return mountAll(mounts)
+	return nil
 }

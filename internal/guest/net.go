@@ -1,13 +1,16 @@
 package guest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/zeitwork/zeitwork/internal/guest/channel"
 )
@@ -25,17 +28,109 @@ func loopbackUp() error {
 	return nil
 }
 
-// configureNetwork brings up eth0, when an address is given, with its
-// address, MTU and default route (lo is up since loopbackUp). The Debian
+// ethName is the NIC the init configures.
+const ethName = "eth0"
+
+// addrGenModeNone is IN6_ADDR_GEN_MODE_NONE: the kernel makes no IPv6
+// link-local address for the interface.
+const addrGenModeNone = "1"
+
+// ipv6ConfDir holds the per-interface IPv6 settings (absent on a kernel
+// without IPv6).
+var ipv6ConfDir = "/proc/sys/net/ipv6/conf"
+
+// eth0 is the NIC as prepareEth0 left it, with the netlink socket it
+// used; nil without a NIC at the hello.
+var eth0 *preparedLink
+
+// preparedLink is a link and an open rtnetlink handle kept from before the
+// hello: after a restore, looking the link up again and opening a socket
+// are kernel paths taken for the first time since the restore, which TCG
+// translates again (measured: about 20 ms of the network's setup).
+type preparedLink struct {
+	h    *netlink.Handle
+	link netlink.Link
+}
+
+// prepareEth0 brings eth0 up before the hello, so that a VM restored from
+// a template resumes with it up: bringing a virtio NIC up fills its
+// receive ring, and it is the same in every instance. What is the
+// instance's own (MAC, addresses, route) comes only with the Config, so
+// the template must hold none of it and send nothing: eth0 is up without
+// an IPv4 address, and the kernel is told to make no IPv6 link-local
+// address for it. It would make one once its link watch has run (up to a
+// second after the link comes up, so sometimes before the template is
+// saved), from the template's MAC, with duplicate address detection and
+// router solicitations pending in timers; every instance would resume it,
+// and the kernel does not make it again when the MAC changes. Without
+// eth0 (no NIC) there is nothing to do.
+func prepareEth0() error {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("network: netlink: %w", err)
+	}
+	eth, err := h.LinkByName(ethName)
+	if err != nil {
+		h.Close()
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("network: %s: %w", ethName, err)
+	}
+	if err := noLinkLocal(ethName); err != nil {
+		return err
+	}
+	if err := h.LinkSetUp(eth); err != nil {
+		return fmt.Errorf("network: %s up: %w", ethName, err)
+	}
+	if eth, err = h.LinkByName(ethName); err != nil {
+		return fmt.Errorf("network: %s: %w", ethName, err)
+	}
+	eth0 = &preparedLink{h: h, link: eth}
+	return nil
+}
+
+// noLinkLocal stops the kernel from making an IPv6 link-local address for
+// the interface name; on a kernel without IPv6 there is none to stop.
+func noLinkLocal(name string) error {
+	p := filepath.Join(ipv6ConfDir, name, "addr_gen_mode")
+	err := os.WriteFile(p, []byte(addrGenModeNone), 0)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("network: %s: no link-local address: %w", name, err)
+	}
+	return nil
+}
+
+// configureNetwork gives eth0, when an address is given, the instance's
+// MAC, MTU, address and default route. eth0 is up since prepareEth0 (lo
+// since loopbackUp); virtio-net takes a new MAC while up. The Debian
 // kernel has no IP_PNP, so the init does what the ip= argument would.
 func configureNetwork(cfg channel.Network) error {
 	if cfg.Address == "" {
 		return nil
 	}
-	eth, err := waitLink("eth0", 5*time.Second)
-	if err != nil {
-		return err
+	l := eth0
+	if l == nil {
+		// eth0 appeared after the hello: find it and bring it up here.
+		eth, err := waitLink(ethName, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		if err := noLinkLocal(ethName); err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(eth); err != nil {
+			return fmt.Errorf("network: eth0 up: %w", err)
+		}
+		l = &preparedLink{h: &netlink.Handle{}, link: eth}
 	}
+	return l.configure(cfg)
+}
+
+// configure gives the link the instance's MAC, MTU, address and route.
+func (l *preparedLink) configure(cfg channel.Network) error {
+	h, eth := l.h, l.link
 	addr, err := netlink.ParseAddr(cfg.Address)
 	if err != nil {
 		return fmt.Errorf("network: address %q: %w", cfg.Address, err)
@@ -46,20 +141,17 @@ func configureNetwork(cfg channel.Network) error {
 		if err != nil {
 			return fmt.Errorf("network: mac %q: %w", cfg.MAC, err)
 		}
-		if err := netlink.LinkSetHardwareAddr(eth, mac); err != nil {
+		if err := h.LinkSetHardwareAddr(eth, mac); err != nil {
 			return fmt.Errorf("network: eth0 mac %s: %w", cfg.MAC, err)
 		}
 	}
-	if cfg.MTU > 0 {
-		if err := netlink.LinkSetMTU(eth, cfg.MTU); err != nil {
+	if cfg.MTU > 0 && cfg.MTU != eth.Attrs().MTU {
+		if err := h.LinkSetMTU(eth, cfg.MTU); err != nil {
 			return fmt.Errorf("network: eth0 mtu %d: %w", cfg.MTU, err)
 		}
 	}
-	if err := netlink.AddrAdd(eth, addr); err != nil {
+	if err := h.AddrAdd(eth, addr); err != nil {
 		return fmt.Errorf("network: eth0 address %s: %w", cfg.Address, err)
-	}
-	if err := netlink.LinkSetUp(eth); err != nil {
-		return fmt.Errorf("network: eth0 up: %w", err)
 	}
 	if cfg.Gateway == "" {
 		return nil
@@ -69,7 +161,7 @@ func configureNetwork(cfg channel.Network) error {
 		return fmt.Errorf("network: bad gateway %q", cfg.Gateway)
 	}
 	route := &netlink.Route{LinkIndex: eth.Attrs().Index, Gw: gw}
-	if err := netlink.RouteAdd(route); err != nil {
+	if err := h.RouteAdd(route); err != nil {
 		return fmt.Errorf("network: default route via %s: %w", cfg.Gateway, err)
 	}
 	return nil

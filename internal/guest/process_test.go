@@ -4,6 +4,8 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -119,12 +121,20 @@ func TestParseOrder(t *testing.T) {
 	}
 }
 
-func TestParseUptime(t *testing.T) {
-	if got := parseUptimeMS("12.34 5.67\n"); got != 12340 {
-		t.Errorf("got %d", got)
+// TestUptimeMS: the stage stamps and the listening message's uptime are
+// on the clock of /proc/uptime.
+func TestUptimeMS(t *testing.T) {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := parseUptimeMS("junk"); got != 0 {
-		t.Errorf("junk: got %d", got)
+	f, _, _ := strings.Cut(string(b), " ")
+	secs, err := strconv.ParseFloat(f, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := uptimeMS() - int64(secs*1000); d < 0 || d > 1000 {
+		t.Errorf("uptimeMS is %d ms from /proc/uptime", d)
 	}
 }
 

@@ -159,8 +159,8 @@ func qemuArgs(spec vmm.Spec, p paths, accel string, tcgCacheMiB int, cmd string)
 	}
 	if spec.RootDisk != "" {
 		args = append(args,
-			"-drive", "id=root,file="+spec.RootDisk+",format=raw,if=none,cache=unsafe",
-			"-device", "virtio-blk-device,drive=root")
+			"-drive", "id="+rootDrive+",file="+spec.RootDisk+",format=raw,if=none,cache=unsafe",
+			"-device", "virtio-blk-device,drive="+rootDrive)
 	}
 	if spec.Network.TapName != "" {
 		nic := "virtio-net-device,netdev=net0"
@@ -173,6 +173,9 @@ func qemuArgs(spec vmm.Spec, p paths, accel string, tcgCacheMiB int, cmd string)
 	}
 	return args
 }
+
+// rootDrive is the root disk's drive (block backend) name.
+const rootDrive = "root"
 
 // parseCPUKHz reads the first "cpu MHz" of /proc/cpuinfo as kHz, or 0.
 func parseCPUKHz(r io.Reader) int {

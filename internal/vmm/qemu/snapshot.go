@@ -16,8 +16,10 @@ import (
 
 // BuildTemplate implements vmm.Snapshotter. The template VM runs in a
 // ".probe-" directory, so that Recover kills it should the agent die
-// mid-build; its root disk is an empty placeholder that the guest never
-// opens (the block driver is bound only after the Config).
+// mid-build; its root disk is an empty placeholder, of zero bytes: the
+// guest's block driver is bound to it but has nothing to read or cache,
+// and an instance's disk takes its place behind the same device (see
+// announceDisk).
 func (d *Driver) BuildTemplate(ctx context.Context, spec vmm.Spec, dir string) error {
 	spec.ID, spec.Network = "template", vmm.NetworkSpec{}
 	if err := validate(spec); err != nil {
@@ -79,9 +81,6 @@ func (d *Driver) saveTemplate(ctx context.Context, spec vmm.Spec, accel, tmp str
 	defer d.cgroups.Remove(context.Background(), probeCgroup(vmdir))
 	spec.RootDisk = filepath.Join(vmdir, "placeholder.img")
 	if err := os.WriteFile(spec.RootDisk, nil, 0o600); err != nil {
-		return meta, err
-	}
-	if err := os.Truncate(spec.RootDisk, 1<<20); err != nil {
 		return meta, err
 	}
 	mode := launchMode{template: true}
@@ -272,6 +271,9 @@ func (d *Driver) Restore(ctx context.Context, spec vmm.Spec, dir string) (*vmm.I
 	if err == nil {
 		err = awaitRunning(rctx, qmpPath)
 	}
+	if err == nil {
+		err = announceDisk(rctx, qmpPath, spec.RootDisk)
+	}
 	if err != nil {
 		tail := stderrTail(filepath.Join(d.cfg.StateDir, spec.ID, "qemu.log"))
 		d.Destroy(context.WithoutCancel(ctx), spec.ID)
@@ -320,6 +322,33 @@ func awaitRunning(ctx context.Context, qmpPath string) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// announceDisk tells the restored guest its root disk's size: its block
+// driver, bound in the template to the empty placeholder, believes the
+// disk has none until the device says its configuration changed, which
+// QEMU does when the disk is resized. Resizing it to its own size changes
+// nothing on the host. The guest init waits for the size before it mounts
+// the disk (see package guest). The images are writable only once the VM
+// runs (an incoming migration leaves them inactive until cont), so this
+// follows awaitRunning.
+func announceDisk(ctx context.Context, qmpPath, disk string) error {
+	st, err := os.Stat(disk)
+	if err != nil {
+		return fmt.Errorf("announce disk: %w", err)
+	}
+	if st.Size() == 0 {
+		return fmt.Errorf("announce disk: %s is empty", disk)
+	}
+	q, err := dialQMP(ctx, qmpPath)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	if _, err := q.call("block_resize", map[string]any{"device": rootDrive, "size": st.Size()}); err != nil {
+		return fmt.Errorf("announce disk: %w", err)
+	}
+	return nil
 }
 
 // setIgnoreShared turns on x-ignore-shared: the migration leaves out

@@ -21,7 +21,10 @@ import (
 // memory, and a restore that maps the template's sealed memory
 // copy-on-write. VMSTART_MODES (comma-separated) picks some of them; a mode
 // ending in "-before" runs the guest init named by VMSTART_BEFORE_INIT (an
-// earlier build, for A/B runs of init changes in alternating rounds).
+// earlier build, for A/B runs of init changes in alternating rounds), and
+// "mode+ARGS" adds kernel arguments (":" for a space; e.g.
+// "shared+init_on_alloc=0") for A/B runs of kernel settings.
+// VMSTART_VERBOSE prints each round on stderr too.
 var startModes = []string{"cold", "stream", "shared"}
 
 // benchModes returns startModes or VMSTART_MODES.
@@ -51,6 +54,9 @@ var beforeInitrd string
 // modeSpec is baseSpec with the init of mode ("-before" or current).
 func modeSpec(id, disk, mode string) vmm.Spec {
 	s := baseSpec(id, disk)
+	if _, args, ok := strings.Cut(mode, "+"); ok {
+		s.KernelArgs = strings.ReplaceAll(args, ":", " ")
+	}
 	if strings.HasSuffix(mode, "-before") {
 		s.Initrd = beforeInitrd
 	}
@@ -58,7 +64,10 @@ func modeSpec(id, disk, mode string) vmm.Spec {
 }
 
 // baseMode is mode without "-before".
-func baseMode(mode string) string { return strings.TrimSuffix(mode, "-before") }
+func baseMode(mode string) string {
+	mode, _, _ = strings.Cut(strings.TrimSuffix(mode, "-before"), "+")
+	return mode
+}
 
 // startTimes are the points of one VM start, from QEMU's start.
 type startTimes struct {
@@ -69,6 +78,25 @@ type startTimes struct {
 	// listening, it places the guest's stage stamps on the host's clock.
 	listenUptime int64
 	answered     time.Duration // first HTTP response
+	// cpu is the host CPU time QEMU had used when the listening message
+	// arrived: unlike the times above, it hardly grows with the load of
+	// other processes on the host, so A/B rounds on a busy host compare.
+	cpu time.Duration
+}
+
+// qemuCPU sums the CPU time of every thread of process pid.
+func qemuCPU(pid int) time.Duration {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var sum time.Duration
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
 
 // BenchmarkVMStart measures QEMU start to the app's first HTTP response
@@ -110,16 +138,17 @@ func BenchmarkVMStart(b *testing.B) {
 				b.Fatal(err)
 			}
 			stages := guestStages(inst.ConsolePath)
-			b.Logf("%s round %d: running %v, config %v, started %v, listening %v, answered %v; guest: %s listening=%dms", mode, i,
+			roundLog(b, "%s round %d: running %v, config %v, started %v, listening %v, answered %v, qemu cpu %v; guest: %s listening=%dms", mode, i,
 				t.running.Round(time.Millisecond), hostTimeOf(stages, "config", t).Round(time.Millisecond),
 				t.started.Round(time.Millisecond), t.listening.Round(time.Millisecond),
-				t.answered.Round(time.Millisecond), stages, t.listenUptime)
+				t.answered.Round(time.Millisecond), t.cpu.Round(time.Millisecond), stages, t.listenUptime)
 			d.Destroy(context.Background(), inst.ID)
 			sum := took[mode]
 			sum.running += t.running
 			sum.started += t.started
 			sum.listening += t.listening
 			sum.answered += t.answered
+			sum.cpu += t.cpu
 			took[mode] = sum
 		}
 	}
@@ -130,6 +159,7 @@ func BenchmarkVMStart(b *testing.B) {
 		b.ReportMetric(ms(took[mode].listening), "ms-listening/"+mode)
 		b.ReportMetric(ms(took[mode].running), "ms-running/"+mode)
 		b.ReportMetric(ms(took[mode].started), "ms-started/"+mode)
+		b.ReportMetric(ms(took[mode].cpu), "ms-cpu/"+mode)
 	}
 	if os.Getenv("VMSTART_NO_MEMORY") != "" {
 		return
@@ -139,6 +169,15 @@ func BenchmarkVMStart(b *testing.B) {
 		b.ReportMetric(rss, "MiB-rss/"+mode)
 		b.ReportMetric(pss, "MiB-pss/"+mode)
 		b.ReportMetric(uss, "MiB-uss/"+mode)
+	}
+}
+
+// roundLog logs one round's line, and prints it on stderr as well when
+// VMSTART_VERBOSE is set: a benchmark's log is cut after a few rounds.
+func roundLog(b *testing.B, format string, args ...any) {
+	b.Logf(format, args...)
+	if os.Getenv("VMSTART_VERBOSE") != "" {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
 	}
 }
 
@@ -242,6 +281,7 @@ func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id,
 	type listenMsg struct {
 		at, started time.Duration
 		uptime      int64
+		cpu         time.Duration
 	}
 	listening := make(chan listenMsg, 1)
 	go func() {
@@ -255,7 +295,7 @@ func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id,
 				started = time.Since(start)
 			}
 			if m.Kind == channel.KindListening {
-				listening <- listenMsg{time.Since(start), started, m.UptimeMS}
+				listening <- listenMsg{time.Since(start), started, m.UptimeMS, qemuCPU(inst.PID)}
 				return
 			}
 		}
@@ -274,7 +314,7 @@ func startAnswering(ctx context.Context, tb testing.TB, d *Driver, ns, tmpl, id,
 			t.answered = time.Since(start)
 			select {
 			case l := <-listening:
-				t.listening, t.started, t.listenUptime = l.at, l.started, l.uptime
+				t.listening, t.started, t.listenUptime, t.cpu = l.at, l.started, l.uptime, l.cpu
 			case <-time.After(time.Second):
 			}
 			return inst, t, nil

@@ -22,8 +22,8 @@ import (
 // TestRestoreFromTemplate saves one template and restores three VMs from
 // it, one after the other, each with its own disk, tap, MAC, address,
 // hostname, env and clock: every one must answer HTTP with its own
-// identity and its own random bytes, although all three resumed the same
-// saved kernel. None may boot: a restored guest never says hello again.
+// identity (eth0 with its own address and no other) and its own random
+// bytes, although all three resumed the same saved kernel. None may boot: a restored guest never says hello again.
 func TestRestoreFromTemplate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -48,6 +48,9 @@ func TestRestoreFromTemplate(t *testing.T) {
 		want := map[string]string{
 			"hostname": fmt.Sprintf("snap-%d", i),
 			"mac":      snapMAC(i),
+			// Its own address only: eth0 was up in the template, which
+			// must carry none of its own.
+			"addrs":    fmt.Sprintf("10.251.%d.2/24", i),
 			"greeting": fmt.Sprintf("instance %d", i),
 			"marker":   fmt.Sprintf("disk %d", i),
 		}

@@ -36,7 +36,7 @@ import (
 
 // templateFormat changes whenever the layout of templates changes, to
 // retire every template saved before.
-const templateFormat = "qemu-template-2"
+const templateFormat = "qemu-template-3"
 
 // templateMAC is the template's NIC address; each instance's guest init
 // sets its own from the Config.

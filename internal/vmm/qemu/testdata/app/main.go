@@ -84,8 +84,8 @@ func serve() {
 }
 
 // identity answers HTTP with what makes this VM itself: hostname, MAC,
-// 16 bytes from getrandom drawn at start, the clock, an env var and the
-// marker file of its root disk.
+// eth0's addresses, 16 bytes from getrandom drawn at start, the clock, an
+// env var and the marker file of its root disk.
 func identity() {
 	host, _ := os.Hostname()
 	mac, _ := os.ReadFile("/sys/class/net/eth0/address")
@@ -96,13 +96,30 @@ func identity() {
 		os.Exit(1)
 	}
 	srv := &http.Server{Addr: ":" + os.Getenv("PORT"), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "hostname=%s\nmac=%s\nrandom=%x\nunixtime=%d\ngreeting=%s\nmarker=%s\n",
-			host, strings.TrimSpace(string(mac)), random, time.Now().Unix(), os.Getenv("GREETING"), strings.TrimSpace(string(marker)))
+		fmt.Fprintf(w, "hostname=%s\nmac=%s\naddrs=%s\nrandom=%x\nunixtime=%d\ngreeting=%s\nmarker=%s\n",
+			host, strings.TrimSpace(string(mac)), ethAddrs(), random, time.Now().Unix(), os.Getenv("GREETING"), strings.TrimSpace(string(marker)))
 	})}
 	if err := srv.ListenAndServe(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// ethAddrs lists eth0's addresses (IPv4 and IPv6), comma-separated.
+func ethAddrs() string {
+	eth, err := net.InterfaceByName("eth0")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	addrs, err := eth.Addrs()
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var out []string
+	for _, a := range addrs {
+		out = append(out, a.String())
+	}
+	return strings.Join(out, ",")
 }
 
 func must[T any](v T, _ error) T { return v }
