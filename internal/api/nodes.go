@@ -26,6 +26,16 @@ type RegisterNodeRequest struct {
 	CSR string `json:"csr"`
 }
 
+// HeartbeatRequest is the body of POST /v1/nodes/{id}/heartbeat, which
+// may be empty (older agents send none).
+type HeartbeatRequest struct {
+	// DiskFreeMiB is the free space of the file system that holds the
+	// node's VM disks; the scheduler places no root disk where it would
+	// not fit (docs/operations.md, "Disk").
+	// Its size is disk_gib of the registration.
+	DiskFreeMiB *int `json:"disk_free_mib,omitempty"`
+}
+
 // RegisterNodeResponse carries the node's own credentials.
 type RegisterNodeResponse struct {
 	NodeID    string `json:"node_id"`

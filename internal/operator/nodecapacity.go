@@ -1,11 +1,17 @@
 package operator
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
 	"regexp"
 	"slices"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/store/db"
@@ -67,3 +73,43 @@ func regionsParam(req api.UpdateProjectRequest) (regions []string, ok bool, err 
 // most apps idle most of the time, as on the VMs of public clouds, while
 // memory, which a VM cannot give back, is never promised twice.
 const DefaultCPUOvercommit = 4
+
+// DefaultInstanceDiskMiB is what an instance's root disk is counted at: a
+// node sizes each root disk to its image's files plus 256 MiB for the app
+// to write (image.DefaultFreeSpace) and some file system overhead, which
+// comes to 0.3 to 1 GiB for most apps; the operator does not know an
+// image's unpacked size, so it counts every root disk at 1 GiB.
+const DefaultInstanceDiskMiB = 1024
+
+// DefaultDiskReserveMiB is disk a node keeps free of root disks: for its
+// image cache, VM templates, logs and the host itself.
+const DefaultDiskReserveMiB = 2048
+
+// readHeartbeat reads a heartbeat's body, which older agents leave empty.
+func readHeartbeat(r *http.Request) (api.HeartbeatRequest, error) {
+	var req api.HeartbeatRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<10))
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return req, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, invalid("send a JSON object as documented in docs/api.md", "invalid heartbeat body: %v", err)
+	}
+	return req, nil
+}
+
+// setNodeDiskFree records the free disk a node reported with its
+// heartbeat; nil (an older agent) leaves the last report.
+func setNodeDiskFree(ctx context.Context, q *db.Queries, id uuid.UUID, req api.HeartbeatRequest) error {
+	if req.DiskFreeMiB == nil {
+		return nil
+	}
+	if *req.DiskFreeMiB < 0 {
+		return invalid("report the free disk in MiB, 0 or more", "invalid disk_free_mib %d", *req.DiskFreeMiB)
+	}
+	return q.SetNodeDiskFree(ctx, db.SetNodeDiskFreeParams{
+		ID: id, DiskFreeMib: pgtype.Int4{Int32: int32(min(*req.DiskFreeMiB, math.MaxInt32)), Valid: true},
+	})
+}

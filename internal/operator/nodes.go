@@ -178,7 +178,14 @@ func (o *Operator) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	req, err := readHeartbeat(r)
+	if err != nil {
+		return err
+	}
 	if _, err := o.store.HeartbeatNode(r.Context(), id); err != nil {
+		return err
+	}
+	if err := setNodeDiskFree(r.Context(), o.store.Queries, id, req); err != nil {
 		return err
 	}
 	if before.State != "ready" {

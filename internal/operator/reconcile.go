@@ -134,7 +134,7 @@ func (o *Operator) markDeadNodes(ctx context.Context) error {
 
 // snapshot reads what the scheduler plans from.
 func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (scheduler.State, error) {
-	s := scheduler.State{CPUOvercommit: o.cfg.CPUOvercommit}
+	s := scheduler.State{CPUOvercommit: o.cfg.CPUOvercommit, DiskReserveMiB: max(o.cfg.DiskReserveMiB, 0)}
 	nodes, err := o.store.ListNodes(ctx)
 	if err != nil {
 		return s, err
@@ -153,7 +153,7 @@ func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (schedule
 		}
 		s.Deployments = append(s.Deployments, scheduler.Deployment{
 			ID: d.ID.String(), Active: d.ImageID.Valid, MinPerRegion: minPerRegion(p, d), Asleep: asleep(p, d),
-			Regions: p.Regions, VCPUs: int(p.Vcpus), MemoryMiB: int(p.MemoryMib),
+			Regions: p.Regions, VCPUs: int(p.Vcpus), MemoryMiB: int(p.MemoryMib), DiskMiB: o.cfg.InstanceDiskMiB,
 		})
 	}
 	instances, err := o.store.ListPlacementInstances(ctx, o.cfg.Drain.Seconds())
@@ -165,6 +165,7 @@ func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (schedule
 			ID: in.ID.String(), DeploymentID: in.DeploymentID.String(), Region: in.RegionID,
 			NodeID: in.NodeID.UUID.String(), Running: in.Desired == "running", Healthy: in.State == api.InstanceHealthy,
 			Retiring: in.Retiring, Retired: in.Retired, VCPUs: int(in.Vcpus), MemoryMiB: int(in.MemoryMib),
+			DiskMiB: o.cfg.InstanceDiskMiB, Pending: in.State == api.InstancePending,
 		})
 	}
 	return s, nil
@@ -173,7 +174,8 @@ func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (schedule
 func schedulerNode(n db.Node) scheduler.Node {
 	return scheduler.Node{
 		ID: n.ID.String(), Region: n.RegionID, Ready: n.State == "ready", Drained: n.Drained,
-		VCPUs: int(n.Vcpus), MemoryMiB: int(n.MemoryMib),
+		VCPUs: int(n.Vcpus), MemoryMiB: int(n.MemoryMib), DiskMiB: int(n.DiskGib) << 10,
+		DiskFreeMiB: int(n.DiskFreeMib.Int32), DiskReported: n.DiskFreeMib.Valid,
 	}
 }
 

@@ -356,6 +356,7 @@ type Node struct {
 	MemoryMib       int32
 	DiskGib         int32
 	Drained         bool
+	DiskFreeMib     pgtype.Int4
 }
 
 type Organisation struct {

@@ -802,7 +802,7 @@ func (q *Queries) CreateJoinToken(ctx context.Context, arg CreateJoinTokenParams
 
 const createNode = `-- name: CreateNode :one
 INSERT INTO nodes (id, region_id, hostname, tunnel_addr, driver, accel)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib
 `
 
 type CreateNodeParams struct {
@@ -839,6 +839,7 @@ func (q *Queries) CreateNode(ctx context.Context, arg CreateNodeParams) (Node, e
 		&i.MemoryMib,
 		&i.DiskGib,
 		&i.Drained,
+		&i.DiskFreeMib,
 	)
 	return i, err
 }
@@ -1507,7 +1508,7 @@ func (q *Queries) FindEdges(ctx context.Context, arg FindEdgesParams) ([]FindEdg
 }
 
 const findNodes = `-- name: FindNodes :many
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained FROM nodes
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib FROM nodes
 WHERE ($1::text <> '' AND id::text LIKE $1::text || '%') OR hostname = $2::text
 ORDER BY created_at
 `
@@ -1543,6 +1544,7 @@ func (q *Queries) FindNodes(ctx context.Context, arg FindNodesParams) ([]Node, e
 			&i.MemoryMib,
 			&i.DiskGib,
 			&i.Drained,
+			&i.DiskFreeMib,
 		); err != nil {
 			return nil, err
 		}
@@ -2132,7 +2134,7 @@ func (q *Queries) GetMembership(ctx context.Context, arg GetMembershipParams) (M
 }
 
 const getNode = `-- name: GetNode :one
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained FROM nodes WHERE id = $1
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib FROM nodes WHERE id = $1
 `
 
 func (q *Queries) GetNode(ctx context.Context, id uuid.UUID) (Node, error) {
@@ -2153,6 +2155,7 @@ func (q *Queries) GetNode(ctx context.Context, id uuid.UUID) (Node, error) {
 		&i.MemoryMib,
 		&i.DiskGib,
 		&i.Drained,
+		&i.DiskFreeMib,
 	)
 	return i, err
 }
@@ -2485,7 +2488,7 @@ func (q *Queries) GoLive(ctx context.Context, arg GoLiveParams) (int64, error) {
 }
 
 const heartbeatNode = `-- name: HeartbeatNode :one
-UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib
 `
 
 func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error) {
@@ -2506,6 +2509,7 @@ func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error)
 		&i.MemoryMib,
 		&i.DiskGib,
 		&i.Drained,
+		&i.DiskFreeMib,
 	)
 	return i, err
 }
@@ -3770,7 +3774,7 @@ func (q *Queries) ListNodeInstances(ctx context.Context, nodeID uuid.NullUUID) (
 }
 
 const listNodes = `-- name: ListNodes :many
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained FROM nodes WHERE removed_at IS NULL ORDER BY region_id, hostname
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib FROM nodes WHERE removed_at IS NULL ORDER BY region_id, hostname
 `
 
 // Removed nodes (`zeitwork nodes remove`) are kept for history only.
@@ -3798,6 +3802,7 @@ func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
 			&i.MemoryMib,
 			&i.DiskGib,
 			&i.Drained,
+			&i.DiskFreeMib,
 		); err != nil {
 			return nil, err
 		}
@@ -4711,7 +4716,7 @@ func (q *Queries) MarkRemovedNodeInstancesLost(ctx context.Context, nodeID uuid.
 const markStaleNodesDown = `-- name: MarkStaleNodesDown :many
 UPDATE nodes SET state = 'down'
 WHERE state = 'ready' AND last_heartbeat_at < now() - make_interval(secs => $1::float8)
-RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib
 `
 
 func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) ([]Node, error) {
@@ -4738,6 +4743,7 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 			&i.MemoryMib,
 			&i.DiskGib,
 			&i.Drained,
+			&i.DiskFreeMib,
 		); err != nil {
 			return nil, err
 		}
@@ -5244,7 +5250,7 @@ func (q *Queries) RemoveMember(ctx context.Context, arg RemoveMemberParams) (int
 
 const removeNode = `-- name: RemoveNode :one
 UPDATE nodes SET removed_at = COALESCE(removed_at, now()), state = 'down'
-WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib
 `
 
 // Marks a node removed and down; the caller revokes its tokens and
@@ -5267,6 +5273,7 @@ func (q *Queries) RemoveNode(ctx context.Context, id uuid.UUID) (Node, error) {
 		&i.MemoryMib,
 		&i.DiskGib,
 		&i.Drained,
+		&i.DiskFreeMib,
 	)
 	return i, err
 }
@@ -5711,8 +5718,25 @@ func (q *Queries) SetNodeCapacity(ctx context.Context, arg SetNodeCapacityParams
 	return err
 }
 
+const setNodeDiskFree = `-- name: SetNodeDiskFree :exec
+
+UPDATE nodes SET disk_free_mib = $2 WHERE id = $1
+`
+
+type SetNodeDiskFreeParams struct {
+	ID          uuid.UUID
+	DiskFreeMib pgtype.Int4
+}
+
+// ---------------------------------------------------------------------
+// Disk scheduling (ops): the free disk a node reports with its heartbeat.
+func (q *Queries) SetNodeDiskFree(ctx context.Context, arg SetNodeDiskFreeParams) error {
+	_, err := q.db.Exec(ctx, setNodeDiskFree, arg.ID, arg.DiskFreeMib)
+	return err
+}
+
 const setNodeDrained = `-- name: SetNodeDrained :one
-UPDATE nodes SET drained = $2 WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+UPDATE nodes SET drained = $2 WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib
 `
 
 type SetNodeDrainedParams struct {
@@ -5738,6 +5762,7 @@ func (q *Queries) SetNodeDrained(ctx context.Context, arg SetNodeDrainedParams) 
 		&i.MemoryMib,
 		&i.DiskGib,
 		&i.Drained,
+		&i.DiskFreeMib,
 	)
 	return i, err
 }
@@ -6084,7 +6109,7 @@ func (q *Queries) TransitionDeployment(ctx context.Context, arg TransitionDeploy
 
 const updateNodeRegistration = `-- name: UpdateNodeRegistration :one
 UPDATE nodes SET tunnel_addr = $2, driver = $3, accel = $4, state = 'ready', last_heartbeat_at = now()
-WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib
 `
 
 type UpdateNodeRegistrationParams struct {
@@ -6117,6 +6142,7 @@ func (q *Queries) UpdateNodeRegistration(ctx context.Context, arg UpdateNodeRegi
 		&i.MemoryMib,
 		&i.DiskGib,
 		&i.Drained,
+		&i.DiskFreeMib,
 	)
 	return i, err
 }

@@ -1135,3 +1135,9 @@ SELECT * FROM github_identities WHERE user_id = $1 FOR UPDATE;
 UPDATE github_identities
 SET token_sealed = NULL, token_expires_at = NULL, refresh_sealed = NULL, refresh_expires_at = NULL
 WHERE user_id = $1;
+
+-- ---------------------------------------------------------------------
+-- Disk scheduling (ops): the free disk a node reports with its heartbeat.
+
+-- name: SetNodeDiskFree :exec
+UPDATE nodes SET disk_free_mib = $2 WHERE id = $1;
