@@ -52,6 +52,9 @@ func (o *Operator) Reconcile(ctx context.Context) error {
 	if err := o.sleepIdle(ctx); err != nil {
 		return err
 	}
+	if err := o.keepWokenInstances(ctx); err != nil {
+		return err
+	}
 	deps, err := o.store.ListActiveDeployments(ctx)
 	if err != nil {
 		return err

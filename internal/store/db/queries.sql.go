@@ -2603,6 +2603,47 @@ func (q *Queries) IsInstallationAdmin(ctx context.Context, id uuid.UUID) (bool, 
 	return installation_admin, err
 }
 
+const keepWokenInstances = `-- name: KeepWokenInstances :many
+UPDATE instances i SET retiring_at = NULL, updated_at = now()
+FROM deployments d, nodes n
+WHERE d.id = i.deployment_id AND n.id = i.node_id
+  AND i.retiring_at IS NOT NULL AND d.woken_at > i.retiring_at AND NOT d.asleep
+  AND i.desired = 'running' AND i.state IN ('starting', 'healthy')
+  AND n.state = 'ready' AND NOT n.drained
+RETURNING i.id, i.deployment_id
+`
+
+type KeepWokenInstancesRow struct {
+	ID           uuid.UUID
+	DeploymentID uuid.UUID
+}
+
+// A deployment woken while the instances it had when it fell asleep were
+// still draining (out of the route table, their VMs not yet stopped) takes
+// them back into service instead of booting fresh ones: woken after they
+// began to retire, on a node that is ready and not drained (those keep
+// leaving). Run by the reconciler before it plans, under its lock, so that
+// no retirement of the same pass races it.
+func (q *Queries) KeepWokenInstances(ctx context.Context) ([]KeepWokenInstancesRow, error) {
+	rows, err := q.db.Query(ctx, keepWokenInstances)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []KeepWokenInstancesRow
+	for rows.Next() {
+		var i KeepWokenInstancesRow
+		if err := rows.Scan(&i.ID, &i.DeploymentID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const linkGitHubIdentity = `-- name: LinkGitHubIdentity :one
 INSERT INTO github_identities (user_id, github_id, login) VALUES ($1, $2, $3) RETURNING user_id, github_id, login, token_sealed, token_expires_at, linked_at, refresh_sealed, refresh_expires_at
 `

@@ -1141,3 +1141,18 @@ WHERE user_id = $1;
 
 -- name: SetNodeDiskFree :exec
 UPDATE nodes SET disk_free_mib = $2 WHERE id = $1;
+
+-- name: KeepWokenInstances :many
+-- A deployment woken while the instances it had when it fell asleep were
+-- still draining (out of the route table, their VMs not yet stopped) takes
+-- them back into service instead of booting fresh ones: woken after they
+-- began to retire, on a node that is ready and not drained (those keep
+-- leaving). Run by the reconciler before it plans, under its lock, so that
+-- no retirement of the same pass races it.
+UPDATE instances i SET retiring_at = NULL, updated_at = now()
+FROM deployments d, nodes n
+WHERE d.id = i.deployment_id AND n.id = i.node_id
+  AND i.retiring_at IS NOT NULL AND d.woken_at > i.retiring_at AND NOT d.asleep
+  AND i.desired = 'running' AND i.state IN ('starting', 'healthy')
+  AND n.state = 'ready' AND NOT n.drained
+RETURNING i.id, i.deployment_id;
