@@ -66,4 +66,11 @@ func TestDiskFullNodeGetsNoInstance(t *testing.T) {
 	if code := h.call("POST", "/v1/nodes/"+full.id+"/heartbeat", full.token, map[string]any{"disk_free_mib": -1}, &e); code != 400 || e.Hint == "" {
 		t.Fatalf("negative free disk: %d %+v", code, e)
 	}
+	nodes = nil
+	h.call("GET", "/v1/nodes", h.token, nil, &nodes)
+	for _, n := range nodes {
+		if n.ID == full.id && (n.DiskFreeMiB == nil || *n.DiskFreeMiB != 3048) {
+			t.Errorf("a refused heartbeat changed disk_free_mib to %v", n.DiskFreeMiB)
+		}
+	}
 }

@@ -85,7 +85,8 @@ const DefaultInstanceDiskMiB = 1024
 // image cache, VM templates, logs and the host itself.
 const DefaultDiskReserveMiB = 2048
 
-// readHeartbeat reads a heartbeat's body, which older agents leave empty.
+// readHeartbeat reads a heartbeat's body, which older agents leave empty,
+// and checks it before anything is written.
 func readHeartbeat(r *http.Request) (api.HeartbeatRequest, error) {
 	var req api.HeartbeatRequest
 	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<10))
@@ -97,6 +98,9 @@ func readHeartbeat(r *http.Request) (api.HeartbeatRequest, error) {
 	if err := dec.Decode(&req); err != nil {
 		return req, invalid("send a JSON object as documented in docs/api.md", "invalid heartbeat body: %v", err)
 	}
+	if req.DiskFreeMiB != nil && *req.DiskFreeMiB < 0 {
+		return req, invalid("report the free disk in MiB, 0 or more", "invalid disk_free_mib %d", *req.DiskFreeMiB)
+	}
 	return req, nil
 }
 
@@ -105,9 +109,6 @@ func readHeartbeat(r *http.Request) (api.HeartbeatRequest, error) {
 func setNodeDiskFree(ctx context.Context, q *db.Queries, id uuid.UUID, req api.HeartbeatRequest) error {
 	if req.DiskFreeMiB == nil {
 		return nil
-	}
-	if *req.DiskFreeMiB < 0 {
-		return invalid("report the free disk in MiB, 0 or more", "invalid disk_free_mib %d", *req.DiskFreeMiB)
 	}
 	return q.SetNodeDiskFree(ctx, db.SetNodeDiskFreeParams{
 		ID: id, DiskFreeMib: pgtype.Int4{Int32: int32(min(*req.DiskFreeMiB, math.MaxInt32)), Valid: true},
