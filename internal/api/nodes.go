@@ -96,6 +96,10 @@ type InstanceReport struct {
 	Permanent bool `json:"permanent,omitempty"`
 	// Timings are boot stage durations for the first healthy start.
 	Timings map[string]time.Duration `json:"timings,omitempty"`
+	// DiskMiB is the size of the root disk the node built from the
+	// instance's image, sent when the VM boots: the scheduler counts the
+	// image's instances at it (docs/operations.md, "Disk").
+	DiskMiB int `json:"disk_mib,omitempty"`
 	// Usage is the VM's host memory and CPU, sent by a healthy instance
 	// every so often in a report without a State: such a report changes
 	// nothing else.

@@ -74,3 +74,46 @@ func TestDiskFullNodeGetsNoInstance(t *testing.T) {
 		}
 	}
 }
+
+// TestImageDiskSizeCounts: once a node reports the size of the root disk
+// it built from an image, the scheduler counts that image's instances at
+// it instead of the default (1024 MiB): two instances of a 3000 MiB disk
+// leave a 6 GiB node (2 GiB reserved) no room for a third instance.
+func TestImageDiskSizeCounts(t *testing.T) {
+	h := start(t)
+	var resp api.RegisterNodeResponse
+	if code := h.call("POST", "/v1/nodes/register", h.srv.JoinToken(t, "node"), api.RegisterNodeRequest{
+		Region: "eu", Hostname: "10.0.0.1:7443", TunnelAddr: "10.0.0.1:7443", Driver: "fake", Accel: "tcg", DiskGiB: 6,
+		CSR: testCSR(t),
+	}, &resp); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	n := &fakeNode{h: h, id: resp.NodeID, token: resp.NodeToken}
+	web := h.deploy(api.CreateProjectRequest{Name: "web", MinInstancesPerRegion: 2})
+	h.eventually("placement", func() bool { return len(n.runningOf(web.ID)) == 2 })
+	for _, in := range n.runningOf(web.ID) {
+		rep := api.InstanceReport{State: api.InstanceStarting, Reason: "booting", DiskMiB: 3000}
+		if code := h.call("POST", "/v1/nodes/"+n.id+"/instances/"+in.ID, n.token, rep, nil); code != 204 {
+			t.Fatalf("report: %d", code)
+		}
+	}
+	h.deploy(api.CreateProjectRequest{Name: "api", MinInstancesPerRegion: 1})
+	var st api.Status
+	h.eventually("the disk named as the reason", func() bool {
+		st = api.Status{}
+		h.call("GET", "/v1/status", h.token, nil, &st)
+		for _, u := range st.UnderServed {
+			if u.Project == "api" && strings.HasSuffix(u.Message, "; needs 1024 MiB of disk, largest free 0 MiB after the 2048 MiB reserve)") {
+				return true
+			}
+		}
+		return false
+	})
+	if got := len(running(n.desired())); got != 2 {
+		t.Fatalf("%d instances placed, want web's 2 only", got)
+	}
+	rep := api.InstanceReport{State: api.InstanceStarting, DiskMiB: -1}
+	if code := h.call("POST", "/v1/nodes/"+n.id+"/instances/"+n.runningOf(web.ID)[0].ID, n.token, rep, nil); code != 400 {
+		t.Fatalf("negative disk size: %d", code)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -39,6 +40,39 @@ func setNodeCapacity(ctx context.Context, q *db.Queries, id uuid.UUID, req api.R
 	return q.SetNodeCapacity(ctx, db.SetNodeCapacityParams{
 		ID: id, Vcpus: int32(req.VCPUs), MemoryMib: int32(req.MemoryMiB), DiskGib: int32(req.DiskGiB),
 	})
+}
+
+// recordDiskSize keeps the size of the root disk a node built from an
+// instance's image, which the scheduler then counts that image's
+// instances at instead of InstanceDiskMiB.
+func (o *Operator) recordDiskSize(ctx context.Context, instance uuid.UUID, rep api.InstanceReport) error {
+	if rep.DiskMiB == 0 {
+		return nil
+	}
+	err := o.store.RecordImageDiskSize(ctx, db.RecordImageDiskSizeParams{InstanceID: instance, DiskMib: int32(rep.DiskMiB)})
+	if err != nil {
+		return fmt.Errorf("record root disk size: %w", err)
+	}
+	return nil
+}
+
+// diskSizes returns what each deployment's root disks count at: the size
+// nodes reported for its image, else InstanceDiskMiB.
+func (o *Operator) diskSizes(ctx context.Context) (func(uuid.UUID) int, error) {
+	rows, err := o.store.ListDeploymentDiskSizes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list root disk sizes: %w", err)
+	}
+	sizes := make(map[uuid.UUID]int, len(rows))
+	for _, r := range rows {
+		sizes[r.ID] = int(r.DiskMib)
+	}
+	return func(d uuid.UUID) int {
+		if n, ok := sizes[d]; ok {
+			return n
+		}
+		return o.cfg.InstanceDiskMiB
+	}, nil
 }
 
 // regionsParam reads a project's new region list: sorted, without

@@ -145,6 +145,10 @@ func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (schedule
 	for _, n := range nodes {
 		s.Nodes = append(s.Nodes, schedulerNode(n))
 	}
+	disk, err := o.diskSizes(ctx)
+	if err != nil {
+		return s, err
+	}
 	projects := map[uuid.UUID]db.Project{}
 	for _, d := range deps {
 		p, ok := projects[d.ProjectID]
@@ -156,7 +160,7 @@ func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (schedule
 		}
 		s.Deployments = append(s.Deployments, scheduler.Deployment{
 			ID: d.ID.String(), Active: d.ImageID.Valid, MinPerRegion: minPerRegion(p, d), Asleep: asleep(p, d),
-			Regions: p.Regions, VCPUs: int(p.Vcpus), MemoryMiB: int(p.MemoryMib), DiskMiB: o.cfg.InstanceDiskMiB,
+			Regions: p.Regions, VCPUs: int(p.Vcpus), MemoryMiB: int(p.MemoryMib), DiskMiB: disk(d.ID),
 		})
 	}
 	instances, err := o.store.ListPlacementInstances(ctx, o.cfg.Drain.Seconds())
@@ -168,7 +172,7 @@ func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (schedule
 			ID: in.ID.String(), DeploymentID: in.DeploymentID.String(), Region: in.RegionID,
 			NodeID: in.NodeID.UUID.String(), Running: in.Desired == "running", Healthy: in.State == api.InstanceHealthy,
 			Retiring: in.Retiring, Retired: in.Retired, VCPUs: int(in.Vcpus), MemoryMiB: int(in.MemoryMib),
-			DiskMiB: o.cfg.InstanceDiskMiB, Pending: in.State == api.InstancePending,
+			DiskMiB: disk(in.DeploymentID), Pending: in.State == api.InstancePending,
 		})
 	}
 	return s, nil

@@ -266,6 +266,7 @@ type Image struct {
 	Reference string
 	Digest    string
 	CreatedAt time.Time
+	DiskMib   int32
 }
 
 type InstallationSetting struct {

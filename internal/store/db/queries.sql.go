@@ -1976,7 +1976,7 @@ func (q *Queries) GetGitHubIdentityByGitHubID(ctx context.Context, githubID int6
 }
 
 const getImage = `-- name: GetImage :one
-SELECT id, reference, digest, created_at FROM images WHERE id = $1
+SELECT id, reference, digest, created_at, disk_mib FROM images WHERE id = $1
 `
 
 func (q *Queries) GetImage(ctx context.Context, id uuid.UUID) (Image, error) {
@@ -1987,6 +1987,7 @@ func (q *Queries) GetImage(ctx context.Context, id uuid.UUID) (Image, error) {
 		&i.Reference,
 		&i.Digest,
 		&i.CreatedAt,
+		&i.DiskMib,
 	)
 	return i, err
 }
@@ -3063,6 +3064,39 @@ func (q *Queries) ListChanges(ctx context.Context, arg ListChangesParams) ([]Lis
 			&i.Kind,
 			&i.Object,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listDeploymentDiskSizes = `-- name: ListDeploymentDiskSizes :many
+SELECT d.id, im.disk_mib FROM deployments d JOIN images im ON im.id = d.image_id
+WHERE im.disk_mib > 0 AND (d.status IN ('deploying', 'ready')
+  OR EXISTS (SELECT 1 FROM instances i WHERE i.deployment_id = d.id AND i.state <> 'stopped'))
+`
+
+type ListDeploymentDiskSizesRow struct {
+	ID      uuid.UUID
+	DiskMib int32
+}
+
+// The root disk size of the image of each deployment the scheduler may
+// count (active, or with instances not yet stopped), where a node reported it.
+func (q *Queries) ListDeploymentDiskSizes(ctx context.Context) ([]ListDeploymentDiskSizesRow, error) {
+	rows, err := q.db.Query(ctx, listDeploymentDiskSizes)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListDeploymentDiskSizesRow
+	for rows.Next() {
+		var i ListDeploymentDiskSizesRow
+		if err := rows.Scan(&i.ID, &i.DiskMib); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -5209,6 +5243,24 @@ func (q *Queries) RecordEdgeCertObtained(ctx context.Context, arg RecordEdgeCert
 	return i, err
 }
 
+const recordImageDiskSize = `-- name: RecordImageDiskSize :exec
+UPDATE images SET disk_mib = $1::integer
+WHERE id = (SELECT d.image_id FROM instances i JOIN deployments d ON d.id = i.deployment_id WHERE i.id = $2)
+  AND disk_mib < $1::integer
+`
+
+type RecordImageDiskSizeParams struct {
+	DiskMib    int32
+	InstanceID uuid.UUID
+}
+
+// A node built a root disk of disk_mib from the image of the instance's
+// deployment; the largest report counts, so that no node's is undercounted.
+func (q *Queries) RecordImageDiskSize(ctx context.Context, arg RecordImageDiskSizeParams) error {
+	_, err := q.db.Exec(ctx, recordImageDiskSize, arg.DiskMib, arg.InstanceID)
+	return err
+}
+
 const recordSignInFailure = `-- name: RecordSignInFailure :exec
 INSERT INTO sign_in_failures (email, client_addr) VALUES ($1, $2)
 `
@@ -6498,7 +6550,7 @@ func (q *Queries) UpdateProjectSource(ctx context.Context, arg UpdateProjectSour
 
 const upsertImage = `-- name: UpsertImage :one
 INSERT INTO images (id, reference, digest) VALUES ($1, $2, $3)
-ON CONFLICT (reference, digest) DO UPDATE SET reference = EXCLUDED.reference RETURNING id, reference, digest, created_at
+ON CONFLICT (reference, digest) DO UPDATE SET reference = EXCLUDED.reference RETURNING id, reference, digest, created_at, disk_mib
 `
 
 type UpsertImageParams struct {
@@ -6515,6 +6567,7 @@ func (q *Queries) UpsertImage(ctx context.Context, arg UpsertImageParams) (Image
 		&i.Reference,
 		&i.Digest,
 		&i.CreatedAt,
+		&i.DiskMib,
 	)
 	return i, err
 }

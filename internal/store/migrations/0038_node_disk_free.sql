@@ -4,3 +4,8 @@
 -- the nodes notify trigger: it changes with every heartbeat, and the
 -- reconciler's periodic pass sees it.
 ALTER TABLE nodes ADD COLUMN disk_free_mib integer CHECK (disk_free_mib >= 0);
+
+-- The size of the root disk a node built from the image, as nodes report
+-- it when an instance boots (the largest report); 0: none yet, and the
+-- scheduler counts the operator's --instance-disk-mib.
+ALTER TABLE images ADD COLUMN disk_mib integer NOT NULL DEFAULT 0 CHECK (disk_mib >= 0);
