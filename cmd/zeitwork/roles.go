@@ -184,7 +184,7 @@ certificate from the cluster CA (docs/security.md).`,
 	f.DurationVar(&auditRetention, "audit-retention", 90*24*time.Hour, "how long audit log entries are kept before they are deleted")
 	f.DurationVar(&nodeDownAfter, "node-down-after", 15*time.Second, "a node without a heartbeat this long is marked down and its instances are placed elsewhere in its region (nodes heartbeat every 5s)")
 	f.Float64Var(&cpuOvercommit, "cpu-overcommit", operator.DefaultCPUOvercommit, "the vCPUs of a node's instances may add up to this many times the node's vCPUs (memory is never overcommitted)")
-	f.IntVar(&instanceDiskMiB, "instance-disk-mib", operator.DefaultInstanceDiskMiB, "disk each instance's root disk is counted at when placing instances on nodes, in MiB (root disks are the image's files plus 256 MiB)")
+	f.IntVar(&instanceDiskMiB, "instance-disk-mib", operator.DefaultInstanceDiskMiB, "disk an instance's root disk is counted at when placing it, in MiB, until a node reports the size of its image's root disk (the image's files plus 256 MiB)")
 	f.IntVar(&diskReserveMiB, "disk-reserve-mib", operator.DefaultDiskReserveMiB, "disk every node keeps free of root disks (image cache, templates, logs), in MiB; -1 for none")
 	f.StringSliceVar(&tlsNames, "tls-name", nil, "serve the API over TLS with a certificate from the cluster CA valid for this host name or address (repeatable; nodes and edges then use https://)")
 	f.StringVar(&publicURL, "public-url", "", "how users reach the API, e.g. https://zeitwork.example.com (printed in mailed invitations)")

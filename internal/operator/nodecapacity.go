@@ -108,11 +108,11 @@ func regionsParam(req api.UpdateProjectRequest) (regions []string, ok bool, err 
 // memory, which a VM cannot give back, is never promised twice.
 const DefaultCPUOvercommit = 4
 
-// DefaultInstanceDiskMiB is what an instance's root disk is counted at: a
-// node sizes each root disk to its image's files plus 256 MiB for the app
-// to write (image.DefaultFreeSpace) and some file system overhead, which
-// comes to 0.3 to 1 GiB for most apps; the operator does not know an
-// image's unpacked size, so it counts every root disk at 1 GiB.
+// DefaultInstanceDiskMiB is what an instance's root disk is counted at
+// until a node reports the size of its image's: a node sizes each root
+// disk to its image's files plus 256 MiB for the app to write
+// (image.DefaultFreeSpace) and some file system overhead, which comes to
+// 0.3 to 1 GiB for most apps.
 const DefaultInstanceDiskMiB = 1024
 
 // DefaultDiskReserveMiB is disk a node keeps free of root disks: for its

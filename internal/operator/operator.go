@@ -69,8 +69,9 @@ type Config struct {
 	// many times the node's (DefaultCPUOvercommit below 1); memory is
 	// never overcommitted.
 	CPUOvercommit float64
-	// InstanceDiskMiB is the disk each instance's root disk is counted
-	// at on its node (DefaultInstanceDiskMiB when 0); DiskReserveMiB is
+	// InstanceDiskMiB is the disk an instance's root disk is counted at
+	// on its node until a node reported the size of its image's root disk
+	// (DefaultInstanceDiskMiB when 0); DiskReserveMiB is
 	// the disk every node keeps free of them (DefaultDiskReserveMiB when
 	// 0, none when negative). See docs/operations.md, "Disk".
 	InstanceDiskMiB int
