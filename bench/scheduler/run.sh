@@ -36,7 +36,7 @@ for name, rs in rows.items():
     lines.append(f"| {name} | {rs[0][1]} | {rs[0][2]} | {med:.0f} | {min(ms):.0f} | {max(ms):.0f} | {rs[0][3]/2**20:.0f} | {rs[0][4]} | {1000/med:.1f}x faster |")
 section = ("<!-- scheduler:start -->\n\nMeasured by `bench/scheduler/run.sh` (`make bench-scheduler`): one plan of the pure scheduler for "
     "1,000 nodes in 5 regions and 10,000 deployments of 3 instances per region (70% in every region, 30% in one or two), "
-    "10 nodes down and one drained; *steady*: 80% of the deployments placed already, *cold*: an empty cluster. "
+    "1 GiB root disks on nodes reporting their free disk (with a reserve), 10 nodes down and one drained; *steady*: 80% of the deployments placed already, *cold*: an empty cluster. "
     f"{len(next(iter(rows.values())))} interleaved rounds of 5 plans each, wall time per plan, on a machine of 2 cores shared with "
     f"other work (load average {load} at the start). Raw output: `{path}`.\n\n" + "\n".join(lines) + "\n\n<!-- scheduler:end -->")
 doc_path = "docs/benchmarks.md"

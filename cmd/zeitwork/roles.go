@@ -59,6 +59,7 @@ func operatorCmd() *cobra.Command {
 	var buildMirror string
 	var auditRetention, nodeDownAfter time.Duration
 	var cpuOvercommit float64
+	var instanceDiskMiB, diskReserveMiB int
 	var publicURL string
 	var tlsNames []string
 	var smtp mail.Config
@@ -139,6 +140,7 @@ certificate from the cluster CA (docs/security.md).`,
 				AdminToken: os.Getenv("ZEITWORK_ADMIN_TOKEN"), Builder: builder,
 				AuditRetention: auditRetention,
 				NodeGrace:      nodeDownAfter, CPUOvercommit: cpuOvercommit,
+				InstanceDiskMiB: instanceDiskMiB, DiskReserveMiB: diskReserveMiB,
 				PublicURL: publicURL, Mail: smtpConfig(smtp), Domains: domains, Sessions: sessions,
 			})
 			if err != nil {
@@ -182,6 +184,8 @@ certificate from the cluster CA (docs/security.md).`,
 	f.DurationVar(&auditRetention, "audit-retention", 90*24*time.Hour, "how long audit log entries are kept before they are deleted")
 	f.DurationVar(&nodeDownAfter, "node-down-after", 15*time.Second, "a node without a heartbeat this long is marked down and its instances are placed elsewhere in its region (nodes heartbeat every 5s)")
 	f.Float64Var(&cpuOvercommit, "cpu-overcommit", operator.DefaultCPUOvercommit, "the vCPUs of a node's instances may add up to this many times the node's vCPUs (memory is never overcommitted)")
+	f.IntVar(&instanceDiskMiB, "instance-disk-mib", operator.DefaultInstanceDiskMiB, "disk an instance's root disk is counted at when placing it, in MiB, until a node reports the size of its image's root disk (the image's files plus 256 MiB)")
+	f.IntVar(&diskReserveMiB, "disk-reserve-mib", operator.DefaultDiskReserveMiB, "disk every node keeps free of root disks (image cache, templates, logs), in MiB; -1 for none")
 	f.StringSliceVar(&tlsNames, "tls-name", nil, "serve the API over TLS with a certificate from the cluster CA valid for this host name or address (repeatable; nodes and edges then use https://)")
 	f.StringVar(&publicURL, "public-url", "", "how users reach the API, e.g. https://zeitwork.example.com (printed in mailed invitations)")
 	f.StringVar(&smtp.Addr, "smtp-addr", "", "SMTP relay host:port to mail invitations through (default: none; the CLI prints them)")
@@ -293,7 +297,7 @@ again with the credential kept in --state-dir.`,
 	f.StringVar(&region, "region", "local", "this node's region (lowercase letters, digits and dashes, e.g. eu-west)")
 	f.IntVar(&capacity.VCPUs, "vcpus", 0, "vCPUs this node offers instances (default: the host's CPUs)")
 	f.IntVar(&capacity.MemoryMiB, "memory-mib", 0, "memory in MiB this node offers instances (default: the host's, less 512 MiB for the host)")
-	f.IntVar(&capacity.DiskGiB, "disk-gib", 0, "disk in GiB this node offers (default: the size of --state-dir's file system; reported, not yet scheduled on)")
+	f.IntVar(&capacity.DiskGiB, "disk-gib", 0, "disk in GiB this node offers (default: the size of --state-dir's file system); root disks are placed only while they fit in it and in the free space the node reports")
 	f.StringVar(&stateDir, "state-dir", "/var/lib/zeitwork", "node state: images, disks, VM state")
 	f.StringVar(&tunnelListen, "tunnel-listen", "0.0.0.0:7443", "address edges connect to")
 	f.StringVar(&tunnelAddr, "tunnel-addr", "", "address edges should dial (default: --tunnel-listen)")

@@ -26,6 +26,16 @@ type RegisterNodeRequest struct {
 	CSR string `json:"csr"`
 }
 
+// HeartbeatRequest is the body of POST /v1/nodes/{id}/heartbeat, which
+// may be empty (older agents send none).
+type HeartbeatRequest struct {
+	// DiskFreeMiB is the free space of the file system that holds the
+	// node's VM disks; the scheduler places no root disk where it would
+	// not fit (docs/operations.md, "Disk").
+	// Its size is disk_gib of the registration.
+	DiskFreeMiB *int `json:"disk_free_mib,omitempty"`
+}
+
 // RegisterNodeResponse carries the node's own credentials.
 type RegisterNodeResponse struct {
 	NodeID    string `json:"node_id"`
@@ -86,6 +96,10 @@ type InstanceReport struct {
 	Permanent bool `json:"permanent,omitempty"`
 	// Timings are boot stage durations for the first healthy start.
 	Timings map[string]time.Duration `json:"timings,omitempty"`
+	// DiskMiB is the size of the root disk the node built from the
+	// instance's image, sent when the VM boots: the scheduler counts the
+	// image's instances at it (docs/operations.md, "Disk").
+	DiskMiB int `json:"disk_mib,omitempty"`
 	// Usage is the VM's host memory and CPU, sent by a healthy instance
 	// every so often in a report without a State: such a report changes
 	// nothing else.

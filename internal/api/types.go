@@ -214,6 +214,8 @@ type Node struct {
 	Drained  bool   `json:"drained,omitempty"`
 	Capacity *Sizes `json:"capacity,omitempty"`
 	Used     *Sizes `json:"used,omitempty"`
+	// DiskFreeMiB is the free disk the node last reported (absent: never).
+	DiskFreeMiB *int `json:"disk_free_mib,omitempty"`
 }
 
 // Sizes are a node's capacity or use.

@@ -29,7 +29,7 @@ func nodesListCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "Show every node: region, state, driver, capacity used of total, instances, last heartbeat",
+		Short: "Show every node: region, state, driver, capacity used of total, free disk, instances, last heartbeat",
 		Args:  exactArgs(0, "`zeitwork nodes list` takes no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newClient()
@@ -47,10 +47,10 @@ func nodesListCmd() *cobra.Command {
 			for _, n := range nodes {
 				rows = append(rows, []string{n.ID[:8], n.Region, n.Hostname, nodeState(n), n.Driver, accelLabel(n.Accel),
 					usedOf(n, func(s *api.Sizes) int { return s.VCPUs }, ""),
-					usedOf(n, func(s *api.Sizes) int { return s.MemoryMiB }, " MiB"),
+					usedOf(n, func(s *api.Sizes) int { return s.MemoryMiB }, " MiB"), diskFree(n),
 					strconv.Itoa(n.Instances), since(n.LastHeartbeat)})
 			}
-			listTable(cmd.OutOrStdout(), []string{"ID", "REGION", "HOST", "STATE", "DRIVER", "ACCEL", "VCPUS", "MEMORY", "INSTANCES", "HEARTBEAT"}, rows,
+			listTable(cmd.OutOrStdout(), []string{"ID", "REGION", "HOST", "STATE", "DRIVER", "ACCEL", "VCPUS", "MEMORY", "DISK FREE", "INSTANCES", "HEARTBEAT"}, rows,
 				"No nodes enrolled: make a join token with `zeitwork nodes join-token`, then run `zeitwork node` with it")
 			return nil
 		},
@@ -65,6 +65,15 @@ func nodeState(n api.Node) string {
 		return n.State + ", drained"
 	}
 	return n.State
+}
+
+// diskFree is the free disk of the node's last heartbeat, "?" if it never
+// reported one (an older agent): the scheduler places root disks by it.
+func diskFree(n api.Node) string {
+	if n.DiskFreeMiB == nil {
+		return "?"
+	}
+	return strconv.Itoa(*n.DiskFreeMiB) + " MiB"
 }
 
 // usedOf is "used/total" of one resource; "?" stands for an unknown total.

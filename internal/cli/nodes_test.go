@@ -48,8 +48,14 @@ func TestNodesListDrainAndRegions(t *testing.T) {
 	mustRun(t, "login", "--api", url, "--token", token)
 	n := registerNode(t, url, "fra-1")
 
+	b, _ := json.Marshal(api.HeartbeatRequest{DiskFreeMiB: new(51200)})
+	req, _ := http.NewRequest("POST", url+"/v1/nodes/"+n.NodeID+"/heartbeat", strings.NewReader(string(b)))
+	req.Header.Set("Authorization", "Bearer "+n.NodeToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("heartbeat: %v %v", err, resp)
+	}
 	out := mustRun(t, "nodes", "list")
-	for _, want := range []string{"REGION", "VCPUS", "MEMORY", "eu-west", "fra-1", "ready", "0/8", "0/4096 MiB", "tcg (software emulation)"} {
+	for _, want := range []string{"REGION", "VCPUS", "MEMORY", "DISK FREE", "51200 MiB", "eu-west", "fra-1", "ready", "0/8", "0/4096 MiB", "tcg (software emulation)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("nodes list lacks %q:\n%s", want, out)
 		}

@@ -335,7 +335,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := a.client.heartbeat(ctx); err != nil && ctx.Err() == nil {
+		if err := a.client.heartbeat(ctx, heartbeatRequest(a.cfg.StateDir)); err != nil && ctx.Err() == nil {
 			a.log.Warn("heartbeat", "err", err)
 		}
 	}

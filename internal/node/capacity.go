@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/zeitwork/zeitwork/internal/api"
 )
 
 // Capacity is what a node offers instances. The scheduler places no more
@@ -72,4 +74,17 @@ func (c Capacity) withDefaults(stateDir string) Capacity {
 		c.DiskGiB = d.DiskGiB
 	}
 	return c
+}
+
+// heartbeatRequest reports the free space of the file system that holds
+// stateDir, where the node keeps VM disks, so that the scheduler places no
+// root disk that would not fit. Free is what an unprivileged writer may
+// use (Bavail): QEMU and the agent's copies need no root reserve.
+func heartbeatRequest(stateDir string) api.HeartbeatRequest {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(stateDir, &st); err != nil {
+		return api.HeartbeatRequest{}
+	}
+	free := int(st.Bavail * uint64(st.Bsize) >> 20)
+	return api.HeartbeatRequest{DiskFreeMiB: &free}
 }

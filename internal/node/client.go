@@ -76,9 +76,9 @@ func (c *client) register(ctx context.Context, join string, req api.RegisterNode
 	return resp, nil
 }
 
-func (c *client) heartbeat(ctx context.Context) error {
+func (c *client) heartbeat(ctx context.Context, req api.HeartbeatRequest) error {
 	tok, id := c.creds()
-	return c.do(ctx, http.MethodPost, "/v1/nodes/"+id+"/heartbeat", tok, nil, nil)
+	return c.do(ctx, http.MethodPost, "/v1/nodes/"+id+"/heartbeat", tok, req, nil)
 }
 
 func (c *client) desired(ctx context.Context, after int64) (api.DesiredState, error) {

@@ -315,7 +315,7 @@ func (s *supervisor) boot(ctx context.Context, timings map[string]time.Duration)
 	}
 	// After the Config, not before: the report is a round trip to the
 	// operator, and a restored guest waits for nothing else.
-	s.report(api.InstanceReport{State: api.InstanceStarting, Reason: s.bootReason("booting")})
+	s.report(api.InstanceReport{State: api.InstanceStarting, Reason: s.bootReason("booting"), DiskMiB: int((disk.Size + 1<<20 - 1) >> 20)})
 	timings["prepare_total"] = t2.Sub(t0)
 	s.vmStarted = t2
 	return nil

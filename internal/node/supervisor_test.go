@@ -30,8 +30,11 @@ import (
 
 type fakeImages struct{}
 
+// fakeDiskSize is the size of fakeImages' root disks: 300 MiB and a byte.
+const fakeDiskSize = 300<<20 + 1
+
 func (fakeImages) RootDisk(context.Context, string, authn.Authenticator, ...image.Option) (*image.Disk, error) {
-	return &image.Disk{Config: image.ImageConfig{Entrypoint: []string{"/app"}}}, nil
+	return &image.Disk{Config: image.ImageConfig{Entrypoint: []string{"/app"}}, Size: fakeDiskSize}, nil
 }
 
 func (fakeImages) CopyForVM(context.Context, *image.Disk, string) (image.CopyStats, error) {
@@ -389,4 +392,22 @@ func TestSupervisorRestartsLeakNoGoroutines(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestSupervisorReportsRootDiskSize: the report that the VM boots carries
+// the size of its root disk in MiB, rounded up, which the scheduler counts
+// the image's instances at.
+func TestSupervisorReportsRootDiskSize(t *testing.T) {
+	h := newHarness(t, boots)
+	a := h.agent(t)
+	start(t, a, h.desired())
+	waitUntil(t, 10*time.Second, "a healthy report", func() bool { return h.op.count(api.InstanceHealthy) >= 1 })
+	h.op.mu.Lock()
+	defer h.op.mu.Unlock()
+	for _, r := range h.op.reports {
+		if r.State == api.InstanceStarting && r.DiskMiB == 301 {
+			return
+		}
+	}
+	t.Fatalf("no starting report with disk_mib 301: %+v", h.op.reports)
 }

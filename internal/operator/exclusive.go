@@ -16,6 +16,7 @@ const (
 	reconcileLock    = 0x7a77726563 // "zwrec"
 	githubStatusLock = 0x7a77676873 // "zwghs": posting a status twice shows twice on the commit
 	domainCheckLock  = 0x7a77646f6d // "zwdom": two checks of one domain could record opposite answers
+	registryGCLock   = 0x7a77726763 // "zwrgc": two collections of one shared storage race to delete the same blobs
 )
 
 // exclusively runs fn if no other replica holds the advisory lock key, and

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/store/db"
@@ -53,7 +54,7 @@ func adminNodeJSON(n db.Node, used *api.Sizes, instances int) api.Node {
 		ID: n.ID.String(), Region: n.RegionID, Hostname: n.Hostname, Driver: n.Driver, Accel: n.Accel,
 		State: n.State, Instances: instances, LastHeartbeat: n.LastHeartbeatAt, Drained: n.Drained,
 		Capacity: &api.Sizes{VCPUs: int(n.Vcpus), MemoryMiB: int(n.MemoryMib), DiskGiB: int(n.DiskGib)},
-		Used:     used,
+		Used:     used, DiskFreeMiB: nullInt(n.DiskFreeMib),
 	}
 }
 
@@ -100,4 +101,13 @@ func (o *Operator) findNode(r *http.Request, ref string, withRemoved bool) (db.N
 		nodes = slices.DeleteFunc(nodes, func(n db.Node) bool { return n.RemovedAt != nil })
 	}
 	return pickRef(nodes, func(n db.Node) uuid.UUID { return n.ID }, prefix, ref, "node", "zeitwork nodes list")
+}
+
+// nullInt is n, or nil when NULL.
+func nullInt(n pgtype.Int4) *int {
+	if !n.Valid {
+		return nil
+	}
+	v := int(n.Int32)
+	return &v
 }

@@ -1,11 +1,18 @@
 package operator
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
 	"regexp"
 	"slices"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/zeitwork/zeitwork/internal/api"
 	"github.com/zeitwork/zeitwork/internal/store/db"
@@ -33,6 +40,39 @@ func setNodeCapacity(ctx context.Context, q *db.Queries, id uuid.UUID, req api.R
 	return q.SetNodeCapacity(ctx, db.SetNodeCapacityParams{
 		ID: id, Vcpus: int32(req.VCPUs), MemoryMib: int32(req.MemoryMiB), DiskGib: int32(req.DiskGiB),
 	})
+}
+
+// recordDiskSize keeps the size of the root disk a node built from an
+// instance's image, which the scheduler then counts that image's
+// instances at instead of InstanceDiskMiB.
+func (o *Operator) recordDiskSize(ctx context.Context, instance uuid.UUID, rep api.InstanceReport) error {
+	if rep.DiskMiB == 0 {
+		return nil
+	}
+	err := o.store.RecordImageDiskSize(ctx, db.RecordImageDiskSizeParams{InstanceID: instance, DiskMib: int32(rep.DiskMiB)})
+	if err != nil {
+		return fmt.Errorf("record root disk size: %w", err)
+	}
+	return nil
+}
+
+// diskSizes returns what each deployment's root disks count at: the size
+// nodes reported for its image, else InstanceDiskMiB.
+func (o *Operator) diskSizes(ctx context.Context) (func(uuid.UUID) int, error) {
+	rows, err := o.store.ListDeploymentDiskSizes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list root disk sizes: %w", err)
+	}
+	sizes := make(map[uuid.UUID]int, len(rows))
+	for _, r := range rows {
+		sizes[r.ID] = int(r.DiskMib)
+	}
+	return func(d uuid.UUID) int {
+		if n, ok := sizes[d]; ok {
+			return n
+		}
+		return o.cfg.InstanceDiskMiB
+	}, nil
 }
 
 // regionsParam reads a project's new region list: sorted, without
@@ -67,3 +107,44 @@ func regionsParam(req api.UpdateProjectRequest) (regions []string, ok bool, err 
 // most apps idle most of the time, as on the VMs of public clouds, while
 // memory, which a VM cannot give back, is never promised twice.
 const DefaultCPUOvercommit = 4
+
+// DefaultInstanceDiskMiB is what an instance's root disk is counted at
+// until a node reports the size of its image's: a node sizes each root
+// disk to its image's files plus 256 MiB for the app to write
+// (image.DefaultFreeSpace) and some file system overhead, which comes to
+// 0.3 to 1 GiB for most apps.
+const DefaultInstanceDiskMiB = 1024
+
+// DefaultDiskReserveMiB is disk a node keeps free of root disks: for its
+// image cache, VM templates, logs and the host itself.
+const DefaultDiskReserveMiB = 2048
+
+// readHeartbeat reads a heartbeat's body, which older agents leave empty,
+// and checks it before anything is written.
+func readHeartbeat(r *http.Request) (api.HeartbeatRequest, error) {
+	var req api.HeartbeatRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<10))
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return req, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, invalid("send a JSON object as documented in docs/api.md", "invalid heartbeat body: %v", err)
+	}
+	if req.DiskFreeMiB != nil && *req.DiskFreeMiB < 0 {
+		return req, invalid("report the free disk in MiB, 0 or more", "invalid disk_free_mib %d", *req.DiskFreeMiB)
+	}
+	return req, nil
+}
+
+// setNodeDiskFree records the free disk a node reported with its
+// heartbeat; nil (an older agent) leaves the last report.
+func setNodeDiskFree(ctx context.Context, q *db.Queries, id uuid.UUID, req api.HeartbeatRequest) error {
+	if req.DiskFreeMiB == nil {
+		return nil
+	}
+	return q.SetNodeDiskFree(ctx, db.SetNodeDiskFreeParams{
+		ID: id, DiskFreeMib: pgtype.Int4{Int32: int32(min(*req.DiskFreeMiB, math.MaxInt32)), Valid: true},
+	})
+}

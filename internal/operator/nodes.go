@@ -178,7 +178,14 @@ func (o *Operator) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	req, err := readHeartbeat(r)
+	if err != nil {
+		return err
+	}
 	if _, err := o.store.HeartbeatNode(r.Context(), id); err != nil {
+		return err
+	}
+	if err := setNodeDiskFree(r.Context(), o.store.Queries, id, req); err != nil {
 		return err
 	}
 	if before.State != "ready" {
@@ -320,6 +327,9 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 	if err := readJSON(r, &rep); err != nil {
 		return err
 	}
+	if rep.DiskMiB < 0 || rep.DiskMiB > 1<<30 {
+		return invalid("report the root disk's size in MiB", "invalid disk_mib %d", rep.DiskMiB)
+	}
 	usageOnly := rep.State == "" && rep.Usage != nil
 	switch rep.State {
 	case api.InstanceStarting, api.InstanceHealthy, api.InstanceFailed, api.InstanceStopped:
@@ -340,6 +350,9 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 		if err := o.store.UpsertInstanceUsage(r.Context(), usageParams(id, rep.Usage)); err != nil {
 			return err
 		}
+	}
+	if err := o.recordDiskSize(r.Context(), id, rep); err != nil {
+		return err
 	}
 	if usageOnly || unchangedBy(before, nodeID, rep) {
 		// Nothing to write and nobody to wake.

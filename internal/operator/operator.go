@@ -69,9 +69,16 @@ type Config struct {
 	// many times the node's (DefaultCPUOvercommit below 1); memory is
 	// never overcommitted.
 	CPUOvercommit float64
-	DeployTimeout time.Duration // a deployment not ready by then fails
-	MaxFailures   int           // instance failures that fail a new deployment
-	Drain         time.Duration // a replaced deployment keeps serving this long
+	// InstanceDiskMiB is the disk an instance's root disk is counted at
+	// on its node until a node reported the size of its image's root disk
+	// (DefaultInstanceDiskMiB when 0); DiskReserveMiB is
+	// the disk every node keeps free of them (DefaultDiskReserveMiB when
+	// 0, none when negative). See docs/operations.md, "Disk".
+	InstanceDiskMiB int
+	DiskReserveMiB  int
+	DeployTimeout   time.Duration // a deployment not ready by then fails
+	MaxFailures     int           // instance failures that fail a new deployment
+	Drain           time.Duration // a replaced deployment keeps serving this long
 	// LogRetention and EventRetention bound how long app log lines and
 	// deployment events are kept (defaults 7 and 30 days).
 	LogRetention   time.Duration
@@ -158,6 +165,12 @@ func (c *Config) defaults() {
 	}
 	if c.CPUOvercommit < 1 {
 		c.CPUOvercommit = DefaultCPUOvercommit
+	}
+	if c.InstanceDiskMiB <= 0 {
+		c.InstanceDiskMiB = DefaultInstanceDiskMiB
+	}
+	if c.DiskReserveMiB == 0 {
+		c.DiskReserveMiB = DefaultDiskReserveMiB
 	}
 	if c.NodeGrace == 0 {
 		// Three missed heartbeats (every 5 s): the instances are then

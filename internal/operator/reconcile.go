@@ -52,6 +52,9 @@ func (o *Operator) Reconcile(ctx context.Context) error {
 	if err := o.sleepIdle(ctx); err != nil {
 		return err
 	}
+	if err := o.keepWokenInstances(ctx); err != nil {
+		return err
+	}
 	deps, err := o.store.ListActiveDeployments(ctx)
 	if err != nil {
 		return err
@@ -134,13 +137,17 @@ func (o *Operator) markDeadNodes(ctx context.Context) error {
 
 // snapshot reads what the scheduler plans from.
 func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (scheduler.State, error) {
-	s := scheduler.State{CPUOvercommit: o.cfg.CPUOvercommit}
+	s := scheduler.State{CPUOvercommit: o.cfg.CPUOvercommit, DiskReserveMiB: max(o.cfg.DiskReserveMiB, 0)}
 	nodes, err := o.store.ListNodes(ctx)
 	if err != nil {
 		return s, err
 	}
 	for _, n := range nodes {
 		s.Nodes = append(s.Nodes, schedulerNode(n))
+	}
+	disk, err := o.diskSizes(ctx)
+	if err != nil {
+		return s, err
 	}
 	projects := map[uuid.UUID]db.Project{}
 	for _, d := range deps {
@@ -153,7 +160,7 @@ func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (schedule
 		}
 		s.Deployments = append(s.Deployments, scheduler.Deployment{
 			ID: d.ID.String(), Active: d.ImageID.Valid, MinPerRegion: minPerRegion(p, d), Asleep: asleep(p, d),
-			Regions: p.Regions, VCPUs: int(p.Vcpus), MemoryMiB: int(p.MemoryMib),
+			Regions: p.Regions, VCPUs: int(p.Vcpus), MemoryMiB: int(p.MemoryMib), DiskMiB: disk(d.ID),
 		})
 	}
 	instances, err := o.store.ListPlacementInstances(ctx, o.cfg.Drain.Seconds())
@@ -165,6 +172,7 @@ func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (schedule
 			ID: in.ID.String(), DeploymentID: in.DeploymentID.String(), Region: in.RegionID,
 			NodeID: in.NodeID.UUID.String(), Running: in.Desired == "running", Healthy: in.State == api.InstanceHealthy,
 			Retiring: in.Retiring, Retired: in.Retired, VCPUs: int(in.Vcpus), MemoryMiB: int(in.MemoryMib),
+			DiskMiB: disk(in.DeploymentID), Pending: in.State == api.InstancePending,
 		})
 	}
 	return s, nil
@@ -173,7 +181,8 @@ func (o *Operator) snapshot(ctx context.Context, deps []db.Deployment) (schedule
 func schedulerNode(n db.Node) scheduler.Node {
 	return scheduler.Node{
 		ID: n.ID.String(), Region: n.RegionID, Ready: n.State == "ready", Drained: n.Drained,
-		VCPUs: int(n.Vcpus), MemoryMiB: int(n.MemoryMib),
+		VCPUs: int(n.Vcpus), MemoryMiB: int(n.MemoryMib), DiskMiB: int(n.DiskGib) << 10,
+		DiskFreeMiB: int(n.DiskFreeMib.Int32), DiskReported: n.DiskFreeMib.Valid,
 	}
 }
 

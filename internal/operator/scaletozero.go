@@ -76,6 +76,23 @@ func (o *Operator) sleepIdle(ctx context.Context) error {
 	return nil
 }
 
+// keepWokenInstances takes back into service the draining instances of
+// deployments woken before their VMs stopped, so that a wake during the
+// drain does not place a fresh instance (a cold start) while the warm one
+// is stopped. Run by the reconciler before it plans. A wake that comes
+// after a pass decided to stop them (past the drain period) is too late:
+// the next pass places a fresh instance.
+func (o *Operator) keepWokenInstances(ctx context.Context) error {
+	kept, err := o.store.KeepWokenInstances(ctx)
+	if err != nil {
+		return fmt.Errorf("keep draining instances of woken deployments: %w", err)
+	}
+	for _, in := range kept {
+		o.log.Info("woken during its drain: instance back in service", "deployment", in.DeploymentID, "instance", in.ID)
+	}
+	return nil
+}
+
 // edgeActivity records an edge's report of the last request per deployment.
 func (o *Operator) edgeActivity(w http.ResponseWriter, r *http.Request) error {
 	var req api.EdgeActivity

@@ -133,3 +133,12 @@ func (g *Registry) readSmall(ctx context.Context, key string) ([]byte, error) {
 func (g *Registry) putSmall(ctx context.Context, key string, data []byte) error {
 	return g.store.Put(ctx, key, strings.NewReader(string(data)))
 }
+
+// Shared reports whether s is a storage that several operator replicas
+// use at once by design (PostgreSQL, a bucket), so that one replica at a
+// time should collect it. A directory (NewFS) is taken as one replica's
+// own: replicas that each have one must each collect theirs.
+func Shared(s Storage) bool {
+	_, local := s.(*fsStorage)
+	return !local
+}

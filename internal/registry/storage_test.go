@@ -38,3 +38,15 @@ func TestStorageFilesystem(t *testing.T) {
 	registrytest.Contract(t, newFS(t, t.TempDir()))
 	registrytest.CollectGarbage(t, newFS(t, t.TempDir()))
 }
+
+// TestSharedStorageKinds: a directory is one operator's own, so each
+// replica collects it; any other storage is shared, and one replica at a
+// time collects it (internal/operator/registrygc.go).
+func TestSharedStorageKinds(t *testing.T) {
+	if registry.Shared(newFS(t, t.TempDir())) {
+		t.Error("a directory counts as shared")
+	}
+	if !registry.Shared(struct{ registry.Storage }{newFS(t, t.TempDir())}) {
+		t.Error("a storage other than a directory counts as one replica's own")
+	}
+}

@@ -7,18 +7,18 @@ import (
 
 // benchState is a large cluster: 1,000 nodes in 5 regions and 10,000
 // deployments of 3 instances per region (most in every region, some in one
-// or two), with 10 nodes down (their instances to replace) and one drained.
+// or two), 1 GiB root disks on 2 TiB node disks, with 10 nodes down (their instances to replace) and one drained.
 // placed of every 5 deployments are placed already: 4 gives about 100,000
 // instances in the snapshot and 30,000 placements in the plan; 0 gives an
 // empty cluster and 120,000 placements.
 func benchState(placed int) State {
 	regions := []string{"ap", "eu", "sa", "us-east", "us-west"}
 	var s State
-	s.CPUOvercommit = 4
+	s.CPUOvercommit, s.DiskReserveMiB = 4, 10<<10
 	for i := range 1000 {
 		s.Nodes = append(s.Nodes, Node{
 			ID: fmt.Sprintf("node-%04d", i), Region: regions[i%len(regions)], Ready: i%100 != 7, Drained: i == 500,
-			VCPUs: 64, MemoryMiB: 256 << 10,
+			VCPUs: 64, MemoryMiB: 256 << 10, DiskMiB: 2 << 20, DiskFreeMiB: 1 << 20, DiskReported: true,
 		})
 	}
 	byRegion := map[string][]string{}
@@ -26,7 +26,7 @@ func benchState(placed int) State {
 		byRegion[n.Region] = append(byRegion[n.Region], n.ID)
 	}
 	for i := range 10000 {
-		d := Deployment{ID: fmt.Sprintf("dep-%05d", i), Active: true, MinPerRegion: 3, VCPUs: 1, MemoryMiB: 256}
+		d := Deployment{ID: fmt.Sprintf("dep-%05d", i), Active: true, MinPerRegion: 3, VCPUs: 1, MemoryMiB: 256, DiskMiB: 1024}
 		if i%10 < 3 {
 			d.Regions = regions[i%5 : i%5+1+i%2]
 		}
@@ -40,7 +40,7 @@ func benchState(placed int) State {
 				node := nodes[(i*3+k)%len(nodes)]
 				s.Instances = append(s.Instances, Instance{
 					ID: fmt.Sprintf("in-%05d-%s-%d", i, r, k), DeploymentID: d.ID, Region: r, NodeID: node,
-					Running: true, Healthy: true, VCPUs: 1, MemoryMiB: 256,
+					Running: true, Healthy: true, VCPUs: 1, MemoryMiB: 256, DiskMiB: 1024,
 				})
 			}
 		}

@@ -14,9 +14,12 @@ type cluster struct {
 	nodeIndex map[string]int
 	deps      []Deployment
 	depIndex  map[string]int
-	// usedCPU, usedMem and load (instance count) per node index.
-	usedCPU, usedMem, load []int
-	cpuFactor              float64
+	// usedCPU, usedMem, usedDisk and load (instance count) per node
+	// index; newDisk is the disk of instances the node has not made yet
+	// (pending ones and this plan's), which its reported free space lacks.
+	usedCPU, usedMem, usedDisk, newDisk, load []int
+	cpuFactor                                 float64
+	diskReserve                               int
 	// pools holds the ready, undrained nodes of each region.
 	pools map[string]*pool
 	// readyRegions are the regions with a ready node, sorted: where a
@@ -32,6 +35,7 @@ func newCluster(s State) *cluster {
 		nodes: s.Nodes, nodeIndex: make(map[string]int, n),
 		deps: s.Deployments, depIndex: make(map[string]int, len(s.Deployments)),
 		usedCPU: make([]int, n), usedMem: make([]int, n), load: make([]int, n),
+		usedDisk: make([]int, n), newDisk: make([]int, n), diskReserve: max(s.DiskReserveMiB, 0),
 		cpuFactor: max(s.CPUOvercommit, 1), pools: map[string]*pool{}, known: map[string]int{},
 	}
 	for i, d := range s.Deployments {
@@ -46,6 +50,10 @@ func newCluster(s State) *cluster {
 		if i, ok := c.nodeIndex[in.NodeID]; ok {
 			c.usedCPU[i] += in.VCPUs
 			c.usedMem[i] += in.MemoryMiB
+			c.usedDisk[i] += in.DiskMiB
+			if in.Pending {
+				c.newDisk[i] += in.DiskMiB
+			}
 			c.load[i]++
 		}
 	}
@@ -101,6 +109,20 @@ func (c *cluster) freeCPU(i int) int {
 	return int(float64(c.nodes[i].VCPUs)*c.cpuFactor) - c.usedCPU[i]
 }
 
+// freeDisk is the disk a node has left for root disks, less the reserve:
+// the smaller of what its size and what its last report leave. A node
+// that reports neither is never full.
+func (c *cluster) freeDisk(i int) int {
+	nd, free := c.nodes[i], math.MaxInt
+	if nd.DiskMiB > 0 {
+		free = nd.DiskMiB - c.usedDisk[i] - c.diskReserve
+	}
+	if nd.DiskReported {
+		free = min(free, nd.DiskFreeMiB-c.newDisk[i]-c.diskReserve)
+	}
+	return free
+}
+
 // place puts up to n instances of d on the region's nodes and returns how
 // many it placed and, when short, why.
 func (c *cluster) place(plan *Plan, d Deployment, region string, have []Instance, n int) (int, string) {
@@ -120,6 +142,8 @@ func (c *cluster) place(plan *Plan, d Deployment, region string, have []Instance
 		}
 		c.usedCPU[i] += d.VCPUs
 		c.usedMem[i] += d.MemoryMiB
+		c.usedDisk[i] += d.DiskMiB
+		c.newDisk[i] += d.DiskMiB
 		c.load[i]++
 		perNode[i]++
 		heap.Fix(p, p.pos[i])
@@ -138,14 +162,20 @@ func (c *cluster) noNode(region string) string {
 	return "every ready node in this region is drained"
 }
 
-// noRoom says what the largest free node lacks.
+// noRoom says what the largest free node lacks. Disk is named when the
+// deployment has a disk size and a node of the region knows its disk.
 func (c *cluster) noRoom(p *pool, d Deployment) string {
-	mem, cpu := 0, 0
+	mem, cpu, disk := 0, 0, 0
 	for _, i := range p.items {
-		mem, cpu = max(mem, c.freeMem(i)), max(cpu, c.freeCPU(i))
+		mem, cpu, disk = max(mem, c.freeMem(i)), max(cpu, c.freeCPU(i)), max(disk, c.freeDisk(i))
 	}
-	return fmt.Sprintf("not enough capacity (needs %d MiB and %d vCPU, largest free %s MiB and %s vCPU)",
+	why := fmt.Sprintf("not enough capacity (needs %d MiB and %d vCPU, largest free %s MiB and %s vCPU",
 		d.MemoryMiB, d.VCPUs, amount(mem), amount(cpu))
+	if d.DiskMiB > 0 && disk != math.MaxInt {
+		why += fmt.Sprintf("; needs %d MiB of disk, largest free %s MiB after the %d MiB reserve",
+			d.DiskMiB, amount(disk), c.diskReserve)
+	}
+	return why + ")"
 }
 
 func amount(n int) string {
@@ -189,7 +219,7 @@ func (p *pool) Pop() any {
 // pick returns the best node with room for one instance of d: the first,
 // in heap order, without an instance of d, else the one with the fewest.
 // Nodes are popped until one fits and holds none of d, so a pick costs
-// O(log n) unless many nodes are short of vCPUs or already hold d.
+// O(log n) unless many nodes are short of vCPUs or disk or already hold d.
 func (p *pool) pick(d Deployment, perNode map[int]int) (int, bool) {
 	aside := p.aside[:0]
 	best, found := -1, false
@@ -200,7 +230,7 @@ func (p *pool) pick(d Deployment, perNode map[int]int) (int, bool) {
 		}
 		heap.Pop(p)
 		aside = append(aside, i)
-		if p.c.freeCPU(i) < d.VCPUs {
+		if p.c.freeCPU(i) < d.VCPUs || p.c.freeDisk(i) < d.DiskMiB {
 			continue
 		}
 		if perNode[i] == 0 {

@@ -29,6 +29,15 @@ type Node struct {
 	// an unknown capacity is never full.
 	VCPUs     int
 	MemoryMiB int
+	// DiskMiB is the size of the file system that holds the node's VM
+	// disks (0: unknown). Every instance's root disk counts against it in
+	// full, since a disk may fill however sparse its file starts.
+	DiskMiB int
+	// DiskFreeMiB is the free space the node last reported on that file
+	// system, when DiskReported; instances placed since (still pending)
+	// count against it, since their disks were not yet made.
+	DiskFreeMiB  int
+	DiskReported bool
 }
 
 // Deployment is one deployment that may want instances.
@@ -46,9 +55,11 @@ type Deployment struct {
 	// Regions lists the regions the deployment runs in; empty: all
 	// regions that have ready nodes.
 	Regions []string
-	// VCPUs and MemoryMiB are the size of each of its instances.
+	// VCPUs and MemoryMiB are the size of each of its instances, DiskMiB
+	// the room its root disk takes on a node (0: none counted).
 	VCPUs     int
 	MemoryMiB int
+	DiskMiB   int
 }
 
 // Instance is one instance that is not yet stopped.
@@ -65,9 +76,13 @@ type Instance struct {
 	// been out of it for the drain period, so nothing sends them requests.
 	Retiring bool
 	Retired  bool
-	// VCPUs and MemoryMiB are what the instance takes on its node.
+	// VCPUs, MemoryMiB and DiskMiB are what the instance takes on its
+	// node. Pending instances have not been started by the node yet, so
+	// its reported free disk does not include theirs.
 	VCPUs     int
 	MemoryMiB int
+	DiskMiB   int
+	Pending   bool
 }
 
 // State is the snapshot the scheduler plans from.
@@ -78,6 +93,9 @@ type State struct {
 	// CPUOvercommit lets the vCPUs of a node's instances add up to this
 	// many times its vCPUs (below 1: 1). Memory is never overcommitted.
 	CPUOvercommit float64
+	// DiskReserveMiB is disk every node keeps free of instances' root
+	// disks (for images, templates, logs and the host).
+	DiskReserveMiB int
 }
 
 // Placement asks for a new instance of a deployment on a node.

@@ -266,6 +266,7 @@ type Image struct {
 	Reference string
 	Digest    string
 	CreatedAt time.Time
+	DiskMib   int32
 }
 
 type InstallationSetting struct {
@@ -356,6 +357,7 @@ type Node struct {
 	MemoryMib       int32
 	DiskGib         int32
 	Drained         bool
+	DiskFreeMib     pgtype.Int4
 }
 
 type Organisation struct {

@@ -802,7 +802,7 @@ func (q *Queries) CreateJoinToken(ctx context.Context, arg CreateJoinTokenParams
 
 const createNode = `-- name: CreateNode :one
 INSERT INTO nodes (id, region_id, hostname, tunnel_addr, driver, accel)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib
 `
 
 type CreateNodeParams struct {
@@ -839,6 +839,7 @@ func (q *Queries) CreateNode(ctx context.Context, arg CreateNodeParams) (Node, e
 		&i.MemoryMib,
 		&i.DiskGib,
 		&i.Drained,
+		&i.DiskFreeMib,
 	)
 	return i, err
 }
@@ -1507,7 +1508,7 @@ func (q *Queries) FindEdges(ctx context.Context, arg FindEdgesParams) ([]FindEdg
 }
 
 const findNodes = `-- name: FindNodes :many
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained FROM nodes
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib FROM nodes
 WHERE ($1::text <> '' AND id::text LIKE $1::text || '%') OR hostname = $2::text
 ORDER BY created_at
 `
@@ -1543,6 +1544,7 @@ func (q *Queries) FindNodes(ctx context.Context, arg FindNodesParams) ([]Node, e
 			&i.MemoryMib,
 			&i.DiskGib,
 			&i.Drained,
+			&i.DiskFreeMib,
 		); err != nil {
 			return nil, err
 		}
@@ -1974,7 +1976,7 @@ func (q *Queries) GetGitHubIdentityByGitHubID(ctx context.Context, githubID int6
 }
 
 const getImage = `-- name: GetImage :one
-SELECT id, reference, digest, created_at FROM images WHERE id = $1
+SELECT id, reference, digest, created_at, disk_mib FROM images WHERE id = $1
 `
 
 func (q *Queries) GetImage(ctx context.Context, id uuid.UUID) (Image, error) {
@@ -1985,6 +1987,7 @@ func (q *Queries) GetImage(ctx context.Context, id uuid.UUID) (Image, error) {
 		&i.Reference,
 		&i.Digest,
 		&i.CreatedAt,
+		&i.DiskMib,
 	)
 	return i, err
 }
@@ -2132,7 +2135,7 @@ func (q *Queries) GetMembership(ctx context.Context, arg GetMembershipParams) (M
 }
 
 const getNode = `-- name: GetNode :one
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained FROM nodes WHERE id = $1
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib FROM nodes WHERE id = $1
 `
 
 func (q *Queries) GetNode(ctx context.Context, id uuid.UUID) (Node, error) {
@@ -2153,6 +2156,7 @@ func (q *Queries) GetNode(ctx context.Context, id uuid.UUID) (Node, error) {
 		&i.MemoryMib,
 		&i.DiskGib,
 		&i.Drained,
+		&i.DiskFreeMib,
 	)
 	return i, err
 }
@@ -2485,7 +2489,7 @@ func (q *Queries) GoLive(ctx context.Context, arg GoLiveParams) (int64, error) {
 }
 
 const heartbeatNode = `-- name: HeartbeatNode :one
-UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+UPDATE nodes SET last_heartbeat_at = now(), state = 'ready' WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib
 `
 
 func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error) {
@@ -2506,6 +2510,7 @@ func (q *Queries) HeartbeatNode(ctx context.Context, id uuid.UUID) (Node, error)
 		&i.MemoryMib,
 		&i.DiskGib,
 		&i.Drained,
+		&i.DiskFreeMib,
 	)
 	return i, err
 }
@@ -2597,6 +2602,47 @@ func (q *Queries) IsInstallationAdmin(ctx context.Context, id uuid.UUID) (bool, 
 	var installation_admin bool
 	err := row.Scan(&installation_admin)
 	return installation_admin, err
+}
+
+const keepWokenInstances = `-- name: KeepWokenInstances :many
+UPDATE instances i SET retiring_at = NULL, updated_at = now()
+FROM deployments d, nodes n
+WHERE d.id = i.deployment_id AND n.id = i.node_id
+  AND i.retiring_at IS NOT NULL AND d.woken_at > i.retiring_at AND NOT d.asleep
+  AND i.desired = 'running' AND i.state IN ('starting', 'healthy')
+  AND n.state = 'ready' AND NOT n.drained
+RETURNING i.id, i.deployment_id
+`
+
+type KeepWokenInstancesRow struct {
+	ID           uuid.UUID
+	DeploymentID uuid.UUID
+}
+
+// A deployment woken while the instances it had when it fell asleep were
+// still draining (out of the route table, their VMs not yet stopped) takes
+// them back into service instead of booting fresh ones: woken after they
+// began to retire, on a node that is ready and not drained (those keep
+// leaving). Run by the reconciler before it plans, under its lock, so that
+// no retirement of the same pass races it.
+func (q *Queries) KeepWokenInstances(ctx context.Context) ([]KeepWokenInstancesRow, error) {
+	rows, err := q.db.Query(ctx, keepWokenInstances)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []KeepWokenInstancesRow
+	for rows.Next() {
+		var i KeepWokenInstancesRow
+		if err := rows.Scan(&i.ID, &i.DeploymentID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const linkGitHubIdentity = `-- name: LinkGitHubIdentity :one
@@ -3018,6 +3064,39 @@ func (q *Queries) ListChanges(ctx context.Context, arg ListChangesParams) ([]Lis
 			&i.Kind,
 			&i.Object,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listDeploymentDiskSizes = `-- name: ListDeploymentDiskSizes :many
+SELECT d.id, im.disk_mib FROM deployments d JOIN images im ON im.id = d.image_id
+WHERE im.disk_mib > 0 AND (d.status IN ('deploying', 'ready')
+  OR EXISTS (SELECT 1 FROM instances i WHERE i.deployment_id = d.id AND i.state <> 'stopped'))
+`
+
+type ListDeploymentDiskSizesRow struct {
+	ID      uuid.UUID
+	DiskMib int32
+}
+
+// The root disk size of the image of each deployment the scheduler may
+// count (active, or with instances not yet stopped), where a node reported it.
+func (q *Queries) ListDeploymentDiskSizes(ctx context.Context) ([]ListDeploymentDiskSizesRow, error) {
+	rows, err := q.db.Query(ctx, listDeploymentDiskSizes)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListDeploymentDiskSizesRow
+	for rows.Next() {
+		var i ListDeploymentDiskSizesRow
+		if err := rows.Scan(&i.ID, &i.DiskMib); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -3770,7 +3849,7 @@ func (q *Queries) ListNodeInstances(ctx context.Context, nodeID uuid.NullUUID) (
 }
 
 const listNodes = `-- name: ListNodes :many
-SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained FROM nodes WHERE removed_at IS NULL ORDER BY region_id, hostname
+SELECT id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib FROM nodes WHERE removed_at IS NULL ORDER BY region_id, hostname
 `
 
 // Removed nodes (`zeitwork nodes remove`) are kept for history only.
@@ -3798,6 +3877,7 @@ func (q *Queries) ListNodes(ctx context.Context) ([]Node, error) {
 			&i.MemoryMib,
 			&i.DiskGib,
 			&i.Drained,
+			&i.DiskFreeMib,
 		); err != nil {
 			return nil, err
 		}
@@ -4711,7 +4791,7 @@ func (q *Queries) MarkRemovedNodeInstancesLost(ctx context.Context, nodeID uuid.
 const markStaleNodesDown = `-- name: MarkStaleNodesDown :many
 UPDATE nodes SET state = 'down'
 WHERE state = 'ready' AND last_heartbeat_at < now() - make_interval(secs => $1::float8)
-RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib
 `
 
 func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) ([]Node, error) {
@@ -4738,6 +4818,7 @@ func (q *Queries) MarkStaleNodesDown(ctx context.Context, graceSeconds float64) 
 			&i.MemoryMib,
 			&i.DiskGib,
 			&i.Drained,
+			&i.DiskFreeMib,
 		); err != nil {
 			return nil, err
 		}
@@ -5162,6 +5243,24 @@ func (q *Queries) RecordEdgeCertObtained(ctx context.Context, arg RecordEdgeCert
 	return i, err
 }
 
+const recordImageDiskSize = `-- name: RecordImageDiskSize :exec
+UPDATE images SET disk_mib = $1::integer
+WHERE id = (SELECT d.image_id FROM instances i JOIN deployments d ON d.id = i.deployment_id WHERE i.id = $2)
+  AND disk_mib < $1::integer
+`
+
+type RecordImageDiskSizeParams struct {
+	DiskMib    int32
+	InstanceID uuid.UUID
+}
+
+// A node built a root disk of disk_mib from the image of the instance's
+// deployment; the largest report counts, so that no node's is undercounted.
+func (q *Queries) RecordImageDiskSize(ctx context.Context, arg RecordImageDiskSizeParams) error {
+	_, err := q.db.Exec(ctx, recordImageDiskSize, arg.DiskMib, arg.InstanceID)
+	return err
+}
+
 const recordSignInFailure = `-- name: RecordSignInFailure :exec
 INSERT INTO sign_in_failures (email, client_addr) VALUES ($1, $2)
 `
@@ -5244,7 +5343,7 @@ func (q *Queries) RemoveMember(ctx context.Context, arg RemoveMemberParams) (int
 
 const removeNode = `-- name: RemoveNode :one
 UPDATE nodes SET removed_at = COALESCE(removed_at, now()), state = 'down'
-WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib
 `
 
 // Marks a node removed and down; the caller revokes its tokens and
@@ -5267,6 +5366,7 @@ func (q *Queries) RemoveNode(ctx context.Context, id uuid.UUID) (Node, error) {
 		&i.MemoryMib,
 		&i.DiskGib,
 		&i.Drained,
+		&i.DiskFreeMib,
 	)
 	return i, err
 }
@@ -5711,8 +5811,25 @@ func (q *Queries) SetNodeCapacity(ctx context.Context, arg SetNodeCapacityParams
 	return err
 }
 
+const setNodeDiskFree = `-- name: SetNodeDiskFree :exec
+
+UPDATE nodes SET disk_free_mib = $2 WHERE id = $1
+`
+
+type SetNodeDiskFreeParams struct {
+	ID          uuid.UUID
+	DiskFreeMib pgtype.Int4
+}
+
+// ---------------------------------------------------------------------
+// Disk scheduling (ops): the free disk a node reports with its heartbeat.
+func (q *Queries) SetNodeDiskFree(ctx context.Context, arg SetNodeDiskFreeParams) error {
+	_, err := q.db.Exec(ctx, setNodeDiskFree, arg.ID, arg.DiskFreeMib)
+	return err
+}
+
 const setNodeDrained = `-- name: SetNodeDrained :one
-UPDATE nodes SET drained = $2 WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+UPDATE nodes SET drained = $2 WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib
 `
 
 type SetNodeDrainedParams struct {
@@ -5738,6 +5855,7 @@ func (q *Queries) SetNodeDrained(ctx context.Context, arg SetNodeDrainedParams) 
 		&i.MemoryMib,
 		&i.DiskGib,
 		&i.Drained,
+		&i.DiskFreeMib,
 	)
 	return i, err
 }
@@ -6084,7 +6202,7 @@ func (q *Queries) TransitionDeployment(ctx context.Context, arg TransitionDeploy
 
 const updateNodeRegistration = `-- name: UpdateNodeRegistration :one
 UPDATE nodes SET tunnel_addr = $2, driver = $3, accel = $4, state = 'ready', last_heartbeat_at = now()
-WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained
+WHERE id = $1 RETURNING id, region_id, hostname, tunnel_addr, driver, accel, state, last_heartbeat_at, created_at, removed_at, vcpus, memory_mib, disk_gib, drained, disk_free_mib
 `
 
 type UpdateNodeRegistrationParams struct {
@@ -6117,6 +6235,7 @@ func (q *Queries) UpdateNodeRegistration(ctx context.Context, arg UpdateNodeRegi
 		&i.MemoryMib,
 		&i.DiskGib,
 		&i.Drained,
+		&i.DiskFreeMib,
 	)
 	return i, err
 }
@@ -6431,7 +6550,7 @@ func (q *Queries) UpdateProjectSource(ctx context.Context, arg UpdateProjectSour
 
 const upsertImage = `-- name: UpsertImage :one
 INSERT INTO images (id, reference, digest) VALUES ($1, $2, $3)
-ON CONFLICT (reference, digest) DO UPDATE SET reference = EXCLUDED.reference RETURNING id, reference, digest, created_at
+ON CONFLICT (reference, digest) DO UPDATE SET reference = EXCLUDED.reference RETURNING id, reference, digest, created_at, disk_mib
 `
 
 type UpsertImageParams struct {
@@ -6448,6 +6567,7 @@ func (q *Queries) UpsertImage(ctx context.Context, arg UpsertImageParams) (Image
 		&i.Reference,
 		&i.Digest,
 		&i.CreatedAt,
+		&i.DiskMib,
 	)
 	return i, err
 }

@@ -1135,3 +1135,38 @@ SELECT * FROM github_identities WHERE user_id = $1 FOR UPDATE;
 UPDATE github_identities
 SET token_sealed = NULL, token_expires_at = NULL, refresh_sealed = NULL, refresh_expires_at = NULL
 WHERE user_id = $1;
+
+-- ---------------------------------------------------------------------
+-- Disk scheduling (ops): the free disk a node reports with its heartbeat.
+
+-- name: SetNodeDiskFree :exec
+UPDATE nodes SET disk_free_mib = $2 WHERE id = $1;
+
+-- name: RecordImageDiskSize :exec
+-- A node built a root disk of disk_mib from the image of the instance's
+-- deployment; the largest report counts, so that no node's is undercounted.
+UPDATE images SET disk_mib = sqlc.arg(disk_mib)::integer
+WHERE id = (SELECT d.image_id FROM instances i JOIN deployments d ON d.id = i.deployment_id WHERE i.id = sqlc.arg(instance_id))
+  AND disk_mib < sqlc.arg(disk_mib)::integer;
+
+-- name: ListDeploymentDiskSizes :many
+-- The root disk size of the image of each deployment the scheduler may
+-- count (active, or with instances not yet stopped), where a node reported it.
+SELECT d.id, im.disk_mib FROM deployments d JOIN images im ON im.id = d.image_id
+WHERE im.disk_mib > 0 AND (d.status IN ('deploying', 'ready')
+  OR EXISTS (SELECT 1 FROM instances i WHERE i.deployment_id = d.id AND i.state <> 'stopped'));
+
+-- name: KeepWokenInstances :many
+-- A deployment woken while the instances it had when it fell asleep were
+-- still draining (out of the route table, their VMs not yet stopped) takes
+-- them back into service instead of booting fresh ones: woken after they
+-- began to retire, on a node that is ready and not drained (those keep
+-- leaving). Run by the reconciler before it plans, under its lock, so that
+-- no retirement of the same pass races it.
+UPDATE instances i SET retiring_at = NULL, updated_at = now()
+FROM deployments d, nodes n
+WHERE d.id = i.deployment_id AND n.id = i.node_id
+  AND i.retiring_at IS NOT NULL AND d.woken_at > i.retiring_at AND NOT d.asleep
+  AND i.desired = 'running' AND i.state IN ('starting', 'healthy')
+  AND n.state = 'ready' AND NOT n.drained
+RETURNING i.id, i.deployment_id;
