@@ -164,3 +164,26 @@ func unlinkCmd() *cobra.Command {
 		},
 	}
 }
+
+// projectArg is args[0] when given, else the linked project (see
+// projectOrLinked); hint says how to name one.
+func projectArg(cmd *cobra.Command, c *client, args []string, hint string) (string, error) {
+	explicit := ""
+	if len(args) > 0 {
+		explicit = args[0]
+	}
+	return projectOrLinked(cmd, c, explicit, hint)
+}
+
+// linkHint tells the creator of a project, standing in a directory with a
+// Dockerfile that is not linked yet, how to link it: the likely next step
+// before `zeitwork deploy`. It asks nothing, so that scripts never block.
+func linkHint(cmd *cobra.Command, c *client, project string) {
+	if _, err := os.Stat("Dockerfile"); err != nil {
+		return
+	}
+	if l, dir, err := findLink("."); err == nil && dir != "" && l.Project == project && sameOperator(l.APIURL, c.cfg.APIURL) {
+		return
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "This directory has a Dockerfile: link it with `zeitwork link %s`, then `zeitwork deploy` needs no --project\n", project)
+}

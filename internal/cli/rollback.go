@@ -14,18 +14,23 @@ func rollbackCmd() *cobra.Command {
 	var to string
 	var detach bool
 	cmd := &cobra.Command{
-		Use:   "rollback PROJECT",
+		Use:   "rollback [PROJECT]",
 		Short: "Deploy an earlier deployment's image again (the previous ready one by default)",
-		Args:  exactArgs(1, "give the project's name, e.g. `zeitwork rollback my-app`"),
+		Long:  "Without PROJECT, the project linked to this directory (`zeitwork link`).",
+		Args:  maxArgs(1, "give the project's name, e.g. `zeitwork rollback my-app`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			project, err := projectArg(cmd, c, args, "give it: `zeitwork rollback my-app`")
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
 			var d api.Deployment
-			if err := c.do(ctx, "POST", "/v1/projects/"+url.PathEscape(args[0])+"/rollback", api.RollbackRequest{Deployment: to}, &d); err != nil {
+			if err := c.do(ctx, "POST", "/v1/projects/"+url.PathEscape(project)+"/rollback", api.RollbackRequest{Deployment: to}, &d); err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "==> Deployment %s created from %s\n", d.ID, d.Image)
@@ -39,7 +44,7 @@ func rollbackCmd() *cobra.Command {
 			if d.Status != api.StatusReady {
 				return &UserError{Msg: "rollback deployment " + d.ID + " " + d.Status + ": " + d.Reason}
 			}
-			fmt.Fprintf(out, "==> Rolled back in %.1fs; %s serves deployment %s\n", time.Since(start).Seconds(), args[0], d.ID)
+			fmt.Fprintf(out, "==> Rolled back in %.1fs; %s serves deployment %s\n", time.Since(start).Seconds(), project, d.ID)
 			return nil
 		},
 	}

@@ -161,3 +161,13 @@ func nonNil[T any](s []T) []T {
 	}
 	return s
 }
+
+// rangeArgs is cobra.RangeArgs with a hint.
+func rangeArgs(lo, hi int, hint string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < lo || len(args) > hi {
+			return &UserError{Msg: fmt.Sprintf("%s takes %d to %d argument(s), got %d", cmd.CommandPath(), lo, hi, len(args)), Hint: hint}
+		}
+		return nil
+	}
+}
