@@ -95,3 +95,17 @@ func deployLayout(t *testing.T, project string, flags ...string) string {
 	}
 	return d.ID
 }
+
+// TestRollbackJSON: `rollback --json` prints the new deployment as JSON
+// and nothing else, for scripts.
+func TestRollbackJSON(t *testing.T) {
+	url, token := startOperator(t)
+	mustRun(t, "login", "--api", url, "--token", token)
+	mustRun(t, "projects", "create", "shop")
+	id := deployLayout(t, "shop")
+	out := mustRun(t, "rollback", "shop", "--to", id, "--detach", "--json")
+	var d api.Deployment
+	if err := json.Unmarshal([]byte(out), &d); err != nil || d.ID == "" || d.ID == id || d.Project != "shop" {
+		t.Fatalf("rollback --json: %v\n%s", err, out)
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 
 func rollbackCmd() *cobra.Command {
 	var to string
-	var detach bool
+	var detach, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "rollback [PROJECT]",
 		Short: "Deploy an earlier deployment's image again (the previous ready one by default)",
@@ -29,13 +30,16 @@ func rollbackCmd() *cobra.Command {
 			}
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
+			if asJSON {
+				out = io.Discard
+			}
 			var d api.Deployment
 			if err := c.do(ctx, "POST", "/v1/projects/"+url.PathEscape(project)+"/rollback", api.RollbackRequest{Deployment: to}, &d); err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "==> Deployment %s created from %s\n", d.ID, d.Image)
 			if detach {
-				return nil
+				return rolledBack(cmd, asJSON, d)
 			}
 			start := time.Now()
 			if d, err = follow(ctx, c, out, d.ID, 10*time.Minute); err != nil {
@@ -45,10 +49,19 @@ func rollbackCmd() *cobra.Command {
 				return &UserError{Msg: "rollback deployment " + d.ID + " " + d.Status + ": " + d.Reason}
 			}
 			fmt.Fprintf(out, "==> Rolled back in %.1fs; %s serves deployment %s\n", time.Since(start).Seconds(), project, d.ID)
-			return nil
+			return rolledBack(cmd, asJSON, d)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "deployment id to roll back to")
 	cmd.Flags().BoolVar(&detach, "detach", false, "return once the deployment is created")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the rollback's deployment as JSON (and nothing else)")
 	return cmd
+}
+
+// rolledBack prints the rollback's deployment for --json.
+func rolledBack(cmd *cobra.Command, asJSON bool, d api.Deployment) error {
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), d)
+	}
+	return nil
 }
