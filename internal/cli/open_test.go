@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,20 @@ func TestRollbackJSON(t *testing.T) {
 	mustRun(t, "login", "--api", url, "--token", token)
 	mustRun(t, "projects", "create", "shop")
 	id := deployLayout(t, "shop")
+	// Only a deployment whose image the operator resolved can be rolled
+	// back to; that happens in its background loop.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var evs []api.DeploymentEvent
+		if err := json.Unmarshal([]byte(mustRun(t, "deployments", "events", id, "--json")), &evs); err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(evs, func(e api.DeploymentEvent) bool { return e.Kind == "image" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deployment %s never resolved its image: %+v", id, evs)
+		}
+	}
 	out := mustRun(t, "rollback", "shop", "--to", id, "--detach", "--json")
 	var d api.Deployment
 	if err := json.Unmarshal([]byte(out), &d); err != nil || d.ID == "" || d.ID == id || d.Project != "shop" {
