@@ -45,8 +45,8 @@ func (o *Operator) setBuildArg(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := r.PathValue("name")
-	v, err := readVarValue(r, "build arg", name)
-	if err != nil {
+	var v api.BuildArg
+	if err := readJSON(r, &v); err != nil {
 		return err
 	}
 	if err := o.checkVar("build arg", name, v.Value); err != nil {
