@@ -80,9 +80,9 @@ func (n *Network) addTap(h *netlink.Handle, ns netns.NsHandle, name, mac string)
 
 // createTap creates the tap through /dev/net/tun. The descriptor netlink
 // opens for that keeps the tap attached until the last copy of it closes,
-// and a child forked meanwhile (QEMU's launcher for another VM, any command
-// the agent runs) holds a copy until it execs, which under load can outlast
-// CreateTap: QEMU's own attach to the new tap would then fail with EBUSY. Forks take
+// and a child forked meanwhile (QEMU's launcher, which also makes a network
+// namespace on its way to exec) holds a copy until it execs: QEMU's own
+// attach to the new tap would then fail with EBUSY. Forks take
 // syscall.ForkLock for writing until the child has exec'd, so holding it
 // for reading keeps them out while the descriptor is open.
 func createTap(t *netlink.Tuntap) error {

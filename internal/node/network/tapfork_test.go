@@ -17,9 +17,8 @@ import (
 // start processes in fresh network namespaces, as the driver starts QEMU,
 // and attaches to each new tap at once, as the driver does for QEMU. A
 // child that is forked while CreateTap's own descriptor is open holds a
-// copy of it until it execs, and under load that outlasts CreateTap: the
-// attach then fails with EBUSY (seen deploying 20 VMs at once; without
-// the fix 4 to 16 of the 150 taps here, with plain forks as well).
+// copy of it until it execs, and a new network namespace makes that take
+// long: the attach then fails with EBUSY (seen deploying 20 VMs at once).
 func TestCreatedTapIsFreeWhileForking(t *testing.T) {
 	cfg := testConfig(t)
 	n, err := Setup(t.Context(), cfg)
