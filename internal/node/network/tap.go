@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -55,7 +54,7 @@ func (n *Network) addTap(h *netlink.Handle, ns netns.NsHandle, name, mac string)
 			// Persistent, so QEMU can open it by name and it outlives the agent.
 			NonPersist: false,
 		}
-		if err := inNamespace(ns, func() error { return createTap(t) }); err != nil {
+		if err := inNamespace(ns, func() error { return netlink.LinkAdd(t) }); err != nil {
 			return err
 		}
 		if link, err = h.LinkByName(name); err != nil {
@@ -76,19 +75,6 @@ func (n *Network) addTap(h *netlink.Handle, ns netns.NsHandle, name, mac string)
 		return err
 	}
 	return h.LinkSetUp(link)
-}
-
-// createTap creates the tap through /dev/net/tun. The descriptor netlink
-// opens for that keeps the tap attached until the last copy of it closes,
-// and a child forked meanwhile (QEMU's launcher, which also makes a network
-// namespace on its way to exec) holds a copy until it execs: QEMU's own
-// attach to the new tap would then fail with EBUSY. Forks take
-// syscall.ForkLock for writing until the child has exec'd, so holding it
-// for reading keeps them out while the descriptor is open.
-func createTap(t *netlink.Tuntap) error {
-	syscall.ForkLock.RLock()
-	defer syscall.ForkLock.RUnlock()
-	return netlink.LinkAdd(t)
 }
 
 // pinPort turns learning and flooding off on the port and gives the
