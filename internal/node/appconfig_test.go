@@ -69,25 +69,7 @@ func TestStopSignal(t *testing.T) {
 // 127.0.0.1 only cannot be reached; the failure must say so, not only that
 // it "did not listen".
 func TestSupervisorSaysAppListensOnLoopback(t *testing.T) {
-	h := newHarness(t, func(g *vmmtest.Guest) {
-		<-g.Msgs
-		g.Send(channel.Message{Kind: channel.KindHello, UptimeMS: 100})
-		g.Send(channel.Message{Kind: channel.KindStarted, PID: 7})
-		g.Send(channel.Message{Kind: channel.KindLoopback, Address: "127.0.0.1:3000"})
-	})
-	a := h.agent(t)
-	a.cfg.StartTimeout = 500 * time.Millisecond
-	d := h.desired()
-	// Nothing listens where the health check connects.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	start(t, a, d)
-	waitUntil(t, 10*time.Second, "a failed report", func() bool { return h.op.count(api.InstanceFailed) >= 1 })
-	rep, _ := h.op.find(api.InstanceFailed)
+	rep := failedStart(t, channel.Message{Kind: channel.KindLoopback, Address: "127.0.0.1:3000"})
 	if !strings.Contains(rep.Reason, "app listens on 127.0.0.1:3000, on loopback only") ||
 		!strings.Contains(rep.Reason, "0.0.0.0:") {
 		t.Fatalf("reason %q, want it to say the app listens on loopback only", rep.Reason)
@@ -118,11 +100,24 @@ func TestExitReasonSaysOutOfMemory(t *testing.T) {
 // TestSupervisorSaysAppListensOnAnotherPort: an app that listens on 80
 // (nginx) while the project's port is another must be told which to change.
 func TestSupervisorSaysAppListensOnAnotherPort(t *testing.T) {
+	rep := failedStart(t, channel.Message{Kind: channel.KindOtherPort, Address: "0.0.0.0:80"})
+	if want := "app listens on 0.0.0.0:80, not on its port"; !strings.Contains(rep.Reason, want) ||
+		!strings.Contains(rep.Reason, "zeitwork projects update p --port 80") {
+		t.Fatalf("reason %q, want %q and the command that sets the port", rep.Reason, want)
+	}
+}
+
+// failedStart starts an instance whose guest says hello, starts its app
+// and then sends note, while nothing listens where the health check
+// connects; it returns the failure the agent reports when the start
+// times out.
+func failedStart(t *testing.T, note channel.Message) api.InstanceReport {
+	t.Helper()
 	h := newHarness(t, func(g *vmmtest.Guest) {
 		<-g.Msgs
 		g.Send(channel.Message{Kind: channel.KindHello, UptimeMS: 100})
 		g.Send(channel.Message{Kind: channel.KindStarted, PID: 7})
-		g.Send(channel.Message{Kind: channel.KindOtherPort, Address: "0.0.0.0:80"})
+		g.Send(note)
 	})
 	a := h.agent(t)
 	a.cfg.StartTimeout = 500 * time.Millisecond
@@ -136,8 +131,5 @@ func TestSupervisorSaysAppListensOnAnotherPort(t *testing.T) {
 	start(t, a, d)
 	waitUntil(t, 10*time.Second, "a failed report", func() bool { return h.op.count(api.InstanceFailed) >= 1 })
 	rep, _ := h.op.find(api.InstanceFailed)
-	if want := "app listens on 0.0.0.0:80, not on its port"; !strings.Contains(rep.Reason, want) ||
-		!strings.Contains(rep.Reason, "zeitwork projects update p --port 80") {
-		t.Fatalf("reason %q, want %q and the command that sets the port", rep.Reason, want)
-	}
+	return rep
 }
