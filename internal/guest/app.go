@@ -169,7 +169,7 @@ const otherPortGrace = 3 * time.Second
 // watchListening polls until something others can reach listens on the
 // app's port, then tells the host once. Without sock_diag (a kernel
 // without tcp_diag) it reads /proc/net/tcp{,6}. An app listening on
-// loopback only, or after otherPortGrace on another port only, is told so
+// loopback only, for IPv6 only, or after otherPortGrace on another port only, is told so
 // in its own log, once each, and the host too: its health check cannot
 // reach the app, and "did not listen" alone would puzzle its author.
 func (a *app) watchListening(done <-chan struct{}) {
@@ -193,7 +193,7 @@ func (a *app) watchListening(done <-chan struct{}) {
 	defer t.Stop()
 	otherAfter := time.Now().Add(otherPortGrace)
 	nextScan := otherAfter
-	warnedLoopback, warnedOther := false, false
+	warnedLoopback, warnedV6Only, warnedOther := false, false, false
 	for {
 		l := check(a.cfg.Port)
 		if l.reachable {
@@ -202,6 +202,10 @@ func (a *app) watchListening(done <-chan struct{}) {
 		if l.loopback != "" && !warnedLoopback {
 			warnedLoopback = true
 			a.warnLoopback(l.loopback)
+		}
+		if l.v6only != "" && !warnedV6Only {
+			warnedV6Only = true
+			a.warnV6Only(l.v6only)
 		}
 		if now := time.Now(); probe != nil && !warnedOther && now.After(nextScan) {
 			nextScan = now.Add(time.Second) // a dump of every listener: not every tick
@@ -226,6 +230,16 @@ func (a *app) warnLoopback(ip string) {
 	a.logs.write("stderr", []byte(fmt.Sprintf("zeitwork: the app listens on %s, on loopback only, where nothing outside its VM can reach it: "+
 		"listen on 0.0.0.0:%d or [::]:%d (the port is in $PORT)", addr, a.cfg.Port, a.cfg.Port)))
 	a.ctl.send(channel.Message{Kind: channel.KindLoopback, Address: addr})
+}
+
+// warnV6Only tells the app's author and the host that the app listens on
+// an IPv6 socket with IPV6_V6ONLY, which takes no IPv4 connections: the
+// host's health check and the edge connect over IPv4.
+func (a *app) warnV6Only(ip string) {
+	addr := net.JoinHostPort(ip, strconv.Itoa(a.cfg.Port))
+	a.logs.write("stderr", []byte(fmt.Sprintf("zeitwork: the app listens on %s for IPv6 only, where the platform cannot reach it over IPv4: "+
+		"listen on 0.0.0.0:%d too or turn off ipv6only (nginx: listen [::]:%d ipv6only=off; or add listen %d;)", addr, a.cfg.Port, a.cfg.Port, a.cfg.Port)))
+	a.ctl.send(channel.Message{Kind: channel.KindIPv6Only, Address: addr})
 }
 
 // warnOtherPort tells the app's author and the host that the app listens,

@@ -23,6 +23,11 @@ type listenProbe struct {
 const (
 	tcpListenState = 10 // TCP_LISTEN
 	inetDiagReqLen = 56 // struct inet_diag_req_v2
+	inetDiagMsgLen = 72 // struct inet_diag_msg, before its attributes
+	// inetDiagSKV6Only is the attribute (a u8) the kernel adds to every
+	// listening IPv6 socket's message, unasked (no idiag_ext bit): 1 when
+	// the socket has IPV6_V6ONLY and so takes no IPv4 connections.
+	inetDiagSKV6Only = 11 // INET_DIAG_SKV6ONLY
 )
 
 func newListenProbe() (*listenProbe, error) {
@@ -40,18 +45,25 @@ func newListenProbe() (*listenProbe, error) {
 func (p *listenProbe) close() { unix.Close(p.fd) }
 
 // listeners is what listens on the app's port: whether a socket others can
-// reach does (on the any address or eth0's), and the address of one that
+// reach does (on the any address or eth0's), the address of one that
 // listens on loopback only ("127.0.0.1", "::1"), which nothing outside
-// the VM can reach.
+// the VM can reach, and that of an IPv6 socket with IPV6_V6ONLY ("::"),
+// which the host cannot reach either: the VM has an IPv4 address only and
+// the health check connects over IPv4 (nginx's `listen [::]:80;` alone,
+// Go's "tcp6").
 type listeners struct {
 	reachable bool
 	loopback  string
+	v6only    string
 }
 
 func (l *listeners) add(o listeners) {
 	l.reachable = l.reachable || o.reachable
 	if l.loopback == "" {
 		l.loopback = o.loopback
+	}
+	if l.v6only == "" {
+		l.v6only = o.v6only
 	}
 }
 
@@ -152,10 +164,11 @@ func parseDiag(b []byte, port int) (found listeners, done bool, err error) {
 }
 
 // parseDiagAll reads one batch of a dump of every listening socket: the
-// addresses and ports of those others can reach.
+// addresses and ports of those others can reach (not loopback, not IPv6
+// only).
 func parseDiagAll(b []byte) (reachable []netip.AddrPort, done bool, err error) {
 	done, err = walkDiag(b, func(body []byte) {
-		if addr, ok := diagAddr(body); ok && !addr.IsLoopback() {
+		if addr, ok := diagAddr(body); ok && !addr.IsLoopback() && !diagV6Only(body) {
 			reachable = append(reachable, netip.AddrPortFrom(addr, binary.BigEndian.Uint16(body[4:])))
 		}
 	})
@@ -198,14 +211,43 @@ func walkDiag(b []byte, fn func(body []byte)) (done bool, err error) {
 	return false, nil
 }
 
-// diagListener classifies one listening socket by its local address. A
-// message too short to hold it counts as reachable.
+// diagListener classifies one listening socket by its local address and
+// whether it is IPv6 only. A message too short to hold the address counts
+// as reachable.
 func diagListener(body []byte) listeners {
 	addr, ok := diagAddr(body)
-	if ok && addr.IsLoopback() {
+	switch {
+	case ok && addr.IsLoopback():
 		return listeners{loopback: addr.String()}
+	case ok && diagV6Only(body):
+		return listeners{v6only: addr.String()}
 	}
 	return listeners{reachable: true}
+}
+
+// diagV6Only reports whether an IPv6 socket's message carries
+// INET_DIAG_SKV6ONLY set: its netlink attributes follow inet_diag_msg,
+// each a length, a type and a payload padded to 4 bytes.
+func diagV6Only(body []byte) bool {
+	if len(body) < inetDiagMsgLen || body[0] != unix.AF_INET6 {
+		return false
+	}
+	ne := binary.NativeEndian
+	for a := body[inetDiagMsgLen:]; len(a) >= unix.SizeofNlAttr; {
+		l := int(ne.Uint16(a[0:]))
+		if l < unix.SizeofNlAttr || l > len(a) {
+			return false
+		}
+		if ne.Uint16(a[2:])&^(unix.NLA_F_NESTED|unix.NLA_F_NET_BYTEORDER) == inetDiagSKV6Only && l > unix.SizeofNlAttr {
+			return a[unix.SizeofNlAttr] != 0
+		}
+		next := (l + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1)
+		if next >= len(a) {
+			break
+		}
+		a = a[next:]
+	}
+	return false
 }
 
 // diagAddr is a socket's local address, which follows the ports in

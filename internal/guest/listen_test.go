@@ -16,13 +16,12 @@ func TestListenProbeSeesListeners(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.close()
-	for _, network := range []string{"tcp4", "tcp6"} {
-		t.Run(network, func(t *testing.T) {
-			addr := "0.0.0.0:0"
-			if network == "tcp6" {
-				addr = "[::]:0"
-			}
-			l, err := net.Listen(network, addr)
+	// "tcp" on [::] is a dual-stack IPv6 socket (IPV6_V6ONLY off), which
+	// takes IPv4 connections too.
+	for _, tc := range []struct{ network, addr string }{{"tcp4", "0.0.0.0:0"}, {"tcp", "[::]:0"}} {
+		network := tc.network
+		t.Run(tc.addr, func(t *testing.T) {
+			l, err := net.Listen(network, tc.addr)
 			if err != nil {
 				t.Fatalf("no %s here (CI has both): %v", network, err)
 			}
@@ -82,6 +81,38 @@ func TestListenProbeTellsLoopback(t *testing.T) {
 	}
 }
 
+// TestListenProbeTellsV6Only: an IPv6 socket with IPV6_V6ONLY on the any
+// address (Go's "tcp6", nginx's `listen [::]:80;` alone) takes no IPv4
+// connections, so the host cannot reach it; the probe says so from the
+// kernel's INET_DIAG_SKV6ONLY. A dual-stack one next to it is reachable.
+func TestListenProbeTellsV6Only(t *testing.T) {
+	p, err := newListenProbe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	l, err := net.Listen("tcp6", "[::]:0")
+	if err != nil {
+		t.Fatalf("no tcp6 here (CI has it): %v", err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	if got, err := p.listeners(port); err != nil || got != (listeners{v6only: "::"}) {
+		t.Errorf("listeners(%d) = %+v, %v; want IPv6 only on ::", port, got, err)
+	}
+	if at, ok, err := p.elsewhere(port + 1); err != nil || (ok && int(at.Port()) == port) {
+		t.Errorf("elsewhere(%d) = %v, %v, %v; an IPv6-only listener is not one others can reach", port+1, at, ok, err)
+	}
+	dual, err := net.Listen("tcp", "[::]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dual.Close()
+	if got, err := p.listeners(dual.Addr().(*net.TCPAddr).Port); err != nil || got != (listeners{reachable: true}) {
+		t.Errorf("dual-stack listener: %+v, %v; want reachable", got, err)
+	}
+}
+
 // TestParseDiag reads netlink batches: a listener on the port, one on
 // another port, a socket of another state, the end of the dump and an
 // error.
@@ -107,6 +138,16 @@ func TestParseDiag(t *testing.T) {
 		copy(body[8:], a.AsSlice())
 		return msg(20, body)
 	}
+	// sockV6Only is an IPv6 listener with INET_DIAG_SKV6ONLY (v), after
+	// another attribute (INET_DIAG_SHUTDOWN) as the kernel may send.
+	sockV6Only := func(ip string, v byte) []byte {
+		body := make([]byte, 72)
+		body[0], body[1], body[4], body[5] = 10, 10, 8080>>8, 8080&0xff
+		copy(body[8:], netip.MustParseAddr(ip).AsSlice())
+		body = append(body, 5, 0, 8, 0, 0, 0, 0, 0) // shutdown, padded
+		body = append(body, 5, 0, 11, 0, v, 0, 0, 0)
+		return msg(20, body)
+	}
 	reachable := listeners{reachable: true}
 	done := msg(3, []byte{0, 0, 0, 0})
 	for _, tc := range []struct {
@@ -127,6 +168,11 @@ func TestParseDiag(t *testing.T) {
 		{"v6 any", append(sockAt(10, 8080, "::"), done...), reachable, true, false},
 		{"loopback and any", append(append(sockAt(2, 8080, "127.0.0.1"), sockAt(2, 8080, "0.0.0.0")...), done...),
 			listeners{reachable: true, loopback: "127.0.0.1"}, true, false},
+		{"v6 any, ipv6only", append(sockV6Only("::", 1), done...), listeners{v6only: "::"}, true, false},
+		{"v6 any, dual-stack", append(sockV6Only("::", 0), done...), reachable, true, false},
+		{"v6 loopback, ipv6only", append(sockV6Only("::1", 1), done...), listeners{loopback: "::1"}, true, false},
+		{"ipv6only and v4 any", append(append(sockV6Only("::", 1), sockAt(2, 8080, "0.0.0.0")...), done...),
+			listeners{reachable: true, v6only: "::"}, true, false},
 		{"error", msg(2, []byte{0xfe, 0xff, 0xff, 0xff}), listeners{}, true, true},
 		{"bad length", []byte{200, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, listeners{}, true, true},
 	} {
@@ -140,7 +186,7 @@ func TestParseDiag(t *testing.T) {
 }
 
 // TestParseDiagAll reads a dump of every listener: those others can reach,
-// with their ports; loopback ones are left out.
+// with their ports; loopback and IPv6-only ones are left out.
 func TestParseDiagAll(t *testing.T) {
 	msg := func(body []byte) []byte {
 		b := make([]byte, 16+len(body))
@@ -160,6 +206,9 @@ func TestParseDiagAll(t *testing.T) {
 	batch = append(batch, sockAt(2, 10, 80, "0.0.0.0")...)
 	batch = append(batch, sockAt(2, 1, 5000, "10.0.0.2")...) // established
 	batch = append(batch, sockAt(10, 10, 3000, "::")...)
+	v6only := make([]byte, 72, 80)
+	v6only[0], v6only[1], v6only[4], v6only[5] = 10, 10, 0x1f, 0x90 // [::]:8080
+	batch = append(batch, msg(append(v6only, 5, 0, 11, 0, 1, 0, 0, 0))...)
 	batch = append(batch, done...)
 	got, end, err := parseDiagAll(batch)
 	want := []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:80"), netip.MustParseAddrPort("[::]:3000")}

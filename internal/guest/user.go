@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -26,8 +27,8 @@ type passwdEntry struct {
 // resolveUser turns an image's User ("", "name", "uid", "name:group",
 // "uid:gid") into a Cred, the way container runtimes do: names are looked up
 // in the root's /etc/passwd and /etc/group, numbers need no files, and a
-// user's supplementary groups come from /etc/group. passwd and group may be
-// nil when the files do not exist.
+// user's supplementary groups come from /etc/group (supplementaryGroups).
+// passwd and group may be nil when the files do not exist.
 func resolveUser(spec string, passwd, group io.Reader) (Cred, error) {
 	users, err := parsePasswd(passwd)
 	if err != nil {
@@ -69,13 +70,25 @@ func resolveUser(spec string, passwd, group io.Reader) (Cred, error) {
 			return Cred{}, fmt.Errorf("resolve user %q: %w", spec, err)
 		}
 		c.GID = gid
-	} else if name != "" {
-		c.Groups = memberOf(groups, name, c.GID)
 	}
+	c.Groups = supplementaryGroups(groups, name, c.GID, hasGroup)
 	if c.Home == "" {
 		c.Home = "/"
 	}
 	return c, nil
+}
+
+// supplementaryGroups are the app's groups as Docker sets them: the
+// primary group first (Docker has since 20.10.18, CVE-2022-36109), then, when USER names no group and the user has a
+// passwd entry (USER name, or a uid found there), every group in
+// /etc/group that lists the user as a member. An explicit group
+// ("uid:gid", "name:group") gets the primary one only, as runc gives.
+func supplementaryGroups(groups []groupEntry, name string, primary uint32, hasGroup bool) []uint32 {
+	out := []uint32{primary}
+	if !hasGroup && name != "" {
+		out = append(out, memberOf(groups, name, primary)...)
+	}
+	return out
 }
 
 func parseID(s string) (uint32, error) {
@@ -110,11 +123,12 @@ func resolveGroup(s string, groups []groupEntry) (uint32, error) {
 	return 0, fmt.Errorf("no such group %q in /etc/group", s)
 }
 
-// memberOf lists the groups that name is a member of besides its primary.
+// memberOf lists the groups that name is a member of besides its primary,
+// each once (an image may list a gid twice).
 func memberOf(groups []groupEntry, name string, primary uint32) []uint32 {
 	var out []uint32
 	for _, g := range groups {
-		if g.gid == primary {
+		if g.gid == primary || slices.Contains(out, g.gid) {
 			continue
 		}
 		for _, m := range g.members {

@@ -14,9 +14,12 @@ nohome:x:1001:1001::::
 `
 
 const testGroup = `root:x:0:
-app:x:1000:
+bin:x:1:root,bin
+wheel:x:10:root
+app:x:1000:app
 web:x:33:app,other
 extra:x:2000:app
+again:x:33:app
 `
 
 func TestResolveUser(t *testing.T) {
@@ -27,14 +30,19 @@ func TestResolveUser(t *testing.T) {
 		want    Cred
 		wantErr string
 	}{
-		{name: "empty is root", spec: "", want: Cred{UID: 0, GID: 0, Home: "/root"}},
-		{name: "name", spec: "app", want: Cred{UID: 1000, GID: 1000, Groups: []uint32{33, 2000}, Home: "/home/app"}},
-		{name: "uid known", spec: "1000", want: Cred{UID: 1000, GID: 1000, Groups: []uint32{33, 2000}, Home: "/home/app"}},
-		{name: "uid unknown", spec: "4242", want: Cred{UID: 4242, GID: 0, Home: "/"}},
-		{name: "uid:gid", spec: "1000:33", want: Cred{UID: 1000, GID: 33, Home: "/home/app"}},
-		{name: "name:group", spec: "app:web", want: Cred{UID: 1000, GID: 33, Home: "/home/app"}},
-		{name: "numeric without files", spec: "5:6", noFiles: true, want: Cred{UID: 5, GID: 6, Home: "/"}},
-		{name: "empty home", spec: "nohome", want: Cred{UID: 1001, GID: 1001, Home: "/"}},
+		// Groups as Docker gives them: the primary group, then (only when
+		// USER names no group and the user is in /etc/passwd) every group
+		// of /etc/group that lists the user, each once.
+		{name: "empty is root", spec: "", want: Cred{UID: 0, GID: 0, Groups: []uint32{0, 1, 10}, Home: "/root"}},
+		{name: "name", spec: "app", want: Cred{UID: 1000, GID: 1000, Groups: []uint32{1000, 33, 2000}, Home: "/home/app"}},
+		{name: "uid known", spec: "1000", want: Cred{UID: 1000, GID: 1000, Groups: []uint32{1000, 33, 2000}, Home: "/home/app"}},
+		{name: "uid unknown", spec: "4242", want: Cred{UID: 4242, GID: 0, Groups: []uint32{0}, Home: "/"}},
+		{name: "uid:gid", spec: "1000:33", want: Cred{UID: 1000, GID: 33, Groups: []uint32{33}, Home: "/home/app"}},
+		{name: "name:group", spec: "app:web", want: Cred{UID: 1000, GID: 33, Groups: []uint32{33}, Home: "/home/app"}},
+		{name: "name:gid not in group", spec: "app:4000", want: Cred{UID: 1000, GID: 4000, Groups: []uint32{4000}, Home: "/home/app"}},
+		{name: "numeric without files", spec: "5:6", noFiles: true, want: Cred{UID: 5, GID: 6, Groups: []uint32{6}, Home: "/"}},
+		{name: "uid without files", spec: "5", noFiles: true, want: Cred{UID: 5, GID: 0, Groups: []uint32{0}, Home: "/"}},
+		{name: "empty home", spec: "nohome", want: Cred{UID: 1001, GID: 1001, Groups: []uint32{1001}, Home: "/"}},
 		{name: "unknown name", spec: "ghost", wantErr: `no such user in /etc/passwd`},
 		{name: "name without files", spec: "app", noFiles: true, wantErr: `the image has no /etc/passwd to name it: set USER to a numeric uid`},
 		{name: "unknown group", spec: "app:ghosts", wantErr: `no such group "ghosts"`},

@@ -76,6 +76,18 @@ func TestSupervisorSaysAppListensOnLoopback(t *testing.T) {
 	}
 }
 
+// TestListenTimeoutSaysIPv6Only: an app that listens on [::] with
+// IPV6_V6ONLY cannot be reached over IPv4; the failure must say so and what
+// to change.
+func TestListenTimeoutSaysIPv6Only(t *testing.T) {
+	s := &supervisor{a: &Agent{}, rec: record{Desired: api.DesiredInstance{Port: 80}}}
+	f := s.listenTimeout("", "[::]:80", "")
+	if !strings.Contains(f.reason, "app listens on [::]:80 for IPv6 only") ||
+		!strings.Contains(f.reason, "listen on 0.0.0.0:80 too or turn off ipv6only") {
+		t.Fatalf("reason %q, want it to say the app listens for IPv6 only and what to do", f.reason)
+	}
+}
+
 // TestExitReasonSaysOutOfMemory: an app the guest kernel killed for memory
 // must not read as a plain crash with code 137.
 func TestExitReasonSaysOutOfMemory(t *testing.T) {

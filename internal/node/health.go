@@ -41,9 +41,9 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 	// dropped unanswered and its retransmission would delay the first
 	// successful check by a second. Adopted VMs are up already.
 	probing := s.vmStarted.IsZero()
-	// Where the guest saw the app listen instead: on loopback only, or on
-	// another port.
-	var loopback, otherPort string
+	// Where the guest saw the app listen instead: on loopback only, for
+	// IPv6 only, or on another port.
+	var loopback, v6only, otherPort string
 	for {
 		select {
 		case <-ctx.Done():
@@ -51,7 +51,7 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 		case st := <-exited:
 			return s.exitFailure(st)
 		case <-deadline.C:
-			return s.listenTimeout(loopback, otherPort)
+			return s.listenTimeout(loopback, v6only, otherPort)
 		case m, ok := <-s.msgs:
 			if !ok {
 				s.msgs = nil // the VM is going away; exited will tell why
@@ -63,6 +63,8 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 			switch m.Kind {
 			case channel.KindLoopback:
 				loopback = m.Address
+			case channel.KindIPv6Only:
+				v6only = m.Address
 			case channel.KindOtherPort:
 				otherPort = m.Address
 			}
@@ -88,13 +90,17 @@ func (s *supervisor) waitHealthy(ctx context.Context, exited <-chan vmm.ExitStat
 }
 
 // listenTimeout explains an app that did not become reachable in time:
-// the guest saw it listen on loopback only (loopback), on another port
-// (other), or not at all.
-func (s *supervisor) listenTimeout(loopback, other string) *failure {
+// the guest saw it listen on loopback only (loopback), on an IPv6 socket
+// with IPV6_V6ONLY (v6only), on another port (other), or not at all.
+func (s *supervisor) listenTimeout(loopback, v6only, other string) *failure {
 	port, timeout := s.rec.Desired.Port, s.a.cfg.StartTimeout
 	if loopback != "" {
 		return &failure{reason: fmt.Sprintf("app listens on %s, on loopback only, where the platform cannot reach it: listen on 0.0.0.0:%d or [::]:%d (the port is in $PORT)%s",
 			loopback, port, port, s.logs.lastLines(" (last output: %s)"))}
+	}
+	if v6only != "" {
+		return &failure{reason: fmt.Sprintf("app listens on %s for IPv6 only, where the platform cannot reach it over IPv4: listen on 0.0.0.0:%d too or turn off ipv6only (nginx: listen [::]:%d ipv6only=off;)%s",
+			v6only, port, port, s.logs.lastLines(" (last output: %s)"))}
 	}
 	if ap, err := netip.ParseAddrPort(other); err == nil {
 		return &failure{reason: fmt.Sprintf("app listens on %s, not on its port %d: make it listen on $PORT, or set the project's port: zeitwork projects update %s --port %d%s",

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -132,8 +133,9 @@ func (o *Operator) runBuilder(ctx, bctx context.Context, run *buildRun, p db.Pro
 	}
 	logw := o.newBuildLogWriter(ctx, b.ID)
 	defer logw.Close()
+	dockerfile, what := buildFile(dir, b.Dockerfile)
 	req := build.Request{
-		ID: b.ID.String(), Project: p.Name, ContextDir: dir, Dockerfile: b.Dockerfile, Target: b.Target,
+		ID: b.ID.String(), Project: p.Name, ContextDir: dir, Dockerfile: dockerfile, Target: b.Target,
 		Args:     args,
 		Push:     o.buildImageRepo(p) + ":build-" + b.ID.String()[:8],
 		PushUser: "zeitwork", PushPassword: o.builds.get(b.ID).pushToken,
@@ -143,7 +145,7 @@ func (o *Operator) runBuilder(ctx, bctx context.Context, run *buildRun, p db.Pro
 	if pushRepo != "" {
 		dest += " then " + pushRepo
 	}
-	o.buildLog(ctx, b.ID, fmt.Sprintf("zeitwork: building %s (Dockerfile %s), pushing to %s", p.Name, b.Dockerfile, dest))
+	o.buildLog(ctx, b.ID, fmt.Sprintf("zeitwork: building %s (%s), pushing to %s", p.Name, what, dest))
 	run.enter(stageBuild)
 	res, err := o.callBuilder(bctx, req)
 	o.builds.revokePush(b.ID)
@@ -353,4 +355,20 @@ func (w *buildLogWriter) line(s string) {
 	}
 	s = strings.ToValidUTF8(strings.ReplaceAll(strings.TrimRight(s, "\r"), "\x00", ""), "?")
 	w.o.buildLog(w.ctx, w.id, s)
+}
+
+// buildFile is the build file of the extracted context dir the build
+// uses (a Containerfile when the project names the default Dockerfile and
+// the context has only a Containerfile), and how the build log names it.
+// A context with neither keeps the name asked for; the builder says what
+// is missing.
+func buildFile(dir, name string) (string, string) {
+	chosen, _ := build.ChooseDockerfile(name, func(n string) bool {
+		fi, err := os.Lstat(filepath.Join(dir, n))
+		return err == nil && fi.Mode().IsRegular()
+	})
+	if chosen == build.Containerfile && name != build.Containerfile {
+		return chosen, "Containerfile, as the context has no Dockerfile"
+	}
+	return chosen, "Dockerfile " + chosen
 }

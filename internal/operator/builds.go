@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/build"
 	"github.com/zeitwork/zeitwork/internal/build/buildcontext"
 	"github.com/zeitwork/zeitwork/internal/operator/buildstate"
 	"github.com/zeitwork/zeitwork/internal/store"
@@ -113,10 +114,10 @@ func (o *Operator) readBuildContext(w http.ResponseWriter, r *http.Request) ([]b
 
 // checkBuildContext extracts the archive into a scratch directory, which
 // checks every entry and the size once extracted, and looks for the
-// Dockerfile.
+// Dockerfile (or, when none is named, a Containerfile).
 func (o *Operator) checkBuildContext(archive []byte, src *buildSource) error {
 	if src.Dockerfile == "" {
-		src.Dockerfile = "Dockerfile"
+		src.Dockerfile = build.DefaultDockerfile
 	}
 	df := path.Clean(src.Dockerfile)
 	if path.IsAbs(df) || df == ".." || strings.HasPrefix(df, "../") {
@@ -143,9 +144,15 @@ func (o *Operator) checkBuildContext(archive []byte, src *buildSource) error {
 		return err
 	}
 	defer root.Close()
-	if fi, err := root.Stat(df); err != nil || !fi.Mode().IsRegular() {
-		return invalid("add a Dockerfile to the context, or name it with ?dockerfile=PATH (--dockerfile)",
-			"no Dockerfile at %s in the build context", df)
+	// The default name falls back to a Containerfile as the builder does;
+	// src.Dockerfile keeps the name asked for, and the builder logs which
+	// file it used.
+	if _, ok := build.ChooseDockerfile(df, func(name string) bool {
+		fi, err := root.Lstat(name)
+		return err == nil && fi.Mode().IsRegular()
+	}); !ok {
+		return invalid("add a Dockerfile (or Containerfile) to the context, or name it with ?dockerfile=PATH (--dockerfile)",
+			"%s", build.MissingDockerfile(df))
 	}
 	return nil
 }

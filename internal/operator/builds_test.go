@@ -147,6 +147,38 @@ func TestBuildUploadDeploys(t *testing.T) {
 	}
 }
 
+// TestBuildFromContainerfile: a context with a Containerfile and no
+// Dockerfile builds from it when the project names no other file (the
+// CLI sends the default name), and the build log says which file.
+func TestBuildFromContainerfile(t *testing.T) {
+	fake := &operatortest.Builder{}
+	h := start(t, withBuilder(fake))
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	for _, query := range []string{"", "?dockerfile=Dockerfile"} {
+		code, b, e := upload(t, h.url, h.token, "web", query, contextArchive(t, map[string]string{"Containerfile": "FROM scratch"}))
+		if code != http.StatusAccepted {
+			t.Fatalf("upload%s: %d %+v", query, code, e)
+		}
+		if b = waitBuild(t, h.url, h.token, b.ID, api.BuildDone, api.BuildFailed); b.Status != api.BuildDone {
+			t.Fatalf("build%s: %+v", query, b)
+		}
+		var lines []api.BuildLogLine
+		h.call("GET", "/v1/builds/"+b.ID+"/logs", h.token, nil, &lines)
+		text := ""
+		for _, l := range lines {
+			text += l.Text + "\n"
+		}
+		if !strings.Contains(text, "(Containerfile, as the context has no Dockerfile)") || !strings.Contains(text, "STEP 1/1: FROM scratch") {
+			t.Fatalf("log%s:\n%s", query, text)
+		}
+	}
+	for _, r := range fake.Requests() {
+		if r.Dockerfile != "Containerfile" {
+			t.Errorf("builder asked for %q, want Containerfile", r.Dockerfile)
+		}
+	}
+}
+
 func TestBuildBranchesMakePreviews(t *testing.T) {
 	h := start(t, withBuilder(&operatortest.Builder{}))
 	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
@@ -194,7 +226,8 @@ func TestBuildRefusesBadUploads(t *testing.T) {
 	}{
 		{"dot dot", "", contextArchive(t, map[string]string{"Dockerfile": "x", "../evil": "x"}), 400, "leaves the context"},
 		{"absolute path", "", contextArchive(t, map[string]string{"Dockerfile": "x", "/etc/evil": "x"}), 400, "absolute"},
-		{"no Dockerfile", "", contextArchive(t, map[string]string{"app": "x"}), 400, "no Dockerfile"},
+		{"no Dockerfile", "", contextArchive(t, map[string]string{"app": "x"}), 400, "no Dockerfile (or Containerfile)"},
+		{"named Dockerfile missing", "?dockerfile=docker/Dockerfile", contextArchive(t, map[string]string{"Containerfile": "x"}), 400, "no Dockerfile at docker/Dockerfile"},
 		{"dockerfile outside", "?dockerfile=../Dockerfile", contextArchive(t, dockerfile), 400, "leaves the context"},
 		{"target like a flag", "?target=--network%3Dhost", contextArchive(t, dockerfile), 400, "invalid target"},
 		{"bad branch", "?branch=a..b", contextArchive(t, dockerfile), 400, "invalid branch"},

@@ -271,7 +271,7 @@ func TestGitPushFailedBuildRejectsPush(t *testing.T) {
 	// A context without a Dockerfile is refused before any build.
 	repo2 := localRepo(t, map[string]string{"README": "no Dockerfile"}, "docs only")
 	out, ok = git(t, repo2, "push", g.remote("web", g.token), "main")
-	if ok || !strings.Contains(out, "no Dockerfile at Dockerfile") {
+	if ok || !strings.Contains(out, "no Dockerfile (or Containerfile) at the root") {
 		t.Fatalf("push without a Dockerfile: ok=%v\n%s", ok, out)
 	}
 	if len(g.builds()) != 1 {

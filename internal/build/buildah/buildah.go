@@ -246,7 +246,8 @@ func (b *Builder) build(ctx context.Context, req build.Request) (build.Result, e
 }
 
 // checkRequest fills in the defaults of req and finds its Dockerfile,
-// which must be a regular file inside the context.
+// which must be a regular file inside the context: a Containerfile when
+// the request names none and the context has no Dockerfile.
 func checkRequest(req *build.Request) (string, error) {
 	if req.Log == nil {
 		return "", errors.New("build: request has no log")
@@ -254,22 +255,24 @@ func checkRequest(req *build.Request) (string, error) {
 	if req.ID == "" || req.Project == "" || req.Push == "" || req.ContextDir == "" {
 		return "", errors.New("build: request needs an id, a project, a context and a push reference")
 	}
-	name := req.Dockerfile
-	if name == "" {
-		name = "Dockerfile"
-	}
 	if err := checkArgs(req.Args); err != nil {
 		return "", err
 	}
-	if !filepath.IsLocal(name) {
-		return "", fmt.Errorf("%w: the Dockerfile path %q must be relative and inside the build context", build.ErrUser, name)
+	if req.Dockerfile != "" && !filepath.IsLocal(req.Dockerfile) {
+		return "", fmt.Errorf("%w: the Dockerfile path %q must be relative and inside the build context", build.ErrUser, req.Dockerfile)
 	}
-	path := filepath.Join(req.ContextDir, name)
-	st, err := os.Lstat(path)
-	if err != nil || !st.Mode().IsRegular() {
-		return "", fmt.Errorf("%w: no Dockerfile at %q in the build context: add one or set the project's Dockerfile path", build.ErrUser, name)
+	isFile := func(name string) bool {
+		st, err := os.Lstat(filepath.Join(req.ContextDir, name))
+		return err == nil && st.Mode().IsRegular()
 	}
-	return path, nil
+	name, ok := build.ChooseDockerfile(req.Dockerfile, isFile)
+	if !ok {
+		return "", fmt.Errorf("%w: %s: add one or set the project's Dockerfile path", build.ErrUser, build.MissingDockerfile(req.Dockerfile))
+	}
+	if name == build.Containerfile && req.Dockerfile != build.Containerfile {
+		fmt.Fprintf(req.Log, "zeitwork: no Dockerfile in the build context: building from its Containerfile\n")
+	}
+	return filepath.Join(req.ContextDir, name), nil
 }
 
 func (b *Builder) storeLock(store string) chan struct{} {

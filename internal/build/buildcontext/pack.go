@@ -12,12 +12,14 @@ import (
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/zeitwork/zeitwork/internal/build"
 )
 
 // Pack writes dir as a tar.gz stream to w, leaving out what dir's
 // .dockerignore excludes (Docker's semantics, through Docker's own
 // matcher). The Dockerfile and .dockerignore are always sent, as Docker
-// does. limit bounds the total size of the files sent; past it Pack stops
+// does, and a Containerfile too when dockerfile is the default name. limit bounds the total size of the files sent; past it Pack stops
 // with ErrTooLarge. It returns the bytes of file content sent.
 func Pack(dir, dockerfile string, w io.Writer, limit int64) (int64, error) {
 	pm, err := ignoreMatcher(dir)
@@ -26,8 +28,12 @@ func Pack(dir, dockerfile string, w io.Writer, limit int64) (int64, error) {
 	}
 	zw := gzip.NewWriter(w)
 	tw := tar.NewWriter(zw)
-	p := &packer{dir: dir, pm: pm, tw: tw, left: limit, limit: limit,
-		always: map[string]bool{".dockerignore": true, filepath.ToSlash(filepath.Clean(dockerfile)): true}}
+	always := map[string]bool{".dockerignore": true, filepath.ToSlash(filepath.Clean(dockerfile)): true}
+	if dockerfile == "" || dockerfile == build.DefaultDockerfile {
+		// The build falls back to it without a Dockerfile.
+		always[build.Containerfile] = true
+	}
+	p := &packer{dir: dir, pm: pm, tw: tw, left: limit, limit: limit, always: always}
 	if err := filepath.WalkDir(dir, p.walk); err != nil {
 		return p.sent, err
 	}

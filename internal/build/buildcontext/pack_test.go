@@ -35,12 +35,14 @@ func listFiles(t *testing.T, dir string) []string {
 }
 
 // TestPackHonoursDockerignore: Docker's semantics, including "!" taking a
-// file back and the Dockerfile and .dockerignore always being sent.
+// file back and the Dockerfile and .dockerignore always being sent (and a
+// Containerfile, which a build without a Dockerfile uses).
 func TestPackHonoursDockerignore(t *testing.T) {
 	src := t.TempDir()
 	writeTree(t, src, map[string]string{
 		"Dockerfile":              "FROM scratch",
-		".dockerignore":           "node_modules\n*.log\n!keep.log\nDockerfile\n.git\n",
+		"Containerfile":           "FROM scratch",
+		".dockerignore":           "node_modules\n*.log\n!keep.log\nDockerfile\nContainerfile\n.git\n",
 		"main.go":                 "package main",
 		"debug.log":               "x",
 		"keep.log":                "x",
@@ -57,7 +59,7 @@ func TestPackHonoursDockerignore(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Join(listFiles(t, dst), " ")
-	want := ".dockerignore Dockerfile keep.log main.go sub/app.log"
+	want := ".dockerignore Containerfile Dockerfile keep.log main.go sub/app.log"
 	if got != want {
 		t.Fatalf("sent %q, want %q", got, want)
 	}

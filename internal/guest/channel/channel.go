@@ -32,6 +32,10 @@ const (
 	// KindLoopback: guest -> host: the app listens on its port on loopback
 	// only, where the host cannot reach it; Address set ("127.0.0.1:8080").
 	KindLoopback = "loopback"
+	// KindIPv6Only: guest -> host: the app listens on its port on an IPv6
+	// socket with IPV6_V6ONLY, which the host cannot reach over IPv4;
+	// Address set ("[::]:8080").
+	KindIPv6Only = "ipv6_only"
 	// KindOtherPort: guest -> host: the app listens, others can reach it,
 	// but on another port than its own; Address set ("0.0.0.0:80").
 	KindOtherPort = "other_port"

@@ -50,6 +50,9 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 	if lb := g.expect(ctx, t, inst, channel.KindLoopback); lb.Address != "127.0.0.1:8080" {
 		t.Errorf("loopback message for %q, want 127.0.0.1:8080", lb.Address)
 	}
+	if v6 := g.expect(ctx, t, inst, channel.KindIPv6Only); v6.Address != "[::]:8080" {
+		t.Errorf("IPv6-only message for %q, want [::]:8080", v6.Address)
+	}
 	if other := g.expect(ctx, t, inst, channel.KindOtherPort); other.Address != "[::]:9999" {
 		t.Errorf("other port message for %q, want [::]:9999 (Go listens dual-stack)", other.Address)
 	}
@@ -69,7 +72,7 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 	}
 
 	var stdout []string
-	var sawStderr, sawLoopback, sawOther bool
+	var sawStderr, sawLoopback, sawV6Only, sawOther bool
 	for _, l := range logLines(t, inst.LogPath) {
 		switch l.Stream {
 		case "stdout":
@@ -77,6 +80,7 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 		case "stderr":
 			sawStderr = sawStderr || l.Text == "to stderr"
 			sawLoopback = sawLoopback || strings.HasPrefix(l.Text, "zeitwork: the app listens on 127.0.0.1:8080, on loopback only")
+			sawV6Only = sawV6Only || strings.HasPrefix(l.Text, "zeitwork: the app listens on [::]:8080 for IPv6 only")
 			sawOther = sawOther || strings.HasPrefix(l.Text, "zeitwork: the app listens on [::]:9999 but not (yet) on its port 8080")
 		}
 		if l.Time.IsZero() {
@@ -85,7 +89,7 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 	}
 	for _, want := range []string{
 		"argv=/app,report,two words",
-		"uid=1000 gid=1000 groups=[2000]",
+		"uid=1000 gid=1000 groups=[1000 2000]",
 		"hostname=vm-test",
 		"cwd=/srv/work",
 		"env GREETING=hi there",
@@ -111,6 +115,9 @@ func TestBootRunsAppWithConfig(t *testing.T) {
 	}
 	if !sawLoopback {
 		t.Error("the init did not tell the app's log that it listens on loopback only")
+	}
+	if !sawV6Only {
+		t.Error("the init did not tell the app's log that it listens for IPv6 only")
 	}
 	if !sawOther {
 		t.Error("the init did not tell the app's log that it listens on another port")

@@ -150,8 +150,8 @@ func spawnOrphan() {
 	fmt.Println(c.Process.Pid)
 }
 
-// listenLoopback listens on 127.0.0.1:$PORT, where the host cannot reach
-// it, and on another port, until the host, told so by the init, sends
+// listenLoopback listens on 127.0.0.1:$PORT and on [::]:$PORT for IPv6
+// only, where the host cannot reach it, and on another port, until the host, told so by the init, sends
 // SIGUSR1.
 func listenLoopback() {
 	usr1 := make(chan os.Signal, 1)
@@ -162,6 +162,14 @@ func listenLoopback() {
 		return
 	}
 	defer ln.Close()
+	// One on [::]:$PORT for IPv6 only ("tcp6" sets IPV6_V6ONLY), which the
+	// host's IPv4 health check cannot reach either.
+	v6, err := net.Listen("tcp6", "[::]:"+os.Getenv("PORT"))
+	if err != nil {
+		fmt.Println("check loopback-listen=" + err.Error())
+		return
+	}
+	defer v6.Close()
 	// And one others can reach, on another port than $PORT.
 	other, err := net.Listen("tcp", ":9999")
 	if err != nil {
