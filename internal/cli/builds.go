@@ -24,16 +24,20 @@ func buildsCmd() *cobra.Command {
 func buildsListCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "list PROJECT",
-		Short: "List a project's builds, newest first",
-		Args:  exactArgs(1, "give a project name"),
+		Use:   "list [PROJECT]",
+		Short: "List a project's builds, newest first (default: the linked project's)",
+		Args:  maxArgs(1, "give a project name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
+			project, err := projectArg(cmd, c, args, "give it: `zeitwork builds list my-app`")
+			if err != nil {
+				return err
+			}
 			var bs []api.Build
-			if err := c.do(cmd.Context(), "GET", "/v1/projects/"+url.PathEscape(args[0])+"/builds", nil, &bs); err != nil {
+			if err := c.do(cmd.Context(), "GET", "/v1/projects/"+url.PathEscape(project)+"/builds", nil, &bs); err != nil {
 				return err
 			}
 			if asJSON {

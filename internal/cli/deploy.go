@@ -23,7 +23,7 @@ func deployCmd() *cobra.Command {
 	var timeout time.Duration
 	var src sourceOptions
 	cmd := &cobra.Command{
-		Use:   "deploy [DIR] --project NAME | deploy --project NAME --image REF",
+		Use:   "deploy [DIR] [--project NAME] | deploy [--project NAME] --image REF",
 		Short: "Build DIR (default .) from its Dockerfile and deploy it, or deploy an image",
 		Long: `Without --image, DIR (default the current directory) is uploaded as a build
 context, leaving out what its .dockerignore excludes (Docker's rules); the
@@ -35,16 +35,20 @@ a local OCI image layout directory or image archive, which is first pushed
 into the operator's built-in registry.
 
 Progress is shown until every instance is healthy; then the deployment's
-versioned URL and the project URL are printed.`,
+versioned URL and the project URL are printed.
+
+Without --project, the project linked to this directory or a parent
+(` + "`zeitwork link`" + `) is used.`,
 		Args: maxArgs(1, "give one DIR (default .), e.g. `zeitwork deploy -p my-app ./app`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if project == "" {
-				return &UserError{Msg: "--project is required", Hint: "zeitwork deploy --project my-app [DIR]"}
-			}
 			if ref != "" && len(args) > 0 {
 				return &UserError{Msg: "give either DIR or --image, not both", Hint: "zeitwork deploy -p my-app ./app, or zeitwork deploy -p my-app --image REF"}
 			}
 			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			project, err := projectOrLinked(cmd, c, project, "give it: `zeitwork deploy --project my-app [DIR]`")
 			if err != nil {
 				return err
 			}
@@ -71,7 +75,7 @@ versioned URL and the project URL are printed.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&project, "project", "p", "", "project to deploy to")
+	cmd.Flags().StringVarP(&project, "project", "p", "", "project to deploy to (default: the linked one, see 'zeitwork link')")
 	cmd.Flags().StringVarP(&ref, "image", "i", "", "image reference or local OCI layout/archive path")
 	cmd.Flags().StringVarP(&src.dockerfile, "file", "f", "", "`PATH` of the Dockerfile within DIR (default: the project's, set with 'zeitwork projects update --dockerfile')")
 	cmd.Flags().StringVar(&src.target, "target", "", "multi-stage target to build (default: the last stage)")

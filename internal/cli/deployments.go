@@ -14,16 +14,20 @@ func deploymentsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "deployments", Short: "List, show and delete deployments, and show their events"}
 	var asJSON bool
 	list := &cobra.Command{
-		Use:   "list PROJECT",
-		Short: "List a project's deployments",
-		Args:  exactArgs(1, "give a project name"),
+		Use:   "list [PROJECT]",
+		Short: "List a project's deployments (default: the linked project's)",
+		Args:  maxArgs(1, "give a project name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
+			project, err := projectArg(cmd, c, args, "give it: `zeitwork deployments list my-app`")
+			if err != nil {
+				return err
+			}
 			var ds []api.Deployment
-			if err := c.do(cmd.Context(), "GET", "/v1/projects/"+url.PathEscape(args[0])+"/deployments", nil, &ds); err != nil {
+			if err := c.do(cmd.Context(), "GET", "/v1/projects/"+url.PathEscape(project)+"/deployments", nil, &ds); err != nil {
 				return err
 			}
 			if asJSON {
@@ -40,7 +44,7 @@ func deploymentsCmd() *cobra.Command {
 				rows = append(rows, []string{d.ID, statusLabel(d), live, d.Image, since(d.CreatedAt), d.Reason})
 			}
 			listTable(cmd.OutOrStdout(), []string{"ID", "STATUS", "", "IMAGE", "CREATED", "REASON"}, rows,
-				fmt.Sprintf("No deployments of %s yet: deploy with `zeitwork deploy -p %s [DIR]`", args[0], args[0]))
+				fmt.Sprintf("No deployments of %s yet: deploy with `zeitwork deploy -p %s [DIR]`", project, project))
 			return nil
 		},
 	}

@@ -26,23 +26,28 @@ func domainsAddCmd() *cobra.Command {
 	var req api.AddDomainRequest
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "add PROJECT DOMAIN",
+		Use:   "add [PROJECT] DOMAIN",
 		Short: "Add a domain to a project and print the DNS records that verify it",
 		Long: `Add a domain to a project. The command prints the records to publish: a
 CNAME (or, for an apex domain, A/AAAA records) that points the domain at
 the edges, and a TXT record that proves you own it. The operator checks
 both now and then, and routes the domain once both are there; run
-"zeitwork domains verify DOMAIN" to check at once.`,
+"zeitwork domains verify DOMAIN" to check at once. Without PROJECT, the
+project linked to this directory ("zeitwork link").`,
 		Example: "  zeitwork domains add web www.example.com\n  zeitwork domains add web example.com --redirect-to www.example.com --status 301",
-		Args:    exactArgs(2, "zeitwork domains add my-app www.example.com"),
+		Args:    rangeArgs(1, 2, "zeitwork domains add my-app www.example.com"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
-			req.Name = args[1]
+			project, err := projectArg(cmd, c, args[:len(args)-1], "give it: `zeitwork domains add my-app "+args[len(args)-1]+"`")
+			if err != nil {
+				return err
+			}
+			req.Name = args[len(args)-1]
 			var d api.Domain
-			if err := c.do(cmd.Context(), "POST", domainsBase(args[0]), req, &d); err != nil {
+			if err := c.do(cmd.Context(), "POST", domainsBase(project), req, &d); err != nil {
 				return err
 			}
 			if asJSON {

@@ -34,20 +34,33 @@ func varsCmd(k varsKind) *cobra.Command {
 	var asJSON bool
 	base := func(project string) string { return "/v1/projects/" + url.PathEscape(project) + "/" + k.path }
 	set := &cobra.Command{
-		Use:   "set PROJECT NAME=VALUE...",
-		Short: "Set " + k.what + "s",
-		Args:  minArgs(2, "zeitwork "+k.use+" set my-app NAME=VALUE..."),
+		Use:   "set [PROJECT] NAME=VALUE...",
+		Short: "Set " + k.what + "s (without PROJECT, the linked project's)",
+		Args:  minArgs(1, "zeitwork "+k.use+" set my-app NAME=VALUE..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pairs, err := parsePairs(args[1:], k.use)
+			// A first argument with "=" is a pair: the project is the linked one.
+			named := args[:1]
+			if strings.Contains(args[0], "=") {
+				named = nil
+			}
+			pairs, err := parsePairs(args[len(named):], k.use)
 			if err != nil {
 				return err // before any is set, so that a typo sets none
+			}
+			if len(pairs) == 0 {
+				return &UserError{Msg: "no NAME=VALUE given", Hint: "zeitwork " + k.use + " set my-app NAME=VALUE..."}
 			}
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
+			project, err := projectArg(cmd, c, named, "give it: `zeitwork "+k.use+" set my-app NAME=VALUE`")
+			if err != nil {
+				return err
+			}
 			for _, p := range pairs {
-				if err := c.do(cmd.Context(), "PUT", base(args[0])+"/"+url.PathEscape(p.Name), api.EnvVar{Value: p.Value}, nil); err != nil {
+				// The value is sent even when empty: an absent one is refused.
+				if err := c.do(cmd.Context(), "PUT", base(project)+"/"+url.PathEscape(p.Name), setVarRequest{Value: p.Value}, nil); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Set %s\n", p.Name)
@@ -56,16 +69,20 @@ func varsCmd(k varsKind) *cobra.Command {
 		},
 	}
 	list := &cobra.Command{
-		Use:   "list PROJECT",
+		Use:   "list [PROJECT]",
 		Short: "List " + k.what + " names (values are never shown)",
-		Args:  exactArgs(1, "give a project name"),
+		Args:  maxArgs(1, "give a project name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
+			project, err := projectArg(cmd, c, args, "give it: `zeitwork "+k.use+" list my-app`")
+			if err != nil {
+				return err
+			}
 			var vars []api.EnvVar
-			if err := c.do(cmd.Context(), "GET", base(args[0]), nil, &vars); err != nil {
+			if err := c.do(cmd.Context(), "GET", base(project), nil, &vars); err != nil {
 				return err
 			}
 			if asJSON {
@@ -76,20 +93,25 @@ func varsCmd(k varsKind) *cobra.Command {
 				rows = append(rows, []string{v.Name, since(v.UpdatedAt)})
 			}
 			listTable(cmd.OutOrStdout(), []string{"NAME", "UPDATED"}, rows,
-				fmt.Sprintf("No %ss on %s: set one with `zeitwork %s set %s NAME=VALUE`", k.what, args[0], k.use, args[0]))
+				fmt.Sprintf("No %ss on %s: set one with `zeitwork %s set %s NAME=VALUE`", k.what, project, k.use, project))
 			return nil
 		},
 	}
 	unset := &cobra.Command{
-		Use:   "unset PROJECT NAME",
-		Short: "Remove " + article(k.what) + " " + k.what,
-		Args:  exactArgs(2, "zeitwork "+k.use+" unset my-app NAME"),
+		Use:   "unset [PROJECT] NAME",
+		Short: "Remove " + article(k.what) + " " + k.what + " (without PROJECT, the linked project's)",
+		Args:  rangeArgs(1, 2, "zeitwork "+k.use+" unset my-app NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
-			return c.do(cmd.Context(), "DELETE", base(args[0])+"/"+url.PathEscape(args[1]), nil, nil)
+			name := args[len(args)-1]
+			project, err := projectArg(cmd, c, args[:len(args)-1], "give it: `zeitwork "+k.use+" unset my-app "+name+"`")
+			if err != nil {
+				return err
+			}
+			return c.do(cmd.Context(), "DELETE", base(project)+"/"+url.PathEscape(name), nil, nil)
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON (names and when each was set; never values)")
@@ -117,4 +139,10 @@ func article(noun string) string {
 		return "an"
 	}
 	return "a"
+}
+
+// setVarRequest is the body of PUT .../env/NAME: unlike api.EnvVar it
+// sends an empty value, which the operator tells from a missing one.
+type setVarRequest struct {
+	Value string `json:"value"`
 }

@@ -82,6 +82,9 @@ func projectsUpdateCmd() *cobra.Command {
 			if err := c.do(cmd.Context(), "PATCH", "/v1/projects/"+args[0], req, &p); err != nil {
 				return err
 			}
+			if req.Regions != nil {
+				warnRegionsWithoutNodes(cmd, c, p.Regions)
+			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), p)
 			}

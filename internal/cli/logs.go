@@ -17,20 +17,24 @@ func logsCmd() *cobra.Command {
 	var followFlag, asJSON, edgeFlag bool
 	var tail int
 	cmd := &cobra.Command{
-		Use:   "logs (DEPLOYMENT | --edge PROJECT)",
+		Use:   "logs [DEPLOYMENT | --edge [PROJECT]]",
 		Short: "Print a deployment's app logs, or a project's edge access log (-f to follow)",
 		Long: "DEPLOYMENT is a deployment id, <id>--<project> as in its URL, or a project name for its live deployment.\n" +
-			"With --edge, PROJECT's access log from the edges: one JSON line per request (edges started with --ship-logs; zeitwork up ships them).",
-		Args: exactArgs(1, "give a deployment id (see `zeitwork status`) or a project name"),
+			"With --edge, PROJECT's access log from the edges: one JSON line per request (edges started with --ship-logs; zeitwork up ships them).\n" +
+			"Without an argument, the project linked to this directory (`zeitwork link`).",
+		Args: maxArgs(1, "give a deployment id (see `zeitwork status`) or a project name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
-			if edgeFlag {
-				return edgeLogs(cmd, c, args[0], tail, followFlag, asJSON)
+			id, err := projectArg(cmd, c, args, "give a deployment id (see `zeitwork status`) or a project name")
+			if err != nil {
+				return err
 			}
-			id := args[0]
+			if edgeFlag {
+				return edgeLogs(cmd, c, id, tail, followFlag, asJSON)
+			}
 			var p api.Project
 			if c.do(cmd.Context(), "GET", "/v1/projects/"+url.PathEscape(id), nil, &p) == nil {
 				if p.LiveDeployment == "" {

@@ -179,3 +179,32 @@ func TestDroppedConnection(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestHelpTypo: `zeitwork help <typo>` fails and suggests the closest
+// command (cobra's own says "Unknown help topic" and exits 0).
+func TestHelpTypo(t *testing.T) {
+	root := &cobra.Command{Use: "zeitwork", SilenceUsage: true, SilenceErrors: true}
+	root.AddCommand(Commands()...)
+	GuideMistakes(root)
+	var out strings.Builder
+	root.SetOut(&out)
+	root.SetErr(&out)
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"help", "projetcs"}, "did you mean `zeitwork help projects`?"},
+		{[]string{"help", "projects", "lst"}, "did you mean `zeitwork projects list`?"},
+	} {
+		root.SetArgs(c.args)
+		err := root.Execute()
+		if err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("zeitwork %s: %v, want an error saying %q", strings.Join(c.args, " "), err, c.says)
+		}
+	}
+	out.Reset()
+	root.SetArgs([]string{"help", "deploy"})
+	if err := root.Execute(); err != nil || !strings.Contains(out.String(), "Usage:") {
+		t.Errorf("zeitwork help deploy: %v\n%s", err, out.String())
+	}
+}

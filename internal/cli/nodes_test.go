@@ -78,8 +78,12 @@ func TestNodesListDrainAndRegions(t *testing.T) {
 	}
 
 	mustRun(t, "projects", "create", "web")
-	if out := mustRun(t, "projects", "update", "web", "--regions", "us-east,eu-west"); !strings.Contains(out, "runs in regions eu-west, us-east") {
-		t.Errorf("update --regions: %s", out)
+	if out := mustRun(t, "projects", "update", "web", "--regions", "us-east,eu-west"); !strings.Contains(out, "runs in regions eu-west, us-east") ||
+		!strings.Contains(out, "no node is in region us-east") || !strings.Contains(out, "Known regions: eu-west") {
+		t.Errorf("update --regions with one no node is in does not warn (with the known ones): %s", out)
+	}
+	if out := mustRun(t, "projects", "update", "web", "--regions", "eu-west"); strings.Contains(out, "Warning") {
+		t.Errorf("update --regions of a region with a node warns: %s", out)
 	}
 	if out := mustRun(t, "projects", "update", "web", "--regions", "all"); !strings.Contains(out, "runs in all regions") {
 		t.Errorf("update --regions all: %s", out)

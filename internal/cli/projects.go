@@ -43,6 +43,7 @@ func projectsCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "Created project %s; it will be served at %s\n", p.Name, p.URL)
 			fmt.Fprintf(cmd.OutOrStdout(), "Git remote: %s (add it with `zeitwork git-remote add %s`, then `git push zeitwork main`)\n",
 				gitRemoteURL(c.cfg.APIURL, p.Name), p.Name)
+			linkHint(cmd, c, p.Name)
 			return nil
 		},
 	}

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -44,4 +46,38 @@ func regionsLabel(regions []string) string {
 		return "all regions"
 	}
 	return "regions " + strings.Join(regions, ", ")
+}
+
+// warnRegionsWithoutNodes warns (on stderr; the change stands) about each
+// of regions no node is in: most likely a misspelling, which would leave
+// the project with nowhere to run. It names the known regions. Where the
+// nodes cannot be read (a token without access) it says nothing.
+func warnRegionsWithoutNodes(cmd *cobra.Command, c *client, regions []string) {
+	if len(regions) == 0 {
+		return
+	}
+	var nodes []api.Node
+	if err := c.do(cmd.Context(), "GET", "/v1/nodes", nil, &nodes); err != nil {
+		return
+	}
+	known := map[string]bool{}
+	for _, n := range nodes {
+		known[n.Region] = true
+	}
+	var missing []string
+	for _, r := range regions {
+		if !known[r] {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	names := slices.Sorted(maps.Keys(known))
+	have := "none: no node is enrolled yet"
+	if len(names) > 0 {
+		have = strings.Join(names, ", ")
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "Warning: no node is in region %s; instances there cannot start until one joins. Known regions: %s\n",
+		strings.Join(missing, ", "), have)
 }

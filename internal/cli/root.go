@@ -20,7 +20,7 @@ func Commands() []*cobra.Command {
 		loginCmd(), projectsCmd(), deployCmd(), rollbackCmd(), statusCmd(), logsCmd(), deploymentsCmd(), envCmd(), buildArgsCmd(), buildsCmd(), githubCmd(),
 		gitRemoteCmd(), gitCredentialCmd(), registryCmd(), auditCmd(),
 		orgsCmd(), membersCmd(), invitationsCmd(), tokensCmd(), settingsCmd(), domainsCmd(),
-		certsCmd(), nodesCmd(), usersCmd(), passwordCmd(), watchCmd(),
+		certsCmd(), nodesCmd(), usersCmd(), passwordCmd(), watchCmd(), openCmd(), linkCmd(), unlinkCmd(),
 	}
 	cmds = append(cmds, edgesAlias())
 	for _, c := range cmds {

@@ -11,7 +11,37 @@ import (
 
 // GuideMistakes is guideMistakes for the binary's root, so that the server
 // roles and a mistyped top-level command answer as the client's do.
-func GuideMistakes(root *cobra.Command) { guideMistakes(root) }
+func GuideMistakes(root *cobra.Command) {
+	guideMistakes(root)
+	root.SetHelpCommand(helpCmd(root))
+}
+
+// helpCmd is `zeitwork help [COMMAND...]`: cobra's prints "Unknown help
+// topic" and exits 0 for a typo, which a script or a newcomer takes for
+// success; this one fails and suggests the closest command.
+func helpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND]",
+		Short: "Help about any command",
+		RunE: func(_ *cobra.Command, args []string) error {
+			cmd, rest, err := root.Find(args)
+			if err != nil || (cmd == root && len(args) > 0) {
+				hint := fmt.Sprintf("see `%s --help` for its commands", root.CommandPath())
+				if root.SuggestionsMinimumDistance <= 0 {
+					root.SuggestionsMinimumDistance = 2
+				}
+				if s := root.SuggestionsFor(args[0]); len(s) > 0 {
+					hint = fmt.Sprintf("did you mean `%s help %s`?", root.CommandPath(), s[0])
+				}
+				return &UserError{Msg: fmt.Sprintf("unknown help topic %q", strings.Join(args, " ")), Hint: hint}
+			}
+			if len(rest) > 0 {
+				return groupRun(cmd, rest)
+			}
+			return cmd.Help()
+		},
+	}
+}
 
 // guideMistakes makes the tree under cmd answer a mistyped subcommand or
 // flag with an error that names it and suggests the closest one, instead of
@@ -160,4 +190,14 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// rangeArgs is cobra.RangeArgs with a hint.
+func rangeArgs(lo, hi int, hint string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < lo || len(args) > hi {
+			return &UserError{Msg: fmt.Sprintf("%s takes %d to %d argument(s), got %d", cmd.CommandPath(), lo, hi, len(args)), Hint: hint}
+		}
+		return nil
+	}
 }

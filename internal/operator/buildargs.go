@@ -45,8 +45,8 @@ func (o *Operator) setBuildArg(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := r.PathValue("name")
-	var v api.BuildArg
-	if err := readJSON(r, &v); err != nil {
+	v, err := readVarValue(r, "build arg", name)
+	if err != nil {
 		return err
 	}
 	if err := o.checkVar("build arg", name, v.Value); err != nil {

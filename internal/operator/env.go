@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -45,8 +46,8 @@ func (o *Operator) setEnv(w http.ResponseWriter, r *http.Request) error {
 	if reservedEnv[name] {
 		return invalid("choose another name; PORT is set by Zeitwork", "env var %s is reserved", name)
 	}
-	var v api.EnvVar
-	if err := readJSON(r, &v); err != nil {
+	v, err := readVarValue(r, "env var", name)
+	if err != nil {
 		return err
 	}
 	if err := o.checkVar("env var", name, v.Value); err != nil {
@@ -161,4 +162,27 @@ func (o *Operator) projectEnv(ctx context.Context, project uuid.UUID) ([]string,
 		env = append(env, v.Name+"="+string(plain))
 	}
 	return env, nil
+}
+
+// varBody is the body of PUT .../env/{name} and .../build-args/{name}:
+// api.EnvVar's fields, with Value a pointer so that a body without one
+// ({} — most likely a client that dropped an empty string or a misspelt
+// field) is refused instead of setting the variable to "".
+type varBody struct {
+	Name      string     `json:"name"`
+	Value     *string    `json:"value"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
+// readVarValue reads a variable's new value; what names its kind.
+func readVarValue(r *http.Request, what, name string) (api.EnvVar, error) {
+	var b varBody
+	if err := readJSON(r, &b); err != nil {
+		return api.EnvVar{}, err
+	}
+	if b.Value == nil {
+		return api.EnvVar{}, invalid(`send {"value": "..."}; an empty string is allowed, a missing value is not`,
+			"the value of %s %s is missing", what, name)
+	}
+	return api.EnvVar{Name: name, Value: *b.Value}, nil
 }

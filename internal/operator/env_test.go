@@ -88,3 +88,27 @@ func TestEnvLimitsHoldUnderConcurrentWrites(t *testing.T) {
 		t.Fatalf("%d writes succeeded, %d vars stored; limit 5", ok, len(vars))
 	}
 }
+
+// TestEnvValueMissing: a PUT without a value ({}) is refused, saying the
+// value is missing, rather than setting the variable to ""; an empty
+// string given explicitly is a value.
+func TestEnvValueMissing(t *testing.T) {
+	srv := operatortest.Start(t)
+	h := &harness{t: t, url: srv.URL, store: srv.Store, token: srv.Token, srv: srv}
+	h.call("POST", "/v1/projects", h.token, api.CreateProjectRequest{Name: "web"}, nil)
+	for _, kind := range []string{"env", "build-args"} {
+		var e api.Error
+		if code := h.call("PUT", "/v1/projects/web/"+kind+"/EMPTY", h.token, map[string]any{}, &e); code != 400 ||
+			!strings.Contains(e.Error, "value") || !strings.Contains(e.Error, "missing") || e.Hint == "" {
+			t.Errorf("%s PUT {}: %d %+v, want 400 saying the value is missing", kind, code, e)
+		}
+		var vars []api.EnvVar
+		h.call("GET", "/v1/projects/web/"+kind, h.token, nil, &vars)
+		if len(vars) != 0 {
+			t.Errorf("%s: a refused PUT set %+v", kind, vars)
+		}
+		if code := h.call("PUT", "/v1/projects/web/"+kind+"/EMPTY", h.token, map[string]string{"value": ""}, nil); code != 204 {
+			t.Errorf("%s PUT {\"value\": \"\"}: %d, want 204", kind, code)
+		}
+	}
+}
