@@ -89,7 +89,7 @@ func (d *Driver) probeBoot(ctx context.Context, kernel, initrd, accel string, de
 	spec := vmm.Spec{ID: "probe", Kernel: kernel, Initrd: initrd, MemoryMiB: 128, VCPUs: 1, KernelArgs: guest.ProbeArg}
 	p := vmPaths(d.sockRoot, dir)
 	defer d.cgroups.Remove(context.Background(), probeCgroup(dir))
-	cmd, err := d.command(spec, p, accel, d.cfg.UIDBase, probeCgroup(dir), launchMode{})
+	cmd, err := d.command(ctx, spec, p, accel, d.cfg.UIDBase, probeCgroup(dir), launchMode{})
 	if err != nil {
 		return err
 	}

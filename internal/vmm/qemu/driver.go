@@ -215,7 +215,7 @@ func (d *Driver) launch(ctx context.Context, spec vmm.Spec, accel string, v *vm,
 		return nil, err
 	}
 	p := vmPaths(d.sockRoot, v.dir)
-	cmd, err := d.command(spec, p, accel, v.uid, cgroupName(spec.ID), mode)
+	cmd, err := d.command(ctx, spec, p, accel, v.uid, cgroupName(spec.ID), mode)
 	if err != nil {
 		d.release(spec.ID)
 		os.RemoveAll(v.dir)
@@ -253,8 +253,9 @@ func (d *Driver) launch(ctx context.Context, spec vmm.Spec, accel string, v *vm,
 
 // command builds the QEMU process: jailed (see jail.go) as uid in the
 // cgroup named cgroup, its own session so that it outlives the agent,
-// stdio on a file, the sockets and the tap passed as descriptors.
-func (d *Driver) command(spec vmm.Spec, p paths, accel string, uid int, cgroup string, mode launchMode) (cmd *exec.Cmd, err error) {
+// stdio on a file, the sockets and the tap passed as descriptors. ctx
+// bounds the wait for a tap that another descriptor still holds.
+func (d *Driver) command(ctx context.Context, spec vmm.Spec, p paths, accel string, uid int, cgroup string, mode launchMode) (cmd *exec.Cmd, err error) {
 	var files []*os.File // fds 3 (control), 4 (QMP), 5 (tap), then the template's state
 	defer func() {
 		if err != nil {
@@ -271,7 +272,7 @@ func (d *Driver) command(spec vmm.Spec, p paths, accel string, uid int, cgroup s
 		files = append(files, f)
 	}
 	if n := spec.Network; n.TapName != "" {
-		tap, err := openTap(n.NetNS, n.TapName)
+		tap, err := openTap(ctx, n.NetNS, n.TapName, d.cfg.StateDir)
 		if err != nil {
 			return nil, err
 		}

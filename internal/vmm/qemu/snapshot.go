@@ -101,7 +101,7 @@ func (d *Driver) saveTemplate(ctx context.Context, spec vmm.Spec, accel, tmp str
 	}
 	defer out.Close()
 	p := vmPaths(d.sockRoot, vmdir)
-	cmd, err := d.command(spec, p, accel, d.cfg.UIDBase, probeCgroup(vmdir), mode)
+	cmd, err := d.command(ctx, spec, p, accel, d.cfg.UIDBase, probeCgroup(vmdir), mode)
 	if err != nil {
 		return meta, err
 	}
