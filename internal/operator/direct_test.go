@@ -2,12 +2,17 @@ package operator_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"net"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 
 	"github.com/zeitwork/zeitwork/internal/api"
+	"github.com/zeitwork/zeitwork/internal/edge"
 	"github.com/zeitwork/zeitwork/internal/operator"
 )
 
@@ -100,4 +105,65 @@ func TestDirectTransportRoutes(t *testing.T) {
 		t.Fatalf("remove edge: %d", code)
 	}
 	h.eventually("nodes forget a removed edge", func() bool { return slices.Equal(directEdges(), []string{"127.0.0.1"}) })
+}
+
+// TestDirectTransportEdge: a real edge with the direct transport, fed by
+// the operator, sends a request to the direct address a node reported
+// (here an app on loopback standing in for the node's DNAT), and reports
+// its source address, which the nodes then admit.
+func TestDirectTransportEdge(t *testing.T) {
+	h := start(t)
+	// The tunnel address is a closed loopback port: were the direct
+	// address not used, the edge's dial would go nowhere else.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	eu := h.register("eu", ln.Addr().String())
+	d := h.deploy(api.CreateProjectRequest{Name: "web", MinInstancesPerRegion: 1})
+	h.eventually("placement", func() bool { return len(eu.runningOf(d.ID)) == 1 })
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "the app, directly")
+	}))
+	t.Cleanup(app.Close)
+	in := eu.runningOf(d.ID)[0].ID
+	if code := h.call("POST", "/v1/nodes/"+eu.id+"/instances/"+in, eu.token,
+		api.InstanceReport{State: api.InstanceHealthy, DirectAddr: app.Listener.Addr().String()}, nil); code != http.StatusNoContent {
+		t.Fatalf("report: %d", code)
+	}
+	h.eventually("ready", func() bool { return h.deployment(d.ID).Live })
+
+	edgeToken, err := operator.CreateEdgeToken(context.Background(), h.store, "edge direct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	src := edge.NewOperatorSource(h.url, edgeToken, nil, log)
+	src.Direct, src.DirectSource = true, "10.9.0.7"
+	e := edge.New(edge.Config{Source: src, DirectTransport: true}, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	h.eventually("edge has its routes", e.Ready)
+
+	req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+	req.Host = "web.apps.test"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "the app, directly" {
+		t.Fatalf("through the edge: %d %q, want the app's answer from its direct address", resp.StatusCode, body)
+	}
+	h.eventually("nodes admit the edge", func() bool {
+		var ds api.DesiredState
+		h.call("GET", "/v1/nodes/"+eu.id+"/desired", eu.token, nil, &ds)
+		return slices.Equal(ds.DirectEdges, []string{"10.9.0.7"})
+	})
 }
