@@ -67,3 +67,16 @@ func (o *Operator) directEdges(ctx context.Context, out *api.DesiredState) error
 	out.DirectEdges = srcs
 	return nil
 }
+
+// edgeDirectSources maps each edge to its recorded direct source.
+func (o *Operator) edgeDirectSources(ctx context.Context) (map[uuid.UUID]string, error) {
+	rows, err := o.store.ListEdgeDirectSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uuid.UUID]string, len(rows))
+	for _, r := range rows {
+		out[r.ID] = r.DirectSource
+	}
+	return out, nil
+}

@@ -101,6 +101,15 @@ func TestDirectTransportRoutes(t *testing.T) {
 		ds := desired()
 		return ds.Version > before && slices.Equal(ds.DirectEdges, []string{"10.9.0.5", "127.0.0.1"})
 	})
+	var listed []api.Edge
+	h.call("GET", "/v1/edges", h.token, nil, &listed)
+	sources := map[string]string{}
+	for _, e := range listed {
+		sources[e.Hostname] = e.DirectSource
+	}
+	if want := map[string]string{"direct-a": "10.9.0.5", "direct-b": "127.0.0.1", "tunnel-only": ""}; !maps.Equal(sources, want) {
+		t.Errorf("edges list direct sources %v, want %v", sources, want)
+	}
 	if code := h.call("DELETE", "/v1/edges/direct-a", h.token, nil, nil); code != 200 {
 		t.Fatalf("remove edge: %d", code)
 	}

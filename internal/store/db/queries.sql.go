@@ -3352,6 +3352,36 @@ func (q *Queries) ListEdgeCertStatusByNames(ctx context.Context, names []string)
 	return items, nil
 }
 
+const listEdgeDirectSources = `-- name: ListEdgeDirectSources :many
+SELECT id, direct_source FROM edges WHERE direct_source <> ''
+`
+
+type ListEdgeDirectSourcesRow struct {
+	ID           uuid.UUID
+	DirectSource string
+}
+
+// Every edge's recorded direct source, for GET /v1/edges.
+func (q *Queries) ListEdgeDirectSources(ctx context.Context) ([]ListEdgeDirectSourcesRow, error) {
+	rows, err := q.db.Query(ctx, listEdgeDirectSources)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEdgeDirectSourcesRow
+	for rows.Next() {
+		var i ListEdgeDirectSourcesRow
+		if err := rows.Scan(&i.ID, &i.DirectSource); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listEdgeLogLines = `-- name: ListEdgeLogLines :many
 
 SELECT id, project_id, logged_at, line FROM edge_log_lines WHERE project_id = $1 AND id > $2 ORDER BY id LIMIT $3

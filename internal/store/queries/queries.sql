@@ -1190,3 +1190,7 @@ WHERE edges.direct_source IS DISTINCT FROM EXCLUDED.direct_source;
 SELECT DISTINCT e.direct_source FROM edges e JOIN api_tokens t ON t.id = e.id
 WHERE t.kind = 'edge' AND t.revoked_at IS NULL AND e.direct_source <> ''
 ORDER BY e.direct_source;
+
+-- name: ListEdgeDirectSources :many
+-- Every edge's recorded direct source, for GET /v1/edges.
+SELECT id, direct_source FROM edges WHERE direct_source <> '';
