@@ -38,6 +38,8 @@ func newDirectBed(t *testing.T) *directBed {
 		Transit: netip.PrefixFrom(sub(234, 0), 30), Direct: &DirectConfig{Addr: bed.addr, First: 20000, Last: 20009}}
 	n, err := Setup(context.Background(), cfg)
 	if err != nil {
+		// What Setup made before it failed (it returns no network).
+		(&Network{cfg: cfg, direct: newDirect(*cfg.Direct, cfg.Name, cfg.hostVeth())}).Teardown()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
