@@ -22,6 +22,10 @@
 #   zw-mtls      the same over mutual TLS (tunnel.ServeTLS, internal/pki
 #                certificates), as edges and nodes talk in production
 #   zw-direct    edge -> backend, no tunnel hop: like for like with nginx/Caddy
+#   zw-nat       edge --node-transport direct -> the node's kernel DNAT (a
+#                node's VM network with --direct-addr, edgebench natnode) ->
+#                backend in a stand-in VM on the VM bridge: the production
+#                path with the direct transport (needs root)
 #   go-stock     httputil.ReverseProxy over the same tunnel, for reference (http only)
 # Every HTTPS server serves the same certificate (ECDSA P-256) from a test
 # CA that `edgebench cert` makes for this run.
@@ -34,7 +38,8 @@ CONNS=${CONNS:-64}
 HS_CONNS=${HS_CONNS:-16}
 HOST=bench.localhost # the edge routes by Host; nginx and Caddy ignore it
 
-for tool in go wrk nginx caddy curl; do
+[ "$(id -u)" = 0 ] || { echo "run.sh: run as root: zw-nat sets up a node's VM network (nftables, namespaces)" >&2; exit 1; }
+for tool in go wrk nginx caddy curl nft ip; do
 	command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed: run make deps (scripts/install-deps.sh)" >&2; exit 1; }
 done
 
@@ -99,6 +104,19 @@ start zw-mtls "$eb" edge -addr 127.0.0.1:28096 -node 127.0.0.1:28095 -tunnel-tls
 start zw-direct "$eb" edge -addr 127.0.0.1:28087 -node 127.0.0.1:28086 \
 	-tls-addr 127.0.0.1:28089 -cert "$cert" -key "$key"
 start go-stock "$eb" stock -addr 127.0.0.1:28085 -node 127.0.0.1:28081
+# The node's VM network with the direct transport; it removes it on exit.
+start natnode "$eb" natnode -out "$work/nat.addr"
+deadline=$((SECONDS + 20))
+until [ -s "$work/nat.addr" ]; do
+	if [ $SECONDS -ge $deadline ] || ! kill -0 "${pid[natnode]}" 2>/dev/null; then
+		echo "run.sh: edgebench natnode did not publish the backend; its log:" >&2
+		cat "$work/natnode.log" >&2 || true
+		exit 1
+	fi
+	sleep 0.1
+done
+start zw-nat "$eb" edge -addr 127.0.0.1:28098 -node 127.0.0.1:28081 -direct "$(cat "$work/nat.addr")" \
+	-tls-addr 127.0.0.1:28099 -cert "$cert" -key "$key"
 start nginx nginx -p "$work/nginx/" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log"
 EDGEBENCH_CERT=$cert EDGEBENCH_KEY=$key XDG_CONFIG_HOME=$work/caddy XDG_DATA_HOME=$work/caddy \
 	start caddy caddy run --config bench/edge/Caddyfile --adapter caddyfile
@@ -107,7 +125,8 @@ EDGEBENCH_CERT=$cert EDGEBENCH_KEY=$key XDG_CONFIG_HOME=$work/caddy XDG_DATA_HOM
 # below the kernel's ephemeral range (32768 and up), so that no test's
 # port :0 listener can hold one.
 targets=(backend:28080:http nginx:28083:http caddy:28084:http zeitwork:28082:http zw-mtls:28096:http zw-direct:28087:http
-	go-stock:28085:http nginx:28093:https caddy:28094:https zeitwork:28088:https zw-mtls:28097:https zw-direct:28089:https
+	zw-nat:28098:http go-stock:28085:http nginx:28093:https caddy:28094:https zeitwork:28088:https zw-mtls:28097:https
+	zw-direct:28089:https zw-nat:28099:https
 	nginx:28093:newtls caddy:28094:newtls zeitwork:28088:newtls zw-direct:28089:newtls)
 kinds=(http https newtls)
 for t in "${targets[@]}"; do
@@ -268,6 +287,11 @@ section=$work/section.md
 	echo "  All serve as the edge role does: \`Edge.Listener\` (connection caps) under the TLS"
 	echo "  listener, TLS 1.2+ with h2 and HTTP/1.1; one fixed certificate stands in for"
 	echo "  certmagic's cache."
+	echo "- \`zw-nat\` is the production path with the direct transport (\`--node-transport direct\`):"
+	echo "  the edge dials the instance's direct address in plain TCP and the node's kernel DNATs"
+	echo "  it (nftables, as \`zeitwork node --direct-addr\` sets it up) through the VM network's"
+	echo "  veth, namespace and bridge to the backend in a stand-in VM namespace; no user-space hop."
+	echo "  Its CPU is the edge's alone: the node's part is the kernel's."
 	echo "- \`go-stock\` is \`httputil.ReverseProxy\` with a tuned \`http.Transport\` over the same"
 	echo "  tunnel: the edge's own proxy loop (\`internal/edge\`) exists because of this row."
 	echo "- nginx: \`bench/edge/nginx.conf\` (one worker per core, upstream keepalive, HTTP/1.1,"

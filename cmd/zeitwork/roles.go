@@ -236,7 +236,7 @@ func operatorBuilder(enabled bool, cfg buildah.Config) (build.Builder, error) {
 }
 
 func nodeCmd() *cobra.Command {
-	var operatorURL, region, stateDir, tunnelListen, tunnelAddr, netName, subnet, transit, accel, kernelCache, metricsListen string
+	var operatorURL, region, stateDir, tunnelListen, tunnelAddr, netName, subnet, transit, accel, kernelCache, metricsListen, directAddr, directPorts string
 	var imageCacheMiB int64
 	var allowVMs []string
 	var capacity node.Capacity
@@ -263,9 +263,13 @@ again with the credential kept in --state-dir.`,
 			if err != nil {
 				return fmt.Errorf("invalid --vm-allow: %w", err)
 			}
+			direct, err := parseDirect(directAddr, directPorts)
+			if err != nil {
+				return err
+			}
 			deps, err := platform.PrepareNode(ctx, platform.NodeOptions{
 				StateDir: stateDir, KernelCache: kernelCache, NetName: netName,
-				Subnet: sub, Transit: tr, AllowVMs: allow, Accel: accel, ImageCacheBytes: imageCacheMiB << 20, Log: log,
+				Subnet: sub, Transit: tr, AllowVMs: allow, Direct: direct, Accel: accel, ImageCacheBytes: imageCacheMiB << 20, Log: log,
 			})
 			if err != nil {
 				return err
@@ -279,13 +283,17 @@ again with the credential kept in --state-dir.`,
 			if err != nil {
 				return err
 			}
-			a, err := node.New(node.Config{
+			ncfg := node.Config{
 				OperatorURL: operatorURL, JoinToken: join, Region: region, Capacity: capacity, StateDir: filepath.Join(stateDir, "node"),
 				TunnelListener: ln, TunnelAddr: tunnelAddr, Driver: deps.Driver, Kernel: deps.Kernel.Vmlinux,
 				Initrd: deps.Kernel.Initrd, Network: deps.Network, Images: deps.Images, Log: log, Metrics: metrics,
 				Templates:         templates,
 				HeartbeatInterval: heartbeat, Hostname: hostname, StartTimeout: startTimeout,
-			})
+			}
+			if d := deps.Network.Direct(); d != nil {
+				ncfg.Direct = d
+			}
+			a, err := node.New(ncfg)
 			if err != nil {
 				return err
 			}
@@ -305,6 +313,8 @@ again with the credential kept in --state-dir.`,
 	f.StringVar(&subnet, "subnet", "10.213.0.0/24", "VM addresses")
 	f.StringVar(&transit, "transit", "10.214.0.0/30", "host<->namespace link")
 	f.StringSliceVar(&allowVMs, "vm-allow", nil, "private or link-local IPv4 prefixes VMs may reach (repeatable; default: only the internet and DNS)")
+	f.StringVar(&directAddr, "direct-addr", "", "publish instances to edges with --node-transport direct on ports of this host IPv4 address, in plain TCP (a private network or an encrypted mesh only; default: off, edges use the tunnel)")
+	f.StringVar(&directPorts, "direct-ports", "20000-29999", "host ports of --direct-addr handed to instances")
 	f.StringVar(&accel, "accel", "auto", "auto (probe), kvm or tcg")
 	f.StringVar(&kernelCache, "kernel-cache", guestkernel.DefaultCacheDir, "guest kernel cache")
 	f.Int64Var(&imageCacheMiB, "image-cache-mib", platform.DefaultImageCache>>20, "size of the root disk cache; least recently used disks no instance runs on are evicted past it")
@@ -322,6 +332,7 @@ func edgeCmd() *cobra.Command {
 	var trusted []string
 	var guard edge.Config
 	var tlsFlags edgeTLSFlags
+	var nodeTransport, directSource string
 	cmd := &cobra.Command{
 		Use:   "edge",
 		Short: "Run the HTTP edge: routes requests by host to healthy instances",
@@ -343,6 +354,9 @@ ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
 			tok := id.Token
 			cfg := guard
 			cfg.TunnelTLS = id.TunnelTLS
+			if cfg.DirectTransport, err = parseNodeTransport(nodeTransport, directSource); err != nil {
+				return err
+			}
 			if cfg.TrustedProxies, err = parseProxies(trusted); err != nil {
 				return err
 			}
@@ -355,6 +369,7 @@ ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
 			}
 			src := edge.NewOperatorSource(operatorURL, tok, id.HTTP, log)
 			src.Region = cfg.Region
+			src.Direct, src.DirectSource = cfg.DirectTransport, directSource
 			cfg.Source = src
 			cfg.Metrics = metrics
 			cfg.Wake = edge.NewOperatorWaker(operatorURL, tok, id.HTTP)
@@ -401,6 +416,8 @@ ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
 	f.Int64Var(&guard.MaxBodyBytes, "max-body-bytes", 100<<20, "largest request body (413 past it)")
 	f.IntVar(&guard.MaxConns, "max-conns", 10000, "open client connections (503 past it)")
 	f.IntVar(&guard.MaxConnsPerClient, "max-conns-per-client", 256, "open connections of one client address, an IPv6 /64 (429 past it)")
+	f.StringVar(&nodeTransport, "node-transport", "tls", "how the edge reaches instances: tls (the node agent's tunnel, mutual TLS) or direct (plain TCP to the node's --direct-addr port of the instance, where the node publishes one; a private network only)")
+	f.StringVar(&directSource, "direct-source", "", "with --node-transport direct: the IPv4 address the edge's connections to nodes come from (default: the address the operator sees its polls come from)")
 	tlsFlags.add(f)
 	return cmd
 }

@@ -56,6 +56,10 @@ type Edge struct {
 	// RemovedAt is set once the edge was removed (DELETE /v1/edges/{id}):
 	// its token and certificate are refused from then on.
 	RemovedAt *time.Time `json:"removed_at,omitempty"`
+	// DirectSource is the source address the edge reported for the direct
+	// transport (zeitwork edge --node-transport direct): the address nodes
+	// admit to their published ports. Empty: it uses the tunnel.
+	DirectSource string `json:"direct_source,omitempty"`
 }
 
 // RemovedEdge is the answer to DELETE /v1/edges/{edge}.

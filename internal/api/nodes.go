@@ -62,6 +62,10 @@ type DesiredState struct {
 	// not have expired yet: the node's tunnel listener refuses them and
 	// closes their open connections.
 	RevokedEdges []string `json:"revoked_edges"`
+	// DirectEdges are the source addresses of the cluster's edges that
+	// use the direct transport: a node with --direct-addr admits only
+	// them to its published ports, and cuts the flows of one that leaves.
+	DirectEdges []string `json:"direct_edges,omitempty"`
 }
 
 // DesiredInstance is everything a node needs to run one instance.
@@ -91,6 +95,9 @@ type InstanceReport struct {
 	Reason   string `json:"reason,omitempty"`
 	Address  string `json:"address,omitempty"`
 	Restarts int    `json:"restarts"`
+	// DirectAddr is "host:port" where the node publishes the instance's
+	// app to the edges (zeitwork node --direct-addr); empty: not published.
+	DirectAddr string `json:"direct_addr,omitempty"`
 	// Permanent marks a failure that a retry cannot fix (the image does not
 	// exist, has no entrypoint): the deployment fails at once.
 	Permanent bool `json:"permanent,omitempty"`

@@ -60,4 +60,9 @@ type Backend struct {
 	// dial the edge avoids the node's other instances for a while.
 	Region string `json:"region,omitempty"`
 	Node   string `json:"node,omitempty"`
+	// DirectAddr, when the node publishes the instance (zeitwork node
+	// --direct-addr), is "host:port" an edge with --node-transport direct
+	// dials in plain TCP: the instance's app, DNATed by the node's kernel,
+	// without the tunnel (docs/design.md, "Direct transport").
+	DirectAddr string `json:"direct_addr,omitempty"`
 }

@@ -18,7 +18,7 @@ func nodesEdgesCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "edges",
-		Short: "Show every enrolled edge: host, region (and whether any node is in it), enrolled, last seen, removed",
+		Short: "Show every enrolled edge: host, region (and whether any node is in it), direct transport source, enrolled, last seen, removed",
 		Args:  exactArgs(0, "`zeitwork nodes edges` takes no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newClient()
@@ -50,9 +50,13 @@ func nodesEdgesCmd() *cobra.Command {
 				if e.RemovedAt != nil {
 					removed = since(*e.RemovedAt)
 				}
-				rows = append(rows, []string{e.ID[:8], e.Hostname, region, since(e.EnrolledAt), seen, removed})
+				direct := e.DirectSource
+				if direct == "" {
+					direct = "-" // the tunnel
+				}
+				rows = append(rows, []string{e.ID[:8], e.Hostname, region, direct, since(e.EnrolledAt), seen, removed})
 			}
-			listTable(cmd.OutOrStdout(), []string{"ID", "HOST", "REGION", "ENROLLED", "LAST SEEN", "REMOVED"}, rows,
+			listTable(cmd.OutOrStdout(), []string{"ID", "HOST", "REGION", "DIRECT", "ENROLLED", "LAST SEEN", "REMOVED"}, rows,
 				"No edges enrolled: make a join token with `zeitwork nodes join-token --role edge`, then run `zeitwork edge` with it")
 			if len(unknown) > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "\nNo node is in the region of %s: a misspelt --region means no preference; "+

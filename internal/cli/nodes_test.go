@@ -106,7 +106,7 @@ func TestNodesEdgesShowsRegions(t *testing.T) {
 		}
 	}
 	out := mustRun(t, "nodes", "edges")
-	for _, want := range []string{"REGION", "edge-good", "eu-west", "edge-typo", "eu-wset (no node)", "edge-none",
+	for _, want := range []string{"REGION", "DIRECT", "edge-good", "eu-west", "edge-typo", "eu-wset (no node)", "edge-none",
 		"No node is in the region of edge-typo"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("nodes edges lacks %q:\n%s", want, out)

@@ -121,6 +121,9 @@ func (b *backend) put(c *upConn) {
 func (b *backend) dial(ctx context.Context, token string) (*upConn, error) {
 	b.stats.upstreamDials.Add(1)
 	d := net.Dialer{Timeout: b.cfg.DialTimeout, KeepAlive: 30 * time.Second, Control: userTimeout(b.cfg.TunnelUserTimeout)}
+	if b.key.direct != "" {
+		return b.dialDirect(ctx, &d)
+	}
 	conn, err := d.DialContext(ctx, "tcp", b.key.nodeAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", errDial, b.key.nodeAddr, err)
@@ -139,6 +142,20 @@ func (b *backend) dial(ctx context.Context, token string) (*upConn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("%w %s: %w", errDial, b.key.nodeAddr, err)
 	}
+	return c, nil
+}
+
+// dialDirect connects to the instance's direct address (the direct
+// transport): the node's kernel DNATs it to the app, so the connection is
+// the app's socket, with no header. Failures count as the tunnel's do.
+func (b *backend) dialDirect(ctx context.Context, d *net.Dialer) (*upConn, error) {
+	conn, err := d.DialContext(ctx, "tcp", b.key.direct)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s (direct %s): %w", errDial, b.key.nodeAddr, b.key.direct, err)
+	}
+	c := &upConn{conn: conn, raw: conn, abort: func() { conn.SetDeadline(time.Unix(1, 0)) }}
+	c.br = bufio.NewReaderSize(c, 4096)
+	c.bw = bufio.NewWriterSize(conn, 4096)
 	return c, nil
 }
 

@@ -23,6 +23,14 @@ type Config struct {
 	// accept nothing else. Nil speaks plain TCP with the route table's
 	// token, which only tests' tunnel listeners accept.
 	TunnelTLS *tls.Config
+	// DirectTransport (zeitwork edge --node-transport direct) dials a
+	// backend's api.Backend.DirectAddr in plain TCP when it has one: the
+	// node's kernel DNATs the connection to the app, with no tunnel
+	// header, no TLS and no copy in the node agent. Backends without one
+	// (nodes without --direct-addr) still go through the tunnel. Only for
+	// edges that reach nodes over a private network (docs/operations.md,
+	// "Direct transport").
+	DirectTransport bool
 	// DialTimeout bounds opening a tunnel to a node agent (default 3 s).
 	DialTimeout time.Duration
 	// TunnelUserTimeout closes a tunnel whose sent bytes its node has not

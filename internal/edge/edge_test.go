@@ -275,7 +275,7 @@ func TestClosedKeepAliveConnection(t *testing.T) {
 	}
 	// Close the app's side of the pooled connection, as an app with a short
 	// keep-alive timeout does, and wait until the edge's socket sees it.
-	be := te.backends[backendKey{"i-a", node}]
+	be := te.backends[backendKey{instance: "i-a", nodeAddr: node}]
 	be.mu.Lock()
 	pooled := be.idle[len(be.idle)-1]
 	be.mu.Unlock()

@@ -32,10 +32,16 @@ type OperatorSource struct {
 	// Region, when set, is reported with every poll (?region=), so that
 	// the operator lists the edge under the region it runs with.
 	Region string
-	url    string
-	token  string
-	client *http.Client
-	log    *slog.Logger
+	// Direct, set for an edge with the direct transport, reports
+	// DirectSource with every poll (?direct_source=): the source address
+	// nodes admit to their direct ports. Empty DirectSource: the address
+	// the operator sees the poll come from.
+	Direct       bool
+	DirectSource string
+	url          string
+	token        string
+	client       *http.Client
+	log          *slog.Logger
 }
 
 // NewOperatorSource returns a source polling baseURL (e.g.
@@ -91,6 +97,9 @@ func (s *OperatorSource) poll(ctx context.Context, after int64) (api.RouteTable,
 	u := s.url + "?after=" + url.QueryEscape(strconv.FormatInt(after, 10))
 	if s.Region != "" {
 		u += "&region=" + url.QueryEscape(s.Region)
+	}
+	if s.Direct {
+		u += "&direct_source=" + url.QueryEscape(s.DirectSource)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

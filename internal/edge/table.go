@@ -50,8 +50,10 @@ func (r *route) pick() uint32 {
 }
 
 // backendKey identifies one instance behind one node agent; an instance
-// moved to another address is another backend with its own pool.
-type backendKey struct{ instance, nodeAddr string }
+// moved to another address is another backend with its own pool. direct
+// is the instance's direct address when the edge uses the direct
+// transport (else empty): republished elsewhere, it is another backend too.
+type backendKey struct{ instance, nodeAddr, direct string }
 
 // apply builds a table from rt, reusing the backends (and so their idle
 // connections) of instances that stay, and closes those that went away.
@@ -77,7 +79,10 @@ func (e *Edge) apply(rt api.RouteTable) {
 			ro.limits = r.Limits
 		}
 		for _, b := range r.Backends {
-			k := backendKey{b.Instance, b.NodeAddr}
+			k := backendKey{b.Instance, b.NodeAddr, ""}
+			if e.cfg.DirectTransport {
+				k.direct = b.DirectAddr
+			}
 			nk := nodeKey(b.Node, b.NodeAddr)
 			be := e.backends[k]
 			if be == nil {

@@ -54,6 +54,10 @@ type Config struct {
 	Initrd  string
 	Network Network
 	Images  Images
+	// Direct, if set, publishes healthy instances to the cluster's edges
+	// on the node's direct address (zeitwork node --direct-addr); nil:
+	// edges reach instances only through the tunnel.
+	Direct Publisher
 
 	// StartTimeout bounds boot to a healthy app; default 60s.
 	StartTimeout time.Duration
@@ -363,6 +367,7 @@ func (a *Agent) desiredLoop(ctx context.Context) {
 		backoff = 200 * time.Millisecond
 		version = ds.Version
 		a.setRevoked(ds.RevokedEdges)
+		a.setDirectEdges(ctx, ds.DirectEdges)
 		a.apply(ctx, ds.Instances)
 	}
 }

@@ -28,6 +28,9 @@ type record struct {
 	// StopSignal is the image's STOPSIGNAL ("": SIGTERM), kept so that an
 	// adopted VM is stopped as its image asks too.
 	StopSignal string `json:"stop_signal,omitempty"`
+	// DirectPort is the host port the direct transport published the
+	// instance on (0: none), taken again after an agent restart.
+	DirectPort uint16 `json:"direct_port,omitempty"`
 }
 
 type records struct{ dir string }

@@ -70,6 +70,10 @@ type supervisor struct {
 	last api.InstanceReport
 	// usage is the VM's latest usage sample, for the metrics.
 	usage *instanceUsage
+
+	// directAddr is where the direct transport publishes the instance
+	// ("": not published), sent with every report.
+	directAddr string
 }
 
 // failure is why an attempt to run the instance ended.
@@ -137,8 +141,10 @@ func (s *supervisor) report(rep api.InstanceReport) {
 	rep.Restarts = s.rec.Restarts
 	s.mu.Lock()
 	s.state = rep.State
+	rep.DirectAddr = s.directAddr
 	same := len(rep.Timings) == 0 && s.last.State == rep.State && s.last.Reason == rep.Reason &&
-		s.last.Address == rep.Address && s.last.Restarts == rep.Restarts && s.last.Permanent == rep.Permanent
+		s.last.Address == rep.Address && s.last.Restarts == rep.Restarts && s.last.Permanent == rep.Permanent &&
+		s.last.DirectAddr == rep.DirectAddr
 	s.last = rep
 	s.mu.Unlock()
 	if same {
@@ -243,6 +249,7 @@ func (s *supervisor) runOnce() error {
 	}
 	s.log.Info("instance healthy", "address", s.rec.Address, "timings", timings)
 	s.rebuildTemplate()
+	s.publish()
 	s.report(api.InstanceReport{State: api.InstanceHealthy, Reason: s.bootReason(""), Timings: timings})
 	return s.watch(ctx, exited, timings)
 }
@@ -449,6 +456,7 @@ func (s *supervisor) teardown() {
 		s.a.cfg.Driver.Wait(ctx, s.rec.Desired.ID)
 		cancel()
 	}
+	s.unpublish()
 	s.destroyVM()
 	var addr netip.Addr
 	if a, err := netip.ParseAddr(s.rec.Address); err == nil {

@@ -27,6 +27,9 @@ func (o *Operator) edgeRoutes(w http.ResponseWriter, r *http.Request) error {
 	if err := o.recordEdgeRegion(r); err != nil {
 		return err
 	}
+	if err := o.recordEdgeDirectSource(r); err != nil {
+		return err
+	}
 	o.waitForChange(r, 25*time.Second)
 	t, err := o.RouteTable(r.Context())
 	if err != nil {
@@ -116,7 +119,7 @@ func (o *Operator) routesFrom(ctx context.Context, q *db.Queries, version int64)
 		// before its node stops it, so no request is sent to a stopping VM.
 		if in.State == api.InstanceHealthy && in.Desired == "running" && in.RetiringAt == nil && ok {
 			backends[in.DeploymentID] = append(backends[in.DeploymentID], api.Backend{Instance: in.ID.String(),
-				NodeAddr: n.TunnelAddr, Region: n.RegionID, Node: n.ID.String()})
+				NodeAddr: n.TunnelAddr, Region: n.RegionID, Node: n.ID.String(), DirectAddr: in.DirectAddr})
 		}
 	}
 	var routes []api.Route

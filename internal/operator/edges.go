@@ -55,10 +55,15 @@ func (o *Operator) listEdges(w http.ResponseWriter, r *http.Request) error {
 	for _, rg := range regions {
 		known[rg.ID] = true
 	}
+	direct, err := o.edgeDirectSources(r.Context())
+	if err != nil {
+		return err
+	}
 	out := []api.Edge{}
 	for _, e := range rows {
 		out = append(out, api.Edge{ID: e.ID.String(), Hostname: edgeHost(e.Hostname, e.Name), Region: e.Region,
-			RegionKnown: known[e.Region], EnrolledAt: e.CreatedAt.UTC(), LastSeenAt: e.LastUsedAt, RemovedAt: e.RevokedAt})
+			RegionKnown: known[e.Region], EnrolledAt: e.CreatedAt.UTC(), LastSeenAt: e.LastUsedAt, RemovedAt: e.RevokedAt,
+			DirectSource: direct[e.ID]})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -212,6 +212,9 @@ func (o *Operator) desiredState(w http.ResponseWriter, r *http.Request) error {
 	if out.RevokedEdges, err = o.revokedEdges(r.Context()); err != nil {
 		return err
 	}
+	if err := o.directEdges(r.Context(), &out); err != nil {
+		return err
+	}
 	cache := map[uuid.UUID]api.DesiredInstance{}
 	projects := map[uuid.UUID]uuid.UUID{} // deployment -> project
 	envs := envCache{o: o, vars: map[uuid.UUID][]string{}}
@@ -330,6 +333,9 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 	if rep.DiskMiB < 0 || rep.DiskMiB > 1<<30 {
 		return invalid("report the root disk's size in MiB", "invalid disk_mib %d", rep.DiskMiB)
 	}
+	if err := checkDirectAddr(rep.DirectAddr); err != nil {
+		return err
+	}
 	usageOnly := rep.State == "" && rep.Usage != nil
 	switch rep.State {
 	case api.InstanceStarting, api.InstanceHealthy, api.InstanceFailed, api.InstanceStopped:
@@ -370,7 +376,10 @@ func (o *Operator) reportInstance(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if rep.State != before.State || rep.Restarts != int(before.Restarts) {
+	if err := o.recordDirectAddr(r.Context(), id, nodeID, rep.DirectAddr); err != nil {
+		return err
+	}
+	if rep.State != before.State || rep.Restarts != int(before.Restarts) || rep.DirectAddr != before.DirectAddr {
 		o.onInstanceChange(r.Context(), before, in, rep)
 		// Only what reconcilers, nodes and edges act on wakes them; a new
 		// reason or boot timings are read when someone asks.
@@ -403,7 +412,8 @@ func (o *Operator) shipLogs(w http.ResponseWriter, r *http.Request) error {
 // already says.
 func unchangedBy(in db.Instance, nodeID uuid.UUID, rep api.InstanceReport) bool {
 	return in.NodeID.Valid && in.NodeID.UUID == nodeID && len(rep.Timings) == 0 &&
-		in.State == rep.State && in.Reason == rep.Reason && in.Address == rep.Address && int(in.Restarts) == rep.Restarts
+		in.State == rep.State && in.Reason == rep.Reason && in.Address == rep.Address && int(in.Restarts) == rep.Restarts &&
+		in.DirectAddr == rep.DirectAddr
 }
 
 // timingsJSON stores boot stage durations as milliseconds.

@@ -23,6 +23,9 @@ type NodeOptions struct {
 	// AllowVMs lists private prefixes VMs may reach (network.Config.Allow).
 	AllowVMs []netip.Prefix
 	Accel    string // auto, kvm or tcg
+
+	// Direct turns on the direct transport (network.Config.Direct).
+	Direct *network.DirectConfig
 	// ImageCacheBytes bounds the cached root disks; least recently used
 	// ones no instance runs on are evicted past it. 0: DefaultImageCache.
 	ImageCacheBytes int64
@@ -57,7 +60,7 @@ func PrepareNode(ctx context.Context, o NodeOptions) (*NodeDeps, error) {
 		o.DNS = network.HostDNS("/etc/resolv.conf")
 	}
 	d.Network, err = network.Setup(ctx, network.Config{
-		Name: o.NetName, Subnet: o.Subnet, Transit: o.Transit, DNS: o.DNS, Allow: o.AllowVMs, Log: o.Log,
+		Name: o.NetName, Subnet: o.Subnet, Transit: o.Transit, DNS: o.DNS, Allow: o.AllowVMs, Direct: o.Direct, Log: o.Log,
 	})
 	if err != nil {
 		return &d, err

@@ -3,6 +3,7 @@ package network
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -42,7 +43,7 @@ func (n *Network) hostRules() string {
 		iifname "%[2]s" ip daddr @allowed accept comment "operator's allow-list"
 		iifname "%[2]s" ip daddr @denied counter drop comment "no private, link-local or reserved addresses"
 		iifname "%[2]s" meta nfproto ipv4 accept comment "vms to the internet"
-		iifname "%[2]s" counter drop
+		iifname "%[2]s" counter drop%[7]s
 		oifname "%[2]s" counter drop comment "nothing else enters the vm network"
 	}
 	chain postrouting {
@@ -51,7 +52,16 @@ func (n *Network) hostRules() string {
 	}
 }
 `, n.hostTable(), veth, n.cfg.Subnet.Masked(),
-		elements(n.dnsPrefixes()), elements(n.cfg.Allow), elements(deniedPrefixes))
+		elements(n.dnsPrefixes()), elements(n.cfg.Allow), elements(deniedPrefixes), n.directForward(veth))
+}
+
+// directForward is the one way in for new connections: those the direct
+// table DNATed for an edge (direct.go).
+func (n *Network) directForward(veth string) string {
+	if n.direct == nil {
+		return ""
+	}
+	return "\n\t\t" + n.direct.forwardRule(veth)
 }
 
 // nsRules apply inside the namespace: VMs may not talk to each other through
@@ -75,6 +85,11 @@ func (n *Network) setupFirewall(ctx context.Context) error {
 	if err := nft(ctx, replaceTable("inet", n.hostTable(), n.hostRules())); err != nil {
 		return fmt.Errorf("host rules: %w", err)
 	}
+	if n.direct != nil {
+		if err := n.direct.setup(ctx); err != nil {
+			return err
+		}
+	}
 	ns, err := netns.GetFromName(n.cfg.Name)
 	if err != nil {
 		return err
@@ -86,7 +101,11 @@ func (n *Network) setupFirewall(ctx context.Context) error {
 }
 
 func (n *Network) teardownFirewall() error {
-	return nft(context.Background(), fmt.Sprintf("table inet %s\ndelete table inet %s\n", n.hostTable(), n.hostTable()))
+	err := nft(context.Background(), fmt.Sprintf("table inet %s\ndelete table inet %s\n", n.hostTable(), n.hostTable()))
+	if n.direct != nil {
+		err = errors.Join(err, n.direct.teardown())
+	}
+	return err
 }
 
 // replaceTable makes a script that creates the table if missing, flushes

@@ -48,7 +48,10 @@ type Config struct {
 	// whose apps need a service on their private network. Empty: only the
 	// public internet.
 	Allow []netip.Prefix
-	Log   *slog.Logger
+	// Direct, if set, publishes instances' app ports to the cluster's
+	// edges on a host address, without the tunnel (direct.go).
+	Direct *DirectConfig
+	Log    *slog.Logger
 }
 
 // Network is a node's VM network, set up.
@@ -58,6 +61,7 @@ type Network struct {
 	hostIP  netip.Addr
 	nsIP    netip.Addr
 	log     *slog.Logger
+	direct  *Direct // nil: the direct transport is off
 
 	mu   sync.Mutex
 	used map[netip.Addr]string // address -> instance ID
@@ -99,6 +103,11 @@ func Setup(ctx context.Context, cfg Config) (*Network, error) {
 	if err := checkDestinations(cfg); err != nil {
 		return nil, err
 	}
+	if cfg.Direct != nil {
+		if err := cfg.Direct.valid(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -110,6 +119,9 @@ func Setup(ctx context.Context, cfg Config) (*Network, error) {
 		used:    map[netip.Addr]string{},
 	}
 	n.nsIP = n.hostIP.Next()
+	if cfg.Direct != nil {
+		n.direct = newDirect(*cfg.Direct, cfg.Name, cfg.hostVeth())
+	}
 	if err := n.setupNamespace(); err != nil {
 		return nil, fmt.Errorf("set up vm network %s: %w", cfg.Name, err)
 	}

@@ -170,10 +170,11 @@ type Domain struct {
 }
 
 type Edge struct {
-	ID         uuid.UUID
-	Hostname   string
-	Region     string
-	ReportedAt time.Time
+	ID           uuid.UUID
+	Hostname     string
+	Region       string
+	ReportedAt   time.Time
+	DirectSource string
 }
 
 type EdgeCert struct {
@@ -290,6 +291,7 @@ type Instance struct {
 	UpdatedAt    time.Time
 	HealthyAt    *time.Time
 	RetiringAt   *time.Time
+	DirectAddr   string
 }
 
 type InstanceUsage struct {

@@ -687,7 +687,7 @@ func (q *Queries) CreateGitHubOAuthState(ctx context.Context, arg CreateGitHubOA
 }
 
 const createInstance = `-- name: CreateInstance :one
-INSERT INTO instances (id, deployment_id, region_id, node_id) VALUES ($1, $2, $3, $4) RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at
+INSERT INTO instances (id, deployment_id, region_id, node_id) VALUES ($1, $2, $3, $4) RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at, direct_addr
 `
 
 type CreateInstanceParams struct {
@@ -720,6 +720,7 @@ func (q *Queries) CreateInstance(ctx context.Context, arg CreateInstanceParams) 
 		&i.UpdatedAt,
 		&i.HealthyAt,
 		&i.RetiringAt,
+		&i.DirectAddr,
 	)
 	return i, err
 }
@@ -2004,7 +2005,7 @@ func (q *Queries) GetInstallationSettings(ctx context.Context) (InstallationSett
 }
 
 const getInstance = `-- name: GetInstance :one
-SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at FROM instances WHERE id = $1
+SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at, direct_addr FROM instances WHERE id = $1
 `
 
 func (q *Queries) GetInstance(ctx context.Context, id uuid.UUID) (Instance, error) {
@@ -2025,6 +2026,7 @@ func (q *Queries) GetInstance(ctx context.Context, id uuid.UUID) (Instance, erro
 		&i.UpdatedAt,
 		&i.HealthyAt,
 		&i.RetiringAt,
+		&i.DirectAddr,
 	)
 	return i, err
 }
@@ -3189,6 +3191,33 @@ func (q *Queries) ListDeployments(ctx context.Context, arg ListDeploymentsParams
 	return items, nil
 }
 
+const listDirectEdgeSources = `-- name: ListDirectEdgeSources :many
+SELECT DISTINCT e.direct_source FROM edges e JOIN api_tokens t ON t.id = e.id
+WHERE t.kind = 'edge' AND t.revoked_at IS NULL AND e.direct_source <> ''
+ORDER BY e.direct_source
+`
+
+// The source addresses of the edges that are not removed.
+func (q *Queries) ListDirectEdgeSources(ctx context.Context) ([]string, error) {
+	rows, err := q.db.Query(ctx, listDirectEdgeSources)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var direct_source string
+		if err := rows.Scan(&direct_source); err != nil {
+			return nil, err
+		}
+		items = append(items, direct_source)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listDrainingDeployments = `-- name: ListDrainingDeployments :many
 SELECT id, slug, project_id, image_ref, image_id, status, status_reason, failures, created_at, updated_at, ready_at, failed_permanently, preview, asleep, woken_at FROM deployments
 WHERE status = 'stopped' AND updated_at > now() - make_interval(secs => $1::float8)
@@ -3313,6 +3342,36 @@ func (q *Queries) ListEdgeCertStatusByNames(ctx context.Context, names []string)
 			&i.Failures,
 			&i.NextAttemptAt,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEdgeDirectSources = `-- name: ListEdgeDirectSources :many
+SELECT id, direct_source FROM edges WHERE direct_source <> ''
+`
+
+type ListEdgeDirectSourcesRow struct {
+	ID           uuid.UUID
+	DirectSource string
+}
+
+// Every edge's recorded direct source, for GET /v1/edges.
+func (q *Queries) ListEdgeDirectSources(ctx context.Context) ([]ListEdgeDirectSourcesRow, error) {
+	rows, err := q.db.Query(ctx, listEdgeDirectSources)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEdgeDirectSourcesRow
+	for rows.Next() {
+		var i ListEdgeDirectSourcesRow
+		if err := rows.Scan(&i.ID, &i.DirectSource); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -3590,7 +3649,7 @@ func (q *Queries) ListInstanceUsageByDeployment(ctx context.Context, deploymentI
 }
 
 const listInstancesByDeployment = `-- name: ListInstancesByDeployment :many
-SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at FROM instances WHERE deployment_id = $1 ORDER BY created_at, id
+SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at, direct_addr FROM instances WHERE deployment_id = $1 ORDER BY created_at, id
 `
 
 func (q *Queries) ListInstancesByDeployment(ctx context.Context, deploymentID uuid.UUID) ([]Instance, error) {
@@ -3617,6 +3676,7 @@ func (q *Queries) ListInstancesByDeployment(ctx context.Context, deploymentID uu
 			&i.UpdatedAt,
 			&i.HealthyAt,
 			&i.RetiringAt,
+			&i.DirectAddr,
 		); err != nil {
 			return nil, err
 		}
@@ -3665,7 +3725,7 @@ func (q *Queries) ListInvitations(ctx context.Context, organisationID uuid.UUID)
 }
 
 const listLiveInstances = `-- name: ListLiveInstances :many
-SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at FROM instances WHERE state <> 'stopped' ORDER BY created_at, id
+SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at, direct_addr FROM instances WHERE state <> 'stopped' ORDER BY created_at, id
 `
 
 // Instances the scheduler must account for: everything not yet fully stopped.
@@ -3693,6 +3753,7 @@ func (q *Queries) ListLiveInstances(ctx context.Context) ([]Instance, error) {
 			&i.UpdatedAt,
 			&i.HealthyAt,
 			&i.RetiringAt,
+			&i.DirectAddr,
 		); err != nil {
 			return nil, err
 		}
@@ -3810,7 +3871,7 @@ func (q *Queries) ListNodeImageRefs(ctx context.Context, nodeID uuid.NullUUID) (
 }
 
 const listNodeInstances = `-- name: ListNodeInstances :many
-SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at FROM instances WHERE node_id = $1 AND state <> 'stopped' ORDER BY created_at, id
+SELECT id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at, direct_addr FROM instances WHERE node_id = $1 AND state <> 'stopped' ORDER BY created_at, id
 `
 
 func (q *Queries) ListNodeInstances(ctx context.Context, nodeID uuid.NullUUID) ([]Instance, error) {
@@ -3837,6 +3898,7 @@ func (q *Queries) ListNodeInstances(ctx context.Context, nodeID uuid.NullUUID) (
 			&i.UpdatedAt,
 			&i.HealthyAt,
 			&i.RetiringAt,
+			&i.DirectAddr,
 		); err != nil {
 			return nil, err
 		}
@@ -3950,7 +4012,7 @@ func (q *Queries) ListOrganisationDomains(ctx context.Context, organisationID uu
 
 const listOrganisationInstances = `-- name: ListOrganisationInstances :many
 
-SELECT i.id, i.deployment_id, i.region_id, i.node_id, i.desired, i.state, i.reason, i.address, i.restarts, i.timings, i.created_at, i.updated_at, i.healthy_at, i.retiring_at FROM instances i
+SELECT i.id, i.deployment_id, i.region_id, i.node_id, i.desired, i.state, i.reason, i.address, i.restarts, i.timings, i.created_at, i.updated_at, i.healthy_at, i.retiring_at, i.direct_addr FROM instances i
 JOIN deployments d ON d.id = i.deployment_id
 JOIN projects p ON p.id = d.project_id
 WHERE p.organisation_id = $1 AND i.state <> 'stopped'
@@ -3984,6 +4046,7 @@ func (q *Queries) ListOrganisationInstances(ctx context.Context, organisationID 
 			&i.UpdatedAt,
 			&i.HealthyAt,
 			&i.RetiringAt,
+			&i.DirectAddr,
 		); err != nil {
 			return nil, err
 		}
@@ -4710,7 +4773,7 @@ func (q *Queries) LockSignInAttempts(ctx context.Context, arg LockSignInAttempts
 
 const markNodeInstancesLost = `-- name: MarkNodeInstancesLost :many
 UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node stopped heartbeating', updated_at = now()
-WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at
+WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at, direct_addr
 `
 
 func (q *Queries) MarkNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUID) ([]Instance, error) {
@@ -4737,6 +4800,7 @@ func (q *Queries) MarkNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUI
 			&i.UpdatedAt,
 			&i.HealthyAt,
 			&i.RetiringAt,
+			&i.DirectAddr,
 		); err != nil {
 			return nil, err
 		}
@@ -4750,7 +4814,7 @@ func (q *Queries) MarkNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUI
 
 const markRemovedNodeInstancesLost = `-- name: MarkRemovedNodeInstancesLost :many
 UPDATE instances SET state = 'lost', desired = 'stopped', reason = 'node was removed', updated_at = now()
-WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at
+WHERE node_id = $1 AND state NOT IN ('stopped', 'lost') RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at, direct_addr
 `
 
 func (q *Queries) MarkRemovedNodeInstancesLost(ctx context.Context, nodeID uuid.NullUUID) ([]Instance, error) {
@@ -4777,6 +4841,7 @@ func (q *Queries) MarkRemovedNodeInstancesLost(ctx context.Context, nodeID uuid.
 			&i.UpdatedAt,
 			&i.HealthyAt,
 			&i.RetiringAt,
+			&i.DirectAddr,
 		); err != nil {
 			return nil, err
 		}
@@ -5409,6 +5474,23 @@ func (q *Queries) RenewBuildLease(ctx context.Context, arg RenewBuildLeaseParams
 	return status, err
 }
 
+const reportEdgeDirectSource = `-- name: ReportEdgeDirectSource :exec
+INSERT INTO edges (id, direct_source) VALUES ($1, $2)
+ON CONFLICT (id) DO UPDATE SET direct_source = EXCLUDED.direct_source, reported_at = now()
+WHERE edges.direct_source IS DISTINCT FROM EXCLUDED.direct_source
+`
+
+type ReportEdgeDirectSourceParams struct {
+	ID           uuid.UUID
+	DirectSource string
+}
+
+// Writes only when the source changed: edges report it on every poll.
+func (q *Queries) ReportEdgeDirectSource(ctx context.Context, arg ReportEdgeDirectSourceParams) error {
+	_, err := q.db.Exec(ctx, reportEdgeDirectSource, arg.ID, arg.DirectSource)
+	return err
+}
+
 const reportEdgeRegion = `-- name: ReportEdgeRegion :exec
 INSERT INTO edges (id, region) VALUES ($1, $2)
 ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region, reported_at = now()
@@ -5431,7 +5513,7 @@ UPDATE instances
 SET state = $3, reason = $4, address = $5, restarts = $6, updated_at = now(),
     timings = COALESCE(NULLIF($7::jsonb, '{}'::jsonb), timings),
     healthy_at = CASE WHEN $3 = 'healthy' THEN COALESCE(healthy_at, now()) ELSE healthy_at END
-WHERE id = $1 AND node_id = $2 RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at
+WHERE id = $1 AND node_id = $2 RETURNING id, deployment_id, region_id, node_id, desired, state, reason, address, restarts, timings, created_at, updated_at, healthy_at, retiring_at, direct_addr
 `
 
 type ReportInstanceParams struct {
@@ -5470,6 +5552,7 @@ func (q *Queries) ReportInstance(ctx context.Context, arg ReportInstanceParams) 
 		&i.UpdatedAt,
 		&i.HealthyAt,
 		&i.RetiringAt,
+		&i.DirectAddr,
 	)
 	return i, err
 }
@@ -5767,6 +5850,30 @@ type SetInstanceDesiredParams struct {
 func (q *Queries) SetInstanceDesired(ctx context.Context, arg SetInstanceDesiredParams) error {
 	_, err := q.db.Exec(ctx, setInstanceDesired, arg.ID, arg.Desired, arg.Reason)
 	return err
+}
+
+const setInstanceDirectAddr = `-- name: SetInstanceDirectAddr :execrows
+
+UPDATE instances SET direct_addr = $3::text
+WHERE id = $1 AND node_id = $2 AND direct_addr IS DISTINCT FROM $3::text
+`
+
+type SetInstanceDirectAddrParams struct {
+	ID         uuid.UUID
+	NodeID     uuid.NullUUID
+	DirectAddr string
+}
+
+// ---------------------------------------------------------------------
+// Direct transport (issue 7, edge hot path): instances' direct addresses
+// and the edges' source addresses nodes admit.
+// Writes only when the address changed: nodes send it with every report.
+func (q *Queries) SetInstanceDirectAddr(ctx context.Context, arg SetInstanceDirectAddrParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setInstanceDirectAddr, arg.ID, arg.NodeID, arg.DirectAddr)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setMemberRole = `-- name: SetMemberRole :execrows

@@ -1170,3 +1170,27 @@ WHERE d.id = i.deployment_id AND n.id = i.node_id
   AND i.desired = 'running' AND i.state IN ('starting', 'healthy')
   AND n.state = 'ready' AND NOT n.drained
 RETURNING i.id, i.deployment_id;
+-- ---------------------------------------------------------------------
+-- Direct transport (issue 7, edge hot path): instances' direct addresses
+-- and the edges' source addresses nodes admit.
+
+-- name: SetInstanceDirectAddr :execrows
+-- Writes only when the address changed: nodes send it with every report.
+UPDATE instances SET direct_addr = sqlc.arg(direct_addr)::text
+WHERE id = $1 AND node_id = $2 AND direct_addr IS DISTINCT FROM sqlc.arg(direct_addr)::text;
+
+-- name: ReportEdgeDirectSource :exec
+-- Writes only when the source changed: edges report it on every poll.
+INSERT INTO edges (id, direct_source) VALUES ($1, $2)
+ON CONFLICT (id) DO UPDATE SET direct_source = EXCLUDED.direct_source, reported_at = now()
+WHERE edges.direct_source IS DISTINCT FROM EXCLUDED.direct_source;
+
+-- name: ListDirectEdgeSources :many
+-- The source addresses of the edges that are not removed.
+SELECT DISTINCT e.direct_source FROM edges e JOIN api_tokens t ON t.id = e.id
+WHERE t.kind = 'edge' AND t.revoked_at IS NULL AND e.direct_source <> ''
+ORDER BY e.direct_source;
+
+-- name: ListEdgeDirectSources :many
+-- Every edge's recorded direct source, for GET /v1/edges.
+SELECT id, direct_source FROM edges WHERE direct_source <> '';

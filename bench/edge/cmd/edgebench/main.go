@@ -13,6 +13,14 @@
 //	                                   the Zeitwork edge, one route via node N,
 //	                                   also on HTTPS at B with the given certificate;
 //	                                   with -tunnel-tls D, over mutual TLS to the node
+//	edgebench edge -addr A -node N -direct D
+//	                                   the same with the direct transport, the
+//	                                   backend's direct address D
+//	edgebench natnode -out F           a node's VM network with the direct
+//	                                   transport (needs root), the backend in a
+//	                                   stand-in VM on its bridge, published for
+//	                                   an edge on this host; writes the direct
+//	                                   address to F
 //	edgebench stock -addr A -node N    httputil.ReverseProxy over the same tunnel
 //	edgebench cert -dir D              a test CA and a certificate for every proxy,
 //	                                   and the tunnel's CA, node and edge credentials
@@ -53,7 +61,7 @@ const (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: edgebench backend|tunnel|edge|stock|cert|handshakes [flags]")
+		fmt.Fprintln(os.Stderr, "usage: edgebench backend|tunnel|edge|natnode|stock|cert|handshakes [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -67,6 +75,8 @@ func main() {
 	keyFile := fs.String("key", "", "edge: private key (PEM) for -tls-addr")
 	dir := fs.String("dir", ".", "cert: directory for ca.pem, cert.pem, key.pem and the tunnel's credentials")
 	tunnelTLS := fs.String("tunnel-tls", "", "tunnel, edge: directory of the tunnel's credentials (edgebench cert): mutual TLS")
+	directAddr := fs.String("direct", "", "edge: the backend's direct address: the edge uses the direct transport")
+	out := fs.String("out", "", "natnode: file the direct address is written to")
 	conns := fs.Int("c", 16, "handshakes: concurrent connections")
 	dur := fs.Duration("d", 10*time.Second, "handshakes: duration")
 	fs.Parse(os.Args[2:])
@@ -77,6 +87,11 @@ func main() {
 		return
 	case "handshakes":
 		exitOn(handshakes(*to, *conns, *dur))
+		return
+	case "natnode":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		exitOn(runNatNode(ctx, *out, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 		return
 	}
 	if *cpuprofile != "" {
@@ -103,7 +118,7 @@ func main() {
 	case "tunnel":
 		err = runTunnel(ctx, ln, *to, *tunnelTLS, log)
 	case "edge":
-		err = runEdge(ctx, ln, *node, *tlsAddr, *certFile, *keyFile, *tunnelTLS, log)
+		err = runEdge(ctx, ln, *node, *directAddr, *tlsAddr, *certFile, *keyFile, *tunnelTLS, log)
 	case "stock":
 		err = serve(ctx, ln, stockProxy(*node))
 	default:
@@ -140,8 +155,8 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 // that with the settings of edgetls.Manager.TLSConfig (TLS 1.2 and up, Go's
 // cipher suites, h2 and HTTP/1.1), here with one fixed certificate instead
 // of certmagic's on-demand cache.
-func runEdge(ctx context.Context, ln net.Listener, node, tlsAddr, certFile, keyFile, tunnelTLS string, log *slog.Logger) error {
-	cfg := edge.Config{}
+func runEdge(ctx context.Context, ln net.Listener, node, direct, tlsAddr, certFile, keyFile, tunnelTLS string, log *slog.Logger) error {
+	cfg := edge.Config{DirectTransport: direct != ""}
 	if tunnelTLS != "" {
 		cred, err := loadTunnelCredential(tunnelTLS, pki.RoleEdge)
 		if err != nil {
@@ -154,7 +169,7 @@ func runEdge(ctx context.Context, ln net.Listener, node, tlsAddr, certFile, keyF
 		TunnelToken: benchToken,
 		Routes: []api.Route{{
 			Host: benchHost, Project: "bench", Deployment: "bench-1", Status: "live",
-			Backends: []api.Backend{{Instance: instanceID, NodeAddr: node}},
+			Backends: []api.Backend{{Instance: instanceID, NodeAddr: node, DirectAddr: direct}},
 		}},
 	})
 	cfg.Source = src
