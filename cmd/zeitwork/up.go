@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,8 @@ func up(ctx context.Context, cmd *cobra.Command, cfg platform.Config, noSample b
 		}
 		if err := deploySample(ctx, out, cfg.StateDir, login); err != nil {
 			fmt.Fprintln(os.Stderr, "error: sample app:", err)
+		} else if err := waitRouted(ctx, p.EdgeURL, "hello."+cfg.AppsDomain, 15*time.Second); err != nil {
+			fmt.Fprintln(os.Stderr, "warning: sample app:", err)
 		}
 	}
 	// Name the binary as it was run: after `make up` it is bin/zeitwork,
@@ -163,4 +166,36 @@ func deploySample(ctx context.Context, out interface{ Write([]byte) (int, error)
 	}
 	_, err := cli.DeployDir(ctx, login, out, "hello", dir)
 	return err
+}
+
+// waitRouted waits until the edge at edgeURL serves host. A deployment is
+// ready once the operator has its instances healthy; the edge learns that
+// from its next route poll, a moment later (longer on a loaded machine),
+// and a newcomer who opens the printed URL in that moment would get a 404.
+func waitRouted(ctx context.Context, edgeURL, host string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	var last string
+	for {
+		req, err := http.NewRequestWithContext(ctx, "GET", edgeURL+"/", nil)
+		if err != nil {
+			return err
+		}
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusServiceUnavailable {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the edge did not serve %s within %s (last answer: %s)", host, limit, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
