@@ -376,7 +376,7 @@ ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
 				srv.Shutdown(context.Background())
 			}()
 			log.Info("edge listening", "addr", listen, "trusted_proxies", trusted, "region", cfg.Region, "region_order", cfg.RegionOrder)
-			if err := srv.Serve(e.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
+			if err := e.Serve(srv, e.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil

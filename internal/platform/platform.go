@@ -347,7 +347,7 @@ func (p *Platform) startEdge(ctx context.Context) error {
 	p.EdgeURL = "http://" + ln.Addr().String()
 	srv := e.NewServer(ln.Addr().String())
 	p.servers = append(p.servers, srv)
-	go srv.Serve(e.Listener(ln))
+	go e.Serve(srv, e.Listener(ln))
 	if p.cfg.EdgeHTTPS == "" {
 		return nil
 	}

@@ -176,7 +176,7 @@ func runEdge(ctx context.Context, ln net.Listener, node, tlsAddr, certFile, keyF
 			NextProtos: []string{"h2", "http/1.1"}}
 		go func() { errc <- srv.Serve(tls.NewListener(e.Listener(tln), cfg)) }()
 	}
-	go func() { errc <- srv.Serve(e.Listener(ln)) }()
+	go func() { errc <- e.Serve(srv, e.Listener(ln)) }()
 	if err := <-errc; err != http.ErrServerClosed {
 		return err
 	}
