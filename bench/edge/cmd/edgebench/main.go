@@ -67,6 +67,7 @@ func main() {
 	keyFile := fs.String("key", "", "edge: private key (PEM) for -tls-addr")
 	dir := fs.String("dir", ".", "cert: directory for ca.pem, cert.pem, key.pem and the tunnel's credentials")
 	tunnelTLS := fs.String("tunnel-tls", "", "tunnel, edge: directory of the tunnel's credentials (edgebench cert): mutual TLS")
+	fastPath := fs.Bool("fast-path", true, "edge: serve plain HTTP/1.1 in the edge's fast path (false: net/http only, Config.DisableFastPath)")
 	conns := fs.Int("c", 16, "handshakes: concurrent connections")
 	dur := fs.Duration("d", 10*time.Second, "handshakes: duration")
 	fs.Parse(os.Args[2:])
@@ -103,7 +104,7 @@ func main() {
 	case "tunnel":
 		err = runTunnel(ctx, ln, *to, *tunnelTLS, log)
 	case "edge":
-		err = runEdge(ctx, ln, *node, *tlsAddr, *certFile, *keyFile, *tunnelTLS, log)
+		err = runEdge(ctx, ln, *node, *tlsAddr, *certFile, *keyFile, *tunnelTLS, !*fastPath, log)
 	case "stock":
 		err = serve(ctx, ln, stockProxy(*node))
 	default:
@@ -140,8 +141,8 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 // that with the settings of edgetls.Manager.TLSConfig (TLS 1.2 and up, Go's
 // cipher suites, h2 and HTTP/1.1), here with one fixed certificate instead
 // of certmagic's on-demand cache.
-func runEdge(ctx context.Context, ln net.Listener, node, tlsAddr, certFile, keyFile, tunnelTLS string, log *slog.Logger) error {
-	cfg := edge.Config{}
+func runEdge(ctx context.Context, ln net.Listener, node, tlsAddr, certFile, keyFile, tunnelTLS string, noFast bool, log *slog.Logger) error {
+	cfg := edge.Config{DisableFastPath: noFast}
 	if tunnelTLS != "" {
 		cred, err := loadTunnelCredential(tunnelTLS, pki.RoleEdge)
 		if err != nil {
