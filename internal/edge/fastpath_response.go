@@ -96,9 +96,8 @@ func peekHead(c *upConn) (int, error) {
 			return 0, nil
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
-			if c.br.Buffered() > 0 {
-				return 0, nil // net/http reads what there is and says why it is wrong
-			}
+			// Returned as it is (a reset, a timeout), which net/http would
+			// see too; a head cut short is an unexpected EOF for both.
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
@@ -194,6 +193,8 @@ func parseResponseHead(b []byte, method string, fr *fastResponse) (int64, bool) 
 	switch {
 	case method == http.MethodHead && hasCL:
 		return cl, true // net/http reports the length of the body not sent
+	case method == http.MethodHead:
+		return -1, true
 	case !bodyExpected(method, code):
 		return 0, true
 	}
