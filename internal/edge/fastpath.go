@@ -50,16 +50,18 @@ func (l *fastListener) acceptLoop() {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
+			// srv's Accept passes it on: net/http backs off and accepts
+			// again after a temporary error (too many open files), and
+			// closes the listener after any other, which ends this loop.
 			select {
 			case l.errc <- err:
 			case <-l.done:
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue // net/http backs off and calls Accept again
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			continue
 		}
 		go l.serveConn(c)
 	}
