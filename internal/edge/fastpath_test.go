@@ -203,3 +203,43 @@ func TestFastPathRateLimit(t *testing.T) {
 		t.Errorf("fast path served %d, refused %d; want 2 and 1", s.FastRequests, s.Refused["client_rate"])
 	}
 }
+
+// flakyListener fails its first Accept with a temporary error, as a
+// listener does when the process is out of file descriptors.
+type flakyListener struct {
+	net.Listener
+	failed bool
+}
+
+type tempErr struct{}
+
+func (tempErr) Error() string   { return "too many open files" }
+func (tempErr) Timeout() bool   { return false }
+func (tempErr) Temporary() bool { return true }
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, tempErr{}
+	}
+	return l.Listener.Accept()
+}
+
+// TestFastPathAcceptsAfterTemporaryError: as with net/http alone, a
+// temporary accept error does not stop the server.
+func TestFastPathAcceptsAfterTemporaryError(t *testing.T) {
+	routes := fastRoutes(t)
+	te := startEdge(t, routes...)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := te.NewServer("")
+	srv.ErrorLog = nil
+	go te.Serve(srv, te.Listener(&flakyListener{Listener: ln}))
+	t.Cleanup(func() { srv.Close() })
+	got := rawDo(t, ln.Addr().String(), "GET /t HTTP/1.1\r\nHost: hello.localhost\r\n\r\n", "GET", 1)
+	if got[0].status != http.StatusOK {
+		t.Fatalf("after a temporary accept error: %d, want 200", got[0].status)
+	}
+}
