@@ -243,3 +243,70 @@ func TestFastPathAcceptsAfterTemporaryError(t *testing.T) {
 		t.Fatalf("after a temporary accept error: %d, want 200", got[0].status)
 	}
 }
+
+// TestFastPathPipelinedDuringWatch: a request sent while the previous one
+// still waits (so that the watch for a departed client reads it) is
+// answered after it, in order.
+func TestFastPathPipelinedDuringWatch(t *testing.T) {
+	te := startEdge(t, fastRoutes(t)...)
+	c, err := net.Dial("tcp", te.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /drip?n=2&every=300ms HTTP/1.1\r\nHost: hello.localhost\r\n\r\n")
+	// Past fastWatchAfter, so that the watch is reading when the next
+	// request comes; the outcome is the same if it is not.
+	time.Sleep(100 * time.Millisecond)
+	io.WriteString(c, "GET /next HTTP/1.1\r\nHost: hello.localhost\r\n\r\n")
+	br := bufio.NewReader(c)
+	for _, want := range []string{"data: 0\n\ndata: 1\n\n", "a GET /next "} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || string(body) != want {
+			t.Fatalf("got %q (%v), want %q", body, err, want)
+		}
+	}
+	if s := te.Stats(); s.FastRequests != 2 || s.Responses[4] != 0 {
+		t.Fatalf("fast requests %d, 4xx %d; want 2 and 0 (the watch must not take the next request for a departure)", s.FastRequests, s.Responses[4])
+	}
+}
+
+// TestFastPathCloseEndsIdleConns: closing the server closes the fast
+// path's idle connections at once, as net/http closes its own.
+func TestFastPathCloseEndsIdleConns(t *testing.T) {
+	te := startEdge(t, fastRoutes(t)...)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := te.NewServer("")
+	done := make(chan error, 1)
+	go func() { done <- te.Serve(srv, te.Listener(ln)) }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: hello.localhost\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != http.ErrServerClosed {
+		t.Fatalf("Serve returned %v, want http.ErrServerClosed", err)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection after Close: read %v, want EOF", err)
+	}
+}
