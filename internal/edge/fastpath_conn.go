@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -41,7 +42,8 @@ type fastConn struct {
 	idle   atomic.Bool // waiting for a request's first byte
 	cancel context.CancelFunc
 
-	remote   string // RemoteAddr, once
+	tls      *tls.ConnectionState // nil for plain HTTP
+	remote   string               // RemoteAddr, once
 	host     string // the last request's Host, reused while it repeats
 	head     fastHead
 	req      *http.Request
@@ -56,9 +58,9 @@ type fastConn struct {
 	watchDone  chan struct{}
 }
 
-func newFastConn(l *fastListener, c net.Conn) *fastConn {
-	fc := &fastConn{l: l, e: l.e, conn: c}
-	fc.g, _ = c.(*guardConn)
+func newFastConn(l *fastListener, c net.Conn, state *tls.ConnectionState) *fastConn {
+	fc := &fastConn{l: l, e: l.e, conn: c, tls: state}
+	fc.g = guardOf(c)
 	ctx := context.Background()
 	if fc.g != nil {
 		ctx = context.WithValue(ctx, connKey{}, fc.g)
@@ -227,7 +229,7 @@ func (fc *fastConn) handle() (ok bool) {
 			ok = false
 		}
 	}()
-	fc.e.ServeHTTP(&fc.w, fc.req)
+	fc.l.h.ServeHTTP(&fc.w, fc.req)
 	return true
 }
 
@@ -253,7 +255,7 @@ func (fc *fastConn) buildRequest() bool {
 		r.Body = &fc.body
 	}
 	r.TransferEncoding, r.Trailer, r.Form, r.PostForm, r.MultipartForm = nil, nil, nil, nil, nil
-	r.GetBody, r.Response, r.Pattern, r.TLS = nil, nil, "", nil
+	r.GetBody, r.Response, r.Pattern, r.TLS = nil, nil, "", fc.tls
 	fillHeader(r.Header, h)
 	return true
 }

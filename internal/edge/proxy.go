@@ -21,6 +21,9 @@ const statusClientClosed = 499
 
 // ServeHTTP routes r by its Host and forwards it to the host's deployment.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil {
+		fixTLS(r) // handed off by the fast path after its handshake
+	}
 	var start time.Time
 	if e.access != nil || e.duration != nil || e.cfg.Ship != nil {
 		start = time.Now()

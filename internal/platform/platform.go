@@ -382,7 +382,7 @@ func (p *Platform) startEdgeTLS(ctx context.Context, e *edge.Edge, edgeToken str
 	srv := e.NewServer(ln.Addr().String())
 	srv.Handler = m.WrapHSTS(srv.Handler) // projects' HSTS, on HTTPS only
 	p.servers = append(p.servers, srv)
-	go srv.Serve(m.Listener(e.Listener(ln)))
+	go e.Serve(srv, m.Listener(e.Listener(ln)))
 	return nil
 }
 

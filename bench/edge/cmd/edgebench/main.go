@@ -175,7 +175,7 @@ func runEdge(ctx context.Context, ln net.Listener, node, tlsAddr, certFile, keyF
 		}
 		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
 			NextProtos: []string{"h2", "http/1.1"}}
-		go func() { errc <- srv.Serve(tls.NewListener(e.Listener(tln), cfg)) }()
+		go func() { errc <- e.Serve(srv, tls.NewListener(e.Listener(tln), cfg)) }()
 	}
 	go func() { errc <- e.Serve(srv, e.Listener(ln)) }()
 	if err := <-errc; err != http.ErrServerClosed {
