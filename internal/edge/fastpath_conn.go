@@ -44,7 +44,7 @@ type fastConn struct {
 
 	tls      *tls.ConnectionState // nil for plain HTTP
 	remote   string               // RemoteAddr, once
-	host     string // the last request's Host, reused while it repeats
+	host     string               // the last request's Host, reused while it repeats
 	head     fastHead
 	req      *http.Request
 	body     fastBody
