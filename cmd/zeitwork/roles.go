@@ -401,7 +401,7 @@ ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
 	f.Int64Var(&guard.MaxBodyBytes, "max-body-bytes", 100<<20, "largest request body (413 past it)")
 	f.IntVar(&guard.MaxConns, "max-conns", 10000, "open client connections (503 past it)")
 	f.IntVar(&guard.MaxConnsPerClient, "max-conns-per-client", 256, "open connections of one client address, an IPv6 /64 (429 past it)")
-	f.BoolVar(&guard.DisableFastPath, "no-fast-path", false, "serve every plain HTTP request with Go's net/http server instead of the edge's own HTTP/1.1 loop (slower; a switch in case the fast path misbehaves)")
+	f.BoolVar(&guard.DisableFastPath, "no-fast-path", false, "serve every HTTP/1.x request with Go's net/http server instead of the edge's own HTTP/1.1 loop (slower; a switch in case the fast path misbehaves)")
 	tlsFlags.add(f)
 	return cmd
 }

@@ -110,7 +110,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 
 	// DisableFastPath turns off the edge's own HTTP/1.1 loop (Edge.Serve;
-	// docs/design.md, Edge fast path): net/http then serves every request.
+	// docs/design.md, The path of a request): net/http then serves every
+	// request.
 	DisableFastPath bool
 }
 

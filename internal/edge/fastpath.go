@@ -12,7 +12,7 @@ import (
 )
 
 // Serve serves srv on ln, with the edge's fast path in front of net/http
-// when srv's handler is the edge (or an EdgeWrapper of it) and
+// when srv's handler is the edge (or an Wrapper of it) and
 // Config.DisableFastPath is not set (docs/design.md, The path of a
 // request): every HTTP/1.x connection starts in the edge's own HTTP/1.1
 // loop (fastConn), which serves the common request, a plain one for a
@@ -33,22 +33,22 @@ func (e *Edge) Serve(srv *http.Server, ln net.Listener) error {
 	return srv.Serve(fl)
 }
 
-// EdgeWrapper is a handler that passes every request on to the edge, at
+// Wrapper is a handler that passes every request on to the edge, at
 // most adding response headers (edgetls's HSTS): the fast path serves
 // through it.
-type EdgeWrapper interface {
+type Wrapper interface {
 	http.Handler
 	// WrapsEdge returns the handler it passes requests on to.
 	WrapsEdge() http.Handler
 }
 
-// wrappedBy reports whether h is the edge or EdgeWrappers around it.
+// wrappedBy reports whether h is the edge or Wrappers around it.
 func (e *Edge) wrappedBy(h http.Handler) bool {
 	for range 8 {
 		if h == http.Handler(e) {
 			return true
 		}
-		w, ok := h.(EdgeWrapper)
+		w, ok := h.(Wrapper)
 		if !ok {
 			return false
 		}
@@ -63,7 +63,7 @@ type fastListener struct {
 	net.Listener
 	e   *Edge
 	srv *http.Server
-	h   http.Handler // srv's: the edge, or EdgeWrappers around it
+	h   http.Handler // srv's: the edge, or Wrappers around it
 
 	conns chan net.Conn // handed off, for srv's Accept
 	errc  chan error    // the accept loop's errors, for srv's Accept

@@ -229,7 +229,7 @@ func (m *Manager) WrapHSTS(h http.Handler) http.Handler {
 
 // hstsHandler is WrapHSTS's handler. It passes every request on, only
 // adding a header, so the edge's fast path may serve through it
-// (edge.EdgeWrapper).
+// (edge.Wrapper).
 type hstsHandler struct {
 	next  http.Handler
 	serve http.HandlerFunc
