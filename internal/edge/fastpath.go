@@ -12,7 +12,7 @@ import (
 )
 
 // Serve serves srv on ln, with the edge's fast path in front of net/http
-// when srv's handler is the edge (or an Wrapper of it) and
+// when srv's handler is the edge (or a Wrapper around it) and
 // Config.DisableFastPath is not set (docs/design.md, The path of a
 // request): every HTTP/1.x connection starts in the edge's own HTTP/1.1
 // loop (fastConn), which serves the common request, a plain one for a
