@@ -310,3 +310,44 @@ func TestFastPathCloseEndsIdleConns(t *testing.T) {
 		t.Fatalf("idle connection after Close: read %v, want EOF", err)
 	}
 }
+
+// TestFastPathUnaskedSwitch: an app that switches protocols on a request
+// that did not ask for it takes the connection over through the fast
+// path's writer (Hijack), as through net/http's.
+func TestFastPathUnaskedSwitch(t *testing.T) {
+	app := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		brw.Flush()
+		line, _ := brw.ReadString('\n')
+		brw.WriteString(line)
+		brw.Flush()
+	}))
+	node := startNode(t, map[string]string{"i-s": app})
+	p := startFastPair(t, Config{}, apiRoute("hello.localhost", "d", "live", api.Backend{Instance: "i-s", NodeAddr: node}))
+	for _, te := range []*testEdge{p.fast, p.plain} {
+		c, err := net.Dial("tcp", te.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: hello.localhost\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("got %v, %v; want 101", resp, err)
+		}
+		io.WriteString(c, "ping\n")
+		if line, err := br.ReadString('\n'); line != "ping\n" {
+			t.Fatalf("after the switch: %q, %v; want the echo", line, err)
+		}
+		c.Close()
+	}
+	if s := p.fast.Stats(); s.FastRequests != 1 {
+		t.Fatalf("fast path served %d requests, want 1", s.FastRequests)
+	}
+}
