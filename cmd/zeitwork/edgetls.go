@@ -73,7 +73,7 @@ func serveEdgeTLS(ctx context.Context, e *edge.Edge, httpLn net.Listener, f edge
 	// The HTTP port gets the same guard: a load balancer sends PROXY
 	// headers there too.
 	go func() { errc <- plain.Serve(e.Listener(httpLn)) }()
-	go func() { errc <- https.Serve(m.Listener(e.Listener(tlsLn))) }()
+	go func() { errc <- e.Serve(https, m.Listener(e.Listener(tlsLn))) }()
 	for range 2 {
 		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -391,7 +391,7 @@ ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
 				srv.Shutdown(context.Background())
 			}()
 			log.Info("edge listening", "addr", listen, "trusted_proxies", trusted, "region", cfg.Region, "region_order", cfg.RegionOrder)
-			if err := srv.Serve(e.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
+			if err := e.Serve(srv, e.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil
@@ -418,6 +418,7 @@ ZEITWORK_JOIN_TOKEN (zeitwork nodes join-token --role edge); its credential
 	f.IntVar(&guard.MaxConnsPerClient, "max-conns-per-client", 256, "open connections of one client address, an IPv6 /64 (429 past it)")
 	f.StringVar(&nodeTransport, "node-transport", "tls", "how the edge reaches instances: tls (the node agent's tunnel, mutual TLS) or direct (plain TCP to the node's --direct-addr port of the instance, where the node publishes one; a private network only)")
 	f.StringVar(&directSource, "direct-source", "", "with --node-transport direct: the IPv4 address the edge's connections to nodes come from (default: the address the operator sees its polls come from)")
+	f.BoolVar(&guard.DisableFastPath, "no-fast-path", false, "serve every HTTP/1.x request with Go's net/http server instead of the edge's own HTTP/1.1 loop (slower; a switch in case the fast path misbehaves)")
 	tlsFlags.add(f)
 	return cmd
 }

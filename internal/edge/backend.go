@@ -56,6 +56,8 @@ type upConn struct {
 	// abort breaks any blocked read or write on conn by setting a deadline
 	// in the past. Made once per connection, not per request.
 	abort func()
+	// fast is the response readResponseFast reuses (nil until then).
+	fast *fastResponse
 }
 
 // Read counts what the bufio.Reader pulls from the connection.

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -109,6 +110,11 @@ type guardConn struct {
 	readSince atomic.Int64
 	slow      atomic.Bool
 	upgraded  atomic.Bool
+
+	// tlsState is the TLS connection's state once the fast path has
+	// handshaken it (nil before, and without TLS): a request it hands off
+	// gets r.TLS from it, since net/http sees no *tls.Conn then.
+	tlsState atomic.Pointer[tls.ConnectionState]
 }
 
 // refusedGrace bounds how long a refused connection may take to send the

@@ -116,6 +116,11 @@ type Config struct {
 	// a PROXY protocol header (v1 or v2) naming the client. Others are
 	// their own client address, and a PROXY header from them is refused.
 	TrustedProxies []netip.Prefix
+
+	// DisableFastPath turns off the edge's own HTTP/1.1 loop (Edge.Serve;
+	// docs/design.md, The path of a request): net/http then serves every
+	// request.
+	DisableFastPath bool
 }
 
 func (c *Config) setDefaults() {
@@ -275,7 +280,8 @@ func (e *Edge) reapLoop(ctx context.Context) {
 // NewServer returns an http.Server for the edge with timeouts that keep
 // slow or idle clients from holding connections forever, but none on
 // reading a body or writing a response, which would cut long streams
-// (server-sent events, WebSockets, downloads). Serve it on Listener(ln).
+// (server-sent events, WebSockets, downloads). Serve it on Listener(ln),
+// through Edge.Serve for the fast path.
 func (e *Edge) NewServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,

@@ -115,7 +115,7 @@ func serveEdge(t testing.TB, e *Edge) string {
 		t.Fatal(err)
 	}
 	srv := e.NewServer("")
-	go srv.Serve(e.Listener(ln))
+	go e.Serve(srv, e.Listener(ln))
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }

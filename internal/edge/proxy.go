@@ -21,6 +21,9 @@ const statusClientClosed = 499
 
 // ServeHTTP routes r by its Host and forwards it to the host's deployment.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil {
+		fixTLS(r) // handed off by the fast path after its handshake
+	}
 	var start time.Time
 	if e.access != nil || e.duration != nil || e.cfg.Ship != nil {
 		start = time.Now()
@@ -230,7 +233,7 @@ func (e *Edge) exchange(w http.ResponseWriter, r *http.Request, b *backend, c *u
 		}
 		return 0, fmt.Errorf("send request: %w: %w", errNoResponse, err)
 	}
-	resp, err := readResponse(c, r)
+	resp, err := readResponse(c, r, !e.cfg.DisableFastPath)
 	if err != nil {
 		broke := tunnelBroke(c, err)
 		c.conn.Close()
@@ -265,10 +268,19 @@ func (e *Edge) exchange(w http.ResponseWriter, r *http.Request, b *backend, c *u
 }
 
 // readResponse reads the final response to r, skipping interim 1xx ones
-// (100 Continue, 103 Early Hints) but not 101, which ends HTTP on c.
-func readResponse(c *upConn, r *http.Request) (*http.Response, error) {
+// (100 Continue, 103 Early Hints) but not 101, which ends HTTP on c. With
+// fast set, a plain response is parsed by the fast path's parser
+// (readResponseFast), anything else by net/http.
+func readResponse(c *upConn, r *http.Request, fast bool) (*http.Response, error) {
 	for {
-		resp, err := http.ReadResponse(c.br, r)
+		var resp *http.Response
+		var err error
+		if fast {
+			resp, err = readResponseFast(c, r)
+		}
+		if resp == nil && err == nil {
+			resp, err = http.ReadResponse(c.br, r)
+		}
 		if err != nil {
 			return nil, err
 		}

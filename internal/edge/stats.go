@@ -28,6 +28,9 @@ type Stats struct {
 	// of requests held now.
 	Wakes, WakeFailures, WakeTimeouts, WakeOverflow uint64
 	Held                                            int
+	// FastRequests counts requests the edge's own HTTP/1.1 loop served
+	// (Edge.Serve), FastHandoffs connections it handed to net/http.
+	FastRequests, FastHandoffs uint64
 }
 
 // Why the edge refused a request or connection; index into counters.refused.
@@ -59,6 +62,8 @@ type counters struct {
 	wakeFailures   atomic.Uint64
 	wakeTimeouts   atomic.Uint64
 	wakeOverflow   atomic.Uint64
+	fastRequests   atomic.Uint64
+	fastHandoffs   atomic.Uint64
 }
 
 func (c *counters) status(code int) {
@@ -84,5 +89,6 @@ func (e *Edge) Stats() Stats {
 	s.Wakes, s.WakeFailures = e.stats.wakeCalls.Load(), e.stats.wakeFailures.Load()
 	s.WakeTimeouts, s.WakeOverflow = e.stats.wakeTimeouts.Load(), e.stats.wakeOverflow.Load()
 	s.Held = e.wakes.total()
+	s.FastRequests, s.FastHandoffs = e.stats.fastRequests.Load(), e.stats.fastHandoffs.Load()
 	return s
 }

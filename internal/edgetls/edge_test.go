@@ -130,7 +130,7 @@ func startTLSEdgeOn(t *testing.T, lnS, lnH net.Listener, srv *operatortest.Serve
 	https.Handler = m.WrapHSTS(https.Handler)
 	plain := e.NewServer("")
 	plain.Handler = m.HTTPHandler()
-	go https.Serve(m.Listener(e.Listener(lnS)))
+	go e.Serve(https, m.Listener(e.Listener(lnS)))
 	go plain.Serve(e.Listener(lnH))
 	t.Cleanup(func() {
 		https.Close()

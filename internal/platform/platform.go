@@ -347,7 +347,7 @@ func (p *Platform) startEdge(ctx context.Context) error {
 	p.EdgeURL = "http://" + ln.Addr().String()
 	srv := e.NewServer(ln.Addr().String())
 	p.servers = append(p.servers, srv)
-	go srv.Serve(e.Listener(ln))
+	go e.Serve(srv, e.Listener(ln))
 	if p.cfg.EdgeHTTPS == "" {
 		return nil
 	}
@@ -382,7 +382,7 @@ func (p *Platform) startEdgeTLS(ctx context.Context, e *edge.Edge, edgeToken str
 	srv := e.NewServer(ln.Addr().String())
 	srv.Handler = m.WrapHSTS(srv.Handler) // projects' HSTS, on HTTPS only
 	p.servers = append(p.servers, srv)
-	go srv.Serve(m.Listener(e.Listener(ln)))
+	go e.Serve(srv, m.Listener(e.Listener(ln)))
 	return nil
 }
 

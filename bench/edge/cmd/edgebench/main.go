@@ -77,6 +77,7 @@ func main() {
 	tunnelTLS := fs.String("tunnel-tls", "", "tunnel, edge: directory of the tunnel's credentials (edgebench cert): mutual TLS")
 	directAddr := fs.String("direct", "", "edge: the backend's direct address: the edge uses the direct transport")
 	out := fs.String("out", "", "natnode: file the direct address is written to")
+	fastPath := fs.Bool("fast-path", true, "edge: serve plain HTTP/1.1 in the edge's fast path (false: net/http only, Config.DisableFastPath)")
 	conns := fs.Int("c", 16, "handshakes: concurrent connections")
 	dur := fs.Duration("d", 10*time.Second, "handshakes: duration")
 	fs.Parse(os.Args[2:])
@@ -118,7 +119,7 @@ func main() {
 	case "tunnel":
 		err = runTunnel(ctx, ln, *to, *tunnelTLS, log)
 	case "edge":
-		err = runEdge(ctx, ln, *node, *directAddr, *tlsAddr, *certFile, *keyFile, *tunnelTLS, log)
+		err = runEdge(ctx, ln, *node, *directAddr, *tlsAddr, *certFile, *keyFile, *tunnelTLS, !*fastPath, log)
 	case "stock":
 		err = serve(ctx, ln, stockProxy(*node))
 	default:
@@ -155,8 +156,8 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 // that with the settings of edgetls.Manager.TLSConfig (TLS 1.2 and up, Go's
 // cipher suites, h2 and HTTP/1.1), here with one fixed certificate instead
 // of certmagic's on-demand cache.
-func runEdge(ctx context.Context, ln net.Listener, node, direct, tlsAddr, certFile, keyFile, tunnelTLS string, log *slog.Logger) error {
-	cfg := edge.Config{DirectTransport: direct != ""}
+func runEdge(ctx context.Context, ln net.Listener, node, direct, tlsAddr, certFile, keyFile, tunnelTLS string, noFast bool, log *slog.Logger) error {
+	cfg := edge.Config{DirectTransport: direct != "", DisableFastPath: noFast}
 	if tunnelTLS != "" {
 		cred, err := loadTunnelCredential(tunnelTLS, pki.RoleEdge)
 		if err != nil {
@@ -189,9 +190,9 @@ func runEdge(ctx context.Context, ln net.Listener, node, direct, tlsAddr, certFi
 		}
 		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
 			NextProtos: []string{"h2", "http/1.1"}}
-		go func() { errc <- srv.Serve(tls.NewListener(e.Listener(tln), cfg)) }()
+		go func() { errc <- e.Serve(srv, tls.NewListener(e.Listener(tln), cfg)) }()
 	}
-	go func() { errc <- srv.Serve(e.Listener(ln)) }()
+	go func() { errc <- e.Serve(srv, e.Listener(ln)) }()
 	if err := <-errc; err != http.ErrServerClosed {
 		return err
 	}
