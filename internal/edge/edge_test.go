@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -307,6 +308,48 @@ func TestLaterRouteCannotStealHost(t *testing.T) {
 	for range 4 {
 		if resp, body := te.get(t, "hello.localhost", "/x"); resp.StatusCode != 200 || body != "a GET /x " {
 			t.Fatalf("got %d %q, want the owner's app", resp.StatusCode, body)
+		}
+	}
+}
+
+// A header that spells a framing or routing header with underscores is not
+// forwarded: CGI-style gateways read Content_Length as Content-Length, so
+// the app would see a body the edge does not, on a shared upstream
+// connection. Other underscored names pass. Both the fast path and
+// net/http's (a chunked body is handed off) forward the same.
+func TestUnderscoreFramingDropped(t *testing.T) {
+	a := startApp(t, "a")
+	node := startNode(t, map[string]string{"i-a": a.addr})
+	te := startEdge(t, apiRoute("hello.localhost", "d", "live", api.Backend{Instance: "i-a", NodeAddr: node}))
+	for _, body := range []string{
+		"Content-Length: 0\r\n\r\n",                    // the fast path
+		"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", // handed to net/http
+	} {
+		conn, err := net.Dial("tcp", te.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /headers HTTP/1.1\r\nHost: hello.localhost\r\nContent_Length: 40\r\n"+
+			"transfer_encoding: chunked\r\nX_HOST: evil.example\r\nX_Api_Key: k\r\nConnection: close\r\n%s", body)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h http.Header
+		err = json.NewDecoder(resp.Body).Decode(&h)
+		resp.Body.Close()
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range h {
+			switch strings.ToLower(k) {
+			case "content_length", "transfer_encoding":
+				t.Errorf("%q forwarded: %q", k, h[k])
+			}
+		}
+		if h.Get("X_host") != "evil.example" || h.Get("X_api_key") != "k" {
+			t.Errorf("other underscored names not forwarded: %v", h)
 		}
 	}
 }

@@ -40,6 +40,30 @@ var hopByHop = map[string]bool{
 	"X-Real-Ip":           true,
 }
 
+// framingAlias reports whether name spells a header the edge frames or
+// routes by (Content-Length, Transfer-Encoding, Host, ...) with
+// underscores for hyphens. Apps behind CGI-style gateways (PHP-FPM,
+// WSGI, Rack) see Content_Length and Content-Length as the same
+// variable, so such a header would let a client give the app a body
+// framing the edge does not see, and desync a kept-alive connection that
+// other clients' requests share. They are dropped; other names with
+// underscores pass (unlike nginx, which drops them all by default).
+func framingAlias(name string) bool {
+	if strings.IndexByte(name, '_') < 0 {
+		return false
+	}
+	h := strings.ReplaceAll(name, "_", "-")
+	if strings.EqualFold(h, "Host") {
+		return true
+	}
+	for k := range hopByHop {
+		if strings.EqualFold(h, k) {
+			return true
+		}
+	}
+	return false
+}
+
 // isUpgrade reports whether r asks to switch protocols (WebSocket).
 func isUpgrade(r *http.Request) bool {
 	return r.Header["Upgrade"] != nil && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade")
@@ -71,7 +95,7 @@ func writeRequest(bw *bufio.Writer, r *http.Request, upgrade bool) error {
 	bw.WriteString("\r\n")
 	conn := r.Header["Connection"]
 	for k, vv := range r.Header {
-		if hopByHop[k] || (conn != nil && httpguts.HeaderValuesContainsToken(conn, k)) {
+		if hopByHop[k] || (conn != nil && httpguts.HeaderValuesContainsToken(conn, k)) || framingAlias(k) {
 			continue
 		}
 		for _, v := range vv {
