@@ -26,6 +26,8 @@
 #                node's VM network with --direct-addr, edgebench natnode) ->
 #                backend in a stand-in VM on the VM bridge: the production
 #                path with the direct transport (needs root)
+#   nginx-nat    nginx, as above, in front of the same stand-in VM through the
+#                same direct address and DNAT: zw-nat's like-for-like peer
 #   go-stock     httputil.ReverseProxy over the same tunnel, for reference (http only)
 # Every HTTPS server serves the same certificate (ECDSA P-256) from a test
 # CA that `edgebench cert` makes for this run.
@@ -118,6 +120,14 @@ done
 start zw-nat "$eb" edge -addr 127.0.0.1:28098 -node 127.0.0.1:28081 -direct "$(cat "$work/nat.addr")" \
 	-tls-addr 127.0.0.1:28099 -cert "$cert" -key "$key"
 start nginx nginx -p "$work/nginx/" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log"
+# nginx, configured the same, in front of the same stand-in VM through the
+# same direct address and DNAT: the peer for zw-nat, like for like.
+mkdir -p "$work/nginx-nat"
+cp "$cert" "$key" "$work/nginx-nat/"
+sed -e "s/server 127.0.0.1:28080;/server $(cat "$work/nat.addr");/" \
+	-e 's/listen 127.0.0.1:28083;/listen 127.0.0.1:28110;/' -e 's/listen 127.0.0.1:28093 /listen 127.0.0.1:28111 /' \
+	bench/edge/nginx.conf >"$work/nginx-nat/nginx.conf"
+start nginx-nat nginx -p "$work/nginx-nat/" -c "$work/nginx-nat/nginx.conf" -e "$work/nginx-nat/error.log"
 EDGEBENCH_CERT=$cert EDGEBENCH_KEY=$key XDG_CONFIG_HOME=$work/caddy XDG_DATA_HOME=$work/caddy \
 	start caddy caddy run --config bench/edge/Caddyfile --adapter caddyfile
 
@@ -125,8 +135,8 @@ EDGEBENCH_CERT=$cert EDGEBENCH_KEY=$key XDG_CONFIG_HOME=$work/caddy XDG_DATA_HOM
 # below the kernel's ephemeral range (32768 and up), so that no test's
 # port :0 listener can hold one.
 targets=(backend:28080:http nginx:28083:http caddy:28084:http zeitwork:28082:http zw-mtls:28096:http zw-direct:28087:http
-	zw-nat:28098:http go-stock:28085:http nginx:28093:https caddy:28094:https zeitwork:28088:https zw-mtls:28097:https
-	zw-direct:28089:https zw-nat:28099:https
+	zw-nat:28098:http nginx-nat:28110:http go-stock:28085:http nginx:28093:https caddy:28094:https zeitwork:28088:https zw-mtls:28097:https
+	zw-direct:28089:https zw-nat:28099:https nginx-nat:28111:https
 	nginx:28093:newtls caddy:28094:newtls zeitwork:28088:newtls zw-direct:28089:newtls)
 kinds=(http https newtls)
 for t in "${targets[@]}"; do
@@ -152,6 +162,7 @@ cpu_ticks() {
 	local ps=(${pid[$1]})
 	case $1 in
 	nginx) ps+=($(pgrep -P "${pid[nginx]}")) ;;
+	nginx-nat) ps+=($(pgrep -P "${pid[nginx-nat]}")) ;;
 	zeitwork) ps+=("${pid[tunnel]}") ;;
 	zw-mtls) ps+=("${pid[tunnel-mtls]}") ;;
 	go-stock) ps+=("${pid[tunnel]}") ;;
@@ -234,6 +245,10 @@ table() {
 			echo "| $n | ${rps[$n.$k]} | ${p50[$n.$k]} | ${p99[$n.$k]} | ${cpu[$n.$k]} | $(ratio "$n.$k" "nginx.$k") | $(ratio "$n.$k" "caddy.$k") |"
 		done
 		echo
+		if [ -n "${rps[nginx-nat.$k]:-}" ]; then
+			echo "Through the VM network (both proxies dial the stand-in VM's direct address): zw-nat is $(ratio "zw-nat.$k" "nginx-nat.$k")x nginx-nat."
+			echo
+		fi
 	done
 }
 
@@ -291,7 +306,9 @@ section=$work/section.md
 	echo "  the edge dials the instance's direct address in plain TCP and the node's kernel DNATs"
 	echo "  it (nftables, as \`zeitwork node --direct-addr\` sets it up) through the VM network's"
 	echo "  veth, namespace and bridge to the backend in a stand-in VM namespace; no user-space hop."
-	echo "  Its CPU is the edge's alone: the node's part is the kernel's."
+	echo "  Its CPU is the edge's alone: the node's part is the kernel's. \`nginx-nat\` is nginx,"
+	echo "  configured as \`nginx\`, in front of the same stand-in VM through the same address and"
+	echo "  DNAT: the same backend on the same path, so zw-nat against nginx-nat is like for like."
 	echo "- \`go-stock\` is \`httputil.ReverseProxy\` with a tuned \`http.Transport\` over the same"
 	echo "  tunnel: the edge's own proxy loop (\`internal/edge\`) exists because of this row."
 	echo "- nginx: \`bench/edge/nginx.conf\` (one worker per core, upstream keepalive, HTTP/1.1,"
