@@ -322,7 +322,7 @@ func TestUnderscoreFramingDropped(t *testing.T) {
 	node := startNode(t, map[string]string{"i-a": a.addr})
 	te := startEdge(t, apiRoute("hello.localhost", "d", "live", api.Backend{Instance: "i-a", NodeAddr: node}))
 	for _, body := range []string{
-		"Content-Length: 0\r\n\r\n",                    // the fast path
+		"Content-Length: 0\r\n\r\n",                   // the fast path
 		"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", // handed to net/http
 	} {
 		conn, err := net.Dial("tcp", te.addr)

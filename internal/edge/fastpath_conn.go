@@ -47,7 +47,7 @@ type fastConn struct {
 	host     string               // the last request's Host, reused while it repeats
 	head     fastHead
 	req      *http.Request
-	body     fastBody
+	body     lengthBody
 	w        fastWriter
 	hijacked bool
 
@@ -68,7 +68,7 @@ func newFastConn(l *fastListener, c net.Conn, state *tls.ConnectionState) *fastC
 	ctx, fc.cancel = context.WithCancel(ctx)
 	fc.req = (&http.Request{}).WithContext(ctx)
 	fc.req.Header = http.Header{}
-	fc.body.fc = fc
+	fc.body.onEnd = fc.armWatch // the client may be watched once its body is in
 	fc.w = fastWriter{fc: fc, h: http.Header{}}
 	fc.watchDone = make(chan struct{}, 1)
 	fc.watchTimer = time.AfterFunc(time.Hour, fc.watch)
@@ -250,7 +250,7 @@ func (fc *fastConn) buildRequest() bool {
 	r.Close = h.closeConn || (!h.proto11 && !h.keepAlive)
 	r.ContentLength = h.contentLength
 	r.Body = http.NoBody
-	fc.body.remaining = h.contentLength
+	fc.body.src, fc.body.remaining = fc.br, h.contentLength
 	if h.contentLength > 0 {
 		r.Body = &fc.body
 	}
@@ -361,26 +361,28 @@ func (fc *fastConn) release() {
 	fc.br, fc.bw = nil, nil
 }
 
-// fastBody is a request body of known length, read from the connection.
-type fastBody struct {
-	fc        *fastConn
+// lengthBody is a body of known length read from a connection's buffer:
+// a request's on the fast path, or an upstream response's.
+type lengthBody struct {
+	src       io.Reader
 	remaining int64
+	onEnd     func() // after its last byte is read; nil for nothing
 }
 
-func (b *fastBody) Read(p []byte) (int, error) {
+func (b *lengthBody) Read(p []byte) (int, error) {
 	if b.remaining <= 0 {
 		return 0, io.EOF
 	}
 	if int64(len(p)) > b.remaining {
 		p = p[:b.remaining]
 	}
-	n, err := b.fc.br.Read(p)
+	n, err := b.src.Read(p)
 	b.remaining -= int64(n)
-	if b.remaining == 0 {
-		b.fc.armWatch()
+	if b.remaining == 0 && b.onEnd != nil {
+		b.onEnd()
 	}
 	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
+		err = io.ErrUnexpectedEOF // as net/http's bodies: the length was promised
 	}
 	if err == nil && b.remaining == 0 {
 		err = io.EOF
@@ -388,4 +390,4 @@ func (b *fastBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *fastBody) Close() error { return nil }
+func (b *lengthBody) Close() error { return nil }

@@ -16,37 +16,11 @@ import (
 // fastResponse is the reused response of one upstream connection.
 type fastResponse struct {
 	resp http.Response
-	body upBody
+	body lengthBody
 	n    int // fields in use
 	// fields are the header lines of the head being parsed.
 	fields [maxFastFields]fastField
 }
-
-// upBody is a response body of known length, read from the connection.
-type upBody struct {
-	c         *upConn
-	remaining int64
-}
-
-func (b *upBody) Read(p []byte) (int, error) {
-	if b.remaining <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > b.remaining {
-		p = p[:b.remaining]
-	}
-	n, err := b.c.br.Read(p)
-	b.remaining -= int64(n)
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF // as net/http's body: the length was promised
-	}
-	if err == nil && b.remaining == 0 {
-		err = io.EOF
-	}
-	return n, err
-}
-
-func (b *upBody) Close() error { return nil }
 
 // readResponseFast reads the response to r from c if it is a plain one;
 // nil and no error leave it to http.ReadResponse.
@@ -56,7 +30,7 @@ func readResponseFast(c *upConn, r *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if c.fast == nil {
-		c.fast = &fastResponse{body: upBody{c: c}}
+		c.fast = &fastResponse{body: lengthBody{src: c.br}}
 	}
 	fr := c.fast
 	buf, _ := c.br.Peek(head)
