@@ -176,3 +176,23 @@ func TestPromotionLosesToStop(t *testing.T) {
 		t.Fatalf("status %s, live %v", d.Status, p.LiveDeploymentID)
 	}
 }
+
+// An event is recorded even when the context of what caused it has ended:
+// a build's ends as it finishes, and its "created" event went missing from
+// the deployment's history (a "record event: context canceled" warning in
+// `zeitwork up`).
+func TestEventOutlivesItsContext(t *testing.T) {
+	o, s := newTestOperator(t)
+	d := newDeployment(t, s, newProject(t, s), "registry.test/web:v1")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	o.event(ctx, d, "created", "deployment created from build 12345678")
+	evs, err := s.ListDeploymentEvents(context.Background(), db.ListDeploymentEventsParams{
+		DeploymentID: uuid.NullUUID{UUID: d.ID, Valid: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Kind != "created" {
+		t.Fatalf("events = %+v, want the created event", evs)
+	}
+}
