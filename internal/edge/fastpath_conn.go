@@ -261,15 +261,19 @@ func (fc *fastConn) buildRequest() bool {
 }
 
 // fillHeader sets hdr to h's fields, keyed as net/http keys them, without
-// Host (in r.Host), and with Cache-Control: no-cache added for Pragma:
-// no-cache as net/http does.
-func fillHeader(hdr http.Header, h *fastHead) {
+// Host (in r.Host).
+func fillHeader(hdr http.Header, h *fastHead) { fillFields(hdr, h.fields[:h.n], "Host") }
+
+// fillFields sets hdr to fields, keyed as net/http keys them, leaving out
+// the header named skip (if any), and with Cache-Control: no-cache added
+// for Pragma: no-cache as net/http does.
+func fillFields(hdr http.Header, fields []fastField, skip string) {
 	clear(hdr)
-	vals := make([]string, h.n)
-	for i := range h.n {
-		f := &h.fields[i]
+	vals := make([]string, len(fields))
+	for i := range fields {
+		f := &fields[i]
 		k := canonicalKey(f.name)
-		if k == "Host" {
+		if k == skip {
 			continue
 		}
 		vals[i] = string(f.value)

@@ -47,7 +47,7 @@ func readResponseFast(c *upConn, r *http.Request) (*http.Response, error) {
 	code, close := resp.StatusCode, resp.Close
 	*resp = http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: major, ProtoMinor: minor,
 		Header: hdr, ContentLength: cl, Close: close, Request: r, Body: http.NoBody}
-	fillResponseHeader(hdr, fr)
+	fillFields(hdr, fr.fields[:fr.n], "")
 	c.br.Discard(head)
 	if cl > 0 && bodyExpected(r.Method, code) {
 		fr.body.remaining = cl
@@ -195,23 +195,3 @@ var commonStatus = func() map[string]string {
 	}
 	return m
 }()
-
-// fillResponseHeader sets hdr to fr's fields, as net/http keys them, with
-// Connection: close dropped as net/http drops it.
-func fillResponseHeader(hdr http.Header, fr *fastResponse) {
-	clear(hdr)
-	vals := make([]string, fr.n)
-	for i := range fr.n {
-		f := &fr.fields[i]
-		k := canonicalKey(f.name)
-		vals[i] = string(f.value)
-		if old := hdr[k]; old != nil {
-			hdr[k] = append(old, vals[i])
-		} else {
-			hdr[k] = vals[i : i+1 : i+1]
-		}
-	}
-	if p := hdr["Pragma"]; len(p) > 0 && p[0] == "no-cache" && hdr["Cache-Control"] == nil {
-		hdr["Cache-Control"] = []string{"no-cache"}
-	}
-}
